@@ -1,0 +1,64 @@
+# OctraVPN: `make demo` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+ANVIL := $(TOOLS)/node_modules/.bin/anvil
+ANVIL_VERSION := 1.7.1
+STAMPS := .stamps
+ARTIFACT := src/octravpn/chain/artifacts/OctraVPN.json
+CONTRACTS := $(shell find contracts -name '*.vy')
+# CI runs the stateful fuzzer longer; locally it stays quick.
+FUZZ_PROFILE := $(if $(CI),ci,dev)
+
+.PHONY: help deps tools demo test test-contract gas artifacts lock clean
+
+help:
+	@echo "make demo   - start a local anvil devnet and deploy OctraVPN on it"
+	@echo "make test   - install everything needed and run the whole test suite"
+	@echo "make gas    - print the gas table and the bytecode size"
+
+$(STAMPS)/venv: pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	@mkdir -p $(STAMPS) && touch $@
+
+$(ANVIL):
+	@command -v npm >/dev/null || { echo "error: npm not found; install node and npm" >&2; exit 1; }
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --no-audit --no-fund --no-save @foundry-rs/anvil@$(ANVIL_VERSION)
+	@$(ANVIL) --version | head -1
+
+deps: $(STAMPS)/venv
+tools: $(ANVIL)
+
+# The compiled contract is committed; this rebuilds it after a change to contracts/.
+artifacts: $(ARTIFACT)
+$(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
+	$(PY) -m octravpn.chain.build
+
+demo: deps tools
+	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
+
+test: deps tools
+	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 -p no:cacheprovider
+
+test-contract: deps
+	OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 tests/contract
+
+gas: deps
+	$(PY) bench/gas.py
+
+lock: deps
+	{ echo "# Full pin of every Python package the project and its tests use (pip freeze)."; \
+	  echo "# Regenerate with: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -vi '^octravpn'; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(TOOLS) $(STAMPS) build dist src/*.egg-info

@@ -1,0 +1,362 @@
+# pragma version ~=0.4.3
+"""
+@title Sessions: paid single-hop tunnels through one exit, and their settlement
+@notice A member (or a member's device) opens a session, locking a max-pay
+        deposit from the tailnet treasury at the exit's current price. Usage
+        settles one of three ways:
+        1. the exit claims bytes (`settle_claim`) and the opener confirms the
+           same figure (`settle_confirm`); a different figure is a public dispute;
+        2. the exit settles alone with the latest `Receipt` the opener signed
+           (`settle_with_receipt`), so a silent client cannot leave it unpaid;
+        3. nobody settles: after the grace the deposit goes back to the tailnet
+           (`claim_no_show`), or later to anyone for a bounty (`sweep_expired_session`).
+        pay = bytes_used * price_per_mb // 1_000_000, rounded down (the client's way).
+@dev An operator that signs two receipts for the same (session, seq) with
+     different byte counts, or claims two different figures for one session,
+     has equivocated and loses its stake.
+"""
+
+from . import eip712
+from . import governance
+from . import operators
+from . import payments
+from . import tailnets
+
+uses: eip712
+uses: governance
+uses: operators
+uses: payments
+uses: tailnets
+
+struct Session:
+    tailnet_id: uint256
+    exit: address
+    opener: address
+    deposit: uint256
+    price_per_mb: uint256
+    opened_at: uint256
+    status: uint8
+
+struct ClaimRecord:
+    is_set: bool
+    bytes_used: uint256
+    claimed_at: uint256
+
+STATUS_OPEN: constant(uint8) = 0
+STATUS_SETTLED: constant(uint8) = 1
+STATUS_REFUNDED: constant(uint8) = 2
+BYTES_PER_MB: constant(uint256) = 1_000_000
+RECEIPT_TYPEHASH: constant(bytes32) = keccak256("Receipt(uint256 sessionId,uint64 seq,uint256 bytesUsed)")
+
+session_count: uint256
+sessions: HashMap[uint256, Session]
+operator_claims: HashMap[uint256, ClaimRecord]
+client_confirms: HashMap[uint256, ClaimRecord]
+
+event SessionOpened:
+    session_id: indexed(uint256)
+    tailnet_id: indexed(uint256)
+    exit: indexed(address)
+    opener: address
+    deposit: uint256
+    price_per_mb: uint256
+    opened_at: uint256
+
+event SettleClaimed:
+    session_id: indexed(uint256)
+    exit: indexed(address)
+    bytes_used: uint256
+
+event SettleConfirmed:
+    session_id: indexed(uint256)
+    opener: indexed(address)
+    bytes_used: uint256
+
+event SettleDispute:
+    session_id: indexed(uint256)
+    operator_bytes: uint256
+    client_bytes: uint256
+
+event SettledByReceipt:
+    session_id: indexed(uint256)
+    seq: uint64
+    bytes_used: uint256
+
+event SessionSettled:
+    session_id: indexed(uint256)
+    exit: indexed(address)
+    bytes_used: uint256
+    total_paid: uint256
+    protocol_fee: uint256
+    refund: uint256
+
+event SessionRefunded:
+    session_id: indexed(uint256)
+    reason: String[32]
+
+event SessionSwept:
+    session_id: indexed(uint256)
+    sweeper: indexed(address)
+    bounty: uint256
+
+
+@external
+def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256) -> uint256:
+    """
+    @notice Open a session through `exit_addr`, locking `max_pay` from the
+            tailnet treasury. The caller (a member, or a device of one) is the
+            session's opener: it signs receipts and confirms settlement.
+    @return The new session's id.
+    """
+    governance._check_not_paused()
+    tailnets._check_tailnet_exists(tailnet_id)
+    if not tailnets.members[tailnet_id][msg.sender]:
+        owner_wallet: address = tailnets.device_owner[msg.sender]
+        assert owner_wallet != empty(address), "not a member"
+        assert tailnets.members[tailnet_id][owner_wallet], "device's owner is not a member"
+    tailnets._check_exit_configured(tailnet_id, exit_addr)
+    operators._check_active(exit_addr)
+    assert max_pay >= governance.params.min_session_deposit, "deposit below min"
+    governance._check_covers(tailnets.tailnets[tailnet_id].treasury, max_pay)
+
+    tailnets.tailnets[tailnet_id].treasury -= max_pay
+    session_id: uint256 = self.session_count
+    self.session_count = session_id + 1
+    price: uint256 = operators.endpoints[exit_addr].price_per_mb
+    self.sessions[session_id] = Session(
+        tailnet_id=tailnet_id,
+        exit=exit_addr,
+        opener=msg.sender,
+        deposit=max_pay,
+        price_per_mb=price,
+        opened_at=block.timestamp,
+        status=STATUS_OPEN,
+    )
+    log SessionOpened(
+        session_id=session_id,
+        tailnet_id=tailnet_id,
+        exit=exit_addr,
+        opener=msg.sender,
+        deposit=max_pay,
+        price_per_mb=price,
+        opened_at=block.timestamp,
+    )
+    return session_id
+
+
+@external
+def settle_claim(session_id: uint256, bytes_used: uint256) -> bool:
+    """
+    @notice The exit states the bytes it served. Repeating the same figure is
+            a no-op; a different figure is equivocation: the exit is slashed
+            (no bounty) and the deposit returns to the tailnet.
+    @return False if the call slashed the exit, True otherwise.
+    """
+    governance._check_not_paused()
+    session: Session = self._open_session(session_id)
+    self._check_exit_caller(session)
+    previous: ClaimRecord = self.operator_claims[session_id]
+    if previous.is_set:
+        if previous.bytes_used == bytes_used:
+            return True
+        operators._slash(msg.sender, empty(address))
+        self._refund(session_id, session, "operator-equivocation")
+        return False
+    self.operator_claims[session_id] = ClaimRecord(is_set=True, bytes_used=bytes_used, claimed_at=block.timestamp)
+    log SettleClaimed(session_id=session_id, exit=msg.sender, bytes_used=bytes_used)
+    return True
+
+
+@external
+def settle_confirm(session_id: uint256, bytes_used: uint256) -> bool:
+    """
+    @notice The opener states the bytes it used. If that equals the exit's
+            claim the session settles; otherwise a dispute is recorded and
+            nothing moves.
+    @return True if the session settled.
+    """
+    governance._check_not_paused()
+    session: Session = self._open_session(session_id)
+    assert msg.sender == session.opener, "not session opener"
+    claim: ClaimRecord = self.operator_claims[session_id]
+    assert claim.is_set, "operator has not claimed yet"
+    self.client_confirms[session_id] = ClaimRecord(is_set=True, bytes_used=bytes_used, claimed_at=block.timestamp)
+    if claim.bytes_used != bytes_used:
+        log SettleDispute(session_id=session_id, operator_bytes=claim.bytes_used, client_bytes=bytes_used)
+        return False
+    operators._check_not_slashed(session.exit)
+    log SettleConfirmed(session_id=session_id, opener=msg.sender, bytes_used=bytes_used)
+    self._settle(session_id, session, bytes_used)
+    return True
+
+
+@external
+def settle_with_receipt(session_id: uint256, seq: uint64, bytes_used: uint256, client_signature: Bytes[65]):
+    """
+    @notice The exit settles alone with a `Receipt(sessionId, seq, bytesUsed)`
+            signed by the session opener. Usable while the session is open,
+            also after a dispute.
+    """
+    governance._check_not_paused()
+    session: Session = self._open_session(session_id)
+    self._check_exit_caller(session)
+    signer: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_used), client_signature)
+    assert signer == session.opener, "receipt not signed by session opener"
+    log SettledByReceipt(session_id=session_id, seq=seq, bytes_used=bytes_used)
+    self._settle(session_id, session, bytes_used)
+
+
+@external
+def claim_no_show(session_id: uint256):
+    """
+    @notice After the session grace, return the whole deposit to the tailnet
+            (anyone may call). Exits must settle before then.
+    """
+    governance._check_not_paused()
+    session: Session = self._open_session(session_id)
+    governance._check_elapsed(session.opened_at + governance.params.session_grace)
+    self._refund(session_id, session, "no-show")
+
+
+@external
+def sweep_expired_session(session_id: uint256):
+    """
+    @notice Long after the grace (grace x sweep multiplier), anyone may close
+            a forgotten session for a bounty; the rest returns to the tailnet.
+    """
+    governance._check_not_paused()
+    session: Session = self._open_session(session_id)
+    sweep_grace: uint256 = governance.params.session_grace * governance.params.sweep_grace_multiplier
+    assert block.timestamp >= session.opened_at + sweep_grace, "sweep grace not elapsed"
+    bounty: uint256 = governance._bps(session.deposit, governance.params.sweep_bounty_bps)
+    self.sessions[session_id].status = STATUS_REFUNDED
+    tailnets.tailnets[session.tailnet_id].treasury += session.deposit - bounty
+    log SessionSwept(session_id=session_id, sweeper=msg.sender, bounty=bounty)
+    payments._push(msg.sender, bounty)
+
+
+@external
+def slash_double_sign(
+    operator: address,
+    session_id: uint256,
+    seq: uint64,
+    bytes_a: uint256,
+    sig_a: Bytes[65],
+    bytes_b: uint256,
+    sig_b: Bytes[65],
+):
+    """
+    @notice Prove equivocation: two receipts signed by `operator`'s receipt
+            key for the same session and seq with different byte counts. The
+            caller receives the bounty share of the stake.
+    """
+    governance._check_not_paused()
+    assert bytes_a != bytes_b, "receipts do not conflict"
+    self._check_session_exists(session_id)
+    assert self.sessions[session_id].exit == operator, "session is not served by operator"
+    signer_a: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_a), sig_a)
+    signer_b: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_b), sig_b)
+    assert operators.receipt_signer_operator[signer_a] == operator, "receipt A not signed by operator's receipt key"
+    assert operators.receipt_signer_operator[signer_b] == operator, "receipt B not signed by operator's receipt key"
+    operators._slash(operator, msg.sender)
+
+
+# ---------------------------------------------------------------- views
+
+@external
+@view
+def get_session(session_id: uint256) -> Session:
+    """
+    @notice The session record (reverts for an unknown id).
+    """
+    self._check_session_exists(session_id)
+    return self.sessions[session_id]
+
+
+@external
+@view
+def session_count_view() -> uint256:
+    """
+    @notice How many sessions exist; ids are 0 .. count - 1.
+    """
+    return self.session_count
+
+
+@external
+@view
+def get_operator_claim(session_id: uint256) -> ClaimRecord:
+    """
+    @notice The exit's `settle_claim` for the session, if any.
+    """
+    return self.operator_claims[session_id]
+
+
+@external
+@view
+def get_client_confirm(session_id: uint256) -> ClaimRecord:
+    """
+    @notice The opener's latest `settle_confirm` for the session, if any.
+    """
+    return self.client_confirms[session_id]
+
+
+# ------------------------------------------------------------- internal
+
+@internal
+@view
+def _check_session_exists(session_id: uint256):
+    assert session_id < self.session_count, "session not found"
+
+
+@internal
+@view
+def _check_exit_caller(session: Session):
+    assert msg.sender == session.exit, "not session exit"
+    operators._check_not_slashed(msg.sender)
+
+
+@internal
+@view
+def _open_session(session_id: uint256) -> Session:
+    self._check_session_exists(session_id)
+    session: Session = self.sessions[session_id]
+    assert session.status == STATUS_OPEN, "session not open"
+    return session
+
+
+@internal
+@pure
+def _receipt_hash(session_id: uint256, seq: uint64, bytes_used: uint256) -> bytes32:
+    return keccak256(abi_encode(RECEIPT_TYPEHASH, session_id, seq, bytes_used))
+
+
+@internal
+def _settle(session_id: uint256, session: Session, bytes_used: uint256):
+    # A product that would overflow is far above any deposit: refuse it with
+    # the same reason instead of a bare overflow revert.
+    total_paid: uint256 = max_value(uint256)
+    if bytes_used <= max_value(uint256) // session.price_per_mb:
+        total_paid = bytes_used * session.price_per_mb // BYTES_PER_MB
+    assert total_paid <= session.deposit and total_paid != max_value(uint256), "usage exceeds deposit"
+    fee: uint256 = governance._bps(total_paid, governance.params.protocol_fee_bps)
+    refund: uint256 = session.deposit - total_paid
+    self.sessions[session_id].status = STATUS_SETTLED
+    operators._credit_earnings(session.exit, total_paid - fee)
+    operators.endpoints[session.exit].reputation += 1
+    governance.treasury += fee
+    tailnets.tailnets[session.tailnet_id].treasury += refund
+    log SessionSettled(
+        session_id=session_id,
+        exit=session.exit,
+        bytes_used=bytes_used,
+        total_paid=total_paid,
+        protocol_fee=fee,
+        refund=refund,
+    )
+
+
+@internal
+def _refund(session_id: uint256, session: Session, reason: String[32]):
+    self.sessions[session_id].status = STATUS_REFUNDED
+    tailnets.tailnets[session.tailnet_id].treasury += session.deposit
+    log SessionRefunded(session_id=session_id, reason=reason)

@@ -1,0 +1,412 @@
+# pragma version ~=0.4.3
+"""
+@title Tailnets: member groups with a shared treasury, exits, ACL and invites;
+       and the device registry
+@notice The owner creates a tailnet with a deposit, adds members directly or
+        through pre-auth invites, chooses which exits members may use, and
+        publishes the hash of the tailnet's ACL policy. Any wallet may top up
+        the treasury; only the owner withdraws from it.
+@dev Invites: the owner registers the address of a fresh one-time key; the
+     invitee receives that key off chain and signs `Join(tailnetId, member)`
+     naming its own wallet. A copy of the transaction from the mempool names
+     the wrong member, so it cannot be front-run (the seed's hash preimage
+     could).
+"""
+
+from . import eip712
+from . import governance
+from . import operators
+from . import payments
+
+uses: eip712
+uses: governance
+uses: operators
+uses: payments
+
+struct Tailnet:
+    owner: address
+    treasury: uint256
+    member_count: uint256
+    acl_policy: bytes32
+    created_at: uint256
+    exit_count: uint256
+
+struct JoinToken:
+    expires_at: uint256
+    uses_left: uint256
+    # @dev Set once; a revoked or used-up key is never accepted again.
+    committed: bool
+
+JOIN_TYPEHASH: constant(bytes32) = keccak256("Join(uint256 tailnetId,address member)")
+
+tailnet_count: uint256
+tailnets: HashMap[uint256, Tailnet]
+members: HashMap[uint256, HashMap[address, bool]]
+tailnet_exits: HashMap[uint256, HashMap[address, bool]]
+join_tokens: HashMap[uint256, HashMap[address, JoinToken]]
+device_owner: HashMap[address, address]
+
+event TailnetCreated:
+    tailnet_id: indexed(uint256)
+    owner: indexed(address)
+    acl_policy: bytes32
+    deposit: uint256
+
+event TailnetMemberAdded:
+    tailnet_id: indexed(uint256)
+    member: indexed(address)
+
+event TailnetMemberRemoved:
+    tailnet_id: indexed(uint256)
+    member: indexed(address)
+
+event TailnetDeposit:
+    tailnet_id: indexed(uint256)
+    sender: indexed(address)
+    amount: uint256
+    new_treasury: uint256
+
+event TailnetWithdrawal:
+    tailnet_id: indexed(uint256)
+    to: indexed(address)
+    amount: uint256
+    new_treasury: uint256
+
+event TailnetExitConfigured:
+    tailnet_id: indexed(uint256)
+    exit_addr: indexed(address)
+
+event TailnetExitRemoved:
+    tailnet_id: indexed(uint256)
+    exit_addr: indexed(address)
+
+event TailnetAclUpdated:
+    tailnet_id: indexed(uint256)
+    acl_policy: bytes32
+
+event JoinTokenPrecommitted:
+    tailnet_id: indexed(uint256)
+    invite_key: indexed(address)
+    expires_at: uint256
+    max_uses: uint256
+
+event JoinTokenRedeemed:
+    tailnet_id: indexed(uint256)
+    member: indexed(address)
+    invite_key: indexed(address)
+
+event JoinTokenRevoked:
+    tailnet_id: indexed(uint256)
+    invite_key: indexed(address)
+
+event DeviceRegistered:
+    wallet: indexed(address)
+    device: indexed(address)
+
+event DeviceRevoked:
+    wallet: indexed(address)
+    device: indexed(address)
+
+
+# ------------------------------------------------------------- tailnets
+
+@external
+@payable
+def create_tailnet(acl_policy: bytes32, amount: uint256) -> uint256:
+    """
+    @notice Create a tailnet owned by the caller, funded with `amount`. The
+            caller becomes its first member.
+    @param acl_policy Hash of the tailnet's ACL policy document.
+    @return The new tailnet's id.
+    """
+    governance._check_not_paused()
+    assert amount >= governance.params.min_tailnet_deposit, "tailnet deposit below min"
+    assert acl_policy != empty(bytes32), "acl policy required"
+    payments._pull(msg.sender, amount, msg.value)
+    tailnet_id: uint256 = self.tailnet_count
+    self.tailnet_count = tailnet_id + 1
+    self.tailnets[tailnet_id] = Tailnet(
+        owner=msg.sender,
+        treasury=amount,
+        member_count=1,
+        acl_policy=acl_policy,
+        created_at=block.timestamp,
+        exit_count=0,
+    )
+    self.members[tailnet_id][msg.sender] = True
+    log TailnetCreated(tailnet_id=tailnet_id, owner=msg.sender, acl_policy=acl_policy, deposit=amount)
+    log TailnetMemberAdded(tailnet_id=tailnet_id, member=msg.sender)
+    return tailnet_id
+
+
+@external
+def add_member(tailnet_id: uint256, member: address):
+    """
+    @notice Add `member` to the tailnet (owner only).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    assert member != empty(address), "member is the empty address"
+    self._add_member(tailnet_id, member)
+
+
+@external
+def remove_member(tailnet_id: uint256, member: address):
+    """
+    @notice Remove `member` (owner only; the owner cannot be removed).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    assert member != self.tailnets[tailnet_id].owner, "cannot remove owner"
+    assert self.members[tailnet_id][member], "not member"
+    self.members[tailnet_id][member] = False
+    self.tailnets[tailnet_id].member_count -= 1
+    log TailnetMemberRemoved(tailnet_id=tailnet_id, member=member)
+
+
+@external
+@payable
+def deposit_to_tailnet(tailnet_id: uint256, amount: uint256):
+    """
+    @notice Add `amount` to the tailnet's treasury (anyone may).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_exists(tailnet_id)
+    payments._pull(msg.sender, amount, msg.value)
+    self.tailnets[tailnet_id].treasury += amount
+    log TailnetDeposit(
+        tailnet_id=tailnet_id, sender=msg.sender, amount=amount, new_treasury=self.tailnets[tailnet_id].treasury
+    )
+
+
+@external
+def withdraw_from_tailnet(tailnet_id: uint256, to: address, amount: uint256):
+    """
+    @notice Pay `amount` of the treasury's unlocked funds to `to` (owner
+            only). Deposits locked in open sessions are not available.
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    governance._check_amount(amount)
+    governance._check_covers(self.tailnets[tailnet_id].treasury, amount)
+    self.tailnets[tailnet_id].treasury -= amount
+    payments._push(to, amount)
+    log TailnetWithdrawal(
+        tailnet_id=tailnet_id, to=to, amount=amount, new_treasury=self.tailnets[tailnet_id].treasury
+    )
+
+
+@external
+def configure_tailnet_exit(tailnet_id: uint256, exit_addr: address):
+    """
+    @notice Allow members to open sessions through `exit_addr` (owner only).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    assert operators.endpoints[exit_addr].registered_at != 0, "exit not registered"
+    operators._check_active(exit_addr)
+    assert not self.tailnet_exits[tailnet_id][exit_addr], "already configured"
+    self.tailnet_exits[tailnet_id][exit_addr] = True
+    self.tailnets[tailnet_id].exit_count += 1
+    log TailnetExitConfigured(tailnet_id=tailnet_id, exit_addr=exit_addr)
+
+
+@external
+def remove_tailnet_exit(tailnet_id: uint256, exit_addr: address):
+    """
+    @notice Stop members opening new sessions through `exit_addr` (owner
+            only). Open sessions are unaffected.
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    self._check_exit_configured(tailnet_id, exit_addr)
+    self.tailnet_exits[tailnet_id][exit_addr] = False
+    self.tailnets[tailnet_id].exit_count -= 1
+    log TailnetExitRemoved(tailnet_id=tailnet_id, exit_addr=exit_addr)
+
+
+@external
+def update_acl(tailnet_id: uint256, new_acl_policy: bytes32):
+    """
+    @notice Publish the hash of a new ACL policy document (owner only).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    assert new_acl_policy != empty(bytes32), "acl required"
+    self.tailnets[tailnet_id].acl_policy = new_acl_policy
+    log TailnetAclUpdated(tailnet_id=tailnet_id, acl_policy=new_acl_policy)
+
+
+# -------------------------------------------------------------- invites
+
+@external
+def precommit_join_token(tailnet_id: uint256, invite_key: address, expires_at: uint256, max_uses: uint256):
+    """
+    @notice Create a pre-auth invite (owner only): whoever holds the private
+            key of `invite_key` can admit up to `max_uses` wallets before
+            `expires_at` (seconds).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    assert invite_key != empty(address), "invite key required"
+    assert expires_at > block.timestamp, "invite already expired"
+    assert max_uses > 0, "max uses > 0"
+    assert not self.join_tokens[tailnet_id][invite_key].committed, "already committed"
+    self.join_tokens[tailnet_id][invite_key] = JoinToken(expires_at=expires_at, uses_left=max_uses, committed=True)
+    log JoinTokenPrecommitted(tailnet_id=tailnet_id, invite_key=invite_key, expires_at=expires_at, max_uses=max_uses)
+
+
+@external
+def redeem_join_token(tailnet_id: uint256, invite_key: address, signature: Bytes[65]):
+    """
+    @notice Join the tailnet as the caller, with the invite key's EIP-712
+            signature over `Join(tailnetId, member=caller)`.
+    """
+    governance._check_not_paused()
+    self._check_tailnet_exists(tailnet_id)
+    token: JoinToken = self.join_tokens[tailnet_id][invite_key]
+    assert token.committed, "unknown token"
+    assert token.uses_left > 0, "token used up or revoked"
+    assert block.timestamp < token.expires_at, "token expired"
+    struct_hash: bytes32 = keccak256(abi_encode(JOIN_TYPEHASH, tailnet_id, msg.sender))
+    assert eip712._recover(struct_hash, signature) == invite_key, "join signature is not from the invite key"
+    self.join_tokens[tailnet_id][invite_key].uses_left = token.uses_left - 1
+    self._add_member(tailnet_id, msg.sender)
+    log JoinTokenRedeemed(tailnet_id=tailnet_id, member=msg.sender, invite_key=invite_key)
+
+
+@external
+def revoke_join_token(tailnet_id: uint256, invite_key: address):
+    """
+    @notice Invalidate an invite before it expires (owner only).
+    """
+    governance._check_not_paused()
+    self._check_tailnet_owner(tailnet_id)
+    assert self.join_tokens[tailnet_id][invite_key].uses_left > 0, "no live token"
+    self.join_tokens[tailnet_id][invite_key].uses_left = 0
+    log JoinTokenRevoked(tailnet_id=tailnet_id, invite_key=invite_key)
+
+
+# -------------------------------------------------------------- devices
+
+@external
+def register_device(device: address):
+    """
+    @notice Let the key `device` act for the caller: it may open sessions in
+            the caller's tailnets and sign requests for them.
+    """
+    governance._check_not_paused()
+    assert device != empty(address) and device != msg.sender, "device must be another, non-empty address"
+    existing: address = self.device_owner[device]
+    if existing == msg.sender:
+        return
+    assert existing == empty(address), "device attached to another wallet"
+    self.device_owner[device] = msg.sender
+    log DeviceRegistered(wallet=msg.sender, device=device)
+
+
+@external
+def revoke_device(device: address):
+    """
+    @notice Detach `device` from the caller's wallet.
+    """
+    governance._check_not_paused()
+    assert self.device_owner[device] == msg.sender, "not device owner"
+    self.device_owner[device] = empty(address)
+    log DeviceRevoked(wallet=msg.sender, device=device)
+
+
+# ---------------------------------------------------------------- views
+
+@external
+@view
+def get_tailnet(tailnet_id: uint256) -> Tailnet:
+    """
+    @notice The tailnet record (reverts for an unknown id).
+    """
+    self._check_tailnet_exists(tailnet_id)
+    return self.tailnets[tailnet_id]
+
+
+@external
+@view
+def tailnet_count_view() -> uint256:
+    """
+    @notice How many tailnets exist; ids are 0 .. count - 1.
+    """
+    return self.tailnet_count
+
+
+@external
+@view
+def is_tailnet_member(tailnet_id: uint256, addr: address) -> bool:
+    """
+    @notice Whether `addr` is a member of the tailnet.
+    """
+    return self.members[tailnet_id][addr]
+
+
+@external
+@view
+def is_tailnet_exit(tailnet_id: uint256, addr: address) -> bool:
+    """
+    @notice Whether members may open sessions through `addr`.
+    """
+    return self.tailnet_exits[tailnet_id][addr]
+
+
+@external
+@view
+def get_join_token(tailnet_id: uint256, invite_key: address) -> JoinToken:
+    """
+    @notice The invite registered under `invite_key`.
+    """
+    return self.join_tokens[tailnet_id][invite_key]
+
+
+@external
+@view
+def get_device_owner(device: address) -> address:
+    """
+    @notice The wallet `device` acts for (empty if none).
+    """
+    return self.device_owner[device]
+
+
+@external
+@view
+def is_device_of(device: address, wallet: address) -> bool:
+    """
+    @notice Whether `device` acts for `wallet`.
+    """
+    return wallet != empty(address) and self.device_owner[device] == wallet
+
+
+# ------------------------------------------------------------- internal
+
+@internal
+@view
+def _check_tailnet_exists(tailnet_id: uint256):
+    assert tailnet_id < self.tailnet_count, "tailnet not found"
+
+
+@internal
+@view
+def _check_tailnet_owner(tailnet_id: uint256):
+    self._check_tailnet_exists(tailnet_id)
+    assert self.tailnets[tailnet_id].owner == msg.sender, "not tailnet owner"
+
+
+@internal
+@view
+def _check_exit_configured(tailnet_id: uint256, exit_addr: address):
+    assert self.tailnet_exits[tailnet_id][exit_addr], "exit not configured"
+
+
+@internal
+def _add_member(tailnet_id: uint256, member: address):
+    assert not self.members[tailnet_id][member], "already member"
+    self.members[tailnet_id][member] = True
+    self.tailnets[tailnet_id].member_count += 1
+    log TailnetMemberAdded(tailnet_id=tailnet_id, member=member)
+

@@ -1,0 +1,1 @@
+"""Talking to the chain: the compiled contract, deployment, and a local devnet."""

@@ -1,0 +1,40 @@
+"""The compiled OctraVPN contract shipped with the package."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+ARTIFACT_PATH = Path(__file__).with_name("artifacts") / "OctraVPN.json"
+EIP170_LIMIT = 24_576
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    abi: list
+    bytecode: str
+    bytecode_runtime: str
+    compiler: str
+    sources: dict
+
+    @property
+    def runtime_size(self) -> int:
+        return (len(self.bytecode_runtime) - 2) // 2
+
+
+@cache
+def load() -> Artifact:
+    """The committed artifact (raise `FileNotFoundError` with a fix if missing)."""
+    try:
+        data = json.loads(ARTIFACT_PATH.read_text())
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{ARTIFACT_PATH} is missing: run `make artifacts` to compile the contract") from exc
+    return Artifact(
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        bytecode_runtime=data["bytecode_runtime"],
+        compiler=data["compiler"],
+        sources=data["sources"],
+    )

@@ -1,0 +1,165 @@
+"""A thin layer over the deployed contract that speaks in test actors.
+
+It hides the one difference between a native-coin and an ERC-20 deployment
+(how money is sent in), so every flow is written once and runs on both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import boa
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from octravpn.protocol import Domain, Join, Receipt, sign
+from octravpn.protocol.earnings_keys import EarningsKeypair
+from tests.contract.deployers import token_deployer, vpn_deployer
+
+ZERO = "0x0000000000000000000000000000000000000000"
+ETHER = 10**18
+MIN_SESSION_DEPOSIT = 10**15
+MIN_TAILNET_DEPOSIT = 10**16
+SESSION_GRACE = 86_400
+MIN_STAKE = ETHER
+PRICE = 2 * 10**12  # per MB: 1 GB costs 0.002
+ACL_HASH = keccak(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}')
+WG_KEY = bytes.fromhex("11" * 32)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A wallet with a private key (so it can sign typed messages)."""
+
+    alias: str
+    key: bytes
+
+    @property
+    def address(self) -> str:
+        return Account.from_key(self.key).address
+
+    def __str__(self) -> str:
+        return self.address
+
+
+def actor(alias: str) -> Actor:
+    actor_ = Actor(alias, keccak(b"octravpn-test:" + alias.encode()))
+    boa.env.alias(actor_.address, alias)
+    return actor_
+
+
+@dataclass
+class Operator:
+    account: Actor
+    receipt_key: Actor
+    earnings: EarningsKeypair = field(default_factory=lambda: EarningsKeypair(secret=7))
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+
+class Harness:
+    def __init__(self, asset_kind: str):
+        self.asset_kind = asset_kind
+        self.owner = actor("owner")
+        self.token = None
+        asset = ZERO
+        with boa.env.prank(self.owner.address):
+            if asset_kind == "erc20":
+                self.token = token_deployer().deploy()
+                asset = self.token.address
+            self.vpn = vpn_deployer().deploy(
+                asset, MIN_SESSION_DEPOSIT, MIN_TAILNET_DEPOSIT, SESSION_GRACE, MIN_STAKE
+            )
+
+    # ------------------------------------------------------------- money
+    @property
+    def native(self) -> bool:
+        return self.token is None
+
+    def fund(self, who, amount: int) -> None:
+        who = str(who)
+        if self.native:
+            boa.env.set_balance(who, boa.env.get_balance(who) + amount)
+        else:
+            self.token.mint(who, amount)
+            with boa.env.prank(who):
+                self.token.approve(self.vpn.address, 2**256 - 1)
+
+    def balance(self, who) -> int:
+        who = str(who)
+        return boa.env.get_balance(who) if self.native else self.token.balanceOf(who)
+
+    def vpn_balance(self) -> int:
+        return self.balance(self.vpn.address)
+
+    def pay(self, who, function: str, *args, amount: int, fund: bool = True):
+        """Call a payable function that takes `amount` as its last argument."""
+        if fund:
+            self.fund(who, amount)
+        with boa.env.prank(str(who)):
+            return getattr(self.vpn, function)(*args, amount, value=amount if self.native else 0)
+
+    def as_(self, who):
+        return boa.env.prank(str(who))
+
+    # ------------------------------------------------------------- flows
+    def bond(self, who, amount: int = MIN_STAKE):
+        return self.pay(who, "bond_endpoint", amount=amount)
+
+    def register(self, op: Operator, *, price: int = PRICE, region: str = "eu-west", endpoint: str = "198.51.100.7:51820"):
+        with self.as_(op.account):
+            self.vpn.register_endpoint(
+                endpoint, WG_KEY, op.earnings.public, op.earnings.encrypt_zero(3), region, price, op.receipt_key.address
+            )
+
+    def operator(self, alias: str, *, stake: int = MIN_STAKE, price: int = PRICE) -> Operator:
+        op = Operator(actor(alias), actor(alias + "-receipts"))
+        self.bond(op.account, stake)
+        self.register(op, price=price)
+        return op
+
+    def tailnet(self, owner, deposit: int = ETHER) -> int:
+        return self.pay(owner, "create_tailnet", ACL_HASH, amount=deposit)
+
+    def session(self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16) -> int:
+        with self.as_(opener):
+            return self.vpn.open_session(tailnet_id, op.address, max_pay)
+
+    def tailnet_with_exit(self, owner, op: Operator, deposit: int = ETHER) -> int:
+        tid = self.tailnet(owner, deposit)
+        with self.as_(owner):
+            self.vpn.configure_tailnet_exit(tid, op.address)
+        return tid
+
+    def events(self, name: str | None = None) -> list:
+        """Events OctraVPN emitted in the last transaction (read it right after)."""
+        logs = [e for e in self.vpn.get_logs() if type(e).__name__ in self._event_names]
+        return [e for e in logs if name is None or type(e).__name__ == name]
+
+    def event(self, name: str):
+        """The one `name` event of the last transaction."""
+        (found,) = self.events(name)
+        return found
+
+    @property
+    def _event_names(self) -> set[str]:
+        return {item["name"] for item in self.vpn.abi if item["type"] == "event"}
+
+    # ----------------------------------------------------------- signing
+    def domain(self) -> Domain:
+        return Domain(chain_id=boa.env.evm.patch.chain_id, verifying_contract=self.vpn.address)
+
+    def receipt_sig(self, signer: Actor, session_id: int, seq: int, bytes_used: int) -> bytes:
+        return sign(self.domain(), Receipt(session_id=session_id, seq=seq, bytes_used=bytes_used), signer.key)
+
+    def join_sig(self, invite_key: Actor, tailnet_id: int, member) -> bytes:
+        return sign(self.domain(), Join(tailnet_id=tailnet_id, member=str(member)), invite_key.key)
+
+    def pay_for(self, session_id: int, bytes_used: int) -> tuple[int, int, int]:
+        """(total paid, protocol fee, operator's net) for settling at `bytes_used`."""
+        session = self.vpn.get_session(session_id)
+        total = bytes_used * session.price_per_mb // 1_000_000
+        fee = total * self.vpn.get_protocol_fee_bps() // 10_000
+        return total, fee, total - fee

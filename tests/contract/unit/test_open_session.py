@@ -1,0 +1,104 @@
+import boa
+import pytest
+
+from tests.contract.harness import ETHER, MIN_SESSION_DEPOSIT, PRICE, actor
+
+
+@pytest.fixture
+def setup(h, alice):
+    op = h.operator("op")
+    tid = h.tailnet_with_exit(alice, op, ETHER)
+    return op, tid
+
+
+def test_open_locks_deposit_and_price(h, setup, alice):
+    op, tid = setup
+    sid = h.session(tid, alice, op, ETHER // 10)
+    event = h.event("SessionOpened")
+    assert (event.session_id, event.tailnet_id, event.exit, event.opener, event.deposit, event.price_per_mb) == (
+        0, tid, op.address, alice.address, ETHER // 10, PRICE,
+    )
+    assert event.opened_at == boa.env.timestamp
+    session = h.vpn.get_session(sid)
+    assert (session.tailnet_id, session.exit, session.opener, session.deposit, session.price_per_mb, session.status) == (
+        tid, op.address, alice.address, ETHER // 10, PRICE, 0,
+    )
+    assert h.vpn.get_tailnet(tid).treasury == ETHER - ETHER // 10
+    assert h.vpn.session_count_view() == 1
+    assert h.vpn_balance() == ETHER + h.vpn.get_endpoint_stake(op.address)
+
+
+def test_price_change_after_open_does_not_touch_the_session(h, setup, alice):
+    op, tid = setup
+    sid = h.session(tid, alice, op)
+    with h.as_(op.account):
+        h.vpn.update_endpoint("h:1", "r", PRICE * 100)
+    assert h.vpn.get_session(sid).price_per_mb == PRICE
+
+
+def test_member_added_by_owner_can_open(h, setup, alice, bob):
+    op, tid = setup
+    with h.as_(alice):
+        h.vpn.add_member(tid, bob.address)
+    assert h.vpn.get_session(h.session(tid, bob, op)).opener == bob.address
+
+
+def test_device_of_a_member_opens_for_its_owner(h, setup, alice):
+    op, tid = setup
+    phone = actor("phone")
+    with h.as_(alice):
+        h.vpn.register_device(phone.address)
+    assert h.vpn.get_session(h.session(tid, phone, op)).opener == phone.address
+
+
+def test_device_of_a_non_member_reverts(h, setup, bob):
+    op, tid = setup
+    phone = actor("phone")
+    with h.as_(bob):
+        h.vpn.register_device(phone.address)
+    with h.as_(phone), boa.reverts("device's owner is not a member"):
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT)
+
+
+def test_non_member_reverts(h, setup, bob):
+    op, tid = setup
+    with h.as_(bob), boa.reverts("not a member"):
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT)
+
+
+def test_unknown_tailnet_reverts(h, setup, alice):
+    op, _ = setup
+    with h.as_(alice), boa.reverts("tailnet not found"):
+        h.vpn.open_session(7, op.address, MIN_SESSION_DEPOSIT)
+
+
+def test_unconfigured_exit_reverts(h, setup, alice):
+    _, tid = setup
+    other = h.operator("other")
+    with h.as_(alice), boa.reverts("exit not configured"):
+        h.vpn.open_session(tid, other.address, MIN_SESSION_DEPOSIT)
+
+
+def test_inactive_exit_reverts(h, setup, alice):
+    op, tid = setup
+    with h.as_(op.account):
+        h.vpn.retire_endpoint()
+    with h.as_(alice), boa.reverts("exit inactive"):
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT)
+
+
+def test_deposit_below_minimum_reverts(h, setup, alice):
+    op, tid = setup
+    with h.as_(alice), boa.reverts("deposit below min"):
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT - 1)
+
+
+def test_deposit_above_treasury_reverts(h, setup, alice):
+    op, tid = setup
+    with h.as_(alice), boa.reverts("treasury insufficient"):
+        h.vpn.open_session(tid, op.address, ETHER + 1)
+
+
+def test_unknown_session_view_reverts(h):
+    with boa.reverts("session not found"):
+        h.vpn.get_session(0)

@@ -1,0 +1,116 @@
+import boa
+import pytest
+
+from tests.contract.harness import MIN_STAKE, PRICE, WG_KEY, Operator, actor
+
+BAD_POINT = (1, 3)  # not on y^2 = x^3 + 3
+
+
+def _args(op: Operator, **overrides):
+    args = dict(
+        endpoint="198.51.100.7:51820",
+        wg_pubkey=WG_KEY,
+        earnings_pubkey=op.earnings.public,
+        initial_enc_zero=op.earnings.encrypt_zero(5),
+        region="eu-west",
+        price_per_mb=PRICE,
+        receipt_signer=op.receipt_key.address,
+    )
+    args.update(overrides)
+    return args
+
+
+@pytest.fixture
+def bonded(hn):
+    op = Operator(actor("op"), actor("op-receipts"))
+    hn.bond(op.account)
+    return op
+
+
+def test_register_records_the_exit(hn, bonded):
+    args = _args(bonded)
+    with hn.as_(bonded.account):
+        hn.vpn.register_endpoint(*args.values())
+    event = hn.event("EndpointRegistered")
+    assert (event.addr, event.endpoint, event.region, event.price_per_mb, event.wg_pubkey, event.receipt_signer) == (
+        bonded.address, args["endpoint"], "eu-west", PRICE, WG_KEY, bonded.receipt_key.address,
+    )
+    record = hn.vpn.get_endpoint(bonded.address)
+    assert record.active and record.endpoint == args["endpoint"] and record.region == "eu-west"
+    assert record.wg_pubkey == WG_KEY and record.price_per_mb == PRICE
+    assert record.receipt_signer == bonded.receipt_key.address
+    assert tuple(record.earnings_pubkey) == bonded.earnings.public
+    assert record.registered_at == boa.env.timestamp and record.reputation == 0
+    assert tuple(hn.vpn.get_earnings_zero_ct(bonded.address)) == args["initial_enc_zero"]
+    assert bonded.earnings.decrypts_to_zero(tuple(hn.vpn.get_earnings_zero_ct(bonded.address)))
+    assert hn.vpn.endpoint_count_view() == 1
+    assert hn.vpn.get_endpoint_at(0) == bonded.address
+    assert hn.vpn.get_receipt_signer_operator(bonded.receipt_key.address) == bonded.address
+    assert hn.vpn.is_endpoint_active(bonded.address)
+
+
+def test_reregistration_after_retire_keeps_one_index_entry_and_binds_both_keys(hn, bonded):
+    with hn.as_(bonded.account):
+        hn.vpn.register_endpoint(*_args(bonded).values())
+        hn.vpn.retire_endpoint()
+        new_key = actor("op-receipts-2")
+        hn.vpn.register_endpoint(*_args(bonded, receipt_signer=new_key.address, region="us-east").values())
+    assert hn.vpn.endpoint_count_view() == 1
+    assert hn.vpn.get_endpoint(bonded.address).region == "us-east"
+    assert hn.vpn.get_receipt_signer_operator(bonded.receipt_key.address) == bonded.address
+    assert hn.vpn.get_receipt_signer_operator(new_key.address) == bonded.address
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        (dict(endpoint=""), "endpoint required"),
+        (dict(price_per_mb=0), "price > 0"),
+        (dict(wg_pubkey=bytes(32)), "wg pubkey required"),
+        (dict(earnings_pubkey=(0, 0)), "earnings pubkey must be an alt_bn128 point other than infinity"),
+        (dict(earnings_pubkey=BAD_POINT), "earnings pubkey must be an alt_bn128 point other than infinity"),
+        (dict(initial_enc_zero=(*BAD_POINT, 1, 2)), "initial enc(0) must be two alt_bn128 points"),
+        (dict(initial_enc_zero=(1, 2, *BAD_POINT)), "initial enc(0) must be two alt_bn128 points"),
+        (dict(receipt_signer="0x" + "00" * 20), "receipt signer required"),
+    ],
+)
+def test_bad_fields_revert(hn, bonded, overrides, reason):
+    with hn.as_(bonded.account), boa.reverts(reason):
+        hn.vpn.register_endpoint(*_args(bonded, **overrides).values())
+
+
+def test_unbonded_operator_reverts(hn):
+    op = Operator(actor("op"), actor("op-receipts"))
+    with hn.as_(op.account), boa.reverts("must bond_endpoint first"):
+        hn.vpn.register_endpoint(*_args(op).values())
+
+
+def test_stake_below_minimum_reverts(hn):
+    op = Operator(actor("op"), actor("op-receipts"))
+    hn.bond(op.account, MIN_STAKE - 1)
+    with hn.as_(op.account), boa.reverts("must bond_endpoint first"):
+        hn.vpn.register_endpoint(*_args(op).values())
+
+
+def test_already_registered_reverts(hn, bonded):
+    with hn.as_(bonded.account):
+        hn.vpn.register_endpoint(*_args(bonded).values())
+        with boa.reverts("already registered"):
+            hn.vpn.register_endpoint(*_args(bonded).values())
+
+
+def test_slashed_operator_reverts(hn, bonded):
+    hn.bond(bonded.account)
+    with hn.as_(hn.owner):
+        hn.vpn.gov_slash_operator(bonded.address)
+    with hn.as_(bonded.account), boa.reverts("previously slashed"):
+        hn.vpn.register_endpoint(*_args(bonded).values())
+
+
+def test_receipt_signer_of_another_operator_reverts(hn, bonded):
+    with hn.as_(bonded.account):
+        hn.vpn.register_endpoint(*_args(bonded).values())
+    thief = Operator(actor("thief"), bonded.receipt_key)
+    hn.bond(thief.account)
+    with hn.as_(thief.account), boa.reverts("receipt signer belongs to another operator"):
+        hn.vpn.register_endpoint(*_args(thief).values())

@@ -1,0 +1,65 @@
+import boa
+
+from tests.contract.harness import MIN_STAKE
+from tests.contract.unit.sessions_fixture import DEPOSIT, MB, open_session  # noqa: F401
+
+
+def test_exit_records_its_claim(open_session):
+    s = open_session
+    with s.h.as_(s.op.account):
+        assert s.h.vpn.settle_claim(s.session_id, 5 * MB) is True
+    event = s.h.event("SettleClaimed")
+    assert (event.session_id, event.exit, event.bytes_used) == (s.session_id, s.op.address, 5 * MB)
+    claim = s.h.vpn.get_operator_claim(s.session_id)
+    assert (claim.is_set, claim.bytes_used, claim.claimed_at) == (True, 5 * MB, boa.env.timestamp)
+
+
+def test_same_claim_again_is_a_no_op(open_session):
+    s = open_session
+    with s.h.as_(s.op.account):
+        s.h.vpn.settle_claim(s.session_id, 5 * MB)
+        assert s.h.vpn.settle_claim(s.session_id, 5 * MB) is True
+    assert s.h.events() == []
+
+
+def test_different_claim_is_equivocation_slashed_and_refunded(open_session, alice):
+    s = open_session
+    treasury_before = s.h.vpn.get_tailnet(s.tailnet_id).treasury
+    with s.h.as_(s.op.account):
+        s.h.vpn.settle_claim(s.session_id, 5 * MB)
+        assert s.h.vpn.settle_claim(s.session_id, 6 * MB) is False
+    slashed = s.h.event("OperatorSlashed")
+    assert (slashed.stake, slashed.treasury_amt, slashed.bounty_amt) == (MIN_STAKE, MIN_STAKE, 0)
+    assert s.h.event("SessionRefunded").reason == "operator-equivocation"
+    assert s.h.vpn.get_session(s.session_id).status == 2
+    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + DEPOSIT
+    assert s.h.vpn.get_program_treasury() == MIN_STAKE
+    assert s.h.vpn.is_endpoint_slashed(s.op.address)
+
+
+def test_not_the_exit_reverts(open_session, alice):
+    s = open_session
+    with s.h.as_(alice), boa.reverts("not session exit"):
+        s.h.vpn.settle_claim(s.session_id, MB)
+
+
+def test_unknown_session_reverts(open_session):
+    s = open_session
+    with s.h.as_(s.op.account), boa.reverts("session not found"):
+        s.h.vpn.settle_claim(s.session_id + 1, MB)
+
+
+def test_closed_session_reverts(open_session, alice):
+    s = open_session
+    with s.h.as_(s.op.account):
+        s.h.vpn.settle_with_receipt(s.session_id, 1, MB, s.h.receipt_sig(alice, s.session_id, 1, MB))
+        with boa.reverts("session not open"):
+            s.h.vpn.settle_claim(s.session_id, MB)
+
+
+def test_slashed_exit_reverts(open_session):
+    s = open_session
+    with s.h.as_(s.h.owner):
+        s.h.vpn.gov_slash_operator(s.op.address)
+    with s.h.as_(s.op.account), boa.reverts("operator slashed"):
+        s.h.vpn.settle_claim(s.session_id, MB)
