@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma nonreentrancy on
 """
 @title EIP-712 domain and signature recovery
 @notice Domain: name "OctraVPN", version "1", the chain id, this contract.

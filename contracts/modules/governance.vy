@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma nonreentrancy on
 """
 @title Governance: owner, pause switch, protocol parameters, program treasury
 @notice Time is in seconds (`block.timestamp`); amounts are in the payment
@@ -96,10 +97,12 @@ def set_params(new_params: Params):
          slash burn share >= 50 % and burn + bounty = 100 %, fee <= 2 %.
     """
     self._check_owner()
-    assert new_params.min_session_deposit > 0, "session deposit > 0"
-    assert new_params.min_tailnet_deposit > 0, "tailnet deposit > 0"
-    assert new_params.session_grace > 0, "session grace > 0"
-    assert new_params.sweep_grace_multiplier > 0, "sweep multiplier > 0"
+    assert (
+        new_params.min_session_deposit > 0
+        and new_params.min_tailnet_deposit > 0
+        and new_params.session_grace > 0
+        and new_params.sweep_grace_multiplier > 0
+    ), "min deposits, session grace and sweep multiplier must be > 0"
     assert new_params.sweep_bounty_bps <= SWEEP_BOUNTY_MAX_BPS, "sweep bounty <= 10%"
     assert new_params.min_endpoint_stake >= stake_floor, "stake floor too low"
     assert new_params.unbond_grace >= UNBOND_GRACE_MIN, "unbond grace too short"

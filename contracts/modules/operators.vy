@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma nonreentrancy on
 """
 @title Operators: stake, exit endpoints, earnings and slashing
 @notice An operator bonds stake, registers one WireGuard exit endpoint with a

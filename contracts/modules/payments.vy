@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma nonreentrancy on
 """
 @title Payment asset: moves the one asset the deployment was fixed to
 @notice Either the chain's native coin (`asset == empty(address)`) or one

@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma nonreentrancy on
 """
 @title Sessions: paid single-hop tunnels through one exit, and their settlement
 @notice A member (or a member's device) opens a session, locking a max-pay
@@ -256,8 +257,10 @@ def slash_double_sign(
     assert self.sessions[session_id].exit == operator, "session is not served by operator"
     signer_a: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_a), sig_a)
     signer_b: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_b), sig_b)
-    assert operators.receipt_signer_operator[signer_a] == operator, "receipt A not signed by operator's receipt key"
-    assert operators.receipt_signer_operator[signer_b] == operator, "receipt B not signed by operator's receipt key"
+    assert (
+        operators.receipt_signer_operator[signer_a] == operator
+        and operators.receipt_signer_operator[signer_b] == operator
+    ), "both receipts must be signed by the operator's receipt key"
     operators._slash(operator, msg.sender)
 
 

@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma nonreentrancy on
 """
 @title Tailnets: member groups with a shared treasury, exits, ACL and invites;
        and the device registry

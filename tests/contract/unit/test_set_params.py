@@ -3,6 +3,7 @@ import pytest
 
 from tests.contract.harness import MIN_STAKE
 
+POSITIVE = "min deposits, session grace and sweep multiplier must be > 0"
 GOOD = dict(
     min_session_deposit=1,
     min_tailnet_deposit=2,
@@ -44,10 +45,10 @@ def test_only_owner(hn, alice):
 @pytest.mark.parametrize(
     "overrides, reason",
     [
-        (dict(min_session_deposit=0), "session deposit > 0"),
-        (dict(min_tailnet_deposit=0), "tailnet deposit > 0"),
-        (dict(session_grace=0), "session grace > 0"),
-        (dict(sweep_grace_multiplier=0), "sweep multiplier > 0"),
+        (dict(min_session_deposit=0), POSITIVE),
+        (dict(min_tailnet_deposit=0), POSITIVE),
+        (dict(session_grace=0), POSITIVE),
+        (dict(sweep_grace_multiplier=0), POSITIVE),
         (dict(sweep_bounty_bps=1_001), "sweep bounty <= 10%"),
         (dict(min_endpoint_stake=MIN_STAKE // 10 - 1), "stake floor too low"),
         (dict(unbond_grace=9_999), "unbond grace too short"),

@@ -28,7 +28,7 @@ def test_honest_receipts_for_successive_seqs_are_not_evidence(open_session, caro
     # An honest exit signs a new receipt per seq: different seqs never slash.
     s = open_session
     sig_a = s.h.receipt_sig(s.op.receipt_key, s.session_id, 1, MB)
-    with s.h.as_(carol), boa.reverts("receipt A not signed by operator's receipt key"):
+    with s.h.as_(carol), boa.reverts("both receipts must be signed by the operator's receipt key"):
         s.h.vpn.slash_double_sign(s.op.address, s.session_id, 2, MB, sig_a, 2 * MB,
                                   s.h.receipt_sig(s.op.receipt_key, s.session_id, 2, 2 * MB))
 
@@ -58,7 +58,7 @@ def test_session_of_another_exit_reverts(open_session, carol):
 
 def test_receipts_by_another_key_revert(open_session, alice, carol):
     s = open_session
-    with s.h.as_(carol), boa.reverts("receipt A not signed by operator's receipt key"):
+    with s.h.as_(carol), boa.reverts("both receipts must be signed by the operator's receipt key"):
         s.h.vpn.slash_double_sign(*_evidence(s, key=alice))
 
 
