@@ -33,10 +33,11 @@ class Actor:
 
     alias: str
     key: bytes
+    address: str = field(init=False)
 
-    @property
-    def address(self) -> str:
-        return Account.from_key(self.key).address
+    def __post_init__(self) -> None:
+        # Deriving the address is a pure-Python EC multiplication: do it once.
+        object.__setattr__(self, "address", Account.from_key(self.key).address)
 
     def __str__(self) -> str:
         return self.address

@@ -1,0 +1,495 @@
+"""Stateful fuzzing against a plain-Python model of the contract.
+
+Each rule predicts from the model whether the call must succeed or revert,
+then applies it to both. After every step:
+- the contract holds exactly stakes + unbonding stakes + tailnet treasuries +
+  open deposits + program treasury + unclaimed earnings;
+- every stake, earnings balance, treasury and session status equals the model;
+- a session leaves "open" at most once (settled or refunded, never both, never twice).
+"""
+
+import os
+from dataclasses import dataclass, field
+
+import boa
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+)
+
+from tests.contract.harness import (
+    ACL_HASH, MIN_SESSION_DEPOSIT, MIN_STAKE, MIN_TAILNET_DEPOSIT, PRICE, SESSION_GRACE, Harness, Operator, actor,
+)
+
+OPEN, SETTLED, REFUNDED = 0, 1, 2
+BPS = 10_000
+MB = 10**6
+STEPS = {"count": 0}
+
+ops_idx = st.integers(0, 2)
+users_idx = st.integers(0, 2)
+# Hypothesis favours the first element: lead with a valid value, keep invalid ones in.
+stakes = st.sampled_from([MIN_STAKE, 3 * MIN_STAKE, MIN_STAKE // 2])
+prices = st.sampled_from([1, PRICE, 7 * PRICE])
+deposits = st.sampled_from([10**17, MIN_TAILNET_DEPOSIT, 10**18, MIN_TAILNET_DEPOSIT - 1])
+max_pays = st.sampled_from([10**16, MIN_SESSION_DEPOSIT, 5 * 10**16, MIN_SESSION_DEPOSIT - 1])
+picks = st.integers(0, 10**6)
+fractions = st.sampled_from([0.5, 1.0, 0.01, 0.0, 1.2])
+waits = st.sampled_from([60, 3_600, 600, SESSION_GRACE, 31 * 86_400, 10 * SESSION_GRACE])
+
+
+@dataclass
+class OperatorModel:
+    stake: int = 0
+    unbonding: int = 0
+    unlock: int = 0
+    slashed: bool = False
+    active: bool = False
+    ever_registered: bool = False
+    price: int = 0
+    earnings: int = 0
+
+
+@dataclass
+class TailnetModel:
+    owner: int
+    treasury: int
+    members: set = field(default_factory=set)
+    exits: set = field(default_factory=set)
+
+
+@dataclass
+class SessionModel:
+    tailnet: int
+    exit: int
+    opener: int
+    deposit: int
+    price: int
+    opened_at: int
+    status: int = OPEN
+    claim: int | None = None
+
+
+class VPNMachine(RuleBasedStateMachine):
+    asset_kind = "native"
+
+    def __init__(self):
+        super().__init__()
+        self._anchor = boa.env.anchor()
+        self._anchor.__enter__()
+        self.h = Harness(self.asset_kind)
+        self.vpn = self.h.vpn
+        self.ops = [Operator(actor(f"fz-op{i}"), actor(f"fz-op{i}-receipts")) for i in range(3)]
+        self.users = [actor(f"fz-user{i}") for i in range(3)]
+        self.m_ops = [OperatorModel() for _ in self.ops]
+        self.m_tailnets: list[TailnetModel] = []
+        self.m_sessions: list[SessionModel] = []
+        self.m_treasury = 0
+        self.fee_bps = self.vpn.get_params().protocol_fee_bps
+        self.closed_events: dict[int, int] = {}
+
+    def teardown(self):
+        self._anchor.__exit__(None, None, None)
+
+    # ------------------------------------------------------------ helpers
+    def _call(self, ok: bool, fn):
+        STEPS["count"] += 1
+        if ok:
+            result = fn()
+            for event in self.h.events():
+                if type(event).__name__ in ("SessionSettled", "SessionRefunded", "SessionSwept"):
+                    self.closed_events[event.session_id] = self.closed_events.get(event.session_id, 0) + 1
+            return result
+        with boa.reverts():
+            fn()
+
+    def _now(self) -> int:
+        return boa.env.timestamp
+
+    def _is_active(self, i: int) -> bool:
+        m = self.m_ops[i]
+        return m.active and not m.slashed and m.stake >= MIN_STAKE
+
+    def _slash(self, i: int, bounty_to_caller: bool) -> int:
+        m = self.m_ops[i]
+        total = m.stake + m.unbonding
+        bounty = total - total * 9_000 // BPS if bounty_to_caller else 0
+        self.m_treasury += total - bounty + m.earnings
+        m.stake = m.unbonding = m.unlock = m.earnings = 0
+        m.slashed, m.active = True, False
+        return bounty
+
+    def _settle(self, sid: int, bytes_used: int) -> None:
+        s = self.m_sessions[sid]
+        total = bytes_used * s.price // MB
+        fee = total * self.fee_bps // BPS
+        self.m_ops[s.exit].earnings += total - fee
+        self.m_treasury += fee
+        self.m_tailnets[s.tailnet].treasury += s.deposit - total
+        s.status = SETTLED
+
+    def _refund(self, sid: int, keep: int = 0) -> None:
+        s = self.m_sessions[sid]
+        self.m_tailnets[s.tailnet].treasury += s.deposit - keep
+        s.status = REFUNDED
+
+    def _session_bytes(self, sid: int, pick: int, fraction: float) -> int:
+        s = self.m_sessions[sid]
+        return int(s.deposit * MB // s.price * fraction) + pick % 3
+
+    @initialize(prices_=st.lists(prices, min_size=3, max_size=3), treasury=st.sampled_from([10**17, 10**18]))
+    def baseline(self, prices_, treasury):
+        """Three bonded exits, one funded tailnet with every user and exit:
+        a working network the random rules then perturb."""
+        for i, price in enumerate(prices_):
+            self.bond(i, 2 * MIN_STAKE)
+            self.register(i, price)
+        self.create_tailnet(0, treasury)
+        for u in (1, 2):
+            self.add_member(0, u)
+        for i in range(3):
+            self.configure_exit(0, i)
+
+    @staticmethod
+    def _choose(valid: bool, candidates: list[int], pick: int, fallback: int) -> int:
+        """A model-valid candidate when `valid` is drawn, else the raw draw."""
+        return candidates[pick % len(candidates)] if valid and candidates else fallback
+
+    def _pick_session(self, pick: int, prefer_open: bool, claimed: bool = False) -> int:
+        """With `prefer_open`, an open session whose exit can still be paid."""
+        wanted = [
+            sid for sid, s in enumerate(self.m_sessions)
+            if s.status == OPEN and not self.m_ops[s.exit].slashed and (s.claim is not None or not claimed)
+        ]
+        if prefer_open and wanted:
+            return wanted[pick % len(wanted)]
+        return pick % len(self.m_sessions)
+
+    # -------------------------------------------------------------- stake
+    @rule(i=ops_idx, amount=stakes)
+    def bond(self, i, amount):
+        m = self.m_ops[i]
+        ok = not m.slashed and m.unbonding == 0
+        self._call(ok, lambda: self.h.bond(self.ops[i].account, amount))
+        if ok:
+            m.stake += amount
+
+    def _network_survives(self) -> bool:
+        # Retiring or unbonding the last exits would leave nothing to fuzz.
+        return sum(self._is_active(i) for i in range(len(self.m_ops))) >= 2
+
+    @precondition(_network_survives)
+    @rule(i=ops_idx, valid=st.booleans(), pick=picks)
+    def unbond(self, i, valid, pick):
+        i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.stake], pick, i)
+        m = self.m_ops[i]
+        ok = m.stake > 0
+        self._call(ok, lambda: self.vpn.unbond_endpoint(sender=self.ops[i].address))
+        if ok:
+            m.unbonding, m.stake, m.active = m.stake, 0, False
+            m.unlock = self._now() + self.vpn.get_params().unbond_grace
+
+    @precondition(lambda self: any(m.unbonding for m in self.m_ops))
+    @rule(i=ops_idx, valid=st.booleans(), pick=picks)
+    def finalize_unbond(self, i, valid, pick):
+        i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.unbonding], pick, i)
+        m = self.m_ops[i]
+        ok = m.unbonding > 0 and self._now() >= m.unlock
+        self._call(ok, lambda: self.vpn.finalize_unbond(sender=self.ops[i].address))
+        if ok:
+            m.unbonding = m.unlock = 0
+
+    @rule(i=ops_idx, price=prices, valid=st.booleans(), pick=picks)
+    def register(self, i, price, valid=False, pick=0):
+        eligible = [j for j, m in enumerate(self.m_ops) if not m.slashed and m.stake >= MIN_STAKE and not m.active]
+        i = self._choose(valid, eligible, pick, i)
+        m = self.m_ops[i]
+        ok = not m.slashed and m.stake >= MIN_STAKE and not m.active
+        self._call(ok, lambda: self.h.register(self.ops[i], price=price))
+        if ok:
+            m.active = m.ever_registered = True
+            m.price = price
+
+    @precondition(_network_survives)
+    @rule(i=ops_idx, valid=st.booleans(), pick=picks)
+    def retire(self, i, valid, pick):
+        i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.active], pick, i)
+        m = self.m_ops[i]
+        self._call(m.active, lambda: self.vpn.retire_endpoint(sender=self.ops[i].address))
+        m.active = False
+
+    def _few_slashed(self) -> bool:
+        # Slashing is permanent: keep two operators alive so sessions go on.
+        return sum(m.slashed for m in self.m_ops) == 0
+
+    @precondition(_few_slashed)
+    @rule(i=ops_idx)
+    def gov_slash(self, i):
+        m = self.m_ops[i]
+        ok = not m.slashed and m.stake + m.unbonding > 0
+        self._call(ok, lambda: self.vpn.gov_slash_operator(self.ops[i].address, sender=self.h.owner.address))
+        if ok:
+            self._slash(i, bounty_to_caller=True)
+
+    @precondition(lambda self: any(m.earnings for m in self.m_ops))
+    @rule(i=ops_idx, fraction=fractions, valid=st.booleans(), pick=picks)
+    def claim_earnings(self, i, fraction, valid, pick):
+        i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.earnings and not m.slashed], pick, i)
+        m = self.m_ops[i]
+        amount = int(m.earnings * fraction)
+        ok = not m.slashed and 0 < amount <= m.earnings
+        self._call(ok, lambda: self.vpn.claim_earnings(amount, sender=self.ops[i].address))
+        if ok:
+            m.earnings -= amount
+
+    # ----------------------------------------------------------- tailnets
+    @rule(u=users_idx, amount=deposits)
+    def create_tailnet(self, u, amount):
+        ok = amount >= MIN_TAILNET_DEPOSIT
+        self._call(ok, lambda: self.h.pay(self.users[u], "create_tailnet", ACL_HASH, amount=amount))
+        if ok:
+            self.m_tailnets.append(TailnetModel(owner=u, treasury=amount, members={u}))
+
+    @precondition(lambda self: self.m_tailnets)
+    @rule(pick=picks, u=users_idx, amount=deposits)
+    def deposit(self, pick, u, amount):
+        tid = pick % len(self.m_tailnets)
+        self._call(True, lambda: self.h.pay(self.users[u], "deposit_to_tailnet", tid, amount=amount))
+        self.m_tailnets[tid].treasury += amount
+
+    @precondition(lambda self: self.m_tailnets)
+    @rule(pick=picks, fraction=st.sampled_from([0.1, 0.01, 0.5, 1.0, 0.0, 1.2]))
+    def withdraw_tailnet(self, pick, fraction):
+        tid = pick % len(self.m_tailnets)
+        t = self.m_tailnets[tid]
+        amount = int(t.treasury * fraction)
+        ok = 0 < amount <= t.treasury
+        owner = self.users[t.owner].address
+        self._call(ok, lambda: self.vpn.withdraw_from_tailnet(tid, owner, amount, sender=owner))
+        if ok:
+            t.treasury -= amount
+
+    @precondition(lambda self: self.m_tailnets)
+    @rule(pick=picks, u=users_idx)
+    def add_member(self, pick, u):
+        tid = pick % len(self.m_tailnets)
+        t = self.m_tailnets[tid]
+        u = (u + pick) % len(self.users)
+        ok = u not in t.members
+        self._call(ok, lambda: self.vpn.add_member(tid, self.users[u].address, sender=self.users[t.owner].address))
+        t.members.add(u)
+
+    @precondition(lambda self: self.m_tailnets)
+    @rule(pick=picks, i=ops_idx, valid=st.booleans())
+    def configure_exit(self, pick, i, valid=False):
+        tid = pick % len(self.m_tailnets)
+        t = self.m_tailnets[tid]
+        i = self._choose(valid, [j for j in range(len(self.m_ops)) if self._is_active(j) and j not in t.exits], pick, i)
+        ok = self.m_ops[i].ever_registered and self._is_active(i) and i not in t.exits
+        self._call(ok, lambda: self.vpn.configure_tailnet_exit(tid, self.ops[i].address, sender=self.users[t.owner].address))
+        if ok:
+            t.exits.add(i)
+
+    # ----------------------------------------------------------- sessions
+    @precondition(lambda self: self.m_tailnets)
+    @rule(pick=picks, u=users_idx, i=ops_idx, max_pay=max_pays, valid_parties=st.booleans())
+    def open_session(self, pick, u, i, max_pay, valid_parties):
+        with_exits = [tid for tid, t in enumerate(self.m_tailnets) if any(self._is_active(j) for j in t.exits)]
+        tid = with_exits[pick % len(with_exits)] if valid_parties and with_exits else pick % len(self.m_tailnets)
+        t = self.m_tailnets[tid]
+        if valid_parties:
+            u = sorted(t.members)[pick % len(t.members)]
+            i = self._choose(True, [j for j in sorted(t.exits) if self._is_active(j)], pick // 7, i)
+            if t.treasury >= MIN_SESSION_DEPOSIT:
+                max_pay = max(MIN_SESSION_DEPOSIT, min(max_pay, t.treasury))
+        ok = u in t.members and i in t.exits and self._is_active(i) and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury
+        sid = self._call(ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, sender=self.users[u].address))
+        if ok:
+            assert sid == len(self.m_sessions)
+            t.treasury -= max_pay
+            self.m_sessions.append(SessionModel(tid, i, u, max_pay, self.m_ops[i].price, self._now()))
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, fraction=fractions, prefer_open=st.booleans())
+    def settle_claim(self, pick, fraction, prefer_open):
+        sid = self._pick_session(pick, prefer_open)
+        s = self.m_sessions[sid]
+        m = self.m_ops[s.exit]
+        claimed = self._session_bytes(sid, pick, fraction)
+        ok = s.status == OPEN and not m.slashed
+        equivocation = ok and s.claim is not None and s.claim != claimed
+        if equivocation and m.stake + m.unbonding == 0:
+            ok = False
+        result = self._call(ok, lambda: self.vpn.settle_claim(sid, claimed, sender=self.ops[s.exit].address))
+        if not ok:
+            return
+        if equivocation:
+            assert result is False
+            self._slash(s.exit, bounty_to_caller=False)
+            self._refund(sid)
+        else:
+            assert result is True
+            s.claim = claimed
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, agree=st.booleans(), prefer_open=st.booleans())
+    def settle_confirm(self, pick, agree, prefer_open):
+        sid = self._pick_session(pick, prefer_open, claimed=True)
+        s = self.m_sessions[sid]
+        confirmed = s.claim if agree and s.claim is not None else (s.claim or 0) + 1
+        ok = s.status == OPEN and s.claim is not None
+        if ok and confirmed == s.claim:
+            ok = not self.m_ops[s.exit].slashed and confirmed * s.price // MB <= s.deposit
+        result = self._call(ok, lambda: self.vpn.settle_confirm(sid, confirmed, sender=self.users[s.opener].address))
+        if ok and confirmed == s.claim:
+            assert result is True
+            self._settle(sid, confirmed)
+        elif ok:
+            assert result is False
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1), prefer_open=st.booleans())
+    def settle_with_receipt(self, pick, fraction, seq, prefer_open):
+        sid = self._pick_session(pick, prefer_open)
+        s = self.m_sessions[sid]
+        used = self._session_bytes(sid, pick, fraction)
+        signature = self.h.receipt_sig(self.users[s.opener], sid, seq, used)
+        ok = s.status == OPEN and not self.m_ops[s.exit].slashed and used * s.price // MB <= s.deposit
+        self._call(ok, lambda: self.vpn.settle_with_receipt(sid, seq, used, signature, sender=self.ops[s.exit].address))
+        if ok:
+            self._settle(sid, used)
+
+    @precondition(lambda self: any(s.status == OPEN for s in self.m_sessions))
+    @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1),
+          path=st.sampled_from(["receipt", "claim+confirm", "claim+dispute", "dispute+receipt"]))
+    def finish_session(self, pick, fraction, seq, path):
+        """A session ends through one of the real settlement paths."""
+        sid = self._pick_session(pick, prefer_open=True)
+        if self.m_sessions[sid].claim is not None and path != "receipt":
+            path = "receipt"  # a second, different claim would be equivocation
+        if path == "receipt":
+            self.settle_with_receipt(sid, fraction, seq, prefer_open=False)
+            return
+        self.settle_claim(sid, fraction, prefer_open=False)
+        if path == "claim+confirm":
+            self.settle_confirm(sid, agree=True, prefer_open=False)
+        elif path == "claim+dispute":
+            self.settle_confirm(sid, agree=False, prefer_open=False)
+        else:
+            self.settle_confirm(sid, agree=False, prefer_open=False)
+            self.settle_with_receipt(sid, fraction / 2, seq, prefer_open=False)
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, prefer_open=st.booleans())
+    def claim_no_show(self, pick, prefer_open):
+        sid = self._pick_session(pick, prefer_open)
+        s = self.m_sessions[sid]
+        ok = s.status == OPEN and self._now() >= s.opened_at + SESSION_GRACE
+        self._call(ok, lambda: self.vpn.claim_no_show(sid, sender=self.users[0].address))
+        if ok:
+            self._refund(sid)
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, prefer_open=st.booleans())
+    def sweep(self, pick, prefer_open):
+        sid = self._pick_session(pick, prefer_open)
+        s = self.m_sessions[sid]
+        params = self.vpn.get_params()
+        ok = s.status == OPEN and self._now() >= s.opened_at + SESSION_GRACE * params.sweep_grace_multiplier
+        self._call(ok, lambda: self.vpn.sweep_expired_session(sid, sender=self.users[2].address))
+        if ok:
+            self._refund(sid, keep=s.deposit * params.sweep_bounty_bps // BPS)
+
+    @precondition(lambda self: self.m_sessions and self._few_slashed())
+    @rule(pick=picks, seq=st.integers(0, 2**64 - 1))
+    def slash_double_sign(self, pick, seq):
+        sid = pick % len(self.m_sessions)
+        s = self.m_sessions[sid]
+        m = self.m_ops[s.exit]
+        key = self.ops[s.exit].receipt_key
+        evidence = (self.ops[s.exit].address, sid, seq, MB, self.h.receipt_sig(key, sid, seq, MB),
+                    2 * MB, self.h.receipt_sig(key, sid, seq, 2 * MB))
+        ok = not m.slashed and m.stake + m.unbonding > 0
+        self._call(ok, lambda: self.vpn.slash_double_sign(*evidence, sender=self.users[1].address))
+        if ok:
+            self._slash(s.exit, bounty_to_caller=True)
+
+    # --------------------------------------------------------- governance
+    @precondition(lambda self: self.m_treasury > 0)
+    @rule(fraction=fractions)
+    def withdraw_program_treasury(self, fraction):
+        amount = int(self.m_treasury * fraction)
+        ok = 0 < amount <= self.m_treasury
+        owner = self.h.owner.address
+        self._call(ok, lambda: self.vpn.withdraw_program_treasury(owner, amount, sender=owner))
+        if ok:
+            self.m_treasury -= amount
+
+    @rule(fee_bps=st.integers(0, 250))
+    def set_protocol_fee(self, fee_bps):
+        params = list(self.vpn.get_params())
+        params[9] = fee_bps
+        ok = fee_bps <= 200
+        self._call(ok, lambda: self.vpn.set_params(tuple(params), sender=self.h.owner.address))
+        if ok:
+            self.fee_bps = fee_bps
+
+    @rule(seconds=waits)
+    def wait(self, seconds):
+        boa.env.time_travel(seconds=seconds)
+
+    # --------------------------------------------------------- invariants
+    @invariant()
+    def funds_are_conserved(self):
+        liabilities = (
+            sum(m.stake + m.unbonding + m.earnings for m in self.m_ops)
+            + sum(t.treasury for t in self.m_tailnets)
+            + sum(s.deposit for s in self.m_sessions if s.status == OPEN)
+            + self.m_treasury
+        )
+        assert self.h.vpn_balance() == liabilities
+
+    @invariant()
+    def contract_matches_model(self):
+        assert self.vpn.get_program_treasury() == self.m_treasury
+        for op, m in zip(self.ops, self.m_ops):
+            assert self.vpn.get_endpoint_stake(op.address) == m.stake
+            assert self.vpn.get_endpoint_unbonding(op.address) == m.unbonding
+            assert self.vpn.get_earnings(op.address) == m.earnings
+            assert self.vpn.is_endpoint_slashed(op.address) == m.slashed
+            assert self.vpn.is_endpoint_active(op.address) == self._is_active(self.ops.index(op))
+        for tid, t in enumerate(self.m_tailnets):
+            assert self.vpn.get_tailnet(tid).treasury == t.treasury
+        assert self.vpn.session_count_view() == len(self.m_sessions)
+        for sid, s in enumerate(self.m_sessions):
+            assert self.vpn.get_session(sid).status == s.status
+
+    @invariant()
+    def nothing_closes_twice(self):
+        assert all(count == 1 for count in self.closed_events.values())
+        closed = {sid for sid, s in enumerate(self.m_sessions) if s.status != OPEN}
+        assert set(self.closed_events) == closed
+
+
+class ERC20Machine(VPNMachine):
+    asset_kind = "erc20"
+
+
+REQUIRED_STEPS = 2_000 if os.environ.get("OCTRAVPN_FUZZ_PROFILE") == "ci" else 0
+
+
+def _run(machine) -> int:
+    STEPS["count"] = 0
+    run_state_machine_as_test(machine, settings=settings())
+    return STEPS["count"]
+
+
+def test_native_coin_deployment():
+    steps = _run(VPNMachine)
+    assert steps >= REQUIRED_STEPS, f"only {steps} contract calls were fuzzed"
+
+
+def test_erc20_deployment():
+    steps = _run(ERC20Machine)
+    assert steps >= REQUIRED_STEPS, f"only {steps} contract calls were fuzzed"
