@@ -15,7 +15,7 @@ from web3 import Web3
 
 from octravpn.chain.artifacts import EIP170_LIMIT, load
 from octravpn.chain.deploy import NATIVE_ASSET, DeployParams, deploy
-from octravpn.chain.devnet import DEV_PRIVATE_KEYS, Anvil, DevnetError
+from octravpn.chain.devnet import Anvil, DevnetError, dev_private_key
 
 _PARAM_NAMES = (
     "min_session_deposit",
@@ -36,7 +36,7 @@ def run() -> None:
         with Anvil(state_path=Path(tmp) / "state.json") as node:
             print(f"devnet   anvil at {node.rpc_url} (chain id {node.chain_id})")
             w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-            owner = Account.from_key(DEV_PRIVATE_KEYS[0])
+            owner = Account.from_key(dev_private_key(0))
             contract = deploy(w3, owner, DeployParams())
             artifact = load()
             print(f"contract OctraVPN at {contract.address}")

@@ -17,14 +17,17 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(rb"Listening on ([0-9.]+):(\d+)")
-# anvil's default mnemonic ("test test ... junk"): public development keys that
+# anvil's default development mnemonic: its accounts are public test keys that
 # hold funds only on a local devnet.
-DEV_PRIVATE_KEYS = (
-    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804270ab365",
-    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-)
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def dev_private_key(index: int) -> str:
+    """Private key of anvil's funded development account `index`."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.to_0x_hex()
 
 
 class DevnetError(RuntimeError):
@@ -73,7 +76,10 @@ class Anvil:
         args = [self.binary, "--host", "127.0.0.1", "--port", str(self.requested_port), "--chain-id", str(self.chain_id)]
         if self.state_path is not None:
             args += ["--state", str(self.state_path)]
-        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            raise DevnetError(f"cannot run anvil at {self.binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL") from exc
         self.port = self._wait_until_listening()
         return self
 

@@ -1,0 +1,79 @@
+"""OctraVPN on a real Ethereum node (anvil): deployment, a paid session settled
+by the exit alone with a receipt signed by eth-account, and readable reverts."""
+
+import subprocess
+import sys
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_hash.auto import keccak
+from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
+
+from octravpn.chain.devnet import Anvil, DevnetError
+from octravpn.protocol import Domain, Receipt, typed_data
+from octravpn.protocol.earnings_keys import EarningsKeypair
+
+MB = 10**6
+ETHER = 10**18
+
+
+def test_deployed_contract_reads_back_its_configuration(w3, vpn, accounts):
+    assert w3.eth.chain_id == 31337
+    assert vpn.functions.owner().call() == accounts[0].address
+    assert vpn.functions.asset().call() == "0x0000000000000000000000000000000000000000"
+    assert vpn.functions.get_min_endpoint_stake().call() == ETHER
+    domain = Domain(chain_id=31337, verifying_contract=vpn.address)
+    assert vpn.functions.DOMAIN_SEPARATOR().call() == domain.separator()
+    assert len(w3.eth.get_code(vpn.address)) <= 24_576
+
+
+def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
+    operator, receipt_key, member = accounts[1], Account.create(), accounts[2]
+    keys = EarningsKeypair.generate()
+    fn = vpn.functions
+
+    def send(call, sender, value=0):
+        tx_hash = call.transact({"from": sender.address, "value": value})
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt.status == 1
+        return receipt
+
+    send(fn.bond_endpoint(ETHER), operator, ETHER)
+    send(fn.register_endpoint("127.0.0.1:51820", b"\x42" * 32, keys.public, keys.encrypt_zero(),
+                              "local", 2 * 10**12, receipt_key.address), operator)
+    tailnet_id = fn.tailnet_count_view().call()
+    send(fn.create_tailnet(keccak(b"{}"), ETHER // 10), member, ETHER // 10)
+    send(fn.configure_tailnet_exit(tailnet_id, operator.address), member)
+    session_id = fn.session_count_view().call()
+    send(fn.open_session(tailnet_id, operator.address, 10**16), member)
+
+    domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
+    used = 750 * MB
+    signable = encode_typed_data(full_message=typed_data(domain, Receipt(session_id=session_id, seq=5, bytes_used=used)))
+    signature = bytes(Account.sign_message(signable, member.key).signature)
+
+    with pytest.raises(ContractLogicError, match="receipt not signed by session opener"):
+        fn.settle_with_receipt(session_id, 5, used + 1, signature).transact({"from": operator.address})
+
+    tx = send(fn.settle_with_receipt(session_id, 5, used, signature), operator)
+    (settled,) = vpn.events.SessionSettled().process_receipt(tx, errors=DISCARD)  # other events of the tx
+    total = used * 2 * 10**12 // MB
+    assert settled.args.total_paid == total
+    assert settled.args.refund == 10**16 - total
+    fee = total * 50 // 10_000
+    assert fn.get_earnings(operator.address).call() == total - fee
+    assert fn.get_session(session_id).call()[6] == 1  # settled
+
+
+def test_demo_deploys_and_prints_the_parameters():
+    result = subprocess.run([sys.executable, "-m", "octravpn.demo"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "contract OctraVPN at 0x" in result.stdout
+    assert "param    protocol_fee_bps         50" in result.stdout
+
+
+def test_missing_anvil_binary_is_a_clear_error(tmp_path):
+    with pytest.raises(DevnetError, match="cannot run anvil at .*: No such file or directory; run `make tools`"):
+        Anvil(binary=str(tmp_path / "no-anvil")).start()
