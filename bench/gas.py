@@ -1,0 +1,127 @@
+"""Gas used by each state-changing function on a realistic flow, on anvil.
+
+Run: `make gas` (or `.venv/bin/python bench/gas.py`). Figures are the
+`gasUsed` of real transactions on a local anvil node: what a user pays,
+including the 21,000 base cost and calldata. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_hash.auto import keccak
+from web3 import Web3
+
+from octravpn.chain.artifacts import EIP170_LIMIT, load
+from octravpn.chain.deploy import DeployParams, deploy
+from octravpn.chain.devnet import Anvil, dev_private_key
+from octravpn.protocol import Domain, Join, Receipt, sign
+from octravpn.protocol.earnings_keys import EarningsKeypair
+
+ETHER = 10**18
+MB = 10**6
+
+
+@dataclass
+class Row:
+    function: str
+    scenario: str
+    gas: int
+
+
+def main() -> int:
+    rows: list[Row] = []
+    with Anvil() as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        owner, operator, member, friend, sweeper = (Account.from_key(dev_private_key(i)) for i in range(5))
+        receipt_key, invite_key, device = Account.create(), Account.create(), Account.create()
+        vpn = deploy(w3, owner, DeployParams())
+        deploy_gas = w3.eth.get_transaction_receipt(
+            w3.eth.get_block(w3.eth.block_number, full_transactions=True).transactions[0]["hash"]
+        ).gasUsed
+        rows.append(Row("(deploy)", "constructor", deploy_gas))
+        fn = vpn.functions
+        domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
+
+        def run(call, sender, scenario, value=0, record=True):
+            tx = call.transact({"from": sender.address, "value": value})
+            receipt = w3.eth.wait_for_transaction_receipt(tx)
+            assert receipt.status == 1, f"{call.fn_name} reverted"
+            if record:
+                rows.append(Row(call.fn_name, scenario, receipt.gasUsed))
+            return receipt
+
+        def warp(seconds):
+            w3.provider.make_request("evm_increaseTime", [seconds])
+            w3.provider.make_request("evm_mine", [])
+
+        keys = EarningsKeypair.generate()
+        run(fn.bond_endpoint(ETHER), operator, "first bond", ETHER)
+        run(fn.register_endpoint("203.0.113.10:51820", b"\x42" * 32, keys.public, keys.encrypt_zero(), "eu-west",
+                                 2 * 10**12, receipt_key.address), operator, "new exit")
+        run(fn.update_endpoint("203.0.113.10:51820", "eu-west", 3 * 10**12), operator, "new price")
+        run(fn.create_tailnet(keccak(b'{"acls":[]}'), ETHER), member, "with 1.0 deposit", ETHER)
+        run(fn.deposit_to_tailnet(0, ETHER // 2), friend, "top-up", ETHER // 2)
+        run(fn.configure_tailnet_exit(0, operator.address), member, "allow exit")
+        run(fn.add_member(0, friend.address), member, "direct add")
+        expires = w3.eth.get_block("latest").timestamp + 3_600
+        run(fn.precommit_join_token(0, invite_key.address, expires, 5), member, "5-use invite")
+        joiner = Account.from_key(dev_private_key(5))
+        run(fn.redeem_join_token(0, invite_key.address, sign(domain, Join(tailnet_id=0, member=joiner.address), invite_key.key)),
+            joiner, "signed Join")
+        run(fn.register_device(device.address), friend, "laptop key")
+        run(fn.update_acl(0, keccak(b'{"acls":[1]}')), member, "new policy hash")
+
+        # Session 0: two-transaction settlement.
+        run(fn.open_session(0, operator.address, 10**16), member, "lock 0.01")
+        run(fn.settle_claim(0, 900 * MB), operator, "exit's claim")
+        run(fn.settle_confirm(0, 900 * MB), member, "opener agrees: settles")
+        # Session 1: the exit settles alone with the opener's latest receipt.
+        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        signature = sign(domain, Receipt(session_id=1, seq=37, bytes_used=1_500 * MB), member.key)
+        run(fn.settle_with_receipt(1, 37, 1_500 * MB, signature), operator, "client-signed receipt")
+        # Session 2: disputed, then resolved by receipt.
+        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        run(fn.settle_claim(2, 800 * MB), operator, "", record=False)
+        run(fn.settle_confirm(2, 700 * MB), member, "opener disagrees: dispute")
+        # Sessions 3 and 4: nobody settles.
+        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        warp(86_400)
+        run(fn.claim_no_show(3), friend, "after grace")
+        warp(9 * 86_400)
+        run(fn.sweep_expired_session(4), sweeper, "after 10x grace, 1% bounty")
+
+        run(fn.claim_earnings(fn.get_earnings(operator.address).call()), operator, "all earnings")
+        run(fn.withdraw_from_tailnet(0, member.address, ETHER // 10), member, "owner withdraws")
+        run(fn.withdraw_program_treasury(owner.address, fn.get_program_treasury().call()), owner, "fees")
+        run(fn.unbond_endpoint(), operator, "retire + start unbonding")
+        warp(30 * 86_400)
+        run(fn.finalize_unbond(), operator, "after 30 days")
+
+        # Equivocation: a second operator double-signs a receipt.
+        cheat, cheat_key = Account.from_key(dev_private_key(6)), Account.create()
+        run(fn.bond_endpoint(ETHER), cheat, "", ETHER, record=False)
+        run(fn.register_endpoint("198.51.100.1:51820", b"\x43" * 32, keys.public, keys.encrypt_zero(), "us-east",
+                                 10**12, cheat_key.address), cheat, "", record=False)
+        run(fn.configure_tailnet_exit(0, cheat.address), member, "", record=False)
+        run(fn.open_session(0, cheat.address, 10**16), member, "", record=False)
+        evidence = [Receipt(session_id=5, seq=1, bytes_used=b) for b in (MB, 2 * MB)]
+        run(fn.slash_double_sign(cheat.address, 5, 1, MB, sign(domain, evidence[0], cheat_key.key), 2 * MB,
+                                 sign(domain, evidence[1], cheat_key.key)), sweeper, "two conflicting receipts")
+
+    artifact = load()
+    print("| function | scenario | gas |")
+    print("|---|---|---:|")
+    for row in rows:
+        print(f"| `{row.function}` | {row.scenario} | {row.gas:,} |")
+    print()
+    print(f"Deployed runtime bytecode of `OctraVPN`: {artifact.runtime_size:,} bytes "
+          f"(EIP-170 limit {EIP170_LIMIT:,}; {artifact.compiler}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
