@@ -23,6 +23,8 @@ MIN_TAILNET_DEPOSIT = 10**16
 SESSION_GRACE = 86_400
 MIN_STAKE = ETHER
 PRICE = 2 * 10**12  # per MB: 1 GB costs 0.002
+MB = 10**6
+SESSION_DEPOSIT = 10**16
 ACL_HASH = keccak(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}')
 WG_KEY = bytes.fromhex("11" * 32)
 
@@ -127,6 +129,15 @@ class Harness:
     def session(self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16) -> int:
         with self.as_(opener):
             return self.vpn.open_session(tailnet_id, op.address, max_pay)
+
+    def earn(self, op: Operator, payer, bytes_used: int) -> int:
+        """A session of `payer`'s new tailnet through `op`, settled by `op` with
+        `payer`'s receipt for `bytes_used`. Returns the session id."""
+        tid = self.tailnet_with_exit(payer, op)
+        sid = self.session(tid, payer, op)
+        with self.as_(op.account):
+            self.vpn.settle_with_receipt(sid, 1, bytes_used, self.receipt_sig(payer, sid, 1, bytes_used))
+        return sid
 
     def tailnet_with_exit(self, owner, op: Operator, deposit: int = ETHER) -> int:
         tid = self.tailnet(owner, deposit)

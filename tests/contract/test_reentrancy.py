@@ -30,10 +30,7 @@ def _earning_operator(h, account, payer):
     op = Operator(account, actor("hostile-receipts"))
     h.bond(account.address if hasattr(account, "address") else account)
     h.register(op)
-    tid = h.tailnet_with_exit(payer, op)
-    sid = h.session(tid, payer, op)
-    with h.as_(op.account):
-        h.vpn.settle_with_receipt(sid, 1, 4_000 * MB, h.receipt_sig(payer, sid, 1, 4_000 * MB))
+    h.earn(op, payer, 4_000 * MB)
     return h.vpn.get_earnings(op.address)
 
 

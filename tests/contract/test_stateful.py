@@ -453,12 +453,12 @@ class VPNMachine(RuleBasedStateMachine):
     @invariant()
     def contract_matches_model(self):
         assert self.vpn.get_program_treasury() == self.m_treasury
-        for op, m in zip(self.ops, self.m_ops):
+        for i, (op, m) in enumerate(zip(self.ops, self.m_ops, strict=True)):
             assert self.vpn.get_endpoint_stake(op.address) == m.stake
             assert self.vpn.get_endpoint_unbonding(op.address) == m.unbonding
             assert self.vpn.get_earnings(op.address) == m.earnings
             assert self.vpn.is_endpoint_slashed(op.address) == m.slashed
-            assert self.vpn.is_endpoint_active(op.address) == self._is_active(self.ops.index(op))
+            assert self.vpn.is_endpoint_active(op.address) == self._is_active(i)
         for tid, t in enumerate(self.m_tailnets):
             assert self.vpn.get_tailnet(tid).treasury == t.treasury
         assert self.vpn.session_count_view() == len(self.m_sessions)

@@ -7,10 +7,7 @@ MB = 10**6
 @pytest.fixture
 def earned(h, alice):
     op = h.operator("op")
-    tid = h.tailnet_with_exit(alice, op)
-    sid = h.session(tid, alice, op)
-    with h.as_(op.account):
-        h.vpn.settle_with_receipt(sid, 1, 3 * MB, h.receipt_sig(alice, sid, 1, 3 * MB))
+    sid = h.earn(op, alice, 3 * MB)
     return op, h.pay_for(sid, 3 * MB)[2]
 
 

@@ -1,7 +1,6 @@
 import boa
 
-from tests.contract.harness import SESSION_GRACE
-from tests.contract.unit.sessions_fixture import DEPOSIT, MB, open_session  # noqa: F401
+from tests.contract.harness import MB, SESSION_GRACE, SESSION_DEPOSIT
 
 
 def test_after_grace_the_deposit_returns_to_the_tailnet(open_session, bob):
@@ -13,7 +12,7 @@ def test_after_grace_the_deposit_returns_to_the_tailnet(open_session, bob):
     event = s.h.event("SessionRefunded")
     assert (event.session_id, event.reason) == (s.session_id, "no-show")
     assert s.h.vpn.get_session(s.session_id).status == 2
-    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == before + DEPOSIT
+    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == before + SESSION_DEPOSIT
 
 
 def test_before_grace_reverts(open_session, alice):

@@ -1,14 +1,11 @@
 import boa
 
-from tests.contract.harness import ETHER, MIN_STAKE
+from tests.contract.harness import ETHER
 
 
 def test_slash_takes_live_and_unbonding_stake_and_earnings(h, alice):
     op = h.operator("op", stake=2 * ETHER)
-    tid = h.tailnet_with_exit(alice, op)
-    sid = h.session(tid, alice, op)
-    with h.as_(op.account):
-        h.vpn.settle_with_receipt(sid, 1, 10**6, h.receipt_sig(alice, sid, 1, 10**6))
+    h.earn(op, alice, 10**6)
     earned = h.vpn.get_earnings(op.address)
     assert earned > 0
     with h.as_(op.account):

@@ -36,10 +36,8 @@ def test_bad_earnings_key_reverts(hn):
 
 def test_unclaimed_earnings_block_rotation(hn, alice):
     op = hn.operator("op")
-    tid = hn.tailnet_with_exit(alice, op)
-    sid = hn.session(tid, alice, op)
+    hn.earn(op, alice, 10**6)
     with hn.as_(op.account):
-        hn.vpn.settle_with_receipt(sid, 1, 10**6, hn.receipt_sig(alice, sid, 1, 10**6))
         with boa.reverts("claim earnings first"):
             hn.vpn.rotate_keys(bytes.fromhex("22" * 32), op.earnings.public, op.earnings.encrypt_zero(4))
         hn.vpn.claim_earnings(hn.vpn.get_earnings(op.address))

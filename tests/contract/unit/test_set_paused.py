@@ -1,7 +1,7 @@
 import boa
 import pytest
 
-from tests.contract.harness import ACL_HASH, WG_KEY, ZERO
+from tests.contract.harness import ACL_HASH, WG_KEY
 
 X = "0x" + "ab" * 20
 SIG = b"\x01" * 65

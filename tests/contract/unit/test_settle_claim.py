@@ -1,7 +1,6 @@
 import boa
 
-from tests.contract.harness import MIN_STAKE
-from tests.contract.unit.sessions_fixture import DEPOSIT, MB, open_session  # noqa: F401
+from tests.contract.harness import MB, MIN_STAKE, SESSION_DEPOSIT
 
 
 def test_exit_records_its_claim(open_session):
@@ -32,7 +31,7 @@ def test_different_claim_is_equivocation_slashed_and_refunded(open_session, alic
     assert (slashed.stake, slashed.treasury_amt, slashed.bounty_amt) == (MIN_STAKE, MIN_STAKE, 0)
     assert s.h.event("SessionRefunded").reason == "operator-equivocation"
     assert s.h.vpn.get_session(s.session_id).status == 2
-    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + DEPOSIT
+    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + SESSION_DEPOSIT
     assert s.h.vpn.get_program_treasury() == MIN_STAKE
     assert s.h.vpn.is_endpoint_slashed(s.op.address)
 

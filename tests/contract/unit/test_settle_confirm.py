@@ -1,6 +1,7 @@
 import boa
 
-from tests.contract.unit.sessions_fixture import DEPOSIT, MB, open_session  # noqa: F401
+from tests.contract.harness import SESSION_DEPOSIT, MB
+
 
 
 def test_matching_confirmation_settles(open_session, alice):
@@ -16,14 +17,14 @@ def test_matching_confirmation_settles(open_session, alice):
     settled = s.h.event("SessionSettled")
     assert (confirmed.session_id, confirmed.opener, confirmed.bytes_used) == (s.session_id, alice.address, used)
     assert (settled.exit, settled.bytes_used, settled.total_paid, settled.protocol_fee, settled.refund) == (
-        s.op.address, used, total, fee, DEPOSIT - total,
+        s.op.address, used, total, fee, SESSION_DEPOSIT - total,
     )
     assert s.h.event("EarningsCredited").amount == net
     assert total == used * s.h.vpn.get_session(s.session_id).price_per_mb // 1_000_000
     assert s.h.vpn.get_session(s.session_id).status == 1
     assert s.h.vpn.get_earnings(s.op.address) == net
     assert s.h.vpn.get_program_treasury() == fee
-    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + DEPOSIT - total
+    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + SESSION_DEPOSIT - total
     assert s.h.vpn.get_endpoint(s.op.address).reputation == 1
     confirm = s.h.vpn.get_client_confirm(s.session_id)
     assert (confirm.is_set, confirm.bytes_used) == (True, used)
@@ -90,7 +91,7 @@ def test_slashed_exit_cannot_be_paid(open_session, alice):
 
 def test_usage_above_the_deposit_reverts(open_session, alice):
     s = open_session
-    too_much = DEPOSIT * 1_000_000 // s.h.vpn.get_session(s.session_id).price_per_mb + 1_000_000
+    too_much = SESSION_DEPOSIT * 1_000_000 // s.h.vpn.get_session(s.session_id).price_per_mb + 1_000_000
     with s.h.as_(s.op.account):
         s.h.vpn.settle_claim(s.session_id, too_much)
     with s.h.as_(alice), boa.reverts("usage exceeds deposit"):

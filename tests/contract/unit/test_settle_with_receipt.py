@@ -3,8 +3,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from octravpn.protocol import Receipt, typed_data
-from tests.contract.harness import actor
-from tests.contract.unit.sessions_fixture import DEPOSIT, MB, open_session  # noqa: F401
+from tests.contract.harness import MB, SESSION_DEPOSIT, actor
 
 
 def _eth_account_signature(h, signer, session_id, seq, bytes_used) -> bytes:
@@ -22,7 +21,7 @@ def test_exit_settles_alone_with_a_receipt_signed_by_eth_account(open_session, a
     by_receipt = s.h.event("SettledByReceipt")
     settled = s.h.event("SessionSettled")
     assert (by_receipt.session_id, by_receipt.seq, by_receipt.bytes_used) == (s.session_id, 12, used)
-    assert (settled.total_paid, settled.protocol_fee, settled.refund) == (total, fee, DEPOSIT - total)
+    assert (settled.total_paid, settled.protocol_fee, settled.refund) == (total, fee, SESSION_DEPOSIT - total)
     assert s.h.vpn.get_earnings(s.op.address) == net
     assert s.h.vpn.get_session(s.session_id).status == 1
 
@@ -87,7 +86,7 @@ def test_slashed_exit_reverts(open_session, alice):
 def test_usage_above_deposit_reverts(open_session, alice):
     s = open_session
     price = s.h.vpn.get_session(s.session_id).price_per_mb
-    over = (DEPOSIT + 1) * 1_000_000 // price + 1
+    over = (SESSION_DEPOSIT + 1) * 1_000_000 // price + 1
     with s.h.as_(s.op.account), boa.reverts("usage exceeds deposit"):
         s.h.vpn.settle_with_receipt(s.session_id, 1, over, s.h.receipt_sig(alice, s.session_id, 1, over))
 
@@ -102,7 +101,7 @@ def test_usage_that_would_overflow_reverts_with_a_reason(open_session, alice):
 def test_usage_exactly_at_the_deposit_settles_with_no_refund(open_session, alice):
     s = open_session
     price = s.h.vpn.get_session(s.session_id).price_per_mb
-    exact = DEPOSIT * 1_000_000 // price
+    exact = SESSION_DEPOSIT * 1_000_000 // price
     with s.h.as_(s.op.account):
         s.h.vpn.settle_with_receipt(s.session_id, 1, exact, s.h.receipt_sig(alice, s.session_id, 1, exact))
     assert s.h.event("SessionSettled").refund == 0

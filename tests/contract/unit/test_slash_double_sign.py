@@ -1,7 +1,6 @@
 import boa
 
-from tests.contract.harness import ETHER, MIN_STAKE, actor
-from tests.contract.unit.sessions_fixture import MB, open_session  # noqa: F401
+from tests.contract.harness import MB, MIN_STAKE, actor
 
 
 def _evidence(s, seq=3, a=MB, b=2 * MB, key=None):

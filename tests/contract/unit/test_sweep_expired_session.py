@@ -1,7 +1,6 @@
 import boa
 
-from tests.contract.harness import SESSION_GRACE
-from tests.contract.unit.sessions_fixture import DEPOSIT, open_session  # noqa: F401
+from tests.contract.harness import SESSION_DEPOSIT
 
 
 def _sweep_grace(h):
@@ -12,14 +11,14 @@ def _sweep_grace(h):
 def test_sweeper_earns_bounty_rest_returns_to_tailnet(open_session, carol):
     s = open_session
     before = s.h.vpn.get_tailnet(s.tailnet_id).treasury
-    bounty = DEPOSIT * s.h.vpn.get_params().sweep_bounty_bps // 10_000
+    bounty = SESSION_DEPOSIT * s.h.vpn.get_params().sweep_bounty_bps // 10_000
     boa.env.time_travel(seconds=_sweep_grace(s.h))
     with s.h.as_(carol):
         s.h.vpn.sweep_expired_session(s.session_id)
     event = s.h.event("SessionSwept")
     assert (event.session_id, event.sweeper, event.bounty) == (s.session_id, carol.address, bounty)
     assert s.h.balance(carol) == bounty
-    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == before + DEPOSIT - bounty
+    assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == before + SESSION_DEPOSIT - bounty
     assert s.h.vpn.get_session(s.session_id).status == 2
 
 

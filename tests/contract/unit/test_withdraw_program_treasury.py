@@ -8,11 +8,7 @@ MB = 10**6
 
 @pytest.fixture
 def fees(h, alice):
-    op = h.operator("op")
-    tid = h.tailnet_with_exit(alice, op)
-    sid = h.session(tid, alice, op)
-    with h.as_(op.account):
-        h.vpn.settle_with_receipt(sid, 1, 4_000 * MB, h.receipt_sig(alice, sid, 1, 4_000 * MB))
+    sid = h.earn(h.operator("op"), alice, 4_000 * MB)
     fee = h.pay_for(sid, 4_000 * MB)[1]
     assert fee > 0 and h.vpn.get_program_treasury() == fee
     return fee

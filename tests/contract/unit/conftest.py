@@ -1,13 +1,8 @@
-"""A shared open session: operator `op`, opener alice, deposit 0.01."""
-
 from dataclasses import dataclass
 
 import pytest
 
-from tests.contract.harness import Harness, Operator
-
-DEPOSIT = 10**16
-MB = 10**6
+from tests.contract.harness import SESSION_DEPOSIT, Harness, Operator
 
 
 @dataclass
@@ -20,6 +15,7 @@ class OpenSession:
 
 @pytest.fixture
 def open_session(h, alice) -> OpenSession:
+    """An open session through exit `op`, opened by alice with SESSION_DEPOSIT."""
     op = h.operator("op")
     tid = h.tailnet_with_exit(alice, op)
-    return OpenSession(h, op, tid, h.session(tid, alice, op, DEPOSIT))
+    return OpenSession(h, op, tid, h.session(tid, alice, op, SESSION_DEPOSIT))
