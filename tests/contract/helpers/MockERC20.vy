@@ -1,10 +1,12 @@
 # pragma version ~=0.4.3
 """
-@title Test ERC-20: mintable, with two hostile modes for tests
+@title Test ERC-20: mintable, with three hostile modes for tests
 @dev `hooked[to]`: call `on_tokens_received()` on the recipient after a
      transfer (like ERC-777), to test reentrancy through the token.
      `fee_bps`: deliver less than asked (fee-on-transfer), which the payment
      module must refuse.
+     `returns_false`: report failure with `false` instead of reverting, as
+     some old tokens do.
 """
 
 balanceOf: public(HashMap[address, uint256])
@@ -13,6 +15,7 @@ totalSupply: public(uint256)
 decimals: public(uint8)
 hooked: public(HashMap[address, bool])
 fee_bps: public(uint256)
+returns_false: public(bool)
 
 event Transfer:
     sender: indexed(address)
@@ -48,6 +51,11 @@ def set_fee_bps(bps: uint256):
 
 
 @external
+def set_returns_false(on: bool):
+    self.returns_false = on
+
+
+@external
 def approve(spender: address, amount: uint256) -> bool:
     self.allowance[msg.sender][spender] = amount
     log Approval(owner=msg.sender, spender=spender, value=amount)
@@ -56,12 +64,16 @@ def approve(spender: address, amount: uint256) -> bool:
 
 @external
 def transfer(to: address, amount: uint256) -> bool:
+    if self.returns_false:
+        return False
     self._move(msg.sender, to, amount)
     return True
 
 
 @external
 def transferFrom(sender: address, to: address, amount: uint256) -> bool:
+    if self.returns_false:
+        return False
     assert self.allowance[sender][msg.sender] >= amount, "erc20: allowance"
     self.allowance[sender][msg.sender] -= amount
     self._move(sender, to, amount)

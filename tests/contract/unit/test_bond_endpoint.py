@@ -66,3 +66,13 @@ def test_cannot_bond_while_unbonding(h, alice):
         h.vpn.unbond_endpoint()
     with boa.reverts("unbonding in progress"):
         h.bond(alice)
+
+
+def test_token_reporting_failure_with_false_is_refused(alice):
+    from tests.contract.harness import Harness
+
+    h = Harness("erc20")
+    h.fund(alice, ETHER)
+    h.token.set_returns_false(True)
+    with h.as_(alice), boa.reverts("token transfer returned false"):
+        h.vpn.bond_endpoint(ETHER)

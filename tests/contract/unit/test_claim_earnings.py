@@ -41,3 +41,16 @@ def test_slashed_operator_reverts(h, earned):
         h.vpn.gov_slash_operator(op.address)
     with h.as_(op.account), boa.reverts("operator slashed"):
         h.vpn.claim_earnings(net)
+
+
+def test_payout_in_a_token_that_returns_false_reverts_and_keeps_earnings(alice):
+    from tests.contract.harness import Harness
+
+    h = Harness("erc20")
+    op = h.operator("op")
+    h.earn(op, alice, 3 * MB)
+    earned = h.vpn.get_earnings(op.address)
+    h.token.set_returns_false(True)
+    with h.as_(op.account), boa.reverts("token transfer returned false"):
+        h.vpn.claim_earnings(earned)
+    assert h.vpn.get_earnings(op.address) == earned
