@@ -1,0 +1,329 @@
+"""A typed client for a deployed OctraVPN contract.
+
+`connect` checks the node is reachable, serves the expected chain, and has
+the contract; `OctraVPN` wraps every external function with typed arguments
+and results, moves money in the deployment's asset (native value, or an
+ERC-20 approval first), and decodes events with their block and tx hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+
+from octravpn.chain.artifacts import load as load_artifact
+from octravpn.chain.errors import ChainError, ContractNotDeployed, ContractRevert, RpcUnreachable, WrongChain, revert_reason
+from octravpn.chain.transactions import TransactionManager
+from octravpn.config import Network
+
+NATIVE = "0x0000000000000000000000000000000000000000"
+STATUS_NAMES = {0: "open", 1: "settled", 2: "refunded"}
+_ERC20_ABI = [
+    {"type": "function", "name": name, "stateMutability": mutability, "inputs": inputs, "outputs": outputs}
+    for name, mutability, inputs, outputs in [
+        ("approve", "nonpayable", [{"name": "s", "type": "address"}, {"name": "a", "type": "uint256"}], [{"name": "", "type": "bool"}]),
+        ("allowance", "view", [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}], [{"name": "", "type": "uint256"}]),
+        ("balanceOf", "view", [{"name": "o", "type": "address"}], [{"name": "", "type": "uint256"}]),
+        ("decimals", "view", [], [{"name": "", "type": "uint8"}]),
+        ("symbol", "view", [], [{"name": "", "type": "string"}]),
+    ]
+]
+
+
+def _record(cls, values):
+    return cls(**{f.name: v for f, v in zip(fields(cls), values, strict=True)})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    active: bool
+    endpoint: str
+    wg_pubkey: bytes
+    receipt_signer: str
+    earnings_pubkey: tuple
+    region: str
+    price_per_mb: int
+    registered_at: int
+    reputation: int
+
+
+@dataclass(frozen=True)
+class Tailnet:
+    owner: str
+    treasury: int
+    member_count: int
+    acl_policy: bytes
+    created_at: int
+    exit_count: int
+
+
+@dataclass(frozen=True)
+class Session:
+    tailnet_id: int
+    exit: str
+    opener: str
+    deposit: int
+    price_per_mb: int
+    opened_at: int
+    status: int
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES[self.status]
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    is_set: bool
+    bytes_used: int
+    claimed_at: int
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    expires_at: int
+    uses_left: int
+    committed: bool
+
+
+@dataclass(frozen=True)
+class Params:
+    min_session_deposit: int
+    min_tailnet_deposit: int
+    session_grace: int
+    sweep_grace_multiplier: int
+    sweep_bounty_bps: int
+    min_endpoint_stake: int
+    unbond_grace: int
+    slash_burn_bps: int
+    slash_bounty_bps: int
+    protocol_fee_bps: int
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    name: str
+    args: dict
+    block_number: int
+    tx_hash: str
+    log_index: int
+
+
+@dataclass(frozen=True)
+class TxResult:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    events: list[ChainEvent]
+
+    def event(self, name: str) -> ChainEvent:
+        matches = [e for e in self.events if e.name == name]
+        if len(matches) != 1:
+            raise ChainError(f"expected one {name} event in {self.tx_hash}, found {len(matches)}")
+        return matches[0]
+
+
+def connect(network: Network, *, require_contract: bool = True) -> Web3:
+    """A Web3 for `network`, after checking reachability, chain id and contract."""
+    w3 = Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": 30}))
+    try:
+        chain_id = w3.eth.chain_id
+    except (RequestsConnectionError, OSError) as exc:
+        raise RpcUnreachable(network.rpc_url, "connection refused") from exc
+    if chain_id != network.chain_id:
+        raise WrongChain(network.name, network.rpc_url, network.chain_id, chain_id)
+    if require_contract and (not network.contract or len(w3.eth.get_code(network.contract)) == 0):
+        raise ContractNotDeployed(network.name, network.contract)
+    return w3
+
+
+class OctraVPN:
+    """The deployed contract; `sender` (a `TransactionManager`) signs transactions."""
+
+    def __init__(self, w3: Web3, address: str, sender: TransactionManager | None = None) -> None:
+        self.w3 = w3
+        self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact().abi)
+        self.sender = sender
+        self.address = self.contract.address
+        self._events_by_topic = {
+            Web3.keccak(text=self._event_signature(item)): item["name"]
+            for item in self.contract.abi if item["type"] == "event"
+        }
+        self._asset: str | None = None
+
+    # ---------------------------------------------------------- plumbing
+    @staticmethod
+    def _event_signature(item: dict) -> str:
+        def canonical(arg):
+            if arg["type"].startswith("tuple"):
+                return "(" + ",".join(canonical(c) for c in arg["components"]) + ")" + arg["type"][5:]
+            return arg["type"]
+        return f"{item['name']}(" + ",".join(canonical(a) for a in item["inputs"]) + ")"
+
+    def _view(self, name: str, *args) -> Any:
+        try:
+            return getattr(self.contract.functions, name)(*args).call()
+        except ContractLogicError as exc:
+            raise ContractRevert(name, revert_reason(exc)) from exc
+        except RequestsConnectionError as exc:
+            raise RpcUnreachable(self.w3.provider.endpoint_uri, "connection refused") from exc
+
+    def _send(self, name: str, *args, value: int = 0) -> TxResult:
+        if self.sender is None:
+            raise ChainError(f"{name} needs a wallet to sign with: pass --wallet or set a default wallet")
+        sent = self.sender.send(getattr(self.contract.functions, name)(*args), value=value)
+        receipt = sent.receipt
+        return TxResult(sent.tx_hash, receipt["blockNumber"], receipt["gasUsed"], self.decode_logs(receipt["logs"]))
+
+    def _pay(self, name: str, *args, amount: int) -> TxResult:
+        """Call a payable function whose last argument is `amount`."""
+        if self.asset == NATIVE:
+            return self._send(name, *args, amount, value=amount)
+        token = self.token()
+        owner = self.sender.account.address if self.sender else None
+        if owner and token.functions.allowance(owner, self.address).call() < amount:
+            self.sender.send(token.functions.approve(self.address, amount))
+        return self._send(name, *args, amount)
+
+    def decode_logs(self, logs: list) -> list[ChainEvent]:
+        decoded = []
+        for log in logs:
+            if log["address"] != self.address or not log["topics"]:
+                continue
+            name = self._events_by_topic.get(bytes(log["topics"][0]))
+            if name is None:
+                continue
+            event = getattr(self.contract.events, name)().process_log(log)
+            decoded.append(ChainEvent(name, dict(event.args), log["blockNumber"], log["transactionHash"].to_0x_hex(), log["logIndex"]))
+        return decoded
+
+    def events(self, from_block: int = 0, to_block: int | str = "latest") -> list[ChainEvent]:
+        """Every OctraVPN event in the block range, in chain order."""
+        logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": from_block, "toBlock": to_block})
+        return self.decode_logs(logs)
+
+    # ------------------------------------------------------------ asset
+    @property
+    def asset(self) -> str:
+        if self._asset is None:
+            self._asset = self._view("asset")
+        return self._asset
+
+    def token(self) -> Contract:
+        return self.w3.eth.contract(address=self.asset, abi=_ERC20_ABI)
+
+    def asset_decimals(self) -> int:
+        return 18 if self.asset == NATIVE else self.token().functions.decimals().call()
+
+    def asset_symbol(self) -> str:
+        return "ETH" if self.asset == NATIVE else self.token().functions.symbol().call()
+
+    def asset_balance(self, address: str) -> int:
+        if self.asset == NATIVE:
+            return self.w3.eth.get_balance(address)
+        return self.token().functions.balanceOf(address).call()
+
+    # ------------------------------------------------------------ views
+    def owner(self) -> str: return self._view("owner")
+    def paused(self) -> bool: return self._view("paused")
+    def domain_separator(self) -> bytes: return self._view("DOMAIN_SEPARATOR")
+    def params(self) -> Params: return _record(Params, self._view("get_params"))
+    def program_treasury(self) -> int: return self._view("get_program_treasury")
+    def endpoint(self, addr: str) -> Endpoint: return _record(Endpoint, self._view("get_endpoint", addr))
+    def endpoint_at(self, index: int) -> str: return self._view("get_endpoint_at", index)
+    def endpoint_count(self) -> int: return self._view("endpoint_count_view")
+    def stake(self, addr: str) -> int: return self._view("get_endpoint_stake", addr)
+    def unbonding(self, addr: str) -> int: return self._view("get_endpoint_unbonding", addr)
+    def unlock_at(self, addr: str) -> int: return self._view("get_endpoint_unlock", addr)
+    def is_slashed(self, addr: str) -> bool: return self._view("is_endpoint_slashed", addr)
+    def is_active(self, addr: str) -> bool: return self._view("is_endpoint_active", addr)
+    def earnings(self, addr: str) -> int: return self._view("get_earnings", addr)
+    def earnings_zero_ct(self, addr: str) -> tuple: return tuple(self._view("get_earnings_zero_ct", addr))
+    def receipt_signer_operator(self, signer: str) -> str: return self._view("get_receipt_signer_operator", signer)
+    def tailnet(self, tailnet_id: int) -> Tailnet: return _record(Tailnet, self._view("get_tailnet", tailnet_id))
+    def tailnet_count(self) -> int: return self._view("tailnet_count_view")
+    def is_member(self, tailnet_id: int, addr: str) -> bool: return self._view("is_tailnet_member", tailnet_id, addr)
+    def is_exit(self, tailnet_id: int, addr: str) -> bool: return self._view("is_tailnet_exit", tailnet_id, addr)
+    def join_token(self, tailnet_id: int, key: str) -> JoinToken: return _record(JoinToken, self._view("get_join_token", tailnet_id, key))
+    def device_owner(self, device: str) -> str: return self._view("get_device_owner", device)
+    def is_device_of(self, device: str, wallet: str) -> bool: return self._view("is_device_of", device, wallet)
+    def session(self, session_id: int) -> Session: return _record(Session, self._view("get_session", session_id))
+    def session_count(self) -> int: return self._view("session_count_view")
+    def operator_claim(self, session_id: int) -> ClaimRecord: return _record(ClaimRecord, self._view("get_operator_claim", session_id))
+    def client_confirm(self, session_id: int) -> ClaimRecord: return _record(ClaimRecord, self._view("get_client_confirm", session_id))
+
+    # ----------------------------------------------------- transactions
+    def bond_endpoint(self, amount: int) -> TxResult: return self._pay("bond_endpoint", amount=amount)
+    def unbond_endpoint(self) -> TxResult: return self._send("unbond_endpoint")
+    def finalize_unbond(self) -> TxResult: return self._send("finalize_unbond")
+    def gov_slash_operator(self, operator: str) -> TxResult: return self._send("gov_slash_operator", operator)
+
+    def register_endpoint(self, *, endpoint: str, wg_pubkey: bytes, earnings_pubkey: tuple, initial_enc_zero: tuple,
+                          region: str, price_per_mb: int, receipt_signer: str) -> TxResult:
+        return self._send("register_endpoint", endpoint, wg_pubkey, earnings_pubkey, initial_enc_zero, region,
+                          price_per_mb, receipt_signer)
+
+    def update_endpoint(self, *, endpoint: str, region: str, price_per_mb: int) -> TxResult:
+        return self._send("update_endpoint", endpoint, region, price_per_mb)
+
+    def rotate_keys(self, *, wg_pubkey: bytes, earnings_pubkey: tuple, initial_enc_zero: tuple) -> TxResult:
+        return self._send("rotate_keys", wg_pubkey, earnings_pubkey, initial_enc_zero)
+
+    def retire_endpoint(self) -> TxResult: return self._send("retire_endpoint")
+    def claim_earnings(self, amount: int) -> TxResult: return self._send("claim_earnings", amount)
+
+    def create_tailnet(self, acl_policy: bytes, amount: int) -> tuple[int, TxResult]:
+        result = self._pay("create_tailnet", acl_policy, amount=amount)
+        return result.event("TailnetCreated").args["tailnet_id"], result
+
+    def add_member(self, tailnet_id: int, member: str) -> TxResult: return self._send("add_member", tailnet_id, member)
+    def remove_member(self, tailnet_id: int, member: str) -> TxResult: return self._send("remove_member", tailnet_id, member)
+    def deposit_to_tailnet(self, tailnet_id: int, amount: int) -> TxResult: return self._pay("deposit_to_tailnet", tailnet_id, amount=amount)
+    def withdraw_from_tailnet(self, tailnet_id: int, to: str, amount: int) -> TxResult:
+        return self._send("withdraw_from_tailnet", tailnet_id, to, amount)
+    def configure_tailnet_exit(self, tailnet_id: int, exit_addr: str) -> TxResult:
+        return self._send("configure_tailnet_exit", tailnet_id, exit_addr)
+    def remove_tailnet_exit(self, tailnet_id: int, exit_addr: str) -> TxResult:
+        return self._send("remove_tailnet_exit", tailnet_id, exit_addr)
+    def update_acl(self, tailnet_id: int, policy_hash: bytes) -> TxResult: return self._send("update_acl", tailnet_id, policy_hash)
+    def precommit_join_token(self, tailnet_id: int, invite_key: str, expires_at: int, max_uses: int) -> TxResult:
+        return self._send("precommit_join_token", tailnet_id, invite_key, expires_at, max_uses)
+    def redeem_join_token(self, tailnet_id: int, invite_key: str, signature: bytes) -> TxResult:
+        return self._send("redeem_join_token", tailnet_id, invite_key, signature)
+    def revoke_join_token(self, tailnet_id: int, invite_key: str) -> TxResult:
+        return self._send("revoke_join_token", tailnet_id, invite_key)
+    def register_device(self, device: str) -> TxResult: return self._send("register_device", device)
+    def revoke_device(self, device: str) -> TxResult: return self._send("revoke_device", device)
+
+    def open_session(self, tailnet_id: int, exit_addr: str, max_pay: int) -> tuple[int, TxResult]:
+        result = self._send("open_session", tailnet_id, exit_addr, max_pay)
+        return result.event("SessionOpened").args["session_id"], result
+
+    def settle_claim(self, session_id: int, bytes_used: int) -> TxResult: return self._send("settle_claim", session_id, bytes_used)
+    def settle_confirm(self, session_id: int, bytes_used: int) -> TxResult: return self._send("settle_confirm", session_id, bytes_used)
+    def settle_with_receipt(self, session_id: int, seq: int, bytes_used: int, signature: bytes) -> TxResult:
+        return self._send("settle_with_receipt", session_id, seq, bytes_used, signature)
+    def claim_no_show(self, session_id: int) -> TxResult: return self._send("claim_no_show", session_id)
+    def sweep_expired_session(self, session_id: int) -> TxResult: return self._send("sweep_expired_session", session_id)
+    def slash_double_sign(self, operator: str, session_id: int, seq: int, bytes_a: int, sig_a: bytes,
+                          bytes_b: int, sig_b: bytes) -> TxResult:
+        return self._send("slash_double_sign", operator, session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
+
+    def set_params(self, params: Params) -> TxResult:
+        return self._send("set_params", tuple(getattr(params, f.name) for f in fields(Params)))
+    def set_paused(self, paused: bool) -> TxResult: return self._send("set_paused", paused)
+    def transfer_ownership(self, new_owner: str) -> TxResult: return self._send("transfer_ownership", new_owner)
+    def withdraw_program_treasury(self, to: str, amount: int) -> TxResult:
+        return self._send("withdraw_program_treasury", to, amount)
+
+
+def open_client(network: Network, account: LocalAccount | None = None, *, timeout: float = 120.0) -> OctraVPN:
+    w3 = connect(network)
+    sender = TransactionManager(w3, account, timeout=timeout) if account else None
+    return OctraVPN(w3, network.contract, sender)

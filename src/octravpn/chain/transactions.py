@@ -1,0 +1,156 @@
+"""Sending transactions: nonces, gas, EIP-1559 fees, receipts, dropped txs.
+
+`TransactionManager.send` returns only once the transaction is mined and
+succeeded; every failure becomes a `ChainError` with a readable reason:
+reverts (decoded, also when found only at estimation), insufficient funds,
+an unreachable RPC, or a timeout. A transaction that drops out of the node's
+mempool before it is mined is broadcast again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+
+from octravpn.chain.errors import (
+    ChainError,
+    ContractRevert,
+    InsufficientFunds,
+    RpcUnreachable,
+    TransactionTimeout,
+    decode_revert_data,
+    revert_reason,
+)
+
+GAS_HEADROOM = 1.2  # estimates can fall short when state moves between estimate and inclusion
+BASE_FEE_HEADROOM = 2  # maxFee covers the base fee doubling (six full blocks) before inclusion
+
+
+@dataclass(frozen=True)
+class Sent:
+    tx_hash: str
+    receipt: dict
+
+
+class TransactionManager:
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        *,
+        timeout: float = 120.0,
+        rebroadcasts: int = 3,
+        mempool_check_interval: float = 15.0,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.timeout = timeout
+        self.rebroadcasts = rebroadcasts
+        # How long to wait for a receipt before checking the tx is still in the mempool.
+        self.mempool_check_interval = mempool_check_interval
+
+    def send(self, call: ContractFunction, *, value: int = 0) -> Sent:
+        name = call.fn_name
+        params = {"from": self.account.address, "value": value}
+        try:
+            gas = call.estimate_gas(params)
+            tx = call.build_transaction({**params, **self._fees(), "gas": int(gas * GAS_HEADROOM),
+                                         "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                                         "chainId": self.w3.eth.chain_id})
+        except ContractLogicError as exc:
+            raise ContractRevert(name, revert_reason(exc)) from exc
+        except Web3RPCError as exc:
+            raise self._rpc_error(exc, name) from exc
+        except RequestsConnectionError as exc:
+            raise RpcUnreachable(self._url(), "connection refused") from exc
+        raw = self.account.sign_transaction(tx).raw_transaction
+        tx_hash = self._broadcast(raw)
+        receipt = self._wait(tx_hash, raw)
+        if receipt["status"] != 1:
+            raise ContractRevert(name, self._replay_reason(tx, receipt))
+        return Sent(tx_hash=tx_hash, receipt=receipt)
+
+    # ------------------------------------------------------------ internals
+    def _fees(self) -> dict:
+        latest = self.w3.eth.get_block("latest")
+        base_fee = latest.get("baseFeePerGas")
+        if base_fee is None:  # a chain without EIP-1559
+            return {"gasPrice": self.w3.eth.gas_price}
+        tip = self.w3.eth.max_priority_fee
+        return {"maxFeePerGas": BASE_FEE_HEADROOM * base_fee + tip, "maxPriorityFeePerGas": tip}
+
+    def _broadcast(self, raw: bytes) -> str:
+        try:
+            return self.w3.eth.send_raw_transaction(raw).to_0x_hex()
+        except Web3RPCError as exc:
+            if "already known" in str(exc).lower():
+                return HexBytes(Web3.keccak(raw)).to_0x_hex()
+            raise self._rpc_error(exc, "transaction") from exc
+        except RequestsConnectionError as exc:
+            raise RpcUnreachable(self._url(), "connection refused") from exc
+
+    def _wait(self, tx_hash: str, raw: bytes) -> dict:
+        deadline = time.monotonic() + self.timeout
+        rebroadcasts_left = self.rebroadcasts
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                return dict(self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=min(remaining, self.mempool_check_interval)))
+            except TimeExhausted:
+                pass
+            except RequestsConnectionError as exc:
+                raise RpcUnreachable(self._url(), f"lost the connection while waiting for {tx_hash}") from exc
+            try:
+                self.w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound:
+                # Dropped from the mempool (node restart, eviction): send it again.
+                if rebroadcasts_left == 0:
+                    break
+                rebroadcasts_left -= 1
+                self._broadcast(raw)
+        raise TransactionTimeout(tx_hash, self.timeout)
+
+    def _replay_reason(self, tx: dict, receipt: dict) -> str:
+        """The revert reason of a mined, failed transaction.
+
+        A receipt carries no reason. The node's call trace of the transaction
+        has the exact revert data; nodes without the debug API get a replay on
+        the block's final state, which matches unless a later transaction in
+        the same block changed what the call depends on.
+        """
+        try:
+            trace = self.w3.provider.make_request(
+                "debug_traceTransaction", [receipt["transactionHash"].to_0x_hex(), {"tracer": "callTracer"}]
+            )
+            output = (trace.get("result") or {}).get("output")
+            reason = decode_revert_data(output)
+            if reason:
+                return reason
+        except (Web3RPCError, ValueError, AttributeError):
+            pass
+        call = {key: tx[key] for key in ("from", "to", "data", "value") if key in tx}
+        try:
+            self.w3.eth.call(call, receipt["blockNumber"])
+        except ContractLogicError as exc:
+            return revert_reason(exc)
+        except Web3RPCError as exc:
+            return str(exc)
+        return "reverted (the reason could not be reproduced)"
+
+    def _rpc_error(self, exc: Web3RPCError, name: str) -> Exception:
+        text = str(exc)
+        if "insufficient funds" in text.lower():
+            balance = self.w3.eth.get_balance(self.account.address)
+            return InsufficientFunds(self.account.address, f"balance {balance} wei")
+        if "revert" in text.lower():
+            return ContractRevert(name, revert_reason(exc))
+        return ChainError(f"the node at {self._url()} refused {name}: {text}")
+
+    def _url(self) -> str:
+        return getattr(self.w3.provider, "endpoint_uri", "the RPC")

@@ -1,0 +1,159 @@
+"""Configuration: networks, the default network and the default wallet.
+
+One TOML file, by default `$XDG_CONFIG_HOME/octravpn/config.toml`; `--config`
+or `OCTRAVPN_CONFIG` point elsewhere. Data (keystores, the devnet's chain
+state) live under `$XDG_DATA_HOME/octravpn`, or `OCTRAVPN_DATA_DIR`.
+`OCTRAVPN_NETWORK` and `OCTRAVPN_WALLET` override the defaults in the file.
+
+    default_network = "devnet"
+    default_wallet = "alice"
+
+    [networks.devnet]
+    rpc_url = "http://127.0.0.1:8545"
+    chain_id = 31337
+    contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+import tomli_w
+from eth_utils import is_address, to_checksum_address
+
+from octravpn.errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def default_config_path(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("OCTRAVPN_CONFIG"):
+        return Path(env["OCTRAVPN_CONFIG"])
+    base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "octravpn" / "config.toml"
+
+
+def default_data_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("OCTRAVPN_DATA_DIR"):
+        return Path(env["OCTRAVPN_DATA_DIR"])
+    base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "octravpn"
+
+
+def check_name(kind: str, name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(f"invalid {kind} name {name!r}: use 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True, kw_only=True)
+class Network:
+    """An EVM network with a deployed OctraVPN contract."""
+
+    name: str
+    rpc_url: str
+    chain_id: int
+    contract: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name("network", self.name)
+        parsed = urlparse(self.rpc_url)
+        if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
+            raise ConfigError(f"network {self.name}: rpc_url {self.rpc_url!r} must be an http(s):// or ws(s):// URL")
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
+            raise ConfigError(f"network {self.name}: chain_id must be a positive integer, got {self.chain_id!r}")
+        if self.contract is not None:
+            if not isinstance(self.contract, str) or not is_address(self.contract):
+                raise ConfigError(f"network {self.name}: contract {self.contract!r} is not a 20-byte hex address")
+            object.__setattr__(self, "contract", to_checksum_address(self.contract))
+
+    def to_toml(self) -> dict:
+        data = {"rpc_url": self.rpc_url, "chain_id": self.chain_id}
+        if self.contract:
+            data["contract"] = self.contract
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    path: Path
+    data_dir: Path
+    networks: dict[str, Network] = field(default_factory=dict)
+    default_network: str | None = None
+    default_wallet: str | None = None
+
+    @property
+    def keystore_dir(self) -> Path:
+        return self.data_dir / "keystores"
+
+    @property
+    def devnet_dir(self) -> Path:
+        return self.data_dir / "devnet"
+
+    def network(self, name: str | None = None) -> Network:
+        """The named network, or the default one, with a fix in the error."""
+        name = name or self.default_network
+        if name is None:
+            raise ConfigError("no network selected: run `octravpn devnet up`, or `octravpn network add` then `octravpn network use NAME`")
+        if name not in self.networks:
+            known = ", ".join(sorted(self.networks)) or "none"
+            raise ConfigError(f"unknown network {name!r} (configured: {known}): add it with `octravpn network add`")
+        return self.networks[name]
+
+    def with_network(self, network: Network, *, make_default: bool = False) -> "Config":
+        networks = {**self.networks, network.name: network}
+        return replace(self, networks=networks, default_network=network.name if make_default else self.default_network)
+
+    def save(self) -> None:
+        data: dict = {}
+        if self.default_network:
+            data["default_network"] = self.default_network
+        if self.default_wallet:
+            data["default_wallet"] = self.default_wallet
+        data["networks"] = {name: net.to_toml() for name, net in sorted(self.networks.items())}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".toml.tmp")
+        temporary.write_text(tomli_w.dumps(data))
+        temporary.replace(self.path)  # atomic: a crash never leaves half a file
+
+
+def load(path: Path | None = None, *, env: dict[str, str] | None = None) -> Config:
+    """Read the configuration (a missing file is an empty configuration)."""
+    env = os.environ if env is None else env
+    path = path or default_config_path(env)
+    try:
+        raw = tomllib.loads(path.read_text()) if path.exists() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}; fix or remove the file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    networks_raw = raw.get("networks", {})
+    if not isinstance(networks_raw, dict):
+        raise ConfigError(f"{path}: [networks] must be a table of networks")
+    networks = {}
+    for name, table in networks_raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [networks.{name}] must be a table")
+        unknown = set(table) - {"rpc_url", "chain_id", "contract"}
+        if unknown:
+            raise ConfigError(f"{path}: [networks.{name}] has unknown keys {sorted(unknown)}")
+        try:
+            networks[name] = Network(name=name, rpc_url=table["rpc_url"], chain_id=table["chain_id"], contract=table.get("contract"))
+        except KeyError as exc:
+            raise ConfigError(f"{path}: [networks.{name}] needs {exc.args[0]}") from exc
+    default_network = env.get("OCTRAVPN_NETWORK") or raw.get("default_network")
+    default_wallet = env.get("OCTRAVPN_WALLET") or raw.get("default_wallet")
+    return Config(
+        path=path,
+        data_dir=default_data_dir(env),
+        networks=networks,
+        default_network=default_network,
+        default_wallet=default_wallet,
+    )

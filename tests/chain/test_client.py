@@ -1,0 +1,172 @@
+"""The chain client against a real anvil node."""
+
+import socket
+import threading
+
+import pytest
+from eth_account import Account
+from eth_hash.auto import keccak
+from web3 import Web3
+
+from octravpn.chain.client import OctraVPN, connect, open_client
+from octravpn.chain.errors import ContractNotDeployed, ContractRevert, InsufficientFunds, RpcUnreachable, WrongChain
+from octravpn.chain.transactions import TransactionManager
+from octravpn.config import Network
+from octravpn.protocol import Domain, Receipt, sign
+from octravpn.protocol.earnings_keys import EarningsKeypair
+
+ETHER = 10**18
+MB = 10**6
+
+
+@pytest.fixture(scope="module")
+def network(anvil, vpn):
+    return Network(name="devnet", rpc_url=anvil.rpc_url, chain_id=31337, contract=vpn.address)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_rpc(network):
+    dead = Network(name="dead", rpc_url=f"http://127.0.0.1:{_free_port()}", chain_id=31337, contract=network.contract)
+    with pytest.raises(RpcUnreachable, match="cannot reach the RPC at http://127.0.0.1:.*octravpn devnet up"):
+        connect(dead)
+
+
+def test_wrong_chain_id(network):
+    wrong = Network(name="mainnet", rpc_url=network.rpc_url, chain_id=1, contract=network.contract)
+    with pytest.raises(WrongChain, match="serves chain 31337, but network 'mainnet' expects chain 1"):
+        connect(wrong)
+
+
+def test_contract_not_deployed(network):
+    empty = Network(name="devnet", rpc_url=network.rpc_url, chain_id=31337, contract="0x" + "77" * 20)
+    with pytest.raises(ContractNotDeployed, match="no OctraVPN contract at 0x7777"):
+        connect(empty)
+    missing = Network(name="devnet", rpc_url=network.rpc_url, chain_id=31337)
+    with pytest.raises(ContractNotDeployed, match="no OctraVPN contract configured"):
+        connect(missing)
+
+
+def test_full_flow_with_typed_results_and_events(network, accounts):
+    operator, member = accounts[1], accounts[2]
+    as_operator, as_member = open_client(network, operator), open_client(network, member)
+    receipt_key, keys = Account.create(), EarningsKeypair.generate()
+
+    bonded = as_operator.bond_endpoint(ETHER)
+    event = bonded.event("StakeBonded")
+    assert event.args["amount"] == ETHER and event.block_number == bonded.block_number
+    assert event.tx_hash == bonded.tx_hash
+    as_operator.register_endpoint(endpoint="127.0.0.1:51820", wg_pubkey=b"\x01" * 32, earnings_pubkey=keys.public,
+                                  initial_enc_zero=keys.encrypt_zero(), region="local", price_per_mb=10**12,
+                                  receipt_signer=receipt_key.address)
+    endpoint = as_operator.endpoint(operator.address)
+    assert endpoint.active and endpoint.region == "local" and endpoint.receipt_signer == receipt_key.address
+
+    tailnet_id, _ = as_member.create_tailnet(keccak(b"{}"), ETHER // 10)
+    as_member.configure_tailnet_exit(tailnet_id, operator.address)
+    session_id, opened = as_member.open_session(tailnet_id, operator.address, 10**16)
+    session = as_member.session(session_id)
+    assert (session.opener, session.deposit, session.status_name) == (member.address, 10**16, "open")
+
+    domain = Domain(chain_id=31337, verifying_contract=network.contract)
+    signature = sign(domain, Receipt(session_id=session_id, seq=1, bytes_used=500 * MB), member.key)
+    settled = as_operator.settle_with_receipt(session_id, 1, 500 * MB, signature)
+    assert settled.event("SessionSettled").args["total_paid"] == 500 * MB * 10**12 // MB
+    assert as_member.session(session_id).status_name == "settled"
+
+    history = as_member.events(from_block=opened.block_number)
+    assert [e.name for e in history][:1] == ["SessionOpened"]
+    assert "SessionSettled" in [e.name for e in history]
+    assert all(e.tx_hash.startswith("0x") for e in history)
+
+
+def test_revert_found_at_estimation_is_decoded(network, accounts):
+    stranger = open_client(network, accounts[3])
+    with pytest.raises(ContractRevert, match="register_endpoint reverted: must bond_endpoint first") as info:
+        stranger.register_endpoint(endpoint="h:1", wg_pubkey=b"\x01" * 32, earnings_pubkey=(1, 2),
+                                   initial_enc_zero=(1, 2, 1, 2), region="r", price_per_mb=1,
+                                   receipt_signer=accounts[3].address)
+    assert info.value.reason == "must bond_endpoint first"
+
+
+def test_view_revert_is_decoded(network):
+    with pytest.raises(ContractRevert, match="session not found"):
+        open_client(network).session(10**9)
+
+
+def test_insufficient_funds(network):
+    broke = open_client(network, Account.create())
+    with pytest.raises(InsufficientFunds, match="cannot pay for this transaction"):
+        broke.bond_endpoint(ETHER)
+
+
+def test_revert_after_mining_is_recovered_by_replay(network, accounts, w3):
+    """Two sessions race for the same treasury: both pass estimation, the second
+    reverts in the block; its reason comes from replaying it."""
+    member = accounts[2]
+    client = open_client(network, member)
+    operator = accounts[1]
+    tailnet_id, _ = client.create_tailnet(keccak(b"race"), 2 * 10**16)
+    client.configure_tailnet_exit(tailnet_id, operator.address)
+    w3.provider.make_request("evm_setAutomine", [False])
+    outcomes: list = []
+    try:
+        def open_one():
+            try:
+                outcomes.append(open_client(network, member).open_session(tailnet_id, operator.address, 2 * 10**16))
+            except ContractRevert as exc:
+                outcomes.append(exc)
+        first = threading.Thread(target=open_one)
+        first.start()
+        _wait_for_pending(w3, 1)
+        second = threading.Thread(target=open_one)
+        second.start()
+        _wait_for_pending(w3, 2)
+        w3.provider.make_request("evm_mine", [])
+        first.join(60)
+        second.join(60)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    errors = [o for o in outcomes if isinstance(o, ContractRevert)]
+    assert len(outcomes) == 2 and len(errors) == 1
+    assert errors[0].reason == "treasury insufficient"
+
+
+def test_dropped_transaction_is_broadcast_again(network, accounts, w3):
+    client = OctraVPN(w3, network.contract, TransactionManager(w3, accounts[3], timeout=60, mempool_check_interval=0.5))
+    w3.provider.make_request("evm_setAutomine", [False])
+    result: list = []
+    try:
+        worker = threading.Thread(target=lambda: result.append(client.register_device(Account.create().address)))
+        worker.start()
+        (tx_hash,) = _wait_for_pending(w3, 1)
+        w3.provider.make_request("anvil_dropTransaction", [tx_hash])
+        assert _pending(w3) == []
+        _wait_for_pending(w3, 1)  # the manager noticed and sent it again
+        w3.provider.make_request("evm_mine", [])
+        worker.join(60)
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+    assert result and result[0].event("DeviceRegistered").args["wallet"] == accounts[3].address
+
+
+def _pending(w3: Web3) -> list[str]:
+    content = w3.provider.make_request("txpool_content", [])["result"]["pending"]
+    return [tx["hash"] for by_nonce in content.values() for tx in by_nonce.values()]
+
+
+def _wait_for_pending(w3: Web3, count: int, timeout: float = 30.0) -> list[str]:
+    # The txpool is the event we wait for; the node offers no push notification for it here.
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = _pending(w3)
+        if len(pending) >= count:
+            return pending
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} pending transactions, saw {_pending(w3)}")
