@@ -47,10 +47,10 @@ demo: deps tools
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
 
 test: deps tools
-	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 -p no:cacheprovider
+	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 test-contract: deps
-	OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 tests/contract
+	OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile tests/contract
 
 gas: deps
 	$(PY) bench/gas.py

@@ -1,61 +1,94 @@
-"""`make demo`: start a local anvil devnet and deploy OctraVPN on it.
+"""`make demo`: the whole on-chain story on a local devnet, through the CLI.
 
-Prints the contract address, its payment asset, the EIP-712 domain and every
-protocol parameter read back from the chain, then stops the node.
+Every step is the `octravpn` command a user would type, printed before its
+output. It runs in a throwaway home (config, wallets, chain) and stops the
+devnet at the end, so it leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from eth_account import Account
-from web3 import Web3
+from octravpn.wireguard.keys import Keypair
 
-from octravpn.chain.artifacts import EIP170_LIMIT, load
-from octravpn.chain.deploy import NATIVE_ASSET, DeployParams, deploy
-from octravpn.chain.devnet import Anvil, DevnetError, dev_private_key
+DEMO_PASSWORD = "octravpn-demo"  # devnet wallets only hold test funds
 
-_PARAM_NAMES = (
-    "min_session_deposit",
-    "min_tailnet_deposit",
-    "session_grace",
-    "sweep_grace_multiplier",
-    "sweep_bounty_bps",
-    "min_endpoint_stake",
-    "unbond_grace",
-    "slash_burn_bps",
-    "slash_bounty_bps",
-    "protocol_fee_bps",
-)
+
+class Demo:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {
+            **os.environ,
+            "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+            "OCTRAVPN_PASSWORD": DEMO_PASSWORD,
+        }
+        for key in ("OCTRAVPN_CONFIG", "OCTRAVPN_NETWORK", "OCTRAVPN_WALLET", "OCTRAVPN_DATA_DIR"):
+            self.env.pop(key, None)
+
+    def run(self, title: str, *args: str, capture_json: bool = False):
+        shown = " ".join(shlex.quote(a) for a in args)
+        print(f"\n## {title}\n$ octravpn {shown}", flush=True)
+        command = [sys.executable, "-m", "octravpn.cli.main", *(["--json"] if capture_json else []), *args]
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise SystemExit(f"demo step failed ({done.returncode}): {done.stderr.strip()}")
+        if capture_json:
+            data = json.loads(done.stdout)
+            print(json.dumps(data, indent=1))
+            return data
+        print(done.stdout.rstrip())
+        return None
+
+
+def _free_port() -> int:
+    # Its own port, so the demo never meets a devnet the user already runs.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def run() -> None:
     with tempfile.TemporaryDirectory(prefix="octravpn-demo-") as tmp:
-        with Anvil(state_path=Path(tmp) / "state.json") as node:
-            print(f"devnet   anvil at {node.rpc_url} (chain id {node.chain_id})")
-            w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-            owner = Account.from_key(dev_private_key(0))
-            contract = deploy(w3, owner, DeployParams())
-            artifact = load()
-            print(f"contract OctraVPN at {contract.address}")
-            print(f"         {artifact.compiler}, runtime bytecode {artifact.runtime_size} bytes (EIP-170 limit {EIP170_LIMIT})")
-            asset = contract.functions.asset().call()
-            print(f"asset    {'native coin' if asset == NATIVE_ASSET else asset}")
-            print(f"owner    {contract.functions.owner().call()}")
-            print(f"domain   EIP-712 OctraVPN v1, separator 0x{contract.functions.DOMAIN_SEPARATOR().call().hex()}")
-            params = contract.functions.get_params().call()
-            for name, value in zip(_PARAM_NAMES, params, strict=True):
-                print(f"param    {name:<24} {value}")
+        demo = Demo(Path(tmp))
+        acl = demo.home / "acl.hujson"
+        acl.write_text('{"acls": [{"action": "accept", "src": ["group:members"], "dst": ["*:*"]}]}\n')
+        wg = Keypair.generate()
+        try:
+            demo.run("Start a local devnet: anvil, the contract, five funded wallets", "devnet", "up", "--port", str(_free_port()))
+            demo.run("The operator stakes", "-w", "operator", "operator", "bond", "1.5")
+            demo.run("…and registers its WireGuard exit, with a separate receipt key", "-w", "operator", "operator", "register",
+                     "--endpoint", "127.0.0.1:51820", "--wg-pubkey", wg.public_b64, "--region", "local",
+                     "--price", "0.000002", "--receipt-wallet", "operator-receipts")
+            tailnet = demo.run("Alice creates a tailnet with a treasury", "-w", "alice", "tailnet", "create",
+                               "--deposit", "0.5", "--acl", str(acl), capture_json=True)
+            tid = str(tailnet["id"])
+            demo.run("…allows the exit", "-w", "alice", "tailnet", "add-exit", tid, "operator")
+            invite = demo.run("…and invites Bob", "-w", "alice", "tailnet", "invite", tid, "--expires", "1h",
+                              capture_json=True)
+            demo.run("Bob joins with the invite", "-w", "bob", "tailnet", "join", invite["invite"])
+            session = demo.run("Bob opens a session through the exit, locking 0.01 from the treasury",
+                               "-w", "bob", "session", "open", "--tailnet", tid, "--exit", "operator",
+                               "--max-pay", "0.01", capture_json=True)
+            sid = str(session["id"])
+            used = str(250 * 1_000_000)  # 250 MB carried
+            demo.run("The exit claims the bytes it carried", "-w", "operator", "session", "claim", sid, used)
+            demo.run("Bob confirms the same figure: the session settles", "-w", "bob", "session", "confirm", sid, used)
+            demo.run("The operator's earnings", "earnings", "show", "operator")
+            demo.run("The tailnet after the session", "tailnet", "show", tid)
+        finally:
+            subprocess.run([sys.executable, "-m", "octravpn.cli.main", "devnet", "down"], env=demo.env,
+                           capture_output=True, timeout=60)
 
 
 def main() -> int:
-    try:
-        run()
-    except DevnetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    run()
     return 0
 
 

@@ -24,7 +24,7 @@ from octravpn.config import Network
 
 NATIVE = "0x0000000000000000000000000000000000000000"
 STATUS_NAMES = {0: "open", 1: "settled", 2: "refunded"}
-_ERC20_ABI = [
+ERC20_ABI = [
     {"type": "function", "name": name, "stateMutability": mutability, "inputs": inputs, "outputs": outputs}
     for name, mutability, inputs, outputs in [
         ("approve", "nonpayable", [{"name": "s", "type": "address"}, {"name": "a", "type": "uint256"}], [{"name": "", "type": "bool"}]),
@@ -185,11 +185,19 @@ class OctraVPN:
         """Call a payable function whose last argument is `amount`."""
         if self.asset == NATIVE:
             return self._send(name, *args, amount, value=amount)
+        if self.sender is None:
+            raise ChainError(f"{name} needs a wallet to sign with: pass --wallet or set a default wallet")
         token = self.token()
-        owner = self.sender.account.address if self.sender else None
-        if owner and token.functions.allowance(owner, self.address).call() < amount:
-            self.sender.send(token.functions.approve(self.address, amount))
-        return self._send(name, *args, amount)
+        previous = token.functions.allowance(self.sender.account.address, self.address).call()
+        if previous >= amount:
+            return self._send(name, *args, amount)
+        self.sender.send(token.functions.approve(self.address, amount))
+        try:
+            return self._send(name, *args, amount)
+        except ChainError:
+            # Leave nothing half-applied: put the allowance back as it was.
+            self.sender.send(token.functions.approve(self.address, previous))
+            raise
 
     def decode_logs(self, logs: list) -> list[ChainEvent]:
         decoded = []
@@ -216,7 +224,7 @@ class OctraVPN:
         return self._asset
 
     def token(self) -> Contract:
-        return self.w3.eth.contract(address=self.asset, abi=_ERC20_ABI)
+        return self.w3.eth.contract(address=self.asset, abi=ERC20_ABI)
 
     def asset_decimals(self) -> int:
         return 18 if self.asset == NATIVE else self.token().functions.decimals().call()

@@ -134,3 +134,124 @@ class Anvil:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs; reaps it if it is our exited child."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: init reaps it
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+class LocalDevnet:
+    """anvil as a background service, with its chain kept in `directory`.
+
+    `start` leaves anvil running after the command exits (its own session,
+    output in `anvil.log`, pid in `anvil.pid`). anvil writes the chain to
+    `state.json` every second and on a clean stop, and loads it on start, so
+    `down` then `up` keeps accounts, contracts and balances.
+    """
+
+    STATE_INTERVAL_SECONDS = 1
+
+    def __init__(self, directory: Path, *, port: int = 8545, chain_id: int = 31337, binary: str | None = None) -> None:
+        self.directory = directory
+        self.port = port
+        self.chain_id = chain_id
+        self.binary = binary
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "state.json"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.directory / "anvil.pid"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "anvil.log"
+
+    def pid(self) -> int | None:
+        """The running anvil's pid, or None (a stale pid file is ignored)."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"anvil" in cmdline and str(self.state_path).encode() in cmdline else None
+
+    def start(self, *, timeout: float = 30.0) -> bool:
+        """Start anvil unless it runs; True if this call started it."""
+        if self.pid() is not None:
+            return False
+        binary = self.binary or find_anvil()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        args = [
+            binary, "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id),
+            "--state", str(self.state_path), "--state-interval", str(self.STATE_INTERVAL_SECONDS),
+        ]
+        with open(self.log_path, "ab") as log:
+            try:
+                process = subprocess.Popen(
+                    args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                )
+            except OSError as exc:
+                raise DevnetError(f"cannot run anvil at {binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL") from exc
+        self.pid_path.write_text(str(process.pid))
+        self._wait_until_ready(process, timeout)
+        return True
+
+    def _wait_until_ready(self, process: subprocess.Popen, timeout: float) -> None:
+        # anvil answers eth_chainId once it listens; poll that, bounded by `timeout`.
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.rpc_url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                self.pid_path.unlink(missing_ok=True)
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise DevnetError(f"anvil exited at start (port {self.port} in use?): " + " | ".join(tail))
+            try:
+                with urllib.request.urlopen(request, timeout=1) as response:
+                    if int(json.loads(response.read())["result"], 16) == self.chain_id:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise DevnetError(f"anvil did not answer on {self.rpc_url} within {timeout:.0f}s; see {self.log_path}")
+
+    def stop(self, *, timeout: float = 15.0) -> bool:
+        """Stop anvil (it saves the chain first); True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_path.unlink(missing_ok=True)
+            return False
+        os.kill(pid, 15)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, 9)
+        self.pid_path.unlink(missing_ok=True)
+        return True
+
+    def reset(self) -> None:
+        """Stop anvil and forget the chain."""
+        self.stop()
+        self.state_path.unlink(missing_ok=True)

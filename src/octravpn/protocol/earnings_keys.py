@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from eth_hash.auto import keccak
 from py_ecc.optimized_bn128 import G1, Z1, add, curve_order, is_on_curve, multiply, normalize
 from py_ecc.optimized_bn128 import b as CURVE_B
 from py_ecc.optimized_bn128 import FQ
@@ -55,6 +56,15 @@ class EarningsKeypair:
     @classmethod
     def generate(cls) -> "EarningsKeypair":
         return cls(secret=secrets.randbelow(curve_order - 1) + 1)
+
+    @classmethod
+    def derive(cls, account_key: bytes) -> "EarningsKeypair":
+        """The keypair bound to an operator's account key: recoverable from the
+        wallet alone, and independent of it (a domain-separated hash)."""
+        if not isinstance(account_key, bytes) or len(account_key) != 32:
+            raise LocalProtocolError("account key must be 32 bytes")
+        digest = keccak(b"octravpn-earnings-key-v1" + account_key)
+        return cls(secret=int.from_bytes(digest, "big") % (curve_order - 1) + 1)
 
     @property
     def public(self) -> Point:

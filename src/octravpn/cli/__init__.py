@@ -1,0 +1,1 @@
+"""The `octravpn` command line: one module per command group."""

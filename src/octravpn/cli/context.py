@@ -1,0 +1,112 @@
+"""What every command needs: configuration, wallet, passphrase, client, output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, to_checksum_address
+
+from octravpn import config as config_module
+from octravpn.chain.client import OctraVPN, open_client
+from octravpn.cli.output import Output
+from octravpn.config import Config, Network
+from octravpn.errors import UsageError, WalletError
+from octravpn.units import format_amount, parse_amount
+from octravpn.wallet import Keystore
+
+
+@dataclass
+class AppContext:
+    config_path: Path | None = None
+    network_name: str | None = None
+    wallet_name: str | None = None
+    password_file: Path | None = None
+    as_json: bool = False
+    timeout: float = 120.0
+    _config: Config | None = field(default=None, repr=False)
+    _client: OctraVPN | None = field(default=None, repr=False)
+
+    # ----------------------------------------------------------- config
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = config_module.load(self.config_path)
+        return self._config
+
+    def save_config(self, new: Config) -> None:
+        new.save()
+        self._config = new
+
+    @property
+    def out(self) -> Output:
+        return Output(self.as_json)
+
+    @property
+    def keystore(self) -> Keystore:
+        return Keystore(self.config.keystore_dir)
+
+    def network(self) -> Network:
+        return self.config.network(self.network_name)
+
+    # ---------------------------------------------------------- wallets
+    def wallet(self, name: str | None = None) -> str:
+        name = name or self.wallet_name or self.config.default_wallet
+        if not name:
+            raise WalletError("no wallet selected: pass --wallet NAME or set OCTRAVPN_WALLET")
+        return name
+
+    def password(self, *, confirm: bool = False, purpose: str = "wallet") -> str:
+        """From --password-file, then OCTRAVPN_PASSWORD, then a prompt on a terminal."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text().rstrip("\n")
+            except OSError as exc:
+                raise WalletError(f"cannot read password file {self.password_file}: {exc.strerror}") from exc
+        if os.environ.get("OCTRAVPN_PASSWORD"):
+            return os.environ["OCTRAVPN_PASSWORD"]
+        if not sys.stdin.isatty():
+            raise WalletError("no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD (no terminal to prompt on)")
+        return typer.prompt(f"Passphrase for {purpose}", hide_input=True, confirmation_prompt=confirm)
+
+    def account(self, name: str | None = None) -> LocalAccount:
+        name = self.wallet(name)
+        self.keystore.info(name)  # unknown wallet: fail before asking for a passphrase
+        return self.keystore.unlock(name, self.password(purpose=f"wallet {name!r}"))
+
+    def address_of(self, who: str) -> str:
+        """An address given as 0x… or as the name of a local wallet."""
+        if is_address(who):
+            return to_checksum_address(who)
+        try:
+            return self.keystore.info(who).address
+        except (WalletError, config_module.ConfigError) as exc:
+            raise UsageError(f"{who!r} is neither an address nor a local wallet") from exc
+
+    # ----------------------------------------------------------- chain
+    def client(self, *, signer: bool = True) -> OctraVPN:
+        if self._client is None or (signer and self._client.sender is None):
+            account = self.account() if signer else None
+            self._client = open_client(self.network(), account, timeout=self.timeout)
+        return self._client
+
+    def amount(self, text: str, *, what: str = "amount") -> int:
+        return parse_amount(text, self.client(signer=False).asset_decimals(), what=what)
+
+    def show_amount(self, base_units: int) -> dict:
+        client = self.client(signer=False)
+        human = format_amount(base_units, client.asset_decimals())
+        return {"amount": human, "base_units": base_units, "symbol": client.asset_symbol(),
+                "human": f"{human} {client.asset_symbol()} ({base_units})"}
+
+
+def tx_summary(result) -> dict:
+    return {"tx": result.tx_hash, "block": result.block_number, "gas_used": result.gas_used}
+
+
+def get(ctx: typer.Context) -> AppContext:
+    return ctx.ensure_object(AppContext)

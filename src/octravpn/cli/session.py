@@ -1,0 +1,97 @@
+"""`octravpn session …`: paid sessions through an exit, and their settlement."""
+
+from __future__ import annotations
+
+import typer
+
+from octravpn.cli.context import get, tx_summary
+
+app = typer.Typer(name="session", help="Open, inspect and settle sessions.", no_args_is_help=True)
+
+
+def _session_row(app_ctx, session_id: int) -> dict:
+    client = app_ctx.client(signer=False)
+    session = client.session(session_id)
+    claim, confirm = client.operator_claim(session_id), client.client_confirm(session_id)
+    return {
+        "id": session_id, "tailnet": session.tailnet_id, "exit": session.exit, "opener": session.opener,
+        "deposit": app_ctx.show_amount(session.deposit), "price_per_mb": app_ctx.show_amount(session.price_per_mb),
+        "opened_at": session.opened_at, "status": session.status_name,
+        "exit_claim_bytes": claim.bytes_used if claim.is_set else None,
+        "opener_confirm_bytes": confirm.bytes_used if confirm.is_set else None,
+    }
+
+
+@app.command("open")
+def open_(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Option(..., "--tailnet", help="Tailnet whose treasury pays."),
+    exit_: str = typer.Option(..., "--exit", help="Exit operator address or wallet."),
+    max_pay: str = typer.Option(..., "--max-pay", help="Deposit to lock, in the asset's units."),
+) -> None:
+    """Open a session (as a member or a member's device)."""
+    app_ctx = get(ctx)
+    session_id, result = app_ctx.client().open_session(tailnet_id, app_ctx.address_of(exit_), app_ctx.amount(max_pay, what="max pay"))
+    app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="session opened")
+
+
+@app.command()
+def show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
+    """A session with the exit's claim and the opener's confirmation."""
+    app_ctx = get(ctx)
+    app_ctx.out.record(_session_row(app_ctx, session_id), title=f"session {session_id}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Option(None, "--tailnet", help="Only this tailnet's sessions."),
+    status: str = typer.Option(None, "--status", help="open, settled or refunded."),
+) -> None:
+    """Sessions, newest first."""
+    app_ctx = get(ctx)
+    client = app_ctx.client(signer=False)
+    rows = []
+    for session_id in reversed(range(client.session_count())):
+        row = _session_row(app_ctx, session_id)
+        if (tailnet_id is None or row["tailnet"] == tailnet_id) and (status is None or row["status"] == status):
+            rows.append(row)
+    app_ctx.out.rows(rows, columns=["id", "tailnet", "exit", "opener", "deposit", "status"], title="sessions")
+
+
+@app.command()
+def claim(ctx: typer.Context, session_id: int = typer.Argument(...), bytes_used: int = typer.Argument(..., min=0, help="Bytes served.")) -> None:
+    """State the bytes served (the session's exit). A different second claim is equivocation and is slashed."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().settle_claim(session_id, bytes_used)
+    app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="claim recorded")
+
+
+@app.command()
+def confirm(ctx: typer.Context, session_id: int = typer.Argument(...), bytes_used: int = typer.Argument(..., min=0, help="Bytes used.")) -> None:
+    """Confirm the bytes used (the opener): settles if it matches the exit's claim, else records a dispute."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().settle_confirm(session_id, bytes_used)
+    names = [e.name for e in result.events]
+    outcome = {"outcome": "settled" if "SessionSettled" in names else "disputed"}
+    if "SessionSettled" in names:
+        settled = result.event("SessionSettled").args
+        outcome.update(paid=app_ctx.show_amount(settled["total_paid"]), refund=app_ctx.show_amount(settled["refund"]))
+    app_ctx.out.record({**outcome, **_session_row(app_ctx, session_id), **tx_summary(result)})
+
+
+@app.command("no-show")
+def no_show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
+    """After the session grace, return the whole deposit to the tailnet."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().claim_no_show(session_id)
+    app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="refunded")
+
+
+@app.command()
+def sweep(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
+    """Long after the grace, close a forgotten session for the sweep bounty."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().sweep_expired_session(session_id)
+    app_ctx.out.record({"bounty": app_ctx.show_amount(result.event("SessionSwept").args["bounty"]),
+                        **_session_row(app_ctx, session_id), **tx_summary(result)}, title="swept")

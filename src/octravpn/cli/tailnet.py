@@ -1,0 +1,189 @@
+"""`octravpn tailnet …`: groups of members with a treasury, exits and an ACL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from eth_hash.auto import keccak
+
+from octravpn.cli.context import get, tx_summary
+from octravpn.errors import UsageError
+from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.invites import Invite
+
+app = typer.Typer(name="tailnet", help="Create and manage tailnets, members, exits, ACLs and invites.", no_args_is_help=True)
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`90s`, `15m`, `24h`, `7d` to seconds."""
+    unit = text[-1:].lower()
+    if unit not in _DURATION_UNITS or not text[:-1].isdigit() or int(text[:-1]) == 0:
+        raise UsageError(f"duration {text!r}: write a positive number with s, m, h or d, e.g. 24h")
+    return int(text[:-1]) * _DURATION_UNITS[unit]
+
+
+def policy_hash(path: Path) -> bytes:
+    try:
+        return keccak(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read ACL policy {path}: {exc.strerror}") from exc
+
+
+def _membership(client, tailnet_id: int) -> tuple[list[str], list[str]]:
+    """Members and exits, rebuilt from events (the contract cannot enumerate them)."""
+    members: dict[str, bool] = {}
+    exits: dict[str, bool] = {}
+    for event in client.events():
+        if event.args.get("tailnet_id") != tailnet_id:
+            continue
+        if event.name in ("TailnetMemberAdded", "TailnetMemberRemoved"):
+            members[event.args["member"]] = event.name == "TailnetMemberAdded"
+        elif event.name in ("TailnetExitConfigured", "TailnetExitRemoved"):
+            exits[event.args["exit_addr"]] = event.name == "TailnetExitConfigured"
+    return [m for m, on in members.items() if on], [e for e, on in exits.items() if on]
+
+
+def _tailnet_row(app_ctx, tailnet_id: int, *, detail: bool) -> dict:
+    client = app_ctx.client(signer=False)
+    record = client.tailnet(tailnet_id)
+    row = {"id": tailnet_id, "owner": record.owner, "treasury": app_ctx.show_amount(record.treasury),
+           "members": record.member_count, "exits": record.exit_count, "acl_hash": "0x" + record.acl_policy.hex(),
+           "created_at": record.created_at}
+    if detail:
+        row["member_list"], row["exit_list"] = _membership(client, tailnet_id)
+    return row
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    deposit: str = typer.Option(..., "--deposit", help="Initial treasury, in the asset's units."),
+    acl: Path = typer.Option(..., "--acl", help="ACL policy file; its keccak-256 hash goes on chain."),
+) -> None:
+    """Create a tailnet you own, funded with --deposit."""
+    app_ctx = get(ctx)
+    tailnet_id, result = app_ctx.client().create_tailnet(policy_hash(acl), app_ctx.amount(deposit, what="deposit"))
+    app_ctx.out.record({**_tailnet_row(app_ctx, tailnet_id, detail=False), **tx_summary(result)}, title="tailnet created")
+
+
+@app.command()
+def show(ctx: typer.Context, tailnet_id: int = typer.Argument(..., help="Tailnet id.")) -> None:
+    """A tailnet with its members and exits."""
+    app_ctx = get(ctx)
+    app_ctx.out.record(_tailnet_row(app_ctx, tailnet_id, detail=True), title=f"tailnet {tailnet_id}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, mine: bool = typer.Option(False, "--mine", help="Only tailnets the selected wallet owns.")) -> None:
+    """All tailnets."""
+    app_ctx = get(ctx)
+    client = app_ctx.client(signer=False)
+    me = app_ctx.address_of(app_ctx.wallet()) if mine else None
+    rows = [_tailnet_row(app_ctx, i, detail=False) for i in range(client.tailnet_count())]
+    rows = [r for r in rows if me is None or r["owner"] == me]
+    app_ctx.out.rows(rows, columns=["id", "owner", "treasury", "members", "exits"], title="tailnets")
+
+
+@app.command()
+def deposit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), amount: str = typer.Argument(..., help="Amount to add.")) -> None:
+    """Top up a tailnet's treasury (anyone may)."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().deposit_to_tailnet(tailnet_id, app_ctx.amount(amount))
+    app_ctx.out.record({"treasury": app_ctx.show_amount(result.event("TailnetDeposit").args["new_treasury"]), **tx_summary(result)})
+
+
+@app.command()
+def withdraw(ctx: typer.Context, tailnet_id: int = typer.Argument(...), amount: str = typer.Argument(...),
+             to: str = typer.Option(None, "--to", help="Receiver (default: the owner wallet).")) -> None:
+    """Withdraw unlocked treasury (owner only)."""
+    app_ctx = get(ctx)
+    client = app_ctx.client()
+    receiver = app_ctx.address_of(to) if to else client.sender.account.address
+    result = client.withdraw_from_tailnet(tailnet_id, receiver, app_ctx.amount(amount))
+    app_ctx.out.record({"to": receiver, "treasury": app_ctx.show_amount(result.event("TailnetWithdrawal").args["new_treasury"]),
+                        **tx_summary(result)})
+
+
+@app.command("add-member")
+def add_member(ctx: typer.Context, tailnet_id: int = typer.Argument(...), member: str = typer.Argument(..., help="Address or wallet.")) -> None:
+    """Add a member (owner only)."""
+    app_ctx = get(ctx)
+    address = app_ctx.address_of(member)
+    result = app_ctx.client().add_member(tailnet_id, address)
+    app_ctx.out.record({"tailnet": tailnet_id, "member_added": address, **tx_summary(result)})
+
+
+@app.command("remove-member")
+def remove_member(ctx: typer.Context, tailnet_id: int = typer.Argument(...), member: str = typer.Argument(...)) -> None:
+    """Remove a member (owner only)."""
+    app_ctx = get(ctx)
+    address = app_ctx.address_of(member)
+    result = app_ctx.client().remove_member(tailnet_id, address)
+    app_ctx.out.record({"tailnet": tailnet_id, "member_removed": address, **tx_summary(result)})
+
+
+@app.command("add-exit")
+def add_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT", help="Exit operator address or wallet.")) -> None:
+    """Let members use an exit (owner only)."""
+    app_ctx = get(ctx)
+    address = app_ctx.address_of(exit_)
+    result = app_ctx.client().configure_tailnet_exit(tailnet_id, address)
+    app_ctx.out.record({"tailnet": tailnet_id, "exit_added": address, **tx_summary(result)})
+
+
+@app.command("remove-exit")
+def remove_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT")) -> None:
+    """Stop new sessions through an exit (owner only)."""
+    app_ctx = get(ctx)
+    address = app_ctx.address_of(exit_)
+    result = app_ctx.client().remove_tailnet_exit(tailnet_id, address)
+    app_ctx.out.record({"tailnet": tailnet_id, "exit_removed": address, **tx_summary(result)})
+
+
+@app.command("set-acl")
+def set_acl(ctx: typer.Context, tailnet_id: int = typer.Argument(...), policy: Path = typer.Argument(..., help="ACL policy file.")) -> None:
+    """Publish the hash of a new ACL policy (owner only)."""
+    app_ctx = get(ctx)
+    digest = policy_hash(policy)
+    result = app_ctx.client().update_acl(tailnet_id, digest)
+    app_ctx.out.record({"tailnet": tailnet_id, "acl_hash": "0x" + digest.hex(), **tx_summary(result)})
+
+
+@app.command()
+def invite(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    expires: str = typer.Option("24h", "--expires", help="Lifetime, e.g. 1h, 7d."),
+    uses: int = typer.Option(1, "--uses", min=1, help="How many wallets may join with it."),
+) -> None:
+    """Create a pre-auth invite and print its key string (owner only)."""
+    app_ctx = get(ctx)
+    client = app_ctx.client()
+    network = app_ctx.network()
+    token = Invite.new(chain_id=network.chain_id, contract=client.address, tailnet_id=tailnet_id)
+    # The chain's clock decides expiry, so count from the latest block's time.
+    expires_at = client.w3.eth.get_block("latest").timestamp + parse_duration(expires)
+    result = client.precommit_join_token(tailnet_id, token.key_address, expires_at, uses)
+    app_ctx.out.record({"invite": token.encode(), "tailnet": tailnet_id, "expires_at": expires_at, "uses": uses,
+                        "invite_key": token.key_address, **tx_summary(result)}, title="invite (share it privately)")
+
+
+@app.command()
+def join(ctx: typer.Context, invite_key: str = typer.Argument(..., metavar="INVITE", help="The invite string.")) -> None:
+    """Join a tailnet with an invite, as the selected wallet."""
+    app_ctx = get(ctx)
+    try:
+        token = Invite.decode(invite_key)
+    except ProtocolError as exc:
+        raise UsageError(str(exc)) from exc
+    network = app_ctx.network()
+    client = app_ctx.client()
+    if token.chain_id != network.chain_id or token.contract != client.address:
+        raise UsageError(f"this invite is for chain {token.chain_id}, contract {token.contract}: "
+                         f"select that network (network {network.name!r} is chain {network.chain_id}, contract {client.address})")
+    member = client.sender.account.address
+    result = client.redeem_join_token(token.tailnet_id, token.key_address, token.join_signature(member))
+    app_ctx.out.record({"tailnet": token.tailnet_id, "member": member, **tx_summary(result)}, title="joined")

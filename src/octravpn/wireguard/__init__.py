@@ -1,0 +1,1 @@
+"""WireGuard: keys (and, with the agents, configuration and the engine)."""

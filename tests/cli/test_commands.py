@@ -1,0 +1,223 @@
+"""Every command group against a real devnet, checked against chain state.
+
+The tests share one devnet and build on each other in file order, like a user's
+session (the operator registered first serves the tailnets after); the suite
+keeps a file on one worker (`--dist loadfile`).
+"""
+
+import base64
+import json
+
+from eth_hash.auto import keccak
+
+from octravpn.chain.client import open_client
+from octravpn.config import load
+
+WG_KEY = base64.b64encode(bytes(range(32))).decode()
+ETHER = 10**18
+
+
+def _chain(cli):
+    return open_client(load().network())
+
+
+def _register_operator(cli, name="operator", receipts="operator-receipts", stake="1.5"):
+    cli.json("-w", name, "operator", "bond", stake)
+    return cli.json("-w", name, "operator", "register", "--endpoint", "127.0.0.1:51820", "--wg-pubkey", WG_KEY,
+                    "--region", "local", "--price", "0.000002", "--receipt-wallet", receipts)
+
+
+def test_network_and_wallet_commands(cli):
+    networks = cli.json("network", "list")
+    assert [n["name"] for n in networks] == ["devnet"] and networks[0]["default"]
+    wallets = {w["name"]: w["address"] for w in cli.json("wallet", "list")}
+    assert {"owner", "operator", "operator-receipts", "alice", "bob"} <= set(wallets)
+    assert cli.json("wallet", "show", "bob")["address"] == wallets["bob"]
+    balance = cli.json("wallet", "balance", "bob")
+    assert balance["native"]["base_units"] == _chain(cli).w3.eth.get_balance(wallets["bob"]) > 0
+
+    created = cli.json("wallet", "create", "carol")
+    assert created["address"] == cli.json("wallet", "show", "carol")["address"]
+    assert cli.json("wallet", "balance", "carol")["native"]["base_units"] == 0
+    _chain(cli).w3.provider.make_request("anvil_setBalance", [created["address"], hex(10 * ETHER)])
+    key_file = cli.home / "key.txt"
+    key_file.write_text("0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318\n")
+    imported = cli.json("wallet", "import", "dave", "--key-file", str(key_file))
+    assert imported["address"] == "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+
+
+def test_operator_lifecycle(cli):
+    registered = _register_operator(cli)
+    chain = _chain(cli)
+    operator = registered["address"]
+    record = chain.endpoint(operator)
+    assert record.active and record.endpoint == "127.0.0.1:51820" and record.price_per_mb == 2 * 10**12
+    assert record.receipt_signer == cli.json("wallet", "show", "operator-receipts")["address"]
+    assert registered["stake"]["base_units"] == chain.stake(operator) == 15 * 10**17
+
+    updated = cli.json("-w", "operator", "operator", "update", "--price", "0.000003")
+    assert updated["price_per_mb"]["base_units"] == chain.endpoint(operator).price_per_mb == 3 * 10**12
+    assert updated["region"] == "local"
+    shown = cli.json("operator", "show", "operator")
+    assert shown["stake"]["base_units"] == 15 * 10**17 and shown["active"]
+    assert [e["address"] for e in cli.json("operator", "list", "--active")] == [operator]
+    new_key = base64.b64encode(b"\x09" * 32).decode()
+    cli.json("-w", "operator", "operator", "rotate-keys", "--wg-pubkey", new_key)
+    assert chain.endpoint(operator).wg_pubkey == b"\x09" * 32
+
+
+def test_tailnet_invite_session_and_earnings(cli):
+    chain = _chain(cli)
+    acl = cli.home / "acl.json"
+    acl.write_text('{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}')
+    created = cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.5", "--acl", str(acl))
+    tid = created["id"]
+    assert chain.tailnet(tid).acl_policy == keccak(acl.read_bytes())
+    assert chain.tailnet(tid).treasury == ETHER // 2 == created["treasury"]["base_units"]
+    cli.json("-w", "alice", "tailnet", "add-exit", str(tid), "operator")
+    cli.json("-w", "alice", "tailnet", "deposit", str(tid), "0.1")
+    assert chain.tailnet(tid).treasury == 6 * ETHER // 10
+
+    invite = cli.json("-w", "alice", "tailnet", "invite", str(tid), "--expires", "1h", "--uses", "1")
+    joined = cli.json("-w", "bob", "tailnet", "join", invite["invite"])
+    bob = joined["member"]
+    assert chain.is_member(tid, bob)
+    cli.fails(6, "-w", "carol", "tailnet", "join", invite["invite"])  # single use: spent
+
+    opened = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")
+    sid = opened["id"]
+    assert chain.session(sid).deposit == 10**16 and opened["status"] == "open"
+    cli.json("-w", "operator", "session", "claim", str(sid), "50000000")
+    confirmed = cli.json("-w", "bob", "session", "confirm", str(sid), "50000000")
+    assert confirmed["outcome"] == "settled" and chain.session(sid).status_name == "settled"
+    price = chain.session(sid).price_per_mb
+    assert confirmed["paid"]["base_units"] == 50_000_000 * price // 10**6
+
+    earned = cli.json("earnings", "show", "operator")["earnings"]["base_units"]
+    assert earned == chain.earnings(chain.receipt_signer_operator(chain.endpoint(opened["exit"]).receipt_signer))
+    claimed = cli.json("-w", "operator", "earnings", "claim")
+    assert claimed["claimed"]["base_units"] == earned and chain.earnings(opened["exit"]) == 0
+
+    shown = cli.json("tailnet", "show", str(tid))
+    assert set(shown["member_list"]) == {cli.json("wallet", "show", "alice")["address"], bob}
+    assert shown["exit_list"] == [opened["exit"]]
+    assert [s["id"] for s in cli.json("session", "list", "--tailnet", str(tid))] == [sid]
+    assert cli.json("session", "show", str(sid))["exit_claim_bytes"] == 50_000_000
+
+    policy = cli.home / "acl2.json"
+    policy.write_text('{"acls": []}')
+    cli.json("-w", "alice", "tailnet", "set-acl", str(tid), str(policy))
+    assert chain.tailnet(tid).acl_policy == keccak(policy.read_bytes())
+    cli.json("-w", "alice", "tailnet", "remove-member", str(tid), bob)
+    assert not chain.is_member(tid, bob)
+    cli.json("-w", "alice", "tailnet", "withdraw", str(tid), "0.05")
+    cli.json("-w", "alice", "tailnet", "remove-exit", str(tid), "operator")
+    assert not chain.is_exit(tid, opened["exit"])
+    assert tid in [t["id"] for t in cli.json("-w", "alice", "tailnet", "list", "--mine")]
+
+
+def test_disputes_no_show_and_sweep(cli):
+    chain = _chain(cli)
+    tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.2", "--acl", str(cli.home / "acl.json"))["id"]
+    cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "operator")
+    sid = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")["id"]
+    cli.json("-w", "operator", "session", "claim", str(sid), "900")
+    disputed = cli.json("-w", "bob", "session", "confirm", str(sid), "700")
+    assert disputed["outcome"] == "disputed" and chain.client_confirm(sid).bytes_used == 700
+    cli.fails(6, "session", "no-show", str(sid))
+    chain.w3.provider.make_request("evm_increaseTime", [86_400])
+    chain.w3.provider.make_request("evm_mine", [])
+    assert cli.json("session", "no-show", str(sid))["status"] == "refunded"
+
+    sid2 = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")["id"]
+    chain.w3.provider.make_request("evm_increaseTime", [10 * 86_400])
+    chain.w3.provider.make_request("evm_mine", [])
+    swept = cli.json("-w", "carol", "session", "sweep", str(sid2))
+    assert swept["bounty"]["base_units"] == 10**16 // 100 and chain.session(sid2).status_name == "refunded"
+
+
+def test_devices(cli):
+    chain = _chain(cli)
+    laptop = cli.json("wallet", "create", "laptop")["address"]
+    cli.json("-w", "carol", "device", "add", "laptop")
+    assert chain.device_owner(laptop) == cli.json("wallet", "show", "carol")["address"]
+    assert cli.json("device", "list", "carol") == [{"device": laptop}]
+    cli.json("-w", "carol", "device", "revoke", laptop)
+    assert cli.json("device", "list", "carol") == []
+
+
+def test_governance_and_slashing(cli):
+    chain = _chain(cli)
+    params = cli.json("gov", "params")
+    assert params["protocol_fee_bps"] == 50 and params["owner"] == cli.json("wallet", "show", "owner")["address"]
+    cli.json("-w", "owner", "gov", "set-params", "--protocol-fee-bps", "100", "--min-session-deposit", "0.002")
+    assert chain.params().protocol_fee_bps == 100 and chain.params().min_session_deposit == 2 * 10**15
+    cli.json("-w", "owner", "gov", "pause")
+    assert chain.paused()
+    cli.fails(6, "-w", "bob", "device", "add", "alice")
+    cli.json("-w", "owner", "gov", "unpause")
+    treasury = chain.program_treasury()
+    if treasury:
+        cli.json("-w", "owner", "gov", "withdraw-treasury", str(treasury / 10**18), "--to", "owner")
+
+    # A second operator double-signs: anyone can prove it with --evidence.
+    cli.json("wallet", "create", "cheat")
+    cli.json("wallet", "create", "cheat-receipts")
+    chain.w3.provider.make_request("anvil_setBalance", [cli.json("wallet", "show", "cheat")["address"], hex(10 * ETHER)])
+    cheat = _register_operator(cli, "cheat", "cheat-receipts", stake="1")["address"]
+    tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.1", "--acl", str(cli.home / "acl.json"))["id"]
+    cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "cheat")
+    sid = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "cheat", "--max-pay", "0.01")["id"]
+    from octravpn.protocol import Domain, Receipt, sign
+    from octravpn.wallet import Keystore
+
+    key = Keystore(load().keystore_dir).unlock("cheat-receipts", cli.env["OCTRAVPN_PASSWORD"]).key
+    domain = Domain(chain_id=31337, verifying_contract=chain.address)
+    evidence = cli.home / "evidence.json"
+    evidence.write_text(json.dumps({
+        "session_id": sid, "seq": 4, "bytes_a": 1000, "bytes_b": 2000,
+        "sig_a": sign(domain, Receipt(session_id=sid, seq=4, bytes_used=1000), bytes(key)).hex(),
+        "sig_b": sign(domain, Receipt(session_id=sid, seq=4, bytes_used=2000), bytes(key)).hex(),
+    }))
+    slashed = cli.json("-w", "carol", "slash", "cheat", "--evidence", str(evidence))
+    assert slashed["bounty"]["base_units"] == ETHER // 10 and chain.is_slashed(cheat)
+
+    cli.json("-w", "owner", "gov", "transfer-ownership", "alice")
+    assert chain.owner() == cli.json("wallet", "show", "alice")["address"]
+    cli.json("-w", "alice", "gov", "transfer-ownership", "owner")
+
+
+def test_unbond_and_finalize(cli):
+    chain = _chain(cli)
+    cli.json("wallet", "create", "leaver")
+    leaver = cli.json("wallet", "show", "leaver")["address"]
+    chain.w3.provider.make_request("anvil_setBalance", [leaver, hex(5 * ETHER)])
+    cli.json("-w", "leaver", "operator", "bond", "1")
+    started = cli.json("-w", "leaver", "operator", "unbond")
+    assert started["unbonding"]["base_units"] == ETHER == chain.unbonding(leaver)
+    cli.fails(6, "-w", "leaver", "operator", "finalize-unbond")
+    chain.w3.provider.make_request("evm_increaseTime", [30 * 86_400])
+    chain.w3.provider.make_request("evm_mine", [])
+    assert cli.json("-w", "leaver", "operator", "finalize-unbond")["paid"]["base_units"] == ETHER
+    assert chain.unbonding(leaver) == 0
+
+
+def test_human_output_and_subprocess(cli):
+    shown = cli.subprocess("gov", "params")
+    assert shown.code == 0 and "protocol_fee_bps" in shown.out and "ETH (" in shown.out
+    listed = cli.subprocess("--json", "wallet", "list")
+    assert listed.code == 0 and "alice" in [w["name"] for w in json.loads(listed.out)]
+    failed = cli.subprocess("-w", "nobody", "operator", "bond", "1")
+    assert failed.code == 4 and failed.err.strip().startswith("error: unknown wallet 'nobody'")
+
+
+def test_network_deploy_writes_the_contract_into_the_config(cli):
+    devnet = load().network("devnet")
+    cli.json("network", "add", "second", "--rpc-url", devnet.rpc_url, "--chain-id", "31337")
+    cli.fails(5, "-n", "second", "gov", "params")  # no contract yet
+    deployed = cli.json("-n", "second", "-w", "bob", "network", "deploy", "--min-endpoint-stake", "2")
+    assert load().network("second").contract == deployed["contract"] != devnet.contract
+    params = cli.json("-n", "second", "gov", "params")
+    assert params["owner"] == cli.json("wallet", "show", "bob")["address"]
+    assert params["min_endpoint_stake"]["base_units"] == 2 * ETHER
+    assert "is not an address" in cli.fails(2, "-n", "second", "-w", "bob", "network", "deploy", "--asset", "0x12")
