@@ -50,3 +50,21 @@ def test_reset_erases_the_chain_and_redeploys(fresh):
     chain = open_client(load().network())
     assert chain.tailnet_count() == 0
     assert chain.w3.eth.block_number <= 2  # a new chain: just the deployment
+
+
+def test_port_in_use_is_a_clear_error(fresh):
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        line = fresh.fails(5, "devnet", "up", "--port", str(port))
+    assert line == f"error: port {port} on 127.0.0.1 is in use: stop what runs there or choose another with --port"
+
+
+def test_missing_anvil_is_a_clear_error(fresh, monkeypatch, tmp_path):
+    monkeypatch.setenv("OCTRAVPN_ANVIL", str(tmp_path / "no-anvil"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("octravpn.chain.devnet.REPO_ROOT", tmp_path)
+    assert "anvil not found: run `make tools`" in fresh.fails(5, "devnet", "up", "--port", str(free_port()))

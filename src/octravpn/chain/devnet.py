@@ -10,10 +10,13 @@ import os
 import re
 import selectors
 import shutil
+import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+
+from octravpn.errors import OctraVPNError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(rb"Listening on ([0-9.]+):(\d+)")
@@ -30,8 +33,10 @@ def dev_private_key(index: int) -> str:
     return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.to_0x_hex()
 
 
-class DevnetError(RuntimeError):
+class DevnetError(OctraVPNError):
     """anvil could not be found or did not start."""
+
+    exit_code = 5
 
 
 def find_anvil() -> str:
@@ -196,6 +201,7 @@ class LocalDevnet:
         if self.pid() is not None:
             return False
         binary = self.binary or find_anvil()
+        self._check_port_free()
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             binary, "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id),
@@ -211,6 +217,17 @@ class LocalDevnet:
         self.pid_path.write_text(str(process.pid))
         self._wait_until_ready(process, timeout)
         return True
+
+    def _check_port_free(self) -> None:
+        # Otherwise the readiness check could be answered by whatever holds the port.
+        with socket.socket() as probe:
+            # SO_REUSEADDR ignores connections of a previous run in TIME_WAIT; a
+            # live listener on the port still makes the bind fail.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise DevnetError(f"port {self.port} on 127.0.0.1 is in use: stop what runs there or choose another with --port") from exc
 
     def _wait_until_ready(self, process: subprocess.Popen, timeout: float) -> None:
         # anvil answers eth_chainId once it listens; poll that, bounded by `timeout`.
