@@ -170,3 +170,17 @@ def _wait_for_pending(w3: Web3, count: int, timeout: float = 30.0) -> list[str]:
             return pending
         time.sleep(0.05)
     raise AssertionError(f"expected {count} pending transactions, saw {_pending(w3)}")
+
+
+def test_transaction_still_pending_at_the_deadline_times_out(network, accounts, w3):
+    from octravpn.chain.errors import TransactionTimeout
+
+    client = OctraVPN(w3, network.contract, TransactionManager(w3, accounts[3], timeout=1.0, mempool_check_interval=0.2))
+    w3.provider.make_request("evm_setAutomine", [False])
+    try:
+        with pytest.raises(TransactionTimeout, match=r"was not mined within 1s; it may still be pending"):
+            client.register_device(Account.create().address)
+        assert len(_pending(w3)) == 1  # still there: not dropped, not duplicated
+    finally:
+        w3.provider.make_request("evm_mine", [])
+        w3.provider.make_request("evm_setAutomine", [True])

@@ -107,40 +107,36 @@ def withdraw(ctx: typer.Context, tailnet_id: int = typer.Argument(...), amount: 
                         **tx_summary(result)})
 
 
+def _owner_change(ctx: typer.Context, tailnet_id: int, who: str, function: str, label: str) -> None:
+    """An owner-only change that names one address: a member or an exit."""
+    app_ctx = get(ctx)
+    address = app_ctx.address_of(who)
+    result = getattr(app_ctx.client(), function)(tailnet_id, address)
+    app_ctx.out.record({"tailnet": tailnet_id, label: address, **tx_summary(result)})
+
+
 @app.command("add-member")
 def add_member(ctx: typer.Context, tailnet_id: int = typer.Argument(...), member: str = typer.Argument(..., help="Address or wallet.")) -> None:
     """Add a member (owner only)."""
-    app_ctx = get(ctx)
-    address = app_ctx.address_of(member)
-    result = app_ctx.client().add_member(tailnet_id, address)
-    app_ctx.out.record({"tailnet": tailnet_id, "member_added": address, **tx_summary(result)})
+    _owner_change(ctx, tailnet_id, member, "add_member", "member_added")
 
 
 @app.command("remove-member")
 def remove_member(ctx: typer.Context, tailnet_id: int = typer.Argument(...), member: str = typer.Argument(...)) -> None:
     """Remove a member (owner only)."""
-    app_ctx = get(ctx)
-    address = app_ctx.address_of(member)
-    result = app_ctx.client().remove_member(tailnet_id, address)
-    app_ctx.out.record({"tailnet": tailnet_id, "member_removed": address, **tx_summary(result)})
+    _owner_change(ctx, tailnet_id, member, "remove_member", "member_removed")
 
 
 @app.command("add-exit")
 def add_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT", help="Exit operator address or wallet.")) -> None:
     """Let members use an exit (owner only)."""
-    app_ctx = get(ctx)
-    address = app_ctx.address_of(exit_)
-    result = app_ctx.client().configure_tailnet_exit(tailnet_id, address)
-    app_ctx.out.record({"tailnet": tailnet_id, "exit_added": address, **tx_summary(result)})
+    _owner_change(ctx, tailnet_id, exit_, "configure_tailnet_exit", "exit_added")
 
 
 @app.command("remove-exit")
 def remove_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT")) -> None:
     """Stop new sessions through an exit (owner only)."""
-    app_ctx = get(ctx)
-    address = app_ctx.address_of(exit_)
-    result = app_ctx.client().remove_tailnet_exit(tailnet_id, address)
-    app_ctx.out.record({"tailnet": tailnet_id, "exit_removed": address, **tx_summary(result)})
+    _owner_change(ctx, tailnet_id, exit_, "remove_tailnet_exit", "exit_removed")
 
 
 @app.command("set-acl")
