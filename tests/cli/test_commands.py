@@ -215,6 +215,7 @@ def test_network_deploy_writes_the_contract_into_the_config(cli):
     devnet = load().network("devnet")
     cli.json("network", "add", "second", "--rpc-url", devnet.rpc_url, "--chain-id", "31337")
     cli.fails(5, "-n", "second", "gov", "params")  # no contract yet
+    assert cli.json("-n", "second", "wallet", "balance", "bob")["native"]["base_units"] > 0  # needs none
     deployed = cli.json("-n", "second", "-w", "bob", "network", "deploy", "--min-endpoint-stake", "2")
     assert load().network("second").contract == deployed["contract"] != devnet.contract
     params = cli.json("-n", "second", "gov", "params")

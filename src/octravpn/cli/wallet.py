@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from octravpn.chain.client import NATIVE, connect
 from octravpn.cli.context import get
 from octravpn.errors import UsageError
 from octravpn.units import format_amount
@@ -64,9 +65,11 @@ def balance(ctx: typer.Context, name: str = typer.Argument(None, help="Wallet na
     """Native-coin balance, and the payment asset's if it is an ERC-20."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(name or app_ctx.wallet())
-    client = app_ctx.client(signer=False)
-    native = client.w3.eth.get_balance(address)
+    network = app_ctx.network()
+    native = connect(network, require_contract=False).eth.get_balance(address)
     data = {"address": address, "native": {"base_units": native, "human": f"{format_amount(native, 18)} (native) ({native})"}}
-    if client.asset != "0x0000000000000000000000000000000000000000":
-        data["asset"] = app_ctx.show_amount(client.asset_balance(address))
+    if network.contract:  # the payment asset is only known once a contract is configured
+        client = app_ctx.client(signer=False)
+        if client.asset != NATIVE:
+            data["asset"] = app_ctx.show_amount(client.asset_balance(address))
     app_ctx.out.record(data, title="balance")
