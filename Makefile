@@ -14,7 +14,11 @@ CONTRACTS := $(shell find contracts -name '*.vy')
 # CI runs the stateful fuzzer longer; locally it stays quick.
 FUZZ_PROFILE := $(if $(CI),ci,dev)
 
-.PHONY: help deps tools demo test test-contract gas artifacts lock clean
+# Debian packages the end-to-end tests need (WireGuard in userspace: no kernel module here).
+SYSTEM_TOOLS := wg wireguard-go ip ping
+SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping
+
+.PHONY: help deps tools system-deps demo test test-contract gas artifacts lock clean
 
 help:
 	@echo "make demo   - start a local anvil devnet and deploy OctraVPN on it"
@@ -38,6 +42,14 @@ $(ANVIL):
 deps: $(STAMPS)/venv
 tools: $(ANVIL)
 
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  [ "$$(id -u)" = 0 ] || { echo "error: installing $(SYSTEM_PACKAGES) needs root (apt-get)" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
 # The compiled contract is committed; this rebuilds it after a change to contracts/.
 artifacts: $(ARTIFACT)
 $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
@@ -46,7 +58,7 @@ $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
 demo: deps tools
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
 
-test: deps tools
+test: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 test-contract: deps
