@@ -1,0 +1,134 @@
+"""Metering and receipts, for both ends of a session. Pure state machines:
+counter readings and receipts in, decisions out.
+
+Both ends count the tunnel's bytes in both directions (WireGuard's rx + tx for
+the other end). The exit asks for a receipt every `receipt_every` bytes, for
+no more than it measured and the deposit covers; it cuts the client when the
+bytes not yet covered by a signed receipt exceed `max_unsigned`, or when the
+deposit is used up. The client signs a request only for bytes it saw itself,
+plus `leeway` for packets in flight. At the end the exit settles with the
+latest signed receipt, or claims what it measured: never more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from octravpn.protocol.eip712 import Receipt
+from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
+
+BYTES_PER_MB = 1_000_000
+
+
+def affordable_bytes(deposit: int, price_per_mb: int) -> int:
+    """The most bytes whose pay (bytes * price // 1e6) the deposit covers."""
+    return ((deposit + 1) * BYTES_PER_MB - 1) // price_per_mb
+
+
+# ------------------------------------------------------------- exit side
+
+@dataclass(frozen=True)
+class RequestReceipt:
+    seq: int
+    bytes_used: int
+
+
+@dataclass(frozen=True)
+class Cut:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SettleWithReceipt:
+    receipt: Receipt
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Claim:
+    bytes_used: int
+
+
+class ExitMeter:
+    def __init__(self, *, session_id: int, price_per_mb: int, deposit: int, receipt_every: int, max_unsigned: int) -> None:
+        if price_per_mb <= 0 or deposit <= 0 or receipt_every <= 0 or max_unsigned < receipt_every:
+            raise LocalProtocolError("meter needs a positive price, deposit and interval, and max_unsigned >= receipt_every")
+        self.session_id = session_id
+        self.limit = affordable_bytes(deposit, price_per_mb)
+        self.receipt_every = receipt_every
+        self.max_unsigned = max_unsigned
+        self.measured = 0
+        self.seq = 0
+        self.requested = 0
+        self.signed: tuple[Receipt, bytes] | None = None
+        self.cut: Cut | None = None
+
+    @property
+    def signed_bytes(self) -> int:
+        return self.signed[0].bytes_used if self.signed else 0
+
+    def observe(self, measured_total: int) -> list[RequestReceipt | Cut]:
+        """A new cumulative counter reading; returns what to do now."""
+        if measured_total < self.measured:
+            raise LocalProtocolError("counters went backwards: carry the total across interface restarts")
+        self.measured = measured_total
+        if self.cut:
+            return []
+        actions: list[RequestReceipt | Cut] = []
+        billable = min(self.measured, self.limit)
+        if billable - self.requested >= self.receipt_every or (self.measured >= self.limit and billable > self.requested):
+            self.seq += 1
+            self.requested = billable
+            actions.append(RequestReceipt(self.seq, billable))
+        if self.measured >= self.limit:
+            self.cut = Cut("deposit used up")
+        elif self.measured - self.signed_bytes > self.max_unsigned:
+            self.cut = Cut("client lags in signing receipts")
+        if self.cut:
+            actions.append(self.cut)
+        return actions
+
+    def receipt(self, receipt: Receipt, signature: bytes) -> None:
+        """A receipt whose signature the caller verified as the opener's (or its device's)."""
+        if receipt.session_id != self.session_id:
+            raise RemoteProtocolError(f"receipt is for session {receipt.session_id}, not {self.session_id}")
+        if self.signed and (receipt.seq <= self.signed[0].seq or receipt.bytes_used < self.signed_bytes):
+            raise RemoteProtocolError("receipt is older than one already held")
+        if receipt.bytes_used > self.requested:
+            raise RemoteProtocolError("receipt covers more bytes than the exit asked for")
+        self.signed = (receipt, signature)
+
+    def settlement(self) -> SettleWithReceipt | Claim | None:
+        """How to settle: the latest signed receipt, else a claim of what was measured."""
+        if self.signed:
+            return SettleWithReceipt(*self.signed)
+        billable = min(self.measured, self.limit)
+        return Claim(billable) if billable else None
+
+
+# ----------------------------------------------------------- client side
+
+class ClientMeter:
+    def __init__(self, *, session_id: int, leeway: int) -> None:
+        if leeway < 0:
+            raise LocalProtocolError("leeway must be >= 0")
+        self.session_id = session_id
+        self.leeway = leeway
+        self.measured = 0
+        self.last: Receipt | None = None
+
+    def observe(self, measured_total: int) -> None:
+        if measured_total < self.measured:
+            raise LocalProtocolError("counters went backwards: carry the total across interface restarts")
+        self.measured = measured_total
+
+    def receipt_for(self, seq: int, bytes_used: int) -> Receipt:
+        """The receipt to sign for an exit's request, or a refusal saying why."""
+        if self.last and seq <= self.last.seq:
+            raise RemoteProtocolError(f"receipt seq {seq} is not after {self.last.seq}")
+        if self.last and bytes_used < self.last.bytes_used:
+            raise RemoteProtocolError("receipts are cumulative: the exit asked for fewer bytes than already signed")
+        if bytes_used > self.measured + self.leeway:
+            raise RemoteProtocolError(f"the exit asks for {bytes_used} bytes but the client saw {self.measured}")
+        self.last = Receipt(session_id=self.session_id, seq=seq, bytes_used=bytes_used)
+        return self.last

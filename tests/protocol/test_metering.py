@@ -1,0 +1,101 @@
+import pytest
+
+from octravpn.protocol import LocalProtocolError, Receipt, RemoteProtocolError
+from octravpn.protocol.metering import (
+    Claim, ClientMeter, Cut, ExitMeter, RequestReceipt, SettleWithReceipt, affordable_bytes,
+)
+
+MB = 1_000_000
+PRICE = 2 * 10**12
+DEPOSIT = 10**16  # covers 5,000 MB at PRICE
+
+
+def _meter(**kw):
+    args = dict(session_id=3, price_per_mb=PRICE, deposit=DEPOSIT, receipt_every=10 * MB, max_unsigned=25 * MB)
+    return ExitMeter(**{**args, **kw})
+
+
+def test_affordable_bytes_is_exact_at_the_contract_formula():
+    limit = affordable_bytes(DEPOSIT, PRICE)
+    assert limit * PRICE // MB <= DEPOSIT < (limit + 1) * PRICE // MB
+    assert affordable_bytes(7, 3) * 3 // MB <= 7 < (affordable_bytes(7, 3) + 1) * 3 // MB
+
+
+def test_requests_a_receipt_every_interval():
+    meter = _meter()
+    assert meter.observe(9 * MB) == []
+    assert meter.observe(10 * MB) == [RequestReceipt(1, 10 * MB)]
+    assert meter.observe(15 * MB) == []
+    assert meter.observe(21 * MB) == [RequestReceipt(2, 21 * MB)]
+
+
+def test_a_client_that_stops_signing_is_cut():
+    meter = _meter()
+    meter.observe(10 * MB)
+    meter.receipt(Receipt(session_id=3, seq=1, bytes_used=10 * MB), b"sig1")
+    assert meter.observe(30 * MB) == [RequestReceipt(2, 30 * MB)]
+    assert meter.observe(36 * MB) == [Cut("client lags in signing receipts")]
+    assert meter.observe(40 * MB) == []  # cut once
+    settle = meter.settlement()
+    assert settle == SettleWithReceipt(Receipt(session_id=3, seq=1, bytes_used=10 * MB), b"sig1")
+
+
+def test_deposit_used_up_requests_a_last_receipt_and_cuts():
+    meter = _meter(deposit=PRICE * 12, max_unsigned=100 * MB)  # 12 MB affordable
+    meter.observe(10 * MB)
+    assert meter.observe(13 * MB) == [RequestReceipt(2, 12 * MB), Cut("deposit used up")]
+    assert meter.settlement() == Claim(12 * MB)  # never above what the deposit covers
+
+
+def test_claims_never_exceed_what_was_measured():
+    meter = _meter()
+    meter.observe(4 * MB)
+    assert meter.settlement() == Claim(4 * MB)
+    assert _meter().settlement() is None
+
+
+@pytest.mark.parametrize("receipt, reason", [
+    (Receipt(session_id=4, seq=1, bytes_used=MB), "not 3"),
+    (Receipt(session_id=3, seq=1, bytes_used=11 * MB), "more bytes than the exit asked for"),
+])
+def test_bad_receipts_are_refused(receipt, reason):
+    meter = _meter()
+    meter.observe(10 * MB)
+    with pytest.raises(RemoteProtocolError, match=reason):
+        meter.receipt(receipt, b"sig")
+
+
+def test_older_receipts_are_refused():
+    meter = _meter()
+    meter.observe(20 * MB)
+    meter.receipt(Receipt(session_id=3, seq=2, bytes_used=20 * MB), b"s2")
+    with pytest.raises(RemoteProtocolError, match="older"):
+        meter.receipt(Receipt(session_id=3, seq=1, bytes_used=10 * MB), b"s1")
+
+
+def test_counters_must_not_go_backwards():
+    with pytest.raises(LocalProtocolError, match="backwards"):
+        m = _meter()
+        m.observe(5)
+        m.observe(4)
+
+
+def test_client_signs_only_what_it_saw_plus_leeway():
+    client = ClientMeter(session_id=3, leeway=64_000)
+    client.observe(10 * MB)
+    assert client.receipt_for(1, 10 * MB + 64_000) == Receipt(session_id=3, seq=1, bytes_used=10 * MB + 64_000)
+    with pytest.raises(RemoteProtocolError, match="the exit asks for"):
+        client.receipt_for(2, 10 * MB + 64_001)
+    with pytest.raises(RemoteProtocolError, match="not after"):
+        client.receipt_for(1, 10 * MB)
+    client.observe(20 * MB)
+    with pytest.raises(RemoteProtocolError, match="cumulative"):
+        client.receipt_for(2, 5 * MB)
+    assert client.receipt_for(2, 20 * MB).seq == 2
+
+
+def test_meter_arguments_are_checked():
+    with pytest.raises(LocalProtocolError):
+        _meter(max_unsigned=MB)
+    with pytest.raises(LocalProtocolError):
+        ClientMeter(session_id=1, leeway=-1)
