@@ -12,6 +12,7 @@ from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import LocalDevnet
 from octravpn.cli.context import get
 from octravpn.config import Network
+from octravpn.errors import UsageError
 
 app = typer.Typer(name="devnet", help="Run a local devnet (anvil) with OctraVPN deployed.", no_args_is_help=True)
 
@@ -35,6 +36,9 @@ def up(ctx: typer.Context, port: int = typer.Option(None, help="Port on 127.0.0.
     """Start the devnet (or attach to it), deploy OctraVPN, create and fund local wallets."""
     app_ctx, out = get(ctx), get(ctx).out
     started_at = time.monotonic()
+    running = _devnet(ctx)
+    if running.pid() is not None and port not in (None, running.port):
+        raise UsageError(f"the devnet already runs on port {running.port}: `octravpn devnet down` first to move it")
     devnet = _devnet(ctx, port)
     started = devnet.start()
     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
