@@ -1,0 +1,233 @@
+"""The exit node's durable state in SQLite: sessions, receipts, settlements.
+
+Guarantees the agent relies on:
+- a receipt is on disk when `save_receipt` returns (WAL, synchronous=FULL,
+  one transaction per write), so a crash or `kill -9` never loses one the
+  exit acknowledged;
+- `begin_settlement` succeeds once per session, ever: a restarted agent sees
+  the settlement it began and finishes it instead of sending a second one;
+- tunnel addresses are allocated atomically and survive restarts.
+Amounts and byte counts are uint256 on chain, so they are stored as decimal text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from octravpn.protocol.eip712 import Receipt
+
+SESSION_STATES = ("active", "cut", "settled", "refunded")
+_MIGRATIONS = [
+    """
+    CREATE TABLE sessions (
+        session_id     INTEGER PRIMARY KEY,
+        tailnet_id     INTEGER NOT NULL,
+        opener         TEXT NOT NULL,
+        deposit        TEXT NOT NULL,
+        price_per_mb   TEXT NOT NULL,
+        wg_pubkey      BLOB NOT NULL,
+        tunnel_address TEXT UNIQUE,
+        state          TEXT NOT NULL CHECK (state IN ('active', 'cut', 'settled', 'refunded')),
+        measured_bytes TEXT NOT NULL DEFAULT '0',
+        opened_at      INTEGER NOT NULL
+    );
+    CREATE TABLE receipts (
+        session_id  INTEGER NOT NULL REFERENCES sessions (session_id),
+        seq         INTEGER NOT NULL,
+        bytes_used  TEXT NOT NULL,
+        signature   BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE settlements (
+        session_id INTEGER PRIMARY KEY REFERENCES sessions (session_id),
+        method     TEXT NOT NULL CHECK (method IN ('receipt', 'claim')),
+        seq        INTEGER,
+        bytes_used TEXT NOT NULL,
+        tx_hash    TEXT,
+        confirmed  INTEGER NOT NULL DEFAULT 0,
+        begun_at   INTEGER NOT NULL
+    );
+    """,
+]
+
+
+class StoreError(RuntimeError):
+    """The store refused an operation that would break its guarantees."""
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: int
+    tailnet_id: int
+    opener: str
+    deposit: int
+    price_per_mb: int
+    wg_pubkey: bytes
+    tunnel_address: str | None
+    state: str
+    measured_bytes: int
+    opened_at: int
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    session_id: int
+    method: str
+    seq: int | None
+    bytes_used: int
+    tx_hash: str | None
+    confirmed: bool
+
+
+class NodeStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every statement outside an explicit BEGIN is its own transaction.
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            self.db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
+
+    # ---------------------------------------------------------- sessions
+    def add_session(self, *, session_id: int, tailnet_id: int, opener: str, deposit: int, price_per_mb: int,
+                    wg_pubkey: bytes, opened_at: int) -> None:
+        """Record a session the exit serves (a second call for the same id changes nothing)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, opened_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+            (session_id, tailnet_id, opener, str(deposit), str(price_per_mb), wg_pubkey, opened_at),
+        )
+
+    def session(self, session_id: int) -> SessionRecord | None:
+        row = self.db.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return _session(row) if row else None
+
+    def sessions(self, state: str | None = None) -> list[SessionRecord]:
+        query, args = "SELECT * FROM sessions", ()
+        if state is not None:
+            query, args = query + " WHERE state = ?", (state,)
+        return [_session(row) for row in self.db.execute(query + " ORDER BY session_id", args)]
+
+    def set_state(self, session_id: int, state: str) -> None:
+        if state not in SESSION_STATES:
+            raise StoreError(f"unknown session state {state!r}")
+        self._update("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id), session_id)
+
+    def update_measured(self, session_id: int, measured_bytes: int) -> None:
+        """The cumulative byte count; it never goes down."""
+        current = self.session(session_id)
+        if current is None:
+            raise StoreError(f"unknown session {session_id}")
+        if measured_bytes < current.measured_bytes:
+            raise StoreError(f"session {session_id}: measured bytes cannot decrease ({current.measured_bytes} -> {measured_bytes})")
+        self._update("UPDATE sessions SET measured_bytes = ? WHERE session_id = ?", (str(measured_bytes), session_id), session_id)
+
+    def allocate_address(self, session_id: int, pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                         reserved: tuple[str, ...] = ()) -> str:
+        """The session's tunnel address: its existing one, or the lowest free host of `pool`."""
+        self.db.execute("BEGIN IMMEDIATE")  # no other writer can take the same address meanwhile
+        try:
+            row = self.db.execute("SELECT tunnel_address FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"unknown session {session_id}")
+            if row[0]:
+                self.db.execute("COMMIT")
+                return row[0]
+            taken = {r[0] for r in self.db.execute(
+                "SELECT tunnel_address FROM sessions WHERE tunnel_address IS NOT NULL AND state IN ('active', 'cut')")}
+            taken |= set(reserved)
+            for host in pool.hosts():
+                if str(host) not in taken:
+                    # A settled session's address is released by clearing it here.
+                    self.db.execute("UPDATE sessions SET tunnel_address = NULL WHERE tunnel_address = ?", (str(host),))
+                    self.db.execute("UPDATE sessions SET tunnel_address = ? WHERE session_id = ?", (str(host), session_id))
+                    self.db.execute("COMMIT")
+                    return str(host)
+            raise StoreError(f"tunnel address pool {pool} is exhausted")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # ---------------------------------------------------------- receipts
+    def save_receipt(self, receipt: Receipt, signature: bytes) -> None:
+        """Durable when this returns. The same (session, seq) twice is refused."""
+        try:
+            self.db.execute(
+                "INSERT INTO receipts (session_id, seq, bytes_used, signature, received_at) VALUES (?, ?, ?, ?, ?)",
+                (receipt.session_id, receipt.seq, str(receipt.bytes_used), signature, int(time.time())),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"receipt {receipt.session_id}/{receipt.seq} is a duplicate or for an unknown session") from exc
+
+    def latest_receipt(self, session_id: int) -> tuple[Receipt, bytes] | None:
+        row = self.db.execute(
+            "SELECT seq, bytes_used, signature FROM receipts WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Receipt(session_id=session_id, seq=row[0], bytes_used=int(row[1])), row[2]
+
+    def receipt_count(self, session_id: int) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM receipts WHERE session_id = ?", (session_id,)).fetchone()[0]
+
+    # ------------------------------------------------------- settlements
+    def begin_settlement(self, session_id: int, *, method: str, bytes_used: int, seq: int | None = None) -> bool:
+        """Reserve the session's one settlement; False if one was already begun."""
+        try:
+            self.db.execute(
+                "INSERT INTO settlements (session_id, method, seq, bytes_used, begun_at) VALUES (?, ?, ?, ?, ?)",
+                (session_id, method, seq, str(bytes_used), int(time.time())),
+            )
+        except sqlite3.IntegrityError as exc:
+            if self.settlement(session_id) is not None:
+                return False
+            raise StoreError(f"cannot settle session {session_id}: {exc}") from exc
+        return True
+
+    def record_settlement_tx(self, session_id: int, tx_hash: str) -> None:
+        self._update("UPDATE settlements SET tx_hash = ? WHERE session_id = ?", (tx_hash, session_id), session_id)
+
+    def confirm_settlement(self, session_id: int) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._update("UPDATE settlements SET confirmed = 1 WHERE session_id = ?", (session_id,), session_id)
+            self.db.execute("UPDATE sessions SET state = 'settled' WHERE session_id = ?", (session_id,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def settlement(self, session_id: int) -> SettlementRecord | None:
+        row = self.db.execute(
+            "SELECT session_id, method, seq, bytes_used, tx_hash, confirmed FROM settlements WHERE session_id = ?",
+            (session_id,),
+        ).fetchone()
+        return SettlementRecord(row[0], row[1], row[2], int(row[3]), row[4], bool(row[5])) if row else None
+
+    def pending_settlements(self) -> list[SettlementRecord]:
+        """Settlements begun but not confirmed: what a restarted agent must finish."""
+        ids = [r[0] for r in self.db.execute("SELECT session_id FROM settlements WHERE confirmed = 0 ORDER BY session_id")]
+        return [self.settlement(i) for i in ids]
+
+    # --------------------------------------------------------- internals
+    def _update(self, sql: str, args: tuple, session_id: int) -> None:
+        if self.db.execute(sql, args).rowcount != 1:
+            raise StoreError(f"unknown session {session_id}")
+
+
+def _session(row: tuple) -> SessionRecord:
+    return SessionRecord(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7], int(row[8]), row[9])
