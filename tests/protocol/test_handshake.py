@@ -2,7 +2,7 @@ import pytest
 from eth_account import Account
 
 from octravpn.protocol import Domain, PeerRequest, RemoteProtocolError, sign
-from octravpn.protocol.handshake import FRESHNESS_SECONDS, ReplayGuard, SessionView, check_peer_request
+from octravpn.protocol.handshake import FRESHNESS_SECONDS, HandshakeRefused, ReplayGuard, SessionView, check_peer_request
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 OPENER, DEVICE, STRANGER = (Account.from_key(bytes([i]) * 32) for i in (1, 2, 3))
@@ -28,19 +28,20 @@ def test_device_of_the_opener_is_accepted():
     assert _check(DEVICE, owner=OPENER.address).signer == DEVICE.address
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    (dict(signer=STRANGER), "not signed by the session opener"),
-    (dict(signer=DEVICE, owner=STRANGER.address), "not signed by the session opener"),
-    (dict(now=NOW + FRESHNESS_SECONDS + 1), "stale peer request"),
-    (dict(now=NOW - FRESHNESS_SECONDS - 1), "stale peer request"),
-    (dict(session=None), "session 7 does not exist"),
-    (dict(session=SessionView(session_id=7, exit="0x" + "e2" * 20, opener=OPENER.address, status=0)), "another exit"),
-    (dict(session=SessionView(session_id=7, exit=EXIT, opener=OPENER.address, status=1)), "is not open"),
-    (dict(session=SessionView(session_id=7, exit=EXIT, opener=OPENER.address, status=2)), "is not open"),
+@pytest.mark.parametrize("kwargs, status, reason", [
+    (dict(signer=STRANGER), 403, "not signed by the session opener"),
+    (dict(signer=DEVICE, owner=STRANGER.address), 403, "not signed by the session opener"),
+    (dict(now=NOW + FRESHNESS_SECONDS + 1), 401, "stale peer request"),
+    (dict(now=NOW - FRESHNESS_SECONDS - 1), 401, "stale peer request"),
+    (dict(session=None), 404, "session 7 does not exist"),
+    (dict(session=SessionView(session_id=7, exit="0x" + "e2" * 20, opener=OPENER.address, status=0)), 403, "another exit"),
+    (dict(session=SessionView(session_id=7, exit=EXIT, opener=OPENER.address, status=1)), 409, "is not open"),
+    (dict(session=SessionView(session_id=7, exit=EXIT, opener=OPENER.address, status=2)), 409, "is not open"),
 ])
-def test_refusals_say_why(kwargs, reason):
-    with pytest.raises(RemoteProtocolError, match=reason):
+def test_refusals_say_why(kwargs, status, reason):
+    with pytest.raises(HandshakeRefused, match=reason) as refused:
         _check(**kwargs)
+    assert refused.value.status == status
 
 
 def test_a_replayed_request_is_refused_until_it_goes_stale():

@@ -127,6 +127,9 @@ class NodeStore:
             raise StoreError(f"unknown session state {state!r}")
         self._update("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id), session_id)
 
+    def set_wg_pubkey(self, session_id: int, wg_pubkey: bytes) -> None:
+        self._update("UPDATE sessions SET wg_pubkey = ? WHERE session_id = ?", (wg_pubkey, session_id), session_id)
+
     def update_measured(self, session_id: int, measured_bytes: int) -> None:
         """The cumulative byte count; it never goes down."""
         current = self.session(session_id)

@@ -7,7 +7,7 @@ exit accepts only when:
 - it is signed by the session's opener, or by a device of the opener's wallet;
 - the session is open and served by this exit.
 Every refusal is a `RemoteProtocolError` whose message is the reason the
-handshake API returns to the client.
+handshake API returns to the client (a `HandshakeRefused` carries its status).
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ from octravpn.protocol.errors import RemoteProtocolError
 
 FRESHNESS_SECONDS = 120
 SESSION_OPEN = 0
+
+
+class HandshakeRefused(RemoteProtocolError):
+    """A refusal with the HTTP status the handshake API answers with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +59,7 @@ class ReplayGuard:
             if stamp < now - FRESHNESS_SECONDS:
                 del self.seen[old]
         if request_digest in self.seen:
-            raise RemoteProtocolError("replayed peer request: sign a new one with the current time")
+            raise HandshakeRefused(409, "replayed peer request: sign a new one with the current time")
         self.seen[request_digest] = timestamp
 
 
@@ -68,17 +76,17 @@ def check_peer_request(
 ) -> AcceptedPeer:
     """Accept or refuse; `device_owner_of_signer` is the chain's answer for the signer."""
     if abs(now - request.timestamp) > FRESHNESS_SECONDS:
-        raise RemoteProtocolError(f"stale peer request: timestamp {request.timestamp} is more than "
-                                  f"{FRESHNESS_SECONDS}s from the exit's clock ({now})")
+        raise HandshakeRefused(401, f"stale peer request: timestamp {request.timestamp} is more than "
+                                    f"{FRESHNESS_SECONDS}s from the exit's clock ({now})")
     if session is None or session.session_id != request.session_id:
-        raise RemoteProtocolError(f"session {request.session_id} does not exist")
+        raise HandshakeRefused(404, f"session {request.session_id} does not exist")
     if to_checksum_address(session.exit) != to_checksum_address(this_exit):
-        raise RemoteProtocolError(f"session {request.session_id} is served by another exit")
+        raise HandshakeRefused(403, f"session {request.session_id} is served by another exit")
     if session.status != SESSION_OPEN:
-        raise RemoteProtocolError(f"session {request.session_id} is not open (settled or refunded)")
+        raise HandshakeRefused(409, f"session {request.session_id} is not open (settled or refunded)")
     signer = recover(domain, request, signature)
     opener = to_checksum_address(session.opener)
     if signer != opener and (device_owner_of_signer is None or to_checksum_address(device_owner_of_signer) != opener):
-        raise RemoteProtocolError("peer request is not signed by the session opener or one of its devices")
+        raise HandshakeRefused(403, "peer request is not signed by the session opener or one of its devices")
     replays.check_and_remember(digest(domain, request), request.timestamp, now)
     return AcceptedPeer(session_id=request.session_id, wg_pubkey=request.wg_pubkey, signer=signer)

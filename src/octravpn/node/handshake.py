@@ -1,0 +1,174 @@
+"""The exit's handshake: a client's signed `PeerRequest` becomes a WireGuard peer.
+
+`HandshakeService` is the logic (decide with the protocol core, then record in
+the store, then configure WireGuard, in that order, so a refusal changes
+nothing); `create_app` is the thin HTTP layer in front of it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from octravpn.chain.client import OctraVPN, Session
+from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.node.store import NodeStore
+from octravpn.protocol.eip712 import Domain, PeerRequest, recover
+from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.handshake import HandshakeRefused, ReplayGuard, SessionView, check_peer_request
+from octravpn.wireguard.config import PeerConfig
+from octravpn.wireguard.engine import Engine
+from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
+
+
+class ChainView(Protocol):
+    """What the handshake reads from the chain."""
+
+    def session(self, session_id: int) -> Session | None: ...
+    def device_owner(self, address: str) -> str | None: ...
+
+
+class ContractChainView:
+    """`ChainView` over the deployed contract."""
+
+    def __init__(self, client: OctraVPN) -> None:
+        self.client = client
+
+    def session(self, session_id: int) -> Session | None:
+        try:
+            return self.client.session(session_id)
+        except ContractRevert as exc:
+            if exc.reason == "session not found":
+                return None
+            raise
+
+    def device_owner(self, address: str) -> str | None:
+        owner = self.client.device_owner(address)
+        return None if int(owner, 16) == 0 else owner
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExitIdentity:
+    operator: str
+    wg_public_key: bytes
+    endpoint: str  # host:port clients dial
+    interface: str
+    tunnel_network: ipaddress.IPv4Network
+    dns: tuple[str, ...] = ()
+
+    @property
+    def exit_address(self) -> str:
+        """The exit's own tunnel address: the first host of the network."""
+        return str(next(self.tunnel_network.hosts()))
+
+
+class BadRequest(HandshakeRefused):
+    def __init__(self, reason: str) -> None:
+        super().__init__(400, reason)
+
+
+def parse_request(body: object) -> tuple[PeerRequest, bytes]:
+    """The request and its signature from the JSON body, or a 400 saying what is wrong."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    missing = [k for k in ("session_id", "wg_pubkey", "timestamp", "signature") if k not in body]
+    if missing:
+        raise BadRequest(f"missing fields: {', '.join(missing)}")
+    try:
+        wg_pubkey = decode_key(str(body["wg_pubkey"]))
+        signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
+        request = PeerRequest(session_id=body["session_id"], wg_pubkey=wg_pubkey, timestamp=body["timestamp"])
+    except (KeyFormatError, ValueError, ProtocolError) as exc:
+        raise BadRequest(str(exc)) from exc
+    return request, signature
+
+
+class HandshakeService:
+    def __init__(self, *, domain: Domain, identity: ExitIdentity, chain: ChainView, store: NodeStore, engine: Engine,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.domain = domain
+        self.identity = identity
+        self.chain = chain
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+        self.replays = ReplayGuard()
+
+    def handle(self, body: object) -> dict:
+        request, signature = parse_request(body)
+        session = self.chain.session(request.session_id)
+        view = None if session is None else SessionView(
+            session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
+        signer_owner = self.chain.device_owner(_signer_hint(self.domain, request, signature))
+        accepted = check_peer_request(
+            domain=self.domain, request=request, signature=signature, session=view, this_exit=self.identity.operator,
+            device_owner_of_signer=signer_owner, now=int(self.clock()), replays=self.replays,
+        )
+        assert session is not None  # check_peer_request refused a missing session
+        self.store.add_session(session_id=accepted.session_id, tailnet_id=session.tailnet_id, opener=session.opener,
+                               deposit=session.deposit, price_per_mb=session.price_per_mb,
+                               wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at)
+        previous = self.store.session(accepted.session_id).wg_pubkey
+        address = self.store.allocate_address(accepted.session_id, self.identity.tunnel_network,
+                                              reserved=(self.identity.exit_address,))
+        if previous != accepted.wg_pubkey:  # the opener moved the session to another key
+            self.engine.remove_peer(self.identity.interface, previous)
+            self.store.set_wg_pubkey(accepted.session_id, accepted.wg_pubkey)
+        self.engine.set_peer(self.identity.interface, PeerConfig(public_key=accepted.wg_pubkey,
+                                                                 allowed_ips=(f"{address}/32",)))
+        return {
+            "session_id": accepted.session_id,
+            "exit_public_key": encode_key(self.identity.wg_public_key),
+            "endpoint": self.identity.endpoint,
+            "client_address": f"{address}/{self.identity.tunnel_network.prefixlen}",
+            "exit_address": self.identity.exit_address,
+            "dns": list(self.identity.dns),
+            "allowed_ips": ["0.0.0.0/0", "::/0"],
+        }
+
+
+def _signer_hint(domain: Domain, request: PeerRequest, signature: bytes) -> str:
+    # The device lookup needs the signer; a malformed signature is refused by the
+    # check itself, so here it just maps to an address that owns no device.
+    try:
+        return recover(domain, request, signature)
+    except ProtocolError:
+        return "0x0000000000000000000000000000000000000000"
+
+
+def create_app(service: HandshakeService) -> FastAPI:
+    app = FastAPI(title="OctraVPN exit handshake", version="1")
+
+    @app.exception_handler(HandshakeRefused)
+    async def refused(_: Request, exc: HandshakeRefused) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(ProtocolError)
+    async def invalid(_: Request, exc: ProtocolError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(ChainError)
+    async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
+        return JSONResponse({"error": f"the exit cannot read the chain right now: {exc}"}, status_code=503)
+
+    @app.get("/v1/info")
+    def info() -> dict:
+        identity = service.identity
+        return {"operator": identity.operator, "wg_public_key": encode_key(identity.wg_public_key),
+                "endpoint": identity.endpoint, "exit_address": identity.exit_address}
+
+    @app.post("/v1/peers")
+    async def add_peer(request: Request) -> dict:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise BadRequest(f"the body is not JSON: {exc}") from exc
+        return service.handle(body)
+
+    return app

@@ -1,0 +1,17 @@
+"""The handshake's view of the chain, read from the real contract on anvil."""
+
+from eth_account import Account
+
+from octravpn.chain.client import OctraVPN
+from octravpn.chain.transactions import TransactionManager
+from octravpn.node.handshake import ContractChainView
+
+
+def test_sessions_and_device_owners(w3, vpn, accounts):
+    wallet = OctraVPN(w3, vpn.address, TransactionManager(w3, accounts[3]))
+    view = ContractChainView(wallet)
+    assert view.session(10**9) is None
+    laptop = Account.create().address
+    assert view.device_owner(laptop) is None
+    wallet.register_device(laptop)
+    assert view.device_owner(laptop) == accounts[3].address

@@ -1,0 +1,142 @@
+"""The exit's handshake API: good requests add a peer; bad ones get a 4xx and change nothing."""
+
+import ipaddress
+
+import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+
+from octravpn.chain.client import Session
+from octravpn.chain.errors import RpcUnreachable
+from octravpn.node.handshake import ExitIdentity, HandshakeService, create_app
+from octravpn.node.store import NodeStore
+from octravpn.protocol import Domain, PeerRequest, sign
+from octravpn.wireguard.engine import Engine
+from octravpn.wireguard.keys import Keypair, encode_key
+from octravpn.wireguard.runner import FakeRunner
+
+DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
+OPENER, DEVICE, STRANGER = (Account.from_key(bytes([i]) * 32) for i in (1, 2, 3))
+EXIT = "0x" + "e1" * 20
+NOW = 1_800_000_000
+EXIT_KEYS = Keypair.from_private(b"\x44" * 32)
+CLIENT_KEYS = Keypair.from_private(b"\x55" * 32)
+
+
+class FakeChain:
+    def __init__(self):
+        self.sessions = {
+            7: Session(tailnet_id=0, exit=EXIT, opener=OPENER.address, deposit=10**16, price_per_mb=2 * 10**12,
+                       opened_at=NOW - 10, status=0),
+            8: Session(tailnet_id=0, exit="0x" + "e2" * 20, opener=OPENER.address, deposit=10**16, price_per_mb=1,
+                       opened_at=NOW, status=0),
+            9: Session(tailnet_id=0, exit=EXIT, opener=OPENER.address, deposit=10**16, price_per_mb=1, opened_at=NOW,
+                       status=1),
+        }
+        self.devices = {DEVICE.address: OPENER.address}
+        self.down = False
+
+    def session(self, session_id):
+        if self.down:
+            raise RpcUnreachable("http://127.0.0.1:1", "connection refused")
+        return self.sessions.get(session_id)
+
+    def device_owner(self, address):
+        return self.devices.get(address)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    runner, chain, store = FakeRunner(), FakeChain(), NodeStore(tmp_path / "node.db")
+    identity = ExitIdentity(operator=EXIT, wg_public_key=EXIT_KEYS.public, endpoint="198.51.100.7:51820",
+                            interface="ovpn0", tunnel_network=ipaddress.ip_network("10.77.0.0/24"), dns=("10.77.0.1",))
+    service = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, engine=Engine(runner),
+                               clock=lambda: NOW)
+    yield TestClient(create_app(service)), runner, chain, store
+    store.close()
+
+
+def _body(signer=OPENER, session_id=7, timestamp=NOW, key=CLIENT_KEYS.public):
+    request = PeerRequest(session_id=session_id, wg_pubkey=key, timestamp=timestamp)
+    return {"session_id": session_id, "wg_pubkey": encode_key(key), "timestamp": timestamp,
+            "signature": "0x" + sign(DOMAIN, request, signer.key).hex()}
+
+
+def test_opener_gets_a_peer_and_the_interface_details(setup):
+    client, runner, _, store = setup
+    response = client.post("/v1/peers", json=_body())
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "session_id": 7, "exit_public_key": EXIT_KEYS.public_b64, "endpoint": "198.51.100.7:51820",
+        "client_address": "10.77.0.2/24", "exit_address": "10.77.0.1", "dns": ["10.77.0.1"],
+        "allowed_ips": ["0.0.0.0/0", "::/0"],
+    }
+    assert runner.calls == [(["wg", "set", "ovpn0", "peer", CLIENT_KEYS.public_b64, "allowed-ips", "10.77.0.2/32"], None)]
+    record = store.session(7)
+    assert (record.deposit, record.price_per_mb, record.tunnel_address) == (10**16, 2 * 10**12, "10.77.0.2")
+
+
+def test_a_device_of_the_opener_can_move_the_session_to_its_key(setup):
+    client, runner, _, store = setup
+    assert client.post("/v1/peers", json=_body()).status_code == 200
+    laptop = Keypair.from_private(b"\x66" * 32)
+    response = client.post("/v1/peers", json=_body(DEVICE, timestamp=NOW + 1, key=laptop.public))
+    assert response.status_code == 200 and response.json()["client_address"] == "10.77.0.2/24"
+    assert runner.calls[1][0] == ["wg", "set", "ovpn0", "peer", CLIENT_KEYS.public_b64, "remove"]
+    assert runner.calls[2][0][4] == laptop.public_b64
+    assert store.session(7).wg_pubkey == laptop.public
+
+
+def test_exit_info(setup):
+    client, *_ = setup
+    assert client.get("/v1/info").json() == {"operator": EXIT, "wg_public_key": EXIT_KEYS.public_b64,
+                                             "endpoint": "198.51.100.7:51820", "exit_address": "10.77.0.1"}
+
+
+BAD = [
+    ("bad signature", lambda: _body(STRANGER), 403, "not signed by the session opener"),
+    ("wrong session", lambda: _body(session_id=99), 404, "session 99 does not exist"),
+    ("someone else's session", lambda: _body(session_id=8), 403, "served by another exit"),
+    ("settled session", lambda: _body(session_id=9), 409, "is not open"),
+    ("old request", lambda: _body(timestamp=NOW - 600), 401, "stale peer request"),
+    ("missing fields", lambda: {"session_id": 7}, 400, "missing fields: wg_pubkey, timestamp, signature"),
+    ("bad key", lambda: {**_body(), "wg_pubkey": "%%"}, 400, "not base64"),
+    ("bad number", lambda: {**_body(), "session_id": -1}, 400, "session_id must fit in uint256"),
+    ("bad hex", lambda: {**_body(), "signature": "0xzz"}, 400, "non-hexadecimal"),
+    ("short signature", lambda: {**_body(), "signature": "0x1234"}, 400, "65 bytes"),
+    ("not an object", lambda: [1, 2], 400, "must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize("name, body, status, reason", BAD, ids=[b[0] for b in BAD])
+def test_bad_handshakes_get_a_4xx_and_change_nothing(setup, name, body, status, reason):
+    client, runner, _, store = setup
+    response = client.post("/v1/peers", json=body())
+    assert response.status_code == status, response.text
+    assert reason in response.json()["error"]
+    assert runner.calls == [] and store.sessions() == []
+
+
+def test_malformed_json(setup):
+    client, runner, _, store = setup
+    response = client.post("/v1/peers", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "not JSON" in response.json()["error"]
+    assert runner.calls == [] and store.sessions() == []
+
+
+def test_replayed_request_is_refused_and_changes_nothing(setup):
+    client, runner, _, store = setup
+    body = _body()
+    assert client.post("/v1/peers", json=body).status_code == 200
+    calls = list(runner.calls)
+    response = client.post("/v1/peers", json=body)
+    assert response.status_code == 409 and "replayed" in response.json()["error"]
+    assert runner.calls == calls
+
+
+def test_chain_outage_is_a_503_not_a_500(setup):
+    client, runner, chain, _ = setup
+    chain.down = True
+    response = client.post("/v1/peers", json=_body())
+    assert response.status_code == 503 and "cannot read the chain" in response.json()["error"]
+    assert runner.calls == []
