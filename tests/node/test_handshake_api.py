@@ -140,3 +140,15 @@ def test_chain_outage_is_a_503_not_a_500(setup):
     response = client.post("/v1/peers", json=_body())
     assert response.status_code == 503 and "cannot read the chain" in response.json()["error"]
     assert runner.calls == []
+
+
+def test_a_wireguard_failure_is_a_503_and_a_retry_succeeds(setup):
+    from octravpn.wireguard.runner import CommandError
+
+    client, runner, _, store = setup
+    runner.responses.append((("wg", "set"), CommandError(["wg", "set"], 1, "Unable to modify interface: No such device")))
+    first = client.post("/v1/peers", json=_body())
+    assert first.status_code == 503 and "could not configure WireGuard" in first.json()["error"]
+    runner.responses.clear()
+    retry = client.post("/v1/peers", json=_body(timestamp=NOW + 1))
+    assert retry.status_code == 200 and retry.json()["client_address"] == "10.77.0.2/24"

@@ -25,6 +25,7 @@ from octravpn.protocol.handshake import HandshakeRefused, ReplayGuard, SessionVi
 from octravpn.wireguard.config import PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
+from octravpn.wireguard.runner import CommandError
 
 
 class ChainView(Protocol):
@@ -156,6 +157,11 @@ def create_app(service: HandshakeService) -> FastAPI:
     @app.exception_handler(ChainError)
     async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
         return JSONResponse({"error": f"the exit cannot read the chain right now: {exc}"}, status_code=503)
+
+    @app.exception_handler(CommandError)
+    async def wireguard_failed(_: Request, exc: CommandError) -> JSONResponse:
+        # The exit's fault, not the client's: a retry redoes the same idempotent steps.
+        return JSONResponse({"error": f"the exit could not configure WireGuard: {exc}"}, status_code=503)
 
     @app.get("/v1/info")
     def info() -> dict:
