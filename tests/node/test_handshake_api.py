@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from octravpn.chain.client import Session
 from octravpn.chain.errors import RpcUnreachable
-from octravpn.node.handshake import ExitIdentity, HandshakeService, create_app
+from octravpn.node.api import create_app
+from octravpn.node.handshake import ExitIdentity, HandshakeService
 from octravpn.node.store import NodeStore
 from octravpn.protocol import Domain, PeerRequest, sign
 from octravpn.wireguard.engine import Engine

@@ -2,7 +2,7 @@
 
 `HandshakeService` is the logic (decide with the protocol core, then record in
 the store, then configure WireGuard, in that order, so a refusal changes
-nothing); `create_app` is the thin HTTP layer in front of it.
+nothing); `octravpn.node.api` is the thin HTTP layer in front of it.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
 from octravpn.chain.client import OctraVPN, Session
-from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.chain.errors import ContractRevert
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest, recover
 from octravpn.protocol.errors import ProtocolError
@@ -25,7 +22,6 @@ from octravpn.protocol.handshake import HandshakeRefused, ReplayGuard, SessionVi
 from octravpn.wireguard.config import PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
-from octravpn.wireguard.runner import CommandError
 
 
 class ChainView(Protocol):
@@ -141,40 +137,3 @@ def _signer_hint(domain: Domain, request: PeerRequest, signature: bytes) -> str:
         return recover(domain, request, signature)
     except ProtocolError:
         return "0x0000000000000000000000000000000000000000"
-
-
-def create_app(service: HandshakeService) -> FastAPI:
-    app = FastAPI(title="OctraVPN exit handshake", version="1")
-
-    @app.exception_handler(HandshakeRefused)
-    async def refused(_: Request, exc: HandshakeRefused) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(ProtocolError)
-    async def invalid(_: Request, exc: ProtocolError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(ChainError)
-    async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
-        return JSONResponse({"error": f"the exit cannot read the chain right now: {exc}"}, status_code=503)
-
-    @app.exception_handler(CommandError)
-    async def wireguard_failed(_: Request, exc: CommandError) -> JSONResponse:
-        # The exit's fault, not the client's: a retry redoes the same idempotent steps.
-        return JSONResponse({"error": f"the exit could not configure WireGuard: {exc}"}, status_code=503)
-
-    @app.get("/v1/info")
-    def info() -> dict:
-        identity = service.identity
-        return {"operator": identity.operator, "wg_public_key": encode_key(identity.wg_public_key),
-                "endpoint": identity.endpoint, "exit_address": identity.exit_address}
-
-    @app.post("/v1/peers")
-    async def add_peer(request: Request) -> dict:
-        try:
-            body = await request.json()
-        except ValueError as exc:
-            raise BadRequest(f"the body is not JSON: {exc}") from exc
-        return service.handle(body)
-
-    return app

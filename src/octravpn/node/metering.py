@@ -1,0 +1,80 @@
+"""The exit's live metering: WireGuard counters -> measured bytes -> receipt
+requests and cuts, with every number that matters kept in the store.
+
+Counting is conservative: the exit may under-count, never over-count. After
+a restart the bytes carried while the agent was down are not counted (the
+counter baseline is taken fresh), and a peer's counters that start again
+(the peer was re-added) count from zero.
+"""
+
+from __future__ import annotations
+
+from octravpn.node.store import NodeStore, SessionRecord
+from octravpn.protocol.eip712 import Receipt
+from octravpn.protocol.handshake import HandshakeRefused
+from octravpn.protocol.metering import Cut, ExitMeter, RequestReceipt
+from octravpn.wireguard.engine import Engine
+
+
+class SessionMeters:
+    def __init__(self, *, store: NodeStore, engine: Engine, interface: str, receipt_every: int, max_unsigned: int) -> None:
+        self.store = store
+        self.engine = engine
+        self.interface = interface
+        self.receipt_every = receipt_every
+        self.max_unsigned = max_unsigned
+        self.meters: dict[int, ExitMeter] = {}
+        self.last_counter: dict[bytes, int] = {}
+        self.requests: dict[int, RequestReceipt] = {}
+
+    def meter(self, record: SessionRecord) -> ExitMeter:
+        """The session's meter, rebuilt from the store after a restart."""
+        meter = self.meters.get(record.session_id)
+        if meter is None:
+            meter = ExitMeter(session_id=record.session_id, price_per_mb=record.price_per_mb, deposit=record.deposit,
+                              receipt_every=self.receipt_every, max_unsigned=self.max_unsigned)
+            latest = self.store.latest_receipt(record.session_id)
+            if latest:
+                meter.seq, meter.requested, meter.signed = latest[0].seq, latest[0].bytes_used, latest
+            meter.measured = record.measured_bytes
+            self.meters[record.session_id] = meter
+        return meter
+
+    def tick(self) -> list[tuple[int, Cut]]:
+        """Read the counters once; returns the sessions cut by this tick."""
+        counters = {peer.public_key: peer.rx_bytes + peer.tx_bytes for peer in self.engine.peers(self.interface)}
+        cuts = []
+        for record in self.store.sessions("active"):
+            total = counters.get(record.wg_pubkey)
+            if total is None:
+                continue  # no peer (yet): nothing carried
+            meter = self.meter(record)
+            last = self.last_counter.get(record.wg_pubkey)
+            if last is None:
+                delta = total if record.measured_bytes == 0 else 0  # new session, or a restart: see module doc
+            else:
+                delta = total - last if total >= last else total
+            self.last_counter[record.wg_pubkey] = total
+            for action in meter.observe(meter.measured + delta):
+                if isinstance(action, RequestReceipt):
+                    self.requests[record.session_id] = action
+                else:
+                    self.engine.remove_peer(self.interface, record.wg_pubkey)
+                    self.store.set_state(record.session_id, "cut")
+                    cuts.append((record.session_id, action))
+            self.store.update_measured(record.session_id, meter.measured)
+        return cuts
+
+    def accept_receipt(self, receipt: Receipt, signature: bytes) -> None:
+        """A receipt whose signer the caller checked; stored durably before this returns."""
+        record = self.store.session(receipt.session_id)
+        if record is None:
+            raise HandshakeRefused(404, f"session {receipt.session_id} is not served here")
+        meter = self.meter(record)
+        previous = meter.signed
+        meter.receipt(receipt, signature)
+        try:
+            self.store.save_receipt(receipt, signature)
+        except Exception:
+            meter.signed = previous  # not durable, so not accepted
+            raise

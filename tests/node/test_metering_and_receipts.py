@@ -1,0 +1,132 @@
+"""Metering from WireGuard counters, and the receipt channel, with scripted counters."""
+
+import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+
+from octravpn.node.api import create_app
+from octravpn.node.handshake import ExitIdentity, HandshakeService
+from octravpn.node.metering import SessionMeters
+from octravpn.node.receipts import ReceiptChannel
+from octravpn.node.store import NodeStore
+from octravpn.protocol import Domain, Receipt, sign
+from octravpn.wireguard.engine import Engine
+from octravpn.wireguard.keys import Keypair
+from octravpn.wireguard.runner import FakeRunner
+from tests.node.test_handshake_api import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
+
+MB = 1_000_000
+CLIENT = Keypair.from_private(b"\x55" * 32)
+
+
+class Counters:
+    """`wg show dump` whose counters the test moves."""
+
+    def __init__(self):
+        self.rx, self.tx, self.present = 0, 0, True
+
+    def dump(self, argv, stdin):
+        head = f"{EXIT_KEYS.private_b64}\t{EXIT_KEYS.public_b64}\t51820\toff\n"
+        if not self.present:
+            return head
+        return head + f"{CLIENT.public_b64}\t(none)\t198.51.100.9:40000\t10.77.0.2/32\t{NOW}\t{self.rx}\t{self.tx}\toff\n"
+
+
+@pytest.fixture
+def exit_node(tmp_path):
+    import ipaddress
+
+    counters, chain, store = Counters(), FakeChain(), NodeStore(tmp_path / "node.db")
+    runner = FakeRunner([(("wg", "show"), counters.dump)])
+    engine = Engine(runner)
+    identity = ExitIdentity(operator=FakeChain().sessions[7].exit, wg_public_key=EXIT_KEYS.public,
+                            endpoint="198.51.100.7:51820", interface="ovpn0",
+                            tunnel_network=ipaddress.ip_network("10.77.0.0/24"))
+    handshake = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, engine=engine, clock=lambda: NOW)
+    meters = SessionMeters(store=store, engine=engine, interface="ovpn0", receipt_every=10 * MB, max_unsigned=25 * MB)
+    channel = ReceiptChannel(domain=DOMAIN, chain=chain, store=store, meters=meters)
+    client = TestClient(create_app(handshake, channel))
+    assert client.post("/v1/peers", json=_body()).status_code == 200
+    yield client, counters, store, meters, runner, tmp_path
+    store.close()
+
+
+def _signed(seq, bytes_used, signer=OPENER, session_id=7):
+    receipt = Receipt(session_id=session_id, seq=seq, bytes_used=bytes_used)
+    return {"seq": seq, "bytes_used": bytes_used, "signature": "0x" + sign(DOMAIN, receipt, signer.key).hex()}
+
+
+def test_requests_are_published_signed_and_stored(exit_node):
+    client, counters, store, meters, *_ = exit_node
+    assert client.get("/v1/sessions/7/receipt-request").status_code == 204
+    counters.rx, counters.tx = 6 * MB, 4 * MB
+    assert meters.tick() == []
+    assert store.session(7).measured_bytes == 10 * MB
+    request = client.get("/v1/sessions/7/receipt-request").json()
+    assert request == {"session_id": 7, "seq": 1, "bytes_used": 10 * MB}
+    accepted = client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
+    assert accepted.status_code == 200 and accepted.json()["accepted"]
+    assert store.latest_receipt(7)[0] == Receipt(session_id=7, seq=1, bytes_used=10 * MB)
+
+
+def test_a_client_that_does_not_sign_is_cut(exit_node):
+    client, counters, store, meters, runner, _ = exit_node
+    counters.rx = 20 * MB
+    meters.tick()
+    counters.rx = 26 * MB
+    (cut,) = meters.tick()
+    assert cut[0] == 7 and cut[1].reason == "client lags in signing receipts"
+    assert runner.calls[-1][0] == ["wg", "set", "ovpn0", "peer", CLIENT.public_b64, "remove"]
+    assert store.session(7).state == "cut" and store.session(7).measured_bytes == 26 * MB
+    assert meters.tick() == []  # cut sessions are no longer metered
+
+
+def test_counters_that_restart_count_from_zero(exit_node):
+    _, counters, store, meters, *_ = exit_node
+    counters.rx = 5 * MB
+    meters.tick()
+    counters.rx = 2 * MB  # the peer was re-added: its counters began again
+    meters.tick()
+    assert store.session(7).measured_bytes == 7 * MB
+
+
+def test_a_restarted_exit_neither_double_counts_nor_forgets_receipts(exit_node):
+    client, counters, store, meters, runner, _ = exit_node
+    counters.rx = 10 * MB
+    meters.tick()
+    client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
+    counters.rx = 12 * MB  # carried while the agent was down: not counted
+
+    restarted = SessionMeters(store=store, engine=Engine(runner), interface="ovpn0", receipt_every=10 * MB,
+                              max_unsigned=25 * MB)
+    restarted.tick()
+    assert store.session(7).measured_bytes == 10 * MB
+    counters.rx = 21 * MB
+    restarted.tick()
+    assert store.session(7).measured_bytes == 19 * MB
+    assert restarted.meters[7].signed_bytes == 10 * MB
+    assert restarted.requests == {}  # 9 MB unsigned: below the interval
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    (lambda: _signed(1, 10 * MB, signer=STRANGER), 403, "not signed by the session opener"),
+    (lambda: _signed(1, 11 * MB), 400, "more bytes than the exit asked for"),
+    (lambda: {"seq": 1}, 400, "seq, bytes_used and signature"),
+    (lambda: {**_signed(1, 10 * MB), "signature": "0x12"}, 400, "65 bytes"),
+    (lambda: {**_signed(1, 10 * MB), "bytes_used": -1}, 400, "bytes_used must fit in uint256"),
+])
+def test_bad_receipts_are_refused_and_not_stored(exit_node, body, status, reason):
+    client, counters, store, meters, *_ = exit_node
+    counters.rx = 10 * MB
+    meters.tick()
+    response = client.post("/v1/sessions/7/receipts", json=body())
+    assert response.status_code == status and reason in response.json()["error"]
+    assert store.latest_receipt(7) is None
+
+
+def test_unknown_session_and_bad_path(exit_node):
+    client, *_ = exit_node
+    response = client.post("/v1/sessions/8/receipts", json=_signed(1, MB, session_id=8))
+    assert response.status_code == 404 and "not served here" in response.json()["error"]
+    response = client.get("/v1/sessions/not-a-number/receipt-request")
+    assert response.status_code == 400 and "session_id" in response.json()["error"]
