@@ -1,7 +1,6 @@
 """Metering from WireGuard counters, and the receipt channel, with scripted counters."""
 
 import pytest
-from eth_account import Account
 from fastapi.testclient import TestClient
 
 from octravpn.node.api import create_app
@@ -9,11 +8,11 @@ from octravpn.node.handshake import ExitIdentity, HandshakeService
 from octravpn.node.metering import SessionMeters
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
-from octravpn.protocol import Domain, Receipt, sign
+from octravpn.protocol import Receipt, sign
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import FakeRunner
-from tests.node.test_handshake_api import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
+from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
 
 MB = 1_000_000
 CLIENT = Keypair.from_private(b"\x55" * 32)

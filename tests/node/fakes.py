@@ -1,0 +1,43 @@
+"""Shared fakes for the exit-node tests: a chain with three sessions, and signed requests."""
+
+from eth_account import Account
+
+from octravpn.chain.client import Session
+from octravpn.chain.errors import RpcUnreachable
+from octravpn.protocol import Domain, PeerRequest, sign
+from octravpn.wireguard.keys import Keypair, encode_key
+
+DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
+OPENER, DEVICE, STRANGER = (Account.from_key(bytes([i]) * 32) for i in (1, 2, 3))
+EXIT = "0x" + "e1" * 20
+NOW = 1_800_000_000
+EXIT_KEYS = Keypair.from_private(b"\x44" * 32)
+CLIENT_KEYS = Keypair.from_private(b"\x55" * 32)
+
+
+class FakeChain:
+    def __init__(self):
+        self.sessions = {
+            7: Session(tailnet_id=0, exit=EXIT, opener=OPENER.address, deposit=10**16, price_per_mb=2 * 10**12,
+                       opened_at=NOW - 10, status=0),
+            8: Session(tailnet_id=0, exit="0x" + "e2" * 20, opener=OPENER.address, deposit=10**16, price_per_mb=1,
+                       opened_at=NOW, status=0),
+            9: Session(tailnet_id=0, exit=EXIT, opener=OPENER.address, deposit=10**16, price_per_mb=1, opened_at=NOW,
+                       status=1),
+        }
+        self.devices = {DEVICE.address: OPENER.address}
+        self.down = False
+
+    def session(self, session_id):
+        if self.down:
+            raise RpcUnreachable("http://127.0.0.1:1", "connection refused")
+        return self.sessions.get(session_id)
+
+    def device_owner(self, address):
+        return self.devices.get(address)
+
+
+def _body(signer=OPENER, session_id=7, timestamp=NOW, key=CLIENT_KEYS.public):
+    request = PeerRequest(session_id=session_id, wg_pubkey=key, timestamp=timestamp)
+    return {"session_id": session_id, "wg_pubkey": encode_key(key), "timestamp": timestamp,
+            "signature": "0x" + sign(DOMAIN, request, signer.key).hex()}
