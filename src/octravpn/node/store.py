@@ -184,6 +184,12 @@ class NodeStore:
             return None
         return Receipt(session_id=session_id, seq=row[0], bytes_used=int(row[1])), row[2]
 
+    def receipt(self, session_id: int, seq: int) -> tuple[Receipt, bytes] | None:
+        row = self.db.execute(
+            "SELECT bytes_used, signature FROM receipts WHERE session_id = ? AND seq = ?", (session_id, seq)
+        ).fetchone()
+        return (Receipt(session_id=session_id, seq=seq, bytes_used=int(row[0])), row[1]) if row else None
+
     def receipt_count(self, session_id: int) -> int:
         return self.db.execute("SELECT COUNT(*) FROM receipts WHERE session_id = ?", (session_id,)).fetchone()[0]
 

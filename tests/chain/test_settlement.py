@@ -1,0 +1,124 @@
+"""The exit settles each session exactly once, on a real contract, across crashes."""
+
+import pytest
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from octravpn.chain.client import OctraVPN
+from octravpn.chain.transactions import TransactionManager
+from octravpn.node.metering import SessionMeters
+from octravpn.node.settlement import Settler
+from octravpn.node.store import NodeStore
+from octravpn.protocol import Domain, Receipt, sign
+from octravpn.protocol.earnings_keys import EarningsKeypair
+from octravpn.wireguard.engine import Engine
+from octravpn.wireguard.keys import Keypair
+from octravpn.wireguard.runner import FakeRunner
+
+MB = 1_000_000
+CLIENT = Keypair.from_private(b"\x57" * 32)
+
+
+@pytest.fixture(scope="module")
+def operator_and_tailnet(w3, vpn, accounts):
+    operator, member = accounts[1], accounts[2]
+    as_operator = OctraVPN(w3, vpn.address, TransactionManager(w3, operator))
+    as_member = OctraVPN(w3, vpn.address, TransactionManager(w3, member))
+    if not as_operator.is_active(operator.address):
+        if as_operator.stake(operator.address) < 10**18:
+            as_operator.bond_endpoint(10**18)
+        keys = EarningsKeypair.generate()
+        as_operator.register_endpoint(endpoint="127.0.0.1:51820", wg_pubkey=b"\x01" * 32, earnings_pubkey=keys.public,
+                                      initial_enc_zero=keys.encrypt_zero(), region="local", price_per_mb=10**12,
+                                      receipt_signer=Account.create().address)
+    tailnet_id, _ = as_member.create_tailnet(keccak(b"settle"), 10**17)
+    as_member.configure_tailnet_exit(tailnet_id, operator.address)
+    return as_operator, as_member, tailnet_id, member
+
+
+class Exit:
+    """The exit's state for one session, with counters the test moves."""
+
+    def __init__(self, tmp_path, as_operator, as_member, tailnet_id):
+        self.session_id, _ = as_member.open_session(tailnet_id, as_operator.sender.account.address, 10**16)
+        session = as_member.session(self.session_id)
+        self.rx = 0
+        runner = FakeRunner([(("wg", "show"), lambda argv, stdin: self._dump())])
+        self.store = NodeStore(tmp_path / f"node-{self.session_id}.db")
+        self.store.add_session(session_id=self.session_id, tailnet_id=tailnet_id, opener=session.opener,
+                               deposit=session.deposit, price_per_mb=session.price_per_mb, wg_pubkey=CLIENT.public,
+                               opened_at=session.opened_at)
+        self.engine = Engine(runner)
+        self.meters = SessionMeters(store=self.store, engine=self.engine, interface="ovpn0", receipt_every=10 * MB,
+                                    max_unsigned=50 * MB)
+        self.chain = as_operator
+
+    def _dump(self):
+        key = Keypair.from_private(b"\x44" * 32)
+        return (f"{key.private_b64}\t{key.public_b64}\t51820\toff\n"
+                f"{CLIENT.public_b64}\t(none)\t198.51.100.9:1\t10.77.0.2/32\t1\t{self.rx}\t0\toff\n")
+
+    def carry(self, total):
+        self.rx = total
+        self.meters.tick()
+
+    def settler(self):
+        return Settler(chain=self.chain, store=self.store, meters=self.meters)
+
+
+def _sign(as_member, member, session_id, seq, bytes_used):
+    domain = Domain(chain_id=31337, verifying_contract=as_member.address)
+    return sign(domain, Receipt(session_id=session_id, seq=seq, bytes_used=bytes_used), member.key)
+
+
+def test_settles_with_the_latest_receipt_once(tmp_path, operator_and_tailnet, w3):
+    as_operator, as_member, tailnet_id, member = operator_and_tailnet
+    node = Exit(tmp_path, as_operator, as_member, tailnet_id)
+    sid = node.session_id
+    node.carry(10 * MB)
+    node.meters.accept_receipt(Receipt(session_id=sid, seq=1, bytes_used=10 * MB), _sign(as_member, member, sid, 1, 10 * MB))
+    node.carry(13 * MB)  # carried after the last receipt: not paid without a signature
+    outcome = node.settler().settle(sid)
+    assert (outcome.method, outcome.bytes_used) == ("receipt", 10 * MB)
+    assert as_member.session(sid).status_name == "settled"
+    block = w3.eth.block_number
+    assert node.settler().settle(sid).method == "already"
+    assert w3.eth.block_number == block  # nothing sent twice
+
+
+def test_claims_measured_bytes_without_a_receipt(tmp_path, operator_and_tailnet):
+    as_operator, as_member, tailnet_id, _ = operator_and_tailnet
+    node = Exit(tmp_path, as_operator, as_member, tailnet_id)
+    node.carry(7 * MB)
+    outcome = node.settler().settle(node.session_id)
+    assert (outcome.method, outcome.bytes_used) == ("claim", 7 * MB)
+    assert as_member.operator_claim(node.session_id).bytes_used == 7 * MB
+    as_member.settle_confirm(node.session_id, 7 * MB)
+    assert as_member.session(node.session_id).status_name == "settled"
+
+
+def test_a_crash_before_sending_is_finished_on_restart(tmp_path, operator_and_tailnet, accounts):
+    as_operator, as_member, tailnet_id, member = operator_and_tailnet
+    node = Exit(tmp_path, as_operator, as_member, tailnet_id)
+    sid = node.session_id
+    node.carry(10 * MB)
+    node.meters.accept_receipt(Receipt(session_id=sid, seq=1, bytes_used=10 * MB), _sign(as_member, member, sid, 1, 10 * MB))
+    assert node.store.begin_settlement(sid, method="receipt", bytes_used=10 * MB, seq=1)  # then the agent died
+    (outcome,) = node.settler().resume()
+    assert outcome.method == "receipt" and as_member.session(sid).status_name == "settled"
+    assert node.settler().resume() == []
+
+
+def test_a_crash_after_the_tx_was_mined_sends_nothing_more(tmp_path, operator_and_tailnet, w3):
+    as_operator, as_member, tailnet_id, member = operator_and_tailnet
+    node = Exit(tmp_path, as_operator, as_member, tailnet_id)
+    sid = node.session_id
+    node.carry(10 * MB)
+    signature = _sign(as_member, member, sid, 1, 10 * MB)
+    node.meters.accept_receipt(Receipt(session_id=sid, seq=1, bytes_used=10 * MB), signature)
+    node.store.begin_settlement(sid, method="receipt", bytes_used=10 * MB, seq=1)
+    as_operator.settle_with_receipt(sid, 1, 10 * MB, signature)  # mined, then the agent died before recording it
+    block = w3.eth.block_number
+    (outcome,) = node.settler().resume()
+    assert outcome.method == "already" and w3.eth.block_number == block
+    assert node.store.pending_settlements() == [] and node.store.session(sid).state == "settled"
