@@ -114,3 +114,13 @@ def test_a_wireguard_failure_is_a_503_and_a_retry_succeeds(setup):
     runner.responses.clear()
     retry = client.post("/v1/peers", json=_body(timestamp=NOW + 1))
     assert retry.status_code == 200 and retry.json()["client_address"] == "10.77.0.2/24"
+
+
+def test_a_session_the_exit_cut_cannot_be_rejoined(setup):
+    client, runner, _, store = setup
+    assert client.post("/v1/peers", json=_body()).status_code == 200
+    store.set_state(7, "cut")
+    calls = list(runner.calls)
+    response = client.post("/v1/peers", json=_body(timestamp=NOW + 1))
+    assert response.status_code == 409 and "was ended by the exit (cut)" in response.json()["error"]
+    assert runner.calls == calls

@@ -108,6 +108,11 @@ class HandshakeService:
             device_owner_of_signer=signer_owner, now=int(self.clock()), replays=self.replays,
         )
         assert session is not None  # check_peer_request refused a missing session
+        known = self.store.session(accepted.session_id)
+        if known is not None and known.state != "active":
+            # Still open on chain until settled, but the exit ended it (unsigned usage
+            # or a spent deposit): a new handshake must not undo that.
+            raise HandshakeRefused(409, f"session {accepted.session_id} was ended by the exit ({known.state}): open a new session")
         self.store.add_session(session_id=accepted.session_id, tailnet_id=session.tailnet_id, opener=session.opener,
                                deposit=session.deposit, price_per_mb=session.price_per_mb,
                                wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at)
