@@ -37,18 +37,19 @@ class Host:
         sh("ip", "netns", "del", self.name, check=False)
 
 
-def link(a: Host, a_address: str, b: Host, b_address: str) -> None:
-    """A veth pair between two hosts, with an address on each end."""
+def link(a: Host, a_address: str, b: Host, b_address: str) -> tuple[str, str]:
+    """A veth pair between two hosts, with an address on each end; returns the two interface names."""
     end_a, end_b = unique("ve"), unique("ve")
     sh("ip", "link", "add", end_a, "type", "veth", "peer", "name", end_b)
     for host, end, address in ((a, end_a, a_address), (b, end_b, b_address)):
         sh("ip", "link", "set", end, "netns", host.name)
         host.run("ip", "addr", "add", address, "dev", end)
         host.run("ip", "link", "set", end, "up")
+    return end_a, end_b
 
 
 def require_root_and_tools() -> None:
-    missing = [tool for tool in ("ip", "wg", "wireguard-go", "ping") if subprocess.run(["sh", "-c", f"command -v {tool}"],
+    missing = [tool for tool in ("ip", "wg", "wireguard-go", "ping", "nft") if subprocess.run(["sh", "-c", f"command -v {tool}"],
                                                                                      capture_output=True).returncode]
     if os.geteuid() != 0 or missing:
         raise RuntimeError(f"e2e tests need root and {missing or 'nothing more'}: run them through `make test`")
