@@ -65,6 +65,13 @@ class Exit:
     def settler(self):
         return Settler(chain=self.chain, store=self.store, meters=self.meters)
 
+    def carry_and_sign(self, as_member, member, bytes_used):
+        """Carry `bytes_used`, and accept the opener's receipt (seq 1) for it; returns the signature."""
+        self.carry(bytes_used)
+        signature = _sign(as_member, member, self.session_id, 1, bytes_used)
+        self.meters.accept_receipt(Receipt(session_id=self.session_id, seq=1, bytes_used=bytes_used), signature)
+        return signature
+
 
 def _sign(as_member, member, session_id, seq, bytes_used):
     domain = Domain(chain_id=31337, verifying_contract=as_member.address)
@@ -75,8 +82,7 @@ def test_settles_with_the_latest_receipt_once(tmp_path, operator_and_tailnet, w3
     as_operator, as_member, tailnet_id, member = operator_and_tailnet
     node = Exit(tmp_path, as_operator, as_member, tailnet_id)
     sid = node.session_id
-    node.carry(10 * MB)
-    node.meters.accept_receipt(Receipt(session_id=sid, seq=1, bytes_used=10 * MB), _sign(as_member, member, sid, 1, 10 * MB))
+    node.carry_and_sign(as_member, member, 10 * MB)
     node.carry(13 * MB)  # carried after the last receipt: not paid without a signature
     outcome = node.settler().settle(sid)
     assert (outcome.method, outcome.bytes_used) == ("receipt", 10 * MB)
@@ -101,8 +107,7 @@ def test_a_crash_before_sending_is_finished_on_restart(tmp_path, operator_and_ta
     as_operator, as_member, tailnet_id, member = operator_and_tailnet
     node = Exit(tmp_path, as_operator, as_member, tailnet_id)
     sid = node.session_id
-    node.carry(10 * MB)
-    node.meters.accept_receipt(Receipt(session_id=sid, seq=1, bytes_used=10 * MB), _sign(as_member, member, sid, 1, 10 * MB))
+    node.carry_and_sign(as_member, member, 10 * MB)
     assert node.store.begin_settlement(sid, method="receipt", bytes_used=10 * MB, seq=1)  # then the agent died
     (outcome,) = node.settler().resume()
     assert outcome.method == "receipt" and as_member.session(sid).status_name == "settled"
@@ -113,9 +118,7 @@ def test_a_crash_after_the_tx_was_mined_sends_nothing_more(tmp_path, operator_an
     as_operator, as_member, tailnet_id, member = operator_and_tailnet
     node = Exit(tmp_path, as_operator, as_member, tailnet_id)
     sid = node.session_id
-    node.carry(10 * MB)
-    signature = _sign(as_member, member, sid, 1, 10 * MB)
-    node.meters.accept_receipt(Receipt(session_id=sid, seq=1, bytes_used=10 * MB), signature)
+    signature = node.carry_and_sign(as_member, member, 10 * MB)
     node.store.begin_settlement(sid, method="receipt", bytes_used=10 * MB, seq=1)
     as_operator.settle_with_receipt(sid, 1, 10 * MB, signature)  # mined, then the agent died before recording it
     block = w3.eth.block_number
