@@ -7,19 +7,15 @@ Python start-up included.
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from octravpn.chain.devnet import free_port
+from octravpn.config import isolated_environment
 
 
 def _timed(env: dict, *args: str) -> float:
@@ -32,9 +28,8 @@ def main(runs: int) -> int:
     first, restart = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as home:
-            env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": f"{home}/config", "XDG_DATA_HOME": f"{home}/data",
-                   "OCTRAVPN_PASSWORD": "bench"}
-            first.append(_timed(env, "devnet", "up", "--port", str(_free_port())))
+            env = {**isolated_environment(Path(home)), "OCTRAVPN_PASSWORD": "bench"}
+            first.append(_timed(env, "devnet", "up", "--port", str(free_port())))
             _timed(env, "devnet", "down")
             restart.append(_timed(env, "devnet", "up"))
             _timed(env, "devnet", "down")

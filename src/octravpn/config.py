@@ -47,6 +47,16 @@ def default_data_dir(env: dict[str, str] | None = None) -> Path:
     return base / "octravpn"
 
 
+def isolated_environment(home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """`base` (default: this process's environment) with config and data under `home`,
+    and none of the `OCTRAVPN_*` selections that would point elsewhere."""
+    env = dict(os.environ if base is None else base)
+    for key in ("OCTRAVPN_CONFIG", "OCTRAVPN_NETWORK", "OCTRAVPN_WALLET", "OCTRAVPN_DATA_DIR"):
+        env.pop(key, None)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
+    return env
+
+
 def check_name(kind: str, name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise ConfigError(f"invalid {kind} name {name!r}: use 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit")

@@ -8,14 +8,14 @@ devnet at the end, so it leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from octravpn.chain.devnet import free_port
+from octravpn.config import isolated_environment
 from octravpn.wireguard.keys import Keypair
 
 DEMO_PASSWORD = "octravpn-demo"  # devnet wallets only hold test funds
@@ -24,13 +24,7 @@ DEMO_PASSWORD = "octravpn-demo"  # devnet wallets only hold test funds
 class Demo:
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.env = {
-            **os.environ,
-            "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-            "OCTRAVPN_PASSWORD": DEMO_PASSWORD,
-        }
-        for key in ("OCTRAVPN_CONFIG", "OCTRAVPN_NETWORK", "OCTRAVPN_WALLET", "OCTRAVPN_DATA_DIR"):
-            self.env.pop(key, None)
+        self.env = {**isolated_environment(home), "OCTRAVPN_PASSWORD": DEMO_PASSWORD}
 
     def run(self, title: str, *args: str, capture_json: bool = False):
         shown = " ".join(shlex.quote(a) for a in args)
@@ -47,13 +41,6 @@ class Demo:
         return None
 
 
-def _free_port() -> int:
-    # Its own port, so the demo never meets a devnet the user already runs.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def run() -> None:
     with tempfile.TemporaryDirectory(prefix="octravpn-demo-") as tmp:
         demo = Demo(Path(tmp))
@@ -61,7 +48,7 @@ def run() -> None:
         acl.write_text('{"acls": [{"action": "accept", "src": ["group:members"], "dst": ["*:*"]}]}\n')
         wg = Keypair.generate()
         try:
-            demo.run("Start a local devnet: anvil, the contract, five funded wallets", "devnet", "up", "--port", str(_free_port()))
+            demo.run("Start a local devnet: anvil, the contract, five funded wallets", "devnet", "up", "--port", str(free_port()))  # never a devnet the user runs
             demo.run("The operator stakes", "-w", "operator", "operator", "bond", "1.5")
             demo.run("…and registers its WireGuard exit, with a separate receipt key", "-w", "operator", "operator", "register",
                      "--endpoint", "127.0.0.1:51820", "--wg-pubkey", wg.public_b64, "--region", "local",

@@ -1,6 +1,5 @@
 """The chain client against a real anvil node."""
 
-import socket
 import threading
 
 import pytest
@@ -9,6 +8,7 @@ from eth_hash.auto import keccak
 from web3 import Web3
 
 from octravpn.chain.client import OctraVPN, connect, open_client
+from octravpn.chain.devnet import free_port
 from octravpn.chain.errors import ContractNotDeployed, ContractRevert, InsufficientFunds, RpcUnreachable, WrongChain
 from octravpn.chain.transactions import TransactionManager
 from octravpn.config import Network
@@ -24,14 +24,8 @@ def network(anvil, vpn):
     return Network(name="devnet", rpc_url=anvil.rpc_url, chain_id=31337, contract=vpn.address)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_rpc(network):
-    dead = Network(name="dead", rpc_url=f"http://127.0.0.1:{_free_port()}", chain_id=31337, contract=network.contract)
+    dead = Network(name="dead", rpc_url=f"http://127.0.0.1:{free_port()}", chain_id=31337, contract=network.contract)
     with pytest.raises(RpcUnreachable, match="cannot reach the RPC at http://127.0.0.1:.*octravpn devnet up"):
         connect(dead)
 

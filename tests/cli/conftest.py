@@ -1,5 +1,5 @@
 import json
-import socket
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -7,15 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from octravpn.chain.devnet import free_port
 from octravpn.cli.main import main
+from octravpn.config import isolated_environment
 
 PASSWORD = "devnet-test-passphrase"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def home_environment(home: Path) -> dict[str, str]:
+    return {**isolated_environment(home), "OCTRAVPN_PASSWORD": PASSWORD}
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`octravpn` as a separate process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "octravpn.cli.main", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
 
 
 @dataclass
@@ -34,14 +40,11 @@ class Cli:
     def __init__(self, home: Path, capsys, monkeypatch) -> None:
         self.home = home
         self.capsys = capsys
-        self.env = {
-            "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-            "OCTRAVPN_PASSWORD": PASSWORD,
-        }
+        self.env = home_environment(home)
+        for key in set(os.environ) - set(self.env):
+            monkeypatch.delenv(key)
         for key, value in self.env.items():
             monkeypatch.setenv(key, value)
-        for key in ("OCTRAVPN_CONFIG", "OCTRAVPN_NETWORK", "OCTRAVPN_WALLET", "OCTRAVPN_DATA_DIR"):
-            monkeypatch.delenv(key, raising=False)
 
     def __call__(self, *args: str) -> Result:
         self.capsys.readouterr()
@@ -62,10 +65,7 @@ class Cli:
         return lines[0]
 
     def subprocess(self, *args: str) -> Result:
-        import os
-
-        done = subprocess.run([sys.executable, "-m", "octravpn.cli.main", *args], capture_output=True, text=True,
-                              env={**os.environ, **self.env}, timeout=120)
+        done = run_cli(self.env, *args)
         return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -73,17 +73,11 @@ class Cli:
 def devnet_home(tmp_path_factory):
     """A devnet started through `octravpn devnet up` in its own home, for the module."""
     home = tmp_path_factory.mktemp("home")
-    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-           "OCTRAVPN_PASSWORD": PASSWORD}
-    import os
-
-    port = free_port()
-    run = lambda *a: subprocess.run([sys.executable, "-m", "octravpn.cli.main", *a],  # noqa: E731
-                                    env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
-    started = run("--json", "devnet", "up", "--port", str(port))
+    env = home_environment(home)
+    started = run_cli(env, "--json", "devnet", "up", "--port", str(free_port()))
     assert started.returncode == 0, started.stderr
     yield home
-    run("devnet", "down")
+    run_cli(env, "devnet", "down")
 
 
 @pytest.fixture

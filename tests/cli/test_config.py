@@ -58,3 +58,12 @@ def test_selecting_a_network_that_does_not_exist(tmp_path):
         config.network()
     with pytest.raises(ConfigError, match="unknown network 'main'.*octravpn network add"):
         config.network("main")
+
+
+def test_isolated_environment_points_everything_at_the_home(tmp_path):
+    from octravpn.config import isolated_environment
+
+    env = isolated_environment(tmp_path, {"PATH": "/bin", "OCTRAVPN_WALLET": "x", "OCTRAVPN_CONFIG": "/c.toml"})
+    assert env == {"PATH": "/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                   "XDG_DATA_HOME": str(tmp_path / "data")}
+    assert load(env=env).path == tmp_path / "config" / "octravpn" / "config.toml"

@@ -4,7 +4,8 @@ import pytest
 
 from octravpn.chain.client import open_client
 from octravpn.config import load
-from tests.cli.conftest import Cli, free_port
+from octravpn.chain.devnet import free_port
+from tests.cli.conftest import Cli
 
 
 @pytest.fixture

@@ -39,6 +39,13 @@ class DevnetError(OctraVPNError):
     exit_code = 5
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def find_anvil() -> str:
     """The anvil binary: $OCTRAVPN_ANVIL, the project's `.tools/`, or PATH."""
     candidates = [os.environ.get("OCTRAVPN_ANVIL"), str(REPO_ROOT / ".tools/node_modules/.bin/anvil"), shutil.which("anvil")]
