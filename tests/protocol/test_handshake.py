@@ -14,9 +14,17 @@ WG = b"\x05" * 32
 
 def _check(signer=OPENER, *, request=None, session=SESSION, owner=None, now=NOW, replays=None, this_exit=EXIT):
     request = request or PeerRequest(session_id=7, wg_pubkey=WG, timestamp=NOW)
-    return check_peer_request(domain=DOMAIN, request=request, signature=sign(DOMAIN, request, signer.key),
-                              session=session, this_exit=this_exit, device_owner_of_signer=owner, now=now,
-                              replays=replays or ReplayGuard())
+    asked = []
+
+    def device_owner_of(address):
+        asked.append(address)
+        return owner
+
+    accepted = check_peer_request(domain=DOMAIN, request=request, signature=sign(DOMAIN, request, signer.key),
+                                  session=session, this_exit=this_exit, device_owner_of=device_owner_of, now=now,
+                                  replays=replays or ReplayGuard())
+    assert asked == ([] if signer is OPENER else [signer.address])  # only a non-opener's owner is looked up
+    return accepted
 
 
 def test_opener_is_accepted():

@@ -16,7 +16,7 @@ from typing import Protocol
 from octravpn.chain.client import OctraVPN, Session
 from octravpn.chain.errors import ContractRevert
 from octravpn.node.store import NodeStore
-from octravpn.protocol.eip712 import Domain, PeerRequest, recover
+from octravpn.protocol.eip712 import Domain, PeerRequest
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.handshake import HandshakeRefused, ReplayGuard, SessionView, check_peer_request
 from octravpn.wireguard.config import PeerConfig
@@ -102,10 +102,9 @@ class HandshakeService:
         session = self.chain.session(request.session_id)
         view = None if session is None else SessionView(
             session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
-        signer_owner = self.chain.device_owner(_signer_hint(self.domain, request, signature))
         accepted = check_peer_request(
             domain=self.domain, request=request, signature=signature, session=view, this_exit=self.identity.operator,
-            device_owner_of_signer=signer_owner, now=int(self.clock()), replays=self.replays,
+            device_owner_of=self.chain.device_owner, now=int(self.clock()), replays=self.replays,
         )
         assert session is not None  # check_peer_request refused a missing session
         known = self.store.session(accepted.session_id)
@@ -133,12 +132,3 @@ class HandshakeService:
             "dns": list(self.identity.dns),
             "allowed_ips": ["0.0.0.0/0", "::/0"],
         }
-
-
-def _signer_hint(domain: Domain, request: PeerRequest, signature: bytes) -> str:
-    # The device lookup needs the signer; a malformed signature is refused by the
-    # check itself, so here it just maps to an address that owns no device.
-    try:
-        return recover(domain, request, signature)
-    except ProtocolError:
-        return "0x0000000000000000000000000000000000000000"

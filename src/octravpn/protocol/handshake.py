@@ -12,6 +12,7 @@ handshake API returns to the client (a `HandshakeRefused` carries its status).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
@@ -70,11 +71,12 @@ def check_peer_request(
     signature: bytes,
     session: SessionView | None,
     this_exit: str,
-    device_owner_of_signer: str | None,
+    device_owner_of: Callable[[str], str | None],
     now: int,
     replays: ReplayGuard,
 ) -> AcceptedPeer:
-    """Accept or refuse; `device_owner_of_signer` is the chain's answer for the signer."""
+    """Accept or refuse. `device_owner_of(address)` answers from chain state which
+    wallet a device acts for; it is asked only when the signer is not the opener."""
     if abs(now - request.timestamp) > FRESHNESS_SECONDS:
         raise HandshakeRefused(401, f"stale peer request: timestamp {request.timestamp} is more than "
                                     f"{FRESHNESS_SECONDS}s from the exit's clock ({now})")
@@ -86,7 +88,8 @@ def check_peer_request(
         raise HandshakeRefused(409, f"session {request.session_id} is not open (settled or refunded)")
     signer = recover(domain, request, signature)
     opener = to_checksum_address(session.opener)
-    if signer != opener and (device_owner_of_signer is None or to_checksum_address(device_owner_of_signer) != opener):
+    owner = device_owner_of(signer) if signer != opener else opener
+    if owner is None or to_checksum_address(owner) != opener:
         raise HandshakeRefused(403, "peer request is not signed by the session opener or one of its devices")
     replays.check_and_remember(digest(domain, request), request.timestamp, now)
     return AcceptedPeer(session_id=request.session_id, wg_pubkey=request.wg_pubkey, signer=signer)
