@@ -13,6 +13,7 @@ from eth_utils import is_address, to_checksum_address
 
 from octravpn import config as config_module
 from octravpn.chain.client import OctraVPN, open_client
+from octravpn.chain.transactions import TransactionManager
 from octravpn.cli.output import Output
 from octravpn.config import Config, Network
 from octravpn.errors import UsageError, WalletError
@@ -89,9 +90,13 @@ class AppContext:
 
     # ----------------------------------------------------------- chain
     def client(self, *, signer: bool = True) -> OctraVPN:
-        if self._client is None or (signer and self._client.sender is None):
+        if self._client is None:
             account = self.account() if signer else None
             self._client = open_client(self.network(), account, timeout=self.timeout)
+        elif signer and self._client.sender is None:
+            # Read first, sign later: keep the checked connection, add the signer.
+            w3 = self._client.w3
+            self._client = OctraVPN(w3, self._client.address, TransactionManager(w3, self.account(), timeout=self.timeout))
         return self._client
 
     def amount(self, text: str, *, what: str = "amount") -> int:
