@@ -99,3 +99,13 @@ def test_meter_arguments_are_checked():
         _meter(max_unsigned=MB)
     with pytest.raises(LocalProtocolError):
         ClientMeter(session_id=1, leeway=-1)
+
+
+def test_restore_resumes_after_the_saved_receipt():
+    meter = _meter()
+    meter.restore(measured=12 * MB, latest=(Receipt(session_id=3, seq=4, bytes_used=10 * MB), b"s4"))
+    assert meter.signed_bytes == 10 * MB and meter.settlement().receipt.seq == 4
+    assert meter.observe(19 * MB) == []
+    assert meter.observe(20 * MB) == [RequestReceipt(5, 20 * MB)]
+    with pytest.raises(LocalProtocolError, match="does not belong"):
+        _meter().restore(measured=5 * MB, latest=(Receipt(session_id=3, seq=1, bytes_used=6 * MB), b"s"))

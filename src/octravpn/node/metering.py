@@ -33,10 +33,7 @@ class SessionMeters:
         if meter is None:
             meter = ExitMeter(session_id=record.session_id, price_per_mb=record.price_per_mb, deposit=record.deposit,
                               receipt_every=self.receipt_every, max_unsigned=self.max_unsigned)
-            latest = self.store.latest_receipt(record.session_id)
-            if latest:
-                meter.seq, meter.requested, meter.signed = latest[0].seq, latest[0].bytes_used, latest
-            meter.measured = record.measured_bytes
+            meter.restore(measured=record.measured_bytes, latest=self.store.latest_receipt(record.session_id))
             self.meters[record.session_id] = meter
         return meter
 

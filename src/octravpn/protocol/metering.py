@@ -63,6 +63,16 @@ class ExitMeter:
         self.signed: tuple[Receipt, bytes] | None = None
         self.cut: Cut | None = None
 
+    def restore(self, *, measured: int, latest: tuple[Receipt, bytes] | None) -> None:
+        """Resume from saved state: the bytes measured so far and the latest signed receipt.
+        The next request follows the receipt, so nothing it covers is asked for again."""
+        if latest is not None:
+            receipt, _ = latest
+            if receipt.session_id != self.session_id or receipt.bytes_used > measured:
+                raise LocalProtocolError("saved receipt does not belong to this session's saved usage")
+            self.seq, self.requested, self.signed = receipt.seq, receipt.bytes_used, latest
+        self.measured = measured
+
     @property
     def signed_bytes(self) -> int:
         return self.signed[0].bytes_used if self.signed else 0
