@@ -62,7 +62,8 @@ def test_port_in_use_is_a_clear_error(fresh):
         squatter.listen()
         port = squatter.getsockname()[1]
         line = fresh.fails(5, "devnet", "up", "--port", str(port))
-    assert line == f"error: port {port} on 127.0.0.1 is in use: stop what runs there or choose another with --port"
+    assert line == (f"error: cannot listen on 127.0.0.1:{port} (Address already in use): stop what runs there or "
+                    "choose another --port or --host")
 
 
 def test_missing_anvil_is_a_clear_error(fresh, monkeypatch, tmp_path):

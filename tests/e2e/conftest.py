@@ -1,6 +1,6 @@
 import pytest
 
-from tests.e2e.netns import Host, link, require_root_and_tools, unique
+from octravpn.lab import Host, link, require_root_and_tools, unique
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
-from tests.e2e.netns import Host, link, require_root_and_tools, unique
+from octravpn.lab import Host, link, require_root_and_tools, unique
 
 PUBLIC = "198.51.100.2"  # the internet host
 PRIVATE = "192.168.50.2"  # a private address the exit can route to

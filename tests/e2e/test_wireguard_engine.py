@@ -4,7 +4,7 @@ from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
-from tests.e2e.netns import unique
+from octravpn.lab import unique
 
 
 def test_tunnel_comes_up_carries_traffic_counts_it_and_goes_down(two_hosts):

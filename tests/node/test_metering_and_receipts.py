@@ -8,13 +8,17 @@ from octravpn.node.handshake import ExitIdentity, HandshakeService
 from octravpn.node.metering import SessionMeters
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
-from octravpn.protocol import Receipt, sign
+from octravpn.protocol import PeerRequest, Receipt, recover, sign
+from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import FakeRunner
+from eth_account import Account
+
 from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
 
 MB = 1_000_000
+RECEIPT_KEY = Account.from_key(b"\x66" * 32)  # the operator's registered receipt key
 CLIENT = Keypair.from_private(b"\x55" * 32)
 
 
@@ -43,7 +47,7 @@ def exit_node(tmp_path):
                             tunnel_network=ipaddress.ip_network("10.77.0.0/24"))
     handshake = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, engine=engine, clock=lambda: NOW)
     meters = SessionMeters(store=store, engine=engine, interface="ovpn0", receipt_every=10 * MB, max_unsigned=25 * MB)
-    channel = ReceiptChannel(domain=DOMAIN, chain=chain, store=store, meters=meters)
+    channel = ReceiptChannel(domain=DOMAIN, chain=chain, store=store, meters=meters, receipt_key=RECEIPT_KEY.key)
     client = TestClient(create_app(handshake, channel))
     assert client.post("/v1/peers", json=_body()).status_code == 200
     yield client, counters, store, meters, runner, tmp_path
@@ -62,7 +66,9 @@ def test_requests_are_published_signed_and_stored(exit_node):
     assert meters.tick() == []
     assert store.session(7).measured_bytes == 10 * MB
     request = client.get("/v1/sessions/7/receipt-request").json()
+    operator_signature = bytes.fromhex(request.pop("operator_signature")[2:])
     assert request == {"session_id": 7, "seq": 1, "bytes_used": 10 * MB}
+    assert recover(DOMAIN, Receipt(session_id=7, seq=1, bytes_used=10 * MB), operator_signature) == RECEIPT_KEY.address
     accepted = client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
     assert accepted.status_code == 200 and accepted.json()["accepted"]
     assert store.latest_receipt(7)[0] == Receipt(session_id=7, seq=1, bytes_used=10 * MB)
@@ -129,3 +135,46 @@ def test_unknown_session_and_bad_path(exit_node):
     assert response.status_code == 404 and "not served here" in response.json()["error"]
     response = client.get("/v1/sessions/not-a-number/receipt-request")
     assert response.status_code == 400 and "session_id" in response.json()["error"]
+
+
+def _leave(signer=OPENER, timestamp=NOW):
+    request = PeerRequest(session_id=7, wg_pubkey=LEAVE_KEY, timestamp=timestamp)
+    return {"timestamp": timestamp, "signature": "0x" + sign(DOMAIN, request, signer.key).hex()}
+
+
+def test_a_client_that_leaves_gets_a_last_request_and_the_peer_is_removed(exit_node):
+    client, counters, store, meters, runner, _ = exit_node
+    counters.rx = 10 * MB
+    meters.tick()
+    client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
+    counters.rx = 13 * MB
+    response = client.post("/v1/sessions/7/close", json=_leave())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["state"] == "cut" and body["reason"] == "closed by the client" and body["measured_bytes"] == 13 * MB
+    assert (body["receipt_request"]["seq"], body["receipt_request"]["bytes_used"]) == (2, 13 * MB)
+    assert runner.calls[-1][0] == ["wg", "set", "ovpn0", "peer", CLIENT.public_b64, "remove"]
+    assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200
+    assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200  # a retry
+    assert meters.meters[7].fully_signed and store.receipt_count(7) == 2
+    again = client.post("/v1/sessions/7/close", json=_leave(timestamp=NOW - 1)).json()
+    assert again["state"] == "cut" and again["reason"] is None  # repeating it changes nothing
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    (lambda: _leave(signer=STRANGER), 403, "not signed by the session opener"),
+    (lambda: _leave(timestamp=NOW - 1000), 401, "stale"),
+    (lambda: {"timestamp": NOW}, 400, "missing fields: signature"),
+    (lambda: [1], 400, "JSON object"),
+])
+def test_bad_leave_requests_change_nothing(exit_node, body, status, reason):
+    client, counters, store, *_ = exit_node
+    response = client.post("/v1/sessions/7/close", json=body())
+    assert response.status_code == status and reason in response.json()["error"]
+    assert store.session(7).state == "active"
+
+
+def test_the_leave_key_is_not_a_peer(exit_node):
+    client, *_ = exit_node
+    response = client.post("/v1/peers", json=_body(key=LEAVE_KEY))
+    assert response.status_code == 400 and "leave request" in response.json()["error"]

@@ -109,3 +109,24 @@ def test_restore_resumes_after_the_saved_receipt():
     assert meter.observe(20 * MB) == [RequestReceipt(5, 20 * MB)]
     with pytest.raises(LocalProtocolError, match="does not belong"):
         _meter().restore(measured=5 * MB, latest=(Receipt(session_id=3, seq=1, bytes_used=6 * MB), b"s"))
+
+
+def test_ending_asks_once_for_the_bytes_not_yet_requested():
+    meter = _meter()
+    meter.observe(10 * MB)
+    meter.receipt(Receipt(session_id=3, seq=1, bytes_used=10 * MB), b"sig1")
+    meter.observe(13 * MB)
+    assert meter.fully_signed
+    assert meter.end("closed by the client") == [RequestReceipt(2, 13 * MB), Cut("closed by the client")]
+    assert not meter.fully_signed
+    assert meter.end("again") == []  # ended once
+    meter.receipt(Receipt(session_id=3, seq=2, bytes_used=13 * MB), b"sig2")
+    assert meter.fully_signed
+    assert meter.settlement() == SettleWithReceipt(Receipt(session_id=3, seq=2, bytes_used=13 * MB), b"sig2")
+
+
+def test_ending_with_everything_requested_only_cuts():
+    meter = _meter()
+    meter.observe(10 * MB)
+    assert meter.end("idle") == [Cut("idle")]
+    assert meter.observe(12 * MB) == []  # nothing more is asked for after the end

@@ -216,6 +216,12 @@ class OctraVPN:
         logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": from_block, "toBlock": to_block})
         return self.decode_logs(logs)
 
+    def session_events(self, session_id: int) -> list[ChainEvent]:
+        """The events whose first indexed argument is this session id (opened, claimed, settled, refunded...)."""
+        topic = "0x" + session_id.to_bytes(32, "big").hex()
+        logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]})
+        return [e for e in self.decode_logs(logs) if e.args.get("session_id") == session_id]
+
     # ------------------------------------------------------------ asset
     @property
     def asset(self) -> str:

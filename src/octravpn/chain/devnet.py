@@ -172,15 +172,17 @@ class LocalDevnet:
 
     STATE_INTERVAL_SECONDS = 1
 
-    def __init__(self, directory: Path, *, port: int = 8545, chain_id: int = 31337, binary: str | None = None) -> None:
+    def __init__(self, directory: Path, *, port: int = 8545, host: str = "127.0.0.1", chain_id: int = 31337,
+                 binary: str | None = None) -> None:
         self.directory = directory
+        self.host = host  # another local address (a lab's veth) lets network namespaces reach it
         self.port = port
         self.chain_id = chain_id
         self.binary = binary
 
     @property
     def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def state_path(self) -> Path:
@@ -211,7 +213,7 @@ class LocalDevnet:
         self._check_port_free()
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            binary, "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id),
+            binary, "--host", self.host, "--port", str(self.port), "--chain-id", str(self.chain_id),
             "--state", str(self.state_path), "--state-interval", str(self.STATE_INTERVAL_SECONDS),
         ]
         with open(self.log_path, "ab") as log:
@@ -232,9 +234,10 @@ class LocalDevnet:
             # live listener on the port still makes the bind fail.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                probe.bind(("127.0.0.1", self.port))
+                probe.bind((self.host, self.port))
             except OSError as exc:
-                raise DevnetError(f"port {self.port} on 127.0.0.1 is in use: stop what runs there or choose another with --port") from exc
+                raise DevnetError(f"cannot listen on {self.host}:{self.port} ({exc.strerror}): stop what runs there or "
+                                  f"choose another --port or --host") from exc
 
     def _wait_until_ready(self, process: subprocess.Popen, timeout: float) -> None:
         # anvil answers eth_chainId once it listens; poll that, bounded by `timeout`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlparse
 from dataclasses import replace
 
 import typer
@@ -23,23 +24,27 @@ WALLETS = ("owner", "operator", "operator-receipts", "alice", "bob")
 FUNDING_WEI = 100 * 10**18
 
 
-def _devnet(ctx, port: int | None = None) -> LocalDevnet:
+def _devnet(ctx, port: int | None = None, host: str | None = None) -> LocalDevnet:
     app_ctx = get(ctx)
-    if port is None:
-        known = app_ctx.config.networks.get(NETWORK)
-        port = int(known.rpc_url.rsplit(":", 1)[1]) if known else 8545
-    return LocalDevnet(app_ctx.config.devnet_dir, port=port, chain_id=CHAIN_ID)
+    known = app_ctx.config.networks.get(NETWORK)
+    known_host, _, known_port = urlparse(known.rpc_url).netloc.rpartition(":") if known else ("", "", "")
+    port = port or (int(known_port) if known_port else 8545)
+    return LocalDevnet(app_ctx.config.devnet_dir, port=port, host=host or known_host or "127.0.0.1", chain_id=CHAIN_ID)
 
 
 @app.command()
-def up(ctx: typer.Context, port: int = typer.Option(None, help="Port on 127.0.0.1 (default 8545, or the one used before).")) -> None:
+def up(
+    ctx: typer.Context,
+    port: int = typer.Option(None, help="Port (default 8545, or the one used before)."),
+    host: str = typer.Option(None, help="Local address to listen on (default 127.0.0.1, or the one used before)."),
+) -> None:
     """Start the devnet (or attach to it), deploy OctraVPN, create and fund local wallets."""
     app_ctx, out = get(ctx), get(ctx).out
     started_at = time.monotonic()
     running = _devnet(ctx)
-    if running.pid() is not None and port not in (None, running.port):
-        raise UsageError(f"the devnet already runs on port {running.port}: `octravpn devnet down` first to move it")
-    devnet = _devnet(ctx, port)
+    if running.pid() is not None and (port not in (None, running.port) or host not in (None, running.host)):
+        raise UsageError(f"the devnet already runs on {running.host}:{running.port}: `octravpn devnet down` first to move it")
+    devnet = _devnet(ctx, port, host)
     started = devnet.start()
     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
     config = app_ctx.config

@@ -18,7 +18,9 @@ from octravpn.chain.errors import ContractRevert
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest
 from octravpn.protocol.errors import ProtocolError
-from octravpn.protocol.handshake import HandshakeRefused, ReplayGuard, SessionView, check_peer_request
+from octravpn.protocol.handshake import (
+    LEAVE_KEY, AcceptedPeer, HandshakeRefused, ReplayGuard, SessionView, check_peer_request,
+)
 from octravpn.wireguard.config import PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
@@ -97,8 +99,7 @@ class HandshakeService:
         self.clock = clock
         self.replays = ReplayGuard()
 
-    def handle(self, body: object) -> dict:
-        request, signature = parse_request(body)
+    def _check(self, request: PeerRequest, signature: bytes) -> tuple[AcceptedPeer, Session]:
         session = self.chain.session(request.session_id)
         view = None if session is None else SessionView(
             session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
@@ -107,6 +108,26 @@ class HandshakeService:
             device_owner_of=self.chain.device_owner, now=int(self.clock()), replays=self.replays,
         )
         assert session is not None  # check_peer_request refused a missing session
+        return accepted, session
+
+    def check_leave(self, session_id: int, body: object) -> None:
+        """A signed leave request (a `PeerRequest` for the all-zero key) for a session served here."""
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object with timestamp and signature")
+        request, signature = parse_request({**body, "session_id": session_id, "wg_pubkey": encode_key(LEAVE_KEY)})
+        if self.store.session(session_id) is None:
+            raise HandshakeRefused(404, f"session {session_id} is not served here")
+        self._check(request, signature)
+
+    def handle(self, body: object) -> dict:
+        request, signature = parse_request(body)
+        if request.wg_pubkey == LEAVE_KEY:
+            raise BadRequest("the all-zero key is a leave request: POST it to /v1/sessions/{id}/close")
+        # Unsigned: false only stops the exit waiting for receipts; it then settles by claim + confirm.
+        signs_receipts = body.get("receipts", True)  # type: ignore[union-attr]  # parse_request checked it is a dict
+        if not isinstance(signs_receipts, bool):
+            raise BadRequest("receipts must be true or false")
+        accepted, session = self._check(request, signature)
         known = self.store.session(accepted.session_id)
         if known is not None and known.state != "active":
             # Still open on chain until settled, but the exit ended it (unsigned usage
@@ -114,7 +135,7 @@ class HandshakeService:
             raise HandshakeRefused(409, f"session {accepted.session_id} was ended by the exit ({known.state}): open a new session")
         self.store.add_session(session_id=accepted.session_id, tailnet_id=session.tailnet_id, opener=session.opener,
                                deposit=session.deposit, price_per_mb=session.price_per_mb,
-                               wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at)
+                               wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at, signs_receipts=signs_receipts)
         previous = self.store.session(accepted.session_id).wg_pubkey
         address = self.store.allocate_address(accepted.session_id, self.identity.tunnel_network,
                                               reserved=(self.identity.exit_address,))

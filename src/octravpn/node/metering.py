@@ -26,13 +26,17 @@ class SessionMeters:
         self.meters: dict[int, ExitMeter] = {}
         self.last_counter: dict[bytes, int] = {}
         self.requests: dict[int, RequestReceipt] = {}
+        self.bytes_counted = 0  # bytes metered by this process, for the metrics
+        self.cut_queue: list[tuple[int, Cut]] = []  # cut since the owner last looked, by a tick or an API call
 
     def meter(self, record: SessionRecord) -> ExitMeter:
         """The session's meter, rebuilt from the store after a restart."""
         meter = self.meters.get(record.session_id)
         if meter is None:
+            # A plain WireGuard app signs nothing: only its deposit limits it, and it settles by claim.
+            max_unsigned = self.max_unsigned if record.signs_receipts else 2**256
             meter = ExitMeter(session_id=record.session_id, price_per_mb=record.price_per_mb, deposit=record.deposit,
-                              receipt_every=self.receipt_every, max_unsigned=self.max_unsigned)
+                              receipt_every=self.receipt_every, max_unsigned=max_unsigned)
             meter.restore(measured=record.measured_bytes, latest=self.store.latest_receipt(record.session_id))
             self.meters[record.session_id] = meter
         return meter
@@ -52,15 +56,42 @@ class SessionMeters:
             else:
                 delta = total - last if total >= last else total
             self.last_counter[record.wg_pubkey] = total
-            for action in meter.observe(meter.measured + delta):
-                if isinstance(action, RequestReceipt):
-                    self.requests[record.session_id] = action
-                else:
-                    self.engine.remove_peer(self.interface, record.wg_pubkey)
-                    self.store.set_state(record.session_id, "cut")
-                    cuts.append((record.session_id, action))
-            self.store.update_measured(record.session_id, meter.measured)
+            self.bytes_counted += delta
+            cut = self._act(record, meter.observe(meter.measured + delta))
+            if meter.measured != record.measured_bytes:  # an idle session costs no disk write
+                self.store.update_measured(record.session_id, meter.measured)
+            if cut:
+                cuts.append((record.session_id, cut))
         return cuts
+
+    def end(self, session_id: int, reason: str) -> Cut | None:
+        """Stop serving an active session: a last reading, a last receipt request
+        for what it has not asked for yet, and the peer removed."""
+        cuts = dict(self.tick())
+        if session_id in cuts:
+            return cuts[session_id]
+        record = self.store.session(session_id)
+        if record is None or record.state != "active":
+            return None
+        return self._act(record, self.meter(record).end(reason))
+
+    def take_cuts(self) -> list[tuple[int, Cut]]:
+        """Sessions cut since the last call, however they were cut."""
+        cuts, self.cut_queue = self.cut_queue, []
+        return cuts
+
+    def _act(self, record: SessionRecord, actions: list[RequestReceipt | Cut]) -> Cut | None:
+        cut = None
+        for action in actions:
+            if isinstance(action, RequestReceipt):
+                self.requests[record.session_id] = action
+            else:
+                self.engine.remove_peer(self.interface, record.wg_pubkey)
+                self.store.set_state(record.session_id, "cut")
+                self.last_counter.pop(record.wg_pubkey, None)
+                self.cut_queue.append((record.session_id, action))
+                cut = action
+        return cut
 
     def accept_receipt(self, receipt: Receipt, signature: bytes) -> None:
         """A receipt whose signer the caller checked; stored durably before this returns."""
@@ -69,6 +100,8 @@ class SessionMeters:
             raise HandshakeRefused(404, f"session {receipt.session_id} is not served here")
         meter = self.meter(record)
         previous = meter.signed
+        if previous and previous[0] == receipt:
+            return  # the client retried after a lost answer: already held
         meter.receipt(receipt, signature)
         try:
             self.store.save_receipt(receipt, signature)

@@ -1,29 +1,48 @@
 """The receipt channel: the client fetches the exit's current request and
 returns it signed; the exit accepts only a signature of the session's opener
-(or one of its devices), and only what its meter asked for."""
+(or one of its devices), and only what its meter asked for.
+
+Each request carries the operator's own signature of the same `Receipt`, made
+with its registered receipt key. The request travels over plain HTTP, so this
+is what lets the client check that the exit (and not someone on the path)
+asks; and two such signatures for one (session, seq) with different bytes are
+the equivocation evidence `slash_double_sign` takes.
+"""
 
 from __future__ import annotations
 
 from octravpn.node.handshake import BadRequest, ChainView
 from octravpn.node.metering import SessionMeters
 from octravpn.node.store import NodeStore
-from octravpn.protocol.eip712 import Domain, Receipt, recover
+from octravpn.protocol.eip712 import Domain, Receipt, recover, sign
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.handshake import HandshakeRefused
 
 
 class ReceiptChannel:
-    def __init__(self, *, domain: Domain, chain: ChainView, store: NodeStore, meters: SessionMeters) -> None:
+    def __init__(self, *, domain: Domain, chain: ChainView, store: NodeStore, meters: SessionMeters,
+                 receipt_key: bytes) -> None:
         self.domain = domain
         self.chain = chain
         self.store = store
         self.meters = meters
+        self.receipt_key = receipt_key
 
     def pending_request(self, session_id: int) -> dict | None:
         request = self.meters.requests.get(session_id)
         if request is None:
             return None
-        return {"session_id": session_id, "seq": request.seq, "bytes_used": request.bytes_used}
+        receipt = Receipt(session_id=session_id, seq=request.seq, bytes_used=request.bytes_used)
+        return {"session_id": session_id, "seq": request.seq, "bytes_used": request.bytes_used,
+                "operator_signature": "0x" + sign(self.domain, receipt, self.receipt_key).hex()}
+
+    def close(self, session_id: int) -> dict:
+        """The opener left (its signed leave request was checked): end the session and
+        return the last request to sign, if any. Repeating it answers the same."""
+        cut = self.meters.end(session_id, "closed by the client")
+        record = self.store.session(session_id)
+        return {"session_id": session_id, "state": record.state, "reason": cut.reason if cut else None,
+                "measured_bytes": record.measured_bytes, "receipt_request": self.pending_request(session_id)}
 
     def submit(self, session_id: int, body: object) -> dict:
         if not isinstance(body, dict) or not {"seq", "bytes_used", "signature"} <= set(body):

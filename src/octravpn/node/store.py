@@ -53,6 +53,8 @@ _MIGRATIONS = [
         begun_at   INTEGER NOT NULL
     );
     """,
+    # Sessions of plain WireGuard apps sign no receipts: they settle by claim + confirm.
+    "ALTER TABLE sessions ADD COLUMN signs_receipts INTEGER NOT NULL DEFAULT 1;",
 ]
 
 
@@ -72,6 +74,7 @@ class SessionRecord:
     state: str
     measured_bytes: int
     opened_at: int
+    signs_receipts: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,12 @@ class NodeStore:
 
     # ---------------------------------------------------------- sessions
     def add_session(self, *, session_id: int, tailnet_id: int, opener: str, deposit: int, price_per_mb: int,
-                    wg_pubkey: bytes, opened_at: int) -> None:
+                    wg_pubkey: bytes, opened_at: int, signs_receipts: bool = True) -> None:
         """Record a session the exit serves (a second call for the same id changes nothing)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, opened_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
-            (session_id, tailnet_id, opener, str(deposit), str(price_per_mb), wg_pubkey, opened_at),
+            "INSERT OR IGNORE INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
+            "opened_at, signs_receipts) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+            (session_id, tailnet_id, opener, str(deposit), str(price_per_mb), wg_pubkey, opened_at, int(signs_receipts)),
         )
 
     def session(self, session_id: int) -> SessionRecord | None:
@@ -232,6 +235,19 @@ class NodeStore:
         ids = [r[0] for r in self.db.execute("SELECT session_id FROM settlements WHERE confirmed = 0 ORDER BY session_id")]
         return [self.settlement(i) for i in ids]
 
+    # ------------------------------------------------------------ totals
+    def totals(self) -> dict:
+        """Counts for the metrics: sessions by state, bytes measured, receipts, settlements by method."""
+        states = dict(self.db.execute("SELECT state, COUNT(*) FROM sessions GROUP BY state").fetchall())
+        measured = sum(int(r[0]) for r in self.db.execute("SELECT measured_bytes FROM sessions"))
+        methods = dict(self.db.execute("SELECT method, COUNT(*) FROM settlements GROUP BY method").fetchall())
+        return {
+            "sessions": {state: states.get(state, 0) for state in SESSION_STATES},
+            "measured_bytes": measured,
+            "receipts": self.db.execute("SELECT COUNT(*) FROM receipts").fetchone()[0],
+            "settlements": {method: methods.get(method, 0) for method in ("receipt", "claim")},
+        }
+
     # --------------------------------------------------------- internals
     def _update(self, sql: str, args: tuple, session_id: int) -> None:
         if self.db.execute(sql, args).rowcount != 1:
@@ -239,4 +255,5 @@ class NodeStore:
 
 
 def _session(row: tuple) -> SessionRecord:
-    return SessionRecord(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7], int(row[8]), row[9])
+    return SessionRecord(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7], int(row[8]), row[9],
+                         bool(row[10]))

@@ -22,6 +22,9 @@ from octravpn.protocol.errors import RemoteProtocolError
 
 FRESHNESS_SECONDS = 120
 SESSION_OPEN = 0
+# A `PeerRequest` for the all-zero key asks the exit to end the session: the
+# opener's signed, fresh, single-use "leave", checked exactly like a join.
+LEAVE_KEY = bytes(32)
 
 
 class HandshakeRefused(RemoteProtocolError):

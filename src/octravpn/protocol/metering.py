@@ -98,6 +98,25 @@ class ExitMeter:
             actions.append(self.cut)
         return actions
 
+    def end(self, reason: str) -> list[RequestReceipt | Cut]:
+        """Stop serving (the client left, the session is idle or near its grace):
+        a last request for the bytes not yet asked for, then the cut."""
+        if self.cut:
+            return []
+        actions: list[RequestReceipt | Cut] = []
+        billable = min(self.measured, self.limit)
+        if billable > self.requested:
+            self.seq += 1
+            self.requested = billable
+            actions.append(RequestReceipt(self.seq, billable))
+        self.cut = Cut(reason)
+        return [*actions, self.cut]
+
+    @property
+    def fully_signed(self) -> bool:
+        """Every byte asked for is covered by a signed receipt."""
+        return self.signed_bytes >= self.requested
+
     def receipt(self, receipt: Receipt, signature: bytes) -> None:
         """A receipt whose signature the caller verified as the opener's (or its device's)."""
         if receipt.session_id != self.session_id:

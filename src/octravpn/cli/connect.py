@@ -1,0 +1,211 @@
+"""`octravpn up | down | status | wg-config`: connect through an exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import typer
+
+from octravpn.cli.context import AppContext, get
+from octravpn.client.agent import ClientAgent, ClientOptions, restore_network
+from octravpn.client.state import ClientState, pid_alive, state_path
+from octravpn.errors import UsageError
+from octravpn.protocol.metering import BYTES_PER_MB
+from octravpn.units import format_amount
+from octravpn.wireguard.config import InterfaceConfig, PeerConfig
+from octravpn.wireguard.keys import Keypair
+from octravpn.wireguard.runner import SubprocessRunner
+
+log = logging.getLogger("octravpn.client")
+
+
+def _path(app_ctx: AppContext, interface: str) -> Path:
+    return state_path(app_ctx.config.data_dir, interface)
+
+
+def _status_row(app_ctx: AppContext, state: ClientState | None, *, alive: bool | None = None) -> dict:
+    if state is None:
+        return {"status": "down", "agent_running": False}
+    decimals = app_ctx.client(signer=False).asset_decimals()
+    symbol = app_ctx.client(signer=False).asset_symbol()
+    left = max(state.deposit - state.paid_so_far, 0)
+    return {
+        "status": state.status, "agent_running": pid_alive(state.pid) if alive is None else alive,
+        "interface": state.interface, "exit": state.exit, "exit_endpoint": state.exit_endpoint,
+        "session": state.session_id, "tailnet": state.tailnet_id, "address": state.client_address,
+        "measured_bytes": state.measured_bytes, "signed_bytes": state.signed_bytes, "receipts_signed": state.receipts_signed,
+        "requests_refused": state.requests_refused,
+        "deposit": f"{format_amount(state.deposit, decimals)} {symbol}",
+        "paid_so_far": f"{format_amount(state.paid_so_far, decimals)} {symbol}",
+        "deposit_left": f"{format_amount(left, decimals)} {symbol}",
+        "dns": state.dns, "kill_switch": state.kill_switch_table is not None, "last_error": state.last_error,
+        "settlement": state.settlement,
+    }
+
+
+def _run_agent(agent: ClientAgent, *, settle_wait: float) -> None:
+    """Tick until SIGTERM/SIGINT, then leave the session."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        try:
+            agent.tick()
+        except Exception:  # one bad tick must not end the session; it is logged
+            log.exception("tick failed")
+    agent.leave(settle_wait=settle_wait)
+
+
+def _daemonize(log_path: Path) -> bool:
+    """Fork a detached agent; True in the child. The child keeps the parent's loaded modules and
+    connections, which is why `up` is fast, and its output goes to `log_path`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork():
+        return False
+    os.setsid()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    return True
+
+
+def up(
+    ctx: typer.Context,
+    exit_: str = typer.Option(..., "--exit", help="Exit operator address (or a local wallet name)."),
+    tailnet_id: int = typer.Option(None, "--tailnet", help="Tailnet that pays (default: your one tailnet allowing the exit)."),
+    max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum session deposit)."),
+    session_id: int = typer.Option(None, "--session", help="Reuse this open session instead of opening one."),
+    interface: str = typer.Option("ovpn0", "--interface", help="WireGuard interface to create."),
+    kill_switch: bool = typer.Option(True, "--kill-switch/--no-kill-switch", help="Drop traffic outside the tunnel while up."),
+    accept_dns: bool = typer.Option(True, "--accept-dns/--no-accept-dns", help="Use the exit's DNS servers."),
+    leeway: float = typer.Option(1.0, "--leeway", min=0, help="MB the exit may count beyond what this side saw."),
+    settle_wait: float = typer.Option(60.0, "--settle-wait", min=0, help="Seconds `down` waits for the settlement."),
+    foreground: bool = typer.Option(False, "--foreground", help="Stay in the foreground (for a service manager)."),
+    dns_file: Path = typer.Option(Path("/etc/resolv.conf"), "--dns-file", hidden=True),
+) -> None:
+    """Connect: open or reuse a session, join the exit, route all traffic through it."""
+    app_ctx = get(ctx)
+    path = _path(app_ctx, interface)
+    previous = ClientState.load(path)
+    if previous is not None and previous.status != "down":
+        if pid_alive(previous.pid) or previous.routes or previous.kill_switch_table:
+            raise UsageError(f"{interface} is already up (session {previous.session_id}): run `octravpn down` first")
+    network = app_ctx.network()
+    client = app_ctx.client()
+    options = ClientOptions(interface=interface, kill_switch=kill_switch, accept_dns=accept_dns, dns_file=dns_file,
+                            leeway=int(leeway * BYTES_PER_MB))
+    agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
+                        rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)
+    state = agent.connect(exit_addr=app_ctx.address_of(exit_), tailnet_id=tailnet_id,
+                          max_pay=app_ctx.amount(max_pay, what="max pay") if max_pay else None,
+                          session_id=session_id, previous=previous)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per receipt poll otherwise
+    if foreground:
+        state.pid = os.getpid()
+        state.save(path)
+        app_ctx.out.record(_status_row(app_ctx, state, alive=True), title="connected")
+        _run_agent(agent, settle_wait=settle_wait)
+        app_ctx.out.record(_status_row(app_ctx, agent.state, alive=False), title="disconnected")
+        return
+    if _daemonize(path.with_suffix(".log")):
+        try:
+            agent.state.pid = os.getpid()
+            agent.state.save(path)
+            _run_agent(agent, settle_wait=settle_wait)
+        finally:
+            os._exit(0)
+    for _ in range(50):  # the child records its pid first thing
+        saved = ClientState.load(path)
+        if saved is not None and saved.pid:
+            state = saved
+            break
+        time.sleep(0.05)
+    app_ctx.out.record(_status_row(app_ctx, state, alive=True), title="connected")
+
+
+def down(
+    ctx: typer.Context,
+    interface: str = typer.Option("ovpn0", "--interface", help="The interface `up` created."),
+    timeout: float = typer.Option(120.0, "--wait", min=1, help="Seconds to wait for the agent to finish."),
+) -> None:
+    """Leave: last receipt, settlement confirmed, network restored."""
+    app_ctx = get(ctx)
+    path = _path(app_ctx, interface)
+    state = ClientState.load(path)
+    if state is None or state.status == "down" and not state.routes and not state.kill_switch_table:
+        app_ctx.out.record(_status_row(app_ctx, state, alive=False), title="already down")
+        return
+    if pid_alive(state.pid):
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            _reap(state.pid)
+        state = ClientState.load(path)
+    if state.status != "down" or state.routes or state.kill_switch_table:
+        # The agent died (or hung): restore the network from the state file alone.
+        restore_network(SubprocessRunner(), state)
+        state.status = "down"
+        state.last_error = (f"the agent was not running: network restored; session {state.session_id} stays open until "
+                            f"the exit settles it with your last receipt (or `octravpn up --session {state.session_id}`)")
+        state.save(path)
+    app_ctx.out.record(_status_row(app_ctx, state, alive=False), title="disconnected")
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: its own parent reaps it
+
+
+def status(ctx: typer.Context, interface: str = typer.Option("ovpn0", "--interface", help="The interface `up` created.")) -> None:
+    """Exit, session, bytes, receipts and deposit left."""
+    app_ctx = get(ctx)
+    app_ctx.out.record(_status_row(app_ctx, ClientState.load(_path(app_ctx, interface))), title="status")
+
+
+def wg_config(
+    ctx: typer.Context,
+    exit_: str = typer.Option(..., "--exit", help="Exit operator address (or a local wallet name)."),
+    tailnet_id: int = typer.Option(None, "--tailnet", help="Tailnet that pays."),
+    max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum)."),
+    session_id: int = typer.Option(None, "--session", help="Use this open session instead of opening one."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the file here (mode 0600) instead of stdout."),
+) -> None:
+    """A wg-quick file for a session, for any standard WireGuard app.
+
+    Such an app signs no receipts: the exit settles by claiming the bytes it
+    measured, and you confirm with `octravpn session confirm ID BYTES`."""
+    app_ctx = get(ctx)
+    client = app_ctx.client()
+    agent = ClientAgent(client=client, account=client.sender.account, network_name="", rpc_url=app_ctx.network().rpc_url,
+                        runner=SubprocessRunner(), state_path=Path(os.devnull), options=ClientOptions())
+    exit_addr = app_ctx.address_of(exit_)
+    registered, exit_ip, port = agent.locate(exit_addr)
+    sid = session_id if session_id is not None else agent.open_session(
+        exit_addr, tailnet_id, app_ctx.amount(max_pay, what="max pay") if max_pay else None)
+    keys = Keypair.generate()
+    joined = agent.join(sid, keys, registered.wg_pubkey, signs_receipts=False)
+    config = InterfaceConfig(name="octravpn", private_key=keys.private, addresses=(joined.client_address,), peers=(
+        PeerConfig(public_key=joined.exit_public_key, allowed_ips=("0.0.0.0/0", "::/0"), endpoint=f"{exit_ip}:{port}",
+                   persistent_keepalive=25),))
+    text = f"# OctraVPN session {sid} through {exit_addr}\n" + config.wg_quick(dns=joined.dns)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    app_ctx.out.record({"session": sid, "file": str(output), "exit": exit_addr}, title="wg-quick file written")

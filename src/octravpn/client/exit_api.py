@@ -1,0 +1,57 @@
+"""HTTP client of an exit's handshake API (`octravpn.node.api`)."""
+
+from __future__ import annotations
+
+import httpx
+
+from octravpn.errors import OctraVPNError
+
+
+class ExitAPIError(OctraVPNError):
+    """The exit refused a request (status 4xx/5xx, with its reason) or did not answer (status None)."""
+
+    exit_code = 5
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(f"the exit refused ({status}): {reason}" if status else f"the exit did not answer: {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class ExitAPI:
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def close_connection(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict | None:
+        try:
+            response = self.http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise ExitAPIError(None, f"{self.base_url}{path}: {exc}") from exc
+        if response.status_code == 204:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"error": response.text[:200]}
+        if response.status_code >= 400:
+            raise ExitAPIError(response.status_code, str(data.get("error", data)))
+        return data
+
+    def info(self) -> dict:
+        return self._call("GET", "/v1/info")
+
+    def add_peer(self, body: dict) -> dict:
+        return self._call("POST", "/v1/peers", body)
+
+    def receipt_request(self, session_id: int) -> dict | None:
+        return self._call("GET", f"/v1/sessions/{session_id}/receipt-request")
+
+    def submit_receipt(self, session_id: int, body: dict) -> dict:
+        return self._call("POST", f"/v1/sessions/{session_id}/receipts", body)
+
+    def leave(self, session_id: int, body: dict) -> dict:
+        return self._call("POST", f"/v1/sessions/{session_id}/close", body)

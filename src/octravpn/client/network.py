@@ -1,0 +1,137 @@
+"""The client host's network while connected: routes, kill switch and DNS.
+
+All traffic goes through the tunnel: two /1 routes cover the whole IPv4
+space without replacing the default route (so restoring is deleting them),
+and the exit's own address keeps a /32 route by the original gateway, so
+WireGuard's packets and the handshake API do not loop into the tunnel.
+
+The kill switch is an nftables output filter that drops whatever would leave
+outside the tunnel, except WireGuard's packets to the exit's endpoint and the
+exit's API port (and a chain RPC on a private or loopback address, which an
+exit would refuse to carry anyway). IPv6 is dropped: the tunnel carries IPv4.
+It stays loaded if the agent dies, so nothing leaks until `octravpn down`.
+Rendering is pure; `apply`/`remove` run the commands.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from octravpn.wireguard.runner import CommandError, CommandRunner
+
+SPLIT_DEFAULT = ("0.0.0.0/1", "128.0.0.0/1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bypass:
+    """A destination reached outside the tunnel: the exit, or a private chain RPC."""
+
+    address: str
+    tcp_ports: tuple[int, ...] = ()
+    udp_ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelRouting:
+    interface: str
+    bypasses: tuple[Bypass, ...]
+
+    @property
+    def table(self) -> str:
+        return f"octravpn_ks_{self.interface}".replace("-", "_").replace(".", "_")
+
+
+def kill_switch_ruleset(routing: TunnelRouting) -> str:
+    allowed = []
+    for bypass in routing.bypasses:
+        for port in bypass.udp_ports:
+            allowed.append(f"        ip daddr {bypass.address} udp dport {port} accept")
+        for port in bypass.tcp_ports:
+            allowed.append(f"        ip daddr {bypass.address} tcp dport {port} accept")
+    rules = "\n".join(allowed)
+    return f"""table inet {routing.table}
+delete table inet {routing.table}
+table inet {routing.table} {{
+    chain output {{
+        type filter hook output priority filter; policy drop;
+        oifname "lo" accept
+        oifname "{routing.interface}" accept
+{rules}
+    }}
+}}
+"""
+
+
+def gateway_route(runner: CommandRunner, address: str) -> list[str]:
+    """`ip route` arguments that reach `address` the way it is reached now (before the tunnel)."""
+    (route,) = json.loads(runner.run(["ip", "-j", "route", "get", address]))
+    if route.get("dev") == "lo":
+        return []  # a local address needs no route
+    argv = [f"{address}/32"]
+    if route.get("gateway"):
+        argv += ["via", route["gateway"]]
+    return argv + ["dev", route["dev"]]
+
+
+def apply_routes(runner: CommandRunner, routing: TunnelRouting) -> list[list[str]]:
+    """Bypass routes first (taken from the current table), then the split default; returns what was added."""
+    added = []
+    for bypass in routing.bypasses:
+        route = gateway_route(runner, bypass.address)
+        if route:
+            runner.run(["ip", "route", "replace", *route])
+            added.append(route)
+    for half in SPLIT_DEFAULT:
+        route = [half, "dev", routing.interface]
+        runner.run(["ip", "route", "replace", *route])
+        added.append(route)
+    return added
+
+
+def remove_routes(runner: CommandRunner, added: list[list[str]]) -> None:
+    for route in reversed(added):
+        try:
+            runner.run(["ip", "route", "del", *route])
+        except CommandError:
+            pass  # already gone with its interface
+
+
+def apply_kill_switch(runner: CommandRunner, routing: TunnelRouting) -> None:
+    runner.run(["nft", "-f", "-"], stdin=kill_switch_ruleset(routing))
+
+
+def remove_kill_switch(runner: CommandRunner, table: str) -> bool:
+    try:
+        runner.run(["nft", "delete", "table", "inet", table])
+    except CommandError:
+        return False
+    return True
+
+
+def is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_private or ip.is_loopback or ip.is_link_local
+
+
+# ----------------------------------------------------------------- DNS
+
+def resolv_conf(servers: tuple[str, ...]) -> str:
+    return "# written by octravpn while connected; restored by `octravpn down`\n" + \
+        "".join(f"nameserver {server}\n" for server in servers)
+
+
+def set_dns(path: Path, servers: tuple[str, ...]) -> str:
+    """Point the resolver at `servers`; returns the previous file to restore.
+    Written in place, because /etc/resolv.conf is often a bind mount or symlink target."""
+    previous = path.read_text() if path.exists() else ""
+    with path.open("w") as handle:
+        handle.write(resolv_conf(servers))
+    return previous
+
+
+def restore_dns(path: Path, previous: str) -> None:
+    with path.open("w") as handle:
+        handle.write(previous)

@@ -1,0 +1,190 @@
+"""A lab of hosts in network namespaces, joined by veth links: what the e2e
+tests, `make demo` and the benchmarks run clients and exits in.
+
+Every name carries a per-run suffix, so parallel runs (and the interface
+sockets wireguard-go keeps in the shared /var/run/wireguard) never collide.
+Only addresses of these hosts are ever sent traffic.
+
+`Lab` is the standard topology: clients and an exit, each linked to an
+"internet" host that routes between them and serves a web page on a public
+(documentation-range) address. The host running the lab reaches the
+internet host over one more link, where the devnet listens, so every host
+reaches the chain; the internet host masquerades towards it, so parallel labs
+with the same addresses need no routes on the machine itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def sh(*argv: str, namespace: str | None = None, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    full = (["ip", "netns", "exec", namespace] if namespace else []) + list(argv)
+    return subprocess.run(full, capture_output=True, text=True, check=check, timeout=timeout)
+
+
+class Host:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        sh("ip", "netns", "add", name)
+        sh("ip", "link", "set", "lo", "up", namespace=name)
+
+    def run(self, *argv: str, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        return sh(*argv, namespace=self.name, check=check, timeout=timeout)
+
+    def ping(self, address: str, *, count: int = 3) -> bool:
+        return self.run("ping", "-c", str(count), "-W", "2", "-i", "0.2", address, check=False).returncode == 0
+
+    def delete(self) -> None:
+        sh("ip", "netns", "del", self.name, check=False)
+
+
+def link(a: Host, a_address: str, b: Host, b_address: str) -> tuple[str, str]:
+    """A veth pair between two hosts, with an address on each end; returns the two interface names."""
+    end_a, end_b = unique("ve"), unique("ve")
+    sh("ip", "link", "add", end_a, "type", "veth", "peer", "name", end_b)
+    for host, end, address in ((a, end_a, a_address), (b, end_b, b_address)):
+        sh("ip", "link", "set", end, "netns", host.name)
+        host.run("ip", "addr", "add", address, "dev", end)
+        host.run("ip", "link", "set", end, "up")
+    return end_a, end_b
+
+
+def require_root_and_tools() -> None:
+    missing = [tool for tool in ("ip", "wg", "wireguard-go", "ping", "nft") if subprocess.run(["sh", "-c", f"command -v {tool}"],
+                                                                                     capture_output=True).returncode]
+    if os.geteuid() != 0 or missing:
+        raise RuntimeError(f"e2e tests need root and {missing or 'nothing more'}: run them through `make test`")
+
+
+WEB_ADDRESS = "203.0.113.80"  # the internet host's web server
+EXIT_PUBLIC = "198.51.100.2"  # the exit's public (uplink) address
+EXIT_PORT = 51820  # WireGuard (UDP) and the handshake API (TCP)
+WEB_PAGE = b"<html><body>hello from the internet host, through an OctraVPN exit</body></html>\n" * 64
+
+
+@dataclass
+class Lab:
+    internet: Host
+    exit: Host
+    clients: list[Host]
+    uplink: str  # the exit's interface towards the internet host
+    client_links: list[str]  # each client's interface towards the internet host (outside any tunnel)
+    chain_address: str  # this machine's address on its link to the internet host: where the devnet listens
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, *, clients: int = 1) -> "Lab":
+        require_root_and_tools()
+        internet, exit_ = Host(unique("ovi")), Host(unique("ove"))
+        hosts = [Host(unique("ovc")) for _ in range(clients)]
+        try:
+            internet.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+            internet.run("ip", "addr", "add", f"{WEB_ADDRESS}/32", "dev", "lo")
+            _, uplink = link(internet, "198.51.100.1/24", exit_, f"{EXIT_PUBLIC}/24")
+            exit_.run("ip", "route", "add", "default", "via", "198.51.100.1")
+            client_links = []
+            for index, client in enumerate(hosts):
+                base = 128 * index  # 192.0.2.0/25, 192.0.2.128/25
+                client_links.append(link(internet, f"192.0.2.{base + 1}/25", client, f"192.0.2.{base + 2}/25")[1])
+                client.run("ip", "route", "add", "default", "via", f"192.0.2.{base + 1}")
+                # `ip netns exec` bind-mounts this over /etc/resolv.conf, so DNS changes stay in the lab.
+                resolv = f"/etc/netns/{client.name}/resolv.conf"
+                os.makedirs(os.path.dirname(resolv), exist_ok=True)
+                with open(resolv, "w") as handle:
+                    handle.write("nameserver 192.0.2.1\n")
+            chain_address = _link_to_machine(internet)
+        except BaseException:
+            for host in (internet, exit_, *hosts):
+                host.delete()
+            raise
+        return cls(internet=internet, exit=exit_, clients=hosts, uplink=uplink, client_links=client_links,
+                   chain_address=chain_address)
+
+    @property
+    def client(self) -> Host:
+        return self.clients[0]
+
+    def serve_web(self, directory: str) -> None:
+        """A web server on the internet host (port 80), serving `WEB_PAGE` as /index.html."""
+        with open(os.path.join(directory, "index.html"), "wb") as handle:
+            handle.write(WEB_PAGE)
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", self.internet.name, sys.executable, "-m", "http.server", "80", "--bind", WEB_ADDRESS,
+             "--directory", directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if fetch(self.internet, f"http://{WEB_ADDRESS}/index.html", timeout=1) is not None:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the lab's web server did not start")
+
+    def delete(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for host in (*self.clients, self.exit, self.internet):
+            host.delete()
+            try:
+                os.remove(f"/etc/netns/{host.name}/resolv.conf")
+                os.rmdir(f"/etc/netns/{host.name}")
+            except OSError:
+                pass
+
+
+def _link_to_machine(internet: Host) -> str:
+    """A veth between this machine and the internet host, in a /30 of 10.254.0.0/16 picked per lab."""
+    number = uuid.uuid4().int % (256 * 64)
+    third, fourth = number // 64, (number % 64) * 4
+    mine, theirs = f"10.254.{third}.{fourth + 1}", f"10.254.{third}.{fourth + 2}"
+    here, there = unique("vr"), unique("vr")
+    sh("ip", "link", "add", here, "type", "veth", "peer", "name", there)
+    sh("ip", "link", "set", there, "netns", internet.name)
+    sh("ip", "addr", "add", f"{mine}/30", "dev", here)
+    sh("ip", "link", "set", here, "up")
+    internet.run("ip", "addr", "add", f"{theirs}/30", "dev", there)
+    internet.run("ip", "link", "set", there, "up")
+    subprocess.run(["ip", "netns", "exec", internet.name, "nft", "-f", "-"], check=True, text=True, capture_output=True,
+                   input=f"""table ip lab_nat {{
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "{there}" masquerade
+    }}
+}}
+""")
+    return mine
+
+
+def fetch(host: Host, url: str, *, timeout: float = 5.0, interface: str | None = None) -> bytes | None:
+    """GET `url` from inside `host` (optionally bound to one interface); the body, or None if it failed."""
+    code = ("import sys, urllib.request\n"
+            f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout={timeout}).read())")
+    argv = [sys.executable, "-c", code]
+    if interface:
+        # SO_BINDTODEVICE through a tiny opener: the request leaves by this interface only.
+        code = ("import socket, sys, http.client\n"
+                "class C(http.client.HTTPConnection):\n"
+                "    def connect(self):\n"
+                "        self.sock = socket.socket()\n"
+                f"        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, {interface!r}.encode())\n"
+                f"        self.sock.settimeout({timeout})\n"
+                "        self.sock.connect((self.host, self.port))\n"
+                f"u = {url!r}.split('/', 3)\n"
+                f"c = C(u[2], timeout={timeout}); c.request('GET', '/' + u[3])\n"
+                "sys.stdout.buffer.write(c.getresponse().read())")
+        argv = [sys.executable, "-c", code]
+    done = subprocess.run(["ip", "netns", "exec", host.name, *argv], capture_output=True, timeout=timeout + 10)
+    return done.stdout if done.returncode == 0 else None

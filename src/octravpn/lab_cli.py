@@ -1,0 +1,105 @@
+"""Driving the `octravpn` command line in a `Lab`: the commands a user types,
+each run on the host (namespace) where it belongs, in one throwaway home.
+`make demo`, the e2e tests and the benchmarks tell their stories through it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from octravpn.chain.devnet import free_port
+from octravpn.config import isolated_environment
+from octravpn.lab import EXIT_PORT, EXIT_PUBLIC, Host, Lab, fetch
+
+PASSWORD = "octravpn-lab"  # devnet wallets only hold test funds
+PRICE = "0.000002"  # per MB: 2e12 base units
+
+
+class CommandFailed(RuntimeError):
+    def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
+        super().__init__(f"`octravpn {shlex.join(argv)}` failed ({returncode}): {stderr.strip()}")
+        self.returncode, self.stderr = returncode, stderr
+
+
+@dataclass
+class Registered:
+    tailnet_id: int
+    exit_address: str
+    wg_pubkey: str
+
+
+class LabCLI:
+    def __init__(self, lab: Lab, home: Path, *, echo: bool = False) -> None:
+        self.lab = lab
+        self.home = home
+        self.echo = echo
+        self.env = {**isolated_environment(home), "OCTRAVPN_PASSWORD": PASSWORD}
+
+    def argv(self, args: tuple[str, ...], host: Host | None) -> list[str]:
+        prefix = ["ip", "netns", "exec", host.name] if host else []
+        return [*prefix, sys.executable, "-m", "octravpn.cli.main", *args]
+
+    def run(self, *args: str, host: Host | None = None, title: str | None = None, json_out: bool = True,
+            timeout: float = 180.0) -> dict | str:
+        """Run one command to completion; its JSON output (or text), or `CommandFailed`."""
+        if self.echo:
+            where = f" (on {host.name})" if host else ""
+            print(f"\n## {title or ''}{where}\n$ octravpn {shlex.join(args)}", flush=True)
+        full = ("--json", *args) if json_out else args
+        done = subprocess.run(self.argv(full, host), env=self.env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise CommandFailed(list(args), done.returncode, done.stderr)
+        if self.echo:
+            print(json.dumps(json.loads(done.stdout), indent=1) if json_out else done.stdout.rstrip(), flush=True)
+        return json.loads(done.stdout) if json_out else done.stdout
+
+    # ------------------------------------------------------------ story
+    def setup(self, *, price: str = PRICE, treasury: str = "1") -> Registered:
+        """Devnet, an exit registered at the lab's exit host, a tailnet of alice with bob, allowing the exit."""
+        self.run("devnet", "up", "--host", self.lab.chain_address, "--port", str(free_port()),
+                 title="Start a local devnet: anvil, the contract, five funded wallets")
+        key = self.run("-w", "operator", "node", "keygen", title="The operator creates its exit's WireGuard key")
+        self.run("-w", "operator", "operator", "bond", "1.5", title="…stakes")
+        registered = self.run("-w", "operator", "operator", "register", "--endpoint", f"{EXIT_PUBLIC}:{EXIT_PORT}",
+                              "--wg-pubkey", key["wg_pubkey"], "--region", "lab", "--price", price,
+                              "--receipt-wallet", "operator-receipts", title="…and registers the exit, with a separate receipt key")
+        acl = self.home / "acl.hujson"
+        acl.write_text('{"acls": [{"action": "accept", "src": ["group:members"], "dst": ["*:*"]}]}\n')
+        tailnet = self.run("-w", "alice", "tailnet", "create", "--deposit", treasury, "--acl", str(acl),
+                           title="Alice creates a tailnet with a treasury")
+        tid = str(tailnet["id"])
+        self.run("-w", "alice", "tailnet", "add-exit", tid, "operator", title="…allows the exit")
+        self.run("-w", "alice", "tailnet", "add-member", tid, "bob", title="…and adds Bob")
+        return Registered(tailnet_id=tailnet["id"], exit_address=registered["address"], wg_pubkey=key["wg_pubkey"])
+
+    def start_exit(self, *options: str, log: Path, interface: str) -> subprocess.Popen:
+        """`octravpn node run` on the exit host, in the background, once its API answers."""
+        args = ("-w", "operator", "node", "run", "--interface", interface, "--uplink", self.lab.uplink, *options)
+        if self.echo:
+            print(f"\n## The operator runs its exit node (on {self.lab.exit.name})\n$ octravpn {shlex.join(args)} &", flush=True)
+        with open(log, "ab") as output:
+            process = subprocess.Popen(self.argv(args, self.lab.exit), env=self.env, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the exit node stopped ({process.returncode}): {log.read_text()[-2000:]}")
+            if fetch(self.lab.exit, f"http://{EXIT_PUBLIC}:{EXIT_PORT}/v1/info", timeout=1) is not None:
+                return process
+            time.sleep(0.2)
+        process.kill()
+        raise RuntimeError(f"the exit node did not answer within 60s: {log.read_text()[-2000:]}")
+
+    def stop(self, process: subprocess.Popen, *, kill: bool = False, timeout: float = 60.0) -> int:
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+        return process.wait(timeout=timeout)
+
+    def down_devnet(self) -> None:
+        subprocess.run(self.argv(("devnet", "down"), None), env=self.env, capture_output=True, timeout=60)

@@ -1,0 +1,271 @@
+"""The exit-node agent: the long-running process behind `octravpn node run`.
+
+It ties the parts together. At start it checks the operator is registered and
+not slashed, that its WireGuard key and receipt key are the ones on chain, and
+reconciles its store with the chain (finishing settlements a crash left
+behind, dropping sessions that ended meanwhile); then it brings the WireGuard
+interface to exactly the peers of its active sessions and loads the egress
+policy. While running, `tick` (once a second) meters every peer, and every
+few seconds follows the chain for sessions that ended, cuts sessions that are
+idle or near their settlement deadline, and settles the ones that ended.
+The HTTP API and the tick share the agent's state under one lock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from fastapi import FastAPI, Request
+
+from octravpn.chain.client import OctraVPN
+from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.errors import OctraVPNError
+from octravpn.node import egress
+from octravpn.node.api import create_app
+from octravpn.node.handshake import ContractChainView, ExitIdentity, HandshakeService
+from octravpn.node.metering import SessionMeters
+from octravpn.node.metrics import NodeCollector
+from octravpn.node.receipts import ReceiptChannel
+from octravpn.node.settlement import STATUS_OPEN, STATUS_SETTLED, Settler
+from octravpn.node.store import NodeStore
+from octravpn.protocol.eip712 import Domain
+from octravpn.protocol.metering import BYTES_PER_MB
+from octravpn.wireguard.config import InterfaceConfig, PeerConfig
+from octravpn.wireguard.engine import Engine
+from octravpn.wireguard.keys import Keypair, encode_key
+from octravpn.wireguard.runner import CommandError, CommandRunner
+
+log = logging.getLogger("octravpn.node")
+RETRY_SECONDS = 10.0
+
+
+class NodeError(OctraVPNError):
+    """The exit cannot run as configured; the message says what to fix."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeSettings:
+    interface: str = "ovpn-exit"
+    tunnel_network: ipaddress.IPv4Network = ipaddress.ip_network("10.77.0.0/16")
+    api_host: str = "0.0.0.0"
+    uplink: str | None = None  # None: the interface of the default route
+    dns: tuple[str, ...] = ()
+    receipt_every: int = 10 * BYTES_PER_MB
+    max_unsigned: int = 50 * BYTES_PER_MB
+    final_receipt_wait: float = 10.0  # after a cut, how long a last receipt may take
+    idle_timeout: float = 900.0
+    settle_margin: int | None = None  # settle this long before the session grace ends (default: grace / 4, at most 10 min)
+    tick_seconds: float = 1.0
+    chain_poll_seconds: float = 2.0
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise NodeError(f"the registered endpoint {endpoint!r} is not host:port: fix it with `octravpn operator update --endpoint`")
+    return host.strip("[]"), int(port)
+
+
+class ExitAgent:
+    def __init__(self, *, client: OctraVPN, receipt_key: LocalAccount, wg_private_key: bytes, store: NodeStore,
+                 runner: CommandRunner, settings: NodeSettings, clock: Callable[[], float] = time.time) -> None:
+        if client.sender is None:
+            raise NodeError("the exit agent needs its operator wallet to settle")
+        self.client = client
+        self.operator = client.sender.account.address
+        self.receipt_key = receipt_key
+        self.wg_keys = Keypair.from_private(wg_private_key)
+        self.store = store
+        self.runner = runner
+        self.engine = Engine(runner)
+        self.settings = settings
+        self.clock = clock
+        self.lock = threading.Lock()  # the store, meters and WireGuard: shared by the API and the tick
+        self.stats_lock = threading.Lock()  # only the counters below, so the event loop never waits on the tick
+        self.errors: Counter = Counter()
+        self.responses: Counter = Counter()
+        self.settle_at: dict[int, float] = {}  # ended sessions -> when to settle at the latest
+        self.first_seen: dict[int, float] = {}  # sessions -> when this process first saw them (idle timer)
+        self.next_poll = 0.0
+
+    # ------------------------------------------------------------ start
+    def start(self) -> None:
+        """Check the on-chain registration, reconcile, bring up WireGuard and egress."""
+        registered = self.client.endpoint(self.operator)
+        if registered.registered_at == 0:
+            raise NodeError(f"{self.operator} has no registered exit: `octravpn operator bond` and `operator register` first")
+        if self.client.is_slashed(self.operator):
+            raise NodeError(f"{self.operator} was slashed: a slashed operator cannot serve sessions")
+        if registered.wg_pubkey != self.wg_keys.public:
+            raise NodeError(f"the WireGuard key file holds {self.wg_keys.public_b64} but the chain has "
+                            f"{encode_key(registered.wg_pubkey)}: use the right --wg-key-file or `operator rotate-keys`")
+        if to_checksum_address(registered.receipt_signer) != self.receipt_key.address:
+            raise NodeError(f"the receipt wallet is {self.receipt_key.address} but the chain's receipt signer is "
+                            f"{registered.receipt_signer}: pass --receipt-wallet with that key")
+        if not self.client.is_active(self.operator):
+            log.warning("the exit is not active (retired or under-bonded): it settles its sessions but gets no new ones")
+        host, self.port = split_endpoint(registered.endpoint)
+        self.identity = ExitIdentity(operator=self.operator, wg_public_key=self.wg_keys.public, endpoint=registered.endpoint,
+                                     interface=self.settings.interface, tunnel_network=self.settings.tunnel_network,
+                                     dns=self.settings.dns)
+        domain = Domain(chain_id=self.client.w3.eth.chain_id, verifying_contract=self.client.address)
+        chain = ContractChainView(self.client)
+        self.meters = SessionMeters(store=self.store, engine=self.engine, interface=self.settings.interface,
+                                    receipt_every=self.settings.receipt_every, max_unsigned=self.settings.max_unsigned)
+        self.handshake = HandshakeService(domain=domain, identity=self.identity, chain=chain, store=self.store,
+                                          engine=self.engine, clock=self.clock)
+        self.receipts = ReceiptChannel(domain=domain, chain=chain, store=self.store, meters=self.meters,
+                                       receipt_key=bytes(self.receipt_key.key))
+        self.settler = Settler(chain=self.client, store=self.store, meters=self.meters)
+        grace = self.client.params().session_grace
+        self.settle_margin = self.settings.settle_margin if self.settings.settle_margin is not None else min(600, grace // 4)
+        self.grace = grace
+        self.last_block = self.client.w3.eth.block_number
+        with self.lock:
+            self._reconcile()
+            egress.apply(self.runner, egress.EgressPolicy(
+                wg_interface=self.settings.interface, uplink=self.settings.uplink or self._default_uplink(),
+                tunnel_network=self.settings.tunnel_network, exit_address=self.identity.exit_address))
+        log.info("exit %s serving on %s (WireGuard %s, interface %s)", self.operator, registered.endpoint,
+                 self.wg_keys.public_b64, self.settings.interface)
+
+    def _reconcile(self) -> None:
+        for outcome in self.settler.resume():
+            log.info("finished a settlement begun before the restart: session %d (%s)", outcome.session_id, outcome.method)
+        for record in self.store.sessions("active"):
+            status = self.client.session(record.session_id).status
+            if status != STATUS_OPEN:
+                self.store.set_state(record.session_id, "settled" if status == STATUS_SETTLED else "refunded")
+                log.info("session %d ended on chain while the agent was down", record.session_id)
+        peers = tuple(PeerConfig(public_key=r.wg_pubkey, allowed_ips=(f"{r.tunnel_address}/32",))
+                      for r in self.store.sessions("active") if r.tunnel_address)
+        self.engine.up(InterfaceConfig(
+            name=self.settings.interface, private_key=self.wg_keys.private, listen_port=self.port,
+            addresses=(f"{self.identity.exit_address}/{self.settings.tunnel_network.prefixlen}",), peers=peers))
+        now = self.clock()
+        for record in self.store.sessions("cut"):
+            if self.store.settlement(record.session_id) is None:
+                self.settle_at[record.session_id] = now  # cut before the restart: settle now
+
+    def _default_uplink(self) -> str:
+        import json
+
+        routes = json.loads(self.runner.run(["ip", "-j", "route", "show", "default"]) or "[]")
+        if not routes or "dev" not in routes[0]:
+            raise NodeError("no default route to forward clients' traffic: pass --uplink INTERFACE")
+        return routes[0]["dev"]
+
+    def stop(self) -> None:
+        """Remove the interface and the egress policy; the store keeps every session for the next start."""
+        with self.lock:
+            egress.remove(self.runner, egress.EgressPolicy(
+                wg_interface=self.settings.interface, uplink="-", tunnel_network=self.settings.tunnel_network,
+                exit_address=self.identity.exit_address))
+            self.engine.down(self.settings.interface)
+
+    # ------------------------------------------------------------- work
+    def tick(self) -> None:
+        with self.lock:
+            now = self.clock()
+            try:
+                self.meters.tick()
+                if now >= self.next_poll:
+                    self.next_poll = now + self.settings.chain_poll_seconds
+                    self._follow_chain()
+                    self._end_idle_and_expiring(now)
+            except (ChainError, CommandError) as exc:
+                self.count_error("tick")
+                log.warning("tick failed, retrying: %s", exc)
+            for session_id, cut in self.meters.take_cuts():  # by the meter, the chain watch, or a client's leave
+                log.info("session %d cut: %s", session_id, cut.reason)
+                self.settle_at[session_id] = now + self.settings.final_receipt_wait
+            self._settle_due(now)
+
+    def _follow_chain(self) -> None:
+        head = self.client.w3.eth.block_number
+        if head <= self.last_block:
+            return
+        for event in self.client.events(self.last_block + 1, head):
+            if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
+                self._ended_on_chain(event.args["session_id"], "settled" if event.name == "SessionSettled" else "refunded")
+        self.last_block = head
+
+    def _ended_on_chain(self, session_id: int, state: str) -> None:
+        record = self.store.session(session_id)
+        if record is None or record.state in ("settled", "refunded"):
+            return
+        if record.state == "active":
+            self.engine.remove_peer(self.settings.interface, record.wg_pubkey)
+        self.store.set_state(session_id, state)
+        self.settle_at.pop(session_id, None)
+        log.info("session %d was %s on chain: peer removed", session_id, state)
+
+    def _end_idle_and_expiring(self, now: float) -> None:
+        handshakes = {p.public_key: p.latest_handshake for p in self.engine.peers(self.settings.interface)}
+        for record in self.store.sessions("active"):
+            first_seen = self.first_seen.setdefault(record.session_id, now)
+            last_active = max(handshakes.get(record.wg_pubkey) or 0, first_seen)
+            if record.opened_at + self.grace - self.settle_margin <= now:
+                reason = "its settlement deadline is near"
+            elif now - last_active > self.settings.idle_timeout:
+                reason = "idle"
+            else:
+                continue
+            self.meters.end(record.session_id, reason)
+
+    def _settle_due(self, now: float) -> None:
+        for session_id, due in sorted(self.settle_at.items()):
+            record = self.store.session(session_id)
+            if now < due and not self.meters.meter(record).fully_signed:
+                continue  # a last receipt may still come
+            try:
+                outcome = self.settler.settle(session_id)
+            except ContractRevert as exc:
+                # Not retried here: the store keeps it pending and the next start looks at the chain again.
+                self.count_error("settlement")
+                self.settle_at.pop(session_id)
+                log.error("settling session %d was refused by the contract: %s", session_id, exc)
+                continue
+            except ChainError as exc:
+                self.count_error("settlement")
+                self.settle_at[session_id] = now + RETRY_SECONDS
+                log.warning("settling session %d failed, retrying in %.0fs: %s", session_id, RETRY_SECONDS, exc)
+                continue
+            self.settle_at.pop(session_id)
+            log.info("session %d settled by %s for %d bytes (tx %s)", session_id, outcome.method, outcome.bytes_used,
+                     outcome.tx_hash)
+
+    # -------------------------------------------------------------- API
+    def app(self) -> FastAPI:
+        app = create_app(self.handshake, self.receipts, lock=self.lock)
+
+        @app.middleware("http")
+        async def count_responses(request: Request, call_next):
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unknown")
+            with self.stats_lock:
+                self.responses[(path, response.status_code)] += 1
+            if response.status_code >= 500:
+                self.count_error("api")
+            return response
+
+        return app
+
+    def count_error(self, kind: str) -> None:
+        with self.stats_lock:
+            self.errors[kind] += 1
+
+    def collector(self) -> NodeCollector:
+        return NodeCollector(store=self.store, lock=self.lock, stats_lock=self.stats_lock, errors=self.errors,
+                             responses=self.responses)
