@@ -18,11 +18,12 @@ FUZZ_PROFILE := $(if $(CI),ci,dev)
 SYSTEM_TOOLS := wg wireguard-go ip ping nft
 SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables
 
-.PHONY: help deps tools system-deps demo test test-contract gas artifacts lock clean
+.PHONY: help deps tools system-deps demo test test-contract bench gas artifacts lock clean
 
 help:
-	@echo "make demo   - start a local anvil devnet and deploy OctraVPN on it"
+	@echo "make demo   - the whole story on a local devnet: an exit and a client in namespaces, a page through the tunnel"
 	@echo "make test   - install everything needed and run the whole test suite"
+	@echo "make bench  - tunnel throughput vs plain WireGuard, connect time, agent CPU and memory"
 	@echo "make gas    - print the gas table and the bytecode size"
 
 $(STAMPS)/venv: pyproject.toml requirements.lock
@@ -55,7 +56,7 @@ artifacts: $(ARTIFACT)
 $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
 	$(PY) -m octravpn.chain.build
 
-demo: deps tools
+demo: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
 
 test: deps tools system-deps
@@ -63,6 +64,11 @@ test: deps tools system-deps
 
 test-contract: deps
 	OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile tests/contract
+
+# Tunnel throughput (iperf3), connect time, agents' CPU and memory; needs root.
+bench: deps tools system-deps
+	@command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3; }
+	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/tunnel.py
 
 gas: deps
 	$(PY) bench/gas.py

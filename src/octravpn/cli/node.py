@@ -11,9 +11,6 @@ import typer
 
 from octravpn.cli.context import AppContext, get
 from octravpn.errors import ConfigError, UsageError
-from octravpn.node.agent import ExitAgent, NodeSettings
-from octravpn.node.service import serve
-from octravpn.node.store import NodeStore
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
 from octravpn.wireguard.runner import SubprocessRunner
@@ -88,8 +85,8 @@ def run(
     dns: list[str] = typer.Option([], "--dns", help="DNS server clients should use (repeatable)."),
     uplink: str = typer.Option(None, "--uplink", help="Interface clients' traffic leaves by (default: the default route's)."),
     api_host: str = typer.Option("0.0.0.0", "--api-host", help="Address the handshake API listens on (TCP, the endpoint's port)."),
-    receipt_every: float = typer.Option(10, "--receipt-every", min=0.001, help="Ask for a signed receipt every N MB."),
-    max_unsigned: float = typer.Option(50, "--max-unsigned", min=0.001, help="Cut a client that leaves more than N MB unsigned."),
+    receipt_every: float = typer.Option(64, "--receipt-every", min=0.001, help="Ask for a signed receipt every N MB."),
+    max_unsigned: float = typer.Option(1024, "--max-unsigned", min=0.001, help="Cut a client that leaves more than N MB unsigned."),
     final_receipt_wait: float = typer.Option(10, "--final-receipt-wait", min=0, help="Seconds a last receipt may take after a cut."),
     idle_timeout: float = typer.Option(900, "--idle-timeout", min=1, help="End a session after N seconds without a handshake."),
     settle_margin: int = typer.Option(None, "--settle-margin", min=0, help="Settle N seconds before the session grace ends."),
@@ -99,6 +96,11 @@ def run(
     state_dir: Path = typer.Option(None, "--state-dir", help="Where the node's database lives."),
 ) -> None:
     """Serve sessions until stopped (SIGTERM/Ctrl-C). Needs root for WireGuard and nftables."""
+    # Imported here: the server stack (FastAPI, uvicorn, Prometheus) would slow every other command's start.
+    from octravpn.node.agent import ExitAgent, NodeSettings
+    from octravpn.node.service import serve
+    from octravpn.node.store import NodeStore
+
     app_ctx = get(ctx)
     try:
         network = ipaddress.ip_network(tunnel_network)

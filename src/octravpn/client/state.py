@@ -49,13 +49,12 @@ class ClientState:
         return self.signed_bytes * self.price_per_mb // 1_000_000
 
     def save(self, path: Path) -> None:
-        """Atomically (write, fsync, rename), so `status` never reads half a file."""
+        """Atomically (write, rename), so `status` never reads half a file. Not fsynced: it is
+        rewritten every second, and after a power loss an older copy restores the same network."""
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
         with temporary.open("w") as handle:
             json.dump(asdict(self), handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
         temporary.replace(path)
 
     @classmethod

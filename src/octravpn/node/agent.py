@@ -60,8 +60,8 @@ class NodeSettings:
     api_host: str = "0.0.0.0"
     uplink: str | None = None  # None: the interface of the default route
     dns: tuple[str, ...] = ()
-    receipt_every: int = 10 * BYTES_PER_MB
-    max_unsigned: int = 50 * BYTES_PER_MB
+    receipt_every: int = 64 * BYTES_PER_MB
+    max_unsigned: int = 1024 * BYTES_PER_MB  # must cover a few seconds at line rate: a tick and a signing round trip
     final_receipt_wait: float = 10.0  # after a cut, how long a last receipt may take
     idle_timeout: float = 900.0
     settle_margin: int | None = None  # settle this long before the session grace ends (default: grace / 4, at most 10 min)

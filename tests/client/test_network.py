@@ -1,0 +1,83 @@
+"""The client host's routes, kill switch and DNS, with scripted commands."""
+
+import json
+
+from octravpn.client import network
+from octravpn.client.agent import restore_network
+from octravpn.client.state import ClientState
+from octravpn.wireguard.runner import CommandError, FakeRunner
+
+ROUTING = network.TunnelRouting(interface="ovpn0", bypasses=(
+    network.Bypass(address="198.51.100.2", udp_ports=(51820,), tcp_ports=(51820,)),
+    network.Bypass(address="10.254.0.1", tcp_ports=(8545,)),
+))
+
+
+def test_the_kill_switch_allows_only_the_tunnel_and_the_bypasses():
+    rules = network.kill_switch_ruleset(ROUTING)
+    assert "policy drop;" in rules and 'oifname "lo" accept' in rules and 'oifname "ovpn0" accept' in rules
+    assert "ip daddr 198.51.100.2 udp dport 51820 accept" in rules
+    assert "ip daddr 198.51.100.2 tcp dport 51820 accept" in rules
+    assert "ip daddr 10.254.0.1 tcp dport 8545 accept" in rules
+    assert "udp dport 8545" not in rules
+    assert rules.startswith("table inet octravpn_ks_ovpn0\ndelete table inet octravpn_ks_ovpn0\n")  # replaces an old one
+
+
+def test_routes_keep_the_bypasses_on_their_gateway_and_split_the_default():
+    def route_get(argv, stdin):
+        address = argv[-1]
+        if address == "10.254.0.1":
+            return json.dumps([{"dst": address, "dev": "eth0"}])  # on-link: no gateway
+        return json.dumps([{"dst": address, "gateway": "192.0.2.1", "dev": "eth0"}])
+
+    runner = FakeRunner([(("ip", "-j", "route", "get"), route_get)])
+    added = network.apply_routes(runner, ROUTING)
+    assert added == [["198.51.100.2/32", "via", "192.0.2.1", "dev", "eth0"], ["10.254.0.1/32", "dev", "eth0"],
+                     ["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]]
+    replaced = [argv[3:] for argv, _ in runner.calls if argv[:3] == ["ip", "route", "replace"]]
+    assert replaced == added
+
+
+def test_a_local_rpc_needs_no_route():
+    runner = FakeRunner([(("ip", "-j", "route", "get"), json.dumps([{"dst": "127.0.0.1", "dev": "lo"}]))])
+    assert network.gateway_route(runner, "127.0.0.1") == []
+
+
+def test_dns_is_replaced_in_place_and_restored(tmp_path):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 192.0.2.1\nsearch lan\n")
+    previous = network.set_dns(resolv, ("203.0.113.53",))
+    assert "nameserver 203.0.113.53\n" in resolv.read_text() and "192.0.2.1" not in resolv.read_text()
+    network.restore_dns(resolv, previous)
+    assert resolv.read_text() == "nameserver 192.0.2.1\nsearch lan\n"
+
+
+def test_restoring_works_from_the_state_file_alone(tmp_path):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 203.0.113.53\n")
+    state = ClientState(interface="ovpn0", network="devnet", session_id=3, exit="0x" + "e1" * 20, opener="0x" + "01" * 20,
+                        tailnet_id=0, deposit=10**16, price_per_mb=2 * 10**12, exit_endpoint="198.51.100.2:51820",
+                        api_url="http://198.51.100.2:51820", client_address="10.77.0.2/16", exit_address="10.77.0.1",
+                        routes=[["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]],
+                        kill_switch_table="octravpn_ks_ovpn0", dns_file=str(resolv), dns_backup="nameserver 192.0.2.1\n")
+    # The interface is already gone (its routes with it): every step still runs, none fails.
+    runner = FakeRunner([(("ip", "route", "del"), CommandError(["ip"], 2, "No such process")),
+                         (("ip", "-j", "link", "show"), CommandError(["ip"], 1, "does not exist"))])
+    restore_network(runner, state)
+    commands = [argv for argv, _ in runner.calls]
+    assert commands[0] == ["nft", "delete", "table", "inet", "octravpn_ks_ovpn0"]
+    assert ["ip", "route", "del", "128.0.0.0/1", "dev", "ovpn0"] in commands
+    assert resolv.read_text() == "nameserver 192.0.2.1\n"
+    assert state.routes == [] and state.kill_switch_table is None and state.dns_file is None
+    assert state.paid_so_far == 0
+
+
+def test_the_state_file_round_trips(tmp_path):
+    state = ClientState(interface="ovpn0", network="devnet", session_id=3, exit="0x" + "e1" * 20, opener="0x" + "01" * 20,
+                        tailnet_id=0, deposit=10**16, price_per_mb=2 * 10**12, exit_endpoint="198.51.100.2:51820",
+                        api_url="http://198.51.100.2:51820", client_address="10.77.0.2/16", exit_address="10.77.0.1",
+                        signed_bytes=5_000_000)
+    state.save(tmp_path / "ovpn0.json")
+    loaded = ClientState.load(tmp_path / "ovpn0.json")
+    assert loaded == state and loaded.paid_so_far == 10**13
+    assert ClientState.load(tmp_path / "missing.json") is None
