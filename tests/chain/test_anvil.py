@@ -1,9 +1,6 @@
 """OctraVPN on a real Ethereum node (anvil): deployment, a paid session settled
 by the exit alone with a receipt signed by eth-account, and readable reverts."""
 
-import re
-import subprocess
-import sys
 
 import pytest
 from eth_account import Account
@@ -66,17 +63,6 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
     fee = total * 50 // 10_000
     assert fn.get_earnings(operator.address).call() == total - fee
     assert fn.get_session(session_id).call()[6] == 1  # settled
-
-
-def test_demo_walks_through_the_whole_story():
-    result = subprocess.run([sys.executable, "-m", "octravpn.demo"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
-    steps = [line for line in result.stdout.splitlines() if line.startswith("$ octravpn ")]
-    assert [s.split()[2:5] for s in steps][:2] == [["devnet", "up", "--port"], ["-w", "operator", "operator"]]
-    assert len(steps) == 12
-    assert re.search(r"^outcome\s+settled\s*$", result.stdout, re.MULTILINE)
-    assert re.search(r"^reputation\s+1\s*$", result.stdout, re.MULTILINE)
-    assert re.search(r"^earnings\s+0\.0004975 ETH \(497500000000000\)", result.stdout, re.MULTILINE)
 
 
 def test_missing_anvil_binary_is_a_clear_error(tmp_path):

@@ -32,7 +32,7 @@ def test_restart_keeps_accounts_contract_and_balances(fresh):
     assert chain.tailnet(tid).treasury == 10**18
     assert chain.w3.eth.get_balance(alice) == balance
     assert fresh.json("devnet", "up")["status"] == "already running"
-    assert "already runs on port" in fresh.fails(2, "devnet", "up", "--port", str(free_port()))
+    assert "already runs on 127.0.0.1:" in fresh.fails(2, "devnet", "up", "--port", str(free_port()))
     status = fresh.json("devnet", "status")
     assert status["running"] and status["contract"] == up["contract"] and status["block"] > 0
 

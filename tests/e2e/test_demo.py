@@ -1,0 +1,23 @@
+"""`make demo` tells the whole story: a page through a real tunnel, settled on chain."""
+
+import json
+import re
+import subprocess
+import sys
+
+from octravpn.lab import require_root_and_tools
+
+
+def test_demo_walks_through_the_whole_story():
+    require_root_and_tools()
+    result = subprocess.run([sys.executable, "-m", "octravpn.demo"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    steps = [line.split()[2:] for line in result.stdout.splitlines() if line.startswith("$ octravpn ")]
+    assert steps[0][:3] == ["devnet", "up", "--host"]
+    assert ["-w", "operator", "node", "run"] in [s[:4] for s in steps]
+    assert [s[2] for s in steps if s[:2] == ["-w", "bob"]] == ["up", "status", "down"]
+    assert "hello from the internet host, through an OctraVPN exit" in result.stdout
+    down = result.stdout.split("Bob disconnects", 1)[1]
+    settlement = json.loads(down[down.index("{"):down.index("\n}\n") + 2])["settlement"]
+    assert settlement["status"] == "settled" and settlement["bytes_used"] > 0 and settlement["paid"] > 0
+    assert re.search(r'"reputation": 1', result.stdout)
