@@ -70,3 +70,14 @@ def test_parse_dump_of_a_new_interface():
 def test_parse_dump_refuses_garbage(text):
     with pytest.raises(DumpFormatError):
         parse_dump(text)
+
+
+def test_endpoints_split_into_host_and_port():
+    from octravpn.wireguard.config import split_endpoint
+
+    assert split_endpoint("198.51.100.2:51820") == ("198.51.100.2", 51820)
+    assert split_endpoint("[2001:db8::1]:51820") == ("2001:db8::1", 51820)
+    assert split_endpoint("exit.example:443") == ("exit.example", 443)
+    for bad in ("198.51.100.2", "host:0", "host:70000", ":51820"):
+        with pytest.raises(WireGuardConfigError, match="must be host:port"):
+            split_endpoint(bad)

@@ -36,7 +36,7 @@ from octravpn.protocol.eip712 import Domain, PeerRequest, Receipt, recover, sign
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.protocol.metering import BYTES_PER_MB, ClientMeter
-from octravpn.wireguard.config import InterfaceConfig, PeerConfig
+from octravpn.wireguard.config import InterfaceConfig, PeerConfig, WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, decode_key, encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
@@ -156,7 +156,7 @@ class ClientAgent:
         if registered.registered_at == 0:
             raise UsageError(f"{exit_addr} is not a registered exit: see `octravpn operator list`")
         self.receipt_signer = to_checksum_address(registered.receipt_signer)
-        host, port = split_endpoint(registered.endpoint)
+        host, port = exit_endpoint(registered.endpoint)
         exit_ip = resolve_ipv4(host)
         self.api = ExitAPI(f"http://{exit_ip}:{port}")
         return registered, exit_ip, port
@@ -383,8 +383,8 @@ def restore_network(runner: CommandRunner, state: ClientState) -> None:
     Engine(runner).down(state.interface)
 
 
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, _, port = endpoint.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConnectError(f"the exit's registered endpoint {endpoint!r} is not host:port")
-    return host.strip("[]"), int(port)
+def exit_endpoint(endpoint: str) -> tuple[str, int]:
+    try:
+        return split_endpoint(endpoint)
+    except WireGuardConfigError as exc:
+        raise ConnectError(f"the exit's registered endpoint is unusable: {exc}") from exc

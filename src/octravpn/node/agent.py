@@ -38,7 +38,7 @@ from octravpn.node.settlement import STATUS_OPEN, STATUS_SETTLED, Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.metering import BYTES_PER_MB
-from octravpn.wireguard.config import InterfaceConfig, PeerConfig
+from octravpn.wireguard.config import InterfaceConfig, PeerConfig, WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
@@ -67,13 +67,6 @@ class NodeSettings:
     settle_margin: int | None = None  # settle this long before the session grace ends (default: grace / 4, at most 10 min)
     tick_seconds: float = 1.0
     chain_poll_seconds: float = 2.0
-
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, _, port = endpoint.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise NodeError(f"the registered endpoint {endpoint!r} is not host:port: fix it with `octravpn operator update --endpoint`")
-    return host.strip("[]"), int(port)
 
 
 class ExitAgent:
@@ -114,7 +107,10 @@ class ExitAgent:
                             f"{registered.receipt_signer}: pass --receipt-wallet with that key")
         if not self.client.is_active(self.operator):
             log.warning("the exit is not active (retired or under-bonded): it settles its sessions but gets no new ones")
-        host, self.port = split_endpoint(registered.endpoint)
+        try:
+            _, self.port = split_endpoint(registered.endpoint)
+        except WireGuardConfigError as exc:
+            raise NodeError(f"the registered endpoint is unusable ({exc}): fix it with `octravpn operator update --endpoint`") from exc
         self.identity = ExitIdentity(operator=self.operator, wg_public_key=self.wg_keys.public, endpoint=registered.endpoint,
                                      interface=self.settings.interface, tunnel_network=self.settings.tunnel_network,
                                      dns=self.settings.dns)

@@ -20,6 +20,14 @@ class WireGuardConfigError(ValueError):
     """A configuration value WireGuard would refuse."""
 
 
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) as (host, port), or `WireGuardConfigError`."""
+    match = _ENDPOINT.match(endpoint)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise WireGuardConfigError(f"endpoint {endpoint!r} must be host:port")
+    return match.group(1).strip("[]"), int(match.group(2))
+
+
 def _key(value: bytes, what: str) -> bytes:
     if not isinstance(value, bytes) or len(value) != 32:
         raise WireGuardConfigError(f"{what} must be 32 bytes")
