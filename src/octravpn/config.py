@@ -57,6 +57,14 @@ def isolated_environment(home: Path, base: dict[str, str] | None = None) -> dict
     return env
 
 
+def write_private_file(path: Path, text: str) -> None:
+    """Create or replace a file only its owner can read (keys, WireGuard configurations)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
 def check_name(kind: str, name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise ConfigError(f"invalid {kind} name {name!r}: use 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit")

@@ -248,3 +248,16 @@ def test_the_kill_switch_drops_traffic_outside_the_tunnel(world, start_exit):
         cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
     # Once down, the same direct request goes out: the checks above could fail.
     assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", interface=underlay, timeout=5) is not None
+
+
+def test_wg_config_exports_a_session_for_a_plain_wireguard_app(world, start_exit, tmp_path):
+    lab, cli, registered, chain = world
+    node = start_exit()
+    path = tmp_path / "exit.conf"
+    written = cli.run("-w", "bob", "wg-config", "--exit", "operator", "--output", str(path), host=lab.client)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    text = path.read_text()
+    assert f"PublicKey = {registered.wg_pubkey}" in text and "Endpoint = 198.51.100.2:51820" in text
+    assert "AllowedIPs = 0.0.0.0/0, ::/0" in text and "Address = 10.77.0." in text
+    # The exit knows this session signs no receipts: it will settle by claim + confirm.
+    assert node.db("SELECT signs_receipts FROM sessions WHERE session_id = ?", written["session"]) == [(0,)]

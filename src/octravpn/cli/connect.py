@@ -15,6 +15,7 @@ import typer
 from octravpn.cli.context import AppContext, get
 from octravpn.client.agent import ClientAgent, ClientOptions, restore_network
 from octravpn.client.state import ClientState, pid_alive, state_path
+from octravpn.config import write_private_file
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.units import format_amount
@@ -205,7 +206,5 @@ def wg_config(
     if output is None:
         sys.stdout.write(text)
         return
-    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
+    write_private_file(output, text)
     app_ctx.out.record({"session": sid, "file": str(output), "exit": exit_addr}, title="wg-quick file written")

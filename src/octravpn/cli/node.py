@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 from pathlib import Path
 
 import typer
 
 from octravpn.cli.context import AppContext, get
+from octravpn.config import write_private_file
 from octravpn.errors import ConfigError, UsageError
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
@@ -49,10 +49,7 @@ def keygen(
         app_ctx.out.record({"wg_key_file": str(path), "wg_pubkey": keys.public_b64, "created": False}, title="exit key")
         return
     keys = Keypair.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(keys.private_b64 + "\n")
+    write_private_file(path, keys.private_b64 + "\n")
     app_ctx.out.record({"wg_key_file": str(path), "wg_pubkey": keys.public_b64, "created": True}, title="exit key")
 
 
