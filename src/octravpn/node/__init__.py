@@ -1,1 +1,1 @@
-"""The exit-node agent's parts: its durable state, and (to come) the agent itself."""
+"""The exit-node agent (`octravpn node run`): handshake API, metering, receipts, settlement, egress, durable state."""
