@@ -14,6 +14,7 @@ The HTTP API and the tick share the agent's state under one lock.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import threading
 import time
@@ -129,9 +130,10 @@ class ExitAgent:
         self.last_block = self.client.w3.eth.block_number
         with self.lock:
             self._reconcile()
-            egress.apply(self.runner, egress.EgressPolicy(
+            self.egress_policy = egress.EgressPolicy(
                 wg_interface=self.settings.interface, uplink=self.settings.uplink or self._default_uplink(),
-                tunnel_network=self.settings.tunnel_network, exit_address=self.identity.exit_address))
+                tunnel_network=self.settings.tunnel_network, exit_address=self.identity.exit_address)
+            egress.apply(self.runner, self.egress_policy)
         log.info("exit %s serving on %s (WireGuard %s, interface %s)", self.operator, registered.endpoint,
                  self.wg_keys.public_b64, self.settings.interface)
 
@@ -154,8 +156,6 @@ class ExitAgent:
                 self.settle_at[record.session_id] = now  # cut before the restart: settle now
 
     def _default_uplink(self) -> str:
-        import json
-
         routes = json.loads(self.runner.run(["ip", "-j", "route", "show", "default"]) or "[]")
         if not routes or "dev" not in routes[0]:
             raise NodeError("no default route to forward clients' traffic: pass --uplink INTERFACE")
@@ -164,9 +164,7 @@ class ExitAgent:
     def stop(self) -> None:
         """Remove the interface and the egress policy; the store keeps every session for the next start."""
         with self.lock:
-            egress.remove(self.runner, egress.EgressPolicy(
-                wg_interface=self.settings.interface, uplink="-", tunnel_network=self.settings.tunnel_network,
-                exit_address=self.identity.exit_address))
+            egress.remove(self.runner, self.egress_policy)
             self.engine.down(self.settings.interface)
 
     # ------------------------------------------------------------- work

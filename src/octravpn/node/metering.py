@@ -26,7 +26,6 @@ class SessionMeters:
         self.meters: dict[int, ExitMeter] = {}
         self.last_counter: dict[bytes, int] = {}
         self.requests: dict[int, RequestReceipt] = {}
-        self.bytes_counted = 0  # bytes metered by this process, for the metrics
         self.cut_queue: list[tuple[int, Cut]] = []  # cut since the owner last looked, by a tick or an API call
 
     def meter(self, record: SessionRecord) -> ExitMeter:
@@ -56,7 +55,6 @@ class SessionMeters:
             else:
                 delta = total - last if total >= last else total
             self.last_counter[record.wg_pubkey] = total
-            self.bytes_counted += delta
             cut = self._act(record, meter.observe(meter.measured + delta))
             if meter.measured != record.measured_bytes:  # an idle session costs no disk write
                 self.store.update_measured(record.session_id, meter.measured)
