@@ -130,3 +130,13 @@ def test_ending_with_everything_requested_only_cuts():
     meter.observe(10 * MB)
     assert meter.end("idle") == [Cut("idle")]
     assert meter.observe(12 * MB) == []  # nothing more is asked for after the end
+
+
+def test_a_client_meter_resumes_from_saved_state():
+    meter = ClientMeter(session_id=3, leeway=MB)
+    meter.restore(measured=20 * MB, last=Receipt(session_id=3, seq=2, bytes_used=20 * MB))
+    with pytest.raises(RemoteProtocolError, match="not after 2"):
+        meter.receipt_for(2, 20 * MB)  # already signed before the restart
+    assert meter.receipt_for(3, 21 * MB) == Receipt(session_id=3, seq=3, bytes_used=21 * MB)
+    with pytest.raises(LocalProtocolError, match="does not belong"):
+        ClientMeter(session_id=3, leeway=0).restore(measured=MB, last=Receipt(session_id=4, seq=1, bytes_used=MB))

@@ -141,9 +141,8 @@ class ClientAgent:
         if previous is not None and previous.session_id == sid:
             # Same session on a new interface: carry what was measured and signed.
             self.counter_base = previous.measured_bytes
-            self.meter.observe(previous.measured_bytes)
-            if previous.signed_seq:
-                self.meter.last = Receipt(session_id=sid, seq=previous.signed_seq, bytes_used=previous.signed_bytes)
+            last = Receipt(session_id=sid, seq=previous.signed_seq, bytes_used=previous.signed_bytes) if previous.signed_seq else None
+            self.meter.restore(measured=previous.measured_bytes, last=last)
             state.signed_seq, state.signed_bytes = previous.signed_seq, previous.signed_bytes
             state.receipts_signed, state.measured_bytes = previous.receipts_signed, previous.measured_bytes
         self.state = state

@@ -146,6 +146,12 @@ class ClientMeter:
         self.measured = 0
         self.last: Receipt | None = None
 
+    def restore(self, *, measured: int, last: Receipt | None) -> None:
+        """Resume a session from saved state: the bytes seen so far and the last receipt signed."""
+        if last is not None and (last.session_id != self.session_id or last.bytes_used > measured + self.leeway):
+            raise LocalProtocolError("saved receipt does not belong to this session's saved usage")
+        self.measured, self.last = measured, last
+
     def observe(self, measured_total: int) -> None:
         if measured_total < self.measured:
             raise LocalProtocolError("counters went backwards: carry the total across interface restarts")
