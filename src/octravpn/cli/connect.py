@@ -99,7 +99,7 @@ def up(
     path = _path(app_ctx, interface)
     previous = ClientState.load(path)
     if previous is not None and previous.status != "down":
-        if pid_alive(previous.pid) or previous.routes or previous.kill_switch_table:
+        if pid_alive(previous.pid) or previous.network_changed:
             raise UsageError(f"{interface} is already up (session {previous.session_id}): run `octravpn down` first")
     network = app_ctx.network()
     client = app_ctx.client()
@@ -144,7 +144,7 @@ def down(
     app_ctx = get(ctx)
     path = _path(app_ctx, interface)
     state = ClientState.load(path)
-    if state is None or state.status == "down" and not state.routes and not state.kill_switch_table:
+    if state is None or state.status == "down" and not state.network_changed:
         app_ctx.out.record(_status_row(app_ctx, state, alive=False), title="already down")
         return
     if pid_alive(state.pid):
@@ -154,7 +154,7 @@ def down(
             time.sleep(0.1)
             _reap(state.pid)
         state = ClientState.load(path)
-    if state.status != "down" or state.routes or state.kill_switch_table:
+    if state.status != "down" or state.network_changed:
         # The agent died (or hung): restore the network from the state file alone.
         restore_network(SubprocessRunner(), state)
         state.status = "down"

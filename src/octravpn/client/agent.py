@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -80,8 +81,6 @@ def resolve_ipv4(host: str) -> str:
 
 def rpc_bypass(rpc_url: str) -> host_network.Bypass | None:
     """A chain RPC on a private or loopback address stays outside the tunnel (an exit refuses those)."""
-    from urllib.parse import urlparse
-
     parsed = urlparse(rpc_url)
     if not parsed.hostname:
         return None
@@ -272,7 +271,7 @@ class ClientAgent:
         state.updated_at = now
         state.save(self.state_path)
 
-    def _sign(self, request: dict) -> bool:
+    def _sign(self, request: dict) -> None:
         """Sign the exit's request if the operator's receipt key made it and the bytes were seen here."""
         state = self.state
         try:
@@ -299,7 +298,6 @@ class ClientAgent:
         self.api.submit_receipt(state.session_id, {"seq": seq, "bytes_used": bytes_used, "signature": "0x" + signature.hex()})
         state.signed_seq, state.signed_bytes = seq, bytes_used
         state.receipts_signed += 1
-        return True
 
     def _save_evidence(self, seq: int, first: tuple[int, str], second: tuple[int, str]) -> None:
         """Two operator-signed requests for one (session, seq): what `octravpn slash --evidence` takes."""

@@ -44,6 +44,11 @@ class ClientState:
     settlement: dict | None = None
 
     @property
+    def network_changed(self) -> bool:
+        """Routes or a kill switch are still in place: `down` has something to restore."""
+        return bool(self.routes or self.kill_switch_table)
+
+    @property
     def paid_so_far(self) -> int:
         """What the signed receipts commit the tailnet to: bytes * price // 1e6."""
         return self.signed_bytes * self.price_per_mb // 1_000_000
