@@ -170,11 +170,11 @@ def _link_to_machine(internet: Host) -> str:
 
 def fetch(host: Host, url: str, *, timeout: float = 5.0, interface: str | None = None) -> bytes | None:
     """GET `url` from inside `host` (optionally bound to one interface); the body, or None if it failed."""
-    code = ("import sys, urllib.request\n"
-            f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout={timeout}).read())")
-    argv = [sys.executable, "-c", code]
-    if interface:
-        # SO_BINDTODEVICE through a tiny opener: the request leaves by this interface only.
+    if interface is None:
+        code = ("import sys, urllib.request\n"
+                f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout={timeout}).read())")
+    else:
+        # SO_BINDTODEVICE through a tiny connection class: the request leaves by this interface only.
         code = ("import socket, sys, http.client\n"
                 "class C(http.client.HTTPConnection):\n"
                 "    def connect(self):\n"
@@ -185,6 +185,6 @@ def fetch(host: Host, url: str, *, timeout: float = 5.0, interface: str | None =
                 f"u = {url!r}.split('/', 3)\n"
                 f"c = C(u[2], timeout={timeout}); c.request('GET', '/' + u[3])\n"
                 "sys.stdout.buffer.write(c.getresponse().read())")
-        argv = [sys.executable, "-c", code]
+    argv = [sys.executable, "-c", code]
     done = subprocess.run(["ip", "netns", "exec", host.name, *argv], capture_output=True, timeout=timeout + 10)
     return done.stdout if done.returncode == 0 else None
