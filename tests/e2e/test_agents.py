@@ -155,11 +155,9 @@ def test_a_client_that_stops_signing_is_cut_and_settled_at_its_last_receipt(worl
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html") is not None
         signed = json.loads(silent.stdout.readline())
         assert signed["seq"] == 1 and signed["bytes_used"] > 0
-        # Now it carries far more than it signs for: the exit cuts it.
-        for _ in range(5):
-            if fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=3) is None:
-                break
-        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=2) is None  # cut
+        # Now it carries far more than it signs for: at its next reading the exit cuts it.
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
+        _wait(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=2) is None, what="the cut")
         (settled,) = _wait(lambda: _settled(chain, session_id), what="the exit's settlement")
         assert settled.args["bytes_used"] == signed["bytes_used"]
         by_receipt = [e for e in chain.session_events(session_id) if e.name == "SettledByReceipt"]
