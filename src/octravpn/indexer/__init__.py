@@ -1,0 +1,1 @@
+"""The indexer: contract events -> SQL tables, and the discovery API over them."""

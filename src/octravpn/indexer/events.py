@@ -1,0 +1,83 @@
+"""Raw logs -> typed contract events, decoded from the contract's ABI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+
+from octravpn.chain.artifacts import load as load_artifact
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One contract event where it happened: block, transaction and position."""
+
+    name: str
+    args: dict
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.block_number, self.log_index
+
+
+def _abi_type(arg: dict) -> str:
+    if arg["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in arg["components"]) + ")" + arg["type"][5:]
+    return arg["type"]
+
+
+def _plain(value, arg: dict):
+    """ABI values as plain Python: tuples of named fields become dicts."""
+    if arg["type"] == "tuple":
+        return {c["name"]: _plain(v, c) for c, v in zip(arg["components"], value, strict=True)}
+    if arg["type"] == "address":
+        return to_checksum_address(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _EventSpec:
+    name: str
+    indexed: list[dict]
+    data: list[dict]
+    data_types: list[str]
+
+
+class EventDecoder:
+    def __init__(self, abi: list[dict] | None = None) -> None:
+        abi = abi if abi is not None else load_artifact().abi
+        self._specs: dict[str, _EventSpec] = {}
+        for item in abi:
+            if item["type"] != "event":
+                continue
+            signature = f"{item['name']}(" + ",".join(_abi_type(a) for a in item["inputs"]) + ")"
+            topic = "0x" + keccak(text=signature).hex()
+            data = [a for a in item["inputs"] if not a.get("indexed")]
+            self._specs[topic] = _EventSpec(item["name"], [a for a in item["inputs"] if a.get("indexed")], data,
+                                            [_abi_type(a) for a in data])
+
+    @property
+    def names(self) -> set[str]:
+        return {spec.name for spec in self._specs.values()}
+
+    def decode(self, log: dict) -> LogEvent | None:
+        """The event in a raw `eth_getLogs` entry, or None if it is not one of the contract's."""
+        topics = log["topics"]
+        spec = self._specs.get(topics[0].lower()) if topics else None
+        if spec is None or len(topics) != len(spec.indexed) + 1:
+            return None
+        args = {}
+        for arg, topic in zip(spec.indexed, topics[1:], strict=True):
+            (value,) = abi_decode([_abi_type(arg)], bytes.fromhex(topic[2:]))
+            args[arg["name"]] = _plain(value, arg)
+        values = abi_decode(spec.data_types, bytes.fromhex(log["data"][2:]))
+        for arg, value in zip(spec.data, values, strict=True):
+            args[arg["name"]] = _plain(value, arg)
+        return LogEvent(spec.name, args, int(log["blockNumber"], 16), log["blockHash"], log["transactionHash"],
+                        int(log["logIndex"], 16))

@@ -1,0 +1,333 @@
+"""The contract's state, rebuilt event by event. Pure: no I/O.
+
+`apply` reads and writes rows through a `Rows` store keyed by (table, primary
+key). Each handler mirrors what the contract did when it emitted the event,
+so the rows equal the contract's views (the tests compare them on anvil).
+Amounts are Python ints (uint256); times are block timestamps.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from octravpn.indexer.events import LogEvent
+
+NO_ADDRESS = "0x0000000000000000000000000000000000000000"
+PROTOCOL_KEY = (1,)
+PARAM_FIELDS = ("min_session_deposit", "min_tailnet_deposit", "session_grace", "sweep_grace_multiplier", "sweep_bounty_bps",
+                "min_endpoint_stake", "unbond_grace", "slash_burn_bps", "slash_bounty_bps", "protocol_fee_bps")
+# Events that change nothing the indexer keeps (they stay in the events table).
+UNTRACKED = frozenset({"JoinTokenPrecommitted", "JoinTokenRedeemed", "JoinTokenRevoked"})
+
+
+class Rows(Protocol):
+    def get(self, table: str, key: tuple) -> dict | None: ...
+    def put(self, table: str, key: tuple, row: dict | None) -> None: ...
+
+
+class UnknownEvent(ValueError):
+    pass
+
+
+class InconsistentHistory(ValueError):
+    """An event refers to state the history never created: wrong start block or contract."""
+
+
+def new_protocol(params: dict, owner: str | None = None) -> dict:
+    return {"id": 1, "owner": owner, "paused": False, "program_treasury": 0, "volume_paid": 0, "bytes_settled": 0,
+            **{name: params[name] for name in PARAM_FIELDS}}
+
+
+def new_operator(address: str) -> dict:
+    return {"address": address, "stake": 0, "unbonding": 0, "unlock_at": 0, "slashed": False, "earnings": 0,
+            "earned_total": 0, "claimed_total": 0, "forfeited_total": 0, "sessions_settled": 0, "bytes_served": 0,
+            "registered_at": 0, "listed": False, "endpoint": "", "region": "", "price_per_mb": 0,
+            "wg_pubkey": "0x" + "00" * 32, "receipt_signer": NO_ADDRESS, "reputation": 0}
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+class _Context:
+    """One event's view of the rows: read-modify-write helpers."""
+
+    def __init__(self, rows: Rows, event: LogEvent, block_time: int) -> None:
+        self.rows, self.event, self.time, self.args = rows, event, block_time, event.args
+
+    def required(self, table: str, key: tuple) -> dict:
+        row = self.rows.get(table, key)
+        if row is None:
+            raise InconsistentHistory(f"{self.event.name} at block {self.event.block_number} refers to {table} {key} "
+                                      "the indexed history never created: is the start block after the contract's deployment?")
+        return dict(row)
+
+    def operator(self, address: str) -> dict:
+        row = self.rows.get("operators", (address,))
+        return dict(row) if row is not None else new_operator(address)
+
+    def update(self, table: str, key: tuple, changes: Callable[[dict], None] | dict, *, create: dict | None = None) -> None:
+        if create is not None:
+            row = dict(create)
+        elif table == "operators":
+            row = self.operator(key[0])
+        else:
+            row = self.required(table, key)
+        if callable(changes):
+            changes(row)
+        else:
+            row.update(changes)
+        self.rows.put(table, key, row)
+
+
+# ----------------------------------------------------------- governance
+
+def _ownership_transferred(c: _Context) -> None:
+    c.update("protocol", PROTOCOL_KEY, {"owner": c.args["new_owner"]})
+
+
+def _params_updated(c: _Context) -> None:
+    c.update("protocol", PROTOCOL_KEY, {name: c.args["params"][name] for name in PARAM_FIELDS})
+
+
+def _pause_set(c: _Context) -> None:
+    c.update("protocol", PROTOCOL_KEY, {"paused": c.args["paused"]})
+
+
+def _program_treasury_withdrawn(c: _Context) -> None:
+    c.update("protocol", PROTOCOL_KEY, lambda p: p.__setitem__("program_treasury", p["program_treasury"] - c.args["amount"]))
+
+
+# ------------------------------------------------------------ operators
+
+def _stake_bonded(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],), {"stake": c.args["new_stake"]})
+
+
+def _unbonding_started(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],), {"stake": 0, "unbonding": c.args["stake"], "unlock_at": c.args["unlock_at"]})
+
+
+def _unbonding_finalized(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],), {"unbonding": 0, "unlock_at": 0})
+
+
+def _operator_slashed(c: _Context) -> None:
+    forfeited = c.args["forfeited_earnings"]
+
+    def slash(op: dict) -> None:
+        op.update(stake=0, unbonding=0, unlock_at=0, earnings=0, slashed=True)
+        op["forfeited_total"] += forfeited
+    c.update("operators", (c.args["addr"],), slash)
+    c.update("protocol", PROTOCOL_KEY,
+             lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["treasury_amt"] + forfeited))
+
+
+def _endpoint_registered(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],), {
+        "registered_at": c.time, "listed": True, "endpoint": c.args["endpoint"], "region": c.args["region"],
+        "price_per_mb": c.args["price_per_mb"], "wg_pubkey": _hex(c.args["wg_pubkey"]),
+        "receipt_signer": c.args["receipt_signer"], "reputation": 0})
+
+
+def _endpoint_updated(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],),
+             {"endpoint": c.args["endpoint"], "region": c.args["region"], "price_per_mb": c.args["price_per_mb"]})
+
+
+def _keys_rotated(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],), {"wg_pubkey": _hex(c.args["wg_pubkey"])})
+
+
+def _endpoint_retired(c: _Context) -> None:
+    c.update("operators", (c.args["addr"],), {"listed": False})
+
+
+def _earnings_credited(c: _Context) -> None:
+    def credit(op: dict) -> None:
+        op["earnings"] += c.args["amount"]
+        op["earned_total"] += c.args["amount"]
+    c.update("operators", (c.args["operator"],), credit)
+
+
+def _earnings_claimed(c: _Context) -> None:
+    def claim(op: dict) -> None:
+        op["earnings"] -= c.args["amount"]
+        op["claimed_total"] += c.args["amount"]
+    c.update("operators", (c.args["operator"],), claim)
+
+
+# ------------------------------------------------------------- tailnets
+
+def _tailnet_created(c: _Context) -> None:
+    tailnet_id = c.args["tailnet_id"]
+    # member_count starts at 0: the owner's TailnetMemberAdded follows in the same transaction.
+    c.update("tailnets", (tailnet_id,), {}, create={
+        "id": tailnet_id, "owner": c.args["owner"], "treasury": c.args["deposit"], "member_count": 0, "exit_count": 0,
+        "acl_policy": _hex(c.args["acl_policy"]), "created_at": c.time, "sessions_opened": 0, "spent": 0})
+
+
+def _count(field: str, delta: int) -> Callable[[dict], None]:
+    return lambda row: row.__setitem__(field, row[field] + delta)
+
+
+def _member_added(c: _Context) -> None:
+    tailnet_id, member = c.args["tailnet_id"], c.args["member"]
+    c.update("tailnets", (tailnet_id,), _count("member_count", 1))
+    c.rows.put("tailnet_members", (tailnet_id, member), {"tailnet_id": tailnet_id, "member": member, "added_at": c.time})
+
+
+def _member_removed(c: _Context) -> None:
+    tailnet_id, member = c.args["tailnet_id"], c.args["member"]
+    c.update("tailnets", (tailnet_id,), _count("member_count", -1))
+    c.rows.put("tailnet_members", (tailnet_id, member), None)
+
+
+def _treasury_changed(c: _Context) -> None:
+    c.update("tailnets", (c.args["tailnet_id"],), {"treasury": c.args["new_treasury"]})
+
+
+def _exit_configured(c: _Context) -> None:
+    tailnet_id, exit_addr = c.args["tailnet_id"], c.args["exit_addr"]
+    c.update("tailnets", (tailnet_id,), _count("exit_count", 1))
+    c.rows.put("tailnet_exits", (tailnet_id, exit_addr), {"tailnet_id": tailnet_id, "exit": exit_addr, "configured_at": c.time})
+
+
+def _exit_removed(c: _Context) -> None:
+    tailnet_id, exit_addr = c.args["tailnet_id"], c.args["exit_addr"]
+    c.update("tailnets", (tailnet_id,), _count("exit_count", -1))
+    c.rows.put("tailnet_exits", (tailnet_id, exit_addr), None)
+
+
+def _acl_updated(c: _Context) -> None:
+    c.update("tailnets", (c.args["tailnet_id"],), {"acl_policy": _hex(c.args["acl_policy"])})
+
+
+def _device_registered(c: _Context) -> None:
+    device = c.args["device"]
+    c.rows.put("devices", (device,), {"device": device, "wallet": c.args["wallet"], "registered_at": c.time})
+
+
+def _device_revoked(c: _Context) -> None:
+    c.rows.put("devices", (c.args["device"],), None)
+
+
+# ------------------------------------------------------------- sessions
+
+def _session_opened(c: _Context) -> None:
+    session_id, tailnet_id, deposit = c.args["session_id"], c.args["tailnet_id"], c.args["deposit"]
+
+    def lock(tailnet: dict) -> None:
+        tailnet["treasury"] -= deposit
+        tailnet["sessions_opened"] += 1
+    c.update("tailnets", (tailnet_id,), lock)
+    c.update("sessions", (session_id,), {}, create={
+        "id": session_id, "tailnet_id": tailnet_id, "exit": c.args["exit"], "opener": c.args["opener"],
+        "deposit": deposit, "price_per_mb": c.args["price_per_mb"], "opened_at": c.args["opened_at"], "status": "open",
+        "closed_at": None, "close_reason": None, "bytes_used": None, "total_paid": None, "protocol_fee": None,
+        "refund": None, "receipt_seq": None, "sweep_bounty": None, "claim_bytes": None, "claimed_at": None,
+        "confirm_bytes": None, "confirmed_at": None, "disputed": False})
+
+
+def _settle_claimed(c: _Context) -> None:
+    c.update("sessions", (c.args["session_id"],), {"claim_bytes": c.args["bytes_used"], "claimed_at": c.time})
+
+
+def _settle_dispute(c: _Context) -> None:
+    c.update("sessions", (c.args["session_id"],),
+             {"confirm_bytes": c.args["client_bytes"], "confirmed_at": c.time, "disputed": True})
+
+
+def _settle_confirmed(c: _Context) -> None:
+    c.update("sessions", (c.args["session_id"],),
+             {"confirm_bytes": c.args["bytes_used"], "confirmed_at": c.time, "close_reason": "confirmed"})
+
+
+def _settled_by_receipt(c: _Context) -> None:
+    c.update("sessions", (c.args["session_id"],), {"receipt_seq": c.args["seq"], "close_reason": "receipt"})
+
+
+def _session_settled(c: _Context) -> None:
+    session = c.required("sessions", (c.args["session_id"],))
+    paid, fee, refund, used = c.args["total_paid"], c.args["protocol_fee"], c.args["refund"], c.args["bytes_used"]
+    session.update(status="settled", closed_at=c.time, bytes_used=used, total_paid=paid, protocol_fee=fee, refund=refund)
+    c.rows.put("sessions", (session["id"],), session)
+
+    def refund_rest(tailnet: dict) -> None:
+        tailnet["treasury"] += refund
+        tailnet["spent"] += paid
+    c.update("tailnets", (session["tailnet_id"],), refund_rest)
+
+    def serve(op: dict) -> None:
+        op["reputation"] += 1
+        op["sessions_settled"] += 1
+        op["bytes_served"] += used
+    c.update("operators", (session["exit"],), serve)
+
+    def account(p: dict) -> None:
+        p["program_treasury"] += fee
+        p["volume_paid"] += paid
+        p["bytes_settled"] += used
+    c.update("protocol", PROTOCOL_KEY, account)
+
+
+def _close_unpaid(c: _Context, reason: str, returned: Callable[[dict], int], **extra) -> None:
+    session = c.required("sessions", (c.args["session_id"],))
+    session.update(status="refunded", closed_at=c.time, close_reason=reason, **extra)
+    c.rows.put("sessions", (session["id"],), session)
+    c.update("tailnets", (session["tailnet_id"],), lambda t: t.__setitem__("treasury", t["treasury"] + returned(session)))
+
+
+def _session_refunded(c: _Context) -> None:
+    _close_unpaid(c, c.args["reason"], lambda s: s["deposit"])
+
+
+def _session_swept(c: _Context) -> None:
+    bounty = c.args["bounty"]
+    _close_unpaid(c, "swept", lambda s: s["deposit"] - bounty, sweep_bounty=bounty)
+
+
+HANDLERS: dict[str, Callable[[_Context], None]] = {
+    "OwnershipTransferred": _ownership_transferred,
+    "ParamsUpdated": _params_updated,
+    "PauseSet": _pause_set,
+    "ProgramTreasuryWithdrawn": _program_treasury_withdrawn,
+    "StakeBonded": _stake_bonded,
+    "StakeUnbondingStarted": _unbonding_started,
+    "StakeUnbondingFinalized": _unbonding_finalized,
+    "OperatorSlashed": _operator_slashed,
+    "EndpointRegistered": _endpoint_registered,
+    "EndpointUpdated": _endpoint_updated,
+    "KeysRotated": _keys_rotated,
+    "EndpointRetired": _endpoint_retired,
+    "EarningsCredited": _earnings_credited,
+    "EarningsClaimed": _earnings_claimed,
+    "TailnetCreated": _tailnet_created,
+    "TailnetMemberAdded": _member_added,
+    "TailnetMemberRemoved": _member_removed,
+    "TailnetDeposit": _treasury_changed,
+    "TailnetWithdrawal": _treasury_changed,
+    "TailnetExitConfigured": _exit_configured,
+    "TailnetExitRemoved": _exit_removed,
+    "TailnetAclUpdated": _acl_updated,
+    "DeviceRegistered": _device_registered,
+    "DeviceRevoked": _device_revoked,
+    "SessionOpened": _session_opened,
+    "SettleClaimed": _settle_claimed,
+    "SettleDispute": _settle_dispute,
+    "SettleConfirmed": _settle_confirmed,
+    "SettledByReceipt": _settled_by_receipt,
+    "SessionSettled": _session_settled,
+    "SessionRefunded": _session_refunded,
+    "SessionSwept": _session_swept,
+}
+
+
+def apply(rows: Rows, event: LogEvent, block_time: int) -> None:
+    """Change `rows` as the contract changed its state when it emitted `event`."""
+    if event.name in UNTRACKED:
+        return
+    handler = HANDLERS.get(event.name)
+    if handler is None:
+        raise UnknownEvent(f"no rule for event {event.name}: the indexer is older than the contract")
+    handler(_Context(rows, event, block_time))

@@ -1,0 +1,205 @@
+"""The indexer's tables (SQLAlchemy Core). Alembic migrations create them; this is the model the code reads.
+
+Amounts are uint256: PostgreSQL keeps them as NUMERIC(78, 0); SQLite has no
+exact type that wide, so they are stored as zero-padded 78-digit text, which
+compares and sorts like the numbers (filters on price and stake stay indexed).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, Numeric, String, Table, Text,
+                        TypeDecorator)
+
+UINT256_DIGITS = 78
+
+
+class Uint256(TypeDecorator):
+    """An unsigned 256-bit integer, exact on every dialect."""
+
+    impl = String(UINT256_DIGITS)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(UINT256_DIGITS, 0))
+        return dialect.type_descriptor(String(UINT256_DIGITS))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = int(value)
+        if not 0 <= value < 2**256:
+            raise ValueError(f"{value} is not a uint256")
+        return value if dialect.name == "postgresql" else f"{value:0{UINT256_DIGITS}d}"
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else int(value)
+
+
+metadata = MetaData()
+
+ADDRESS = String(42)
+HASH = String(66)
+
+checkpoint = Table(
+    "checkpoint", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("contract", ADDRESS, nullable=False),
+    Column("start_block", BigInteger, nullable=False),
+    Column("block_number", BigInteger, nullable=False),   # last block applied
+    Column("block_hash", HASH, nullable=False),
+    Column("final_block", BigInteger, nullable=False),    # at or below it nothing can be undone
+)
+
+blocks = Table(
+    "blocks", metadata,
+    Column("number", BigInteger, primary_key=True),
+    Column("hash", HASH, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+journal = Table(
+    "journal", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("block_number", BigInteger, nullable=False, index=True),
+    Column("table_name", String(32), nullable=False),
+    Column("row_key", Text, nullable=False),
+    Column("before", Text),                               # JSON row before the block; NULL: it did not exist
+)
+
+events = Table(
+    "events", metadata,
+    Column("block_number", BigInteger, primary_key=True),
+    Column("log_index", Integer, primary_key=True),
+    Column("block_hash", HASH, nullable=False),
+    Column("tx_hash", HASH, nullable=False),
+    Column("name", String(40), nullable=False),
+    Column("session_id", BigInteger, index=True),
+    Column("tailnet_id", BigInteger, index=True),
+    Column("args", Text, nullable=False),
+)
+
+protocol = Table(
+    "protocol", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", ADDRESS),
+    Column("paused", Boolean, nullable=False),
+    Column("program_treasury", Uint256, nullable=False),
+    Column("min_session_deposit", Uint256, nullable=False),
+    Column("min_tailnet_deposit", Uint256, nullable=False),
+    Column("session_grace", Uint256, nullable=False),
+    Column("sweep_grace_multiplier", Uint256, nullable=False),
+    Column("sweep_bounty_bps", Uint256, nullable=False),
+    Column("min_endpoint_stake", Uint256, nullable=False),
+    Column("unbond_grace", Uint256, nullable=False),
+    Column("slash_burn_bps", Uint256, nullable=False),
+    Column("slash_bounty_bps", Uint256, nullable=False),
+    Column("protocol_fee_bps", Uint256, nullable=False),
+    Column("volume_paid", Uint256, nullable=False),
+    Column("bytes_settled", Uint256, nullable=False),
+)
+
+operators = Table(
+    "operators", metadata,
+    Column("address", ADDRESS, primary_key=True),
+    Column("stake", Uint256, nullable=False, index=True),
+    Column("unbonding", Uint256, nullable=False),
+    Column("unlock_at", BigInteger, nullable=False),
+    Column("slashed", Boolean, nullable=False),
+    Column("earnings", Uint256, nullable=False),
+    Column("earned_total", Uint256, nullable=False),
+    Column("claimed_total", Uint256, nullable=False),
+    Column("forfeited_total", Uint256, nullable=False),
+    Column("sessions_settled", BigInteger, nullable=False),
+    Column("bytes_served", Uint256, nullable=False),
+    # The exit endpoint (registered_at == 0: never registered).
+    Column("registered_at", BigInteger, nullable=False),
+    Column("listed", Boolean, nullable=False),             # the contract's Endpoint.active
+    Column("endpoint", String(128), nullable=False),
+    Column("region", String(32), nullable=False, index=True),
+    Column("price_per_mb", Uint256, nullable=False, index=True),
+    Column("wg_pubkey", HASH, nullable=False),
+    Column("receipt_signer", ADDRESS, nullable=False),
+    Column("reputation", BigInteger, nullable=False, index=True),
+)
+
+tailnets = Table(
+    "tailnets", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("owner", ADDRESS, nullable=False, index=True),
+    Column("treasury", Uint256, nullable=False),
+    Column("member_count", BigInteger, nullable=False),
+    Column("exit_count", BigInteger, nullable=False),
+    Column("acl_policy", HASH, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sessions_opened", BigInteger, nullable=False),
+    Column("spent", Uint256, nullable=False),
+)
+
+tailnet_members = Table(
+    "tailnet_members", metadata,
+    Column("tailnet_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("member", ADDRESS, primary_key=True, index=True),
+    Column("added_at", BigInteger, nullable=False),
+)
+
+tailnet_exits = Table(
+    "tailnet_exits", metadata,
+    Column("tailnet_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("exit", ADDRESS, primary_key=True, index=True),
+    Column("configured_at", BigInteger, nullable=False),
+)
+
+devices = Table(
+    "devices", metadata,
+    Column("device", ADDRESS, primary_key=True),
+    Column("wallet", ADDRESS, nullable=False, index=True),
+    Column("registered_at", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tailnet_id", BigInteger, nullable=False, index=True),
+    Column("exit", ADDRESS, nullable=False, index=True),
+    Column("opener", ADDRESS, nullable=False, index=True),
+    Column("deposit", Uint256, nullable=False),
+    Column("price_per_mb", Uint256, nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("closed_at", BigInteger),
+    Column("close_reason", String(32)),
+    Column("bytes_used", Uint256),
+    Column("total_paid", Uint256),
+    Column("protocol_fee", Uint256),
+    Column("refund", Uint256),
+    Column("receipt_seq", BigInteger),
+    Column("sweep_bounty", Uint256),
+    Column("claim_bytes", Uint256),
+    Column("claimed_at", BigInteger),
+    Column("confirm_bytes", Uint256),
+    Column("confirmed_at", BigInteger),
+    Column("disputed", Boolean, nullable=False),
+)
+
+acl_documents = Table(
+    "acl_documents", metadata,
+    Column("hash", HASH, primary_key=True),                # keccak-256 of the document, as on chain
+    Column("document", LargeBinary, nullable=False),
+    Column("media_type", String(100), nullable=False),
+    Column("stored_at", BigInteger, nullable=False),
+)
+
+Index("ix_operators_listing", operators.c.listed, operators.c.slashed, operators.c.registered_at)
+
+# The tables the reducer keeps, with their primary-key columns (state rebuilt from events, undone on reorgs).
+STATE_TABLES = {
+    "protocol": ("id",),
+    "operators": ("address",),
+    "tailnets": ("id",),
+    "tailnet_members": ("tailnet_id", "member"),
+    "tailnet_exits": ("tailnet_id", "exit"),
+    "devices": ("device",),
+    "sessions": ("id",),
+}
