@@ -9,6 +9,7 @@ from octravpn.config import Network
 from octravpn.indexer.database import migrate, open_engine
 from octravpn.indexer.follower import Follower, FollowSettings
 from octravpn.indexer.rpc import JsonRpc
+from tests.indexer.history import History
 from tests.indexer.postgres import ThrowawayCluster
 
 
@@ -47,6 +48,13 @@ def network(anvil, accounts) -> Network:
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
     contract = deploy(w3, accounts[0], DeployParams())
     return Network(name="devnet", rpc_url=anvil.rpc_url, chain_id=31337, contract=contract.address)
+
+
+@pytest.fixture(scope="module")
+def history(network, accounts) -> History:
+    built = History(network, accounts)
+    built.build()
+    return built
 
 
 @pytest.fixture(scope="module")

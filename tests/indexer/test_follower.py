@@ -9,14 +9,7 @@ from octravpn.indexer.database import DatabaseError
 from octravpn.indexer.events import EventDecoder
 from octravpn.indexer.follower import Follower, FollowSettings, ReorgTooDeep, read_checkpoint
 from tests.indexer.conftest import follow_to_head
-from tests.indexer.history import ETHER, History, compare_with_chain
-
-
-@pytest.fixture(scope="module")
-def history(network, accounts):
-    built = History(network, accounts)
-    built.build()
-    return built
+from tests.indexer.history import ETHER, compare_with_chain
 
 
 def _addresses(accounts, history):

@@ -14,6 +14,7 @@ import typer
 
 from octravpn.cli.context import AppContext, get
 from octravpn.client.agent import ClientAgent, ClientOptions, restore_network
+from octravpn.client.discovery import DEFAULT_INDEXER, IndexerClient, best_exit
 from octravpn.client.state import ClientState, pid_alive, state_path
 from octravpn.config import write_private_file
 from octravpn.errors import UsageError
@@ -80,9 +81,36 @@ def _daemonize(log_path: Path) -> bool:
     return True
 
 
+def _auto_exit(app_ctx, client, indexer: str, *, tailnet_id: int | None, region: str | None,
+               max_price: int | None) -> tuple[str, int]:
+    """The exit `--exit auto` connects to (rule: `best_exit`) and the tailnet that pays for it."""
+    api = IndexerClient(indexer)
+    try:
+        if tailnet_id is None:
+            me = client.sender.account.address
+            owner = client.device_owner(me)
+            member = me if int(owner, 16) == 0 else owner
+            tailnets = [t["id"] for t in api.tailnets_of(member)]
+            if len(tailnets) != 1:
+                listed = ", ".join(map(str, tailnets)) or "none"
+                raise UsageError(f"{member} is a member of tailnets: {listed}; choose the one that pays with --tailnet")
+            tailnet_id = tailnets[0]
+        chosen = best_exit(api.exits(tailnet=tailnet_id, region=region, max_price=max_price, sort="reputation"))
+    finally:
+        api.close()
+    if chosen is None:
+        wanted = "".join([f" in {region}" if region else "", " within --max-price" if max_price is not None else ""])
+        raise UsageError(f"no active exit{wanted} is allowed by tailnet {tailnet_id}: see `octravpn exits list --tailnet "
+                         f"{tailnet_id} --all`")
+    app_ctx.out.step(f"--exit auto: {chosen['address']} ({chosen['region']}, reputation {chosen['reputation']}, "
+                     f"price {chosen['price_per_mb']} per MB) for tailnet {tailnet_id}")
+    return chosen["address"], tailnet_id
+
+
 def up(
     ctx: typer.Context,
-    exit_: str = typer.Option(..., "--exit", help="Exit operator address (or a local wallet name)."),
+    exit_: str = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
+                                                  "indexer: see README)."),
     tailnet_id: int = typer.Option(None, "--tailnet", help="Tailnet that pays (default: your one tailnet allowing the exit)."),
     max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum session deposit)."),
     session_id: int = typer.Option(None, "--session", help="Reuse this open session instead of opening one."),
@@ -93,6 +121,9 @@ def up(
     settle_wait: float = typer.Option(60.0, "--settle-wait", min=0, help="Seconds `down` waits for the settlement."),
     foreground: bool = typer.Option(False, "--foreground", help="Stay in the foreground (for a service manager)."),
     dns_file: Path = typer.Option(Path("/etc/resolv.conf"), "--dns-file", hidden=True),
+    region: str = typer.Option(None, "--region", help="With --exit auto: only exits in this region."),
+    max_price: str = typer.Option(None, "--max-price", help="With --exit auto: highest price per MB (asset units)."),
+    indexer: str = typer.Option(DEFAULT_INDEXER, "--indexer", envvar="OCTRAVPN_INDEXER", help="Indexer API URL (for --exit auto)."),
 ) -> None:
     """Connect: open or reuse a session, join the exit, route all traffic through it."""
     app_ctx = get(ctx)
@@ -107,6 +138,11 @@ def up(
                             leeway=int(leeway * BYTES_PER_MB))
     agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
                         rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)
+    if exit_ == "auto":
+        exit_, tailnet_id = _auto_exit(app_ctx, client, indexer, tailnet_id=tailnet_id, region=region,
+                                       max_price=app_ctx.amount(max_price, what="max price") if max_price else None)
+    elif region or max_price:
+        raise UsageError("--region and --max-price choose among exits: use them with --exit auto")
     state = agent.connect(exit_addr=app_ctx.address_of(exit_), tailnet_id=tailnet_id,
                           max_pay=app_ctx.amount(max_pay, what="max pay") if max_pay else None,
                           session_id=session_id, previous=previous)
@@ -179,7 +215,8 @@ def status(ctx: typer.Context, interface: str = typer.Option("ovpn0", "--interfa
 
 def wg_config(
     ctx: typer.Context,
-    exit_: str = typer.Option(..., "--exit", help="Exit operator address (or a local wallet name)."),
+    exit_: str = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
+                                                  "indexer: see README)."),
     tailnet_id: int = typer.Option(None, "--tailnet", help="Tailnet that pays."),
     max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum)."),
     session_id: int = typer.Option(None, "--session", help="Use this open session instead of opening one."),

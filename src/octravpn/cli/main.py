@@ -14,7 +14,8 @@ from typing import Optional
 import typer
 from typer._click.exceptions import NoArgsIsHelpError  # typer is pinned; it vendors click
 
-from octravpn.cli import connect, devnet, device, earnings, gov, network, node, operator, session, tailnet, wallet
+from octravpn.cli import (connect, devnet, device, earnings, exits, gov, indexer, network, node, operator, session, tailnet,
+                          wallet)
 from octravpn.cli.context import AppContext
 from octravpn.cli.output import fail, stdout
 from octravpn.errors import OctraVPNError
@@ -42,7 +43,7 @@ def _global(
                          password_file=password_file, as_json=as_json, timeout=timeout)
 
 
-for module in (devnet, wallet, network, operator, node, tailnet, device, session, earnings, gov):
+for module in (devnet, wallet, network, operator, node, tailnet, device, session, earnings, gov, indexer, exits):
     app.add_typer(module.app)
 app.command("slash")(gov.slash)
 app.command("up")(connect.up)

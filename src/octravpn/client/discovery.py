@@ -1,0 +1,65 @@
+"""Finding exits through an indexer, and the rule `octravpn up --exit auto` picks one by."""
+
+from __future__ import annotations
+
+import httpx
+
+from octravpn.chain.errors import ChainError
+from octravpn.errors import UsageError
+
+DEFAULT_INDEXER = "http://127.0.0.1:8787"
+
+
+class IndexerUnavailable(ChainError):
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"cannot reach the indexer at {url} ({detail}): start one with `octravpn indexer run`, "
+                         "or point --indexer / OCTRAVPN_INDEXER at one")
+
+
+def best_exit(exits: list[dict]) -> dict | None:
+    """The rule for `--exit auto`, among exits that can serve now: most sessions settled since the
+    exit registered (reputation), then the lowest price per MB, then the largest stake, then the
+    lowest address (so two clients with the same view choose alike)."""
+    usable = [e for e in exits if e["active"]]
+    if not usable:
+        return None
+    return min(usable, key=lambda e: (-e["reputation"], int(e["price_per_mb"]), -int(e["stake"]), e["address"].lower()))
+
+
+class IndexerClient:
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, params: dict) -> dict:
+        try:
+            response = self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+        except httpx.HTTPError as exc:
+            raise IndexerUnavailable(self.url, type(exc).__name__) from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise IndexerUnavailable(self.url, f"HTTP {response.status_code}, not JSON: is that an OctraVPN indexer?") from exc
+        if 400 <= response.status_code < 500:
+            raise UsageError(f"the indexer refused {path}: {body.get('error', body)}")
+        if response.status_code != 200:
+            raise IndexerUnavailable(self.url, body.get("error", f"HTTP {response.status_code}"))
+        return body
+
+    def exits(self, *, region: str | None = None, max_price: int | None = None, tailnet: int | None = None,
+              active: bool = True, sort: str = "price", limit: int = 500) -> list[dict]:
+        """Every matching exit (all pages)."""
+        found, offset = [], 0
+        while True:
+            page = self._get("/v1/exits", {"region": region, "max_price": max_price, "tailnet": tailnet,
+                                           "active": str(active).lower(), "sort": sort, "limit": limit, "offset": offset})
+            found += page["items"]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return found
+
+    def tailnets_of(self, member: str) -> list[dict]:
+        return self._get("/v1/tailnets", {"member": member, "limit": 500})["items"]

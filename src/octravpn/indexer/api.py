@@ -1,0 +1,238 @@
+"""The discovery API (FastAPI): exits, tailnets, sessions, operators, stats, health and ACL documents.
+
+Every refusal is JSON `{"error": reason}` with a 4xx status: bad query or path
+parameters are 400 (never FastAPI's 422 or a 500), unknown things 404.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from octravpn.chain.errors import ChainError
+from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Health, Operator, Session, SessionDetail,
+                                     SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, Member)
+from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
+from octravpn.indexer.rpc import JsonRpc
+
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+MAX_UINT256 = 2**256 - 1
+MAX_ID = 2**63 - 1
+MAX_OFFSET = 10**9
+MAX_ACL_BYTES = 64 * 1024
+SORT_PATTERN = "^-?(" + "|".join(EXIT_SORTS) + ")$"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class ChainReader:
+    """What the API asks the chain itself: the head (for lag) and a tailnet's ACL hash (for uploads)."""
+
+    def __init__(self, rpc: JsonRpc, contract: str) -> None:
+        self.rpc, self.contract = rpc, contract
+
+    def head(self) -> int:
+        return self.rpc.block_number()
+
+    def tailnet_acl_hash(self, tailnet_id: int) -> str | None:
+        (count,) = abi_decode(["uint256"], self.rpc.eth_call(self.contract, keccak(text="tailnet_count_view()")[:4]))
+        if tailnet_id >= count:
+            return None
+        raw = self.rpc.eth_call(self.contract, keccak(text="get_tailnet(uint256)")[:4] + tailnet_id.to_bytes(32, "big"))
+        _owner, _treasury, _members, acl, _created, _exits = abi_decode(
+            ["address", "uint256", "uint256", "bytes32", "uint256", "uint256"], raw)
+        return "0x" + acl.hex()
+
+
+def _checksum(address: str) -> str:
+    return to_checksum_address(address)
+
+
+def _found(value, what: str):
+    if value is None:
+        raise ApiError(404, f"{what} not found in the index (it may not exist, or the indexer has not reached it yet)")
+    return value
+
+
+def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: int = 0, max_lag: int = 20,
+               clock: Callable[[], float] = time.time) -> FastAPI:
+    app = FastAPI(title="OctraVPN indexer", version="1",
+                  description="Discovery of exits, tailnets, sessions and operators, rebuilt from the contract's events.")
+    errors = {400: {"model": ErrorBody, "description": "bad parameters"}}
+    not_found = {404: {"model": ErrorBody, "description": "not in the index"}}
+    v1 = APIRouter(prefix="/v1", responses=errors)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        first = detail[0] if detail else {"loc": [], "msg": "invalid"}
+        reason = f"invalid {'.'.join(first['loc'][1:]) or 'request'}: {first['msg']}"
+        return JSONResponse({"error": reason, "detail": detail}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reason = "no such endpoint: see /docs or /openapi.json" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"error": reason}, status_code=exc.status_code)
+
+    @app.exception_handler(ChainError)
+    async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
+        return JSONResponse({"error": f"the chain node is unavailable: {exc}"}, status_code=503)
+
+    def indexed_block() -> int:
+        progress = queries.progress()
+        if progress is None:
+            raise ApiError(503, "the indexer has not started: run `octravpn indexer run`")
+        return progress["block_number"]
+
+    # ------------------------------------------------------------- exits
+    @v1.get("/exits", response_model=ExitPage, summary="Find exits")
+    def list_exits(
+        region: str | None = Query(None, max_length=32, description="exact region label, e.g. eu-west"),
+        max_price: int | None = Query(None, ge=0, le=MAX_UINT256, description="highest price per MB (base units)"),
+        min_stake: int | None = Query(None, ge=0, le=MAX_UINT256, description="lowest live stake (base units)"),
+        min_reputation: int | None = Query(None, ge=0, le=MAX_ID, description="lowest number of settled sessions"),
+        active: bool = Query(True, description="only exits that can serve new sessions now"),
+        tailnet: int | None = Query(None, ge=0, le=MAX_ID, description="only exits this tailnet allows"),
+        sort: str = Query("price", pattern=SORT_PATTERN, description="price, stake, reputation, registered or region; "
+                                                                      "a leading '-' sorts descending"),
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    ) -> ExitPage:
+        page = queries.exits(ExitFilter(region=region, max_price=max_price, min_stake=min_stake, min_reputation=min_reputation,
+                                        active=active, tailnet=tailnet),
+                             sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=limit, offset=offset)
+        return ExitPage(items=[Exit.of(row) for row in page.items], total=page.total, limit=limit, offset=offset)
+
+    @v1.get("/exits/{address}", response_model=Exit, responses=not_found, summary="One exit")
+    def get_exit(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Exit:
+        row = queries.operator(_checksum(address))
+        if row is None or not row["registered_at"]:
+            raise ApiError(404, f"no exit registered by {_checksum(address)} in the index")
+        return Exit.of(row)
+
+    @v1.get("/operators/{address}", response_model=Operator, responses=not_found, summary="An operator's stake and earnings")
+    def get_operator(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Operator:
+        return Operator.of(_found(queries.operator(_checksum(address)), f"operator {_checksum(address)}"))
+
+    # ---------------------------------------------------------- tailnets
+    @v1.get("/tailnets", response_model=TailnetPage, summary="Tailnets by member or owner")
+    def list_tailnets(
+        member: str | None = Query(None, pattern=ADDRESS_PATTERN),
+        owner: str | None = Query(None, pattern=ADDRESS_PATTERN),
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    ) -> TailnetPage:
+        page = queries.tailnets(member=member and _checksum(member), owner=owner and _checksum(owner), limit=limit, offset=offset)
+        return TailnetPage(items=[TailnetSummary.of(r) for r in page.items], total=page.total, limit=limit, offset=offset)
+
+    @v1.get("/tailnets/{tailnet_id}", response_model=Tailnet, responses=not_found, summary="Members, exits, treasury, ACL hash")
+    def get_tailnet(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Tailnet:
+        row = _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
+        return Tailnet.of(row, members=[Member(address=m["member"], added_at=m["added_at"]) for m in row["members"]],
+                          exits=[TailnetExit(address=e["exit"], configured_at=e["configured_at"]) for e in row["exits"]],
+                          acl_document=row["acl_document"])
+
+    @v1.get("/tailnets/{tailnet_id}/acl", responses={**not_found, 200: {"content": {"application/octet-stream": {}},
+                                                                         "description": "the ACL policy document"}},
+            response_class=Response, summary="The ACL document whose hash the tailnet has on chain")
+    def get_acl(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Response:
+        tailnet = _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
+        document = queries.acl_document(tailnet["acl_policy"])
+        if document is None:
+            raise ApiError(404, f"nobody uploaded the ACL document with hash {tailnet['acl_policy']} of tailnet {tailnet_id}: "
+                                f"the owner can with PUT /v1/tailnets/{tailnet_id}/acl")
+        return Response(content=document["document"], media_type=document["media_type"],
+                        headers={"X-ACL-Hash": tailnet["acl_policy"]})
+
+    @v1.put("/tailnets/{tailnet_id}/acl", response_model=AclStored,
+            responses={**not_found, 409: {"model": ErrorBody, "description": "hash differs from the chain's"},
+                       413: {"model": ErrorBody, "description": "document too large"}},
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/plain": {"schema": {"type": "string"}}}}},
+            summary="Upload the ACL document; kept only if its keccak-256 equals the tailnet's hash on chain")
+    async def put_acl(request: Request, tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> AclStored:
+        document = await request.body()
+        if len(document) > MAX_ACL_BYTES:
+            raise ApiError(413, f"the ACL document is {len(document)} bytes; at most {MAX_ACL_BYTES} are accepted")
+        if not document:
+            raise ApiError(400, "empty body: send the policy file's bytes, exactly as hashed by `tailnet set-acl`")
+        if chain is None:
+            raise ApiError(503, "this API has no chain connection to check the hash against")
+        on_chain = chain.tailnet_acl_hash(tailnet_id)
+        if on_chain is None:
+            raise ApiError(404, f"tailnet {tailnet_id} does not exist on chain")
+        digest = "0x" + keccak(document).hex()
+        if digest != on_chain:
+            raise ApiError(409, f"the document's keccak-256 is {digest}, but tailnet {tailnet_id} has {on_chain} on chain: "
+                                "upload the file the owner published with `tailnet set-acl`")
+        media_type = request.headers.get("content-type", "application/octet-stream")[:100]
+        queries.store_acl_document(digest, document, media_type, int(clock()))
+        return AclStored(tailnet=tailnet_id, acl_hash=digest, size=len(document))
+
+    # ---------------------------------------------------------- sessions
+    @v1.get("/sessions", response_model=SessionPage, summary="Sessions, newest first")
+    def list_sessions(
+        tailnet: int | None = Query(None, ge=0, le=MAX_ID),
+        exit: str | None = Query(None, pattern=ADDRESS_PATTERN),
+        opener: str | None = Query(None, pattern=ADDRESS_PATTERN),
+        status: str | None = Query(None, pattern="^(" + "|".join(SESSION_STATUSES) + ")$"),
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    ) -> SessionPage:
+        page = queries.sessions(tailnet=tailnet, exit_address=exit and _checksum(exit), opener=opener and _checksum(opener),
+                                status=status, limit=limit, offset=offset)
+        return SessionPage(items=[Session.of(r) for r in page.items], total=page.total, limit=limit, offset=offset)
+
+    @v1.get("/sessions/{session_id}", response_model=SessionDetail, responses=not_found, summary="A session and its events")
+    def get_session(session_id: int = Path(..., ge=0, le=MAX_ID)) -> SessionDetail:
+        row = _found(queries.session(session_id), f"session {session_id}")
+        return SessionDetail.of(row, events=row["events"])
+
+    @v1.get("/stats", response_model=Stats, responses={503: {"model": ErrorBody}}, summary="Network totals")
+    def stats() -> Stats:
+        block = indexed_block()
+        values = queries.stats()
+        for name in ("staked", "unbonding", "volume_paid", "program_treasury"):
+            values[name] = str(values[name])
+        return Stats(**values, indexed_block=block)
+
+    app.include_router(v1)
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Indexer lag behind the chain")
+    def healthz() -> JSONResponse:
+        progress = queries.progress()
+        indexed = progress["block_number"] if progress else None
+        health = {"indexed_block": indexed, "chain_head": None, "lag_blocks": None, "confirmations": confirmations,
+                  "max_lag": max_lag}
+        if chain is None:
+            return JSONResponse({**health, "status": "ok" if progress else "not started"}, status_code=200 if progress else 503)
+        try:
+            head = chain.head()
+        except ChainError as exc:
+            return JSONResponse({**health, "status": "chain unreachable", "reason": str(exc)}, status_code=503)
+        health.update(chain_head=head)
+        if progress is None:
+            return JSONResponse({**health, "status": "not started"}, status_code=503)
+        lag = max(0, head - indexed)
+        healthy = lag <= confirmations + max_lag
+        return JSONResponse({**health, "lag_blocks": lag, "status": "ok" if healthy else "lagging"},
+                            status_code=200 if healthy else 503)
+
+    return app

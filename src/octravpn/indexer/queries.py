@@ -1,0 +1,191 @@
+"""Read-side queries for the discovery API: filters, sorting and pages over the indexed tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, func, select, true
+from sqlalchemy.exc import IntegrityError
+
+from octravpn.indexer import schema
+
+op = schema.operators
+EXIT_SORTS = {
+    "price": (op.c.price_per_mb,), "stake": (op.c.stake,), "reputation": (op.c.reputation,),
+    "registered": (op.c.registered_at,), "region": (op.c.region, op.c.price_per_mb),
+}
+SESSION_STATUSES = ("open", "settled", "refunded")
+
+
+@dataclass(frozen=True)
+class ExitFilter:
+    region: str | None = None
+    max_price: int | None = None
+    min_stake: int | None = None
+    min_reputation: int | None = None
+    active: bool = True
+    tailnet: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict]
+    total: int
+    limit: int
+    offset: int
+
+
+def _min_stake(connection) -> int:
+    return connection.execute(select(schema.protocol.c.min_endpoint_stake)).scalar_one()
+
+
+def _is_active(min_stake: int):
+    """The contract's `is_endpoint_active`: listed, never slashed, stake at least the minimum."""
+    return and_(op.c.listed, ~op.c.slashed, op.c.stake >= min_stake)
+
+
+def _exit_row(row, min_stake: int) -> dict:
+    exit_ = dict(row)
+    exit_["active"] = exit_["listed"] and not exit_["slashed"] and exit_["stake"] >= min_stake
+    return exit_
+
+
+class Queries:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def exits(self, where: ExitFilter, *, sort: str = "price", descending: bool = False, limit: int = 50,
+              offset: int = 0) -> Page:
+        with self.engine.connect() as connection:
+            min_stake = _min_stake(connection)
+            conditions = [op.c.registered_at > 0]
+            if where.active:
+                conditions.append(_is_active(min_stake))
+            if where.region is not None:
+                conditions.append(op.c.region == where.region)
+            if where.max_price is not None:
+                conditions.append(op.c.price_per_mb <= where.max_price)
+            if where.min_stake is not None:
+                conditions.append(op.c.stake >= where.min_stake)
+            if where.min_reputation is not None:
+                conditions.append(op.c.reputation >= where.min_reputation)
+            if where.tailnet is not None:
+                allowed = select(schema.tailnet_exits.c.exit).where(schema.tailnet_exits.c.tailnet_id == where.tailnet)
+                conditions.append(op.c.address.in_(allowed))
+            condition = and_(*conditions)
+            columns = EXIT_SORTS[sort]
+            order = [c.desc() if descending else c.asc() for c in columns] + [op.c.address.asc()]
+            rows = connection.execute(select(op).where(condition).order_by(*order).limit(limit).offset(offset)).mappings()
+            items = [_exit_row(row, min_stake) for row in rows]
+            total = connection.execute(select(func.count()).select_from(op).where(condition)).scalar_one()
+        return Page(items, total, limit, offset)
+
+    def operator(self, address: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(op).where(op.c.address == address)).mappings().first()
+            return None if row is None else _exit_row(row, _min_stake(connection))
+
+    def tailnets(self, *, member: str | None = None, owner: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        t = schema.tailnets
+        condition = true()
+        if member is not None:
+            joined = select(schema.tailnet_members.c.tailnet_id).where(schema.tailnet_members.c.member == member)
+            condition = and_(condition, t.c.id.in_(joined))
+        if owner is not None:
+            condition = and_(condition, t.c.owner == owner)
+        with self.engine.connect() as connection:
+            items = [dict(r) for r in connection.execute(
+                select(t).where(condition).order_by(t.c.id).limit(limit).offset(offset)).mappings()]
+            total = connection.execute(select(func.count()).select_from(t).where(condition)).scalar_one()
+        return Page(items, total, limit, offset)
+
+    def tailnet(self, tailnet_id: int) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(schema.tailnets).where(schema.tailnets.c.id == tailnet_id)).mappings().first()
+            if row is None:
+                return None
+            members = schema.tailnet_members
+            exits = schema.tailnet_exits
+            tailnet = dict(row)
+            tailnet["members"] = [dict(r) for r in connection.execute(
+                select(members.c.member, members.c.added_at).where(members.c.tailnet_id == tailnet_id)
+                .order_by(members.c.added_at, members.c.member)).mappings()]
+            tailnet["exits"] = [dict(r) for r in connection.execute(
+                select(exits.c.exit, exits.c.configured_at).where(exits.c.tailnet_id == tailnet_id)
+                .order_by(exits.c.configured_at, exits.c.exit)).mappings()]
+            tailnet["acl_document"] = connection.execute(
+                select(func.count()).select_from(schema.acl_documents)
+                .where(schema.acl_documents.c.hash == tailnet["acl_policy"])).scalar_one() > 0
+        return tailnet
+
+    def sessions(self, *, tailnet: int | None = None, exit_address: str | None = None, opener: str | None = None,
+                 status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        s = schema.sessions
+        conditions = []
+        for column, value in ((s.c.tailnet_id, tailnet), (s.c.exit, exit_address), (s.c.opener, opener), (s.c.status, status)):
+            if value is not None:
+                conditions.append(column == value)
+        condition = and_(true(), *conditions)
+        with self.engine.connect() as connection:
+            items = [dict(r) for r in connection.execute(
+                select(s).where(condition).order_by(s.c.id.desc()).limit(limit).offset(offset)).mappings()]
+            total = connection.execute(select(func.count()).select_from(s).where(condition)).scalar_one()
+        return Page(items, total, limit, offset)
+
+    def session(self, session_id: int) -> dict | None:
+        e = schema.events
+        with self.engine.connect() as connection:
+            row = connection.execute(select(schema.sessions).where(schema.sessions.c.id == session_id)).mappings().first()
+            if row is None:
+                return None
+            session = dict(row)
+            session["events"] = [
+                {"name": r.name, "block_number": r.block_number, "log_index": r.log_index, "tx_hash": r.tx_hash,
+                 "args": json.loads(r.args)}
+                for r in connection.execute(select(e).where(e.c.session_id == session_id).order_by(e.c.block_number, e.c.log_index))]
+        return session
+
+    def stats(self) -> dict:
+        s, t = schema.sessions, schema.tailnets
+        with self.engine.connect() as connection:
+            protocol = dict(connection.execute(select(schema.protocol)).mappings().one())
+            min_stake = protocol["min_endpoint_stake"]
+            by_status = dict(connection.execute(select(s.c.status, func.count()).group_by(s.c.status)).all())
+            stakes = connection.execute(select(op.c.stake, op.c.unbonding)).all()
+            return {
+                "operators": len(stakes),
+                "exits_registered": connection.execute(select(func.count()).where(op.c.registered_at > 0)).scalar_one(),
+                "exits_active": connection.execute(select(func.count()).where(_is_active(min_stake))).scalar_one(),
+                "regions": list(connection.execute(
+                    select(op.c.region).where(_is_active(min_stake)).group_by(op.c.region).order_by(op.c.region)).scalars()),
+                "tailnets": connection.execute(select(func.count()).select_from(t)).scalar_one(),
+                "sessions": {status: by_status.get(status, 0) for status in SESSION_STATUSES},
+                "staked": sum(stake for stake, _ in stakes),
+                "unbonding": sum(unbonding for _, unbonding in stakes),
+                "bytes_settled": protocol["bytes_settled"],
+                "volume_paid": protocol["volume_paid"],
+                "program_treasury": protocol["program_treasury"],
+                "paused": protocol["paused"],
+                "owner": protocol["owner"],
+            }
+
+    def acl_document(self, acl_hash: str) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(schema.acl_documents).where(schema.acl_documents.c.hash == acl_hash)).mappings().first()
+        return None if row is None else dict(row)
+
+    def store_acl_document(self, acl_hash: str, document: bytes, media_type: str, stored_at: int) -> None:
+        if self.acl_document(acl_hash) is not None:
+            return  # content-addressed: the same hash is the same document
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(schema.acl_documents.insert().values(
+                    hash=acl_hash, document=document, media_type=media_type, stored_at=stored_at))
+        except IntegrityError:
+            pass  # a concurrent upload of the same document won the race
+
+    def progress(self) -> dict | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(schema.checkpoint)).mappings().first()
+        return None if row is None else dict(row)

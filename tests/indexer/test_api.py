@@ -1,0 +1,130 @@
+"""The discovery API over an index of a real anvil history, on SQLite and PostgreSQL."""
+
+import base64
+
+import pytest
+from eth_hash.auto import keccak
+from fastapi.testclient import TestClient
+
+from octravpn.indexer.api import ChainReader, create_app
+from octravpn.indexer.database import migrate, open_engine
+from octravpn.indexer.follower import Follower
+from octravpn.indexer.queries import Queries
+from octravpn.indexer.rpc import JsonRpc
+from tests.indexer.conftest import follow_to_head
+
+ACL = b'{"acls": ["*:*"]}'
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def indexed(request, history, network, tmp_path_factory):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'index.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres").new_database()
+    engine = open_engine(url)
+    migrate(engine)
+    rpc = JsonRpc(network.rpc_url)
+    follow_to_head(Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id))
+    yield engine, rpc
+    rpc.close()
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api(indexed, network):
+    engine, rpc = indexed
+    return TestClient(create_app(Queries(engine), ChainReader(rpc, network.contract)))
+
+
+def test_exits_filter_sort_and_page(api, accounts):
+    op_a, op_b, op_c, op_d = (accounts[i].address for i in (1, 2, 3, 9))
+    everyone = api.get("/v1/exits", params={"active": "false"}).json()
+    assert everyone["total"] == 4 and {e["address"] for e in everyone["items"]} == {op_a, op_b, op_c, op_d}
+    active = api.get("/v1/exits").json()  # B and C were slashed
+    assert [e["address"] for e in active["items"]] == [op_a, op_d]  # cheapest first: 3e12 then 4e12
+    assert active["items"][0]["price_per_mb"] == str(3 * 10**12) and active["items"][0]["region"] == "eu-central"
+    assert base64.b64decode(active["items"][0]["wg_pubkey"]) == keccak(b"rotated")
+    by_stake = api.get("/v1/exits", params={"sort": "-stake", "active": "false"}).json()["items"]
+    assert [e["address"] for e in by_stake][:2] == [op_a, op_d]
+    assert [e["address"] for e in api.get("/v1/exits", params={"region": "ap-south"}).json()["items"]] == [op_d]
+    assert api.get("/v1/exits", params={"max_price": 3 * 10**12}).json()["total"] == 1
+    assert api.get("/v1/exits", params={"min_stake": 2 * 10**18}).json()["total"] == 1
+    assert api.get("/v1/exits", params={"min_reputation": 2}).json()["items"][0]["address"] == op_a
+    assert api.get("/v1/exits", params={"tailnet": 1}).json()["total"] == 1  # bob's tailnet allows D only
+    page = api.get("/v1/exits", params={"active": "false", "limit": 1, "offset": 1, "sort": "price"}).json()
+    assert page["total"] == 4 and len(page["items"]) == 1 and page["offset"] == 1
+
+
+def test_one_exit_and_operator(api, accounts, vpn):
+    op_a, op_b = accounts[1].address, accounts[2].address
+    exit_a = api.get(f"/v1/exits/{op_a.lower()}").json()
+    assert exit_a["reputation"] == vpn.endpoint(op_a).reputation == 2 and exit_a["active"] is True
+    operator_b = api.get(f"/v1/operators/{op_b}").json()
+    assert operator_b["slashed"] is True and operator_b["stake"] == "0" and operator_b["exit"]["active"] is False
+    operator_a = api.get(f"/v1/operators/{op_a}").json()
+    assert operator_a["earnings"] == "0" and int(operator_a["claimed_total"]) == int(operator_a["earned_total"]) > 0
+    assert operator_a["sessions_settled"] == 2 and operator_a["bytes_served"] == 1500 * 10**6
+    assert api.get(f"/v1/exits/{accounts[4].address}").status_code == 404
+
+
+def test_tailnet_and_sessions(api, accounts, vpn):
+    alice, bob, carol, bystander = (accounts[i].address for i in (4, 5, 6, 8))
+    tailnet = api.get("/v1/tailnets/0").json()
+    assert {m["address"] for m in tailnet["members"]} == {alice, bob, bystander}
+    assert {e["address"] for e in tailnet["exits"]} == {accounts[1].address, accounts[2].address}
+    assert tailnet["treasury"] == str(vpn.tailnet(0).treasury) and tailnet["acl_hash"] == "0x" + keccak(ACL).hex()
+    assert [t["id"] for t in api.get("/v1/tailnets", params={"member": bob}).json()["items"]] == [0, 1]
+    assert api.get("/v1/tailnets", params={"member": carol}).json()["total"] == 0
+    sessions = api.get("/v1/sessions", params={"tailnet": 0}).json()
+    assert [s["id"] for s in sessions["items"]] == [7, 6, 5, 4, 3, 2, 1, 0]
+    assert [s["id"] for s in api.get("/v1/sessions", params={"status": "open"}).json()["items"]] == [7, 4]
+    assert [s["id"] for s in api.get("/v1/sessions", params={"opener": bob, "exit": accounts[1].address}).json()["items"]] == [2]
+    disputed = api.get("/v1/sessions/2").json()
+    assert disputed["disputed"] and disputed["close_reason"] == "receipt" and disputed["bytes_used"] == 800 * 10**6
+    assert [e["name"] for e in disputed["events"]] == ["SessionOpened", "SettleClaimed", "SettleDispute", "SettledByReceipt",
+                                                       "SessionSettled"]
+    assert api.get("/v1/sessions/99").status_code == 404
+
+
+def test_stats_and_health(api, vpn):
+    stats = api.get("/v1/stats").json()
+    assert stats["sessions"] == {"open": 2, "settled": 3, "refunded": 3}
+    assert stats["exits_active"] == 2 and stats["regions"] == ["ap-south", "eu-central"]
+    assert stats["program_treasury"] == str(vpn.program_treasury()) and stats["owner"] == vpn.owner()
+    health = api.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["lag_blocks"] == 0
+
+
+def test_acl_document_is_kept_only_if_its_hash_is_on_chain(api):
+    assert api.get("/v1/tailnets/0/acl").status_code == 404
+    wrong = api.put("/v1/tailnets/0/acl", content=b'{"acls": []}')
+    assert wrong.status_code == 409 and "upload the file the owner published" in wrong.json()["error"]
+    assert api.put("/v1/tailnets/77/acl", content=ACL).status_code == 404
+    stored = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/json"})
+    assert stored.status_code == 200 and stored.json() == {"tailnet": 0, "acl_hash": "0x" + keccak(ACL).hex(), "size": len(ACL)}
+    fetched = api.get("/v1/tailnets/0/acl")
+    assert fetched.content == ACL and fetched.headers["content-type"] == "application/json"
+    assert api.get("/v1/tailnets/0").json()["acl_document"] is True
+    assert api.put("/v1/tailnets/0/acl", content=b"x" * (64 * 1024 + 1)).status_code == 413
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/v1/exits?max_price=-1", "invalid max_price"),
+    ("/v1/exits?sort=cheapest", "invalid sort"),
+    ("/v1/exits?limit=0", "invalid limit"),
+    ("/v1/exits?active=maybe", "invalid active"),
+    ("/v1/exits/0x1234", "invalid address"),
+    ("/v1/sessions?status=lost", "invalid status"),
+    ("/v1/sessions/-1", "invalid session_id"),
+    ("/v1/tailnets/abc", "invalid tailnet_id"),
+    ("/v1/tailnets?member=bob", "invalid member"),
+])
+def test_bad_parameters_are_400_with_a_reason(api, path, reason):
+    response = api.get(path)
+    assert response.status_code == 400 and response.json()["error"].startswith(reason)
+
+
+def test_unknown_route_is_json_404(api):
+    response = api.get("/v1/nothing")
+    assert response.status_code == 404 and "no such endpoint" in response.json()["error"]
