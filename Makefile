@@ -18,7 +18,7 @@ FUZZ_PROFILE := $(if $(CI),ci,dev)
 SYSTEM_TOOLS := wg wireguard-go ip ping nft
 SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables
 
-.PHONY: help deps tools system-deps demo test test-contract bench gas artifacts lock clean
+.PHONY: help deps tools system-deps postgres demo test test-contract bench bench-indexer gas artifacts lock clean
 
 help:
 	@echo "make demo   - the whole story on a local devnet: an exit and a client in namespaces, a page through the tunnel"
@@ -51,6 +51,13 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
+# The indexer's tests start a throwaway PostgreSQL cluster from Debian's server binaries.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql (the indexer's tests run it in a temporary directory)"; \
+	  [ "$$(id -u)" = 0 ] || { echo "error: installing postgresql needs root (apt-get)" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+
 # The compiled contract is committed; this rebuilds it after a change to contracts/.
 artifacts: $(ARTIFACT)
 $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
@@ -59,7 +66,7 @@ $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
 demo: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
 
-test: deps tools system-deps
+test: deps tools system-deps postgres
 	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 test-contract: deps

@@ -3,7 +3,8 @@
 A local devnet; an exit node in its own network namespace; a client in
 another; an "internet" host with a web server between them. The operator
 stakes, registers and runs its node; Alice creates a tailnet and adds Bob;
-Bob connects (`octravpn up`), fetches a page through the tunnel, and
+an indexer follows the chain; Bob lists the exits and connects to the best
+one (`octravpn up --exit auto`), fetches a page through the tunnel, and
 disconnects (`octravpn down`): his last receipt settles the session on
 chain and the operator's earnings grow. Every step prints the command a
 user types. It leaves nothing behind: namespaces, devnet and home are removed.
@@ -29,7 +30,7 @@ def run() -> None:
         home = Path(tmp)
         lab = Lab.build(clients=1)
         cli = LabCLI(lab, home, echo=True)
-        node = None
+        node = indexer = None
         try:
             web = home / "www"
             web.mkdir()
@@ -37,9 +38,13 @@ def run() -> None:
             registered = cli.setup()
             node = cli.start_exit("--receipt-every", "0.001", "--dns", "203.0.113.53", log=home / "exit.log",
                                   interface=unique("oe"))
+            indexer, indexer_url = cli.start_indexer(log=home / "indexer.log")
+            cli.run("exits", "list", "--indexer", indexer_url, json_out=False, host=lab.client,
+                    title="Bob looks for exits (the indexer's discovery API)")
             interface = unique("oc")
-            cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01",
-                    host=lab.client, title="Bob connects through the exit (a session opens, locking 0.01 from the treasury)")
+            cli.run("-w", "bob", "up", "--exit", "auto", "--indexer", indexer_url, "--interface", interface,
+                    "--max-pay", "0.01", host=lab.client,
+                    title="Bob connects through the best exit his tailnet allows (a session opens, locking 0.01)")
             print(f"\n## Bob fetches a page from the internet host, through the tunnel (on {lab.client.name})\n"
                   f"$ curl http://{WEB_ADDRESS}/index.html", flush=True)
             page = fetch(lab.client, f"http://{WEB_ADDRESS}/index.html")
@@ -55,6 +60,8 @@ def run() -> None:
             cli.run("earnings", "show", "operator", title="The operator's earnings")
             cli.run("tailnet", "show", str(registered.tailnet_id), title="The tailnet's treasury after the refund")
         finally:
+            if indexer is not None:
+                cli.stop(indexer)
             if node is not None:
                 cli.stop(node)
             cli.down_devnet()

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from octravpn.chain.devnet import free_port
 from octravpn.config import isolated_environment
 from octravpn.lab import EXIT_PORT, EXIT_PUBLIC, Host, Lab, fetch
@@ -93,6 +95,29 @@ class LabCLI:
             time.sleep(0.2)
         process.kill()
         raise RuntimeError(f"the exit node did not answer within 60s: {log.read_text()[-2000:]}")
+
+    def start_indexer(self, *, log: Path) -> tuple[subprocess.Popen, str]:
+        """`octravpn indexer run` on the machine, its API on the address the namespaces reach the devnet at."""
+        listen = f"{self.lab.chain_address}:{free_port()}"
+        args = ("indexer", "run", "--listen", listen, "--poll-interval", "0.2")
+        if self.echo:
+            print(f"\n## Anyone can run an indexer: chain events into SQL, and the discovery API\n"
+                  f"$ octravpn {shlex.join(args)} &", flush=True)
+        with open(log, "ab") as output:
+            process = subprocess.Popen(self.argv(args, None), env=self.env, stdout=output, stderr=subprocess.STDOUT)
+        url = f"http://{listen}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the indexer stopped ({process.returncode}): {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    return process, url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        process.kill()
+        raise RuntimeError(f"the indexer did not answer within 60s: {log.read_text()[-2000:]}")
 
     def stop(self, process: subprocess.Popen, *, kill: bool = False, timeout: float = 60.0) -> int:
         if kill:

@@ -92,6 +92,8 @@ def test_exits_list_errors_say_what_to_do(cli, indexer):
     dead = f"http://127.0.0.1:{free_port()}"
     assert "cannot reach the indexer" in cli.fails(5, "exits", "list", "--indexer", dead)
     assert "the indexer refused /v1/exits: invalid sort" in cli.fails(2, "exits", "list", "--indexer", indexer.url, "--sort", "best")
+    taken = cli("indexer", "run", "--listen", f"127.0.0.1:{indexer.port}")
+    assert taken.code == 5 and taken.err.strip().splitlines()[-1].startswith("error: cannot serve the API on 127.0.0.1:")
     assert "max price 'cheap' is not a number" in cli.fails(2, "exits", "list", "--indexer", indexer.url, "--max-price", "cheap")
 
 

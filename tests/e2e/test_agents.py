@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from octravpn import config
@@ -259,3 +260,28 @@ def test_wg_config_exports_a_session_for_a_plain_wireguard_app(world, start_exit
     assert "AllowedIPs = 0.0.0.0/0, ::/0" in text and "Address = 10.77.0." in text
     # The exit knows this session signs no receipts: it will settle by claim + confirm.
     assert node.db("SELECT signs_receipts FROM sessions WHERE session_id = ?", written["session"]) == [(0,)]
+
+
+def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, start_exit, tmp_path):
+    lab, cli, registered, chain = world
+    indexer, url = cli.start_indexer(log=tmp_path / "indexer.log")
+    try:
+        start_exit()
+        listed = cli.run("exits", "list", "--indexer", url)
+        assert [e["address"] for e in listed] == [registered.exit_address]
+        interface = unique("oc")
+        up = cli.run("-w", "bob", "up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01",
+                     host=lab.client)
+        assert up["status"] == "connected" and up["exit"] == registered.exit_address
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
+        down = cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
+        assert down["settlement"]["status"] == "settled"
+        # The indexer saw the settlement: its session row says what the chain says.
+        def indexed():
+            body = httpx.get(f"{url}/v1/sessions/{down['session']}").json()
+            return body if body.get("status") == "settled" else None
+        session = _wait(indexed, what="the indexer to see the settlement")
+        assert session["bytes_used"] == down["settlement"]["bytes_used"] and session["close_reason"] == "receipt"
+        assert session["total_paid"] == str(down["settlement"]["paid"]) and session["opener"] == chain.session(down["session"]).opener
+    finally:
+        cli.stop(indexer)

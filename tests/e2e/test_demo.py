@@ -16,6 +16,9 @@ def test_demo_walks_through_the_whole_story():
     assert steps[0][:3] == ["devnet", "up", "--host"]
     assert ["-w", "operator", "node", "run"] in [s[:4] for s in steps]
     assert [s[2] for s in steps if s[:2] == ["-w", "bob"]] == ["up", "status", "down"]
+    assert ["indexer", "run"] in [s[:2] for s in steps] and ["exits", "list"] in [s[:2] for s in steps]
+    up = next(s for s in steps if s[:3] == ["-w", "bob", "up"])
+    assert up[up.index("--exit") + 1] == "auto"
     assert "hello from the internet host, through an OctraVPN exit" in result.stdout
     down = result.stdout.split("Bob disconnects", 1)[1]
     settlement = json.loads(down[down.index("{"):down.index("\n}\n") + 2])["settlement"]

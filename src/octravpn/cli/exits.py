@@ -43,4 +43,5 @@ def list_exits(
     if app_ctx.out.as_json:
         rows = [{**r, "price_per_mb": r["price_per_mb"]["base_units"], "stake": r["stake"]["base_units"]} for r in rows]
     # The table keeps what people compare (it must fit a terminal); --json has every field.
-    app_ctx.out.rows(rows, columns=["address", "region", "price_per_mb", "stake", "reputation"], title=f"{len(rows)} exits")
+    app_ctx.out.rows(rows, columns=["address", "region", "price_per_mb", "stake", "reputation"],
+                     title=f"{len(rows)} exit{'' if len(rows) == 1 else 's'}")

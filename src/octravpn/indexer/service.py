@@ -69,9 +69,12 @@ def serve(follower: Follower | None, queries: Queries, chain: ChainReader | None
             app = create_app(queries, chain, confirmations=confirmations, max_lag=max_lag)
             server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
             if not stopping.is_set():
-                server.run()
-            if not server.started and not failure:
-                raise ServeError(f"cannot serve the API on {host}:{port}: is the port taken? Choose another with --listen")
+                try:
+                    server.run()
+                except SystemExit:  # uvicorn exits when it cannot bind; say why instead
+                    pass
+                if not server.started and not failure and not stopping.is_set():
+                    raise ServeError(f"cannot serve the API on {host}:{port}: is the port taken? Choose another with --listen")
     finally:
         stopping.set()
         if thread and thread.is_alive():
