@@ -122,7 +122,9 @@ class History:
 
         # Governance.
         params = self.of(owner).params()
-        self.of(owner).set_params(type(params)(**{**params.__dict__, "protocol_fee_bps": 150}))
+        # A higher minimum stake: D (1 ETH) stops being active, A (2 ETH) stays.
+        self.of(owner).set_params(type(params)(**{**params.__dict__, "protocol_fee_bps": 150,
+                                                  "min_endpoint_stake": 3 * ETHER // 2}))
         self.of(owner).set_paused(True)
         self.of(owner).set_paused(False)
         self.of(owner).withdraw_program_treasury(owner.address, self.of(owner).program_treasury() // 2)
@@ -150,12 +152,13 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
         endpoint = vpn.endpoint(address)
         got = None if row is None else (row["listed"], row["endpoint"], bytes.fromhex(row["wg_pubkey"][2:]), row["receipt_signer"],
                                         row["region"], row["price_per_mb"], row["registered_at"], row["reputation"],
-                                        row["stake"], row["unbonding"], row["unlock_at"], row["slashed"], row["earnings"])
+                                        row["stake"], row["unbonding"], row["unlock_at"], row["slashed"], row["earnings"],
+                                        row["active"])
         want = (endpoint.active, endpoint.endpoint, endpoint.wg_pubkey, endpoint.receipt_signer, endpoint.region,
                 endpoint.price_per_mb, endpoint.registered_at, endpoint.reputation, vpn.stake(address), vpn.unbonding(address),
-                vpn.unlock_at(address), vpn.is_slashed(address), vpn.earnings(address))
+                vpn.unlock_at(address), vpn.is_slashed(address), vpn.earnings(address), vpn.is_active(address))
         if row is None:
-            assert want[6] == 0 and want[8:] == (0, 0, 0, False, 0), f"operator {address} missing from the index"
+            assert want[6] == 0 and want[8:] == (0, 0, 0, False, 0, False), f"operator {address} missing from the index"
         else:
             assert got == want, f"operator {address}: index {got} != chain {want}"
 

@@ -113,11 +113,12 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
                                                                       "a leading '-' sorts descending"),
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    ) -> ExitPage:
+    ) -> JSONResponse:
         page = queries.exits(ExitFilter(region=region, max_price=max_price, min_stake=min_stake, min_reputation=min_reputation,
                                         active=active, tailnet=tailnet),
                              sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=limit, offset=offset)
-        return ExitPage(items=[Exit.of(row) for row in page.items], total=page.total, limit=limit, offset=offset)
+        return JSONResponse({"items": [Exit.json(row) for row in page.items], "total": page.total, "limit": limit,
+                             "offset": offset})
 
     @v1.get("/exits/{address}", response_model=Exit, responses=not_found, summary="One exit")
     def get_exit(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Exit:

@@ -30,6 +30,8 @@ from octravpn.indexer.rows import RowCache, undo
 
 log = logging.getLogger(__name__)
 JSON_SAFE_INT = 2**53 - 1
+ANALYZE_EVERY = 10_000  # events; the planners need fresh statistics to pick the discovery indexes
+ANALYZED_TABLES = ("operators", "sessions", "tailnet_members", "tailnet_exits")
 
 
 class ReorgTooDeep(ChainError):
@@ -112,6 +114,8 @@ class Follower:
         self.settings = settings
         self.start_block = start_block
         self.decoder = EventDecoder()
+        self._unanalyzed_events = 0
+        self._caught_up_once = False
 
     # ------------------------------------------------------------ set-up
     def deployment_block(self) -> int:
@@ -187,7 +191,19 @@ class Follower:
         if any(number not in headers for number in wanted) or any(headers[e.block_number].hash != e.block_hash for e in events):
             raise ChainMoved(f"the chain changed while blocks {first}-{last} were read")
         self._commit(events, headers, last=last, undoable_from=undoable_from, final_block=final_block)
+        self._unanalyzed_events += len(events)
+        first_catch_up = last == safe and not self._caught_up_once
+        if self._unanalyzed_events >= ANALYZE_EVERY or (first_catch_up and self._unanalyzed_events):
+            self.analyze()
+        self._caught_up_once = self._caught_up_once or last == safe
         return StepResult(head, last, events=len(events))
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics of the tables the API filters and sorts."""
+        with self.engine.begin() as connection:
+            for table in ANALYZED_TABLES:
+                connection.exec_driver_sql(f"ANALYZE {table}")
+        self._unanalyzed_events = 0
 
     def _logs(self, first: int, last: int) -> tuple[list[dict], int]:
         """Logs of [first, last]; a node that refuses a range that wide gets a narrower one."""

@@ -39,13 +39,19 @@ class Exit(BaseModel):
     sessions_settled: int
     bytes_served: int
 
+    @staticmethod
+    def json(row: dict) -> dict:
+        """The JSON of an exit row, built directly: `/v1/exits` is the hot path, and validating fifty
+        models per page cost more than the query (the schema tests check the shape)."""
+        return {"address": row["address"], "endpoint": row["endpoint"], "region": row["region"],
+                "price_per_mb": str(row["price_per_mb"]), "wg_pubkey": base64.b64encode(bytes.fromhex(row["wg_pubkey"][2:])).decode(),
+                "receipt_signer": row["receipt_signer"], "registered_at": row["registered_at"], "reputation": row["reputation"],
+                "stake": str(row["stake"]), "active": row["active"], "listed": row["listed"], "slashed": row["slashed"],
+                "sessions_settled": row["sessions_settled"], "bytes_served": row["bytes_served"]}
+
     @classmethod
     def of(cls, row: dict) -> "Exit":
-        return cls(address=row["address"], endpoint=row["endpoint"], region=row["region"], price_per_mb=amount(row["price_per_mb"]),
-                   wg_pubkey=base64.b64encode(bytes.fromhex(row["wg_pubkey"][2:])).decode(), receipt_signer=row["receipt_signer"],
-                   registered_at=row["registered_at"], reputation=row["reputation"], stake=amount(row["stake"]),
-                   active=row["active"], listed=row["listed"], slashed=row["slashed"], sessions_settled=row["sessions_settled"],
-                   bytes_served=row["bytes_served"])
+        return cls(**cls.json(row))
 
 
 class ExitPage(BaseModel):

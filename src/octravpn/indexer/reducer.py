@@ -23,6 +23,7 @@ UNTRACKED = frozenset({"JoinTokenPrecommitted", "JoinTokenRedeemed", "JoinTokenR
 class Rows(Protocol):
     def get(self, table: str, key: tuple) -> dict | None: ...
     def put(self, table: str, key: tuple, row: dict | None) -> None: ...
+    def keys(self, table: str) -> list[tuple]: ...
 
 
 class UnknownEvent(ValueError):
@@ -39,10 +40,15 @@ def new_protocol(params: dict, owner: str | None = None) -> dict:
 
 
 def new_operator(address: str) -> dict:
-    return {"address": address, "stake": 0, "unbonding": 0, "unlock_at": 0, "slashed": False, "earnings": 0,
+    return {"address": address, "stake": 0, "active": False, "unbonding": 0, "unlock_at": 0, "slashed": False, "earnings": 0,
             "earned_total": 0, "claimed_total": 0, "forfeited_total": 0, "sessions_settled": 0, "bytes_served": 0,
             "registered_at": 0, "listed": False, "endpoint": "", "region": "", "price_per_mb": 0,
             "wg_pubkey": "0x" + "00" * 32, "receipt_signer": NO_ADDRESS, "reputation": 0}
+
+
+def is_active(operator: dict, min_endpoint_stake: int) -> bool:
+    """The contract's `is_endpoint_active`."""
+    return operator["listed"] and not operator["slashed"] and operator["stake"] >= min_endpoint_stake
 
 
 def _hex(value: bytes) -> str:
@@ -77,7 +83,12 @@ class _Context:
             changes(row)
         else:
             row.update(changes)
+        if table == "operators":
+            row["active"] = is_active(row, self.min_endpoint_stake())
         self.rows.put(table, key, row)
+
+    def min_endpoint_stake(self) -> int:
+        return self.required("protocol", PROTOCOL_KEY)["min_endpoint_stake"]
 
 
 # ----------------------------------------------------------- governance
@@ -87,7 +98,15 @@ def _ownership_transferred(c: _Context) -> None:
 
 
 def _params_updated(c: _Context) -> None:
+    previous = c.min_endpoint_stake()
     c.update("protocol", PROTOCOL_KEY, {name: c.args["params"][name] for name in PARAM_FIELDS})
+    minimum = c.min_endpoint_stake()
+    if minimum != previous:  # rare (governance): every operator's `active` may flip
+        for key in c.rows.keys("operators"):
+            operator = dict(c.rows.get("operators", key))
+            if operator["active"] != is_active(operator, minimum):
+                operator["active"] = not operator["active"]
+                c.rows.put("operators", key, operator)
 
 
 def _pause_set(c: _Context) -> None:

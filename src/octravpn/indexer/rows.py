@@ -64,6 +64,15 @@ class RowCache:
         self._in_database[(table, key)] = row is not None
         return row
 
+    def keys(self, table: str) -> list[tuple]:
+        """Every key the table has now: stored rows plus this batch's, minus this batch's deletions."""
+        columns = [schema.metadata.tables[table].c[c] for c in schema.STATE_TABLES[table]]
+        stored = {tuple(r) for r in self.connection.execute(select(*columns))}
+        for (name, key), row in self._rows.items():
+            if name == table:
+                (stored.add if row is not None else stored.discard)(key)
+        return sorted(stored)
+
     def put(self, table: str, key: tuple, row: dict | None) -> None:
         before = self.get(table, key)
         if self._block is not None and (table, key) not in self._journaled:

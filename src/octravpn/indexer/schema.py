@@ -103,7 +103,10 @@ protocol = Table(
 operators = Table(
     "operators", metadata,
     Column("address", ADDRESS, primary_key=True),
-    Column("stake", Uint256, nullable=False, index=True),
+    Column("stake", Uint256, nullable=False),
+    # The contract's is_endpoint_active: listed, never slashed, stake at least the minimum (kept on every change,
+    # and for every operator when the minimum changes), so the discovery queries use an index.
+    Column("active", Boolean, nullable=False),
     Column("unbonding", Uint256, nullable=False),
     Column("unlock_at", BigInteger, nullable=False),
     Column("slashed", Boolean, nullable=False),
@@ -118,10 +121,10 @@ operators = Table(
     Column("listed", Boolean, nullable=False),             # the contract's Endpoint.active
     Column("endpoint", String(128), nullable=False),
     Column("region", String(32), nullable=False, index=True),
-    Column("price_per_mb", Uint256, nullable=False, index=True),
+    Column("price_per_mb", Uint256, nullable=False),
     Column("wg_pubkey", HASH, nullable=False),
     Column("receipt_signer", ADDRESS, nullable=False),
-    Column("reputation", BigInteger, nullable=False, index=True),
+    Column("reputation", BigInteger, nullable=False),
 )
 
 tailnets = Table(
@@ -191,7 +194,12 @@ acl_documents = Table(
     Column("stored_at", BigInteger, nullable=False),
 )
 
-Index("ix_operators_listing", operators.c.listed, operators.c.slashed, operators.c.registered_at)
+# /v1/exits: exits by each sort key (address breaks ties), active ones first of all, and by region and price.
+for _column in ("price_per_mb", "stake", "reputation", "registered_at"):
+    Index(f"ix_operators_active_{_column}", operators.c.active, operators.c[_column], operators.c.address)
+    # registered_at in the index: "registered exits" (active=false) is answered from the index alone.
+    Index(f"ix_operators_{_column}", *{operators.c[_column]: None, operators.c.address: None, operators.c.registered_at: None})
+Index("ix_operators_active_region_price", operators.c.active, operators.c.region, operators.c.price_per_mb, operators.c.address)
 
 # The tables the reducer keeps, with their primary-key columns (state rebuilt from events, undone on reorgs).
 STATE_TABLES = {

@@ -71,6 +71,7 @@ def upgrade() -> None:
         "operators",
         sa.Column("address", ADDRESS, primary_key=True),
         sa.Column("stake", Uint256, nullable=False),
+        sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("unbonding", Uint256, nullable=False),
         sa.Column("unlock_at", sa.BigInteger, nullable=False),
         sa.Column("slashed", sa.Boolean, nullable=False),
@@ -89,9 +90,11 @@ def upgrade() -> None:
         sa.Column("receipt_signer", ADDRESS, nullable=False),
         sa.Column("reputation", sa.BigInteger, nullable=False),
     )
-    for column in ("stake", "region", "price_per_mb", "reputation"):
-        op.create_index(f"ix_operators_{column}", "operators", [column])
-    op.create_index("ix_operators_listing", "operators", ["listed", "slashed", "registered_at"])
+    op.create_index("ix_operators_region", "operators", ["region"])
+    for column in ("price_per_mb", "stake", "reputation", "registered_at"):
+        op.create_index(f"ix_operators_active_{column}", "operators", ["active", column, "address"])
+        op.create_index(f"ix_operators_{column}", "operators", list(dict.fromkeys([column, "address", "registered_at"])))
+    op.create_index("ix_operators_active_region_price", "operators", ["active", "region", "price_per_mb", "address"])
     op.create_table(
         "tailnets",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
