@@ -83,10 +83,12 @@ def run(
                      f"({wait} confirmations) into {engine.url.render_as_string(hide_password=True)}")
     if address:
         app_ctx.out.step(f"API on http://{address[0]}:{address[1]} (OpenAPI at /openapi.json)")
+    api_rpc = JsonRpc(network.rpc_url)  # the API's own: the follower's client is busy on another thread
     try:
-        serve(follower, Queries(engine), ChainReader(rpc, network.contract), host=address[0] if address else "",
+        serve(follower, Queries(engine), ChainReader(api_rpc, network.contract), host=address[0] if address else "",
               port=address[1] if address else None, confirmations=wait, max_lag=max_lag)
     finally:
+        api_rpc.close()
         rpc.close()
         engine.dispose()
 
