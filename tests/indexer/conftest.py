@@ -1,5 +1,6 @@
 import pytest
 from eth_account import Account
+from sqlalchemy import Engine
 from web3 import Web3
 
 from octravpn.chain.client import OctraVPN
@@ -19,15 +20,26 @@ def postgres():
         yield cluster
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    """A migrated, empty indexer database: a SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres").new_database()
+def new_database(request, kind: str, directory) -> Engine:
+    """A migrated, empty indexer database: a SQLite file in `directory`, or a fresh PostgreSQL database."""
+    url = f"sqlite:///{directory / 'index.sqlite3'}" if kind == "sqlite" else request.getfixturevalue("postgres").new_database()
     engine = open_engine(url)
     migrate(engine)
+    return engine
+
+
+def index_chain(engine: Engine, network: Network) -> None:
+    """Index the network's contract up to the head."""
+    rpc = JsonRpc(network.rpc_url)
+    try:
+        follow_to_head(Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id))
+    finally:
+        rpc.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    engine = new_database(request, request.param, tmp_path)
     yield engine
     engine.dispose()
 

@@ -7,34 +7,21 @@ from eth_hash.auto import keccak
 from fastapi.testclient import TestClient
 
 from octravpn.indexer.api import ChainReader, create_app
-from octravpn.indexer.database import migrate, open_engine
-from octravpn.indexer.follower import Follower
 from octravpn.indexer.queries import Queries
 from octravpn.indexer.rpc import JsonRpc
-from tests.indexer.conftest import follow_to_head
+from tests.indexer.conftest import index_chain, new_database
 
 ACL = b'{"acls": ["*:*"]}'
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def indexed(request, history, network, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'index.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres").new_database()
-    engine = open_engine(url)
-    migrate(engine)
+def api(request, history, network, tmp_path_factory):
+    engine = new_database(request, request.param, tmp_path_factory.mktemp("api"))
+    index_chain(engine, network)
     rpc = JsonRpc(network.rpc_url)
-    follow_to_head(Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id))
-    yield engine, rpc
+    yield TestClient(create_app(Queries(engine), ChainReader(rpc, network.contract)))
     rpc.close()
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def api(indexed, network):
-    engine, rpc = indexed
-    return TestClient(create_app(Queries(engine), ChainReader(rpc, network.contract)))
 
 
 def test_exits_filter_sort_and_page(api, accounts):

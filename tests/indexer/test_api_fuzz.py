@@ -9,19 +9,16 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from octravpn.indexer.api import ChainReader, create_app
-from octravpn.indexer.database import migrate, open_engine
-from octravpn.indexer.follower import Follower
 from octravpn.indexer.queries import Queries
 from octravpn.indexer.rpc import JsonRpc
-from tests.indexer.conftest import follow_to_head
+from tests.indexer.conftest import index_chain, new_database
 
 
 @pytest.fixture(scope="module")
-def app(history, network, tmp_path_factory):
-    engine = open_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'index.sqlite3'}")
-    migrate(engine)
+def app(request, history, network, tmp_path_factory):
+    engine = new_database(request, "sqlite", tmp_path_factory.mktemp("fuzz"))
+    index_chain(engine, network)
     rpc = JsonRpc(network.rpc_url)
-    follow_to_head(Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id))
     yield create_app(Queries(engine), ChainReader(rpc, network.contract))
     rpc.close()
     engine.dispose()

@@ -8,6 +8,7 @@ Amounts are Python ints (uint256); times are block timestamps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from octravpn.indexer.events import LogEvent
@@ -190,32 +191,32 @@ def _count(field: str, delta: int) -> Callable[[dict], None]:
     return lambda row: row.__setitem__(field, row[field] + delta)
 
 
-def _member_added(c: _Context) -> None:
-    tailnet_id, member = c.args["tailnet_id"], c.args["member"]
-    c.update("tailnets", (tailnet_id,), _count("member_count", 1))
-    c.rows.put("tailnet_members", (tailnet_id, member), {"tailnet_id": tailnet_id, "member": member, "added_at": c.time})
+@dataclass(frozen=True)
+class _TailnetSet:
+    """Members or exits of a tailnet: one row per address, and their count on the tailnet."""
+
+    table: str
+    column: str
+    event_arg: str
+    count: str
+    since: str
 
 
-def _member_removed(c: _Context) -> None:
-    tailnet_id, member = c.args["tailnet_id"], c.args["member"]
-    c.update("tailnets", (tailnet_id,), _count("member_count", -1))
-    c.rows.put("tailnet_members", (tailnet_id, member), None)
+MEMBERS = _TailnetSet("tailnet_members", "member", "member", "member_count", "added_at")
+EXITS = _TailnetSet("tailnet_exits", "exit", "exit_addr", "exit_count", "configured_at")
+
+
+def _tailnet_set(which: _TailnetSet, *, added: bool) -> Callable[[_Context], None]:
+    def handle(c: _Context) -> None:
+        tailnet_id, address = c.args["tailnet_id"], c.args[which.event_arg]
+        c.update("tailnets", (tailnet_id,), _count(which.count, 1 if added else -1))
+        row = {"tailnet_id": tailnet_id, which.column: address, which.since: c.time} if added else None
+        c.rows.put(which.table, (tailnet_id, address), row)
+    return handle
 
 
 def _treasury_changed(c: _Context) -> None:
     c.update("tailnets", (c.args["tailnet_id"],), {"treasury": c.args["new_treasury"]})
-
-
-def _exit_configured(c: _Context) -> None:
-    tailnet_id, exit_addr = c.args["tailnet_id"], c.args["exit_addr"]
-    c.update("tailnets", (tailnet_id,), _count("exit_count", 1))
-    c.rows.put("tailnet_exits", (tailnet_id, exit_addr), {"tailnet_id": tailnet_id, "exit": exit_addr, "configured_at": c.time})
-
-
-def _exit_removed(c: _Context) -> None:
-    tailnet_id, exit_addr = c.args["tailnet_id"], c.args["exit_addr"]
-    c.update("tailnets", (tailnet_id,), _count("exit_count", -1))
-    c.rows.put("tailnet_exits", (tailnet_id, exit_addr), None)
 
 
 def _acl_updated(c: _Context) -> None:
@@ -322,12 +323,12 @@ HANDLERS: dict[str, Callable[[_Context], None]] = {
     "EarningsCredited": _earnings_credited,
     "EarningsClaimed": _earnings_claimed,
     "TailnetCreated": _tailnet_created,
-    "TailnetMemberAdded": _member_added,
-    "TailnetMemberRemoved": _member_removed,
+    "TailnetMemberAdded": _tailnet_set(MEMBERS, added=True),
+    "TailnetMemberRemoved": _tailnet_set(MEMBERS, added=False),
     "TailnetDeposit": _treasury_changed,
     "TailnetWithdrawal": _treasury_changed,
-    "TailnetExitConfigured": _exit_configured,
-    "TailnetExitRemoved": _exit_removed,
+    "TailnetExitConfigured": _tailnet_set(EXITS, added=True),
+    "TailnetExitRemoved": _tailnet_set(EXITS, added=False),
     "TailnetAclUpdated": _acl_updated,
     "DeviceRegistered": _device_registered,
     "DeviceRevoked": _device_revoked,
