@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from eth_account import Account
@@ -190,7 +189,3 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
     assert (protocol["owner"], protocol["paused"], protocol["program_treasury"]) == \
            (vpn.owner(), vpn.paused(), vpn.program_treasury())
     return {"operators": len(operators), "tailnets": len(tailnets), "sessions": len(sessions)}
-
-
-def as_json(value) -> str:
-    return json.dumps(value, sort_keys=True, default=str)

@@ -172,7 +172,7 @@ class Follower:
         if checkpoint.block_number >= checkpoint.start_block:
             current = self.rpc.header(checkpoint.block_number)
             if current is None or current.hash != checkpoint.block_hash:
-                fork = self._rollback(checkpoint, head)
+                fork = self._rollback(checkpoint)
                 return StepResult(head, fork, rolled_back_to=fork)
         safe = head - self.settings.confirmations
         first = checkpoint.block_number + 1
@@ -184,7 +184,8 @@ class Follower:
         undoable_from = head - self.settings.reorg_depth + 1
         final_block = max(checkpoint.final_block, min(last, undoable_from - 1))
         # Headers: event blocks (timestamps), the new checkpoint, and the newest final block (the fork search's anchor).
-        wanted = sorted({e.block_number for e in events} | {last} | ({final_block} if final_block >= checkpoint.start_block else set()))
+        anchor = {final_block} if final_block >= checkpoint.start_block else set()
+        wanted = sorted({e.block_number for e in events} | {last} | anchor)
         headers = {}
         for offset in range(0, len(wanted), 500):
             headers.update(self.rpc.headers(wanted[offset:offset + 500]))
@@ -240,7 +241,7 @@ class Follower:
             connection.execute(update(schema.checkpoint).values(
                 block_number=last, block_hash=headers[last].hash, final_block=final_block))
 
-    def _rollback(self, checkpoint: Checkpoint, head: int) -> int:
+    def _rollback(self, checkpoint: Checkpoint) -> int:
         with self.engine.connect() as connection:
             stored = connection.execute(
                 select(schema.blocks.c.number, schema.blocks.c.hash)
