@@ -110,6 +110,9 @@ def test_auto_exit_rule_and_its_refusals(cli, indexer):
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").status_code == 200, "index the tailnet")
     with pytest.raises(UsageError, match=f"no active exit is allowed by tailnet {tid}"):
         _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None)
+    # wg-config chooses the same way (and refuses the same way, before opening anything).
+    refused = cli.fails(2, "-w", "alice", "wg-config", "--exit", "auto", "--indexer", indexer.url)
+    assert f"no active exit is allowed by tailnet {tid}" in refused
     cli.json("-w", "alice", "tailnet", "add-exit", str(tid), "operator")
     cli.json("-w", "alice", "tailnet", "add-exit", str(tid), "second")
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").json()["exit_count"] == 2, "index the exits")
@@ -124,8 +127,9 @@ def test_auto_exit_rule_and_its_refusals(cli, indexer):
                      .json()["total"] == 2, "index the second tailnet")
     with pytest.raises(UsageError, match="is a member of tailnets: .*choose the one that pays with --tailnet"):
         _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None)
-    assert "--region and --max-price choose among exits" in cli.fails(2, "-w", "alice", "up", "--exit", "operator",
-                                                                      "--region", "lab-a")
+    for command in ("up", "wg-config"):
+        refused = cli.fails(2, "-w", "alice", command, "--exit", "operator", "--region", "lab-a")
+        assert "--region and --max-price choose among exits" in refused
 
 
 def test_indexer_status_restart_and_bad_options(cli, indexer):

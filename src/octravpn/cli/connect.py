@@ -107,10 +107,27 @@ def _auto_exit(app_ctx, client, indexer: str, *, tailnet_id: int | None, region:
     return chosen["address"], tailnet_id
 
 
+EXIT_OPTION = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
+                                              "indexer: see README).")
+REGION_OPTION = typer.Option(None, "--region", help="With --exit auto: only exits in this region.")
+MAX_PRICE_OPTION = typer.Option(None, "--max-price", help="With --exit auto: highest price per MB (asset units).")
+INDEXER_OPTION = typer.Option(DEFAULT_INDEXER, "--indexer", envvar="OCTRAVPN_INDEXER", help="Indexer API URL (for --exit auto).")
+
+
+def _resolve_exit(app_ctx, client, exit_: str, *, tailnet_id: int | None, region: str | None, max_price: str | None,
+                  indexer: str) -> tuple[str, int | None]:
+    """The exit's address (and, for `auto`, the tailnet that pays) from what the user wrote."""
+    if exit_ == "auto":
+        return _auto_exit(app_ctx, client, indexer, tailnet_id=tailnet_id, region=region,
+                          max_price=app_ctx.amount(max_price, what="max price") if max_price else None)
+    if region or max_price:
+        raise UsageError("--region and --max-price choose among exits: use them with --exit auto")
+    return app_ctx.address_of(exit_), tailnet_id
+
+
 def up(
     ctx: typer.Context,
-    exit_: str = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
-                                                  "indexer: see README)."),
+    exit_: str = EXIT_OPTION,
     tailnet_id: int = typer.Option(None, "--tailnet", help="Tailnet that pays (default: your one tailnet allowing the exit)."),
     max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum session deposit)."),
     session_id: int = typer.Option(None, "--session", help="Reuse this open session instead of opening one."),
@@ -121,9 +138,9 @@ def up(
     settle_wait: float = typer.Option(60.0, "--settle-wait", min=0, help="Seconds `down` waits for the settlement."),
     foreground: bool = typer.Option(False, "--foreground", help="Stay in the foreground (for a service manager)."),
     dns_file: Path = typer.Option(Path("/etc/resolv.conf"), "--dns-file", hidden=True),
-    region: str = typer.Option(None, "--region", help="With --exit auto: only exits in this region."),
-    max_price: str = typer.Option(None, "--max-price", help="With --exit auto: highest price per MB (asset units)."),
-    indexer: str = typer.Option(DEFAULT_INDEXER, "--indexer", envvar="OCTRAVPN_INDEXER", help="Indexer API URL (for --exit auto)."),
+    region: str = REGION_OPTION,
+    max_price: str = MAX_PRICE_OPTION,
+    indexer: str = INDEXER_OPTION,
 ) -> None:
     """Connect: open or reuse a session, join the exit, route all traffic through it."""
     app_ctx = get(ctx)
@@ -138,12 +155,9 @@ def up(
                             leeway=int(leeway * BYTES_PER_MB))
     agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
                         rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)
-    if exit_ == "auto":
-        exit_, tailnet_id = _auto_exit(app_ctx, client, indexer, tailnet_id=tailnet_id, region=region,
-                                       max_price=app_ctx.amount(max_price, what="max price") if max_price else None)
-    elif region or max_price:
-        raise UsageError("--region and --max-price choose among exits: use them with --exit auto")
-    state = agent.connect(exit_addr=app_ctx.address_of(exit_), tailnet_id=tailnet_id,
+    exit_addr, tailnet_id = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region, max_price=max_price,
+                                          indexer=indexer)
+    state = agent.connect(exit_addr=exit_addr, tailnet_id=tailnet_id,
                           max_pay=app_ctx.amount(max_pay, what="max pay") if max_pay else None,
                           session_id=session_id, previous=previous)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -215,12 +229,14 @@ def status(ctx: typer.Context, interface: str = typer.Option("ovpn0", "--interfa
 
 def wg_config(
     ctx: typer.Context,
-    exit_: str = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
-                                                  "indexer: see README)."),
+    exit_: str = EXIT_OPTION,
     tailnet_id: int = typer.Option(None, "--tailnet", help="Tailnet that pays."),
     max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum)."),
     session_id: int = typer.Option(None, "--session", help="Use this open session instead of opening one."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the file here (mode 0600) instead of stdout."),
+    region: str = REGION_OPTION,
+    max_price: str = MAX_PRICE_OPTION,
+    indexer: str = INDEXER_OPTION,
 ) -> None:
     """A wg-quick file for a session, for any standard WireGuard app.
 
@@ -230,7 +246,8 @@ def wg_config(
     client = app_ctx.client()
     agent = ClientAgent(client=client, account=client.sender.account, network_name="", rpc_url=app_ctx.network().rpc_url,
                         runner=SubprocessRunner(), state_path=Path(os.devnull), options=ClientOptions())
-    exit_addr = app_ctx.address_of(exit_)
+    exit_addr, tailnet_id = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region, max_price=max_price,
+                                          indexer=indexer)
     registered, exit_ip, port = agent.locate(exit_addr)
     sid = session_id if session_id is not None else agent.open_session(
         exit_addr, tailnet_id, app_ctx.amount(max_pay, what="max pay") if max_pay else None)
