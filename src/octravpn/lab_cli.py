@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,45 +80,44 @@ class LabCLI:
         self.run("-w", "alice", "tailnet", "add-member", tid, "bob", title="…and adds Bob")
         return Registered(tailnet_id=tailnet["id"], exit_address=registered["address"], wg_pubkey=key["wg_pubkey"])
 
-    def start_exit(self, *options: str, log: Path, interface: str) -> subprocess.Popen:
-        """`octravpn node run` on the exit host, in the background, once its API answers."""
-        args = ("-w", "operator", "node", "run", "--interface", interface, "--uplink", self.lab.uplink, *options)
+    def _start(self, args: tuple[str, ...], *, host: Host | None, log: Path, what: str, title: str,
+               answers: Callable[[], bool]) -> subprocess.Popen:
+        """Run a long-lived command in the background (output to `log`) and return once `answers()` is true."""
         if self.echo:
-            print(f"\n## The operator runs its exit node (on {self.lab.exit.name})\n$ octravpn {shlex.join(args)} &", flush=True)
+            where = f" (on {host.name})" if host else ""
+            print(f"\n## {title}{where}\n$ octravpn {shlex.join(args)} &", flush=True)
         with open(log, "ab") as output:
-            process = subprocess.Popen(self.argv(args, self.lab.exit), env=self.env, stdout=output, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(self.argv(args, host), env=self.env, stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the exit node stopped ({process.returncode}): {log.read_text()[-2000:]}")
-            if fetch(self.lab.exit, f"http://{EXIT_PUBLIC}:{EXIT_PORT}/v1/info", timeout=1) is not None:
+                raise RuntimeError(f"the {what} stopped ({process.returncode}): {log.read_text()[-2000:]}")
+            if answers():
                 return process
             time.sleep(0.2)
         process.kill()
-        raise RuntimeError(f"the exit node did not answer within 60s: {log.read_text()[-2000:]}")
+        raise RuntimeError(f"the {what} did not answer within 60s: {log.read_text()[-2000:]}")
+
+    def start_exit(self, *options: str, log: Path, interface: str) -> subprocess.Popen:
+        """`octravpn node run` on the exit host, in the background, once its API answers."""
+        args = ("-w", "operator", "node", "run", "--interface", interface, "--uplink", self.lab.uplink, *options)
+        return self._start(args, host=self.lab.exit, log=log, what="exit node", title="The operator runs its exit node",
+                           answers=lambda: fetch(self.lab.exit, f"http://{EXIT_PUBLIC}:{EXIT_PORT}/v1/info", timeout=1) is not None)
 
     def start_indexer(self, *, log: Path) -> tuple[subprocess.Popen, str]:
         """`octravpn indexer run` on the machine, its API on the address the namespaces reach the devnet at."""
         listen = f"{self.lab.chain_address}:{free_port()}"
-        args = ("indexer", "run", "--listen", listen, "--poll-interval", "0.2")
-        if self.echo:
-            print(f"\n## Anyone can run an indexer: chain events into SQL, and the discovery API\n"
-                  f"$ octravpn {shlex.join(args)} &", flush=True)
-        with open(log, "ab") as output:
-            process = subprocess.Popen(self.argv(args, None), env=self.env, stdout=output, stderr=subprocess.STDOUT)
         url = f"http://{listen}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the indexer stopped ({process.returncode}): {log.read_text()[-2000:]}")
+
+        def healthy() -> bool:
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    return process, url
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        process.kill()
-        raise RuntimeError(f"the indexer did not answer within 60s: {log.read_text()[-2000:]}")
+                return False
+        process = self._start(("indexer", "run", "--listen", listen, "--poll-interval", "0.2"), host=None, log=log,
+                              what="indexer", title="Anyone can run an indexer: chain events into SQL, and the discovery API",
+                              answers=healthy)
+        return process, url
 
     def stop(self, process: subprocess.Popen, *, kill: bool = False, timeout: float = 60.0) -> int:
         if kill:

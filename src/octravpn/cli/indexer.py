@@ -8,6 +8,7 @@ import typer
 
 from octravpn.cli.context import AppContext, get
 from octravpn.errors import UsageError
+from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 
 app = typer.Typer(name="indexer", help="Index the contract's events into SQL and serve the discovery API.", no_args_is_help=True)
 
@@ -15,10 +16,10 @@ DEVNET_CHAIN_ID = 31337
 
 
 def _listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--listen {text!r}: use HOST:PORT, e.g. 127.0.0.1:8787")
-    return host.strip("[]"), int(port)
+    try:
+        return split_endpoint(text)
+    except WireGuardConfigError as exc:
+        raise UsageError(f"--listen {text!r}: use HOST:PORT, e.g. 127.0.0.1:8787") from exc
 
 
 def _database(app_ctx: AppContext, url: str | None):

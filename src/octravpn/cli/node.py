@@ -12,6 +12,7 @@ from octravpn.cli.context import AppContext, get
 from octravpn.config import write_private_file
 from octravpn.errors import ConfigError, UsageError
 from octravpn.protocol.metering import BYTES_PER_MB
+from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
 from octravpn.wireguard.runner import SubprocessRunner
 
@@ -56,10 +57,10 @@ def keygen(
 def _metrics_address(text: str) -> tuple[str, int] | None:
     if text == "off":
         return None
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--metrics {text!r}: give host:port (e.g. 127.0.0.1:9464) or off")
-    return host, int(port)
+    try:
+        return split_endpoint(text)
+    except WireGuardConfigError as exc:
+        raise UsageError(f"--metrics {text!r}: give host:port (e.g. 127.0.0.1:9464) or off") from exc
 
 
 def _receipt_wallet(app_ctx: AppContext, name: str | None) -> str:

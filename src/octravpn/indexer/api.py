@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octravpn.chain.errors import ChainError
-from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Health, Operator, Session, SessionDetail,
-                                     SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, Member)
+from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Health, Member, Operator, Session, SessionDetail,
+                                     SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, amount)
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
 from octravpn.indexer.rpc import JsonRpc
 
@@ -54,10 +54,6 @@ class ChainReader:
         _owner, _treasury, _members, acl, _created, _exits = abi_decode(
             ["address", "uint256", "uint256", "bytes32", "uint256", "uint256"], raw)
         return "0x" + acl.hex()
-
-
-def _checksum(address: str) -> str:
-    return to_checksum_address(address)
 
 
 def _found(value, what: str):
@@ -122,14 +118,16 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
 
     @v1.get("/exits/{address}", response_model=Exit, responses=not_found, summary="One exit")
     def get_exit(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Exit:
-        row = queries.operator(_checksum(address))
+        address = to_checksum_address(address)
+        row = queries.operator(address)
         if row is None or not row["registered_at"]:
-            raise ApiError(404, f"no exit registered by {_checksum(address)} in the index")
+            raise ApiError(404, f"no exit registered by {address} in the index")
         return Exit.of(row)
 
     @v1.get("/operators/{address}", response_model=Operator, responses=not_found, summary="An operator's stake and earnings")
     def get_operator(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Operator:
-        return Operator.of(_found(queries.operator(_checksum(address)), f"operator {_checksum(address)}"))
+        address = to_checksum_address(address)
+        return Operator.of(_found(queries.operator(address), f"operator {address}"))
 
     # ---------------------------------------------------------- tailnets
     @v1.get("/tailnets", response_model=TailnetPage, summary="Tailnets by member or owner")
@@ -139,7 +137,8 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> TailnetPage:
-        page = queries.tailnets(member=member and _checksum(member), owner=owner and _checksum(owner), limit=limit, offset=offset)
+        page = queries.tailnets(member=member and to_checksum_address(member),
+                                owner=owner and to_checksum_address(owner), limit=limit, offset=offset)
         return TailnetPage(items=[TailnetSummary.of(r) for r in page.items], total=page.total, limit=limit, offset=offset)
 
     @v1.get("/tailnets/{tailnet_id}", response_model=Tailnet, responses=not_found, summary="Members, exits, treasury, ACL hash")
@@ -153,13 +152,12 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
                                                                          "description": "the ACL policy document"}},
             response_class=Response, summary="The ACL document whose hash the tailnet has on chain")
     def get_acl(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Response:
-        tailnet = _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
-        document = queries.acl_document(tailnet["acl_policy"])
+        acl_hash = _found(queries.tailnet_acl_hash(tailnet_id), f"tailnet {tailnet_id}")
+        document = queries.acl_document(acl_hash)
         if document is None:
-            raise ApiError(404, f"nobody uploaded the ACL document with hash {tailnet['acl_policy']} of tailnet {tailnet_id}: "
+            raise ApiError(404, f"nobody uploaded the ACL document with hash {acl_hash} of tailnet {tailnet_id}: "
                                 f"the owner can with PUT /v1/tailnets/{tailnet_id}/acl")
-        return Response(content=document["document"], media_type=document["media_type"],
-                        headers={"X-ACL-Hash": tailnet["acl_policy"]})
+        return Response(content=document["document"], media_type=document["media_type"], headers={"X-ACL-Hash": acl_hash})
 
     @v1.put("/tailnets/{tailnet_id}/acl", response_model=AclStored,
             responses={**not_found, 409: {"model": ErrorBody, "description": "hash differs from the chain's"},
@@ -197,7 +195,8 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> SessionPage:
-        page = queries.sessions(tailnet=tailnet, exit_address=exit and _checksum(exit), opener=opener and _checksum(opener),
+        page = queries.sessions(tailnet=tailnet, exit_address=exit and to_checksum_address(exit),
+                                opener=opener and to_checksum_address(opener),
                                 status=status, limit=limit, offset=offset)
         return SessionPage(items=[Session.of(r) for r in page.items], total=page.total, limit=limit, offset=offset)
 
@@ -211,7 +210,7 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         block = indexed_block()
         values = queries.stats()
         for name in ("staked", "unbonding", "volume_paid", "program_treasury"):
-            values[name] = str(values[name])
+            values[name] = amount(values[name])
         return Stats(**values, indexed_block=block)
 
     app.include_router(v1)

@@ -40,6 +40,14 @@ class Page:
     offset: int
 
 
+def _page(connection, table, condition, order, limit: int, offset: int) -> Page:
+    """One page of `table`'s rows matching `condition`, and how many match in all."""
+    items = [dict(r) for r in connection.execute(
+        select(table).where(condition).order_by(*order).limit(limit).offset(offset)).mappings()]
+    total = connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
+    return Page(items, total, limit, offset)
+
+
 # `active = true`, not just `active`: an equality the planners match to the (active, …) indexes.
 ACTIVE = op.c.active == True  # noqa: E712
 
@@ -89,10 +97,7 @@ class Queries:
         if owner is not None:
             condition = and_(condition, t.c.owner == owner)
         with self.engine.connect() as connection:
-            items = [dict(r) for r in connection.execute(
-                select(t).where(condition).order_by(t.c.id).limit(limit).offset(offset)).mappings()]
-            total = connection.execute(select(func.count()).select_from(t).where(condition)).scalar_one()
-        return Page(items, total, limit, offset)
+            return _page(connection, t, condition, [t.c.id], limit, offset)
 
     def tailnet(self, tailnet_id: int) -> dict | None:
         with self.engine.connect() as connection:
@@ -122,10 +127,7 @@ class Queries:
                 conditions.append(column == value)
         condition = and_(true(), *conditions)
         with self.engine.connect() as connection:
-            items = [dict(r) for r in connection.execute(
-                select(s).where(condition).order_by(s.c.id.desc()).limit(limit).offset(offset)).mappings()]
-            total = connection.execute(select(func.count()).select_from(s).where(condition)).scalar_one()
-        return Page(items, total, limit, offset)
+            return _page(connection, s, condition, [s.c.id.desc()], limit, offset)
 
     def session(self, session_id: int) -> dict | None:
         e = schema.events
@@ -162,6 +164,11 @@ class Queries:
                 "paused": protocol["paused"],
                 "owner": protocol["owner"],
             }
+
+    def tailnet_acl_hash(self, tailnet_id: int) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(schema.tailnets.c.acl_policy).where(schema.tailnets.c.id == tailnet_id)).scalar_one_or_none()
 
     def acl_document(self, acl_hash: str) -> dict | None:
         with self.engine.connect() as connection:
