@@ -95,22 +95,42 @@ def test_counters_that_restart_count_from_zero(exit_node):
     assert store.session(7).measured_bytes == 7 * MB
 
 
-def test_a_restarted_exit_neither_double_counts_nor_forgets_receipts(exit_node):
+def test_a_restarted_exit_meters_what_its_surviving_interface_carried_and_forgets_no_receipt(exit_node):
     client, counters, store, meters, runner, _ = exit_node
     counters.rx = 10 * MB
     meters.tick()
     client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
-    counters.rx = 12 * MB  # carried while the agent was down: not counted
+    counters.rx = 12 * MB  # the interface outlived the agent and carried 2 MB meanwhile
 
     restarted = SessionMeters(store=store, engine=Engine(runner), interface="ovpn0", receipt_every=10 * MB,
                               max_unsigned=25 * MB)
     restarted.tick()
-    assert store.session(7).measured_bytes == 10 * MB
-    counters.rx = 21 * MB
+    assert store.session(7).measured_bytes == 12 * MB
+    counters.rx = 19 * MB
     restarted.tick()
     assert store.session(7).measured_bytes == 19 * MB
     assert restarted.meters[7].signed_bytes == 10 * MB
-    assert restarted.requests == {}  # 9 MB unsigned: below the interval
+    assert restarted.outstanding(7) is None  # 9 MB unsigned: below the interval
+
+
+def test_a_restarted_exit_on_a_new_interface_counts_from_zero(exit_node):
+    _, counters, store, meters, runner, _ = exit_node
+    counters.rx = 10 * MB
+    meters.tick()
+    counters.rx = 3 * MB  # the interface was recreated: its counters began again
+    restarted = SessionMeters(store=store, engine=Engine(runner), interface="ovpn0", receipt_every=10 * MB,
+                              max_unsigned=25 * MB)
+    restarted.tick()
+    assert store.session(7).measured_bytes == 13 * MB
+
+
+def test_lag_is_not_judged_while_the_exit_could_not_take_receipts(exit_node):
+    _, counters, store, meters, *_ = exit_node
+    counters.rx = 40 * MB  # far beyond max_unsigned, but the exit's chain was down
+    assert meters.tick(judge_lag=False) == []
+    assert store.session(7).state == "active" and meters.outstanding(7).bytes_used == 40 * MB
+    (cut,) = meters.tick(judge_lag=True)  # judged again, and still unsigned
+    assert cut[1].reason == "client lags in signing receipts"
 
 
 @pytest.mark.parametrize("body, status, reason", [

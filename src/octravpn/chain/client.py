@@ -13,6 +13,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import RequestException
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
@@ -129,9 +130,10 @@ class TxResult:
         return matches[0]
 
 
-def connect(network: Network, *, require_contract: bool = True) -> Web3:
-    """A Web3 for `network`, after checking reachability, chain id and contract."""
-    w3 = Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": 30}))
+def connect(network: Network, *, require_contract: bool = True, timeout: float = 30.0) -> Web3:
+    """A Web3 for `network`, after checking reachability, chain id and contract.
+    `timeout`: seconds one RPC request may take (long-running agents use a short one)."""
+    w3 = Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": timeout}))
     try:
         chain_id = w3.eth.chain_id
     except (RequestsConnectionError, OSError) as exc:
@@ -168,11 +170,18 @@ class OctraVPN:
 
     def _view(self, name: str, *args) -> Any:
         try:
-            return getattr(self.contract.functions, name)(*args).call()
+            return self._rpc(getattr(self.contract.functions, name)(*args).call)
         except ContractLogicError as exc:
             raise ContractRevert(name, revert_reason(exc)) from exc
+
+    def _rpc(self, call, *args) -> Any:
+        """Run one read; a node that refuses, times out or drops the connection is `RpcUnreachable`."""
+        try:
+            return call(*args)
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self.w3.provider.endpoint_uri, "connection refused") from exc
+        except RequestException as exc:
+            raise RpcUnreachable(self.w3.provider.endpoint_uri, type(exc).__name__) from exc
 
     def _send(self, name: str, *args, value: int = 0) -> TxResult:
         if self.sender is None:
@@ -213,13 +222,17 @@ class OctraVPN:
 
     def events(self, from_block: int = 0, to_block: int | str = "latest") -> list[ChainEvent]:
         """Every OctraVPN event in the block range, in chain order."""
-        logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": from_block, "toBlock": to_block})
+        logs = self._rpc(self.w3.eth.get_logs, {"address": self.address, "fromBlock": from_block, "toBlock": to_block})
         return self.decode_logs(logs)
+
+    def block_number(self) -> int:
+        return self._rpc(lambda: self.w3.eth.block_number)
 
     def session_events(self, session_id: int) -> list[ChainEvent]:
         """The events whose first indexed argument is this session id (opened, claimed, settled, refunded...)."""
         topic = "0x" + session_id.to_bytes(32, "big").hex()
-        logs = self.w3.eth.get_logs({"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]})
+        logs = self._rpc(self.w3.eth.get_logs,
+                         {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]})
         return [e for e in self.decode_logs(logs) if e.args.get("session_id") == session_id]
 
     # ------------------------------------------------------------ asset
@@ -337,7 +350,8 @@ class OctraVPN:
         return self._send("withdraw_program_treasury", to, amount)
 
 
-def open_client(network: Network, account: LocalAccount | None = None, *, timeout: float = 120.0) -> OctraVPN:
-    w3 = connect(network)
+def open_client(network: Network, account: LocalAccount | None = None, *, timeout: float = 120.0,
+                rpc_timeout: float = 30.0) -> OctraVPN:
+    w3 = connect(network, timeout=rpc_timeout)
     sender = TransactionManager(w3, account, timeout=timeout) if account else None
     return OctraVPN(w3, network.contract, sender)

@@ -29,6 +29,7 @@ class AppContext:
     password_file: Path | None = None
     as_json: bool = False
     timeout: float = 120.0
+    rpc_timeout: float = 30.0  # one RPC request; agents lower it so a stalled node is noticed quickly
     _config: Config | None = field(default=None, repr=False)
     _client: OctraVPN | None = field(default=None, repr=False)
 
@@ -92,7 +93,7 @@ class AppContext:
     def client(self, *, signer: bool = True) -> OctraVPN:
         if self._client is None:
             account = self.account() if signer else None
-            self._client = open_client(self.network(), account, timeout=self.timeout)
+            self._client = open_client(self.network(), account, timeout=self.timeout, rpc_timeout=self.rpc_timeout)
         elif signer and self._client.sender is None:
             # Read first, sign later: keep the checked connection, add the signer.
             w3 = self._client.w3

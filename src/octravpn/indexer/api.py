@@ -21,12 +21,16 @@ from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Healt
                                      SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, amount)
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
 from octravpn.indexer.rpc import JsonRpc
+from octravpn.serving import BodyGuard, BodyLimits
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 MAX_UINT256 = 2**256 - 1
 MAX_ID = 2**63 - 1
 MAX_OFFSET = 10**9
 MAX_ACL_BYTES = 64 * 1024
+# The only body is an ACL document (HuJSON): its bytes are hashed and stored, never parsed here.
+BODY_LIMITS = BodyLimits(max_bytes=MAX_ACL_BYTES, max_json_depth=64, content_types=frozenset({
+    "application/octet-stream", "text/plain", "application/json", "application/hujson"}))
 SORT_PATTERN = "^-?(" + "|".join(EXIT_SORTS) + ")$"
 
 
@@ -66,6 +70,7 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
                clock: Callable[[], float] = time.time) -> FastAPI:
     app = FastAPI(title="OctraVPN indexer", version="1",
                   description="Discovery of exits, tailnets, sessions and operators, rebuilt from the contract's events.")
+    app.add_middleware(BodyGuard, limits=BODY_LIMITS)
     errors = {400: {"model": ErrorBody, "description": "bad parameters"}}
     not_found = {404: {"model": ErrorBody, "description": "not in the index"}}
     v1 = APIRouter(prefix="/v1", responses=errors)
@@ -161,15 +166,15 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
 
     @v1.put("/tailnets/{tailnet_id}/acl", response_model=AclStored,
             responses={**not_found, 409: {"model": ErrorBody, "description": "hash differs from the chain's"},
-                       413: {"model": ErrorBody, "description": "document too large"}},
+                       413: {"model": ErrorBody, "description": "document too large"},
+                       415: {"model": ErrorBody, "description": "not a policy document's content type"}},
             openapi_extra={"requestBody": {"required": True, "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "text/plain": {"schema": {"type": "string"}}}}},
+                "text/plain": {"schema": {"type": "string"}},
+                "application/hujson": {"schema": {"type": "string"}}}}},
             summary="Upload the ACL document; kept only if its keccak-256 equals the tailnet's hash on chain")
     async def put_acl(request: Request, tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> AclStored:
-        document = await request.body()
-        if len(document) > MAX_ACL_BYTES:
-            raise ApiError(413, f"the ACL document is {len(document)} bytes; at most {MAX_ACL_BYTES} are accepted")
+        document = await request.body()  # BodyGuard refused anything over MAX_ACL_BYTES or of another type
         if not document:
             raise ApiError(400, "empty body: send the policy file's bytes, exactly as hashed by `tailnet set-acl`")
         if chain is None:

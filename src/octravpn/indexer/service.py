@@ -6,7 +6,6 @@ resumes from the checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
@@ -18,21 +17,13 @@ from octravpn.errors import OctraVPNError
 from octravpn.indexer.api import ChainReader, create_app
 from octravpn.indexer.follower import Follower
 from octravpn.indexer.queries import Queries
+from octravpn.serving import SignalSafeServer
 
 log = logging.getLogger("octravpn.indexer")
 
 
 class ServeError(OctraVPNError):
     exit_code = 5
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM after shutting down, which kills the process before our clean-up runs;
-    `serve` handles the signals itself instead."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        yield
 
 
 def serve(follower: Follower | None, queries: Queries, chain: ChainReader | None, *, host: str, port: int | None,
@@ -67,7 +58,7 @@ def serve(follower: Follower | None, queries: Queries, chain: ChainReader | None
                 stopping.wait(1)
         else:
             app = create_app(queries, chain, confirmations=confirmations, max_lag=max_lag)
-            server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
+            server = SignalSafeServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
             if not stopping.is_set():
                 try:
                     server.run()

@@ -5,10 +5,16 @@ not slashed, that its WireGuard key and receipt key are the ones on chain, and
 reconciles its store with the chain (finishing settlements a crash left
 behind, dropping sessions that ended meanwhile); then it brings the WireGuard
 interface to exactly the peers of its active sessions and loads the egress
-policy. While running, `tick` (once a second) meters every peer, and every
-few seconds follows the chain for sessions that ended, cuts sessions that are
-idle or near their settlement deadline, and settles the ones that ended.
-The HTTP API and the tick share the agent's state under one lock.
+policy.
+
+Two loops run it. `tick` (once a second) touches only WireGuard and the
+store: it meters every peer, asks for receipts, and cuts sessions that lag,
+ran out of deposit, are idle or near their settlement deadline. `watch_chain`
+(every few seconds) does all the chain I/O: it follows the chain for sessions
+that ended and settles the ones that were cut. The chain is read outside the
+agent's lock, so an unreachable or stalled RPC never stops metering, receipts
+or handshakes of known sessions; while it lasts, and for a catch-up time
+after, nobody is cut for lagging in signing (`SigningClock`).
 """
 
 from __future__ import annotations
@@ -27,22 +33,23 @@ from eth_utils import to_checksum_address
 from fastapi import FastAPI, Request
 
 from octravpn.chain.client import OctraVPN
-from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.chain.errors import ChainError, ContractRevert, RpcUnreachable
 from octravpn.errors import OctraVPNError
 from octravpn.node import egress
 from octravpn.node.api import create_app
 from octravpn.node.handshake import ContractChainView, ExitIdentity, HandshakeService
+from octravpn.node.health import SigningClock
 from octravpn.node.metering import SessionMeters
 from octravpn.node.metrics import NodeCollector
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.settlement import STATUS_OPEN, STATUS_SETTLED, Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain
-from octravpn.protocol.metering import BYTES_PER_MB
+from octravpn.protocol.metering import BYTES_PER_MB, ActivityWatch
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig, WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, encode_key
-from octravpn.wireguard.runner import CommandError, CommandRunner
+from octravpn.wireguard.runner import CommandRunner
 
 log = logging.getLogger("octravpn.node")
 RETRY_SECONDS = 10.0
@@ -65,6 +72,8 @@ class NodeSettings:
     max_unsigned: int = 1024 * BYTES_PER_MB  # must cover a few seconds at line rate: a tick and a signing round trip
     final_receipt_wait: float = 10.0  # after a cut, how long a last receipt may take
     idle_timeout: float = 900.0
+    idle_noise_per_second: float = 8.0  # WireGuard keepalives and rekeying alone carry about 3 bytes/s
+    catch_up_seconds: float = 15.0  # after a start or a chain outage: time to sign before lag is judged
     settle_margin: int | None = None  # settle this long before the session grace ends (default: grace / 4, at most 10 min)
     tick_seconds: float = 1.0
     chain_poll_seconds: float = 2.0
@@ -84,13 +93,12 @@ class ExitAgent:
         self.engine = Engine(runner)
         self.settings = settings
         self.clock = clock
-        self.lock = threading.Lock()  # the store, meters and WireGuard: shared by the API and the tick
+        self.lock = threading.RLock()  # the store, meters and WireGuard: shared by the API and both loops
         self.stats_lock = threading.Lock()  # only the counters below, so the event loop never waits on the tick
         self.errors: Counter = Counter()
         self.responses: Counter = Counter()
         self.settle_at: dict[int, float] = {}  # ended sessions -> when to settle at the latest
-        self.first_seen: dict[int, float] = {}  # sessions -> when this process first saw them (idle timer)
-        self.next_poll = 0.0
+        self.activity = ActivityWatch(timeout=settings.idle_timeout, noise_per_second=settings.idle_noise_per_second)
 
     # ------------------------------------------------------------ start
     def start(self) -> None:
@@ -120,14 +128,15 @@ class ExitAgent:
         self.meters = SessionMeters(store=self.store, engine=self.engine, interface=self.settings.interface,
                                     receipt_every=self.settings.receipt_every, max_unsigned=self.settings.max_unsigned)
         self.handshake = HandshakeService(domain=domain, identity=self.identity, chain=chain, store=self.store,
-                                          engine=self.engine, clock=self.clock)
+                                          engine=self.engine, clock=self.clock, lock=self.lock)
         self.receipts = ReceiptChannel(domain=domain, chain=chain, store=self.store, meters=self.meters,
-                                       receipt_key=bytes(self.receipt_key.key))
-        self.settler = Settler(chain=self.client, store=self.store, meters=self.meters)
+                                       receipt_key=bytes(self.receipt_key.key), lock=self.lock)
+        self.settler = Settler(chain=self.client, store=self.store, meters=self.meters, lock=self.lock)
         grace = self.client.params().session_grace
         self.settle_margin = self.settings.settle_margin if self.settings.settle_margin is not None else min(600, grace // 4)
         self.grace = grace
-        self.last_block = self.client.w3.eth.block_number
+        self.last_block = self.client.block_number()
+        self.signing = SigningClock(catch_up=self.settings.catch_up_seconds, now=self.clock())
         with self.lock:
             self._reconcile()
             self.egress_policy = egress.EgressPolicy(
@@ -140,7 +149,7 @@ class ExitAgent:
     def _reconcile(self) -> None:
         for outcome in self.settler.resume():
             log.info("finished a settlement begun before the restart: session %d (%s)", outcome.session_id, outcome.method)
-        for record in self.store.sessions("active"):
+        for record in self.store.sessions("active") + self.store.sessions("claimed"):
             status = self.client.session(record.session_id).status
             if status != STATUS_OPEN:
                 self.store.set_state(record.session_id, "settled" if status == STATUS_SETTLED else "refunded")
@@ -169,29 +178,43 @@ class ExitAgent:
 
     # ------------------------------------------------------------- work
     def tick(self) -> None:
+        """Meter, ask for receipts, cut: WireGuard and the store only, never the chain."""
+        now = self.clock()
         with self.lock:
-            now = self.clock()
-            try:
-                self.meters.tick()
-                if now >= self.next_poll:
-                    self.next_poll = now + self.settings.chain_poll_seconds
-                    self._follow_chain()
-                    self._end_idle_and_expiring(now)
-            except (ChainError, CommandError) as exc:
-                self.count_error("tick")
-                log.warning("tick failed, retrying: %s", exc)
-            for session_id, cut in self.meters.take_cuts():  # by the meter, the chain watch, or a client's leave
+            self.meters.tick(judge_lag=self.signing.judging(now))
+            self._end_idle_and_expiring(now)
+            for session_id, cut in self.meters.take_cuts():  # by the meter, an idle timer, or a client's leave
                 log.info("session %d cut: %s", session_id, cut.reason)
                 self.settle_at[session_id] = now + self.settings.final_receipt_wait
+                self.activity.forget(session_id)
+
+    def watch_chain(self) -> None:
+        """Follow the chain and settle what is due; an unreachable chain is said once, not per try."""
+        now = self.clock()
+        try:
+            self._follow_chain()
             self._settle_due(now)
+        except ChainError as exc:
+            self.count_error("chain")
+            if self.signing.chain_failed(now):
+                log.warning("the chain is unreachable; serving and metering go on, nobody is cut for unsigned "
+                            "receipts until it is back: %s", exc)
+            return
+        lasted = self.signing.chain_answered(now)
+        if lasted is not None:
+            log.info("the chain is reachable again after %.0fs; clients have %.0fs to sign what they owe before "
+                     "lagging is judged", lasted, self.settings.catch_up_seconds)
 
     def _follow_chain(self) -> None:
-        head = self.client.w3.eth.block_number
+        head = self.client.block_number()
         if head <= self.last_block:
             return
-        for event in self.client.events(self.last_block + 1, head):
-            if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
-                self._ended_on_chain(event.args["session_id"], "settled" if event.name == "SessionSettled" else "refunded")
+        events = self.client.events(self.last_block + 1, head)
+        with self.lock:
+            for event in events:
+                if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
+                    state = "settled" if event.name == "SessionSettled" else "refunded"
+                    self._ended_on_chain(event.args["session_id"], state)
         self.last_block = head
 
     def _ended_on_chain(self, session_id: int, state: str) -> None:
@@ -202,46 +225,47 @@ class ExitAgent:
             self.engine.remove_peer(self.settings.interface, record.wg_pubkey)
         self.store.set_state(session_id, state)
         self.settle_at.pop(session_id, None)
+        self.activity.forget(session_id)
         log.info("session %d was %s on chain: peer removed", session_id, state)
 
     def _end_idle_and_expiring(self, now: float) -> None:
-        handshakes = {p.public_key: p.latest_handshake for p in self.engine.peers(self.settings.interface)}
         for record in self.store.sessions("active"):
-            first_seen = self.first_seen.setdefault(record.session_id, now)
-            last_active = max(handshakes.get(record.wg_pubkey) or 0, first_seen)
             if record.opened_at + self.grace - self.settle_margin <= now:
-                reason = "its settlement deadline is near"
-            elif now - last_active > self.settings.idle_timeout:
-                reason = "idle"
-            else:
-                continue
-            self.meters.end(record.session_id, reason)
+                self.meters.end(record.session_id, "its settlement deadline is near")
+            elif self.activity.idle(record.session_id, record.measured_bytes, now):
+                self.meters.end(record.session_id, "idle")
 
     def _settle_due(self, now: float) -> None:
-        for session_id, due in sorted(self.settle_at.items()):
-            record = self.store.session(session_id)
-            if now < due and not self.meters.meter(record).fully_signed:
-                continue  # a last receipt may still come
+        with self.lock:  # due: its last receipt came, or the wait for it is over
+            due = [session_id for session_id, at in sorted(self.settle_at.items())
+                   if now >= at or self.meters.meter(self.store.session(session_id)).fully_signed]
+        for session_id in due:
             try:
                 outcome = self.settler.settle(session_id)
             except ContractRevert as exc:
                 # Not retried here: the store keeps it pending and the next start looks at the chain again.
                 self.count_error("settlement")
-                self.settle_at.pop(session_id)
+                with self.lock:
+                    self.settle_at.pop(session_id, None)
                 log.error("settling session %d was refused by the contract: %s", session_id, exc)
                 continue
             except ChainError as exc:
                 self.count_error("settlement")
-                self.settle_at[session_id] = now + RETRY_SECONDS
+                with self.lock:
+                    self.settle_at[session_id] = now + RETRY_SECONDS
+                if isinstance(exc, RpcUnreachable):
+                    raise  # an outage: said once by watch_chain
                 log.warning("settling session %d failed, retrying in %.0fs: %s", session_id, RETRY_SECONDS, exc)
                 continue
-            self.settle_at.pop(session_id)
-            log.info("session %d settled by %s for %d bytes (tx %s)", session_id, outcome.method, outcome.bytes_used,
+            with self.lock:
+                self.settle_at.pop(session_id, None)
+            log.info("session %d %s by %s for %d bytes (tx %s)", session_id,
+                     "claimed" if outcome.method == "claim" else "settled", outcome.method, outcome.bytes_used,
                      outcome.tx_hash)
 
     # -------------------------------------------------------------- API
     def app(self) -> FastAPI:
-        app = create_app(self.handshake, self.receipts, lock=self.lock)
+        app = create_app(self.handshake, self.receipts)
 
         @app.middleware("http")
         async def count_responses(request: Request, call_next):

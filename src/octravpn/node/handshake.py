@@ -2,12 +2,15 @@
 
 `HandshakeService` is the logic (decide with the protocol core, then record in
 the store, then configure WireGuard, in that order, so a refusal changes
-nothing); `octravpn.node.api` is the thin HTTP layer in front of it.
+nothing); `octravpn.node.api` is the thin HTTP layer in front of it. The
+decision reads the chain outside the agent's `lock`, which guards only the
+store and WireGuard, so a stalled chain never holds up metering or receipts.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +93,9 @@ def parse_request(body: object) -> tuple[PeerRequest, bytes]:
 
 class HandshakeService:
     def __init__(self, *, domain: Domain, identity: ExitIdentity, chain: ChainView, store: NodeStore, engine: Engine,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, lock: threading.RLock | None = None) -> None:
+        self.lock = lock or threading.RLock()
+        self.checking = threading.Lock()  # the replay guard's memory; handshakes decide one at a time
         self.domain = domain
         self.identity = identity
         self.chain = chain
@@ -100,13 +105,14 @@ class HandshakeService:
         self.replays = ReplayGuard()
 
     def _check(self, request: PeerRequest, signature: bytes) -> tuple[AcceptedPeer, Session]:
-        session = self.chain.session(request.session_id)
-        view = None if session is None else SessionView(
-            session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
-        accepted = check_peer_request(
-            domain=self.domain, request=request, signature=signature, session=view, this_exit=self.identity.operator,
-            device_owner_of=self.chain.device_owner, now=int(self.clock()), replays=self.replays,
-        )
+        with self.checking:
+            session = self.chain.session(request.session_id)
+            view = None if session is None else SessionView(
+                session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
+            accepted = check_peer_request(
+                domain=self.domain, request=request, signature=signature, session=view, this_exit=self.identity.operator,
+                device_owner_of=self.chain.device_owner, now=int(self.clock()), replays=self.replays,
+            )
         assert session is not None  # check_peer_request refused a missing session
         return accepted, session
 
@@ -115,7 +121,9 @@ class HandshakeService:
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object with timestamp and signature")
         request, signature = parse_request({**body, "session_id": session_id, "wg_pubkey": encode_key(LEAVE_KEY)})
-        if self.store.session(session_id) is None:
+        with self.lock:
+            known = self.store.session(session_id)
+        if known is None:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
         self._check(request, signature)
 
@@ -128,6 +136,10 @@ class HandshakeService:
         if not isinstance(signs_receipts, bool):
             raise BadRequest("receipts must be true or false")
         accepted, session = self._check(request, signature)
+        with self.lock:
+            return self._add(accepted, session, signs_receipts)
+
+    def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool) -> dict:
         known = self.store.session(accepted.session_id)
         if known is not None and known.state != "active":
             # Still open on chain until settled, but the exit ended it (unsigned usage

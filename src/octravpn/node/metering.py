@@ -1,10 +1,16 @@
 """The exit's live metering: WireGuard counters -> measured bytes -> receipt
 requests and cuts, with every number that matters kept in the store.
 
-Counting is conservative: the exit may under-count, never over-count. After
-a restart the bytes carried while the agent was down are not counted (the
-counter baseline is taken fresh), and a peer's counters that start again
-(the peer was re-added) count from zero.
+Counting follows WireGuard's per-peer counters (rx + tx). The counter value
+behind each stored figure is stored with it, so when the agent restarts and
+its interface survived (it kept carrying traffic), the bytes carried
+meanwhile are counted from that value. A counter below the stored value (a new
+interface, or the peer re-added) counts from zero: the exit may under-count
+then, never over-count.
+
+Every receipt request is stored before anything can sign it, and the
+outstanding request is read back from the store, so a restart reissues the
+same (seq, bytes) and numbering continues after the highest seq ever issued.
 """
 
 from __future__ import annotations
@@ -24,8 +30,6 @@ class SessionMeters:
         self.receipt_every = receipt_every
         self.max_unsigned = max_unsigned
         self.meters: dict[int, ExitMeter] = {}
-        self.last_counter: dict[bytes, int] = {}
-        self.requests: dict[int, RequestReceipt] = {}
         self.cut_queue: list[tuple[int, Cut]] = []  # cut since the owner last looked, by a tick or an API call
 
     def meter(self, record: SessionRecord) -> ExitMeter:
@@ -36,11 +40,24 @@ class SessionMeters:
             max_unsigned = self.max_unsigned if record.signs_receipts else 2**256
             meter = ExitMeter(session_id=record.session_id, price_per_mb=record.price_per_mb, deposit=record.deposit,
                               receipt_every=self.receipt_every, max_unsigned=max_unsigned)
-            meter.restore(measured=record.measured_bytes, latest=self.store.latest_receipt(record.session_id))
+            issued = self.store.latest_request(record.session_id)
+            meter.restore(measured=record.measured_bytes, latest=self.store.latest_receipt(record.session_id),
+                          issued=RequestReceipt(*issued) if issued else None)
             self.meters[record.session_id] = meter
         return meter
 
-    def tick(self) -> list[tuple[int, Cut]]:
+    def outstanding(self, session_id: int) -> RequestReceipt | None:
+        """The request the client should sign now, as stored (None if all are signed)."""
+        record = self.store.session(session_id)
+        if record is None:
+            return None
+        issued = self.store.latest_request(session_id)
+        signed = self.store.latest_receipt(session_id)
+        if issued is None or (signed is not None and signed[0].seq >= issued[0]):
+            return None
+        return RequestReceipt(*issued)
+
+    def tick(self, *, judge_lag: bool = True) -> list[tuple[int, Cut]]:
         """Read the counters once; returns the sessions cut by this tick."""
         counters = {peer.public_key: peer.rx_bytes + peer.tx_bytes for peer in self.engine.peers(self.interface)}
         cuts = []
@@ -49,15 +66,12 @@ class SessionMeters:
             if total is None:
                 continue  # no peer (yet): nothing carried
             meter = self.meter(record)
-            last = self.last_counter.get(record.wg_pubkey)
-            if last is None:
-                delta = total if record.measured_bytes == 0 else 0  # new session, or a restart: see module doc
-            else:
-                delta = total - last if total >= last else total
-            self.last_counter[record.wg_pubkey] = total
-            cut = self._act(record, meter.observe(meter.measured + delta))
-            if meter.measured != record.measured_bytes:  # an idle session costs no disk write
-                self.store.update_measured(record.session_id, meter.measured)
+            delta = total - record.wg_counter if total >= record.wg_counter else total
+            actions = meter.observe(meter.measured + delta, judge_lag=judge_lag)
+            if meter.measured != record.measured_bytes or total != record.wg_counter:  # an idle session costs no write
+                # Before acting: a request must never cover more than the stored measurement.
+                self.store.update_measured(record.session_id, meter.measured, total)
+            cut = self._act(record, actions)
             if cut:
                 cuts.append((record.session_id, cut))
         return cuts
@@ -65,7 +79,7 @@ class SessionMeters:
     def end(self, session_id: int, reason: str) -> Cut | None:
         """Stop serving an active session: a last reading, a last receipt request
         for what it has not asked for yet, and the peer removed."""
-        cuts = dict(self.tick())
+        cuts = dict(self.tick(judge_lag=False))  # the session ends anyway: no lag cut in its last reading
         if session_id in cuts:
             return cuts[session_id]
         record = self.store.session(session_id)
@@ -82,11 +96,10 @@ class SessionMeters:
         cut = None
         for action in actions:
             if isinstance(action, RequestReceipt):
-                self.requests[record.session_id] = action
+                self.store.save_request(record.session_id, action.seq, action.bytes_used)
             else:
                 self.engine.remove_peer(self.interface, record.wg_pubkey)
                 self.store.set_state(record.session_id, "cut")
-                self.last_counter.pop(record.wg_pubkey, None)
                 self.cut_queue.append((record.session_id, action))
                 cut = action
         return cut

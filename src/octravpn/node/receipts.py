@@ -6,10 +6,16 @@ Each request carries the operator's own signature of the same `Receipt`, made
 with its registered receipt key. The request travels over plain HTTP, so this
 is what lets the client check that the exit (and not someone on the path)
 asks; and two such signatures for one (session, seq) with different bytes are
-the equivocation evidence `slash_double_sign` takes.
+the equivocation evidence `slash_double_sign` takes. So the exit signs only
+requests read back from its store, where they were put before anyone could
+see them (`SessionMeters`).
+
+The agent's state is touched only under `lock`; the chain is read outside it.
 """
 
 from __future__ import annotations
+
+import threading
 
 from octravpn.node.handshake import BadRequest, ChainView
 from octravpn.node.metering import SessionMeters
@@ -21,7 +27,8 @@ from octravpn.protocol.handshake import HandshakeRefused
 
 class ReceiptChannel:
     def __init__(self, *, domain: Domain, chain: ChainView, store: NodeStore, meters: SessionMeters,
-                 receipt_key: bytes) -> None:
+                 receipt_key: bytes, lock: threading.RLock | None = None) -> None:
+        self.lock = lock or threading.RLock()
         self.domain = domain
         self.chain = chain
         self.store = store
@@ -29,7 +36,8 @@ class ReceiptChannel:
         self.receipt_key = receipt_key
 
     def pending_request(self, session_id: int) -> dict | None:
-        request = self.meters.requests.get(session_id)
+        with self.lock:
+            request = self.meters.outstanding(session_id)
         if request is None:
             return None
         receipt = Receipt(session_id=session_id, seq=request.seq, bytes_used=request.bytes_used)
@@ -39,8 +47,9 @@ class ReceiptChannel:
     def close(self, session_id: int) -> dict:
         """The opener left (its signed leave request was checked): end the session and
         return the last request to sign, if any. Repeating it answers the same."""
-        cut = self.meters.end(session_id, "closed by the client")
-        record = self.store.session(session_id)
+        with self.lock:
+            cut = self.meters.end(session_id, "closed by the client")
+            record = self.store.session(session_id)
         return {"session_id": session_id, "state": record.state, "reason": cut.reason if cut else None,
                 "measured_bytes": record.measured_bytes, "receipt_request": self.pending_request(session_id)}
 
@@ -53,10 +62,12 @@ class ReceiptChannel:
             signer = recover(self.domain, receipt, signature)
         except (ValueError, ProtocolError) as exc:
             raise BadRequest(str(exc)) from exc
-        record = self.store.session(session_id)
+        with self.lock:
+            record = self.store.session(session_id)
         if record is None:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
         if signer != record.opener and self.chain.device_owner(signer) != record.opener:
             raise HandshakeRefused(403, "receipt is not signed by the session opener or one of its devices")
-        self.meters.accept_receipt(receipt, signature)
+        with self.lock:
+            self.meters.accept_receipt(receipt, signature)
         return {"accepted": True, "session_id": session_id, "seq": receipt.seq, "bytes_used": receipt.bytes_used}

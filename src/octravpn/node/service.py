@@ -1,34 +1,59 @@
 """Running the exit agent as a service: the HTTP API (uvicorn) on the main
-thread, the tick on a worker thread, the metrics on their own listener.
-SIGTERM or SIGINT stop it cleanly; `kill -9` is survived by the store."""
+thread, the metering tick and the chain watch on worker threads, the metrics
+on their own listener. SIGTERM or SIGINT stop it cleanly (interface and egress
+policy removed); `kill -9` is survived by the store."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+from collections.abc import Callable
 
-import uvicorn
 from prometheus_client import start_http_server
+import uvicorn
 
 from octravpn.node.agent import ExitAgent, NodeError
 from octravpn.node.metrics import registry_for
+from octravpn.serving import SignalSafeServer
 
 log = logging.getLogger("octravpn.node")
 
 
-def serve(agent: ExitAgent, *, metrics_address: tuple[str, int] | None) -> None:
-    agent.start()
-    stopping = threading.Event()
-
-    def ticking() -> None:
-        while not stopping.wait(agent.settings.tick_seconds):
+def _loop(name: str, step: Callable[[], None], every: float, stopping: threading.Event,
+          count_error: Callable[[str], None]) -> threading.Thread:
+    def run() -> None:
+        last_failure = None
+        while not stopping.wait(every):
             try:
-                agent.tick()
-            except Exception:  # the loop must outlive one bad tick; the error is logged and counted
-                agent.count_error("tick")
-                log.exception("tick failed")
+                step()
+                last_failure = None
+            except Exception as exc:  # the loop must outlive one bad step; a repeated failure is logged once
+                count_error(name)
+                if repr(exc) != last_failure:
+                    log.exception("%s failed", name)
+                last_failure = repr(exc)
+    return threading.Thread(target=run, name=f"octravpn-{name}", daemon=True)
 
-    ticker = threading.Thread(target=ticking, name="octravpn-tick", daemon=True)
+
+def serve(agent: ExitAgent, *, metrics_address: tuple[str, int] | None) -> None:
+    stopping = threading.Event()
+    server: uvicorn.Server | None = None
+
+    def stop(*_) -> None:
+        stopping.set()
+        if server is not None:
+            server.should_exit = True
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        agent.start()
+    except BaseException:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        raise
+    loops = [_loop("tick", agent.tick, agent.settings.tick_seconds, stopping, agent.count_error),
+             _loop("chain", agent.watch_chain, agent.settings.chain_poll_seconds, stopping, agent.count_error)]
     metrics_server = None
     try:
         if metrics_address is not None:
@@ -36,18 +61,27 @@ def serve(agent: ExitAgent, *, metrics_address: tuple[str, int] | None) -> None:
                 metrics_server, _ = start_http_server(metrics_address[1], metrics_address[0], registry=registry_for(agent.collector()))
             except OSError as exc:
                 raise NodeError(f"cannot serve metrics on {metrics_address[0]}:{metrics_address[1]}: {exc.strerror}") from exc
-        ticker.start()
+        for loop in loops:
+            loop.start()
         config = uvicorn.Config(agent.app(), host=agent.settings.api_host, port=agent.port, log_level="warning",
                                 lifespan="off", access_log=False)
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
-            raise NodeError(f"cannot serve the handshake API on {agent.settings.api_host}:{agent.port} (TCP): is the port taken?")
+        server = SignalSafeServer(config)
+        if not stopping.is_set():
+            try:
+                server.run()
+            except SystemExit:  # uvicorn exits when it cannot bind; say why instead
+                pass
+            if not server.started and not stopping.is_set():
+                raise NodeError(f"cannot serve the handshake API on {agent.settings.api_host}:{agent.port} (TCP): "
+                                "is the port taken?")
     finally:
         stopping.set()
-        if ticker.is_alive():
-            ticker.join(timeout=30)
+        for loop in loops:
+            if loop.is_alive():
+                loop.join(timeout=30)
         if metrics_server is not None:
             metrics_server.shutdown()
         agent.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         log.info("exit stopped: interface and egress policy removed, sessions kept in the store")

@@ -6,10 +6,19 @@ it measured (capped by the deposit) for the opener to confirm. The one
 settlement of a session is reserved in the store before any transaction is
 sent; after a crash, `resume` looks at the chain and finishes what was begun
 instead of sending a second settlement.
+
+A settlement by receipt closes the session on chain (`settled`). A claim does
+not: the session stays open on chain, its deposit locked, until the opener
+confirms or the grace passes, so the store says `claimed` until the chain
+says otherwise (the agent follows the chain's events).
+
+The store and meters are touched only under `lock`; transactions are sent
+outside it, so metering and receipts go on while one is mined.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from octravpn.chain.client import OctraVPN
@@ -29,60 +38,69 @@ class Outcome:
 
 
 class Settler:
-    def __init__(self, *, chain: OctraVPN, store: NodeStore, meters: SessionMeters) -> None:
+    def __init__(self, *, chain: OctraVPN, store: NodeStore, meters: SessionMeters,
+                 lock: threading.RLock | None = None) -> None:
         self.chain = chain
         self.store = store
         self.meters = meters
+        self.lock = lock or threading.RLock()
 
     def settle(self, session_id: int) -> Outcome:
-        record = self.store.session(session_id)
-        if record is None:
-            raise ValueError(f"session {session_id} is not served here")
-        begun = self.store.settlement(session_id)
-        if begun is not None:
+        with self.lock:
+            record = self.store.session(session_id)
+            if record is None:
+                raise ValueError(f"session {session_id} is not served here")
+            begun = self.store.settlement(session_id) is not None
+            if not begun:
+                action = self.meters.meter(record).settlement()
+                if action is None:
+                    return Outcome(session_id, "nothing", 0, None)
+                if isinstance(action, SettleWithReceipt):
+                    method, seq, bytes_used = "receipt", action.receipt.seq, action.receipt.bytes_used
+                else:
+                    method, seq, bytes_used = "claim", None, action.bytes_used
+                # False: another task got there first.
+                begun = not self.store.begin_settlement(session_id, method=method, bytes_used=bytes_used, seq=seq)
+        if begun:
             return self._finish(session_id)
-        action = self.meters.meter(record).settlement()
-        if action is None:
-            return Outcome(session_id, "nothing", 0, None)
-        if isinstance(action, SettleWithReceipt):
-            method, seq, bytes_used = "receipt", action.receipt.seq, action.receipt.bytes_used
-        else:
-            method, seq, bytes_used = "claim", None, action.bytes_used
-        if not self.store.begin_settlement(session_id, method=method, bytes_used=bytes_used, seq=seq):
-            return self._finish(session_id)  # another task got there first
         return self._send(session_id, action)
 
     def resume(self) -> list[Outcome]:
         """After a restart: finish every settlement that was begun."""
-        return [self._finish(pending.session_id) for pending in self.store.pending_settlements()]
+        with self.lock:
+            pending = self.store.pending_settlements()
+        return [self._finish(p.session_id) for p in pending]
 
     # ---------------------------------------------------------------- steps
     def _send(self, session_id: int, action: SettleWithReceipt | Claim) -> Outcome:
         if isinstance(action, SettleWithReceipt):
             receipt = action.receipt
             result = self.chain.settle_with_receipt(session_id, receipt.seq, receipt.bytes_used, action.signature)
+            method, bytes_used, state = "receipt", receipt.bytes_used, "settled"
+        else:
+            result = self.chain.settle_claim(session_id, action.bytes_used)
+            method, bytes_used, state = "claim", action.bytes_used, "claimed"
+        with self.lock:
             self.store.record_settlement_tx(session_id, result.tx_hash)
-            self.store.confirm_settlement(session_id)
-            return Outcome(session_id, "receipt", receipt.bytes_used, result.tx_hash)
-        result = self.chain.settle_claim(session_id, action.bytes_used)
-        self.store.record_settlement_tx(session_id, result.tx_hash)
-        # A claim settles when the opener confirms; the exit's part is done.
-        self.store.confirm_settlement(session_id)
-        return Outcome(session_id, "claim", action.bytes_used, result.tx_hash)
+            self.store.confirm_settlement(session_id, state=state)
+        return Outcome(session_id, method, bytes_used, result.tx_hash)
 
     def _finish(self, session_id: int) -> Outcome:
         """Complete a begun settlement from what the chain shows, sending only what is missing."""
-        begun = self.store.settlement(session_id)
+        with self.lock:
+            begun = self.store.settlement(session_id)
         if begun.confirmed:
             return Outcome(session_id, "already", begun.bytes_used, begun.tx_hash)
         status = self.chain.session(session_id).status
-        if status == STATUS_REFUNDED:
-            self.store.set_state(session_id, "refunded")
-            return Outcome(session_id, "refunded", 0, begun.tx_hash)
-        if status == STATUS_SETTLED or (begun.method == "claim" and self.chain.operator_claim(session_id).is_set):
-            self.store.confirm_settlement(session_id)
-            return Outcome(session_id, "already", begun.bytes_used, begun.tx_hash)
-        # Begun but never mined: send the same settlement that was reserved.
-        if begun.method == "receipt":
-            return self._send(session_id, SettleWithReceipt(*self.store.receipt(session_id, begun.seq)))
-        return self._send(session_id, Claim(begun.bytes_used))
+        claimed = begun.method == "claim" and status == STATUS_OPEN and self.chain.operator_claim(session_id).is_set
+        with self.lock:
+            if status == STATUS_REFUNDED:
+                self.store.set_state(session_id, "refunded")
+                return Outcome(session_id, "refunded", 0, begun.tx_hash)
+            if status == STATUS_SETTLED or claimed:
+                self.store.confirm_settlement(session_id, state="settled" if status == STATUS_SETTLED else "claimed")
+                return Outcome(session_id, "already", begun.bytes_used, begun.tx_hash)
+            # Begun but never mined: send the same settlement that was reserved.
+            reserved = SettleWithReceipt(*self.store.receipt(session_id, begun.seq)) if begun.method == "receipt" \
+                else Claim(begun.bytes_used)
+        return self._send(session_id, reserved)

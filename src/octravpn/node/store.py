@@ -4,6 +4,10 @@ Guarantees the agent relies on:
 - a receipt is on disk when `save_receipt` returns (WAL, synchronous=FULL,
   one transaction per write), so a crash or `kill -9` never loses one the
   exit acknowledged;
+- every receipt request is on disk before the exit signs it for a client
+  (`save_request`), so a restarted exit reissues the same (seq, bytes) and
+  never signs two different requests for one seq (what `slash_double_sign`
+  punishes);
 - `begin_settlement` succeeds once per session, ever: a restarted agent sees
   the settlement it began and finishes it instead of sending a second one;
 - tunnel addresses are allocated atomically and survive restarts.
@@ -20,7 +24,10 @@ from pathlib import Path
 
 from octravpn.protocol.eip712 import Receipt
 
-SESSION_STATES = ("active", "cut", "settled", "refunded")
+# active: served; cut: the exit stopped serving it and will settle; claimed: the exit's claim is on
+# chain, waiting for the opener's confirmation (or the grace); settled, refunded: closed on chain.
+SESSION_STATES = ("active", "cut", "claimed", "settled", "refunded")
+SQLITE_MAX_INTEGER = 2**63 - 1
 _MIGRATIONS = [
     """
     CREATE TABLE sessions (
@@ -55,6 +62,38 @@ _MIGRATIONS = [
     """,
     # Sessions of plain WireGuard apps sign no receipts: they settle by claim + confirm.
     "ALTER TABLE sessions ADD COLUMN signs_receipts INTEGER NOT NULL DEFAULT 1;",
+    # Receipt requests as issued (stored before signed); the WireGuard counter behind measured_bytes,
+    # so bytes carried while the agent was down are metered after a restart; the 'claimed' state
+    # (a CHECK constraint changes only by rebuilding the table, SQLite's documented way).
+    """
+    CREATE TABLE receipt_requests (
+        session_id INTEGER NOT NULL REFERENCES sessions (session_id),
+        seq        INTEGER NOT NULL,
+        bytes_used TEXT NOT NULL,
+        issued_at  INTEGER NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE sessions_new (
+        session_id     INTEGER PRIMARY KEY,
+        tailnet_id     INTEGER NOT NULL,
+        opener         TEXT NOT NULL,
+        deposit        TEXT NOT NULL,
+        price_per_mb   TEXT NOT NULL,
+        wg_pubkey      BLOB NOT NULL,
+        tunnel_address TEXT UNIQUE,
+        state          TEXT NOT NULL CHECK (state IN ('active', 'cut', 'claimed', 'settled', 'refunded')),
+        measured_bytes TEXT NOT NULL DEFAULT '0',
+        opened_at      INTEGER NOT NULL,
+        signs_receipts INTEGER NOT NULL DEFAULT 1,
+        wg_counter     TEXT NOT NULL DEFAULT '0'
+    );
+    INSERT INTO sessions_new (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, tunnel_address, state,
+                              measured_bytes, opened_at, signs_receipts)
+        SELECT session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, tunnel_address, state,
+               measured_bytes, opened_at, signs_receipts FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_new RENAME TO sessions;
+    """,
 ]
 
 
@@ -75,6 +114,7 @@ class SessionRecord:
     measured_bytes: int
     opened_at: int
     signs_receipts: bool = True
+    wg_counter: int = 0  # WireGuard's rx + tx for the peer when measured_bytes was last updated
 
 
 @dataclass(frozen=True)
@@ -94,8 +134,8 @@ class NodeStore:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")
+        self._migrate()  # before foreign keys are enforced: a migration may rebuild a referenced table
         self.db.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
 
     def close(self) -> None:
         self.db.close()
@@ -116,6 +156,8 @@ class NodeStore:
         )
 
     def session(self, session_id: int) -> SessionRecord | None:
+        if not 0 <= session_id <= SQLITE_MAX_INTEGER:
+            return None  # a valid uint256 id, but no session the exit could have stored
         row = self.db.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return _session(row) if row else None
 
@@ -131,16 +173,19 @@ class NodeStore:
         self._update("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id), session_id)
 
     def set_wg_pubkey(self, session_id: int, wg_pubkey: bytes) -> None:
-        self._update("UPDATE sessions SET wg_pubkey = ? WHERE session_id = ?", (wg_pubkey, session_id), session_id)
+        # A new peer's counters start from zero.
+        self._update("UPDATE sessions SET wg_pubkey = ?, wg_counter = '0' WHERE session_id = ?", (wg_pubkey, session_id),
+                     session_id)
 
-    def update_measured(self, session_id: int, measured_bytes: int) -> None:
-        """The cumulative byte count; it never goes down."""
+    def update_measured(self, session_id: int, measured_bytes: int, wg_counter: int = 0) -> None:
+        """The cumulative byte count (it never goes down) and the WireGuard counter it was read at."""
         current = self.session(session_id)
         if current is None:
             raise StoreError(f"unknown session {session_id}")
         if measured_bytes < current.measured_bytes:
             raise StoreError(f"session {session_id}: measured bytes cannot decrease ({current.measured_bytes} -> {measured_bytes})")
-        self._update("UPDATE sessions SET measured_bytes = ? WHERE session_id = ?", (str(measured_bytes), session_id), session_id)
+        self._update("UPDATE sessions SET measured_bytes = ?, wg_counter = ? WHERE session_id = ?",
+                     (str(measured_bytes), str(wg_counter), session_id), session_id)
 
     def allocate_address(self, session_id: int, pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
                          reserved: tuple[str, ...] = ()) -> str:
@@ -167,6 +212,21 @@ class NodeStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    # -------------------------------------------------- receipt requests
+    def save_request(self, session_id: int, seq: int, bytes_used: int) -> None:
+        """Durable when this returns; only then may the request be signed. A seq is issued once."""
+        try:
+            self.db.execute("INSERT INTO receipt_requests (session_id, seq, bytes_used, issued_at) VALUES (?, ?, ?, ?)",
+                            (session_id, seq, str(bytes_used), int(time.time())))
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"receipt request {session_id}/{seq} was already issued or the session is unknown") from exc
+
+    def latest_request(self, session_id: int) -> tuple[int, int] | None:
+        """(seq, bytes_used) of the newest request issued for the session."""
+        row = self.db.execute("SELECT seq, bytes_used FROM receipt_requests WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+                              (session_id,)).fetchone()
+        return (row[0], int(row[1])) if row else None
 
     # ---------------------------------------------------------- receipts
     def save_receipt(self, receipt: Receipt, signature: bytes) -> None:
@@ -213,11 +273,15 @@ class NodeStore:
     def record_settlement_tx(self, session_id: int, tx_hash: str) -> None:
         self._update("UPDATE settlements SET tx_hash = ? WHERE session_id = ?", (tx_hash, session_id), session_id)
 
-    def confirm_settlement(self, session_id: int) -> None:
+    def confirm_settlement(self, session_id: int, *, state: str = "settled") -> None:
+        """The exit's settlement transaction is mined: the session is `settled`, or `claimed` (open on chain
+        until the opener confirms or the grace passes)."""
+        if state not in ("settled", "claimed"):
+            raise StoreError(f"a mined settlement leaves a session settled or claimed, not {state!r}")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self._update("UPDATE settlements SET confirmed = 1 WHERE session_id = ?", (session_id,), session_id)
-            self.db.execute("UPDATE sessions SET state = 'settled' WHERE session_id = ?", (session_id,))
+            self.db.execute("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -256,4 +320,4 @@ class NodeStore:
 
 def _session(row: tuple) -> SessionRecord:
     return SessionRecord(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7], int(row[8]), row[9],
-                         bool(row[10]))
+                         bool(row[10]), int(row[11]))

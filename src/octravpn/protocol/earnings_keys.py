@@ -14,12 +14,22 @@ precompiles encode it.
 from __future__ import annotations
 
 import secrets
+import sys
 from dataclasses import dataclass
 
 from eth_hash.auto import keccak
-from py_ecc.optimized_bn128 import G1, Z1, add, curve_order, is_on_curve, multiply, normalize
-from py_ecc.optimized_bn128 import b as CURVE_B
-from py_ecc.optimized_bn128 import FQ
+
+# Importing py_ecc raises the interpreter's recursion limit to 100,000 for everyone. In a server that
+# lets a deeply nested request recurse past the C stack (a segfault, not a RecursionError). The
+# optimized curve needs no such depth (scalar multiplication recurses about 256 deep), so the limit
+# is put back as it was.
+_recursion_limit = sys.getrecursionlimit()
+try:
+    from py_ecc.optimized_bn128 import G1, Z1, add, curve_order, is_on_curve, multiply, normalize
+    from py_ecc.optimized_bn128 import b as CURVE_B
+    from py_ecc.optimized_bn128 import FQ
+finally:
+    sys.setrecursionlimit(_recursion_limit)
 
 from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
 

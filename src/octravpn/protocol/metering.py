@@ -8,6 +8,16 @@ bytes not yet covered by a signed receipt exceed `max_unsigned`, or when the
 deposit is used up. The client signs a request only for bytes it saw itself,
 plus `leeway` for packets in flight. At the end the exit settles with the
 latest signed receipt, or claims what it measured: never more.
+
+A lag in signing is judged only when the exit itself was able to take
+receipts: the exit's owner passes `judge_lag=False` while it cannot (its
+chain is unreachable, it has just restarted) and until clients have had time
+to catch up.
+
+A claim is what the exit's WireGuard counted in both directions. It can be
+above what the client's interface received (UDP datagrams lost on the way
+after the exit counted them), so `confirmation_figure` lets an opener accept
+a claim within a tolerance it chooses.
 """
 
 from __future__ import annotations
@@ -63,22 +73,34 @@ class ExitMeter:
         self.signed: tuple[Receipt, bytes] | None = None
         self.cut: Cut | None = None
 
-    def restore(self, *, measured: int, latest: tuple[Receipt, bytes] | None) -> None:
-        """Resume from saved state: the bytes measured so far and the latest signed receipt.
-        The next request follows the receipt, so nothing it covers is asked for again."""
+    def restore(self, *, measured: int, latest: tuple[Receipt, bytes] | None, issued: RequestReceipt | None = None) -> None:
+        """Resume from saved state: the bytes measured so far, the latest signed receipt and the
+        newest request ever issued. Numbering continues after the issued request, so a request the
+        client fetched but never signed is never reissued under its seq with other bytes."""
         if latest is not None:
             receipt, _ = latest
             if receipt.session_id != self.session_id or receipt.bytes_used > measured:
                 raise LocalProtocolError("saved receipt does not belong to this session's saved usage")
             self.seq, self.requested, self.signed = receipt.seq, receipt.bytes_used, latest
+        if issued is not None:
+            if issued.seq < self.seq or issued.bytes_used < self.requested or issued.bytes_used > measured:
+                raise LocalProtocolError("saved receipt request does not fit this session's saved receipts and usage")
+            self.seq, self.requested = issued.seq, issued.bytes_used
         self.measured = measured
+
+    @property
+    def outstanding(self) -> RequestReceipt | None:
+        """The newest request, while the client has not signed it."""
+        signed_seq = self.signed[0].seq if self.signed else 0
+        return RequestReceipt(self.seq, self.requested) if self.seq > signed_seq else None
 
     @property
     def signed_bytes(self) -> int:
         return self.signed[0].bytes_used if self.signed else 0
 
-    def observe(self, measured_total: int) -> list[RequestReceipt | Cut]:
-        """A new cumulative counter reading; returns what to do now."""
+    def observe(self, measured_total: int, *, judge_lag: bool = True) -> list[RequestReceipt | Cut]:
+        """A new cumulative counter reading; returns what to do now. With `judge_lag` false the
+        client is not cut for unsigned bytes (the exit could not take its receipts)."""
         if measured_total < self.measured:
             raise LocalProtocolError("counters went backwards: carry the total across interface restarts")
         self.measured = measured_total
@@ -92,7 +114,7 @@ class ExitMeter:
             actions.append(RequestReceipt(self.seq, billable))
         if self.measured >= self.limit:
             self.cut = Cut("deposit used up")
-        elif self.measured - self.signed_bytes > self.max_unsigned:
+        elif judge_lag and self.measured - self.signed_bytes > self.max_unsigned:
             self.cut = Cut("client lags in signing receipts")
         if self.cut:
             actions.append(self.cut)
@@ -133,6 +155,39 @@ class ExitMeter:
             return SettleWithReceipt(*self.signed)
         billable = min(self.measured, self.limit)
         return Claim(billable) if billable else None
+
+
+class ActivityWatch:
+    """Idle detection from byte counters, not handshakes: an orphaned WireGuard client keeps
+    handshaking and sending keepalives for ever (a few hundred bytes a minute), so a session is
+    active only while it carries more than `noise_per_second` on average. It is idle once
+    `timeout` seconds pass in which it carried less than `timeout * noise_per_second` bytes."""
+
+    def __init__(self, *, timeout: float, noise_per_second: float) -> None:
+        self.threshold = timeout * noise_per_second
+        self.timeout = timeout
+        self.marks: dict[int, tuple[float, int]] = {}  # session -> (when it was last active, bytes then)
+
+    def idle(self, session_id: int, measured: int, now: float) -> bool:
+        since, at = self.marks.setdefault(session_id, (now, measured))
+        if measured - at >= self.threshold:
+            self.marks[session_id] = (now, measured)
+            return False
+        return now - since > self.timeout
+
+    def forget(self, session_id: int) -> None:
+        self.marks.pop(session_id, None)
+
+
+def confirmation_figure(*, claimed: int, own: int, tolerance_percent: float) -> int:
+    """What an opener confirms for an exit's claim: the claim itself when it is at most
+    `tolerance_percent` above the opener's own figure (settling the session), else its own figure
+    (which records a dispute). A claim below the opener's figure is always accepted."""
+    if tolerance_percent < 0:
+        raise LocalProtocolError("the tolerance is a percentage >= 0")
+    if claimed <= own or (claimed - own) * 100 <= own * tolerance_percent:
+        return claimed
+    return own
 
 
 # ----------------------------------------------------------- client side

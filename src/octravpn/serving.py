@@ -1,0 +1,153 @@
+"""What every OctraVPN HTTP service puts between the internet and its handlers.
+
+`BodyGuard` is an ASGI middleware that refuses a request body before anything
+parses it: too large (413, also while it streams in, so a lying or missing
+Content-Length does not help), of a content type the service does not take
+(415), too slow to arrive (408), or JSON nested deeper than the service's
+limit (400). The depth check is a linear scan, so a hostile body can neither
+recurse the decoder past the C stack nor cost more than one pass.
+
+`SignalSafeServer` is uvicorn without its own signal handling: uvicorn
+re-raises SIGTERM after shutting down, which kills the process before the
+service's clean-up (interfaces, firewall tables) runs. Services install
+their own handlers and set `should_exit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON_TYPES = frozenset({"application/json"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class BodyLimits:
+    max_bytes: int
+    content_types: frozenset[str] = JSON_TYPES  # media types a body may have (lower case, no parameters)
+    max_json_depth: int = 32  # for bodies of a JSON type
+    read_timeout: float = 10.0  # seconds the whole body may take to arrive
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True if arrays/objects in `body` nest deeper than `limit` (strings and escapes are skipped).
+    Malformed JSON is left to the parser; this only bounds what the parser would recurse into."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class BodyGuard:
+    def __init__(self, app: ASGIApp, limits: BodyLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read(scope, receive)
+        except _Refused as refused:
+            await _error(send, refused.status, refused.reason)
+            return
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only a disconnect can come
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes:
+        limits = self.limits
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                raise _Refused(400, f"Content-Length {declared[:40]!r} is not a number of bytes")
+            if int(declared) > limits.max_bytes:
+                raise _Refused(413, f"the body is {int(declared)} bytes; this service takes at most {limits.max_bytes}")
+        chunks, size = [], 0
+        try:
+            async with asyncio.timeout(limits.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limits.max_bytes:
+                        raise _Refused(413, f"the body is over {limits.max_bytes} bytes, the most this service takes")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise _Refused(408, f"the body did not arrive within {limits.read_timeout:.0f}s") from None
+        body = b"".join(chunks)
+        if not body:
+            return body
+        kind = media_type(headers.get("content-type", ""))
+        if kind not in limits.content_types:
+            accepted = ", ".join(sorted(limits.content_types))
+            raise _Refused(415, f"content type {kind or 'missing'!r} is not accepted: send the body as {accepted}")
+        if kind in JSON_TYPES and json_depth_exceeds(body, limits.max_json_depth):
+            raise _Refused(400, f"the JSON body nests deeper than {limits.max_json_depth} levels")
+        return body
+
+
+async def _error(send: Send, status: int, reason: str) -> None:
+    payload = json.dumps({"error": reason}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class SignalSafeServer(uvicorn.Server):
+    """uvicorn minus its signal handlers (see the module doc)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
