@@ -2,7 +2,8 @@ import pytest
 
 from octravpn.protocol import LocalProtocolError, Receipt, RemoteProtocolError
 from octravpn.protocol.metering import (
-    Claim, ClientMeter, Cut, ExitMeter, RequestReceipt, SettleWithReceipt, affordable_bytes,
+    ActivityWatch, Claim, ClientMeter, Cut, ExitMeter, RequestReceipt, SettleWithReceipt, affordable_bytes,
+    confirmation_figure,
 )
 
 MB = 1_000_000
@@ -140,3 +141,59 @@ def test_a_client_meter_resumes_from_saved_state():
     assert meter.receipt_for(3, 21 * MB) == Receipt(session_id=3, seq=3, bytes_used=21 * MB)
     with pytest.raises(LocalProtocolError, match="does not belong"):
         ClientMeter(session_id=3, leeway=0).restore(measured=MB, last=Receipt(session_id=4, seq=1, bytes_used=MB))
+
+
+# --------------------------------------------------------- hardening
+
+
+def test_a_restored_meter_continues_after_the_newest_issued_request():
+    meter = ExitMeter(session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=100)
+    meter.restore(measured=50, latest=None, issued=RequestReceipt(3, 40))
+    assert meter.outstanding == RequestReceipt(3, 40)
+    assert meter.observe(60) == [RequestReceipt(4, 60)]  # never seq 3 again
+
+
+def test_a_saved_request_beyond_the_saved_usage_is_refused():
+    meter = ExitMeter(session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=100)
+    with pytest.raises(LocalProtocolError):
+        meter.restore(measured=30, latest=None, issued=RequestReceipt(1, 40))
+
+
+def test_lag_is_judged_only_when_asked():
+    meter = ExitMeter(session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=20)
+    assert meter.observe(50, judge_lag=False) == [RequestReceipt(1, 50)]
+    assert meter.cut is None
+    assert meter.observe(50) == [Cut("client lags in signing receipts")]
+
+
+def test_keepalives_and_handshakes_alone_are_idle():
+    watch = ActivityWatch(timeout=900, noise_per_second=8)
+    measured = 0
+    for second in range(0, 901, 25):  # a 32-byte keepalive each way every 25 s, a handshake every 2 min
+        measured += 64 + (240 if second % 120 == 0 else 0)
+        assert not watch.idle(7, measured, now=second)
+    assert watch.idle(7, measured + 64, now=926)
+
+
+def test_traffic_keeps_a_session_active():
+    watch = ActivityWatch(timeout=60, noise_per_second=8)
+    assert not watch.idle(7, 0, now=0)
+    assert not watch.idle(7, 500, now=50)  # 500 >= 60 s * 8 bytes/s: active at 50
+    assert not watch.idle(7, 600, now=100)
+    assert watch.idle(7, 600, now=111)
+
+
+@pytest.mark.parametrize("claimed, own, tolerance, confirmed", [
+    (1_050, 1_000, 5, 1_050),  # 5 % above: accepted
+    (1_051, 1_000, 5, 1_000),  # over: the own figure (a dispute)
+    (900, 1_000, 0, 900),  # below the own figure: always accepted
+    (1_000, 1_000, 0, 1_000),
+    (1, 0, 100, 0),
+])
+def test_confirmation_figure(claimed, own, tolerance, confirmed):
+    assert confirmation_figure(claimed=claimed, own=own, tolerance_percent=tolerance) == confirmed
+
+
+def test_a_negative_tolerance_is_refused():
+    with pytest.raises(LocalProtocolError):
+        confirmation_figure(claimed=1, own=1, tolerance_percent=-1)
