@@ -222,3 +222,25 @@ def test_network_deploy_writes_the_contract_into_the_config(cli):
     assert params["owner"] == cli.json("wallet", "show", "bob")["address"]
     assert params["min_endpoint_stake"]["base_units"] == 2 * ETHER
     assert "is not an address" in cli.fails(2, "-n", "second", "-w", "bob", "network", "deploy", "--asset", "0x12")
+
+
+def test_confirm_shows_the_claim_beside_your_figure_and_accepts_within_a_tolerance(cli):
+    chain = _chain(cli)
+    tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.2", "--acl", str(cli.home / "acl.json"))["id"]
+    cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "operator")
+
+    def session() -> str:
+        return str(cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator",
+                            "--max-pay", "0.01")["id"])
+    near, far = session(), session()
+    cli.fails(2, "-w", "bob", "session", "confirm", near, "1000", "--accept-within", "5")  # nothing claimed yet
+    cli.json("-w", "operator", "session", "claim", near, "1050")
+    accepted = cli.json("-w", "bob", "session", "confirm", near, "1000", "--accept-within", "5")
+    assert (accepted["exit_claim_bytes"], accepted["your_bytes"], accepted["difference_percent"]) == (1050, 1000, 5.0)
+    assert accepted["outcome"] == "settled" and accepted["confirmed_bytes"] == 1050
+    assert chain.session(int(near)).status_name == "settled"
+
+    cli.json("-w", "operator", "session", "claim", far, "1100")
+    refused = cli.json("-w", "bob", "session", "confirm", far, "1000", "--accept-within", "5")
+    assert refused["outcome"] == "disputed" and refused["confirmed_bytes"] == 1000
+    assert chain.client_confirm(int(far)).bytes_used == 1000

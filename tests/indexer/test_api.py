@@ -87,15 +87,20 @@ def test_stats_and_health(api, vpn):
 
 def test_acl_document_is_kept_only_if_its_hash_is_on_chain(api):
     assert api.get("/v1/tailnets/0/acl").status_code == 404
-    wrong = api.put("/v1/tailnets/0/acl", content=b'{"acls": []}')
+    binary = {"content-type": "application/octet-stream"}
+    wrong = api.put("/v1/tailnets/0/acl", content=b'{"acls": []}', headers=binary)
     assert wrong.status_code == 409 and "upload the file the owner published" in wrong.json()["error"]
-    assert api.put("/v1/tailnets/77/acl", content=ACL).status_code == 404
+    assert api.put("/v1/tailnets/77/acl", content=ACL, headers=binary).status_code == 404
+    untyped = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert untyped.status_code == 415 and "application/octet-stream" in untyped.json()["error"]
+    deep = api.put("/v1/tailnets/0/acl", content=b"[" * 10_000, headers={"content-type": "application/json"})
+    assert deep.status_code == 400 and "nests deeper than 64" in deep.json()["error"]
     stored = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/json"})
     assert stored.status_code == 200 and stored.json() == {"tailnet": 0, "acl_hash": "0x" + keccak(ACL).hex(), "size": len(ACL)}
     fetched = api.get("/v1/tailnets/0/acl")
     assert fetched.content == ACL and fetched.headers["content-type"] == "application/json"
     assert api.get("/v1/tailnets/0").json()["acl_document"] is True
-    assert api.put("/v1/tailnets/0/acl", content=b"x" * (64 * 1024 + 1)).status_code == 413
+    assert api.put("/v1/tailnets/0/acl", content=b"x" * (64 * 1024 + 1), headers=binary).status_code == 413
 
 
 @pytest.mark.parametrize("path, reason", [

@@ -133,3 +133,29 @@ def test_kill_9_loses_no_acknowledged_receipt(tmp_path):
     assert latest.seq >= acknowledged and signature == b"sig%d" % latest.seq
     assert reopened.receipt_count(1) == latest.seq  # no gaps
     reopened.close()
+
+
+def test_a_database_of_the_previous_version_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from octravpn.node.store import _MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:  # what a node of the previous release left behind
+        for number, script in enumerate(_MIGRATIONS[:2], start=1):
+            old.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
+        old.execute("INSERT INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
+                    "measured_bytes, opened_at) VALUES (4, 0, '0xabc', '100', '2', x'01', 'cut', '77', 5)")
+        old.execute("INSERT INTO receipts VALUES (4, 1, '70', x'02', 6)")
+    store = NodeStore(path)
+    record = store.session(4)
+    assert (record.state, record.measured_bytes, record.wg_counter) == ("cut", 77, 0)
+    assert store.latest_receipt(4)[0].bytes_used == 70 and store.latest_request(4) is None
+    assert store.begin_settlement(4, method="claim", bytes_used=77)
+    store.confirm_settlement(4, state="claimed")  # the new state fits the rebuilt table
+    assert store.session(4).state == "claimed"
+    store.save_request(4, 2, 77)
+    with pytest.raises(StoreError):
+        store.save_request(4, 2, 78)  # a seq is issued once
+    assert store.latest_request(4) == (2, 77)
+    store.close()

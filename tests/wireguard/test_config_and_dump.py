@@ -19,6 +19,8 @@ def test_setconf_and_wg_quick_rendering():
     )
     quick = config.wg_quick(dns=("10.77.0.1",))
     assert "Address = 10.77.0.1/24\n" in quick and "DNS = 10.77.0.1\n" in quick and "MTU = 1420\n" in quick
+    commented = config.wg_quick(dns=("10.77.0.1",), dns_line=False)
+    assert "\nDNS" not in commented and "# DNS = 10.77.0.1\n" in commented and "resolvconf" in commented
     assert config.public_key == A.public
 
 

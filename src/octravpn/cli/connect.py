@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from octravpn.chain.errors import ChainError
 from octravpn.cli.context import AppContext, get
 from octravpn.client.agent import ClientAgent, ClientOptions, restore_network
 from octravpn.client.discovery import DEFAULT_INDEXER, IndexerClient, best_exit
@@ -52,15 +53,25 @@ def _status_row(app_ctx: AppContext, state: ClientState | None, *, alive: bool |
 
 
 def _run_agent(agent: ClientAgent, *, settle_wait: float) -> None:
-    """Tick until SIGTERM/SIGINT, then leave the session."""
+    """Tick until SIGTERM/SIGINT, then leave the session. The chain is polled on its own thread,
+    so a stalled RPC never delays signing a receipt."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+
+    def polling() -> None:
+        while True:
+            agent.poll_chain()
+            if stop.wait(agent.options.chain_poll_seconds):
+                return
+    poller = threading.Thread(target=polling, name="octravpn-chain", daemon=True)
+    poller.start()
     while not stop.wait(1.0):
         try:
             agent.tick()
         except Exception:  # one bad tick must not end the session; it is logged
             log.exception("tick failed")
+    poller.join(timeout=agent.options.rpc_timeout + 5)
     agent.leave(settle_wait=settle_wait)
 
 
@@ -150,9 +161,10 @@ def up(
         if pid_alive(previous.pid) or previous.network_changed:
             raise UsageError(f"{interface} is already up (session {previous.session_id}): run `octravpn down` first")
     network = app_ctx.network()
-    client = app_ctx.client()
     options = ClientOptions(interface=interface, kill_switch=kill_switch, accept_dns=accept_dns, dns_file=dns_file,
                             leeway=int(leeway * BYTES_PER_MB))
+    app_ctx.rpc_timeout = options.rpc_timeout
+    client = app_ctx.client()
     agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
                         rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)
     exit_addr, tailnet_id = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region, max_price=max_price,
@@ -208,10 +220,22 @@ def down(
         # The agent died (or hung): restore the network from the state file alone.
         restore_network(SubprocessRunner(), state)
         state.status = "down"
-        state.last_error = (f"the agent was not running: network restored; session {state.session_id} stays open until "
-                            f"the exit settles it with your last receipt (or `octravpn up --session {state.session_id}`)")
+        state.last_error = f"the agent was not running: network restored; {_session_fate(app_ctx, state)}"
         state.save(path)
     app_ctx.out.record(_status_row(app_ctx, state, alive=False), title="disconnected")
+
+
+def _session_fate(app_ctx: AppContext, state: ClientState) -> str:
+    """What became of the session, as the chain says (not as the state file last knew)."""
+    sid = state.session_id
+    try:
+        status = app_ctx.client(signer=False).session(sid).status_name
+    except ChainError as exc:
+        return f"could not read session {sid} on chain ({exc}): check it with `octravpn session show {sid}`"
+    if status != "open":
+        return f"session {sid} is already {status} on chain"
+    return (f"session {sid} stays open until the exit settles it with your last receipt "
+            f"(or `octravpn up --session {sid}`)")
 
 
 def _reap(pid: int) -> None:
@@ -234,6 +258,8 @@ def wg_config(
     max_pay: str = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum)."),
     session_id: int = typer.Option(None, "--session", help="Use this open session instead of opening one."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the file here (mode 0600) instead of stdout."),
+    dns: bool = typer.Option(False, "--dns/--no-dns", help="Write the exit's DNS servers as a `DNS =` line (WireGuard "
+                                                         "apps; wg-quick needs resolvconf for it). Default: a comment."),
     region: str = REGION_OPTION,
     max_price: str = MAX_PRICE_OPTION,
     indexer: str = INDEXER_OPTION,
@@ -256,7 +282,7 @@ def wg_config(
     config = InterfaceConfig(name="octravpn", private_key=keys.private, addresses=(joined.client_address,), peers=(
         PeerConfig(public_key=joined.exit_public_key, allowed_ips=("0.0.0.0/0", "::/0"), endpoint=f"{exit_ip}:{port}",
                    persistent_keepalive=25),))
-    text = f"# OctraVPN session {sid} through {exit_addr}\n" + config.wg_quick(dns=joined.dns)
+    text = f"# OctraVPN session {sid} through {exit_addr}\n" + config.wg_quick(dns=joined.dns, dns_line=dns)
     if output is None:
         sys.stdout.write(text)
         return

@@ -16,6 +16,8 @@ from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
 from octravpn.wireguard.runner import SubprocessRunner
 
+AGENT_RPC_TIMEOUT = 10.0  # one chain request: an outage is noticed (and said) quickly, never waited out
+
 app = typer.Typer(name="node", help="Run an exit node: WireGuard, handshake API, metering, settlement.", no_args_is_help=True)
 
 
@@ -115,6 +117,7 @@ def run(
     )
     metrics_address = _metrics_address(metrics)
     wg_private = read_private_key(_key_file(app_ctx, key_file))
+    app_ctx.rpc_timeout = AGENT_RPC_TIMEOUT
     receipt_name = _receipt_wallet(app_ctx, receipt_wallet)
     client = app_ctx.client()
     receipt_key = app_ctx.account(receipt_name)

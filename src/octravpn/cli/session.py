@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from octravpn.cli.context import get, tx_summary
+from octravpn.errors import UsageError
+from octravpn.protocol.metering import confirmation_figure
 
 app = typer.Typer(name="session", help="Open, inspect and settle sessions.", no_args_is_help=True)
 
@@ -68,12 +70,31 @@ def claim(ctx: typer.Context, session_id: int = typer.Argument(...), bytes_used:
 
 
 @app.command()
-def confirm(ctx: typer.Context, session_id: int = typer.Argument(...), bytes_used: int = typer.Argument(..., min=0, help="Bytes used.")) -> None:
-    """Confirm the bytes used (the opener): settles if it matches the exit's claim, else records a dispute."""
+def confirm(
+    ctx: typer.Context,
+    session_id: int = typer.Argument(...),
+    bytes_used: int = typer.Argument(..., min=0, help="Your own figure: bytes sent + received, as your WireGuard shows."),
+    accept_within: float = typer.Option(None, "--accept-within", min=0, metavar="PERCENT",
+                                        help="Confirm the exit's claim if it is at most PERCENT above your figure."),
+) -> None:
+    """Confirm the bytes used (the opener): settles if it matches the exit's claim, else records a dispute.
+
+    An exit's claim is what its WireGuard counted; datagrams lost after it counted them make it a
+    few percent higher than what your side counted. `--accept-within 10` accepts such a claim."""
     app_ctx = get(ctx)
-    result = app_ctx.client().settle_confirm(session_id, bytes_used)
+    client = app_ctx.client()
+    claim = client.operator_claim(session_id)
+    if not claim.is_set:
+        raise UsageError(f"the exit has not claimed session {session_id} yet: nothing to confirm "
+                         f"(see `octravpn session show {session_id}`)")
+    confirmed = bytes_used if accept_within is None else \
+        confirmation_figure(claimed=claim.bytes_used, own=bytes_used, tolerance_percent=accept_within)
+    compared = {"exit_claim_bytes": claim.bytes_used, "your_bytes": bytes_used,
+                "difference_percent": round((claim.bytes_used - bytes_used) * 100 / bytes_used, 2) if bytes_used else None,
+                "confirmed_bytes": confirmed}
+    result = client.settle_confirm(session_id, confirmed)
     names = [e.name for e in result.events]
-    outcome = {"outcome": "settled" if "SessionSettled" in names else "disputed"}
+    outcome = {"outcome": "settled" if "SessionSettled" in names else "disputed", **compared}
     if "SessionSettled" in names:
         settled = result.event("SessionSettled").args
         outcome.update(paid=app_ctx.show_amount(settled["total_paid"]), refund=app_ctx.show_amount(settled["refund"]))

@@ -58,6 +58,7 @@ class ClientOptions:
     dns_file: Path = Path("/etc/resolv.conf")
     leeway: int = BYTES_PER_MB
     chain_poll_seconds: float = 5.0
+    rpc_timeout: float = 10.0  # one chain request of the agent: a stalled RPC is noticed, not waited out
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class ClientAgent:
         self.api: ExitAPI | None = None
         self.receipt_signer: str | None = None
         self.operator_requests: dict[int, tuple[int, str]] = {}  # seq -> (bytes, operator signature)
-        self.next_chain_poll = 0.0
+        self.chain_view: tuple[int | None, str | None] | None = None  # (session status, error) from `poll_chain`
 
     # ---------------------------------------------------------- connect
     def connect(self, *, exit_addr: str, tailnet_id: int | None, max_pay: int | None, session_id: int | None,
@@ -249,6 +250,8 @@ class ClientAgent:
         return self.meter.measured
 
     def tick(self) -> None:
+        """Meter and sign the exit's request: WireGuard and the exit's API only, so a stalled chain never
+        delays a receipt (the chain is read by `poll_chain`, on another thread)."""
         state = self.state
         try:
             self.meter.observe(self.measured())
@@ -259,17 +262,22 @@ class ClientAgent:
             state.last_error = None
         except (ExitAPIError, CommandError, ProtocolError) as exc:
             state.last_error = str(exc)
-        now = self.clock()
-        if now >= self.next_chain_poll and state.status == "connected":
-            self.next_chain_poll = now + self.options.chain_poll_seconds
-            try:
-                if self.client.session(state.session_id).status != STATUS_OPEN:
-                    state.status = "ended"  # settled or refunded: the kill switch stays until `down`
-                    state.last_error = "the session ended on chain: run `octravpn down`, then `up` again"
-            except ChainError as exc:
-                state.last_error = str(exc)
-        state.updated_at = now
+        if self.chain_view is not None and state.status == "connected":
+            status, error = self.chain_view
+            if status is not None and status != STATUS_OPEN:
+                state.status = "ended"  # settled or refunded: the kill switch stays until `down`
+                state.last_error = "the session ended on chain: run `octravpn down`, then `up` again"
+            elif error is not None and state.last_error is None:
+                state.last_error = error
+        state.updated_at = self.clock()
         state.save(self.state_path)
+
+    def poll_chain(self) -> None:
+        """Read the session's status on chain; `tick` shows it. Runs on its own thread."""
+        try:
+            self.chain_view = (self.client.session(self.state.session_id).status, None)
+        except ChainError as exc:
+            self.chain_view = (None, f"cannot read the chain (receipts go on without it): {exc}")
 
     def _sign(self, request: dict) -> None:
         """Sign the exit's request if the operator's receipt key made it and the bytes were seen here."""

@@ -105,15 +105,19 @@ class InterfaceConfig:
             lines += ["", *peer.setconf_lines()]
         return "\n".join(lines) + "\n"
 
-    def wg_quick(self, *, dns: tuple[str, ...] = ()) -> str:
-        """A wg-quick file, usable by any standard WireGuard app."""
+    def wg_quick(self, *, dns: tuple[str, ...] = (), dns_line: bool = True) -> str:
+        """A wg-quick file, usable by any standard WireGuard app. With `dns_line` false the DNS servers
+        are written as a comment: Linux's wg-quick refuses a `DNS =` line where `resolvconf` is missing."""
         lines = ["[Interface]", f"PrivateKey = {encode_key(self.private_key)}"]
         if self.addresses:
             lines.append("Address = " + ", ".join(str(a) for a in self.addresses))
         if self.listen_port:
             lines.append(f"ListenPort = {self.listen_port}")
-        if dns:
+        if dns and dns_line:
             lines.append("DNS = " + ", ".join(dns))
+        elif dns:
+            lines += ["# The exit's DNS servers. Uncomment for WireGuard apps, and for wg-quick where resolvconf is",
+                      "# installed (without it wg-quick fails on this line):", "# DNS = " + ", ".join(dns)]
         if self.mtu:
             lines.append(f"MTU = {self.mtu}")
         for peer in self.peers:
