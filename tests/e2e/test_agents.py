@@ -4,8 +4,6 @@ command line (see `octravpn.lab`). One lab and chain per module; each test
 runs its own exit node (own interface and database) and stops it."""
 
 import json
-import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,100 +12,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from octravpn import config
-from octravpn.chain.client import open_client
-from octravpn.lab import EXIT_PORT, WEB_ADDRESS, Lab, fetch, unique
-from octravpn.lab_cli import PASSWORD, LabCLI
-
-BIG = 1_000_000  # bytes of /big.bin
-LEEWAY = 1_000_000  # the client's default
+from octravpn.lab import EXIT_PORT, WEB_ADDRESS, fetch, unique
+from octravpn.lab_cli import PASSWORD
+from tests.e2e.agents import BIG, LEEWAY, _carry, _settled, _status, _up, _wait, exit_starter, make_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    home = tmp_path_factory.mktemp("lab")
-    lab = Lab.build(clients=2)
-    cli = LabCLI(lab, home)
-    try:
-        web = home / "www"
-        web.mkdir()
-        (web / "big.bin").write_bytes(os.urandom(BIG))
-        lab.serve_web(str(web))
-        registered = cli.setup()
-        chain = open_client(config.load(env=cli.env).network())
-        yield lab, cli, registered, chain
-    finally:
-        cli.down_devnet()
-        lab.delete()
-
-
-class Exit:
-    """One test's exit node: started with options, stopped (or killed) at will."""
-
-    def __init__(self, cli: LabCLI, directory: Path, *options: str) -> None:
-        self.cli, self.options = cli, options
-        self.state_dir, self.log = directory / "exit-state", directory / "exit.log"
-        self.interface = unique("oe")
-        self.process = None
-
-    def start(self) -> "Exit":
-        self.process = self.cli.start_exit("--state-dir", str(self.state_dir), "--metrics", "off", *self.options,
-                                           log=self.log, interface=self.interface)
-        return self
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.process and self.process.poll() is None:
-            self.cli.stop(self.process, kill=kill)
-
-    def db(self, query: str, *args):
-        with sqlite3.connect(self.state_dir / "node.db") as db:
-            return db.execute(query, args).fetchall()
+    yield from make_world(tmp_path_factory)
 
 
 @pytest.fixture
 def start_exit(world, tmp_path):
-    started = []
-
-    def start(*options: str) -> Exit:
-        node = Exit(world[1], tmp_path, *options).start()
-        started.append(node)
-        return node
-    yield start
-    for node in started:
-        node.stop()
-        world[0].exit.run("ip", "link", "del", node.interface, check=False)
-
-
-def _up(cli, host, interface, *extra):
-    return cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", *extra, host=host)
-
-
-def _status(cli, host, interface):
-    return cli.run("-w", "bob", "status", "--interface", interface, host=host)
-
-
-def _wait(predicate, *, timeout: float = 30.0, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _carry(cli, host, interface, *, times: int) -> dict:
-    """Fetch /big.bin `times` times, each until the client signed the receipt the exit asked for it."""
-    status = _status(cli, host, interface)
-    for _ in range(times):
-        signed = status["receipts_signed"]
-        assert fetch(host, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
-        status = _wait(lambda: (s := _status(cli, host, interface))["receipts_signed"] > signed and s, what="a receipt")
-    return status
-
-
-def _settled(chain, session_id):
-    return [e for e in chain.session_events(session_id) if e.name == "SessionSettled"]
+    yield from exit_starter(world, tmp_path)
 
 
 def test_a_page_through_the_exit_settles_at_the_signed_bytes(world, start_exit):
@@ -192,7 +109,7 @@ def test_the_client_disputes_an_exit_that_claims_more_than_it_signed(world, star
     assert settled.args["bytes_used"] == figure
 
 
-def test_kill_9_of_the_exit_loses_no_receipt_and_settles_once(world, start_exit):
+def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanwhile_and_settles_once(world, start_exit):
     lab, cli, registered, chain = world
     node = start_exit("--receipt-every", "0.1", "--max-unsigned", "2")
     interface = unique("oc")
@@ -205,14 +122,43 @@ def test_kill_9_of_the_exit_loses_no_receipt_and_settles_once(world, start_exit)
     stored = node.db("SELECT seq, bytes_used FROM receipts WHERE session_id = ? ORDER BY seq", session_id)
     assert len(stored) == before["receipts_signed"] >= signed["receipts_signed"]  # every acknowledged receipt is there
     assert int(stored[-1][1]) == before["signed_bytes"]
+    (measured_at_kill,), = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session_id)
 
-    node.start()  # same database, same interface
-    _carry(cli, lab.client, interface, times=1)
+    # The exit's WireGuard outlives its agent: the client keeps browsing, unsigned, for more than --max-unsigned.
+    for _ in range(3):
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
+
+    node.start()  # same database, same (surviving) interface
+    (measured,), = _wait(lambda: (rows := node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?",
+                                                  session_id)) and int(rows[0][0]) >= int(measured_at_kill) + 3 * BIG
+                         and rows, what="the restarted exit to meter what its tunnel carried meanwhile")
+    status = _wait(lambda: (s := _status(cli, lab.client, interface))["signed_bytes"] >= int(measured) and s,
+                   what="the client to sign for it")
+    assert status["status"] == "connected"  # caught up, not cut for the exit's own absence
+    assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("active",)]
     down = cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
     assert down["settlement"]["status"] == "settled"
     assert len(_settled(chain, session_id)) == 1
     assert node.db("SELECT COUNT(*) FROM settlements WHERE session_id = ?", session_id) == [(1,)]
-    assert down["settlement"]["bytes_used"] == down["signed_bytes"]
+    assert down["settlement"]["bytes_used"] == down["signed_bytes"] >= int(measured_at_kill) + 3 * BIG
+
+
+def test_sigterm_stops_the_exit_cleanly_and_a_restart_serves_the_session_again(world, start_exit):
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2")
+    interface = unique("oc")
+    session_id = _up(cli, lab.client, interface)["session"]
+    _carry(cli, lab.client, interface, times=1)
+
+    assert node.stop() == 0  # SIGTERM, as systemd sends it
+    _wait(lambda: not node.leftovers(), timeout=10, what="a clean stop")
+    assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("active",)]
+    assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3) is None  # the tunnel is gone with it
+
+    node.start()  # the peer comes back from the store: the same session carries traffic again
+    assert _wait(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3), what="the tunnel back")
+    down = cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
+    assert down["settlement"]["status"] == "settled" and len(_settled(chain, session_id)) == 1
 
 
 def test_clients_reach_the_internet_and_nothing_else_through_the_exit(world, start_exit):
@@ -260,6 +206,38 @@ def test_wg_config_exports_a_session_for_a_plain_wireguard_app(world, start_exit
     assert "AllowedIPs = 0.0.0.0/0, ::/0" in text and "Address = 10.77.0." in text
     # The exit knows this session signs no receipts: it will settle by claim + confirm.
     assert node.db("SELECT signs_receipts FROM sessions WHERE session_id = ?", written["session"]) == [(0,)]
+
+
+def test_plain_wg_quick_carries_the_session_and_the_client_settles_the_exits_claim(world, start_exit, tmp_path):
+    """A wg-config file under Linux's own wg-quick (no resolvconf here), billed by claim: the exit's
+    store says `claimed` until the chain settles, and `session confirm` accepts a claim within a tolerance."""
+    lab, cli, registered, chain = world
+    node = start_exit("--dns", "203.0.113.53", "--idle-timeout", "8", "--final-receipt-wait", "1")
+    name = unique("wq")
+    path = tmp_path / f"{name}.conf"  # wg-quick names the interface after the file
+    session_id = str(cli.run("-w", "bob", "wg-config", "--exit", "operator", "--output", str(path), host=lab.client)["session"])
+    assert "# DNS = 203.0.113.53" in path.read_text()  # a `DNS =` line would need resolvconf
+
+    lab.client.run("wg-quick", "up", str(path), timeout=60)
+    try:
+        for _ in range(2):
+            assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
+        transfer = lab.client.run("wg", "show", name, "transfer").stdout.split()
+        own = int(transfer[1]) + int(transfer[2])  # what this side's WireGuard counted, both ways
+    finally:
+        lab.client.run("wg-quick", "down", str(path), timeout=60)
+    assert own > 2 * BIG
+
+    # Silent now: the exit ends the idle session and claims what it measured.
+    claim = _wait(lambda: (c := chain.operator_claim(int(session_id))).is_set and c, timeout=60, what="the exit's claim")
+    assert chain.session(int(session_id)).status_name == "open"
+    assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("claimed",)]  # not "settled"
+
+    confirmed = cli.run("-w", "bob", "session", "confirm", session_id, str(own), "--accept-within", "25")
+    assert (confirmed["exit_claim_bytes"], confirmed["your_bytes"]) == (claim.bytes_used, own)
+    assert confirmed["outcome"] == "settled" and confirmed["confirmed_bytes"] == claim.bytes_used
+    _wait(lambda: node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("settled",)],
+          what="the exit to see the settlement on chain")
 
 
 def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, start_exit, tmp_path):

@@ -9,7 +9,6 @@ signs and keeps every request the receipt key signed."""
 
 import ipaddress
 
-from eth_account import Account
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +22,7 @@ from octravpn.protocol import Receipt, recover, sign
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.runner import FakeRunner
 from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, FakeChain, _body
-from tests.node.test_metering_and_receipts import CLIENT, MB, RECEIPT_KEY, Counters
+from tests.node.test_metering_and_receipts import MB, RECEIPT_KEY, Counters
 
 
 class World:

@@ -197,3 +197,11 @@ def test_confirmation_figure(claimed, own, tolerance, confirmed):
 def test_a_negative_tolerance_is_refused():
     with pytest.raises(LocalProtocolError):
         confirmation_figure(claimed=1, own=1, tolerance_percent=-1)
+
+
+def test_the_client_signs_for_lost_datagrams_up_to_its_loss_tolerance():
+    client = ClientMeter(session_id=7, leeway=0, loss_percent=5)
+    client.observe(1_000_000)
+    assert client.receipt_for(1, 1_050_000).bytes_used == 1_050_000  # the exit counted 5 % it sent that was lost
+    with pytest.raises(RemoteProtocolError, match="signs up to 1050000"):
+        client.receipt_for(2, 1_050_001)  # 5 % more than it saw is the most

@@ -13,7 +13,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import RequestException
+from requests.exceptions import RequestException, Timeout
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
@@ -130,10 +130,12 @@ class TxResult:
         return matches[0]
 
 
-def connect(network: Network, *, require_contract: bool = True, timeout: float = 30.0) -> Web3:
+def connect(network: Network, *, require_contract: bool = True, timeout: float = 30.0, retries: bool = True) -> Web3:
     """A Web3 for `network`, after checking reachability, chain id and contract.
-    `timeout`: seconds one RPC request may take (long-running agents use a short one)."""
-    w3 = Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": timeout}))
+    `timeout`: seconds one RPC request may take. `retries`: web3 retries a failed read five times, which
+    makes a dead node look like a slow one; long-running agents retry in their own loops instead."""
+    w3 = Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": timeout},
+                                **({} if retries else {"exception_retry_configuration": None})))
     try:
         chain_id = w3.eth.chain_id
     except (RequestsConnectionError, OSError) as exc:
@@ -178,10 +180,12 @@ class OctraVPN:
         """Run one read; a node that refuses, times out or drops the connection is `RpcUnreachable`."""
         try:
             return call(*args)
-        except RequestsConnectionError as exc:
-            raise RpcUnreachable(self.w3.provider.endpoint_uri, "connection refused") from exc
         except RequestException as exc:
-            raise RpcUnreachable(self.w3.provider.endpoint_uri, type(exc).__name__) from exc
+            if isinstance(exc, Timeout):  # the node, or the path to it, is stalled
+                detail = "no answer within the RPC timeout"
+            else:
+                detail = "connection refused" if isinstance(exc, RequestsConnectionError) else type(exc).__name__
+            raise RpcUnreachable(self.w3.provider.endpoint_uri, detail) from exc
 
     def _send(self, name: str, *args, value: int = 0) -> TxResult:
         if self.sender is None:
@@ -351,7 +355,7 @@ class OctraVPN:
 
 
 def open_client(network: Network, account: LocalAccount | None = None, *, timeout: float = 120.0,
-                rpc_timeout: float = 30.0) -> OctraVPN:
-    w3 = connect(network, timeout=rpc_timeout)
+                rpc_timeout: float = 30.0, rpc_retries: bool = True) -> OctraVPN:
+    w3 = connect(network, timeout=rpc_timeout, retries=rpc_retries)
     sender = TransactionManager(w3, account, timeout=timeout) if account else None
     return OctraVPN(w3, network.contract, sender)

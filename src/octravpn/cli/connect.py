@@ -146,6 +146,9 @@ def up(
     kill_switch: bool = typer.Option(True, "--kill-switch/--no-kill-switch", help="Drop traffic outside the tunnel while up."),
     accept_dns: bool = typer.Option(True, "--accept-dns/--no-accept-dns", help="Use the exit's DNS servers."),
     leeway: float = typer.Option(1.0, "--leeway", min=0, help="MB the exit may count beyond what this side saw."),
+    loss: float = typer.Option(10.0, "--loss", min=0, max=100, metavar="PERCENT",
+                               help="Also sign for up to PERCENT more than this side saw: datagrams the exit sent "
+                                    "and counted that were lost on the way."),
     settle_wait: float = typer.Option(60.0, "--settle-wait", min=0, help="Seconds `down` waits for the settlement."),
     foreground: bool = typer.Option(False, "--foreground", help="Stay in the foreground (for a service manager)."),
     dns_file: Path = typer.Option(Path("/etc/resolv.conf"), "--dns-file", hidden=True),
@@ -162,8 +165,8 @@ def up(
             raise UsageError(f"{interface} is already up (session {previous.session_id}): run `octravpn down` first")
     network = app_ctx.network()
     options = ClientOptions(interface=interface, kill_switch=kill_switch, accept_dns=accept_dns, dns_file=dns_file,
-                            leeway=int(leeway * BYTES_PER_MB))
-    app_ctx.rpc_timeout = options.rpc_timeout
+                            leeway=int(leeway * BYTES_PER_MB), loss_percent=loss)
+    app_ctx.as_agent(options.rpc_timeout)
     client = app_ctx.client()
     agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
                         rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)

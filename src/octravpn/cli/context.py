@@ -29,7 +29,8 @@ class AppContext:
     password_file: Path | None = None
     as_json: bool = False
     timeout: float = 120.0
-    rpc_timeout: float = 30.0  # one RPC request; agents lower it so a stalled node is noticed quickly
+    rpc_timeout: float = 30.0  # one RPC request
+    rpc_retries: bool = True  # web3's own retries of a failed read
     _config: Config | None = field(default=None, repr=False)
     _client: OctraVPN | None = field(default=None, repr=False)
 
@@ -93,12 +94,18 @@ class AppContext:
     def client(self, *, signer: bool = True) -> OctraVPN:
         if self._client is None:
             account = self.account() if signer else None
-            self._client = open_client(self.network(), account, timeout=self.timeout, rpc_timeout=self.rpc_timeout)
+            self._client = open_client(self.network(), account, timeout=self.timeout, rpc_timeout=self.rpc_timeout,
+                                       rpc_retries=self.rpc_retries)
         elif signer and self._client.sender is None:
             # Read first, sign later: keep the checked connection, add the signer.
             w3 = self._client.w3
             self._client = OctraVPN(w3, self._client.address, TransactionManager(w3, self.account(), timeout=self.timeout))
         return self._client
+
+    def as_agent(self, rpc_timeout: float) -> None:
+        """For a long-running agent: short RPC requests and no hidden retries, so an unreachable chain
+        is noticed (and said) within `rpc_timeout` instead of being waited out. Call before `client()`."""
+        self.rpc_timeout, self.rpc_retries = rpc_timeout, False
 
     def amount(self, text: str, *, what: str = "amount") -> int:
         return parse_amount(text, self.client(signer=False).asset_decimals(), what=what)

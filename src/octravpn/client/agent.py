@@ -57,6 +57,7 @@ class ClientOptions:
     accept_dns: bool = True
     dns_file: Path = Path("/etc/resolv.conf")
     leeway: int = BYTES_PER_MB
+    loss_percent: float = 10.0  # datagrams the exit sent (and counted) that never arrived here
     chain_poll_seconds: float = 5.0
     rpc_timeout: float = 10.0  # one chain request of the agent: a stalled RPC is noticed, not waited out
 
@@ -137,7 +138,7 @@ class ClientAgent:
             price_per_mb=session.price_per_mb, exit_endpoint=f"{exit_ip}:{port}", api_url=self.api.base_url,
             client_address=joined.client_address, exit_address=joined.exit_address,
         )
-        self.meter = ClientMeter(session_id=sid, leeway=self.options.leeway)
+        self.meter = ClientMeter(session_id=sid, leeway=self.options.leeway, loss_percent=self.options.loss_percent)
         if previous is not None and previous.session_id == sid:
             # Same session on a new interface: carry what was measured and signed.
             self.counter_base = previous.measured_bytes

@@ -124,7 +124,7 @@ class ExitAgent:
                                      interface=self.settings.interface, tunnel_network=self.settings.tunnel_network,
                                      dns=self.settings.dns)
         domain = Domain(chain_id=self.client.w3.eth.chain_id, verifying_contract=self.client.address)
-        chain = ContractChainView(self.client)
+        chain = ContractChainView(self.client, on_failure=self._chain_failed)
         self.meters = SessionMeters(store=self.store, engine=self.engine, interface=self.settings.interface,
                                     receipt_every=self.settings.receipt_every, max_unsigned=self.settings.max_unsigned)
         self.handshake = HandshakeService(domain=domain, identity=self.identity, chain=chain, store=self.store,
@@ -195,15 +195,24 @@ class ExitAgent:
             self._follow_chain()
             self._settle_due(now)
         except ChainError as exc:
-            self.count_error("chain")
-            if self.signing.chain_failed(now):
-                log.warning("the chain is unreachable; serving and metering go on, nobody is cut for unsigned "
-                            "receipts until it is back: %s", exc)
+            self._chain_failed(exc)
             return
-        lasted = self.signing.chain_answered(now)
+        with self.lock:
+            lasted = self.signing.chain_answered(now)
         if lasted is not None:
             log.info("the chain is reachable again after %.0fs; clients have %.0fs to sign what they owe before "
                      "lagging is judged", lasted, self.settings.catch_up_seconds)
+
+    def _chain_failed(self, exc: ChainError) -> None:
+        """A chain read failed (here, in the API, anywhere): judging of signing lag pauses at once."""
+        if isinstance(exc, ContractRevert):
+            return  # the chain answered
+        self.count_error("chain")
+        with self.lock:
+            began = self.signing.chain_failed(self.clock())
+        if began:
+            log.warning("the chain is unreachable; serving and metering go on, nobody is cut for unsigned "
+                        "receipts until it is back: %s", exc)
 
     def _follow_chain(self) -> None:
         head = self.client.block_number()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from octravpn.chain.client import OctraVPN, Session
-from octravpn.chain.errors import ContractRevert
+from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest
 from octravpn.protocol.errors import ProtocolError
@@ -37,10 +37,12 @@ class ChainView(Protocol):
 
 
 class ContractChainView:
-    """`ChainView` over the deployed contract."""
+    """`ChainView` over the deployed contract. `on_failure` hears of every read that failed for want of
+    a chain (the agent pauses its judging of clients' signing lag: see `SigningClock`)."""
 
-    def __init__(self, client: OctraVPN) -> None:
+    def __init__(self, client: OctraVPN, on_failure: Callable[[ChainError], None] = lambda exc: None) -> None:
         self.client = client
+        self.on_failure = on_failure
 
     def session(self, session_id: int) -> Session | None:
         try:
@@ -49,9 +51,17 @@ class ContractChainView:
             if exc.reason == "session not found":
                 return None
             raise
+        except ChainError as exc:
+            self.on_failure(exc)
+            raise
 
     def device_owner(self, address: str) -> str | None:
-        owner = self.client.device_owner(address)
+        try:
+            owner = self.client.device_owner(address)
+        except ChainError as exc:
+            if not isinstance(exc, ContractRevert):
+                self.on_failure(exc)
+            raise
         return None if int(owner, 16) == 0 else owner
 
 

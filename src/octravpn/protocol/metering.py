@@ -6,7 +6,9 @@ the other end). The exit asks for a receipt every `receipt_every` bytes, for
 no more than it measured and the deposit covers; it cuts the client when the
 bytes not yet covered by a signed receipt exceed `max_unsigned`, or when the
 deposit is used up. The client signs a request only for bytes it saw itself,
-plus `leeway` for packets in flight. At the end the exit settles with the
+plus `leeway` for packets in flight and `loss_percent` of what it saw for
+datagrams the exit counted but that never arrived (under load a few percent:
+the exit counts what it sends, the client what it receives). At the end the exit settles with the
 latest signed receipt, or claims what it measured: never more.
 
 A lag in signing is judged only when the exit itself was able to take
@@ -193,17 +195,18 @@ def confirmation_figure(*, claimed: int, own: int, tolerance_percent: float) -> 
 # ----------------------------------------------------------- client side
 
 class ClientMeter:
-    def __init__(self, *, session_id: int, leeway: int) -> None:
-        if leeway < 0:
-            raise LocalProtocolError("leeway must be >= 0")
+    def __init__(self, *, session_id: int, leeway: int, loss_percent: float = 0.0) -> None:
+        if leeway < 0 or loss_percent < 0:
+            raise LocalProtocolError("leeway and loss_percent must be >= 0")
         self.session_id = session_id
         self.leeway = leeway
+        self.loss_percent = loss_percent
         self.measured = 0
         self.last: Receipt | None = None
 
     def restore(self, *, measured: int, last: Receipt | None) -> None:
         """Resume a session from saved state: the bytes seen so far and the last receipt signed."""
-        if last is not None and (last.session_id != self.session_id or last.bytes_used > measured + self.leeway):
+        if last is not None and (last.session_id != self.session_id or last.bytes_used > self._signable(measured)):
             raise LocalProtocolError("saved receipt does not belong to this session's saved usage")
         self.measured, self.last = measured, last
 
@@ -212,13 +215,18 @@ class ClientMeter:
             raise LocalProtocolError("counters went backwards: carry the total across interface restarts")
         self.measured = measured_total
 
+    def _signable(self, measured: int) -> int:
+        """The most bytes this side signs for having seen `measured`."""
+        return measured + self.leeway + int(measured * self.loss_percent) // 100
+
     def receipt_for(self, seq: int, bytes_used: int) -> Receipt:
         """The receipt to sign for an exit's request, or a refusal saying why."""
         if self.last and seq <= self.last.seq:
             raise RemoteProtocolError(f"receipt seq {seq} is not after {self.last.seq}")
         if self.last and bytes_used < self.last.bytes_used:
             raise RemoteProtocolError("receipts are cumulative: the exit asked for fewer bytes than already signed")
-        if bytes_used > self.measured + self.leeway:
-            raise RemoteProtocolError(f"the exit asks for {bytes_used} bytes but the client saw {self.measured}")
+        if bytes_used > self._signable(self.measured):
+            raise RemoteProtocolError(f"the exit asks for {bytes_used} bytes but the client saw {self.measured} "
+                                      f"(it signs up to {self._signable(self.measured)})")
         self.last = Receipt(session_id=self.session_id, seq=seq, bytes_used=bytes_used)
         return self.last

@@ -1,0 +1,121 @@
+"""What the agent e2e tests share: a lab and chain per module, exit nodes that each test starts and
+stops (and that must leave nothing behind), and the client commands they run."""
+
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from octravpn import config
+from octravpn.chain.client import open_client
+from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
+from octravpn.lab_cli import LabCLI
+
+BIG = 1_000_000  # bytes of /big.bin
+LEEWAY = 1_000_000  # the client's default
+
+
+def make_world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    lab = Lab.build(clients=2)
+    cli = LabCLI(lab, home)
+    try:
+        web = home / "www"
+        web.mkdir()
+        (web / "big.bin").write_bytes(os.urandom(BIG))
+        lab.serve_web(str(web))
+        registered = cli.setup()
+        chain = open_client(config.load(env=cli.env).network())
+        yield lab, cli, registered, chain
+    finally:
+        cli.down_devnet()
+        lab.delete()
+
+
+class Exit:
+    """One test's exit node: started with options, stopped (or killed) at will."""
+
+    def __init__(self, cli: LabCLI, directory: Path, *options: str) -> None:
+        self.cli, self.options = cli, options
+        self.state_dir, self.log = directory / "exit-state", directory / "exit.log"
+        self.interface = unique("oe")
+        self.process = None
+
+    def start(self) -> "Exit":
+        self.process = self.cli.start_exit("--state-dir", str(self.state_dir), "--metrics", "off", *self.options,
+                                           log=self.log, interface=self.interface)
+        return self
+
+    def stop(self, *, kill: bool = False) -> int | None:
+        if self.process and self.process.poll() is None:
+            return self.cli.stop(self.process, kill=kill)
+        return None
+
+    def leftovers(self) -> list[str]:
+        """What a stopped exit left on its host: its interface, its nftables table, its wireguard-go."""
+        host, found = self.cli.lab.exit, []
+        if host.run("ip", "link", "show", self.interface, check=False).returncode == 0:
+            found.append(f"interface {self.interface}")
+        table = "octravpn_" + self.interface.replace("-", "_")
+        if host.run("nft", "list", "table", "inet", table, check=False).returncode == 0:
+            found.append(f"nftables table {table}")
+        if wireguard_go(self.interface):
+            found.append(f"wireguard-go {self.interface}")
+        return found
+
+    def db(self, query: str, *args):
+        with sqlite3.connect(self.state_dir / "node.db") as db:
+            return db.execute(query, args).fetchall()
+
+
+def exit_starter(world, tmp_path):
+    started = []
+
+    def start(*options: str) -> Exit:
+        node = Exit(world[1], tmp_path, *options).start()
+        started.append(node)
+        return node
+    yield start
+    for node in started:  # SIGTERM, as systemd stops it: a clean exit that leaves nothing behind
+        assert node.stop() in (0, None), node.log.read_text()[-2000:]
+        _wait(lambda: not node.leftovers(), timeout=10, what=f"the exit to remove {node.leftovers()}")
+
+
+def wireguard_go(interface: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-a", "-f", f"wireguard-go {interface}$"], capture_output=True, text=True).stdout
+    return found.splitlines()
+
+
+def _up(cli, host, interface, *extra):
+    return cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", *extra, host=host)
+
+
+def _status(cli, host, interface):
+    return cli.run("-w", "bob", "status", "--interface", interface, host=host)
+
+
+def _wait(predicate, *, timeout: float = 30.0, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _carry(cli, host, interface, *, times: int) -> dict:
+    """Fetch /big.bin `times` times, each until the client signed the receipt the exit asked for it."""
+    status = _status(cli, host, interface)
+    for _ in range(times):
+        signed = status["receipts_signed"]
+        assert fetch(host, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
+        status = _wait(lambda: (s := _status(cli, host, interface))["receipts_signed"] > signed and s, what="a receipt")
+    return status
+
+
+def _settled(chain, session_id):
+    return [e for e in chain.session_events(session_id) if e.name == "SessionSettled"]
+
+
