@@ -128,10 +128,11 @@ class BodyGuard:
         body = b"".join(chunks)
         if not body:
             return body
-        kind = media_type(headers.get("content-type", ""))
+        # RFC 9110 8.3: a body without a type may be taken as application/octet-stream.
+        kind = media_type(headers.get("content-type", "")) or "application/octet-stream"
         if kind not in limits.content_types:
             accepted = ", ".join(sorted(limits.content_types))
-            raise _Refused(415, f"content type {kind or 'missing'!r} is not accepted: send the body as {accepted}")
+            raise _Refused(415, f"content type {kind!r} is not accepted: send the body as {accepted}")
         if kind in JSON_TYPES and json_depth_exceeds(body, limits.max_json_depth):
             raise _Refused(400, f"the JSON body nests deeper than {limits.max_json_depth} levels")
         return body
