@@ -4,7 +4,10 @@ In one lab (client, exit and internet namespaces, `octravpn.lab`):
   a) WireGuard set up by hand (wireguard-go, wg, ip, nftables NAT), no OctraVPN agents;
   b) an OctraVPN session with both agents running (metering every second, receipts every 64 MB).
 iperf3 runs client -> internet host through each, alternating a, b for ROUNDS rounds of SECONDS
-each; the ratio b/a of the medians is reported. Also: time from `octravpn up` to the first byte of
+each; the ratio b/a of the medians is reported. In each round of b, one more run downloads (iperf3
+-R) and compares what the exit's WireGuard counted for the client with what the client's counted:
+datagrams the exit sent and counted that never arrived (what the client's `--loss` is for).
+Also: time from `octravpn up` to the first byte of
 a page through the exit (median of CONNECTS), the agents' CPU and peak RSS during the b runs, and
 the exit agent's CPU and RSS with 100 idle sessions. Needs root and iperf3 (`make bench`).
 Run: .venv/bin/python bench/tunnel.py
@@ -29,9 +32,27 @@ ROUNDS, SECONDS, CONNECTS, IDLE_SESSIONS = 5, 8, 5, 100
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def iperf(lab: Lab) -> float:
-    done = lab.client.run("iperf3", "-c", WEB_ADDRESS, "-t", str(SECONDS), "-J", timeout=SECONDS + 30)
+def iperf(lab: Lab, *reverse: str) -> float:
+    done = lab.client.run("iperf3", "-c", WEB_ADDRESS, "-t", str(SECONDS), "-J", *reverse, timeout=SECONDS + 30)
     return json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+
+
+def counted(host, interface: str, peer: str | None = None) -> int:
+    """rx + tx that WireGuard counted on `interface` (for `peer`, or its only peer)."""
+    for line in host.run("wg", "show", interface, "transfer").stdout.splitlines():
+        key, rx, tx = line.split()
+        if peer is None or key == peer:
+            return int(rx) + int(tx)
+    raise RuntimeError(f"no peer {peer} on {interface}")
+
+
+def exit_overcount_percent(lab: Lab, client_if: str, exit_if: str) -> float:
+    """How much more the exit counts than the client for one download run through the session."""
+    peer = lab.client.run("wg", "show", client_if, "public-key").stdout.strip()
+    client_before, exit_before = counted(lab.client, client_if), counted(lab.exit, exit_if, peer)
+    iperf(lab, "-R")
+    client, exit_ = counted(lab.client, client_if) - client_before, counted(lab.exit, exit_if, peer) - exit_before
+    return 100 * (exit_ - client) / client
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,7 +139,7 @@ def main() -> int:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(0.5)
         manual = ManualTunnel(lab)
-        baseline, octra, exit_cpu, client_cpu, client_rss = [], [], [], [], 0.0
+        baseline, octra, exit_cpu, client_cpu, client_rss, overcount = [], [], [], [], 0.0, []
         interface = unique("oc")
         for _ in range(ROUNDS):
             manual.route(True)
@@ -132,6 +153,7 @@ def main() -> int:
             exit_cpu.append(100 * (cpu_seconds(node.pid) - start_exit) / elapsed)
             client_cpu.append(100 * (cpu_seconds(client_pid) - start_client) / elapsed)
             client_rss = max(client_rss, peak_rss_mb(client_pid))
+            overcount.append(exit_overcount_percent(lab, interface, exit_interface))
             cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
             assert up["status"] == "connected"
         connects = []
@@ -153,6 +175,7 @@ def main() -> int:
         result = {
             "iperf3_mbit_s_manual": [round(x) for x in baseline], "iperf3_mbit_s_octravpn": [round(x) for x in octra],
             "ratio_b_over_a": round(statistics.median(octra) / statistics.median(baseline), 3),
+            "download_exit_counts_more_than_client_percent": [round(x, 2) for x in overcount],
             "connect_to_first_byte_s": [round(x, 2) for x in connects],
             "connect_median_s": round(statistics.median(connects), 2),
             "exit_agent_cpu_percent_full_speed": round(statistics.median(exit_cpu), 1),

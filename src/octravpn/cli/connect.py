@@ -166,7 +166,7 @@ def up(
     network = app_ctx.network()
     options = ClientOptions(interface=interface, kill_switch=kill_switch, accept_dns=accept_dns, dns_file=dns_file,
                             leeway=int(leeway * BYTES_PER_MB), loss_percent=loss)
-    app_ctx.as_agent(options.rpc_timeout)
+    app_ctx.short_rpc(options.rpc_timeout)
     client = app_ctx.client()
     agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
                         rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)
@@ -221,6 +221,7 @@ def down(
         state = ClientState.load(path)
     if state.status != "down" or state.network_changed:
         # The agent died (or hung): restore the network from the state file alone.
+        app_ctx.short_rpc(ClientOptions().rpc_timeout)  # what became of the session: asked, not waited out
         restore_network(SubprocessRunner(), state)
         state.status = "down"
         state.last_error = f"the agent was not running: network restored; {_session_fate(app_ctx, state)}"

@@ -102,8 +102,8 @@ class AppContext:
             self._client = OctraVPN(w3, self._client.address, TransactionManager(w3, self.account(), timeout=self.timeout))
         return self._client
 
-    def as_agent(self, rpc_timeout: float) -> None:
-        """For a long-running agent: short RPC requests and no hidden retries, so an unreachable chain
+    def short_rpc(self, rpc_timeout: float) -> None:
+        """Short RPC requests and no hidden retries (agents, and `down`), so an unreachable chain
         is noticed (and said) within `rpc_timeout` instead of being waited out. Call before `client()`."""
         self.rpc_timeout, self.rpc_retries = rpc_timeout, False
 

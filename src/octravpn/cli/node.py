@@ -117,7 +117,7 @@ def run(
     )
     metrics_address = _metrics_address(metrics)
     wg_private = read_private_key(_key_file(app_ctx, key_file))
-    app_ctx.as_agent(AGENT_RPC_TIMEOUT)
+    app_ctx.short_rpc(AGENT_RPC_TIMEOUT)
     receipt_name = _receipt_wallet(app_ctx, receipt_wallet)
     client = app_ctx.client()
     receipt_key = app_ctx.account(receipt_name)

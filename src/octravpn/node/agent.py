@@ -268,9 +268,12 @@ class ExitAgent:
                 continue
             with self.lock:
                 self.settle_at.pop(session_id, None)
-            log.info("session %d %s by %s for %d bytes (tx %s)", session_id,
-                     "claimed" if outcome.method == "claim" else "settled", outcome.method, outcome.bytes_used,
-                     outcome.tx_hash)
+            if outcome.method == "claim":
+                log.info("session %d: claimed %d bytes (tx %s); it settles when the opener confirms", session_id,
+                         outcome.bytes_used, outcome.tx_hash)
+            else:
+                log.info("session %d settled by %s for %d bytes (tx %s)", session_id, outcome.method,
+                         outcome.bytes_used, outcome.tx_hash)
 
     # -------------------------------------------------------------- API
     def app(self) -> FastAPI:
