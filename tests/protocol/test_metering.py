@@ -85,14 +85,14 @@ def test_client_signs_only_what_it_saw_plus_leeway():
     client = ClientMeter(session_id=3, leeway=64_000)
     client.observe(10 * MB)
     assert client.receipt_for(1, 10 * MB + 64_000) == Receipt(session_id=3, seq=1, bytes_used=10 * MB + 64_000)
-    with pytest.raises(RemoteProtocolError, match="the exit asks for"):
-        client.receipt_for(2, 10 * MB + 64_001)
+    # Asked for more than it saw plus the leeway, it signs what it saw plus the leeway.
+    assert client.receipt_for(2, 10 * MB + 64_001) == Receipt(session_id=3, seq=2, bytes_used=10 * MB + 64_000)
     with pytest.raises(RemoteProtocolError, match="not after"):
-        client.receipt_for(1, 10 * MB)
+        client.receipt_for(2, 10 * MB)
     client.observe(20 * MB)
     with pytest.raises(RemoteProtocolError, match="cumulative"):
-        client.receipt_for(2, 5 * MB)
-    assert client.receipt_for(2, 20 * MB).seq == 2
+        client.receipt_for(3, 5 * MB)
+    assert client.receipt_for(3, 20 * MB).seq == 3
 
 
 def test_meter_arguments_are_checked():
@@ -203,5 +203,14 @@ def test_the_client_signs_for_lost_datagrams_up_to_its_loss_tolerance():
     client = ClientMeter(session_id=7, leeway=0, loss_percent=5)
     client.observe(1_000_000)
     assert client.receipt_for(1, 1_050_000).bytes_used == 1_050_000  # the exit counted 5 % it sent that was lost
-    with pytest.raises(RemoteProtocolError, match="signs up to 1050000"):
-        client.receipt_for(2, 1_050_001)  # 5 % more than it saw is the most
+    assert client.receipt_for(2, 1_200_000).bytes_used == 1_050_000  # 5 % more than it saw is the most
+
+
+def test_the_exit_leaves_its_loss_allowance_out_of_the_lag():
+    meter = ExitMeter(session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=100,
+                      max_loss_percent=10)
+    meter.observe(1_000, judge_lag=False)  # a burst while the exit was catching up
+    meter.receipt(Receipt(session_id=1, seq=1, bytes_used=850), b"sig")  # the client saw 15 % less
+    assert meter.fully_signed  # it answered the request, for less
+    assert meter.observe(1_000) == []  # 150 unsigned <= 100 + 10 % of 1,000
+    assert meter.observe(1_100)[-1] == Cut("client lags in signing receipts")  # 250 > 100 + 110

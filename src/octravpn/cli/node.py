@@ -87,6 +87,8 @@ def run(
     api_host: str = typer.Option("0.0.0.0", "--api-host", help="Address the handshake API listens on (TCP, the endpoint's port)."),
     receipt_every: float = typer.Option(64, "--receipt-every", min=0.001, help="Ask for a signed receipt every N MB."),
     max_unsigned: float = typer.Option(1024, "--max-unsigned", min=0.001, help="Cut a client that leaves more than N MB unsigned."),
+    max_loss: float = typer.Option(15, "--max-loss", min=0, max=99, metavar="PERCENT",
+                                   help="…plus PERCENT of what the exit measured: datagrams it sent that never arrived."),
     final_receipt_wait: float = typer.Option(10, "--final-receipt-wait", min=0, help="Seconds a last receipt may take after a cut."),
     idle_timeout: float = typer.Option(900, "--idle-timeout", min=1, help="End a session after N seconds without a handshake."),
     settle_margin: int = typer.Option(None, "--settle-margin", min=0, help="Settle N seconds before the session grace ends."),
@@ -113,6 +115,7 @@ def run(
     settings = NodeSettings(
         interface=interface, tunnel_network=network, api_host=api_host, uplink=uplink, dns=tuple(dns),
         receipt_every=int(receipt_every * BYTES_PER_MB), max_unsigned=int(max_unsigned * BYTES_PER_MB),
+        max_loss_percent=max_loss,
         final_receipt_wait=final_receipt_wait, idle_timeout=idle_timeout, settle_margin=settle_margin,
     )
     metrics_address = _metrics_address(metrics)

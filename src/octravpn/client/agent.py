@@ -5,7 +5,8 @@
 and then configures the interface, routes, kill switch and DNS, undoing every
 step if a later one fails. `tick` meters the tunnel from the client's own
 WireGuard counters and signs the exit's receipt requests only for bytes it
-saw (plus a leeway), and only requests the operator's receipt key signed.
+saw (plus a leeway and a share for lost datagrams; asked for more, it signs
+that much), and only requests the operator's receipt key signed.
 `leave` asks the exit to end the session, signs the last receipt, restores
 the network, and waits for the settlement, confirming the exit's claim with
 its own figure (a different figure records a dispute on chain).
@@ -298,14 +299,21 @@ class ClientAgent:
             self._save_evidence(seq, earlier, (bytes_used, operator_signature))
         self.meter.observe(self.measured())
         state.measured_bytes = self.meter.measured
-        try:
-            receipt = self.meter.receipt_for(seq, bytes_used)
-        except ProtocolError:
-            state.requests_refused += 1
-            raise
+        if self.meter.last is not None and self.meter.last.seq == seq:
+            receipt = self.meter.last  # signed before, but the exit never acknowledged it: send it again
+        else:
+            try:
+                receipt = self.meter.receipt_for(seq, bytes_used)
+            except ProtocolError:
+                state.requests_refused += 1
+                raise
+        if receipt.bytes_used < bytes_used:
+            log.info("the exit asked for %d bytes for seq %d; signed for %d (what this side saw, plus --leeway and "
+                     "--loss)", bytes_used, seq, receipt.bytes_used)
         signature = sign(self.domain, receipt, self.account.key)
-        self.api.submit_receipt(state.session_id, {"seq": seq, "bytes_used": bytes_used, "signature": "0x" + signature.hex()})
-        state.signed_seq, state.signed_bytes = seq, bytes_used
+        self.api.submit_receipt(state.session_id, {"seq": seq, "bytes_used": receipt.bytes_used,
+                                                   "signature": "0x" + signature.hex()})
+        state.signed_seq, state.signed_bytes = seq, receipt.bytes_used
         state.receipts_signed += 1
 
     def _save_evidence(self, seq: int, first: tuple[int, str], second: tuple[int, str]) -> None:

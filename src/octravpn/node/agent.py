@@ -70,6 +70,7 @@ class NodeSettings:
     dns: tuple[str, ...] = ()
     receipt_every: int = 64 * BYTES_PER_MB
     max_unsigned: int = 1024 * BYTES_PER_MB  # must cover a few seconds at line rate: a tick and a signing round trip
+    max_loss_percent: float = 15.0  # of what the exit measured: datagrams it sent that never arrived, left unsigned
     final_receipt_wait: float = 10.0  # after a cut, how long a last receipt may take
     idle_timeout: float = 900.0
     idle_noise_per_second: float = 8.0  # WireGuard keepalives and rekeying alone carry about 3 bytes/s
@@ -126,7 +127,8 @@ class ExitAgent:
         domain = Domain(chain_id=self.client.w3.eth.chain_id, verifying_contract=self.client.address)
         chain = ContractChainView(self.client, on_failure=self._chain_failed)
         self.meters = SessionMeters(store=self.store, engine=self.engine, interface=self.settings.interface,
-                                    receipt_every=self.settings.receipt_every, max_unsigned=self.settings.max_unsigned)
+                                    receipt_every=self.settings.receipt_every, max_unsigned=self.settings.max_unsigned,
+                                    max_loss_percent=self.settings.max_loss_percent)
         self.handshake = HandshakeService(domain=domain, identity=self.identity, chain=chain, store=self.store,
                                           engine=self.engine, clock=self.clock, lock=self.lock)
         self.receipts = ReceiptChannel(domain=domain, chain=chain, store=self.store, meters=self.meters,

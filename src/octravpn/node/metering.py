@@ -23,12 +23,14 @@ from octravpn.wireguard.engine import Engine
 
 
 class SessionMeters:
-    def __init__(self, *, store: NodeStore, engine: Engine, interface: str, receipt_every: int, max_unsigned: int) -> None:
+    def __init__(self, *, store: NodeStore, engine: Engine, interface: str, receipt_every: int, max_unsigned: int,
+                 max_loss_percent: float = 0.0) -> None:
         self.store = store
         self.engine = engine
         self.interface = interface
         self.receipt_every = receipt_every
         self.max_unsigned = max_unsigned
+        self.max_loss_percent = max_loss_percent
         self.meters: dict[int, ExitMeter] = {}
         self.cut_queue: list[tuple[int, Cut]] = []  # cut since the owner last looked, by a tick or an API call
 
@@ -39,7 +41,8 @@ class SessionMeters:
             # A plain WireGuard app signs nothing: only its deposit limits it, and it settles by claim.
             max_unsigned = self.max_unsigned if record.signs_receipts else 2**256
             meter = ExitMeter(session_id=record.session_id, price_per_mb=record.price_per_mb, deposit=record.deposit,
-                              receipt_every=self.receipt_every, max_unsigned=max_unsigned)
+                              receipt_every=self.receipt_every, max_unsigned=max_unsigned,
+                              max_loss_percent=self.max_loss_percent)
             issued = self.store.latest_request(record.session_id)
             meter.restore(measured=record.measured_bytes, latest=self.store.latest_receipt(record.session_id),
                           issued=RequestReceipt(*issued) if issued else None)

@@ -5,10 +5,13 @@ Both ends count the tunnel's bytes in both directions (WireGuard's rx + tx for
 the other end). The exit asks for a receipt every `receipt_every` bytes, for
 no more than it measured and the deposit covers; it cuts the client when the
 bytes not yet covered by a signed receipt exceed `max_unsigned`, or when the
-deposit is used up. The client signs a request only for bytes it saw itself,
-plus `leeway` for packets in flight and `loss_percent` of what it saw for
-datagrams the exit counted but that never arrived (under load a few percent:
-the exit counts what it sends, the client what it receives). At the end the exit settles with the
+deposit is used up. The client signs for no more than it saw itself, plus
+`leeway` for packets in flight and `loss_percent` of what it saw for datagrams
+the exit counted but that never arrived (the exit counts what it sends, the
+client what it receives); asked for more, it signs that much (a receipt may
+cover less than the request). The exit, in turn, leaves `max_loss_percent` of
+what it measured out of its lag judgement: together the two bound who pays for
+datagrams lost on the way, and an honest client is not cut for them. At the end the exit settles with the
 latest signed receipt, or claims what it measured: never more.
 
 A lag in signing is judged only when the exit itself was able to take
@@ -62,13 +65,17 @@ class Claim:
 
 
 class ExitMeter:
-    def __init__(self, *, session_id: int, price_per_mb: int, deposit: int, receipt_every: int, max_unsigned: int) -> None:
+    def __init__(self, *, session_id: int, price_per_mb: int, deposit: int, receipt_every: int, max_unsigned: int,
+                 max_loss_percent: float = 0.0) -> None:
         if price_per_mb <= 0 or deposit <= 0 or receipt_every <= 0 or max_unsigned < receipt_every:
             raise LocalProtocolError("meter needs a positive price, deposit and interval, and max_unsigned >= receipt_every")
+        if not 0 <= max_loss_percent < 100:
+            raise LocalProtocolError("max_loss_percent is a percentage from 0 to below 100")
         self.session_id = session_id
         self.limit = affordable_bytes(deposit, price_per_mb)
         self.receipt_every = receipt_every
         self.max_unsigned = max_unsigned
+        self.max_loss_percent = max_loss_percent
         self.measured = 0
         self.seq = 0
         self.requested = 0
@@ -116,7 +123,7 @@ class ExitMeter:
             actions.append(RequestReceipt(self.seq, billable))
         if self.measured >= self.limit:
             self.cut = Cut("deposit used up")
-        elif judge_lag and self.measured - self.signed_bytes > self.max_unsigned:
+        elif judge_lag and self.measured - self.signed_bytes > self.max_unsigned + self._loss_allowance:
             self.cut = Cut("client lags in signing receipts")
         if self.cut:
             actions.append(self.cut)
@@ -137,9 +144,13 @@ class ExitMeter:
         return [*actions, self.cut]
 
     @property
+    def _loss_allowance(self) -> int:
+        return int(self.measured * self.max_loss_percent) // 100
+
+    @property
     def fully_signed(self) -> bool:
-        """Every byte asked for is covered by a signed receipt."""
-        return self.signed_bytes >= self.requested
+        """The client answered the last request (with a receipt for what it asked, or for less)."""
+        return (self.signed[0].seq if self.signed else 0) >= self.seq
 
     def receipt(self, receipt: Receipt, signature: bytes) -> None:
         """A receipt whose signature the caller verified as the opener's (or its device's)."""
@@ -220,13 +231,11 @@ class ClientMeter:
         return measured + self.leeway + int(measured * self.loss_percent) // 100
 
     def receipt_for(self, seq: int, bytes_used: int) -> Receipt:
-        """The receipt to sign for an exit's request, or a refusal saying why."""
+        """The receipt to sign for an exit's request (for fewer bytes, if it asks for more than this side
+        signs for), or a refusal saying why."""
         if self.last and seq <= self.last.seq:
             raise RemoteProtocolError(f"receipt seq {seq} is not after {self.last.seq}")
         if self.last and bytes_used < self.last.bytes_used:
             raise RemoteProtocolError("receipts are cumulative: the exit asked for fewer bytes than already signed")
-        if bytes_used > self._signable(self.measured):
-            raise RemoteProtocolError(f"the exit asks for {bytes_used} bytes but the client saw {self.measured} "
-                                      f"(it signs up to {self._signable(self.measured)})")
-        self.last = Receipt(session_id=self.session_id, seq=seq, bytes_used=bytes_used)
+        self.last = Receipt(session_id=self.session_id, seq=seq, bytes_used=min(bytes_used, self._signable(self.measured)))
         return self.last
