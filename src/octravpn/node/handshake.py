@@ -105,7 +105,7 @@ class HandshakeService:
     def __init__(self, *, domain: Domain, identity: ExitIdentity, chain: ChainView, store: NodeStore, engine: Engine,
                  clock: Callable[[], float] = time.time, lock: threading.RLock | None = None) -> None:
         self.lock = lock or threading.RLock()
-        self.checking = threading.Lock()  # the replay guard's memory; handshakes decide one at a time
+        self.checking = threading.Lock()  # the replay guard's memory
         self.domain = domain
         self.identity = identity
         self.chain = chain
@@ -115,10 +115,10 @@ class HandshakeService:
         self.replays = ReplayGuard()
 
     def _check(self, request: PeerRequest, signature: bytes) -> tuple[AcceptedPeer, Session]:
-        with self.checking:
-            session = self.chain.session(request.session_id)
-            view = None if session is None else SessionView(
-                session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
+        session = self.chain.session(request.session_id)  # no lock held: requests for other sessions go on
+        view = None if session is None else SessionView(
+            session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
+        with self.checking:  # the replay guard remembers one request at a time
             accepted = check_peer_request(
                 domain=self.domain, request=request, signature=signature, session=view, this_exit=self.identity.operator,
                 device_owner_of=self.chain.device_owner, now=int(self.clock()), replays=self.replays,
