@@ -75,20 +75,20 @@ def main() -> int:
         run(fn.update_acl(0, keccak(b'{"acls":[1]}')), member, "new policy hash")
 
         # Session 0: two-transaction settlement.
-        run(fn.open_session(0, operator.address, 10**16), member, "lock 0.01")
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01")
         run(fn.settle_claim(0, 900 * MB), operator, "exit's claim")
         run(fn.settle_confirm(0, 900 * MB), member, "opener agrees: settles")
         # Session 1: the exit settles alone with the opener's latest receipt.
-        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
         signature = sign(domain, Receipt(session_id=1, seq=37, bytes_used=1_500 * MB), member.key)
         run(fn.settle_with_receipt(1, 37, 1_500 * MB, signature), operator, "client-signed receipt")
         # Session 2: disputed, then resolved by receipt.
-        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
         run(fn.settle_claim(2, 800 * MB), operator, "", record=False)
         run(fn.settle_confirm(2, 700 * MB), member, "opener disagrees: dispute")
         # Sessions 3 and 4: nobody settles.
-        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
-        run(fn.open_session(0, operator.address, 10**16), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
         warp(86_400)
         run(fn.claim_no_show(3), friend, "after grace")
         warp(9 * 86_400)
@@ -107,7 +107,7 @@ def main() -> int:
         run(fn.register_endpoint("198.51.100.1:51820", b"\x43" * 32, keys.public, keys.encrypt_zero(), "us-east",
                                  10**12, cheat_key.address), cheat, "", record=False)
         run(fn.configure_tailnet_exit(0, cheat.address), member, "", record=False)
-        run(fn.open_session(0, cheat.address, 10**16), member, "", record=False)
+        run(fn.open_session(0, cheat.address, 10**16, 3 * 10**12), member, "", record=False)
         evidence = [Receipt(session_id=5, seq=1, bytes_used=b) for b in (MB, 2 * MB)]
         run(fn.slash_double_sign(cheat.address, 5, 1, MB, sign(domain, evidence[0], cheat_key.key), 2 * MB,
                                  sign(domain, evidence[1], cheat_key.key)), sweeper, "two conflicting receipts")

@@ -102,11 +102,14 @@ event SessionSwept:
 
 
 @external
-def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256) -> uint256:
+def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_price_per_mb: uint256) -> uint256:
     """
     @notice Open a session through `exit_addr`, locking `max_pay` from the
             tailnet treasury. The caller (a member, or a device of one) is the
             session's opener: it signs receipts and confirms settlement.
+    @param max_price_per_mb The highest price the opener accepts: the price it
+           chose the exit at. An exit that raised its price before this
+           transaction executed gets no session.
     @return The new session's id.
     """
     governance._check_not_paused()
@@ -121,9 +124,10 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256) -> u
     governance._check_covers(tailnets.tailnets[tailnet_id].treasury, max_pay)
 
     tailnets.tailnets[tailnet_id].treasury -= max_pay
+    price: uint256 = operators.endpoints[exit_addr].price_per_mb
+    assert price <= max_price_per_mb, "exit price above max_price_per_mb"
     session_id: uint256 = self.session_count
     self.session_count = session_id + 1
-    price: uint256 = operators.endpoints[exit_addr].price_per_mb
     self.sessions[session_id] = Session(
         tailnet_id=tailnet_id,
         exit=exit_addr,

@@ -45,7 +45,7 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
     send(fn.create_tailnet(keccak(b"{}"), ETHER // 10), member, ETHER // 10)
     send(fn.configure_tailnet_exit(tailnet_id, operator.address), member)
     session_id = fn.session_count_view().call()
-    send(fn.open_session(tailnet_id, operator.address, 10**16), member)
+    send(fn.open_session(tailnet_id, operator.address, 10**16, 2 * 10**12), member)
 
     domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
     used = 750 * MB

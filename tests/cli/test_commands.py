@@ -8,10 +8,12 @@ keeps a file on one worker (`--dist loadfile`).
 import base64
 import json
 
+import pytest
 from eth_hash.auto import keccak
 
 from octravpn.chain.client import open_client
 from octravpn.config import load
+from octravpn.units import format_amount
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
 ETHER = 10**18
@@ -244,3 +246,31 @@ def test_confirm_shows_the_claim_beside_your_figure_and_accepts_within_a_toleran
     refused = cli.json("-w", "bob", "session", "confirm", far, "1000", "--accept-within", "5")
     assert refused["outcome"] == "disputed" and refused["confirmed_bytes"] == 1000
     assert chain.client_confirm(int(far)).bytes_used == 1000
+
+
+def test_a_session_opens_only_at_a_price_the_opener_accepts(cli):
+    from octravpn.client.agent import ClientAgent, ClientOptions, ConnectError
+    from octravpn.wallet import Keystore
+    from tests.cli.conftest import PASSWORD
+
+    chain = _chain(cli)
+    tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.2", "--acl", str(cli.home / "acl.json"))["id"]
+    cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "operator")
+    exit_address = cli.json("wallet", "show", "operator")["address"]
+    listed = chain.endpoint(exit_address).price_per_mb
+    sessions = chain.session_count()
+
+    refused = cli.fails(6, "-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator",
+                        "--max-pay", "0.01", "--max-price", format_amount(listed - 1, 18))
+    assert "exit price above max_price_per_mb" in refused and chain.session_count() == sessions
+    opened = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")
+    assert opened["price_per_mb"]["base_units"] == listed  # default: the price listed when it was sent
+
+    # The client agent opens at the price it chose the exit at; a raise since then is said plainly.
+    settings = load()
+    bob = Keystore(settings.keystore_dir).unlock("bob", PASSWORD)
+    agent = ClientAgent(client=open_client(settings.network(), bob), account=bob, network_name="", rpc_url="",
+                        runner=None, state_path=cli.home / "unused.json", options=ClientOptions())
+    with pytest.raises(ConnectError, match=f"raised its price to {listed} per MB after it was chosen at {listed - 1}"):
+        agent.open_session(exit_address, tid, 10**16, listed - 1)
+    assert chain.session_count() == sessions + 1

@@ -126,9 +126,11 @@ class Harness:
     def tailnet(self, owner, deposit: int = ETHER) -> int:
         return self.pay(owner, "create_tailnet", ACL_HASH, amount=deposit)
 
-    def session(self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16) -> int:
+    def session(self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16, max_price: int | None = None) -> int:
+        """Open a session as a client does: at most the exit's price as listed now, unless `max_price`."""
+        listed = self.vpn.get_endpoint(op.address).price_per_mb
         with self.as_(opener):
-            return self.vpn.open_session(tailnet_id, op.address, max_pay)
+            return self.vpn.open_session(tailnet_id, op.address, max_pay, listed if max_price is None else max_price)
 
     def earn(self, op: Operator, payer, bytes_used: int) -> int:
         """A session of `payer`'s new tailnet through `op`, settled by `op` with

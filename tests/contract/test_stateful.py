@@ -293,8 +293,8 @@ class VPNMachine(RuleBasedStateMachine):
 
     # ----------------------------------------------------------- sessions
     @precondition(lambda self: self.m_tailnets)
-    @rule(pick=picks, u=users_idx, i=ops_idx, max_pay=max_pays, valid_parties=st.booleans())
-    def open_session(self, pick, u, i, max_pay, valid_parties):
+    @rule(pick=picks, u=users_idx, i=ops_idx, max_pay=max_pays, valid_parties=st.booleans(), max_price=prices)
+    def open_session(self, pick, u, i, max_pay, valid_parties, max_price):
         with_exits = [tid for tid, t in enumerate(self.m_tailnets) if any(self._is_active(j) for j in t.exits)]
         tid = with_exits[pick % len(with_exits)] if valid_parties and with_exits else pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
@@ -303,8 +303,12 @@ class VPNMachine(RuleBasedStateMachine):
             i = self._choose(True, [j for j in sorted(t.exits) if self._is_active(j)], pick // 7, i)
             if t.treasury >= MIN_SESSION_DEPOSIT:
                 max_pay = max(MIN_SESSION_DEPOSIT, min(max_pay, t.treasury))
-        ok = u in t.members and i in t.exits and self._is_active(i) and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury
-        sid = self._call(ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, sender=self.users[u].address))
+        if valid_parties:
+            max_price = max(max_price, self.m_ops[i].price)  # the price the opener chose the exit at, or more
+        ok = u in t.members and i in t.exits and self._is_active(i) and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury \
+            and self.m_ops[i].price <= max_price
+        sid = self._call(ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, max_price,
+                                                           sender=self.users[u].address))
         if ok:
             assert sid == len(self.m_sessions)
             t.treasury -= max_pay

@@ -332,8 +332,13 @@ class OctraVPN:
     def register_device(self, device: str) -> TxResult: return self._send("register_device", device)
     def revoke_device(self, device: str) -> TxResult: return self._send("revoke_device", device)
 
-    def open_session(self, tailnet_id: int, exit_addr: str, max_pay: int) -> tuple[int, TxResult]:
-        result = self._send("open_session", tailnet_id, exit_addr, max_pay)
+    def open_session(self, tailnet_id: int, exit_addr: str, max_pay: int,
+                     max_price_per_mb: int | None = None) -> tuple[int, TxResult]:
+        """`max_price_per_mb`: the highest price accepted, normally the price the exit was chosen at. Default:
+        its price as listed now, so a raise before the transaction executes reverts instead of costing more."""
+        if max_price_per_mb is None:
+            max_price_per_mb = self.endpoint(exit_addr).price_per_mb
+        result = self._send("open_session", tailnet_id, exit_addr, max_pay, max_price_per_mb)
         return result.event("SessionOpened").args["session_id"], result
 
     def settle_claim(self, session_id: int, bytes_used: int) -> TxResult: return self._send("settle_claim", session_id, bytes_used)

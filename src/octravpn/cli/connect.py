@@ -93,8 +93,9 @@ def _daemonize(log_path: Path) -> bool:
 
 
 def _auto_exit(app_ctx, client, indexer: str, *, tailnet_id: int | None, region: str | None,
-               max_price: int | None) -> tuple[str, int]:
-    """The exit `--exit auto` connects to (rule: `best_exit`) and the tailnet that pays for it."""
+               max_price: int | None) -> tuple[str, int, int]:
+    """The exit `--exit auto` connects to (rule: `best_exit`), the tailnet that pays for it, and the price it
+    was chosen at (the session opens at that price or not at all)."""
     api = IndexerClient(indexer)
     try:
         if tailnet_id is None:
@@ -115,7 +116,7 @@ def _auto_exit(app_ctx, client, indexer: str, *, tailnet_id: int | None, region:
                          f"{tailnet_id} --all`")
     app_ctx.out.step(f"--exit auto: {chosen['address']} ({chosen['region']}, reputation {chosen['reputation']}, "
                      f"price {chosen['price_per_mb']} per MB) for tailnet {tailnet_id}")
-    return chosen["address"], tailnet_id
+    return chosen["address"], tailnet_id, int(chosen["price_per_mb"])
 
 
 EXIT_OPTION = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
@@ -126,14 +127,15 @@ INDEXER_OPTION = typer.Option(DEFAULT_INDEXER, "--indexer", envvar="OCTRAVPN_IND
 
 
 def _resolve_exit(app_ctx, client, exit_: str, *, tailnet_id: int | None, region: str | None, max_price: str | None,
-                  indexer: str) -> tuple[str, int | None]:
-    """The exit's address (and, for `auto`, the tailnet that pays) from what the user wrote."""
+                  indexer: str) -> tuple[str, int | None, int | None]:
+    """The exit's address (and, for `auto`, the tailnet that pays and the price it was chosen at) from what
+    the user wrote. A named exit's price is the one the agent reads from the chain when it locates it."""
     if exit_ == "auto":
         return _auto_exit(app_ctx, client, indexer, tailnet_id=tailnet_id, region=region,
                           max_price=app_ctx.amount(max_price, what="max price") if max_price else None)
     if region or max_price:
         raise UsageError("--region and --max-price choose among exits: use them with --exit auto")
-    return app_ctx.address_of(exit_), tailnet_id
+    return app_ctx.address_of(exit_), tailnet_id, None
 
 
 def up(
@@ -170,11 +172,11 @@ def up(
     client = app_ctx.client()
     agent = ClientAgent(client=client, account=client.sender.account, network_name=app_ctx.network_name or "default",
                         rpc_url=network.rpc_url, runner=SubprocessRunner(), state_path=path, options=options)
-    exit_addr, tailnet_id = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region, max_price=max_price,
-                                          indexer=indexer)
+    exit_addr, tailnet_id, chosen_price = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region,
+                                                        max_price=max_price, indexer=indexer)
     state = agent.connect(exit_addr=exit_addr, tailnet_id=tailnet_id,
                           max_pay=app_ctx.amount(max_pay, what="max pay") if max_pay else None,
-                          session_id=session_id, previous=previous)
+                          session_id=session_id, previous=previous, chosen_price=chosen_price)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per receipt poll otherwise
     if foreground:
@@ -276,11 +278,12 @@ def wg_config(
     client = app_ctx.client()
     agent = ClientAgent(client=client, account=client.sender.account, network_name="", rpc_url=app_ctx.network().rpc_url,
                         runner=SubprocessRunner(), state_path=Path(os.devnull), options=ClientOptions())
-    exit_addr, tailnet_id = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region, max_price=max_price,
-                                          indexer=indexer)
+    exit_addr, tailnet_id, chosen_price = _resolve_exit(app_ctx, client, exit_, tailnet_id=tailnet_id, region=region,
+                                                        max_price=max_price, indexer=indexer)
     registered, exit_ip, port = agent.locate(exit_addr)
     sid = session_id if session_id is not None else agent.open_session(
-        exit_addr, tailnet_id, app_ctx.amount(max_pay, what="max pay") if max_pay else None)
+        exit_addr, tailnet_id, app_ctx.amount(max_pay, what="max pay") if max_pay else None,
+        registered.price_per_mb if chosen_price is None else chosen_price)
     keys = Keypair.generate()
     joined = agent.join(sid, keys, registered.wg_pubkey, signs_receipts=False)
     config = InterfaceConfig(name="octravpn", private_key=keys.private, addresses=(joined.client_address,), peers=(

@@ -30,10 +30,15 @@ def open_(
     tailnet_id: int = typer.Option(..., "--tailnet", help="Tailnet whose treasury pays."),
     exit_: str = typer.Option(..., "--exit", help="Exit operator address or wallet."),
     max_pay: str = typer.Option(..., "--max-pay", help="Deposit to lock, in the asset's units."),
+    max_price: str = typer.Option(None, "--max-price", help="Highest price per MB you accept, in the asset's units "
+                                                            "(default: the exit's price as listed now)."),
 ) -> None:
-    """Open a session (as a member or a member's device)."""
+    """Open a session (as a member or a member's device). It opens at the exit's price only if that is at
+    most --max-price when the transaction executes: an exit that raises its price first gets no session."""
     app_ctx = get(ctx)
-    session_id, result = app_ctx.client().open_session(tailnet_id, app_ctx.address_of(exit_), app_ctx.amount(max_pay, what="max pay"))
+    session_id, result = app_ctx.client().open_session(
+        tailnet_id, app_ctx.address_of(exit_), app_ctx.amount(max_pay, what="max pay"),
+        app_ctx.amount(max_price, what="max price") if max_price else None)
     app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="session opened")
 
 

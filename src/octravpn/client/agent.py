@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from octravpn.chain.client import OctraVPN
-from octravpn.chain.errors import ChainError
+from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.client import network as host_network
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.state import ClientState
@@ -117,20 +117,23 @@ class ClientAgent:
 
     # ---------------------------------------------------------- connect
     def connect(self, *, exit_addr: str, tailnet_id: int | None, max_pay: int | None, session_id: int | None,
-                previous: ClientState | None) -> ClientState:
+                previous: ClientState | None, chosen_price: int | None = None) -> ClientState:
+        """`chosen_price`: the price the exit was chosen at (by `--exit auto`); else its price on chain now.
+        A new session opens at that price or not at all."""
         exit_addr = to_checksum_address(exit_addr)
         registered, exit_ip, port = self.locate(exit_addr)
+        max_price = registered.price_per_mb if chosen_price is None else chosen_price
         keys = Keypair.generate()
 
         reused = self._reusable(exit_addr, session_id, previous)
         try:
-            sid = reused if reused is not None else self.open_session(exit_addr, tailnet_id, max_pay)
+            sid = reused if reused is not None else self.open_session(exit_addr, tailnet_id, max_pay, max_price)
             joined = self.join(sid, keys, registered.wg_pubkey)
         except ExitAPIError as exc:
             if reused is None or session_id is not None or exc.status != 409:
                 raise
             log.info("session %d was ended by the exit: opening a new one", reused)
-            sid = self.open_session(exit_addr, tailnet_id, max_pay)
+            sid = self.open_session(exit_addr, tailnet_id, max_pay, max_price)
             joined = self.join(sid, keys, registered.wg_pubkey)
         session = self.client.session(sid)
         state = ClientState(
@@ -178,12 +181,21 @@ class ClientAgent:
             raise UsageError(f"session {session_id} is not an open session of yours on {exit_addr}")
         return candidate if usable else None
 
-    def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None) -> int:
+    def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None,
+                     max_price: int | None = None) -> int:
+        """Open a session at most at `max_price` per MB (default: the exit's price as listed now)."""
         if not self.client.is_active(exit_addr):
             raise UsageError(f"exit {exit_addr} takes no new sessions (retired, slashed or under-bonded)")
         tailnet_id = self._tailnet_for(exit_addr) if tailnet_id is None else tailnet_id
         deposit = max_pay if max_pay is not None else self.client.params().min_session_deposit
-        sid, result = self.client.open_session(tailnet_id, exit_addr, deposit)
+        try:
+            sid, result = self.client.open_session(tailnet_id, exit_addr, deposit, max_price)
+        except ContractRevert as exc:
+            if exc.reason != "exit price above max_price_per_mb":
+                raise
+            now = self.client.endpoint(exit_addr).price_per_mb
+            raise ConnectError(f"exit {exit_addr} raised its price to {now} per MB after it was chosen at {max_price}: "
+                               "no session was opened; choose the exit again") from exc
         log.info("opened session %d on tailnet %d (deposit %d, tx %s)", sid, tailnet_id, deposit, result.tx_hash)
         return sid
 

@@ -57,26 +57,26 @@ def test_device_of_a_non_member_reverts(h, setup, bob):
     with h.as_(bob):
         h.vpn.register_device(phone.address)
     with h.as_(phone), boa.reverts("device's owner is not a member"):
-        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT)
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT, PRICE)
 
 
 def test_non_member_reverts(h, setup, bob):
     op, tid = setup
     with h.as_(bob), boa.reverts("not a member"):
-        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT)
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT, PRICE)
 
 
 def test_unknown_tailnet_reverts(h, setup, alice):
     op, _ = setup
     with h.as_(alice), boa.reverts("tailnet not found"):
-        h.vpn.open_session(7, op.address, MIN_SESSION_DEPOSIT)
+        h.vpn.open_session(7, op.address, MIN_SESSION_DEPOSIT, PRICE)
 
 
 def test_unconfigured_exit_reverts(h, setup, alice):
     _, tid = setup
     other = h.operator("other")
     with h.as_(alice), boa.reverts("exit not configured"):
-        h.vpn.open_session(tid, other.address, MIN_SESSION_DEPOSIT)
+        h.vpn.open_session(tid, other.address, MIN_SESSION_DEPOSIT, PRICE)
 
 
 def test_inactive_exit_reverts(h, setup, alice):
@@ -84,21 +84,38 @@ def test_inactive_exit_reverts(h, setup, alice):
     with h.as_(op.account):
         h.vpn.retire_endpoint()
     with h.as_(alice), boa.reverts("exit inactive"):
-        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT)
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT, PRICE)
 
 
 def test_deposit_below_minimum_reverts(h, setup, alice):
     op, tid = setup
     with h.as_(alice), boa.reverts("deposit below min"):
-        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT - 1)
+        h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT - 1, PRICE)
 
 
 def test_deposit_above_treasury_reverts(h, setup, alice):
     op, tid = setup
     with h.as_(alice), boa.reverts("treasury insufficient"):
-        h.vpn.open_session(tid, op.address, ETHER + 1)
+        h.vpn.open_session(tid, op.address, ETHER + 1, PRICE)
 
 
 def test_unknown_session_view_reverts(h):
     with boa.reverts("session not found"):
         h.vpn.get_session(0)
+
+
+def test_an_exit_that_raised_its_price_before_the_open_gets_no_session(h, setup, alice):
+    op, tid = setup
+    listed = h.vpn.get_endpoint(op.address).price_per_mb  # the price alice chose the exit at
+    with h.as_(op.account):
+        h.vpn.update_endpoint("h:1", "r", listed * 50_000)  # front-runs her transaction
+    treasury = h.vpn.get_tailnet(tid).treasury
+    with h.as_(alice), boa.reverts("exit price above max_price_per_mb"):
+        h.vpn.open_session(tid, op.address, ETHER // 10, listed)
+    assert h.vpn.get_tailnet(tid).treasury == treasury and h.vpn.session_count_view() == 0
+
+
+def test_a_price_at_or_below_the_opener_limit_is_locked(h, setup, alice):
+    op, tid = setup
+    sid = h.session(tid, alice, op, max_price=PRICE * 2)
+    assert h.vpn.get_session(sid).price_per_mb == PRICE

@@ -1,5 +1,7 @@
 import boa
 
+from tests.contract.harness import PRICE
+
 
 def test_removed_exit_takes_no_new_sessions_but_open_ones_settle(hn, alice):
     op = hn.operator("op")
@@ -12,7 +14,7 @@ def test_removed_exit_takes_no_new_sessions_but_open_ones_settle(hn, alice):
     assert not hn.vpn.is_tailnet_exit(tid, op.address)
     assert hn.vpn.get_tailnet(tid).exit_count == 0
     with hn.as_(alice), boa.reverts("exit not configured"):
-        hn.vpn.open_session(tid, op.address, 10**16)
+        hn.vpn.open_session(tid, op.address, 10**16, PRICE)
     with hn.as_(op.account):
         hn.vpn.settle_with_receipt(sid, 1, 10**6, hn.receipt_sig(alice, sid, 1, 10**6))
     assert hn.vpn.get_session(sid).status == 1

@@ -1,6 +1,6 @@
 import boa
 
-from tests.contract.harness import ZERO, actor
+from tests.contract.harness import PRICE, ZERO, actor
 
 
 def test_wallet_revokes_device(hn, alice):
@@ -22,7 +22,7 @@ def test_revoked_device_cannot_open_sessions(hn, alice):
         hn.vpn.register_device(laptop.address)
         hn.vpn.revoke_device(laptop.address)
     with hn.as_(laptop), boa.reverts("not a member"):
-        hn.vpn.open_session(tid, op.address, 10**16)
+        hn.vpn.open_session(tid, op.address, 10**16, PRICE)
 
 
 def test_not_device_owner_reverts(hn, alice, bob):

@@ -29,7 +29,7 @@ GATED = [
     ("revoke_join_token", (0, X)),
     ("register_device", (X,)),
     ("revoke_device", (X,)),
-    ("open_session", (0, X, 1)),
+    ("open_session", (0, X, 1, 1)),
     ("settle_claim", (0, 1)),
     ("settle_confirm", (0, 1)),
     ("settle_with_receipt", (0, 1, 1, SIG)),
