@@ -96,8 +96,10 @@ class HistoryBuilder:
         self.send_all([{"from": owner, "gas": hex(150_000),
                         "data": _call("configure_tailnet_exit(uint256,address)", ["uint256", "address"], [0, e])} for e in allowed])
         deposit = 10**15
-        self.send_all([{"from": owner, "gas": hex(300_000), "data": _call("open_session(uint256,address,uint256)",
-                        ["uint256", "address", "uint256"], [0, allowed[i % 50], deposit])} for i in range(sessions)])
+        highest_price = 10**13  # every exit's price above is drawn below it
+        self.send_all([{"from": owner, "gas": hex(300_000), "data": _call(
+            "open_session(uint256,address,uint256,uint256)", ["uint256", "address", "uint256", "uint256"],
+            [0, allowed[i % 50], deposit, highest_price])} for i in range(sessions)])
         used = [rng.randrange(1, 10_000) * 1000 for _ in range(sessions)]
         self.send_all([{"from": allowed[i % 50], "gas": hex(150_000), "data": _call(
             "settle_claim(uint256,uint256)", ["uint256", "uint256"], [i, used[i]])} for i in range(sessions)])
