@@ -118,8 +118,11 @@ def test_auto_exit_rule_and_its_refusals(cli, indexer):
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").json()["exit_count"] == 2, "index the exits")
     operator, second = (cli.json("wallet", "show", name)["address"] for name in ("operator", "second"))
     # Same reputation (none settled yet): the cheaper exit wins; a region narrows the choice.
-    assert _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None) == (operator, tid)
-    assert _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region="lab-b", max_price=None) == (second, tid)
+    # The price it was chosen at comes along: the session opens at that price or not at all.
+    assert _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None) == (
+        operator, tid, client.endpoint(operator).price_per_mb)
+    assert _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region="lab-b", max_price=None) == (
+        second, tid, client.endpoint(second).price_per_mb)
     with pytest.raises(UsageError, match="no active exit in lab-b within --max-price"):
         _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region="lab-b", max_price=10**12)
     cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.5", "--acl", str(acl))
