@@ -11,6 +11,7 @@ from octravpn import config
 from octravpn.chain.client import open_client
 from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
 from octravpn.lab_cli import LabCLI
+from octravpn.node import egress
 
 BIG = 1_000_000  # bytes of /big.bin
 LEEWAY = 1_000_000  # the client's default
@@ -57,7 +58,7 @@ class Exit:
         host, found = self.cli.lab.exit, []
         if host.run("ip", "link", "show", self.interface, check=False).returncode == 0:
             found.append(f"interface {self.interface}")
-        table = "octravpn_" + self.interface.replace("-", "_")
+        table = egress.table_name(self.interface)
         if host.run("nft", "list", "table", "inet", table, check=False).returncode == 0:
             found.append(f"nftables table {table}")
         if wireguard_go(self.interface):

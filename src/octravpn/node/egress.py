@@ -34,7 +34,12 @@ class EgressPolicy:
 
     @property
     def table(self) -> str:
-        return f"octravpn_{self.wg_interface}".replace("-", "_").replace(".", "_")
+        return table_name(self.wg_interface)
+
+
+def table_name(wg_interface: str) -> str:
+    """The nftables table of the exit serving on `wg_interface`."""
+    return f"octravpn_{wg_interface}".replace("-", "_").replace(".", "_")
 
 
 def ruleset(policy: EgressPolicy) -> str:
