@@ -149,7 +149,7 @@ def test_a_client_meter_resumes_from_saved_state():
 def test_a_restored_meter_continues_after_the_newest_issued_request():
     meter = ExitMeter(session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=100)
     meter.restore(measured=50, latest=None, issued=RequestReceipt(3, 40))
-    assert meter.outstanding == RequestReceipt(3, 40)
+    assert (meter.seq, meter.requested, meter.signed) == (3, 40, None)  # seq 3 still awaits its signature
     assert meter.observe(60) == [RequestReceipt(4, 60)]  # never seq 3 again
 
 

@@ -98,12 +98,6 @@ class ExitMeter:
         self.measured = measured
 
     @property
-    def outstanding(self) -> RequestReceipt | None:
-        """The newest request, while the client has not signed it."""
-        signed_seq = self.signed[0].seq if self.signed else 0
-        return RequestReceipt(self.seq, self.requested) if self.seq > signed_seq else None
-
-    @property
     def signed_bytes(self) -> int:
         return self.signed[0].bytes_used if self.signed else 0
 
