@@ -84,8 +84,8 @@ def confirm(
 ) -> None:
     """Confirm the bytes used (the opener): settles if it matches the exit's claim, else records a dispute.
 
-    An exit's claim is what its WireGuard counted; datagrams lost after it counted them make it a
-    few percent higher than what your side counted. `--accept-within 10` accepts such a claim."""
+    An exit's claim is what its WireGuard counted; datagrams lost after it counted them make it
+    higher than what your side counted. `--accept-within 10` accepts a claim up to 10 % above yours."""
     app_ctx = get(ctx)
     client = app_ctx.client()
     claim = client.operator_claim(session_id)

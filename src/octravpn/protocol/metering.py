@@ -11,8 +11,9 @@ the exit counted but that never arrived (the exit counts what it sends, the
 client what it receives); asked for more, it signs that much (a receipt may
 cover less than the request). The exit, in turn, leaves `max_loss_percent` of
 what it measured out of its lag judgement: together the two bound who pays for
-datagrams lost on the way, and an honest client is not cut for them. At the end the exit settles with the
-latest signed receipt, or claims what it measured: never more.
+datagrams lost on the way, and an honest client is not cut for them. At the
+end the exit settles with the latest signed receipt, or claims what it
+measured: never more.
 
 A lag in signing is judged only when the exit itself was able to take
 receipts: the exit's owner passes `judge_lag=False` while it cannot (its
