@@ -39,6 +39,7 @@ from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import Anvil, dev_private_key, free_port
 from octravpn.config import Config, Network, isolated_environment
 from octravpn.indexer.database import migrate, open_engine
+from octravpn.protocol import Domain, ReceiptSigner, sign
 from octravpn.indexer.follower import Follower, FollowSettings
 from octravpn.indexer.rpc import JsonRpc
 from octravpn.protocol.earnings_keys import EarningsKeypair
@@ -83,11 +84,14 @@ class HistoryBuilder:
         self.send_all([{"from": a, "gas": hex(120_000), "value": hex(s), "data": _call("bond_endpoint(uint256)", ["uint256"], [s])}
                        for a, s in zip(operators, stake)])
         zero = keys.encrypt_zero()
-        register = "register_endpoint(string,bytes32,uint256[2],uint256[4],string,uint256,address)"
-        types = ["string", "bytes32", "uint256[2]", "uint256[4]", "string", "uint256", "address"]
+        register = "register_endpoint(string,bytes32,uint256[2],uint256[4],string,uint256,address,bytes)"
+        types = ["string", "bytes32", "uint256[2]", "uint256[4]", "string", "uint256", "address", "bytes"]
+        domain = Domain(chain_id=int(self.rpc.call("eth_chainId", []), 16), verifying_contract=self.contract)
+        receipt_keys = [Account.create() for _ in operators]
         self.send_all([{"from": a, "gas": hex(600_000), "data": _call(register, types, [
             f"203.0.113.{i % 250 + 1}:{51820 + i // 250}", keccak(a.encode()), keys.public, zero, REGIONS[i % len(REGIONS)],
-            rng.randrange(1, 100) * 10**11, Account.create().address])} for i, a in enumerate(operators)])
+            rng.randrange(1, 100) * 10**11, key.address, sign(domain, ReceiptSigner(operator=a), bytes(key.key))])}
+            for i, (a, key) in enumerate(zip(operators, receipt_keys))])
 
         owner = Account.from_key(dev_private_key(4)).address
         self.send_all([{"from": owner, "gas": hex(300_000), "value": hex(100 * ETHER),

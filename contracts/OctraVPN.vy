@@ -5,10 +5,17 @@
 @title OctraVPN
 @notice Decentralized private mesh VPN: operators stake and sell WireGuard
         exit bandwidth; tailnets buy it through sessions settled on chain.
-@dev Composes the modules in `modules/`; every external function of every
-     module is exported. The payment asset (native coin or one ERC-20) is
-     fixed here, at deployment. With the nonreentrancy pragma every external
-     function holds one shared lock, so a payout receiver cannot call back in.
+@dev The contract is larger than one account's code may be (EIP-170), so it
+     is deployed as two: this one holds every balance and the functions that
+     move money; `OctraVPNExtension` holds governance, administration and the
+     views, and runs by delegatecall in this contract's storage. Both
+     initialize the same modules in the same order, so their storage layouts
+     are identical (a test compares them). Calls to any function not defined
+     here go to the extension; the extension is created here, from a
+     blueprint, with this contract's own constructor arguments.
+     With the nonreentrancy pragma every external function holds one shared
+     lock (the forwarder takes none itself: the extension's function does),
+     so a payout receiver cannot call back in.
 """
 
 from modules import eip712
@@ -21,7 +28,7 @@ from modules import tailnets
 initializes: payments
 initializes: eip712
 initializes: governance[payments := payments]
-initializes: operators[governance := governance, payments := payments]
+initializes: operators[eip712 := eip712, governance := governance, payments := payments]
 initializes: tailnets[eip712 := eip712, governance := governance, operators := operators, payments := payments]
 initializes: sessions[
     eip712 := eip712,
@@ -32,17 +39,34 @@ initializes: sessions[
 ]
 
 exports: (
-    payments.asset,
-    eip712.DOMAIN_SEPARATOR,
-    governance.__interface__,
-    operators.__interface__,
-    tailnets.__interface__,
-    sessions.__interface__,
+    operators.bond_endpoint,
+    operators.unbond_endpoint,
+    operators.finalize_unbond,
+    operators.register_endpoint,
+    operators.claim_earnings,
+    tailnets.create_tailnet,
+    tailnets.deposit_to_tailnet,
+    tailnets.withdraw_from_tailnet,
+    tailnets.redeem_join_token,
+    sessions.open_session,
+    sessions.settle_claim,
+    sessions.settle_confirm,
+    sessions.settle_with_receipt,
+    sessions.claim_no_show,
+    sessions.sweep_expired_session,
+    sessions.commit_slash_report,
+    sessions.slash_double_sign,
 )
+
+# @dev Largest return of an extension function (a view of an exit record).
+MAX_RETURN: constant(uint256) = 1_024
+
+extension: public(immutable(address))
 
 
 @deploy
 def __init__(
+    extension_blueprint: address,
     asset: address,
     min_session_deposit: uint256,
     min_tailnet_deposit: uint256,
@@ -50,6 +74,7 @@ def __init__(
     min_endpoint_stake: uint256,
 ):
     """
+    @param extension_blueprint An EIP-5202 blueprint of `OctraVPNExtension`.
     @param asset The payment asset: an ERC-20, or the empty address for the
            chain's native coin.
     @param min_session_deposit Smallest max-pay a session may lock.
@@ -61,3 +86,19 @@ def __init__(
     payments.__init__(asset)
     eip712.__init__()
     governance.__init__(min_session_deposit, min_tailnet_deposit, session_grace, min_endpoint_stake)
+    extension = create_from_blueprint(
+        extension_blueprint,
+        asset,
+        min_session_deposit,
+        min_tailnet_deposit,
+        session_grace,
+        min_endpoint_stake,
+    )
+
+
+@external
+@reentrant
+@raw_return
+def __default__() -> Bytes[MAX_RETURN]:
+    # Returns (and reverts) with exactly the extension's data.
+    return raw_call(extension, msg.data, max_outsize=MAX_RETURN, is_delegate_call=True)

@@ -4,7 +4,9 @@
 @title EIP-712 domain and signature recovery
 @notice Domain: name "OctraVPN", version "1", the chain id, this contract.
 @dev The separator is cached at deployment and rebuilt if the chain id ever
-     changes (a fork), so a signature for one chain never verifies on another.
+     changes (a fork), so a signature for one chain never verifies on another,
+     or if the code runs for another address (the extension, run by
+     delegatecall, binds signatures to the contract that holds the state).
      `_recover` refuses the empty address and high-s signatures, so every
      message has exactly one valid signature per key.
 """
@@ -18,12 +20,14 @@ _VERSION_HASH: constant(bytes32) = keccak256("1")
 _MAX_S: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 _CACHED_CHAIN_ID: immutable(uint256)
+_CACHED_SELF: immutable(address)
 _CACHED_DOMAIN_SEPARATOR: immutable(bytes32)
 
 
 @deploy
 def __init__():
     _CACHED_CHAIN_ID = chain.id
+    _CACHED_SELF = self
     _CACHED_DOMAIN_SEPARATOR = self._build_domain_separator()
 
 
@@ -39,7 +43,7 @@ def DOMAIN_SEPARATOR() -> bytes32:
 @internal
 @view
 def _domain_separator() -> bytes32:
-    if chain.id == _CACHED_CHAIN_ID:
+    if chain.id == _CACHED_CHAIN_ID and self == _CACHED_SELF:
         return _CACHED_DOMAIN_SEPARATOR
     return self._build_domain_separator()
 

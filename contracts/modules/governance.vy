@@ -1,13 +1,22 @@
 # pragma version ~=0.4.3
 # pragma nonreentrancy on
 """
-@title Governance: owner, pause switch, protocol parameters, program treasury
-@notice Time is in seconds (`block.timestamp`); amounts are in the payment
-        asset's base units; shares are basis points (1/10,000).
-@dev The seed counted time in 10-second epochs; its bounds are kept at the
-     same wall-clock length. The stake floor scales with the asset: governance
-     may lower `min_endpoint_stake` to a tenth of its deployed value, never
-     below (the seed: 1,000 default, 100 floor).
+@title Governance: owner, timelocked parameters, pause switch, the clock,
+       program treasury
+@notice Time is in seconds; amounts are in the payment asset's base units;
+        shares are basis points (1/10,000).
+@dev What governance cannot do, by construction:
+     - change a parameter without announcing it `GOV_DELAY` seconds ahead
+       (`schedule_params`, then `execute_params`; `cancel_params` drops it);
+     - set a parameter outside its bounds: every one has a floor and a
+       ceiling, the three amounts within a factor `AMOUNT_RANGE` of their
+       deployed values;
+     - change what an open session depends on: sessions copy the fee, the
+       grace and the sweep terms when they open;
+     - run any deadline while paused: deadlines are kept on `clock()`, which
+       stands still during a pause;
+     - stop anyone taking out what they own: claims, finalized unbonds and
+       unlocked tailnet treasury are paid while paused.
 """
 
 from . import payments
@@ -27,24 +36,41 @@ struct Params:
     protocol_fee_bps: uint256
 
 BPS_DENOM: constant(uint256) = 10_000
-UNBOND_GRACE_DEFAULT: constant(uint256) = 30 * 86_400
-UNBOND_GRACE_MIN: constant(uint256) = 10_000
-SLASH_BURN_DEFAULT_BPS: constant(uint256) = 9_000
-SLASH_BOUNTY_DEFAULT_BPS: constant(uint256) = 1_000
-SLASH_BURN_MIN_BPS: constant(uint256) = 5_000
-PROTOCOL_FEE_DEFAULT_BPS: constant(uint256) = 50
-PROTOCOL_FEE_MAX_BPS: constant(uint256) = 200
-SWEEP_GRACE_MULT_DEFAULT: constant(uint256) = 10
-SWEEP_BOUNTY_DEFAULT_BPS: constant(uint256) = 100
+# @dev Two days: long enough for operators and tailnets to see a change
+#      coming and leave (an unbond's grace is never shorter than this plus a day).
+GOV_DELAY: constant(uint256) = 2 * 86_400
+AMOUNT_RANGE: constant(uint256) = 10
+SESSION_GRACE_MIN: constant(uint256) = 3_600
+SESSION_GRACE_MAX: constant(uint256) = 30 * 86_400
+SWEEP_GRACE_MULT_MIN: constant(uint256) = 2
+SWEEP_GRACE_MULT_MAX: constant(uint256) = 100
 SWEEP_BOUNTY_MAX_BPS: constant(uint256) = 1_000
-STAKE_FLOOR_DIVISOR: constant(uint256) = 10
+UNBOND_GRACE_MIN: constant(uint256) = GOV_DELAY + 86_400
+UNBOND_GRACE_MAX: constant(uint256) = 90 * 86_400
+SLASH_BURN_MIN_BPS: constant(uint256) = 5_000
+PROTOCOL_FEE_MAX_BPS: constant(uint256) = 200
 
 owner: public(address)
 paused: public(bool)
 # @dev Protocol fees and the treasury share of slashed stake.
 treasury: uint256
+# @dev Stake taken by a governance slash: held for ever, paid to no one, so
+#      slashing can never enrich the owner.
+burned: uint256
 params: Params
-stake_floor: public(immutable(uint256))
+pending_params: Params
+pending_params_eta: uint256
+paused_at: uint256
+paused_seconds: uint256
+# @dev Each minimum amount stays within [deployed / 10, deployed * 10].
+deployed_minimums: immutable(uint256[3])
+
+event ParamsScheduled:
+    params: Params
+    eta: uint256
+
+event ParamsCancelled:
+    params: Params
 
 event ParamsUpdated:
     params: Params
@@ -68,57 +94,84 @@ def __init__(
     session_grace: uint256,
     min_endpoint_stake: uint256,
 ):
-    assert min_session_deposit > 0, "session deposit > 0"
-    assert min_tailnet_deposit > 0, "tailnet deposit > 0"
-    assert session_grace > 0, "session grace > 0"
-    assert min_endpoint_stake >= STAKE_FLOOR_DIVISOR, "min endpoint stake too low"
-    stake_floor = min_endpoint_stake // STAKE_FLOOR_DIVISOR
-    self.owner = msg.sender
-    self.params = Params(
+    assert max(max(min_session_deposit, min_tailnet_deposit), min_endpoint_stake) <= max_value(uint256) // AMOUNT_RANGE, "minimum amounts too large"
+    deployed_minimums = [min_session_deposit, min_tailnet_deposit, min_endpoint_stake]
+    params: Params = Params(
         min_session_deposit=min_session_deposit,
         min_tailnet_deposit=min_tailnet_deposit,
         session_grace=session_grace,
-        sweep_grace_multiplier=SWEEP_GRACE_MULT_DEFAULT,
-        sweep_bounty_bps=SWEEP_BOUNTY_DEFAULT_BPS,
+        sweep_grace_multiplier=10,
+        sweep_bounty_bps=100,
         min_endpoint_stake=min_endpoint_stake,
-        unbond_grace=UNBOND_GRACE_DEFAULT,
-        slash_burn_bps=SLASH_BURN_DEFAULT_BPS,
-        slash_bounty_bps=SLASH_BOUNTY_DEFAULT_BPS,
-        protocol_fee_bps=PROTOCOL_FEE_DEFAULT_BPS,
+        unbond_grace=30 * 86_400,
+        slash_burn_bps=9_000,
+        slash_bounty_bps=1_000,
+        protocol_fee_bps=50,
     )
+    self._check_params(params)
+    self.params = params
+    self.owner = msg.sender
     log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
 
 
 @external
-def set_params(new_params: Params):
+def schedule_params(new_params: Params) -> uint256:
     """
-    @notice Replace every protocol parameter at once (owner only).
-    @dev Bounds from the seed: sweep bounty <= 10 %, unbond grace >= 10,000 s,
-         slash burn share >= 50 % and burn + bounty = 100 %, fee <= 2 %.
+    @notice Announce a change of the protocol parameters (owner only); it can
+            be executed `GOV_DELAY` seconds from now, or cancelled before.
+    @return The time (s) from which `execute_params` applies it.
     """
     self._check_owner()
-    assert (
-        new_params.min_session_deposit > 0
-        and new_params.min_tailnet_deposit > 0
-        and new_params.session_grace > 0
-        and new_params.sweep_grace_multiplier > 0
-    ), "min deposits, session grace and sweep multiplier must be > 0"
-    assert new_params.sweep_bounty_bps <= SWEEP_BOUNTY_MAX_BPS, "sweep bounty <= 10%"
-    assert new_params.min_endpoint_stake >= stake_floor, "stake floor too low"
-    assert new_params.unbond_grace >= UNBOND_GRACE_MIN, "unbond grace too short"
-    assert new_params.slash_burn_bps >= SLASH_BURN_MIN_BPS, "burn share too low"
-    assert new_params.slash_burn_bps + new_params.slash_bounty_bps == BPS_DENOM, "slash bps sum"
-    assert new_params.protocol_fee_bps <= PROTOCOL_FEE_MAX_BPS, "protocol fee > 2%"
+    assert self.pending_params_eta == 0, "a change is already scheduled: execute or cancel it"
+    self._check_params(new_params)
+    eta: uint256 = block.timestamp + GOV_DELAY
+    self.pending_params = new_params
+    self.pending_params_eta = eta
+    log ParamsScheduled(params=new_params, eta=eta)
+    return eta
+
+
+@external
+def execute_params():
+    """
+    @notice Apply the scheduled parameters once their delay has passed
+            (owner only). Open sessions keep the terms they opened with.
+    """
+    self._check_owner()
+    eta: uint256 = self.pending_params_eta
+    assert eta != 0, "no change scheduled"
+    assert block.timestamp >= eta, "timelock not elapsed"
+    new_params: Params = self.pending_params
     self.params = new_params
+    self.pending_params_eta = 0
     log ParamsUpdated(params=new_params)
+
+
+@external
+def cancel_params():
+    """
+    @notice Drop the scheduled parameter change (owner only).
+    """
+    self._check_owner()
+    assert self.pending_params_eta != 0, "no change scheduled"
+    self.pending_params_eta = 0
+    log ParamsCancelled(params=self.pending_params)
 
 
 @external
 def set_paused(paused_: bool):
     """
-    @notice Stop (or restart) every state-changing function but governance.
+    @notice Stop (or restart) new business: bonding, registering, tailnets,
+            sessions, settlement, slashing. Withdrawals of what users own
+            (earnings, finalized unbonds, unlocked tailnet treasury) go on,
+            and every deadline stands still while paused.
     """
     self._check_owner()
+    assert paused_ != self.paused, "already in that state"
+    if paused_:
+        self.paused_at = block.timestamp
+    else:
+        self.paused_seconds += block.timestamp - self.paused_at
     self.paused = paused_
     log PauseSet(paused=paused_)
 
@@ -126,7 +179,8 @@ def set_paused(paused_: bool):
 @external
 def transfer_ownership(new_owner: address):
     """
-    @notice Hand governance to `new_owner` (owner only).
+    @notice Hand governance to `new_owner` (owner only). The new owner is
+            bound by the same timelock and bounds.
     """
     self._check_owner()
     assert new_owner != empty(address), "new owner is the empty address"
@@ -152,18 +206,9 @@ def withdraw_program_treasury(to: address, amount: uint256):
 @view
 def get_params() -> Params:
     """
-    @notice All protocol parameters.
+    @notice All protocol parameters in force.
     """
     return self.params
-
-
-@external
-@view
-def get_program_treasury() -> uint256:
-    """
-    @notice Protocol fees and slashed stake held for the owner to withdraw.
-    """
-    return self.treasury
 
 
 @external
@@ -179,9 +224,79 @@ def get_min_endpoint_stake() -> uint256:
 @view
 def get_protocol_fee_bps() -> uint256:
     """
-    @notice Share of every settled payment kept by the protocol, in bps.
+    @notice Share of every payment settled by sessions opened now, in bps.
     """
     return self.params.protocol_fee_bps
+
+
+@external
+@view
+def get_pending_params() -> (Params, uint256):
+    """
+    @notice The scheduled parameter change and the time it can execute
+            (0: nothing scheduled).
+    """
+    return self.pending_params, self.pending_params_eta
+
+
+@external
+@view
+def get_program_treasury() -> uint256:
+    """
+    @notice Protocol fees and slashed stake held for the owner to withdraw.
+    """
+    return self.treasury
+
+
+@external
+@view
+def get_burned() -> uint256:
+    """
+    @notice Stake taken by governance slashes: held by the contract for ever.
+    """
+    return self.burned
+
+
+@external
+@view
+def clock() -> uint256:
+    """
+    @notice Seconds elapsed outside pauses: `block.timestamp` minus all time
+            spent paused. Session and unbonding deadlines are on this clock.
+    """
+    return self._clock()
+
+
+# ------------------------------------------------------------- internal
+
+@internal
+@view
+def _clock() -> uint256:
+    stopped: uint256 = self.paused_seconds
+    if self.paused:
+        stopped += block.timestamp - self.paused_at
+    return block.timestamp - stopped
+
+
+@internal
+@view
+def _check_params(p: Params):
+    amounts: uint256[3] = [p.min_session_deposit, p.min_tailnet_deposit, p.min_endpoint_stake]
+    for i: uint256 in range(3):
+        assert (
+            amounts[i] > 0
+            and amounts[i] >= deployed_minimums[i] // AMOUNT_RANGE
+            and amounts[i] <= deployed_minimums[i] * AMOUNT_RANGE
+        ), "minimum amounts must be > 0 and within 10x of their deployed values"
+    assert p.session_grace >= SESSION_GRACE_MIN and p.session_grace <= SESSION_GRACE_MAX, "session grace outside 1 h .. 30 d"
+    assert (
+        p.sweep_grace_multiplier >= SWEEP_GRACE_MULT_MIN and p.sweep_grace_multiplier <= SWEEP_GRACE_MULT_MAX
+    ), "sweep multiplier outside 2 .. 100"
+    assert p.sweep_bounty_bps <= SWEEP_BOUNTY_MAX_BPS, "sweep bounty <= 10%"
+    assert p.unbond_grace >= UNBOND_GRACE_MIN and p.unbond_grace <= UNBOND_GRACE_MAX, "unbond grace outside 3 d .. 90 d"
+    assert p.slash_burn_bps >= SLASH_BURN_MIN_BPS, "burn share too low"
+    assert p.slash_burn_bps + p.slash_bounty_bps == BPS_DENOM, "slash bps sum"
+    assert p.protocol_fee_bps <= PROTOCOL_FEE_MAX_BPS, "protocol fee > 2%"
 
 
 @internal
@@ -211,10 +326,11 @@ def _check_covers(treasury: uint256, amount: uint256):
 @internal
 @view
 def _check_elapsed(deadline: uint256):
-    assert block.timestamp >= deadline, "grace not elapsed"
+    assert self._clock() >= deadline, "grace not elapsed"
 
 
 @internal
 @pure
 def _bps(amount: uint256, bps: uint256) -> uint256:
-    return amount * bps // BPS_DENOM
+    # Split so no product overflows, whatever the amount (bps <= 10,000).
+    return amount // BPS_DENOM * bps + amount % BPS_DENOM * bps // BPS_DENOM

@@ -6,15 +6,23 @@
         price per MB, earns from settled sessions and claims its earnings.
         Misbehaviour costs the whole stake (live and unbonding) and any
         unclaimed earnings.
-@dev Earnings are a plain per-operator balance. The registration keeps the
+@dev Slashing: a double-sign report is committed first and revealed in a
+     later block, so the bounty goes to whoever found the evidence, never to
+     a copier of the reveal. An operator that slashes itself (two different
+     `settle_claim`s) has the reporter's share held for `REPORT_WINDOW`
+     seconds: a report committed before that slash still earns it. A
+     governance slash is announced `GOV_DELAY` ahead and burns everything.
+     Earnings are a plain per-operator balance. The registration keeps the
      earnings-encryption key (an alt_bn128 point) and an initial ciphertext
      of zero so that an encrypted ledger can replace the balance without
      changing how exits register; today nothing is encrypted.
 """
 
+from . import eip712
 from . import governance
 from . import payments
 
+uses: eip712
 uses: governance
 uses: payments
 
@@ -29,7 +37,17 @@ struct Endpoint:
     registered_at: uint256
     reputation: uint256
 
+struct SlashRecord:
+    # @dev Block of the slash: a report committed at or before it may still
+    #      claim the held bounty.
+    block: uint256
+    held_bounty: uint256
+    # @dev Clock time after which an unclaimed held bounty goes to the treasury.
+    release_at: uint256
+
 _ALT_BN128_ADD: constant(address) = 0x0000000000000000000000000000000000000006
+RECEIPT_SIGNER_TYPEHASH: constant(bytes32) = keccak256("ReceiptSigner(address operator)")
+REPORT_WINDOW: constant(uint256) = 86_400
 
 endpoints: HashMap[address, Endpoint]
 endpoint_count: uint256
@@ -41,8 +59,12 @@ earnings_zero_ct: HashMap[address, uint256[4]]
 
 stake: HashMap[address, uint256]
 unbonding_stake: HashMap[address, uint256]
+# @dev On `governance.clock()`: a pause does not shorten the unbonding grace.
 unbonding_unlock: HashMap[address, uint256]
 slashed: HashMap[address, bool]
+slash_records: HashMap[address, SlashRecord]
+# @dev Clock time from which a scheduled governance slash may execute (0: none).
+gov_slash_eta: HashMap[address, uint256]
 
 earnings: HashMap[address, uint256]
 
@@ -87,6 +109,25 @@ event OperatorSlashed:
     treasury_amt: uint256
     bounty_amt: uint256
     forfeited_earnings: uint256
+    burned_amt: uint256
+    held_bounty: uint256
+
+event SlashBountyPaid:
+    addr: indexed(address)
+    reporter: indexed(address)
+    amount: uint256
+
+event SlashBountyReleased:
+    addr: indexed(address)
+    amount: uint256
+
+event GovSlashScheduled:
+    addr: indexed(address)
+    evidence: bytes32
+    eta: uint256
+
+event GovSlashCancelled:
+    addr: indexed(address)
 
 event EarningsCredited:
     operator: indexed(address)
@@ -125,7 +166,7 @@ def unbond_endpoint():
     amount: uint256 = self.stake[msg.sender]
     # Bonding is refused while unbonding, so a live stake means none is unbonding.
     assert amount > 0, "no stake"
-    unlock_at: uint256 = block.timestamp + governance.params.unbond_grace
+    unlock_at: uint256 = governance._clock() + governance.params.unbond_grace
     self.unbonding_stake[msg.sender] = amount
     self.unbonding_unlock[msg.sender] = unlock_at
     self.stake[msg.sender] = 0
@@ -136,9 +177,9 @@ def unbond_endpoint():
 @external
 def finalize_unbond():
     """
-    @notice Pay out the unbonding stake once its grace has elapsed.
+    @notice Pay out the unbonding stake once its grace has elapsed (also
+            while paused; time spent paused does not count toward the grace).
     """
-    governance._check_not_paused()
     amount: uint256 = self.unbonding_stake[msg.sender]
     assert amount > 0, "no unbonding"
     governance._check_elapsed(self.unbonding_unlock[msg.sender])
@@ -149,14 +190,60 @@ def finalize_unbond():
 
 
 @external
-def gov_slash_operator(operator: address):
+def schedule_slash(operator: address, evidence: bytes32) -> uint256:
     """
-    @notice Slash `operator` on off-chain evidence (owner only). The owner
-            receives the bounty share.
+    @notice Announce a governance slash of `operator` (owner only), citing
+            `evidence` (the hash of a published document). It can execute
+            `GOV_DELAY` seconds from now, or be cancelled before.
+    @return The time (s) from which `execute_slash` may run.
+    """
+    governance._check_owner()
+    assert self.stake[operator] + self.unbonding_stake[operator] > 0, "no stake to slash"
+    assert self.gov_slash_eta[operator] == 0, "slash already scheduled"
+    eta: uint256 = block.timestamp + governance.GOV_DELAY
+    self.gov_slash_eta[operator] = eta
+    log GovSlashScheduled(addr=operator, evidence=evidence, eta=eta)
+    return eta
+
+
+@external
+def execute_slash(operator: address):
+    """
+    @notice Slash `operator` as scheduled (owner only). Stake and unclaimed
+            earnings are burned: nothing goes to the owner or the treasury.
     """
     governance._check_not_paused()
     governance._check_owner()
-    self._slash(operator, msg.sender)
+    eta: uint256 = self.gov_slash_eta[operator]
+    assert eta != 0, "no slash scheduled"
+    assert block.timestamp >= eta, "timelock not elapsed"
+    self.gov_slash_eta[operator] = 0
+    self._slash(operator, empty(address), True)
+
+
+@external
+def cancel_slash(operator: address):
+    """
+    @notice Drop a scheduled governance slash (owner only).
+    """
+    governance._check_owner()
+    assert self.gov_slash_eta[operator] != 0, "no slash scheduled"
+    self.gov_slash_eta[operator] = 0
+    log GovSlashCancelled(addr=operator)
+
+
+@external
+def release_slash_bounty(operator: address):
+    """
+    @notice After `REPORT_WINDOW`, move the bounty held from a self-slash that
+            no committed report claimed to the treasury (anyone may call).
+    """
+    record: SlashRecord = self.slash_records[operator]
+    assert record.held_bounty > 0, "no bounty held"
+    governance._check_elapsed(record.release_at)
+    self.slash_records[operator].held_bounty = 0
+    governance.treasury += record.held_bounty
+    log SlashBountyReleased(addr=operator, amount=record.held_bounty)
 
 
 # ------------------------------------------------------------ endpoints
@@ -170,6 +257,7 @@ def register_endpoint(
     region: String[32],
     price_per_mb: uint256,
     receipt_signer: address,
+    signer_signature: Bytes[65],
 ):
     """
     @notice Register the caller's WireGuard exit.
@@ -181,6 +269,8 @@ def register_endpoint(
     @param price_per_mb Base units of the asset per 1,000,000 bytes.
     @param receipt_signer Key (separate from the operator account) that
            signs the exit's usage receipts.
+    @param signer_signature The receipt key's EIP-712 signature over
+           `ReceiptSigner(operator=caller)`: nobody binds a key they do not hold.
     """
     governance._check_not_paused()
     self._check_never_slashed(msg.sender)
@@ -188,9 +278,10 @@ def register_endpoint(
     assert not self.endpoints[msg.sender].active, "already registered"
     self._check_listing(endpoint, price_per_mb)
     self._check_keys(wg_pubkey, earnings_pubkey, initial_enc_zero)
-    assert receipt_signer != empty(address), "receipt signer required"
     bound_to: address = self.receipt_signer_operator[receipt_signer]
     assert bound_to == empty(address) or bound_to == msg.sender, "receipt signer belongs to another operator"
+    struct_hash: bytes32 = keccak256(abi_encode(RECEIPT_SIGNER_TYPEHASH, msg.sender))
+    assert eip712._recover(struct_hash, signer_signature) == receipt_signer, "receipt signer did not sign the binding"
 
     if self.endpoints[msg.sender].registered_at == 0:
         # block.timestamp is never 0 on a live chain: 0 means "never registered".
@@ -266,9 +357,9 @@ def retire_endpoint():
 @external
 def claim_earnings(amount: uint256):
     """
-    @notice Withdraw `amount` of the caller's settled earnings.
+    @notice Withdraw `amount` of the caller's settled earnings (also while
+            paused).
     """
-    governance._check_not_paused()
     self._check_not_slashed(msg.sender)
     governance._check_amount(amount)
     assert self.earnings[msg.sender] >= amount, "amount exceeds earnings"
@@ -372,6 +463,25 @@ def get_earnings_zero_ct(addr: address) -> uint256[4]:
 
 @external
 @view
+def get_slash_record(addr: address) -> SlashRecord:
+    """
+    @notice When `addr` was slashed and the reporter's bounty still held.
+    """
+    return self.slash_records[addr]
+
+
+@external
+@view
+def get_gov_slash_eta(addr: address) -> uint256:
+    """
+    @notice Time from which a scheduled governance slash of `addr` may
+            execute (0: none scheduled).
+    """
+    return self.gov_slash_eta[addr]
+
+
+@external
+@view
 def get_receipt_signer_operator(signer: address) -> address:
     """
     @notice The operator a receipt key is bound to (empty if none).
@@ -407,34 +517,66 @@ def _credit_earnings(operator: address, amount: uint256):
 
 
 @internal
-def _slash(operator: address, bounty_receiver: address):
+def _slash(operator: address, reporter: address, by_governance: bool):
     """
-    @dev Takes the live and unbonding stake and any unclaimed earnings. The
-         bounty share goes to `bounty_receiver`, or to the treasury when it is
-         empty (the operator caught itself and must not profit).
+    @dev Takes the live and unbonding stake and any unclaimed earnings.
+         A governance slash burns all of it. Otherwise the treasury takes the
+         burn share and the earnings; the bounty share goes to `reporter`, or
+         is held for a committed report when there is none (the operator
+         caught itself and must not profit).
     """
     assert not self.slashed[operator], "already slashed"
     total: uint256 = self.stake[operator] + self.unbonding_stake[operator]
     assert total > 0, "no stake to slash"
+    forfeited: uint256 = self.earnings[operator]
     to_treasury: uint256 = governance._bps(total, governance.params.slash_burn_bps)
     bounty: uint256 = total - to_treasury
-    if bounty_receiver == empty(address):
-        to_treasury = total
+    held: uint256 = 0
+    burned: uint256 = 0
+    if by_governance:
+        burned = total + forfeited
+        to_treasury = 0
+        forfeited = 0
         bounty = 0
-    forfeited: uint256 = self.earnings[operator]
+    elif reporter == empty(address):
+        held = bounty
+        bounty = 0
 
     self.stake[operator] = 0
     self.unbonding_stake[operator] = 0
     self.unbonding_unlock[operator] = 0
     self.earnings[operator] = 0
     self.slashed[operator] = True
+    self.slash_records[operator] = SlashRecord(
+        block=block.number, held_bounty=held, release_at=governance._clock() + REPORT_WINDOW
+    )
     self._retire(operator)
     governance.treasury += to_treasury + forfeited
+    governance.burned += burned
     log OperatorSlashed(
-        addr=operator, stake=total, treasury_amt=to_treasury, bounty_amt=bounty, forfeited_earnings=forfeited
+        addr=operator,
+        stake=total,
+        treasury_amt=to_treasury,
+        bounty_amt=bounty,
+        forfeited_earnings=forfeited,
+        burned_amt=burned,
+        held_bounty=held,
     )
     if bounty > 0:
-        payments._push(bounty_receiver, bounty)
+        payments._push(reporter, bounty)
+
+
+@internal
+def _pay_held_bounty(operator: address, reporter: address, committed_block: uint256):
+    """
+    @dev A report committed no later than the operator's slash earns the
+         bounty held from it.
+    """
+    record: SlashRecord = self.slash_records[operator]
+    assert record.held_bounty > 0 and committed_block <= record.block, "already slashed"
+    self.slash_records[operator].held_bounty = 0
+    log SlashBountyPaid(addr=operator, reporter=reporter, amount=record.held_bounty)
+    payments._push(reporter, record.held_bounty)
 
 
 @internal

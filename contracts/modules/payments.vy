@@ -54,6 +54,8 @@ def _push(receiver: address, amount: uint256):
          state, so a failed payout reverts the whole transaction.
     """
     assert receiver != empty(address), "receiver is the empty address"
+    # An ERC-20 sent to this contract would be stranded outside every ledger.
+    assert receiver != self, "receiver is this contract"
     if amount == 0:
         return
     if asset == empty(address):

@@ -3,7 +3,8 @@
 """
 @title Sessions: paid single-hop tunnels through one exit, and their settlement
 @notice A member (or a member's device) opens a session, locking a max-pay
-        deposit from the tailnet treasury at the exit's current price. Usage
+        deposit from the tailnet treasury at the exit's current price, and
+        fixing the fee, grace and sweep terms it will settle under. Usage
         settles one of three ways:
         1. the exit claims bytes (`settle_claim`) and the opener confirms the
            same figure (`settle_confirm`); a different figure is a public dispute;
@@ -11,10 +12,18 @@
            (`settle_with_receipt`), so a silent client cannot leave it unpaid;
         3. nobody settles: after the grace the deposit goes back to the tailnet
            (`claim_no_show`), or later to anyone for a bounty (`sweep_expired_session`).
+        Receipts count when signed by the opener, or by a device of the opener
+        wallet that was not revoked before the session opened
+        (`is_receipt_signer`). A tailnet owner may close a session whose
+        opener no longer acts for a member: the exit then has
+        `CLOSE_SETTLE_WINDOW` seconds to settle what its receipts prove.
+        Deadlines are on `governance.clock()`, which stands still while paused.
         pay = bytes_used * price_per_mb // 1_000_000, rounded down (the client's way).
 @dev An operator that signs two receipts for the same (session, seq) with
      different byte counts, or claims two different figures for one session,
-     has equivocated and loses its stake.
+     has equivocated and loses its stake. Reports of double signing are
+     committed (`commit_slash_report`) and revealed in a later block.
+     Reputation is the value an exit settled for tailnets it does not own.
 """
 
 from . import eip712
@@ -37,6 +46,13 @@ struct Session:
     price_per_mb: uint256
     opened_at: uint256
     status: uint8
+    protocol_fee_bps: uint256
+    sweep_bounty_bps: uint256
+    # @dev Clock deadlines: the exit settles before `settle_by`; after it the
+    #      deposit can go back (`claim_no_show`); after `sweep_after` anyone
+    #      may sweep it for the bounty.
+    settle_by: uint256
+    sweep_after: uint256
 
 struct ClaimRecord:
     is_set: bool
@@ -48,11 +64,14 @@ STATUS_SETTLED: constant(uint8) = 1
 STATUS_REFUNDED: constant(uint8) = 2
 BYTES_PER_MB: constant(uint256) = 1_000_000
 RECEIPT_TYPEHASH: constant(bytes32) = keccak256("Receipt(uint256 sessionId,uint64 seq,uint256 bytesUsed)")
+CLOSE_SETTLE_WINDOW: constant(uint256) = 6 * 3_600
 
 session_count: uint256
 sessions: HashMap[uint256, Session]
 operator_claims: HashMap[uint256, ClaimRecord]
 client_confirms: HashMap[uint256, ClaimRecord]
+# @dev Block in which each double-sign report was committed.
+slash_reports: HashMap[bytes32, uint256]
 
 event SessionOpened:
     session_id: indexed(uint256)
@@ -95,6 +114,14 @@ event SessionRefunded:
     session_id: indexed(uint256)
     reason: String[32]
 
+event SessionClosed:
+    session_id: indexed(uint256)
+    settle_by: uint256
+
+event SlashReportCommitted:
+    reporter: indexed(address)
+    commitment: bytes32
+
 event SessionSwept:
     session_id: indexed(uint256)
     sweeper: indexed(address)
@@ -115,7 +142,7 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     governance._check_not_paused()
     tailnets._check_tailnet_exists(tailnet_id)
     if not tailnets.members[tailnet_id][msg.sender]:
-        owner_wallet: address = tailnets.device_owner[msg.sender]
+        owner_wallet: address = tailnets._device_wallet(msg.sender)
         assert owner_wallet != empty(address), "not a member"
         assert tailnets.members[tailnet_id][owner_wallet], "device's owner is not a member"
     tailnets._check_exit_configured(tailnet_id, exit_addr)
@@ -128,6 +155,8 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     assert price <= max_price_per_mb, "exit price above max_price_per_mb"
     session_id: uint256 = self.session_count
     self.session_count = session_id + 1
+    terms: governance.Params = governance.params
+    settle_by: uint256 = governance._clock() + terms.session_grace
     self.sessions[session_id] = Session(
         tailnet_id=tailnet_id,
         exit=exit_addr,
@@ -136,6 +165,10 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
         price_per_mb=price,
         opened_at=block.timestamp,
         status=STATUS_OPEN,
+        protocol_fee_bps=terms.protocol_fee_bps,
+        sweep_bounty_bps=terms.sweep_bounty_bps,
+        settle_by=settle_by,
+        sweep_after=settle_by + terms.session_grace * (terms.sweep_grace_multiplier - 1),
     )
     log SessionOpened(
         session_id=session_id,
@@ -164,7 +197,7 @@ def settle_claim(session_id: uint256, bytes_used: uint256) -> bool:
     if previous.is_set:
         if previous.bytes_used == bytes_used:
             return True
-        operators._slash(msg.sender, empty(address))
+        operators._slash(msg.sender, empty(address), False)
         self._refund(session_id, session, "operator-equivocation")
         return False
     self.operator_claims[session_id] = ClaimRecord(is_set=True, bytes_used=bytes_used, claimed_at=block.timestamp)
@@ -199,14 +232,15 @@ def settle_confirm(session_id: uint256, bytes_used: uint256) -> bool:
 def settle_with_receipt(session_id: uint256, seq: uint64, bytes_used: uint256, client_signature: Bytes[65]):
     """
     @notice The exit settles alone with a `Receipt(sessionId, seq, bytesUsed)`
-            signed by the session opener. Usable while the session is open,
-            also after a dispute.
+            signed by the session opener or one of its devices (see
+            `is_receipt_signer`). Usable while the session is open, also
+            after a dispute.
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
     self._check_exit_caller(session)
     signer: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_used), client_signature)
-    assert signer == session.opener, "receipt not signed by session opener"
+    assert self._is_receipt_signer(session, signer), "receipt not signed by the opener or its device"
     log SettledByReceipt(session_id=session_id, seq=seq, bytes_used=bytes_used)
     self._settle(session_id, session, bytes_used)
 
@@ -219,7 +253,7 @@ def claim_no_show(session_id: uint256):
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
-    governance._check_elapsed(session.opened_at + governance.params.session_grace)
+    governance._check_elapsed(session.settle_by)
     self._refund(session_id, session, "no-show")
 
 
@@ -231,13 +265,43 @@ def sweep_expired_session(session_id: uint256):
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
-    sweep_grace: uint256 = governance.params.session_grace * governance.params.sweep_grace_multiplier
-    assert block.timestamp >= session.opened_at + sweep_grace, "sweep grace not elapsed"
-    bounty: uint256 = governance._bps(session.deposit, governance.params.sweep_bounty_bps)
+    assert governance._clock() >= session.sweep_after, "sweep grace not elapsed"
+    bounty: uint256 = governance._bps(session.deposit, session.sweep_bounty_bps)
     self.sessions[session_id].status = STATUS_REFUNDED
     tailnets.tailnets[session.tailnet_id].treasury += session.deposit - bounty
     log SessionSwept(session_id=session_id, sweeper=msg.sender, bounty=bounty)
     payments._push(msg.sender, bounty)
+
+
+@external
+def close_session(session_id: uint256):
+    """
+    @notice End a session whose opener no longer acts for a member: a removed
+            member, or a revoked device (tailnet owner only). The exit keeps
+            `CLOSE_SETTLE_WINDOW` seconds to settle with its receipts; then
+            the deposit can go back to the tailnet.
+    """
+    governance._check_not_paused()
+    session: Session = self._open_session(session_id)
+    tailnets._check_tailnet_owner(session.tailnet_id)
+    assert not tailnets._acts_for_member(session.tailnet_id, session.opener), "opener still acts for a member"
+    settle_by: uint256 = min(session.settle_by, governance._clock() + CLOSE_SETTLE_WINDOW)
+    self.sessions[session_id].settle_by = settle_by
+    log SessionClosed(session_id=session_id, settle_by=settle_by)
+
+
+@external
+def commit_slash_report(commitment: bytes32):
+    """
+    @notice First step of a double-sign report: commit to
+            `keccak256(abi_encode(reporter, operator, session_id, seq,
+            bytes_a, bytes_b))`, then call `slash_double_sign` in a later
+            block. Only the committing reporter can reveal it.
+    """
+    governance._check_not_paused()
+    assert self.slash_reports[commitment] == 0, "report already committed"
+    self.slash_reports[commitment] = block.number
+    log SlashReportCommitted(reporter=msg.sender, commitment=commitment)
 
 
 @external
@@ -252,10 +316,15 @@ def slash_double_sign(
 ):
     """
     @notice Prove equivocation: two receipts signed by `operator`'s receipt
-            key for the same session and seq with different byte counts. The
-            caller receives the bounty share of the stake.
+            key for the same session and seq with different byte counts, as
+            committed earlier by the caller. The caller receives the bounty
+            share of the stake; if the operator slashed itself after the
+            commitment, the bounty held from that slash.
     """
     governance._check_not_paused()
+    commitment: bytes32 = keccak256(abi_encode(msg.sender, operator, session_id, seq, bytes_a, bytes_b))
+    committed_block: uint256 = self.slash_reports[commitment]
+    assert committed_block != 0 and committed_block < block.number, "commit the report in an earlier block first"
     assert bytes_a != bytes_b, "receipts do not conflict"
     self._check_session_exists(session_id)
     assert self.sessions[session_id].exit == operator, "session is not served by operator"
@@ -265,7 +334,11 @@ def slash_double_sign(
         operators.receipt_signer_operator[signer_a] == operator
         and operators.receipt_signer_operator[signer_b] == operator
     ), "both receipts must be signed by the operator's receipt key"
-    operators._slash(operator, msg.sender)
+    self.slash_reports[commitment] = 0
+    if operators.slashed[operator]:
+        operators._pay_held_bounty(operator, msg.sender, committed_block)
+    else:
+        operators._slash(operator, msg.sender, False)
 
 
 # ---------------------------------------------------------------- views
@@ -278,6 +351,18 @@ def get_session(session_id: uint256) -> Session:
     """
     self._check_session_exists(session_id)
     return self.sessions[session_id]
+
+
+@external
+@view
+def is_receipt_signer(session_id: uint256, signer: address) -> bool:
+    """
+    @notice Whether receipts signed by `signer` settle the session: the
+            opener, or a device of the opener wallet not revoked before the
+            session opened. Exits accept exactly these signers.
+    """
+    self._check_session_exists(session_id)
+    return self._is_receipt_signer(self.sessions[session_id], signer)
 
 
 @external
@@ -332,6 +417,15 @@ def _open_session(session_id: uint256) -> Session:
 
 
 @internal
+@view
+def _is_receipt_signer(session: Session, signer: address) -> bool:
+    if signer == session.opener:
+        return True
+    device: tailnets.Device = tailnets.devices[signer]
+    return device.wallet == session.opener and (device.revoked_at == 0 or device.revoked_at > session.opened_at)
+
+
+@internal
 @pure
 def _receipt_hash(session_id: uint256, seq: uint64, bytes_used: uint256) -> bytes32:
     return keccak256(abi_encode(RECEIPT_TYPEHASH, session_id, seq, bytes_used))
@@ -345,11 +439,12 @@ def _settle(session_id: uint256, session: Session, bytes_used: uint256):
     if bytes_used <= max_value(uint256) // session.price_per_mb:
         total_paid = bytes_used * session.price_per_mb // BYTES_PER_MB
     assert total_paid <= session.deposit and total_paid != max_value(uint256), "usage exceeds deposit"
-    fee: uint256 = governance._bps(total_paid, governance.params.protocol_fee_bps)
+    fee: uint256 = governance._bps(total_paid, session.protocol_fee_bps)
     refund: uint256 = session.deposit - total_paid
     self.sessions[session_id].status = STATUS_SETTLED
     operators._credit_earnings(session.exit, total_paid - fee)
-    operators.endpoints[session.exit].reputation += 1
+    if tailnets.tailnets[session.tailnet_id].owner != session.exit:
+        operators.endpoints[session.exit].reputation += total_paid
     governance.treasury += fee
     tailnets.tailnets[session.tailnet_id].treasury += refund
     log SessionSettled(

@@ -11,7 +11,14 @@
      invitee receives that key off chain and signs `Join(tailnetId, member)`
      naming its own wallet. A copy of the transaction from the mempool names
      the wrong member, so it cannot be front-run (the seed's hash preimage
-     could).
+     could). An invite admits a given wallet once: a removed member cannot
+     rejoin with its old signature.
+     Devices: a key binds to a wallet only with its own EIP-712 signature over
+     `Device(wallet)`. A revoked device key is retired for ever; receipts it
+     signed for sessions opened before its revocation stay valid (the exit
+     served them), and the tailnet owner can close those sessions early.
+     The deposit that creates a tailnet stays in its treasury for
+     `TAILNET_RESERVE_LOCK` seconds, so creating tailnets costs something.
 """
 
 from . import eip712
@@ -31,6 +38,9 @@ struct Tailnet:
     acl_policy: bytes32
     created_at: uint256
     exit_count: uint256
+    # @dev The creation deposit: withdrawals leave at least this much until
+    #      `created_at + TAILNET_RESERVE_LOCK`.
+    reserve: uint256
 
 struct JoinToken:
     expires_at: uint256
@@ -38,14 +48,23 @@ struct JoinToken:
     # @dev Set once; a revoked or used-up key is never accepted again.
     committed: bool
 
+struct Device:
+    wallet: address
+    # @dev 0 while live; once revoked the key never binds again.
+    revoked_at: uint256
+
 JOIN_TYPEHASH: constant(bytes32) = keccak256("Join(uint256 tailnetId,address member)")
+DEVICE_TYPEHASH: constant(bytes32) = keccak256("Device(address wallet)")
+TAILNET_RESERVE_LOCK: constant(uint256) = 30 * 86_400
 
 tailnet_count: uint256
 tailnets: HashMap[uint256, Tailnet]
 members: HashMap[uint256, HashMap[address, bool]]
 tailnet_exits: HashMap[uint256, HashMap[address, bool]]
 join_tokens: HashMap[uint256, HashMap[address, JoinToken]]
-device_owner: HashMap[address, address]
+# @dev keccak256(tailnet id, invite key, member) of every redemption.
+joins_redeemed: HashMap[bytes32, bool]
+devices: HashMap[address, Device]
 
 event TailnetCreated:
     tailnet_id: indexed(uint256)
@@ -133,6 +152,7 @@ def create_tailnet(acl_policy: bytes32, amount: uint256) -> uint256:
         acl_policy=acl_policy,
         created_at=block.timestamp,
         exit_count=0,
+        reserve=governance.params.min_tailnet_deposit,
     )
     self.members[tailnet_id][msg.sender] = True
     log TailnetCreated(tailnet_id=tailnet_id, owner=msg.sender, acl_policy=acl_policy, deposit=amount)
@@ -184,12 +204,16 @@ def deposit_to_tailnet(tailnet_id: uint256, amount: uint256):
 def withdraw_from_tailnet(tailnet_id: uint256, to: address, amount: uint256):
     """
     @notice Pay `amount` of the treasury's unlocked funds to `to` (owner
-            only). Deposits locked in open sessions are not available.
+            only; also while paused). Deposits locked in open sessions are
+            not available, nor the creation deposit in the first 30 days.
     """
-    governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
     governance._check_amount(amount)
-    governance._check_covers(self.tailnets[tailnet_id].treasury, amount)
+    tailnet: Tailnet = self.tailnets[tailnet_id]
+    governance._check_covers(tailnet.treasury, amount)
+    assert (
+        tailnet.treasury - amount >= tailnet.reserve or block.timestamp >= tailnet.created_at + TAILNET_RESERVE_LOCK
+    ), "the creation deposit stays for 30 days"
     self.tailnets[tailnet_id].treasury -= amount
     payments._push(to, amount)
     log TailnetWithdrawal(
@@ -271,6 +295,9 @@ def redeem_join_token(tailnet_id: uint256, invite_key: address, signature: Bytes
     assert block.timestamp < token.expires_at, "token expired"
     struct_hash: bytes32 = keccak256(abi_encode(JOIN_TYPEHASH, tailnet_id, msg.sender))
     assert eip712._recover(struct_hash, signature) == invite_key, "join signature is not from the invite key"
+    redemption: bytes32 = keccak256(abi_encode(tailnet_id, invite_key, msg.sender))
+    assert not self.joins_redeemed[redemption], "this invite already admitted this wallet once"
+    self.joins_redeemed[redemption] = True
     self.join_tokens[tailnet_id][invite_key].uses_left = token.uses_left - 1
     self._add_member(tailnet_id, msg.sender)
     log JoinTokenRedeemed(tailnet_id=tailnet_id, member=msg.sender, invite_key=invite_key)
@@ -291,29 +318,35 @@ def revoke_join_token(tailnet_id: uint256, invite_key: address):
 # -------------------------------------------------------------- devices
 
 @external
-def register_device(device: address):
+def register_device(device: address, signature: Bytes[65]):
     """
     @notice Let the key `device` act for the caller: it may open sessions in
-            the caller's tailnets and sign requests for them.
+            the caller's tailnets and sign requests and receipts for them.
+    @param signature The device key's EIP-712 signature over
+           `Device(wallet=caller)`.
     """
     governance._check_not_paused()
     assert device != empty(address) and device != msg.sender, "device must be another, non-empty address"
-    existing: address = self.device_owner[device]
-    if existing == msg.sender:
+    existing: Device = self.devices[device]
+    assert existing.revoked_at == 0, "device key was revoked: make a new key"
+    assert existing.wallet == empty(address) or existing.wallet == msg.sender, "device attached to another wallet"
+    struct_hash: bytes32 = keccak256(abi_encode(DEVICE_TYPEHASH, msg.sender))
+    assert eip712._recover(struct_hash, signature) == device, "device key did not sign the binding"
+    if existing.wallet == msg.sender:
         return
-    assert existing == empty(address), "device attached to another wallet"
-    self.device_owner[device] = msg.sender
+    self.devices[device] = Device(wallet=msg.sender, revoked_at=0)
     log DeviceRegistered(wallet=msg.sender, device=device)
 
 
 @external
 def revoke_device(device: address):
     """
-    @notice Detach `device` from the caller's wallet.
+    @notice Detach `device` from the caller's wallet, for ever. Sessions it
+            opened stay open until settled or closed by the tailnet owner.
     """
     governance._check_not_paused()
-    assert self.device_owner[device] == msg.sender, "not device owner"
-    self.device_owner[device] = empty(address)
+    assert self._device_wallet(device) == msg.sender, "not device owner"
+    self.devices[device].revoked_at = block.timestamp
     log DeviceRevoked(wallet=msg.sender, device=device)
 
 
@@ -369,9 +402,18 @@ def get_join_token(tailnet_id: uint256, invite_key: address) -> JoinToken:
 @view
 def get_device_owner(device: address) -> address:
     """
-    @notice The wallet `device` acts for (empty if none).
+    @notice The wallet `device` acts for (empty if none or revoked).
     """
-    return self.device_owner[device]
+    return self._device_wallet(device)
+
+
+@external
+@view
+def get_device(device: address) -> Device:
+    """
+    @notice The device record: its wallet and when it was revoked (0: live).
+    """
+    return self.devices[device]
 
 
 @external
@@ -380,7 +422,7 @@ def is_device_of(device: address, wallet: address) -> bool:
     """
     @notice Whether `device` acts for `wallet`.
     """
-    return wallet != empty(address) and self.device_owner[device] == wallet
+    return wallet != empty(address) and self._device_wallet(device) == wallet
 
 
 # ------------------------------------------------------------- internal
@@ -402,6 +444,21 @@ def _check_tailnet_owner(tailnet_id: uint256):
 @view
 def _check_exit_configured(tailnet_id: uint256, exit_addr: address):
     assert self.tailnet_exits[tailnet_id][exit_addr], "exit not configured"
+
+
+@internal
+@view
+def _device_wallet(device: address) -> address:
+    record: Device = self.devices[device]
+    if record.revoked_at != 0:
+        return empty(address)
+    return record.wallet
+
+
+@internal
+@view
+def _acts_for_member(tailnet_id: uint256, who: address) -> bool:
+    return self.members[tailnet_id][who] or self.members[tailnet_id][self._device_wallet(who)]
 
 
 @internal

@@ -10,7 +10,7 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from octravpn.chain.devnet import Anvil, DevnetError
-from octravpn.protocol import Domain, Receipt, typed_data
+from octravpn.protocol import Domain, Receipt, ReceiptSigner, sign, typed_data
 from octravpn.protocol.earnings_keys import EarningsKeypair
 
 MB = 10**6
@@ -23,8 +23,9 @@ def test_deployed_contract_reads_back_its_configuration(w3, vpn, accounts):
     assert vpn.functions.asset().call() == "0x0000000000000000000000000000000000000000"
     assert vpn.functions.get_min_endpoint_stake().call() == ETHER
     domain = Domain(chain_id=31337, verifying_contract=vpn.address)
-    assert vpn.functions.DOMAIN_SEPARATOR().call() == domain.separator()
+    assert vpn.functions.DOMAIN_SEPARATOR().call() == domain.separator()  # also in the extension's code
     assert len(w3.eth.get_code(vpn.address)) <= 24_576
+    assert 0 < len(w3.eth.get_code(vpn.functions.extension().call())) <= 24_576
 
 
 def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
@@ -39,20 +40,21 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
         return receipt
 
     send(fn.bond_endpoint(ETHER), operator, ETHER)
+    domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
+    consent = sign(domain, ReceiptSigner(operator=operator.address), bytes(receipt_key.key))
     send(fn.register_endpoint("127.0.0.1:51820", b"\x42" * 32, keys.public, keys.encrypt_zero(),
-                              "local", 2 * 10**12, receipt_key.address), operator)
+                              "local", 2 * 10**12, receipt_key.address, consent), operator)
     tailnet_id = fn.tailnet_count_view().call()
     send(fn.create_tailnet(keccak(b"{}"), ETHER // 10), member, ETHER // 10)
     send(fn.configure_tailnet_exit(tailnet_id, operator.address), member)
     session_id = fn.session_count_view().call()
     send(fn.open_session(tailnet_id, operator.address, 10**16, 2 * 10**12), member)
 
-    domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
     used = 750 * MB
     signable = encode_typed_data(full_message=typed_data(domain, Receipt(session_id=session_id, seq=5, bytes_used=used)))
     signature = bytes(Account.sign_message(signable, member.key).signature)
 
-    with pytest.raises(ContractLogicError, match="receipt not signed by session opener"):
+    with pytest.raises(ContractLogicError, match="receipt not signed by the opener or its device"):
         fn.settle_with_receipt(session_id, 5, used + 1, signature).transact({"from": operator.address})
 
     tx = send(fn.settle_with_receipt(session_id, 5, used, signature), operator)

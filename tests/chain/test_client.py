@@ -56,7 +56,8 @@ def test_full_flow_with_typed_results_and_events(network, accounts):
     assert event.tx_hash == bonded.tx_hash
     as_operator.register_endpoint(endpoint="127.0.0.1:51820", wg_pubkey=b"\x01" * 32, earnings_pubkey=keys.public,
                                   initial_enc_zero=keys.encrypt_zero(), region="local", price_per_mb=10**12,
-                                  receipt_signer=receipt_key.address)
+                                  receipt_signer=receipt_key.address,
+                                  signer_signature=as_operator.receipt_signer_consent(bytes(receipt_key.key)))
     endpoint = as_operator.endpoint(operator.address)
     assert endpoint.active and endpoint.region == "local" and endpoint.receipt_signer == receipt_key.address
 
@@ -83,7 +84,7 @@ def test_revert_found_at_estimation_is_decoded(network, accounts):
     with pytest.raises(ContractRevert, match="register_endpoint reverted: must bond_endpoint first") as info:
         stranger.register_endpoint(endpoint="h:1", wg_pubkey=b"\x01" * 32, earnings_pubkey=(1, 2),
                                    initial_enc_zero=(1, 2, 1, 2), region="r", price_per_mb=1,
-                                   receipt_signer=accounts[3].address)
+                                   receipt_signer=accounts[3].address, signer_signature=b"\x00" * 65)
     assert info.value.reason == "must bond_endpoint first"
 
 
@@ -135,7 +136,9 @@ def test_dropped_transaction_is_broadcast_again(network, accounts, w3):
     w3.provider.make_request("evm_setAutomine", [False])
     result: list = []
     try:
-        worker = threading.Thread(target=lambda: result.append(client.register_device(Account.create().address)))
+        device = Account.create()
+        consent = client.device_consent(bytes(device.key))
+        worker = threading.Thread(target=lambda: result.append(client.register_device(device.address, consent)))
         worker.start()
         (tx_hash,) = _wait_for_pending(w3, 1)
         w3.provider.make_request("anvil_dropTransaction", [tx_hash])
@@ -173,7 +176,8 @@ def test_transaction_still_pending_at_the_deadline_times_out(network, accounts, 
     w3.provider.make_request("evm_setAutomine", [False])
     try:
         with pytest.raises(TransactionTimeout, match=r"was not mined within 1s; it may still be pending"):
-            client.register_device(Account.create().address)
+            device = Account.create()
+            client.register_device(device.address, client.device_consent(bytes(device.key)))
         assert len(_pending(w3)) == 1  # still there: not dropped, not duplicated
     finally:
         w3.provider.make_request("evm_mine", [])

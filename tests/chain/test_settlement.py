@@ -30,7 +30,8 @@ def operator_and_tailnet(w3, vpn, accounts):
         keys = EarningsKeypair.generate()
         as_operator.register_endpoint(endpoint="127.0.0.1:51820", wg_pubkey=b"\x01" * 32, earnings_pubkey=keys.public,
                                       initial_enc_zero=keys.encrypt_zero(), region="local", price_per_mb=10**12,
-                                      receipt_signer=Account.create().address)
+                                      receipt_signer=(key := Account.create()).address,
+                                      signer_signature=as_operator.receipt_signer_consent(bytes(key.key)))
     tailnet_id, _ = as_member.create_tailnet(keccak(b"settle"), 10**17)
     as_member.configure_tailnet_exit(tailnet_id, operator.address)
     return as_operator, as_member, tailnet_id, member

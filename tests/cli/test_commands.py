@@ -152,7 +152,13 @@ def test_governance_and_slashing(cli):
     chain = _chain(cli)
     params = cli.json("gov", "params")
     assert params["protocol_fee_bps"] == 50 and params["owner"] == cli.json("wallet", "show", "owner")["address"]
-    cli.json("-w", "owner", "gov", "set-params", "--protocol-fee-bps", "100", "--min-session-deposit", "0.002")
+    scheduled = cli.json("-w", "owner", "gov", "set-params", "--protocol-fee-bps", "100", "--min-session-deposit", "0.002")
+    assert chain.params().protocol_fee_bps == 50  # announced, not applied
+    assert cli.json("gov", "params")["pending_change"]["eta"] == scheduled["eta"]
+    assert "timelock not elapsed" in cli.fails(6, "-w", "owner", "gov", "execute-params")
+    chain.w3.provider.make_request("evm_increaseTime", [2 * 86_400])
+    chain.w3.provider.make_request("evm_mine", [])
+    cli.json("-w", "owner", "gov", "execute-params")
     assert chain.params().protocol_fee_bps == 100 and chain.params().min_session_deposit == 2 * 10**15
     cli.json("-w", "owner", "gov", "pause")
     assert chain.paused()

@@ -12,9 +12,10 @@ import boa
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from octravpn.protocol import Domain, Join, Receipt, sign
+from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
-from tests.contract.deployers import token_deployer, vpn_deployer
+from octravpn.protocol.reports import report_commitment
+from tests.contract.deployers import deploy_vpn, token_deployer
 
 ZERO = "0x0000000000000000000000000000000000000000"
 ETHER = 10**18
@@ -27,6 +28,7 @@ MB = 10**6
 SESSION_DEPOSIT = 10**16
 ACL_HASH = keccak(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}')
 WG_KEY = bytes.fromhex("11" * 32)
+GOV_DELAY = 2 * 86_400
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,7 @@ class Harness:
             if asset_kind == "erc20":
                 self.token = token_deployer().deploy()
                 asset = self.token.address
-            self.vpn = vpn_deployer().deploy(
-                asset, MIN_SESSION_DEPOSIT, MIN_TAILNET_DEPOSIT, SESSION_GRACE, MIN_STAKE
-            )
+            self.vpn = deploy_vpn(asset, MIN_SESSION_DEPOSIT, MIN_TAILNET_DEPOSIT, SESSION_GRACE, MIN_STAKE)
 
     # ------------------------------------------------------------- money
     @property
@@ -114,7 +114,8 @@ class Harness:
     def register(self, op: Operator, *, price: int = PRICE, region: str = "eu-west", endpoint: str = "198.51.100.7:51820"):
         with self.as_(op.account):
             self.vpn.register_endpoint(
-                endpoint, WG_KEY, op.earnings.public, op.earnings.encrypt_zero(3), region, price, op.receipt_key.address
+                endpoint, WG_KEY, op.earnings.public, op.earnings.encrypt_zero(3), region, price, op.receipt_key.address,
+                self.signer_sig(op.receipt_key, op.account),
             )
 
     def operator(self, alias: str, *, stake: int = MIN_STAKE, price: int = PRICE) -> Operator:
@@ -147,6 +148,38 @@ class Harness:
             self.vpn.configure_tailnet_exit(tid, op.address)
         return tid
 
+    # -------------------------------------------------------- governance
+    def apply_params(self, params: tuple):
+        """Schedule `params`, wait out the timelock, execute (as the owner)."""
+        with self.as_(self.owner):
+            self.vpn.schedule_params(tuple(params))
+            boa.env.time_travel(seconds=GOV_DELAY)
+            self.vpn.execute_params()
+
+    def gov_slash(self, operator, evidence: bytes = b"\x01" * 32):
+        """Schedule a governance slash of `operator`, wait out the timelock, execute it."""
+        with self.as_(self.owner):
+            self.vpn.schedule_slash(str(operator), evidence)
+            boa.env.time_travel(seconds=GOV_DELAY)
+            self.vpn.execute_slash(str(operator))
+
+    @staticmethod
+    def report_commitment(reporter, operator, session_id: int, seq: int, bytes_a: int, bytes_b: int) -> bytes:
+        return report_commitment(reporter=str(reporter), operator=str(operator), session_id=session_id, seq=seq,
+                                 bytes_a=bytes_a, bytes_b=bytes_b)
+
+    def commit_report(self, reporter, operator, session_id: int, seq: int, bytes_a: int, bytes_b: int):
+        with self.as_(reporter):
+            self.vpn.commit_slash_report(self.report_commitment(reporter, operator, session_id, seq, bytes_a, bytes_b))
+
+    def report_double_sign(self, reporter, operator, session_id: int, seq: int, bytes_a: int, sig_a: bytes,
+                           bytes_b: int, sig_b: bytes):
+        """Commit the report, let a block pass, reveal it: what an honest reporter does."""
+        self.commit_report(reporter, operator, session_id, seq, bytes_a, bytes_b)
+        boa.env.time_travel(blocks=1)
+        with self.as_(reporter):
+            return self.vpn.slash_double_sign(str(operator), session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
+
     def events(self, name: str | None = None) -> list:
         """Events OctraVPN emitted in the last transaction (read it right after)."""
         logs = [e for e in self.vpn.get_logs() if type(e).__name__ in self._event_names]
@@ -171,9 +204,20 @@ class Harness:
     def join_sig(self, invite_key: Actor, tailnet_id: int, member) -> bytes:
         return sign(self.domain(), Join(tailnet_id=tailnet_id, member=str(member)), invite_key.key)
 
+    def device_sig(self, device: Actor, wallet) -> bytes:
+        return sign(self.domain(), Device(wallet=str(wallet)), device.key)
+
+    def signer_sig(self, receipt_key: Actor, operator) -> bytes:
+        return sign(self.domain(), ReceiptSigner(operator=str(operator)), receipt_key.key)
+
+    def register_device(self, wallet, device: Actor):
+        """`device` consents to act for `wallet`, and `wallet` registers it."""
+        with self.as_(wallet):
+            return self.vpn.register_device(device.address, self.device_sig(device, wallet))
+
     def pay_for(self, session_id: int, bytes_used: int) -> tuple[int, int, int]:
         """(total paid, protocol fee, operator's net) for settling at `bytes_used`."""
         session = self.vpn.get_session(session_id)
         total = bytes_used * session.price_per_mb // 1_000_000
-        fee = total * self.vpn.get_protocol_fee_bps() // 10_000
+        fee = total * session.protocol_fee_bps // 10_000
         return total, fee, total - fee

@@ -1,8 +1,9 @@
 """Every payout is made to a hostile receiver that tries to call back in.
 
 The re-entering call is one that succeeds on its own (a withdrawal from the
-hostile's own tailnet), so a refusal can only come from the reentrancy lock;
-the test proves that by making the same call directly afterwards. On an ERC-20
+hostile's own tailnet, defined in OctraVPN; or an ACL update, which OctraVPN
+forwards to its extension), so a refusal can only come from the reentrancy
+lock; the test proves that by making the same call directly afterwards. On an ERC-20
 deployment the token calls the receiver back after each transfer (ERC-777
 style), so both assets are covered.
 """
@@ -16,13 +17,18 @@ from tests.contract.harness import ETHER, MIN_STAKE, SESSION_GRACE, Operator, ac
 MB = 10**6
 
 
-def _hostile(h):
+REENTRIES = {
+    "withdraw_from_tailnet": lambda tid, hostile: (tid, hostile, 1),
+    "update_acl": lambda tid, hostile: (tid, b"\x07" * 32),
+}
+
+
+def _hostile(h, reentry="withdraw_from_tailnet"):
     hostile = reentrant_deployer().deploy(h.vpn.address)
     if not h.native:
         h.token.set_hooked(hostile.address, True)
     tid = h.tailnet(hostile.address, ETHER)
-    reentry = h.vpn.withdraw_from_tailnet.prepare_calldata(tid, hostile.address, 1)
-    hostile.arm(reentry)
+    hostile.arm(getattr(h.vpn, reentry).prepare_calldata(*REENTRIES[reentry](tid, hostile.address)))
     return hostile, tid
 
 
@@ -57,19 +63,27 @@ def claim_earnings(h, hostile, alice):
     return (lambda: h.vpn.claim_earnings(earned, sender=hostile.address)), earned
 
 
-def gov_slash_bounty(h, hostile, alice):
-    op = h.operator("victim")
-    with h.as_(h.owner):
-        h.vpn.transfer_ownership(hostile.address)
-    return (lambda: h.vpn.gov_slash_operator(op.address, sender=hostile.address)), MIN_STAKE // 10
-
-
-def double_sign_bounty(h, hostile, alice):
+def _committed_report(h, hostile, alice):
     op = h.operator("victim")
     tid = h.tailnet_with_exit(alice, op)
     sid = h.session(tid, alice, op)
     evidence = (op.address, sid, 1, MB, h.receipt_sig(op.receipt_key, sid, 1, MB), 2 * MB,
                 h.receipt_sig(op.receipt_key, sid, 1, 2 * MB))
+    h.commit_report(hostile.address, op.address, sid, 1, MB, 2 * MB)
+    boa.env.time_travel(blocks=1)
+    return op, sid, evidence
+
+
+def double_sign_bounty(h, hostile, alice):
+    _, _, evidence = _committed_report(h, hostile, alice)
+    return (lambda: h.vpn.slash_double_sign(*evidence, sender=hostile.address)), MIN_STAKE // 10
+
+
+def held_bounty(h, hostile, alice):
+    op, sid, evidence = _committed_report(h, hostile, alice)
+    with h.as_(op.account):
+        h.vpn.settle_claim(sid, 1)
+        h.vpn.settle_claim(sid, 2)
     return (lambda: h.vpn.slash_double_sign(*evidence, sender=hostile.address)), MIN_STAKE // 10
 
 
@@ -93,13 +107,14 @@ def sweep_bounty(h, hostile, alice):
     return (lambda: h.vpn.sweep_expired_session(sid, sender=hostile.address)), bounty
 
 
-PAYOUTS = [finalize_unbond, claim_earnings, gov_slash_bounty, double_sign_bounty, program_treasury,
+PAYOUTS = [finalize_unbond, claim_earnings, double_sign_bounty, held_bounty, program_treasury,
            tailnet_withdrawal, sweep_bounty]
 
 
+@pytest.mark.parametrize("reentry", list(REENTRIES))
 @pytest.mark.parametrize("scenario", PAYOUTS, ids=[f.__name__ for f in PAYOUTS])
-def test_payout_receiver_cannot_reenter(h, alice, scenario):
-    hostile, hostile_tid = _hostile(h)
+def test_payout_receiver_cannot_reenter(h, alice, scenario, reentry):
+    hostile, hostile_tid = _hostile(h, reentry)
     trigger, payout = scenario(h, hostile, alice)
     hostile_before, vpn_before = h.balance(hostile.address), h.vpn_balance()
 
@@ -110,9 +125,7 @@ def test_payout_receiver_cannot_reenter(h, alice, scenario):
     assert h.balance(hostile.address) == hostile_before + payout
     assert h.vpn_balance() == vpn_before - payout
     # The refused call was valid on its own: only the lock stopped it.
-    treasury = h.vpn.get_tailnet(hostile_tid).treasury
-    h.vpn.withdraw_from_tailnet(hostile_tid, hostile.address, 1, sender=hostile.address)
-    assert h.vpn.get_tailnet(hostile_tid).treasury == treasury - 1
+    getattr(h.vpn, reentry)(*REENTRIES[reentry](hostile_tid, hostile.address), sender=hostile.address)
 
 
 def test_claim_cannot_be_doubled_by_reentry(h, alice):

@@ -3,7 +3,7 @@
 Each rule predicts from the model whether the call must succeed or revert,
 then applies it to both. After every step:
 - the contract holds exactly stakes + unbonding stakes + tailnet treasuries +
-  open deposits + program treasury + unclaimed earnings;
+  open deposits + program treasury + unclaimed earnings + held bounties + burned stake;
 - every stake, earnings balance, treasury and session status equals the model;
 - a session leaves "open" at most once (settled or refunded, never both, never twice).
 """
@@ -19,12 +19,15 @@ from hypothesis.stateful import (
 )
 
 from tests.contract.harness import (
-    ACL_HASH, MIN_SESSION_DEPOSIT, MIN_STAKE, MIN_TAILNET_DEPOSIT, PRICE, SESSION_GRACE, Harness, Operator, actor,
+    ACL_HASH, GOV_DELAY, MIN_SESSION_DEPOSIT, MIN_STAKE, MIN_TAILNET_DEPOSIT, PRICE, SESSION_GRACE, Harness, Operator,
+    actor,
 )
 
 OPEN, SETTLED, REFUNDED = 0, 1, 2
 BPS = 10_000
 MB = 10**6
+REPORT_WINDOW = 86_400
+RESERVE_LOCK = 30 * 86_400
 STEPS = {"count": 0}
 
 ops_idx = st.integers(0, 2)
@@ -49,12 +52,17 @@ class OperatorModel:
     ever_registered: bool = False
     price: int = 0
     earnings: int = 0
+    slashed_block: int = 0
+    held_bounty: int = 0
+    release_at: int = 0
 
 
 @dataclass
 class TailnetModel:
     owner: int
     treasury: int
+    reserve: int
+    created_at: int
     members: set = field(default_factory=set)
     exits: set = field(default_factory=set)
 
@@ -66,7 +74,10 @@ class SessionModel:
     opener: int
     deposit: int
     price: int
-    opened_at: int
+    fee_bps: int
+    settle_by: int
+    sweep_after: int
+    sweep_bounty_bps: int
     status: int = OPEN
     claim: int | None = None
 
@@ -86,8 +97,13 @@ class VPNMachine(RuleBasedStateMachine):
         self.m_tailnets: list[TailnetModel] = []
         self.m_sessions: list[SessionModel] = []
         self.m_treasury = 0
+        self.m_burned = 0
         self.fee_bps = self.vpn.get_params().protocol_fee_bps
         self.closed_events: dict[int, int] = {}
+        self.paused = False
+        self.paused_at = 0
+        self.paused_seconds = 0
+        self.reports: list[tuple[int, int, int]] = []  # (session id, seq, block committed)
 
     def teardown(self):
         self._anchor.__exit__(None, None, None)
@@ -107,23 +123,37 @@ class VPNMachine(RuleBasedStateMachine):
     def _now(self) -> int:
         return boa.env.timestamp
 
+    def _clock(self) -> int:
+        stopped = self.paused_seconds + (self._now() - self.paused_at if self.paused else 0)
+        return self._now() - stopped
+
+    def _block(self) -> int:
+        return boa.env.evm.patch.block_number
+
     def _is_active(self, i: int) -> bool:
         m = self.m_ops[i]
         return m.active and not m.slashed and m.stake >= MIN_STAKE
 
-    def _slash(self, i: int, bounty_to_caller: bool) -> int:
+    def _slash(self, i: int, reporter: bool, by_governance: bool = False) -> int:
         m = self.m_ops[i]
         total = m.stake + m.unbonding
-        bounty = total - total * 9_000 // BPS if bounty_to_caller else 0
-        self.m_treasury += total - bounty + m.earnings
+        bounty = total - total * 9_000 // BPS
+        if by_governance:
+            self.m_burned += total + m.earnings
+            bounty = 0
+        else:
+            self.m_treasury += total - bounty + m.earnings
+            if not reporter:
+                m.held_bounty, bounty = bounty, 0
         m.stake = m.unbonding = m.unlock = m.earnings = 0
         m.slashed, m.active = True, False
+        m.slashed_block, m.release_at = self._block(), self._clock() + REPORT_WINDOW
         return bounty
 
     def _settle(self, sid: int, bytes_used: int) -> None:
         s = self.m_sessions[sid]
         total = bytes_used * s.price // MB
-        fee = total * self.fee_bps // BPS
+        fee = total * s.fee_bps // BPS
         self.m_ops[s.exit].earnings += total - fee
         self.m_treasury += fee
         self.m_tailnets[s.tailnet].treasury += s.deposit - total
@@ -170,7 +200,7 @@ class VPNMachine(RuleBasedStateMachine):
     @rule(i=ops_idx, amount=stakes)
     def bond(self, i, amount):
         m = self.m_ops[i]
-        ok = not m.slashed and m.unbonding == 0
+        ok = not self.paused and not m.slashed and m.unbonding == 0
         self._call(ok, lambda: self.h.bond(self.ops[i].account, amount))
         if ok:
             m.stake += amount
@@ -184,18 +214,18 @@ class VPNMachine(RuleBasedStateMachine):
     def unbond(self, i, valid, pick):
         i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.stake], pick, i)
         m = self.m_ops[i]
-        ok = m.stake > 0
+        ok = not self.paused and m.stake > 0
         self._call(ok, lambda: self.vpn.unbond_endpoint(sender=self.ops[i].address))
         if ok:
             m.unbonding, m.stake, m.active = m.stake, 0, False
-            m.unlock = self._now() + self.vpn.get_params().unbond_grace
+            m.unlock = self._clock() + self.vpn.get_params().unbond_grace
 
     @precondition(lambda self: any(m.unbonding for m in self.m_ops))
     @rule(i=ops_idx, valid=st.booleans(), pick=picks)
     def finalize_unbond(self, i, valid, pick):
         i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.unbonding], pick, i)
         m = self.m_ops[i]
-        ok = m.unbonding > 0 and self._now() >= m.unlock
+        ok = m.unbonding > 0 and self._clock() >= m.unlock
         self._call(ok, lambda: self.vpn.finalize_unbond(sender=self.ops[i].address))
         if ok:
             m.unbonding = m.unlock = 0
@@ -205,7 +235,7 @@ class VPNMachine(RuleBasedStateMachine):
         eligible = [j for j, m in enumerate(self.m_ops) if not m.slashed and m.stake >= MIN_STAKE and not m.active]
         i = self._choose(valid, eligible, pick, i)
         m = self.m_ops[i]
-        ok = not m.slashed and m.stake >= MIN_STAKE and not m.active
+        ok = not self.paused and not m.slashed and m.stake >= MIN_STAKE and not m.active
         self._call(ok, lambda: self.h.register(self.ops[i], price=price))
         if ok:
             m.active = m.ever_registered = True
@@ -216,21 +246,28 @@ class VPNMachine(RuleBasedStateMachine):
     def retire(self, i, valid, pick):
         i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.active], pick, i)
         m = self.m_ops[i]
-        self._call(m.active, lambda: self.vpn.retire_endpoint(sender=self.ops[i].address))
-        m.active = False
+        ok = not self.paused and m.active
+        self._call(ok, lambda: self.vpn.retire_endpoint(sender=self.ops[i].address))
+        if ok:
+            m.active = False
 
     def _few_slashed(self) -> bool:
         # Slashing is permanent: keep two operators alive so sessions go on.
         return sum(m.slashed for m in self.m_ops) == 0
 
-    @precondition(_few_slashed)
+    @precondition(lambda self: self._few_slashed() and not self.paused)
     @rule(i=ops_idx)
     def gov_slash(self, i):
+        """Scheduled, then executed after the timelock: everything burned."""
         m = self.m_ops[i]
         ok = not m.slashed and m.stake + m.unbonding > 0
-        self._call(ok, lambda: self.vpn.gov_slash_operator(self.ops[i].address, sender=self.h.owner.address))
-        if ok:
-            self._slash(i, bounty_to_caller=True)
+        owner = self.h.owner.address
+        self._call(ok, lambda: self.vpn.schedule_slash(self.ops[i].address, b"\x01" * 32, sender=owner))
+        if not ok:
+            return
+        boa.env.time_travel(seconds=GOV_DELAY)
+        self._call(True, lambda: self.vpn.execute_slash(self.ops[i].address, sender=owner))
+        self._slash(i, reporter=False, by_governance=True)
 
     @precondition(lambda self: any(m.earnings for m in self.m_ops))
     @rule(i=ops_idx, fraction=fractions, valid=st.booleans(), pick=picks)
@@ -246,17 +283,19 @@ class VPNMachine(RuleBasedStateMachine):
     # ----------------------------------------------------------- tailnets
     @rule(u=users_idx, amount=deposits)
     def create_tailnet(self, u, amount):
-        ok = amount >= MIN_TAILNET_DEPOSIT
+        ok = not self.paused and amount >= MIN_TAILNET_DEPOSIT
         self._call(ok, lambda: self.h.pay(self.users[u], "create_tailnet", ACL_HASH, amount=amount))
         if ok:
-            self.m_tailnets.append(TailnetModel(owner=u, treasury=amount, members={u}))
+            self.m_tailnets.append(TailnetModel(owner=u, treasury=amount, reserve=MIN_TAILNET_DEPOSIT,
+                                                created_at=self._now(), members={u}))
 
     @precondition(lambda self: self.m_tailnets)
     @rule(pick=picks, u=users_idx, amount=deposits)
     def deposit(self, pick, u, amount):
         tid = pick % len(self.m_tailnets)
-        self._call(True, lambda: self.h.pay(self.users[u], "deposit_to_tailnet", tid, amount=amount))
-        self.m_tailnets[tid].treasury += amount
+        self._call(not self.paused, lambda: self.h.pay(self.users[u], "deposit_to_tailnet", tid, amount=amount))
+        if not self.paused:
+            self.m_tailnets[tid].treasury += amount
 
     @precondition(lambda self: self.m_tailnets)
     @rule(pick=picks, fraction=st.sampled_from([0.1, 0.01, 0.5, 1.0, 0.0, 1.2]))
@@ -264,7 +303,8 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         amount = int(t.treasury * fraction)
-        ok = 0 < amount <= t.treasury
+        ok = 0 < amount <= t.treasury and (
+            t.treasury - amount >= t.reserve or self._now() >= t.created_at + RESERVE_LOCK)
         owner = self.users[t.owner].address
         self._call(ok, lambda: self.vpn.withdraw_from_tailnet(tid, owner, amount, sender=owner))
         if ok:
@@ -276,9 +316,10 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         u = (u + pick) % len(self.users)
-        ok = u not in t.members
+        ok = not self.paused and u not in t.members
         self._call(ok, lambda: self.vpn.add_member(tid, self.users[u].address, sender=self.users[t.owner].address))
-        t.members.add(u)
+        if ok:
+            t.members.add(u)
 
     @precondition(lambda self: self.m_tailnets)
     @rule(pick=picks, i=ops_idx, valid=st.booleans())
@@ -286,7 +327,7 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         i = self._choose(valid, [j for j in range(len(self.m_ops)) if self._is_active(j) and j not in t.exits], pick, i)
-        ok = self.m_ops[i].ever_registered and self._is_active(i) and i not in t.exits
+        ok = not self.paused and self.m_ops[i].ever_registered and self._is_active(i) and i not in t.exits
         self._call(ok, lambda: self.vpn.configure_tailnet_exit(tid, self.ops[i].address, sender=self.users[t.owner].address))
         if ok:
             t.exits.add(i)
@@ -305,14 +346,19 @@ class VPNMachine(RuleBasedStateMachine):
                 max_pay = max(MIN_SESSION_DEPOSIT, min(max_pay, t.treasury))
         if valid_parties:
             max_price = max(max_price, self.m_ops[i].price)  # the price the opener chose the exit at, or more
-        ok = u in t.members and i in t.exits and self._is_active(i) and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury \
-            and self.m_ops[i].price <= max_price
+        ok = not self.paused and u in t.members and i in t.exits and self._is_active(i) \
+            and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury and self.m_ops[i].price <= max_price
         sid = self._call(ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, max_price,
                                                            sender=self.users[u].address))
         if ok:
             assert sid == len(self.m_sessions)
             t.treasury -= max_pay
-            self.m_sessions.append(SessionModel(tid, i, u, max_pay, self.m_ops[i].price, self._now()))
+            params = self.vpn.get_params()
+            settle_by = self._clock() + params.session_grace
+            self.m_sessions.append(SessionModel(
+                tid, i, u, max_pay, self.m_ops[i].price, fee_bps=params.protocol_fee_bps, settle_by=settle_by,
+                sweep_after=settle_by + params.session_grace * (params.sweep_grace_multiplier - 1),
+                sweep_bounty_bps=params.sweep_bounty_bps))
 
     @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, fraction=fractions, prefer_open=st.booleans())
@@ -321,7 +367,7 @@ class VPNMachine(RuleBasedStateMachine):
         s = self.m_sessions[sid]
         m = self.m_ops[s.exit]
         claimed = self._session_bytes(sid, pick, fraction)
-        ok = s.status == OPEN and not m.slashed
+        ok = not self.paused and s.status == OPEN and not m.slashed
         equivocation = ok and s.claim is not None and s.claim != claimed
         if equivocation and m.stake + m.unbonding == 0:
             ok = False
@@ -330,7 +376,7 @@ class VPNMachine(RuleBasedStateMachine):
             return
         if equivocation:
             assert result is False
-            self._slash(s.exit, bounty_to_caller=False)
+            self._slash(s.exit, reporter=False)
             self._refund(sid)
         else:
             assert result is True
@@ -342,7 +388,7 @@ class VPNMachine(RuleBasedStateMachine):
         sid = self._pick_session(pick, prefer_open, claimed=True)
         s = self.m_sessions[sid]
         confirmed = s.claim if agree and s.claim is not None else (s.claim or 0) + 1
-        ok = s.status == OPEN and s.claim is not None
+        ok = not self.paused and s.status == OPEN and s.claim is not None
         if ok and confirmed == s.claim:
             ok = not self.m_ops[s.exit].slashed and confirmed * s.price // MB <= s.deposit
         result = self._call(ok, lambda: self.vpn.settle_confirm(sid, confirmed, sender=self.users[s.opener].address))
@@ -359,7 +405,8 @@ class VPNMachine(RuleBasedStateMachine):
         s = self.m_sessions[sid]
         used = self._session_bytes(sid, pick, fraction)
         signature = self.h.receipt_sig(self.users[s.opener], sid, seq, used)
-        ok = s.status == OPEN and not self.m_ops[s.exit].slashed and used * s.price // MB <= s.deposit
+        ok = not self.paused and s.status == OPEN and not self.m_ops[s.exit].slashed \
+            and used * s.price // MB <= s.deposit
         self._call(ok, lambda: self.vpn.settle_with_receipt(sid, seq, used, signature, sender=self.ops[s.exit].address))
         if ok:
             self._settle(sid, used)
@@ -389,7 +436,7 @@ class VPNMachine(RuleBasedStateMachine):
     def claim_no_show(self, pick, prefer_open):
         sid = self._pick_session(pick, prefer_open)
         s = self.m_sessions[sid]
-        ok = s.status == OPEN and self._now() >= s.opened_at + SESSION_GRACE
+        ok = not self.paused and s.status == OPEN and self._clock() >= s.settle_by
         self._call(ok, lambda: self.vpn.claim_no_show(sid, sender=self.users[0].address))
         if ok:
             self._refund(sid)
@@ -399,25 +446,54 @@ class VPNMachine(RuleBasedStateMachine):
     def sweep(self, pick, prefer_open):
         sid = self._pick_session(pick, prefer_open)
         s = self.m_sessions[sid]
-        params = self.vpn.get_params()
-        ok = s.status == OPEN and self._now() >= s.opened_at + SESSION_GRACE * params.sweep_grace_multiplier
+        ok = not self.paused and s.status == OPEN and self._clock() >= s.sweep_after
         self._call(ok, lambda: self.vpn.sweep_expired_session(sid, sender=self.users[2].address))
         if ok:
-            self._refund(sid, keep=s.deposit * params.sweep_bounty_bps // BPS)
+            self._refund(sid, keep=s.deposit * s.sweep_bounty_bps // BPS)
 
-    @precondition(lambda self: self.m_sessions and self._few_slashed())
+    @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, seq=st.integers(0, 2**64 - 1))
-    def slash_double_sign(self, pick, seq):
+    def commit_report(self, pick, seq):
         sid = pick % len(self.m_sessions)
+        if any(r[:2] == (sid, seq) for r in self.reports):
+            return
+        commitment = self.h.report_commitment(self.users[1], self.ops[self.m_sessions[sid].exit].address, sid, seq, MB, 2 * MB)
+        self._call(not self.paused, lambda: self.vpn.commit_slash_report(commitment, sender=self.users[1].address))
+        if not self.paused:
+            self.reports.append((sid, seq, self._block()))
+
+    @precondition(lambda self: self.reports and self._few_slashed())
+    @rule(pick=picks, next_block=st.booleans())
+    def slash_double_sign(self, pick, next_block):
+        """Reveal a committed report: slash with bounty, or collect the bounty held from a self-slash."""
+        if next_block:
+            boa.env.time_travel(blocks=1)
+        sid, seq, committed = self.reports[pick % len(self.reports)]
         s = self.m_sessions[sid]
         m = self.m_ops[s.exit]
         key = self.ops[s.exit].receipt_key
         evidence = (self.ops[s.exit].address, sid, seq, MB, self.h.receipt_sig(key, sid, seq, MB),
                     2 * MB, self.h.receipt_sig(key, sid, seq, 2 * MB))
-        ok = not m.slashed and m.stake + m.unbonding > 0
-        self._call(ok, lambda: self.vpn.slash_double_sign(*evidence, sender=self.users[1].address))
+        revealable = not self.paused and committed < self._block()
+        slashes = revealable and not m.slashed and m.stake + m.unbonding > 0
+        collects = revealable and m.slashed and m.held_bounty > 0 and committed <= m.slashed_block
+        self._call(slashes or collects, lambda: self.vpn.slash_double_sign(*evidence, sender=self.users[1].address))
+        if slashes:
+            self._slash(s.exit, reporter=True)
+        elif collects:
+            m.held_bounty = 0
+        if slashes or collects:
+            self.reports.remove((sid, seq, committed))
+
+    @precondition(lambda self: any(m.held_bounty for m in self.m_ops))
+    @rule(i=ops_idx)
+    def release_slash_bounty(self, i):
+        m = self.m_ops[i]
+        ok = m.held_bounty > 0 and self._clock() >= m.release_at
+        self._call(ok, lambda: self.vpn.release_slash_bounty(self.ops[i].address, sender=self.users[2].address))
         if ok:
-            self._slash(s.exit, bounty_to_caller=True)
+            self.m_treasury += m.held_bounty
+            m.held_bounty = 0
 
     # --------------------------------------------------------- governance
     @precondition(lambda self: self.m_treasury > 0)
@@ -432,12 +508,27 @@ class VPNMachine(RuleBasedStateMachine):
 
     @rule(fee_bps=st.integers(0, 250))
     def set_protocol_fee(self, fee_bps):
+        """Scheduled, then executed after the timelock; open sessions keep their fee."""
         params = list(self.vpn.get_params())
         params[9] = fee_bps
         ok = fee_bps <= 200
-        self._call(ok, lambda: self.vpn.set_params(tuple(params), sender=self.h.owner.address))
+        owner = self.h.owner.address
+        self._call(ok, lambda: self.vpn.schedule_params(tuple(params), sender=owner))
         if ok:
+            boa.env.time_travel(seconds=GOV_DELAY)
+            self._call(True, lambda: self.vpn.execute_params(sender=owner))
             self.fee_bps = fee_bps
+
+    @rule(pause=st.booleans())
+    def set_paused(self, pause):
+        ok = pause != self.paused
+        self._call(ok, lambda: self.vpn.set_paused(pause, sender=self.h.owner.address))
+        if ok and pause:
+            self.paused_at = self._now()
+        elif ok:
+            self.paused_seconds += self._now() - self.paused_at
+        if ok:
+            self.paused = pause
 
     @rule(seconds=waits)
     def wait(self, seconds):
@@ -451,23 +542,30 @@ class VPNMachine(RuleBasedStateMachine):
             + sum(t.treasury for t in self.m_tailnets)
             + sum(s.deposit for s in self.m_sessions if s.status == OPEN)
             + self.m_treasury
+            + sum(m.held_bounty for m in self.m_ops)
+            + self.m_burned
         )
         assert self.h.vpn_balance() == liabilities
 
     @invariant()
     def contract_matches_model(self):
         assert self.vpn.get_program_treasury() == self.m_treasury
+        assert self.vpn.get_burned() == self.m_burned
+        assert self.vpn.clock() == self._clock()
         for i, (op, m) in enumerate(zip(self.ops, self.m_ops, strict=True)):
             assert self.vpn.get_endpoint_stake(op.address) == m.stake
             assert self.vpn.get_endpoint_unbonding(op.address) == m.unbonding
             assert self.vpn.get_earnings(op.address) == m.earnings
             assert self.vpn.is_endpoint_slashed(op.address) == m.slashed
             assert self.vpn.is_endpoint_active(op.address) == self._is_active(i)
+            assert self.vpn.get_slash_record(op.address).held_bounty == m.held_bounty
         for tid, t in enumerate(self.m_tailnets):
             assert self.vpn.get_tailnet(tid).treasury == t.treasury
         assert self.vpn.session_count_view() == len(self.m_sessions)
         for sid, s in enumerate(self.m_sessions):
-            assert self.vpn.get_session(sid).status == s.status
+            session = self.vpn.get_session(sid)
+            assert (session.status, session.settle_by, session.sweep_after, session.protocol_fee_bps) == (
+                s.status, s.settle_by, s.sweep_after, s.fee_bps)
 
     @invariant()
     def nothing_closes_twice(self):

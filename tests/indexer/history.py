@@ -8,12 +8,13 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from sqlalchemy import Engine, select
 
-from octravpn.chain.client import OctraVPN, open_client
+from octravpn.chain.client import GOV_DELAY, OctraVPN, open_client
 from octravpn.config import Network
 from octravpn.indexer import schema
 from octravpn.protocol import Domain, Receipt, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.protocol.invites import Invite
+from octravpn.protocol.reports import report_commitment
 
 ETHER = 10**18
 MB = 10**6
@@ -45,7 +46,8 @@ class History:
         key = self.receipt_keys.setdefault(operator.address, Account.create())
         vpn.register_endpoint(endpoint=f"198.51.100.{len(self.receipt_keys)}:51820", wg_pubkey=keccak(operator.address.encode()),
                               earnings_pubkey=self.earnings_keys.public, initial_enc_zero=self.earnings_keys.encrypt_zero(),
-                              region=region, price_per_mb=price, receipt_signer=key.address)
+                              region=region, price_per_mb=price, receipt_signer=key.address,
+                              signer_signature=vpn.receipt_signer_consent(bytes(key.key)))
 
     def receipt(self, signer_key: bytes, session_id: int, seq: int, used: int) -> bytes:
         return sign(self.domain, Receipt(session_id=session_id, seq=seq, bytes_used=used), signer_key)
@@ -64,7 +66,7 @@ class History:
         self.of(bystander).deposit_to_tailnet(tailnet, ETHER // 2)
         self.of(alice).withdraw_from_tailnet(tailnet, alice.address, ETHER // 100)
         self.of(alice).update_acl(tailnet, keccak(b'{"acls": ["*:*"]}'))
-        self.of(bob).register_device(device.address)
+        self.of(bob).register_device(device.address, self.of(bob).device_consent(bytes(device.key)))
         invite = Invite.new(chain_id=self.network.chain_id, contract=self.network.contract, tailnet_id=tailnet)
         self.of(alice).precommit_join_token(tailnet, invite.key_address, int(time.time()) + 10 * DAY, 1)
         self.of(bystander).redeem_join_token(tailnet, invite.key_address, invite.join_signature(bystander.address))
@@ -99,6 +101,8 @@ class History:
         # A double-signing exit is slashed on evidence.
         s7, _ = self.of(alice).open_session(tailnet, op_b.address, ETHER // 100)
         key_b = self.receipt_keys[op_b.address].key
+        self.of(bystander).commit_slash_report(report_commitment(
+            reporter=bystander.address, operator=op_b.address, session_id=s7, seq=1, bytes_a=10 * MB, bytes_b=11 * MB))
         self.of(bystander).slash_double_sign(op_b.address, s7, 1, 10 * MB, self.receipt(key_b, s7, 1, 10 * MB),
                                              11 * MB, self.receipt(key_b, s7, 1, 11 * MB))
 
@@ -122,8 +126,10 @@ class History:
         # Governance.
         params = self.of(owner).params()
         # A higher minimum stake: D (1 ETH) stops being active, A (2 ETH) stays.
-        self.of(owner).set_params(type(params)(**{**params.__dict__, "protocol_fee_bps": 150,
-                                                  "min_endpoint_stake": 3 * ETHER // 2}))
+        self.of(owner).schedule_params(type(params)(**{**params.__dict__, "protocol_fee_bps": 150,
+                                                       "min_endpoint_stake": 3 * ETHER // 2}))
+        travel(self.of(owner), GOV_DELAY)
+        self.of(owner).execute_params()
         self.of(owner).set_paused(True)
         self.of(owner).set_paused(False)
         self.of(owner).withdraw_program_treasury(owner.address, self.of(owner).program_treasury() // 2)

@@ -6,7 +6,8 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 
 from octravpn.protocol import (
-    Domain, Join, LocalProtocolError, PeerRequest, Receipt, RemoteProtocolError, digest, recover, sign, typed_data,
+    Device, Domain, Join, LocalProtocolError, PeerRequest, Receipt, ReceiptSigner, RemoteProtocolError, digest, recover,
+    sign, typed_data,
 )
 
 VECTORS = json.loads(Path(__file__).with_name("vectors.json").read_text())
@@ -22,6 +23,10 @@ def _message(vector):
         return Receipt(session_id=int(m["sessionId"]), seq=int(m["seq"]), bytes_used=int(m["bytesUsed"]))
     if vector["type"] == "Join":
         return Join(tailnet_id=int(m["tailnetId"]), member=m["member"])
+    if vector["type"] == "Device":
+        return Device(wallet=m["wallet"])
+    if vector["type"] == "ReceiptSigner":
+        return ReceiptSigner(operator=m["operator"])
     return PeerRequest(session_id=int(m["sessionId"]), wg_pubkey=bytes.fromhex(m["wgPubkey"]), timestamp=int(m["timestamp"]))
 
 
@@ -33,6 +38,8 @@ def test_type_strings_are_the_ones_the_contract_hashes():
     assert Receipt.encode_type() == "Receipt(uint256 sessionId,uint64 seq,uint256 bytesUsed)"
     assert Join.encode_type() == "Join(uint256 tailnetId,address member)"
     assert PeerRequest.encode_type() == "PeerRequest(uint256 sessionId,bytes32 wgPubkey,uint64 timestamp)"
+    assert Device.encode_type() == "Device(address wallet)"
+    assert ReceiptSigner.encode_type() == "ReceiptSigner(address operator)"
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: f"{v['type']}-{v['domain']['chainId']}-{v['digest'][:10]}")
@@ -46,6 +53,8 @@ def test_golden_vectors(vector):
 @pytest.mark.parametrize("message", [
     Receipt(session_id=5, seq=1, bytes_used=10**12),
     Join(tailnet_id=0, member=SIGNER),
+    Device(wallet=SIGNER),
+    ReceiptSigner(operator=SIGNER),
     PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0),
 ])
 def test_matches_eth_account_typed_data_signer(message):
@@ -102,6 +111,8 @@ def test_recover_accepts_v_as_0_or_1():
     (lambda: Receipt(session_id=0, seq=True, bytes_used=0), "seq must be an integer"),
     (lambda: Receipt(session_id="1", seq=0, bytes_used=0), "session_id must be an integer"),
     (lambda: Join(tailnet_id=0, member="0x1234"), "member must be a 20-byte hex address"),
+    (lambda: Device(wallet="0x1234"), "wallet must be a 20-byte hex address"),
+    (lambda: ReceiptSigner(operator=None), "operator must be a 20-byte hex address"),
     (lambda: PeerRequest(session_id=0, wg_pubkey=b"\x00" * 31, timestamp=0), "wg_pubkey must be 32 bytes"),
     (lambda: PeerRequest(session_id=0, wg_pubkey=b"\x00" * 32, timestamp=-5), "timestamp must fit in uint64"),
     (lambda: Domain(chain_id=0, verifying_contract=SIGNER), "chain_id must be non-zero"),

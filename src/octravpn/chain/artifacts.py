@@ -1,4 +1,4 @@
-"""The compiled OctraVPN contract shipped with the package."""
+"""The compiled OctraVPN contract (and the extension it delegates to) shipped with the package."""
 
 from __future__ import annotations
 
@@ -16,12 +16,18 @@ class Artifact:
     abi: list
     bytecode: str
     bytecode_runtime: str
+    extension_blueprint: str
+    extension_runtime: str
     compiler: str
     sources: dict
 
     @property
     def runtime_size(self) -> int:
         return (len(self.bytecode_runtime) - 2) // 2
+
+    @property
+    def extension_runtime_size(self) -> int:
+        return (len(self.extension_runtime) - 2) // 2
 
 
 @cache
@@ -35,6 +41,8 @@ def load() -> Artifact:
         abi=data["abi"],
         bytecode=data["bytecode"],
         bytecode_runtime=data["bytecode_runtime"],
+        extension_blueprint=data["extension_blueprint"],
+        extension_runtime=data["extension_runtime"],
         compiler=data["compiler"],
         sources=data["sources"],
     )

@@ -1,4 +1,4 @@
-"""Compile `contracts/OctraVPN.vy` into the committed artifact.
+"""Compile `contracts/OctraVPN.vy` and its extension into the committed artifact.
 
 Run with `make artifacts` after changing a contract. The artifact records the
 compiler version and a hash of every source file, so a test can tell when it
@@ -17,6 +17,7 @@ from octravpn.chain.artifacts import ARTIFACT_PATH
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 MAIN_CONTRACT = CONTRACTS_DIR / "OctraVPN.vy"
+EXTENSION_CONTRACT = CONTRACTS_DIR / "OctraVPNExtension.vy"
 
 
 def source_hashes() -> dict[str, str]:
@@ -32,25 +33,38 @@ def compile_contract() -> dict:
     import vyper
     from vyper.cli.vyper_compile import compile_files
 
-    output = compile_files(
-        [str(MAIN_CONTRACT)], ("abi", "bytecode", "bytecode_runtime"), paths=[str(CONTRACTS_DIR)]
-    )
-    (result,) = output.values()
+    def compile_one(path: Path, formats: tuple[str, ...]) -> dict:
+        (result,) = compile_files([str(path)], formats, paths=[str(CONTRACTS_DIR)]).values()
+        return result
+
+    main = compile_one(MAIN_CONTRACT, ("abi", "bytecode", "bytecode_runtime"))
+    extension = compile_one(EXTENSION_CONTRACT, ("abi", "blueprint_bytecode", "bytecode_runtime"))
     return {
         "contract": "OctraVPN",
         "compiler": f"vyper {vyper.__long_version__}",
         "sources": source_hashes(),
-        "abi": result["abi"],
-        "bytecode": result["bytecode"],
-        "bytecode_runtime": result["bytecode_runtime"],
+        "abi": merged_abi(main["abi"], extension["abi"]),
+        "bytecode": main["bytecode"],
+        "bytecode_runtime": main["bytecode_runtime"],
+        "extension_blueprint": extension["blueprint_bytecode"],
+        "extension_runtime": extension["bytecode_runtime"],
     }
+
+
+def merged_abi(main: list, extension: list) -> list:
+    """One ABI for the one address clients talk to: OctraVPN's own entries, then
+    every function and event of the extension it forwards to."""
+    seen = {(item["type"], item.get("name")) for item in main}
+    forwarded = [item for item in extension if item["type"] in ("function", "event")
+                 and (item["type"], item["name"]) not in seen]
+    return main + forwarded
 
 
 def main() -> int:
     artifact = compile_contract()
     ARTIFACT_PATH.write_text(json.dumps(artifact, indent=1, sort_keys=True) + "\n")
-    size = (len(artifact["bytecode_runtime"]) - 2) // 2
-    print(f"wrote {ARTIFACT_PATH} (runtime bytecode {size} bytes)")
+    sizes = [(len(artifact[key]) - 2) // 2 for key in ("bytecode_runtime", "extension_runtime")]
+    print(f"wrote {ARTIFACT_PATH} (runtime bytecode: OctraVPN {sizes[0]} bytes, extension {sizes[1]} bytes)")
     return 0
 
 

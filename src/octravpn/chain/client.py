@@ -22,9 +22,13 @@ from octravpn.chain.artifacts import load as load_artifact
 from octravpn.chain.errors import ChainError, ContractNotDeployed, ContractRevert, RpcUnreachable, WrongChain, revert_reason
 from octravpn.chain.transactions import TransactionManager
 from octravpn.config import Network
+from octravpn.protocol import Device as DeviceConsent
+from octravpn.protocol import Domain, ReceiptSigner, sign
 
 NATIVE = "0x0000000000000000000000000000000000000000"
 STATUS_NAMES = {0: "open", 1: "settled", 2: "refunded"}
+SLASH_REVEAL_GAS = 400_000  # well above what a reveal costs (see the README's gas table)
+GOV_DELAY = 2 * 86_400  # seconds between announcing a parameter change or governance slash and executing it
 ERC20_ABI = [
     {"type": "function", "name": name, "stateMutability": mutability, "inputs": inputs, "outputs": outputs}
     for name, mutability, inputs, outputs in [
@@ -62,6 +66,7 @@ class Tailnet:
     acl_policy: bytes
     created_at: int
     exit_count: int
+    reserve: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ class Session:
     price_per_mb: int
     opened_at: int
     status: int
+    protocol_fee_bps: int
+    sweep_bounty_bps: int
+    settle_by: int  # on the contract's clock (`OctraVPN.clock()`), which stops while paused
+    sweep_after: int
 
     @property
     def status_name(self) -> str:
@@ -84,6 +93,19 @@ class ClaimRecord:
     is_set: bool
     bytes_used: int
     claimed_at: int
+
+
+@dataclass(frozen=True)
+class Device:
+    wallet: str
+    revoked_at: int  # 0 while live
+
+
+@dataclass(frozen=True)
+class SlashRecord:
+    block: int
+    held_bounty: int
+    release_at: int
 
 
 @dataclass(frozen=True)
@@ -187,10 +209,10 @@ class OctraVPN:
                 detail = "connection refused" if isinstance(exc, RequestsConnectionError) else type(exc).__name__
             raise RpcUnreachable(self.w3.provider.endpoint_uri, detail) from exc
 
-    def _send(self, name: str, *args, value: int = 0) -> TxResult:
+    def _send(self, name: str, *args, value: int = 0, gas: int | None = None) -> TxResult:
         if self.sender is None:
             raise ChainError(f"{name} needs a wallet to sign with: pass --wallet or set a default wallet")
-        sent = self.sender.send(getattr(self.contract.functions, name)(*args), value=value)
+        sent = self.sender.send(getattr(self.contract.functions, name)(*args), value=value, gas=gas)
         receipt = sent.receipt
         return TxResult(sent.tx_hash, receipt["blockNumber"], receipt["gasUsed"], self.decode_logs(receipt["logs"]))
 
@@ -264,7 +286,17 @@ class OctraVPN:
     def owner(self) -> str: return self._view("owner")
     def paused(self) -> bool: return self._view("paused")
     def domain_separator(self) -> bytes: return self._view("DOMAIN_SEPARATOR")
+    def domain(self) -> Domain:
+        """The EIP-712 domain every message for this deployment is signed in."""
+        return Domain(chain_id=self._rpc(lambda: self.w3.eth.chain_id), verifying_contract=self.address)
     def params(self) -> Params: return _record(Params, self._view("get_params"))
+    def pending_params(self) -> tuple[Params, int]:
+        params, eta = self._view("get_pending_params")
+        return _record(Params, params), eta
+    def clock(self) -> int: return self._view("clock")
+    def burned(self) -> int: return self._view("get_burned")
+    def gov_slash_eta(self, addr: str) -> int: return self._view("get_gov_slash_eta", addr)
+    def slash_record(self, addr: str) -> SlashRecord: return _record(SlashRecord, self._view("get_slash_record", addr))
     def program_treasury(self) -> int: return self._view("get_program_treasury")
     def endpoint(self, addr: str) -> Endpoint: return _record(Endpoint, self._view("get_endpoint", addr))
     def endpoint_at(self, index: int) -> str: return self._view("get_endpoint_at", index)
@@ -284,6 +316,9 @@ class OctraVPN:
     def join_token(self, tailnet_id: int, key: str) -> JoinToken: return _record(JoinToken, self._view("get_join_token", tailnet_id, key))
     def device_owner(self, device: str) -> str: return self._view("get_device_owner", device)
     def is_device_of(self, device: str, wallet: str) -> bool: return self._view("is_device_of", device, wallet)
+    def device(self, device: str) -> Device: return _record(Device, self._view("get_device", device))
+    def is_receipt_signer(self, session_id: int, signer: str) -> bool:
+        return self._view("is_receipt_signer", session_id, signer)
     def session(self, session_id: int) -> Session: return _record(Session, self._view("get_session", session_id))
     def session_count(self) -> int: return self._view("session_count_view")
     def operator_claim(self, session_id: int) -> ClaimRecord: return _record(ClaimRecord, self._view("get_operator_claim", session_id))
@@ -293,12 +328,16 @@ class OctraVPN:
     def bond_endpoint(self, amount: int) -> TxResult: return self._pay("bond_endpoint", amount=amount)
     def unbond_endpoint(self) -> TxResult: return self._send("unbond_endpoint")
     def finalize_unbond(self) -> TxResult: return self._send("finalize_unbond")
-    def gov_slash_operator(self, operator: str) -> TxResult: return self._send("gov_slash_operator", operator)
+    def schedule_slash(self, operator: str, evidence: bytes) -> TxResult: return self._send("schedule_slash", operator, evidence)
+    def execute_slash(self, operator: str) -> TxResult: return self._send("execute_slash", operator)
+    def cancel_slash(self, operator: str) -> TxResult: return self._send("cancel_slash", operator)
+    def release_slash_bounty(self, operator: str) -> TxResult: return self._send("release_slash_bounty", operator)
 
     def register_endpoint(self, *, endpoint: str, wg_pubkey: bytes, earnings_pubkey: tuple, initial_enc_zero: tuple,
-                          region: str, price_per_mb: int, receipt_signer: str) -> TxResult:
+                          region: str, price_per_mb: int, receipt_signer: str, signer_signature: bytes) -> TxResult:
+        """`signer_signature`: the receipt key's EIP-712 signature over `ReceiptSigner(operator=sender)`."""
         return self._send("register_endpoint", endpoint, wg_pubkey, earnings_pubkey, initial_enc_zero, region,
-                          price_per_mb, receipt_signer)
+                          price_per_mb, receipt_signer, signer_signature)
 
     def update_endpoint(self, *, endpoint: str, region: str, price_per_mb: int) -> TxResult:
         return self._send("update_endpoint", endpoint, region, price_per_mb)
@@ -329,7 +368,22 @@ class OctraVPN:
         return self._send("redeem_join_token", tailnet_id, invite_key, signature)
     def revoke_join_token(self, tailnet_id: int, invite_key: str) -> TxResult:
         return self._send("revoke_join_token", tailnet_id, invite_key)
-    def register_device(self, device: str) -> TxResult: return self._send("register_device", device)
+    def device_consent(self, device_key: bytes) -> bytes:
+        """The device key's signature over `Device(wallet=sender)`, for `register_device`."""
+        return sign(self.domain(), DeviceConsent(wallet=self._sender_address()), device_key)
+
+    def receipt_signer_consent(self, receipt_key: bytes) -> bytes:
+        """The receipt key's signature over `ReceiptSigner(operator=sender)`, for `register_endpoint`."""
+        return sign(self.domain(), ReceiptSigner(operator=self._sender_address()), receipt_key)
+
+    def _sender_address(self) -> str:
+        if self.sender is None:
+            raise ChainError("a consent names the wallet that sends: pass --wallet or set a default wallet")
+        return self.sender.account.address
+
+    def register_device(self, device: str, signature: bytes) -> TxResult:
+        """`signature`: the device key's EIP-712 signature over `Device(wallet=sender)`."""
+        return self._send("register_device", device, signature)
     def revoke_device(self, device: str) -> TxResult: return self._send("revoke_device", device)
 
     def open_session(self, tailnet_id: int, exit_addr: str, max_pay: int,
@@ -347,12 +401,19 @@ class OctraVPN:
         return self._send("settle_with_receipt", session_id, seq, bytes_used, signature)
     def claim_no_show(self, session_id: int) -> TxResult: return self._send("claim_no_show", session_id)
     def sweep_expired_session(self, session_id: int) -> TxResult: return self._send("sweep_expired_session", session_id)
+    def close_session(self, session_id: int) -> TxResult: return self._send("close_session", session_id)
+    def commit_slash_report(self, commitment: bytes) -> TxResult: return self._send("commit_slash_report", commitment)
     def slash_double_sign(self, operator: str, session_id: int, seq: int, bytes_a: int, sig_a: bytes,
                           bytes_b: int, sig_b: bytes) -> TxResult:
-        return self._send("slash_double_sign", operator, session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
+        # Not estimated: nodes estimate in the latest block, which may still be the commitment's, where a
+        # reveal must fail. Mined, it lands in a later block; a refusal is decoded from the mined transaction.
+        return self._send("slash_double_sign", operator, session_id, seq, bytes_a, sig_a, bytes_b, sig_b,
+                          gas=SLASH_REVEAL_GAS)
 
-    def set_params(self, params: Params) -> TxResult:
-        return self._send("set_params", tuple(getattr(params, f.name) for f in fields(Params)))
+    def schedule_params(self, params: Params) -> TxResult:
+        return self._send("schedule_params", tuple(getattr(params, f.name) for f in fields(Params)))
+    def execute_params(self) -> TxResult: return self._send("execute_params")
+    def cancel_params(self) -> TxResult: return self._send("cancel_params")
     def set_paused(self, paused: bool) -> TxResult: return self._send("set_paused", paused)
     def transfer_ownership(self, new_owner: str) -> TxResult: return self._send("transfer_ownership", new_owner)
     def withdraw_program_treasury(self, to: str, amount: int) -> TxResult:

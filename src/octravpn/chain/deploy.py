@@ -39,15 +39,21 @@ class DeployParams:
 
 
 def deploy(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Contract:
-    """Deploy with `deployer` (who becomes governance owner); returns the contract."""
+    """Deploy with `deployer` (who becomes governance owner); returns the contract.
+
+    Two transactions: the extension's blueprint (EIP-5202), then OctraVPN, which creates the extension from it."""
     artifact = load()
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    tx = factory.constructor(*params.constructor_args()).build_transaction(
-        {"from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending")}
-    )
-    signed = deployer.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
-    if receipt["status"] != 1:
-        raise RuntimeError(f"deployment transaction {tx_hash.hex()} reverted")
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+
+    def create(abi: list, bytecode: str, *args) -> str:
+        tx = w3.eth.contract(abi=abi, bytecode=bytecode).constructor(*args).build_transaction(
+            {"from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending")}
+        )
+        tx_hash = w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"deployment transaction {tx_hash.to_0x_hex()} reverted")
+        return receipt["contractAddress"]
+
+    blueprint = create([], artifact.extension_blueprint)
+    address = create(artifact.abi, artifact.bytecode, blueprint, *params.constructor_args())
+    return w3.eth.contract(address=address, abi=artifact.abi)

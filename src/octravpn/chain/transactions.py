@@ -56,12 +56,15 @@ class TransactionManager:
         # How long to wait for a receipt before checking the tx is still in the mempool.
         self.mempool_check_interval = mempool_check_interval
 
-    def send(self, call: ContractFunction, *, value: int = 0) -> Sent:
+    def send(self, call: ContractFunction, *, value: int = 0, gas: int | None = None) -> Sent:
+        """`gas`: a fixed limit instead of an estimate, for a call that can only succeed in a later block than
+        the latest (a revert is still decoded, from the mined transaction)."""
         name = call.fn_name
         params = {"from": self.account.address, "value": value}
         try:
-            gas = call.estimate_gas(params)
-            tx = call.build_transaction({**params, **self._fees(), "gas": int(gas * GAS_HEADROOM),
+            if gas is None:
+                gas = int(call.estimate_gas(params) * GAS_HEADROOM)
+            tx = call.build_transaction({**params, **self._fees(), "gas": gas,
                                          "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
                                          "chainId": self.w3.eth.chain_id})
         except ContractLogicError as exc:

@@ -15,7 +15,7 @@ import typer
 from octravpn.chain.errors import ChainError
 from octravpn.cli.context import AppContext, get
 from octravpn.client.agent import ClientAgent, ClientOptions, restore_network
-from octravpn.client.discovery import DEFAULT_INDEXER, IndexerClient, best_exit
+from octravpn.client.discovery import DEFAULT_INDEXER, IndexerClient, best_exit, standing
 from octravpn.client.state import ClientState, pid_alive, state_path
 from octravpn.config import write_private_file
 from octravpn.errors import UsageError
@@ -99,22 +99,26 @@ def _auto_exit(app_ctx, client, indexer: str, *, tailnet_id: int | None, region:
     api = IndexerClient(indexer)
     try:
         if tailnet_id is None:
-            me = client.sender.account.address
-            owner = client.device_owner(me)
-            member = me if int(owner, 16) == 0 else owner
+            # A wallet's own memberships come first: a device record (even one someone else made) never
+            # replaces them; only a key that is a member of nothing pays through the wallet it acts for.
+            member = client.sender.account.address
             tailnets = [t["id"] for t in api.tailnets_of(member)]
+            owner = client.device_owner(member)
+            if not tailnets and int(owner, 16) != 0:
+                member = owner
+                tailnets = [t["id"] for t in api.tailnets_of(member)]
             if len(tailnets) != 1:
                 listed = ", ".join(map(str, tailnets)) or "none"
                 raise UsageError(f"{member} is a member of tailnets: {listed}; choose the one that pays with --tailnet")
             tailnet_id = tailnets[0]
-        chosen = best_exit(api.exits(tailnet=tailnet_id, region=region, max_price=max_price, sort="reputation"))
+        chosen = best_exit(api.exits(tailnet=tailnet_id, region=region, max_price=max_price))
     finally:
         api.close()
     if chosen is None:
         wanted = "".join([f" in {region}" if region else "", " within --max-price" if max_price is not None else ""])
         raise UsageError(f"no active exit{wanted} is allowed by tailnet {tailnet_id}: see `octravpn exits list --tailnet "
                          f"{tailnet_id} --all`")
-    app_ctx.out.step(f"--exit auto: {chosen['address']} ({chosen['region']}, reputation {chosen['reputation']}, "
+    app_ctx.out.step(f"--exit auto: {chosen['address']} ({chosen['region']}, standing {standing(chosen)}, "
                      f"price {chosen['price_per_mb']} per MB) for tailnet {tailnet_id}")
     return chosen["address"], tailnet_id, int(chosen["price_per_mb"])
 

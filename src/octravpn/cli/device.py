@@ -1,21 +1,57 @@
-"""`octravpn device add|revoke|list`: keys that act for a wallet."""
+"""`octravpn device add|consent|revoke|list`: keys that act for a wallet.
+
+A key is attached only with its own consent: an EIP-712 signature over
+`Device(wallet)`, made where the key lives (`device consent`) or here when the
+key is a local wallet.
+"""
 
 from __future__ import annotations
 
 import typer
 
 from octravpn.cli.context import get, tx_summary
+from octravpn.errors import UsageError
+from octravpn.protocol import Device, sign
 
 app = typer.Typer(name="device", help="Let device keys (a laptop, a phone) act for your wallet.", no_args_is_help=True)
 
 
 @app.command()
-def add(ctx: typer.Context, device: str = typer.Argument(..., help="Device address or wallet name.")) -> None:
+def add(
+    ctx: typer.Context,
+    device: str = typer.Argument(..., help="Device address or local wallet name."),
+    signature: str = typer.Option(None, "--signature", help="The device's consent (`octravpn -w DEVICE device consent "
+                                  "WALLET` prints it); not needed when DEVICE is a local wallet."),
+) -> None:
     """Attach a device key to the selected wallet."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(device)
-    result = app_ctx.client().register_device(address)
-    app_ctx.out.record({"device": address, "wallet": app_ctx.client().sender.account.address, **tx_summary(result)})
+    client = app_ctx.client()
+    wallet = client.sender.account.address
+    if signature is not None:
+        try:
+            consent = bytes.fromhex(signature.removeprefix("0x"))
+        except ValueError as exc:
+            raise UsageError(f"--signature must be hex: {exc}") from exc
+    elif address == device or address.lower() == device.lower():
+        raise UsageError(f"{address} is not a local wallet: pass its consent with --signature "
+                         f"(on the device: `octravpn -w DEVICE device consent {wallet}`)")
+    else:
+        consent = sign(client.domain(), Device(wallet=wallet), bytes(app_ctx.account(device).key))
+    result = client.register_device(address, consent)
+    app_ctx.out.record({"device": address, "wallet": wallet, **tx_summary(result)})
+
+
+@app.command()
+def consent(ctx: typer.Context, wallet: str = typer.Argument(..., help="The wallet this device key will act for.")) -> None:
+    """Sign, with the selected wallet's key, consent to act for WALLET (give the output to `device add --signature`)."""
+    app_ctx = get(ctx)
+    client = app_ctx.client(signer=False)
+    owner = app_ctx.address_of(wallet)
+    device_key = app_ctx.account()
+    signature = sign(client.domain(), Device(wallet=owner), bytes(device_key.key))
+    app_ctx.out.record({"device": device_key.address, "wallet": owner, "signature": "0x" + signature.hex()},
+                       title="device consent")
 
 
 @app.command()

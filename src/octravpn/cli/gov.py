@@ -7,11 +7,15 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import typer
+from eth_hash.auto import keccak
 
+from octravpn.chain.errors import ContractRevert
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
+from octravpn.protocol.reports import report_commitment
 
-app = typer.Typer(name="gov", help="Governance: parameters, pause, ownership, program treasury.", no_args_is_help=True)
+app = typer.Typer(name="gov", help="Governance: timelocked parameters, pause, ownership, program treasury.",
+                  no_args_is_help=True)
 
 
 @app.command()
@@ -22,8 +26,11 @@ def params(ctx: typer.Context) -> None:
     data = asdict(client.params())
     for key in ("min_session_deposit", "min_tailnet_deposit", "min_endpoint_stake"):
         data[key] = app_ctx.show_amount(data[key])
+    pending, eta = client.pending_params()
     data.update(owner=client.owner(), paused=client.paused(), program_treasury=app_ctx.show_amount(client.program_treasury()),
-                asset=client.asset)
+                burned=app_ctx.show_amount(client.burned()), asset=client.asset,
+                pending_change=({key: value for key, value in asdict(pending).items() if value != data.get(key)} | {"eta": eta})
+                if eta else None)
     app_ctx.out.record(data, title="parameters")
 
 
@@ -41,7 +48,8 @@ def set_params(
     slash_bounty_bps: int = typer.Option(None),
     protocol_fee_bps: int = typer.Option(None),
 ) -> None:
-    """Change parameters (owner only); the others keep their values."""
+    """Announce a parameter change (owner only); the others keep their values. It can be applied with
+    `gov execute-params` two days later, or dropped with `gov cancel-params`."""
     app_ctx = get(ctx)
     client = app_ctx.client()
     given = dict(
@@ -56,13 +64,30 @@ def set_params(
     for key in ("min_session_deposit", "min_tailnet_deposit", "min_endpoint_stake"):
         if key in changes:
             changes[key] = app_ctx.amount(changes[key], what=key)
-    result = client.set_params(replace(client.params(), **changes))
+    result = client.schedule_params(replace(client.params(), **changes))
+    eta = result.event("ParamsScheduled").args["eta"]
+    app_ctx.out.record({**changes, "eta": eta, **tx_summary(result)}, title=f"parameter change scheduled: executable from {eta}")
+
+
+@app.command("execute-params")
+def execute_params(ctx: typer.Context) -> None:
+    """Apply the scheduled parameter change once its delay has passed (owner only)."""
+    app_ctx = get(ctx)
+    client = app_ctx.client()
+    result = client.execute_params()
     app_ctx.out.record({**asdict(client.params()), **tx_summary(result)}, title="parameters updated")
+
+
+@app.command("cancel-params")
+def cancel_params(ctx: typer.Context) -> None:
+    """Drop the scheduled parameter change (owner only)."""
+    app_ctx = get(ctx)
+    app_ctx.out.record({"cancelled": True, **tx_summary(app_ctx.client().cancel_params())})
 
 
 @app.command()
 def pause(ctx: typer.Context) -> None:
-    """Stop every non-governance function (owner only)."""
+    """Stop new business (owner only): withdrawals of what users own go on, deadlines stand still."""
     app_ctx = get(ctx)
     app_ctx.out.record({"paused": True, **tx_summary(app_ctx.client().set_paused(True))})
 
@@ -99,22 +124,42 @@ def slash(
     evidence: Path = typer.Option(None, "--evidence", help="JSON proof of double-signing: "
                                   '{"session_id", "seq", "bytes_a", "sig_a", "bytes_b", "sig_b"}; '
                                   "without it, a governance slash (owner only)."),
+    reason: str = typer.Option(None, "--reason", help="Governance slash: the published case (its keccak256 is logged)."),
+    execute: bool = typer.Option(False, "--execute", help="Governance slash: execute the scheduled slash."),
+    cancel: bool = typer.Option(False, "--cancel", help="Governance slash: drop the scheduled slash."),
 ) -> None:
-    """Slash an operator: with --evidence anyone may (and earns the bounty); without it, governance."""
+    """Slash an operator. With --evidence anyone may: the report is committed, then revealed in a later block,
+    and earns the bounty. Without it, governance: `--reason` announces a slash, `--execute` runs it two days
+    later (the stake is burned), `--cancel` drops it."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(operator)
-    client = app_ctx.client()
     if evidence is None:
-        result = client.gov_slash_operator(address)
-    else:
-        try:
-            proof = json.loads(evidence.read_text())
-            args = (int(proof["session_id"]), int(proof["seq"]), int(proof["bytes_a"]), bytes.fromhex(proof["sig_a"].removeprefix("0x")),
-                    int(proof["bytes_b"]), bytes.fromhex(proof["sig_b"].removeprefix("0x")))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise UsageError(f"evidence file {evidence} is not a double-signing proof: {exc}") from exc
-        session_id, seq, bytes_a, sig_a, bytes_b, sig_b = args
-        result = client.slash_double_sign(address, session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
+        _governance_slash(app_ctx, address, reason=reason, execute=execute, cancel=cancel)
+        return
+    client = app_ctx.client()
+    try:
+        proof = json.loads(evidence.read_text())
+        args = (int(proof["session_id"]), int(proof["seq"]), int(proof["bytes_a"]), bytes.fromhex(proof["sig_a"].removeprefix("0x")),
+                int(proof["bytes_b"]), bytes.fromhex(proof["sig_b"].removeprefix("0x")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"evidence file {evidence} is not a double-signing proof: {exc}") from exc
+    session_id, seq, bytes_a, sig_a, bytes_b, sig_b = args
+    commitment = report_commitment(reporter=client.sender.account.address, operator=address, session_id=session_id,
+                                   seq=seq, bytes_a=bytes_a, bytes_b=bytes_b)
+    try:
+        committed = client.commit_slash_report(commitment)
+        app_ctx.out.step(f"report committed in block {committed.block_number}; revealing it")
+    except ContractRevert as exc:
+        if exc.reason != "report already committed":
+            raise
+        app_ctx.out.step("this report was committed before; revealing it")
+    # The commitment is mined, so the reveal can only land in a later block, as the contract requires.
+    result = client.slash_double_sign(address, session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
+    paid = [e for e in result.events if e.name == "SlashBountyPaid"]
+    if paid:  # the operator had slashed itself after the report was committed
+        app_ctx.out.record({"operator": address, "bounty": app_ctx.show_amount(paid[0].args["amount"]),
+                            **tx_summary(result)}, title="bounty held from the operator's own slash paid")
+        return
     event = result.event("OperatorSlashed").args
     app_ctx.out.record({"operator": address, "stake": app_ctx.show_amount(event["stake"]),
                         "to_treasury": app_ctx.show_amount(event["treasury_amt"]),
@@ -122,3 +167,23 @@ def slash(
                         "forfeited_earnings": app_ctx.show_amount(event["forfeited_earnings"]), **tx_summary(result)},
                        title="operator slashed")
 
+
+
+def _governance_slash(app_ctx, address: str, *, reason: str | None, execute: bool, cancel: bool) -> None:
+    if sum((reason is not None, execute, cancel)) != 1:
+        raise UsageError("a governance slash takes exactly one of --reason TEXT (announce), --execute or --cancel; "
+                         "anyone with proof of double-signing passes --evidence FILE instead")
+    client = app_ctx.client()
+    if reason is not None:
+        result = client.schedule_slash(address, keccak(reason.encode()))
+        eta = result.event("GovSlashScheduled").args["eta"]
+        app_ctx.out.record({"operator": address, "reason": reason, "eta": eta, **tx_summary(result)},
+                           title=f"governance slash scheduled: executable from {eta}")
+    elif cancel:
+        app_ctx.out.record({"operator": address, "cancelled": True, **tx_summary(client.cancel_slash(address))})
+    else:
+        result = client.execute_slash(address)
+        event = result.event("OperatorSlashed").args
+        app_ctx.out.record({"operator": address, "stake": app_ctx.show_amount(event["stake"]),
+                            "burned": app_ctx.show_amount(event["burned_amt"]), **tx_summary(result)},
+                           title="operator slashed by governance (stake burned)")

@@ -8,6 +8,7 @@ import typer
 
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
+from octravpn.protocol import ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.units import format_amount
 from octravpn.wireguard.keys import KeyFormatError, decode_key
@@ -79,7 +80,8 @@ def register(
     wg_pubkey: str = typer.Option(..., "--wg-pubkey", help="The exit's WireGuard public key (base64)."),
     region: str = typer.Option(..., "--region", help="Region label, e.g. eu-west."),
     price: str = typer.Option(..., "--price", help="Price per MB (1,000,000 bytes) in the asset's units."),
-    receipt_wallet: str = typer.Option(..., "--receipt-wallet", help="Wallet or address of the separate receipt-signing key."),
+    receipt_wallet: str = typer.Option(..., "--receipt-wallet", help="Local wallet of the separate receipt-signing key "
+                                       "(it signs its consent to sign for this operator)."),
 ) -> None:
     """Register the exit (the wallet must have bonded the minimum stake)."""
     app_ctx = get(ctx)
@@ -89,11 +91,15 @@ def register(
     receipt_signer = app_ctx.address_of(receipt_wallet)
     if receipt_signer == client.sender.account.address:
         raise UsageError("the receipt key must differ from the operator wallet: create one with `octravpn wallet create NAME`")
+    if receipt_signer.lower() == receipt_wallet.lower():
+        raise UsageError("--receipt-wallet must be a local wallet: its key signs consent to sign for this operator")
     keys = EarningsKeypair.derive(bytes(client.sender.account.key))
+    consent = sign(client.domain(), ReceiptSigner(operator=client.sender.account.address),
+                   bytes(app_ctx.account(receipt_wallet).key))
     result = client.register_endpoint(
         endpoint=endpoint, wg_pubkey=wg_public_key(wg_pubkey), earnings_pubkey=keys.public,
         initial_enc_zero=keys.encrypt_zero(), region=region, price_per_mb=app_ctx.amount(price, what="price"),
-        receipt_signer=receipt_signer,
+        receipt_signer=receipt_signer, signer_signature=consent,
     )
     app_ctx.out.record({**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit registered")
 

@@ -16,14 +16,21 @@ class IndexerUnavailable(ChainError):
                          "or point --indexer / OCTRAVPN_INDEXER at one")
 
 
+def standing(exit_: dict) -> int:
+    """What an exit has at stake in being honest: the smaller of its live stake and its reputation (the
+    value it settled for tailnets it does not own). Neither farmed history without stake nor stake
+    without history ranks high; both cost real money to raise."""
+    return min(int(exit_["reputation"]), int(exit_["stake"]))
+
+
 def best_exit(exits: list[dict]) -> dict | None:
-    """The rule for `--exit auto`, among exits that can serve now: most sessions settled since the
-    exit registered (reputation), then the lowest price per MB, then the largest stake, then the
-    lowest address (so two clients with the same view choose alike)."""
+    """The rule for `--exit auto`, among exits that can serve now: the highest standing, then the
+    lowest price per MB, then the largest stake, then the lowest address (so two clients with the
+    same view choose alike)."""
     usable = [e for e in exits if e["active"]]
     if not usable:
         return None
-    return min(usable, key=lambda e: (-e["reputation"], int(e["price_per_mb"]), -int(e["stake"]), e["address"].lower()))
+    return min(usable, key=lambda e: (-standing(e), int(e["price_per_mb"]), -int(e["stake"]), e["address"].lower()))
 
 
 class IndexerClient:

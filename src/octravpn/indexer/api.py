@@ -107,7 +107,7 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         region: str | None = Query(None, max_length=32, description="exact region label, e.g. eu-west"),
         max_price: int | None = Query(None, ge=0, le=MAX_UINT256, description="highest price per MB (base units)"),
         min_stake: int | None = Query(None, ge=0, le=MAX_UINT256, description="lowest live stake (base units)"),
-        min_reputation: int | None = Query(None, ge=0, le=MAX_ID, description="lowest number of settled sessions"),
+        min_reputation: int | None = Query(None, ge=0, le=MAX_UINT256, description="lowest reputation: value settled for tailnets the exit does not own"),
         active: bool = Query(True, description="only exits that can serve new sessions now"),
         tailnet: int | None = Query(None, ge=0, le=MAX_ID, description="only exits this tailnet allows"),
         sort: str = Query("price", pattern=SORT_PATTERN, description="price, stake, reputation, registered or region; "

@@ -31,7 +31,7 @@ class Exit(BaseModel):
     wg_pubkey: str = Field(description="the exit's WireGuard public key, base64 as `wg` prints it")
     receipt_signer: str
     registered_at: int
-    reputation: int = Field(description="sessions settled since the exit last registered")
+    reputation: int = Field(description="value (asset base units) the exit settled for tailnets it does not own")
     stake: Amount = AMOUNT
     active: bool = Field(description="listed, not slashed and staked at least the minimum: can serve new sessions")
     listed: bool

@@ -18,7 +18,10 @@ PROTOCOL_KEY = (1,)
 PARAM_FIELDS = ("min_session_deposit", "min_tailnet_deposit", "session_grace", "sweep_grace_multiplier", "sweep_bounty_bps",
                 "min_endpoint_stake", "unbond_grace", "slash_burn_bps", "slash_bounty_bps", "protocol_fee_bps")
 # Events that change nothing the indexer keeps (they stay in the events table).
-UNTRACKED = frozenset({"JoinTokenPrecommitted", "JoinTokenRedeemed", "JoinTokenRevoked"})
+UNTRACKED = frozenset({
+    "JoinTokenPrecommitted", "JoinTokenRedeemed", "JoinTokenRevoked", "ParamsScheduled", "ParamsCancelled",
+    "GovSlashScheduled", "GovSlashCancelled", "SlashReportCommitted", "SlashBountyPaid", "SessionClosed",
+})
 
 
 class Rows(Protocol):
@@ -267,6 +270,11 @@ def _settled_by_receipt(c: _Context) -> None:
     c.update("sessions", (c.args["session_id"],), {"receipt_seq": c.args["seq"], "close_reason": "receipt"})
 
 
+def _slash_bounty_released(c: _Context) -> None:
+    c.update("protocol", PROTOCOL_KEY,
+             lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["amount"]))
+
+
 def _session_settled(c: _Context) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     paid, fee, refund, used = c.args["total_paid"], c.args["protocol_fee"], c.args["refund"], c.args["bytes_used"]
@@ -278,8 +286,11 @@ def _session_settled(c: _Context) -> None:
         tailnet["spent"] += paid
     c.update("tailnets", (session["tailnet_id"],), refund_rest)
 
+    tailnet_owner = c.required("tailnets", (session["tailnet_id"],))["owner"]
+
     def serve(op: dict) -> None:
-        op["reputation"] += 1
+        if tailnet_owner != session["exit"]:  # the contract's rule: paying oneself earns no reputation
+            op["reputation"] += paid
         op["sessions_settled"] += 1
         op["bytes_served"] += used
     c.update("operators", (session["exit"],), serve)
@@ -338,6 +349,7 @@ HANDLERS: dict[str, Callable[[_Context], None]] = {
     "SettleConfirmed": _settle_confirmed,
     "SettledByReceipt": _settled_by_receipt,
     "SessionSettled": _session_settled,
+    "SlashBountyReleased": _slash_bounty_released,
     "SessionRefunded": _session_refunded,
     "SessionSwept": _session_swept,
 }

@@ -124,7 +124,7 @@ operators = Table(
     Column("price_per_mb", Uint256, nullable=False),
     Column("wg_pubkey", HASH, nullable=False),
     Column("receipt_signer", ADDRESS, nullable=False),
-    Column("reputation", BigInteger, nullable=False),
+    Column("reputation", Uint256, nullable=False),  # value settled for tailnets the exit does not own
 )
 
 tailnets = Table(

@@ -223,6 +223,8 @@ class ExitAgent:
         events = self.client.events(self.last_block + 1, head)
         with self.lock:
             for event in events:
+                if event.name == "SessionClosed":
+                    self._closed_by_owner(event.args["session_id"])
                 if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
                     state = "settled" if event.name == "SessionSettled" else "refunded"
                     self._ended_on_chain(event.args["session_id"], state)
@@ -239,9 +241,18 @@ class ExitAgent:
         self.activity.forget(session_id)
         log.info("session %d was %s on chain: peer removed", session_id, state)
 
+    def _closed_by_owner(self, session_id: int) -> None:
+        """The tailnet owner closed the session (its opener lost its authority): stop serving, settle now."""
+        record = self.store.session(session_id)
+        if record is not None and record.state == "active":
+            self.meters.end(session_id, "closed by the tailnet owner")
+            log.info("session %d was closed by its tailnet owner: peer removed, settling", session_id)
+
     def _end_idle_and_expiring(self, now: float) -> None:
         for record in self.store.sessions("active"):
-            if record.opened_at + self.grace - self.settle_margin <= now:
+            # The contract's clock never runs ahead of wall time, so its deadline read as wall time is never late.
+            deadline = record.settle_by if record.settle_by is not None else record.opened_at + self.grace
+            if deadline - self.settle_margin <= now:
                 self.meters.end(record.session_id, "its settlement deadline is near")
             elif self.activity.idle(record.session_id, record.measured_bytes, now):
                 self.meters.end(record.session_id, "idle")

@@ -34,6 +34,7 @@ class ChainView(Protocol):
 
     def session(self, session_id: int) -> Session | None: ...
     def device_owner(self, address: str) -> str | None: ...
+    def is_receipt_signer(self, session_id: int, signer: str) -> bool: ...
 
 
 class ContractChainView:
@@ -63,6 +64,15 @@ class ContractChainView:
                 self.on_failure(exc)
             raise
         return None if int(owner, 16) == 0 else owner
+
+    def is_receipt_signer(self, session_id: int, signer: str) -> bool:
+        """The contract's own rule (`is_receipt_signer`): the exit accepts exactly the receipts it can settle."""
+        try:
+            return self.client.is_receipt_signer(session_id, signer)
+        except ChainError as exc:
+            if not isinstance(exc, ContractRevert):
+                self.on_failure(exc)
+            raise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +167,8 @@ class HandshakeService:
             raise HandshakeRefused(409, f"session {accepted.session_id} was ended by the exit ({known.state}): open a new session")
         self.store.add_session(session_id=accepted.session_id, tailnet_id=session.tailnet_id, opener=session.opener,
                                deposit=session.deposit, price_per_mb=session.price_per_mb,
-                               wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at, signs_receipts=signs_receipts)
+                               wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at, signs_receipts=signs_receipts,
+                               settle_by=session.settle_by)
         previous = self.store.session(accepted.session_id).wg_pubkey
         address = self.store.allocate_address(accepted.session_id, self.identity.tunnel_network,
                                               reserved=(self.identity.exit_address,))

@@ -66,8 +66,9 @@ class ReceiptChannel:
             record = self.store.session(session_id)
         if record is None:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
-        if signer != record.opener and self.chain.device_owner(signer) != record.opener:
-            raise HandshakeRefused(403, "receipt is not signed by the session opener or one of its devices")
+        if signer != record.opener and not self.chain.is_receipt_signer(session_id, signer):
+            raise HandshakeRefused(403, "receipt is not signed by the session opener or one of its devices "
+                                        "(not revoked before the session opened)")
         with self.lock:
             self.meters.accept_receipt(receipt, signature)
         return {"accepted": True, "session_id": session_id, "seq": receipt.seq, "bytes_used": receipt.bytes_used}

@@ -94,6 +94,8 @@ _MIGRATIONS = [
     DROP TABLE sessions;
     ALTER TABLE sessions_new RENAME TO sessions;
     """,
+    # The session's own settlement deadline (on the contract's clock, which never runs ahead of wall time).
+    "ALTER TABLE sessions ADD COLUMN settle_by INTEGER;",
 ]
 
 
@@ -115,6 +117,7 @@ class SessionRecord:
     opened_at: int
     signs_receipts: bool = True
     wg_counter: int = 0  # WireGuard's rx + tx for the peer when measured_bytes was last updated
+    settle_by: int | None = None  # the contract's deadline; None for sessions stored before it was kept
 
 
 @dataclass(frozen=True)
@@ -147,12 +150,13 @@ class NodeStore:
 
     # ---------------------------------------------------------- sessions
     def add_session(self, *, session_id: int, tailnet_id: int, opener: str, deposit: int, price_per_mb: int,
-                    wg_pubkey: bytes, opened_at: int, signs_receipts: bool = True) -> None:
+                    wg_pubkey: bytes, opened_at: int, signs_receipts: bool = True, settle_by: int | None = None) -> None:
         """Record a session the exit serves (a second call for the same id changes nothing)."""
         self.db.execute(
             "INSERT OR IGNORE INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
-            "opened_at, signs_receipts) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-            (session_id, tailnet_id, opener, str(deposit), str(price_per_mb), wg_pubkey, opened_at, int(signs_receipts)),
+            "opened_at, signs_receipts, settle_by) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+            (session_id, tailnet_id, opener, str(deposit), str(price_per_mb), wg_pubkey, opened_at, int(signs_receipts),
+             settle_by),
         )
 
     def session(self, session_id: int) -> SessionRecord | None:
@@ -320,4 +324,4 @@ class NodeStore:
 
 def _session(row: tuple) -> SessionRecord:
     return SessionRecord(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7], int(row[8]), row[9],
-                         bool(row[10]), int(row[11]))
+                         bool(row[10]), int(row[11]), row[12])

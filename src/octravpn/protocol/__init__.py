@@ -4,10 +4,12 @@ Nothing in this package opens a socket, starts a process, or talks to a node.
 """
 
 from octravpn.protocol.eip712 import (
+    Device,
     Domain,
     Join,
     PeerRequest,
     Receipt,
+    ReceiptSigner,
     TypedMessage,
     digest,
     recover,
@@ -17,12 +19,14 @@ from octravpn.protocol.eip712 import (
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 __all__ = [
+    "Device",
     "Domain",
     "Join",
     "LocalProtocolError",
     "PeerRequest",
     "ProtocolError",
     "Receipt",
+    "ReceiptSigner",
     "RemoteProtocolError",
     "TypedMessage",
     "digest",

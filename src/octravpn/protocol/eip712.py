@@ -1,6 +1,7 @@
 """EIP-712 typed messages shared by the contract and the agents.
 
-The contract verifies `Receipt` and `Join`; the exit verifies `PeerRequest`.
+The contract verifies `Receipt`, `Join`, `Device` and `ReceiptSigner`; the exit
+verifies `PeerRequest`.
 Hashing is implemented here from the EIP-712 definition (every field is a
 static type, so each encodes as one 32-byte word) and cross-checked against
 eth-account in the tests. Signatures are 65 bytes `r || s || v` with `v` in
@@ -143,6 +144,30 @@ class Join(TypedMessage):
     def __post_init__(self) -> None:
         _uint(self.tailnet_id, 256, "tailnet_id")
         object.__setattr__(self, "member", _checksum(self.member, "member"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Device(TypedMessage):
+    """Signed by a device key: consent to act for `wallet` (`register_device`)."""
+
+    wallet: str
+    TYPE_NAME: ClassVar[str] = "Device"
+    FIELDS: ClassVar = (("wallet", "address", "wallet"),)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wallet", _checksum(self.wallet, "wallet"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptSigner(TypedMessage):
+    """Signed by an exit's receipt key: consent to sign for `operator` (`register_endpoint`)."""
+
+    operator: str
+    TYPE_NAME: ClassVar[str] = "ReceiptSigner"
+    FIELDS: ClassVar = (("operator", "address", "operator"),)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operator", _checksum(self.operator, "operator"))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,8 +54,7 @@ def test_fee_on_transfer_token_is_refused(alice):
 
 def test_slashed_operator_cannot_bond_again(h, alice):
     h.bond(alice)
-    with h.as_(h.owner):
-        h.vpn.gov_slash_operator(alice.address)
+    h.gov_slash(alice.address)
     with boa.reverts("previously slashed"):
         h.bond(alice)
 

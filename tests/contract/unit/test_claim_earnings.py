@@ -37,8 +37,7 @@ def test_zero_amount_reverts(h, earned):
 
 def test_slashed_operator_reverts(h, earned):
     op, net = earned
-    with h.as_(h.owner):
-        h.vpn.gov_slash_operator(op.address)
+    h.gov_slash(op.address)
     with h.as_(op.account), boa.reverts("operator slashed"):
         h.vpn.claim_earnings(net)
 

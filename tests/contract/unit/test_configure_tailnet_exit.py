@@ -38,8 +38,7 @@ def test_exit_below_raised_minimum_stake_reverts(hn, alice):
     op = hn.operator("op")
     params = list(hn.vpn.get_params())
     params[5] *= 2  # min_endpoint_stake
-    with hn.as_(hn.owner):
-        hn.vpn.set_params(tuple(params))
+    hn.apply_params(params)
     tid = hn.tailnet(alice)
     with hn.as_(alice), boa.reverts("exit inactive"):
         hn.vpn.configure_tailnet_exit(tid, op.address)
@@ -47,8 +46,7 @@ def test_exit_below_raised_minimum_stake_reverts(hn, alice):
 
 def test_slashed_exit_reverts(hn, alice):
     op = hn.operator("op")
-    with hn.as_(hn.owner):
-        hn.vpn.gov_slash_operator(op.address)
+    hn.gov_slash(op.address)
     tid = hn.tailnet(alice)
     with hn.as_(alice), boa.reverts("exit inactive"):
         hn.vpn.configure_tailnet_exit(tid, op.address)

@@ -47,8 +47,7 @@ def test_nothing_unbonding_reverts(hn, alice):
 
 def test_stake_slashed_while_unbonding_is_not_paid(hn, alice):
     _unbond(hn, alice)
-    with hn.as_(hn.owner):
-        hn.vpn.gov_slash_operator(alice.address)
+    hn.gov_slash(alice.address)
     boa.env.time_travel(seconds=hn.vpn.get_params().unbond_grace)
     with hn.as_(alice), boa.reverts("no unbonding"):
         hn.vpn.finalize_unbond()

@@ -46,16 +46,14 @@ def test_member_added_by_owner_can_open(h, setup, alice, bob):
 def test_device_of_a_member_opens_for_its_owner(h, setup, alice):
     op, tid = setup
     phone = actor("phone")
-    with h.as_(alice):
-        h.vpn.register_device(phone.address)
+    h.register_device(alice, phone)
     assert h.vpn.get_session(h.session(tid, phone, op)).opener == phone.address
 
 
 def test_device_of_a_non_member_reverts(h, setup, bob):
     op, tid = setup
     phone = actor("phone")
-    with h.as_(bob):
-        h.vpn.register_device(phone.address)
+    h.register_device(bob, phone)
     with h.as_(phone), boa.reverts("device's owner is not a member"):
         h.vpn.open_session(tid, op.address, MIN_SESSION_DEPOSIT, PRICE)
 

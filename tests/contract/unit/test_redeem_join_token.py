@@ -111,3 +111,16 @@ def test_unrecoverable_signature_reverts(hn, invite, bob):
     tid, key = invite
     with hn.as_(bob), boa.reverts("signature does not recover a signer"):
         hn.vpn.redeem_join_token(tid, key.address, bytes(64) + bytes([27]))
+
+
+def test_a_removed_member_cannot_rejoin_with_its_old_signature(hn, invite, alice, bob):
+    """The attack: resubmitting the old Join signature readmitted a removed member while uses were left."""
+    tid, key = invite
+    signature = hn.join_sig(key, tid, bob)
+    with hn.as_(bob):
+        hn.vpn.redeem_join_token(tid, key.address, signature)
+    with hn.as_(alice):
+        hn.vpn.remove_member(tid, bob.address)
+    with hn.as_(bob), boa.reverts("this invite already admitted this wallet once"):
+        hn.vpn.redeem_join_token(tid, key.address, signature)
+    assert not hn.vpn.is_tailnet_member(tid, bob.address)

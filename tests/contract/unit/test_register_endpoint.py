@@ -6,7 +6,8 @@ from tests.contract.harness import MIN_STAKE, PRICE, WG_KEY, Operator, actor
 BAD_POINT = (1, 3)  # not on y^2 = x^3 + 3
 
 
-def _args(op: Operator, **overrides):
+def _args(hn, op: Operator, signer=None, **overrides):
+    signer = signer or op.receipt_key
     args = dict(
         endpoint="198.51.100.7:51820",
         wg_pubkey=WG_KEY,
@@ -14,7 +15,8 @@ def _args(op: Operator, **overrides):
         initial_enc_zero=op.earnings.encrypt_zero(5),
         region="eu-west",
         price_per_mb=PRICE,
-        receipt_signer=op.receipt_key.address,
+        receipt_signer=signer.address,
+        signer_signature=hn.signer_sig(signer, op.account),
     )
     args.update(overrides)
     return args
@@ -28,7 +30,7 @@ def bonded(hn):
 
 
 def test_register_records_the_exit(hn, bonded):
-    args = _args(bonded)
+    args = _args(hn, bonded)
     with hn.as_(bonded.account):
         hn.vpn.register_endpoint(*args.values())
     event = hn.event("EndpointRegistered")
@@ -51,10 +53,10 @@ def test_register_records_the_exit(hn, bonded):
 
 def test_reregistration_after_retire_keeps_one_index_entry_and_binds_both_keys(hn, bonded):
     with hn.as_(bonded.account):
-        hn.vpn.register_endpoint(*_args(bonded).values())
+        hn.vpn.register_endpoint(*_args(hn, bonded).values())
         hn.vpn.retire_endpoint()
         new_key = actor("op-receipts-2")
-        hn.vpn.register_endpoint(*_args(bonded, receipt_signer=new_key.address, region="us-east").values())
+        hn.vpn.register_endpoint(*_args(hn, bonded, signer=new_key, region="us-east").values())
     assert hn.vpn.endpoint_count_view() == 1
     assert hn.vpn.get_endpoint(bonded.address).region == "us-east"
     assert hn.vpn.get_receipt_signer_operator(bonded.receipt_key.address) == bonded.address
@@ -71,46 +73,56 @@ def test_reregistration_after_retire_keeps_one_index_entry_and_binds_both_keys(h
         (dict(earnings_pubkey=BAD_POINT), "earnings pubkey must be an alt_bn128 point other than infinity"),
         (dict(initial_enc_zero=(*BAD_POINT, 1, 2)), "initial enc(0) must be two alt_bn128 points"),
         (dict(initial_enc_zero=(1, 2, *BAD_POINT)), "initial enc(0) must be two alt_bn128 points"),
-        (dict(receipt_signer="0x" + "00" * 20), "receipt signer required"),
+        (dict(receipt_signer="0x" + "00" * 20), "receipt signer did not sign the binding"),
     ],
 )
 def test_bad_fields_revert(hn, bonded, overrides, reason):
     with hn.as_(bonded.account), boa.reverts(reason):
-        hn.vpn.register_endpoint(*_args(bonded, **overrides).values())
+        hn.vpn.register_endpoint(*_args(hn, bonded, **overrides).values())
 
 
 def test_unbonded_operator_reverts(hn):
     op = Operator(actor("op"), actor("op-receipts"))
     with hn.as_(op.account), boa.reverts("must bond_endpoint first"):
-        hn.vpn.register_endpoint(*_args(op).values())
+        hn.vpn.register_endpoint(*_args(hn, op).values())
 
 
 def test_stake_below_minimum_reverts(hn):
     op = Operator(actor("op"), actor("op-receipts"))
     hn.bond(op.account, MIN_STAKE - 1)
     with hn.as_(op.account), boa.reverts("must bond_endpoint first"):
-        hn.vpn.register_endpoint(*_args(op).values())
+        hn.vpn.register_endpoint(*_args(hn, op).values())
 
 
 def test_already_registered_reverts(hn, bonded):
     with hn.as_(bonded.account):
-        hn.vpn.register_endpoint(*_args(bonded).values())
+        hn.vpn.register_endpoint(*_args(hn, bonded).values())
         with boa.reverts("already registered"):
-            hn.vpn.register_endpoint(*_args(bonded).values())
+            hn.vpn.register_endpoint(*_args(hn, bonded).values())
 
 
 def test_slashed_operator_reverts(hn, bonded):
     hn.bond(bonded.account)
-    with hn.as_(hn.owner):
-        hn.vpn.gov_slash_operator(bonded.address)
+    hn.gov_slash(bonded.address)
     with hn.as_(bonded.account), boa.reverts("previously slashed"):
-        hn.vpn.register_endpoint(*_args(bonded).values())
+        hn.vpn.register_endpoint(*_args(hn, bonded).values())
 
 
 def test_receipt_signer_of_another_operator_reverts(hn, bonded):
     with hn.as_(bonded.account):
-        hn.vpn.register_endpoint(*_args(bonded).values())
+        hn.vpn.register_endpoint(*_args(hn, bonded).values())
     thief = Operator(actor("thief"), bonded.receipt_key)
     hn.bond(thief.account)
     with hn.as_(thief.account), boa.reverts("receipt signer belongs to another operator"):
-        hn.vpn.register_endpoint(*_args(thief).values())
+        hn.vpn.register_endpoint(*_args(hn, thief).values())
+
+
+def test_claiming_another_operators_receipt_key_without_its_signature_reverts(hn, bonded):
+    """The attack: a staked operator bound a rival's receipt-key address to itself for ever."""
+    rival_key = actor("rival-receipts")
+    squatter = Operator(actor("squatter"), rival_key)
+    hn.bond(squatter.account)
+    for forged in (hn.signer_sig(actor("squatter-receipts"), squatter.account), hn.signer_sig(rival_key, bonded.account)):
+        with hn.as_(squatter.account), boa.reverts("receipt signer did not sign the binding"):
+            hn.vpn.register_endpoint(*_args(hn, squatter, signer_signature=forged).values())
+    assert hn.vpn.get_receipt_signer_operator(rival_key.address) == "0x" + "00" * 20

@@ -1,7 +1,10 @@
+"""set_paused: pause stops new business, never withdrawals of what users own, and stops every
+deadline (finding 4)."""
+
 import boa
 import pytest
 
-from tests.contract.harness import ACL_HASH, WG_KEY
+from tests.contract.harness import ACL_HASH, ETHER, MB, MIN_STAKE, SESSION_DEPOSIT, SESSION_GRACE, WG_KEY
 
 X = "0x" + "ab" * 20
 SIG = b"\x01" * 65
@@ -9,25 +12,22 @@ CURVE = ((1, 2), (1, 2, 1, 2))
 GATED = [
     ("bond_endpoint", (1,)),
     ("unbond_endpoint", ()),
-    ("finalize_unbond", ()),
-    ("gov_slash_operator", (X,)),
-    ("register_endpoint", ("h:1", WG_KEY, *CURVE, "r", 1, X)),
+    ("execute_slash", (X,)),
+    ("register_endpoint", ("h:1", WG_KEY, *CURVE, "r", 1, X, SIG)),
     ("update_endpoint", ("h:1", "r", 1)),
     ("rotate_keys", (WG_KEY, *CURVE)),
     ("retire_endpoint", ()),
-    ("claim_earnings", (1,)),
     ("create_tailnet", (ACL_HASH, 1)),
     ("add_member", (0, X)),
     ("remove_member", (0, X)),
     ("deposit_to_tailnet", (0, 1)),
-    ("withdraw_from_tailnet", (0, X, 1)),
     ("configure_tailnet_exit", (0, X)),
     ("remove_tailnet_exit", (0, X)),
     ("update_acl", (0, ACL_HASH)),
     ("precommit_join_token", (0, X, 2**40, 1)),
     ("redeem_join_token", (0, X, SIG)),
     ("revoke_join_token", (0, X)),
-    ("register_device", (X,)),
+    ("register_device", (X, SIG)),
     ("revoke_device", (X,)),
     ("open_session", (0, X, 1, 1)),
     ("settle_claim", (0, 1)),
@@ -35,8 +35,14 @@ GATED = [
     ("settle_with_receipt", (0, 1, 1, SIG)),
     ("claim_no_show", (0,)),
     ("sweep_expired_session", (0,)),
+    ("commit_slash_report", (b"\x01" * 32,)),
     ("slash_double_sign", (X, 0, 1, 1, SIG, 2, SIG)),
+    ("close_session", (0,)),
 ]
+# What users own, paid also while paused; and governance, which pause exists to serve.
+WITHDRAWALS = {"claim_earnings", "finalize_unbond", "withdraw_from_tailnet", "withdraw_program_treasury"}
+GOVERNANCE = {"schedule_params", "execute_params", "cancel_params", "set_paused", "transfer_ownership",
+              "schedule_slash", "cancel_slash", "release_slash_bounty"}
 
 
 def test_pause_and_unpause_emit_events(hn):
@@ -55,6 +61,11 @@ def test_only_owner(hn, alice):
         hn.vpn.set_paused(True)
 
 
+def test_setting_the_same_state_reverts(hn):
+    with hn.as_(hn.owner), boa.reverts("already in that state"):
+        hn.vpn.set_paused(False)
+
+
 @pytest.mark.parametrize("function, args", GATED, ids=[name for name, _ in GATED])
 def test_every_state_changing_function_refuses_while_paused(hn, owner, function, args):
     with hn.as_(owner):
@@ -63,10 +74,85 @@ def test_every_state_changing_function_refuses_while_paused(hn, owner, function,
         getattr(hn.vpn, function)(*args)
 
 
-def test_the_gated_list_covers_every_non_governance_mutator(hn):
-    governance = {"set_params", "set_paused", "transfer_ownership", "withdraw_program_treasury"}
+def test_the_gated_list_covers_every_mutator_but_withdrawals_and_governance(hn):
     mutators = {
         item["name"] for item in hn.vpn.abi
         if item["type"] == "function" and item["stateMutability"] in ("nonpayable", "payable")
     }
-    assert mutators - governance == {name for name, _ in GATED}
+    assert mutators - WITHDRAWALS - GOVERNANCE == {name for name, _ in GATED}
+
+
+def _pause(h):
+    with h.as_(h.owner):
+        h.vpn.set_paused(True)
+
+
+def test_users_withdraw_what_they_own_while_paused(h, alice, bob):
+    """The attack: paused, users could withdraw nothing while the owner withdrew the treasury."""
+    op = h.operator("op")
+    h.earn(op, bob, 100 * MB)
+    unbonder = h.operator("unbonder")
+    with h.as_(unbonder.account):
+        h.vpn.unbond_endpoint()
+    boa.env.time_travel(seconds=h.vpn.get_params().unbond_grace)
+    tid = h.tailnet(alice)
+    boa.env.time_travel(seconds=30 * 86_400)  # past the creation deposit's lock
+    _pause(h)
+
+    earnings = h.vpn.get_earnings(op.address)
+    before = h.balance(op.account)
+    with h.as_(op.account):
+        h.vpn.claim_earnings(earnings)
+    assert h.balance(op.account) == before + earnings
+    before = h.balance(unbonder.account)
+    with h.as_(unbonder.account):
+        h.vpn.finalize_unbond()
+    assert h.balance(unbonder.account) == before + MIN_STAKE
+    before = h.balance(alice)
+    with h.as_(alice):
+        h.vpn.withdraw_from_tailnet(tid, alice.address, ETHER)
+    assert h.balance(alice) == before + ETHER
+    fees = h.vpn.get_program_treasury()
+    with h.as_(h.owner):
+        h.vpn.withdraw_program_treasury(h.owner.address, fees)
+
+
+def test_the_settlement_grace_stands_still_while_paused(h, alice):
+    """The attack: the grace ran while paused, and at unpause claim_no_show beat the exit's receipt."""
+    op = h.operator("op")
+    tid = h.tailnet_with_exit(alice, op)
+    sid = h.session(tid, alice, op, SESSION_DEPOSIT)
+    receipt = h.receipt_sig(alice, sid, 1, 4 * MB)
+    boa.env.time_travel(seconds=SESSION_GRACE // 2)
+    clock_before = h.vpn.clock()
+    _pause(h)
+    boa.env.time_travel(seconds=SESSION_GRACE)
+    assert h.vpn.clock() == clock_before
+    with h.as_(h.owner):
+        h.vpn.set_paused(False)
+    with boa.reverts("grace not elapsed"):
+        h.vpn.claim_no_show(sid)
+    with h.as_(op.account):
+        h.vpn.settle_with_receipt(sid, 1, 4 * MB, receipt)
+    assert h.vpn.get_session(sid).status == 1
+
+
+def test_unbonding_grace_excludes_paused_time_but_a_finished_one_stays_finished(hn):
+    early, late = hn.operator("early"), hn.operator("late")
+    with hn.as_(early.account):
+        hn.vpn.unbond_endpoint()
+    grace = hn.vpn.get_params().unbond_grace
+    boa.env.time_travel(seconds=grace)
+    with hn.as_(late.account):
+        hn.vpn.unbond_endpoint()
+    _pause(hn)
+    boa.env.time_travel(seconds=grace)
+    with hn.as_(hn.owner):
+        hn.vpn.set_paused(False)
+    with hn.as_(early.account):
+        hn.vpn.finalize_unbond()
+    with hn.as_(late.account), boa.reverts("grace not elapsed"):
+        hn.vpn.finalize_unbond()
+    boa.env.time_travel(seconds=grace)
+    with hn.as_(late.account):
+        hn.vpn.finalize_unbond()

@@ -28,11 +28,13 @@ def test_different_claim_is_equivocation_slashed_and_refunded(open_session, alic
         s.h.vpn.settle_claim(s.session_id, 5 * MB)
         assert s.h.vpn.settle_claim(s.session_id, 6 * MB) is False
     slashed = s.h.event("OperatorSlashed")
-    assert (slashed.stake, slashed.treasury_amt, slashed.bounty_amt) == (MIN_STAKE, MIN_STAKE, 0)
+    held = MIN_STAKE - MIN_STAKE * 9_000 // 10_000  # for a report committed before this slash
+    assert (slashed.stake, slashed.treasury_amt, slashed.bounty_amt, slashed.held_bounty) == (
+        MIN_STAKE, MIN_STAKE - held, 0, held)
     assert s.h.event("SessionRefunded").reason == "operator-equivocation"
     assert s.h.vpn.get_session(s.session_id).status == 2
     assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + SESSION_DEPOSIT
-    assert s.h.vpn.get_program_treasury() == MIN_STAKE
+    assert s.h.vpn.get_program_treasury() == MIN_STAKE - held
     assert s.h.vpn.is_endpoint_slashed(s.op.address)
 
 
@@ -58,7 +60,19 @@ def test_closed_session_reverts(open_session, alice):
 
 def test_slashed_exit_reverts(open_session):
     s = open_session
-    with s.h.as_(s.h.owner):
-        s.h.vpn.gov_slash_operator(s.op.address)
+    s.h.gov_slash(s.op.address)
     with s.h.as_(s.op.account), boa.reverts("operator slashed"):
         s.h.vpn.settle_claim(s.session_id, MB)
+
+
+def test_an_absurdly_large_stake_can_still_be_slashed(h, alice):
+    """The attack: the basis-points helper overflowed above ~1.16e73 base units, so such a stake was unslashable."""
+    whale = h.operator("whale", stake=2**250)
+    tid = h.tailnet_with_exit(alice, whale)
+    sid = h.session(tid, alice, whale)
+    with h.as_(whale.account):
+        h.vpn.settle_claim(sid, 1)
+        h.vpn.settle_claim(sid, 2)
+    slashed = h.event("OperatorSlashed")
+    assert slashed.stake == 2**250
+    assert slashed.treasury_amt == 2**250 // 10_000 * 9_000 + 2**250 % 10_000 * 9_000 // 10_000 and slashed.treasury_amt + slashed.held_bounty == 2**250

@@ -29,7 +29,7 @@ def test_exit_settles_alone_with_a_receipt_signed_by_eth_account(open_session, a
 def test_tampered_byte_count_is_rejected(open_session, alice):
     s = open_session
     signature = _eth_account_signature(s.h, alice, s.session_id, 12, MB)
-    with s.h.as_(s.op.account), boa.reverts("receipt not signed by session opener"):
+    with s.h.as_(s.op.account), boa.reverts("receipt not signed by the opener or its device"):
         s.h.vpn.settle_with_receipt(s.session_id, 12, 2 * MB, signature)
 
 
@@ -37,13 +37,13 @@ def test_receipt_for_another_session_is_rejected(open_session, alice):
     s = open_session
     other = s.h.session(s.tailnet_id, alice, s.op)
     signature = _eth_account_signature(s.h, alice, other, 1, MB)
-    with s.h.as_(s.op.account), boa.reverts("receipt not signed by session opener"):
+    with s.h.as_(s.op.account), boa.reverts("receipt not signed by the opener or its device"):
         s.h.vpn.settle_with_receipt(s.session_id, 1, MB, signature)
 
 
 def test_receipt_from_someone_else_is_rejected(open_session, bob):
     s = open_session
-    with s.h.as_(s.op.account), boa.reverts("receipt not signed by session opener"):
+    with s.h.as_(s.op.account), boa.reverts("receipt not signed by the opener or its device"):
         s.h.vpn.settle_with_receipt(s.session_id, 1, MB, s.h.receipt_sig(bob, s.session_id, 1, MB))
 
 
@@ -51,13 +51,58 @@ def test_receipt_signed_by_the_openers_device(h, alice):
     op = h.operator("op")
     tid = h.tailnet_with_exit(alice, op)
     phone = actor("phone")
-    with h.as_(alice):
-        h.vpn.register_device(phone.address)
+    h.register_device(alice, phone)
     sid = h.session(tid, phone, op)
     with h.as_(op.account):
-        with boa.reverts("receipt not signed by session opener"):
+        with boa.reverts("receipt not signed by the opener or its device"):
             h.vpn.settle_with_receipt(sid, 1, MB, h.receipt_sig(alice, sid, 1, MB))
         h.vpn.settle_with_receipt(sid, 1, MB, h.receipt_sig(phone, sid, 1, MB))
+
+
+def test_receipt_signed_by_a_device_of_the_opener_wallet_settles(h, alice):
+    """The attack: the exit served a client signing with a device key, then could never settle: free bandwidth."""
+    op = h.operator("op")
+    tid = h.tailnet_with_exit(alice, op)
+    laptop = actor("laptop")
+    h.register_device(alice, laptop)
+    sid = h.session(tid, alice, op)
+    assert h.vpn.is_receipt_signer(sid, laptop.address) and h.vpn.is_receipt_signer(sid, alice.address)
+    with h.as_(op.account):
+        h.vpn.settle_with_receipt(sid, 1, 40 * MB, h.receipt_sig(laptop, sid, 1, 40 * MB))
+    assert h.event("SessionSettled").bytes_used == 40 * MB
+
+
+def test_a_device_revoked_after_the_session_opened_still_settles_what_it_signed(h, alice):
+    op = h.operator("op")
+    tid = h.tailnet_with_exit(alice, op)
+    laptop = actor("laptop")
+    h.register_device(alice, laptop)
+    sid = h.session(tid, alice, op)
+    receipt = h.receipt_sig(laptop, sid, 1, 40 * MB)
+    boa.env.time_travel(seconds=60)
+    with h.as_(alice):
+        h.vpn.revoke_device(laptop.address)
+    assert h.vpn.is_receipt_signer(sid, laptop.address)
+    with h.as_(op.account):
+        h.vpn.settle_with_receipt(sid, 1, 40 * MB, receipt)
+
+
+def test_a_device_revoked_before_the_session_opened_is_refused(h, alice, bob):
+    op = h.operator("op")
+    tid = h.tailnet_with_exit(alice, op)
+    laptop, stranger_device = actor("laptop"), actor("bobs-phone")
+    h.register_device(alice, laptop)
+    h.register_device(bob, stranger_device)
+    with h.as_(alice):
+        h.vpn.revoke_device(laptop.address)
+    boa.env.time_travel(seconds=1)
+    sid = h.session(tid, alice, op)
+    for key in (laptop, stranger_device):
+        assert not h.vpn.is_receipt_signer(sid, key.address)
+        with h.as_(op.account), boa.reverts("receipt not signed by the opener or its device"):
+            h.vpn.settle_with_receipt(sid, 1, MB, h.receipt_sig(key, sid, 1, MB))
+    with boa.reverts("session not found"):
+        h.vpn.is_receipt_signer(sid + 1, alice.address)
 
 
 def test_only_the_exit_may_settle_by_receipt(open_session, alice):
@@ -77,8 +122,7 @@ def test_receipt_cannot_settle_twice(open_session, alice):
 
 def test_slashed_exit_reverts(open_session, alice):
     s = open_session
-    with s.h.as_(s.h.owner):
-        s.h.vpn.gov_slash_operator(s.op.address)
+    s.h.gov_slash(s.op.address)
     with s.h.as_(s.op.account), boa.reverts("operator slashed"):
         s.h.vpn.settle_with_receipt(s.session_id, 1, MB, s.h.receipt_sig(alice, s.session_id, 1, MB))
 

@@ -1,6 +1,11 @@
+"""commit_slash_report + slash_double_sign: equivocation is proven by a report committed in an
+earlier block, so its bounty cannot be front-run, not even by the accused slashing itself (finding 5)."""
+
 import boa
 
 from tests.contract.harness import MB, MIN_STAKE, actor
+
+BOUNTY = MIN_STAKE - MIN_STAKE * 9_000 // 10_000
 
 
 def _evidence(s, seq=3, a=MB, b=2 * MB, key=None):
@@ -14,36 +19,91 @@ def _evidence(s, seq=3, a=MB, b=2 * MB, key=None):
 
 def test_two_conflicting_operator_receipts_slash_with_bounty(open_session, carol):
     s = open_session
-    with s.h.as_(carol):
-        s.h.vpn.slash_double_sign(*_evidence(s))
+    s.h.report_double_sign(carol, *_evidence(s))
     event = s.h.event("OperatorSlashed")
-    bounty = MIN_STAKE - MIN_STAKE * 9_000 // 10_000
-    assert (event.addr, event.stake, event.bounty_amt) == (s.op.address, MIN_STAKE, bounty)
-    assert s.h.balance(carol) == bounty
+    assert (event.addr, event.stake, event.bounty_amt, event.held_bounty) == (s.op.address, MIN_STAKE, BOUNTY, 0)
+    assert s.h.balance(carol) == BOUNTY
     assert s.h.vpn.is_endpoint_slashed(s.op.address)
+
+
+def test_a_copied_reveal_without_its_own_earlier_commitment_reverts(open_session, carol):
+    """The attack: a front-runner copied the reporter's transaction and took the bounty."""
+    s = open_session
+    evidence = _evidence(s)
+    s.h.commit_report(carol, *evidence[:4], evidence[5])
+    boa.env.time_travel(blocks=1)
+    thief = actor("thief")
+    with s.h.as_(thief), boa.reverts("commit the report in an earlier block first"):
+        s.h.vpn.slash_double_sign(*evidence)
+    s.h.commit_report(thief, *evidence[:4], evidence[5])  # committing now is too late: it reveals next block
+    with s.h.as_(thief), boa.reverts("commit the report in an earlier block first"):
+        s.h.vpn.slash_double_sign(*evidence)
+    with s.h.as_(carol):
+        s.h.vpn.slash_double_sign(*evidence)
+    assert s.h.balance(carol) == BOUNTY and s.h.balance(thief) == 0
+
+
+def test_commit_emits_and_cannot_repeat(open_session, carol):
+    s = open_session
+    commitment = s.h.report_commitment(carol, s.op.address, s.session_id, 3, MB, 2 * MB)
+    with s.h.as_(carol):
+        s.h.vpn.commit_slash_report(commitment)
+        event = s.h.event("SlashReportCommitted")
+        assert (event.reporter, event.commitment) == (carol.address, commitment)
+        with boa.reverts("report already committed"):
+            s.h.vpn.commit_slash_report(commitment)
+
+
+def test_a_report_committed_before_the_operator_slashes_itself_keeps_its_bounty(open_session, carol):
+    """The attack: seeing a report coming, the operator slashed itself (two claims), leaving the reporter nothing."""
+    s = open_session
+    evidence = _evidence(s)
+    s.h.commit_report(carol, *evidence[:4], evidence[5])
+    with s.h.as_(s.op.account):
+        s.h.vpn.settle_claim(s.session_id, 1)
+        s.h.vpn.settle_claim(s.session_id, 2)
+    slashed = s.h.event("OperatorSlashed")
+    assert (slashed.bounty_amt, slashed.held_bounty) == (0, BOUNTY)
+    boa.env.time_travel(blocks=1)
+    with s.h.as_(carol):
+        s.h.vpn.slash_double_sign(*evidence)
+    paid = s.h.event("SlashBountyPaid")
+    assert (paid.addr, paid.reporter, paid.amount) == (s.op.address, carol.address, BOUNTY)
+    assert s.h.balance(carol) == BOUNTY
+    assert s.h.vpn.get_slash_record(s.op.address).held_bounty == 0
+
+
+def test_a_report_committed_after_the_slash_gets_nothing(open_session, carol):
+    s = open_session
+    with s.h.as_(s.op.account):
+        s.h.vpn.settle_claim(s.session_id, 1)
+        s.h.vpn.settle_claim(s.session_id, 2)
+    boa.env.time_travel(blocks=1)
+    with boa.reverts("already slashed"):
+        s.h.report_double_sign(carol, *_evidence(s))
 
 
 def test_honest_receipts_for_successive_seqs_are_not_evidence(open_session, carol):
     # An honest exit signs a new receipt per seq: different seqs never slash.
     s = open_session
     sig_a = s.h.receipt_sig(s.op.receipt_key, s.session_id, 1, MB)
-    with s.h.as_(carol), boa.reverts("both receipts must be signed by the operator's receipt key"):
-        s.h.vpn.slash_double_sign(s.op.address, s.session_id, 2, MB, sig_a, 2 * MB,
-                                  s.h.receipt_sig(s.op.receipt_key, s.session_id, 2, 2 * MB))
+    with boa.reverts("both receipts must be signed by the operator's receipt key"):
+        s.h.report_double_sign(carol, s.op.address, s.session_id, 2, MB, sig_a, 2 * MB,
+                               s.h.receipt_sig(s.op.receipt_key, s.session_id, 2, 2 * MB))
 
 
 def test_identical_receipts_revert(open_session, carol):
     s = open_session
-    with s.h.as_(carol), boa.reverts("receipts do not conflict"):
-        s.h.vpn.slash_double_sign(*_evidence(s, a=MB, b=MB))
+    with boa.reverts("receipts do not conflict"):
+        s.h.report_double_sign(carol, *_evidence(s, a=MB, b=MB))
 
 
 def test_unknown_session_reverts(open_session, carol):
     s = open_session
     evidence = list(_evidence(s))
     evidence[1] = 42
-    with s.h.as_(carol), boa.reverts("session not found"):
-        s.h.vpn.slash_double_sign(*evidence)
+    with boa.reverts("session not found"):
+        s.h.report_double_sign(carol, *evidence)
 
 
 def test_session_of_another_exit_reverts(open_session, carol):
@@ -51,14 +111,14 @@ def test_session_of_another_exit_reverts(open_session, carol):
     other = s.h.operator("other")
     evidence = list(_evidence(s))
     evidence[0] = other.address
-    with s.h.as_(carol), boa.reverts("session is not served by operator"):
-        s.h.vpn.slash_double_sign(*evidence)
+    with boa.reverts("session is not served by operator"):
+        s.h.report_double_sign(carol, *evidence)
 
 
 def test_receipts_by_another_key_revert(open_session, alice, carol):
     s = open_session
-    with s.h.as_(carol), boa.reverts("both receipts must be signed by the operator's receipt key"):
-        s.h.vpn.slash_double_sign(*_evidence(s, key=alice))
+    with boa.reverts("both receipts must be signed by the operator's receipt key"):
+        s.h.report_double_sign(carol, *_evidence(s, key=alice))
 
 
 def test_key_retired_by_reregistration_still_binds(open_session, carol):
@@ -67,15 +127,14 @@ def test_key_retired_by_reregistration_still_binds(open_session, carol):
         s.h.vpn.retire_endpoint()
         new_key = actor("op-receipts-new")
         s.h.vpn.register_endpoint("h:1", bytes.fromhex("33" * 32), s.op.earnings.public,
-                                  s.op.earnings.encrypt_zero(9), "r", 1, new_key.address)
-    with s.h.as_(carol):
-        s.h.vpn.slash_double_sign(*_evidence(s))
+                                  s.op.earnings.encrypt_zero(9), "r", 1, new_key.address,
+                                  s.h.signer_sig(new_key, s.op.account))
+    s.h.report_double_sign(carol, *_evidence(s))
     assert s.h.vpn.is_endpoint_slashed(s.op.address)
 
 
 def test_already_slashed_reverts(open_session, carol):
     s = open_session
-    with s.h.as_(s.h.owner):
-        s.h.vpn.gov_slash_operator(s.op.address)
-    with s.h.as_(carol), boa.reverts("already slashed"):
-        s.h.vpn.slash_double_sign(*_evidence(s))
+    s.h.gov_slash(s.op.address)
+    with boa.reverts("already slashed"):
+        s.h.report_double_sign(carol, *_evidence(s))

@@ -42,3 +42,25 @@ def test_empty_receiver_reverts(hn, alice):
     tid = hn.tailnet(alice)
     with hn.as_(alice), boa.reverts("receiver is the empty address"):
         hn.vpn.withdraw_from_tailnet(tid, ZERO, 1)
+
+
+def test_the_creation_deposit_stays_for_30_days(h, alice):
+    """The attack: the minimum deposit could be withdrawn at once, so creating tailnets cost only gas."""
+    tid = h.tailnet(alice, ETHER)
+    reserve = h.vpn.get_tailnet(tid).reserve
+    assert reserve == h.vpn.get_params().min_tailnet_deposit
+    with h.as_(alice):
+        h.vpn.withdraw_from_tailnet(tid, alice.address, ETHER - reserve)
+        with boa.reverts("the creation deposit stays for 30 days"):
+            h.vpn.withdraw_from_tailnet(tid, alice.address, 1)
+    boa.env.time_travel(seconds=30 * 86_400)
+    with h.as_(alice):
+        h.vpn.withdraw_from_tailnet(tid, alice.address, reserve)
+    assert h.vpn.get_tailnet(tid).treasury == 0
+
+
+def test_withdrawing_to_the_contract_itself_reverts(h, alice):
+    """The attack: an ERC-20 withdrawn to the contract's own address was stranded outside every ledger."""
+    tid = h.tailnet(alice, ETHER)
+    with h.as_(alice), boa.reverts("receiver is this contract"):
+        h.vpn.withdraw_from_tailnet(tid, h.vpn.address, ETHER // 2)

@@ -1,0 +1,93 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+# pragma optimize codesize
+"""
+@title OctraVPN extension: governance, administration and views
+@notice Never used on its own: `OctraVPN` runs this code by delegatecall, in
+        its own storage, for every function it does not define itself.
+@dev Initializes the same modules in the same order as `OctraVPN`, so the
+     storage layouts match. Its own storage (if anyone calls it directly)
+     holds no funds and governs nothing.
+"""
+
+from modules import eip712
+from modules import governance
+from modules import operators
+from modules import payments
+from modules import sessions
+from modules import tailnets
+
+initializes: payments
+initializes: eip712
+initializes: governance[payments := payments]
+initializes: operators[eip712 := eip712, governance := governance, payments := payments]
+initializes: tailnets[eip712 := eip712, governance := governance, operators := operators, payments := payments]
+initializes: sessions[
+    eip712 := eip712,
+    governance := governance,
+    operators := operators,
+    payments := payments,
+    tailnets := tailnets,
+]
+
+exports: (
+    payments.asset,
+    eip712.DOMAIN_SEPARATOR,
+    governance.__interface__,
+    operators.schedule_slash,
+    operators.execute_slash,
+    operators.cancel_slash,
+    operators.release_slash_bounty,
+    operators.update_endpoint,
+    operators.rotate_keys,
+    operators.retire_endpoint,
+    operators.get_endpoint,
+    operators.get_endpoint_at,
+    operators.endpoint_count_view,
+    operators.get_endpoint_stake,
+    operators.get_endpoint_unbonding,
+    operators.get_endpoint_unlock,
+    operators.is_endpoint_slashed,
+    operators.is_endpoint_active,
+    operators.get_earnings,
+    operators.get_earnings_zero_ct,
+    operators.get_slash_record,
+    operators.get_gov_slash_eta,
+    operators.get_receipt_signer_operator,
+    tailnets.add_member,
+    tailnets.remove_member,
+    tailnets.configure_tailnet_exit,
+    tailnets.remove_tailnet_exit,
+    tailnets.update_acl,
+    tailnets.precommit_join_token,
+    tailnets.revoke_join_token,
+    tailnets.register_device,
+    tailnets.revoke_device,
+    tailnets.get_tailnet,
+    tailnets.tailnet_count_view,
+    tailnets.is_tailnet_member,
+    tailnets.is_tailnet_exit,
+    tailnets.get_join_token,
+    tailnets.get_device_owner,
+    tailnets.get_device,
+    tailnets.is_device_of,
+    sessions.close_session,
+    sessions.get_session,
+    sessions.is_receipt_signer,
+    sessions.session_count_view,
+    sessions.get_operator_claim,
+    sessions.get_client_confirm,
+)
+
+
+@deploy
+def __init__(
+    asset: address,
+    min_session_deposit: uint256,
+    min_tailnet_deposit: uint256,
+    session_grace: uint256,
+    min_endpoint_stake: uint256,
+):
+    payments.__init__(asset)
+    eip712.__init__()
+    governance.__init__(min_session_deposit, min_tailnet_deposit, session_grace, min_endpoint_stake)
