@@ -7,6 +7,8 @@ from pathlib import Path
 import boa
 from boa.contracts.event_decoder import RawLogEntry
 
+from octravpn.chain.build import merged_abi
+
 REPO = Path(__file__).resolve().parents[2]
 HELPERS = Path(__file__).with_name("helpers")
 
@@ -39,7 +41,7 @@ class VPN:
             warnings.simplefilter("ignore", UserWarning)
             self.forwarded = extension_deployer().at(main.address)
         self.address = main.address
-        self.abi = main.abi + [item for item in self.forwarded.abi if item["type"] in ("function", "event")]
+        self.abi = merged_abi(main.abi, self.forwarded.abi)  # what the shipped artifact holds
 
         self._last_called = main
 

@@ -33,7 +33,7 @@ def add(
             consent = bytes.fromhex(signature.removeprefix("0x"))
         except ValueError as exc:
             raise UsageError(f"--signature must be hex: {exc}") from exc
-    elif address == device or address.lower() == device.lower():
+    elif address.lower() == device.lower():  # given as an address: no local key to sign with
         raise UsageError(f"{address} is not a local wallet: pass its consent with --signature "
                          f"(on the device: `octravpn -w DEVICE device consent {wallet}`)")
     else:

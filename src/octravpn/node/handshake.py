@@ -45,34 +45,30 @@ class ContractChainView:
         self.client = client
         self.on_failure = on_failure
 
+    def _read(self, view: Callable, *args):
+        """One chain read; a failure for want of a chain (not a revert) is reported to `on_failure`."""
+        try:
+            return view(*args)
+        except ChainError as exc:
+            if not isinstance(exc, ContractRevert):
+                self.on_failure(exc)
+            raise
+
     def session(self, session_id: int) -> Session | None:
         try:
-            return self.client.session(session_id)
+            return self._read(self.client.session, session_id)
         except ContractRevert as exc:
             if exc.reason == "session not found":
                 return None
             raise
-        except ChainError as exc:
-            self.on_failure(exc)
-            raise
 
     def device_owner(self, address: str) -> str | None:
-        try:
-            owner = self.client.device_owner(address)
-        except ChainError as exc:
-            if not isinstance(exc, ContractRevert):
-                self.on_failure(exc)
-            raise
+        owner = self._read(self.client.device_owner, address)
         return None if int(owner, 16) == 0 else owner
 
     def is_receipt_signer(self, session_id: int, signer: str) -> bool:
         """The contract's own rule (`is_receipt_signer`): the exit accepts exactly the receipts it can settle."""
-        try:
-            return self.client.is_receipt_signer(session_id, signer)
-        except ChainError as exc:
-            if not isinstance(exc, ContractRevert):
-                self.on_failure(exc)
-            raise
+        return self._read(self.client.is_receipt_signer, session_id, signer)
 
 
 @dataclass(frozen=True, kw_only=True)

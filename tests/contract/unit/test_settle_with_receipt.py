@@ -12,6 +12,15 @@ def _eth_account_signature(h, signer, session_id, seq, bytes_used) -> bytes:
     return bytes(Account.sign_message(message, signer.key).signature)
 
 
+def _exit_tailnet_and_device(h, wallet, device_alias):
+    """An exit, `wallet`'s tailnet allowing it, and a device key registered to `wallet`."""
+    op = h.operator("op")
+    tid = h.tailnet_with_exit(wallet, op)
+    device = actor(device_alias)
+    h.register_device(wallet, device)
+    return op, tid, device
+
+
 def test_exit_settles_alone_with_a_receipt_signed_by_eth_account(open_session, alice):
     s = open_session
     used = 1_234 * MB
@@ -48,10 +57,7 @@ def test_receipt_from_someone_else_is_rejected(open_session, bob):
 
 
 def test_receipt_signed_by_the_openers_device(h, alice):
-    op = h.operator("op")
-    tid = h.tailnet_with_exit(alice, op)
-    phone = actor("phone")
-    h.register_device(alice, phone)
+    op, tid, phone = _exit_tailnet_and_device(h, alice, "phone")
     sid = h.session(tid, phone, op)
     with h.as_(op.account):
         with boa.reverts("receipt not signed by the opener or its device"):
@@ -61,10 +67,7 @@ def test_receipt_signed_by_the_openers_device(h, alice):
 
 def test_receipt_signed_by_a_device_of_the_opener_wallet_settles(h, alice):
     """The attack: the exit served a client signing with a device key, then could never settle: free bandwidth."""
-    op = h.operator("op")
-    tid = h.tailnet_with_exit(alice, op)
-    laptop = actor("laptop")
-    h.register_device(alice, laptop)
+    op, tid, laptop = _exit_tailnet_and_device(h, alice, "laptop")
     sid = h.session(tid, alice, op)
     assert h.vpn.is_receipt_signer(sid, laptop.address) and h.vpn.is_receipt_signer(sid, alice.address)
     with h.as_(op.account):
@@ -73,10 +76,7 @@ def test_receipt_signed_by_a_device_of_the_opener_wallet_settles(h, alice):
 
 
 def test_a_device_revoked_after_the_session_opened_still_settles_what_it_signed(h, alice):
-    op = h.operator("op")
-    tid = h.tailnet_with_exit(alice, op)
-    laptop = actor("laptop")
-    h.register_device(alice, laptop)
+    op, tid, laptop = _exit_tailnet_and_device(h, alice, "laptop")
     sid = h.session(tid, alice, op)
     receipt = h.receipt_sig(laptop, sid, 1, 40 * MB)
     boa.env.time_travel(seconds=60)
@@ -88,10 +88,8 @@ def test_a_device_revoked_after_the_session_opened_still_settles_what_it_signed(
 
 
 def test_a_device_revoked_before_the_session_opened_is_refused(h, alice, bob):
-    op = h.operator("op")
-    tid = h.tailnet_with_exit(alice, op)
-    laptop, stranger_device = actor("laptop"), actor("bobs-phone")
-    h.register_device(alice, laptop)
+    op, tid, laptop = _exit_tailnet_and_device(h, alice, "laptop")
+    stranger_device = actor("bobs-phone")
     h.register_device(bob, stranger_device)
     with h.as_(alice):
         h.vpn.revoke_device(laptop.address)
