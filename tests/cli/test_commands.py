@@ -110,8 +110,14 @@ def test_tailnet_invite_session_and_earnings(cli):
     policy.write_text('{"acls": []}')
     cli.json("-w", "alice", "tailnet", "set-acl", str(tid), str(policy))
     assert chain.tailnet(tid).acl_policy == keccak(policy.read_bytes())
+    orphan = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator",
+                      "--max-pay", "0.01")["id"]
+    cli.fails(6, "-w", "alice", "session", "close", str(orphan))  # bob still acts for a member
     cli.json("-w", "alice", "tailnet", "remove-member", str(tid), bob)
     assert not chain.is_member(tid, bob)
+    cli.fails(6, "-w", "bob", "session", "close", str(orphan))  # only the tailnet's owner closes
+    closed = cli.json("-w", "alice", "session", "close", str(orphan))
+    assert closed["settle_by"] == chain.session(orphan).settle_by and closed["status"] == "open"
     cli.json("-w", "alice", "tailnet", "withdraw", str(tid), "0.05")
     cli.json("-w", "alice", "tailnet", "remove-exit", str(tid), "operator")
     assert not chain.is_exit(tid, opened["exit"])

@@ -6,6 +6,10 @@ then applies it to both. After every step:
   open deposits + program treasury + unclaimed earnings + held bounties + burned stake;
 - every stake, earnings balance, treasury and session status equals the model;
 - a session leaves "open" at most once (settled or refunded, never both, never twice).
+
+Openers are member wallets or devices registered to them; members get removed, devices revoked, and tailnet
+owners close the sessions that outlived their opener's authority, while receipts signed by device keys settle
+exactly when `is_receipt_signer` says so.
 """
 
 import os
@@ -27,11 +31,14 @@ OPEN, SETTLED, REFUNDED = 0, 1, 2
 BPS = 10_000
 MB = 10**6
 REPORT_WINDOW = 86_400
+CLOSE_SETTLE_WINDOW = 6 * 3_600
 RESERVE_LOCK = 30 * 86_400
 STEPS = {"count": 0}
 
 ops_idx = st.integers(0, 2)
 users_idx = st.integers(0, 2)
+devices_idx = st.integers(0, 2)
+keys_idx = st.integers(0, 5)  # 0-2 the users' wallets, 3-5 the device keys
 # Hypothesis favours the first element: lead with a valid value, keep invalid ones in.
 stakes = st.sampled_from([MIN_STAKE, 3 * MIN_STAKE, MIN_STAKE // 2])
 prices = st.sampled_from([1, PRICE, 7 * PRICE])
@@ -58,6 +65,12 @@ class OperatorModel:
 
 
 @dataclass
+class DeviceModel:
+    wallet: int | None = None  # the user it is bound to (kept after revocation: a revoked key never rebinds)
+    revoked_at: int = 0
+
+
+@dataclass
 class TailnetModel:
     owner: int
     treasury: int
@@ -71,7 +84,8 @@ class TailnetModel:
 class SessionModel:
     tailnet: int
     exit: int
-    opener: int
+    opener: int  # index into the machine's keys: a user's wallet or a device key
+    opened_at: int
     deposit: int
     price: int
     fee_bps: int
@@ -93,6 +107,9 @@ class VPNMachine(RuleBasedStateMachine):
         self.vpn = self.h.vpn
         self.ops = [Operator(actor(f"fz-op{i}"), actor(f"fz-op{i}-receipts")) for i in range(3)]
         self.users = [actor(f"fz-user{i}") for i in range(3)]
+        self.devices = [actor(f"fz-device{i}") for i in range(3)]
+        self.keys = self.users + self.devices
+        self.m_devices = [DeviceModel() for _ in self.devices]
         self.m_ops = [OperatorModel() for _ in self.ops]
         self.m_tailnets: list[TailnetModel] = []
         self.m_sessions: list[SessionModel] = []
@@ -134,6 +151,26 @@ class VPNMachine(RuleBasedStateMachine):
         m = self.m_ops[i]
         return m.active and not m.slashed and m.stake >= MIN_STAKE
 
+    def _device_wallet(self, key: int) -> int | None:
+        """The user a device key acts for; None for a wallet, an unbound or a revoked key."""
+        if key < len(self.users):
+            return None
+        device = self.m_devices[key - len(self.users)]
+        return device.wallet if device.revoked_at == 0 else None
+
+    def _acts_for_member(self, tid: int, key: int) -> bool:
+        members = self.m_tailnets[tid].members
+        return key in members or self._device_wallet(key) in members
+
+    def _is_receipt_signer(self, sid: int, key: int) -> bool:
+        s = self.m_sessions[sid]
+        if key == s.opener:
+            return True
+        if key < len(self.users):
+            return False
+        device = self.m_devices[key - len(self.users)]
+        return device.wallet == s.opener and (device.revoked_at == 0 or device.revoked_at > s.opened_at)
+
     def _slash(self, i: int, reporter: bool, by_governance: bool = False) -> int:
         m = self.m_ops[i]
         total = m.stake + m.unbonding
@@ -170,7 +207,7 @@ class VPNMachine(RuleBasedStateMachine):
 
     @initialize(prices_=st.lists(prices, min_size=3, max_size=3), treasury=st.sampled_from([10**17, 10**18]))
     def baseline(self, prices_, treasury):
-        """Three bonded exits, one funded tailnet with every user and exit:
+        """Three bonded exits, one funded tailnet with every user and exit, a device of user 1:
         a working network the random rules then perturb."""
         for i, price in enumerate(prices_):
             self.bond(i, 2 * MIN_STAKE)
@@ -180,6 +217,7 @@ class VPNMachine(RuleBasedStateMachine):
             self.add_member(0, u)
         for i in range(3):
             self.configure_exit(0, i)
+        self.register_device(0, 1, None)
 
     @staticmethod
     def _choose(valid: bool, candidates: list[int], pick: int, fallback: int) -> int:
@@ -322,6 +360,42 @@ class VPNMachine(RuleBasedStateMachine):
             t.members.add(u)
 
     @precondition(lambda self: self.m_tailnets)
+    @rule(pick=picks, u=users_idx, valid=st.booleans())
+    def remove_member(self, pick, u, valid):
+        tid = pick % len(self.m_tailnets)
+        t = self.m_tailnets[tid]
+        u = self._choose(valid, sorted(t.members - {t.owner}), pick, u)
+        ok = not self.paused and u != t.owner and u in t.members
+        self._call(ok, lambda: self.vpn.remove_member(tid, self.users[u].address, sender=self.users[t.owner].address))
+        if ok:
+            t.members.discard(u)
+
+    @rule(d=devices_idx, u=users_idx, consent_to=st.one_of(st.none(), users_idx))
+    def register_device(self, d, u, consent_to):
+        """The device key consents to `consent_to`'s wallet (None: to `u`'s); user `u` registers it."""
+        m = self.m_devices[d]
+        consent_to = u if consent_to is None else consent_to
+        ok = not self.paused and m.revoked_at == 0 and m.wallet in (None, u) and consent_to == u
+        signature = self.h.device_sig(self.devices[d], self.users[consent_to].address)
+        self._call(ok, lambda: self.vpn.register_device(self.devices[d].address, signature,
+                                                        sender=self.users[u].address))
+        if ok:
+            m.wallet = u
+
+    @precondition(lambda self: any(m.wallet is not None and not m.revoked_at for m in self.m_devices))
+    @rule(d=devices_idx, u=users_idx, valid=st.booleans())
+    def revoke_device(self, d, u, valid):
+        d = self._choose(valid, [j for j, m in enumerate(self.m_devices) if m.wallet is not None and not m.revoked_at],
+                         d, d)
+        m = self.m_devices[d]
+        if valid:
+            u = m.wallet
+        ok = not self.paused and m.revoked_at == 0 and m.wallet == u
+        self._call(ok, lambda: self.vpn.revoke_device(self.devices[d].address, sender=self.users[u].address))
+        if ok:
+            m.revoked_at = self._now()
+
+    @precondition(lambda self: self.m_tailnets)
     @rule(pick=picks, i=ops_idx, valid=st.booleans())
     def configure_exit(self, pick, i, valid=False):
         tid = pick % len(self.m_tailnets)
@@ -334,29 +408,31 @@ class VPNMachine(RuleBasedStateMachine):
 
     # ----------------------------------------------------------- sessions
     @precondition(lambda self: self.m_tailnets)
-    @rule(pick=picks, u=users_idx, i=ops_idx, max_pay=max_pays, valid_parties=st.booleans(), max_price=prices)
+    @rule(pick=picks, u=keys_idx, i=ops_idx, max_pay=max_pays, valid_parties=st.booleans(), max_price=prices)
     def open_session(self, pick, u, i, max_pay, valid_parties, max_price):
+        """`u` opens: a member's wallet or one of its devices when `valid_parties` is drawn, else any key."""
         with_exits = [tid for tid, t in enumerate(self.m_tailnets) if any(self._is_active(j) for j in t.exits)]
         tid = with_exits[pick % len(with_exits)] if valid_parties and with_exits else pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         if valid_parties:
-            u = sorted(t.members)[pick % len(t.members)]
+            acting = [k for k in range(len(self.keys)) if self._acts_for_member(tid, k)]
+            u = acting[pick % len(acting)]
             i = self._choose(True, [j for j in sorted(t.exits) if self._is_active(j)], pick // 7, i)
             if t.treasury >= MIN_SESSION_DEPOSIT:
                 max_pay = max(MIN_SESSION_DEPOSIT, min(max_pay, t.treasury))
         if valid_parties:
             max_price = max(max_price, self.m_ops[i].price)  # the price the opener chose the exit at, or more
-        ok = not self.paused and u in t.members and i in t.exits and self._is_active(i) \
+        ok = not self.paused and self._acts_for_member(tid, u) and i in t.exits and self._is_active(i) \
             and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury and self.m_ops[i].price <= max_price
         sid = self._call(ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, max_price,
-                                                           sender=self.users[u].address))
+                                                           sender=self.keys[u].address))
         if ok:
             assert sid == len(self.m_sessions)
             t.treasury -= max_pay
             params = self.vpn.get_params()
             settle_by = self._clock() + params.session_grace
             self.m_sessions.append(SessionModel(
-                tid, i, u, max_pay, self.m_ops[i].price, fee_bps=params.protocol_fee_bps, settle_by=settle_by,
+                tid, i, u, self._now(), max_pay, self.m_ops[i].price, fee_bps=params.protocol_fee_bps, settle_by=settle_by,
                 sweep_after=settle_by + params.session_grace * (params.sweep_grace_multiplier - 1),
                 sweep_bounty_bps=params.sweep_bounty_bps))
 
@@ -391,7 +467,7 @@ class VPNMachine(RuleBasedStateMachine):
         ok = not self.paused and s.status == OPEN and s.claim is not None
         if ok and confirmed == s.claim:
             ok = not self.m_ops[s.exit].slashed and confirmed * s.price // MB <= s.deposit
-        result = self._call(ok, lambda: self.vpn.settle_confirm(sid, confirmed, sender=self.users[s.opener].address))
+        result = self._call(ok, lambda: self.vpn.settle_confirm(sid, confirmed, sender=self.keys[s.opener].address))
         if ok and confirmed == s.claim:
             assert result is True
             self._settle(sid, confirmed)
@@ -399,24 +475,39 @@ class VPNMachine(RuleBasedStateMachine):
             assert result is False
 
     @precondition(lambda self: self.m_sessions)
-    @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1), prefer_open=st.booleans())
-    def settle_with_receipt(self, pick, fraction, seq, prefer_open):
+    @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1), prefer_open=st.booleans(),
+          signer=st.one_of(st.none(), st.just("device"), keys_idx))
+    def settle_with_receipt(self, pick, fraction, seq, prefer_open, signer=None):
+        """Signed by the opener (`signer` None), a device ever bound to the opener's wallet, or any key."""
         sid = self._pick_session(pick, prefer_open)
         s = self.m_sessions[sid]
         used = self._session_bytes(sid, pick, fraction)
-        signature = self.h.receipt_sig(self.users[s.opener], sid, seq, used)
+        if signer == "device":
+            bound = [len(self.users) + d for d, m in enumerate(self.m_devices) if m.wallet == s.opener]
+            signer = bound[pick % len(bound)] if bound else None
+        signer = s.opener if signer is None else signer
+        signature = self.h.receipt_sig(self.keys[signer], sid, seq, used)
         ok = not self.paused and s.status == OPEN and not self.m_ops[s.exit].slashed \
-            and used * s.price // MB <= s.deposit
+            and used * s.price // MB <= s.deposit and self._is_receipt_signer(sid, signer)
         self._call(ok, lambda: self.vpn.settle_with_receipt(sid, seq, used, signature, sender=self.ops[s.exit].address))
         if ok:
             self._settle(sid, used)
 
     @precondition(lambda self: any(s.status == OPEN for s in self.m_sessions))
     @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1),
-          path=st.sampled_from(["receipt", "claim+confirm", "claim+dispute", "dispute+receipt"]))
+          path=st.sampled_from(["receipt", "claim+confirm", "claim+dispute", "dispute+receipt", "close+receipt",
+                                "close+no-show"]))
     def finish_session(self, pick, fraction, seq, path):
-        """A session ends through one of the real settlement paths."""
+        """A session ends through one of the real settlement paths; "close" first takes its opener's authority
+        away and has the tailnet owner close it."""
         sid = self._pick_session(pick, prefer_open=True)
+        if path.startswith("close"):
+            self.close_session(sid, prefer_open=False, by_owner=True, orphan_first=True)
+            if path == "close+no-show":
+                boa.env.time_travel(seconds=CLOSE_SETTLE_WINDOW)
+                self.claim_no_show(sid, prefer_open=False)
+                return
+            path = "receipt"
         if self.m_sessions[sid].claim is not None and path != "receipt":
             path = "receipt"  # a second, different claim would be equivocation
         if path == "receipt":
@@ -450,6 +541,27 @@ class VPNMachine(RuleBasedStateMachine):
         self._call(ok, lambda: self.vpn.sweep_expired_session(sid, sender=self.users[2].address))
         if ok:
             self._refund(sid, keep=s.deposit * s.sweep_bounty_bps // BPS)
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, prefer_open=st.booleans(), by_owner=st.booleans(), orphan_first=st.booleans())
+    def close_session(self, pick, prefer_open, by_owner, orphan_first):
+        """The tailnet owner (or, when `by_owner` is not drawn, someone else) closes a session; with
+        `orphan_first`, its opener first loses its authority (its device revoked, or its wallet removed)."""
+        closable = [sid for sid, s in enumerate(self.m_sessions)  # its opener is not (or need not stay) a member
+                    if s.status == OPEN and s.opener != self.m_tailnets[s.tailnet].owner]
+        sid = self._choose(prefer_open, closable, pick, self._pick_session(pick, prefer_open))
+        s = self.m_sessions[sid]
+        if orphan_first and self._device_wallet(s.opener) is not None:
+            self.revoke_device(s.opener - len(self.users), self._device_wallet(s.opener), valid=False)
+        elif orphan_first and s.opener < len(self.users):
+            self.remove_member(s.tailnet, s.opener, valid=False)
+        owner = self.m_tailnets[s.tailnet].owner
+        sender = owner if by_owner else (owner + 1) % len(self.users)
+        ok = not self.paused and s.status == OPEN and sender == owner \
+            and not self._acts_for_member(s.tailnet, s.opener)
+        self._call(ok, lambda: self.vpn.close_session(sid, sender=self.users[sender].address))
+        if ok:
+            s.settle_by = min(s.settle_by, self._clock() + CLOSE_SETTLE_WINDOW)
 
     @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, seq=st.integers(0, 2**64 - 1))
@@ -559,13 +671,19 @@ class VPNMachine(RuleBasedStateMachine):
             assert self.vpn.is_endpoint_slashed(op.address) == m.slashed
             assert self.vpn.is_endpoint_active(op.address) == self._is_active(i)
             assert self.vpn.get_slash_record(op.address).held_bounty == m.held_bounty
+        for device, m in zip(self.devices, self.m_devices, strict=True):
+            record = self.vpn.get_device(device.address)
+            wallet = self.users[m.wallet].address if m.wallet is not None else "0x" + "00" * 20
+            assert (record.wallet, record.revoked_at) == (wallet, m.revoked_at)
         for tid, t in enumerate(self.m_tailnets):
             assert self.vpn.get_tailnet(tid).treasury == t.treasury
+            assert all(self.vpn.is_tailnet_member(tid, user.address) == (u in t.members) for u, user in enumerate(self.users))
         assert self.vpn.session_count_view() == len(self.m_sessions)
         for sid, s in enumerate(self.m_sessions):
             session = self.vpn.get_session(sid)
             assert (session.status, session.settle_by, session.sweep_after, session.protocol_fee_bps) == (
                 s.status, s.settle_by, s.sweep_after, s.fee_bps)
+            assert session.opener == self.keys[s.opener].address
 
     @invariant()
     def nothing_closes_twice(self):

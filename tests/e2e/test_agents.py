@@ -268,3 +268,24 @@ def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, st
         assert session["total_paid"] == str(down["settlement"]["paid"]) and session["opener"] == chain.session(down["session"]).opener
     finally:
         cli.stop(indexer)
+
+
+def test_the_tailnet_owner_closes_a_removed_members_session_and_the_exit_cuts_it_and_settles(world, start_exit):
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--final-receipt-wait", "2")
+    interface = unique("oc")
+    tailnet = str(registered.tailnet_id)
+    session_id = _up(cli, lab.client, interface)["session"]
+    signed = _carry(cli, lab.client, interface, times=1)
+    try:
+        cli.run("-w", "alice", "tailnet", "remove-member", tailnet, "bob")
+        closed = cli.run("-w", "alice", "session", "close", str(session_id))
+        assert closed["settle_by"] == chain.session(session_id).settle_by
+        # The exit reads SessionClosed, removes the peer and settles at once with the receipts it holds.
+        (settled,) = _wait(lambda: _settled(chain, session_id), what="the exit's settlement after the close")
+        assert settled.args["bytes_used"] >= signed["signed_bytes"]
+        assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("settled",)]
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3) is None  # no longer served
+    finally:
+        cli.run("-w", "alice", "tailnet", "add-member", tailnet, "bob")
+        cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)

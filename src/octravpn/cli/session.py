@@ -121,3 +121,13 @@ def sweep(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     result = app_ctx.client().sweep_expired_session(session_id)
     app_ctx.out.record({"bounty": app_ctx.show_amount(result.event("SessionSwept").args["bounty"]),
                         **_session_row(app_ctx, session_id), **tx_summary(result)}, title="swept")
+
+
+@app.command()
+def close(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
+    """As the tailnet's owner, end a session whose opener was removed or whose device was revoked."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().close_session(session_id)
+    closed = result.event("SessionClosed").args
+    app_ctx.out.record({"settle_by": closed["settle_by"], **_session_row(app_ctx, session_id), **tx_summary(result)},
+                       title="closed")
