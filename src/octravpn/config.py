@@ -24,9 +24,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import tomli_w
-from eth_utils import is_address, to_checksum_address
 
-from octravpn.errors import ConfigError
+from octravpn.addresses import is_hex_address, parse_address
+from octravpn.errors import ConfigError, UsageError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -88,9 +88,12 @@ class Network:
         if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
             raise ConfigError(f"network {self.name}: chain_id must be a positive integer, got {self.chain_id!r}")
         if self.contract is not None:
-            if not isinstance(self.contract, str) or not is_address(self.contract):
+            if not isinstance(self.contract, str) or not is_hex_address(self.contract):
                 raise ConfigError(f"network {self.name}: contract {self.contract!r} is not a 20-byte hex address")
-            object.__setattr__(self, "contract", to_checksum_address(self.contract))
+            try:
+                object.__setattr__(self, "contract", parse_address(self.contract, what=f"network {self.name}: contract"))
+            except UsageError as exc:
+                raise ConfigError(str(exc)) from None
 
     def to_toml(self) -> dict:
         data = {"rpc_url": self.rpc_url, "chain_id": self.chain_id}

@@ -160,6 +160,7 @@ def test_governance_and_slashing(cli):
     assert params["protocol_fee_bps"] == 50 and params["owner"] == cli.json("wallet", "show", "owner")["address"]
     scheduled = cli.json("-w", "owner", "gov", "set-params", "--protocol-fee-bps", "100", "--min-session-deposit", "0.002")
     assert chain.params().protocol_fee_bps == 50  # announced, not applied
+    assert scheduled["min_session_deposit"]["human"] == "0.002 ETH (2000000000000000)"  # one amount shape
     assert cli.json("gov", "params")["pending_change"]["eta"] == scheduled["eta"]
     assert "timelock not elapsed" in cli.fails(6, "-w", "owner", "gov", "execute-params")
     chain.w3.provider.make_request("evm_increaseTime", [2 * 86_400])
@@ -196,9 +197,13 @@ def test_governance_and_slashing(cli):
     slashed = cli.json("-w", "carol", "slash", "cheat", "--evidence", str(evidence))
     assert slashed["bounty"]["base_units"] == ETHER // 10 and chain.is_slashed(cheat)
 
-    cli.json("-w", "owner", "gov", "transfer-ownership", "alice")
+    # What cannot be undone is not done without --yes (no terminal here to ask on).
+    assert "pass --yes to confirm" in cli.fails(2, "-w", "owner", "gov", "transfer-ownership", "alice")
+    assert "pass --yes to confirm" in cli.fails(2, "-w", "owner", "slash", "operator", "--reason", "test")
+    assert chain.owner() == cli.json("wallet", "show", "owner")["address"]
+    cli.json("-w", "owner", "gov", "transfer-ownership", "alice", "--yes")
     assert chain.owner() == cli.json("wallet", "show", "alice")["address"]
-    cli.json("-w", "alice", "gov", "transfer-ownership", "owner")
+    cli.json("-w", "alice", "gov", "transfer-ownership", "owner", "--yes")
 
 
 def test_unbond_and_finalize(cli):

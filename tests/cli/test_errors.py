@@ -62,7 +62,7 @@ def test_reverts_are_decoded_and_change_nothing(cli):
         (("-w", "bob", "gov", "pause"), "not owner"),
         (("-w", "bob", "operator", "retire"), "not registered"),
         (("-w", "bob", "operator", "finalize-unbond"), "no unbonding"),
-        (("-w", "bob", "slash", "bob", "--reason", "no stake"), "not owner"),
+        (("-w", "bob", "slash", "bob", "--reason", "no stake", "--yes"), "not owner"),
         (("-w", "bob", "device", "revoke", "alice"), "not device owner"),
         (("-w", "bob", "tailnet", "create", "--deposit", "0.0001", "--acl", str(cli.home / "acl.json")), "tailnet deposit below min"),
     ]

@@ -78,7 +78,8 @@ def test_exits_list_filters_what_the_indexer_found(cli, indexer):
 
     listed = cli.json("exits", "list", "--indexer", indexer.url)
     assert [e["address"] for e in listed] == [cheap, dear]  # cheapest first
-    assert listed[0]["price_per_mb"] == 10**12 and listed[0]["region"] == "lab-a" and listed[0]["active"] is True
+    assert listed[0]["price_per_mb"]["base_units"] == 10**12 and listed[0]["region"] == "lab-a"
+    assert listed[0]["state"] == "active" and listed[0]["stake"]["human"] == "1.5 ETH (1500000000000000000)"
     assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url, "--region", "lab-b")] == [dear]
     assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url, "--max-price", "0.000002")] == [cheap]
     # `--json` after the command works as well as before it.
@@ -86,6 +87,19 @@ def test_exits_list_filters_what_the_indexer_found(cli, indexer):
     assert after.code == 0 and [e["address"] for e in json.loads(after.out)] == [cheap]
     human = cli("exits", "list", "--indexer", indexer.url)
     assert human.code == 0 and "0.000001 ETH" in human.out and "lab-b" in human.out
+
+    # --all shows the exits that cannot serve now, and why.
+    def listed(address):
+        return next(e["listed"] for e in indexer.exits() if e["address"] == address)
+    cli.json("-w", "second", "operator", "retire")
+    indexer.wait_for(lambda: not listed(dear), "index the retirement")
+    assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url)] == [cheap]
+    every = cli.json("exits", "list", "--indexer", indexer.url, "--all")
+    assert {e["address"]: e["state"] for e in every} == {cheap: "active", dear: "retired"}
+    assert "retired" in cli("exits", "list", "--indexer", indexer.url, "--all").out
+    cli.json("-w", "second", "operator", "register", "--endpoint", "127.0.0.1:51820", "--wg-pubkey", WG_KEY,
+             "--region", "lab-b", "--price", "0.000005", "--receipt-wallet", "second-receipts")
+    indexer.wait_for(lambda: listed(dear), "index the second exit back")
 
 
 def test_exits_list_errors_say_what_to_do(cli, indexer):

@@ -16,8 +16,9 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_importing_the_servers_and_the_cli_keeps_the_interpreters_recursion_limit():
-    code = ("import sys; before = sys.getrecursionlimit(); import octravpn.cli.main, octravpn.node.service, "
-            "octravpn.indexer.service, octravpn.protocol.earnings_keys; print(before, sys.getrecursionlimit())")
+    code = ("import sys; before = sys.getrecursionlimit(); import octravpn.node.service, octravpn.indexer.service, "
+            "octravpn.protocol.earnings_keys; from octravpn.cli.app import COMMANDS, load_command; "
+            "[load_command(name) for name in COMMANDS]; print(before, sys.getrecursionlimit())")
     before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                    cwd=ROOT).stdout.split()
     assert before == after == "1000"

@@ -8,7 +8,7 @@ ERC-20 approval first), and decodes events with their block and tx hash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -16,14 +16,16 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException, Timeout
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, MismatchedABI, TransactionNotFound, Web3ValidationError
 
 from octravpn.chain.artifacts import load as load_artifact
 from octravpn.chain.errors import ChainError, ContractNotDeployed, ContractRevert, RpcUnreachable, WrongChain, revert_reason
-from octravpn.chain.transactions import TransactionManager
+from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
+from octravpn.errors import UsageError
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
+from octravpn.units import NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
 STATUS_NAMES = {0: "open", 1: "settled", 2: "refunded"}
@@ -152,6 +154,16 @@ class TxResult:
         return matches[0]
 
 
+@dataclass(frozen=True)
+class TxOutcome:
+    state: str  # mined, reverted, pending or unknown
+    function: str = "transaction"
+    block: int | None = None
+    gas_used: int | None = None
+    reason: str | None = None
+    events: list[ChainEvent] = field(default_factory=list)
+
+
 def connect(network: Network, *, require_contract: bool = True, timeout: float = 30.0, retries: bool = True) -> Web3:
     """A Web3 for `network`, after checking reachability, chain id and contract.
     `timeout`: seconds one RPC request may take. `retries`: web3 retries a failed read five times, which
@@ -192,9 +204,19 @@ class OctraVPN:
             return arg["type"]
         return f"{item['name']}(" + ",".join(canonical(a) for a in item["inputs"]) + ")"
 
+    def _function(self, name: str, *args):
+        """The contract call `name(*args)`; arguments the ABI cannot encode (a number above uint256, a negative
+        one) are bad input, refused before anything is sent."""
+        try:
+            return getattr(self.contract.functions, name)(*args)
+        except (MismatchedABI, Web3ValidationError) as exc:
+            shown = ", ".join(str(arg) if not isinstance(arg, bytes) else "0x" + arg.hex() for arg in args)
+            raise UsageError(f"{name}({shown}): an argument does not fit the contract's types (numbers are "
+                             "whole, 0 or more, and below 2**256)") from exc
+
     def _view(self, name: str, *args) -> Any:
         try:
-            return self._rpc(getattr(self.contract.functions, name)(*args).call)
+            return self._rpc(self._function(name, *args).call)
         except ContractLogicError as exc:
             raise ContractRevert(name, revert_reason(exc)) from exc
 
@@ -212,7 +234,7 @@ class OctraVPN:
     def _send(self, name: str, *args, value: int = 0, gas: int | None = None) -> TxResult:
         if self.sender is None:
             raise ChainError(f"{name} needs a wallet to sign with: pass --wallet or set a default wallet")
-        sent = self.sender.send(getattr(self.contract.functions, name)(*args), value=value, gas=gas)
+        sent = self.sender.send(self._function(name, *args), value=value, gas=gas)
         receipt = sent.receipt
         return TxResult(sent.tx_hash, receipt["blockNumber"], receipt["gasUsed"], self.decode_logs(receipt["logs"]))
 
@@ -254,6 +276,33 @@ class OctraVPN:
     def block_number(self) -> int:
         return self._rpc(lambda: self.w3.eth.block_number)
 
+    @property
+    def network_url(self) -> str:
+        return getattr(self.w3.provider, "endpoint_uri", "the RPC")
+
+    def transaction_outcome(self, tx_hash: str) -> TxOutcome:
+        """What became of any transaction: mined, reverted (with its reason), pending, or unknown to the node."""
+        try:
+            tx = self._rpc(self.w3.eth.get_transaction, tx_hash)
+        except TransactionNotFound:
+            return TxOutcome("unknown")
+        function = "transaction"
+        if tx.get("to") == self.address:
+            try:
+                function = self.contract.decode_function_input(tx["input"])[0].fn_name
+            except ValueError:
+                pass
+        elif tx.get("to") is None:
+            function = "contract creation"
+        if tx.get("blockNumber") is None:
+            return TxOutcome("pending", function=function)
+        receipt = dict(self._rpc(self.w3.eth.get_transaction_receipt, tx_hash))
+        if receipt["status"] != 1:
+            return TxOutcome("reverted", function=function, block=receipt["blockNumber"], gas_used=receipt["gasUsed"],
+                             reason=replay_reason(self.w3, dict(tx), receipt))
+        return TxOutcome("mined", function=function, block=receipt["blockNumber"], gas_used=receipt["gasUsed"],
+                         events=self.decode_logs(receipt["logs"]))
+
     def session_events(self, session_id: int) -> list[ChainEvent]:
         """The events whose first indexed argument is this session id (opened, claimed, settled, refunded...)."""
         topic = "0x" + session_id.to_bytes(32, "big").hex()
@@ -275,7 +324,7 @@ class OctraVPN:
         return 18 if self.asset == NATIVE else self.token().functions.decimals().call()
 
     def asset_symbol(self) -> str:
-        return "ETH" if self.asset == NATIVE else self.token().functions.symbol().call()
+        return NATIVE_SYMBOL if self.asset == NATIVE else self.token().functions.symbol().call()
 
     def asset_balance(self, address: str) -> int:
         if self.asset == NATIVE:

@@ -9,6 +9,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from octravpn.chain.artifacts import load
+from octravpn.chain.transactions import Sent, TransactionManager
 
 NATIVE_ASSET = "0x0000000000000000000000000000000000000000"
 
@@ -38,22 +39,24 @@ class DeployParams:
         return (Web3.to_checksum_address(values.pop("asset")), *values.values())
 
 
-def deploy(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Contract:
-    """Deploy with `deployer` (who becomes governance owner); returns the contract.
+@dataclass(frozen=True)
+class Deployment:
+    contract: Contract
+    transactions: list[Sent]  # the extension's blueprint, then OctraVPN
 
-    Two transactions: the extension's blueprint (EIP-5202), then OctraVPN, which creates the extension from it."""
+
+def deploy_contracts(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Deployment:
+    """Deploy with `deployer` (who becomes governance owner): the extension's blueprint (EIP-5202), then
+    OctraVPN, which creates the extension from it. Failures are `ChainError`s, as for every transaction."""
     artifact = load()
+    sender = TransactionManager(w3, deployer, timeout=timeout)
+    blueprint = sender.send(w3.eth.contract(abi=[], bytecode=artifact.extension_blueprint).constructor())
+    core = sender.send(w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(
+        blueprint.receipt["contractAddress"], *params.constructor_args()))
+    contract = w3.eth.contract(address=core.receipt["contractAddress"], abi=artifact.abi)
+    return Deployment(contract=contract, transactions=[blueprint, core])
 
-    def create(abi: list, bytecode: str, *args) -> str:
-        tx = w3.eth.contract(abi=abi, bytecode=bytecode).constructor(*args).build_transaction(
-            {"from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending")}
-        )
-        tx_hash = w3.eth.send_raw_transaction(deployer.sign_transaction(tx).raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"deployment transaction {tx_hash.to_0x_hex()} reverted")
-        return receipt["contractAddress"]
 
-    blueprint = create([], artifact.extension_blueprint)
-    address = create(artifact.abi, artifact.bytecode, blueprint, *params.constructor_args())
-    return w3.eth.contract(address=address, abi=artifact.abi)
+def deploy(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Contract:
+    """Deploy OctraVPN (see `deploy_contracts`); the contract."""
+    return deploy_contracts(w3, deployer, params, timeout=timeout).contract

@@ -171,6 +171,7 @@ class LocalDevnet:
     """
 
     STATE_INTERVAL_SECONDS = 1
+    ADDRESS_FILE = "address"  # host:port of the last start
 
     def __init__(self, directory: Path, *, port: int = 8545, host: str = "127.0.0.1", chain_id: int = 31337,
                  binary: str | None = None) -> None:
@@ -195,6 +196,15 @@ class LocalDevnet:
     @property
     def log_path(self) -> Path:
         return self.directory / "anvil.log"
+
+    @classmethod
+    def remembered_address(cls, directory: Path) -> tuple[str, int] | None:
+        """The host and port the devnet in `directory` last started on (it starts there again)."""
+        try:
+            host, _, port = (directory / cls.ADDRESS_FILE).read_text().strip().rpartition(":")
+            return host, int(port)
+        except (OSError, ValueError):
+            return None
 
     def pid(self) -> int | None:
         """The running anvil's pid, or None (a stale pid file is ignored)."""
@@ -225,7 +235,36 @@ class LocalDevnet:
                 raise DevnetError(f"cannot run anvil at {binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL") from exc
         self.pid_path.write_text(str(process.pid))
         self._wait_until_ready(process, timeout)
+        (self.directory / self.ADDRESS_FILE).write_text(f"{self.host}:{self.port}\n")
+        self._continue_clock()
         return True
+
+    def rpc(self, method: str, params: list) -> object:
+        """One JSON-RPC call to the running devnet (anvil's own methods included); its result."""
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.rpc_url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read())
+        except OSError as exc:
+            raise DevnetError(f"the devnet at {self.rpc_url} did not answer {method}: {exc}") from exc
+        if "error" in answer:
+            raise DevnetError(f"the devnet refused {method}: {answer['error'].get('message', answer['error'])}")
+        return answer["result"]
+
+    def _continue_clock(self) -> None:
+        """A restarted anvil takes the wall clock again and forgets any time it was advanced by: without this,
+        the first block after a restart can be older than the last one saved, and sessions look opened in the
+        future. Move its clock past the newest saved block instead."""
+        latest = int(self.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        behind = latest + 1 - int(time.time())
+        if behind > 0:
+            self.rpc("evm_increaseTime", [behind])
 
     def _check_port_free(self) -> None:
         # Otherwise the readiness check could be answered by whatever holds the port.

@@ -61,12 +61,21 @@ class InsufficientFunds(ChainError):
         super().__init__(f"wallet {address} cannot pay for this transaction ({detail}): fund it and retry")
 
 
-class TransactionTimeout(ChainError):
+class TransactionPending(ChainError):
+    """A transaction left this machine (or may have) and its outcome is not known yet. Sending it again
+    could pay twice, so the message says so and how to find out what became of it."""
+
+    exit_code = 7
+
+    def __init__(self, tx_hash: str, why: str) -> None:
+        self.tx_hash = tx_hash
+        super().__init__(f"transaction {tx_hash} {why}: pending: do not resend; check with "
+                         f"`octravpn tx {tx_hash} --wait`")
+
+
+class TransactionTimeout(TransactionPending):
     def __init__(self, tx_hash: str, seconds: float) -> None:
-        super().__init__(
-            f"transaction {tx_hash} was not mined within {seconds:.0f}s; it may still be pending: "
-            "check it later with the RPC, or raise --timeout"
-        )
+        super().__init__(tx_hash, f"was not mined within {seconds:.0f}s (raise --timeout to wait longer)")
 
 
 def decode_revert_data(data: bytes | str | None) -> str | None:

@@ -5,6 +5,10 @@ succeeded; every failure becomes a `ChainError` with a readable reason:
 reverts (decoded, also when found only at estimation), insufficient funds,
 an unreachable RPC, or a timeout. A transaction that drops out of the node's
 mempool before it is mined is broadcast again, a bounded number of times.
+
+Once a signed transaction may have left this machine, a timeout or an
+interruption (Ctrl-C) is `TransactionPending`: it names the hash and says
+not to send again, because a retry would be a second, independent payment.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 
 from octravpn.chain.errors import (
@@ -24,10 +28,13 @@ from octravpn.chain.errors import (
     ContractRevert,
     InsufficientFunds,
     RpcUnreachable,
+    TransactionPending,
     TransactionTimeout,
     decode_revert_data,
     revert_reason,
 )
+from octravpn.chain.sent import record_sent
+from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, human_amount
 
 GAS_HEADROOM = 1.2  # estimates can fall short when state moves between estimate and inclusion
 BASE_FEE_HEADROOM = 2  # maxFee covers the base fee doubling (six full blocks) before inclusion
@@ -56,10 +63,11 @@ class TransactionManager:
         # How long to wait for a receipt before checking the tx is still in the mempool.
         self.mempool_check_interval = mempool_check_interval
 
-    def send(self, call: ContractFunction, *, value: int = 0, gas: int | None = None) -> Sent:
+    def send(self, call: ContractFunction | ContractConstructor, *, value: int = 0, gas: int | None = None) -> Sent:
         """`gas`: a fixed limit instead of an estimate, for a call that can only succeed in a later block than
-        the latest (a revert is still decoded, from the mined transaction)."""
-        name = call.fn_name
+        the latest (a revert is still decoded, from the mined transaction). A constructor deploys a contract
+        (its address is the receipt's `contractAddress`)."""
+        name = getattr(call, "fn_name", "contract creation")
         params = {"from": self.account.address, "value": value}
         try:
             if gas is None:
@@ -74,10 +82,15 @@ class TransactionManager:
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
         raw = self.account.sign_transaction(tx).raw_transaction
-        tx_hash = self._broadcast(raw)
-        receipt = self._wait(tx_hash, raw)
+        tx_hash = HexBytes(Web3.keccak(raw)).to_0x_hex()
+        record_sent(tx_hash)  # from here on it may be on its way, whatever happens to this process
+        try:
+            self._broadcast(raw)
+            receipt = self._wait(tx_hash, raw)
+        except KeyboardInterrupt:
+            raise TransactionPending(tx_hash, "was sent and then interrupted before it was mined") from None
         if receipt["status"] != 1:
-            raise ContractRevert(name, self._replay_reason(tx, receipt))
+            raise ContractRevert(name, replay_reason(self.w3, tx, receipt))
         return Sent(tx_hash=tx_hash, receipt=receipt)
 
     # ------------------------------------------------------------ internals
@@ -89,12 +102,12 @@ class TransactionManager:
         tip = self.w3.eth.max_priority_fee
         return {"maxFeePerGas": BASE_FEE_HEADROOM * base_fee + tip, "maxPriorityFeePerGas": tip}
 
-    def _broadcast(self, raw: bytes) -> str:
+    def _broadcast(self, raw: bytes) -> None:
         try:
-            return self.w3.eth.send_raw_transaction(raw).to_0x_hex()
+            self.w3.eth.send_raw_transaction(raw)
         except Web3RPCError as exc:
             if "already known" in str(exc).lower():
-                return HexBytes(Web3.keccak(raw)).to_0x_hex()
+                return
             raise self._rpc_error(exc, "transaction") from exc
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
@@ -107,8 +120,8 @@ class TransactionManager:
                 return dict(self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=min(remaining, self.mempool_check_interval)))
             except TimeExhausted:
                 pass
-            except RequestsConnectionError as exc:
-                raise RpcUnreachable(self._url(), f"lost the connection while waiting for {tx_hash}") from exc
+            except RequestsConnectionError:
+                raise TransactionPending(tx_hash, f"was sent, then the connection to {self._url()} was lost") from None
             try:
                 self.w3.eth.get_transaction(tx_hash)
             except TransactionNotFound:
@@ -119,41 +132,45 @@ class TransactionManager:
                 self._broadcast(raw)
         raise TransactionTimeout(tx_hash, self.timeout)
 
-    def _replay_reason(self, tx: dict, receipt: dict) -> str:
-        """The revert reason of a mined, failed transaction.
-
-        A receipt carries no reason. The node's call trace of the transaction
-        has the exact revert data; nodes without the debug API get a replay on
-        the block's final state, which matches unless a later transaction in
-        the same block changed what the call depends on.
-        """
-        try:
-            trace = self.w3.provider.make_request(
-                "debug_traceTransaction", [receipt["transactionHash"].to_0x_hex(), {"tracer": "callTracer"}]
-            )
-            output = (trace.get("result") or {}).get("output")
-            reason = decode_revert_data(output)
-            if reason:
-                return reason
-        except (Web3RPCError, ValueError, AttributeError):
-            pass
-        call = {key: tx[key] for key in ("from", "to", "data", "value") if key in tx}
-        try:
-            self.w3.eth.call(call, receipt["blockNumber"])
-        except ContractLogicError as exc:
-            return revert_reason(exc)
-        except Web3RPCError as exc:
-            return str(exc)
-        return "reverted (the reason could not be reproduced)"
-
     def _rpc_error(self, exc: Web3RPCError, name: str) -> Exception:
         text = str(exc)
         if "insufficient funds" in text.lower():
             balance = self.w3.eth.get_balance(self.account.address)
-            return InsufficientFunds(self.account.address, f"balance {balance} wei")
+            return InsufficientFunds(self.account.address,
+                                     f"balance {human_amount(balance, NATIVE_DECIMALS, NATIVE_SYMBOL)}")
         if "revert" in text.lower():
             return ContractRevert(name, revert_reason(exc))
         return ChainError(f"the node at {self._url()} refused {name}: {text}")
 
     def _url(self) -> str:
         return getattr(self.w3.provider, "endpoint_uri", "the RPC")
+
+
+def replay_reason(w3: Web3, tx: dict, receipt: dict) -> str:
+    """The revert reason of a mined, failed transaction.
+
+    A receipt carries no reason. The node's call trace of the transaction
+    has the exact revert data; nodes without the debug API get a replay on
+    the block's final state, which matches unless a later transaction in
+    the same block changed what the call depends on.
+    """
+    try:
+        trace = w3.provider.make_request(
+            "debug_traceTransaction", [HexBytes(receipt["transactionHash"]).to_0x_hex(), {"tracer": "callTracer"}]
+        )
+        output = (trace.get("result") or {}).get("output")
+        reason = decode_revert_data(output)
+        if reason:
+            return reason
+    except (Web3RPCError, ValueError, AttributeError):
+        pass
+    call = {key: tx[key] for key in ("from", "to", "data", "value") if key in tx}
+    if "data" not in call and "input" in tx:
+        call["data"] = tx["input"]
+    try:
+        w3.eth.call(call, receipt["blockNumber"])
+    except ContractLogicError as exc:
+        return revert_reason(exc)
+    except Web3RPCError as exc:
+        return str(exc)
+    return "reverted (the reason could not be reproduced)"

@@ -20,7 +20,6 @@ from octravpn.client.state import ClientState, pid_alive, state_path
 from octravpn.config import write_private_file
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import BYTES_PER_MB
-from octravpn.units import format_amount
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
@@ -35,8 +34,6 @@ def _path(app_ctx: AppContext, interface: str) -> Path:
 def _status_row(app_ctx: AppContext, state: ClientState | None, *, alive: bool | None = None) -> dict:
     if state is None:
         return {"status": "down", "agent_running": False}
-    decimals = app_ctx.client(signer=False).asset_decimals()
-    symbol = app_ctx.client(signer=False).asset_symbol()
     left = max(state.deposit - state.paid_so_far, 0)
     return {
         "status": state.status, "agent_running": pid_alive(state.pid) if alive is None else alive,
@@ -44,9 +41,8 @@ def _status_row(app_ctx: AppContext, state: ClientState | None, *, alive: bool |
         "session": state.session_id, "tailnet": state.tailnet_id, "address": state.client_address,
         "measured_bytes": state.measured_bytes, "signed_bytes": state.signed_bytes, "receipts_signed": state.receipts_signed,
         "requests_refused": state.requests_refused,
-        "deposit": f"{format_amount(state.deposit, decimals)} {symbol}",
-        "paid_so_far": f"{format_amount(state.paid_so_far, decimals)} {symbol}",
-        "deposit_left": f"{format_amount(left, decimals)} {symbol}",
+        "deposit": app_ctx.show_amount(state.deposit), "paid_so_far": app_ctx.show_amount(state.paid_so_far),
+        "deposit_left": app_ctx.show_amount(left),
         "dns": state.dns, "kill_switch": state.kill_switch_table is not None, "last_error": state.last_error,
         "settlement": state.settlement,
     }

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import typer
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
 
 from octravpn import config as config_module
+from octravpn.addresses import looks_like_address, parse_address
 from octravpn.chain.client import OctraVPN, open_client
 from octravpn.chain.transactions import TransactionManager
 from octravpn.cli.output import Output
 from octravpn.config import Config, Network
 from octravpn.errors import UsageError, WalletError
-from octravpn.units import format_amount, parse_amount
+from octravpn.units import amount_record, parse_amount
 from octravpn.wallet import Keystore
 
 
@@ -56,6 +56,16 @@ class AppContext:
     def network(self) -> Network:
         return self.config.network(self.network_name)
 
+    def confirm(self, question: str, *, yes: bool) -> None:
+        """Ask before an action that cannot be undone; `--yes` answers for scripts. Without a terminal
+        and without `--yes` nothing is done."""
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise UsageError(f"{question.split('?')[0]}? This cannot be undone: pass --yes to confirm")
+        if not typer.confirm(question, default=False):
+            raise UsageError("not confirmed: nothing was done")
+
     # ---------------------------------------------------------- wallets
     def wallet(self, name: str | None = None) -> str:
         name = name or self.wallet_name or self.config.default_wallet
@@ -81,10 +91,10 @@ class AppContext:
         self.keystore.info(name)  # unknown wallet: fail before asking for a passphrase
         return self.keystore.unlock(name, self.password(purpose=f"wallet {name!r}"))
 
-    def address_of(self, who: str) -> str:
-        """An address given as 0x… or as the name of a local wallet."""
-        if is_address(who):
-            return to_checksum_address(who)
+    def address_of(self, who: str, *, what: str = "address") -> str:
+        """An address given as 0x… (its checksum checked) or as the name of a local wallet."""
+        if looks_like_address(who):
+            return parse_address(who, what=what)
         try:
             return self.keystore.info(who).address
         except (WalletError, config_module.ConfigError) as exc:
@@ -111,10 +121,9 @@ class AppContext:
         return parse_amount(text, self.client(signer=False).asset_decimals(), what=what)
 
     def show_amount(self, base_units: int) -> dict:
+        """An amount of the payment asset, in the one shape every command prints."""
         client = self.client(signer=False)
-        human = format_amount(base_units, client.asset_decimals())
-        return {"amount": human, "base_units": base_units, "symbol": client.asset_symbol(),
-                "human": f"{human} {client.asset_symbol()} ({base_units})"}
+        return amount_record(base_units, client.asset_decimals(), client.asset_symbol())
 
 
 def tx_summary(result) -> dict:

@@ -13,7 +13,7 @@ from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol import Device, sign
 
-app = typer.Typer(name="device", help="Let device keys (a laptop, a phone) act for your wallet.", no_args_is_help=True)
+app = typer.Typer(name="device", help="Let device keys (a laptop, a phone) act for your wallet.", no_args_is_help=True, add_completion=False)
 
 
 @app.command()

@@ -1,21 +1,20 @@
-"""`octravpn devnet up|down|status|reset`: a local anvil chain with OctraVPN on it."""
+"""`octravpn devnet up|down|status|reset|fund|advance`: a local anvil chain with OctraVPN on it."""
 
 from __future__ import annotations
 
 import time
-from urllib.parse import urlparse
 from dataclasses import replace
+from urllib.parse import urlparse
 
 import typer
-from web3 import Web3
 
-from octravpn.chain.deploy import DeployParams, deploy
-from octravpn.chain.devnet import LocalDevnet
+from octravpn.chain.devnet import DevnetError, LocalDevnet
 from octravpn.cli.context import get
 from octravpn.config import Network
 from octravpn.errors import UsageError
+from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record, parse_amount, parse_duration
 
-app = typer.Typer(name="devnet", help="Run a local devnet (anvil) with OctraVPN deployed.", no_args_is_help=True)
+app = typer.Typer(name="devnet", help="Run a local devnet (anvil) with OctraVPN deployed.", no_args_is_help=True, add_completion=False)
 
 NETWORK = "devnet"
 CHAIN_ID = 31337
@@ -25,44 +24,46 @@ FUNDING_WEI = 100 * 10**18
 
 
 def _devnet(ctx, port: int | None = None, host: str | None = None) -> LocalDevnet:
+    """The devnet at the given address, else where it last started (or the config points), else 127.0.0.1:8545."""
     app_ctx = get(ctx)
     known = app_ctx.config.networks.get(NETWORK)
-    known_host, _, known_port = urlparse(known.rpc_url).netloc.rpartition(":") if known else ("", "", "")
-    port = port or (int(known_port) if known_port else 8545)
-    return LocalDevnet(app_ctx.config.devnet_dir, port=port, host=host or known_host or "127.0.0.1", chain_id=CHAIN_ID)
+    configured = urlparse(known.rpc_url) if known else None
+    remembered = (LocalDevnet.remembered_address(app_ctx.config.devnet_dir)
+                  or (configured and (configured.hostname, configured.port)) or ("127.0.0.1", 8545))
+    return LocalDevnet(app_ctx.config.devnet_dir, port=port or remembered[1], host=host or remembered[0],
+                       chain_id=CHAIN_ID)
 
 
 @app.command()
 def up(
     ctx: typer.Context,
-    port: int = typer.Option(None, help="Port (default 8545, or the one used before)."),
+    port: int = typer.Option(None, min=1, max=65535, help="Port (default 8545, or the one used before)."),
     host: str = typer.Option(None, help="Local address to listen on (default 127.0.0.1, or the one used before)."),
 ) -> None:
-    """Start the devnet (or attach to it), deploy OctraVPN, create and fund local wallets."""
+    """Start the devnet (or attach to it), deploy OctraVPN, create and fund local wallets.
+
+    The first start creates five wallets encrypted with one passphrase: give it with --password-file FILE or
+    OCTRAVPN_PASSWORD (or type it when asked on a terminal)."""
     app_ctx, out = get(ctx), get(ctx).out
     started_at = time.monotonic()
     running = _devnet(ctx)
     if running.pid() is not None and (port not in (None, running.port) or host not in (None, running.host)):
         raise UsageError(f"the devnet already runs on {running.host}:{running.port}: `octravpn devnet down` first to move it")
-    devnet = _devnet(ctx, port, host)
-    started = devnet.start()
-    w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
     config = app_ctx.config
     known = config.networks.get(NETWORK)
-    contract = known.contract if known and known.contract and w3.eth.get_code(known.contract) else None
-
-    created = []
-    if contract is None:
-        password = app_ctx.password(confirm=not any(app_ctx.keystore.exists(n) for n in WALLETS), purpose="the devnet wallets")
-        for name in WALLETS:
-            if not app_ctx.keystore.exists(name):
-                app_ctx.keystore.create(name, password, light_kdf=True)
-                created.append(name)
-            w3.provider.make_request("anvil_setBalance", [app_ctx.keystore.info(name).address, hex(FUNDING_WEI)])
-        owner = app_ctx.keystore.unlock("owner", password)
-        out.step("deploying OctraVPN …")
-        contract = deploy(w3, owner, DeployParams()).address
-
+    missing = [name for name in WALLETS if not app_ctx.keystore.exists(name)]
+    # Everything the command may need is asked for before anything starts.
+    password = None
+    if missing or not (known and known.contract and running.state_path.exists()):
+        password = app_ctx.password(confirm=bool(missing), purpose="the devnet wallets")
+    devnet = _devnet(ctx, port, host)
+    started = devnet.start()
+    try:
+        contract, created = _deploy_if_needed(app_ctx, devnet, known, password)
+    except BaseException:
+        if started:  # leave nothing running that this command started
+            devnet.stop()
+        raise
     network = Network(name=NETWORK, rpc_url=devnet.rpc_url, chain_id=CHAIN_ID, contract=contract)
     updated = config.with_network(network, make_default=config.default_network in (None, NETWORK))
     if updated.default_wallet is None:
@@ -77,6 +78,62 @@ def up(
         "state": str(devnet.state_path),
         "seconds": round(time.monotonic() - started_at, 2),
     }, title="devnet")
+
+
+def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, password: str | None) -> tuple[str, list[str]]:
+    """The contract on the devnet's chain, deployed (with wallets created and funded) if it has none."""
+    from web3 import Web3
+
+    from octravpn.chain.deploy import DeployParams, deploy
+
+    w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
+    if known and known.contract and w3.eth.get_code(known.contract):
+        return known.contract, []
+    if password is None:
+        password = app_ctx.password(purpose="the devnet wallets")
+    created = []
+    for name in WALLETS:
+        if not app_ctx.keystore.exists(name):
+            app_ctx.keystore.create(name, password, light_kdf=True)
+            created.append(name)
+        devnet.rpc("anvil_setBalance", [app_ctx.keystore.info(name).address, hex(FUNDING_WEI)])
+    owner = app_ctx.keystore.unlock("owner", password)
+    app_ctx.out.step("deploying OctraVPN …")
+    return deploy(w3, owner, DeployParams()).address, created
+
+
+def _running(ctx) -> LocalDevnet:
+    devnet = _devnet(ctx)
+    if devnet.pid() is None:
+        raise DevnetError("the devnet is not running: start it with `octravpn devnet up`")
+    return devnet
+
+
+@app.command()
+def fund(ctx: typer.Context, wallet: str = typer.Argument(..., help="Wallet name or address."),
+         amount: str = typer.Argument(..., help="Native coin to add, e.g. 10.")) -> None:
+    """Add native coin to a wallet (devnet only: anvil sets the balance)."""
+    app_ctx = get(ctx)
+    devnet = _running(ctx)
+    address = app_ctx.address_of(wallet)
+    added = parse_amount(amount, NATIVE_DECIMALS)
+    balance = int(devnet.rpc("eth_getBalance", [address, "latest"]), 16) + added
+    devnet.rpc("anvil_setBalance", [address, hex(balance)])
+    app_ctx.out.record({"address": address, "added": amount_record(added, NATIVE_DECIMALS, NATIVE_SYMBOL),
+                        "balance": amount_record(balance, NATIVE_DECIMALS, NATIVE_SYMBOL)}, title="funded")
+
+
+@app.command()
+def advance(ctx: typer.Context, duration: str = typer.Argument(..., help="How far: 90s, 15m, 24h, 7d.")) -> None:
+    """Move the devnet's clock forward and mine a block, to try what waits for time (no-show, sweep,
+    finalize-unbond, timelocked governance)."""
+    app_ctx = get(ctx)
+    devnet = _running(ctx)
+    devnet.rpc("evm_increaseTime", [parse_duration(duration)])
+    devnet.rpc("evm_mine", [])
+    block = devnet.rpc("eth_getBlockByNumber", ["latest", False])
+    app_ctx.out.record({"advanced": duration, "block": int(block["number"], 16),
+                        "timestamp": int(block["timestamp"], 16)}, title="devnet clock advanced")
 
 
 @app.command()
@@ -95,7 +152,7 @@ def status(ctx: typer.Context) -> None:
     pid = devnet.pid()
     data = {"running": pid is not None, "pid": pid, "rpc_url": devnet.rpc_url, "state": str(devnet.state_path)}
     if pid is not None:
-        data["block"] = Web3(Web3.HTTPProvider(devnet.rpc_url)).eth.block_number
+        data["block"] = int(devnet.rpc("eth_blockNumber", []), 16)
     known = app_ctx.config.networks.get(NETWORK)
     data["contract"] = known.contract if known else None
     app_ctx.out.record(data, title="devnet")
@@ -106,7 +163,7 @@ def reset(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", help="Do 
     """Stop the devnet and erase its chain; the next `up` deploys afresh."""
     app_ctx = get(ctx)
     if not yes:
-        typer.confirm("Erase the devnet chain (balances, contract, sessions)?", abort=True)
+        app_ctx.confirm("Erase the devnet chain (balances, contract, sessions)?", yes=yes)
     devnet = _devnet(ctx)
     devnet.reset()
     known = app_ctx.config.networks.get(NETWORK)

@@ -7,7 +7,7 @@ import typer
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
 
-app = typer.Typer(name="earnings", help="See and claim an operator's earnings.", no_args_is_help=True)
+app = typer.Typer(name="earnings", help="See and claim an operator's earnings.", no_args_is_help=True, add_completion=False)
 
 
 @app.command()

@@ -15,7 +15,15 @@ from octravpn.errors import UsageError
 from octravpn.protocol.reports import report_commitment
 
 app = typer.Typer(name="gov", help="Governance: timelocked parameters, pause, ownership, program treasury.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False)
+
+
+AMOUNT_PARAMS = ("min_session_deposit", "min_tailnet_deposit", "min_endpoint_stake")
+
+
+def _shown(app_ctx, values: dict) -> dict:
+    """Parameters as every command prints them: amounts in the one amount shape, the rest as they are."""
+    return {key: app_ctx.show_amount(value) if key in AMOUNT_PARAMS else value for key, value in values.items()}
 
 
 @app.command()
@@ -23,15 +31,15 @@ def params(ctx: typer.Context) -> None:
     """The protocol parameters, owner, pause state and program treasury."""
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
-    data = asdict(client.params())
-    for key in ("min_session_deposit", "min_tailnet_deposit", "min_endpoint_stake"):
-        data[key] = app_ctx.show_amount(data[key])
+    current = asdict(client.params())
     pending, eta = client.pending_params()
-    data.update(owner=client.owner(), paused=client.paused(), program_treasury=app_ctx.show_amount(client.program_treasury()),
-                burned=app_ctx.show_amount(client.burned()), asset=client.asset,
-                pending_change=({key: value for key, value in asdict(pending).items() if value != data.get(key)} | {"eta": eta})
-                if eta else None)
-    app_ctx.out.record(data, title="parameters")
+    changing = {key: value for key, value in asdict(pending).items() if value != current[key]}
+    app_ctx.out.record({
+        **_shown(app_ctx, current), "owner": client.owner(), "paused": client.paused(),
+        "program_treasury": app_ctx.show_amount(client.program_treasury()),
+        "burned": app_ctx.show_amount(client.burned()), "asset": client.asset,
+        "pending_change": {**_shown(app_ctx, changing), "eta": eta} if eta else None,
+    }, title="parameters")
 
 
 @app.command("set-params")
@@ -61,12 +69,13 @@ def set_params(
     changes = {key: value for key, value in given.items() if value is not None}
     if not changes:
         raise UsageError("nothing to change: pass at least one --option (see `octravpn gov set-params --help`)")
-    for key in ("min_session_deposit", "min_tailnet_deposit", "min_endpoint_stake"):
+    for key in AMOUNT_PARAMS:
         if key in changes:
             changes[key] = app_ctx.amount(changes[key], what=key)
     result = client.schedule_params(replace(client.params(), **changes))
     eta = result.event("ParamsScheduled").args["eta"]
-    app_ctx.out.record({**changes, "eta": eta, **tx_summary(result)}, title=f"parameter change scheduled: executable from {eta}")
+    app_ctx.out.record({**_shown(app_ctx, changes), "eta": eta, **tx_summary(result)},
+                       title=f"parameter change scheduled: executable from {eta}")
 
 
 @app.command("execute-params")
@@ -75,7 +84,7 @@ def execute_params(ctx: typer.Context) -> None:
     app_ctx = get(ctx)
     client = app_ctx.client()
     result = client.execute_params()
-    app_ctx.out.record({**asdict(client.params()), **tx_summary(result)}, title="parameters updated")
+    app_ctx.out.record({**_shown(app_ctx, asdict(client.params())), **tx_summary(result)}, title="parameters updated")
 
 
 @app.command("cancel-params")
@@ -100,10 +109,12 @@ def unpause(ctx: typer.Context) -> None:
 
 
 @app.command("transfer-ownership")
-def transfer_ownership(ctx: typer.Context, new_owner: str = typer.Argument(..., help="Address or wallet.")) -> None:
-    """Hand governance to another address (owner only)."""
+def transfer_ownership(ctx: typer.Context, new_owner: str = typer.Argument(..., help="Address or wallet."),
+                       yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+    """Hand governance to another address (owner only). Only the new owner can hand it back."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(new_owner)
+    app_ctx.confirm(f"Hand governance of this deployment to {address}? Only that address can hand it back.", yes=yes)
     app_ctx.out.record({"owner": address, **tx_summary(app_ctx.client().transfer_ownership(address))})
 
 
@@ -127,6 +138,7 @@ def slash(
     reason: str = typer.Option(None, "--reason", help="Governance slash: the published case (its keccak256 is logged)."),
     execute: bool = typer.Option(False, "--execute", help="Governance slash: execute the scheduled slash."),
     cancel: bool = typer.Option(False, "--cancel", help="Governance slash: drop the scheduled slash."),
+    yes: bool = typer.Option(False, "--yes", help="Governance slash: do not ask for confirmation."),
 ) -> None:
     """Slash an operator. With --evidence anyone may: the report is committed, then revealed in a later block,
     and earns the bounty. Without it, governance: `--reason` announces a slash, `--execute` runs it two days
@@ -134,7 +146,7 @@ def slash(
     app_ctx = get(ctx)
     address = app_ctx.address_of(operator)
     if evidence is None:
-        _governance_slash(app_ctx, address, reason=reason, execute=execute, cancel=cancel)
+        _governance_slash(app_ctx, address, reason=reason, execute=execute, cancel=cancel, yes=yes)
         return
     client = app_ctx.client()
     try:
@@ -169,10 +181,15 @@ def slash(
 
 
 
-def _governance_slash(app_ctx, address: str, *, reason: str | None, execute: bool, cancel: bool) -> None:
+def _governance_slash(app_ctx, address: str, *, reason: str | None, execute: bool, cancel: bool, yes: bool) -> None:
     if sum((reason is not None, execute, cancel)) != 1:
         raise UsageError("a governance slash takes exactly one of --reason TEXT (announce), --execute or --cancel; "
                          "anyone with proof of double-signing passes --evidence FILE instead")
+    if reason is not None:
+        app_ctx.confirm(f"Announce a governance slash of {address}? Executed, it burns the operator's whole stake "
+                        "and earnings.", yes=yes)
+    elif execute:
+        app_ctx.confirm(f"Burn the whole stake and earnings of {address} now?", yes=yes)
     client = app_ctx.client()
     if reason is not None:
         result = client.schedule_slash(address, keccak(reason.encode()))

@@ -10,7 +10,7 @@ from octravpn.cli.context import AppContext, get
 from octravpn.errors import UsageError
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 
-app = typer.Typer(name="indexer", help="Index the contract's events into SQL and serve the discovery API.", no_args_is_help=True)
+app = typer.Typer(name="indexer", help="Index the contract's events into SQL and serve the discovery API.", no_args_is_help=True, add_completion=False)
 
 DEVNET_CHAIN_ID = 31337
 

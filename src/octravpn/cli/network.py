@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import typer
-from eth_utils import is_address, to_checksum_address
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from octravpn.chain.client import ERC20_ABI, connect
-from octravpn.chain.deploy import DeployParams
-from octravpn.chain.deploy import deploy as deploy_contract
+from octravpn.addresses import parse_address
+from octravpn.chain.deploy import NATIVE_ASSET, DeployParams, deploy_contracts
 from octravpn.cli.context import get
 from octravpn.config import Network
 from octravpn.errors import UsageError
-from octravpn.units import parse_amount
+from octravpn.units import NATIVE_DECIMALS, parse_amount
 
-app = typer.Typer(name="network", help="Configure networks (RPC URL, chain id, contract).", no_args_is_help=True)
+app = typer.Typer(name="network", help="Configure networks (RPC URL, chain id, contract).", no_args_is_help=True, add_completion=False)
 
 
 @app.command()
@@ -32,6 +32,7 @@ def add(
     app_ctx = get(ctx)
     if name in app_ctx.config.networks and not force:
         raise UsageError(f"network {name!r} exists: pass --force to replace it")
+    contract = parse_address(contract, what="--contract") if contract is not None else None
     network = Network(name=name, rpc_url=rpc_url, chain_id=chain_id, contract=contract)
     app_ctx.save_config(app_ctx.config.with_network(network, make_default=use))
     app_ctx.out.record({"name": name, "rpc_url": rpc_url, "chain_id": chain_id, "contract": network.contract, "default": use})
@@ -61,28 +62,40 @@ def deploy(
     ctx: typer.Context,
     asset: str = typer.Option("0x0000000000000000000000000000000000000000", "--asset",
                               help="Payment asset: an ERC-20 address, or the zero address for the native coin."),
-    decimals: int = typer.Option(None, "--decimals", help="The asset's decimals (default: read from the token; 18 for native)."),
+    decimals: int = typer.Option(None, "--decimals", min=0, max=77, help="The asset's decimals (default: read from the token; 18 for native)."),
     min_session_deposit: str = typer.Option("0.001", help="Smallest session deposit, in the asset's units."),
     min_tailnet_deposit: str = typer.Option("0.01", help="Smallest tailnet deposit."),
-    session_grace: int = typer.Option(86_400, help="Seconds an exit has to settle a session."),
+    session_grace: int = typer.Option(86_400, min=1, help="Seconds an exit has to settle a session."),
     min_endpoint_stake: str = typer.Option("1", help="Stake an operator needs."),
 ) -> None:
     """Deploy OctraVPN on the selected network from the selected wallet (its governance owner)."""
     app_ctx = get(ctx)
     network = app_ctx.network()
-    if not is_address(asset):
-        raise UsageError(f"--asset {asset!r} is not an address")
+    asset = parse_address(asset, what="--asset")
     w3 = connect(network, require_contract=False)
+    if int(asset, 16) != 0 and not w3.eth.get_code(asset):
+        raise UsageError(f"--asset {asset} has no contract on network {network.name!r}: give the address of an ERC-20 "
+                         f"token deployed there, or {NATIVE_ASSET} for the native coin")
     if decimals is None:
-        native = int(asset, 16) == 0
-        decimals = 18 if native else w3.eth.contract(address=to_checksum_address(asset), abi=ERC20_ABI).functions.decimals().call()
+        decimals = NATIVE_DECIMALS if int(asset, 16) == 0 else _token_decimals(w3, asset)
     params = DeployParams(
         asset=asset, session_grace=session_grace,
         min_session_deposit=parse_amount(min_session_deposit, decimals, what="min session deposit"),
         min_tailnet_deposit=parse_amount(min_tailnet_deposit, decimals, what="min tailnet deposit"),
         min_endpoint_stake=parse_amount(min_endpoint_stake, decimals, what="min endpoint stake"),
     )
-    contract = deploy_contract(w3, app_ctx.account(), params, timeout=app_ctx.timeout)
+    deployment = deploy_contracts(w3, app_ctx.account(), params, timeout=app_ctx.timeout)
+    contract, core = deployment.contract, deployment.transactions[-1]
     app_ctx.save_config(app_ctx.config.with_network(replace(network, contract=contract.address)))
     app_ctx.out.record({"network": network.name, "contract": contract.address, "owner": contract.functions.owner().call(),
-                        "asset": asset}, title="deployed")
+                        "asset": asset, "blueprint_tx": deployment.transactions[0].tx_hash, "tx": core.tx_hash,
+                        "block": core.receipt["blockNumber"],
+                        "gas_used": sum(sent.receipt["gasUsed"] for sent in deployment.transactions)}, title="deployed")
+
+
+def _token_decimals(w3, asset: str) -> int:
+    try:
+        return w3.eth.contract(address=asset, abi=ERC20_ABI).functions.decimals().call()
+    except (ContractLogicError, BadFunctionCallOutput) as exc:
+        raise UsageError(f"--asset {asset} does not answer decimals() like an ERC-20 token: check the address, "
+                         "or pass --decimals") from exc

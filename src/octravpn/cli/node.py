@@ -18,7 +18,7 @@ from octravpn.wireguard.runner import SubprocessRunner
 
 AGENT_RPC_TIMEOUT = 10.0  # one chain request: an outage is noticed (and said) quickly, never waited out
 
-app = typer.Typer(name="node", help="Run an exit node: WireGuard, handshake API, metering, settlement.", no_args_is_help=True)
+app = typer.Typer(name="node", help="Run an exit node: WireGuard, handshake API, metering, settlement.", no_args_is_help=True, add_completion=False)
 
 
 def _node_dir(app_ctx: AppContext) -> Path:

@@ -10,10 +10,9 @@ from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol import ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
-from octravpn.units import format_amount
 from octravpn.wireguard.keys import KeyFormatError, decode_key
 
-app = typer.Typer(name="operator", help="Operate an exit: stake, register, update, retire.", no_args_is_help=True)
+app = typer.Typer(name="operator", help="Operate an exit: stake, register, update, retire.", no_args_is_help=True, add_completion=False)
 
 
 def wg_public_key(text: str) -> bytes:
@@ -39,7 +38,7 @@ def _endpoint_row(app_ctx, address: str) -> dict:
         "unbonding": app_ctx.show_amount(client.unbonding(address)),
         "unlock_at": client.unlock_at(address),
         "slashed": client.is_slashed(address),
-        "reputation": record.reputation,
+        "reputation": app_ctx.show_amount(record.reputation),  # value settled for tailnets it does not own
         "earnings": app_ctx.show_amount(client.earnings(address)),
     }
 
@@ -146,7 +145,12 @@ def retire(ctx: typer.Context) -> None:
 def show(ctx: typer.Context, who: str = typer.Argument(None, help="Operator address or wallet (default: the selected wallet).")) -> None:
     """An operator's exit, stake and earnings."""
     app_ctx = get(ctx)
-    app_ctx.out.record(_endpoint_row(app_ctx, app_ctx.address_of(who or app_ctx.wallet())), title="operator")
+    row = _endpoint_row(app_ctx, app_ctx.address_of(who or app_ctx.wallet()))
+    if not row["registered"] and not row["slashed"] and not any(
+            row[key]["base_units"] for key in ("stake", "unbonding", "earnings")):
+        raise UsageError(f"{row['address']} has never bonded a stake or registered an exit: check the address "
+                         "(`octravpn operator list` shows every registered exit)")
+    app_ctx.out.record(row, title="operator")
 
 
 @app.command("list")
@@ -154,13 +158,12 @@ def list_(ctx: typer.Context, active_only: bool = typer.Option(False, "--active"
     """Every registered exit, in registration order."""
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
-    decimals, symbol = client.asset_decimals(), client.asset_symbol()
     rows = []
     for index in range(client.endpoint_count()):
         row = _endpoint_row(app_ctx, client.endpoint_at(index))
         if active_only and not row["active"]:
             continue
-        row["price"] = f"{format_amount(row['price_per_mb']['base_units'], decimals)} {symbol}/MB"
         rows.append(row)
-    app_ctx.out.rows(rows, columns=["address", "endpoint", "region", "price", "active", "reputation"], title="exits")
+    app_ctx.out.rows(rows, columns=["address", "endpoint", "region", "price_per_mb", "active", "reputation"],
+                     title="exits")
 

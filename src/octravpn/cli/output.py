@@ -12,6 +12,16 @@ from rich.text import Text
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped or redirected, a table is as wide as its longest value: an address, hash or invite cut across
+# lines could not be copied or grepped whole. A terminal gets tables that fit it.
+UNWRAPPED_WIDTH = 100_000
+
+
+def _print_table(table: Table) -> None:
+    if stdout.is_terminal:
+        stdout.print(table)
+    else:
+        Console(file=sys.stdout, width=UNWRAPPED_WIDTH, highlight=False, soft_wrap=True).print(table)
 
 
 def _plain(value: Any) -> Any:
@@ -38,7 +48,7 @@ class Output:
         table.add_column(overflow="fold")  # hashes and addresses must stay copyable whole
         for key, value in data.items():
             table.add_row(key, self._human(value))
-        stdout.print(table)
+        _print_table(table)
 
     def rows(self, rows: list[dict], *, columns: list[str], title: str | None = None) -> None:
         """Many objects: a table, or a JSON array."""
@@ -50,7 +60,7 @@ class Output:
             table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*(self._human(row.get(c)) for c in columns))
-        stdout.print(table)
+        _print_table(table)
 
     def step(self, message: str) -> None:
         """A progress line for people (stderr, so stdout stays parseable)."""

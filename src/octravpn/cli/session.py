@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import typer
 
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import confirmation_figure
 
-app = typer.Typer(name="session", help="Open, inspect and settle sessions.", no_args_is_help=True)
+class SessionStatus(str, Enum):
+    open = "open"
+    settled = "settled"
+    refunded = "refunded"
+
+
+app = typer.Typer(name="session", help="Open, inspect and settle sessions.", no_args_is_help=True, add_completion=False)
 
 
 def _session_row(app_ctx, session_id: int) -> dict:
@@ -53,10 +61,11 @@ def show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
 def list_(
     ctx: typer.Context,
     tailnet_id: int = typer.Option(None, "--tailnet", help="Only this tailnet's sessions."),
-    status: str = typer.Option(None, "--status", help="open, settled or refunded."),
+    status: SessionStatus = typer.Option(None, "--status", help="Only sessions in this state."),
 ) -> None:
     """Sessions, newest first."""
     app_ctx = get(ctx)
+    status = status.value if status is not None else None
     client = app_ctx.client(signer=False)
     rows = []
     for session_id in reversed(range(client.session_count())):

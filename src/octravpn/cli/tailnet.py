@@ -9,21 +9,11 @@ from eth_hash.auto import keccak
 
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
+from octravpn.units import parse_duration
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.invites import Invite
 
-app = typer.Typer(name="tailnet", help="Create and manage tailnets, members, exits, ACLs and invites.", no_args_is_help=True)
-
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """`90s`, `15m`, `24h`, `7d` to seconds."""
-    unit = text[-1:].lower()
-    if unit not in _DURATION_UNITS or not text[:-1].isdigit() or int(text[:-1]) == 0:
-        raise UsageError(f"duration {text!r}: write a positive number with s, m, h or d, e.g. 24h")
-    return int(text[:-1]) * _DURATION_UNITS[unit]
-
+app = typer.Typer(name="tailnet", help="Create and manage tailnets, members, exits, ACLs and invites.", no_args_is_help=True, add_completion=False)
 
 def policy_hash(path: Path) -> bytes:
     try:

@@ -9,9 +9,9 @@ import typer
 from octravpn.chain.client import NATIVE, connect
 from octravpn.cli.context import get
 from octravpn.errors import UsageError
-from octravpn.units import format_amount
+from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record
 
-app = typer.Typer(name="wallet", help="Manage wallets (encrypted keystore files).", no_args_is_help=True)
+app = typer.Typer(name="wallet", help="Manage wallets (encrypted keystore files).", no_args_is_help=True, add_completion=False)
 
 
 @app.command()
@@ -67,7 +67,7 @@ def balance(ctx: typer.Context, name: str = typer.Argument(None, help="Wallet na
     address = app_ctx.address_of(name or app_ctx.wallet())
     network = app_ctx.network()
     native = connect(network, require_contract=False).eth.get_balance(address)
-    data = {"address": address, "native": {"base_units": native, "human": f"{format_amount(native, 18)} (native) ({native})"}}
+    data = {"address": address, "native": amount_record(native, NATIVE_DECIMALS, NATIVE_SYMBOL)}
     if network.contract:  # the payment asset is only known once a contract is configured
         client = app_ctx.client(signer=False)
         if client.asset != NATIVE:
