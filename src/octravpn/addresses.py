@@ -23,7 +23,7 @@ def to_checksum_address(address: str) -> str:
     """EIP-55: each letter upper-case where the keccak-256 of the lower-case hex has a nibble >= 8."""
     from eth_hash.auto import keccak  # loaded on first use: commands that show no address start faster
 
-    digits = address[2:].lower()
+    digits = address.lower().removeprefix("0x")  # keystore files write addresses without the prefix
     nibbles = keccak(digits.encode()).hex()
     return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(digits, nibbles))
 

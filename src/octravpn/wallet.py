@@ -12,13 +12,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
-
+from octravpn.addresses import to_checksum_address
 from octravpn.config import check_name
 from octravpn.errors import WalletError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 STANDARD_SCRYPT_N = 2**18
 LIGHT_SCRYPT_N = 2**12
@@ -45,9 +46,13 @@ class Keystore:
 
     def create(self, name: str, password: str, *, light_kdf: bool = False) -> WalletInfo:
         """A new random key, encrypted under `password`."""
+        from eth_account import Account  # loaded when a key is used: listing wallets stays fast
+
         return self.import_key(name, Account.create().key, password, light_kdf=light_kdf)
 
     def import_key(self, name: str, private_key: bytes | str, password: str, *, light_kdf: bool = False) -> WalletInfo:
+        from eth_account import Account  # loaded when a key is used: listing wallets stays fast
+
         path = self.path(name)
         if path.exists():
             raise WalletError(f"wallet {name!r} already exists at {path}: choose another name")
@@ -83,8 +88,10 @@ class Keystore:
             return []
         return [self.info(path.stem) for path in sorted(self.directory.glob("*.json"))]
 
-    def unlock(self, name: str, password: str) -> LocalAccount:
+    def unlock(self, name: str, password: str) -> "LocalAccount":
         """Decrypt the wallet; a wrong passphrase is a `WalletError`."""
+        from eth_account import Account  # loaded when a key is used: listing wallets stays fast
+
         info = self.info(name)
         try:
             key = Account.decrypt(json.loads(info.path.read_text()), password)

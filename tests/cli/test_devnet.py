@@ -1,5 +1,8 @@
 """`octravpn devnet`: restart keeps state; reset forgets it."""
 
+import subprocess
+import sys
+
 import pytest
 
 from octravpn.chain.client import open_client
@@ -71,3 +74,52 @@ def test_missing_anvil_is_a_clear_error(fresh, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr("octravpn.chain.devnet.REPO_ROOT", tmp_path)
     assert "anvil not found: run `make tools`" in fresh.fails(5, "devnet", "up", "--port", str(free_port()))
+
+
+def _block(chain, number="latest"):
+    return chain.w3.eth.get_block(number)
+
+
+def test_up_remembers_its_port_and_the_clock_never_runs_backwards(fresh):
+    port = free_port()
+    fresh.json("devnet", "up", "--port", str(port))
+    status = fresh.json("devnet", "status")
+    assert status["running"] and status["rpc_url"].endswith(f":{port}")
+    other = free_port()
+    assert f"already runs on 127.0.0.1:{port}" in fresh.fails(2, "devnet", "up", "--port", str(other))
+
+    # Time moved forward (as a developer does to try a no-show), then a restart: blocks keep counting up in time.
+    advanced = fresh.json("devnet", "advance", "7d")
+    assert advanced["timestamp"] >= _block(open_client(load().network()), advanced["block"] - 1).timestamp + 7 * 86_400
+    fresh.json("devnet", "down")
+    assert fresh.json("devnet", "status")["rpc_url"].endswith(f":{port}")  # remembered while stopped too
+    fresh.json("devnet", "up")
+    chain = open_client(load().network())
+    chain.w3.provider.make_request("evm_mine", [])
+    assert _block(chain).timestamp > advanced["timestamp"]
+    assert chain.w3.provider.endpoint_uri.endswith(f":{port}")
+
+
+def test_fund_adds_native_coin(fresh):
+    fresh.json("devnet", "up", "--port", str(free_port()))
+    before = fresh.json("wallet", "balance", "bob")["native"]["base_units"]
+    funded = fresh.json("devnet", "fund", "bob", "2.5")
+    assert funded["added"]["human"] == "2.5 ETH (2500000000000000000)"
+    assert fresh.json("wallet", "balance", "bob")["native"]["base_units"] == before + 25 * 10**17 == \
+        funded["balance"]["base_units"]
+    assert "not a number" in fresh.fails(2, "devnet", "fund", "bob", "lots")
+    assert "duration 'soon'" in fresh.fails(2, "devnet", "advance", "soon")
+    fresh.json("devnet", "down")
+    assert "not running" in fresh.fails(5, "devnet", "fund", "bob", "1")
+
+
+def test_up_without_a_passphrase_asks_first_and_leaves_nothing_running(fresh):
+    env = {key: value for key, value in fresh.env.items() if key != "OCTRAVPN_PASSWORD"}
+    port = free_port()
+    result = subprocess.run([sys.executable, "-m", "octravpn.cli.main", "devnet", "up", "--port", str(port)],
+                            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.startswith("error: no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD")
+    assert fresh.json("devnet", "status")["running"] is False
+    assert not [line for line in open("/proc/net/tcp").read().splitlines()[1:]
+                if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"]  # nothing listens

@@ -6,19 +6,22 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from eth_account.signers.local import LocalAccount
 
 from octravpn import config as config_module
 from octravpn.addresses import looks_like_address, parse_address
-from octravpn.chain.client import OctraVPN, open_client
-from octravpn.chain.transactions import TransactionManager
 from octravpn.cli.output import Output
 from octravpn.config import Config, Network
 from octravpn.errors import UsageError, WalletError
 from octravpn.units import amount_record, parse_amount
 from octravpn.wallet import Keystore
+
+if TYPE_CHECKING:  # the chain client (web3) is loaded by the commands that use the chain, when they do
+    from eth_account.signers.local import LocalAccount
+
+    from octravpn.chain.client import OctraVPN
 
 
 @dataclass
@@ -32,7 +35,7 @@ class AppContext:
     rpc_timeout: float = 30.0  # one RPC request
     rpc_retries: bool = True  # web3's own retries of a failed read
     _config: Config | None = field(default=None, repr=False)
-    _client: OctraVPN | None = field(default=None, repr=False)
+    _client: "OctraVPN | None" = field(default=None, repr=False)
 
     # ----------------------------------------------------------- config
     @property
@@ -86,7 +89,7 @@ class AppContext:
             raise WalletError("no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD (no terminal to prompt on)")
         return typer.prompt(f"Passphrase for {purpose}", hide_input=True, confirmation_prompt=confirm)
 
-    def account(self, name: str | None = None) -> LocalAccount:
+    def account(self, name: str | None = None) -> "LocalAccount":
         name = self.wallet(name)
         self.keystore.info(name)  # unknown wallet: fail before asking for a passphrase
         return self.keystore.unlock(name, self.password(purpose=f"wallet {name!r}"))
@@ -101,7 +104,10 @@ class AppContext:
             raise UsageError(f"{who!r} is neither an address nor a local wallet") from exc
 
     # ----------------------------------------------------------- chain
-    def client(self, *, signer: bool = True) -> OctraVPN:
+    def client(self, *, signer: bool = True) -> "OctraVPN":
+        from octravpn.chain.client import OctraVPN, open_client
+        from octravpn.chain.transactions import TransactionManager
+
         if self._client is None:
             account = self.account() if signer else None
             self._client = open_client(self.network(), account, timeout=self.timeout, rpc_timeout=self.rpc_timeout,

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import typer
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
-from octravpn.chain.client import ERC20_ABI, connect
 from octravpn.addresses import parse_address
-from octravpn.chain.deploy import NATIVE_ASSET, DeployParams, deploy_contracts
 from octravpn.cli.context import get
 from octravpn.config import Network
 from octravpn.errors import UsageError
@@ -69,6 +66,9 @@ def deploy(
     min_endpoint_stake: str = typer.Option("1", help="Stake an operator needs."),
 ) -> None:
     """Deploy OctraVPN on the selected network from the selected wallet (its governance owner)."""
+    from octravpn.chain.client import connect  # the chain, for this command only
+    from octravpn.chain.deploy import NATIVE_ASSET, DeployParams, deploy_contracts
+
     app_ctx = get(ctx)
     network = app_ctx.network()
     asset = parse_address(asset, what="--asset")
@@ -94,6 +94,10 @@ def deploy(
 
 
 def _token_decimals(w3, asset: str) -> int:
+    from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+
+    from octravpn.chain.client import ERC20_ABI
+
     try:
         return w3.eth.contract(address=asset, abi=ERC20_ABI).functions.decimals().call()
     except (ContractLogicError, BadFunctionCallOutput) as exc:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from octravpn.chain.client import NATIVE, connect
 from octravpn.cli.context import get
 from octravpn.errors import UsageError
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record
@@ -65,6 +64,8 @@ def balance(ctx: typer.Context, name: str = typer.Argument(None, help="Wallet na
     """Native-coin balance, and the payment asset's if it is an ERC-20."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(name or app_ctx.wallet())
+    from octravpn.chain.client import NATIVE, connect  # the chain, for this command only
+
     network = app_ctx.network()
     native = connect(network, require_contract=False).eth.get_balance(address)
     data = {"address": address, "native": amount_record(native, NATIVE_DECIMALS, NATIVE_SYMBOL)}
