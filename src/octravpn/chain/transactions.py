@@ -37,6 +37,9 @@ from octravpn.chain.sent import record_sent
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, human_amount
 
 GAS_HEADROOM = 1.2  # estimates can fall short when state moves between estimate and inclusion
+# Nodes estimate at the latest block's timestamp; mined later, a call can set one more storage slot from zero
+# (unpausing adds the paused time: zero at the estimate, not when mined). 20,000 for the set, 2,100 for a cold slot.
+STORAGE_SET_HEADROOM = 22_100
 BASE_FEE_HEADROOM = 2  # maxFee covers the base fee doubling (six full blocks) before inclusion
 
 
@@ -71,7 +74,7 @@ class TransactionManager:
         params = {"from": self.account.address, "value": value}
         try:
             if gas is None:
-                gas = int(call.estimate_gas(params) * GAS_HEADROOM)
+                gas = int(call.estimate_gas(params) * GAS_HEADROOM) + STORAGE_SET_HEADROOM
             tx = call.build_transaction({**params, **self._fees(), "gas": gas,
                                          "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
                                          "chainId": self.w3.eth.chain_id})
