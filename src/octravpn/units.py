@@ -57,3 +57,14 @@ def parse_duration(text: str) -> int:
     if unit not in _DURATION_UNITS or not text[:-1].isdigit() or int(text[:-1]) == 0:
         raise UsageError(f"duration {text!r}: write a positive number with s, m, h or d, e.g. 24h")
     return int(text[:-1]) * _DURATION_UNITS[unit]
+
+
+def format_duration(seconds: int) -> str:
+    """`3h 20m`, `2d 4h`, `45s`: the two largest units, for a wait a person reads."""
+    seconds = max(int(seconds), 0)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])

@@ -7,6 +7,7 @@ keeps a file on one worker (`--dist loadfile`).
 
 import base64
 import json
+import re
 
 import pytest
 from eth_hash.auto import keccak
@@ -17,6 +18,7 @@ from octravpn.units import format_amount
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
 ETHER = 10**18
+WHEN = r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (\d+[dhms] ?){1,2}\)"
 
 
 def _chain(cli):
@@ -85,6 +87,13 @@ def test_tailnet_invite_session_and_earnings(cli):
     bob = joined["member"]
     assert chain.is_member(tid, bob)
     cli.fails(6, "-w", "carol", "tailnet", "join", invite["invite"])  # single use: spent
+    spare = cli.json("-w", "alice", "tailnet", "invite", str(tid), "--expires", "1h", "--uses", "3")
+    cli.json("-w", "alice", "tailnet", "revoke-invite", str(tid), spare["invite"])
+    assert "token used up or revoked" in cli.fails(6, "-w", "carol", "tailnet", "join", spare["invite"])
+    listed = {row["invite_key"]: row for row in cli.json("tailnet", "invites", str(tid))}
+    assert (listed[invite["invite_key"]]["state"], listed[invite["invite_key"]]["uses_left"]) == ("used up", 0)
+    assert (listed[spare["invite_key"]]["state"], listed[spare["invite_key"]]["max_uses"]) == ("revoked", 3)
+    assert "no live token" in cli.fails(6, "-w", "alice", "tailnet", "revoke-invite", str(tid), spare["invite_key"])
 
     opened = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")
     sid = opened["id"]
@@ -132,12 +141,17 @@ def test_disputes_no_show_and_sweep(cli):
     cli.json("-w", "operator", "session", "claim", str(sid), "900")
     disputed = cli.json("-w", "bob", "session", "confirm", str(sid), "700")
     assert disputed["outcome"] == "disputed" and chain.client_confirm(sid).bytes_used == 700
-    cli.fails(6, "session", "no-show", str(sid))
+    shown = cli.json("session", "show", str(sid))
+    assert shown["next_step"].startswith("disputed: the exit claimed 900 bytes and the opener confirmed 700")
+    assert f"session no-show {sid}" in shown["next_step"] and re.fullmatch(WHEN, shown["settle_by"])
+    line = cli.fails(6, "session", "no-show", str(sid))
+    assert re.fullmatch(r"error: claim_no_show reverted: grace not elapsed: possible " + WHEN, line), line
     chain.w3.provider.make_request("evm_increaseTime", [86_400])
     chain.w3.provider.make_request("evm_mine", [])
     assert cli.json("session", "no-show", str(sid))["status"] == "refunded"
 
     sid2 = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")["id"]
+    assert "sweep grace not elapsed: possible at " in cli.fails(6, "session", "sweep", str(sid2))
     chain.w3.provider.make_request("evm_increaseTime", [10 * 86_400])
     chain.w3.provider.make_request("evm_mine", [])
     swept = cli.json("-w", "carol", "session", "sweep", str(sid2))
@@ -214,7 +228,8 @@ def test_unbond_and_finalize(cli):
     cli.json("-w", "leaver", "operator", "bond", "1")
     started = cli.json("-w", "leaver", "operator", "unbond")
     assert started["unbonding"]["base_units"] == ETHER == chain.unbonding(leaver)
-    cli.fails(6, "-w", "leaver", "operator", "finalize-unbond")
+    line = cli.fails(6, "-w", "leaver", "operator", "finalize-unbond")
+    assert re.fullmatch(r"error: finalize_unbond reverted: grace not elapsed: possible " + WHEN, line), line
     chain.w3.provider.make_request("evm_increaseTime", [30 * 86_400])
     chain.w3.provider.make_request("evm_mine", [])
     assert cli.json("-w", "leaver", "operator", "finalize-unbond")["paid"]["base_units"] == ETHER

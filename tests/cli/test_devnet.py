@@ -123,3 +123,24 @@ def test_up_without_a_passphrase_asks_first_and_leaves_nothing_running(fresh):
     assert fresh.json("devnet", "status")["running"] is False
     assert not [line for line in open("/proc/net/tcp").read().splitlines()[1:]
                 if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"]  # nothing listens
+
+
+def test_indexer_status_warns_when_the_devnet_was_reset_under_it(fresh):
+    from tests.cli.test_indexer_cli import RunningIndexer
+
+    fresh.json("devnet", "up", "--port", str(free_port()))
+    for _ in range(5):
+        fresh.json("devnet", "advance", "1m")  # a block each
+    head = open_client(load().network()).block_number()
+    indexer = RunningIndexer(fresh.home)
+    try:
+        indexer.wait_for(lambda: fresh.json("indexer", "status")["indexed_block"] >= head, "catch up")
+    finally:
+        assert indexer.stop() == 0
+    assert fresh.json("indexer", "status")["warning"] is None
+    fresh.json("devnet", "reset", "--yes")
+    fresh.json("devnet", "up")
+    status = fresh.json("indexer", "status")
+    assert status["indexed_block"] > status["chain_head"]
+    assert status["warning"].startswith(f"the index is at block {status['indexed_block']}, past the chain's head")
+    assert "octravpn indexer run --reset" in status["warning"]

@@ -153,6 +153,7 @@ def test_indexer_status_restart_and_bad_options(cli, indexer):
     status = cli.json("indexer", "status")
     assert status["lag_blocks"] == 0 and status["exits_active"] == 2 and status["database"].startswith("sqlite:///")
     assert indexer.stop() == 0
+    assert "HTTP Request" not in indexer.log.read_text()  # its RPC polls are not logged line by line
     restarted = RunningIndexer(cli.home)
     try:
         assert len(restarted.exits()) == 2  # resumed from the checkpoint: nothing lost, nothing doubled

@@ -305,10 +305,17 @@ class OctraVPN:
 
     def session_events(self, session_id: int) -> list[ChainEvent]:
         """The events whose first indexed argument is this session id (opened, claimed, settled, refunded...)."""
-        topic = "0x" + session_id.to_bytes(32, "big").hex()
+        return self._events_about("session_id", session_id)
+
+    def tailnet_events(self, tailnet_id: int) -> list[ChainEvent]:
+        """The events whose first indexed argument is this tailnet id (members, exits, invites, deposits...)."""
+        return self._events_about("tailnet_id", tailnet_id)
+
+    def _events_about(self, argument: str, value: int) -> list[ChainEvent]:
+        topic = "0x" + value.to_bytes(32, "big").hex()
         logs = self._rpc(self.w3.eth.get_logs,
                          {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]})
-        return [e for e in self.decode_logs(logs) if e.args.get("session_id") == session_id]
+        return [e for e in self.decode_logs(logs) if e.args.get(argument) == value]
 
     # ------------------------------------------------------------ asset
     @property

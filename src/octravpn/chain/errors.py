@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from eth_abi import decode as abi_decode
-
 from octravpn.errors import OctraVPNError
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
@@ -85,6 +83,8 @@ def decode_revert_data(data: bytes | str | None) -> str | None:
     if not data:
         return None
     if data[:4] == _ERROR_STRING:
+        from eth_abi import decode as abi_decode  # loaded when a revert is read: errors stay cheap to import
+
         try:
             return abi_decode(["string"], data[4:])[0]
         except Exception:  # malformed payload: report it raw below

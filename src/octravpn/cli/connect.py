@@ -23,6 +23,7 @@ from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
+from octravpn.logs import configure_daemon_logging
 
 log = logging.getLogger("octravpn.client")
 
@@ -177,8 +178,7 @@ def up(
     state = agent.connect(exit_addr=exit_addr, tailnet_id=tailnet_id,
                           max_pay=app_ctx.amount(max_pay, what="max pay") if max_pay else None,
                           session_id=session_id, previous=previous, chosen_price=chosen_price)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per receipt poll otherwise
+    configure_daemon_logging()
     if foreground:
         state.pid = os.getpid()
         state.save(path)

@@ -15,7 +15,7 @@ from octravpn.addresses import looks_like_address, parse_address
 from octravpn.cli.output import Output
 from octravpn.config import Config, Network
 from octravpn.errors import UsageError, WalletError
-from octravpn.units import amount_record, parse_amount
+from octravpn.units import amount_record, format_duration, parse_amount
 from octravpn.wallet import Keystore
 
 if TYPE_CHECKING:  # the chain client (web3) is loaded by the commands that use the chain, when they do
@@ -130,6 +130,32 @@ class AppContext:
         """An amount of the payment asset, in the one shape every command prints."""
         client = self.client(signer=False)
         return amount_record(base_units, client.asset_decimals(), client.asset_symbol())
+
+
+def when(client, deadline: int, *, contract_clock: bool = True) -> str:
+    """When a deadline comes, for people: `2026-12-03 14:05 UTC (in 3h 20m)`. Deadlines of sessions, unbonds
+    and held bounties run on the contract's clock, which stands still while the contract is paused."""
+    import datetime
+
+    latest = client.w3.eth.get_block("latest").timestamp
+    left = deadline - (client.clock() if contract_clock else latest)
+    if left <= 0:
+        return "now"
+    if contract_clock and client.paused():
+        return f"{format_duration(left)} after the contract is unpaused (its clock stands still while paused)"
+    at = datetime.datetime.fromtimestamp(latest + left, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"at {at} (in {format_duration(left)})"
+
+
+def explain_wait(exc, client, deadline, *, contract_clock: bool = True):
+    """A revert for a wait not over yet, with when it will be: `grace not elapsed: possible at … (in 3h)`.
+    `deadline()` reads the deadline; it is called only for such a revert."""
+    from octravpn.chain.errors import ContractRevert
+
+    if isinstance(exc, ContractRevert) and exc.reason.endswith("not elapsed"):
+        return ContractRevert(exc.function,
+                              f"{exc.reason}: possible {when(client, deadline(), contract_clock=contract_clock)}")
+    return exc
 
 
 def tx_summary(result) -> dict:

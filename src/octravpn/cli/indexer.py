@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 
 import typer
 
 from octravpn.cli.context import AppContext, get
 from octravpn.errors import UsageError
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
+from octravpn.logs import configure_daemon_logging
 
 app = typer.Typer(name="indexer", help="Index the contract's events into SQL and serve the discovery API.", no_args_is_help=True, add_completion=False)
 
@@ -79,7 +79,7 @@ def run(
                         settings=FollowSettings(confirmations=wait, batch_blocks=batch_blocks, reorg_depth=reorg_depth,
                                                 poll_interval=poll_interval))
     checkpoint = follower.initialize()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_daemon_logging()
     app_ctx.out.step(f"indexing {network.contract} on {network.name} from block {checkpoint.block_number + 1} "
                      f"({wait} confirmations) into {engine.url.render_as_string(hide_password=True)}")
     if address:
@@ -139,4 +139,17 @@ def status(ctx: typer.Context, db: str = DB_OPTION) -> None:
     app_ctx.out.record({"contract": checkpoint.contract, "indexed_block": checkpoint.block_number, "chain_head": head,
                         "lag_blocks": max(0, head - checkpoint.block_number), "exits_active": stats["exits_active"],
                         "tailnets": stats["tailnets"], "sessions": sum(stats["sessions"].values()),
-                        "database": engine.url.render_as_string(hide_password=True)}, title="indexer")
+                        "database": engine.url.render_as_string(hide_password=True),
+                        "warning": _mismatch(checkpoint, head, network)}, title="indexer")
+
+
+def _mismatch(checkpoint, head: int, network) -> str | None:
+    """Why this index cannot describe the network's chain as it is now, if it cannot."""
+    if checkpoint.contract != network.contract or checkpoint.chain_id != network.chain_id:
+        return (f"this index is of contract {checkpoint.contract} on chain {checkpoint.chain_id}, but network "
+                f"{network.name!r} is contract {network.contract} on chain {network.chain_id}: use another --db, "
+                "or `octravpn indexer run --reset`")
+    if checkpoint.block_number > head:
+        return (f"the index is at block {checkpoint.block_number}, past the chain's head {head}: the chain was reset "
+                "or replaced (`devnet reset`?); index it again with `octravpn indexer run --reset`")
+    return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 from pathlib import Path
 
 import typer
@@ -15,6 +14,7 @@ from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
 from octravpn.wireguard.runner import SubprocessRunner
+from octravpn.logs import configure_daemon_logging
 
 AGENT_RPC_TIMEOUT = 10.0  # one chain request: an outage is noticed (and said) quickly, never waited out
 
@@ -125,8 +125,7 @@ def run(
     receipt_name = _receipt_wallet(app_ctx, receipt_wallet)
     client = app_ctx.client()
     receipt_key = app_ctx.account(receipt_name)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_daemon_logging()
     store = NodeStore((state_dir or _node_dir(app_ctx)) / "node.db")
     try:
         agent = ExitAgent(client=client, receipt_key=receipt_key, wg_private_key=wg_private, store=store,

@@ -6,7 +6,8 @@ import base64
 
 import typer
 
-from octravpn.cli.context import get, tx_summary
+from octravpn.chain.errors import ContractRevert
+from octravpn.cli.context import explain_wait, get, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol import ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
@@ -67,7 +68,11 @@ def unbond(ctx: typer.Context) -> None:
 def finalize_unbond(ctx: typer.Context) -> None:
     """Receive the unbonded stake once the grace has passed."""
     app_ctx = get(ctx)
-    result = app_ctx.client().finalize_unbond()
+    client = app_ctx.client()
+    try:
+        result = client.finalize_unbond()
+    except ContractRevert as exc:
+        raise explain_wait(exc, client, lambda: client.unlock_at(client.sender.account.address)) from None
     app_ctx.out.record({"paid": app_ctx.show_amount(result.event("StakeUnbondingFinalized").args["amount"]),
                         **tx_summary(result)}, title="unbond finalized")
 

@@ -6,7 +6,8 @@ from enum import Enum
 
 import typer
 
-from octravpn.cli.context import get, tx_summary
+from octravpn.chain.errors import ContractRevert
+from octravpn.cli.context import explain_wait, get, tx_summary, when
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import confirmation_figure
 
@@ -52,9 +53,30 @@ def open_(
 
 @app.command()
 def show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
-    """A session with the exit's claim and the opener's confirmation."""
+    """A session with the exit's claim, the opener's confirmation, and what can happen next."""
     app_ctx = get(ctx)
-    app_ctx.out.record(_session_row(app_ctx, session_id), title=f"session {session_id}")
+    row = _session_row(app_ctx, session_id)
+    if row["status"] == "open":
+        client = app_ctx.client(signer=False)
+        session = client.session(session_id)
+        row.update(settle_by=when(client, session.settle_by), sweep_after=when(client, session.sweep_after),
+                   next_step=_next_step(session_id, row))
+    app_ctx.out.record(row, title=f"session {session_id}")
+
+
+def _next_step(session_id: int, row: dict) -> str:
+    """What can end an open session, in the words of the commands that do it."""
+    claimed, confirmed = row["exit_claim_bytes"], row["opener_confirm_bytes"]
+    no_show = f"after settle_by, anyone may `octravpn session no-show {session_id}`: the whole deposit goes back"
+    if claimed is None:
+        return (f"the exit settles with the opener's latest receipt, or claims what it served "
+                f"(`octravpn session claim {session_id} BYTES`); {no_show}")
+    if confirmed is None:
+        return (f"the opener confirms the exit's claim of {claimed} bytes (`octravpn -w OPENER session confirm "
+                f"{session_id} {claimed}`, or its own figure, which opens a dispute); {no_show}")
+    return (f"disputed: the exit claimed {claimed} bytes and the opener confirmed {confirmed}. The exit can still "
+            f"settle with a receipt the opener signed (its node does this by itself); the opener can accept the "
+            f"claim (`octravpn -w OPENER session confirm {session_id} {claimed}`); {no_show}")
 
 
 @app.command("list")
@@ -119,7 +141,11 @@ def confirm(
 def no_show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """After the session grace, return the whole deposit to the tailnet."""
     app_ctx = get(ctx)
-    result = app_ctx.client().claim_no_show(session_id)
+    client = app_ctx.client()
+    try:
+        result = client.claim_no_show(session_id)
+    except ContractRevert as exc:
+        raise explain_wait(exc, client, lambda: client.session(session_id).settle_by) from None
     app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="refunded")
 
 
@@ -127,7 +153,11 @@ def no_show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
 def sweep(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """Long after the grace, close a forgotten session for the sweep bounty."""
     app_ctx = get(ctx)
-    result = app_ctx.client().sweep_expired_session(session_id)
+    client = app_ctx.client()
+    try:
+        result = client.sweep_expired_session(session_id)
+    except ContractRevert as exc:
+        raise explain_wait(exc, client, lambda: client.session(session_id).sweep_after) from None
     app_ctx.out.record({"bounty": app_ctx.show_amount(result.event("SessionSwept").args["bounty"]),
                         **_session_row(app_ctx, session_id), **tx_summary(result)}, title="swept")
 

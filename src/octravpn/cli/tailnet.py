@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 from eth_hash.auto import keccak
 
+from octravpn.addresses import parse_address
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
-from octravpn.units import parse_duration
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.invites import Invite
+from octravpn.units import parse_duration
 
 app = typer.Typer(name="tailnet", help="Create and manage tailnets, members, exits, ACLs and invites.", no_args_is_help=True, add_completion=False)
 
@@ -155,6 +156,43 @@ def invite(
     result = client.precommit_join_token(tailnet_id, token.key_address, expires_at, uses)
     app_ctx.out.record({"invite": token.encode(), "tailnet": tailnet_id, "expires_at": expires_at, "uses": uses,
                         "invite_key": token.key_address, **tx_summary(result)}, title="invite (share it privately)")
+
+
+@app.command()
+def invites(ctx: typer.Context, tailnet_id: int = typer.Argument(...)) -> None:
+    """The tailnet's invites: when each expires, uses left, and whether it still admits anyone."""
+    app_ctx = get(ctx)
+    client = app_ctx.client(signer=False)
+    now = client.w3.eth.get_block("latest").timestamp
+    events = client.tailnet_events(tailnet_id)
+    revoked = {e.args["invite_key"] for e in events if e.name == "JoinTokenRevoked"}
+    rows = []
+    for event in events:
+        if event.name != "JoinTokenPrecommitted":
+            continue
+        key = event.args["invite_key"]
+        token = client.join_token(tailnet_id, key)
+        state = ("revoked" if key in revoked else "used up" if token.uses_left == 0
+                 else "expired" if now >= token.expires_at else "active")
+        rows.append({"invite_key": key, "expires_at": token.expires_at, "uses_left": token.uses_left,
+                     "max_uses": event.args["max_uses"], "state": state})
+    app_ctx.out.rows(rows, columns=["invite_key", "state", "uses_left", "max_uses", "expires_at"], title="invites")
+
+
+@app.command("revoke-invite")
+def revoke_invite(ctx: typer.Context, tailnet_id: int = typer.Argument(...),
+                  invite: str = typer.Argument(..., help="The invite string, or its invite_key (see `tailnet invites`).")) -> None:
+    """Make an invite admit nobody more (owner only); members it admitted stay."""
+    app_ctx = get(ctx)
+    if invite.startswith("ovpn-invite-"):
+        try:
+            key = Invite.decode(invite).key_address
+        except ProtocolError as exc:
+            raise UsageError(str(exc)) from exc
+    else:
+        key = parse_address(invite, what="invite key")
+    result = app_ctx.client().revoke_join_token(tailnet_id, key)
+    app_ctx.out.record({"tailnet": tailnet_id, "invite_key": key, "revoked": True, **tx_summary(result)})
 
 
 @app.command()
