@@ -107,8 +107,20 @@ class Config:
     path: Path
     data_dir: Path
     networks: dict[str, Network] = field(default_factory=dict)
-    default_network: str | None = None
+    default_network: str | None = None  # the file's: what `save` writes
     default_wallet: str | None = None
+    # OCTRAVPN_NETWORK / OCTRAVPN_WALLET: they select for this process only and are never saved, so a command
+    # that rewrites the file while one is set does not make it the file's default.
+    env_network: str | None = None
+    env_wallet: str | None = None
+
+    @property
+    def selected_network(self) -> str | None:
+        return self.env_network or self.default_network
+
+    @property
+    def selected_wallet(self) -> str | None:
+        return self.env_wallet or self.default_wallet
 
     @property
     def keystore_dir(self) -> Path:
@@ -120,7 +132,7 @@ class Config:
 
     def network(self, name: str | None = None) -> Network:
         """The named network, or the default one, with a fix in the error."""
-        name = name or self.default_network
+        name = name or self.selected_network
         if name is None:
             raise ConfigError("no network selected: run `octravpn devnet up`, or `octravpn network add` then `octravpn network use NAME`")
         if name not in self.networks:
@@ -169,12 +181,12 @@ def load(path: Path | None = None, *, env: dict[str, str] | None = None) -> Conf
             networks[name] = Network(name=name, rpc_url=table["rpc_url"], chain_id=table["chain_id"], contract=table.get("contract"))
         except KeyError as exc:
             raise ConfigError(f"{path}: [networks.{name}] needs {exc.args[0]}") from exc
-    default_network = env.get("OCTRAVPN_NETWORK") or raw.get("default_network")
-    default_wallet = env.get("OCTRAVPN_WALLET") or raw.get("default_wallet")
     return Config(
         path=path,
         data_dir=default_data_dir(env),
         networks=networks,
-        default_network=default_network,
-        default_wallet=default_wallet,
+        default_network=raw.get("default_network"),
+        default_wallet=raw.get("default_wallet"),
+        env_network=env.get("OCTRAVPN_NETWORK") or None,
+        env_wallet=env.get("OCTRAVPN_WALLET") or None,
     )

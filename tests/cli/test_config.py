@@ -25,7 +25,10 @@ def test_environment_overrides_defaults(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('default_network = "a"\ndefault_wallet = "w"\n')
     config = load(path, env={"OCTRAVPN_NETWORK": "b", "OCTRAVPN_WALLET": "x"})
-    assert (config.default_network, config.default_wallet) == ("b", "x")
+    assert (config.selected_network, config.selected_wallet) == ("b", "x")
+    # Rewriting the file while they are set keeps the file's own defaults: an override is for one process.
+    config.with_network(Network(name="b", rpc_url="http://127.0.0.1:8545", chain_id=1)).save()
+    assert (load(path, env={}).default_network, load(path, env={}).default_wallet) == ("a", "w")
 
 
 def test_xdg_locations():

@@ -2,19 +2,14 @@
 shell examples must name a command that exists, with options and arguments it accepts (types checked, required
 ones present), once its placeholders are filled in. Optional parts in `[brackets]` are left out, as a reader may."""
 
-import re
-import shlex
-from pathlib import Path
-
 import pytest
 from typer import main as typer_main
 
 from octravpn.cli.app import app, hoist_global_options
-
-README = Path(__file__).parents[2] / "README.md"
+from tests.cli.readme_examples import examples
 
 # What a reader replaces, and with what. A README placeholder not listed here fails the test.
-PLACEHOLDERS = {  # longest first: a placeholder may contain another
+PLACEHOLDERS = {
     "ovpn-invite-1.31337.0x….0.4f9c…": "ovpn-invite-1.31337.0x" + "33" * 20 + ".0." + "44" * 32,
     "0x0ab2…": "0x" + "55" * 32,
     "0x…": "0x" + "11" * 20,
@@ -27,31 +22,7 @@ PLACEHOLDERS = {  # longest first: a placeholder may contain another
 }
 
 
-def readme_commands() -> list[tuple[int, list[str]]]:
-    """(line number, argv without `octravpn`) for every example command in a ```sh block."""
-    text = README.read_text()
-    found = []
-    for block in re.finditer(r"```sh\n(.*?)```", text, re.S):
-        first_line = text[:block.start(1)].count("\n") + 1
-        lines = block.group(1).split("\n")
-        i = 0
-        while i < len(lines):
-            number, line = first_line + i, lines[i]
-            while line.endswith("\\") and i + 1 < len(lines):  # continued on the next line
-                i += 1
-                line = line[:-1] + " " + lines[i]
-            i += 1
-            line = line.strip().removeprefix("$ ").removeprefix("sudo ")
-            if not line.startswith("octravpn "):
-                continue
-            for placeholder, value in PLACEHOLDERS.items():
-                line = line.replace(placeholder, value)
-            line = re.sub(r"\[[^\]]*\]", "", line)  # optional parts
-            found.append((number, shlex.split(line, comments=True)[1:]))
-    return found
-
-
-COMMANDS = readme_commands()
+COMMANDS = [(example.line, example.argv(PLACEHOLDERS)) for example in examples()]
 
 
 def test_the_readme_has_examples_for_every_command_group():

@@ -16,7 +16,9 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException, Timeout
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, MismatchedABI, TransactionNotFound, Web3ValidationError
+from web3.exceptions import (
+    BadFunctionCallOutput, ContractLogicError, MismatchedABI, TransactionNotFound, Web3ValidationError,
+)
 
 from octravpn.chain.artifacts import load as load_artifact
 from octravpn.chain.errors import ChainError, ContractNotDeployed, ContractRevert, RpcUnreachable, WrongChain, revert_reason
@@ -328,15 +330,22 @@ class OctraVPN:
         return self.w3.eth.contract(address=self.asset, abi=ERC20_ABI)
 
     def asset_decimals(self) -> int:
-        return 18 if self.asset == NATIVE else self.token().functions.decimals().call()
+        return 18 if self.asset == NATIVE else self._token_view("decimals")
 
     def asset_symbol(self) -> str:
-        return NATIVE_SYMBOL if self.asset == NATIVE else self.token().functions.symbol().call()
+        return NATIVE_SYMBOL if self.asset == NATIVE else self._token_view("symbol")
+
+    def _token_view(self, name: str, *args) -> Any:
+        try:
+            return self._rpc(getattr(self.token().functions, name)(*args).call)
+        except (ContractLogicError, BadFunctionCallOutput) as exc:
+            raise ChainError(f"the contract's payment asset {self.asset} does not answer {name}() like an ERC-20 "
+                             f"token on {self.network_url}: is the network's contract address right?") from exc
 
     def asset_balance(self, address: str) -> int:
         if self.asset == NATIVE:
             return self.w3.eth.get_balance(address)
-        return self.token().functions.balanceOf(address).call()
+        return self._token_view("balanceOf", address)
 
     # ------------------------------------------------------------ views
     def owner(self) -> str: return self._view("owner")

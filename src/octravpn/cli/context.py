@@ -71,7 +71,7 @@ class AppContext:
 
     # ---------------------------------------------------------- wallets
     def wallet(self, name: str | None = None) -> str:
-        name = name or self.wallet_name or self.config.default_wallet
+        name = name or self.wallet_name or self.config.selected_wallet
         if not name:
             raise WalletError("no wallet selected: pass --wallet NAME or set OCTRAVPN_WALLET")
         return name

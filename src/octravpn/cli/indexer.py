@@ -38,7 +38,8 @@ def _confirmations(given: int | None, chain_id: int) -> int:
 
 DB_OPTION = typer.Option(None, "--db", help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB "
                                             "(default: SQLite in the data directory).")
-LISTEN_OPTION = typer.Option("127.0.0.1:8787", "--listen", help="Where the API listens (HOST:PORT).")
+LISTEN_OPTION = typer.Option("127.0.0.1:8787", "--listen", envvar="OCTRAVPN_INDEXER_LISTEN",
+                             help="Where the API listens (HOST:PORT).")
 MAX_LAG_OPTION = typer.Option(20, "--max-lag", min=0, help="Blocks behind the head (beyond confirmations) /healthz still calls ok.")
 
 

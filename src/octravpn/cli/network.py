@@ -50,7 +50,7 @@ def list_(ctx: typer.Context) -> None:
     app_ctx = get(ctx)
     config = app_ctx.config
     rows = [{"name": n.name, "rpc_url": n.rpc_url, "chain_id": n.chain_id, "contract": n.contract,
-             "default": n.name == config.default_network} for n in config.networks.values()]
+             "default": n.name == config.selected_network} for n in config.networks.values()]
     app_ctx.out.rows(rows, columns=["name", "rpc_url", "chain_id", "contract", "default"], title="networks")
 
 

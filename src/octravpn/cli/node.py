@@ -22,7 +22,7 @@ app = typer.Typer(name="node", help="Run an exit node: WireGuard, handshake API,
 
 
 def _node_dir(app_ctx: AppContext) -> Path:
-    return app_ctx.config.data_dir / "node" / (app_ctx.network_name or app_ctx.config.default_network or "default")
+    return app_ctx.config.data_dir / "node" / (app_ctx.network_name or app_ctx.config.selected_network or "default")
 
 
 def _key_file(app_ctx: AppContext, given: Path | None) -> Path:

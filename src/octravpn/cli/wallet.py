@@ -46,7 +46,7 @@ def import_(
 def list_(ctx: typer.Context) -> None:
     """Local wallets and their addresses."""
     app_ctx = get(ctx)
-    default = app_ctx.config.default_wallet
+    default = app_ctx.config.selected_wallet
     rows = [{"name": w.name, "address": w.address, "default": w.name == default} for w in app_ctx.keystore.list()]
     app_ctx.out.rows(rows, columns=["name", "address", "default"], title="wallets")
 
