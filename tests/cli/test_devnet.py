@@ -144,3 +144,12 @@ def test_indexer_status_warns_when_the_devnet_was_reset_under_it(fresh):
     assert status["indexed_block"] > status["chain_head"]
     assert status["warning"].startswith(f"the index is at block {status['indexed_block']}, past the chain's head")
     assert "octravpn indexer run --reset" in status["warning"]
+
+
+def test_up_that_fails_after_starting_anvil_stops_it_again(fresh, monkeypatch):
+    other = fresh.home / "other-passphrase"
+    other.write_text("not the devnet passphrase\n")
+    fresh.json("--password-file", str(other), "wallet", "create", "owner")  # the deployer's key, another passphrase
+    port = free_port()
+    assert "wrong passphrase for wallet 'owner'" in fresh.fails(4, "devnet", "up", "--port", str(port))
+    assert fresh.json("devnet", "status")["running"] is False  # the anvil it started is stopped again

@@ -55,7 +55,7 @@ def test_a_page_through_the_exit_settles_at_the_signed_bytes(world, start_exit):
     session = chain.session(down["session"])
     paid = settlement["bytes_used"] * session.price_per_mb // 1_000_000
     fee = paid * chain.params().protocol_fee_bps // 10_000
-    assert settlement["paid"] == paid and settlement["refund"] == session.deposit - paid
+    assert settlement["paid"]["base_units"] == paid and settlement["refund"]["base_units"] == session.deposit - paid
     assert chain.earnings(registered.exit_address) - earnings_before == paid - fee
     assert len(_settled(chain, down["session"])) == 1
 
@@ -265,7 +265,7 @@ def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, st
             return body if body.get("status") == "settled" else None
         session = _wait(indexed, what="the indexer to see the settlement")
         assert session["bytes_used"] == down["settlement"]["bytes_used"] and session["close_reason"] == "receipt"
-        assert session["total_paid"] == str(down["settlement"]["paid"]) and session["opener"] == chain.session(down["session"]).opener
+        assert session["total_paid"] == str(down["settlement"]["paid"]["base_units"]) and session["opener"] == chain.session(down["session"]).opener
     finally:
         cli.stop(indexer)
 

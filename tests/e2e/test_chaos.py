@@ -162,7 +162,7 @@ table ip chaos_outage {{
     # paid for up to the client's --loss share).
     assert min(int(measured), down["measured_bytes"]) <= down["signed_bytes"] <= int(measured)
     session = chain.session(steady_session)
-    assert down["settlement"]["paid"] == down["settlement"]["bytes_used"] * session.price_per_mb // 1_000_000
+    assert down["settlement"]["paid"]["base_units"] == down["settlement"]["bytes_used"] * session.price_per_mb // 1_000_000
     assert len(_settled(chain, steady_session)) == 1 and len(_settled(chain, victim_session)) == 1
     assert node.process.poll() is None and _server_errors(lab) == []
     assert "Traceback" not in node.log.read_text()

@@ -45,8 +45,15 @@ def _status_row(app_ctx: AppContext, state: ClientState | None, *, alive: bool |
         "deposit": app_ctx.show_amount(state.deposit), "paid_so_far": app_ctx.show_amount(state.paid_so_far),
         "deposit_left": app_ctx.show_amount(left),
         "dns": state.dns, "kill_switch": state.kill_switch_table is not None, "last_error": state.last_error,
-        "settlement": state.settlement,
+        "settlement": _settlement(app_ctx, state.settlement),
     }
+
+
+def _settlement(app_ctx: AppContext, settlement: dict | None) -> dict | None:
+    """The agent's record of the settlement, its amounts in the one shape every command prints."""
+    if not settlement:
+        return settlement
+    return {key: app_ctx.show_amount(value) if key in ("paid", "refund") else value for key, value in settlement.items()}
 
 
 def _run_agent(agent: ClientAgent, *, settle_wait: float) -> None:

@@ -17,7 +17,7 @@ def show(ctx: typer.Context, who: str = typer.Argument(None, help="Operator addr
     address = app_ctx.address_of(who or app_ctx.wallet())
     client = app_ctx.client(signer=False)
     app_ctx.out.record({"operator": address, "earnings": app_ctx.show_amount(client.earnings(address)),
-                        "reputation": client.endpoint(address).reputation}, title="earnings")
+                        "reputation": app_ctx.show_amount(client.endpoint(address).reputation)}, title="earnings")
 
 
 @app.command()
