@@ -21,6 +21,7 @@ def fresh(tmp_path, capsys, monkeypatch):
 def test_restart_keeps_accounts_contract_and_balances(fresh):
     up = fresh.json("devnet", "up", "--port", str(free_port()))
     assert up["status"] == "started" and set(up["wallets_created"]) >= {"alice", "owner"}
+    assert up["block"] >= 1 and up["gas_used"] > 0 and len(up["tx"]) == 66  # the deployment, like every transaction
     acl = fresh.home / "acl.json"
     acl.write_text("{}")
     tid = fresh.json("-w", "alice", "tailnet", "create", "--deposit", "1", "--acl", str(acl))["id"]
@@ -31,6 +32,7 @@ def test_restart_keeps_accounts_contract_and_balances(fresh):
     assert fresh.json("devnet", "status")["running"] is False
     again = fresh.json("devnet", "up")
     assert again["status"] == "started" and again["contract"] == up["contract"] and again["wallets_created"] == []
+    assert "tx" not in again  # nothing deployed, nothing sent
     chain = open_client(load().network())
     assert chain.tailnet(tid).treasury == 10**18
     assert chain.w3.eth.get_balance(alice) == balance

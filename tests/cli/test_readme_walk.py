@@ -115,6 +115,8 @@ class Walk:
                      WG_KEY, "--region", "eu-west", "--price", "0.000002", "--receipt-wallet", "operator-receipts")
         if text.startswith("-w bob tailnet join"):
             return {"ovpn-invite-1.31337.0x….0.4f9c…": self.captured["invite"]}
+        if text.startswith("-w alice tailnet revoke-invite"):  # the invite above is used up: a live one
+            return {"0x…": self.run("-w", "alice", "tailnet", "invite", "0", "--expires", "1h")["invite_key"]}
         if text.startswith("-w bob device add laptop"):
             self.run("wallet", "create", "laptop")
         if text.startswith("-w phone device consent"):

@@ -59,7 +59,7 @@ def up(
     devnet = _devnet(ctx, port, host)
     started = devnet.start()
     try:
-        contract, created = _deploy_if_needed(app_ctx, devnet, known, password)
+        contract, created, deployment = _deploy_if_needed(app_ctx, devnet, known, password)
     except BaseException:
         if started:  # leave nothing running that this command started
             devnet.stop()
@@ -75,20 +75,23 @@ def up(
         "chain_id": CHAIN_ID,
         "contract": contract,
         "wallets_created": created,
+        **({"tx": deployment.tx_hash, "block": deployment.receipt["blockNumber"],
+            "gas_used": deployment.receipt["gasUsed"]} if deployment else {}),
         "state": str(devnet.state_path),
         "seconds": round(time.monotonic() - started_at, 2),
     }, title="devnet")
 
 
-def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, password: str | None) -> tuple[str, list[str]]:
-    """The contract on the devnet's chain, deployed (with wallets created and funded) if it has none."""
+def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, password: str | None):
+    """The contract on the devnet's chain, deployed (with wallets created and funded) if it has none; the wallets
+    created and the deployment's transaction (None when it was there already)."""
     from web3 import Web3
 
-    from octravpn.chain.deploy import DeployParams, deploy
+    from octravpn.chain.deploy import DeployParams, deploy_contracts
 
     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
     if known and known.contract and w3.eth.get_code(known.contract):
-        return known.contract, []
+        return known.contract, [], None
     if password is None:
         password = app_ctx.password(purpose="the devnet wallets")
     created = []
@@ -99,7 +102,8 @@ def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, passw
         devnet.rpc("anvil_setBalance", [app_ctx.keystore.info(name).address, hex(FUNDING_WEI)])
     owner = app_ctx.keystore.unlock("owner", password)
     app_ctx.out.step("deploying OctraVPN …")
-    return deploy(w3, owner, DeployParams()).address, created
+    deployment = deploy_contracts(w3, owner, DeployParams())
+    return deployment.contract.address, created, deployment.transactions[-1]
 
 
 def _running(ctx) -> LocalDevnet:
