@@ -1,0 +1,179 @@
+"""Deciding a packet with a policy, the way Tailscale does: the union of all rules, everything else denied.
+
+`Resolver` ties a policy to a network: which tags each device really carries (only those its owner may
+apply, per tagOwners; a tagged device then belongs to no user), and which devices each alias selects.
+`decide` answers for one packet and names the rule that allows it; `run_tests` runs a policy's `tests`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from octravpn.acl.network import EMPTY, Device, Endpoint, IPAddress, Network
+from octravpn.acl.policy import PORT_PROTOCOLS, Alias, Policy, Rule, TestCase
+
+
+class Resolver:
+    def __init__(self, policy: Policy, network: Network = EMPTY) -> None:
+        self.policy, self.network = policy, network
+        self.endpoints = {device.key: self._endpoint(device) for device in network.devices}
+        self.by_address = {address: endpoint for endpoint in self.endpoints.values()
+                           for address in endpoint.addresses}
+        self._selected: dict[Alias, frozenset[str]] = {}
+
+    # ----------------------------------------------------------- identities
+    def _endpoint(self, device: Device) -> Endpoint:
+        tags = self.effective_tags(device.owner, device.requested_tags)
+        return Endpoint(user=None if tags else device.owner, tags=tags, device=device, addresses=device.addresses)
+
+    def effective_tags(self, owner: str, requested: frozenset[str]) -> frozenset[str]:
+        """The requested tags the owner may apply: owned by the owner, a group of the owner, or a tag already
+        applied (tags can own tags)."""
+        granted: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for tag in requested - granted:
+                for owner_alias in self.policy.tag_owners.get(tag, ()):
+                    if owner_alias.kind == "user" and owner_alias.name == owner or \
+                            owner_alias.kind == "group" and owner in self.policy.groups[owner_alias.name] or \
+                            owner_alias.kind == "tag" and owner_alias.name in granted:
+                        granted.add(tag)
+                        changed = True
+                        break
+        return frozenset(granted)
+
+    def endpoint_at(self, address: IPAddress) -> Endpoint:
+        """Who sends from (or receives at) `address`: the device that has it, or no device."""
+        return self.by_address.get(address) or Endpoint(addresses=(address,))
+
+    # ------------------------------------------------------------ matching
+    def matches(self, alias: Alias, endpoint: Endpoint, address: IPAddress | None) -> bool:
+        """Whether `alias` selects the endpoint, seen at `address` (None: any of its addresses, or an identity
+        with no address, as in a policy's tests)."""
+        kind = alias.kind
+        if kind == "user":
+            return endpoint.user == alias.name
+        if kind == "group":
+            return endpoint.user is not None and endpoint.user in self.policy.groups[alias.name]
+        if kind == "tag":
+            return alias.name in endpoint.tags
+        if kind == "member":
+            return endpoint.user is not None and (not self.network.members or endpoint.user in self.network.members)
+        if kind == "tagged":
+            return bool(endpoint.tags)
+        if kind in ("host", "prefix"):
+            return any(a in alias.prefix for a in self._addresses(endpoint, address))
+        raise AssertionError(f"{kind} is matched by its caller")
+
+    @staticmethod
+    def _addresses(endpoint: Endpoint, address: IPAddress | None):
+        return (address,) if address is not None else endpoint.addresses
+
+    def matches_source(self, alias: Alias, endpoint: Endpoint, address: IPAddress | None) -> bool:
+        if alias.kind == "any":  # the tailnet's own: its devices and its address ranges
+            return endpoint.is_device or any(a in p for a in self._addresses(endpoint, address)
+                                             for p in self.network.prefixes)
+        return self.matches(alias, endpoint, address)
+
+    def matches_destination(self, alias: Alias, endpoint: Endpoint, address: IPAddress | None,
+                            source: Endpoint) -> bool:
+        if alias.kind == "any":
+            return True
+        if alias.kind == "self":  # the source user's own untagged devices
+            return source.user is not None and endpoint.user == source.user
+        return self.matches(alias, endpoint, address)
+
+    # ------------------------------------------------------------ devices
+    def devices(self, alias: Alias) -> frozenset[str]:
+        """The keys of the devices `alias` selects (`self` is relative: use `same_user`)."""
+        if alias not in self._selected:
+            self._selected[alias] = frozenset(
+                key for key, endpoint in self.endpoints.items()
+                if alias.kind == "any" or alias.kind != "self" and self.matches(alias, endpoint, None))
+        return self._selected[alias]
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: Rule | None = None
+
+    def describe(self) -> str:
+        return f"allowed by {self.rule.describe()}" if self.allowed else "denied: no rule allows it"
+
+
+def decide(resolver: Resolver, source: Endpoint, source_address: IPAddress | None, destination: Endpoint,
+           destination_address: IPAddress | None, protocol: int, port: int | None) -> Decision:
+    """Whether the policy lets `source` reach `destination` over `protocol` (and `port`, for TCP, UDP and
+    SCTP; other protocols are matched by address alone, as Tailscale does)."""
+    if protocol not in PORT_PROTOCOLS:
+        port = None
+    for rule in resolver.policy.rules:
+        if protocol not in rule.protocols:
+            continue
+        if not any(resolver.matches_source(alias, source, source_address) for alias in rule.sources):
+            continue
+        for target in rule.destinations:
+            if target.allows_port(port) and resolver.matches_destination(
+                    target.alias, destination, destination_address, source):
+                return Decision(True, rule)
+    return Decision(False)
+
+
+def decide_packet(resolver: Resolver, source_address: IPAddress, destination_address: IPAddress, protocol: int,
+                  port: int | None) -> Decision:
+    """A packet as a device's filter sees it: addresses in, the devices they belong to looked up."""
+    return decide(resolver, resolver.endpoint_at(source_address), source_address,
+                  resolver.endpoint_at(destination_address), destination_address, protocol, port)
+
+
+# ------------------------------------------------------------------ tests
+
+@dataclass(frozen=True)
+class TestFailure:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def identity(resolver: Resolver, alias: Alias) -> list[tuple[Endpoint, IPAddress | None]]:
+    """What a test's source or destination stands for: a user's untagged device, a tagged device, an address
+    (and the device there, if any); each member of a group; with the address to match prefixes against."""
+    if alias.kind == "user":
+        return [(Endpoint(user=alias.name), None)]
+    if alias.kind == "group":
+        return [(Endpoint(user=user), None) for user in sorted(resolver.policy.groups[alias.name])]
+    if alias.kind == "tag":
+        return [(Endpoint(tags=frozenset({alias.name})), None)]
+    if alias.kind in ("host", "prefix"):
+        address = alias.prefix.network_address if alias.prefix.num_addresses == 1 else next(alias.prefix.hosts())
+        return [(resolver.endpoint_at(address), address)]
+    if alias.kind == "member":
+        return [(Endpoint(user=user), None) for user in sorted(resolver.network.members)]
+    if alias.kind == "tagged":
+        return [(Endpoint(tags=frozenset({tag})), None) for tag in sorted(resolver.policy.tag_owners)[:1]]
+    raise AssertionError(alias.kind)
+
+
+def run_tests(resolver: Resolver) -> list[TestFailure]:
+    """Every assertion of the policy's `tests` that does not hold."""
+    return [failure for test in resolver.policy.tests for failure in _run(resolver, test)]
+
+
+def _run(resolver: Resolver, test: TestCase) -> list[TestFailure]:
+    failures = []
+    for source, source_address in identity(resolver, test.source):
+        who = f"{test.source.text} ({source.user})" if test.source.kind == "group" else test.source.text
+        for expected, cases in ((True, test.accept), (False, test.deny)):
+            for alias, port, text in cases:
+                for destination, destination_address in identity(resolver, alias):
+                    decision = decide(resolver, source, source_address, destination, destination_address,
+                                      test.protocol, port)
+                    if decision.allowed != expected:
+                        verdict = f"is allowed by {decision.rule.describe()}" if decision.allowed else "is denied"
+                        failures.append(TestFailure(test.line, f"{who} -> {text} {verdict}, but the test expects "
+                                                               f"it {'allowed' if expected else 'denied'}"))
+    return failures

@@ -1,0 +1,61 @@
+"""Run inside a network namespace: TCP and UDP services to probe a filter with (`serve`), and the probe.
+
+    python -m tests.acl.netns_services serve SECONDS TCP_PORTS UDP_PORTS   # answers "ok"; stops by itself
+    python -m tests.acl.netns_services probe tcp|udp HOST PORT            # exit 0 if it answered
+"""
+
+import selectors
+import socket
+import sys
+import time
+
+
+def serve(seconds: float, tcp_ports: list[int], udp_ports: list[int]) -> None:
+    selector = selectors.DefaultSelector()
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        for port in tcp_ports:
+            server = socket.socket(family, socket.SOCK_STREAM)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            server.bind((host, port))
+            server.listen()
+            selector.register(server, selectors.EVENT_READ, "tcp")
+        for port in udp_ports:
+            server = socket.socket(family, socket.SOCK_DGRAM)
+            if family == socket.AF_INET6:
+                server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            server.bind((host, port))
+            selector.register(server, selectors.EVENT_READ, "udp")
+    print("ready", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            if key.data == "tcp":
+                connection, _ = key.fileobj.accept()
+                connection.sendall(b"ok")
+                connection.close()
+            else:
+                _, peer = key.fileobj.recvfrom(64)
+                key.fileobj.sendto(b"ok", peer)
+
+
+def probe(protocol: str, host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(family, kind) as client:
+        client.settimeout(2)
+        try:
+            client.connect((host, port))
+            if protocol == "udp":
+                client.send(b"hi")
+            return client.recv(2) == b"ok"
+        except OSError:
+            return False
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(float(sys.argv[2]), [int(p) for p in sys.argv[3].split(",")], [int(p) for p in sys.argv[4].split(",")])
+    else:
+        sys.exit(0 if probe(sys.argv[2], sys.argv[3], int(sys.argv[4])) else 1)
