@@ -72,7 +72,7 @@ class LabCLI:
                               "--wg-pubkey", key["wg_pubkey"], "--region", "lab", "--price", price,
                               "--receipt-wallet", "operator-receipts", title="…and registers the exit, with a separate receipt key")
         acl = self.home / "acl.hujson"
-        acl.write_text('{"acls": [{"action": "accept", "src": ["group:members"], "dst": ["*:*"]}]}\n')
+        acl.write_text('{"acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["*:*"]}]}\n')
         tailnet = self.run("-w", "alice", "tailnet", "create", "--deposit", treasury, "--acl", str(acl),
                            title="Alice creates a tailnet with a treasury")
         tid = str(tailnet["id"])

@@ -28,12 +28,12 @@ from octravpn.config import load
 from octravpn.protocol import Domain, Receipt, sign
 from octravpn.wallet import Keystore
 from tests.cli.conftest import Cli
-from tests.cli.readme_examples import examples
+from tests.cli.readme_examples import README, examples
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
 NEW_WG_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 MOCK_ERC20 = Path(__file__).parents[1] / "contract" / "helpers" / "MockERC20.vy"
-POLICY = '{\n  // who may reach what\n  "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],\n}\n'
+POLICY = re.search(r"```hujson\n(.*?)```", README.read_text(), re.S).group(1)  # the README's example policy
 # An exit node runs in its own network namespace: `tests/e2e/test_agents.py` runs these lines end to end.
 NEEDS_A_RUNNING_EXIT = {"-w operator node run", "-w bob up --exit operator", "-w bob up --exit auto", "-w bob down",
                         "-w bob wg-config --exit operator -o operator.conf"}
@@ -57,7 +57,10 @@ class Walk:
             for key in env or {}:
                 self.monkeypatch.delenv(key)
         assert result.code == 0 and "Traceback" not in result.err, f"octravpn {' '.join(args)}: {result.err}"
-        return json.loads(result.out) if result.out.strip() else {}
+        try:
+            return json.loads(result.out) if result.out.strip() else {}
+        except ValueError:
+            return result.out  # a document, as `acl fetch` prints one
 
     def in_background(self, *args: str, env: dict[str, str], ready) -> None:
         """A long-running command: started as a process, until `ready()`, then SIGTERM; it must exit 0."""
@@ -238,11 +241,12 @@ def test_every_readme_example_runs(walk):
         if argv[:2] in (["indexer", "run"], ["indexer", "serve"]):
             env, url = walk.indexer()  # `serve` serves the database the `run` line before it filled
             walk.in_background(*argv, env=env, ready=lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200)
-        elif argv[:2] == ["exits", "list"]:  # asks a running indexer
+        elif argv[:2] in (["exits", "list"], ["acl", "publish"], ["acl", "fetch"]):  # they ask a running indexer
             env, url = walk.indexer()
-            exits = []
-            walk.in_background("indexer", "run", env=env, ready=lambda: exits.extend(walk.run(*argv, env=env)) or exits)
-            assert exits, where
+            answers = []
+            walk.in_background("indexer", "run", env=env, ready=lambda: answers.append(walk.run(*argv, env=env))
+                               or answers[-1])
+            assert answers, where
         else:
             try:
                 answer = walk.run(*argv)

@@ -65,7 +65,7 @@ class History:
             self.of(alice).configure_tailnet_exit(tailnet, exit_account.address)
         self.of(bystander).deposit_to_tailnet(tailnet, ETHER // 2)
         self.of(alice).withdraw_from_tailnet(tailnet, alice.address, ETHER // 100)
-        self.of(alice).update_acl(tailnet, keccak(b'{"acls": ["*:*"]}'))
+        self.of(alice).update_acl(tailnet, keccak(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'))
         self.of(bob).register_device(device.address, self.of(bob).device_consent(bytes(device.key)))
         invite = Invite.new(chain_id=self.network.chain_id, contract=self.network.contract, tailnet_id=tailnet)
         self.of(alice).precommit_join_token(tailnet, invite.key_address, int(time.time()) + 10 * DAY, 1)

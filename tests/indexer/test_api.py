@@ -11,7 +11,7 @@ from octravpn.indexer.queries import Queries
 from octravpn.indexer.rpc import JsonRpc
 from tests.indexer.conftest import index_chain, new_database
 
-ACL = b'{"acls": ["*:*"]}'
+ACL = b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -102,6 +102,16 @@ def test_acl_document_is_kept_only_if_its_hash_is_on_chain(api):
     assert fetched.content == ACL and fetched.headers["content-type"] == "application/json"
     assert api.get("/v1/tailnets/0").json()["acl_document"] is True
     assert api.put("/v1/tailnets/0/acl", content=b"x" * (64 * 1024 + 1), headers=binary).status_code == 413
+
+
+def test_a_document_that_is_no_policy_is_refused_with_the_parsers_message(api):
+    binary = {"content-type": "application/octet-stream"}
+    unknown = api.put("/v1/tailnets/0/acl", content=b'{"acls": [{"action": "accept", "src": ["group:x"], '
+                                                     b'"dst": ["*:*"]}]}', headers=binary)
+    assert unknown.status_code == 400 and unknown.json()["error"] == (
+        "not a policy this network can enforce: line 1, column 40: unknown group 'group:x': define it under \"groups\"")
+    latin = api.put("/v1/tailnets/0/acl", content='{"hosts": {"caf\xe9": "10.0.0.1"}}'.encode("latin-1"), headers=binary)
+    assert latin.status_code == 400 and "not UTF-8 text" in latin.json()["error"]
 
 
 @pytest.mark.parametrize("path, reason", [

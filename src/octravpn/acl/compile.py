@@ -57,6 +57,8 @@ def compile_device(resolver: Resolver, key: str) -> DeviceFilter:
             else:
                 destinations = tuple(a for a in device.addresses
                                      if resolver.matches_destination(target.alias, endpoint, a, endpoint))
+                if not destinations:
+                    continue
                 sources = _prefixes(resolver, rule.sources)
             if sources and destinations:
                 entries.append(FilterEntry(sources=sources, destinations=destinations, protocols=rule.protocols,
@@ -67,16 +69,23 @@ def compile_device(resolver: Resolver, key: str) -> DeviceFilter:
 
 def _prefixes(resolver: Resolver, aliases: tuple[Alias, ...]) -> tuple[IPNetwork, ...]:
     """The source addresses the aliases stand for: the tailnet's ranges for `*`, a host's or a CIDR's prefix,
-    the addresses of the devices an identity selects."""
-    found: set[IPNetwork] = set()
-    for alias in aliases:
-        if alias.kind == "any":
-            found.update(resolver.network.prefixes)
-        elif alias.kind in ("host", "prefix"):
-            found.add(alias.prefix)
-        else:
-            found.update(_host_networks(resolver.endpoints[key] for key in resolver.devices(alias)))
-    return tuple(sorted(found, key=lambda n: (n.version, n)))
+    the addresses of the devices an identity selects. Kept per resolver: many rules share their sources."""
+    cache = resolver.cache.setdefault("prefixes", {})
+    if aliases not in cache:
+        found: set[IPNetwork] = set()
+        for alias in aliases:
+            if alias.kind == "any":
+                found.update(resolver.network.prefixes)
+            elif alias.kind in ("host", "prefix"):
+                found.add(alias.prefix)
+            else:
+                found.update(network for key in resolver.devices(alias) for network in resolver.host_networks(key))
+        cache[aliases] = tuple(sorted(found, key=_order))
+    return cache[aliases]
+
+
+def _order(network: IPNetwork):
+    return network.version, int(network.network_address), network.prefixlen
 
 
 def _own_devices(resolver: Resolver, aliases: tuple[Alias, ...], endpoint: Endpoint) -> tuple[IPNetwork, ...]:
@@ -85,11 +94,7 @@ def _own_devices(resolver: Resolver, aliases: tuple[Alias, ...], endpoint: Endpo
              for other in resolver.endpoints.values() if other.user == endpoint.user
              for address in other.addresses
              if any(resolver.matches_source(alias, other, address) for alias in aliases)}
-    return tuple(sorted(found, key=lambda n: (n.version, n)))
-
-
-def _host_networks(endpoints) -> list[IPNetwork]:
-    return [ipaddress.ip_network(address) for endpoint in endpoints for address in endpoint.addresses]
+    return tuple(sorted(found, key=_order))
 
 
 def _peers(resolver: Resolver, key: str, endpoint: Endpoint) -> frozenset[str]:

@@ -7,6 +7,7 @@ apply, per tagOwners; a tagged device then belongs to no user), and which device
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from octravpn.acl.network import EMPTY, Device, Endpoint, IPAddress, Network
@@ -20,6 +21,15 @@ class Resolver:
         self.by_address = {address: endpoint for endpoint in self.endpoints.values()
                            for address in endpoint.addresses}
         self._selected: dict[Alias, frozenset[str]] = {}
+        self._by_user: dict[str, set[str]] = {}
+        self._by_tag: dict[str, set[str]] = {}
+        for device_key, endpoint in self.endpoints.items():
+            if endpoint.user is not None:
+                self._by_user.setdefault(endpoint.user, set()).add(device_key)
+            for tag in endpoint.tags:
+                self._by_tag.setdefault(tag, set()).add(device_key)
+        self._host_networks: dict[str, tuple] = {}
+        self.cache: dict[str, dict] = {}  # what compiling devices computes once per policy and network
 
     # ----------------------------------------------------------- identities
     def _endpoint(self, device: Device) -> Endpoint:
@@ -86,12 +96,38 @@ class Resolver:
 
     # ------------------------------------------------------------ devices
     def devices(self, alias: Alias) -> frozenset[str]:
-        """The keys of the devices `alias` selects (`self` is relative: use `same_user`)."""
+        """The keys of the devices `alias` selects (`self` is relative to a source: the caller handles it).
+        Identities are looked up in indexes, so a large tailnet costs what the answer costs."""
         if alias not in self._selected:
-            self._selected[alias] = frozenset(
-                key for key, endpoint in self.endpoints.items()
-                if alias.kind == "any" or alias.kind != "self" and self.matches(alias, endpoint, None))
+            self._selected[alias] = frozenset(self._select(alias))
         return self._selected[alias]
+
+    def _select(self, alias: Alias):
+        kind = alias.kind
+        if kind == "any":
+            return self.endpoints.keys()
+        if kind == "user":
+            return self._by_user.get(alias.name, ())
+        if kind == "group":
+            return {key for user in self.policy.groups[alias.name] for key in self._by_user.get(user, ())}
+        if kind == "tag":
+            return self._by_tag.get(alias.name, ())
+        if kind == "member":
+            return {key for user, keys in self._by_user.items()
+                    if not self.network.members or user in self.network.members for key in keys}
+        if kind == "tagged":
+            return {key for keys in self._by_tag.values() for key in keys}
+        if kind == "self":
+            return ()
+        return {key for key, endpoint in self.endpoints.items() if self.matches(alias, endpoint, None)}
+
+    def host_networks(self, key: str) -> tuple:
+        """A device's addresses as /32 and /128 networks (built from integers: parsing text is the slow way)."""
+        if key not in self._host_networks:
+            self._host_networks[key] = tuple(
+                ipaddress.IPv4Network((int(a), 32)) if a.version == 4 else ipaddress.IPv6Network((int(a), 128))
+                for a in self.endpoints[key].addresses)
+        return self._host_networks[key]
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def parse_policy(text: str) -> Policy:
             raise PolicyError(f"unknown section {key!r}: a policy file has {known}", key_position(document, key))
     groups = _groups(document)
     hosts = _hosts(document)
-    reader = _AliasReader(groups, hosts, tags=set())
+    reader = AliasReader(groups, hosts, tags=set())
     tag_owners = _tag_owners(document, reader)
     rules = tuple(_rule(index, item, position, reader)
                   for index, (item, position) in enumerate(_items(document, "acls")))
@@ -209,7 +209,7 @@ def _hosts(document: Object) -> dict:
     return hosts
 
 
-def _tag_owners(document: Object, reader: "_AliasReader") -> dict[str, tuple[Alias, ...]]:
+def _tag_owners(document: Object, reader: "AliasReader") -> dict[str, tuple[Alias, ...]]:
     section = _section(document, "tagOwners", Object)
     for name in section:
         if not name.startswith("tag:") or not NAME.fullmatch(name[4:]):
@@ -229,7 +229,7 @@ def _tag_owners(document: Object, reader: "_AliasReader") -> dict[str, tuple[Ali
     return owners
 
 
-def _rule(index: int, item: Object, position: Position, reader: "_AliasReader") -> Rule:
+def _rule(index: int, item: Object, position: Position, reader: "AliasReader") -> Rule:
     known = {"action", "src", "dst", "proto", "users", "ports"}
     for key in item:
         if key == "srcPosture":
@@ -277,7 +277,7 @@ def _protocols(item: Object) -> tuple[frozenset[int], str | None]:
     raise PolicyError(f"unknown proto {value!r}: write one of {names}, or an IANA protocol number 0-255", where)
 
 
-def _destination(text: Text, reader: "_AliasReader", protocols: frozenset[int], proto_text: str | None) -> Destination:
+def _destination(text: Text, reader: "AliasReader", protocols: frozenset[int], proto_text: str | None) -> Destination:
     host, ports_text = _split_host_ports(text)
     alias = reader.read(host, text.position, context="dst")
     ports = _ports(ports_text, text)
@@ -317,7 +317,7 @@ def _ports(text: str, where: Text) -> tuple[PortRange, ...]:
     return tuple(ranges)
 
 
-def _test(item: Object, position: Position, reader: "_AliasReader") -> TestCase:
+def _test(item: Object, position: Position, reader: "AliasReader") -> TestCase:
     for key in item:
         if key not in ("src", "accept", "deny", "proto"):
             raise PolicyError(f"unknown field {key!r} in a test: write src, accept, deny and optionally proto",
@@ -348,7 +348,7 @@ def _test(item: Object, position: Position, reader: "_AliasReader") -> TestCase:
 # ------------------------------------------------------------------ aliases
 
 @dataclass
-class _AliasReader:
+class AliasReader:
     groups: dict[str, frozenset[str]]
     hosts: dict
     tags: set[str]

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "node": ("octravpn.cli.node", "app", "Run an exit node: WireGuard, handshake API, metering, settlement."),
     "tailnet": ("octravpn.cli.tailnet", "app", "Create and manage tailnets, members, exits, ACLs and invites."),
     "device": ("octravpn.cli.device", "app", "Let device keys (a laptop, a phone) act for your wallet."),
+    "acl": ("octravpn.cli.acl", "app", "Check tailnet policy files and ask what they allow."),
     "session": ("octravpn.cli.session", "app", "Open, inspect and settle sessions."),
     "earnings": ("octravpn.cli.earnings", "app", "See and claim an operator's earnings."),
     "gov": ("octravpn.cli.gov", "app", "Governance: timelocked parameters, pause, ownership, program treasury."),

@@ -8,6 +8,7 @@ import typer
 from eth_hash.auto import keccak
 
 from octravpn.addresses import parse_address
+from octravpn.cli.acl import checked_policy
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol.errors import ProtocolError
@@ -16,14 +17,7 @@ from octravpn.units import parse_duration
 
 app = typer.Typer(name="tailnet", help="Create and manage tailnets, members, exits, ACLs and invites.", no_args_is_help=True, add_completion=False)
 
-def policy_hash(path: Path) -> bytes:
-    try:
-        return keccak(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"cannot read ACL policy {path}: {exc.strerror}") from exc
-
-
-def _membership(client, tailnet_id: int) -> tuple[list[str], list[str]]:
+def membership(client, tailnet_id: int) -> tuple[list[str], list[str]]:
     """Members and exits, rebuilt from events (the contract cannot enumerate them)."""
     members: dict[str, bool] = {}
     exits: dict[str, bool] = {}
@@ -44,7 +38,7 @@ def _tailnet_row(app_ctx, tailnet_id: int, *, detail: bool) -> dict:
            "members": record.member_count, "exits": record.exit_count, "acl_hash": "0x" + record.acl_policy.hex(),
            "created_at": record.created_at}
     if detail:
-        row["member_list"], row["exit_list"] = _membership(client, tailnet_id)
+        row["member_list"], row["exit_list"] = membership(client, tailnet_id)
     return row
 
 
@@ -53,10 +47,12 @@ def create(
     ctx: typer.Context,
     deposit: str = typer.Option(..., "--deposit", help="Initial treasury, in the asset's units."),
     acl: Path = typer.Option(..., "--acl", help="ACL policy file; its keccak-256 hash goes on chain."),
+    force: bool = typer.Option(False, "--force", help="Publish the policy even if it does not parse or its tests fail."),
 ) -> None:
-    """Create a tailnet you own, funded with --deposit."""
+    """Create a tailnet you own, funded with --deposit. The policy must parse and pass its own tests."""
     app_ctx = get(ctx)
-    tailnet_id, result = app_ctx.client().create_tailnet(policy_hash(acl), app_ctx.amount(deposit, what="deposit"))
+    digest = keccak(checked_policy(acl, force=force))
+    tailnet_id, result = app_ctx.client().create_tailnet(digest, app_ctx.amount(deposit, what="deposit"))
     app_ctx.out.record({**_tailnet_row(app_ctx, tailnet_id, detail=False), **tx_summary(result)}, title="tailnet created")
 
 
@@ -131,10 +127,13 @@ def remove_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_
 
 
 @app.command("set-acl")
-def set_acl(ctx: typer.Context, tailnet_id: int = typer.Argument(...), policy: Path = typer.Argument(..., help="ACL policy file.")) -> None:
-    """Publish the hash of a new ACL policy (owner only)."""
+def set_acl(ctx: typer.Context, tailnet_id: int = typer.Argument(...),
+            policy: Path = typer.Argument(..., help="ACL policy file."),
+            force: bool = typer.Option(False, "--force", help="Publish it even if it does not parse or its tests "
+                                                              "fail.")) -> None:
+    """Publish the hash of a new ACL policy (owner only). It must parse and pass its own tests."""
     app_ctx = get(ctx)
-    digest = policy_hash(policy)
+    digest = keccak(checked_policy(policy, force=force))
     result = app_ctx.client().update_acl(tailnet_id, digest)
     app_ctx.out.record({"tailnet": tailnet_id, "acl_hash": "0x" + digest.hex(), **tx_summary(result)})
 

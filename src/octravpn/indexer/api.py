@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octravpn.chain.errors import ChainError
+from octravpn.acl import PolicyError, parse_policy
 from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Health, Member, Operator, Session, SessionDetail,
                                      SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, amount)
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
@@ -165,7 +166,8 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         return Response(content=document["document"], media_type=document["media_type"], headers={"X-ACL-Hash": acl_hash})
 
     @v1.put("/tailnets/{tailnet_id}/acl", response_model=AclStored,
-            responses={**not_found, 409: {"model": ErrorBody, "description": "hash differs from the chain's"},
+            responses={**not_found, 400: {"model": ErrorBody, "description": "not a policy that parses"},
+                       409: {"model": ErrorBody, "description": "hash differs from the chain's"},
                        413: {"model": ErrorBody, "description": "document too large"},
                        415: {"model": ErrorBody, "description": "not a policy document's content type"}},
             openapi_extra={"requestBody": {"required": True, "content": {
@@ -177,6 +179,9 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         document = await request.body()  # BodyGuard refused anything over MAX_ACL_BYTES or of another type
         if not document:
             raise ApiError(400, "empty body: send the policy file's bytes, exactly as hashed by `tailnet set-acl`")
+        problem = policy_problem(document)
+        if problem:
+            raise ApiError(400, f"not a policy this network can enforce: {problem}")
         if chain is None:
             raise ApiError(503, "this API has no chain connection to check the hash against")
         on_chain = chain.tailnet_acl_hash(tailnet_id)
@@ -241,3 +246,14 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
                             status_code=200 if healthy else 503)
 
     return app
+
+
+def policy_problem(document: bytes) -> str | None:
+    """Why a document is no policy devices could enforce (the parser's message, with line and column), or None."""
+    try:
+        parse_policy(document.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start})"
+    except PolicyError as exc:
+        return str(exc)
+    return None

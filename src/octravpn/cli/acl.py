@@ -1,0 +1,178 @@
+"""`octravpn acl check|explain`: a tailnet policy file, checked and asked about before it is published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from octravpn.acl import PolicyError, Resolver, parse_policy, run_tests
+from octravpn.acl.evaluate import decide, identity
+from octravpn.acl.network import Network
+from octravpn.acl.policy import PROTOCOL_NAMES, AliasReader, Policy
+from octravpn.cli.context import get
+from octravpn.errors import UsageError
+
+app = typer.Typer(name="acl", help="Check tailnet policy files and ask what they allow.", no_args_is_help=True,
+                  add_completion=False)
+
+
+def read_policy(path: Path) -> tuple[bytes, Policy]:
+    """The file's bytes (what is hashed on chain) and the policy they hold; a mistake is one line naming the file,
+    line and column."""
+    try:
+        document = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read policy file {path}: {exc.strerror}") from exc
+    try:
+        text = document.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
+    try:
+        return document, parse_policy(text)
+    except PolicyError as exc:
+        where = f"{path}:{exc.line}:{exc.column}" if exc.line else str(path)
+        raise UsageError(f"{where}: {exc.message}") from exc
+
+
+def checked_policy(path: Path, *, force: bool) -> bytes:
+    """What `tailnet create --acl` and `set-acl` publish: a policy that parses and passes its own tests, unless
+    --force."""
+    if force:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read policy file {path}: {exc.strerror}") from exc
+    try:
+        document, policy = read_policy(path)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (nothing was sent; --force publishes it anyway)") from exc
+    failures = run_tests(Resolver(policy))
+    if failures:
+        raise UsageError(f"{path}: {len(failures)} of its tests fail, first {failures[0]} (see `octravpn acl check "
+                         f"{path}`; nothing was sent; --force publishes it anyway)")
+    return document
+
+
+@app.command()
+def check(ctx: typer.Context, policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy file (HuJSON)."),
+          tailnet_id: int = typer.Option(None, "--tailnet", min=0,
+                                         help="Also resolve it against this tailnet's members on chain.")) -> None:
+    """Parse the policy, run its tests, and say what it holds (exit 0), or say what is wrong (exit 2)."""
+    app_ctx = get(ctx)
+    _, policy = read_policy(policy_file)
+    members = frozenset()
+    warnings = list(policy.warnings)
+    if tailnet_id is not None:
+        from octravpn.cli.tailnet import membership
+
+        members = frozenset(m.lower() for m in membership(app_ctx.client(signer=False), tailnet_id)[0])
+        named = {alias.name for rule in policy.rules for alias in (*rule.sources, *(d.alias for d in rule.destinations))
+                 if alias.kind == "user"} | {user for users in policy.groups.values() for user in users}
+        warnings += [f"{user} is not a member of tailnet {tailnet_id}: what names it matches nobody"
+                     for user in sorted(named - members)]
+    failures = run_tests(Resolver(policy, Network(members=members)))
+    summary = {"file": str(policy_file), "rules": len(policy.rules), "groups": len(policy.groups),
+               "hosts": len(policy.hosts), "tags": sorted(policy.tag_owners), "tests": len(policy.tests),
+               "tests_failed": [str(f) for f in failures], "warnings": warnings}
+    app_ctx.out.record(summary, title="policy")
+    if failures:
+        raise UsageError(f"{len(failures)} of the policy's test assertions fail (listed above)")
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy file (HuJSON)."),
+    source: str = typer.Option(..., "--src", help="A wallet address, tag:NAME, group:NAME, host name or IP."),
+    destination: str = typer.Option(..., "--dst", help="The same kinds, with a port: tag:db:5432."),
+    proto: str = typer.Option("tcp", "--proto", help="tcp, udp, icmp, … or an IANA number."),
+) -> None:
+    """Whether the policy lets SRC reach DST:PORT, and by which rule."""
+    app_ctx = get(ctx)
+    _, policy = read_policy(policy_file)
+    protocol = _protocol(proto)
+    reader = AliasReader(policy.groups, policy.hosts, set(policy.tag_owners))
+    host, _, port_text = destination.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+        raise UsageError(f"--dst {destination!r}: write a destination and one port, e.g. tag:db:5432")
+    try:
+        src_alias = reader.read(source, None, context="test")
+        dst_alias = reader.read(host, None, context="test")
+    except PolicyError as exc:
+        raise UsageError(exc.message) from exc
+    resolver = Resolver(policy)
+    answers = []
+    for src_endpoint, src_address in identity(resolver, src_alias):
+        for dst_endpoint, dst_address in identity(resolver, dst_alias):
+            decision = decide(resolver, src_endpoint, src_address, dst_endpoint, dst_address, protocol,
+                              int(port_text))
+            answers.append({"src": src_endpoint.user or source, "dst": destination, "proto": proto,
+                            "allowed": decision.allowed, "why": decision.describe()})
+    app_ctx.out.rows(answers, columns=["src", "dst", "proto", "allowed", "why"], title="policy decision")
+
+
+def _protocol(text: str) -> int:
+    name = text.strip().lower()
+    if name in PROTOCOL_NAMES:
+        return PROTOCOL_NAMES[name]
+    if name.isdigit() and int(name) <= 255:
+        return int(name)
+    raise UsageError(f"--proto {text!r}: write tcp, udp, icmp, … or an IANA protocol number 0-255")
+
+
+
+
+INDEXERS_OPTION = typer.Option(None, "--indexer", help="An indexer API URL; repeat to use several "
+                                                      "(default: OCTRAVPN_INDEXER, else http://127.0.0.1:8787).")
+
+
+def _indexers(given: list[str] | None) -> list[str]:
+    import os
+
+    from octravpn.client.discovery import DEFAULT_INDEXER
+
+    return given or [os.environ.get("OCTRAVPN_INDEXER") or DEFAULT_INDEXER]
+
+
+@app.command()
+def publish(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0),
+            policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy whose hash the tailnet has on chain."),
+            indexer: list[str] = INDEXERS_OPTION) -> None:
+    """Upload the tailnet's policy document to indexers, so its devices can fetch it (they check its hash)."""
+    from eth_hash.auto import keccak
+
+    from octravpn.chain.errors import ChainError
+    from octravpn.mesh.policy_source import publish_policy
+
+    app_ctx = get(ctx)
+    document, _ = read_policy(policy_file)
+    on_chain = app_ctx.client(signer=False).tailnet(tailnet_id).acl_policy
+    if keccak(document) != on_chain:
+        raise UsageError(f"{policy_file} is not tailnet {tailnet_id}'s policy (its hash 0x{keccak(document).hex()} is "
+                         f"not the chain's 0x{on_chain.hex()}): publish its hash first with `octravpn tailnet set-acl "
+                         f"{tailnet_id} {policy_file}`")
+    results = publish_policy(_indexers(indexer), tailnet_id, document)
+    app_ctx.out.rows([{"indexer": url, "result": result} for url, result in results.items()],
+                     columns=["indexer", "result"], title="policy published")
+    if "stored" not in results.values():
+        raise ChainError(f"no indexer stored tailnet {tailnet_id}'s policy (see above)")
+
+
+@app.command()
+def fetch(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0), indexer: list[str] = INDEXERS_OPTION,
+          output: Path = typer.Option(None, "--output", "-o", help="Write it here instead of to stdout.")) -> None:
+    """The policy in force for a tailnet: fetched from indexers, checked against the hash on chain."""
+    import sys
+
+    from octravpn.mesh.policy_source import fetch_policy
+
+    app_ctx = get(ctx)
+    on_chain = app_ctx.client(signer=False).tailnet(tailnet_id).acl_policy
+    document = fetch_policy(_indexers(indexer), tailnet_id, on_chain)
+    if output is None:
+        sys.stdout.write(document.decode("utf-8", errors="replace"))
+        return
+    output.write_bytes(document)
+    app_ctx.out.record({"tailnet": tailnet_id, "file": str(output), "acl_hash": "0x" + on_chain.hex(),
+                        "size": len(document)}, title="policy fetched")
