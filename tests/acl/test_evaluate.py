@@ -157,3 +157,14 @@ def test_compiled_peers_are_who_it_may_reach_or_be_reached_by():
     assert compile_device(world.resolver, key("web")).peers == {key("db")}
     assert compile_device(world.resolver, key("alice-laptop")).peers == {key("alice-phone")}
     assert compile_device(world.resolver, key("bob-laptop")).peers == frozenset()
+
+
+def test_a_member_test_without_a_tailnet_stands_for_a_member_in_no_group():
+    policy = parse_policy(json.dumps({"groups": {"group:ops": [BOB]},
+                                      "acls": [accept(["autogroup:member"], ["10.0.0.1:22"])],
+                                      "tests": [{"src": "autogroup:member", "accept": ["10.0.0.1:22"],
+                                                 "deny": ["10.0.0.1:80"]}]}))
+    assert run_tests(Resolver(policy)) == []
+    closed = parse_policy(json.dumps({"groups": {"group:ops": [BOB]}, "acls": [accept(["group:ops"], ["10.0.0.1:22"])],
+                                      "tests": [{"src": "autogroup:member", "accept": ["10.0.0.1:22"]}]}))
+    assert len(run_tests(Resolver(closed))) == 1  # not every member may: the test catches it

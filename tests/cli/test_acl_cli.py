@@ -128,3 +128,34 @@ def test_publish_and_fetch_through_indexers_checked_against_the_chain(cli):
     finally:
         forger.shutdown()
         assert indexer.stop() == 0
+
+
+def test_filter_compiles_for_a_device_of_a_tailnet_on_chain(cli):
+    from octravpn.mesh.addresses import assign_addresses
+    from octravpn.mesh.roster import roster
+
+    alice, bob = (cli.json("wallet", "show", name)["address"] for name in ("alice", "bob"))
+    policy = _write(cli, "servers.hujson", """{
+  "tagOwners": {"tag:db": ["%s"]},
+  "acls": [{"action": "accept", "src": ["%s"], "dst": ["tag:db:5432"], "proto": "tcp"}],
+}""" % (bob, alice))
+    tid = cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.1", "--acl", policy)["id"]
+    cli.json("-w", "alice", "tailnet", "add-member", str(tid), "bob")
+    chain = open_client(load().network())
+    keys = roster(chain.events(), tid).keys
+    assert [key for key, _ in keys] == [alice.lower(), bob.lower()]
+    addresses = assign_addresses(tid, [key for key, _ in keys])
+
+    untagged = cli.json("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob")
+    assert untagged["entries"] == [] and untagged["peers"] == {}  # bob's wallet asks for no tag: nothing reaches it
+    tagged = cli.json("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob", "--tag", "bob=tag:db")
+    (entry,) = tagged["entries"]
+    assert entry["from"] == [f"{addresses[alice.lower()][0]}/32", f"{addresses[alice.lower()][1]}/128"]
+    assert entry["to"] == [str(a) for a in addresses[bob.lower()]] and entry["protocols"] == [6]
+    assert entry["ports"] == ["5432"] and tagged["peers"] == {alice.lower(): str(addresses[alice.lower()][0])}
+    ruleset = cli("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob", "--tag", "bob=tag:db",
+                  "--nft", "om0").out
+    assert f'tcp dport {{ 5432 }} accept' in ruleset and ruleset.startswith("table inet octravpn_acl_om0")
+    assert "no device of tailnet" in cli.fails(2, "acl", "filter", policy, "--tailnet", str(tid), "--device", "0x" + "77" * 20)
+    assert "write KEY=tag:NAME" in cli.fails(2, "acl", "filter", policy, "--tailnet", str(tid), "--device", "bob",
+                                             "--tag", "bob=db")

@@ -7,6 +7,7 @@ apply, per tagOwners; a tagged device then belongs to no user), and which device
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from dataclasses import dataclass
 
@@ -29,6 +30,9 @@ class Resolver:
             for tag in endpoint.tags:
                 self._by_tag.setdefault(tag, set()).add(device_key)
         self._host_networks: dict[str, tuple] = {}
+        # (version, address as an integer, device key), sorted: the devices in a prefix are one bisected range
+        self._sorted_addresses = sorted((a.version, int(a), device_key) for device_key, endpoint in self.endpoints.items()
+                                 for a in endpoint.addresses)
         self.cache: dict[str, dict] = {}  # what compiling devices computes once per policy and network
 
     # ----------------------------------------------------------- identities
@@ -119,7 +123,10 @@ class Resolver:
             return {key for keys in self._by_tag.values() for key in keys}
         if kind == "self":
             return ()
-        return {key for key, endpoint in self.endpoints.items() if self.matches(alias, endpoint, None)}
+        prefix = alias.prefix  # host or prefix
+        low = bisect.bisect_left(self._sorted_addresses, (prefix.version, int(prefix.network_address), ""))
+        high = bisect.bisect_right(self._sorted_addresses, (prefix.version, int(prefix.broadcast_address), "\uffff"))
+        return {device_key for _, _, device_key in self._sorted_addresses[low:high]}
 
     def host_networks(self, key: str) -> tuple:
         """A device's addresses as /32 and /128 networks (built from integers: parsing text is the slow way)."""
@@ -187,8 +194,9 @@ def identity(resolver: Resolver, alias: Alias) -> list[tuple[Endpoint, IPAddress
     if alias.kind in ("host", "prefix"):
         address = alias.prefix.network_address if alias.prefix.num_addresses == 1 else next(alias.prefix.hosts())
         return [(resolver.endpoint_at(address), address)]
-    if alias.kind == "member":
-        return [(Endpoint(user=user), None) for user in sorted(resolver.network.members)]
+    if alias.kind == "member":  # each member; with no tailnet given, a member who is in no group
+        members = sorted(resolver.network.members) or ["0x" + "00" * 20]
+        return [(Endpoint(user=user), None) for user in members]
     if alias.kind == "tagged":
         return [(Endpoint(tags=frozenset({tag})), None) for tag in sorted(resolver.policy.tag_owners)[:1]]
     raise AssertionError(alias.kind)

@@ -176,3 +176,60 @@ def fetch(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0), inde
     output.write_bytes(document)
     app_ctx.out.record({"tailnet": tailnet_id, "file": str(output), "acl_hash": "0x" + on_chain.hex(),
                         "size": len(document)}, title="policy fetched")
+
+
+@app.command("filter")
+def filter_(
+    ctx: typer.Context,
+    policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy file (HuJSON)."),
+    tailnet_id: int = typer.Option(..., "--tailnet", min=0, help="The tailnet whose members and devices (on chain) "
+                                                                "it applies to."),
+    device: str = typer.Option(..., "--device", help="The device (its key's address, or a wallet acting as one)."),
+    tag: list[str] = typer.Option(None, "--tag", help="KEY=tag:NAME: a tag a device asks for (devices announce "
+                                                      "their tags to the mesh; say them here). Repeatable."),
+    nft: str = typer.Option(None, "--nft", metavar="INTERFACE", help="Print the nftables ruleset for this "
+                                                                      "WireGuard interface instead."),
+) -> None:
+    """The filter compiled for one device: who may send it what, and the peers it needs at all."""
+    import sys
+
+    from octravpn.acl import Device, compile_device
+    from octravpn.acl.nftables import ruleset
+    from octravpn.mesh.addresses import assign_addresses
+    from octravpn.mesh.roster import roster
+
+    app_ctx = get(ctx)
+    _, policy = read_policy(policy_file)
+    requested: dict[str, set[str]] = {}
+    for given in tag or []:
+        key, _, name = given.partition("=")
+        if not name.startswith("tag:"):
+            raise UsageError(f"--tag {given!r}: write KEY=tag:NAME")
+        requested.setdefault(app_ctx.address_of(key, what="--tag device").lower(), set()).add(name)
+    members = roster(app_ctx.client(signer=False).events(), tailnet_id)
+    addresses = assign_addresses(tailnet_id, [key for key, _ in members.keys])
+    network = Network(members=members.members, devices=tuple(
+        Device(key=key, owner=owner, addresses=addresses[key], requested_tags=frozenset(requested.get(key, ())))
+        for key, owner in members.keys))
+    wanted = app_ctx.address_of(device, what="--device").lower()
+    if wanted not in addresses:
+        raise UsageError(f"{wanted} is no device of tailnet {tailnet_id}: its member wallets and the device keys "
+                         "registered to them are")
+    compiled = compile_device(Resolver(policy, network), wanted)
+    if nft:
+        sys.stdout.write(ruleset(compiled, nft))
+        return
+    peers = {key: str(addresses[key][0]) for key in sorted(compiled.peers)}
+    entries = [{"rule": entry.rule, "from": [str(n) for n in entry.sources], "to": [str(a) for a in entry.destinations],
+                "protocols": sorted(entry.protocols),
+                "ports": [f"{r.first}-{r.last}" if r.first != r.last else str(r.first) for r in entry.ports]}
+               for entry in compiled.entries]
+    summary = {"device": wanted, "addresses": [str(a) for a in compiled.addresses], "peers": peers}
+    if app_ctx.out.as_json:
+        app_ctx.out.record({**summary, "entries": entries})
+        return
+    app_ctx.out.record({**summary, "peers": [f"{key} ({address})" for key, address in peers.items()]},
+                       title=f"filter of {wanted}")
+    app_ctx.out.rows([{key: ", ".join(map(str, value)) if isinstance(value, list) else value
+                       for key, value in entry.items()} for entry in entries],
+                     columns=["rule", "from", "to", "protocols", "ports"], title="admitted (everything else dropped)")
