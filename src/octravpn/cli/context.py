@@ -147,15 +147,18 @@ def when(client, deadline: int, *, contract_clock: bool = True) -> str:
     return f"at {at} (in {format_duration(left)})"
 
 
-def explain_wait(exc, client, deadline, *, contract_clock: bool = True):
-    """A revert for a wait not over yet, with when it will be: `grace not elapsed: possible at … (in 3h)`.
-    `deadline()` reads the deadline; it is called only for such a revert."""
+def send_after_wait(client, send, deadline, *, contract_clock: bool = True):
+    """`send()`, a transaction that waits for a deadline; refused because the wait is not over, the error says
+    when it will be: `grace not elapsed: possible at … (in 3h)`. `deadline()` is read only then."""
     from octravpn.chain.errors import ContractRevert
 
-    if isinstance(exc, ContractRevert) and exc.reason.endswith("not elapsed"):
-        return ContractRevert(exc.function,
-                              f"{exc.reason}: possible {when(client, deadline(), contract_clock=contract_clock)}")
-    return exc
+    try:
+        return send()
+    except ContractRevert as exc:
+        if not exc.reason.endswith("not elapsed"):
+            raise
+        raise ContractRevert(exc.function, f"{exc.reason}: possible "
+                                           f"{when(client, deadline(), contract_clock=contract_clock)}") from None
 
 
 def tx_summary(result) -> dict:

@@ -10,7 +10,7 @@ import typer
 from eth_hash.auto import keccak
 
 from octravpn.chain.errors import ContractRevert
-from octravpn.cli.context import explain_wait, get, tx_summary
+from octravpn.cli.context import get, send_after_wait, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol.reports import report_commitment
 
@@ -83,10 +83,7 @@ def execute_params(ctx: typer.Context) -> None:
     """Apply the scheduled parameter change once its delay has passed (owner only)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    try:
-        result = client.execute_params()
-    except ContractRevert as exc:
-        raise explain_wait(exc, client, lambda: client.pending_params()[1], contract_clock=False) from None
+    result = send_after_wait(client, client.execute_params, lambda: client.pending_params()[1], contract_clock=False)
     app_ctx.out.record({**_shown(app_ctx, asdict(client.params())), **tx_summary(result)}, title="parameters updated")
 
 
@@ -202,10 +199,8 @@ def _governance_slash(app_ctx, address: str, *, reason: str | None, execute: boo
     elif cancel:
         app_ctx.out.record({"operator": address, "cancelled": True, **tx_summary(client.cancel_slash(address))})
     else:
-        try:
-            result = client.execute_slash(address)
-        except ContractRevert as exc:
-            raise explain_wait(exc, client, lambda: client.gov_slash_eta(address), contract_clock=False) from None
+        result = send_after_wait(client, lambda: client.execute_slash(address), lambda: client.gov_slash_eta(address),
+                                 contract_clock=False)
         event = result.event("OperatorSlashed").args
         app_ctx.out.record({"operator": address, "stake": app_ctx.show_amount(event["stake"]),
                             "burned": app_ctx.show_amount(event["burned_amt"]), **tx_summary(result)},

@@ -6,8 +6,7 @@ import base64
 
 import typer
 
-from octravpn.chain.errors import ContractRevert
-from octravpn.cli.context import explain_wait, get, tx_summary
+from octravpn.cli.context import get, send_after_wait, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol import ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
@@ -69,10 +68,7 @@ def finalize_unbond(ctx: typer.Context) -> None:
     """Receive the unbonded stake once the grace has passed."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    try:
-        result = client.finalize_unbond()
-    except ContractRevert as exc:
-        raise explain_wait(exc, client, lambda: client.unlock_at(client.sender.account.address)) from None
+    result = send_after_wait(client, client.finalize_unbond, lambda: client.unlock_at(client.sender.account.address))
     app_ctx.out.record({"paid": app_ctx.show_amount(result.event("StakeUnbondingFinalized").args["amount"]),
                         **tx_summary(result)}, title="unbond finalized")
 

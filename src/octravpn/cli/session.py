@@ -6,8 +6,7 @@ from enum import Enum
 
 import typer
 
-from octravpn.chain.errors import ContractRevert
-from octravpn.cli.context import explain_wait, get, tx_summary, when
+from octravpn.cli.context import get, send_after_wait, tx_summary, when
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import confirmation_figure
 
@@ -142,10 +141,8 @@ def no_show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """After the session grace, return the whole deposit to the tailnet."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    try:
-        result = client.claim_no_show(session_id)
-    except ContractRevert as exc:
-        raise explain_wait(exc, client, lambda: client.session(session_id).settle_by) from None
+    result = send_after_wait(client, lambda: client.claim_no_show(session_id),
+                             lambda: client.session(session_id).settle_by)
     app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="refunded")
 
 
@@ -154,10 +151,8 @@ def sweep(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """Long after the grace, close a forgotten session for the sweep bounty."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    try:
-        result = client.sweep_expired_session(session_id)
-    except ContractRevert as exc:
-        raise explain_wait(exc, client, lambda: client.session(session_id).sweep_after) from None
+    result = send_after_wait(client, lambda: client.sweep_expired_session(session_id),
+                             lambda: client.session(session_id).sweep_after)
     app_ctx.out.record({"bounty": app_ctx.show_amount(result.event("SessionSwept").args["bounty"]),
                         **_session_row(app_ctx, session_id), **tx_summary(result)}, title="swept")
 
