@@ -8,7 +8,6 @@ connections the device opened are admitted by connection tracking where the filt
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from octravpn.acl.evaluate import Resolver
@@ -90,10 +89,10 @@ def _order(network: IPNetwork):
 
 def _own_devices(resolver: Resolver, aliases: tuple[Alias, ...], endpoint: Endpoint) -> tuple[IPNetwork, ...]:
     """For autogroup:self: the untagged devices of this device's user that the rule's sources select."""
-    found = {ipaddress.ip_network(address)
-             for other in resolver.endpoints.values() if other.user == endpoint.user
-             for address in other.addresses
-             if any(resolver.matches_source(alias, other, address) for alias in aliases)}
+    found = {network
+             for key in resolver.devices_of(endpoint.user)
+             for address, network in zip(resolver.endpoints[key].addresses, resolver.host_networks(key))
+             if any(resolver.matches_source(alias, resolver.endpoints[key], address) for alias in aliases)}
     return tuple(sorted(found, key=_order))
 
 
@@ -105,8 +104,7 @@ def _peers(resolver: Resolver, key: str, endpoint: Endpoint) -> frozenset[str]:
         sources = frozenset().union(*(resolver.devices(alias) for alias in rule.sources))
         for target in rule.destinations:
             if target.alias.kind == "self":
-                same_user = {other for other, e in resolver.endpoints.items()
-                             if endpoint.user is not None and e.user == endpoint.user}
+                same_user = resolver.devices_of(endpoint.user)
                 if key in sources:
                     peers |= same_user
                 if key in same_user:

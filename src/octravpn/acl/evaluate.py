@@ -128,6 +128,10 @@ class Resolver:
         high = bisect.bisect_right(self._sorted_addresses, (prefix.version, int(prefix.broadcast_address), "\uffff"))
         return {device_key for _, _, device_key in self._sorted_addresses[low:high]}
 
+    def devices_of(self, user: str | None) -> frozenset[str]:
+        """The keys of a user's untagged devices (none for no user)."""
+        return frozenset(self._by_user.get(user, ())) if user is not None else frozenset()
+
     def host_networks(self, key: str) -> tuple:
         """A device's addresses as /32 and /128 networks (built from integers: parsing text is the slow way)."""
         if key not in self._host_networks:

@@ -27,7 +27,7 @@ from octravpn.config import Network
 from octravpn.errors import UsageError
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
-from octravpn.units import NATIVE_SYMBOL
+from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
 STATUS_NAMES = {0: "open", 1: "settled", 2: "refunded"}
@@ -231,7 +231,7 @@ class OctraVPN:
                 detail = "no answer within the RPC timeout"
             else:
                 detail = "connection refused" if isinstance(exc, RequestsConnectionError) else type(exc).__name__
-            raise RpcUnreachable(self.w3.provider.endpoint_uri, detail) from exc
+            raise RpcUnreachable(self.network_url, detail) from exc
 
     def _send(self, name: str, *args, value: int = 0, gas: int | None = None) -> TxResult:
         if self.sender is None:
@@ -330,7 +330,7 @@ class OctraVPN:
         return self.w3.eth.contract(address=self.asset, abi=ERC20_ABI)
 
     def asset_decimals(self) -> int:
-        return 18 if self.asset == NATIVE else self._token_view("decimals")
+        return NATIVE_DECIMALS if self.asset == NATIVE else self._token_view("decimals")
 
     def asset_symbol(self) -> str:
         return NATIVE_SYMBOL if self.asset == NATIVE else self._token_view("symbol")

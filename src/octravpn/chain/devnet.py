@@ -239,7 +239,7 @@ class LocalDevnet:
         self._continue_clock()
         return True
 
-    def rpc(self, method: str, params: list) -> object:
+    def rpc(self, method: str, params: list, *, timeout: float = 10.0) -> object:
         """One JSON-RPC call to the running devnet (anvil's own methods included); its result."""
         import json
         import urllib.request
@@ -249,7 +249,7 @@ class LocalDevnet:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 answer = json.loads(response.read())
         except OSError as exc:
             raise DevnetError(f"the devnet at {self.rpc_url} did not answer {method}: {exc}") from exc
@@ -280,13 +280,6 @@ class LocalDevnet:
 
     def _wait_until_ready(self, process: subprocess.Popen, timeout: float) -> None:
         # anvil answers eth_chainId once it listens; poll that, bounded by `timeout`.
-        import json
-        import urllib.request
-
-        request = urllib.request.Request(
-            self.rpc_url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -294,10 +287,9 @@ class LocalDevnet:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise DevnetError(f"anvil exited at start (port {self.port} in use?): " + " | ".join(tail))
             try:
-                with urllib.request.urlopen(request, timeout=1) as response:
-                    if int(json.loads(response.read())["result"], 16) == self.chain_id:
-                        return
-            except OSError:
+                if int(self.rpc("eth_chainId", [], timeout=1), 16) == self.chain_id:
+                    return
+            except DevnetError:
                 time.sleep(0.05)
         self.stop()
         raise DevnetError(f"anvil did not answer on {self.rpc_url} within {timeout:.0f}s; see {self.log_path}")

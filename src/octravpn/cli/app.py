@@ -7,6 +7,7 @@ before or after the command (`octravpn --json status` or `octravpn status --json
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -47,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+@functools.cache  # hoisting the global options and running the command both need it: built once
 def load_command(name: str) -> click.Command:
     module, attribute, _ = COMMANDS[name]
     target = getattr(importlib.import_module(module), attribute)

@@ -19,11 +19,11 @@ from octravpn.client.discovery import DEFAULT_INDEXER, IndexerClient, best_exit,
 from octravpn.client.state import ClientState, pid_alive, state_path
 from octravpn.config import write_private_file
 from octravpn.errors import UsageError
+from octravpn.logs import configure_daemon_logging
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
-from octravpn.logs import configure_daemon_logging
 
 log = logging.getLogger("octravpn.client")
 

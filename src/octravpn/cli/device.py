@@ -37,7 +37,7 @@ def add(
         raise UsageError(f"{address} is not a local wallet: pass its consent with --signature "
                          f"(on the device: `octravpn -w DEVICE device consent {wallet}`)")
     else:
-        consent = sign(client.domain(), Device(wallet=wallet), bytes(app_ctx.account(device).key))
+        consent = client.device_consent(bytes(app_ctx.account(device).key))
     result = client.register_device(address, consent)
     app_ctx.out.record({"device": address, "wallet": wallet, **tx_summary(result)})
 

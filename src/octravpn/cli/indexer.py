@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from octravpn.cli.context import AppContext, get
 from octravpn.errors import UsageError
-from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.logs import configure_daemon_logging
+from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 
 app = typer.Typer(name="indexer", help="Index the contract's events into SQL and serve the discovery API.", no_args_is_help=True, add_completion=False)
 

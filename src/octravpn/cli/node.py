@@ -10,11 +10,11 @@ import typer
 from octravpn.cli.context import AppContext, get
 from octravpn.config import write_private_file
 from octravpn.errors import ConfigError, UsageError
+from octravpn.logs import configure_daemon_logging
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
 from octravpn.wireguard.runner import SubprocessRunner
-from octravpn.logs import configure_daemon_logging
 
 AGENT_RPC_TIMEOUT = 10.0  # one chain request: an outage is noticed (and said) quickly, never waited out
 

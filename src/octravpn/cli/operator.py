@@ -8,7 +8,6 @@ import typer
 
 from octravpn.cli.context import get, send_after_wait, tx_summary
 from octravpn.errors import UsageError
-from octravpn.protocol import ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.wireguard.keys import KeyFormatError, decode_key
 
@@ -94,8 +93,7 @@ def register(
     if receipt_signer.lower() == receipt_wallet.lower():
         raise UsageError("--receipt-wallet must be a local wallet: its key signs consent to sign for this operator")
     keys = EarningsKeypair.derive(bytes(client.sender.account.key))
-    consent = sign(client.domain(), ReceiptSigner(operator=client.sender.account.address),
-                   bytes(app_ctx.account(receipt_wallet).key))
+    consent = client.receipt_signer_consent(bytes(app_ctx.account(receipt_wallet).key))
     result = client.register_endpoint(
         endpoint=endpoint, wg_pubkey=wg_public_key(wg_pubkey), earnings_pubkey=keys.public,
         initial_enc_zero=keys.encrypt_zero(), region=region, price_per_mb=app_ctx.amount(price, what="price"),

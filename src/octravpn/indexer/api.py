@@ -16,8 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from octravpn.chain.errors import ChainError
 from octravpn.acl import PolicyError, parse_policy
+from octravpn.chain.errors import ChainError
 from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Health, Member, Operator, Session, SessionDetail,
                                      SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, amount)
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
