@@ -79,12 +79,17 @@ class Network:
     rpc_url: str
     chain_id: int
     contract: str | None = None
+    rpc_fallbacks: tuple[str, ...] = ()  # used in turn when the one before fails
 
     def __post_init__(self) -> None:
         check_name("network", self.name)
-        parsed = urlparse(self.rpc_url)
-        if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
-            raise ConfigError(f"network {self.name}: rpc_url {self.rpc_url!r} must be an http(s):// or ws(s):// URL")
+        if not isinstance(self.rpc_fallbacks, (list, tuple)):
+            raise ConfigError(f"network {self.name}: rpc_fallbacks must be a list of URLs")
+        object.__setattr__(self, "rpc_fallbacks", tuple(self.rpc_fallbacks))
+        for key, url in (("rpc_url", self.rpc_url), *(("rpc_fallbacks", u) for u in self.rpc_fallbacks)):
+            parsed = urlparse(url) if isinstance(url, str) else None
+            if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigError(f"network {self.name}: {key} {url!r} must be an http(s):// URL")
         if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
             raise ConfigError(f"network {self.name}: chain_id must be a positive integer, got {self.chain_id!r}")
         if self.contract is not None:
@@ -99,7 +104,13 @@ class Network:
         data = {"rpc_url": self.rpc_url, "chain_id": self.chain_id}
         if self.contract:
             data["contract"] = self.contract
+        if self.rpc_fallbacks:
+            data["rpc_fallbacks"] = list(self.rpc_fallbacks)
         return data
+
+    @property
+    def rpc_urls(self) -> tuple[str, ...]:
+        return (self.rpc_url, *self.rpc_fallbacks)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,11 +185,12 @@ def load(path: Path | None = None, *, env: dict[str, str] | None = None) -> Conf
     for name, table in networks_raw.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [networks.{name}] must be a table")
-        unknown = set(table) - {"rpc_url", "chain_id", "contract"}
+        unknown = set(table) - {"rpc_url", "chain_id", "contract", "rpc_fallbacks"}
         if unknown:
             raise ConfigError(f"{path}: [networks.{name}] has unknown keys {sorted(unknown)}")
         try:
-            networks[name] = Network(name=name, rpc_url=table["rpc_url"], chain_id=table["chain_id"], contract=table.get("contract"))
+            networks[name] = Network(name=name, rpc_url=table["rpc_url"], chain_id=table["chain_id"], contract=table.get("contract"),
+                                     rpc_fallbacks=table.get("rpc_fallbacks", ()))
         except KeyError as exc:
             raise ConfigError(f"{path}: [networks.{name}] needs {exc.args[0]}") from exc
     return Config(

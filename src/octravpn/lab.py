@@ -68,6 +68,8 @@ def require_root_and_tools() -> None:
 
 WEB_ADDRESS = "203.0.113.80"  # the internet host's web server
 EXIT_PUBLIC = "198.51.100.2"  # the exit's public (uplink) address
+# Every exit's link to the internet host: (internet side, exit side); the first is EXIT_PUBLIC's.
+EXIT_LINKS = (("198.51.100.1", EXIT_PUBLIC), ("198.18.0.1", "198.18.0.2"))
 EXIT_PORT = 51820  # WireGuard (UDP) and the handshake API (TCP)
 WEB_PAGE = b"<html><body>hello from the internet host, through an OctraVPN exit</body></html>\n" * 64
 
@@ -75,23 +77,29 @@ WEB_PAGE = b"<html><body>hello from the internet host, through an OctraVPN exit<
 @dataclass
 class Lab:
     internet: Host
-    exit: Host
+    exits: list[Host]
     clients: list[Host]
-    uplink: str  # the exit's interface towards the internet host
+    uplinks: list[str]  # each exit's interface towards the internet host
+    internet_links: list[str]  # the internet host's end of each exit's link (take it down: the exit is gone)
     client_links: list[str]  # each client's interface towards the internet host (outside any tunnel)
     chain_address: str  # this machine's address on its link to the internet host: where the devnet listens
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
-    def build(cls, *, clients: int = 1) -> "Lab":
+    def build(cls, *, clients: int = 1, exits: int = 1) -> "Lab":
         require_root_and_tools()
-        internet, exit_ = Host(unique("ovi")), Host(unique("ove"))
+        internet = Host(unique("ovi"))
+        exit_hosts = [Host(unique("ove")) for _ in range(exits)]
         hosts = [Host(unique("ovc")) for _ in range(clients)]
         try:
             internet.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
             internet.run("ip", "addr", "add", f"{WEB_ADDRESS}/32", "dev", "lo")
-            _, uplink = link(internet, "198.51.100.1/24", exit_, f"{EXIT_PUBLIC}/24")
-            exit_.run("ip", "route", "add", "default", "via", "198.51.100.1")
+            uplinks, internet_links = [], []
+            for exit_, (gateway, public) in zip(exit_hosts, EXIT_LINKS, strict=False):
+                near, uplink = link(internet, f"{gateway}/24", exit_, f"{public}/24")
+                exit_.run("ip", "route", "add", "default", "via", gateway)
+                uplinks.append(uplink)
+                internet_links.append(near)
             client_links = []
             for index, client in enumerate(hosts):
                 base = 128 * index  # 192.0.2.0/25, 192.0.2.128/25
@@ -104,15 +112,23 @@ class Lab:
                     handle.write("nameserver 192.0.2.1\n")
             chain_address = _link_to_machine(internet)
         except BaseException:
-            for host in (internet, exit_, *hosts):
+            for host in (internet, *exit_hosts, *hosts):
                 host.delete()
             raise
-        return cls(internet=internet, exit=exit_, clients=hosts, uplink=uplink, client_links=client_links,
-                   chain_address=chain_address)
+        return cls(internet=internet, exits=exit_hosts, clients=hosts, uplinks=uplinks, internet_links=internet_links,
+                   client_links=client_links, chain_address=chain_address)
 
     @property
     def client(self) -> Host:
         return self.clients[0]
+
+    @property
+    def exit(self) -> Host:
+        return self.exits[0]
+
+    @property
+    def uplink(self) -> str:
+        return self.uplinks[0]
 
     def serve_web(self, directory: str) -> None:
         """A web server on the internet host (port 80), serving `WEB_PAGE` as /index.html."""
@@ -136,7 +152,7 @@ class Lab:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
-        for host in (*self.clients, self.exit, self.internet):
+        for host in (*self.clients, *self.exits, self.internet):
             host.delete()
             try:
                 os.remove(f"/etc/netns/{host.name}/resolv.conf")

@@ -17,7 +17,7 @@ import httpx
 
 from octravpn.chain.devnet import free_port
 from octravpn.config import isolated_environment
-from octravpn.lab import EXIT_PORT, EXIT_PUBLIC, Host, Lab, fetch
+from octravpn.lab import EXIT_LINKS, EXIT_PORT, EXIT_PUBLIC, Host, Lab, fetch
 
 PASSWORD = "octravpn-lab"  # devnet wallets only hold test funds
 PRICE = "0.000002"  # per MB: 2e12 base units
@@ -42,6 +42,20 @@ class LabCLI:
         self.home = home
         self.echo = echo
         self.env = {**isolated_environment(home), "OCTRAVPN_PASSWORD": PASSWORD}
+        self.daemons: dict[str, subprocess.Popen] = {}  # host name -> its octravpnd
+
+    def socket(self, host: Host) -> Path:
+        """The control socket of `host`'s daemon (a path on this machine: every namespace reaches it)."""
+        return self.home / "run" / host.name / "octravpnd.sock"
+
+    def state_dir(self, host: Host) -> Path:
+        return self.home / "daemon" / host.name
+
+    def environment(self, host: Host | None) -> dict[str, str]:
+        """The commands on a host with a daemon talk to that daemon."""
+        if host is not None and host.name in self.daemons:
+            return {**self.env, "OCTRAVPN_SOCKET": str(self.socket(host))}
+        return self.env
 
     def argv(self, args: tuple[str, ...], host: Host | None) -> list[str]:
         prefix = ["ip", "netns", "exec", host.name] if host else []
@@ -54,7 +68,8 @@ class LabCLI:
             where = f" (on {host.name})" if host else ""
             print(f"\n## {title or ''}{where}\n$ octravpn {shlex.join(args)}", flush=True)
         full = ("--json", *args) if json_out else args
-        done = subprocess.run(self.argv(full, host), env=self.env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(self.argv(full, host), env=self.environment(host), capture_output=True, text=True,
+                              timeout=timeout)
         if done.returncode != 0:
             raise CommandFailed(list(args), done.returncode, done.stderr)
         if self.echo:
@@ -87,7 +102,8 @@ class LabCLI:
             where = f" (on {host.name})" if host else ""
             print(f"\n## {title}{where}\n$ octravpn {shlex.join(args)} &", flush=True)
         with open(log, "ab") as output:
-            process = subprocess.Popen(self.argv(args, host), env=self.env, stdout=output, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(self.argv(args, host), env=self.environment(host), stdout=output,
+                                       stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -98,11 +114,58 @@ class LabCLI:
         process.kill()
         raise RuntimeError(f"the {what} did not answer within 60s: {log.read_text()[-2000:]}")
 
-    def start_exit(self, *options: str, log: Path, interface: str) -> subprocess.Popen:
-        """`octravpn node run` on the exit host, in the background, once its API answers."""
-        args = ("-w", "operator", "node", "run", "--interface", interface, "--uplink", self.lab.uplink, *options)
-        return self._start(args, host=self.lab.exit, log=log, what="exit node", title="The operator runs its exit node",
-                           answers=lambda: fetch(self.lab.exit, f"http://{EXIT_PUBLIC}:{EXIT_PORT}/v1/info", timeout=1) is not None)
+    def start_exit(self, *options: str, log: Path, interface: str, index: int = 0,
+                   wallet: str = "operator") -> subprocess.Popen:
+        """`octravpn node run` on exit host `index`, in the background, once its API answers."""
+        host, public = self.lab.exits[index], EXIT_LINKS[index][1]
+        key = () if wallet == "operator" else ("--wg-key-file", str(self.wg_key_file(wallet)))
+        args = ("-w", wallet, "node", "run", "--interface", interface, "--uplink", self.lab.uplinks[index], *key, *options)
+        return self._start(args, host=host, log=log, what="exit node", title="The operator runs its exit node",
+                           answers=lambda: fetch(host, f"http://{public}:{EXIT_PORT}/v1/info", timeout=1) is not None)
+
+    def wg_key_file(self, wallet: str) -> Path:
+        """Where a second operator's exit key lives (the first one's is in the node's default place)."""
+        return self.home / f"{wallet}-wg.key"
+
+    def add_exit(self, tailnet_id: int, *, index: int, wallet: str, price: str) -> Registered:
+        """A second operator: a wallet with devnet coin, an exit registered at exit host `index`, allowed by the
+        tailnet."""
+        for name in (wallet, f"{wallet}-receipts"):
+            self.run("wallet", "create", name, title="A second operator creates its wallets")
+            self.run("devnet", "fund", name, "10", title="…with devnet coin")
+        key = self.run("-w", wallet, "node", "keygen", "--wg-key-file", str(self.wg_key_file(wallet)))
+        self.run("-w", wallet, "operator", "bond", "1.5")
+        registered = self.run("-w", wallet, "operator", "register", "--endpoint", f"{EXIT_LINKS[index][1]}:{EXIT_PORT}",
+                              "--wg-pubkey", key["wg_pubkey"], "--region", "lab", "--price", price,
+                              "--receipt-wallet", f"{wallet}-receipts")
+        self.run("-w", "alice", "tailnet", "add-exit", str(tailnet_id), wallet)
+        return Registered(tailnet_id=tailnet_id, exit_address=registered["address"], wg_pubkey=key["wg_pubkey"])
+
+    def start_daemon(self, host: Host, *options: str, log: Path) -> subprocess.Popen:
+        """`octravpn daemon run` on `host`, in the background, once its status socket answers."""
+        from octravpn.daemon.localclient import DaemonUnavailable, LocalAPI
+        from octravpn.daemon.paths import read_socket
+
+        status = LocalAPI(read_socket(self.socket(host)), timeout=2)
+
+        def answers() -> bool:
+            try:
+                return bool(status.get("/v1/status"))
+            except DaemonUnavailable:
+                return False
+        args = ("daemon", "run", "--state-dir", str(self.state_dir(host)), "--socket", str(self.socket(host)), *options)
+        process = self._start(args, host=host, log=log, what="daemon", title="The device runs its daemon, octravpnd",
+                              answers=answers)
+        self.daemons[host.name] = process
+        return process
+
+    def device(self, host: Host) -> str:
+        """The device address of `host`'s daemon."""
+        return self.run("status", host=host)["device"]
+
+    def stop_daemon(self, host: Host, *, kill: bool = False) -> int:
+        process = self.daemons.pop(host.name)
+        return self.stop(process, kill=kill)
 
     def start_indexer(self, *, log: Path) -> tuple[subprocess.Popen, str]:
         """`octravpn indexer run` on the machine, its API on the address the namespaces reach the devnet at."""

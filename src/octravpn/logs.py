@@ -1,4 +1,4 @@
-"""Logging for the long-running commands (`node run`, `indexer run`, the client agent)."""
+"""Logging for the long-running commands (`node run`, `indexer run`, octravpnd)."""
 
 from __future__ import annotations
 

@@ -281,7 +281,7 @@ def test_confirm_shows_the_claim_beside_your_figure_and_accepts_within_a_toleran
 
 
 def test_a_session_opens_only_at_a_price_the_opener_accepts(cli):
-    from octravpn.client.agent import ClientAgent, ClientOptions, ConnectError
+    from octravpn.client.connect import ConnectError, Connector
     from octravpn.wallet import Keystore
     from tests.cli.conftest import PASSWORD
 
@@ -298,11 +298,10 @@ def test_a_session_opens_only_at_a_price_the_opener_accepts(cli):
     opened = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")
     assert opened["price_per_mb"]["base_units"] == listed  # default: the price listed when it was sent
 
-    # The client agent opens at the price it chose the exit at; a raise since then is said plainly.
+    # The daemon opens at the price it chose the exit at; a raise since then is said plainly.
     settings = load()
     bob = Keystore(settings.keystore_dir).unlock("bob", PASSWORD)
-    agent = ClientAgent(client=open_client(settings.network(), bob), account=bob, network_name="", rpc_url="",
-                        runner=None, state_path=cli.home / "unused.json", options=ClientOptions())
+    connector = Connector(client=open_client(settings.network(), bob), account=bob)
     with pytest.raises(ConnectError, match=f"raised its price to {listed} per MB after it was chosen at {listed - 1}"):
-        agent.open_session(exit_address, tid, 10**16, listed - 1)
+        connector.open_session(exit_address, tid, 10**16, listed - 1)
     assert chain.session_count() == sessions + 1

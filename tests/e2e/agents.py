@@ -1,5 +1,6 @@
-"""What the agent e2e tests share: a lab and chain per module, exit nodes that each test starts and
-stops (and that must leave nothing behind), and the client commands they run."""
+"""What the agent e2e tests share: a lab and chain per module with a device daemon on every client
+(registered as a device of bob), exit nodes that each test starts and stops (and that must leave
+nothing behind), and the client commands they run."""
 
 import os
 import sqlite3
@@ -17,9 +18,9 @@ BIG = 1_000_000  # bytes of /big.bin
 LEEWAY = 1_000_000  # the client's default
 
 
-def make_world(tmp_path_factory):
+def make_world(tmp_path_factory, *, clients: int = 2, exits: int = 1):
     home = tmp_path_factory.mktemp("lab")
-    lab = Lab.build(clients=2)
+    lab = Lab.build(clients=clients, exits=exits)
     cli = LabCLI(lab, home)
     try:
         web = home / "www"
@@ -27,9 +28,14 @@ def make_world(tmp_path_factory):
         (web / "big.bin").write_bytes(os.urandom(BIG))
         lab.serve_web(str(web))
         registered = cli.setup()
+        for host in lab.clients:
+            start_device(cli, host, home)
         chain = open_client(config.load(env=cli.env).network())
         yield lab, cli, registered, chain
     finally:
+        for host in lab.clients:
+            if host.name in cli.daemons:
+                cli.stop_daemon(host)
         cli.down_devnet()
         lab.delete()
 
@@ -37,15 +43,15 @@ def make_world(tmp_path_factory):
 class Exit:
     """One test's exit node: started with options, stopped (or killed) at will."""
 
-    def __init__(self, cli: LabCLI, directory: Path, *options: str) -> None:
-        self.cli, self.options = cli, options
+    def __init__(self, cli: LabCLI, directory: Path, *options: str, index: int = 0, wallet: str = "operator") -> None:
+        self.cli, self.options, self.index, self.wallet = cli, options, index, wallet
         self.state_dir, self.log = directory / "exit-state", directory / "exit.log"
         self.interface = unique("oe")
         self.process = None
 
     def start(self) -> "Exit":
         self.process = self.cli.start_exit("--state-dir", str(self.state_dir), "--metrics", "off", *self.options,
-                                           log=self.log, interface=self.interface)
+                                           log=self.log, interface=self.interface, index=self.index, wallet=self.wallet)
         return self
 
     def stop(self, *, kill: bool = False) -> int | None:
@@ -55,7 +61,7 @@ class Exit:
 
     def leftovers(self) -> list[str]:
         """What a stopped exit left on its host: its interface, its nftables table, its wireguard-go."""
-        host, found = self.cli.lab.exit, []
+        host, found = self.cli.lab.exits[self.index], []
         if host.run("ip", "link", "show", self.interface, check=False).returncode == 0:
             found.append(f"interface {self.interface}")
         table = egress.table_name(self.interface)
@@ -68,6 +74,15 @@ class Exit:
     def db(self, query: str, *args):
         with sqlite3.connect(self.state_dir / "node.db") as db:
             return db.execute(query, args).fetchall()
+
+
+def start_device(cli: LabCLI, host, home: Path, *options: str):
+    """octravpnd on `host`, its device key registered for bob and given gas money."""
+    process = cli.start_daemon(host, *options, log=home / f"daemon-{host.name}.log")
+    device = cli.device(host)
+    if not cli.run("status", host=host)["member"]:
+        cli.run("-w", "bob", "device", "add", device, "--fund", "1", host=host)
+    return process
 
 
 def exit_starter(world, tmp_path):
@@ -89,11 +104,15 @@ def wireguard_go(interface: str) -> list[str]:
 
 
 def _up(cli, host, interface, *extra):
-    return cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", *extra, host=host)
+    return cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", *extra, host=host)
 
 
-def _status(cli, host, interface):
-    return cli.run("-w", "bob", "status", "--interface", interface, host=host)
+def _status(cli, host, interface=None):
+    return cli.run("status", host=host)
+
+
+def _down(cli, host, *extra):
+    return cli.run("down", *extra, host=host)
 
 
 def _wait(predicate, *, timeout: float = 30.0, what: str):

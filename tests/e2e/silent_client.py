@@ -1,43 +1,58 @@
 """A client that joins, signs one receipt, then never signs again (run inside the client's namespace).
 
-argv: interface, state file, exit address, passphrase. Prints a JSON line when connected and one
-with the receipt it signed; restores the network and exits on SIGTERM.
+argv: interface, exit address, passphrase. Prints a JSON line when connected and one with the receipt it
+signed; restores the network and exits on SIGTERM. Built from the daemon's own steps, minus its loop.
 """
 
 import json
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from octravpn import config
 from octravpn.chain.client import open_client
-from octravpn.client.agent import ClientAgent, ClientOptions, restore_network
+from octravpn.client.connect import Connector
+from octravpn.client.receipts import ReceiptDesk
+from octravpn.client.state import Connection, HostChanges
+from octravpn.client.tunnel import HostNetwork, TunnelOptions, interface_config
 from octravpn.wallet import Keystore
+from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
 
 
 def main() -> None:
-    interface, state_file, exit_address, password = sys.argv[1:5]
+    interface, exit_address, password = sys.argv[1:4]
     settings = config.load()
-    network = settings.network()
     account = Keystore(settings.keystore_dir).unlock("bob", password)
-    runner = SubprocessRunner()
-    agent = ClientAgent(client=open_client(network, account), account=account, network_name=network.name,
-                        rpc_url=network.rpc_url, runner=runner, state_path=Path(state_file),
-                        options=ClientOptions(interface=interface, kill_switch=False, accept_dns=False))
-    state = agent.connect(exit_addr=exit_address, tailnet_id=None, max_pay=10**16, session_id=None, previous=None)
-    print(json.dumps({"session_id": state.session_id}), flush=True)
+    connector = Connector(client=open_client(settings.network(), account), account=account)
+    located = connector.locate(exit_address)
+    session_id = connector.open_session(located.address, None, 10**16, located.registered.price_per_mb)
+    keys = Keypair.generate()
+    joined = connector.join(located, session_id, keys)
+    host = HostNetwork(SubprocessRunner(), TunnelOptions(interface=interface, kill_switch=False, accept_dns=False), ())
+    changes = HostChanges(interface=interface)
+    host.bring_up(changes, interface_config(interface, keys.private, joined.client_address, joined.exit_public_key,
+                                            located.endpoint), located.endpoint, (), lambda: None)
+    connection = Connection(session_id=session_id, exit=located.address, tailnet_id=0, deposit=10**16,
+                            price_per_mb=located.registered.price_per_mb, exit_endpoint=located.endpoint,
+                            receipt_signer=located.receipt_signer, exit_wg_pubkey="", client_address=joined.client_address,
+                            exit_address=joined.exit_address)
+    desk = ReceiptDesk(connection=connection, account=account, domain=connector.domain, leeway=10**6, loss_percent=10,
+                       evidence_dir=Path(tempfile.mkdtemp()))
+    print(json.dumps({"session_id": session_id}), flush=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     deadline = time.monotonic() + 60
-    while not state.receipts_signed and time.monotonic() < deadline and not stop:
-        agent.tick()
+    while not connection.receipts_signed and time.monotonic() < deadline and not stop:
+        desk.observe(sum(p.rx_bytes + p.tx_bytes for p in host.engine.peers(interface)))
+        desk.answer()
         time.sleep(0.2)
-    print(json.dumps({"seq": state.signed_seq, "bytes_used": state.signed_bytes}), flush=True)
+    print(json.dumps({"seq": connection.signed_seq, "bytes_used": connection.signed_bytes}), flush=True)
     while not stop and time.monotonic() < deadline + 60:
         time.sleep(0.1)
-    restore_network(runner, state)
+    host.restore(changes)
 
 
 if __name__ == "__main__":

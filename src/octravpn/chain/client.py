@@ -27,10 +27,10 @@ from octravpn.config import Network
 from octravpn.errors import UsageError
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
+from octravpn.protocol.sessions import STATUS_NAMES
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
-STATUS_NAMES = {0: "open", 1: "settled", 2: "refunded"}
 SLASH_REVEAL_GAS = 400_000  # well above what a reveal costs (see the README's gas table)
 GOV_DELAY = 2 * 86_400  # seconds between announcing a parameter change or governance slash and executing it
 ERC20_ABI = [
@@ -166,12 +166,31 @@ class TxOutcome:
     events: list[ChainEvent] = field(default_factory=list)
 
 
+class FallbackHTTPProvider(Web3.HTTPProvider):
+    """Several RPC URLs of one chain, used in turn: a request that cannot reach one goes to the next, which
+    then stays current, so a dead node costs one failed request rather than one per request."""
+
+    def __init__(self, urls: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(urls[0], **kwargs)
+        self.urls = tuple(urls)
+        self._current = 0
+
+    def _make_request(self, method: str, request_data: bytes) -> bytes:
+        for _ in range(len(self.urls) - 1):
+            try:
+                return super()._make_request(method, request_data)
+            except (RequestsConnectionError, Timeout):
+                self._current = (self._current + 1) % len(self.urls)
+                self.endpoint_uri = self.urls[self._current]
+        return super()._make_request(method, request_data)
+
+
 def connect(network: Network, *, require_contract: bool = True, timeout: float = 30.0, retries: bool = True) -> Web3:
     """A Web3 for `network`, after checking reachability, chain id and contract.
     `timeout`: seconds one RPC request may take. `retries`: web3 retries a failed read five times, which
     makes a dead node look like a slow one; long-running agents retry in their own loops instead."""
-    w3 = Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": timeout},
-                                **({} if retries else {"exception_retry_configuration": None})))
+    w3 = Web3(FallbackHTTPProvider(network.rpc_urls, request_kwargs={"timeout": timeout},
+                                   **({} if retries else {"exception_retry_configuration": None})))
     try:
         chain_id = w3.eth.chain_id
     except (RequestsConnectionError, OSError) as exc:

@@ -49,6 +49,9 @@ class Sent:
     receipt: dict
 
 
+PLAIN_TRANSFER_GAS = 21_000
+
+
 class TransactionManager:
     def __init__(
         self,
@@ -84,6 +87,19 @@ class TransactionManager:
             raise self._rpc_error(exc, name) from exc
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
+        return self._sign_and_send(tx, name)
+
+    def transfer(self, to: str, value: int) -> Sent:
+        """Send native coin (gas money for a device key)."""
+        try:
+            tx = {"from": self.account.address, "to": to, "value": value, "gas": PLAIN_TRANSFER_GAS, **self._fees(),
+                  "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                  "chainId": self.w3.eth.chain_id}
+        except RequestsConnectionError as exc:
+            raise RpcUnreachable(self._url(), "connection refused") from exc
+        return self._sign_and_send(tx, "transfer")
+
+    def _sign_and_send(self, tx: dict, name: str) -> Sent:
         raw = self.account.sign_transaction(tx).raw_transaction
         tx_hash = HexBytes(Web3.keccak(raw)).to_0x_hex()
         record_sent(tx_hash)  # from here on it may be on its way, whatever happens to this process

@@ -28,8 +28,9 @@ INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "up": ("octravpn.cli.connect", "up", "Connect through an exit: open a session and bring the tunnel up."),
     "down": ("octravpn.cli.connect", "down", "Leave the session, restore the network and settle."),
-    "status": ("octravpn.cli.connect", "status", "Exit, session, bytes, receipts and deposit left."),
+    "status": ("octravpn.cli.connect", "status", "Exit, session, tunnel, receipts and deposit left (from the daemon)."),
     "wg-config": ("octravpn.cli.connect", "wg_config", "Open a session and write a wg-quick file for any WireGuard app."),
+    "daemon": ("octravpn.cli.daemon", "app", "Run octravpnd, the device daemon the commands above talk to."),
     "tx": ("octravpn.cli.tx", "tx", "What became of a transaction: mined, reverted (and why), pending or dropped."),
     "slash": ("octravpn.cli.gov", "slash", "Slash an operator: with proof of double-signing, or by governance."),
     "devnet": ("octravpn.cli.devnet", "app", "Run a local devnet (anvil) with OctraVPN deployed."),

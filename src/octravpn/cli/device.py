@@ -1,30 +1,39 @@
 """`octravpn device add|consent|revoke|list`: keys that act for a wallet.
 
 A key is attached only with its own consent: an EIP-712 signature over
-`Device(wallet)`, made where the key lives (`device consent`) or here when the
-key is a local wallet.
+`Device(wallet)`, made where the key lives: by this machine's daemon for its
+own device key, by `device consent` on another machine, or here when the key
+is a local wallet.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from octravpn.cli.context import get, tx_summary
+from octravpn.cli.context import AppContext, get, tx_summary
+from octravpn.daemon.localclient import DaemonUnavailable, LocalAPI
+from octravpn.daemon.paths import DEFAULT_SOCKET
 from octravpn.errors import UsageError
 from octravpn.protocol import Device, sign
+from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record, parse_amount
 
 app = typer.Typer(name="device", help="Let device keys (a laptop, a phone) act for your wallet.", no_args_is_help=True, add_completion=False)
 
 
-@app.command()
-def add(
-    ctx: typer.Context,
-    device: str = typer.Argument(..., help="Device address or local wallet name."),
-    signature: str = typer.Option(None, "--signature", help="The device's consent (`octravpn -w DEVICE device consent "
-                                  "WALLET` prints it); not needed when DEVICE is a local wallet."),
-) -> None:
-    """Attach a device key to the selected wallet."""
-    app_ctx = get(ctx)
+def _daemon_consent(socket: Path, device: str, wallet: str) -> bytes | None:
+    """This machine's daemon's consent, if `device` is its key."""
+    try:
+        answer = LocalAPI(socket, timeout=10.0).post("/v1/device/consent", {"wallet": wallet})
+    except DaemonUnavailable:
+        return None
+    return bytes.fromhex(answer["signature"].removeprefix("0x")) if answer["device"] == device else None
+
+
+def register(app_ctx: AppContext, device: str, *, signature: str | None = None, fund: str | None = None,
+             socket: Path = DEFAULT_SOCKET) -> dict:
+    """Attach `device` to the selected wallet, with its consent, and send it `fund` native coin for gas."""
     address = app_ctx.address_of(device)
     client = app_ctx.client()
     wallet = client.sender.account.address
@@ -33,13 +42,36 @@ def add(
             consent = bytes.fromhex(signature.removeprefix("0x"))
         except ValueError as exc:
             raise UsageError(f"--signature must be hex: {exc}") from exc
-    elif address.lower() == device.lower():  # given as an address: no local key to sign with
-        raise UsageError(f"{address} is not a local wallet: pass its consent with --signature "
-                         f"(on the device: `octravpn -w DEVICE device consent {wallet}`)")
-    else:
+    elif address.lower() != device.lower():  # a local wallet's name: sign with its key here
         consent = client.device_consent(bytes(app_ctx.account(device).key))
+    else:
+        consent = _daemon_consent(socket, address, wallet)
+        if consent is None:
+            raise UsageError(f"{address} is neither a local wallet nor this machine's daemon's device: pass its consent "
+                             f"with --signature (on the device: `octravpn -w DEVICE device consent {wallet}`)")
     result = client.register_device(address, consent)
-    app_ctx.out.record({"device": address, "wallet": wallet, **tx_summary(result)})
+    row = {"device": address, "wallet": wallet, **tx_summary(result)}
+    if fund is not None:
+        amount = parse_amount(fund, NATIVE_DECIMALS, what="--fund")
+        if amount:
+            sent = client.sender.transfer(address, amount)
+            row["funded"] = amount_record(amount, NATIVE_DECIMALS, NATIVE_SYMBOL)
+            row["fund_tx"] = sent.tx_hash
+    return row
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    device: str = typer.Argument(..., help="Device address or local wallet name."),
+    signature: str = typer.Option(None, "--signature", help="The device's consent (`octravpn -w DEVICE device consent "
+                                  "WALLET` prints it); not needed for a local wallet or this machine's daemon."),
+    fund: str = typer.Option(None, "--fund", help="Also send the device this much native coin, for its gas."),
+    socket: Path = typer.Option(DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET", help="octravpnd's control socket."),
+) -> None:
+    """Attach a device key to the selected wallet."""
+    app_ctx = get(ctx)
+    app_ctx.out.record(register(app_ctx, device, signature=signature, fund=fund, socket=socket))
 
 
 @app.command()

@@ -15,10 +15,16 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        from octravpn.cli.quick import status
+
+        answered = status(argv)
+        if answered is not None:
+            return answered
         from octravpn.cli.app import run
 
-        return run(sys.argv[1:] if argv is None else argv)
+        return run(argv)
     except KeyboardInterrupt:  # while loading, before the command line was even parsed
         sys.stderr.write("error: interrupted: no transaction was sent\n")
         return 130

@@ -19,7 +19,9 @@ app = typer.Typer(name="network", help="Configure networks (RPC URL, chain id, c
 def add(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Network name, e.g. sepolia."),
-    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC endpoint, http(s):// or ws(s)://."),
+    rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC endpoint, http(s)://."),
+    rpc_fallbacks: list[str] = typer.Option([], "--rpc-fallback", help="Another JSON-RPC endpoint of the same chain, "
+                                            "used in turn when the one before fails (repeatable)."),
     chain_id: int = typer.Option(..., "--chain-id", help="The chain id the RPC must serve."),
     contract: str = typer.Option(None, "--contract", help="Address of the deployed OctraVPN contract."),
     use: bool = typer.Option(False, "--use", help="Make it the default network."),
@@ -30,9 +32,10 @@ def add(
     if name in app_ctx.config.networks and not force:
         raise UsageError(f"network {name!r} exists: pass --force to replace it")
     contract = parse_address(contract, what="--contract") if contract is not None else None
-    network = Network(name=name, rpc_url=rpc_url, chain_id=chain_id, contract=contract)
+    network = Network(name=name, rpc_url=rpc_url, chain_id=chain_id, contract=contract, rpc_fallbacks=tuple(rpc_fallbacks))
     app_ctx.save_config(app_ctx.config.with_network(network, make_default=use))
-    app_ctx.out.record({"name": name, "rpc_url": rpc_url, "chain_id": chain_id, "contract": network.contract, "default": use})
+    app_ctx.out.record({"name": name, "rpc_url": rpc_url, "rpc_fallbacks": list(network.rpc_fallbacks),
+                        "chain_id": chain_id, "contract": network.contract, "default": use})
 
 
 @app.command()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import typer
 
 from octravpn.cli.context import get, send_after_wait, tx_summary, when
+from octravpn.daemon.paths import DEFAULT_SOCKET
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import confirmation_figure
 
@@ -111,13 +113,16 @@ def confirm(
     bytes_used: int = typer.Argument(..., min=0, help="Your own figure: bytes sent + received, as your WireGuard shows."),
     accept_within: float = typer.Option(None, "--accept-within", min=0, metavar="PERCENT",
                                         help="Confirm the exit's claim if it is at most PERCENT above your figure."),
+    socket: Path = typer.Option(DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET",
+                                help="octravpnd's control socket: a session its device opened is confirmed by it."),
 ) -> None:
     """Confirm the bytes used (the opener): settles if it matches the exit's claim, else records a dispute.
 
     An exit's claim is what its WireGuard counted; datagrams lost after it counted them make it
     higher than what your side counted. `--accept-within 10` accepts a claim up to 10 % above yours."""
     app_ctx = get(ctx)
-    client = app_ctx.client()
+    client = app_ctx.client(signer=False)
+    opener = client.session(session_id).opener
     claim = client.operator_claim(session_id)
     if not claim.is_set:
         raise UsageError(f"the exit has not claimed session {session_id} yet: nothing to confirm "
@@ -127,13 +132,32 @@ def confirm(
     compared = {"exit_claim_bytes": claim.bytes_used, "your_bytes": bytes_used,
                 "difference_percent": round((claim.bytes_used - bytes_used) * 100 / bytes_used, 2) if bytes_used else None,
                 "confirmed_bytes": confirmed}
-    result = client.settle_confirm(session_id, confirmed)
-    names = [e.name for e in result.events]
-    outcome = {"outcome": "settled" if "SessionSettled" in names else "disputed", **compared}
-    if "SessionSettled" in names:
-        settled = result.event("SessionSettled").args
-        outcome.update(paid=app_ctx.show_amount(settled["total_paid"]), refund=app_ctx.show_amount(settled["refund"]))
-    app_ctx.out.record({**outcome, **_session_row(app_ctx, session_id), **tx_summary(result)})
+    daemon = _daemon_device(socket)
+    if daemon is not None and daemon[0] == opener:  # opened by this machine's daemon (`wg-config`): its key confirms
+        answer = daemon[1].post("/v1/sessions/confirm", {"session": session_id, "bytes_used": confirmed})
+        sent = {"tx": answer["tx"], "block": answer["block"], "gas_used": answer["gas_used"]}
+        outcome = {"outcome": answer["outcome"], **compared}
+        paid, refund = answer.get("total_paid"), answer.get("refund")
+    else:
+        result = app_ctx.client().settle_confirm(session_id, confirmed)
+        sent = tx_summary(result)
+        settled = [e.args for e in result.events if e.name == "SessionSettled"]
+        outcome = {"outcome": "settled" if settled else "disputed", **compared}
+        paid, refund = (settled[0]["total_paid"], settled[0]["refund"]) if settled else (None, None)
+    if paid is not None:
+        outcome.update(paid=app_ctx.show_amount(paid), refund=app_ctx.show_amount(refund))
+    app_ctx.out.record({**outcome, **_session_row(app_ctx, session_id), **sent})
+
+
+def _daemon_device(socket: Path):
+    """(device address, control API) of this machine's daemon, or None if none answers."""
+    from octravpn.daemon.localclient import DaemonUnavailable, LocalAPI
+    from octravpn.daemon.paths import read_socket
+
+    try:
+        return LocalAPI(read_socket(socket)).get("/v1/status")["device"], LocalAPI(socket, timeout=180.0)
+    except DaemonUnavailable:
+        return None
 
 
 @app.command("no-show")

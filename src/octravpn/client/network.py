@@ -65,11 +65,17 @@ table inet {routing.table} {{
 """
 
 
-def gateway_route(runner: CommandRunner, address: str) -> list[str]:
-    """`ip route` arguments that reach `address` the way it is reached now (before the tunnel)."""
+def gateway_route(runner: CommandRunner, address: str, *, tunnel: str | None = None) -> list[str]:
+    """`ip route` arguments that reach `address` outside the tunnel. While the tunnel is up (a new exit
+    during a failover), the kernel's answer is the tunnel itself: then the default route is the way."""
     (route,) = json.loads(runner.run(["ip", "-j", "route", "get", address]))
     if route.get("dev") == "lo":
         return []  # a local address needs no route
+    if tunnel is not None and route.get("dev") == tunnel:
+        defaults = json.loads(runner.run(["ip", "-j", "route", "show", "default"]))
+        if not defaults:
+            raise CommandError(["ip", "route", "show", "default"], 1, f"no default route to reach {address} by")
+        route = defaults[0]
     argv = [f"{address}/32"]
     if route.get("gateway"):
         argv += ["via", route["gateway"]]
@@ -78,17 +84,34 @@ def gateway_route(runner: CommandRunner, address: str) -> list[str]:
 
 def apply_routes(runner: CommandRunner, routing: TunnelRouting) -> list[list[str]]:
     """Bypass routes first (taken from the current table), then the split default; returns what was added."""
-    added = []
-    for bypass in routing.bypasses:
-        route = gateway_route(runner, bypass.address)
-        if route:
-            runner.run(["ip", "route", "replace", *route])
-            added.append(route)
+    added = add_bypass_routes(runner, routing)
     for half in SPLIT_DEFAULT:
         route = [half, "dev", routing.interface]
         runner.run(["ip", "route", "replace", *route])
         added.append(route)
     return added
+
+
+def add_bypass_routes(runner: CommandRunner, routing: TunnelRouting, *, existing: list[list[str]] = ()) -> list[list[str]]:
+    """Routes outside the tunnel for the bypasses that have none among `existing`; returns those added."""
+    have = {route[0] for route in existing}
+    added = []
+    for bypass in routing.bypasses:
+        if f"{bypass.address}/32" in have:
+            continue
+        route = gateway_route(runner, bypass.address, tunnel=routing.interface)
+        if route:
+            runner.run(["ip", "route", "replace", *route])
+            added.append(route)
+            have.add(route[0])
+    return added
+
+
+def drop_bypass_routes(runner: CommandRunner, routes: list[list[str]], routing: TunnelRouting) -> list[list[str]]:
+    """Remove the bypass routes of addresses `routing` no longer bypasses; returns the routes kept."""
+    wanted = {f"{bypass.address}/32" for bypass in routing.bypasses} | set(SPLIT_DEFAULT)
+    remove_routes(runner, [route for route in routes if route[0] not in wanted])
+    return [route for route in routes if route[0] in wanted]
 
 
 def remove_routes(runner: CommandRunner, added: list[list[str]]) -> None:

@@ -9,13 +9,14 @@ from sqlalchemy import Engine, and_, func, select, true
 from sqlalchemy.exc import IntegrityError
 
 from octravpn.indexer import schema
+from octravpn.protocol.sessions import STATUS_NAMES
 
 op = schema.operators
 EXIT_SORTS = {
     "price": (op.c.price_per_mb,), "stake": (op.c.stake,), "reputation": (op.c.reputation,),
     "registered": (op.c.registered_at,), "region": (op.c.region, op.c.price_per_mb),
 }
-SESSION_STATUSES = ("open", "settled", "refunded")
+SESSION_STATUSES = tuple(STATUS_NAMES.values())
 # What an exit listing shows: reading (and converting) the operator's other amounts would cost a third of a page's time.
 EXIT_COLUMNS = [op.c[name] for name in (
     "address", "endpoint", "region", "price_per_mb", "wg_pubkey", "receipt_signer", "registered_at", "reputation", "stake",

@@ -42,10 +42,11 @@ from octravpn.node.health import SigningClock
 from octravpn.node.metering import SessionMeters
 from octravpn.node.metrics import NodeCollector
 from octravpn.node.receipts import ReceiptChannel
-from octravpn.node.settlement import STATUS_OPEN, STATUS_SETTLED, Settler
+from octravpn.node.settlement import Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.metering import BYTES_PER_MB, ActivityWatch
+from octravpn.protocol.sessions import STATUS_OPEN, STATUS_SETTLED
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig, WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, encode_key

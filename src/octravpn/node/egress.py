@@ -2,7 +2,9 @@
 
 Clients may reach the outside world through the exit, source-NATed on the
 uplink, and nothing else: not the exit host (except the services listed,
-such as the receipt API on its tunnel address), not each other, and not
+such as the receipt API on its tunnel address, and echo requests to that
+address, which clients send to tell an idle tunnel from a dead exit), not
+each other, and not
 private, shared (CGNAT), link-local, loopback or multicast ranges, where the
 exit's own neighbours live. Rendering is a pure function; `apply` loads the
 result atomically into the network namespace the runner works in.
@@ -57,6 +59,7 @@ table inet {table} {{
     chain input {{
         type filter hook input priority filter; policy accept;
 {services}
+        iifname "{wg}" ip daddr {policy.exit_address} icmp type echo-request limit rate 20/second accept
         iifname "{wg}" ct state established,related accept
         iifname "{wg}" drop
     }}

@@ -25,8 +25,7 @@ from octravpn.chain.client import OctraVPN
 from octravpn.node.metering import SessionMeters
 from octravpn.node.store import NodeStore
 from octravpn.protocol.metering import Claim, SettleWithReceipt
-
-STATUS_OPEN, STATUS_SETTLED, STATUS_REFUNDED = 0, 1, 2
+from octravpn.protocol.sessions import STATUS_OPEN, STATUS_REFUNDED, STATUS_SETTLED
 
 
 @dataclass(frozen=True)

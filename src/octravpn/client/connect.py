@@ -1,0 +1,170 @@
+"""Joining an exit: find it on chain, open (or reuse) a session, and ask the exit to add our WireGuard key.
+
+`Connector` does the chain and handshake-API steps and nothing to the host's
+network (that is `octravpn.client.tunnel`). The exit's answer is checked
+against the chain: plain HTTP is fine because only the WireGuard key the exit
+registered on chain can complete a handshake with us.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+
+from octravpn.addresses import to_checksum_address
+from octravpn.chain.client import Endpoint, OctraVPN
+from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.client.exit_api import ExitAPI, ExitAPIError
+from octravpn.errors import OctraVPNError, UsageError
+from octravpn.protocol.eip712 import Domain, PeerRequest, sign
+from octravpn.protocol.handshake import LEAVE_KEY
+from octravpn.protocol.sessions import STATUS_OPEN
+from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
+from octravpn.wireguard.keys import Keypair, decode_key, encode_key
+
+log = logging.getLogger("octravpn.client")
+
+
+class ConnectError(OctraVPNError):
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class Located:
+    """An exit as the chain lists it, and where to reach it."""
+
+    address: str
+    registered: Endpoint
+    ip: str
+    port: int
+    receipt_signer: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What the exit answered to the handshake, checked against the chain."""
+
+    session_id: int
+    exit_public_key: bytes
+    client_address: str
+    exit_address: str
+    dns: tuple[str, ...]
+
+
+def resolve_ipv4(host: str) -> str:
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+    except (socket.gaierror, IndexError) as exc:
+        raise ConnectError(f"cannot resolve the exit's host {host!r}: {exc}") from exc
+
+
+class Connector:
+    def __init__(self, *, client: OctraVPN, account: LocalAccount, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.account = account
+        self.clock = clock
+        self.domain = Domain(chain_id=client.w3.eth.chain_id, verifying_contract=client.address)
+
+    def locate(self, exit_addr: str) -> Located:
+        registered = self.client.endpoint(exit_addr)
+        if registered.registered_at == 0:
+            raise UsageError(f"{exit_addr} is not a registered exit: see `octravpn exits list --all`")
+        try:
+            host, port = split_endpoint(registered.endpoint)
+        except WireGuardConfigError as exc:
+            raise ConnectError(f"the exit's registered endpoint is unusable: {exc}") from exc
+        return Located(address=to_checksum_address(exit_addr), registered=registered, ip=resolve_ipv4(host), port=port,
+                       receipt_signer=to_checksum_address(registered.receipt_signer))
+
+    def reusable(self, exit_addr: str, session_id: int, *, required: bool) -> bool:
+        """Whether `session_id` is an open session of this key on `exit_addr` (`required`: or say why not)."""
+        try:
+            session = self.client.session(session_id)
+        except ChainError:
+            if required:
+                raise
+            return False
+        usable = session.status == STATUS_OPEN and to_checksum_address(session.exit) == exit_addr and \
+            to_checksum_address(session.opener) == self.account.address
+        if required and not usable:
+            raise UsageError(f"session {session_id} is not an open session of this device on {exit_addr}")
+        return usable
+
+    def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None, max_price: int) -> int:
+        """Open a session at most at `max_price` per MB (the price the exit was chosen at)."""
+        if not self.client.is_active(exit_addr):
+            raise UsageError(f"exit {exit_addr} takes no new sessions (retired, slashed or under-bonded)")
+        tailnet_id = self.tailnet_for(exit_addr) if tailnet_id is None else tailnet_id
+        deposit = max_pay if max_pay is not None else self.client.params().min_session_deposit
+        try:
+            sid, result = self.client.open_session(tailnet_id, exit_addr, deposit, max_price)
+        except ContractRevert as exc:
+            if exc.reason != "exit price above max_price_per_mb":
+                raise
+            now = self.client.endpoint(exit_addr).price_per_mb
+            raise ConnectError(f"exit {exit_addr} raised its price to {now} per MB after it was chosen at {max_price}: "
+                               "no session was opened; choose the exit again") from exc
+        log.info("opened session %d on tailnet %d (deposit %d, tx %s)", sid, tailnet_id, deposit, result.tx_hash)
+        return sid
+
+    def member(self) -> str | None:
+        """The member wallet this key acts for: itself if it is a member's own key, else the wallet it is a device
+        of; None if it is neither (an unregistered device)."""
+        owner = self.client.device_owner(self.account.address)
+        return to_checksum_address(owner) if int(owner, 16) else None
+
+    def tailnet_for(self, exit_addr: str) -> int:
+        """The one tailnet the member this key acts for belongs to that allows the exit."""
+        member = self.member() or self.account.address
+        found = [t for t in range(self.client.tailnet_count())
+                 if self.client.is_member(t, member) and self.client.is_exit(t, exit_addr)]
+        if len(found) != 1:
+            which = "none" if not found else ", ".join(map(str, found))
+            raise UsageError(f"pass --tailnet: tailnets of {member} that allow this exit: {which}")
+        return found[0]
+
+    def join(self, located: Located, session_id: int, keys: Keypair, *, signs_receipts: bool = True) -> Joined:
+        return join(self.domain, self.account, located.api_url, located.registered.wg_pubkey, session_id, keys,
+                    clock=self.clock, signs_receipts=signs_receipts)
+
+
+def join(domain: Domain, account: LocalAccount, api_url: str, registered_key: bytes, session_id: int, keys: Keypair, *,
+         clock: Callable[[], float], signs_receipts: bool = True) -> Joined:
+    """Ask the exit to add `keys` as the session's peer; its answer must carry the key registered on chain.
+    Needs only the exit's API, not the chain (a rejoin works while the chain is unreachable)."""
+    request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()))
+    answer = ExitAPI(api_url, timeout=5.0).add_peer({
+        "session_id": session_id, "wg_pubkey": keys.public_b64, "timestamp": request.timestamp,
+        "receipts": signs_receipts, "signature": "0x" + sign(domain, request, account.key).hex()})
+    try:
+        exit_key = decode_key(answer["exit_public_key"])
+        joined = Joined(session_id=session_id, exit_public_key=exit_key,
+                        client_address=str(ipaddress.ip_interface(answer["client_address"])),
+                        exit_address=str(ipaddress.ip_address(answer["exit_address"])),
+                        dns=tuple(str(ipaddress.ip_address(d)) for d in answer.get("dns", [])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConnectError(f"the exit's handshake answer is malformed: {exc}") from exc
+    if exit_key != registered_key:
+        raise ConnectError(f"the exit answered with WireGuard key {encode_key(exit_key)}, not the one it registered "
+                           f"({encode_key(registered_key)}): refusing to connect")
+    return joined
+
+
+def leave_request(domain: Domain, account: LocalAccount, session_id: int, *, clock: Callable[[], float]) -> dict:
+    """The signed body of the handshake API's `close`: ends the session with the exit."""
+    request = PeerRequest(session_id=session_id, wg_pubkey=LEAVE_KEY, timestamp=int(clock()))
+    return {"timestamp": request.timestamp, "signature": "0x" + sign(domain, request, account.key).hex()}

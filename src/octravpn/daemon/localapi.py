@@ -1,0 +1,124 @@
+"""octravpnd's local API: HTTP and JSON over two Unix sockets.
+
+The control socket (root and the daemon's group) takes `up`, `down`,
+`wg-config` and device consent; the read socket (anyone on the machine) serves
+status, the change feed and metrics. Who may do what is the sockets' file
+permissions, as with Docker's socket. Bodies are bounded before they are
+parsed (`octravpn.serving.BodyGuard`); every refusal is a JSON body with the
+error, the exit code the command line returns, and a machine-readable code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.client.exit_api import ExitAPIError
+from octravpn.daemon import wire
+from octravpn.daemon.metrics import render_metrics
+from octravpn.daemon.service import Conflict, Daemon, NotRegistered
+from octravpn.errors import ConfigError, OctraVPNError
+from octravpn.serving import BodyGuard, BodyLimits
+
+LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=4)
+MAX_WATCHERS = 16
+WATCH_POLL_SECONDS = 0.1
+
+
+def _status_code(exc: OctraVPNError) -> int:
+    if isinstance(exc, NotRegistered):
+        return 412
+    if isinstance(exc, (Conflict, ContractRevert)):
+        return 409
+    if isinstance(exc, ExitAPIError):
+        return 502
+    if isinstance(exc, ChainError):
+        return 503
+    if isinstance(exc, ConfigError):
+        return 500
+    return 400
+
+
+async def _body(request: Request):
+    try:
+        return json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise wire.WireError(f"the body is not JSON: {exc}") from None
+
+
+def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
+    app = FastAPI(title="octravpnd", docs_url=None, redoc_url=None, openapi_url=None)
+    watchers = 0
+
+    @app.exception_handler(OctraVPNError)
+    async def refused(request: Request, exc: OctraVPNError) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "exit_code": exc.exit_code, "code": getattr(exc, "code", None),
+                             "detail": getattr(exc, "detail", None)}, status_code=_status_code(exc))
+
+    @app.get("/v1/status")
+    def status() -> dict:
+        return daemon.status()
+
+    @app.get("/v1/prefs")
+    def prefs() -> dict:
+        return {"prefs": daemon.state.prefs}
+
+    @app.get("/v1/watch")
+    async def watch() -> StreamingResponse:
+        nonlocal watchers
+        if watchers >= MAX_WATCHERS:
+            return JSONResponse({"error": f"{MAX_WATCHERS} watchers already: try again later", "exit_code": 1,
+                                 "code": "too-many-watchers"}, status_code=429)
+        watchers += 1
+
+        async def feed():
+            nonlocal watchers
+            seen = None
+            try:
+                while True:
+                    if daemon.version != seen:
+                        seen = daemon.version
+                        yield json.dumps(daemon.status()) + "\n"
+                    await asyncio.sleep(WATCH_POLL_SECONDS)
+            finally:
+                watchers -= 1
+        return StreamingResponse(feed(), media_type="application/x-ndjson")
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(render_metrics(daemon), media_type="text/plain; version=0.0.4")
+
+    if control:
+        @app.post("/v1/up")
+        async def up(request: Request) -> dict:
+            wanted = wire.UpRequest.from_json(await _body(request))
+            return await asyncio.to_thread(daemon.up, wanted)
+
+        @app.post("/v1/down")
+        async def down(request: Request) -> dict:
+            wait = wire.settle_wait(await _body(request))
+            return await asyncio.to_thread(daemon.down, settle_wait=wait)
+
+        @app.post("/v1/wg-config")
+        async def wg_config(request: Request) -> dict:
+            body = await _body(request)
+            dns_line = body.pop("dns_line", False) if isinstance(body, dict) else False
+            if not isinstance(dns_line, bool):
+                raise wire.WireError(f"dns_line must be true or false, got {dns_line!r}")
+            wanted = wire.UpRequest.from_json(body)
+            return await asyncio.to_thread(daemon.wg_config, wanted, dns_line=dns_line)
+
+        @app.post("/v1/sessions/confirm")
+        async def confirm(request: Request) -> dict:
+            session, bytes_used = wire.confirmation(await _body(request))
+            return await asyncio.to_thread(daemon.confirm, session, bytes_used)
+
+        @app.post("/v1/device/consent")
+        async def consent(request: Request) -> dict:
+            return daemon.consent(wire.wallet_address(await _body(request)))
+
+    return BodyGuard(app, LIMITS)

@@ -1,0 +1,126 @@
+"""The local API's request types, shared by the daemon and the command line (as Tailscale's `ipn` types are).
+
+Standard library only (the thin command line imports this). Each type checks
+what it is given and says what was wrong, so a bad request is a 400 with a
+reason, whoever sent it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+
+from octravpn.addresses import parse_address
+from octravpn.errors import UsageError
+
+INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")  # Linux: at most 15 bytes
+AMOUNT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+class WireError(UsageError):
+    """A request the local API refuses (400)."""
+
+
+def _kind(name: str, value, kinds: tuple[type, ...], *, optional: bool = False):
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise WireError(f"{name} must be {names}{' or null' if optional else ''}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpRequest:
+    """`octravpn up`: the exit (an address or `auto`) and how to connect through it; kept as the daemon's prefs."""
+
+    exit: str
+    tailnet: int | None = None
+    max_pay: str | None = None  # in the payment asset (e.g. "0.01"); the daemon knows its decimals
+    session: int | None = None
+    region: str | None = None
+    max_price: str | None = None
+    indexer: str | None = None
+    interface: str = "ovpn0"
+    kill_switch: bool = True
+    accept_dns: bool = True
+    leeway_mb: float = 1.0
+    loss_percent: float = 10.0
+
+    def __post_init__(self) -> None:
+        _kind("exit", self.exit, (str,))
+        if self.exit != "auto":
+            try:
+                object.__setattr__(self, "exit", parse_address(self.exit, what="exit"))
+            except UsageError as exc:
+                raise WireError(str(exc)) from None
+        for name in ("tailnet", "session"):
+            value = _kind(name, getattr(self, name), (int,), optional=True)
+            if value is not None and value < 0:
+                raise WireError(f"{name} must be >= 0, got {value}")
+        for name in ("max_pay", "max_price"):
+            value = _kind(name, getattr(self, name), (str,), optional=True)
+            if value is not None and not AMOUNT.match(value):
+                raise WireError(f"{name} must be an amount like 0.01, got {value!r}")
+        _kind("region", self.region, (str,), optional=True)
+        indexer = _kind("indexer", self.indexer, (str,), optional=True)
+        if indexer is not None and not indexer.startswith(("http://", "https://")):
+            raise WireError(f"indexer must be an http(s):// URL, got {indexer!r}")
+        if not INTERFACE_NAME.match(_kind("interface", self.interface, (str,))):
+            raise WireError(f"interface {self.interface!r} is not a valid name (1-15 of letters, digits, _=+.-)")
+        _kind("kill_switch", self.kill_switch, (bool,))
+        _kind("accept_dns", self.accept_dns, (bool,))
+        for name, top in (("leeway_mb", 1e6), ("loss_percent", 100.0)):
+            value = _kind(name, getattr(self, name), (int, float))
+            if not 0 <= value <= top:
+                raise WireError(f"{name} must be between 0 and {top:g}, got {value}")
+        if self.exit != "auto" and (self.region or self.max_price):
+            raise WireError("region and max_price choose among exits: use them with exit `auto`")
+
+    @classmethod
+    def from_json(cls, data) -> "UpRequest":
+        if not isinstance(data, dict):
+            raise WireError("the request must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise WireError(f"unknown fields {unknown}: known are {sorted(known)}")
+        if "exit" not in data:
+            raise WireError("exit is required: an exit's address or `auto`")
+        return cls(**data)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def with_tailnet(self, tailnet: int) -> "UpRequest":
+        return replace(self, tailnet=tailnet)
+
+
+def settle_wait(data) -> float:
+    """`down`'s body: how long to wait for the settlement."""
+    if not isinstance(data, dict) or set(data) - {"settle_wait"}:
+        raise WireError('the body must be {"settle_wait": SECONDS}')
+    value = _kind("settle_wait", data.get("settle_wait", 60.0), (int, float))
+    if not 0 <= value <= 3600:
+        raise WireError(f"settle_wait must be between 0 and 3600 seconds, got {value}")
+    return float(value)
+
+
+def confirmation(data) -> tuple[int, int]:
+    """`session confirm` for a session this device opened: (session, bytes)."""
+    if not isinstance(data, dict) or set(data) != {"session", "bytes_used"}:
+        raise WireError('the body must be {"session": ID, "bytes_used": BYTES}')
+    session, bytes_used = (_kind(name, data[name], (int,)) for name in ("session", "bytes_used"))
+    if session < 0 or not 0 <= bytes_used < 2**256:
+        raise WireError("session and bytes_used must be non-negative integers below 2**256")
+    return session, bytes_used
+
+
+def wallet_address(data) -> str:
+    """`device consent`'s body: the wallet the device key will act for."""
+    if not isinstance(data, dict) or set(data) != {"wallet"}:
+        raise WireError('the body must be {"wallet": ADDRESS}')
+    try:
+        return parse_address(_kind("wallet", data["wallet"], (str,)), what="wallet")
+    except UsageError as exc:
+        raise WireError(str(exc)) from None
