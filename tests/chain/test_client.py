@@ -192,3 +192,17 @@ def test_a_call_whose_gas_depends_on_the_time_it_is_mined_still_gets_enough(w3, 
     w3.provider.make_request("evm_increaseTime", [100])
     owner.set_paused(False)  # reverted for want of gas before (the forwarded call ran out; last test of the module)
     assert not owner.paused()
+
+
+def test_a_dead_rpc_url_falls_over_to_the_next_one_which_stays_in_use(network, accounts):
+    dead = f"http://127.0.0.1:{free_port()}"
+    both = Network(name="fallback", rpc_url=dead, rpc_fallbacks=(network.rpc_url,), chain_id=network.chain_id,
+                   contract=network.contract)
+    client = open_client(both, accounts[1], rpc_retries=False)
+    assert client.w3.provider.endpoint_uri == network.rpc_url  # the dead one failed once, at connect
+    assert client.params().min_session_deposit > 0
+    sent = client.sender.transfer(accounts[2].address, 1)  # gas money, as `device add --fund` sends it
+    assert client.w3.eth.get_transaction(sent.tx_hash)["value"] == 1
+    with pytest.raises(RpcUnreachable):
+        open_client(Network(name="dead", rpc_url=dead, rpc_fallbacks=(f"http://127.0.0.1:{free_port()}",),
+                            chain_id=network.chain_id, contract=network.contract), rpc_retries=False)

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from octravpn.client import network
-from octravpn.client.agent import restore_network
-from octravpn.client.state import ClientState
+from octravpn.client.state import Connection, DaemonState, Ending, HostChanges
+from octravpn.client.tunnel import HostNetwork, TunnelOptions, restore
+from octravpn.errors import ConfigError
 from octravpn.wireguard.runner import CommandError, FakeRunner
 
 ROUTING = network.TunnelRouting(interface="ovpn0", bypasses=(
@@ -55,29 +58,49 @@ def test_dns_is_replaced_in_place_and_restored(tmp_path):
 def test_restoring_works_from_the_state_file_alone(tmp_path):
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 203.0.113.53\n")
-    state = ClientState(interface="ovpn0", network="devnet", session_id=3, exit="0x" + "e1" * 20, opener="0x" + "01" * 20,
-                        tailnet_id=0, deposit=10**16, price_per_mb=2 * 10**12, exit_endpoint="198.51.100.2:51820",
-                        api_url="http://198.51.100.2:51820", client_address="10.77.0.2/16", exit_address="10.77.0.1",
-                        routes=[["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]],
-                        kill_switch_table="octravpn_ks_ovpn0", dns_file=str(resolv), dns_backup="nameserver 192.0.2.1\n")
+    changes = HostChanges(interface="ovpn0", routes=[["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]],
+                          kill_switch_table="octravpn_ks_ovpn0", dns_file=str(resolv), dns_backup="nameserver 192.0.2.1\n")
     # The interface is already gone (its routes with it): every step still runs, none fails.
     runner = FakeRunner([(("ip", "route", "del"), CommandError(["ip"], 2, "No such process")),
                          (("ip", "-j", "link", "show"), CommandError(["ip"], 1, "does not exist"))])
-    restore_network(runner, state)
+    restore(runner, changes)
     commands = [argv for argv, _ in runner.calls]
     assert commands[0] == ["nft", "delete", "table", "inet", "octravpn_ks_ovpn0"]
     assert ["ip", "route", "del", "128.0.0.0/1", "dev", "ovpn0"] in commands
     assert resolv.read_text() == "nameserver 192.0.2.1\n"
-    assert state.routes == [] and state.kill_switch_table is None and state.dns_file is None
-    assert state.paid_so_far == 0
+    assert changes.routes == [] and changes.kill_switch_table is None and changes.dns_file is None
 
 
 def test_the_state_file_round_trips(tmp_path):
-    state = ClientState(interface="ovpn0", network="devnet", session_id=3, exit="0x" + "e1" * 20, opener="0x" + "01" * 20,
-                        tailnet_id=0, deposit=10**16, price_per_mb=2 * 10**12, exit_endpoint="198.51.100.2:51820",
-                        api_url="http://198.51.100.2:51820", client_address="10.77.0.2/16", exit_address="10.77.0.1",
-                        signed_bytes=5_000_000)
-    state.save(tmp_path / "ovpn0.json")
-    loaded = ClientState.load(tmp_path / "ovpn0.json")
-    assert loaded == state and loaded.paid_so_far == 10**13
-    assert ClientState.load(tmp_path / "missing.json") is None
+    connection = Connection(session_id=3, exit="0x" + "e1" * 20, tailnet_id=0, deposit=10**16, price_per_mb=2 * 10**12,
+                            exit_endpoint="198.51.100.2:51820", receipt_signer="0x" + "e2" * 20, exit_wg_pubkey="k",
+                            client_address="10.77.0.2/16", exit_address="10.77.0.1", signed_bytes=5_000_000,
+                            receipts_signed=1)
+    state = DaemonState(status="connected", prefs={"exit": "auto"}, connection=connection,
+                        host=HostChanges(interface="ovpn0", kill_switch_table="t"),
+                        ending=[Ending(session_id=2, exit="0x" + "e1" * 20, deposit=1, figure=5, left_at=1.0, reason="down")])
+    state.save(tmp_path / "state.json")
+    loaded = DaemonState.load(tmp_path / "state.json")
+    assert loaded == state and loaded.connection.paid_so_far == 10**13 and loaded.connection.figure == 5_000_000
+    assert DaemonState.load(tmp_path / "missing.json") == DaemonState()
+
+
+def test_a_damaged_state_file_says_how_to_recover(tmp_path):
+    (tmp_path / "state.json").write_text('{"connection": {"session_id": 1}}')
+    with pytest.raises(ConfigError, match="daemon cleanup"):
+        DaemonState.load(tmp_path / "state.json")
+
+
+def test_a_control_plane_address_keeps_every_port_in_one_bypass():
+    host = HostNetwork(FakeRunner(), TunnelOptions(interface="ovpn0"), (
+        network.Bypass(address="10.254.0.1", tcp_ports=(8545,)), network.Bypass(address="10.254.0.1", tcp_ports=(8787,))))
+    routing = host.routing("198.51.100.2:51820")
+    assert routing.bypasses == (network.Bypass(address="198.51.100.2", tcp_ports=(51820,), udp_ports=(51820,)),
+                                network.Bypass(address="10.254.0.1", tcp_ports=(8545, 8787)))
+
+
+def test_a_new_exit_is_routed_around_a_tunnel_that_already_carries_everything():
+    answers = {"ip -j route get 198.18.0.2": json.dumps([{"dst": "198.18.0.2", "dev": "ovpn0"}]),
+               "ip -j route show default": json.dumps([{"dst": "default", "gateway": "192.0.2.1", "dev": "eth0"}])}
+    runner = FakeRunner([(("ip", "-j", "route"), lambda argv, _: answers[" ".join(argv)])])
+    assert network.gateway_route(runner, "198.18.0.2", tunnel="ovpn0") == ["198.18.0.2/32", "via", "192.0.2.1", "dev", "eth0"]

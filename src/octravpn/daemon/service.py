@@ -301,22 +301,23 @@ class Daemon:
             with self.lock:
                 state.status = "disconnecting"
                 self._changed()
-            self._leave_exit()
+            leave_error = self._leave_exit()
             self._restore_host()
             ending = Ending(session_id=connection.session_id, exit=connection.exit, deposit=connection.deposit,
                             figure=connection.figure, left_at=self.clock(), reason="down")
             with self.lock:
                 summary = {"session": connection.session_id, "exit": connection.exit,
                            "measured_bytes": connection.measured_bytes, "signed_bytes": connection.signed_bytes,
-                           "receipts_signed": connection.receipts_signed}
+                           "receipts_signed": connection.receipts_signed, "last_error": leave_error}
                 state.connection, state.prefs, self.session = None, None, None
-                state.status, state.exit_unreachable_since, state.last_error = "down", None, None
+                state.status, state.exit_unreachable_since, state.last_error = "down", None, leave_error
                 state.ending.append(ending)
                 self._changed()
         return {**summary, "settlement": self._await_settlement(ending, settle_wait)}
 
-    def _leave_exit(self) -> None:
-        """Tell the exit the session ends and sign the last receipt it asks for (best effort: it may be gone)."""
+    def _leave_exit(self) -> str | None:
+        """Tell the exit the session ends and sign the last receipt it asks for (best effort: it may be gone);
+        what went wrong, if anything."""
         session = self.session
         connection = session.connection
         try:
@@ -328,9 +329,9 @@ class Daemon:
             if last is not None and last.get("seq", 0) > connection.signed_seq:
                 session.desk.sign(last)
         except (ExitAPIError, ProtocolError, CommandError) as exc:
-            with self.lock:
-                self.state.last_error = f"leaving: {exc}"
             log.warning("the exit did not take the leave or the last receipt: %s", exc)
+            return f"leaving: {exc}"
+        return None
 
     def _restore_host(self) -> None:
         from octravpn.client.tunnel import restore
@@ -585,7 +586,7 @@ class Daemon:
                 if done:
                     self._record_outcome(ending)
                 else:
-                    self._save()
+                    self.publish()  # a confirmation was sent: show it
         except ChainError as exc:
             self.counters["chain_errors"] += 1
             with self.lock:

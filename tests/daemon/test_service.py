@@ -1,0 +1,301 @@
+"""The daemon's logic with a fake host, chain, exits and indexer (no root): connect, receipts, health,
+failover, rejoin, restart, chain outages, leaving and settling."""
+
+import pytest
+
+from octravpn.client import exit_api
+from octravpn.config import Network
+from octravpn.daemon import service
+from octravpn.daemon.service import Conflict, Daemon, DaemonSettings, NotRegistered
+from octravpn.daemon.wire import UpRequest
+from octravpn.protocol import Receipt, recover
+from tests.daemon.fakes import (CONTRACT, DEVICE, DOMAIN, ENDPOINTS, MEMBER, NOW, OPERATORS, FakeChain, FakeExits,
+                                FakeHost, FakeIndexer, exit_key)
+
+IFACE = "ovpn0"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    host, chain, clock = FakeHost(), FakeChain(), Clock()
+    exits, indexer, probes = FakeExits(chain), FakeIndexer(), []
+    monkeypatch.setattr(exit_api.ExitAPI, "_call", lambda self, method, path, body=None: exits.call(self.base_url, method, path, body))
+
+    class Indexer:
+        def __init__(self, url, timeout):
+            pass
+
+        def tailnets_of(self, member):
+            return indexer.tailnets_of(member)
+
+        def exits(self, **filters):
+            return indexer.list_exits(**filters)
+
+        def close(self):
+            pass
+    monkeypatch.setattr(service, "IndexerClient", Indexer)
+    monkeypatch.setattr(service, "send_echo", lambda address, interface, seq: probes.append((address, interface)))
+    monkeypatch.setattr(service.time, "sleep", lambda seconds: clock.__setattr__("now", clock.now + seconds))
+    (tmp_path / "resolv.conf").write_text("nameserver 192.0.2.1\n")
+
+    def daemon() -> Daemon:
+        settings = DaemonSettings(state_dir=tmp_path / "state", dns_file=tmp_path / "resolv.conf",
+                                  network=Network(name="devnet", rpc_url="http://10.254.0.1:8545", chain_id=31337,
+                                                  contract=CONTRACT), indexer_url="http://10.254.0.1:8787")
+        made = Daemon(settings, account=DEVICE, runner=host, open_chain=lambda: chain, resolve=lambda name: name,
+                      clock=clock)
+        made.start()
+        return made
+
+    class World:
+        pass
+    w = World()
+    w.host, w.chain, w.clock, w.exits, w.indexer, w.probes, w.daemon, w.tmp = host, chain, clock, exits, indexer, probes, daemon, tmp_path
+    return w
+
+
+def _up(daemon, exit_=OPERATORS[0].address, **options):
+    return daemon.up(UpRequest(exit=exit_, interface=IFACE, max_pay="0.01", **options))
+
+
+def _tick(world, daemon, seconds: float = 1.0, times: int = 1):
+    for _ in range(times):
+        world.clock.now += seconds
+        daemon.tick()
+
+
+def test_up_brings_up_the_tunnel_routes_kill_switch_and_dns_and_saves_what_to_undo(world):
+    daemon = world.daemon()
+    state = _up(daemon)
+    assert state["status"] == "connected" and state["session"] == 0 and state["exit"] == OPERATORS[0].address
+    interface = world.host.interfaces[IFACE]
+    assert list(interface.peers) == [exit_key(0)] and interface.addresses == ["10.77.0.2/16"] and interface.up
+    assert interface.peers[exit_key(0)]["allowed"] == "0.0.0.0/0" and interface.peers[exit_key(0)]["endpoint"] == ENDPOINTS[0]
+    assert {"0.0.0.0/1 dev ovpn0", "128.0.0.0/1 dev ovpn0", "198.51.100.2/32 via 192.0.2.1 dev eth0",
+            "10.254.0.1/32 via 192.0.2.1 dev eth0"} == world.host.routes
+    rules = world.host.tables["octravpn_ks_ovpn0"]
+    assert "ip daddr 198.51.100.2 udp dport 51820 accept" in rules and "ip daddr 10.254.0.1 tcp dport 8545 accept" in rules
+    assert "ip daddr 10.254.0.1 tcp dport 8787 accept" in rules  # the indexer, for a failover's choice
+    assert (world.tmp / "resolv.conf").read_text().endswith("nameserver 203.0.113.53\n")
+    assert world.chain.sessions[0].deposit == 10**16 and world.chain.sessions[0].opener == DEVICE.address
+    saved = service.DaemonState.load(daemon.settings.state_path)
+    assert saved.connection.session_id == 0 and saved.host.kill_switch_table == "octravpn_ks_ovpn0"
+    assert saved.prefs["exit"] == OPERATORS[0].address
+    with pytest.raises(Conflict, match="already up"):
+        _up(daemon)
+
+
+def test_an_unregistered_device_is_told_exactly_what_to_run(world):
+    world.chain.devices.clear()
+    daemon = world.daemon()
+    with pytest.raises(NotRegistered, match=f"octravpn -w WALLET device add {DEVICE.address} --fund") as refused:
+        _up(daemon)
+    assert refused.value.detail == {"device": DEVICE.address}
+    assert not world.host.interfaces and not world.chain.sessions
+
+
+def test_receipts_are_signed_for_what_this_side_saw_and_no_more(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.host.traffic(IFACE, rx=3_000_000, tx=1_000_000)
+    world.exits.ask(0, 1, 3_500_000)
+    _tick(world, daemon)
+    world.exits.ask(0, 2, 50_000_000)  # far more than was carried
+    _tick(world, daemon)
+    signed = world.exits.receipts[0]
+    assert [r["bytes_used"] for r in signed] == [3_500_000, 4_000_000 + 1_000_000 + 400_000]  # seen + leeway + 10 %
+    receipt = Receipt(session_id=0, seq=2, bytes_used=signed[1]["bytes_used"])
+    assert recover(DOMAIN, receipt, bytes.fromhex(signed[1]["signature"][2:])) == DEVICE.address  # the device key signs
+    status = daemon.status()
+    assert (status["receipts_signed"], status["signed_bytes"], status["measured_bytes"]) == (2, 5_400_000, 4_000_000)
+
+
+def test_status_is_served_from_memory_while_chain_and_exit_are_gone(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.chain.down, world.exits.gone = True, {0}
+    calls = len(world.host.calls)
+    status = daemon.status()
+    assert status["status"] == "connected" and len(world.host.calls) == calls
+
+
+def test_a_named_exit_that_stops_answering_is_reported_and_kept(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.exits.gone.add(0)
+    _tick(world, daemon, times=3)
+    assert daemon.status()["status"] == "connected"  # not yet: a few seconds of silence are normal
+    assert world.probes == [("10.77.0.1", IFACE)] * 2  # quiet, API failing: the tunnel is probed
+    _tick(world, daemon, times=4)
+    status = daemon.status()
+    assert status["status"] == "exit-unreachable" and status["exit_unreachable_since"] == NOW
+    assert "has not answered since" in status["last_error"] and "ConnectTimeout" in status["last_error"]
+    assert status["exit"] == OPERATORS[0].address and len(world.chain.sessions) == 1  # no failover for a named exit
+    world.exits.gone.clear()
+    _tick(world, daemon)
+    assert daemon.status()["status"] == "connected" and daemon.status()["last_error"] is None
+
+
+def test_an_exit_whose_tunnel_still_carries_is_not_dead(world):
+    """The exit's agent is gone but its WireGuard answers the probes: the tunnel works, so no failover."""
+    daemon = world.daemon()
+    _up(daemon, exit_="auto")
+    world.exits.gone.add(0)
+    for _ in range(10):
+        world.host.traffic(IFACE, rx=120)  # the probe's answer
+        _tick(world, daemon)
+    assert daemon.status()["status"] == "connected" and daemon.status()["failovers"] == 0
+
+
+def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_joining_it(world):
+    daemon = world.daemon()
+    _up(daemon, exit_="auto")
+    world.host.traffic(IFACE, rx=2_000_000)
+    world.exits.ask(0, 1, 2_000_000)
+    _tick(world, daemon)
+    world.exits.gone.add(0)
+    joined_at = {}
+    original = world.exits.call
+
+    def watch(base_url, method, path, body):
+        if path == "/v1/peers" and base_url.endswith(ENDPOINTS[1]):
+            joined_at["rules"] = world.host.tables["octravpn_ks_ovpn0"]
+            joined_at["routes"] = set(world.host.routes)
+        return original(base_url, method, path, body)
+    world.exits.call = watch
+    _tick(world, daemon, times=7)
+    status = daemon.status()
+    assert status["status"] == "connected" and status["exit"] == OPERATORS[1].address and status["session"] == 1
+    # When the new exit was asked to add us, its hole in the kill switch and its route were already there.
+    assert "ip daddr 198.18.0.2 udp dport 51820 accept" in joined_at["rules"]
+    assert "198.18.0.2/32 via 192.0.2.1 dev eth0" in joined_at["routes"]
+    # Now the old exit's hole and route are closed; the interface moved to the new exit.
+    rules = world.host.tables["octravpn_ks_ovpn0"]
+    assert "198.51.100.2" not in rules and "ip daddr 198.18.0.2 udp dport 51820 accept" in rules
+    assert "198.51.100.2/32 via 192.0.2.1 dev eth0" not in world.host.routes
+    assert list(world.host.interfaces[IFACE].peers) == [exit_key(1)]
+    assert status["last_failover"]["from"] == OPERATORS[0].address and status["last_failover"]["old_session"] == 0
+    assert status["ending"] == [{"session": 0, "exit": OPERATORS[0].address, "reason": "failover", "figure": 2_000_000,
+                                 "confirmed": None}]
+    # The old exit claims more than was signed: the daemon confirms its own figure (a dispute); the exit can
+    # still settle with the receipt.
+    from octravpn.chain.client import ClaimRecord
+    world.chain.claims[0] = ClaimRecord(is_set=True, bytes_used=9_000_000, claimed_at=NOW)
+    daemon.chain_step()
+    assert world.chain.confirmed == {0: 2_000_000} and daemon.status()["ending"][0]["confirmed"] == 2_000_000
+    world.chain.settle(0, 2_000_000)
+    world.clock.now += 10
+    daemon.chain_step()
+    status = daemon.status()
+    assert status["ending"] == [] and status["settled"][0]["status"] == "settled"
+    assert status["settled"][0]["reason"] == "failover"
+
+
+def test_an_abandoned_session_nobody_settles_comes_back_after_the_grace(world):
+    daemon = world.daemon()
+    _up(daemon, exit_="auto")
+    world.exits.gone.add(0)
+    _tick(world, daemon, times=7)
+    assert daemon.status()["ending"][0]["session"] == 0
+    daemon.chain_step()
+    assert world.chain.no_shows == []  # not before the grace
+    world.chain.now += 3600
+    world.clock.now += 10
+    daemon.chain_step()
+    assert world.chain.no_shows == [0] and daemon.status()["settled"][0]["status"] == "refunded"
+
+
+def test_a_restarted_daemon_resumes_the_session_without_touching_the_network(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.host.traffic(IFACE, rx=1_000_000)
+    world.exits.ask(0, 1, 1_000_000)
+    _tick(world, daemon)
+    calls = len(world.host.calls)
+    again = world.daemon()  # the old one was killed: no clean-up ran
+    assert [c for c in world.host.calls[calls:] if c[:2] != ["wg", "show"]] == []
+    status = again.status()
+    assert (status["status"], status["session"], status["signed_bytes"]) == ("connected", 0, 1_000_000)
+    world.host.traffic(IFACE, rx=1_000_000)
+    world.exits.ask(0, 2, 2_000_000)
+    _tick(world, again)
+    assert [r["bytes_used"] for r in world.exits.receipts[0]] == [1_000_000, 2_000_000]
+
+
+def test_a_vanished_interface_rejoins_the_same_session_with_a_new_key(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.host.traffic(IFACE, rx=1_000_000)
+    _tick(world, daemon)
+    first_key = world.exits.peers[0][0]
+    world.host.run(["ip", "link", "del", "dev", IFACE])  # wireguard-go died, or someone deleted the link
+    _tick(world, daemon)
+    assert len(world.exits.peers[0]) == 2 and world.exits.peers[0][1] != first_key
+    assert IFACE in world.host.interfaces and "0.0.0.0/1 dev ovpn0" in world.host.routes
+    assert daemon.status()["session"] == 0 and daemon.counters["rejoins"] == 1
+    world.host.traffic(IFACE, rx=500_000)  # counters start again on the new interface: the total carries on
+    _tick(world, daemon)
+    assert daemon.status()["measured_bytes"] == 1_500_000
+
+
+def test_a_chain_outage_is_said_with_its_start_retried_with_backoff_and_cleared(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.chain.down = True
+    daemon.chain_step()
+    status = daemon.status()
+    assert status["chain"]["reachable"] is False and status["chain"]["unreachable_since"] == NOW
+    assert "no answer within the RPC timeout" in status["chain"]["error"]
+    waits = []
+    for _ in range(5):
+        waits.append(daemon.chain_next_poll - world.clock.now)
+        world.clock.now = daemon.chain_next_poll
+        daemon.chain_step()
+    assert waits == [5.0, 10.0, 20.0, 30.0, 30.0]
+    world.chain.down = False
+    world.clock.now = daemon.chain_next_poll
+    daemon.chain_step()
+    assert daemon.status()["chain"] == {"reachable": True, "error": None, "unreachable_since": None}
+    assert daemon.status()["status"] == "connected"  # the tunnel never depended on it
+
+
+def test_down_signs_the_last_receipt_restores_the_host_and_reports_the_settlement(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.host.traffic(IFACE, rx=2_000_000)
+    world.exits.ask(0, 1, 2_000_000)
+    world.chain.settle(0, 2_000_000)  # the exit settles with that receipt as soon as it is signed
+    down = daemon.down(settle_wait=5)
+    assert world.exits.left == [0] and down["signed_bytes"] == 2_000_000
+    assert down["settlement"]["status"] == "settled" and down["settlement"]["bytes_used"] == 2_000_000
+    assert down["settlement"]["paid"]["base_units"] == 2_000_000 * 2 * 10**12 // 10**6
+    assert world.host.interfaces == {} and world.host.tables == {} and world.host.routes == set()
+    assert (world.tmp / "resolv.conf").read_text() == "nameserver 192.0.2.1\n"
+    assert daemon.status()["status"] == "down"
+    with pytest.raises(Conflict, match="not connected"):
+        daemon.down(settle_wait=0)
+
+
+def test_down_with_the_exit_gone_leaves_the_session_to_the_chain_loop(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.exits.gone.add(0)
+    down = daemon.down(settle_wait=2)
+    assert down["settlement"]["status"] == "open" and "daemon confirms" in down["settlement"]["note"]
+    assert daemon.status()["ending"][0]["reason"] == "down" and world.host.interfaces == {}
+    assert "leaving" in service.DaemonState.load(daemon.settings.state_path).last_error
+
+
+def test_consent_is_signed_by_the_device_key_for_the_wallet_named(world):
+    from octravpn.protocol import Device
+    answer = world.daemon().consent(MEMBER.address)
+    assert answer["device"] == DEVICE.address
+    assert recover(DOMAIN, Device(wallet=MEMBER.address), bytes.fromhex(answer["signature"][2:])) == DEVICE.address
