@@ -15,8 +15,8 @@ CONTRACTS := $(shell find contracts -name '*.vy')
 FUZZ_PROFILE := $(if $(CI),ci,dev)
 
 # Debian packages the end-to-end tests need (WireGuard in userspace: no kernel module here).
-SYSTEM_TOOLS := wg wireguard-go ip ping nft
-SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables
+SYSTEM_TOOLS := wg wireguard-go ip ping nft systemd-analyze
+SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables systemd
 
 .PHONY: help deps tools system-deps postgres demo test test-contract bench bench-indexer gas artifacts lock clean
 

@@ -108,19 +108,16 @@ def idle_sessions(cli: LabCLI, lab: Lab, count: int) -> None:
 import time
 from octravpn import config
 from octravpn.chain.client import open_client
-from octravpn.client.agent import ClientAgent, ClientOptions
+from octravpn.client.connect import Connector
 from octravpn.wallet import Keystore
 from octravpn.wireguard.keys import Keypair
-from octravpn.wireguard.runner import SubprocessRunner
-from pathlib import Path
 settings = config.load(); network = settings.network()
 account = Keystore(settings.keystore_dir).unlock("bob", {PASSWORD!r})
-agent = ClientAgent(client=open_client(network, account), account=account, network_name="", rpc_url=network.rpc_url,
-                    runner=SubprocessRunner(), state_path=Path("/dev/null"), options=ClientOptions())
-registered, _, _ = agent.locate(agent.client.endpoint_at(0))
+connector = Connector(client=open_client(network, account), account=account)
+located = connector.locate(connector.client.endpoint_at(0))
 for _ in range({count}):
-    sid = agent.open_session(agent.client.endpoint_at(0), None, 10**15)
-    agent.join(sid, Keypair.generate(), registered.wg_pubkey)
+    sid = connector.open_session(located.address, None, 10**15, located.registered.price_per_mb)
+    connector.join(located, sid, Keypair.generate())
 """
     subprocess.run(["ip", "netns", "exec", lab.client.name, sys.executable, "-c", code], env=cli.env, check=True, timeout=600)
 
@@ -129,10 +126,12 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="octravpn-bench-"))
     lab = Lab.build(clients=1)
     cli = LabCLI(lab, home)
-    servers, manual, node = [], None, None
+    servers, manual, node, daemon = [], None, None, None
     try:
         lab.serve_web(str(home))
         cli.setup()
+        daemon = cli.start_daemon(lab.client, log=home / "daemon.log")
+        cli.run("-w", "bob", "device", "add", cli.device(lab.client), "--fund", "1", host=lab.client)
         exit_interface = unique("oe")
         node = cli.start_exit("--metrics", "off", log=home / "exit.log", interface=exit_interface)
         servers.append(subprocess.Popen(["ip", "netns", "exec", lab.internet.name, "iperf3", "-s", "-B", WEB_ADDRESS],
@@ -145,8 +144,8 @@ def main() -> int:
             manual.route(True)
             baseline.append(iperf(lab))
             manual.route(False)
-            up = cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.1", host=lab.client)
-            client_pid = json.loads((home / "data" / "octravpn" / "client" / f"{interface}.json").read_text())["pid"]
+            up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.1", host=lab.client)
+            client_pid = daemon.pid
             start_exit, start_client, started = cpu_seconds(node.pid), cpu_seconds(client_pid), time.monotonic()
             octra.append(iperf(lab))
             elapsed = time.monotonic() - started
@@ -154,17 +153,17 @@ def main() -> int:
             client_cpu.append(100 * (cpu_seconds(client_pid) - start_client) / elapsed)
             client_rss = max(client_rss, peak_rss_mb(client_pid))
             overcount.append(exit_overcount_percent(lab, interface, exit_interface))
-            cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
+            cli.run("down", host=lab.client)
             assert up["status"] == "connected"
         connects = []
         for _ in range(CONNECTS):
             started = time.monotonic()
-            cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
+            cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
             while fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=2) is None:
                 if time.monotonic() - started > 30:
                     raise RuntimeError("no page through the tunnel within 30s")
             connects.append(time.monotonic() - started)
-            cli.run("-w", "bob", "down", "--interface", interface, host=lab.client)
+            cli.run("down", host=lab.client)
         exit_rss_full = peak_rss_mb(node.pid)
         idle_sessions(cli, lab, IDLE_SESSIONS)
         time.sleep(3)
@@ -192,6 +191,8 @@ def main() -> int:
             server.terminate()
         if manual is not None:
             manual.delete()
+        if daemon is not None:
+            cli.stop_daemon(lab.client)
         if node is not None:
             cli.stop(node)
         cli.down_devnet()

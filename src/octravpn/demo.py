@@ -3,10 +3,11 @@
 A local devnet; an exit node in its own network namespace; a client in
 another; an "internet" host with a web server between them. The operator
 stakes, registers and runs its node; Alice creates a tailnet and adds Bob;
-an indexer follows the chain; Bob lists the exits and connects to the best
-one (`octravpn up --exit auto`), fetches a page through the tunnel, and
-disconnects (`octravpn down`): his last receipt settles the session on
-chain and the operator's earnings grow. Every step prints the command a
+an indexer follows the chain; Bob's machine runs the device daemon
+(octravpnd), which Bob registers as his device; Bob lists the exits and
+connects to the best one (`octravpn up --exit auto`), fetches a page through
+the tunnel, and disconnects (`octravpn down`): the last receipt, signed by
+the device key, settles the session on chain and the operator's earnings grow. Every step prints the command a
 user types. It leaves nothing behind: namespaces, devnet and home are removed.
 Needs root (namespaces, WireGuard).
 """
@@ -30,7 +31,7 @@ def run() -> None:
         home = Path(tmp)
         lab = Lab.build(clients=1)
         cli = LabCLI(lab, home, echo=True)
-        node = indexer = None
+        node = indexer = daemon = None
         try:
             web = home / "www"
             web.mkdir()
@@ -41,8 +42,12 @@ def run() -> None:
             indexer, indexer_url = cli.start_indexer(log=home / "indexer.log")
             cli.run("exits", "list", "--indexer", indexer_url, json_out=False, host=lab.client,
                     title="Bob looks for exits (the indexer's discovery API)")
+            daemon = cli.start_daemon(lab.client, "--indexer", indexer_url, log=home / "daemon.log")
+            device = cli.device(lab.client)
+            cli.run("-w", "bob", "device", "add", device, "--fund", "0.1", host=lab.client,
+                    title="Bob registers his machine's device key (made by the daemon) and sends it gas money")
             interface = unique("oc")
-            cli.run("-w", "bob", "up", "--exit", "auto", "--indexer", indexer_url, "--interface", interface,
+            cli.run("up", "--exit", "auto", "--indexer", indexer_url, "--interface", interface,
                     "--max-pay", "0.01", host=lab.client,
                     title="Bob connects through the best exit his tailnet allows (a session opens, locking 0.01)")
             print(f"\n## Bob fetches a page from the internet host, through the tunnel (on {lab.client.name})\n"
@@ -51,15 +56,16 @@ def run() -> None:
             if page is None:
                 raise SystemExit("the page did not come through the tunnel: see the exit's log " + str(home / "exit.log"))
             print(page.decode().splitlines()[0] + f"  … ({len(page)} bytes)", flush=True)
-            time.sleep(2.5)  # a receipt round: the exit asks, Bob's agent signs
-            cli.run("-w", "bob", "status", "--interface", interface, host=lab.client,
-                    title="Bob's status: bytes, signed receipts, deposit left")
-            cli.run("-w", "bob", "down", "--interface", interface, host=lab.client,
+            time.sleep(2.5)  # a receipt round: the exit asks, the daemon signs with the device key
+            cli.run("status", host=lab.client, title="Bob's status, from the daemon: tunnel, bytes, receipts, deposit left")
+            cli.run("down", host=lab.client,
                     title="Bob disconnects: last receipt signed, the exit settles with it, network restored")
             cli.run("session", "show", "0", title="The session on chain")
             cli.run("earnings", "show", "operator", title="The operator's earnings")
             cli.run("tailnet", "show", str(registered.tailnet_id), title="The tailnet's treasury after the refund")
         finally:
+            if daemon is not None:
+                cli.stop_daemon(lab.client)
             if indexer is not None:
                 cli.stop(indexer)
             if node is not None:

@@ -1,5 +1,7 @@
 """The exit settles each session exactly once, on a real contract, across crashes."""
 
+import ipaddress
+
 import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
@@ -7,13 +9,14 @@ from eth_hash.auto import keccak
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.transactions import TransactionManager
 from octravpn.node.metering import SessionMeters
+from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.settlement import Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol import Domain, Receipt, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
-from octravpn.wireguard.runner import FakeRunner
+from tests.fakehost import FakeHost
 
 MB = 1_000_000
 CLIENT = Keypair.from_private(b"\x57" * 32)
@@ -43,24 +46,24 @@ class Exit:
     def __init__(self, tmp_path, as_operator, as_member, tailnet_id):
         self.session_id, _ = as_member.open_session(tailnet_id, as_operator.sender.account.address, 10**16)
         session = as_member.session(self.session_id)
-        self.rx = 0
-        runner = FakeRunner([(("wg", "show"), lambda argv, stdin: self._dump())])
+        exit_key = Keypair.from_private(b"\x44" * 32)
+        self.host = FakeHost()
+        self.host.interface("ovpn0", exit_key.private_b64, address="10.77.0.1/24")
         self.store = NodeStore(tmp_path / f"node-{self.session_id}.db")
         self.store.add_session(session_id=self.session_id, tailnet_id=tailnet_id, opener=session.opener,
                                deposit=session.deposit, price_per_mb=session.price_per_mb, wg_pubkey=CLIENT.public,
                                opened_at=session.opened_at)
-        self.engine = Engine(runner)
-        self.meters = SessionMeters(store=self.store, engine=self.engine, interface="ovpn0", receipt_every=10 * MB,
-                                    max_unsigned=50 * MB)
+        self.store.allocate_address(self.session_id, ipaddress.ip_network("10.77.0.0/24"), reserved=("10.77.0.1",))
+        self.engine = Engine(self.host)
+        peers = PeerSet(engine=self.engine, store=self.store, interface=ExitInterface(
+            name="ovpn0", private_key=exit_key.private, listen_port=51820, address="10.77.0.1/24"))
+        peers.apply()  # the client's peer, as its handshake would have added it
+        self.meters = SessionMeters(store=self.store, engine=self.engine, peers=peers, interface="ovpn0",
+                                    receipt_every=10 * MB, max_unsigned=50 * MB)
         self.chain = as_operator
 
-    def _dump(self):
-        key = Keypair.from_private(b"\x44" * 32)
-        return (f"{key.private_b64}\t{key.public_b64}\t51820\toff\n"
-                f"{CLIENT.public_b64}\t(none)\t198.51.100.9:1\t10.77.0.2/32\t1\t{self.rx}\t0\toff\n")
-
     def carry(self, total):
-        self.rx = total
+        self.host.counters("ovpn0", CLIENT.public_b64, rx=total)
         self.meters.tick()
 
     def settler(self):

@@ -112,8 +112,8 @@ def test_exits_list_errors_say_what_to_do(cli, indexer):
 
 
 def test_auto_exit_rule_and_its_refusals(cli, indexer):
-    from octravpn.cli.connect import _auto_exit
     from octravpn.cli.context import AppContext
+    from octravpn.client.discovery import IndexerClient, choose_exit
     from octravpn.errors import UsageError
 
     acl = cli.home / "acl.json"
@@ -121,32 +121,33 @@ def test_auto_exit_rule_and_its_refusals(cli, indexer):
     tid = cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.5", "--acl", str(acl))["id"]
     app_ctx = AppContext(wallet_name="alice", as_json=True)
     client = app_ctx.client()
+    api, alice = IndexerClient(indexer.url), client.sender.account.address
+
+    def _auto_exit(*, region, max_price):
+        return choose_exit(api, alice, tailnet=None, region=region, max_price=max_price)
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").status_code == 200, "index the tailnet")
     with pytest.raises(UsageError, match=f"no active exit is allowed by tailnet {tid}"):
-        _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None)
-    # wg-config chooses the same way (and refuses the same way, before opening anything).
-    refused = cli.fails(2, "-w", "alice", "wg-config", "--exit", "auto", "--indexer", indexer.url)
-    assert f"no active exit is allowed by tailnet {tid}" in refused
+        _auto_exit(region=None, max_price=None)
     cli.json("-w", "alice", "tailnet", "add-exit", str(tid), "operator")
     cli.json("-w", "alice", "tailnet", "add-exit", str(tid), "second")
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").json()["exit_count"] == 2, "index the exits")
     operator, second = (cli.json("wallet", "show", name)["address"] for name in ("operator", "second"))
     # Same reputation (none settled yet): the cheaper exit wins; a region narrows the choice.
     # The price it was chosen at comes along: the session opens at that price or not at all.
-    assert _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None) == (
+    assert _auto_exit(region=None, max_price=None) == (
         operator, tid, client.endpoint(operator).price_per_mb)
-    assert _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region="lab-b", max_price=None) == (
+    assert _auto_exit(region="lab-b", max_price=None) == (
         second, tid, client.endpoint(second).price_per_mb)
     with pytest.raises(UsageError, match="no active exit in lab-b within --max-price"):
-        _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region="lab-b", max_price=10**12)
+        _auto_exit(region="lab-b", max_price=10**12)
     cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.5", "--acl", str(acl))
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets", params={"member": client.sender.account.address})
                      .json()["total"] == 2, "index the second tailnet")
     with pytest.raises(UsageError, match="is a member of tailnets: .*choose the one that pays with --tailnet"):
-        _auto_exit(app_ctx, client, indexer.url, tailnet_id=None, region=None, max_price=None)
-    for command in ("up", "wg-config"):
+        _auto_exit(region=None, max_price=None)
+    for command in ("up", "wg-config"):  # refused before anything is asked of a daemon
         refused = cli.fails(2, "-w", "alice", command, "--exit", "operator", "--region", "lab-a")
-        assert "--region and --max-price choose among exits" in refused
+        assert "--region and --max-price choose among exits: use them with --exit auto" in refused
 
 
 def test_indexer_status_restart_and_bad_options(cli, indexer):

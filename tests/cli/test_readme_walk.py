@@ -5,8 +5,9 @@ Each line runs as written, with `--json` added so its answer can be read, and `-
 it optional (there is no terminal here to answer on). What a reader would have done between two lines (wait
 for a grace period, create the file a line names, open the session a line refers to) is done by the steps
 below, through the command line too. Long-running commands run in the background until they answer, then get
-SIGTERM. Only the lines that need a running exit node (in its own network namespace) are left out: `tests/e2e`
-runs those end to end.
+SIGTERM; the device daemon keeps running for the lines after it (`status`, `device add` of its key) until the
+line that needs it stopped. Only the lines that need a running exit node (in its own network namespace) are
+left out: `tests/e2e` runs those end to end.
 """
 
 import base64
@@ -35,8 +36,8 @@ NEW_WG_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 MOCK_ERC20 = Path(__file__).parents[1] / "contract" / "helpers" / "MockERC20.vy"
 POLICY = re.search(r"```hujson\n(.*?)```", README.read_text(), re.S).group(1)  # the README's example policy
 # An exit node runs in its own network namespace: `tests/e2e/test_agents.py` runs these lines end to end.
-NEEDS_A_RUNNING_EXIT = {"-w operator node run", "-w bob up --exit operator", "-w bob up --exit auto", "-w bob down",
-                        "-w bob wg-config --exit operator -o operator.conf"}
+NEEDS_A_RUNNING_EXIT = {"-w operator node run", "up --exit operator", "-w bob up --exit auto", "down",
+                        "wg-config --exit operator -o operator.conf"}
 
 
 class Walk:
@@ -45,7 +46,7 @@ class Walk:
         self.remote: Anvil | None = None
         self.sessions: list[int] = []
         self.captured: dict[str, str] = {}
-        self.background: list[subprocess.Popen] = []
+        self.daemon: subprocess.Popen | None = None
 
     # ------------------------------------------------------------ running
     def run(self, *args: str, env: dict[str, str] | None = None) -> dict | list:
@@ -76,6 +77,21 @@ class Walk:
             process.send_signal(signal.SIGTERM)
             output = process.communicate(timeout=30)[0]
         assert process.returncode == 0 and "Traceback" not in output, output[-2000:]
+
+    def start_daemon(self, *args: str) -> None:
+        """`daemon run`, left running (its socket and state in the walk's home)."""
+        self.daemon = subprocess.Popen([sys.executable, "-m", "octravpn.cli.main", *args], env=self.cli.env,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while not _answers(lambda: self.cli("status").code == 0):
+            assert self.daemon.poll() is None and time.monotonic() < deadline, "the daemon did not start"
+            time.sleep(0.1)
+
+    def stop_daemon(self) -> None:
+        self.daemon.send_signal(signal.SIGTERM)
+        output = self.daemon.communicate(timeout=30)[0]
+        assert self.daemon.returncode == 0 and "Traceback" not in output, output[-2000:]
+        self.daemon = None
 
     def address(self, wallet: str) -> str:
         return self.run("wallet", "show", wallet)["address"]
@@ -124,8 +140,12 @@ class Walk:
             self.run("wallet", "create", "laptop")
         if text.startswith("-w phone device consent"):
             self.run("wallet", "create", "phone")
-        if text.startswith("-w bob device add 0x…"):
+        if text.startswith("-w bob device add 0x… --signature"):
             return {"0x… --signature 0x…": f"{self.captured['device']} --signature {self.captured['signature']}"}
+        if text.startswith("-w bob device add 0x… --fund"):  # the daemon's own key
+            return {"0x…": self.run("status")["device"]}
+        if text.startswith("daemon cleanup"):
+            self.stop_daemon()  # cleaning up is for a daemon stopped for good
         if text.startswith("-w bob device revoke"):
             return {"0x…": self.captured["device"]}
         if text.startswith("-w bob session open"):
@@ -221,8 +241,13 @@ def _answers(ready) -> bool:
 def walk(tmp_path, capsys, monkeypatch):
     cli = Cli(tmp_path, capsys, monkeypatch)
     monkeypatch.chdir(tmp_path)  # the files the README's lines name (k, policy.hujson, proof.json) are here
+    for key, value in (("OCTRAVPN_SOCKET", tmp_path / "run" / "octravpnd.sock"), ("OCTRAVPN_STATE_DIR", tmp_path / "state")):
+        cli.env[key] = str(value)
+        monkeypatch.setenv(key, str(value))
     walk = Walk(cli, monkeypatch)
     yield walk
+    if walk.daemon is not None:
+        walk.stop_daemon()
     cli("devnet", "down")
     if walk.remote is not None:
         walk.remote.stop()
@@ -238,7 +263,9 @@ def test_every_readme_example_runs(walk):
         substitutions = walk.before(text)
         argv = example.argv(substitutions) + (["--yes"] if "--yes" in example.optional else [])
         where = f"README.md:{example.line}: octravpn {' '.join(argv)}"
-        if argv[:2] in (["indexer", "run"], ["indexer", "serve"]):
+        if argv[:2] == ["daemon", "run"]:
+            walk.start_daemon(*argv)
+        elif argv[:2] in (["indexer", "run"], ["indexer", "serve"]):
             env, url = walk.indexer()  # `serve` serves the database the `run` line before it filled
             walk.in_background(*argv, env=env, ready=lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200)
         elif argv[:2] in (["exits", "list"], ["acl", "publish"], ["acl", "fetch"]):  # they ask a running indexer

@@ -228,3 +228,19 @@ def test_commands_that_need_no_chain_do_not_load_it(cli, args):
             "file=sys.stderr); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code, *args], env=cli.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr.strip() == "", (args, done.stderr)
+
+
+def test_the_quick_path_knows_exactly_the_options_of_the_full_commands():
+    """`status`, `up` and `down` are answered without Typer when they can be: same options, same meaning."""
+    from octravpn.cli.app import load_command
+    from octravpn.cli.quick import QUICK, parse
+
+    for name, options in QUICK.items():
+        full = {opt for param in load_command(name).params for opt in param.opts + param.secondary_opts}
+        assert set(options) == full - {"--help", "-h", "--watch"}, name
+    assert parse(["--json", "up", "--exit", "auto", "--no-kill-switch", "--loss=5"]) == (
+        "up", True, False, {"exit": "auto", "kill_switch": False, "loss_percent": 5.0})
+    assert parse(["-w", "bob", "up", "--exit", "auto"])[2] is True  # may need the wallet: registration
+    for needs_the_full_parser in (["up", "--help"], ["status", "--watch"], ["up", "--leeway", "lots"], ["up", "--exit"],
+                                  ["tailnet", "list"], ["down", "--settle-wait"], ["up", "--kill-switch=yes"]):
+        assert parse(needs_the_full_parser) is None, needs_the_full_parser

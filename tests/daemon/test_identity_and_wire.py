@@ -56,7 +56,7 @@ def test_an_up_request_round_trips_and_checks_every_field():
     request = UpRequest(exit=ADDRESS.lower(), tailnet=2, max_pay="0.5", interface="wg-a", leeway_mb=0)
     assert request.exit == ADDRESS and UpRequest.from_json(request.to_json()) == request
     for bad, says in (({"exit": "auto", "region": "eu", "max_price": None, "session": -1}, "session must be >= 0"),
-                      ({"exit": ADDRESS, "region": "eu"}, "with exit `auto`"),
+                      ({"exit": ADDRESS, "region": "eu"}, "with --exit auto"),
                       ({"exit": "auto", "indexer": "ftp://x"}, "http(s)://"),
                       ({"exit": "auto", "kill_switch": "yes"}, "kill_switch must be bool"),
                       ({"tailnet": 1}, "exit is required")):

@@ -10,7 +10,8 @@ from octravpn.daemon.service import Conflict, Daemon, DaemonSettings, NotRegiste
 from octravpn.daemon.wire import UpRequest
 from octravpn.protocol import Receipt, recover
 from tests.daemon.fakes import (CONTRACT, DEVICE, DOMAIN, ENDPOINTS, MEMBER, NOW, OPERATORS, FakeChain, FakeExits,
-                                FakeHost, FakeIndexer, exit_key)
+                                FakeIndexer, exit_key)
+from tests.fakehost import FakeHost
 
 IFACE = "ovpn0"
 
@@ -182,6 +183,9 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
     assert "198.51.100.2" not in rules and "ip daddr 198.18.0.2 udp dport 51820 accept" in rules
     assert "198.51.100.2/32 via 192.0.2.1 dev eth0" not in world.host.routes
     assert list(world.host.interfaces[IFACE].peers) == [exit_key(1)]
+    # The second exit gave another address: the old one went first, and the tunnel's routes are back.
+    assert world.host.interfaces[IFACE].addresses == ["10.77.0.3/16"] and status["address"] == "10.77.0.3/16"
+    assert {"0.0.0.0/1 dev ovpn0", "128.0.0.0/1 dev ovpn0"} <= world.host.routes
     assert status["last_failover"]["from"] == OPERATORS[0].address and status["last_failover"]["old_session"] == 0
     assert status["ending"] == [{"session": 0, "exit": OPERATORS[0].address, "reason": "failover", "figure": 2_000_000,
                                  "confirmed": None}]
@@ -299,3 +303,15 @@ def test_consent_is_signed_by_the_device_key_for_the_wallet_named(world):
     answer = world.daemon().consent(MEMBER.address)
     assert answer["device"] == DEVICE.address
     assert recover(DOMAIN, Device(wallet=MEMBER.address), bytes.fromhex(answer["signature"][2:])) == DEVICE.address
+
+
+def test_an_up_that_fails_halfway_leaves_nothing_behind(world):
+    """The interface is made while the session opens; the exit then does not answer: all of it is undone."""
+    daemon = world.daemon()
+    world.exits.gone.add(0)
+    with pytest.raises(exit_api.ExitAPIError, match="did not answer"):
+        _up(daemon)
+    assert world.host.interfaces == {} and world.host.tables == {} and world.host.routes == set()
+    status = daemon.status()
+    assert status["status"] == "down" and "could not connect" in status["last_error"]
+    assert service.DaemonState.load(daemon.settings.state_path).host is None

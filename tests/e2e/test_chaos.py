@@ -3,8 +3,8 @@
 One exit and two clients in the namespace lab, on a devnet. In turn: hostile requests from a lab host;
 the chain unreachable from every lab host for 60 s (packets dropped: the worst kind of outage, every
 RPC waits for its timeout) while the clients keep browsing; the exit agent killed with `kill -9`
-while a client keeps browsing through its surviving tunnel, then restarted; one client's agent
-killed with `kill -9`, its WireGuard left handshaking. Then: no crash, no 5xx, no honest client cut,
+while a client keeps browsing through its surviving tunnel, then restarted; one client's daemon
+killed with `kill -9`, its WireGuard left handshaking, then restarted. Then: no crash, no 5xx, no honest client cut,
 every acknowledged receipt kept, every session settled once and at the right amount."""
 
 import json
@@ -18,7 +18,7 @@ import pytest
 
 from octravpn import config
 from octravpn.lab import EXIT_PORT, EXIT_PUBLIC, WEB_ADDRESS, fetch, unique
-from tests.e2e.agents import BIG, Exit, _settled, _status, _up, _wait, make_world
+from tests.e2e.agents import BIG, Exit, _down, _settled, _status, _up, _wait, make_world, start_device
 
 OUTAGE_SECONDS = 60
 METRICS = "127.0.0.1:9464"  # inside the exit's namespace
@@ -62,11 +62,6 @@ class Browsing:
         self.thread.join(timeout=40)
 
 
-def _agent_pid(cli, interface: str) -> int:
-    state = json.loads((cli.home / "data" / "octravpn" / "client" / f"{interface}.json").read_text())
-    return state["pid"]
-
-
 def test_chaos(world, tmp_path):
     lab, cli, registered, chain = world
     options = ("--receipt-every", "0.2", "--max-unsigned", "2", "--final-receipt-wait", "2", "--metrics", METRICS)
@@ -77,8 +72,9 @@ def test_chaos(world, tmp_path):
     try:
         _chaos(world, node, tmp_path, options, (steady, steady_session), (victim, victim_session))
     finally:
-        for host, interface in ((lab.clients[0], steady), (lab.clients[1], victim)):
-            cli.run("-w", "bob", "down", "--interface", interface, host=host)
+        for host in lab.clients:
+            if _status(cli, host)["status"] != "down":
+                _down(cli, host)
         assert node.stop() in (0, None)
         _wait(lambda: not node.leftovers(), timeout=10, what="the exit to leave nothing behind")
 
@@ -134,11 +130,11 @@ table ip chaos_outage {{
     _wait(lambda: int(node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", steady_session)[0][0])
           >= measured_at_kill + 3 * BIG, what="the restarted exit to bill what its tunnel carried meanwhile")
 
-    # 4. The victim's agent killed: its WireGuard keeps handshaking, but carries nothing: the exit ends it as
+    # 4. The victim's daemon killed: its WireGuard keeps handshaking, but carries nothing: the exit ends it as
     #    idle and settles it alone at its last receipt, while the steady client keeps browsing.
     with Browsing(lab.clients[0], every=2.0) as steady_browsing:
         before_kill = _status(cli, lab.clients[1], victim)
-        subprocess.run(["kill", "-9", str(_agent_pid(cli, victim))], check=True)
+        cli.stop_daemon(lab.clients[1], kill=True)
         (settled,) = _wait(lambda: _settled(chain, victim_session), timeout=120, what="the idle victim's settlement")
         (last_receipt,), = node.db("SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?",
                                    victim_session)
@@ -146,13 +142,17 @@ table ip chaos_outage {{
         assert [e.name for e in chain.session_events(victim_session)].count("SettledByReceipt") == 1
     assert steady_browsing.failures == []
 
-    down = cli.run("-w", "bob", "down", "--interface", victim, host=lab.clients[1])  # the agent is dead: state file only
-    assert f"session {victim_session} is already settled on chain" in down["last_error"]
+    # Restarted, the victim's daemon finds its session settled on chain; `down` restores the network.
+    start_device(cli, lab.clients[1], cli.home)
+    ended = _wait(lambda: (s := _status(cli, lab.clients[1]))["status"] == "ended" and s, what="the daemon to see the end")
+    assert f"session {victim_session} is settled on chain" in ended["last_error"]
+    down = _down(cli, lab.clients[1])
+    assert down["settlement"]["status"] == "settled" and down["settlement"]["bytes_used"] == settled.args["bytes_used"]
     assert not lab.clients[1].run("ip", "link", "show", victim, check=False).returncode == 0
 
     # 5. The steady client leaves: one settlement, at its last receipt, which covers every byte the exit measured.
     receipts_signed = _status(cli, lab.clients[0], steady)["receipts_signed"]
-    down = cli.run("-w", "bob", "down", "--interface", steady, host=lab.clients[0])
+    down = _down(cli, lab.clients[0])
     assert down["settlement"]["status"] == "settled"
     stored = node.db("SELECT COUNT(*), MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", steady_session)
     assert stored[0][0] >= receipts_signed and stored[0][0] == down["receipts_signed"]  # every acknowledged receipt kept

@@ -15,9 +15,11 @@ def test_demo_walks_through_the_whole_story():
     steps = [line.split()[2:] for line in result.stdout.splitlines() if line.startswith("$ octravpn ")]
     assert steps[0][:3] == ["devnet", "up", "--host"]
     assert ["-w", "operator", "node", "run"] in [s[:4] for s in steps]
-    assert [s[2] for s in steps if s[:2] == ["-w", "bob"]] == ["up", "status", "down"]
+    commands = [s[0] for s in steps if not s[0].startswith("-")]
+    assert commands[commands.index("daemon"):] == ["daemon", "up", "status", "down", "session", "earnings", "tailnet"]
+    assert ["-w", "bob", "device", "add"] in [s[:4] for s in steps]  # the daemon's key, registered as Bob's device
     assert ["indexer", "run"] in [s[:2] for s in steps] and ["exits", "list"] in [s[:2] for s in steps]
-    up = next(s for s in steps if s[:3] == ["-w", "bob", "up"])
+    up = next(s for s in steps if s[0] == "up")
     assert up[up.index("--exit") + 1] == "auto"
     assert "hello from the internet host, through an OctraVPN exit" in result.stdout
     down = result.stdout.split("Bob disconnects", 1)[1]

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from octravpn.chain.client import open_client
 from octravpn.indexer import schema
 from octravpn.indexer.database import DatabaseError
-from octravpn.indexer.events import EventDecoder
+from octravpn.chain.events import EventDecoder
 from octravpn.indexer.follower import Follower, FollowSettings, ReorgTooDeep, read_checkpoint
 from tests.indexer.conftest import follow_to_head
 from tests.indexer.history import ETHER, compare_with_chain

@@ -2,7 +2,7 @@
 
 import pytest
 
-from octravpn.indexer.events import LogEvent
+from octravpn.chain.events import LogEvent
 from octravpn.indexer.reducer import (PARAM_FIELDS, PROTOCOL_KEY, InconsistentHistory, UnknownEvent, apply, new_protocol)
 
 ETHER = 10**18

@@ -8,18 +8,36 @@ from fastapi.testclient import TestClient
 from octravpn.node.api import create_app
 from octravpn.node.handshake import ExitIdentity, HandshakeService
 from octravpn.node.store import NodeStore
+from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
-from octravpn.wireguard.runner import FakeRunner
+from tests.fakehost import FakeHost
 from tests.node.fakes import CLIENT_KEYS, DEVICE, DOMAIN, EXIT, EXIT_KEYS, NOW, STRANGER, FakeChain, _body
+
+def exit_host() -> FakeHost:
+    """The exit's host with its interface up and no peer yet (as the agent's start leaves it)."""
+    host = FakeHost()
+    host.interface("ovpn0", EXIT_KEYS.private_b64, address="10.77.0.1/24")
+    host.calls.clear()
+    return host
+
+
+def peer_set(host: FakeHost, store: NodeStore) -> PeerSet:
+    return PeerSet(engine=Engine(host), store=store, interface=ExitInterface(
+        name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"))
+
+
+def peers(host: FakeHost) -> dict[str, str]:
+    return {key: peer["allowed"] for key, peer in host.interfaces["ovpn0"].peers.items()}
+
 
 @pytest.fixture
 def setup(tmp_path):
-    runner, chain, store = FakeRunner(), FakeChain(), NodeStore(tmp_path / "node.db")
+    runner, chain, store = exit_host(), FakeChain(), NodeStore(tmp_path / "node.db")
     identity = ExitIdentity(operator=EXIT, wg_public_key=EXIT_KEYS.public, endpoint="198.51.100.7:51820",
                             interface="ovpn0", tunnel_network=ipaddress.ip_network("10.77.0.0/24"), dns=("10.77.0.1",))
-    service = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, engine=Engine(runner),
-                               clock=lambda: NOW)
+    service = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, clock=lambda: NOW,
+                               peers=peer_set(runner, store))
     yield TestClient(create_app(service)), runner, chain, store
     store.close()
 
@@ -33,7 +51,7 @@ def test_opener_gets_a_peer_and_the_interface_details(setup):
         "client_address": "10.77.0.2/24", "exit_address": "10.77.0.1", "dns": ["10.77.0.1"],
         "allowed_ips": ["0.0.0.0/0", "::/0"],
     }
-    assert runner.calls == [(["wg", "set", "ovpn0", "peer", CLIENT_KEYS.public_b64, "allowed-ips", "10.77.0.2/32"], None)]
+    assert peers(runner) == {CLIENT_KEYS.public_b64: "10.77.0.2/32"}
     record = store.session(7)
     assert (record.deposit, record.price_per_mb, record.tunnel_address) == (10**16, 2 * 10**12, "10.77.0.2")
 
@@ -44,8 +62,7 @@ def test_a_device_of_the_opener_can_move_the_session_to_its_key(setup):
     laptop = Keypair.from_private(b"\x66" * 32)
     response = client.post("/v1/peers", json=_body(DEVICE, timestamp=NOW + 1, key=laptop.public))
     assert response.status_code == 200 and response.json()["client_address"] == "10.77.0.2/24"
-    assert runner.calls[1][0] == ["wg", "set", "ovpn0", "peer", CLIENT_KEYS.public_b64, "remove"]
-    assert runner.calls[2][0][4] == laptop.public_b64
+    assert peers(runner) == {laptop.public_b64: "10.77.0.2/32"}  # the old key is no longer a peer
     assert store.session(7).wg_pubkey == laptop.public
 
 
@@ -76,24 +93,24 @@ def test_bad_handshakes_get_a_4xx_and_change_nothing(setup, name, body, status, 
     response = client.post("/v1/peers", json=body())
     assert response.status_code == status, response.text
     assert reason in response.json()["error"]
-    assert runner.calls == [] and store.sessions() == []
+    assert runner.changes == [] and store.sessions() == []
 
 
 def test_malformed_json(setup):
     client, runner, _, store = setup
     response = client.post("/v1/peers", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and "not JSON" in response.json()["error"]
-    assert runner.calls == [] and store.sessions() == []
+    assert runner.changes == [] and store.sessions() == []
 
 
 def test_replayed_request_is_refused_and_changes_nothing(setup):
     client, runner, _, store = setup
     body = _body()
     assert client.post("/v1/peers", json=body).status_code == 200
-    calls = list(runner.calls)
+    changes = list(runner.changes)
     response = client.post("/v1/peers", json=body)
     assert response.status_code == 409 and "replayed" in response.json()["error"]
-    assert runner.calls == calls
+    assert runner.changes == changes
 
 
 def test_chain_outage_is_a_503_not_a_500(setup):
@@ -101,17 +118,17 @@ def test_chain_outage_is_a_503_not_a_500(setup):
     chain.down = True
     response = client.post("/v1/peers", json=_body())
     assert response.status_code == 503 and "cannot read the chain" in response.json()["error"]
-    assert runner.calls == []
+    assert runner.changes == []
 
 
 def test_a_wireguard_failure_is_a_503_and_a_retry_succeeds(setup):
     from octravpn.wireguard.runner import CommandError
 
     client, runner, _, store = setup
-    runner.responses.append((("wg", "set"), CommandError(["wg", "set"], 1, "Unable to modify interface: No such device")))
+    runner.failing[("wg", "syncconf")] = CommandError(["wg", "syncconf"], 1, "Unable to modify interface: No such device")
     first = client.post("/v1/peers", json=_body())
     assert first.status_code == 503 and "could not configure WireGuard" in first.json()["error"]
-    runner.responses.clear()
+    runner.failing.clear()
     retry = client.post("/v1/peers", json=_body(timestamp=NOW + 1))
     assert retry.status_code == 200 and retry.json()["client_address"] == "10.77.0.2/24"
 
@@ -120,7 +137,7 @@ def test_a_session_the_exit_cut_cannot_be_rejoined(setup):
     client, runner, _, store = setup
     assert client.post("/v1/peers", json=_body()).status_code == 200
     store.set_state(7, "cut")
-    calls = list(runner.calls)
+    changes = list(runner.changes)
     response = client.post("/v1/peers", json=_body(timestamp=NOW + 1))
     assert response.status_code == 409 and "was ended by the exit (cut)" in response.json()["error"]
-    assert runner.calls == calls
+    assert runner.changes == changes

@@ -12,7 +12,8 @@ from octravpn.protocol import PeerRequest, Receipt, recover, sign
 from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
-from octravpn.wireguard.runner import FakeRunner
+from octravpn.node.peers import ExitInterface, PeerSet
+from tests.fakehost import FakeHost
 from eth_account import Account
 
 from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
@@ -23,33 +24,44 @@ CLIENT = Keypair.from_private(b"\x55" * 32)
 
 
 class Counters:
-    """`wg show dump` whose counters the test moves."""
+    """The client peer's WireGuard counters on the exit's host, which the test moves."""
 
-    def __init__(self):
-        self.rx, self.tx, self.present = 0, 0, True
+    def __init__(self, host: FakeHost) -> None:
+        self.host = host
 
-    def dump(self, argv, stdin):
-        head = f"{EXIT_KEYS.private_b64}\t{EXIT_KEYS.public_b64}\t51820\toff\n"
-        if not self.present:
-            return head
-        return head + f"{CLIENT.public_b64}\t(none)\t198.51.100.9:40000\t10.77.0.2/32\t{NOW}\t{self.rx}\t{self.tx}\toff\n"
+    def _peer(self) -> dict:
+        return self.host.interfaces["ovpn0"].peers[CLIENT.public_b64]
+
+    rx = property(lambda self: self._peer()["rx"], lambda self, value: self._peer().__setitem__("rx", value))
+    tx = property(lambda self: self._peer()["tx"], lambda self, value: self._peer().__setitem__("tx", value))
+
+
+def exit_parts(host: FakeHost, store: NodeStore, **meter_options) -> tuple[HandshakeService, SessionMeters]:
+    """The exit's handshake service and meters on `host`, as an agent's start wires them."""
+    import ipaddress
+
+    engine = Engine(host)
+    peers = PeerSet(engine=engine, store=store, interface=ExitInterface(
+        name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"))
+    identity = ExitIdentity(operator=FakeChain().sessions[7].exit, wg_public_key=EXIT_KEYS.public,
+                            endpoint="198.51.100.7:51820", interface="ovpn0",
+                            tunnel_network=ipaddress.ip_network("10.77.0.0/24"))
+    handshake = HandshakeService(domain=DOMAIN, identity=identity, chain=FakeChain(), store=store, peers=peers,
+                                 clock=lambda: NOW)
+    meters = SessionMeters(store=store, engine=engine, peers=peers, interface="ovpn0",
+                           **{"receipt_every": 10 * MB, "max_unsigned": 25 * MB, **meter_options})
+    return handshake, meters
 
 
 @pytest.fixture
 def exit_node(tmp_path):
-    import ipaddress
-
-    counters, chain, store = Counters(), FakeChain(), NodeStore(tmp_path / "node.db")
-    runner = FakeRunner([(("wg", "show"), counters.dump)])
-    engine = Engine(runner)
-    identity = ExitIdentity(operator=FakeChain().sessions[7].exit, wg_public_key=EXIT_KEYS.public,
-                            endpoint="198.51.100.7:51820", interface="ovpn0",
-                            tunnel_network=ipaddress.ip_network("10.77.0.0/24"))
-    handshake = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, engine=engine, clock=lambda: NOW)
-    meters = SessionMeters(store=store, engine=engine, interface="ovpn0", receipt_every=10 * MB, max_unsigned=25 * MB)
+    runner, chain, store = FakeHost(), FakeChain(), NodeStore(tmp_path / "node.db")
+    runner.interface("ovpn0", EXIT_KEYS.private_b64, address="10.77.0.1/24")
+    handshake, meters = exit_parts(runner, store)
     channel = ReceiptChannel(domain=DOMAIN, chain=chain, store=store, meters=meters, receipt_key=RECEIPT_KEY.key)
     client = TestClient(create_app(handshake, channel))
     assert client.post("/v1/peers", json=_body()).status_code == 200
+    counters = Counters(runner)
     yield client, counters, store, meters, runner, tmp_path
     store.close()
 
@@ -81,7 +93,7 @@ def test_a_client_that_does_not_sign_is_cut(exit_node):
     counters.rx = 26 * MB
     (cut,) = meters.tick()
     assert cut[0] == 7 and cut[1].reason == "client lags in signing receipts"
-    assert runner.calls[-1][0] == ["wg", "set", "ovpn0", "peer", CLIENT.public_b64, "remove"]
+    assert runner.interfaces["ovpn0"].peers == {}  # cut: no longer a peer
     assert store.session(7).state == "cut" and store.session(7).measured_bytes == 26 * MB
     assert meters.tick() == []  # cut sessions are no longer metered
 
@@ -102,8 +114,7 @@ def test_a_restarted_exit_meters_what_its_surviving_interface_carried_and_forget
     client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
     counters.rx = 12 * MB  # the interface outlived the agent and carried 2 MB meanwhile
 
-    restarted = SessionMeters(store=store, engine=Engine(runner), interface="ovpn0", receipt_every=10 * MB,
-                              max_unsigned=25 * MB)
+    _, restarted = exit_parts(runner, store)
     restarted.tick()
     assert store.session(7).measured_bytes == 12 * MB
     counters.rx = 19 * MB
@@ -118,8 +129,7 @@ def test_a_restarted_exit_on_a_new_interface_counts_from_zero(exit_node):
     counters.rx = 10 * MB
     meters.tick()
     counters.rx = 3 * MB  # the interface was recreated: its counters began again
-    restarted = SessionMeters(store=store, engine=Engine(runner), interface="ovpn0", receipt_every=10 * MB,
-                              max_unsigned=25 * MB)
+    _, restarted = exit_parts(runner, store)
     restarted.tick()
     assert store.session(7).measured_bytes == 13 * MB
 
@@ -173,7 +183,7 @@ def test_a_client_that_leaves_gets_a_last_request_and_the_peer_is_removed(exit_n
     body = response.json()
     assert body["state"] == "cut" and body["reason"] == "closed by the client" and body["measured_bytes"] == 13 * MB
     assert (body["receipt_request"]["seq"], body["receipt_request"]["bytes_used"]) == (2, 13 * MB)
-    assert runner.calls[-1][0] == ["wg", "set", "ovpn0", "peer", CLIENT.public_b64, "remove"]
+    assert runner.interfaces["ovpn0"].peers == {}  # cut: no longer a peer
     assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200
     assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200  # a retry
     assert meters.meters[7].fully_signed and store.receipt_count(7) == 2

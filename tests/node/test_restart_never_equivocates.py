@@ -22,30 +22,26 @@ from octravpn.protocol import Receipt, recover, sign
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.runner import FakeRunner
 from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, FakeChain, _body
-from tests.node.test_metering_and_receipts import MB, RECEIPT_KEY, Counters
+from tests.fakehost import FakeHost
+from tests.node.test_metering_and_receipts import MB, RECEIPT_KEY, Counters, exit_parts
 
 
 class World:
     """An exit that can be killed and restarted at any point, and an honest client."""
 
     def __init__(self, path):
-        self.path, self.counters = path, Counters()
+        self.path, self.host = path, FakeHost()
+        self.host.interface("ovpn0", EXIT_KEYS.private_b64, address="10.77.0.1/24")  # it outlives every restart
         self.requests: dict[int, int] = {}  # every operator-signed request the client ever saw: seq -> bytes
         self.signed_seq = 0
         self.start()
         assert self.api.post("/v1/peers", json=_body()).status_code == 200
+        self.counters = Counters(self.host)
 
     def start(self):
         self.store = NodeStore(self.path)
-        engine = Engine(FakeRunner([(("wg", "show"), self.counters.dump)]))
-        identity = ExitIdentity(operator=FakeChain().sessions[7].exit, wg_public_key=EXIT_KEYS.public,
-                                endpoint="198.51.100.7:51820", interface="ovpn0",
-                                tunnel_network=ipaddress.ip_network("10.77.0.0/24"))
         chain = FakeChain()
-        self.meters = SessionMeters(store=self.store, engine=engine, interface="ovpn0", receipt_every=10 * MB,
-                                    max_unsigned=10**12)
-        handshake = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=self.store, engine=engine,
-                                     clock=lambda: NOW)
+        handshake, self.meters = exit_parts(self.host, self.store, max_unsigned=10**12)
         receipts = ReceiptChannel(domain=DOMAIN, chain=chain, store=self.store, meters=self.meters,
                                   receipt_key=RECEIPT_KEY.key)
         self.api = TestClient(create_app(handshake, receipts))

@@ -21,6 +21,7 @@ from web3.exceptions import (
 )
 
 from octravpn.chain.artifacts import load as load_artifact
+from octravpn.chain.events import EventDecoder
 from octravpn.chain.errors import ChainError, ContractNotDeployed, ContractRevert, RpcUnreachable, WrongChain, revert_reason
 from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
@@ -210,21 +211,10 @@ class OctraVPN:
         self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact().abi)
         self.sender = sender
         self.address = self.contract.address
-        self._events_by_topic = {
-            Web3.keccak(text=self._event_signature(item)): item["name"]
-            for item in self.contract.abi if item["type"] == "event"
-        }
+        self._decoder = EventDecoder(self.contract.abi)
         self._asset: str | None = None
 
     # ---------------------------------------------------------- plumbing
-    @staticmethod
-    def _event_signature(item: dict) -> str:
-        def canonical(arg):
-            if arg["type"].startswith("tuple"):
-                return "(" + ",".join(canonical(c) for c in arg["components"]) + ")" + arg["type"][5:]
-            return arg["type"]
-        return f"{item['name']}(" + ",".join(canonical(a) for a in item["inputs"]) + ")"
-
     def _function(self, name: str, *args):
         """The contract call `name(*args)`; arguments the ABI cannot encode (a number above uint256, a negative
         one) are bad input, refused before anything is sent."""
@@ -280,13 +270,11 @@ class OctraVPN:
     def decode_logs(self, logs: list) -> list[ChainEvent]:
         decoded = []
         for log in logs:
-            if log["address"] != self.address or not log["topics"]:
+            if log["address"] != self.address:
                 continue
-            name = self._events_by_topic.get(bytes(log["topics"][0]))
-            if name is None:
-                continue
-            event = getattr(self.contract.events, name)().process_log(log)
-            decoded.append(ChainEvent(name, dict(event.args), log["blockNumber"], log["transactionHash"].to_0x_hex(), log["logIndex"]))
+            event = self._decoder.decode(log)
+            if event is not None:
+                decoded.append(ChainEvent(event.name, event.args, event.block_number, event.tx_hash, event.log_index))
         return decoded
 
     def events(self, from_block: int = 0, to_block: int | str = "latest") -> list[ChainEvent]:

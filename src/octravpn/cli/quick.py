@@ -1,46 +1,80 @@
-"""`octravpn status` without loading the command tree.
+"""`octravpn status | up | down` without loading the command tree.
 
-Status is what people and scripts run most, and it only asks the daemon: the
+These three only ask the daemon, and people (and scripts) run them most: the
 full command line (Typer, with its validation machinery) costs more to load
-than the question costs to answer. So a command line that is exactly
-`status` with options this module knows is answered here, with the standard
-library; anything else (help, an unknown option, another command) goes the
-usual way, which answers `status` the same.
+than the question costs to answer. So a command line that is exactly one of
+them, with options this module knows, is answered here with the standard
+library; anything else (help, an unknown option, `status --watch`, `up` that
+must first register the device with a wallet) goes the usual way, which
+answers the same. `QUICK` lists the options; a test checks it against the
+full commands' options, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-# Global options that do not change what `status` prints (they select a wallet or network it does not use).
-IGNORED_WITH_VALUE = {"-w", "--wallet", "-n", "--network", "--config", "--password-file", "--timeout"}
+# Global options that do not change what these commands do (they select a wallet or network the daemon does not
+# use here), and `--json`.
+GLOBAL_WITH_VALUE = {"-w", "--wallet", "-n", "--network", "--config", "--password-file", "--timeout"}
+
+# command -> option -> (field, type); a bool type means a flag that sets the field to that value.
+QUICK: dict[str, dict[str, tuple[str, type | bool]]] = {
+    "status": {"--socket": ("socket", str)},
+    "down": {"--socket": ("socket", str), "--settle-wait": ("settle_wait", float)},
+    "up": {
+        "--socket": ("socket", str), "--exit": ("exit", str), "--tailnet": ("tailnet", int), "--max-pay": ("max_pay", str),
+        "--session": ("session", int), "--interface": ("interface", str), "--kill-switch": ("kill_switch", True),
+        "--no-kill-switch": ("kill_switch", False), "--accept-dns": ("accept_dns", True),
+        "--no-accept-dns": ("accept_dns", False), "--leeway": ("leeway_mb", float), "--loss": ("loss_percent", float),
+        "--fund": ("fund", str), "--region": ("region", str), "--max-price": ("max_price", str),
+        "--indexer": ("indexer", str),
+    },
+}
 
 
-def parse(argv: list[str]) -> tuple[bool, Path | None] | None:
-    """(as_json, socket) for a plain `status` command line; None for anything else."""
-    as_json, socket, command, i = False, None, None, 0
-    while i < len(argv):
-        token = argv[i]
-        name, has_value, value = token.partition("=")
-        if token == "--json":
-            as_json = True
-        elif name == "--socket":
-            if not has_value:
-                i += 1
-                if i == len(argv):
-                    return None
-                value = argv[i]
-            socket = Path(value)
-        elif name in IGNORED_WITH_VALUE:
-            i += 0 if has_value else 1
-        elif token == "status" and command is None:
-            command = token
-        else:
-            return None
-        i += 1
-    return (as_json, socket) if command == "status" else None
+class _NotQuick(Exception):
+    """The command line needs the full parser (which also explains any mistake in it)."""
+
+
+def parse(argv: list[str]) -> tuple[str, bool, bool, dict] | None:
+    """(command, as_json, wallet_given, options) for a command line this module answers; None for anything else."""
+    command, as_json, wallet, options, i = None, False, False, {}, 0
+    try:
+        while i < len(argv):
+            token = argv[i]
+            name, has_value, value = token.partition("=")
+            if command is None and not token.startswith("-"):
+                if token not in QUICK:
+                    raise _NotQuick
+                command = token
+            elif token == "--json":
+                as_json = True
+            elif name in GLOBAL_WITH_VALUE:
+                wallet |= name in ("-w", "--wallet")
+                i += 0 if has_value else 1
+            elif command is not None and name in QUICK[command]:
+                field, kind = QUICK[command][name]
+                if isinstance(kind, bool):
+                    if has_value:
+                        raise _NotQuick
+                    options[field] = kind
+                else:
+                    if not has_value:
+                        i += 1
+                        if i == len(argv):
+                            raise _NotQuick
+                        value = argv[i]
+                    options[field] = kind(value)
+            else:
+                raise _NotQuick
+            i += 1
+    except (_NotQuick, ValueError):
+        return None
+    return (command, as_json, wallet, options) if command is not None else None
 
 
 def flat(data: dict, prefix: str = "") -> dict:
@@ -54,26 +88,67 @@ def flat(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def status(argv: list[str]) -> int | None:
-    """Answer a plain `status` command line; None if it is not one."""
+def _exit_address(exit_: str) -> str:
+    """`auto`, an address, or a local wallet's name (read from its keystore file: no key is unlocked)."""
+    from octravpn.addresses import looks_like_address
+
+    if exit_ == "auto" or looks_like_address(exit_):
+        return exit_
+    from octravpn import config
+    from octravpn.errors import UsageError, WalletError
+    from octravpn.wallet import Keystore
+
+    try:
+        return Keystore(config.load().keystore_dir).info(exit_).address
+    except (WalletError, config.ConfigError):
+        raise UsageError(f"{exit_!r} is neither an address nor a local wallet") from None
+
+
+def _answer(command: str, wallet_given: bool, options: dict) -> tuple[dict, str] | None:
+    from octravpn.daemon.localclient import DaemonRefused, LocalAPI
+    from octravpn.daemon.paths import control_socket, read_socket
+
+    socket = Path(options.pop("socket")) if "socket" in options else control_socket()
+    if command == "status":
+        return LocalAPI(read_socket(socket), timeout=5.0).get("/v1/status"), "status"
+    if command == "down":
+        wait = options.get("settle_wait", 60.0)
+        return LocalAPI(socket, timeout=wait + 180.0).post("/v1/down", {"settle_wait": wait}), "disconnected"
+    from octravpn.daemon.wire import UpRequest
+
+    options.pop("fund", None)  # only for registering, which the full command does
+    indexer = options.pop("indexer", None) or os.environ.get("OCTRAVPN_INDEXER") or None
+    if "exit" not in options:
+        return None  # a required option is missing: the full parser says so
+    request = UpRequest(**{**options, "exit": _exit_address(options["exit"]), "indexer": indexer})
+    try:
+        return LocalAPI(socket, timeout=180.0).post("/v1/up", request.to_json()), "connected"
+    except DaemonRefused as refused:
+        if refused.code == "device-not-registered" and wallet_given:
+            return None  # the full command registers the device with the wallet, then connects
+        raise
+
+
+def run(argv: list[str]) -> int | None:
+    """Answer a plain `status`, `up` or `down` command line; None if it is not one (or needs the full command)."""
     parsed = parse(argv)
     if parsed is None:
         return None
-    as_json, socket = parsed
-    from octravpn.daemon.localclient import LocalAPI
-    from octravpn.daemon.paths import control_socket, read_socket
+    command, as_json, wallet_given, options = parsed
     from octravpn.errors import OctraVPNError
 
-    socket = socket or control_socket()
     try:
-        snapshot = LocalAPI(read_socket(socket), timeout=5.0).get("/v1/status")
+        answered = _answer(command, wallet_given, options)
     except OctraVPNError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
+    if answered is None:
+        return None
+    data, title = answered
     if as_json:
-        sys.stdout.write(json.dumps(snapshot) + "\n")
+        sys.stdout.write(json.dumps(data) + "\n")
         return 0
     from octravpn.cli.output import Output
 
-    Output(False).record(flat(snapshot), title="status")
+    Output(False).record(flat(data), title=title)
     return 0

@@ -8,7 +8,6 @@ registered on chain can complete a handshake with us.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import time
@@ -23,10 +22,10 @@ from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.errors import OctraVPNError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign
-from octravpn.protocol.handshake import LEAVE_KEY
+from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.sessions import STATUS_OPEN
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
-from octravpn.wireguard.keys import Keypair, decode_key, encode_key
+from octravpn.wireguard.keys import Keypair, encode_key
 
 log = logging.getLogger("octravpn.client")
 
@@ -52,6 +51,16 @@ class Located:
     @property
     def api_url(self) -> str:
         return f"http://{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A session's terms, as the chain set them when it opened."""
+
+    session_id: int
+    tailnet_id: int
+    deposit: int
+    price_per_mb: int
 
 
 @dataclass(frozen=True)
@@ -104,8 +113,14 @@ class Connector:
             raise UsageError(f"session {session_id} is not an open session of this device on {exit_addr}")
         return usable
 
-    def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None, max_price: int) -> int:
-        """Open a session at most at `max_price` per MB (the price the exit was chosen at)."""
+    def terms(self, session_id: int) -> Terms:
+        session = self.client.session(session_id)
+        return Terms(session_id=session_id, tailnet_id=session.tailnet_id, deposit=session.deposit,
+                     price_per_mb=session.price_per_mb)
+
+    def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None, max_price: int) -> Terms:
+        """Open a session at most at `max_price` per MB (the price the exit was chosen at); its terms, from the
+        transaction's `SessionOpened` event."""
         if not self.client.is_active(exit_addr):
             raise UsageError(f"exit {exit_addr} takes no new sessions (retired, slashed or under-bonded)")
         tailnet_id = self.tailnet_for(exit_addr) if tailnet_id is None else tailnet_id
@@ -119,7 +134,9 @@ class Connector:
             raise ConnectError(f"exit {exit_addr} raised its price to {now} per MB after it was chosen at {max_price}: "
                                "no session was opened; choose the exit again") from exc
         log.info("opened session %d on tailnet %d (deposit %d, tx %s)", sid, tailnet_id, deposit, result.tx_hash)
-        return sid
+        opened = result.event("SessionOpened").args
+        return Terms(session_id=sid, tailnet_id=opened["tailnet_id"], deposit=opened["deposit"],
+                     price_per_mb=opened["price_per_mb"])
 
     def member(self) -> str | None:
         """The member wallet this key acts for: itself if it is a member's own key, else the wallet it is a device
@@ -147,17 +164,14 @@ def join(domain: Domain, account: LocalAccount, api_url: str, registered_key: by
     """Ask the exit to add `keys` as the session's peer; its answer must carry the key registered on chain.
     Needs only the exit's API, not the chain (a rejoin works while the chain is unreachable)."""
     request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()))
-    answer = ExitAPI(api_url, timeout=5.0).add_peer({
-        "session_id": session_id, "wg_pubkey": keys.public_b64, "timestamp": request.timestamp,
-        "receipts": signs_receipts, "signature": "0x" + sign(domain, request, account.key).hex()})
+    ask = PeerAsk(request=request, signature=sign(domain, request, account.key), receipts=signs_receipts)
     try:
-        exit_key = decode_key(answer["exit_public_key"])
-        joined = Joined(session_id=session_id, exit_public_key=exit_key,
-                        client_address=str(ipaddress.ip_interface(answer["client_address"])),
-                        exit_address=str(ipaddress.ip_address(answer["exit_address"])),
-                        dns=tuple(str(ipaddress.ip_address(d)) for d in answer.get("dns", [])))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConnectError(f"the exit's handshake answer is malformed: {exc}") from exc
+        grant = PeerGrant.from_json(ExitAPI(api_url, timeout=5.0).add_peer(ask.to_json()))
+    except WireFormatError as exc:
+        raise ConnectError(str(exc)) from exc
+    exit_key = grant.exit_public_key
+    joined = Joined(session_id=session_id, exit_public_key=exit_key, client_address=grant.client_address,
+                    exit_address=grant.exit_address, dns=grant.dns)
     if exit_key != registered_key:
         raise ConnectError(f"the exit answered with WireGuard key {encode_key(exit_key)}, not the one it registered "
                            f"({encode_key(registered_key)}): refusing to connect")
@@ -166,5 +180,5 @@ def join(domain: Domain, account: LocalAccount, api_url: str, registered_key: by
 
 def leave_request(domain: Domain, account: LocalAccount, session_id: int, *, clock: Callable[[], float]) -> dict:
     """The signed body of the handshake API's `close`: ends the session with the exit."""
-    request = PeerRequest(session_id=session_id, wg_pubkey=LEAVE_KEY, timestamp=int(clock()))
-    return {"timestamp": request.timestamp, "signature": "0x" + sign(domain, request, account.key).hex()}
+    request = LeaveAsk.request(session_id, int(clock()))
+    return LeaveAsk(timestamp=request.timestamp, signature=sign(domain, request, account.key)).to_json()

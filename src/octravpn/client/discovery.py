@@ -70,3 +70,24 @@ class IndexerClient:
 
     def tailnets_of(self, member: str) -> list[dict]:
         return self._get("/v1/tailnets", {"member": member, "limit": 500})["items"]
+
+
+def choose_exit(api: IndexerClient, member: str, *, tailnet: int | None, region: str | None, max_price: int | None,
+                exclude: frozenset[str] = frozenset()) -> tuple[str, int, int]:
+    """`--exit auto`: the best exit (rule: `best_exit`) for the tailnet that pays (given, or `member`'s one
+    tailnet), and the price it was chosen at (the session opens at that price or not at all). `exclude`: exits
+    found unreachable (a failover passes over them)."""
+    if tailnet is None:
+        tailnets = [t["id"] for t in api.tailnets_of(member)]
+        if len(tailnets) != 1:
+            listed = ", ".join(map(str, tailnets)) or "none"
+            raise UsageError(f"{member} is a member of tailnets: {listed}; choose the one that pays with --tailnet")
+        tailnet = tailnets[0]
+    exits = [e for e in api.exits(tailnet=tailnet, region=region, max_price=max_price) if e["address"] not in exclude]
+    chosen = best_exit(exits)
+    if chosen is None:
+        wanted = "".join([f" in {region}" if region else "", " within --max-price" if max_price is not None else "",
+                          " other than the unreachable ones" if exclude else ""])
+        raise UsageError(f"no active exit{wanted} is allowed by tailnet {tailnet}: see `octravpn exits list --tailnet "
+                         f"{tailnet} --all`")
+    return chosen["address"], tailnet, int(chosen["price_per_mb"])

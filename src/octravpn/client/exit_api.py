@@ -1,10 +1,11 @@
-"""HTTP client of an exit's handshake API (`octravpn.node.api`)."""
+"""HTTP client of an exit's handshake API (`octravpn.node.api`); the bodies are `octravpn.protocol.exitwire`'s."""
 
 from __future__ import annotations
 
 import httpx
 
 from octravpn.errors import OctraVPNError
+from octravpn.protocol import exitwire
 
 
 class ExitAPIError(OctraVPNError):
@@ -42,16 +43,16 @@ class ExitAPI:
         return data
 
     def info(self) -> dict:
-        return self._call("GET", "/v1/info")
+        return self._call("GET", exitwire.INFO)
 
     def add_peer(self, body: dict) -> dict:
-        return self._call("POST", "/v1/peers", body)
+        return self._call("POST", exitwire.PEERS, body)
 
     def receipt_request(self, session_id: int) -> dict | None:
-        return self._call("GET", f"/v1/sessions/{session_id}/receipt-request")
+        return self._call("GET", exitwire.receipt_request_path(session_id))
 
     def submit_receipt(self, session_id: int, body: dict) -> dict:
-        return self._call("POST", f"/v1/sessions/{session_id}/receipts", body)
+        return self._call("POST", exitwire.receipts_path(session_id), body)
 
     def leave(self, session_id: int, body: dict) -> dict:
-        return self._call("POST", f"/v1/sessions/{session_id}/close", body)
+        return self._call("POST", exitwire.close_path(session_id), body)

@@ -84,7 +84,12 @@ def gateway_route(runner: CommandRunner, address: str, *, tunnel: str | None = N
 
 def apply_routes(runner: CommandRunner, routing: TunnelRouting) -> list[list[str]]:
     """Bypass routes first (taken from the current table), then the split default; returns what was added."""
-    added = add_bypass_routes(runner, routing)
+    return add_bypass_routes(runner, routing) + split_default_routes(runner, routing)
+
+
+def split_default_routes(runner: CommandRunner, routing: TunnelRouting) -> list[list[str]]:
+    """The two /1 routes into the tunnel (replaced if present)."""
+    added = []
     for half in SPLIT_DEFAULT:
         route = [half, "dev", routing.interface]
         runner.run(["ip", "route", "replace", *route])

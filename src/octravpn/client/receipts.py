@@ -19,6 +19,7 @@ from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.state import Connection
 from octravpn.protocol.eip712 import Domain, Receipt, recover, sign
 from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.exitwire import ReceiptAsk, SignedReceipt, WireFormatError
 from octravpn.protocol.metering import ClientMeter
 
 log = logging.getLogger("octravpn.client")
@@ -48,20 +49,28 @@ class ReceiptDesk:
 
     def answer(self) -> bool:
         """Fetch the exit's latest request and sign it if it is new; True if the exit's API answered."""
-        request = self.api.receipt_request(self.connection.session_id)
-        if request is not None and request.get("seq", 0) > self.connection.signed_seq:
-            self.sign(request)
+        body = self.api.receipt_request(self.connection.session_id)
+        if body is not None:
+            self.sign(self._parse(body))
         return True
 
-    def sign(self, request: dict) -> None:
-        """Sign the exit's request if the operator's receipt key made it and the bytes were seen here."""
-        connection = self.connection
+    def _parse(self, body: object) -> ReceiptAsk:
         try:
-            seq, bytes_used = int(request["seq"]), int(request["bytes_used"])
-            asked = Receipt(session_id=connection.session_id, seq=seq, bytes_used=bytes_used)
-            operator_signature = str(request["operator_signature"])
-            signer = recover(self.domain, asked, bytes.fromhex(operator_signature.removeprefix("0x")))
-        except (KeyError, TypeError, ValueError, ProtocolError) as exc:
+            return ReceiptAsk.from_json(body, session_id=self.connection.session_id)
+        except WireFormatError as exc:
+            raise ExitAPIError(None, str(exc)) from exc
+
+    def sign(self, ask: ReceiptAsk | dict) -> None:
+        """Sign the exit's request if it is new, the operator's receipt key made it, and the bytes were seen here."""
+        connection = self.connection
+        ask = ask if isinstance(ask, ReceiptAsk) else self._parse(ask)
+        if ask.receipt.seq <= connection.signed_seq:
+            return
+        seq, bytes_used = ask.receipt.seq, ask.receipt.bytes_used
+        operator_signature = "0x" + ask.operator_signature.hex()
+        try:
+            signer = recover(self.domain, ask.receipt, ask.operator_signature)
+        except ProtocolError as exc:
             raise ExitAPIError(None, f"malformed receipt request: {exc}") from exc
         if signer != connection.receipt_signer:
             connection.requests_refused += 1
@@ -80,9 +89,8 @@ class ReceiptDesk:
         if receipt.bytes_used < bytes_used:
             log.info("the exit asked for %d bytes for seq %d; signed for %d (what this side saw, plus the leeway and "
                      "the loss allowance)", bytes_used, seq, receipt.bytes_used)
-        signature = sign(self.domain, receipt, self.account.key)
-        self.api.submit_receipt(connection.session_id, {"seq": seq, "bytes_used": receipt.bytes_used,
-                                                        "signature": "0x" + signature.hex()})
+        signed = SignedReceipt(receipt=receipt, signature=sign(self.domain, receipt, self.account.key))
+        self.api.submit_receipt(connection.session_id, signed.to_json())
         connection.signed_seq, connection.signed_bytes = seq, receipt.bytes_used
         connection.receipts_signed += 1
 

@@ -71,6 +71,11 @@ class HostNetwork:
                          for address, (tcp, udp) in merged.items())
         return host_network.TunnelRouting(interface=self.options.interface, bypasses=bypasses)
 
+    def prepare(self, interface: str, private_key: bytes) -> None:
+        """The interface with its key, no peer and no address yet (nothing routes into it): made while the
+        session opens, so `bring_up` only has to finish it."""
+        self.engine.up(InterfaceConfig(name=interface, private_key=private_key))
+
     def bring_up(self, changes: HostChanges, config: InterfaceConfig, exit_endpoint: str, dns: tuple[str, ...],
                  save) -> None:
         """Interface, routes, kill switch, DNS; `save()` after each step that leaves something to undo.
@@ -104,10 +109,15 @@ class HostNetwork:
         self._kill_switch(changes, routing)
 
     def switch(self, changes: HostChanges, config: InterfaceConfig, exit_endpoint: str, dns: tuple[str, ...]) -> None:
-        """Move the interface to the new exit (key, address, peer), then close the old exit's hole."""
+        """Move the interface to the new exit (key, address, peer), then close the old exit's hole. A new
+        address means the old one was deleted, and the kernel drops a device's routes with its last
+        address: the tunnel's routes are put back."""
         self.engine.reconfig(config)
         routing = self.routing(exit_endpoint)
         changes.routes = host_network.drop_bypass_routes(self.runner, changes.routes, routing)
+        for route in host_network.split_default_routes(self.runner, routing):
+            if route not in changes.routes:
+                changes.routes.append(route)
         self._kill_switch(changes, routing)
         self.set_dns(changes, dns)
 

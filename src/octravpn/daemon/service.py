@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,8 @@ from eth_account.signers.local import LocalAccount
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError
 from octravpn.client import settlement
-from octravpn.client.connect import Connector, Joined, Located, join, leave_request
-from octravpn.client.discovery import IndexerClient, best_exit
+from octravpn.client.connect import Connector, Joined, Located, Terms, join, leave_request
+from octravpn.client.discovery import IndexerClient, choose_exit
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.health import ExitHealth
 from octravpn.client.probe import send_echo
@@ -44,6 +45,7 @@ from octravpn.errors import OctraVPNError, UsageError
 from octravpn.protocol import Device, sign
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.exitwire import LeaveAnswer
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.protocol.sessions import STATUS_NAMES
 from octravpn.units import amount_record, parse_amount
@@ -52,6 +54,7 @@ from octravpn.wireguard.runner import CommandError, CommandRunner
 
 log = logging.getLogger("octravpn.daemon")
 SETTLED_KEPT = 20  # outcomes of left sessions kept in the state, newest last
+FAILED_EXIT_MEMORY = 120.0  # seconds a failover passes over an exit found unreachable
 
 
 class Conflict(OctraVPNError):
@@ -181,37 +184,45 @@ class Daemon:
                                f"{self.state.connection.session_id}): run `octravpn down` first")
             connector = self.connector()
             self._check_registered(connector)
+            self.failed_exits.clear()  # a new connection gives every exit a new chance
             exit_addr, tailnet_id, price = self._choose_exit(connector, request, exclude=())
             located = connector.locate(exit_addr)
             price = located.registered.price_per_mb if price is None else price
             max_pay = self.amount(request.max_pay, "max pay")
+            keys = Keypair.generate()
+            self.host = self._host_network(request)
+            changes = HostChanges(interface=request.interface)
             with self.lock:
                 self.state.status, self.state.last_error, self.state.prefs = "connecting", None, request.to_json()
+                self.state.host = changes  # from here on, whatever is done to the host can be undone
                 self._changed()
-            try:
-                keys = Keypair.generate()
-                if request.session is not None:
-                    connector.reusable(located.address, request.session, required=True)
-                    sid = request.session
-                    joined = connector.join(located, sid, keys)
-                else:
-                    with self.chain_lock:
-                        sid = connector.open_session(located.address, tailnet_id, max_pay, price)
-                    joined = connector.join(located, sid, keys)
-                connection = self._connection(connector, located, joined)
-                self.host = self._host_network(request)
-                changes = HostChanges(interface=request.interface)
-                with self.lock:
-                    self.state.host = changes
-                self.host.bring_up(changes, interface_config(request.interface, keys.private, joined.client_address,
-                                                             joined.exit_public_key, located.endpoint),
-                                   located.endpoint, joined.dns, self._save)
-            except BaseException as exc:
-                with self.lock:
-                    self.state.status, self.state.prefs, self.state.host = "down", None, None
-                    self.state.last_error = f"could not connect: {exc}"
-                    self._changed()
-                raise
+            # The interface is created (its own process, a TUN device) while the session opens and the exit
+            # answers: neither needs the other, and both take tens of milliseconds.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                prepared = pool.submit(self.host.prepare, request.interface, keys.private)
+                try:
+                    try:
+                        if request.session is not None:
+                            connector.reusable(located.address, request.session, required=True)
+                            terms = connector.terms(request.session)
+                        else:
+                            with self.chain_lock:
+                                terms = connector.open_session(located.address, tailnet_id, max_pay, price)
+                        joined = connector.join(located, terms.session_id, keys)
+                    finally:
+                        prepared.result()
+                    connection = self._connection(terms, located, joined)
+                    self.host.bring_up(changes, interface_config(request.interface, keys.private,
+                                                                 joined.client_address, joined.exit_public_key,
+                                                                 located.endpoint),
+                                       located.endpoint, joined.dns, self._save)
+                except BaseException as exc:
+                    self.host.restore(changes)
+                    with self.lock:
+                        self.state.status, self.state.prefs, self.state.host = "down", None, None
+                        self.state.last_error = f"could not connect: {exc}"
+                        self._changed()
+                    raise
             with self.lock:
                 connection.connected_at = self.clock()
                 self.state.connection, self.state.status = connection, "connected"
@@ -240,35 +251,18 @@ class Daemon:
             raise UsageError("--exit auto needs an indexer: pass --indexer URL (or start the daemon with --indexer)")
         api = IndexerClient(url, timeout=5.0)
         try:
-            tailnet_id = request.tailnet
-            if tailnet_id is None:
-                tailnets = [t["id"] for t in api.tailnets_of(self.member)]
-                if len(tailnets) != 1:
-                    listed = ", ".join(map(str, tailnets)) or "none"
-                    raise UsageError(f"{self.member} is a member of tailnets: {listed}; choose the one that pays with "
-                                     "--tailnet")
-                tailnet_id = tailnets[0]
-            max_price = self.amount(request.max_price, "max price")
-            exits = [e for e in api.exits(tailnet=tailnet_id, region=request.region, max_price=max_price)
-                     if e["address"] not in exclude]
+            chosen = choose_exit(api, self.member, tailnet=request.tailnet, region=request.region,
+                                 max_price=self.amount(request.max_price, "max price"), exclude=frozenset(exclude))
         finally:
             api.close()
-        chosen = best_exit(exits)
-        if chosen is None:
-            wanted = "".join([f" in {request.region}" if request.region else "",
-                              " within --max-price" if request.max_price else "",
-                              " other than the unreachable ones" if exclude else ""])
-            raise UsageError(f"no active exit{wanted} is allowed by tailnet {tailnet_id}: see `octravpn exits list "
-                             f"--tailnet {tailnet_id} --all`")
-        log.info("--exit auto: %s (%s, price %s per MB) for tailnet %d", chosen["address"], chosen["region"],
-                 chosen["price_per_mb"], tailnet_id)
-        return chosen["address"], tailnet_id, int(chosen["price_per_mb"])
+        log.info("--exit auto: %s for tailnet %d (price %d per MB)", *chosen)
+        return chosen
 
-    def _connection(self, connector: Connector, located: Located, joined: Joined) -> Connection:
-        session = connector.client.session(joined.session_id)
+    @staticmethod
+    def _connection(terms: Terms, located: Located, joined: Joined) -> Connection:
         return Connection(
-            session_id=joined.session_id, exit=located.address, tailnet_id=session.tailnet_id, deposit=session.deposit,
-            price_per_mb=session.price_per_mb, exit_endpoint=located.endpoint, receipt_signer=located.receipt_signer,
+            session_id=terms.session_id, exit=located.address, tailnet_id=terms.tailnet_id, deposit=terms.deposit,
+            price_per_mb=terms.price_per_mb, exit_endpoint=located.endpoint, receipt_signer=located.receipt_signer,
             exit_wg_pubkey=encode_key(located.registered.wg_pubkey), client_address=joined.client_address,
             exit_address=joined.exit_address, dns=list(joined.dns))
 
@@ -325,8 +319,8 @@ class Daemon:
             api = ExitAPI(connection.api_url, timeout=5.0)
             answer = api.leave(connection.session_id, leave_request(self.domain, self.account, connection.session_id,
                                                                     clock=self.clock))
-            last = (answer or {}).get("receipt_request")
-            if last is not None and last.get("seq", 0) > connection.signed_seq:
+            last = LeaveAnswer.from_json(answer).receipt_request
+            if last is not None:
                 session.desk.sign(last)
         except (ExitAPIError, ProtocolError, CommandError) as exc:
             log.warning("the exit did not take the leave or the last receipt: %s", exc)
@@ -387,7 +381,8 @@ class Daemon:
                 sid = request.session
             else:
                 with self.chain_lock:
-                    sid = connector.open_session(located.address, tailnet_id, self.amount(request.max_pay, "max pay"), price)
+                    sid = connector.open_session(located.address, tailnet_id, self.amount(request.max_pay, "max pay"),
+                                                 price).session_id
             keys = Keypair.generate()
             joined = connector.join(located, sid, keys, signs_receipts=False)
         # A WireGuard app routes IPv6 into the tunnel too (the exit drops it): nothing leaks around it.
@@ -521,20 +516,21 @@ class Daemon:
         """Move to the next best exit under the standing kill switch; the old session is left to settle."""
         old = session.connection
         request = self._prefs()
-        self.failed_exits[old.exit] = self.clock()
-        self.next_failover = self.clock() + self.settings.failover_retry_seconds
+        now = self.clock()
+        self.failed_exits[old.exit] = now
+        self.next_failover = now + self.settings.failover_retry_seconds
         try:
             connector = self.connector()
-            exclude = set(self.failed_exits)
+            exclude = {e for e, when in self.failed_exits.items() if now - when < FAILED_EXIT_MEMORY}
             exit_addr, _, price = self._choose_exit(connector, request.with_tailnet(old.tailnet_id), exclude=exclude)
             located = connector.locate(exit_addr)
             self.host.allow(self.state.host, old.exit_endpoint, located.endpoint)
             with self.chain_lock:
-                sid = connector.open_session(located.address, old.tailnet_id, self.amount(request.max_pay, "max pay"),
-                                             price)
+                terms = connector.open_session(located.address, old.tailnet_id, self.amount(request.max_pay, "max pay"),
+                                               price)
             keys = Keypair.generate()
-            joined = connector.join(located, sid, keys)
-            connection = self._connection(connector, located, joined)
+            joined = connector.join(located, terms.session_id, keys)
+            connection = self._connection(terms, located, joined)
             self.host.switch(self.state.host, interface_config(request.interface, keys.private, joined.client_address,
                                                                joined.exit_public_key, located.endpoint),
                              located.endpoint, joined.dns)

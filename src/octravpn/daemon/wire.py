@@ -75,7 +75,7 @@ class UpRequest:
             if not 0 <= value <= top:
                 raise WireError(f"{name} must be between 0 and {top:g}, got {value}")
         if self.exit != "auto" and (self.region or self.max_price):
-            raise WireError("region and max_price choose among exits: use them with exit `auto`")
+            raise WireError("--region and --max-price choose among exits: use them with --exit auto")
 
     @classmethod
     def from_json(cls, data) -> "UpRequest":

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from octravpn.chain.errors import ChainError
 from octravpn.indexer import reducer, schema
 from octravpn.indexer.database import DatabaseError
-from octravpn.indexer.events import EventDecoder, LogEvent
+from octravpn.chain.events import EventDecoder, LogEvent
 from octravpn.indexer.rpc import JsonRpc, RpcError
 from octravpn.indexer.rows import RowCache, undo
 

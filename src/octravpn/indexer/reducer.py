@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from octravpn.indexer.events import LogEvent
+from octravpn.chain.events import LogEvent
 
 NO_ADDRESS = "0x0000000000000000000000000000000000000000"
 PROTOCOL_KEY = (1,)

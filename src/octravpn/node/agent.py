@@ -41,13 +41,14 @@ from octravpn.node.handshake import ContractChainView, ExitIdentity, HandshakeSe
 from octravpn.node.health import SigningClock
 from octravpn.node.metering import SessionMeters
 from octravpn.node.metrics import NodeCollector
+from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.settlement import Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.metering import BYTES_PER_MB, ActivityWatch
 from octravpn.protocol.sessions import STATUS_OPEN, STATUS_SETTLED
-from octravpn.wireguard.config import InterfaceConfig, PeerConfig, WireGuardConfigError, split_endpoint
+from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, encode_key
 from octravpn.wireguard.runner import CommandRunner
@@ -127,11 +128,15 @@ class ExitAgent:
                                      dns=self.settings.dns)
         domain = Domain(chain_id=self.client.w3.eth.chain_id, verifying_contract=self.client.address)
         chain = ContractChainView(self.client, on_failure=self._chain_failed)
-        self.meters = SessionMeters(store=self.store, engine=self.engine, interface=self.settings.interface,
-                                    receipt_every=self.settings.receipt_every, max_unsigned=self.settings.max_unsigned,
+        self.peers = PeerSet(engine=self.engine, store=self.store, interface=ExitInterface(
+            name=self.settings.interface, private_key=self.wg_keys.private, listen_port=self.port,
+            address=f"{self.identity.exit_address}/{self.settings.tunnel_network.prefixlen}"))
+        self.meters = SessionMeters(store=self.store, engine=self.engine, peers=self.peers,
+                                    interface=self.settings.interface, receipt_every=self.settings.receipt_every,
+                                    max_unsigned=self.settings.max_unsigned,
                                     max_loss_percent=self.settings.max_loss_percent)
         self.handshake = HandshakeService(domain=domain, identity=self.identity, chain=chain, store=self.store,
-                                          engine=self.engine, clock=self.clock, lock=self.lock)
+                                          peers=self.peers, clock=self.clock, lock=self.lock)
         self.receipts = ReceiptChannel(domain=domain, chain=chain, store=self.store, meters=self.meters,
                                        receipt_key=bytes(self.receipt_key.key), lock=self.lock)
         self.settler = Settler(chain=self.client, store=self.store, meters=self.meters, lock=self.lock)
@@ -157,11 +162,7 @@ class ExitAgent:
             if status != STATUS_OPEN:
                 self.store.set_state(record.session_id, "settled" if status == STATUS_SETTLED else "refunded")
                 log.info("session %d ended on chain while the agent was down", record.session_id)
-        peers = tuple(PeerConfig(public_key=r.wg_pubkey, allowed_ips=(f"{r.tunnel_address}/32",))
-                      for r in self.store.sessions("active") if r.tunnel_address)
-        self.engine.up(InterfaceConfig(
-            name=self.settings.interface, private_key=self.wg_keys.private, listen_port=self.port,
-            addresses=(f"{self.identity.exit_address}/{self.settings.tunnel_network.prefixlen}",), peers=peers))
+        self.peers.bring_up()
         now = self.clock()
         for record in self.store.sessions("cut"):
             if self.store.settlement(record.session_id) is None:
@@ -181,9 +182,11 @@ class ExitAgent:
 
     # ------------------------------------------------------------- work
     def tick(self) -> None:
-        """Meter, ask for receipts, cut: WireGuard and the store only, never the chain."""
+        """Meter, ask for receipts, cut: WireGuard and the store only, never the chain. The peers are brought to
+        the store's each time, so a peer removed or added by hand is put right within a tick."""
         now = self.clock()
         with self.lock:
+            self.peers.apply()
             self.meters.tick(judge_lag=self.signing.judging(now))
             self._end_idle_and_expiring(now)
             for session_id, cut in self.meters.take_cuts():  # by the meter, an idle timer, or a client's leave
@@ -235,9 +238,8 @@ class ExitAgent:
         record = self.store.session(session_id)
         if record is None or record.state in ("settled", "refunded"):
             return
-        if record.state == "active":
-            self.engine.remove_peer(self.settings.interface, record.wg_pubkey)
         self.store.set_state(session_id, state)
+        self.peers.apply()
         self.settle_at.pop(session_id, None)
         self.activity.forget(session_id)
         log.info("session %d was %s on chain: peer removed", session_id, state)

@@ -18,14 +18,13 @@ from typing import Protocol
 
 from octravpn.chain.client import OctraVPN, Session
 from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest
-from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.handshake import (
     LEAVE_KEY, AcceptedPeer, HandshakeRefused, ReplayGuard, SessionView, check_peer_request,
 )
-from octravpn.wireguard.config import PeerConfig
-from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
 
 
@@ -91,24 +90,16 @@ class BadRequest(HandshakeRefused):
         super().__init__(400, reason)
 
 
-def parse_request(body: object) -> tuple[PeerRequest, bytes]:
+def parse_request(body: object) -> PeerAsk:
     """The request and its signature from the JSON body, or a 400 saying what is wrong."""
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    missing = [k for k in ("session_id", "wg_pubkey", "timestamp", "signature") if k not in body]
-    if missing:
-        raise BadRequest(f"missing fields: {', '.join(missing)}")
     try:
-        wg_pubkey = decode_key(str(body["wg_pubkey"]))
-        signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
-        request = PeerRequest(session_id=body["session_id"], wg_pubkey=wg_pubkey, timestamp=body["timestamp"])
-    except (KeyFormatError, ValueError, ProtocolError) as exc:
+        return PeerAsk.from_json(body)
+    except WireFormatError as exc:
         raise BadRequest(str(exc)) from exc
-    return request, signature
 
 
 class HandshakeService:
-    def __init__(self, *, domain: Domain, identity: ExitIdentity, chain: ChainView, store: NodeStore, engine: Engine,
+    def __init__(self, *, domain: Domain, identity: ExitIdentity, chain: ChainView, store: NodeStore, peers: PeerSet,
                  clock: Callable[[], float] = time.time, lock: threading.RLock | None = None) -> None:
         self.lock = lock or threading.RLock()
         self.checking = threading.Lock()  # the replay guard's memory
@@ -116,7 +107,7 @@ class HandshakeService:
         self.identity = identity
         self.chain = chain
         self.store = store
-        self.engine = engine
+        self.peers = peers
         self.clock = clock
         self.replays = ReplayGuard()
 
@@ -134,9 +125,10 @@ class HandshakeService:
 
     def check_leave(self, session_id: int, body: object) -> None:
         """A signed leave request (a `PeerRequest` for the all-zero key) for a session served here."""
-        if not isinstance(body, dict):
-            raise BadRequest("the body must be a JSON object with timestamp and signature")
-        request, signature = parse_request({**body, "session_id": session_id, "wg_pubkey": encode_key(LEAVE_KEY)})
+        try:
+            request, signature = LeaveAsk.from_json(session_id, body)
+        except WireFormatError as exc:
+            raise BadRequest(str(exc)) from exc
         with self.lock:
             known = self.store.session(session_id)
         if known is None:
@@ -144,16 +136,13 @@ class HandshakeService:
         self._check(request, signature)
 
     def handle(self, body: object) -> dict:
-        request, signature = parse_request(body)
-        if request.wg_pubkey == LEAVE_KEY:
+        ask = parse_request(body)
+        if ask.request.wg_pubkey == LEAVE_KEY:
             raise BadRequest("the all-zero key is a leave request: POST it to /v1/sessions/{id}/close")
-        # Unsigned: false only stops the exit waiting for receipts; it then settles by claim + confirm.
-        signs_receipts = body.get("receipts", True)  # type: ignore[union-attr]  # parse_request checked it is a dict
-        if not isinstance(signs_receipts, bool):
-            raise BadRequest("receipts must be true or false")
-        accepted, session = self._check(request, signature)
+        accepted, session = self._check(ask.request, ask.signature)
         with self.lock:
-            return self._add(accepted, session, signs_receipts)
+            # Unsigned (`receipts: false`) only stops the exit waiting for receipts; it then settles by claim.
+            return self._add(accepted, session, ask.receipts)
 
     def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool) -> dict:
         known = self.store.session(accepted.session_id)
@@ -169,16 +158,8 @@ class HandshakeService:
         address = self.store.allocate_address(accepted.session_id, self.identity.tunnel_network,
                                               reserved=(self.identity.exit_address,))
         if previous != accepted.wg_pubkey:  # the opener moved the session to another key
-            self.engine.remove_peer(self.identity.interface, previous)
             self.store.set_wg_pubkey(accepted.session_id, accepted.wg_pubkey)
-        self.engine.set_peer(self.identity.interface, PeerConfig(public_key=accepted.wg_pubkey,
-                                                                 allowed_ips=(f"{address}/32",)))
-        return {
-            "session_id": accepted.session_id,
-            "exit_public_key": encode_key(self.identity.wg_public_key),
-            "endpoint": self.identity.endpoint,
-            "client_address": f"{address}/{self.identity.tunnel_network.prefixlen}",
-            "exit_address": self.identity.exit_address,
-            "dns": list(self.identity.dns),
-            "allowed_ips": ["0.0.0.0/0", "::/0"],
-        }
+        self.peers.apply()
+        return PeerGrant(session_id=accepted.session_id, exit_public_key=self.identity.wg_public_key,
+                         endpoint=self.identity.endpoint, client_address=f"{address}/{self.identity.tunnel_network.prefixlen}",
+                         exit_address=self.identity.exit_address, dns=tuple(self.identity.dns)).to_json()

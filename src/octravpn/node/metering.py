@@ -19,14 +19,17 @@ from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.protocol.eip712 import Receipt
 from octravpn.protocol.handshake import HandshakeRefused
 from octravpn.protocol.metering import Cut, ExitMeter, RequestReceipt
+from octravpn.node.peers import PeerSet
 from octravpn.wireguard.engine import Engine
 
 
 class SessionMeters:
-    def __init__(self, *, store: NodeStore, engine: Engine, interface: str, receipt_every: int, max_unsigned: int,
-                 max_loss_percent: float = 0.0) -> None:
+    def __init__(self, *, store: NodeStore, engine: Engine, peers: PeerSet, interface: str, receipt_every: int,
+                 max_unsigned: int, max_loss_percent: float = 0.0) -> None:
+        """`engine` reads the counters; `peers` takes a cut session's peer away (from the store's truth)."""
         self.store = store
         self.engine = engine
+        self.peers = peers
         self.interface = interface
         self.receipt_every = receipt_every
         self.max_unsigned = max_unsigned
@@ -101,8 +104,8 @@ class SessionMeters:
             if isinstance(action, RequestReceipt):
                 self.store.save_request(record.session_id, action.seq, action.bytes_used)
             else:
-                self.engine.remove_peer(self.interface, record.wg_pubkey)
                 self.store.set_state(record.session_id, "cut")
+                self.peers.apply()
                 self.cut_queue.append((record.session_id, action))
                 cut = action
         return cut

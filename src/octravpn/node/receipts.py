@@ -22,6 +22,7 @@ from octravpn.node.metering import SessionMeters
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, Receipt, recover, sign
 from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.exitwire import LeaveAnswer, ReceiptAsk, SignedReceipt
 from octravpn.protocol.handshake import HandshakeRefused
 
 
@@ -41,8 +42,7 @@ class ReceiptChannel:
         if request is None:
             return None
         receipt = Receipt(session_id=session_id, seq=request.seq, bytes_used=request.bytes_used)
-        return {"session_id": session_id, "seq": request.seq, "bytes_used": request.bytes_used,
-                "operator_signature": "0x" + sign(self.domain, receipt, self.receipt_key).hex()}
+        return ReceiptAsk(receipt=receipt, operator_signature=sign(self.domain, receipt, self.receipt_key)).to_json()
 
     def close(self, session_id: int) -> dict:
         """The opener left (its signed leave request was checked): end the session and
@@ -50,15 +50,15 @@ class ReceiptChannel:
         with self.lock:
             cut = self.meters.end(session_id, "closed by the client")
             record = self.store.session(session_id)
-        return {"session_id": session_id, "state": record.state, "reason": cut.reason if cut else None,
-                "measured_bytes": record.measured_bytes, "receipt_request": self.pending_request(session_id)}
+        last = self.pending_request(session_id)
+        return LeaveAnswer(session_id=session_id, state=record.state, reason=cut.reason if cut else None,
+                           measured_bytes=record.measured_bytes,
+                           receipt_request=ReceiptAsk.from_json(last, session_id=session_id) if last else None).to_json()
 
     def submit(self, session_id: int, body: object) -> dict:
-        if not isinstance(body, dict) or not {"seq", "bytes_used", "signature"} <= set(body):
-            raise BadRequest("the body must be a JSON object with seq, bytes_used and signature")
         try:
-            receipt = Receipt(session_id=session_id, seq=body["seq"], bytes_used=body["bytes_used"])
-            signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
+            signed = SignedReceipt.from_json(body, session_id=session_id)
+            receipt, signature = signed.receipt, signed.signature
             signer = recover(self.domain, receipt, signature)
         except (ValueError, ProtocolError) as exc:
             raise BadRequest(str(exc)) from exc

@@ -70,6 +70,11 @@ class Engine:
             changed = True
         return changed
 
+    def sync_peers(self, config: InterfaceConfig) -> bool:
+        """Only the WireGuard side (key, port, peers) of an interface that is up: what changes as peers come and go,
+        without reading addresses and link state."""
+        return self._sync_wireguard(config)
+
     def set_routes(self, name: str, networks: tuple[IPNetwork, ...]) -> bool:
         """Route `networks` through the interface (in the main table); True if any was added."""
         current = self._routes(name)
@@ -114,10 +119,11 @@ class Engine:
             for a in link.get("addr_info", []) if a.get("scope") != "link"
         }
         wanted = set(config.addresses)
-        for address in sorted(wanted - current, key=str):
-            self.runner.run(["ip", "addr", "add", str(address), "dev", config.name])
+        # Old ones first: deleting a subnet's primary address takes the secondaries added in it with it.
         for address in sorted(current - wanted, key=str):
             self.runner.run(["ip", "addr", "del", str(address), "dev", config.name])
+        for address in sorted(wanted - current, key=str):
+            self.runner.run(["ip", "addr", "add", str(address), "dev", config.name])
         return wanted != current
 
     def _routes(self, name: str) -> set[IPNetwork]:

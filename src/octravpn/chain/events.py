@@ -1,4 +1,5 @@
-"""Raw logs -> typed contract events, decoded from the contract's ABI."""
+"""Logs -> typed contract events, decoded from the contract's ABI: the one place that decodes them, for the chain
+client (web3's receipts and `eth_getLogs`) and the indexer (raw JSON-RPC logs) alike."""
 
 from __future__ import annotations
 
@@ -41,6 +42,20 @@ def _plain(value, arg: dict):
     return value
 
 
+def _hex(value) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+def _raw(log) -> dict:
+    """A log as JSON-RPC sends it (hex strings): web3 hands logs over with bytes and ints."""
+    if isinstance(log.get("data"), str) and isinstance(log.get("blockNumber"), str):
+        return log
+    return {"topics": [_hex(t).lower() for t in log["topics"]], "data": _hex(log["data"]),
+            "blockNumber": hex(log["blockNumber"]) if isinstance(log["blockNumber"], int) else log["blockNumber"],
+            "blockHash": _hex(log["blockHash"]), "transactionHash": _hex(log["transactionHash"]),
+            "logIndex": hex(log["logIndex"]) if isinstance(log["logIndex"], int) else log["logIndex"]}
+
+
 @dataclass(frozen=True)
 class _EventSpec:
     name: str
@@ -66,8 +81,10 @@ class EventDecoder:
     def names(self) -> set[str]:
         return {spec.name for spec in self._specs.values()}
 
-    def decode(self, log: dict) -> LogEvent | None:
-        """The event in a raw `eth_getLogs` entry, or None if it is not one of the contract's."""
+    def decode(self, log) -> LogEvent | None:
+        """The event in a log entry (raw JSON-RPC, or as web3 returns it), or None if it is not one of the
+        contract's."""
+        log = _raw(log)
         topics = log["topics"]
         spec = self._specs.get(topics[0].lower()) if topics else None
         if spec is None or len(topics) != len(spec.indexed) + 1:
