@@ -18,12 +18,13 @@ FUZZ_PROFILE := $(if $(CI),ci,dev)
 SYSTEM_TOOLS := wg wireguard-go ip ping nft systemd-analyze
 SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables systemd
 
-.PHONY: help deps tools system-deps postgres demo test test-contract bench bench-indexer gas artifacts lock clean
+.PHONY: help deps tools system-deps postgres demo test lint test-contract bench bench-daemon bench-indexer gas artifacts lock clean
 
 help:
 	@echo "make demo   - the whole story on a local devnet: an exit and a client in namespaces, a page through the tunnel"
 	@echo "make test   - install everything needed and run the whole test suite"
 	@echo "make bench  - tunnel throughput vs plain WireGuard, connect time, agent CPU and memory"
+	@echo "make bench-daemon - status wall time, up to the first byte, exit failover time"
 	@echo "make bench-indexer - indexer ingest rate and discovery API latency"
 	@echo "make gas    - print the gas table and the bytecode size"
 
@@ -67,7 +68,12 @@ $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
 demo: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
 
-test: deps tools system-deps postgres
+# ruff: the lint rules and the format are in pyproject.toml; `make test` fails on either.
+lint: deps
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+
+test: deps tools system-deps postgres lint
 	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 test-contract: deps
@@ -77,6 +83,10 @@ test-contract: deps
 bench: deps tools system-deps
 	@command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3; }
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/tunnel.py
+
+# The device daemon: `status` wall time (also with the chain stalled), `up` to the first byte, exit failover (~4 min).
+bench-daemon: deps tools system-deps
+	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/daemon.py
 
 # Indexer: events/s ingested from a generated 50,000-event history, /v1/exits p50/p99 at 10,000 exits (~4 min).
 bench-indexer: deps tools

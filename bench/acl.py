@@ -31,15 +31,32 @@ def build(seed: int = 7) -> tuple[str, Network]:
     groups = {f"group:g{i}": rng.sample(members, 20) for i in range(GROUPS)}
     tags = {f"tag:t{i}": [f"group:g{i % GROUPS}"] for i in range(TAGS)}
     hosts = {f"h{i}": f"10.{i}.0.0/16" for i in range(20)}
-    kinds = [lambda: rng.choice(members), lambda: rng.choice(list(groups)), lambda: rng.choice(list(tags)),
-             lambda: rng.choice(list(hosts)), lambda: "autogroup:member", lambda: "*"]
+    kinds = [
+        lambda: rng.choice(members),
+        lambda: rng.choice(list(groups)),
+        lambda: rng.choice(list(tags)),
+        lambda: rng.choice(list(hosts)),
+        lambda: "autogroup:member",
+        lambda: "*",
+    ]
     ports = ["*", "22", "80,443", "8000-8099", "5432"]
-    acls = [{"action": "accept", "src": [rng.choice(kinds)() for _ in range(rng.randint(1, 3))],
-             "dst": [f"{rng.choice(kinds[:4])()}:{rng.choice(ports)}" for _ in range(rng.randint(1, 3))]}
-            for _ in range(RULES)]
+    acls = [
+        {
+            "action": "accept",
+            "src": [rng.choice(kinds)() for _ in range(rng.randint(1, 3))],
+            "dst": [f"{rng.choice(kinds[:4])()}:{rng.choice(ports)}" for _ in range(rng.randint(1, 3))],
+        }
+        for _ in range(RULES)
+    ]
     # Assertions that hold whatever the random rules say: no rule names SCTP, so none allows it.
-    tests = [{"src": rng.choice(members), "deny": [f"{rng.choice(members)}:9", f"{rng.choice(list(tags))}:22"],
-              "proto": "sctp"} for _ in range(TESTS)]
+    tests = [
+        {
+            "src": rng.choice(members),
+            "deny": [f"{rng.choice(members)}:9", f"{rng.choice(list(tags))}:22"],
+            "proto": "sctp",
+        }
+        for _ in range(TESTS)
+    ]
     policy = json.dumps({"groups": groups, "tagOwners": tags, "hosts": hosts, "acls": acls, "tests": tests}, indent=1)
     devices = []
     for index, member in enumerate(members):
@@ -47,9 +64,17 @@ def build(seed: int = 7) -> tuple[str, Network]:
             number = index * 2 + n + 1
             owned = [t for t, owners in tags.items() if member in groups[owners[0]]]
             requested = frozenset(owned[:1]) if owned and rng.random() < 0.1 else frozenset()
-            devices.append(Device(key=f"0x{number:040x}", owner=member, requested_tags=requested,
-                                  addresses=(ipaddress.ip_address(f"100.64.{number // 256}.{number % 256}"),
-                                             ipaddress.ip_address(f"fd7a:7670:6e00::{number:x}"))))
+            devices.append(
+                Device(
+                    key=f"0x{number:040x}",
+                    owner=member,
+                    requested_tags=requested,
+                    addresses=(
+                        ipaddress.ip_address(f"100.64.{number // 256}.{number % 256}"),
+                        ipaddress.ip_address(f"fd7a:7670:6e00::{number:x}"),
+                    ),
+                )
+            )
     return policy, Network(members=frozenset(members), devices=tuple(devices))
 
 
@@ -77,10 +102,18 @@ def main() -> None:
         path = Path(home) / "policy.hujson"
         path.write_text(text)
         env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": home, "XDG_DATA_HOME": home}
-        command = median(lambda: subprocess.run([sys.executable, "-m", "octravpn.cli.main", "acl", "check", str(path)],
-                                                env=env, capture_output=True, check=True))
-    print(f"policy: {RULES} rules, {MEMBERS} members, {len(network.devices)} devices, {TESTS} tests, "
-          f"{len(text) // 1024} KiB")
+        command = median(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "octravpn.cli.main", "acl", "check", str(path)],
+                env=env,
+                capture_output=True,
+                check=True,
+            )
+        )
+    print(
+        f"policy: {RULES} rules, {MEMBERS} members, {len(network.devices)} devices, {TESTS} tests, "
+        f"{len(text) // 1024} KiB"
+    )
     print(f"check (parse + tests):                {check * 1000:7.1f} ms")
     print(f"`octravpn acl check FILE`, whole run: {command * 1000:7.1f} ms")
     print(f"resolver for the network:             {resolver_time * 1000:7.1f} ms")

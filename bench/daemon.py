@@ -44,9 +44,12 @@ def timed_status(cli: LabCLI, host) -> float:
 
 def summary(values: list[float]) -> dict:
     ordered = sorted(values)
-    return {"median_ms": round(1000 * statistics.median(ordered), 1),
-            "p95_ms": round(1000 * ordered[max(0, int(len(ordered) * 0.95) - 1)], 1),
-            "max_ms": round(1000 * ordered[-1], 1), "runs": len(ordered)}
+    return {
+        "median_ms": round(1000 * statistics.median(ordered), 1),
+        "p95_ms": round(1000 * ordered[max(0, int(len(ordered) * 0.95) - 1)], 1),
+        "max_ms": round(1000 * ordered[-1], 1),
+        "runs": len(ordered),
+    }
 
 
 def process_tree(pid: int) -> list[int]:
@@ -64,7 +67,7 @@ for line in sys.stdin:
         except OSError:
             time.sleep(0.005)
     print(time.monotonic(), flush=True)
-""" % WEB_ADDRESS
+""".replace("%s", WEB_ADDRESS)
 
 
 def first_page(host, *, deadline: float) -> float:
@@ -89,16 +92,31 @@ def main() -> int:
         indexer, url = cli.start_indexer(log=home / "indexer.log")
         processes.append(indexer)
         for index, wallet in ((0, "operator"), (1, "operator2")):
-            processes.append(cli.start_exit("--metrics", "off", "--state-dir", str(home / f"exit{index}"),
-                                            "--idle-timeout", "5", log=home / f"exit{index}.log",
-                                            interface=unique("oe"), index=index, wallet=wallet))
+            processes.append(
+                cli.start_exit(
+                    "--metrics",
+                    "off",
+                    "--state-dir",
+                    str(home / f"exit{index}"),
+                    "--idle-timeout",
+                    "5",
+                    log=home / f"exit{index}.log",
+                    interface=unique("oe"),
+                    index=index,
+                    wallet=wallet,
+                )
+            )
         cli.start_daemon(lab.client, "--indexer", url, log=home / "daemon.log")
         cli.run("-w", "bob", "device", "add", cli.device(lab.client), "--fund", "1", host=lab.client)
         interface = unique("oc")
 
         ups = []
-        prober = subprocess.Popen(["ip", "netns", "exec", lab.client.name, sys.executable, "-c", PROBER],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        prober = subprocess.Popen(
+            ["ip", "netns", "exec", lab.client.name, sys.executable, "-c", PROBER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         processes.append(prober)
         for _ in range(UPS):
             started = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process on the machine
@@ -125,8 +143,9 @@ def main() -> int:
 
         failovers, detected = [], []
         for _ in range(FAILOVERS):
-            up = cli.run("up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01",
-                         host=lab.client)
+            up = cli.run(
+                "up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01", host=lab.client
+            )
             first_page(lab.client, deadline=time.monotonic() + 30)
             # `auto` ranks by standing, which the sessions before raised: cut whichever exit it chose.
             link = lab.internet_links[0 if up["exit"] == registered.exit_address else 1]
@@ -143,8 +162,10 @@ def main() -> int:
             "status_connected": summary(connected),
             "status_chain_stalled": {**summary(stalled), "chain_reachable_said": stalled_view["reachable"]},
             "up_to_first_byte_s": {"median": round(statistics.median(ups), 3), "all": [round(x, 3) for x in ups]},
-            "failover_cut_to_first_page_s": {"median": round(statistics.median(failovers), 2),
-                                             "all": [round(x, 2) for x in failovers]},
+            "failover_cut_to_first_page_s": {
+                "median": round(statistics.median(failovers), 2),
+                "all": [round(x, 2) for x in failovers],
+            },
             "failover_daemon_reported_silence_s": detected,
         }
         print(json.dumps(result, indent=1))

@@ -20,7 +20,9 @@ from octravpn.config import isolated_environment
 
 def _timed(env: dict, *args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "octravpn.cli.main", *args], env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "octravpn.cli.main", *args], env=env, check=True, capture_output=True, timeout=120
+    )
     return time.perf_counter() - started
 
 
@@ -33,8 +35,12 @@ def main(runs: int) -> int:
             _timed(env, "devnet", "down")
             restart.append(_timed(env, "devnet", "up"))
             _timed(env, "devnet", "down")
-    print(f"devnet up, first start (5 wallets + deploy): median {statistics.median(first):.2f} s, max {max(first):.2f} s")
-    print(f"devnet up, restart with saved chain:         median {statistics.median(restart):.2f} s, max {max(restart):.2f} s")
+    print(
+        f"devnet up, first start (5 wallets + deploy): median {statistics.median(first):.2f} s, max {max(first):.2f} s"
+    )
+    print(
+        f"devnet up, restart with saved chain:         median {statistics.median(restart):.2f} s, max {max(restart):.2f} s"
+    )
     return 0
 
 

@@ -18,8 +18,8 @@ from octravpn.chain.artifacts import EIP170_LIMIT, load
 from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import Anvil, dev_private_key
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
-from octravpn.protocol.reports import report_commitment
 from octravpn.protocol.earnings_keys import EarningsKeypair
+from octravpn.protocol.reports import report_commitment
 
 ETHER = 10**18
 MB = 10**6
@@ -61,10 +61,20 @@ def main() -> int:
 
         keys = EarningsKeypair.generate()
         run(fn.bond_endpoint(ETHER), operator, "first bond", ETHER)
-        run(fn.register_endpoint("203.0.113.10:51820", b"\x42" * 32, keys.public, keys.encrypt_zero(), "eu-west",
-                                 2 * 10**12, receipt_key.address,
-                                 sign(domain, ReceiptSigner(operator=operator.address), receipt_key.key)),
-            operator, "new exit, key's consent")
+        run(
+            fn.register_endpoint(
+                "203.0.113.10:51820",
+                b"\x42" * 32,
+                keys.public,
+                keys.encrypt_zero(),
+                "eu-west",
+                2 * 10**12,
+                receipt_key.address,
+                sign(domain, ReceiptSigner(operator=operator.address), receipt_key.key),
+            ),
+            operator,
+            "new exit, key's consent",
+        )
         run(fn.update_endpoint("203.0.113.10:51820", "eu-west", 3 * 10**12), operator, "new price")
         run(fn.create_tailnet(keccak(b'{"acls":[]}'), ETHER), member, "with 1.0 deposit", ETHER)
         run(fn.deposit_to_tailnet(0, ETHER // 2), friend, "top-up", ETHER // 2)
@@ -73,10 +83,18 @@ def main() -> int:
         expires = w3.eth.get_block("latest").timestamp + 3_600
         run(fn.precommit_join_token(0, invite_key.address, expires, 5), member, "5-use invite")
         joiner = Account.from_key(dev_private_key(5))
-        run(fn.redeem_join_token(0, invite_key.address, sign(domain, Join(tailnet_id=0, member=joiner.address), invite_key.key)),
-            joiner, "signed Join")
-        run(fn.register_device(device.address, sign(domain, Device(wallet=friend.address), device.key)), friend,
-            "laptop key, its consent")
+        run(
+            fn.redeem_join_token(
+                0, invite_key.address, sign(domain, Join(tailnet_id=0, member=joiner.address), invite_key.key)
+            ),
+            joiner,
+            "signed Join",
+        )
+        run(
+            fn.register_device(device.address, sign(domain, Device(wallet=friend.address), device.key)),
+            friend,
+            "laptop key, its consent",
+        )
         run(fn.update_acl(0, keccak(b'{"acls":[1]}')), member, "new policy hash")
 
         # Session 0: two-transaction settlement.
@@ -118,18 +136,42 @@ def main() -> int:
         # Equivocation: a second operator double-signs a receipt.
         cheat, cheat_key = Account.from_key(dev_private_key(6)), Account.create()
         run(fn.bond_endpoint(ETHER), cheat, "", ETHER, record=False)
-        run(fn.register_endpoint("198.51.100.1:51820", b"\x43" * 32, keys.public, keys.encrypt_zero(), "us-east",
-                                 10**12, cheat_key.address, sign(domain, ReceiptSigner(operator=cheat.address), cheat_key.key)),
-            cheat, "", record=False)
+        run(
+            fn.register_endpoint(
+                "198.51.100.1:51820",
+                b"\x43" * 32,
+                keys.public,
+                keys.encrypt_zero(),
+                "us-east",
+                10**12,
+                cheat_key.address,
+                sign(domain, ReceiptSigner(operator=cheat.address), cheat_key.key),
+            ),
+            cheat,
+            "",
+            record=False,
+        )
         run(fn.configure_tailnet_exit(0, cheat.address), member, "", record=False)
         run(fn.open_session(0, cheat.address, 10**16, 3 * 10**12), member, "", record=False)
         evidence = [Receipt(session_id=5, seq=1, bytes_used=b) for b in (MB, 2 * MB)]
-        commitment = report_commitment(reporter=sweeper.address, operator=cheat.address, session_id=5, seq=1,
-                                       bytes_a=MB, bytes_b=2 * MB)
+        commitment = report_commitment(
+            reporter=sweeper.address, operator=cheat.address, session_id=5, seq=1, bytes_a=MB, bytes_b=2 * MB
+        )
         run(fn.commit_slash_report(commitment), sweeper, "reporter's commitment")
-        run(fn.slash_double_sign(cheat.address, 5, 1, MB, sign(domain, evidence[0], cheat_key.key), 2 * MB,
-                                 sign(domain, evidence[1], cheat_key.key)), sweeper, "reveal: two conflicting receipts",
-            gas=400_000)
+        run(
+            fn.slash_double_sign(
+                cheat.address,
+                5,
+                1,
+                MB,
+                sign(domain, evidence[0], cheat_key.key),
+                2 * MB,
+                sign(domain, evidence[1], cheat_key.key),
+            ),
+            sweeper,
+            "reveal: two conflicting receipts",
+            gas=400_000,
+        )
 
     artifact = load()
     print("| function | scenario | gas |")
@@ -137,8 +179,10 @@ def main() -> int:
     for row in rows:
         print(f"| `{row.function}` | {row.scenario} | {row.gas:,} |")
     print()
-    print(f"Deployed runtime bytecode: `OctraVPN` {artifact.runtime_size:,} bytes, its extension "
-          f"{artifact.extension_runtime_size:,} bytes (EIP-170 limit {EIP170_LIMIT:,} each; {artifact.compiler}).")
+    print(
+        f"Deployed runtime bytecode: `OctraVPN` {artifact.runtime_size:,} bytes, its extension "
+        f"{artifact.extension_runtime_size:,} bytes (EIP-170 limit {EIP170_LIMIT:,} each; {artifact.compiler})."
+    )
     return 0
 
 

@@ -18,8 +18,8 @@ default 10,000 exits and 6,000 sessions: 50,000+ events).
 
 from __future__ import annotations
 
-import os
 import multiprocessing
+import os
 import random
 import statistics
 import subprocess
@@ -39,9 +39,9 @@ from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import Anvil, dev_private_key, free_port
 from octravpn.config import Config, Network, isolated_environment
 from octravpn.indexer.database import migrate, open_engine
-from octravpn.protocol import Domain, ReceiptSigner, sign
 from octravpn.indexer.follower import Follower, FollowSettings
 from octravpn.indexer.rpc import JsonRpc
+from octravpn.protocol import Domain, ReceiptSigner, sign
 from octravpn.protocol.earnings_keys import EarningsKeypair
 
 REGIONS = ["eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-east", "sa-east", "af-south"]
@@ -61,13 +61,14 @@ class HistoryBuilder:
     def send_all(self, txs: list[dict]) -> None:
         """Send in batches, mine each batch into a block, and check every receipt."""
         unknown = sorted({tx["from"] for tx in txs} - set(self.nonces))
-        for address, count in zip(unknown, self.rpc.batch([("eth_getTransactionCount", [a, "pending"]) for a in unknown])):
+        counts = self.rpc.batch([("eth_getTransactionCount", [a, "pending"]) for a in unknown])
+        for address, count in zip(unknown, counts, strict=True):
             self.nonces[address] = int(count, 16)
         for tx in txs:  # several from one sender in a batch: the node must not guess the nonce
             tx["nonce"] = hex(self.nonces[tx["from"]])
             self.nonces[tx["from"]] += 1
         for offset in range(0, len(txs), CHUNK):
-            chunk = txs[offset:offset + CHUNK]
+            chunk = txs[offset : offset + CHUNK]
             hashes = self.rpc.batch([("eth_sendTransaction", [{"to": self.contract, **tx}]) for tx in chunk])
             self.rpc.call("evm_mine", [])
             receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
@@ -81,34 +82,107 @@ class HistoryBuilder:
         operators = [Account.create().address for _ in range(exits)]
         self.rpc.batch([("anvil_setBalance", [a, hex(10 * ETHER)]) for a in operators])
         stake = [(2 * ETHER if i % 3 else ETHER) for i in range(exits)]
-        self.send_all([{"from": a, "gas": hex(120_000), "value": hex(s), "data": _call("bond_endpoint(uint256)", ["uint256"], [s])}
-                       for a, s in zip(operators, stake)])
+        self.send_all(
+            [
+                {
+                    "from": a,
+                    "gas": hex(120_000),
+                    "value": hex(s),
+                    "data": _call("bond_endpoint(uint256)", ["uint256"], [s]),
+                }
+                for a, s in zip(operators, stake, strict=True)
+            ]
+        )
         zero = keys.encrypt_zero()
         register = "register_endpoint(string,bytes32,uint256[2],uint256[4],string,uint256,address,bytes)"
         types = ["string", "bytes32", "uint256[2]", "uint256[4]", "string", "uint256", "address", "bytes"]
         domain = Domain(chain_id=int(self.rpc.call("eth_chainId", []), 16), verifying_contract=self.contract)
         receipt_keys = [Account.create() for _ in operators]
-        self.send_all([{"from": a, "gas": hex(600_000), "data": _call(register, types, [
-            f"203.0.113.{i % 250 + 1}:{51820 + i // 250}", keccak(a.encode()), keys.public, zero, REGIONS[i % len(REGIONS)],
-            rng.randrange(1, 100) * 10**11, key.address, sign(domain, ReceiptSigner(operator=a), bytes(key.key))])}
-            for i, (a, key) in enumerate(zip(operators, receipt_keys))])
+        self.send_all(
+            [
+                {
+                    "from": a,
+                    "gas": hex(600_000),
+                    "data": _call(
+                        register,
+                        types,
+                        [
+                            f"203.0.113.{i % 250 + 1}:{51820 + i // 250}",
+                            keccak(a.encode()),
+                            keys.public,
+                            zero,
+                            REGIONS[i % len(REGIONS)],
+                            rng.randrange(1, 100) * 10**11,
+                            key.address,
+                            sign(domain, ReceiptSigner(operator=a), bytes(key.key)),
+                        ],
+                    ),
+                }
+                for i, (a, key) in enumerate(zip(operators, receipt_keys, strict=True))
+            ]
+        )
 
         owner = Account.from_key(dev_private_key(4)).address
-        self.send_all([{"from": owner, "gas": hex(300_000), "value": hex(100 * ETHER),
-                        "data": _call("create_tailnet(bytes32,uint256)", ["bytes32", "uint256"], [keccak(b"{}"), 100 * ETHER])}])
+        self.send_all(
+            [
+                {
+                    "from": owner,
+                    "gas": hex(300_000),
+                    "value": hex(100 * ETHER),
+                    "data": _call(
+                        "create_tailnet(bytes32,uint256)", ["bytes32", "uint256"], [keccak(b"{}"), 100 * ETHER]
+                    ),
+                }
+            ]
+        )
         allowed = operators[:50]
-        self.send_all([{"from": owner, "gas": hex(150_000),
-                        "data": _call("configure_tailnet_exit(uint256,address)", ["uint256", "address"], [0, e])} for e in allowed])
+        self.send_all(
+            [
+                {
+                    "from": owner,
+                    "gas": hex(150_000),
+                    "data": _call("configure_tailnet_exit(uint256,address)", ["uint256", "address"], [0, e]),
+                }
+                for e in allowed
+            ]
+        )
         deposit = 10**15
         highest_price = 10**13  # every exit's price above is drawn below it
-        self.send_all([{"from": owner, "gas": hex(300_000), "data": _call(
-            "open_session(uint256,address,uint256,uint256)", ["uint256", "address", "uint256", "uint256"],
-            [0, allowed[i % 50], deposit, highest_price])} for i in range(sessions)])
+        self.send_all(
+            [
+                {
+                    "from": owner,
+                    "gas": hex(300_000),
+                    "data": _call(
+                        "open_session(uint256,address,uint256,uint256)",
+                        ["uint256", "address", "uint256", "uint256"],
+                        [0, allowed[i % 50], deposit, highest_price],
+                    ),
+                }
+                for i in range(sessions)
+            ]
+        )
         used = [rng.randrange(1, 10_000) * 1000 for _ in range(sessions)]
-        self.send_all([{"from": allowed[i % 50], "gas": hex(150_000), "data": _call(
-            "settle_claim(uint256,uint256)", ["uint256", "uint256"], [i, used[i]])} for i in range(sessions)])
-        self.send_all([{"from": owner, "gas": hex(400_000), "data": _call(
-            "settle_confirm(uint256,uint256)", ["uint256", "uint256"], [i, used[i]])} for i in range(sessions)])
+        self.send_all(
+            [
+                {
+                    "from": allowed[i % 50],
+                    "gas": hex(150_000),
+                    "data": _call("settle_claim(uint256,uint256)", ["uint256", "uint256"], [i, used[i]]),
+                }
+                for i in range(sessions)
+            ]
+        )
+        self.send_all(
+            [
+                {
+                    "from": owner,
+                    "gas": hex(400_000),
+                    "data": _call("settle_confirm(uint256,uint256)", ["uint256", "uint256"], [i, used[i]]),
+                }
+                for i in range(sessions)
+            ]
+        )
         return operators
 
 
@@ -135,7 +209,10 @@ def _queries(rng: random.Random) -> list[dict]:
         lambda: {"max_price": rng.randrange(1, 100) * 10**11, "sort": "-reputation"},
         lambda: {"min_stake": 2 * ETHER, "sort": "-stake"},
         lambda: {"region": rng.choice(REGIONS), "max_price": rng.randrange(1, 100) * 10**11, "min_stake": ETHER},
-        lambda: {"sort": rng.choice(["price", "-price", "stake", "registered", "region"]), "offset": rng.randrange(0, 9000)},
+        lambda: {
+            "sort": rng.choice(["price", "-price", "stake", "registered", "region"]),
+            "offset": rng.randrange(0, 9000),
+        },
         lambda: {"active": "false", "limit": 200, "offset": rng.randrange(0, 9800)},
         lambda: {"tailnet": 0, "sort": "-reputation"},
     ]
@@ -163,7 +240,9 @@ def load(url: str, *, clients: int = 4) -> list[float]:
     latencies: list[float] = []
     for part, record in ((warm_up, False), (measured, True)):
         results = multiprocessing.Queue()
-        workers = [multiprocessing.Process(target=_client, args=(url, part[i::clients], results)) for i in range(clients)]
+        workers = [
+            multiprocessing.Process(target=_client, args=(url, part[i::clients], results)) for i in range(clients)
+        ]
         for worker in workers:
             worker.start()
         answers = [results.get(timeout=300) for _ in workers]
@@ -182,8 +261,22 @@ def serve(home: Path, network: Network, database: Path) -> tuple[subprocess.Pope
     config = Config(path=home / "config" / "octravpn" / "config.toml", data_dir=home / "data")
     config.with_network(network, make_default=True).save()
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "octravpn.cli.main", "indexer", "serve", "--db", f"sqlite:///{database}",
-                                "--listen", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "octravpn.cli.main",
+            "indexer",
+            "serve",
+            "--db",
+            f"sqlite:///{database}",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -201,8 +294,11 @@ def report(exits: int, clients: int, latencies: list[float]) -> None:
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     rate = len(latencies) / sum(latencies) * clients
-    print(f"/v1/exits at {exits} exits (SQLite), {clients} concurrent client(s), {len(latencies)} requests: "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1] * 1000:.1f} ms (~{rate:.0f} requests/s)", flush=True)
+    print(
+        f"/v1/exits at {exits} exits (SQLite), {clients} concurrent client(s), {len(latencies)} requests: "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1] * 1000:.1f} ms (~{rate:.0f} requests/s)",
+        flush=True,
+    )
 
 
 def main(exits: int, sessions: int) -> int:
@@ -218,13 +314,19 @@ def main(exits: int, sessions: int) -> int:
         HistoryBuilder(rpc, contract).build(exits, sessions)
         vpn = OctraVPN(w3, contract)
         assert vpn.endpoint_count() == exits and vpn.session_count() == sessions
-        print(f"history: {exits} exits, {sessions} settled sessions, {rpc.block_number()} blocks, "
-              f"built in {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"history: {exits} exits, {sessions} settled sessions, {rpc.block_number()} blocks, "
+            f"built in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
 
         database = home / "index.sqlite3"
         events, elapsed = ingest(rpc, contract, database)
-        print(f"ingest (SQLite): {events} events in {elapsed:.1f} s = {events / elapsed:,.0f} events/s "
-              f"({os.path.getsize(database) / 1e6:.0f} MB)", flush=True)
+        print(
+            f"ingest (SQLite): {events} events in {elapsed:.1f} s = {events / elapsed:,.0f} events/s "
+            f"({os.path.getsize(database) / 1e6:.0f} MB)",
+            flush=True,
+        )
 
         network = Network(name="bench", rpc_url=anvil.rpc_url, chain_id=31337, contract=contract)
         process, url = serve(home, network, database)
@@ -240,4 +342,4 @@ def main(exits: int, sessions: int) -> int:
 
 if __name__ == "__main__":
     arguments = [int(a) for a in sys.argv[1:3]]
-    sys.exit(main(*(arguments + [10_000, 6_000][len(arguments):])))
+    sys.exit(main(*(arguments + [10_000, 6_000][len(arguments) :])))

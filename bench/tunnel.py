@@ -80,21 +80,47 @@ class ManualTunnel:
             Path(key_file).write_text(keys.private_b64 + "\n")
             host.run("wg", "set", name, "private-key", key_file)
             os.remove(key_file)
-        ex.run("wg", "set", self.exit_if, "listen-port", "51899", "peer", client_keys.public_b64, "allowed-ips", "10.99.0.2/32")
-        cl.run("wg", "set", self.client_if, "peer", exit_keys.public_b64, "allowed-ips", "0.0.0.0/0",
-               "endpoint", f"{EXIT_PUBLIC}:51899")
+        ex.run(
+            "wg",
+            "set",
+            self.exit_if,
+            "listen-port",
+            "51899",
+            "peer",
+            client_keys.public_b64,
+            "allowed-ips",
+            "10.99.0.2/32",
+        )
+        cl.run(
+            "wg",
+            "set",
+            self.client_if,
+            "peer",
+            exit_keys.public_b64,
+            "allowed-ips",
+            "0.0.0.0/0",
+            "endpoint",
+            f"{EXIT_PUBLIC}:51899",
+        )
         ex.run("ip", "addr", "add", "10.99.0.1/24", "dev", self.exit_if)
         cl.run("ip", "addr", "add", "10.99.0.2/24", "dev", self.client_if)
         for host, name in ((ex, self.exit_if), (cl, self.client_if)):
             host.run("ip", "link", "set", name, "up")
         ex.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-        subprocess.run(["ip", "netns", "exec", ex.name, "nft", "-f", "-"], check=True, text=True, input=f"""
+        subprocess.run(
+            ["ip", "netns", "exec", ex.name, "nft", "-f", "-"],
+            check=True,
+            text=True,
+            input=f"""
 table ip manual_nat {{
     chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; oifname "{lab.uplink}" ip saddr 10.99.0.0/24 masquerade; }}
-}}""")
+}}""",
+        )
 
     def route(self, on: bool) -> None:
-        self.lab.client.run("ip", "route", "replace" if on else "del", f"{WEB_ADDRESS}/32", *(("dev", self.client_if) if on else ()))
+        self.lab.client.run(
+            "ip", "route", "replace" if on else "del", f"{WEB_ADDRESS}/32", *(("dev", self.client_if) if on else ())
+        )
 
     def delete(self) -> None:
         self.lab.exit.run("ip", "link", "del", self.exit_if, check=False)
@@ -119,7 +145,9 @@ for _ in range({count}):
     sid = connector.open_session(located.address, None, 10**15, located.registered.price_per_mb)
     connector.join(located, sid, Keypair.generate())
 """
-    subprocess.run(["ip", "netns", "exec", lab.client.name, sys.executable, "-c", code], env=cli.env, check=True, timeout=600)
+    subprocess.run(
+        ["ip", "netns", "exec", lab.client.name, sys.executable, "-c", code], env=cli.env, check=True, timeout=600
+    )
 
 
 def main() -> int:
@@ -134,8 +162,13 @@ def main() -> int:
         cli.run("-w", "bob", "device", "add", cli.device(lab.client), "--fund", "1", host=lab.client)
         exit_interface = unique("oe")
         node = cli.start_exit("--metrics", "off", log=home / "exit.log", interface=exit_interface)
-        servers.append(subprocess.Popen(["ip", "netns", "exec", lab.internet.name, "iperf3", "-s", "-B", WEB_ADDRESS],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        servers.append(
+            subprocess.Popen(
+                ["ip", "netns", "exec", lab.internet.name, "iperf3", "-s", "-B", WEB_ADDRESS],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         time.sleep(0.5)
         manual = ManualTunnel(lab)
         baseline, octra, exit_cpu, client_cpu, client_rss, overcount = [], [], [], [], 0.0, []
@@ -172,7 +205,8 @@ def main() -> int:
         idle_cpu = 100 * (cpu_seconds(node.pid) - start) / (time.monotonic() - started)
         peers = len(lab.exit.run("wg", "show", exit_interface, "peers").stdout.split())
         result = {
-            "iperf3_mbit_s_manual": [round(x) for x in baseline], "iperf3_mbit_s_octravpn": [round(x) for x in octra],
+            "iperf3_mbit_s_manual": [round(x) for x in baseline],
+            "iperf3_mbit_s_octravpn": [round(x) for x in octra],
             "ratio_b_over_a": round(statistics.median(octra) / statistics.median(baseline), 3),
             "download_exit_counts_more_than_client_percent": [round(x, 2) for x in overcount],
             "connect_to_first_byte_s": [round(x, 2) for x in connects],

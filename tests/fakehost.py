@@ -18,7 +18,9 @@ READS = (("wg", "show"), ("ip", "-j"))
 @dataclass
 class Interface:
     private_key: str | None = None
-    peers: dict[str, dict] = field(default_factory=dict)  # public key -> endpoint, allowed, keepalive, rx, tx, handshake
+    peers: dict[str, dict] = field(
+        default_factory=dict
+    )  # public key -> endpoint, allowed, keepalive, rx, tx, handshake
     addresses: list[str] = field(default_factory=list)
     up: bool = False
 
@@ -35,15 +37,26 @@ class FakeHost:
         argv = list(argv)
         self.calls.append(argv)
         for prefix, error in self.failing.items():
-            if tuple(argv[:len(prefix)]) == prefix:
+            if tuple(argv[: len(prefix)]) == prefix:
                 raise error
         match argv:
             case ["ip", "-j", "link", "show", "dev", name] | ["ip", "-j", "addr", "show", "dev", name]:
                 if name not in self.interfaces:
                     raise CommandError(argv, 1, f'Device "{name}" does not exist.')
                 i = self.interfaces[name]
-                return json.dumps([{"ifname": name, "flags": ["UP"] if i.up else [], "mtu": 1420, "addr_info": [
-                    {"local": a.split("/")[0], "prefixlen": int(a.split("/")[1]), "scope": "global"} for a in i.addresses]}])
+                return json.dumps(
+                    [
+                        {
+                            "ifname": name,
+                            "flags": ["UP"] if i.up else [],
+                            "mtu": 1420,
+                            "addr_info": [
+                                {"local": a.split("/")[0], "prefixlen": int(a.split("/")[1]), "scope": "global"}
+                                for a in i.addresses
+                            ],
+                        }
+                    ]
+                )
             case ["ip", "link", "add", "dev", _, "type", "wireguard"]:
                 raise CommandError(argv, 2, "Unknown device type.")
             case ["wireguard-go", name]:
@@ -86,8 +99,9 @@ class FakeHost:
         routes go with its last IPv4 address."""
         interface = self.interfaces[name]
         subnet = ipaddress.ip_interface(address).network
-        if interface.addresses.index(address) == min(i for i, a in enumerate(interface.addresses)
-                                                     if ipaddress.ip_interface(a).network == subnet):
+        if interface.addresses.index(address) == min(
+            i for i, a in enumerate(interface.addresses) if ipaddress.ip_interface(a).network == subnet
+        ):
             interface.addresses = [a for a in interface.addresses if ipaddress.ip_interface(a).network != subnet]
         else:
             interface.addresses.remove(address)
@@ -96,12 +110,24 @@ class FakeHost:
 
     def _dump(self, argv, name) -> str:
         if name not in self.interfaces:
-            raise CommandError(argv, 1, f"Unable to access interface: No such device")
+            raise CommandError(argv, 1, "Unable to access interface: No such device")
         i = self.interfaces[name]
         lines = [f"{i.private_key or '(none)'}\t(none)\t51820\toff"]
         for key, p in i.peers.items():
-            lines.append("\t".join([key, "(none)", p["endpoint"], p["allowed"], str(p["handshake"]), str(p["rx"]),
-                                    str(p["tx"]), str(p["keepalive"] or "off")]))
+            lines.append(
+                "\t".join(
+                    [
+                        key,
+                        "(none)",
+                        p["endpoint"],
+                        p["allowed"],
+                        str(p["handshake"]),
+                        str(p["rx"]),
+                        str(p["tx"]),
+                        str(p["keepalive"] or "off"),
+                    ]
+                )
+            )
         return "\n".join(lines) + "\n"
 
     def _syncconf(self, name: str, text: str) -> None:
@@ -113,9 +139,12 @@ class FakeHost:
             old = interface.peers.get(key, {"rx": 0, "tx": 0, "handshake": 0})
             keepalive = re.search(r"PersistentKeepalive = (\d+)", block)
             endpoint = re.search(r"Endpoint = (\S+)", block)  # none: the peer roams (learned from its packets)
-            peers[key] = {**old, "endpoint": endpoint.group(1) if endpoint else old.get("endpoint", "(none)"),
-                          "allowed": re.search(r"AllowedIPs = (.+)", block).group(1).replace(" ", ""),
-                          "keepalive": keepalive.group(1) if keepalive else None}
+            peers[key] = {
+                **old,
+                "endpoint": endpoint.group(1) if endpoint else old.get("endpoint", "(none)"),
+                "allowed": re.search(r"AllowedIPs = (.+)", block).group(1).replace(" ", ""),
+                "keepalive": keepalive.group(1) if keepalive else None,
+            }
         interface.peers = peers
 
     def traffic(self, name: str, *, rx: int, tx: int = 0) -> None:
@@ -127,7 +156,7 @@ class FakeHost:
     @property
     def changes(self) -> list[list[str]]:
         """The commands that changed something (reads left out)."""
-        return [c for c in self.calls if not any(tuple(c[:len(r)]) == r for r in READS)]
+        return [c for c in self.calls if not any(tuple(c[: len(r)]) == r for r in READS)]
 
     def interface(self, name: str, private_key: str, *, address: str | None = None) -> Interface:
         """An interface that is already up (as an agent's start leaves it)."""

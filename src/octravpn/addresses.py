@@ -25,7 +25,9 @@ def to_checksum_address(address: str) -> str:
 
     digits = address.lower().removeprefix("0x")  # keystore files write addresses without the prefix
     nibbles = keccak(digits.encode()).hex()
-    return "0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(digits, nibbles))
+    return "0x" + "".join(
+        c.upper() if int(n, 16) >= 8 else c for c, n in zip(digits, nibbles, strict=False)
+    )  # a keccak digest has more nibbles
 
 
 def looks_like_address(text: str) -> bool:
@@ -43,5 +45,6 @@ def parse_address(text: str, *, what: str = "address") -> str:
         raise UsageError(
             f"{what} {text} fails its EIP-55 checksum, so a character is probably mistyped: copy it again from "
             f"its source. If it is right as written, its checksummed form is {checksummed} (all-lowercase is "
-            "accepted too)")
+            "accepted too)"
+        )
     return checksummed

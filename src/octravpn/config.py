@@ -67,7 +67,9 @@ def write_private_file(path: Path, text: str) -> None:
 
 def check_name(kind: str, name: str) -> str:
     if not NAME_PATTERN.match(name):
-        raise ConfigError(f"invalid {kind} name {name!r}: use 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit")
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: use 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+        )
     return name
 
 
@@ -96,7 +98,9 @@ class Network:
             if not isinstance(self.contract, str) or not is_hex_address(self.contract):
                 raise ConfigError(f"network {self.name}: contract {self.contract!r} is not a 20-byte hex address")
             try:
-                object.__setattr__(self, "contract", parse_address(self.contract, what=f"network {self.name}: contract"))
+                object.__setattr__(
+                    self, "contract", parse_address(self.contract, what=f"network {self.name}: contract")
+                )
             except UsageError as exc:
                 raise ConfigError(str(exc)) from None
 
@@ -145,13 +149,15 @@ class Config:
         """The named network, or the default one, with a fix in the error."""
         name = name or self.selected_network
         if name is None:
-            raise ConfigError("no network selected: run `octravpn devnet up`, or `octravpn network add` then `octravpn network use NAME`")
+            raise ConfigError(
+                "no network selected: run `octravpn devnet up`, or `octravpn network add` then `octravpn network use NAME`"
+            )
         if name not in self.networks:
             known = ", ".join(sorted(self.networks)) or "none"
             raise ConfigError(f"unknown network {name!r} (configured: {known}): add it with `octravpn network add`")
         return self.networks[name]
 
-    def with_network(self, network: Network, *, make_default: bool = False) -> "Config":
+    def with_network(self, network: Network, *, make_default: bool = False) -> Config:
         networks = {**self.networks, network.name: network}
         return replace(self, networks=networks, default_network=network.name if make_default else self.default_network)
 
@@ -189,8 +195,13 @@ def load(path: Path | None = None, *, env: dict[str, str] | None = None) -> Conf
         if unknown:
             raise ConfigError(f"{path}: [networks.{name}] has unknown keys {sorted(unknown)}")
         try:
-            networks[name] = Network(name=name, rpc_url=table["rpc_url"], chain_id=table["chain_id"], contract=table.get("contract"),
-                                     rpc_fallbacks=table.get("rpc_fallbacks", ()))
+            networks[name] = Network(
+                name=name,
+                rpc_url=table["rpc_url"],
+                chain_id=table["chain_id"],
+                contract=table.get("contract"),
+                rpc_fallbacks=table.get("rpc_fallbacks", ()),
+            )
         except KeyError as exc:
             raise ConfigError(f"{path}: [networks.{name}] needs {exc.args[0]}") from exc
     return Config(

@@ -37,29 +37,66 @@ def run() -> None:
             web.mkdir()
             lab.serve_web(str(web))
             registered = cli.setup()
-            node = cli.start_exit("--receipt-every", "0.001", "--dns", "203.0.113.53", log=home / "exit.log",
-                                  interface=unique("oe"))
+            node = cli.start_exit(
+                "--receipt-every", "0.001", "--dns", "203.0.113.53", log=home / "exit.log", interface=unique("oe")
+            )
             indexer, indexer_url = cli.start_indexer(log=home / "indexer.log")
-            cli.run("exits", "list", "--indexer", indexer_url, json_out=False, host=lab.client,
-                    title="Bob looks for exits (the indexer's discovery API)")
+            cli.run(
+                "exits",
+                "list",
+                "--indexer",
+                indexer_url,
+                json_out=False,
+                host=lab.client,
+                title="Bob looks for exits (the indexer's discovery API)",
+            )
             daemon = cli.start_daemon(lab.client, "--indexer", indexer_url, log=home / "daemon.log")
             device = cli.device(lab.client)
-            cli.run("-w", "bob", "device", "add", device, "--fund", "0.1", host=lab.client,
-                    title="Bob registers his machine's device key (made by the daemon) and sends it gas money")
+            cli.run(
+                "-w",
+                "bob",
+                "device",
+                "add",
+                device,
+                "--fund",
+                "0.1",
+                host=lab.client,
+                title="Bob registers his machine's device key (made by the daemon) and sends it gas money",
+            )
             interface = unique("oc")
-            cli.run("up", "--exit", "auto", "--indexer", indexer_url, "--interface", interface,
-                    "--max-pay", "0.01", host=lab.client,
-                    title="Bob connects through the best exit his tailnet allows (a session opens, locking 0.01)")
-            print(f"\n## Bob fetches a page from the internet host, through the tunnel (on {lab.client.name})\n"
-                  f"$ curl http://{WEB_ADDRESS}/index.html", flush=True)
+            cli.run(
+                "up",
+                "--exit",
+                "auto",
+                "--indexer",
+                indexer_url,
+                "--interface",
+                interface,
+                "--max-pay",
+                "0.01",
+                host=lab.client,
+                title="Bob connects through the best exit his tailnet allows (a session opens, locking 0.01)",
+            )
+            print(
+                f"\n## Bob fetches a page from the internet host, through the tunnel (on {lab.client.name})\n"
+                f"$ curl http://{WEB_ADDRESS}/index.html",
+                flush=True,
+            )
             page = fetch(lab.client, f"http://{WEB_ADDRESS}/index.html")
             if page is None:
-                raise SystemExit("the page did not come through the tunnel: see the exit's log " + str(home / "exit.log"))
+                raise SystemExit(
+                    "the page did not come through the tunnel: see the exit's log " + str(home / "exit.log")
+                )
             print(page.decode().splitlines()[0] + f"  … ({len(page)} bytes)", flush=True)
             time.sleep(2.5)  # a receipt round: the exit asks, the daemon signs with the device key
-            cli.run("status", host=lab.client, title="Bob's status, from the daemon: tunnel, bytes, receipts, deposit left")
-            cli.run("down", host=lab.client,
-                    title="Bob disconnects: last receipt signed, the exit settles with it, network restored")
+            cli.run(
+                "status", host=lab.client, title="Bob's status, from the daemon: tunnel, bytes, receipts, deposit left"
+            )
+            cli.run(
+                "down",
+                host=lab.client,
+                title="Bob disconnects: last receipt signed, the exit settles with it, network restored",
+            )
             cli.run("session", "show", "0", title="The session on chain")
             cli.run("earnings", "show", "operator", title="The operator's earnings")
             cli.run("tailnet", "show", str(registered.tailnet_id), title="The tailnet's treasury after the refund")

@@ -27,7 +27,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
 
 
-def sh(*argv: str, namespace: str | None = None, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess:
+def sh(
+    *argv: str, namespace: str | None = None, check: bool = True, timeout: float = 30.0
+) -> subprocess.CompletedProcess:
     full = (["ip", "netns", "exec", namespace] if namespace else []) + list(argv)
     return subprocess.run(full, capture_output=True, text=True, check=check, timeout=timeout)
 
@@ -60,8 +62,11 @@ def link(a: Host, a_address: str, b: Host, b_address: str) -> tuple[str, str]:
 
 
 def require_root_and_tools() -> None:
-    missing = [tool for tool in ("ip", "wg", "wireguard-go", "ping", "nft") if subprocess.run(["sh", "-c", f"command -v {tool}"],
-                                                                                     capture_output=True).returncode]
+    missing = [
+        tool
+        for tool in ("ip", "wg", "wireguard-go", "ping", "nft")
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode
+    ]
     if os.geteuid() != 0 or missing:
         raise RuntimeError(f"e2e tests need root and {missing or 'nothing more'}: run them through `make test`")
 
@@ -86,7 +91,7 @@ class Lab:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
-    def build(cls, *, clients: int = 1, exits: int = 1) -> "Lab":
+    def build(cls, *, clients: int = 1, exits: int = 1) -> Lab:
         require_root_and_tools()
         internet = Host(unique("ovi"))
         exit_hosts = [Host(unique("ove")) for _ in range(exits)]
@@ -115,8 +120,15 @@ class Lab:
             for host in (internet, *exit_hosts, *hosts):
                 host.delete()
             raise
-        return cls(internet=internet, exits=exit_hosts, clients=hosts, uplinks=uplinks, internet_links=internet_links,
-                   client_links=client_links, chain_address=chain_address)
+        return cls(
+            internet=internet,
+            exits=exit_hosts,
+            clients=hosts,
+            uplinks=uplinks,
+            internet_links=internet_links,
+            client_links=client_links,
+            chain_address=chain_address,
+        )
 
     @property
     def client(self) -> Host:
@@ -135,8 +147,23 @@ class Lab:
         with open(os.path.join(directory, "index.html"), "wb") as handle:
             handle.write(WEB_PAGE)
         process = subprocess.Popen(
-            ["ip", "netns", "exec", self.internet.name, sys.executable, "-m", "http.server", "80", "--bind", WEB_ADDRESS,
-             "--directory", directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.internet.name,
+                sys.executable,
+                "-m",
+                "http.server",
+                "80",
+                "--bind",
+                WEB_ADDRESS,
+                "--directory",
+                directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.processes.append(process)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -173,34 +200,43 @@ def _link_to_machine(internet: Host) -> str:
     sh("ip", "link", "set", here, "up")
     internet.run("ip", "addr", "add", f"{theirs}/30", "dev", there)
     internet.run("ip", "link", "set", there, "up")
-    subprocess.run(["ip", "netns", "exec", internet.name, "nft", "-f", "-"], check=True, text=True, capture_output=True,
-                   input=f"""table ip lab_nat {{
+    subprocess.run(
+        ["ip", "netns", "exec", internet.name, "nft", "-f", "-"],
+        check=True,
+        text=True,
+        capture_output=True,
+        input=f"""table ip lab_nat {{
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         oifname "{there}" masquerade
     }}
 }}
-""")
+""",
+    )
     return mine
 
 
 def fetch(host: Host, url: str, *, timeout: float = 5.0, interface: str | None = None) -> bytes | None:
     """GET `url` from inside `host` (optionally bound to one interface); the body, or None if it failed."""
     if interface is None:
-        code = ("import sys, urllib.request\n"
-                f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout={timeout}).read())")
+        code = (
+            "import sys, urllib.request\n"
+            f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout={timeout}).read())"
+        )
     else:
         # SO_BINDTODEVICE through a tiny connection class: the request leaves by this interface only.
-        code = ("import socket, sys, http.client\n"
-                "class C(http.client.HTTPConnection):\n"
-                "    def connect(self):\n"
-                "        self.sock = socket.socket()\n"
-                f"        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, {interface!r}.encode())\n"
-                f"        self.sock.settimeout({timeout})\n"
-                "        self.sock.connect((self.host, self.port))\n"
-                f"u = {url!r}.split('/', 3)\n"
-                f"c = C(u[2], timeout={timeout}); c.request('GET', '/' + u[3])\n"
-                "sys.stdout.buffer.write(c.getresponse().read())")
+        code = (
+            "import socket, sys, http.client\n"
+            "class C(http.client.HTTPConnection):\n"
+            "    def connect(self):\n"
+            "        self.sock = socket.socket()\n"
+            f"        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, {interface!r}.encode())\n"
+            f"        self.sock.settimeout({timeout})\n"
+            "        self.sock.connect((self.host, self.port))\n"
+            f"u = {url!r}.split('/', 3)\n"
+            f"c = C(u[2], timeout={timeout}); c.request('GET', '/' + u[3])\n"
+            "sys.stdout.buffer.write(c.getresponse().read())"
+        )
     argv = [sys.executable, "-c", code]
     done = subprocess.run(["ip", "netns", "exec", host.name, *argv], capture_output=True, timeout=timeout + 10)
     return done.stdout if done.returncode == 0 else None

@@ -61,15 +61,22 @@ class LabCLI:
         prefix = ["ip", "netns", "exec", host.name] if host else []
         return [*prefix, sys.executable, "-m", "octravpn.cli.main", *args]
 
-    def run(self, *args: str, host: Host | None = None, title: str | None = None, json_out: bool = True,
-            timeout: float = 180.0) -> dict | str:
+    def run(
+        self,
+        *args: str,
+        host: Host | None = None,
+        title: str | None = None,
+        json_out: bool = True,
+        timeout: float = 180.0,
+    ) -> dict | str:
         """Run one command to completion; its JSON output (or text), or `CommandFailed`."""
         if self.echo:
             where = f" (on {host.name})" if host else ""
             print(f"\n## {title or ''}{where}\n$ octravpn {shlex.join(args)}", flush=True)
         full = ("--json", *args) if json_out else args
-        done = subprocess.run(self.argv(full, host), env=self.environment(host), capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run(
+            self.argv(full, host), env=self.environment(host), capture_output=True, text=True, timeout=timeout
+        )
         if done.returncode != 0:
             raise CommandFailed(list(args), done.returncode, done.stderr)
         if self.echo:
@@ -79,31 +86,63 @@ class LabCLI:
     # ------------------------------------------------------------ story
     def setup(self, *, price: str = PRICE, treasury: str = "1") -> Registered:
         """Devnet, an exit registered at the lab's exit host, a tailnet of alice with bob, allowing the exit."""
-        self.run("devnet", "up", "--host", self.lab.chain_address, "--port", str(free_port()),
-                 title="Start a local devnet: anvil, the contract, five funded wallets")
+        self.run(
+            "devnet",
+            "up",
+            "--host",
+            self.lab.chain_address,
+            "--port",
+            str(free_port()),
+            title="Start a local devnet: anvil, the contract, five funded wallets",
+        )
         key = self.run("-w", "operator", "node", "keygen", title="The operator creates its exit's WireGuard key")
         self.run("-w", "operator", "operator", "bond", "1.5", title="…stakes")
-        registered = self.run("-w", "operator", "operator", "register", "--endpoint", f"{EXIT_PUBLIC}:{EXIT_PORT}",
-                              "--wg-pubkey", key["wg_pubkey"], "--region", "lab", "--price", price,
-                              "--receipt-wallet", "operator-receipts", title="…and registers the exit, with a separate receipt key")
+        registered = self.run(
+            "-w",
+            "operator",
+            "operator",
+            "register",
+            "--endpoint",
+            f"{EXIT_PUBLIC}:{EXIT_PORT}",
+            "--wg-pubkey",
+            key["wg_pubkey"],
+            "--region",
+            "lab",
+            "--price",
+            price,
+            "--receipt-wallet",
+            "operator-receipts",
+            title="…and registers the exit, with a separate receipt key",
+        )
         acl = self.home / "acl.hujson"
         acl.write_text('{"acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["*:*"]}]}\n')
-        tailnet = self.run("-w", "alice", "tailnet", "create", "--deposit", treasury, "--acl", str(acl),
-                           title="Alice creates a tailnet with a treasury")
+        tailnet = self.run(
+            "-w",
+            "alice",
+            "tailnet",
+            "create",
+            "--deposit",
+            treasury,
+            "--acl",
+            str(acl),
+            title="Alice creates a tailnet with a treasury",
+        )
         tid = str(tailnet["id"])
         self.run("-w", "alice", "tailnet", "add-exit", tid, "operator", title="…allows the exit")
         self.run("-w", "alice", "tailnet", "add-member", tid, "bob", title="…and adds Bob")
         return Registered(tailnet_id=tailnet["id"], exit_address=registered["address"], wg_pubkey=key["wg_pubkey"])
 
-    def _start(self, args: tuple[str, ...], *, host: Host | None, log: Path, what: str, title: str,
-               answers: Callable[[], bool]) -> subprocess.Popen:
+    def _start(
+        self, args: tuple[str, ...], *, host: Host | None, log: Path, what: str, title: str, answers: Callable[[], bool]
+    ) -> subprocess.Popen:
         """Run a long-lived command in the background (output to `log`) and return once `answers()` is true."""
         if self.echo:
             where = f" (on {host.name})" if host else ""
             print(f"\n## {title}{where}\n$ octravpn {shlex.join(args)} &", flush=True)
         with open(log, "ab") as output:
-            process = subprocess.Popen(self.argv(args, host), env=self.environment(host), stdout=output,
-                                       stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                self.argv(args, host), env=self.environment(host), stdout=output, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -114,14 +153,32 @@ class LabCLI:
         process.kill()
         raise RuntimeError(f"the {what} did not answer within 60s: {log.read_text()[-2000:]}")
 
-    def start_exit(self, *options: str, log: Path, interface: str, index: int = 0,
-                   wallet: str = "operator") -> subprocess.Popen:
+    def start_exit(
+        self, *options: str, log: Path, interface: str, index: int = 0, wallet: str = "operator"
+    ) -> subprocess.Popen:
         """`octravpn node run` on exit host `index`, in the background, once its API answers."""
         host, public = self.lab.exits[index], EXIT_LINKS[index][1]
         key = () if wallet == "operator" else ("--wg-key-file", str(self.wg_key_file(wallet)))
-        args = ("-w", wallet, "node", "run", "--interface", interface, "--uplink", self.lab.uplinks[index], *key, *options)
-        return self._start(args, host=host, log=log, what="exit node", title="The operator runs its exit node",
-                           answers=lambda: fetch(host, f"http://{public}:{EXIT_PORT}/v1/info", timeout=1) is not None)
+        args = (
+            "-w",
+            wallet,
+            "node",
+            "run",
+            "--interface",
+            interface,
+            "--uplink",
+            self.lab.uplinks[index],
+            *key,
+            *options,
+        )
+        return self._start(
+            args,
+            host=host,
+            log=log,
+            what="exit node",
+            title="The operator runs its exit node",
+            answers=lambda: fetch(host, f"http://{public}:{EXIT_PORT}/v1/info", timeout=1) is not None,
+        )
 
     def wg_key_file(self, wallet: str) -> Path:
         """Where a second operator's exit key lives (the first one's is in the node's default place)."""
@@ -135,9 +192,22 @@ class LabCLI:
             self.run("devnet", "fund", name, "10", title="…with devnet coin")
         key = self.run("-w", wallet, "node", "keygen", "--wg-key-file", str(self.wg_key_file(wallet)))
         self.run("-w", wallet, "operator", "bond", "1.5")
-        registered = self.run("-w", wallet, "operator", "register", "--endpoint", f"{EXIT_LINKS[index][1]}:{EXIT_PORT}",
-                              "--wg-pubkey", key["wg_pubkey"], "--region", "lab", "--price", price,
-                              "--receipt-wallet", f"{wallet}-receipts")
+        registered = self.run(
+            "-w",
+            wallet,
+            "operator",
+            "register",
+            "--endpoint",
+            f"{EXIT_LINKS[index][1]}:{EXIT_PORT}",
+            "--wg-pubkey",
+            key["wg_pubkey"],
+            "--region",
+            "lab",
+            "--price",
+            price,
+            "--receipt-wallet",
+            f"{wallet}-receipts",
+        )
         self.run("-w", "alice", "tailnet", "add-exit", str(tailnet_id), wallet)
         return Registered(tailnet_id=tailnet_id, exit_address=registered["address"], wg_pubkey=key["wg_pubkey"])
 
@@ -153,9 +223,11 @@ class LabCLI:
                 return bool(status.get("/v1/status"))
             except DaemonUnavailable:
                 return False
+
         args = ("daemon", "run", "--state-dir", str(self.state_dir(host)), "--socket", str(self.socket(host)), *options)
-        process = self._start(args, host=host, log=log, what="daemon", title="The device runs its daemon, octravpnd",
-                              answers=answers)
+        process = self._start(
+            args, host=host, log=log, what="daemon", title="The device runs its daemon, octravpnd", answers=answers
+        )
         self.daemons[host.name] = process
         return process
 
@@ -177,9 +249,15 @@ class LabCLI:
                 return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
-        process = self._start(("indexer", "run", "--listen", listen, "--poll-interval", "0.2"), host=None, log=log,
-                              what="indexer", title="Anyone can run an indexer: chain events into SQL, and the discovery API",
-                              answers=healthy)
+
+        process = self._start(
+            ("indexer", "run", "--listen", listen, "--poll-interval", "0.2"),
+            host=None,
+            log=log,
+            what="indexer",
+            title="Anyone can run an indexer: chain events into SQL, and the discovery API",
+            answers=healthy,
+        )
         return process, url
 
     def stop(self, process: subprocess.Popen, *, kill: bool = False, timeout: float = 60.0) -> int:

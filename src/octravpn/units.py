@@ -27,8 +27,9 @@ def parse_amount(text: str, decimals: int, *, what: str = "amount", allow_zero: 
     if base != base.to_integral_value():
         raise UsageError(f"{what} {text!r} has more than {decimals} decimal places")
     if base > UINT256_MAX:
-        raise UsageError(f"{what} {text!r} is more than the contract can hold (at most "
-                         f"{format_amount(UINT256_MAX, decimals)})")
+        raise UsageError(
+            f"{what} {text!r} is more than the contract can hold (at most {format_amount(UINT256_MAX, decimals)})"
+        )
     return int(base)
 
 
@@ -47,8 +48,12 @@ def human_amount(base_units: int, decimals: int, symbol: str) -> str:
 
 def amount_record(base_units: int, decimals: int, symbol: str) -> dict:
     """How every command shows an amount in JSON (and, through `human`, in tables)."""
-    return {"amount": format_amount(base_units, decimals), "base_units": base_units, "symbol": symbol,
-            "human": human_amount(base_units, decimals, symbol)}
+    return {
+        "amount": format_amount(base_units, decimals),
+        "base_units": base_units,
+        "symbol": symbol,
+        "human": human_amount(base_units, decimals, symbol),
+    }
 
 
 def parse_duration(text: str) -> int:

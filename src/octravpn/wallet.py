@@ -78,7 +78,9 @@ class Keystore:
             address = json.loads(path.read_text())["address"]
         except FileNotFoundError as exc:
             known = ", ".join(w.name for w in self.list()) or "none"
-            raise WalletError(f"unknown wallet {name!r} (wallets: {known}): create it with `octravpn wallet create {name}`") from exc
+            raise WalletError(
+                f"unknown wallet {name!r} (wallets: {known}): create it with `octravpn wallet create {name}`"
+            ) from exc
         except (ValueError, KeyError) as exc:
             raise WalletError(f"{path} is not a V3 keystore file") from exc
         return WalletInfo(name, to_checksum_address(address), path)
@@ -88,7 +90,7 @@ class Keystore:
             return []
         return [self.info(path.stem) for path in sorted(self.directory.glob("*.json"))]
 
-    def unlock(self, name: str, password: str) -> "LocalAccount":
+    def unlock(self, name: str, password: str) -> LocalAccount:
         """Decrypt the wallet; a wrong passphrase is a `WalletError`."""
         from eth_account import Account  # loaded when a key is used: listing wallets stays fast
 

@@ -1,7 +1,7 @@
 """Run inside a network namespace: TCP and UDP services to probe a filter with (`serve`), and the probe.
 
-    python -m tests.acl.netns_services serve SECONDS TCP_PORTS UDP_PORTS   # answers "ok"; stops by itself
-    python -m tests.acl.netns_services probe tcp|udp HOST PORT            # exit 0 if it answered
+python -m tests.acl.netns_services serve SECONDS TCP_PORTS UDP_PORTS   # answers "ok"; stops by itself
+python -m tests.acl.netns_services probe tcp|udp HOST PORT            # exit 0 if it answered
 """
 
 import selectors

@@ -10,28 +10,57 @@ from octravpn.acl import Resolver, compile_device, decide_packet, parse_policy
 from octravpn.acl.nftables import ruleset, table_name
 from tests.acl.world import ALICE, BOB, CAROL, DEVICES, ICMP, ICMPV6, TCP, World, address, ip, key, network
 
-SOURCES = ["*", ALICE, BOB, CAROL, "group:ops", "group:all", "tag:web", "tag:db", "autogroup:member",
-           "autogroup:tagged", "laptop", "100.64.0.0/30", "fd7a:7670:6e00::/124", "10.0.0.0/8", "100.64.0.11"]
+SOURCES = [
+    "*",
+    ALICE,
+    BOB,
+    CAROL,
+    "group:ops",
+    "group:all",
+    "tag:web",
+    "tag:db",
+    "autogroup:member",
+    "autogroup:tagged",
+    "laptop",
+    "100.64.0.0/30",
+    "fd7a:7670:6e00::/124",
+    "10.0.0.0/8",
+    "100.64.0.11",
+]
 DESTINATIONS = [*SOURCES, "autogroup:self"]
 PORTS = ["*", "22", "80,443", "1000-2000", "22,440-450"]
 PROTOS = [None, "tcp", "udp", "icmp", "ipv6-icmp", "gre", "sctp"]
 OUTSIDERS = ["100.64.7.7", "192.0.2.1", "fd7a:7670:6e00::77", "10.1.1.1", "2001:db8::1"]
 
 rules = st.builds(
-    lambda src, dst, proto: {"action": "accept", "src": src,
-                             "dst": [f"{d}:{p if proto in (None, 'tcp', 'udp', 'sctp') else '*'}" for d, p in dst],
-                             **({"proto": proto} if proto else {})},
+    lambda src, dst, proto: {
+        "action": "accept",
+        "src": src,
+        "dst": [f"{d}:{p if proto in (None, 'tcp', 'udp', 'sctp') else '*'}" for d, p in dst],
+        **({"proto": proto} if proto else {}),
+    },
     st.lists(st.sampled_from(SOURCES), min_size=1, max_size=3),
     st.lists(st.tuples(st.sampled_from(DESTINATIONS), st.sampled_from(PORTS)), min_size=1, max_size=3),
     st.sampled_from(PROTOS),
 )
-policies = st.builds(lambda acls: json.dumps({
-    "groups": {"group:ops": [BOB], "group:all": [ALICE, BOB, CAROL]},
-    "tagOwners": {"tag:web": [ALICE], "tag:db": ["group:ops"]},
-    "hosts": {"laptop": "100.64.0.1"}, "acls": acls}), st.lists(rules, max_size=6))
+policies = st.builds(
+    lambda acls: json.dumps(
+        {
+            "groups": {"group:ops": [BOB], "group:all": [ALICE, BOB, CAROL]},
+            "tagOwners": {"tag:web": [ALICE], "tag:db": ["group:ops"]},
+            "hosts": {"laptop": "100.64.0.1"},
+            "acls": acls,
+        }
+    ),
+    st.lists(rules, max_size=6),
+)
 packets = st.tuples(
-    st.sampled_from([*DEVICES, *OUTSIDERS]), st.sampled_from(list(DEVICES)), st.sampled_from([4, 6]),
-    st.sampled_from([TCP, 17, ICMP, 47, 132]), st.sampled_from([22, 80, 443, 445, 1500, 5000]))
+    st.sampled_from([*DEVICES, *OUTSIDERS]),
+    st.sampled_from(list(DEVICES)),
+    st.sampled_from([4, 6]),
+    st.sampled_from([TCP, 17, ICMP, 47, 132]),
+    st.sampled_from([22, 80, 443, 445, 1500, 5000]),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -56,15 +85,23 @@ def test_the_compiled_filter_admits_exactly_what_the_evaluator_allows(text, batc
 
 
 def test_the_ruleset_admits_replies_then_the_policy_then_drops():
-    world = World(acls=[{"action": "accept", "src": ["tag:web"], "dst": ["tag:db:5432,20-25,22"]},
-                        {"action": "accept", "src": ["*"], "dst": ["*:*"], "proto": "icmp"}])
+    world = World(
+        acls=[
+            {"action": "accept", "src": ["tag:web"], "dst": ["tag:db:5432,20-25,22"]},
+            {"action": "accept", "src": ["*"], "dst": ["*:*"], "proto": "icmp"},
+        ]
+    )
     text = ruleset(compile_device(world.resolver, key("db")), "om0")
     lines = [line.strip() for line in text.splitlines()]
-    assert lines[:3] == ["table inet octravpn_acl_om0", "delete table inet octravpn_acl_om0",
-                         "table inet octravpn_acl_om0 {"]
+    assert lines[:3] == [
+        "table inet octravpn_acl_om0",
+        "delete table inet octravpn_acl_om0",
+        "table inet octravpn_acl_om0 {",
+    ]
     assert 'iifname "om0" ct state established,related accept' in lines
-    assert ('iifname "om0" ip saddr { 100.64.0.10 } ip daddr { 100.64.0.11 } tcp dport { 20-25, 5432 } accept'
-            in lines)  # 22 folded into 20-25: nftables refuses overlapping intervals
+    assert (
+        'iifname "om0" ip saddr { 100.64.0.10 } ip daddr { 100.64.0.11 } tcp dport { 20-25, 5432 } accept' in lines
+    )  # 22 folded into 20-25: nftables refuses overlapping intervals
     assert 'iifname "om0" ip saddr { 100.64.0.0/10 } ip daddr { 100.64.0.11 } meta l4proto icmp accept' in lines
     assert not any("ip6" in line and "icmp accept" in line and "ipv6-icmp" not in line for line in lines)
     assert lines[-3:] == ['iifname "om0" drop', "}", "}"]

@@ -77,21 +77,34 @@ def test_star_source_is_the_tailnet_and_star_destination_is_anywhere():
 
 
 def test_hosts_and_cidrs_each_family_only_its_own():
-    world = World(hosts={"laptop": "100.64.0.1", "ula": "fd7a:7670:6e00::/120"},
-                  acls=[accept(["laptop"], ["10.0.0.0/8:53", "ula:22"])])
+    world = World(
+        hosts={"laptop": "100.64.0.1", "ula": "fd7a:7670:6e00::/120"},
+        acls=[accept(["laptop"], ["10.0.0.0/8:53", "ula:22"])],
+    )
     assert world.allows("alice-laptop", "10.1.2.3", protocol=UDP, port=53)
     assert not world.allows("alice-laptop", "bob-laptop", version=4)  # the ula range is IPv6 only
     assert not world.allows("alice-laptop", "bob-laptop", version=6)  # the host is alice's IPv4 address only
-    world = World(hosts={"laptop6": "fd7a:7670:6e00::1", "ula6": "fd7a:7670:6e00::/120"},
-                  acls=[accept(["laptop6"], ["ula6:22"])])
+    world = World(
+        hosts={"laptop6": "fd7a:7670:6e00::1", "ula6": "fd7a:7670:6e00::/120"}, acls=[accept(["laptop6"], ["ula6:22"])]
+    )
     assert world.allows("alice-laptop", "bob-laptop", version=6)
     assert not world.allows("alice-laptop", "bob-laptop", version=4)
 
 
-@pytest.mark.parametrize("ports, port, allowed", [
-    ("*", 1, True), ("*", 65535, True), ("22", 22, True), ("22", 23, False), ("80,443", 443, True),
-    ("80,443", 444, False), ("8000-8099", 8050, True), ("8000-8099", 8100, False), ("22,8000-8099", 22, True),
-])
+@pytest.mark.parametrize(
+    "ports, port, allowed",
+    [
+        ("*", 1, True),
+        ("*", 65535, True),
+        ("22", 22, True),
+        ("22", 23, False),
+        ("80,443", 443, True),
+        ("80,443", 444, False),
+        ("8000-8099", 8050, True),
+        ("8000-8099", 8100, False),
+        ("22,8000-8099", 22, True),
+    ],
+)
 def test_port_forms(ports, port, allowed):
     assert World(acls=[accept(["*"], [f"*:{ports}"])]).allows("alice-laptop", "bob-laptop", port=port) is allowed
 
@@ -108,7 +121,9 @@ def test_default_protocols_are_tcp_udp_and_both_icmps():
 def test_a_named_protocol_is_the_only_one():
     world = World(acls=[accept(["*"], ["*:*"], proto="gre"), accept(["*"], ["*:5000"], proto="udp")])
     assert world.allows("alice-laptop", "bob-laptop", GRE, None)
-    assert world.allows("alice-laptop", "bob-laptop", UDP, 5000) and not world.allows("alice-laptop", "bob-laptop", TCP, 5000)
+    assert world.allows("alice-laptop", "bob-laptop", UDP, 5000) and not world.allows(
+        "alice-laptop", "bob-laptop", TCP, 5000
+    )
     assert not world.allows("alice-laptop", "bob-laptop", ICMP, None)
 
 
@@ -116,29 +131,47 @@ def test_decisions_name_the_rule():
     world = World(acls=[accept([BOB], ["*:80"]), accept([ALICE], ["*:22"])])
     from octravpn.acl import decide_packet
     from tests.acl.world import address
+
     decision = decide_packet(world.resolver, address("alice-laptop"), address("bob-laptop"), TCP, 22)
     assert decision.allowed and decision.rule.index == 1 and decision.describe() == "allowed by acls[1] (line 1)"
 
 
 def _tests_result(tests, acls):
-    policy = parse_policy(json.dumps({"groups": {"group:ops": [BOB]}, "tagOwners": {"tag:db": ["group:ops"]},
-                                      "hosts": {"db-host": "100.64.0.11"}, "acls": acls, "tests": tests}, indent=1))
+    policy = parse_policy(
+        json.dumps(
+            {
+                "groups": {"group:ops": [BOB]},
+                "tagOwners": {"tag:db": ["group:ops"]},
+                "hosts": {"db-host": "100.64.0.11"},
+                "acls": acls,
+                "tests": tests,
+            },
+            indent=1,
+        )
+    )
     return run_tests(Resolver(policy, network()))
 
 
 def test_policy_tests_that_pass():
     acls = [accept(["group:ops"], ["tag:db:5432"]), accept([ALICE], ["db-host:22"])]
-    assert _tests_result([
-        {"src": BOB, "accept": ["tag:db:5432"], "deny": ["tag:db:22"]},
-        {"src": "group:ops", "accept": ["tag:db:5432"]},
-        {"src": ALICE, "accept": ["db-host:22", "100.64.0.11:22"], "deny": ["tag:db:5432"]},
-        {"src": "100.64.0.3", "accept": ["tag:db:5432"], "proto": "tcp"},  # bob's laptop, by address
-    ], acls) == []
+    assert (
+        _tests_result(
+            [
+                {"src": BOB, "accept": ["tag:db:5432"], "deny": ["tag:db:22"]},
+                {"src": "group:ops", "accept": ["tag:db:5432"]},
+                {"src": ALICE, "accept": ["db-host:22", "100.64.0.11:22"], "deny": ["tag:db:5432"]},
+                {"src": "100.64.0.3", "accept": ["tag:db:5432"], "proto": "tcp"},  # bob's laptop, by address
+            ],
+            acls,
+        )
+        == []
+    )
 
 
 def test_policy_tests_that_fail_say_which_and_why():
-    failures = _tests_result([{"src": ALICE, "accept": ["tag:db:5432"], "deny": ["db-host:22"]}],
-                             [accept(["*"], ["db-host:22"])])
+    failures = _tests_result(
+        [{"src": ALICE, "accept": ["tag:db:5432"], "deny": ["db-host:22"]}], [accept(["*"], ["db-host:22"])]
+    )
     assert [str(f) for f in failures] == [
         f"line 27: {ALICE} -> tag:db:5432 is denied, but the test expects it allowed",
         f"line 27: {ALICE} -> db-host:22 is allowed by acls[0] (line 16), but the test expects it denied",
@@ -152,6 +185,7 @@ def test_a_group_test_holds_for_every_member():
 
 def test_compiled_peers_are_who_it_may_reach_or_be_reached_by():
     from octravpn.acl import compile_device
+
     world = World(acls=[accept(["tag:web"], ["tag:db:5432"]), accept(["autogroup:member"], ["autogroup:self:*"])])
     assert compile_device(world.resolver, key("db")).peers == {key("web")}
     assert compile_device(world.resolver, key("web")).peers == {key("db")}
@@ -160,11 +194,23 @@ def test_compiled_peers_are_who_it_may_reach_or_be_reached_by():
 
 
 def test_a_member_test_without_a_tailnet_stands_for_a_member_in_no_group():
-    policy = parse_policy(json.dumps({"groups": {"group:ops": [BOB]},
-                                      "acls": [accept(["autogroup:member"], ["10.0.0.1:22"])],
-                                      "tests": [{"src": "autogroup:member", "accept": ["10.0.0.1:22"],
-                                                 "deny": ["10.0.0.1:80"]}]}))
+    policy = parse_policy(
+        json.dumps(
+            {
+                "groups": {"group:ops": [BOB]},
+                "acls": [accept(["autogroup:member"], ["10.0.0.1:22"])],
+                "tests": [{"src": "autogroup:member", "accept": ["10.0.0.1:22"], "deny": ["10.0.0.1:80"]}],
+            }
+        )
+    )
     assert run_tests(Resolver(policy)) == []
-    closed = parse_policy(json.dumps({"groups": {"group:ops": [BOB]}, "acls": [accept(["group:ops"], ["10.0.0.1:22"])],
-                                      "tests": [{"src": "autogroup:member", "accept": ["10.0.0.1:22"]}]}))
+    closed = parse_policy(
+        json.dumps(
+            {
+                "groups": {"group:ops": [BOB]},
+                "acls": [accept(["group:ops"], ["10.0.0.1:22"])],
+                "tests": [{"src": "autogroup:member", "accept": ["10.0.0.1:22"]}],
+            }
+        )
+    )
     assert len(run_tests(Resolver(closed))) == 1  # not every member may: the test catches it

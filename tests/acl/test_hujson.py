@@ -23,20 +23,23 @@ def test_strings_escapes_and_numbers():
     assert value == ['a"b\\cA\n', -12, 3.5, 1000.0]
 
 
-@pytest.mark.parametrize("text, message, line, column", [
-    ("", "the policy file is empty", 1, 1),
-    ('{"a": 1 "b": 2}', "expected , between members", 1, 9),
-    ('{"a": [1, 2}', "expected , between elements or ] to close", 1, 12),
-    ('{"a": 1,\n "a": 2}', "'a' appears twice in this object", 2, 2),
-    ("{'a': 1}", "expected a member name in double quotes", 1, 2),
-    ('{"a": \'x\'}', "double quotes", 1, 7),
-    ('{"a": "x\n"}', "a string runs past the end of its line", 1, 7),
-    ('{"a": 1} x', "unexpected text after the policy's closing brace", 1, 10),
-    ('{"a": 1 /* open', "a /* comment is never closed", 1, 9),
-    ('{"a": tru}', "unexpected 't'", 1, 7),
-    ('{"a": "\\q"}', "unknown escape \\q", 1, 8),
-    ('{"a": [', "the file ends in the middle of a value", 1, 8),
-])
+@pytest.mark.parametrize(
+    "text, message, line, column",
+    [
+        ("", "the policy file is empty", 1, 1),
+        ('{"a": 1 "b": 2}', "expected , between members", 1, 9),
+        ('{"a": [1, 2}', "expected , between elements or ] to close", 1, 12),
+        ('{"a": 1,\n "a": 2}', "'a' appears twice in this object", 2, 2),
+        ("{'a': 1}", "expected a member name in double quotes", 1, 2),
+        ("{\"a\": 'x'}", "double quotes", 1, 7),
+        ('{"a": "x\n"}', "a string runs past the end of its line", 1, 7),
+        ('{"a": 1} x', "unexpected text after the policy's closing brace", 1, 10),
+        ('{"a": 1 /* open', "a /* comment is never closed", 1, 9),
+        ('{"a": tru}', "unexpected 't'", 1, 7),
+        ('{"a": "\\q"}', "unknown escape \\q", 1, 8),
+        ('{"a": [', "the file ends in the middle of a value", 1, 8),
+    ],
+)
 def test_syntax_errors_say_what_and_where(text, message, line, column):
     with pytest.raises(PolicyError) as caught:
         parse(text)

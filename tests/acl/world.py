@@ -25,10 +25,19 @@ DEVICES = {
 
 
 def network(members=(ALICE, BOB, CAROL), devices=DEVICES) -> Network:
-    return Network(members=frozenset(members), devices=tuple(
-        Device(key=f"0x{index:040x}", owner=owner, addresses=(ip(v4), ip(v6)), requested_tags=frozenset(tags),
-               name=name)
-        for index, (name, (owner, v4, v6, tags)) in enumerate(devices.items(), start=1)))
+    return Network(
+        members=frozenset(members),
+        devices=tuple(
+            Device(
+                key=f"0x{index:040x}",
+                owner=owner,
+                addresses=(ip(v4), ip(v6)),
+                requested_tags=frozenset(tags),
+                name=name,
+            )
+            for index, (name, (owner, v4, v6, tags)) in enumerate(devices.items(), start=1)
+        ),
+    )
 
 
 def key(name: str) -> str:

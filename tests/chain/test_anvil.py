@@ -1,7 +1,6 @@
 """OctraVPN on a real Ethereum node (anvil): deployment, a paid session settled
 by the exit alone with a receipt signed by eth-account, and readable reverts."""
 
-
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -42,8 +41,19 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
     send(fn.bond_endpoint(ETHER), operator, ETHER)
     domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
     consent = sign(domain, ReceiptSigner(operator=operator.address), bytes(receipt_key.key))
-    send(fn.register_endpoint("127.0.0.1:51820", b"\x42" * 32, keys.public, keys.encrypt_zero(),
-                              "local", 2 * 10**12, receipt_key.address, consent), operator)
+    send(
+        fn.register_endpoint(
+            "127.0.0.1:51820",
+            b"\x42" * 32,
+            keys.public,
+            keys.encrypt_zero(),
+            "local",
+            2 * 10**12,
+            receipt_key.address,
+            consent,
+        ),
+        operator,
+    )
     tailnet_id = fn.tailnet_count_view().call()
     send(fn.create_tailnet(keccak(b"{}"), ETHER // 10), member, ETHER // 10)
     send(fn.configure_tailnet_exit(tailnet_id, operator.address), member)
@@ -51,7 +61,9 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
     send(fn.open_session(tailnet_id, operator.address, 10**16, 2 * 10**12), member)
 
     used = 750 * MB
-    signable = encode_typed_data(full_message=typed_data(domain, Receipt(session_id=session_id, seq=5, bytes_used=used)))
+    signable = encode_typed_data(
+        full_message=typed_data(domain, Receipt(session_id=session_id, seq=5, bytes_used=used))
+    )
     signature = bytes(Account.sign_message(signable, member.key).signature)
 
     with pytest.raises(ContractLogicError, match="receipt not signed by the opener or its device"):

@@ -31,7 +31,11 @@ def test_both_halves_have_the_same_storage_layout():
 
     from octravpn.chain.build import CONTRACTS_DIR, EXTENSION_CONTRACT, MAIN_CONTRACT
 
-    layouts = [next(iter(compile_files([str(path)], ("layout",), paths=[str(CONTRACTS_DIR)]).values()))["layout"]
-               for path in (MAIN_CONTRACT, EXTENSION_CONTRACT)]
-    main, extension = ({key: layout[key] for key in ("storage_layout", "transient_storage_layout")} for layout in layouts)
+    layouts = [
+        next(iter(compile_files([str(path)], ("layout",), paths=[str(CONTRACTS_DIR)]).values()))["layout"]
+        for path in (MAIN_CONTRACT, EXTENSION_CONTRACT)
+    ]
+    main, extension = (
+        {key: layout[key] for key in ("storage_layout", "transient_storage_layout")} for layout in layouts
+    )
     assert main["storage_layout"] and main == extension

@@ -54,10 +54,16 @@ def test_full_flow_with_typed_results_and_events(network, accounts):
     event = bonded.event("StakeBonded")
     assert event.args["amount"] == ETHER and event.block_number == bonded.block_number
     assert event.tx_hash == bonded.tx_hash
-    as_operator.register_endpoint(endpoint="127.0.0.1:51820", wg_pubkey=b"\x01" * 32, earnings_pubkey=keys.public,
-                                  initial_enc_zero=keys.encrypt_zero(), region="local", price_per_mb=10**12,
-                                  receipt_signer=receipt_key.address,
-                                  signer_signature=as_operator.receipt_signer_consent(bytes(receipt_key.key)))
+    as_operator.register_endpoint(
+        endpoint="127.0.0.1:51820",
+        wg_pubkey=b"\x01" * 32,
+        earnings_pubkey=keys.public,
+        initial_enc_zero=keys.encrypt_zero(),
+        region="local",
+        price_per_mb=10**12,
+        receipt_signer=receipt_key.address,
+        signer_signature=as_operator.receipt_signer_consent(bytes(receipt_key.key)),
+    )
     endpoint = as_operator.endpoint(operator.address)
     assert endpoint.active and endpoint.region == "local" and endpoint.receipt_signer == receipt_key.address
 
@@ -82,9 +88,16 @@ def test_full_flow_with_typed_results_and_events(network, accounts):
 def test_revert_found_at_estimation_is_decoded(network, accounts):
     stranger = open_client(network, accounts[3])
     with pytest.raises(ContractRevert, match="register_endpoint reverted: must bond_endpoint first") as info:
-        stranger.register_endpoint(endpoint="h:1", wg_pubkey=b"\x01" * 32, earnings_pubkey=(1, 2),
-                                   initial_enc_zero=(1, 2, 1, 2), region="r", price_per_mb=1,
-                                   receipt_signer=accounts[3].address, signer_signature=b"\x00" * 65)
+        stranger.register_endpoint(
+            endpoint="h:1",
+            wg_pubkey=b"\x01" * 32,
+            earnings_pubkey=(1, 2),
+            initial_enc_zero=(1, 2, 1, 2),
+            region="r",
+            price_per_mb=1,
+            receipt_signer=accounts[3].address,
+            signer_signature=b"\x00" * 65,
+        )
     assert info.value.reason == "must bond_endpoint first"
 
 
@@ -110,11 +123,13 @@ def test_revert_after_mining_is_recovered_by_replay(network, accounts, w3):
     w3.provider.make_request("evm_setAutomine", [False])
     outcomes: list = []
     try:
+
         def open_one():
             try:
                 outcomes.append(open_client(network, member).open_session(tailnet_id, operator.address, 2 * 10**16))
             except ContractRevert as exc:
                 outcomes.append(exc)
+
         first = threading.Thread(target=open_one)
         first.start()
         _wait_for_pending(w3, 1)
@@ -172,10 +187,15 @@ def _wait_for_pending(w3: Web3, count: int, timeout: float = 30.0) -> list[str]:
 def test_transaction_still_pending_at_the_deadline_times_out(network, accounts, w3):
     from octravpn.chain.errors import TransactionTimeout
 
-    client = OctraVPN(w3, network.contract, TransactionManager(w3, accounts[3], timeout=1.0, mempool_check_interval=0.2))
+    client = OctraVPN(
+        w3, network.contract, TransactionManager(w3, accounts[3], timeout=1.0, mempool_check_interval=0.2)
+    )
     w3.provider.make_request("evm_setAutomine", [False])
     try:
-        with pytest.raises(TransactionTimeout, match=r"was not mined within 1s .*: pending: do not resend; check with `octravpn tx 0x[0-9a-f]{64} --wait`"):
+        with pytest.raises(
+            TransactionTimeout,
+            match=r"was not mined within 1s .*: pending: do not resend; check with `octravpn tx 0x[0-9a-f]{64} --wait`",
+        ):
             device = Account.create()
             client.register_device(device.address, client.device_consent(bytes(device.key)))
         assert len(_pending(w3)) == 1  # still there: not dropped, not duplicated
@@ -196,13 +216,26 @@ def test_a_call_whose_gas_depends_on_the_time_it_is_mined_still_gets_enough(w3, 
 
 def test_a_dead_rpc_url_falls_over_to_the_next_one_which_stays_in_use(network, accounts):
     dead = f"http://127.0.0.1:{free_port()}"
-    both = Network(name="fallback", rpc_url=dead, rpc_fallbacks=(network.rpc_url,), chain_id=network.chain_id,
-                   contract=network.contract)
+    both = Network(
+        name="fallback",
+        rpc_url=dead,
+        rpc_fallbacks=(network.rpc_url,),
+        chain_id=network.chain_id,
+        contract=network.contract,
+    )
     client = open_client(both, accounts[1], rpc_retries=False)
     assert client.w3.provider.endpoint_uri == network.rpc_url  # the dead one failed once, at connect
     assert client.params().min_session_deposit > 0
     sent = client.sender.transfer(accounts[2].address, 1)  # gas money, as `device add --fund` sends it
     assert client.w3.eth.get_transaction(sent.tx_hash)["value"] == 1
     with pytest.raises(RpcUnreachable):
-        open_client(Network(name="dead", rpc_url=dead, rpc_fallbacks=(f"http://127.0.0.1:{free_port()}",),
-                            chain_id=network.chain_id, contract=network.contract), rpc_retries=False)
+        open_client(
+            Network(
+                name="dead",
+                rpc_url=dead,
+                rpc_fallbacks=(f"http://127.0.0.1:{free_port()}",),
+                chain_id=network.chain_id,
+                contract=network.contract,
+            ),
+            rpc_retries=False,
+        )

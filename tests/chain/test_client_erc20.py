@@ -24,8 +24,13 @@ def token(w3, accounts):
 
 @pytest.fixture(scope="module")
 def client(w3, accounts, token):
-    vpn = deploy(w3, accounts[0], DeployParams(asset=token.address, min_session_deposit=10**3,
-                                               min_tailnet_deposit=10**4, min_endpoint_stake=10**6))
+    vpn = deploy(
+        w3,
+        accounts[0],
+        DeployParams(
+            asset=token.address, min_session_deposit=10**3, min_tailnet_deposit=10**4, min_endpoint_stake=10**6
+        ),
+    )
     member = accounts[2]
     token.functions.mint(member.address, 10**9).transact({"from": member.address})
     return OctraVPN(w3, vpn.address, TransactionManager(w3, member))

@@ -31,10 +31,16 @@ def operator_and_tailnet(w3, vpn, accounts):
         if as_operator.stake(operator.address) < 10**18:
             as_operator.bond_endpoint(10**18)
         keys = EarningsKeypair.generate()
-        as_operator.register_endpoint(endpoint="127.0.0.1:51820", wg_pubkey=b"\x01" * 32, earnings_pubkey=keys.public,
-                                      initial_enc_zero=keys.encrypt_zero(), region="local", price_per_mb=10**12,
-                                      receipt_signer=(key := Account.create()).address,
-                                      signer_signature=as_operator.receipt_signer_consent(bytes(key.key)))
+        as_operator.register_endpoint(
+            endpoint="127.0.0.1:51820",
+            wg_pubkey=b"\x01" * 32,
+            earnings_pubkey=keys.public,
+            initial_enc_zero=keys.encrypt_zero(),
+            region="local",
+            price_per_mb=10**12,
+            receipt_signer=(key := Account.create()).address,
+            signer_signature=as_operator.receipt_signer_consent(bytes(key.key)),
+        )
     tailnet_id, _ = as_member.create_tailnet(keccak(b"settle"), 10**17)
     as_member.configure_tailnet_exit(tailnet_id, operator.address)
     return as_operator, as_member, tailnet_id, member
@@ -50,16 +56,33 @@ class Exit:
         self.host = FakeHost()
         self.host.interface("ovpn0", exit_key.private_b64, address="10.77.0.1/24")
         self.store = NodeStore(tmp_path / f"node-{self.session_id}.db")
-        self.store.add_session(session_id=self.session_id, tailnet_id=tailnet_id, opener=session.opener,
-                               deposit=session.deposit, price_per_mb=session.price_per_mb, wg_pubkey=CLIENT.public,
-                               opened_at=session.opened_at)
+        self.store.add_session(
+            session_id=self.session_id,
+            tailnet_id=tailnet_id,
+            opener=session.opener,
+            deposit=session.deposit,
+            price_per_mb=session.price_per_mb,
+            wg_pubkey=CLIENT.public,
+            opened_at=session.opened_at,
+        )
         self.store.allocate_address(self.session_id, ipaddress.ip_network("10.77.0.0/24"), reserved=("10.77.0.1",))
         self.engine = Engine(self.host)
-        peers = PeerSet(engine=self.engine, store=self.store, interface=ExitInterface(
-            name="ovpn0", private_key=exit_key.private, listen_port=51820, address="10.77.0.1/24"))
+        peers = PeerSet(
+            engine=self.engine,
+            store=self.store,
+            interface=ExitInterface(
+                name="ovpn0", private_key=exit_key.private, listen_port=51820, address="10.77.0.1/24"
+            ),
+        )
         peers.apply()  # the client's peer, as its handshake would have added it
-        self.meters = SessionMeters(store=self.store, engine=self.engine, peers=peers, interface="ovpn0",
-                                    receipt_every=10 * MB, max_unsigned=50 * MB)
+        self.meters = SessionMeters(
+            store=self.store,
+            engine=self.engine,
+            peers=peers,
+            interface="ovpn0",
+            receipt_every=10 * MB,
+            max_unsigned=50 * MB,
+        )
         self.chain = as_operator
 
     def carry(self, total):

@@ -20,8 +20,9 @@ def home_environment(home: Path) -> dict[str, str]:
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """`octravpn` as a separate process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "octravpn.cli.main", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "octravpn.cli.main", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @dataclass

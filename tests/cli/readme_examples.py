@@ -26,7 +26,7 @@ def examples() -> list[Example]:
     text = README.read_text()
     found = []
     for block in re.finditer(r"```sh\n(.*?)```", text, re.S):
-        first_line = text[:block.start(1)].count("\n") + 1
+        first_line = text[: block.start(1)].count("\n") + 1
         lines = block.group(1).split("\n")
         i = 0
         while i < len(lines):
@@ -38,6 +38,7 @@ def examples() -> list[Example]:
             line = line.strip().removeprefix("$ ").removeprefix("sudo ")
             if line.startswith("octravpn "):
                 command = line.removeprefix("octravpn ").split(" #")[0]
-                found.append(Example(number, re.sub(r"\[[^\]]*\]", "", command),
-                                     tuple(re.findall(r"\[([^\]]*)\]", command))))
+                found.append(
+                    Example(number, re.sub(r"\[[^\]]*\]", "", command), tuple(re.findall(r"\[([^\]]*)\]", command)))
+                )
     return found

@@ -27,8 +27,22 @@ def _chain(cli):
 
 def _register_operator(cli, name="operator", receipts="operator-receipts", stake="1.5"):
     cli.json("-w", name, "operator", "bond", stake)
-    return cli.json("-w", name, "operator", "register", "--endpoint", "127.0.0.1:51820", "--wg-pubkey", WG_KEY,
-                    "--region", "local", "--price", "0.000002", "--receipt-wallet", receipts)
+    return cli.json(
+        "-w",
+        name,
+        "operator",
+        "register",
+        "--endpoint",
+        "127.0.0.1:51820",
+        "--wg-pubkey",
+        WG_KEY,
+        "--region",
+        "local",
+        "--price",
+        "0.000002",
+        "--receipt-wallet",
+        receipts,
+    )
 
 
 def test_network_and_wallet_commands(cli):
@@ -119,8 +133,9 @@ def test_tailnet_invite_session_and_earnings(cli):
     policy.write_text('{"acls": []}')
     cli.json("-w", "alice", "tailnet", "set-acl", str(tid), str(policy))
     assert chain.tailnet(tid).acl_policy == keccak(policy.read_bytes())
-    orphan = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator",
-                      "--max-pay", "0.01")["id"]
+    orphan = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")[
+        "id"
+    ]
     cli.fails(6, "-w", "alice", "session", "close", str(orphan))  # bob still acts for a member
     cli.json("-w", "alice", "tailnet", "remove-member", str(tid), bob)
     assert not chain.is_member(tid, bob)
@@ -137,7 +152,9 @@ def test_disputes_no_show_and_sweep(cli):
     chain = _chain(cli)
     tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.2", "--acl", str(cli.home / "acl.json"))["id"]
     cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "operator")
-    sid = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")["id"]
+    sid = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")[
+        "id"
+    ]
     cli.json("-w", "operator", "session", "claim", str(sid), "900")
     disputed = cli.json("-w", "bob", "session", "confirm", str(sid), "700")
     assert disputed["outcome"] == "disputed" and chain.client_confirm(sid).bytes_used == 700
@@ -150,7 +167,9 @@ def test_disputes_no_show_and_sweep(cli):
     chain.w3.provider.make_request("evm_mine", [])
     assert cli.json("session", "no-show", str(sid))["status"] == "refunded"
 
-    sid2 = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")["id"]
+    sid2 = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")[
+        "id"
+    ]
     assert "sweep grace not elapsed: possible at " in cli.fails(6, "session", "sweep", str(sid2))
     chain.w3.provider.make_request("evm_increaseTime", [10 * 86_400])
     chain.w3.provider.make_request("evm_mine", [])
@@ -172,7 +191,9 @@ def test_governance_and_slashing(cli):
     chain = _chain(cli)
     params = cli.json("gov", "params")
     assert params["protocol_fee_bps"] == 50 and params["owner"] == cli.json("wallet", "show", "owner")["address"]
-    scheduled = cli.json("-w", "owner", "gov", "set-params", "--protocol-fee-bps", "100", "--min-session-deposit", "0.002")
+    scheduled = cli.json(
+        "-w", "owner", "gov", "set-params", "--protocol-fee-bps", "100", "--min-session-deposit", "0.002"
+    )
     assert chain.params().protocol_fee_bps == 50  # announced, not applied
     assert scheduled["min_session_deposit"]["human"] == "0.002 ETH (2000000000000000)"  # one amount shape
     assert cli.json("gov", "params")["pending_change"]["eta"] == scheduled["eta"]
@@ -192,7 +213,9 @@ def test_governance_and_slashing(cli):
     # A second operator double-signs: anyone can prove it with --evidence.
     cli.json("wallet", "create", "cheat")
     cli.json("wallet", "create", "cheat-receipts")
-    chain.w3.provider.make_request("anvil_setBalance", [cli.json("wallet", "show", "cheat")["address"], hex(10 * ETHER)])
+    chain.w3.provider.make_request(
+        "anvil_setBalance", [cli.json("wallet", "show", "cheat")["address"], hex(10 * ETHER)]
+    )
     cheat = _register_operator(cli, "cheat", "cheat-receipts", stake="1")["address"]
     tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.1", "--acl", str(cli.home / "acl.json"))["id"]
     cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "cheat")
@@ -203,11 +226,18 @@ def test_governance_and_slashing(cli):
     key = Keystore(load().keystore_dir).unlock("cheat-receipts", cli.env["OCTRAVPN_PASSWORD"]).key
     domain = Domain(chain_id=31337, verifying_contract=chain.address)
     evidence = cli.home / "evidence.json"
-    evidence.write_text(json.dumps({
-        "session_id": sid, "seq": 4, "bytes_a": 1000, "bytes_b": 2000,
-        "sig_a": sign(domain, Receipt(session_id=sid, seq=4, bytes_used=1000), bytes(key)).hex(),
-        "sig_b": sign(domain, Receipt(session_id=sid, seq=4, bytes_used=2000), bytes(key)).hex(),
-    }))
+    evidence.write_text(
+        json.dumps(
+            {
+                "session_id": sid,
+                "seq": 4,
+                "bytes_a": 1000,
+                "bytes_b": 2000,
+                "sig_a": sign(domain, Receipt(session_id=sid, seq=4, bytes_used=1000), bytes(key)).hex(),
+                "sig_b": sign(domain, Receipt(session_id=sid, seq=4, bytes_used=2000), bytes(key)).hex(),
+            }
+        )
+    )
     slashed = cli.json("-w", "carol", "slash", "cheat", "--evidence", str(evidence))
     assert slashed["bounty"]["base_units"] == ETHER // 10 and chain.is_slashed(cheat)
 
@@ -264,8 +294,12 @@ def test_confirm_shows_the_claim_beside_your_figure_and_accepts_within_a_toleran
     cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "operator")
 
     def session() -> str:
-        return str(cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator",
-                            "--max-pay", "0.01")["id"])
+        return str(
+            cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")[
+                "id"
+            ]
+        )
+
     near, far = session(), session()
     cli.fails(2, "-w", "bob", "session", "confirm", near, "1000", "--accept-within", "5")  # nothing claimed yet
     cli.json("-w", "operator", "session", "claim", near, "1050")
@@ -292,8 +326,21 @@ def test_a_session_opens_only_at_a_price_the_opener_accepts(cli):
     listed = chain.endpoint(exit_address).price_per_mb
     sessions = chain.session_count()
 
-    refused = cli.fails(6, "-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator",
-                        "--max-pay", "0.01", "--max-price", format_amount(listed - 1, 18))
+    refused = cli.fails(
+        6,
+        "-w",
+        "bob",
+        "session",
+        "open",
+        "--tailnet",
+        str(tid),
+        "--exit",
+        "operator",
+        "--max-pay",
+        "0.01",
+        "--max-price",
+        format_amount(listed - 1, 18),
+    )
     assert "exit price above max_price_per_mb" in refused and chain.session_count() == sessions
     opened = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")
     assert opened["price_per_mb"]["base_units"] == listed  # default: the price listed when it was sent

@@ -12,8 +12,12 @@ def test_missing_file_is_an_empty_configuration(tmp_path):
 def test_round_trip(tmp_path):
     path = tmp_path / "octravpn" / "config.toml"
     config = load(path, env={"OCTRAVPN_DATA_DIR": str(tmp_path / "data")})
-    net = Network(name="devnet", rpc_url="http://127.0.0.1:8545", chain_id=31337,
-                  contract="0x5fbdb2315678afecb367f032d93f642f64180aa3")
+    net = Network(
+        name="devnet",
+        rpc_url="http://127.0.0.1:8545",
+        chain_id=31337,
+        contract="0x5fbdb2315678afecb367f032d93f642f64180aa3",
+    )
     config.with_network(net, make_default=True).save()
     again = load(path, env={})
     assert again.network() == net
@@ -38,16 +42,19 @@ def test_xdg_locations():
     assert default_data_dir({"OCTRAVPN_DATA_DIR": "/d"}).as_posix() == "/d"
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("this is = = not toml", "is not valid TOML"),
-    ('networks = "x"', r"\[networks\] must be a table"),
-    ('[networks.dev]\nchain_id = 1', "needs rpc_url"),
-    ('[networks.dev]\nrpc_url = "ftp://x"\nchain_id = 1', "must be an http"),
-    ('[networks.dev]\nrpc_url = "http://x"\nchain_id = 0', "chain_id must be a positive integer"),
-    ('[networks.dev]\nrpc_url = "http://x"\nchain_id = 1\ncontract = "0x12"', "not a 20-byte hex address"),
-    ('[networks.dev]\nrpc_url = "http://x"\nchain_id = 1\nrpc = 2', "unknown keys"),
-    ('[networks."Bad Name"]\nrpc_url = "http://x"\nchain_id = 1', "invalid network name"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("this is = = not toml", "is not valid TOML"),
+        ('networks = "x"', r"\[networks\] must be a table"),
+        ("[networks.dev]\nchain_id = 1", "needs rpc_url"),
+        ('[networks.dev]\nrpc_url = "ftp://x"\nchain_id = 1', "must be an http"),
+        ('[networks.dev]\nrpc_url = "http://x"\nchain_id = 0', "chain_id must be a positive integer"),
+        ('[networks.dev]\nrpc_url = "http://x"\nchain_id = 1\ncontract = "0x12"', "not a 20-byte hex address"),
+        ('[networks.dev]\nrpc_url = "http://x"\nchain_id = 1\nrpc = 2', "unknown keys"),
+        ('[networks."Bad Name"]\nrpc_url = "http://x"\nchain_id = 1', "invalid network name"),
+    ],
+)
 def test_invalid_files_are_explained(tmp_path, text, reason):
     path = tmp_path / "c.toml"
     path.write_text(text)
@@ -67,6 +74,10 @@ def test_isolated_environment_points_everything_at_the_home(tmp_path):
     from octravpn.config import isolated_environment
 
     env = isolated_environment(tmp_path, {"PATH": "/bin", "OCTRAVPN_WALLET": "x", "OCTRAVPN_CONFIG": "/c.toml"})
-    assert env == {"PATH": "/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-                   "XDG_DATA_HOME": str(tmp_path / "data")}
+    assert env == {
+        "PATH": "/bin",
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
     assert load(env=env).path == tmp_path / "config" / "octravpn" / "config.toml"

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from octravpn.chain.client import open_client
-from octravpn.config import load
 from octravpn.chain.devnet import free_port
+from octravpn.config import load
 from tests.cli.conftest import Cli
 
 
@@ -67,8 +67,10 @@ def test_port_in_use_is_a_clear_error(fresh):
         squatter.listen()
         port = squatter.getsockname()[1]
         line = fresh.fails(5, "devnet", "up", "--port", str(port))
-    assert line == (f"error: cannot listen on 127.0.0.1:{port} (Address already in use): stop what runs there or "
-                    "choose another --port or --host")
+    assert line == (
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use): stop what runs there or "
+        "choose another --port or --host"
+    )
 
 
 def test_missing_anvil_is_a_clear_error(fresh, monkeypatch, tmp_path):
@@ -107,8 +109,11 @@ def test_fund_adds_native_coin(fresh):
     before = fresh.json("wallet", "balance", "bob")["native"]["base_units"]
     funded = fresh.json("devnet", "fund", "bob", "2.5")
     assert funded["added"]["human"] == "2.5 ETH (2500000000000000000)"
-    assert fresh.json("wallet", "balance", "bob")["native"]["base_units"] == before + 25 * 10**17 == \
-        funded["balance"]["base_units"]
+    assert (
+        fresh.json("wallet", "balance", "bob")["native"]["base_units"]
+        == before + 25 * 10**17
+        == funded["balance"]["base_units"]
+    )
     assert "not a number" in fresh.fails(2, "devnet", "fund", "bob", "lots")
     assert "duration 'soon'" in fresh.fails(2, "devnet", "advance", "soon")
     fresh.json("devnet", "down")
@@ -118,13 +123,22 @@ def test_fund_adds_native_coin(fresh):
 def test_up_without_a_passphrase_asks_first_and_leaves_nothing_running(fresh):
     env = {key: value for key, value in fresh.env.items() if key != "OCTRAVPN_PASSWORD"}
     port = free_port()
-    result = subprocess.run([sys.executable, "-m", "octravpn.cli.main", "devnet", "up", "--port", str(port)],
-                            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "octravpn.cli.main", "devnet", "up", "--port", str(port)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 4, result.stderr
     assert result.stderr.startswith("error: no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD")
     assert fresh.json("devnet", "status")["running"] is False
-    assert not [line for line in open("/proc/net/tcp").read().splitlines()[1:]
-                if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"]  # nothing listens
+    assert not [
+        line
+        for line in open("/proc/net/tcp").read().splitlines()[1:]
+        if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
+    ]  # nothing listens
 
 
 def test_indexer_status_warns_when_the_devnet_was_reset_under_it(fresh):

@@ -17,7 +17,9 @@ def test_wrong_password(cli):
 
 def test_missing_password_without_terminal(cli, monkeypatch):
     monkeypatch.delenv("OCTRAVPN_PASSWORD")
-    assert "no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD" in cli.fails(4, "-w", "bob", "operator", "bond", "1")
+    assert "no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD" in cli.fails(
+        4, "-w", "bob", "operator", "bond", "1"
+    )
 
 
 def test_unknown_wallet(cli):
@@ -33,20 +35,35 @@ def test_insufficient_funds_changes_nothing(cli):
 
 
 def test_unreachable_rpc(cli):
-    cli.json("network", "add", "dead", "--rpc-url", "http://127.0.0.1:9", "--chain-id", "31337",
-             "--contract", "0x" + "11" * 20)
+    cli.json(
+        "network",
+        "add",
+        "dead",
+        "--rpc-url",
+        "http://127.0.0.1:9",
+        "--chain-id",
+        "31337",
+        "--contract",
+        "0x" + "11" * 20,
+    )
     assert "cannot reach the RPC at http://127.0.0.1:9" in cli.fails(5, "-n", "dead", "gov", "params")
 
 
 def test_wrong_chain_id(cli):
     network = load().network("devnet")
-    cli.json("network", "add", "wrongchain", "--rpc-url", network.rpc_url, "--chain-id", "1", "--contract", network.contract)
-    assert "serves chain 31337, but network 'wrongchain' expects chain 1" in cli.fails(5, "-n", "wrongchain", "gov", "params")
+    cli.json(
+        "network", "add", "wrongchain", "--rpc-url", network.rpc_url, "--chain-id", "1", "--contract", network.contract
+    )
+    assert "serves chain 31337, but network 'wrongchain' expects chain 1" in cli.fails(
+        5, "-n", "wrongchain", "gov", "params"
+    )
 
 
 def test_contract_not_deployed(cli):
     network = load().network("devnet")
-    cli.json("network", "add", "empty", "--rpc-url", network.rpc_url, "--chain-id", "31337", "--contract", "0x" + "22" * 20)
+    cli.json(
+        "network", "add", "empty", "--rpc-url", network.rpc_url, "--chain-id", "31337", "--contract", "0x" + "22" * 20
+    )
     assert "no OctraVPN contract at 0x2222" in cli.fails(5, "-n", "empty", "gov", "params")
 
 
@@ -56,7 +73,10 @@ def test_reverts_are_decoded_and_change_nothing(cli):
     (cli.home / "acl.json").write_text("{}")
     cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.1", "--acl", str(cli.home / "acl.json"))
     cases = [
-        (("-w", "bob", "session", "open", "--tailnet", "999", "--exit", "operator", "--max-pay", "0.01"), "tailnet not found"),
+        (
+            ("-w", "bob", "session", "open", "--tailnet", "999", "--exit", "operator", "--max-pay", "0.01"),
+            "tailnet not found",
+        ),
         (("-w", "bob", "session", "claim", "999", "1"), "session not found"),
         (("-w", "bob", "tailnet", "add-member", "0", "alice"), "not tailnet owner"),
         (("-w", "bob", "gov", "pause"), "not owner"),
@@ -64,7 +84,10 @@ def test_reverts_are_decoded_and_change_nothing(cli):
         (("-w", "bob", "operator", "finalize-unbond"), "no unbonding"),
         (("-w", "bob", "slash", "bob", "--reason", "no stake", "--yes"), "not owner"),
         (("-w", "bob", "device", "revoke", "alice"), "not device owner"),
-        (("-w", "bob", "tailnet", "create", "--deposit", "0.0001", "--acl", str(cli.home / "acl.json")), "tailnet deposit below min"),
+        (
+            ("-w", "bob", "tailnet", "create", "--deposit", "0.0001", "--acl", str(cli.home / "acl.json")),
+            "tailnet deposit below min",
+        ),
     ]
     for args, reason in cases:
         assert cli.fails(6, *args).endswith(f"reverted: {reason}"), args

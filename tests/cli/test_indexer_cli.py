@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from octravpn.chain.client import open_client
-from octravpn.config import load
-
 from octravpn.chain.devnet import free_port
+from octravpn.config import load
 from tests.cli.conftest import home_environment
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -26,8 +25,22 @@ class RunningIndexer:
         self.log = home / f"indexer-{self.port}.log"
         with open(self.log, "wb") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "octravpn.cli.main", "indexer", "run", "--listen", f"127.0.0.1:{self.port}",
-                 "--poll-interval", "0.1", *args], env=home_environment(home), stdout=output, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "octravpn.cli.main",
+                    "indexer",
+                    "run",
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    "--poll-interval",
+                    "0.1",
+                    *args,
+                ],
+                env=home_environment(home),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_for(lambda: httpx.get(f"{self.url}/healthz").status_code == 200, "answer /healthz")
 
     def wait_for(self, condition, what: str, timeout: float = 60.0) -> None:
@@ -66,8 +79,22 @@ def _register(cli, name: str, receipts: str, *, region: str, price: str) -> str:
     address = cli.json("wallet", "show", name)["address"]
     open_client(load().network()).w3.provider.make_request("anvil_setBalance", [address, hex(10 * 10**18)])
     cli.json("-w", name, "operator", "bond", "1.5")
-    cli.json("-w", name, "operator", "register", "--endpoint", "127.0.0.1:51820", "--wg-pubkey", WG_KEY,
-             "--region", region, "--price", price, "--receipt-wallet", receipts)
+    cli.json(
+        "-w",
+        name,
+        "operator",
+        "register",
+        "--endpoint",
+        "127.0.0.1:51820",
+        "--wg-pubkey",
+        WG_KEY,
+        "--region",
+        region,
+        "--price",
+        price,
+        "--receipt-wallet",
+        receipts,
+    )
     return address
 
 
@@ -81,7 +108,9 @@ def test_exits_list_filters_what_the_indexer_found(cli, indexer):
     assert listed[0]["price_per_mb"]["base_units"] == 10**12 and listed[0]["region"] == "lab-a"
     assert listed[0]["state"] == "active" and listed[0]["stake"]["human"] == "1.5 ETH (1500000000000000000)"
     assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url, "--region", "lab-b")] == [dear]
-    assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url, "--max-price", "0.000002")] == [cheap]
+    assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url, "--max-price", "0.000002")] == [
+        cheap
+    ]
     # `--json` after the command works as well as before it.
     after = cli("exits", "list", "--indexer", indexer.url, "--region", "lab-a", "--json")
     assert after.code == 0 and [e["address"] for e in json.loads(after.out)] == [cheap]
@@ -91,24 +120,45 @@ def test_exits_list_filters_what_the_indexer_found(cli, indexer):
     # --all shows the exits that cannot serve now, and why.
     def listed(address):
         return next(e["listed"] for e in indexer.exits() if e["address"] == address)
+
     cli.json("-w", "second", "operator", "retire")
     indexer.wait_for(lambda: not listed(dear), "index the retirement")
     assert [e["address"] for e in cli.json("exits", "list", "--indexer", indexer.url)] == [cheap]
     every = cli.json("exits", "list", "--indexer", indexer.url, "--all")
     assert {e["address"]: e["state"] for e in every} == {cheap: "active", dear: "retired"}
     assert "retired" in cli("exits", "list", "--indexer", indexer.url, "--all").out
-    cli.json("-w", "second", "operator", "register", "--endpoint", "127.0.0.1:51820", "--wg-pubkey", WG_KEY,
-             "--region", "lab-b", "--price", "0.000005", "--receipt-wallet", "second-receipts")
+    cli.json(
+        "-w",
+        "second",
+        "operator",
+        "register",
+        "--endpoint",
+        "127.0.0.1:51820",
+        "--wg-pubkey",
+        WG_KEY,
+        "--region",
+        "lab-b",
+        "--price",
+        "0.000005",
+        "--receipt-wallet",
+        "second-receipts",
+    )
     indexer.wait_for(lambda: listed(dear), "index the second exit back")
 
 
 def test_exits_list_errors_say_what_to_do(cli, indexer):
     dead = f"http://127.0.0.1:{free_port()}"
     assert "cannot reach the indexer" in cli.fails(5, "exits", "list", "--indexer", dead)
-    assert "the indexer refused /v1/exits: invalid sort" in cli.fails(2, "exits", "list", "--indexer", indexer.url, "--sort", "best")
+    assert "the indexer refused /v1/exits: invalid sort" in cli.fails(
+        2, "exits", "list", "--indexer", indexer.url, "--sort", "best"
+    )
     taken = cli("indexer", "run", "--listen", f"127.0.0.1:{indexer.port}")
-    assert taken.code == 5 and taken.err.strip().splitlines()[-1].startswith("error: cannot serve the API on 127.0.0.1:")
-    assert "max price 'cheap' is not a number" in cli.fails(2, "exits", "list", "--indexer", indexer.url, "--max-price", "cheap")
+    assert taken.code == 5 and taken.err.strip().splitlines()[-1].startswith(
+        "error: cannot serve the API on 127.0.0.1:"
+    )
+    assert "max price 'cheap' is not a number" in cli.fails(
+        2, "exits", "list", "--indexer", indexer.url, "--max-price", "cheap"
+    )
 
 
 def test_auto_exit_rule_and_its_refusals(cli, indexer):
@@ -125,6 +175,7 @@ def test_auto_exit_rule_and_its_refusals(cli, indexer):
 
     def _auto_exit(*, region, max_price):
         return choose_exit(api, alice, tailnet=None, region=region, max_price=max_price)
+
     indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").status_code == 200, "index the tailnet")
     with pytest.raises(UsageError, match=f"no active exit is allowed by tailnet {tid}"):
         _auto_exit(region=None, max_price=None)
@@ -134,15 +185,18 @@ def test_auto_exit_rule_and_its_refusals(cli, indexer):
     operator, second = (cli.json("wallet", "show", name)["address"] for name in ("operator", "second"))
     # Same reputation (none settled yet): the cheaper exit wins; a region narrows the choice.
     # The price it was chosen at comes along: the session opens at that price or not at all.
-    assert _auto_exit(region=None, max_price=None) == (
-        operator, tid, client.endpoint(operator).price_per_mb)
-    assert _auto_exit(region="lab-b", max_price=None) == (
-        second, tid, client.endpoint(second).price_per_mb)
+    assert _auto_exit(region=None, max_price=None) == (operator, tid, client.endpoint(operator).price_per_mb)
+    assert _auto_exit(region="lab-b", max_price=None) == (second, tid, client.endpoint(second).price_per_mb)
     with pytest.raises(UsageError, match="no active exit in lab-b within --max-price"):
         _auto_exit(region="lab-b", max_price=10**12)
     cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.5", "--acl", str(acl))
-    indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets", params={"member": client.sender.account.address})
-                     .json()["total"] == 2, "index the second tailnet")
+    indexer.wait_for(
+        lambda: (
+            httpx.get(f"{indexer.url}/v1/tailnets", params={"member": client.sender.account.address}).json()["total"]
+            == 2
+        ),
+        "index the second tailnet",
+    )
     with pytest.raises(UsageError, match="is a member of tailnets: .*choose the one that pays with --tailnet"):
         _auto_exit(region=None, max_price=None)
     for command in ("up", "wg-config"):  # refused before anything is asked of a daemon

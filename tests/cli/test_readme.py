@@ -27,9 +27,18 @@ COMMANDS = [(example.line, example.argv(PLACEHOLDERS)) for example in examples()
 
 def test_the_readme_has_examples_for_every_command_group():
     assert len(COMMANDS) > 60
-    named = {argv[[i for i, token in enumerate(argv) if not token.startswith("-")
-                   and (i == 0 or argv[i - 1] not in ("-w", "--wallet", "-n", "--network"))][0]] for _, argv in COMMANDS}
+    named = {
+        argv[
+            [
+                i
+                for i, token in enumerate(argv)
+                if not token.startswith("-") and (i == 0 or argv[i - 1] not in ("-w", "--wallet", "-n", "--network"))
+            ][0]
+        ]
+        for _, argv in COMMANDS
+    }
     from octravpn.cli.app import COMMANDS as TREE
+
     assert set(TREE) - named == set(), "commands without a README example"
 
 

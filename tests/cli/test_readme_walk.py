@@ -12,7 +12,6 @@ left out: `tests/e2e` runs those end to end.
 
 import base64
 import json
-import os
 import re
 import signal
 import subprocess
@@ -36,8 +35,13 @@ NEW_WG_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 MOCK_ERC20 = Path(__file__).parents[1] / "contract" / "helpers" / "MockERC20.vy"
 POLICY = re.search(r"```hujson\n(.*?)```", README.read_text(), re.S).group(1)  # the README's example policy
 # An exit node runs in its own network namespace: `tests/e2e/test_agents.py` runs these lines end to end.
-NEEDS_A_RUNNING_EXIT = {"-w operator node run", "up --exit operator", "-w bob up --exit auto", "down",
-                        "wg-config --exit operator -o operator.conf"}
+NEEDS_A_RUNNING_EXIT = {
+    "-w operator node run",
+    "up --exit operator",
+    "-w bob up --exit auto",
+    "down",
+    "wg-config --exit operator -o operator.conf",
+}
 
 
 class Walk:
@@ -65,13 +69,22 @@ class Walk:
 
     def in_background(self, *args: str, env: dict[str, str], ready) -> None:
         """A long-running command: started as a process, until `ready()`, then SIGTERM; it must exit 0."""
-        process = subprocess.Popen([sys.executable, "-m", "octravpn.cli.main", *args], env={**self.cli.env, **env},
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cli.home)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "octravpn.cli.main", *args],
+            env={**self.cli.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.cli.home,
+        )
         try:
             deadline = time.monotonic() + 60
             while not _answers(ready):
-                assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-2000:] \
-                    if process.poll() is not None else f"octravpn {' '.join(args)} did not become ready"
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    process.stdout.read()[-2000:]
+                    if process.poll() is not None
+                    else f"octravpn {' '.join(args)} did not become ready"
+                )
                 time.sleep(0.1)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -80,8 +93,13 @@ class Walk:
 
     def start_daemon(self, *args: str) -> None:
         """`daemon run`, left running (its socket and state in the walk's home)."""
-        self.daemon = subprocess.Popen([sys.executable, "-m", "octravpn.cli.main", *args], env=self.cli.env,
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.daemon = subprocess.Popen(
+            [sys.executable, "-m", "octravpn.cli.main", *args],
+            env=self.cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while not _answers(lambda: self.cli("status").code == 0):
             assert self.daemon.poll() is None and time.monotonic() < deadline, "the daemon did not start"
@@ -97,7 +115,9 @@ class Walk:
         return self.run("wallet", "show", wallet)["address"]
 
     def open_session(self, exit_: str = "operator") -> int:
-        session_id = self.run("-w", "bob", "session", "open", "--tailnet", "0", "--exit", exit_, "--max-pay", "0.01")["id"]
+        session_id = self.run("-w", "bob", "session", "open", "--tailnet", "0", "--exit", exit_, "--max-pay", "0.01")[
+            "id"
+        ]
         self.sessions.append(session_id)
         return session_id
 
@@ -122,7 +142,7 @@ class Walk:
             return {"0xYourDeployment": "0x" + "22" * 20}
         if text.startswith("-w gov network deploy"):
             return self._remote_network()
-        if "--wg-pubkey \"$(wg pubkey < exit.key)\"" in text:
+        if '--wg-pubkey "$(wg pubkey < exit.key)"' in text:
             return {"$(wg pubkey < exit.key)": WG_KEY}
         if "rotate-keys" in text:
             return {"NEWKEY": NEW_WG_KEY}
@@ -130,8 +150,22 @@ class Walk:
             self.run("devnet", "advance", "31d")  # the unbond grace
         if text.startswith("-w alice tailnet add-exit 0 operator"):  # it unbonded above: back in service
             self.run("-w", "operator", "operator", "bond", "1.5")
-            self.run("-w", "operator", "operator", "register", "--endpoint", "203.0.113.7:51820", "--wg-pubkey",
-                     WG_KEY, "--region", "eu-west", "--price", "0.000002", "--receipt-wallet", "operator-receipts")
+            self.run(
+                "-w",
+                "operator",
+                "operator",
+                "register",
+                "--endpoint",
+                "203.0.113.7:51820",
+                "--wg-pubkey",
+                WG_KEY,
+                "--region",
+                "eu-west",
+                "--price",
+                "0.000002",
+                "--receipt-wallet",
+                "operator-receipts",
+            )
         if text.startswith("-w bob tailnet join"):
             return {"ovpn-invite-1.31337.0x….0.4f9c…": self.captured["invite"]}
         if text.startswith("-w alice tailnet revoke-invite"):  # the invite above is used up: a live one
@@ -203,6 +237,7 @@ class Walk:
         self.run("wallet", "create", "gov")
         gov = self.address("gov")
         from web3 import Web3
+
         w3 = Web3(Web3.HTTPProvider(self.remote.rpc_url))
         w3.provider.make_request("anvil_setBalance", [gov, hex(10**19)])
         factory = w3.eth.contract(abi=compiled["abi"], bytecode=compiled["bytecode"])
@@ -217,16 +252,38 @@ class Walk:
             self.run("wallet", "create", wallet)
         self.run("devnet", "fund", "cheat", "10")
         self.run("-w", "cheat", "operator", "bond", "1.5")
-        self.run("-w", "cheat", "operator", "register", "--endpoint", "198.51.100.9:51820", "--wg-pubkey", WG_KEY,
-                 "--region", "eu-west", "--price", "0.000002", "--receipt-wallet", "cheat-receipts")
+        self.run(
+            "-w",
+            "cheat",
+            "operator",
+            "register",
+            "--endpoint",
+            "198.51.100.9:51820",
+            "--wg-pubkey",
+            WG_KEY,
+            "--region",
+            "eu-west",
+            "--price",
+            "0.000002",
+            "--receipt-wallet",
+            "cheat-receipts",
+        )
         self.run("-w", "alice", "tailnet", "add-exit", "0", "cheat")
         session_id = self.open_session("cheat")
         key = Keystore(load().keystore_dir).unlock("cheat-receipts", self.cli.env["OCTRAVPN_PASSWORD"]).key
         domain = Domain(chain_id=31337, verifying_contract=load().network("devnet").contract)
-        (self.cli.home / "proof.json").write_text(json.dumps({
-            "session_id": session_id, "seq": 1, "bytes_a": 1000, "bytes_b": 2000,
-            "sig_a": sign(domain, Receipt(session_id=session_id, seq=1, bytes_used=1000), bytes(key)).hex(),
-            "sig_b": sign(domain, Receipt(session_id=session_id, seq=1, bytes_used=2000), bytes(key)).hex()}))
+        (self.cli.home / "proof.json").write_text(
+            json.dumps(
+                {
+                    "session_id": session_id,
+                    "seq": 1,
+                    "bytes_a": 1000,
+                    "bytes_b": 2000,
+                    "sig_a": sign(domain, Receipt(session_id=session_id, seq=1, bytes_used=1000), bytes(key)).hex(),
+                    "sig_b": sign(domain, Receipt(session_id=session_id, seq=1, bytes_used=2000), bytes(key)).hex(),
+                }
+            )
+        )
         return self.address("cheat")
 
 
@@ -241,7 +298,10 @@ def _answers(ready) -> bool:
 def walk(tmp_path, capsys, monkeypatch):
     cli = Cli(tmp_path, capsys, monkeypatch)
     monkeypatch.chdir(tmp_path)  # the files the README's lines name (k, policy.hujson, proof.json) are here
-    for key, value in (("OCTRAVPN_SOCKET", tmp_path / "run" / "octravpnd.sock"), ("OCTRAVPN_STATE_DIR", tmp_path / "state")):
+    for key, value in (
+        ("OCTRAVPN_SOCKET", tmp_path / "run" / "octravpnd.sock"),
+        ("OCTRAVPN_STATE_DIR", tmp_path / "state"),
+    ):
         cli.env[key] = str(value)
         monkeypatch.setenv(key, str(value))
     walk = Walk(cli, monkeypatch)
@@ -271,8 +331,9 @@ def test_every_readme_example_runs(walk):
         elif argv[:2] in (["exits", "list"], ["acl", "publish"], ["acl", "fetch"]):  # they ask a running indexer
             env, url = walk.indexer()
             answers = []
-            walk.in_background("indexer", "run", env=env, ready=lambda: answers.append(walk.run(*argv, env=env))
-                               or answers[-1])
+            walk.in_background(
+                "indexer", "run", env=env, ready=lambda: answers.append(walk.run(*argv, env=env)) or answers[-1]
+            )
             assert answers, where
         else:
             try:

@@ -38,8 +38,14 @@ def no_automine():
 
 
 def _spawn(cli, *args):
-    return subprocess.Popen([sys.executable, "-m", "octravpn.cli.main", *args], env=cli.env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "octravpn.cli.main", *args],
+        env=cli.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_mempool(chain, count: int = 1):
@@ -52,6 +58,7 @@ def _wait_for_mempool(chain, count: int = 1):
 
 
 # ------------------------------------------------------------------ 1: never a silent double payment
+
 
 def test_ctrl_c_after_broadcast_names_the_pending_transaction_and_tx_follows_it(cli, tailnet, no_automine):
     chain = no_automine
@@ -69,7 +76,11 @@ def test_ctrl_c_after_broadcast_names_the_pending_transaction_and_tx_follows_it(
     assert "is in the node's mempool, not mined yet" in cli.fails(7, "tx", tx_hash)
     chain.w3.provider.make_request("evm_mine", [])
     mined = cli.json("tx", tx_hash)
-    assert mined["status"] == "mined" and mined["function"] == "deposit_to_tailnet" and mined["events"] == ["TailnetDeposit"]
+    assert (
+        mined["status"] == "mined"
+        and mined["function"] == "deposit_to_tailnet"
+        and mined["events"] == ["TailnetDeposit"]
+    )
     assert chain.tailnet(tailnet).treasury == treasury + 10**17  # paid once, by the interrupted command
 
 
@@ -96,7 +107,8 @@ def test_tx_reports_reverted_and_unknown_transactions(cli, tailnet):
     # Mined although it reverts: a fixed gas limit skips the estimate that would have refused it.
     with pytest.raises(ContractRevert, match="not tailnet owner"):
         TransactionManager(chain.w3, bob).send(
-            chain.contract.functions.withdraw_from_tailnet(tailnet, bob.address, 1), gas=200_000)
+            chain.contract.functions.withdraw_from_tailnet(tailnet, bob.address, 1), gas=200_000
+        )
     line = cli.fails(6, "tx", sent_transactions()[-1])
     assert line.startswith("error: withdraw_from_tailnet reverted: not tailnet owner (mined in block ")
     assert "safe to send again" in cli.fails(5, "tx", "0x" + "ab" * 32)
@@ -127,12 +139,13 @@ def test_ctrl_c_while_loading_is_one_line(cli):
 
 # ------------------------------------------------------------------ 2: checksums
 
+
 def test_a_mistyped_mixed_case_address_is_refused_and_nothing_moves(cli, tailnet):
     chain = _chain()
     bob = cli.json("wallet", "show", "bob")["address"]
     letters = [i for i, c in enumerate(bob) if i > 1 and c.isalpha()]
     i = letters[0]
-    typo = bob[:i] + bob[i].swapcase() + bob[i + 1:]  # one character's case changed: the checksum breaks
+    typo = bob[:i] + bob[i].swapcase() + bob[i + 1 :]  # one character's case changed: the checksum breaks
     line = cli.fails(2, "-w", "alice", "tailnet", "add-member", str(tailnet), typo)
     assert f"address {typo} fails its EIP-55 checksum" in line and "its checksummed form is 0x" in line
     assert not chain.is_member(tailnet, bob)
@@ -144,6 +157,7 @@ def test_a_mistyped_mixed_case_address_is_refused_and_nothing_moves(cli, tailnet
 
 
 # ------------------------------------------------------------------ 3: one line, never a traceback
+
 
 def test_amounts_beyond_uint256_are_refused_before_sending(cli, tailnet):
     line = cli.fails(2, "-w", "alice", "tailnet", "deposit", str(tailnet), "1" + "0" * 80)
@@ -162,15 +176,26 @@ def test_deploy_errors_are_one_line(cli):
 
 
 def test_every_failure_of_a_subprocess_is_one_line(cli):
-    for args, code in [(("tailnet", "deposit", "0", "1e999"), 2), (("-w", "nobody", "tailnet", "list"), 0),
-                       (("session", "list", "--status", "closed"), 2), (("bogus",), 2)]:
-        done = subprocess.run([sys.executable, "-m", "octravpn.cli.main", *args], env=cli.env, capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+    for args, code in [
+        (("tailnet", "deposit", "0", "1e999"), 2),
+        (("-w", "nobody", "tailnet", "list"), 0),
+        (("session", "list", "--status", "closed"), 2),
+        (("bogus",), 2),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "octravpn.cli.main", *args],
+            env=cli.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert done.returncode == code, (args, done.stderr)
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 1, (args, done.stderr)
 
 
 # ------------------------------------------------------------------ 5: options where people type them
+
 
 def test_global_options_after_the_command(cli, tailnet):
     before = cli.json("-w", "bob", "wallet", "show")
@@ -187,13 +212,29 @@ def test_help_and_version(cli):
         result = cli(*args)
         assert result.code == 0 and "Usage: octravpn" in result.out, args
     from importlib.metadata import version
+
     assert cli("--version").out.strip() == f"octravpn {version('octravpn')}"
 
 
 def test_piped_tables_keep_every_token_whole(cli, tailnet):
-    done = subprocess.run([sys.executable, "-m", "octravpn.cli.main", "-w", "alice", "tailnet", "invite",
-                           str(tailnet), "--expires", "1h"], env={**cli.env, "COLUMNS": "60"}, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "octravpn.cli.main",
+            "-w",
+            "alice",
+            "tailnet",
+            "invite",
+            str(tailnet),
+            "--expires",
+            "1h",
+        ],
+        env={**cli.env, "COLUMNS": "60"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     invites = re.findall(r"ovpn-invite-\S+", done.stdout)
     tx = HASH.findall(done.stdout)
@@ -203,6 +244,7 @@ def test_piped_tables_keep_every_token_whole(cli, tailnet):
 
 
 # ------------------------------------------------------------------ 6: one way to say an amount
+
 
 def test_amounts_have_one_shape(cli, tailnet):
     balance = cli.json("wallet", "balance", "bob")["native"]
@@ -220,12 +262,17 @@ def test_operator_show_of_a_stranger_is_an_error_not_zeros(cli):
 
 # ------------------------------------------------------------------ 8: what a command loads
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["wallet", "list"], ["network", "list"],
-                                  ["wallet", "show", "bob"], ["tailnet", "-h"]])
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["wallet", "list"], ["network", "list"], ["wallet", "show", "bob"], ["tailnet", "-h"]],
+)
 def test_commands_that_need_no_chain_do_not_load_it(cli, args):
-    code = ("import sys; from octravpn.cli.main import main; code = main(sys.argv[1:]); "
-            "print('\\n'.join(m for m in ('web3', 'eth_account', 'sqlalchemy', 'py_ecc') if m in sys.modules), "
-            "file=sys.stderr); sys.exit(code)")
+    code = (
+        "import sys; from octravpn.cli.main import main; code = main(sys.argv[1:]); "
+        "print('\\n'.join(m for m in ('web3', 'eth_account', 'sqlalchemy', 'py_ecc') if m in sys.modules), "
+        "file=sys.stderr); sys.exit(code)"
+    )
     done = subprocess.run([sys.executable, "-c", code, *args], env=cli.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr.strip() == "", (args, done.stderr)
 
@@ -239,8 +286,19 @@ def test_the_quick_path_knows_exactly_the_options_of_the_full_commands():
         full = {opt for param in load_command(name).params for opt in param.opts + param.secondary_opts}
         assert set(options) == full - {"--help", "-h", "--watch"}, name
     assert parse(["--json", "up", "--exit", "auto", "--no-kill-switch", "--loss=5"]) == (
-        "up", True, False, {"exit": "auto", "kill_switch": False, "loss_percent": 5.0})
+        "up",
+        True,
+        False,
+        {"exit": "auto", "kill_switch": False, "loss_percent": 5.0},
+    )
     assert parse(["-w", "bob", "up", "--exit", "auto"])[2] is True  # may need the wallet: registration
-    for needs_the_full_parser in (["up", "--help"], ["status", "--watch"], ["up", "--leeway", "lots"], ["up", "--exit"],
-                                  ["tailnet", "list"], ["down", "--settle-wait"], ["up", "--kill-switch=yes"]):
+    for needs_the_full_parser in (
+        ["up", "--help"],
+        ["status", "--watch"],
+        ["up", "--leeway", "lots"],
+        ["up", "--exit"],
+        ["tailnet", "list"],
+        ["down", "--settle-wait"],
+        ["up", "--kill-switch=yes"],
+    ):
         assert parse(needs_the_full_parser) is None, needs_the_full_parser

@@ -10,10 +10,13 @@ from octravpn.client.tunnel import HostNetwork, TunnelOptions, restore
 from octravpn.errors import ConfigError
 from octravpn.wireguard.runner import CommandError, FakeRunner
 
-ROUTING = network.TunnelRouting(interface="ovpn0", bypasses=(
-    network.Bypass(address="198.51.100.2", udp_ports=(51820,), tcp_ports=(51820,)),
-    network.Bypass(address="10.254.0.1", tcp_ports=(8545,)),
-))
+ROUTING = network.TunnelRouting(
+    interface="ovpn0",
+    bypasses=(
+        network.Bypass(address="198.51.100.2", udp_ports=(51820,), tcp_ports=(51820,)),
+        network.Bypass(address="10.254.0.1", tcp_ports=(8545,)),
+    ),
+)
 
 
 def test_the_kill_switch_allows_only_the_tunnel_and_the_bypasses():
@@ -23,7 +26,9 @@ def test_the_kill_switch_allows_only_the_tunnel_and_the_bypasses():
     assert "ip daddr 198.51.100.2 tcp dport 51820 accept" in rules
     assert "ip daddr 10.254.0.1 tcp dport 8545 accept" in rules
     assert "udp dport 8545" not in rules
-    assert rules.startswith("table inet octravpn_ks_ovpn0\ndelete table inet octravpn_ks_ovpn0\n")  # replaces an old one
+    assert rules.startswith(
+        "table inet octravpn_ks_ovpn0\ndelete table inet octravpn_ks_ovpn0\n"
+    )  # replaces an old one
 
 
 def test_routes_keep_the_bypasses_on_their_gateway_and_split_the_default():
@@ -35,8 +40,12 @@ def test_routes_keep_the_bypasses_on_their_gateway_and_split_the_default():
 
     runner = FakeRunner([(("ip", "-j", "route", "get"), route_get)])
     added = network.apply_routes(runner, ROUTING)
-    assert added == [["198.51.100.2/32", "via", "192.0.2.1", "dev", "eth0"], ["10.254.0.1/32", "dev", "eth0"],
-                     ["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]]
+    assert added == [
+        ["198.51.100.2/32", "via", "192.0.2.1", "dev", "eth0"],
+        ["10.254.0.1/32", "dev", "eth0"],
+        ["0.0.0.0/1", "dev", "ovpn0"],
+        ["128.0.0.0/1", "dev", "ovpn0"],
+    ]
     replaced = [argv[3:] for argv, _ in runner.calls if argv[:3] == ["ip", "route", "replace"]]
     assert replaced == added
 
@@ -58,11 +67,20 @@ def test_dns_is_replaced_in_place_and_restored(tmp_path):
 def test_restoring_works_from_the_state_file_alone(tmp_path):
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 203.0.113.53\n")
-    changes = HostChanges(interface="ovpn0", routes=[["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]],
-                          kill_switch_table="octravpn_ks_ovpn0", dns_file=str(resolv), dns_backup="nameserver 192.0.2.1\n")
+    changes = HostChanges(
+        interface="ovpn0",
+        routes=[["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]],
+        kill_switch_table="octravpn_ks_ovpn0",
+        dns_file=str(resolv),
+        dns_backup="nameserver 192.0.2.1\n",
+    )
     # The interface is already gone (its routes with it): every step still runs, none fails.
-    runner = FakeRunner([(("ip", "route", "del"), CommandError(["ip"], 2, "No such process")),
-                         (("ip", "-j", "link", "show"), CommandError(["ip"], 1, "does not exist"))])
+    runner = FakeRunner(
+        [
+            (("ip", "route", "del"), CommandError(["ip"], 2, "No such process")),
+            (("ip", "-j", "link", "show"), CommandError(["ip"], 1, "does not exist")),
+        ]
+    )
     restore(runner, changes)
     commands = [argv for argv, _ in runner.calls]
     assert commands[0] == ["nft", "delete", "table", "inet", "octravpn_ks_ovpn0"]
@@ -72,13 +90,27 @@ def test_restoring_works_from_the_state_file_alone(tmp_path):
 
 
 def test_the_state_file_round_trips(tmp_path):
-    connection = Connection(session_id=3, exit="0x" + "e1" * 20, tailnet_id=0, deposit=10**16, price_per_mb=2 * 10**12,
-                            exit_endpoint="198.51.100.2:51820", receipt_signer="0x" + "e2" * 20, exit_wg_pubkey="k",
-                            client_address="10.77.0.2/16", exit_address="10.77.0.1", signed_bytes=5_000_000,
-                            receipts_signed=1)
-    state = DaemonState(status="connected", prefs={"exit": "auto"}, connection=connection,
-                        host=HostChanges(interface="ovpn0", kill_switch_table="t"),
-                        ending=[Ending(session_id=2, exit="0x" + "e1" * 20, deposit=1, figure=5, left_at=1.0, reason="down")])
+    connection = Connection(
+        session_id=3,
+        exit="0x" + "e1" * 20,
+        tailnet_id=0,
+        deposit=10**16,
+        price_per_mb=2 * 10**12,
+        exit_endpoint="198.51.100.2:51820",
+        receipt_signer="0x" + "e2" * 20,
+        exit_wg_pubkey="k",
+        client_address="10.77.0.2/16",
+        exit_address="10.77.0.1",
+        signed_bytes=5_000_000,
+        receipts_signed=1,
+    )
+    state = DaemonState(
+        status="connected",
+        prefs={"exit": "auto"},
+        connection=connection,
+        host=HostChanges(interface="ovpn0", kill_switch_table="t"),
+        ending=[Ending(session_id=2, exit="0x" + "e1" * 20, deposit=1, figure=5, left_at=1.0, reason="down")],
+    )
     state.save(tmp_path / "state.json")
     loaded = DaemonState.load(tmp_path / "state.json")
     assert loaded == state and loaded.connection.paid_so_far == 10**13 and loaded.connection.figure == 5_000_000
@@ -92,15 +124,31 @@ def test_a_damaged_state_file_says_how_to_recover(tmp_path):
 
 
 def test_a_control_plane_address_keeps_every_port_in_one_bypass():
-    host = HostNetwork(FakeRunner(), TunnelOptions(interface="ovpn0"), (
-        network.Bypass(address="10.254.0.1", tcp_ports=(8545,)), network.Bypass(address="10.254.0.1", tcp_ports=(8787,))))
+    host = HostNetwork(
+        FakeRunner(),
+        TunnelOptions(interface="ovpn0"),
+        (
+            network.Bypass(address="10.254.0.1", tcp_ports=(8545,)),
+            network.Bypass(address="10.254.0.1", tcp_ports=(8787,)),
+        ),
+    )
     routing = host.routing("198.51.100.2:51820")
-    assert routing.bypasses == (network.Bypass(address="198.51.100.2", tcp_ports=(51820,), udp_ports=(51820,)),
-                                network.Bypass(address="10.254.0.1", tcp_ports=(8545, 8787)))
+    assert routing.bypasses == (
+        network.Bypass(address="198.51.100.2", tcp_ports=(51820,), udp_ports=(51820,)),
+        network.Bypass(address="10.254.0.1", tcp_ports=(8545, 8787)),
+    )
 
 
 def test_a_new_exit_is_routed_around_a_tunnel_that_already_carries_everything():
-    answers = {"ip -j route get 198.18.0.2": json.dumps([{"dst": "198.18.0.2", "dev": "ovpn0"}]),
-               "ip -j route show default": json.dumps([{"dst": "default", "gateway": "192.0.2.1", "dev": "eth0"}])}
+    answers = {
+        "ip -j route get 198.18.0.2": json.dumps([{"dst": "198.18.0.2", "dev": "ovpn0"}]),
+        "ip -j route show default": json.dumps([{"dst": "default", "gateway": "192.0.2.1", "dev": "eth0"}]),
+    }
     runner = FakeRunner([(("ip", "-j", "route"), lambda argv, _: answers[" ".join(argv)])])
-    assert network.gateway_route(runner, "198.18.0.2", tunnel="ovpn0") == ["198.18.0.2/32", "via", "192.0.2.1", "dev", "eth0"]
+    assert network.gateway_route(runner, "198.18.0.2", tunnel="ovpn0") == [
+        "198.18.0.2/32",
+        "via",
+        "192.0.2.1",
+        "dev",
+        "eth0",
+    ]

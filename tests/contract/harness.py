@@ -111,10 +111,18 @@ class Harness:
     def bond(self, who, amount: int = MIN_STAKE):
         return self.pay(who, "bond_endpoint", amount=amount)
 
-    def register(self, op: Operator, *, price: int = PRICE, region: str = "eu-west", endpoint: str = "198.51.100.7:51820"):
+    def register(
+        self, op: Operator, *, price: int = PRICE, region: str = "eu-west", endpoint: str = "198.51.100.7:51820"
+    ):
         with self.as_(op.account):
             self.vpn.register_endpoint(
-                endpoint, WG_KEY, op.earnings.public, op.earnings.encrypt_zero(3), region, price, op.receipt_key.address,
+                endpoint,
+                WG_KEY,
+                op.earnings.public,
+                op.earnings.encrypt_zero(3),
+                region,
+                price,
+                op.receipt_key.address,
                 self.signer_sig(op.receipt_key, op.account),
             )
 
@@ -127,7 +135,9 @@ class Harness:
     def tailnet(self, owner, deposit: int = ETHER) -> int:
         return self.pay(owner, "create_tailnet", ACL_HASH, amount=deposit)
 
-    def session(self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16, max_price: int | None = None) -> int:
+    def session(
+        self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16, max_price: int | None = None
+    ) -> int:
         """Open a session as a client does: at most the exit's price as listed now, unless `max_price`."""
         listed = self.vpn.get_endpoint(op.address).price_per_mb
         with self.as_(opener):
@@ -165,15 +175,22 @@ class Harness:
 
     @staticmethod
     def report_commitment(reporter, operator, session_id: int, seq: int, bytes_a: int, bytes_b: int) -> bytes:
-        return report_commitment(reporter=str(reporter), operator=str(operator), session_id=session_id, seq=seq,
-                                 bytes_a=bytes_a, bytes_b=bytes_b)
+        return report_commitment(
+            reporter=str(reporter),
+            operator=str(operator),
+            session_id=session_id,
+            seq=seq,
+            bytes_a=bytes_a,
+            bytes_b=bytes_b,
+        )
 
     def commit_report(self, reporter, operator, session_id: int, seq: int, bytes_a: int, bytes_b: int):
         with self.as_(reporter):
             self.vpn.commit_slash_report(self.report_commitment(reporter, operator, session_id, seq, bytes_a, bytes_b))
 
-    def report_double_sign(self, reporter, operator, session_id: int, seq: int, bytes_a: int, sig_a: bytes,
-                           bytes_b: int, sig_b: bytes):
+    def report_double_sign(
+        self, reporter, operator, session_id: int, seq: int, bytes_a: int, sig_a: bytes, bytes_b: int, sig_b: bytes
+    ):
         """Commit the report, let a block pass, reveal it: what an honest reporter does."""
         self.commit_report(reporter, operator, session_id, seq, bytes_a, bytes_b)
         boa.env.time_travel(blocks=1)

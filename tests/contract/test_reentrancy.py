@@ -67,8 +67,15 @@ def _committed_report(h, hostile, alice):
     op = h.operator("victim")
     tid = h.tailnet_with_exit(alice, op)
     sid = h.session(tid, alice, op)
-    evidence = (op.address, sid, 1, MB, h.receipt_sig(op.receipt_key, sid, 1, MB), 2 * MB,
-                h.receipt_sig(op.receipt_key, sid, 1, 2 * MB))
+    evidence = (
+        op.address,
+        sid,
+        1,
+        MB,
+        h.receipt_sig(op.receipt_key, sid, 1, MB),
+        2 * MB,
+        h.receipt_sig(op.receipt_key, sid, 1, 2 * MB),
+    )
     h.commit_report(hostile.address, op.address, sid, 1, MB, 2 * MB)
     boa.env.time_travel(blocks=1)
     return op, sid, evidence
@@ -107,8 +114,15 @@ def sweep_bounty(h, hostile, alice):
     return (lambda: h.vpn.sweep_expired_session(sid, sender=hostile.address)), bounty
 
 
-PAYOUTS = [finalize_unbond, claim_earnings, double_sign_bounty, held_bounty, program_treasury,
-           tailnet_withdrawal, sweep_bounty]
+PAYOUTS = [
+    finalize_unbond,
+    claim_earnings,
+    double_sign_bounty,
+    held_bounty,
+    program_treasury,
+    tailnet_withdrawal,
+    sweep_bounty,
+]
 
 
 @pytest.mark.parametrize("reentry", list(REENTRIES))

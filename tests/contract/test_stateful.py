@@ -19,11 +19,24 @@ import boa
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 
 from tests.contract.harness import (
-    ACL_HASH, GOV_DELAY, MIN_SESSION_DEPOSIT, MIN_STAKE, MIN_TAILNET_DEPOSIT, PRICE, SESSION_GRACE, Harness, Operator,
+    ACL_HASH,
+    GOV_DELAY,
+    MIN_SESSION_DEPOSIT,
+    MIN_STAKE,
+    MIN_TAILNET_DEPOSIT,
+    PRICE,
+    SESSION_GRACE,
+    Harness,
+    Operator,
     actor,
 )
 
@@ -227,7 +240,8 @@ class VPNMachine(RuleBasedStateMachine):
     def _pick_session(self, pick: int, prefer_open: bool, claimed: bool = False) -> int:
         """With `prefer_open`, an open session whose exit can still be paid."""
         wanted = [
-            sid for sid, s in enumerate(self.m_sessions)
+            sid
+            for sid, s in enumerate(self.m_sessions)
             if s.status == OPEN and not self.m_ops[s.exit].slashed and (s.claim is not None or not claimed)
         ]
         if prefer_open and wanted:
@@ -324,8 +338,9 @@ class VPNMachine(RuleBasedStateMachine):
         ok = not self.paused and amount >= MIN_TAILNET_DEPOSIT
         self._call(ok, lambda: self.h.pay(self.users[u], "create_tailnet", ACL_HASH, amount=amount))
         if ok:
-            self.m_tailnets.append(TailnetModel(owner=u, treasury=amount, reserve=MIN_TAILNET_DEPOSIT,
-                                                created_at=self._now(), members={u}))
+            self.m_tailnets.append(
+                TailnetModel(owner=u, treasury=amount, reserve=MIN_TAILNET_DEPOSIT, created_at=self._now(), members={u})
+            )
 
     @precondition(lambda self: self.m_tailnets)
     @rule(pick=picks, u=users_idx, amount=deposits)
@@ -342,7 +357,8 @@ class VPNMachine(RuleBasedStateMachine):
         t = self.m_tailnets[tid]
         amount = int(t.treasury * fraction)
         ok = 0 < amount <= t.treasury and (
-            t.treasury - amount >= t.reserve or self._now() >= t.created_at + RESERVE_LOCK)
+            t.treasury - amount >= t.reserve or self._now() >= t.created_at + RESERVE_LOCK
+        )
         owner = self.users[t.owner].address
         self._call(ok, lambda: self.vpn.withdraw_from_tailnet(tid, owner, amount, sender=owner))
         if ok:
@@ -377,16 +393,18 @@ class VPNMachine(RuleBasedStateMachine):
         consent_to = u if consent_to is None else consent_to
         ok = not self.paused and m.revoked_at == 0 and m.wallet in (None, u) and consent_to == u
         signature = self.h.device_sig(self.devices[d], self.users[consent_to].address)
-        self._call(ok, lambda: self.vpn.register_device(self.devices[d].address, signature,
-                                                        sender=self.users[u].address))
+        self._call(
+            ok, lambda: self.vpn.register_device(self.devices[d].address, signature, sender=self.users[u].address)
+        )
         if ok:
             m.wallet = u
 
     @precondition(lambda self: any(m.wallet is not None and not m.revoked_at for m in self.m_devices))
     @rule(d=devices_idx, u=users_idx, valid=st.booleans())
     def revoke_device(self, d, u, valid):
-        d = self._choose(valid, [j for j, m in enumerate(self.m_devices) if m.wallet is not None and not m.revoked_at],
-                         d, d)
+        d = self._choose(
+            valid, [j for j, m in enumerate(self.m_devices) if m.wallet is not None and not m.revoked_at], d, d
+        )
         m = self.m_devices[d]
         if valid:
             u = m.wallet
@@ -402,7 +420,9 @@ class VPNMachine(RuleBasedStateMachine):
         t = self.m_tailnets[tid]
         i = self._choose(valid, [j for j in range(len(self.m_ops)) if self._is_active(j) and j not in t.exits], pick, i)
         ok = not self.paused and self.m_ops[i].ever_registered and self._is_active(i) and i not in t.exits
-        self._call(ok, lambda: self.vpn.configure_tailnet_exit(tid, self.ops[i].address, sender=self.users[t.owner].address))
+        self._call(
+            ok, lambda: self.vpn.configure_tailnet_exit(tid, self.ops[i].address, sender=self.users[t.owner].address)
+        )
         if ok:
             t.exits.add(i)
 
@@ -422,19 +442,36 @@ class VPNMachine(RuleBasedStateMachine):
                 max_pay = max(MIN_SESSION_DEPOSIT, min(max_pay, t.treasury))
         if valid_parties:
             max_price = max(max_price, self.m_ops[i].price)  # the price the opener chose the exit at, or more
-        ok = not self.paused and self._acts_for_member(tid, u) and i in t.exits and self._is_active(i) \
-            and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury and self.m_ops[i].price <= max_price
-        sid = self._call(ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, max_price,
-                                                           sender=self.keys[u].address))
+        ok = (
+            not self.paused
+            and self._acts_for_member(tid, u)
+            and i in t.exits
+            and self._is_active(i)
+            and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury
+            and self.m_ops[i].price <= max_price
+        )
+        sid = self._call(
+            ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, max_price, sender=self.keys[u].address)
+        )
         if ok:
             assert sid == len(self.m_sessions)
             t.treasury -= max_pay
             params = self.vpn.get_params()
             settle_by = self._clock() + params.session_grace
-            self.m_sessions.append(SessionModel(
-                tid, i, u, self._now(), max_pay, self.m_ops[i].price, fee_bps=params.protocol_fee_bps, settle_by=settle_by,
-                sweep_after=settle_by + params.session_grace * (params.sweep_grace_multiplier - 1),
-                sweep_bounty_bps=params.sweep_bounty_bps))
+            self.m_sessions.append(
+                SessionModel(
+                    tid,
+                    i,
+                    u,
+                    self._now(),
+                    max_pay,
+                    self.m_ops[i].price,
+                    fee_bps=params.protocol_fee_bps,
+                    settle_by=settle_by,
+                    sweep_after=settle_by + params.session_grace * (params.sweep_grace_multiplier - 1),
+                    sweep_bounty_bps=params.sweep_bounty_bps,
+                )
+            )
 
     @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, fraction=fractions, prefer_open=st.booleans())
@@ -475,8 +512,13 @@ class VPNMachine(RuleBasedStateMachine):
             assert result is False
 
     @precondition(lambda self: self.m_sessions)
-    @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1), prefer_open=st.booleans(),
-          signer=st.one_of(st.none(), st.just("device"), keys_idx))
+    @rule(
+        pick=picks,
+        fraction=fractions,
+        seq=st.integers(0, 2**64 - 1),
+        prefer_open=st.booleans(),
+        signer=st.one_of(st.none(), st.just("device"), keys_idx),
+    )
     def settle_with_receipt(self, pick, fraction, seq, prefer_open, signer=None):
         """Signed by the opener (`signer` None), a device ever bound to the opener's wallet, or any key."""
         sid = self._pick_session(pick, prefer_open)
@@ -487,16 +529,26 @@ class VPNMachine(RuleBasedStateMachine):
             signer = bound[pick % len(bound)] if bound else None
         signer = s.opener if signer is None else signer
         signature = self.h.receipt_sig(self.keys[signer], sid, seq, used)
-        ok = not self.paused and s.status == OPEN and not self.m_ops[s.exit].slashed \
-            and used * s.price // MB <= s.deposit and self._is_receipt_signer(sid, signer)
+        ok = (
+            not self.paused
+            and s.status == OPEN
+            and not self.m_ops[s.exit].slashed
+            and used * s.price // MB <= s.deposit
+            and self._is_receipt_signer(sid, signer)
+        )
         self._call(ok, lambda: self.vpn.settle_with_receipt(sid, seq, used, signature, sender=self.ops[s.exit].address))
         if ok:
             self._settle(sid, used)
 
     @precondition(lambda self: any(s.status == OPEN for s in self.m_sessions))
-    @rule(pick=picks, fraction=fractions, seq=st.integers(0, 2**64 - 1),
-          path=st.sampled_from(["receipt", "claim+confirm", "claim+dispute", "dispute+receipt", "close+receipt",
-                                "close+no-show"]))
+    @rule(
+        pick=picks,
+        fraction=fractions,
+        seq=st.integers(0, 2**64 - 1),
+        path=st.sampled_from(
+            ["receipt", "claim+confirm", "claim+dispute", "dispute+receipt", "close+receipt", "close+no-show"]
+        ),
+    )
     def finish_session(self, pick, fraction, seq, path):
         """A session ends through one of the real settlement paths; "close" first takes its opener's authority
         away and has the tailnet owner close it."""
@@ -547,8 +599,11 @@ class VPNMachine(RuleBasedStateMachine):
     def close_session(self, pick, prefer_open, by_owner, orphan_first):
         """The tailnet owner (or, when `by_owner` is not drawn, someone else) closes a session; with
         `orphan_first`, its opener first loses its authority (its device revoked, or its wallet removed)."""
-        closable = [sid for sid, s in enumerate(self.m_sessions)  # its opener is not (or need not stay) a member
-                    if s.status == OPEN and s.opener != self.m_tailnets[s.tailnet].owner]
+        closable = [
+            sid
+            for sid, s in enumerate(self.m_sessions)  # its opener is not (or need not stay) a member
+            if s.status == OPEN and s.opener != self.m_tailnets[s.tailnet].owner
+        ]
         sid = self._choose(prefer_open, closable, pick, self._pick_session(pick, prefer_open))
         s = self.m_sessions[sid]
         if orphan_first and self._device_wallet(s.opener) is not None:
@@ -557,8 +612,7 @@ class VPNMachine(RuleBasedStateMachine):
             self.remove_member(s.tailnet, s.opener, valid=False)
         owner = self.m_tailnets[s.tailnet].owner
         sender = owner if by_owner else (owner + 1) % len(self.users)
-        ok = not self.paused and s.status == OPEN and sender == owner \
-            and not self._acts_for_member(s.tailnet, s.opener)
+        ok = not self.paused and s.status == OPEN and sender == owner and not self._acts_for_member(s.tailnet, s.opener)
         self._call(ok, lambda: self.vpn.close_session(sid, sender=self.users[sender].address))
         if ok:
             s.settle_by = min(s.settle_by, self._clock() + CLOSE_SETTLE_WINDOW)
@@ -569,7 +623,9 @@ class VPNMachine(RuleBasedStateMachine):
         sid = pick % len(self.m_sessions)
         if any(r[:2] == (sid, seq) for r in self.reports):
             return
-        commitment = self.h.report_commitment(self.users[1], self.ops[self.m_sessions[sid].exit].address, sid, seq, MB, 2 * MB)
+        commitment = self.h.report_commitment(
+            self.users[1], self.ops[self.m_sessions[sid].exit].address, sid, seq, MB, 2 * MB
+        )
         self._call(not self.paused, lambda: self.vpn.commit_slash_report(commitment, sender=self.users[1].address))
         if not self.paused:
             self.reports.append((sid, seq, self._block()))
@@ -584,8 +640,15 @@ class VPNMachine(RuleBasedStateMachine):
         s = self.m_sessions[sid]
         m = self.m_ops[s.exit]
         key = self.ops[s.exit].receipt_key
-        evidence = (self.ops[s.exit].address, sid, seq, MB, self.h.receipt_sig(key, sid, seq, MB),
-                    2 * MB, self.h.receipt_sig(key, sid, seq, 2 * MB))
+        evidence = (
+            self.ops[s.exit].address,
+            sid,
+            seq,
+            MB,
+            self.h.receipt_sig(key, sid, seq, MB),
+            2 * MB,
+            self.h.receipt_sig(key, sid, seq, 2 * MB),
+        )
         revealable = not self.paused and committed < self._block()
         slashes = revealable and not m.slashed and m.stake + m.unbonding > 0
         collects = revealable and m.slashed and m.held_bounty > 0 and committed <= m.slashed_block
@@ -677,12 +740,18 @@ class VPNMachine(RuleBasedStateMachine):
             assert (record.wallet, record.revoked_at) == (wallet, m.revoked_at)
         for tid, t in enumerate(self.m_tailnets):
             assert self.vpn.get_tailnet(tid).treasury == t.treasury
-            assert all(self.vpn.is_tailnet_member(tid, user.address) == (u in t.members) for u, user in enumerate(self.users))
+            assert all(
+                self.vpn.is_tailnet_member(tid, user.address) == (u in t.members) for u, user in enumerate(self.users)
+            )
         assert self.vpn.session_count_view() == len(self.m_sessions)
         for sid, s in enumerate(self.m_sessions):
             session = self.vpn.get_session(sid)
             assert (session.status, session.settle_by, session.sweep_after, session.protocol_fee_bps) == (
-                s.status, s.settle_by, s.sweep_after, s.fee_bps)
+                s.status,
+                s.settle_by,
+                s.sweep_after,
+                s.fee_bps,
+            )
             assert session.opener == self.keys[s.opener].address
 
     @invariant()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from eth_account import Account
 
-from octravpn.chain.client import ClaimRecord, ChainEvent, Endpoint, Params, Session
+from octravpn.chain.client import ChainEvent, ClaimRecord, Endpoint, Params, Session
 from octravpn.chain.errors import ContractRevert, RpcUnreachable
 from octravpn.client.exit_api import ExitAPIError
 from octravpn.protocol import Domain, Receipt, exitwire, sign
@@ -44,6 +44,7 @@ class FakeChain:
 
         class _W3:
             eth = _Eth()
+
         self.w3 = _W3()
 
     def _check(self) -> None:
@@ -63,17 +64,34 @@ class FakeChain:
     def endpoint(self, address: str) -> Endpoint:
         self._check()
         index = [o.address for o in OPERATORS].index(address)
-        return Endpoint(active=True, endpoint=ENDPOINTS[index], wg_pubkey=EXIT_KEYS[index].public,
-                        receipt_signer=RECEIPT_KEYS[index].address, earnings_pubkey=(0, 0), region="lab",
-                        price_per_mb=2 * 10**12 * (index + 1), registered_at=1, reputation=0)
+        return Endpoint(
+            active=True,
+            endpoint=ENDPOINTS[index],
+            wg_pubkey=EXIT_KEYS[index].public,
+            receipt_signer=RECEIPT_KEYS[index].address,
+            earnings_pubkey=(0, 0),
+            region="lab",
+            price_per_mb=2 * 10**12 * (index + 1),
+            registered_at=1,
+            reputation=0,
+        )
 
     def is_active(self, address: str) -> bool:
         return True
 
     def params(self):
-        return Params(min_session_deposit=10**15, min_tailnet_deposit=0, session_grace=3600, sweep_grace_multiplier=10,
-                      sweep_bounty_bps=100, min_endpoint_stake=0, unbond_grace=0, slash_burn_bps=0, slash_bounty_bps=0,
-                      protocol_fee_bps=50)
+        return Params(
+            min_session_deposit=10**15,
+            min_tailnet_deposit=0,
+            session_grace=3600,
+            sweep_grace_multiplier=10,
+            sweep_bounty_bps=100,
+            min_endpoint_stake=0,
+            unbond_grace=0,
+            slash_burn_bps=0,
+            slash_bounty_bps=0,
+            protocol_fee_bps=50,
+        )
 
     def tailnet_count(self) -> int:
         return 1
@@ -87,11 +105,26 @@ class FakeChain:
     def open_session(self, tailnet, exit_addr, deposit, max_price):
         self._check()
         sid = len(self.sessions)
-        self.sessions[sid] = Session(tailnet_id=tailnet, exit=exit_addr, opener=DEVICE.address, deposit=deposit,
-                                     price_per_mb=max_price, opened_at=self.now, status=0, protocol_fee_bps=50,
-                                     sweep_bounty_bps=100, settle_by=self.now + 3600, sweep_after=self.now + 36000)
-        opened = ChainEvent("SessionOpened", {"session_id": sid, "tailnet_id": tailnet, "deposit": deposit,
-                                              "price_per_mb": max_price}, 1, f"0x{sid:064x}", 0)
+        self.sessions[sid] = Session(
+            tailnet_id=tailnet,
+            exit=exit_addr,
+            opener=DEVICE.address,
+            deposit=deposit,
+            price_per_mb=max_price,
+            opened_at=self.now,
+            status=0,
+            protocol_fee_bps=50,
+            sweep_bounty_bps=100,
+            settle_by=self.now + 3600,
+            sweep_after=self.now + 36000,
+        )
+        opened = ChainEvent(
+            "SessionOpened",
+            {"session_id": sid, "tailnet_id": tailnet, "deposit": deposit, "price_per_mb": max_price},
+            1,
+            f"0x{sid:064x}",
+            0,
+        )
         return sid, _Result(f"0x{sid:064x}", [opened])
 
     def session(self, sid: int) -> Session:
@@ -104,6 +137,7 @@ class FakeChain:
 
     def settle(self, sid: int, bytes_used: int) -> None:
         from dataclasses import replace
+
         self.sessions[sid] = replace(self.sessions[sid], status=1)
         self.settled[sid] = bytes_used
 
@@ -124,6 +158,7 @@ class FakeChain:
         if self.now < self.sessions[sid].settle_by:
             raise ContractRevert("claim_no_show", "settle_by not elapsed")
         from dataclasses import replace
+
         self.sessions[sid] = replace(self.sessions[sid], status=2)
         self.no_shows.append(sid)
         return _Result("0xd0", [])
@@ -163,36 +198,57 @@ class FakeExits:
         if method == "POST" and path == exitwire.PEERS:
             ask = exitwire.PeerAsk.from_json(body)
             self.peers[index].append(encode_key(ask.request.wg_pubkey))
-            return exitwire.PeerGrant(session_id=ask.request.session_id, exit_public_key=EXIT_KEYS[index].public,
-                                      endpoint=ENDPOINTS[index], client_address=f"10.77.0.{2 + index}/16",
-                                      exit_address="10.77.0.1", dns=("203.0.113.53",)).to_json()
+            return exitwire.PeerGrant(
+                session_id=ask.request.session_id,
+                exit_public_key=EXIT_KEYS[index].public,
+                endpoint=ENDPOINTS[index],
+                client_address=f"10.77.0.{2 + index}/16",
+                exit_address="10.77.0.1",
+                dns=("203.0.113.53",),
+            ).to_json()
         session = int(path.split("/")[3])
         if path.endswith("/receipt-request"):
             return self.requests.get(session)
         if path.endswith("/receipts"):
-            self.receipts.setdefault(session, []).append(exitwire.SignedReceipt.from_json(body, session_id=session).to_json())
+            self.receipts.setdefault(session, []).append(
+                exitwire.SignedReceipt.from_json(body, session_id=session).to_json()
+            )
             return {"accepted": True}
         if path.endswith("/close"):
             self.left.append(session)
             last = self.requests.get(session)
-            return exitwire.LeaveAnswer(session_id=session, state="cut", reason="closed by the client", measured_bytes=0,
-                                        receipt_request=exitwire.ReceiptAsk.from_json(last, session_id=session)
-                                        if last else None).to_json()
+            return exitwire.LeaveAnswer(
+                session_id=session,
+                state="cut",
+                reason="closed by the client",
+                measured_bytes=0,
+                receipt_request=exitwire.ReceiptAsk.from_json(last, session_id=session) if last else None,
+            ).to_json()
         raise AssertionError(path)
 
     def ask(self, session: int, seq: int, bytes_used: int, *, index: int = 0) -> None:
         """The exit asks for a receipt, signed by its receipt key."""
         receipt = Receipt(session_id=session, seq=seq, bytes_used=bytes_used)
-        self.requests[session] = exitwire.ReceiptAsk(receipt=receipt, operator_signature=sign(
-            DOMAIN, receipt, RECEIPT_KEYS[index].key)).to_json()
+        self.requests[session] = exitwire.ReceiptAsk(
+            receipt=receipt, operator_signature=sign(DOMAIN, receipt, RECEIPT_KEYS[index].key)
+        ).to_json()
 
 
 class FakeIndexer:
     """What `IndexerClient` answers for `--exit auto`."""
 
     def __init__(self) -> None:
-        self.exits = [{"address": o.address, "region": "lab", "price_per_mb": str(2 * 10**12 * (i + 1)), "active": True,
-                       "reputation": "0", "stake": "1"} for i, o in enumerate(OPERATORS)]
+        self.exits = [
+            {
+                "address": o.address,
+                "region": "lab",
+                "price_per_mb": str(2 * 10**12 * (i + 1)),
+                "active": True,
+                "reputation": "0",
+                "stake": "1",
+            }
+            for i, o in enumerate(OPERATORS)
+        ]
 
     def tailnets_of(self, member):
         return [{"id": 0}]

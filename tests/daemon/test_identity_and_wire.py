@@ -55,11 +55,13 @@ def test_the_password_comes_from_systemds_credentials(tmp_path, monkeypatch):
 def test_an_up_request_round_trips_and_checks_every_field():
     request = UpRequest(exit=ADDRESS.lower(), tailnet=2, max_pay="0.5", interface="wg-a", leeway_mb=0)
     assert request.exit == ADDRESS and UpRequest.from_json(request.to_json()) == request
-    for bad, says in (({"exit": "auto", "region": "eu", "max_price": None, "session": -1}, "session must be >= 0"),
-                      ({"exit": ADDRESS, "region": "eu"}, "with --exit auto"),
-                      ({"exit": "auto", "indexer": "ftp://x"}, "http(s)://"),
-                      ({"exit": "auto", "kill_switch": "yes"}, "kill_switch must be bool"),
-                      ({"tailnet": 1}, "exit is required")):
+    for bad, says in (
+        ({"exit": "auto", "region": "eu", "max_price": None, "session": -1}, "session must be >= 0"),
+        ({"exit": ADDRESS, "region": "eu"}, "with --exit auto"),
+        ({"exit": "auto", "indexer": "ftp://x"}, "http(s)://"),
+        ({"exit": "auto", "kill_switch": "yes"}, "kill_switch must be bool"),
+        ({"tailnet": 1}, "exit is required"),
+    ):
         with pytest.raises(WireError, match=says.replace("(", r"\(").replace(")", r"\)")):
             UpRequest.from_json(bad)
 
@@ -68,8 +70,13 @@ def test_the_small_bodies_are_checked_too():
     assert settle_wait({}) == 60.0 and settle_wait({"settle_wait": 5}) == 5.0
     assert confirmation({"session": 3, "bytes_used": 10}) == (3, 10)
     assert wallet_address({"wallet": ADDRESS.lower()}) == ADDRESS
-    for call, body in ((settle_wait, {"settle_wait": -1}), (settle_wait, {"wait": 1}), (confirmation, {"session": 1}),
-                       (confirmation, {"session": 1, "bytes_used": -5}), (wallet_address, {"wallet": 7})):
+    for call, body in (
+        (settle_wait, {"settle_wait": -1}),
+        (settle_wait, {"wait": 1}),
+        (confirmation, {"session": 1}),
+        (confirmation, {"session": 1, "bytes_used": -5}),
+        (wallet_address, {"wallet": 7}),
+    ):
         with pytest.raises(WireError):
             call(body)
 

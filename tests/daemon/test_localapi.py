@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="octravpnd runs as roo
 
 
 def _octravpn(env, *args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "octravpn.cli.main", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "octravpn.cli.main", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +34,27 @@ def daemon(tmp_path_factory):
     with socket.socket() as unused:  # a port nothing listens on: the chain is unreachable
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    added = _octravpn(env, "network", "add", "dead", "--rpc-url", f"http://127.0.0.1:{port}", "--chain-id", "31337",
-                      "--contract", "0x5FbDB2315678afecb367f032d93F642f64180aa3", "--use")
+    added = _octravpn(
+        env,
+        "network",
+        "add",
+        "dead",
+        "--rpc-url",
+        f"http://127.0.0.1:{port}",
+        "--chain-id",
+        "31337",
+        "--contract",
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "--use",
+    )
     assert added.returncode == 0, added.stderr
     log = open(home / "daemon.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "octravpn.cli.main", "daemon", "run", "--state-dir",
-                                str(home / "state")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "octravpn.cli.main", "daemon", "run", "--state-dir", str(home / "state")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     control = home / "run" / "octravpnd.sock"
     read = home / "run" / "octravpnd-read.sock"
     deadline = time.monotonic() + 30
@@ -66,8 +82,15 @@ def _raw(path, request: bytes) -> tuple[int, dict]:
 
 
 def _post(path, body: bytes, *, content_type="application/json") -> tuple[int, dict]:
-    return _raw(path, b"POST /v1/up HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: " + content_type.encode() +
-                b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return _raw(
+        path,
+        b"POST /v1/up HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: "
+        + content_type.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body,
+    )
 
 
 def test_the_sockets_give_control_to_root_and_its_group_and_status_to_everyone(daemon):
@@ -78,25 +101,31 @@ def test_the_sockets_give_control_to_root_and_its_group_and_status_to_everyone(d
     key = daemon["home"] / "state" / "device.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     # The read socket takes no orders.
-    code, body = _raw(daemon["read"], b"POST /v1/down HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                               b"Content-Length: 2\r\n\r\n{}")
+    code, body = _raw(
+        daemon["read"],
+        b"POST /v1/down HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+    )
     assert code in (404, 405)
 
 
-@pytest.mark.parametrize(("body", "content_type", "code", "says"), [
-    (b"{not json", "application/json", 400, "not JSON"),
-    (b'{"exit": "auto", "colour": "red"}', "application/json", 400, "unknown fields ['colour']"),
-    (b'{"exit": "0xabc"}', "application/json", 400, "exit"),
-    (b'{"exit": "auto", "tailnet": "one"}', "application/json", 400, "tailnet must be int"),
-    (b'{"exit": "auto", "tailnet": true}', "application/json", 400, "tailnet must be int"),
-    (b'{"exit": "auto", "max_pay": "1e9"}', "application/json", 400, "max_pay must be an amount"),
-    (b'{"exit": "auto", "interface": "a-name-far-too-long"}', "application/json", 400, "not a valid name"),
-    (b'{"exit": "auto", "loss_percent": 101}', "application/json", 400, "between 0 and 100"),
-    (b'["exit"]', "application/json", 400, "JSON object"),
-    (b"[" * 100 + b"]" * 100, "application/json", 400, "nests deeper"),
-    (b"exit=auto", "application/x-www-form-urlencoded", 415, "not accepted"),
-    (b'{"exit": "' + b"a" * 10_000 + b'"}', "application/json", 413, "at most"),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "code", "says"),
+    [
+        (b"{not json", "application/json", 400, "not JSON"),
+        (b'{"exit": "auto", "colour": "red"}', "application/json", 400, "unknown fields ['colour']"),
+        (b'{"exit": "0xabc"}', "application/json", 400, "exit"),
+        (b'{"exit": "auto", "tailnet": "one"}', "application/json", 400, "tailnet must be int"),
+        (b'{"exit": "auto", "tailnet": true}', "application/json", 400, "tailnet must be int"),
+        (b'{"exit": "auto", "max_pay": "1e9"}', "application/json", 400, "max_pay must be an amount"),
+        (b'{"exit": "auto", "interface": "a-name-far-too-long"}', "application/json", 400, "not a valid name"),
+        (b'{"exit": "auto", "loss_percent": 101}', "application/json", 400, "between 0 and 100"),
+        (b'["exit"]', "application/json", 400, "JSON object"),
+        (b"[" * 100 + b"]" * 100, "application/json", 400, "nests deeper"),
+        (b"exit=auto", "application/x-www-form-urlencoded", 415, "not accepted"),
+        (b'{"exit": "' + b"a" * 10_000 + b'"}', "application/json", 413, "at most"),
+    ],
+)
 def test_a_bad_request_is_a_4xx_that_says_what_was_wrong(daemon, body, content_type, code, says):
     status, answer = _post(daemon["control"], body, content_type=content_type)
     assert status == code and says in answer["error"]
@@ -113,9 +142,13 @@ def test_up_without_a_chain_is_a_503_that_says_so_and_the_command_line_a_single_
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-                    max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_no_json_body_makes_the_control_api_fail_with_a_5xx_other_than_the_missing_chain(daemon, document):
     status, answer = _post(daemon["control"], json.dumps(document).encode())
     assert status < 500 or status == 503 and "RPC" in answer["error"], answer
@@ -143,8 +176,13 @@ def test_consent_is_given_for_a_wallet_and_refused_for_nonsense(daemon):
 
 
 def test_a_second_daemon_on_the_same_state_is_refused_in_one_line(daemon):
-    done = _octravpn({**daemon["env"], "OCTRAVPN_SOCKET": str(daemon["home"] / "other.sock")}, "daemon", "run",
-                     "--state-dir", str(daemon["home"] / "state"))
+    done = _octravpn(
+        {**daemon["env"], "OCTRAVPN_SOCKET": str(daemon["home"] / "other.sock")},
+        "daemon",
+        "run",
+        "--state-dir",
+        str(daemon["home"] / "state"),
+    )
     assert done.returncode == 3 and "another octravpnd uses" in done.stderr and done.stderr.count("\n") == 1
 
 

@@ -9,8 +9,19 @@ from octravpn.daemon import service
 from octravpn.daemon.service import Conflict, Daemon, DaemonSettings, NotRegistered
 from octravpn.daemon.wire import UpRequest
 from octravpn.protocol import Receipt, recover
-from tests.daemon.fakes import (CONTRACT, DEVICE, DOMAIN, ENDPOINTS, MEMBER, NOW, OPERATORS, FakeChain, FakeExits,
-                                FakeIndexer, exit_key)
+from tests.daemon.fakes import (
+    CONTRACT,
+    DEVICE,
+    DOMAIN,
+    ENDPOINTS,
+    MEMBER,
+    NOW,
+    OPERATORS,
+    FakeChain,
+    FakeExits,
+    FakeIndexer,
+    exit_key,
+)
 from tests.fakehost import FakeHost
 
 IFACE = "ovpn0"
@@ -28,7 +39,9 @@ class Clock:
 def world(tmp_path, monkeypatch):
     host, chain, clock = FakeHost(), FakeChain(), Clock()
     exits, indexer, probes = FakeExits(chain), FakeIndexer(), []
-    monkeypatch.setattr(exit_api.ExitAPI, "_call", lambda self, method, path, body=None: exits.call(self.base_url, method, path, body))
+    monkeypatch.setattr(
+        exit_api.ExitAPI, "_call", lambda self, method, path, body=None: exits.call(self.base_url, method, path, body)
+    )
 
     class Indexer:
         def __init__(self, url, timeout):
@@ -42,24 +55,39 @@ def world(tmp_path, monkeypatch):
 
         def close(self):
             pass
+
     monkeypatch.setattr(service, "IndexerClient", Indexer)
     monkeypatch.setattr(service, "send_echo", lambda address, interface, seq: probes.append((address, interface)))
     monkeypatch.setattr(service.time, "sleep", lambda seconds: clock.__setattr__("now", clock.now + seconds))
     (tmp_path / "resolv.conf").write_text("nameserver 192.0.2.1\n")
 
     def daemon() -> Daemon:
-        settings = DaemonSettings(state_dir=tmp_path / "state", dns_file=tmp_path / "resolv.conf",
-                                  network=Network(name="devnet", rpc_url="http://10.254.0.1:8545", chain_id=31337,
-                                                  contract=CONTRACT), indexer_url="http://10.254.0.1:8787")
-        made = Daemon(settings, account=DEVICE, runner=host, open_chain=lambda: chain, resolve=lambda name: name,
-                      clock=clock)
+        settings = DaemonSettings(
+            state_dir=tmp_path / "state",
+            dns_file=tmp_path / "resolv.conf",
+            network=Network(name="devnet", rpc_url="http://10.254.0.1:8545", chain_id=31337, contract=CONTRACT),
+            indexer_url="http://10.254.0.1:8787",
+        )
+        made = Daemon(
+            settings, account=DEVICE, runner=host, open_chain=lambda: chain, resolve=lambda name: name, clock=clock
+        )
         made.start()
         return made
 
     class World:
         pass
+
     w = World()
-    w.host, w.chain, w.clock, w.exits, w.indexer, w.probes, w.daemon, w.tmp = host, chain, clock, exits, indexer, probes, daemon, tmp_path
+    w.host, w.chain, w.clock, w.exits, w.indexer, w.probes, w.daemon, w.tmp = (
+        host,
+        chain,
+        clock,
+        exits,
+        indexer,
+        probes,
+        daemon,
+        tmp_path,
+    )
     return w
 
 
@@ -79,11 +107,20 @@ def test_up_brings_up_the_tunnel_routes_kill_switch_and_dns_and_saves_what_to_un
     assert state["status"] == "connected" and state["session"] == 0 and state["exit"] == OPERATORS[0].address
     interface = world.host.interfaces[IFACE]
     assert list(interface.peers) == [exit_key(0)] and interface.addresses == ["10.77.0.2/16"] and interface.up
-    assert interface.peers[exit_key(0)]["allowed"] == "0.0.0.0/0" and interface.peers[exit_key(0)]["endpoint"] == ENDPOINTS[0]
-    assert {"0.0.0.0/1 dev ovpn0", "128.0.0.0/1 dev ovpn0", "198.51.100.2/32 via 192.0.2.1 dev eth0",
-            "10.254.0.1/32 via 192.0.2.1 dev eth0"} == world.host.routes
+    assert (
+        interface.peers[exit_key(0)]["allowed"] == "0.0.0.0/0"
+        and interface.peers[exit_key(0)]["endpoint"] == ENDPOINTS[0]
+    )
+    assert {
+        "0.0.0.0/1 dev ovpn0",
+        "128.0.0.0/1 dev ovpn0",
+        "198.51.100.2/32 via 192.0.2.1 dev eth0",
+        "10.254.0.1/32 via 192.0.2.1 dev eth0",
+    } == world.host.routes
     rules = world.host.tables["octravpn_ks_ovpn0"]
-    assert "ip daddr 198.51.100.2 udp dport 51820 accept" in rules and "ip daddr 10.254.0.1 tcp dport 8545 accept" in rules
+    assert (
+        "ip daddr 198.51.100.2 udp dport 51820 accept" in rules and "ip daddr 10.254.0.1 tcp dport 8545 accept" in rules
+    )
     assert "ip daddr 10.254.0.1 tcp dport 8787 accept" in rules  # the indexer, for a failover's choice
     assert (world.tmp / "resolv.conf").read_text().endswith("nameserver 203.0.113.53\n")
     assert world.chain.sessions[0].deposit == 10**16 and world.chain.sessions[0].opener == DEVICE.address
@@ -171,6 +208,7 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
             joined_at["rules"] = world.host.tables["octravpn_ks_ovpn0"]
             joined_at["routes"] = set(world.host.routes)
         return original(base_url, method, path, body)
+
     world.exits.call = watch
     _tick(world, daemon, times=7)
     status = daemon.status()
@@ -187,11 +225,13 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
     assert world.host.interfaces[IFACE].addresses == ["10.77.0.3/16"] and status["address"] == "10.77.0.3/16"
     assert {"0.0.0.0/1 dev ovpn0", "128.0.0.0/1 dev ovpn0"} <= world.host.routes
     assert status["last_failover"]["from"] == OPERATORS[0].address and status["last_failover"]["old_session"] == 0
-    assert status["ending"] == [{"session": 0, "exit": OPERATORS[0].address, "reason": "failover", "figure": 2_000_000,
-                                 "confirmed": None}]
+    assert status["ending"] == [
+        {"session": 0, "exit": OPERATORS[0].address, "reason": "failover", "figure": 2_000_000, "confirmed": None}
+    ]
     # The old exit claims more than was signed: the daemon confirms its own figure (a dispute); the exit can
     # still settle with the receipt.
     from octravpn.chain.client import ClaimRecord
+
     world.chain.claims[0] = ClaimRecord(is_set=True, bytes_used=9_000_000, claimed_at=NOW)
     daemon.chain_step()
     assert world.chain.confirmed == {0: 2_000_000} and daemon.status()["ending"][0]["confirmed"] == 2_000_000
@@ -300,6 +340,7 @@ def test_down_with_the_exit_gone_leaves_the_session_to_the_chain_loop(world):
 
 def test_consent_is_signed_by_the_device_key_for_the_wallet_named(world):
     from octravpn.protocol import Device
+
     answer = world.daemon().consent(MEMBER.address)
     assert answer["device"] == DEVICE.address
     assert recover(DOMAIN, Device(wallet=MEMBER.address), bytes.fromhex(answer["signature"][2:])) == DEVICE.address

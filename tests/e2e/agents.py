@@ -50,8 +50,17 @@ class Exit:
         self.process = None
 
     def start(self) -> "Exit":
-        self.process = self.cli.start_exit("--state-dir", str(self.state_dir), "--metrics", "off", *self.options,
-                                           log=self.log, interface=self.interface, index=self.index, wallet=self.wallet)
+        self.process = self.cli.start_exit(
+            "--state-dir",
+            str(self.state_dir),
+            "--metrics",
+            "off",
+            *self.options,
+            log=self.log,
+            interface=self.interface,
+            index=self.index,
+            wallet=self.wallet,
+        )
         return self
 
     def stop(self, *, kill: bool = False) -> int | None:
@@ -92,6 +101,7 @@ def exit_starter(world, tmp_path):
         node = Exit(world[1], tmp_path, *options).start()
         started.append(node)
         return node
+
     yield start
     for node in started:  # SIGTERM, as systemd stops it: a clean exit that leaves nothing behind
         assert node.stop() in (0, None), node.log.read_text()[-2000:]
@@ -137,5 +147,3 @@ def _carry(cli, host, interface, *, times: int) -> dict:
 
 def _settled(chain, session_id):
     return [e for e in chain.session_events(session_id) if e.name == "SessionSettled"]
-
-

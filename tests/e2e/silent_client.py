@@ -33,14 +33,33 @@ def main() -> None:
     joined = connector.join(located, session_id, keys)
     host = HostNetwork(SubprocessRunner(), TunnelOptions(interface=interface, kill_switch=False, accept_dns=False), ())
     changes = HostChanges(interface=interface)
-    host.bring_up(changes, interface_config(interface, keys.private, joined.client_address, joined.exit_public_key,
-                                            located.endpoint), located.endpoint, (), lambda: None)
-    connection = Connection(session_id=session_id, exit=located.address, tailnet_id=0, deposit=10**16,
-                            price_per_mb=located.registered.price_per_mb, exit_endpoint=located.endpoint,
-                            receipt_signer=located.receipt_signer, exit_wg_pubkey="", client_address=joined.client_address,
-                            exit_address=joined.exit_address)
-    desk = ReceiptDesk(connection=connection, account=account, domain=connector.domain, leeway=10**6, loss_percent=10,
-                       evidence_dir=Path(tempfile.mkdtemp()))
+    host.bring_up(
+        changes,
+        interface_config(interface, keys.private, joined.client_address, joined.exit_public_key, located.endpoint),
+        located.endpoint,
+        (),
+        lambda: None,
+    )
+    connection = Connection(
+        session_id=session_id,
+        exit=located.address,
+        tailnet_id=0,
+        deposit=10**16,
+        price_per_mb=located.registered.price_per_mb,
+        exit_endpoint=located.endpoint,
+        receipt_signer=located.receipt_signer,
+        exit_wg_pubkey="",
+        client_address=joined.client_address,
+        exit_address=joined.exit_address,
+    )
+    desk = ReceiptDesk(
+        connection=connection,
+        account=account,
+        domain=connector.domain,
+        leeway=10**6,
+        loss_percent=10,
+        evidence_dir=Path(tempfile.mkdtemp()),
+    )
     print(json.dumps({"session_id": session_id}), flush=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))

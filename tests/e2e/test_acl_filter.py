@@ -25,8 +25,10 @@ DB = ("100.64.0.11", "fd7a:7670:6e00::11")  # bob's tag:db server
 
 
 def policy(*acls: str) -> str:
-    return ('{"groups": {"group:ops": ["0x' + "b2" * 20 + '"]}, "tagOwners": {"tag:db": ["group:ops"], '
-            '"tag:web": ["0x' + "a1" * 20 + '"]}, "acls": [' + ", ".join(acls) + "]}")
+    return (
+        '{"groups": {"group:ops": ["0x' + "b2" * 20 + '"]}, "tagOwners": {"tag:db": ["group:ops"], '
+        '"tag:web": ["0x' + "a1" * 20 + '"]}, "acls": [' + ", ".join(acls) + "]}"
+    )
 
 
 @pytest.fixture
@@ -36,15 +38,46 @@ def tunnel(two_hosts):
     key_a, key_b = Keypair.generate(), Keypair.generate()
     name_a, name_b = unique("oma"), unique("omb")
     engine_a, engine_b = Engine(SubprocessRunner(namespace=a.name)), Engine(SubprocessRunner(namespace=b.name))
-    engine_a.up(InterfaceConfig(
-        name=name_a, private_key=key_a.private, listen_port=51820, addresses=(f"{LAPTOP[0]}/10", f"{LAPTOP[1]}/48"),
-        peers=(PeerConfig(public_key=key_b.public, allowed_ips=(f"{DB[0]}/32", f"{DB[1]}/128"),
-                          endpoint="192.0.2.2:51821"),)))
-    engine_b.up(InterfaceConfig(
-        name=name_b, private_key=key_b.private, listen_port=51821, addresses=(f"{DB[0]}/10", f"{DB[1]}/48"),
-        peers=(PeerConfig(public_key=key_a.public, allowed_ips=(f"{LAPTOP[0]}/32", f"{LAPTOP[1]}/128")),)))
-    services = subprocess.Popen(["ip", "netns", "exec", b.name, sys.executable, "-m", "tests.acl.netns_services",
-                                 "serve", "120", "22,5432", "53,5432"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    engine_a.up(
+        InterfaceConfig(
+            name=name_a,
+            private_key=key_a.private,
+            listen_port=51820,
+            addresses=(f"{LAPTOP[0]}/10", f"{LAPTOP[1]}/48"),
+            peers=(
+                PeerConfig(
+                    public_key=key_b.public, allowed_ips=(f"{DB[0]}/32", f"{DB[1]}/128"), endpoint="192.0.2.2:51821"
+                ),
+            ),
+        )
+    )
+    engine_b.up(
+        InterfaceConfig(
+            name=name_b,
+            private_key=key_b.private,
+            listen_port=51821,
+            addresses=(f"{DB[0]}/10", f"{DB[1]}/48"),
+            peers=(PeerConfig(public_key=key_a.public, allowed_ips=(f"{LAPTOP[0]}/32", f"{LAPTOP[1]}/128")),),
+        )
+    )
+    services = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            b.name,
+            sys.executable,
+            "-m",
+            "tests.acl.netns_services",
+            "serve",
+            "120",
+            "22,5432",
+            "53,5432",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert services.stdout.readline().strip() == "ready"
         yield a, b, name_b
@@ -58,7 +91,9 @@ def tunnel(two_hosts):
 def reach(host, protocol: str, address: str, port: int = 0) -> bool:
     if protocol == "icmp":
         return host.ping(address, count=1)
-    probe = host.run(sys.executable, "-m", "tests.acl.netns_services", "probe", protocol, address, str(port), check=False)
+    probe = host.run(
+        sys.executable, "-m", "tests.acl.netns_services", "probe", protocol, address, str(port), check=False
+    )
     return probe.returncode == 0
 
 

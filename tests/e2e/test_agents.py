@@ -47,8 +47,10 @@ def test_a_page_through_the_exit_settles_at_the_signed_bytes(world, start_exit):
     assert "nameserver 192.0.2.1" in Path(f"/etc/netns/{lab.client.name}/resolv.conf").read_text()
     assert not lab.client.run("ip", "link", "show", interface, check=False).returncode == 0
 
-    (measured,), = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", down["session"])
-    (last_receipt,), = node.db("SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", down["session"])
+    ((measured,),) = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", down["session"])
+    ((last_receipt,),) = node.db(
+        "SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", down["session"]
+    )
     # The exit settled with the client's last receipt, which covers all it measured; the client saw the same.
     assert settlement["bytes_used"] == down["signed_bytes"] == last_receipt == int(measured)
     assert abs(down["measured_bytes"] - int(measured)) <= LEEWAY
@@ -65,9 +67,23 @@ def test_a_client_that_stops_signing_is_cut_and_settled_at_its_last_receipt(worl
     start_exit("--receipt-every", "0.004", "--max-unsigned", "0.2", "--final-receipt-wait", "1")
     interface = unique("oc")
     silent = subprocess.Popen(
-        ["ip", "netns", "exec", lab.client.name, sys.executable, "-m", "tests.e2e.silent_client", interface,
-         registered.exit_address, PASSWORD],
-        env=cli.env, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab.client.name,
+            sys.executable,
+            "-m",
+            "tests.e2e.silent_client",
+            interface,
+            registered.exit_address,
+            PASSWORD,
+        ],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         session_id = json.loads(silent.stdout.readline())["session_id"]
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html") is not None
@@ -98,7 +114,10 @@ def test_the_client_disputes_an_exit_that_claims_more_than_it_signed(world, star
     down = _down(cli, lab.client, "--settle-wait", "5")
     figure = down["signed_bytes"]
     assert down["settlement"]["status"] == "open" and down["settlement"]["confirmed_bytes"] == figure
-    assert chain.client_confirm(session_id).bytes_used == figure and chain.operator_claim(session_id).bytes_used == inflated
+    assert (
+        chain.client_confirm(session_id).bytes_used == figure
+        and chain.operator_claim(session_id).bytes_used == inflated
+    )
     (dispute,) = [e for e in chain.session_events(session_id) if e.name == "SettleDispute"]
     assert (dispute.args["operator_bytes"], dispute.args["client_bytes"]) == (inflated, figure)
 
@@ -109,7 +128,9 @@ def test_the_client_disputes_an_exit_that_claims_more_than_it_signed(world, star
     assert settled.args["bytes_used"] == figure
 
 
-def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanwhile_and_settles_once(world, start_exit):
+def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanwhile_and_settles_once(
+    world, start_exit
+):
     lab, cli, registered, chain = world
     node = start_exit("--receipt-every", "0.1", "--max-unsigned", "2")
     interface = unique("oc")
@@ -122,21 +143,38 @@ def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanw
     stored = node.db("SELECT seq, bytes_used FROM receipts WHERE session_id = ? ORDER BY seq", session_id)
     assert len(stored) == before["receipts_signed"] >= signed["receipts_signed"]  # every acknowledged receipt is there
     assert int(stored[-1][1]) == before["signed_bytes"]
-    (measured_at_kill,), = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session_id)
+    ((measured_at_kill,),) = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session_id)
 
     # The exit's WireGuard outlives its agent: the client keeps browsing, unsigned, for more than --max-unsigned.
     for _ in range(3):
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
 
     node.start()  # same database, same (surviving) interface
-    (measured,), = _wait(lambda: (rows := node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?",
-                                                  session_id)) and int(rows[0][0]) >= int(measured_at_kill) + 3 * BIG
-                         and rows, what="the restarted exit to meter what its tunnel carried meanwhile")
+    ((measured,),) = _wait(
+        lambda: (
+            (rows := node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session_id))
+            and int(rows[0][0]) >= int(measured_at_kill) + 3 * BIG
+            and rows
+        ),
+        what="the restarted exit to meter what its tunnel carried meanwhile",
+    )
+
     def answered():  # the client signed the exit's newest request (for what it saw, if less was lost)
         issued = node.db("SELECT MAX(seq) FROM receipt_requests WHERE session_id = ?", session_id)[0][0]
         return issued == node.db("SELECT MAX(seq) FROM receipts WHERE session_id = ?", session_id)[0][0]
-    _wait(lambda: int(node.db("SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipt_requests WHERE session_id = ?",
-                              session_id)[0][0]) >= int(measured) and answered(), what="the client to sign for it")
+
+    _wait(
+        lambda: (
+            int(
+                node.db(
+                    "SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipt_requests WHERE session_id = ?", session_id
+                )[0][0]
+            )
+            >= int(measured)
+            and answered()
+        ),
+        what="the client to sign for it",
+    )
     status = _status(cli, lab.client, interface)
     assert status["status"] == "connected"  # caught up, not cut for the exit's own absence
     assert status["signed_bytes"] > int(measured_at_kill) + 2 * BIG  # what it carried meanwhile, signed for
@@ -235,7 +273,9 @@ def test_plain_wg_quick_carries_the_session_and_the_client_settles_the_exits_cla
     assert own > 2 * BIG
 
     # Silent now: the exit ends the idle session and claims what it measured.
-    claim = _wait(lambda: (c := chain.operator_claim(int(session_id))).is_set and c, timeout=60, what="the exit's claim")
+    claim = _wait(
+        lambda: (c := chain.operator_claim(int(session_id))).is_set and c, timeout=60, what="the exit's claim"
+    )
     assert chain.session(int(session_id)).status_name == "open"
     assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("claimed",)]  # not "settled"
 
@@ -243,8 +283,10 @@ def test_plain_wg_quick_carries_the_session_and_the_client_settles_the_exits_cla
     confirmed = cli.run("session", "confirm", session_id, str(own), "--accept-within", "25", host=lab.client)
     assert (confirmed["exit_claim_bytes"], confirmed["your_bytes"]) == (claim.bytes_used, own)
     assert confirmed["outcome"] == "settled" and confirmed["confirmed_bytes"] == claim.bytes_used
-    _wait(lambda: node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("settled",)],
-          what="the exit to see the settlement on chain")
+    _wait(
+        lambda: node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("settled",)],
+        what="the exit to see the settlement on chain",
+    )
 
 
 def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, start_exit, tmp_path):
@@ -255,19 +297,25 @@ def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, st
         listed = cli.run("exits", "list", "--indexer", url)
         assert [e["address"] for e in listed] == [registered.exit_address]
         interface = unique("oc")
-        up = cli.run("up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01",
-                     host=lab.client)
+        up = cli.run(
+            "up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01", host=lab.client
+        )
         assert up["status"] == "connected" and up["exit"] == registered.exit_address
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
         down = _down(cli, lab.client)
         assert down["settlement"]["status"] == "settled"
+
         # The indexer saw the settlement: its session row says what the chain says.
         def indexed():
             body = httpx.get(f"{url}/v1/sessions/{down['session']}").json()
             return body if body.get("status") == "settled" else None
+
         session = _wait(indexed, what="the indexer to see the settlement")
         assert session["bytes_used"] == down["settlement"]["bytes_used"] and session["close_reason"] == "receipt"
-        assert session["total_paid"] == str(down["settlement"]["paid"]["base_units"]) and session["opener"] == chain.session(down["session"]).opener
+        assert (
+            session["total_paid"] == str(down["settlement"]["paid"]["base_units"])
+            and session["opener"] == chain.session(down["session"]).opener
+        )
     finally:
         cli.stop(indexer)
 

@@ -84,21 +84,29 @@ def _chaos(world, node, tmp_path, options, steady_client, victim_client):
     (steady, steady_session), (victim, victim_session) = steady_client, victim_client
 
     # 1. Hostile requests, from a lab host, over the network.
-    attacks = json.loads(lab.clients[1].run(sys.executable, "-m", "tests.e2e.hostile", f"http://{EXIT_PUBLIC}:{EXIT_PORT}",
-                                            timeout=120).stdout)
+    attacks = json.loads(
+        lab.clients[1]
+        .run(sys.executable, "-m", "tests.e2e.hostile", f"http://{EXIT_PUBLIC}:{EXIT_PORT}", timeout=120)
+        .stdout
+    )
     assert all(isinstance(status, int) and 400 <= status < 500 for status in attacks.values()), attacks
     assert attacks["nested 200 KB"] == 413 and attacks["nested 8 KB"] == 400 and attacks["not JSON typed"] == 415
     assert node.process.poll() is None and _server_errors(lab) == []
 
     # 2. The chain unreachable from every lab host for 60 s; both clients keep browsing.
     chain_address = config.load(env=cli.env).network().rpc_url.split("//")[1].split(":")[0]
-    subprocess.run(["ip", "netns", "exec", lab.internet.name, "nft", "-f", "-"], check=True, text=True, input=f"""
+    subprocess.run(
+        ["ip", "netns", "exec", lab.internet.name, "nft", "-f", "-"],
+        check=True,
+        text=True,
+        input=f"""
 table ip chaos_outage {{
     chain forward {{
         type filter hook forward priority filter; policy accept;
         ip daddr {chain_address} drop
     }}
-}}""")
+}}""",
+    )
     try:
         with Browsing(lab.clients[0]) as steady_browsing, Browsing(lab.clients[1]) as victim_browsing:
             time.sleep(OUTAGE_SECONDS)
@@ -111,11 +119,19 @@ table ip chaos_outage {{
 
     # Back: within the catch-up time nobody is judged; afterwards everybody signed what it owed.
     _wait(lambda: "the chain is reachable again" in node.log.read_text(), timeout=60, what="the exit to see the chain")
-    for host, interface, session in ((lab.clients[0], steady, steady_session), (lab.clients[1], victim, victim_session)):
+    for host, interface, session in (
+        (lab.clients[0], steady, steady_session),
+        (lab.clients[1], victim, victim_session),
+    ):
         assert fetch(host, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
         measured = int(node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session)[0][0])
-        status = _wait(lambda: (s := _status(cli, host, interface))["signed_bytes"] >= measured - BIG
-                       and s["last_error"] is None and s, timeout=60, what="the client to catch up")
+        status = _wait(
+            lambda: (
+                (s := _status(cli, host, interface))["signed_bytes"] >= measured - BIG and s["last_error"] is None and s
+            ),
+            timeout=60,
+            what="the client to catch up",
+        )
         assert status["status"] == "connected"
     assert node.db("SELECT session_id FROM sessions WHERE state != 'active'") == []  # nobody was cut
     assert _server_errors(lab) == []
@@ -127,8 +143,13 @@ table ip chaos_outage {{
         assert fetch(lab.clients[0], f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
     node.options = (*options, "--idle-timeout", "15")
     node.start()
-    _wait(lambda: int(node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", steady_session)[0][0])
-          >= measured_at_kill + 3 * BIG, what="the restarted exit to bill what its tunnel carried meanwhile")
+    _wait(
+        lambda: (
+            int(node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", steady_session)[0][0])
+            >= measured_at_kill + 3 * BIG
+        ),
+        what="the restarted exit to bill what its tunnel carried meanwhile",
+    )
 
     # 4. The victim's daemon killed: its WireGuard keeps handshaking, but carries nothing: the exit ends it as
     #    idle and settles it alone at its last receipt, while the steady client keeps browsing.
@@ -136,15 +157,18 @@ table ip chaos_outage {{
         before_kill = _status(cli, lab.clients[1], victim)
         cli.stop_daemon(lab.clients[1], kill=True)
         (settled,) = _wait(lambda: _settled(chain, victim_session), timeout=120, what="the idle victim's settlement")
-        (last_receipt,), = node.db("SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?",
-                                   victim_session)
+        ((last_receipt,),) = node.db(
+            "SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", victim_session
+        )
         assert settled.args["bytes_used"] == last_receipt >= before_kill["signed_bytes"]
         assert [e.name for e in chain.session_events(victim_session)].count("SettledByReceipt") == 1
     assert steady_browsing.failures == []
 
     # Restarted, the victim's daemon finds its session settled on chain; `down` restores the network.
     start_device(cli, lab.clients[1], cli.home)
-    ended = _wait(lambda: (s := _status(cli, lab.clients[1]))["status"] == "ended" and s, what="the daemon to see the end")
+    ended = _wait(
+        lambda: (s := _status(cli, lab.clients[1]))["status"] == "ended" and s, what="the daemon to see the end"
+    )
     assert f"session {victim_session} is settled on chain" in ended["last_error"]
     down = _down(cli, lab.clients[1])
     assert down["settlement"]["status"] == "settled" and down["settlement"]["bytes_used"] == settled.args["bytes_used"]
@@ -154,15 +178,21 @@ table ip chaos_outage {{
     receipts_signed = _status(cli, lab.clients[0], steady)["receipts_signed"]
     down = _down(cli, lab.clients[0])
     assert down["settlement"]["status"] == "settled"
-    stored = node.db("SELECT COUNT(*), MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", steady_session)
-    assert stored[0][0] >= receipts_signed and stored[0][0] == down["receipts_signed"]  # every acknowledged receipt kept
-    (measured,), = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", steady_session)
+    stored = node.db(
+        "SELECT COUNT(*), MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", steady_session
+    )
+    assert (
+        stored[0][0] >= receipts_signed and stored[0][0] == down["receipts_signed"]
+    )  # every acknowledged receipt kept
+    ((measured,),) = node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", steady_session)
     assert down["settlement"]["bytes_used"] == down["signed_bytes"] == stored[0][1]
     # Never more than the exit measured; no less than both sides saw (datagrams lost on the way are
     # paid for up to the client's --loss share).
     assert min(int(measured), down["measured_bytes"]) <= down["signed_bytes"] <= int(measured)
     session = chain.session(steady_session)
-    assert down["settlement"]["paid"]["base_units"] == down["settlement"]["bytes_used"] * session.price_per_mb // 1_000_000
+    assert (
+        down["settlement"]["paid"]["base_units"] == down["settlement"]["bytes_used"] * session.price_per_mb // 1_000_000
+    )
     assert len(_settled(chain, steady_session)) == 1 and len(_settled(chain, victim_session)) == 1
     assert node.process.poll() is None and _server_errors(lab) == []
     assert "Traceback" not in node.log.read_text()

@@ -41,12 +41,17 @@ def start_exits(world, tmp_path):
     nodes = []
 
     def start(*first_options: str) -> list[Exit]:
-        nodes.extend([Exit(cli, tmp_path / "one", "--receipt-every", "0.2", *first_options),
-                      Exit(cli, tmp_path / "two", "--receipt-every", "0.2", index=1, wallet="operator2")])
+        nodes.extend(
+            [
+                Exit(cli, tmp_path / "one", "--receipt-every", "0.2", *first_options),
+                Exit(cli, tmp_path / "two", "--receipt-every", "0.2", index=1, wallet="operator2"),
+            ]
+        )
         for node in nodes:
             node.state_dir.parent.mkdir(parents=True, exist_ok=True)
             node.start()
         return nodes
+
     yield start
     for link in lab.internet_links:
         lab.internet.run("ip", "link", "set", link, "up")
@@ -59,14 +64,19 @@ def _watch_leaks(lab) -> None:
     """Count, on the internet host, every packet from the client's own address to anywhere but an exit or the chain:
     anything counted left the client outside the tunnel."""
     allowed = ", ".join([public for _, public in EXIT_LINKS] + [lab.chain_address])
-    subprocess.run(["ip", "netns", "exec", lab.internet.name, "nft", "-f", "-"], check=True, text=True, input=f"""
+    subprocess.run(
+        ["ip", "netns", "exec", lab.internet.name, "nft", "-f", "-"],
+        check=True,
+        text=True,
+        input=f"""
 table inet {LEAK_TABLE} {{
     chain watch {{
         type filter hook prerouting priority -300; policy accept;
         ip saddr 192.0.2.2 ip daddr != {{ {allowed} }} counter
     }}
 }}
-""")
+""",
+    )
 
 
 def _leaked(lab) -> int:
@@ -109,8 +119,12 @@ def test_a_daemon_killed_mid_session_leaks_nothing_and_its_restart_resumes_the_s
     down = _down(cli, lab.client)
     assert down["settlement"]["status"] == "settled"
     assert len(_settled(chain, session_id)) == 1
-    stored = exits[0].db("SELECT COUNT(*), MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", session_id)
-    assert stored == [(down["receipts_signed"], down["signed_bytes"])]  # every receipt the daemon signed reached the exit
+    stored = exits[0].db(
+        "SELECT COUNT(*), MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", session_id
+    )
+    assert stored == [
+        (down["receipts_signed"], down["signed_bytes"])
+    ]  # every receipt the daemon signed reached the exit
     assert down["settlement"]["bytes_used"] == down["signed_bytes"]
 
 
@@ -118,21 +132,29 @@ def test_with_exit_auto_a_dead_exit_is_replaced_under_the_kill_switch_and_both_s
     lab, cli, registered, chain, second, url = world
     start_exits("--idle-timeout", "4", "--final-receipt-wait", "1")  # back, the first exit settles the idle session
     interface = unique("oc")
-    up = cli.run("up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01", host=lab.client)
+    up = cli.run(
+        "up", "--exit", "auto", "--indexer", url, "--interface", interface, "--max-pay", "0.01", host=lab.client
+    )
     assert up["exit"] == registered.exit_address  # the cheaper one
     first = _carry(cli, lab.client, interface, times=1)
     _watch_leaks(lab)
     try:
         lab.internet.run("ip", "link", "set", lab.internet_links[0], "down")  # the first exit is gone
-        moved = _wait(lambda: (s := _status(cli, lab.client))["exit"] == second.exit_address and
-                      s["status"] == "connected" and s, timeout=60, what="the failover")
+        moved = _wait(
+            lambda: (s := _status(cli, lab.client))["exit"] == second.exit_address and s["status"] == "connected" and s,
+            timeout=60,
+            what="the failover",
+        )
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None  # through the second exit
         assert _leaked(lab) == 0
     finally:
         _stop_watching(lab)
     failover = moved["last_failover"]
-    assert (failover["from"], failover["to"], failover["old_session"]) == (registered.exit_address, second.exit_address,
-                                                                          first["session"])
+    assert (failover["from"], failover["to"], failover["old_session"]) == (
+        registered.exit_address,
+        second.exit_address,
+        first["session"],
+    )
     assert moved["session"] != first["session"] and moved["ending"][0]["session"] == first["session"]
 
     # The first exit comes back and settles its session with the last receipt; the daemon sees it settled.
@@ -149,8 +171,9 @@ def test_a_stalled_chain_stops_no_traffic_and_status_answers_throughout(world, s
     lab, cli, registered, chain, second, url = world
     start_exits()
     interface = unique("oc")
-    session_id = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01",
-                         host=lab.client)["session"]
+    session_id = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)[
+        "session"
+    ]
     anvil = _process_tree(int((cli.home / "data" / "octravpn" / "devnet" / "anvil.pid").read_text()))
     status_api = LocalAPI(read_socket(cli.socket(lab.client)), timeout=2.0)
     for pid in anvil:  # the RPC accepts connections and never answers

@@ -16,13 +16,15 @@ def test_demo_walks_through_the_whole_story():
     assert steps[0][:3] == ["devnet", "up", "--host"]
     assert ["-w", "operator", "node", "run"] in [s[:4] for s in steps]
     commands = [s[0] for s in steps if not s[0].startswith("-")]
-    assert commands[commands.index("daemon"):] == ["daemon", "up", "status", "down", "session", "earnings", "tailnet"]
+    assert commands[commands.index("daemon") :] == ["daemon", "up", "status", "down", "session", "earnings", "tailnet"]
     assert ["-w", "bob", "device", "add"] in [s[:4] for s in steps]  # the daemon's key, registered as Bob's device
     assert ["indexer", "run"] in [s[:2] for s in steps] and ["exits", "list"] in [s[:2] for s in steps]
     up = next(s for s in steps if s[0] == "up")
     assert up[up.index("--exit") + 1] == "auto"
     assert "hello from the internet host, through an OctraVPN exit" in result.stdout
     down = result.stdout.split("Bob disconnects", 1)[1]
-    settlement = json.loads(down[down.index("{"):down.index("\n}\n") + 2])["settlement"]
+    settlement = json.loads(down[down.index("{") : down.index("\n}\n") + 2])["settlement"]
     assert settlement["status"] == "settled" and settlement["bytes_used"] > 0 and settlement["paid"]["base_units"] > 0
-    assert re.search(r'"reputation": \{[^}]*"base_units": [1-9]', result.stdout)  # value paid by tailnets it does not own
+    assert re.search(
+        r'"reputation": \{[^}]*"base_units": [1-9]', result.stdout
+    )  # value paid by tailnets it does not own

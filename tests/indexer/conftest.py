@@ -22,7 +22,11 @@ def postgres():
 
 def new_database(request, kind: str, directory) -> Engine:
     """A migrated, empty indexer database: a SQLite file in `directory`, or a fresh PostgreSQL database."""
-    url = f"sqlite:///{directory / 'index.sqlite3'}" if kind == "sqlite" else request.getfixturevalue("postgres").new_database()
+    url = (
+        f"sqlite:///{directory / 'index.sqlite3'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("postgres").new_database()
+    )
     engine = open_engine(url)
     migrate(engine)
     return engine
@@ -84,7 +88,10 @@ def rpc(network):
 @pytest.fixture
 def make_follower(engine, rpc, network):
     def make(**settings) -> Follower:
-        return Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id, settings=FollowSettings(**settings))
+        return Follower(
+            engine, rpc, contract=network.contract, chain_id=network.chain_id, settings=FollowSettings(**settings)
+        )
+
     return make
 
 

@@ -44,10 +44,16 @@ class History:
         vpn = self.of(operator)
         vpn.bond_endpoint(stake)
         key = self.receipt_keys.setdefault(operator.address, Account.create())
-        vpn.register_endpoint(endpoint=f"198.51.100.{len(self.receipt_keys)}:51820", wg_pubkey=keccak(operator.address.encode()),
-                              earnings_pubkey=self.earnings_keys.public, initial_enc_zero=self.earnings_keys.encrypt_zero(),
-                              region=region, price_per_mb=price, receipt_signer=key.address,
-                              signer_signature=vpn.receipt_signer_consent(bytes(key.key)))
+        vpn.register_endpoint(
+            endpoint=f"198.51.100.{len(self.receipt_keys)}:51820",
+            wg_pubkey=keccak(operator.address.encode()),
+            earnings_pubkey=self.earnings_keys.public,
+            initial_enc_zero=self.earnings_keys.encrypt_zero(),
+            region=region,
+            price_per_mb=price,
+            receipt_signer=key.address,
+            signer_signature=vpn.receipt_signer_consent(bytes(key.key)),
+        )
 
     def receipt(self, signer_key: bytes, session_id: int, seq: int, used: int) -> bytes:
         return sign(self.domain, Receipt(session_id=session_id, seq=seq, bytes_used=used), signer_key)
@@ -101,18 +107,36 @@ class History:
         # A double-signing exit is slashed on evidence.
         s7, _ = self.of(alice).open_session(tailnet, op_b.address, ETHER // 100)
         key_b = self.receipt_keys[op_b.address].key
-        self.of(bystander).commit_slash_report(report_commitment(
-            reporter=bystander.address, operator=op_b.address, session_id=s7, seq=1, bytes_a=10 * MB, bytes_b=11 * MB))
-        self.of(bystander).slash_double_sign(op_b.address, s7, 1, 10 * MB, self.receipt(key_b, s7, 1, 10 * MB),
-                                             11 * MB, self.receipt(key_b, s7, 1, 11 * MB))
+        self.of(bystander).commit_slash_report(
+            report_commitment(
+                reporter=bystander.address,
+                operator=op_b.address,
+                session_id=s7,
+                seq=1,
+                bytes_a=10 * MB,
+                bytes_b=11 * MB,
+            )
+        )
+        self.of(bystander).slash_double_sign(
+            op_b.address,
+            s7,
+            1,
+            10 * MB,
+            self.receipt(key_b, s7, 1, 10 * MB),
+            11 * MB,
+            self.receipt(key_b, s7, 1, 11 * MB),
+        )
 
         # Operators: claim, update, rotate; unbond, finalize, come back.
         earned = self.of(op_a).earnings(op_a.address)
         self.of(op_a).claim_earnings(earned // 3)
         self.of(op_a).claim_earnings(earned - earned // 3)
         self.of(op_a).update_endpoint(endpoint="198.51.100.99:51820", region="eu-central", price_per_mb=3 * 10**12)
-        self.of(op_a).rotate_keys(wg_pubkey=keccak(b"rotated"), earnings_pubkey=self.earnings_keys.public,
-                                  initial_enc_zero=self.earnings_keys.encrypt_zero())
+        self.of(op_a).rotate_keys(
+            wg_pubkey=keccak(b"rotated"),
+            earnings_pubkey=self.earnings_keys.public,
+            initial_enc_zero=self.earnings_keys.encrypt_zero(),
+        )
         self.register(op_d, region="ap-south", price=10**12)
         self.of(op_d).unbond_endpoint()
         travel(self.of(owner), 30 * DAY)
@@ -126,8 +150,9 @@ class History:
         # Governance.
         params = self.of(owner).params()
         # A higher minimum stake: D (1 ETH) stops being active, A (2 ETH) stays.
-        self.of(owner).schedule_params(type(params)(**{**params.__dict__, "protocol_fee_bps": 150,
-                                                       "min_endpoint_stake": 3 * ETHER // 2}))
+        self.of(owner).schedule_params(
+            type(params)(**{**params.__dict__, "protocol_fee_bps": 150, "min_endpoint_stake": 3 * ETHER // 2})
+        )
         travel(self.of(owner), GOV_DELAY)
         self.of(owner).execute_params()
         self.of(owner).set_paused(True)
@@ -140,8 +165,10 @@ class History:
 def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> dict:
     """Assert every indexed row equals the contract's views; returns counts of what was compared."""
     with engine.connect() as connection:
+
         def all_rows(table):
             return [dict(r) for r in connection.execute(select(table)).mappings()]
+
         operators = {r["address"]: r for r in all_rows(schema.operators)}
         tailnets = {r["id"]: r for r in all_rows(schema.tailnets)}
         sessions = {r["id"]: r for r in all_rows(schema.sessions)}
@@ -155,13 +182,42 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
     for address in set(addresses) | set(operators):
         row = operators.get(address)
         endpoint = vpn.endpoint(address)
-        got = None if row is None else (row["listed"], row["endpoint"], bytes.fromhex(row["wg_pubkey"][2:]), row["receipt_signer"],
-                                        row["region"], row["price_per_mb"], row["registered_at"], row["reputation"],
-                                        row["stake"], row["unbonding"], row["unlock_at"], row["slashed"], row["earnings"],
-                                        row["active"])
-        want = (endpoint.active, endpoint.endpoint, endpoint.wg_pubkey, endpoint.receipt_signer, endpoint.region,
-                endpoint.price_per_mb, endpoint.registered_at, endpoint.reputation, vpn.stake(address), vpn.unbonding(address),
-                vpn.unlock_at(address), vpn.is_slashed(address), vpn.earnings(address), vpn.is_active(address))
+        got = (
+            None
+            if row is None
+            else (
+                row["listed"],
+                row["endpoint"],
+                bytes.fromhex(row["wg_pubkey"][2:]),
+                row["receipt_signer"],
+                row["region"],
+                row["price_per_mb"],
+                row["registered_at"],
+                row["reputation"],
+                row["stake"],
+                row["unbonding"],
+                row["unlock_at"],
+                row["slashed"],
+                row["earnings"],
+                row["active"],
+            )
+        )
+        want = (
+            endpoint.active,
+            endpoint.endpoint,
+            endpoint.wg_pubkey,
+            endpoint.receipt_signer,
+            endpoint.region,
+            endpoint.price_per_mb,
+            endpoint.registered_at,
+            endpoint.reputation,
+            vpn.stake(address),
+            vpn.unbonding(address),
+            vpn.unlock_at(address),
+            vpn.is_slashed(address),
+            vpn.earnings(address),
+            vpn.is_active(address),
+        )
         if row is None:
             assert want[6] == 0 and want[8:] == (0, 0, 0, False, 0, False), f"operator {address} missing from the index"
         else:
@@ -170,8 +226,14 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
     assert sorted(tailnets) == list(range(vpn.tailnet_count()))
     for tailnet_id, row in tailnets.items():
         t = vpn.tailnet(tailnet_id)
-        assert (row["owner"], row["treasury"], row["member_count"], row["acl_policy"], row["created_at"], row["exit_count"]) == \
-               (t.owner, t.treasury, t.member_count, "0x" + t.acl_policy.hex(), t.created_at, t.exit_count), tailnet_id
+        assert (
+            row["owner"],
+            row["treasury"],
+            row["member_count"],
+            row["acl_policy"],
+            row["created_at"],
+            row["exit_count"],
+        ) == (t.owner, t.treasury, t.member_count, "0x" + t.acl_policy.hex(), t.created_at, t.exit_count), tailnet_id
         for address in addresses:
             assert ((tailnet_id, address) in members) == vpn.is_member(tailnet_id, address), (tailnet_id, address)
             assert ((tailnet_id, address) in exits) == vpn.is_exit(tailnet_id, address), (tailnet_id, address)
@@ -183,15 +245,28 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
     status = {0: "open", 1: "settled", 2: "refunded"}
     for session_id, row in sessions.items():
         s = vpn.session(session_id)
-        assert (row["tailnet_id"], row["exit"], row["opener"], row["deposit"], row["price_per_mb"], row["opened_at"], row["status"]) \
-            == (s.tailnet_id, s.exit, s.opener, s.deposit, s.price_per_mb, s.opened_at, status[s.status]), session_id
+        assert (
+            row["tailnet_id"],
+            row["exit"],
+            row["opener"],
+            row["deposit"],
+            row["price_per_mb"],
+            row["opened_at"],
+            row["status"],
+        ) == (s.tailnet_id, s.exit, s.opener, s.deposit, s.price_per_mb, s.opened_at, status[s.status]), session_id
         claim, confirm = vpn.operator_claim(session_id), vpn.client_confirm(session_id)
-        assert (row["claim_bytes"], row["claimed_at"]) == ((claim.bytes_used, claim.claimed_at) if claim.is_set else (None, None))
-        assert (row["confirm_bytes"], row["confirmed_at"]) == \
-               ((confirm.bytes_used, confirm.claimed_at) if confirm.is_set else (None, None))
+        assert (row["claim_bytes"], row["claimed_at"]) == (
+            (claim.bytes_used, claim.claimed_at) if claim.is_set else (None, None)
+        )
+        assert (row["confirm_bytes"], row["confirmed_at"]) == (
+            (confirm.bytes_used, confirm.claimed_at) if confirm.is_set else (None, None)
+        )
 
     params = vpn.params()
     assert {k: protocol[k] for k in params.__dict__} == params.__dict__
-    assert (protocol["owner"], protocol["paused"], protocol["program_treasury"]) == \
-           (vpn.owner(), vpn.paused(), vpn.program_treasury())
+    assert (protocol["owner"], protocol["paused"], protocol["program_treasury"]) == (
+        vpn.owner(),
+        vpn.paused(),
+        vpn.program_treasury(),
+    )
     return {"operators": len(operators), "tailnets": len(tailnets), "sessions": len(sessions)}

@@ -35,13 +35,24 @@ class ThrowawayCluster:
             command = ["runuser", "-u", self._user, "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
-    def start(self) -> "ThrowawayCluster":
+    def start(self) -> ThrowawayCluster:
         if self._user:
             entry = pwd.getpwnam(self._user)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "--auth=trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "server.log"), "-w", "-t", "60", "-o",
-                  f"-k {self.directory} -p {self.port} -c listen_addresses='' -c fsync=off", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.directory / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-k {self.directory} -p {self.port} -c listen_addresses='' -c fsync=off",
+            "start",
+        )
         return self
 
     def url(self, database: str = "postgres") -> str:
@@ -53,7 +64,9 @@ class ThrowawayCluster:
 
         self._databases += 1
         name = f"octravpn_{os.getpid()}_{self._databases}"
-        with psycopg.connect(f"host={self.directory} port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"host={self.directory} port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -63,7 +76,7 @@ class ThrowawayCluster:
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "ThrowawayCluster":
+    def __enter__(self) -> ThrowawayCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

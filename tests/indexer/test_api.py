@@ -35,12 +35,16 @@ def test_exits_filter_sort_and_page(api, accounts):
     by_stake = api.get("/v1/exits", params={"sort": "-stake", "active": "false"}).json()["items"]
     assert [e["address"] for e in by_stake][:2] == [op_a, op_d]
     assert api.get("/v1/exits", params={"region": "ap-south"}).json()["total"] == 0
-    assert [e["address"] for e in api.get("/v1/exits", params={"region": "ap-south", "active": "false"}).json()["items"]] == [op_d]
+    assert [
+        e["address"] for e in api.get("/v1/exits", params={"region": "ap-south", "active": "false"}).json()["items"]
+    ] == [op_d]
     cheap = api.get("/v1/exits", params={"max_price": 3 * 10**12, "active": "false", "sort": "-price"}).json()["items"]
     assert [e["address"] for e in cheap] == [op_a, op_b, op_c]  # 3e12, 2e12, 5e11
     assert api.get("/v1/exits", params={"min_stake": 2 * 10**18}).json()["total"] == 1
     assert api.get("/v1/exits", params={"min_reputation": 10**15}).json()["items"][0]["address"] == op_a
-    assert [e["address"] for e in api.get("/v1/exits", params={"tailnet": 1, "active": "false"}).json()["items"]] == [op_d]
+    assert [e["address"] for e in api.get("/v1/exits", params={"tailnet": 1, "active": "false"}).json()["items"]] == [
+        op_d
+    ]
     page = api.get("/v1/exits", params={"active": "false", "limit": 1, "offset": 1, "sort": "price"}).json()
     assert page["total"] == 4 and len(page["items"]) == 1 and page["offset"] == 1
 
@@ -69,11 +73,18 @@ def test_tailnet_and_sessions(api, accounts, vpn):
     sessions = api.get("/v1/sessions", params={"tailnet": 0}).json()
     assert [s["id"] for s in sessions["items"]] == [7, 6, 5, 4, 3, 2, 1, 0]
     assert [s["id"] for s in api.get("/v1/sessions", params={"status": "open"}).json()["items"]] == [7, 4]
-    assert [s["id"] for s in api.get("/v1/sessions", params={"opener": bob, "exit": accounts[1].address}).json()["items"]] == [2]
+    assert [
+        s["id"] for s in api.get("/v1/sessions", params={"opener": bob, "exit": accounts[1].address}).json()["items"]
+    ] == [2]
     disputed = api.get("/v1/sessions/2").json()
     assert disputed["disputed"] and disputed["close_reason"] == "receipt" and disputed["bytes_used"] == 800 * 10**6
-    assert [e["name"] for e in disputed["events"]] == ["SessionOpened", "SettleClaimed", "SettleDispute", "SettledByReceipt",
-                                                       "SessionSettled"]
+    assert [e["name"] for e in disputed["events"]] == [
+        "SessionOpened",
+        "SettleClaimed",
+        "SettleDispute",
+        "SettledByReceipt",
+        "SessionSettled",
+    ]
     assert api.get("/v1/sessions/99").status_code == 404
 
 
@@ -97,7 +108,11 @@ def test_acl_document_is_kept_only_if_its_hash_is_on_chain(api):
     deep = api.put("/v1/tailnets/0/acl", content=b"[" * 10_000, headers={"content-type": "application/json"})
     assert deep.status_code == 400 and "nests deeper than 64" in deep.json()["error"]
     stored = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/json"})
-    assert stored.status_code == 200 and stored.json() == {"tailnet": 0, "acl_hash": "0x" + keccak(ACL).hex(), "size": len(ACL)}
+    assert stored.status_code == 200 and stored.json() == {
+        "tailnet": 0,
+        "acl_hash": "0x" + keccak(ACL).hex(),
+        "size": len(ACL),
+    }
     fetched = api.get("/v1/tailnets/0/acl")
     assert fetched.content == ACL and fetched.headers["content-type"] == "application/json"
     assert api.get("/v1/tailnets/0").json()["acl_document"] is True
@@ -106,25 +121,34 @@ def test_acl_document_is_kept_only_if_its_hash_is_on_chain(api):
 
 def test_a_document_that_is_no_policy_is_refused_with_the_parsers_message(api):
     binary = {"content-type": "application/octet-stream"}
-    unknown = api.put("/v1/tailnets/0/acl", content=b'{"acls": [{"action": "accept", "src": ["group:x"], '
-                                                     b'"dst": ["*:*"]}]}', headers=binary)
+    unknown = api.put(
+        "/v1/tailnets/0/acl",
+        content=b'{"acls": [{"action": "accept", "src": ["group:x"], "dst": ["*:*"]}]}',
+        headers=binary,
+    )
     assert unknown.status_code == 400 and unknown.json()["error"] == (
-        "not a policy this network can enforce: line 1, column 40: unknown group 'group:x': define it under \"groups\"")
-    latin = api.put("/v1/tailnets/0/acl", content='{"hosts": {"caf\xe9": "10.0.0.1"}}'.encode("latin-1"), headers=binary)
+        "not a policy this network can enforce: line 1, column 40: unknown group 'group:x': define it under \"groups\""
+    )
+    latin = api.put(
+        "/v1/tailnets/0/acl", content='{"hosts": {"caf\xe9": "10.0.0.1"}}'.encode("latin-1"), headers=binary
+    )
     assert latin.status_code == 400 and "not UTF-8 text" in latin.json()["error"]
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/v1/exits?max_price=-1", "invalid max_price"),
-    ("/v1/exits?sort=cheapest", "invalid sort"),
-    ("/v1/exits?limit=0", "invalid limit"),
-    ("/v1/exits?active=maybe", "invalid active"),
-    ("/v1/exits/0x1234", "invalid address"),
-    ("/v1/sessions?status=lost", "invalid status"),
-    ("/v1/sessions/-1", "invalid session_id"),
-    ("/v1/tailnets/abc", "invalid tailnet_id"),
-    ("/v1/tailnets?member=bob", "invalid member"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/v1/exits?max_price=-1", "invalid max_price"),
+        ("/v1/exits?sort=cheapest", "invalid sort"),
+        ("/v1/exits?limit=0", "invalid limit"),
+        ("/v1/exits?active=maybe", "invalid active"),
+        ("/v1/exits/0x1234", "invalid address"),
+        ("/v1/sessions?status=lost", "invalid status"),
+        ("/v1/sessions/-1", "invalid session_id"),
+        ("/v1/tailnets/abc", "invalid tailnet_id"),
+        ("/v1/tailnets?member=bob", "invalid member"),
+    ],
+)
 def test_bad_parameters_are_400_with_a_reason(api, path, reason):
     response = api.get(path)
     assert response.status_code == 400 and response.json()["error"].startswith(reason)

@@ -19,16 +19,25 @@ def test_the_migrations_build_the_model(engine):
 def test_uint256_is_exact_and_ordered(engine):
     values = [0, 1, 2**63, 10**30, 2**256 - 1]
     with engine.begin() as connection:
-        connection.execute(insert(schema.operators), [new_operator(f"0x{i:040x}") | {"stake": v} for i, v in enumerate(values)])
-        ordered = connection.execute(select(schema.operators.c.stake).order_by(schema.operators.c.stake)).scalars().all()
-        above = connection.execute(select(schema.operators.c.stake).where(schema.operators.c.stake > 2**63)).scalars().all()
+        connection.execute(
+            insert(schema.operators), [new_operator(f"0x{i:040x}") | {"stake": v} for i, v in enumerate(values)]
+        )
+        ordered = (
+            connection.execute(select(schema.operators.c.stake).order_by(schema.operators.c.stake)).scalars().all()
+        )
+        above = (
+            connection.execute(select(schema.operators.c.stake).where(schema.operators.c.stake > 2**63)).scalars().all()
+        )
     assert ordered == values and sorted(above) == [10**30, 2**256 - 1]
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("mysql://localhost/x", "unsupported database 'mysql'"),
-    ("not a url", "is not a URL"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("mysql://localhost/x", "unsupported database 'mysql'"),
+        ("not a url", "is not a URL"),
+    ],
+)
 def test_unsupported_urls_are_refused(url, reason):
     with pytest.raises(DatabaseError, match=reason):
         open_engine(url)

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import func, select
 
 from octravpn.chain.client import open_client
+from octravpn.chain.events import EventDecoder
 from octravpn.indexer import schema
 from octravpn.indexer.database import DatabaseError
-from octravpn.chain.events import EventDecoder
 from octravpn.indexer.follower import Follower, FollowSettings, ReorgTooDeep, read_checkpoint
 from tests.indexer.conftest import follow_to_head
 from tests.indexer.history import ETHER, compare_with_chain
@@ -35,7 +35,9 @@ def _revert(vpn, snapshot) -> None:
     assert vpn.w3.provider.make_request("evm_revert", [snapshot])["result"] is True
 
 
-def test_rows_equal_the_contracts_views_after_a_full_history(history, make_follower, engine, vpn, accounts, rpc, network):
+def test_rows_equal_the_contracts_views_after_a_full_history(
+    history, make_follower, engine, vpn, accounts, rpc, network
+):
     follower = make_follower(batch_blocks=7)
     follow_to_head(follower)
     compared = compare_with_chain(engine, vpn, _addresses(accounts, history))
@@ -44,13 +46,23 @@ def test_rows_equal_the_contracts_views_after_a_full_history(history, make_follo
         stored = sorted(connection.execute(select(schema.events.c.block_number, schema.events.c.log_index)).all())
         reasons = dict(connection.execute(select(schema.sessions.c.id, schema.sessions.c.close_reason)).all())
     assert [tuple(r) for r in stored] == _chain_events(rpc, network)
-    assert reasons == {0: "receipt", 1: "confirmed", 2: "receipt", 3: "operator-equivocation", 4: None, 5: "no-show",
-                       6: "swept", 7: None}
+    assert reasons == {
+        0: "receipt",
+        1: "confirmed",
+        2: "receipt",
+        3: "operator-equivocation",
+        4: None,
+        5: "no-show",
+        6: "swept",
+        7: None,
+    }
     checkpoint = read_checkpoint(engine)
     assert checkpoint.block_number == rpc.block_number() and checkpoint.start_block > 0
 
 
-def test_restart_resumes_at_the_checkpoint_without_duplicates(history, make_follower, engine, vpn, accounts, rpc, network):
+def test_restart_resumes_at_the_checkpoint_without_duplicates(
+    history, make_follower, engine, vpn, accounts, rpc, network
+):
     first = make_follower(batch_blocks=5)
     for _ in range(4):
         first.step()
@@ -72,12 +84,19 @@ def test_confirmations_hold_back_the_newest_blocks(history, make_follower, engin
     follow_to_head(follower)
     assert read_checkpoint(engine).block_number == deposit.block_number - 2
     with engine.connect() as connection:
-        assert connection.execute(select(schema.events).where(schema.events.c.block_number == deposit.block_number)).first() is None
+        assert (
+            connection.execute(
+                select(schema.events).where(schema.events.c.block_number == deposit.block_number)
+            ).first()
+            is None
+        )
     for _ in range(2):
         vpn.w3.provider.make_request("evm_mine", [])
     follow_to_head(follower)
     with engine.connect() as connection:
-        names = connection.execute(select(schema.events.c.name).where(schema.events.c.block_number == deposit.block_number)).scalars()
+        names = connection.execute(
+            select(schema.events.c.name).where(schema.events.c.block_number == deposit.block_number)
+        ).scalars()
         assert list(names) == ["TailnetDeposit"]
     compare_with_chain(engine, vpn, _addresses(accounts, history))
 
@@ -92,7 +111,10 @@ def test_reorg_drops_rows_of_the_abandoned_blocks(history, make_follower, engine
     alice.add_member(0, accounts[9].address)
     follow_to_head(follower)
     with engine.connect() as connection:
-        assert connection.execute(select(schema.sessions).where(schema.sessions.c.id == doomed_session)).first() is not None
+        assert (
+            connection.execute(select(schema.sessions).where(schema.sessions.c.id == doomed_session)).first()
+            is not None
+        )
     _revert(vpn, snapshot)
     # The other branch: different transactions, one block longer.
     owner.set_paused(True)
@@ -103,9 +125,17 @@ def test_reorg_drops_rows_of_the_abandoned_blocks(history, make_follower, engine
     follow_to_head(follower)
     with engine.connect() as connection:
         assert connection.execute(select(schema.sessions).where(schema.sessions.c.id == doomed_session)).first() is None
-        assert connection.execute(select(schema.events).where(schema.events.c.name == "TailnetMemberAdded",
-                                                              schema.events.c.block_number > before_fork)).first() is None
-        assert not connection.execute(select(schema.journal).where(schema.journal.c.block_number > rpc_head(vpn))).first()
+        assert (
+            connection.execute(
+                select(schema.events).where(
+                    schema.events.c.name == "TailnetMemberAdded", schema.events.c.block_number > before_fork
+                )
+            ).first()
+            is None
+        )
+        assert not connection.execute(
+            select(schema.journal).where(schema.journal.c.block_number > rpc_head(vpn))
+        ).first()
     assert _event_count(engine) == len(_chain_events(follower.rpc, network))
     compare_with_chain(engine, vpn, _addresses(accounts, history))
 
@@ -138,7 +168,13 @@ def test_a_database_of_another_contract_is_refused(history, engine, rpc, network
 
 def test_start_block_after_the_deployment_is_refused(history, engine, rpc, network):
     deployed = Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id).deployment_block()
-    late = Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id, start_block=deployed + 1,
-                    settings=FollowSettings())
+    late = Follower(
+        engine,
+        rpc,
+        contract=network.contract,
+        chain_id=network.chain_id,
+        start_block=deployed + 1,
+        settings=FollowSettings(),
+    )
     with pytest.raises(Exception, match=f"existed before block {deployed + 1}.*deployment block \\({deployed}\\)"):
         late.initialize()

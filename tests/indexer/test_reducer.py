@@ -3,7 +3,7 @@
 import pytest
 
 from octravpn.chain.events import LogEvent
-from octravpn.indexer.reducer import (PARAM_FIELDS, PROTOCOL_KEY, InconsistentHistory, UnknownEvent, apply, new_protocol)
+from octravpn.indexer.reducer import PARAM_FIELDS, PROTOCOL_KEY, InconsistentHistory, UnknownEvent, apply, new_protocol
 
 ETHER = 10**18
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
@@ -33,8 +33,19 @@ def event(name, block=1, **args):
 
 def register(rows, address, stake):
     apply(rows, event("StakeBonded", addr=address, amount=stake, new_stake=stake), 100)
-    apply(rows, event("EndpointRegistered", addr=address, endpoint="h:1", region="r", price_per_mb=5,
-                      wg_pubkey=b"\x01" * 32, receipt_signer=B), 100)
+    apply(
+        rows,
+        event(
+            "EndpointRegistered",
+            addr=address,
+            endpoint="h:1",
+            region="r",
+            price_per_mb=5,
+            wg_pubkey=b"\x01" * 32,
+            receipt_signer=B,
+        ),
+        100,
+    )
 
 
 def test_active_follows_stake_slashing_and_the_minimum():
@@ -47,7 +58,9 @@ def test_active_follows_stake_slashing_and_the_minimum():
     assert not rows.get("operators", (A,))["active"] and rows.get("operators", (B,))["active"]
     apply(rows, event("ParamsUpdated", params=params | {"min_endpoint_stake": ETHER}), 300)
     assert rows.get("operators", (A,))["active"]
-    apply(rows, event("OperatorSlashed", addr=A, stake=ETHER, treasury_amt=ETHER, bounty_amt=0, forfeited_earnings=7), 400)
+    apply(
+        rows, event("OperatorSlashed", addr=A, stake=ETHER, treasury_amt=ETHER, bounty_amt=0, forfeited_earnings=7), 400
+    )
     slashed = rows.get("operators", (A,))
     assert not slashed["active"] and slashed["slashed"] and slashed["forfeited_total"] == 7
     assert rows.get("protocol", PROTOCOL_KEY)["program_treasury"] == ETHER + 7

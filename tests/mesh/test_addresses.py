@@ -30,9 +30,13 @@ def test_a_later_key_does_not_move_an_earlier_one():
 def test_a_collision_goes_to_the_later_key(monkeypatch):
     real = addresses._candidate
     # The second key's first candidates are made to equal the first key's: it must take its next ones.
-    monkeypatch.setattr(addresses, "_candidate", lambda label, tailnet, key, attempt:
-                        real(label, tailnet, KEYS[0], 0) if key == KEYS[1] and attempt == 0 else
-                        real(label, tailnet, key, attempt))
+    monkeypatch.setattr(
+        addresses,
+        "_candidate",
+        lambda label, tailnet, key, attempt: (
+            real(label, tailnet, KEYS[0], 0) if key == KEYS[1] and attempt == 0 else real(label, tailnet, key, attempt)
+        ),
+    )
     assigned = assign_addresses(3, KEYS[:2])
     assert assigned[KEYS[0]] == assign_addresses(3, KEYS[:1])[KEYS[0]]
     assert assigned[KEYS[1]][0] != assigned[KEYS[0]][0] and assigned[KEYS[1]][1] != assigned[KEYS[0]][1]

@@ -19,12 +19,36 @@ class FakeChain:
     def __init__(self):
         terms = dict(protocol_fee_bps=50, sweep_bounty_bps=100, settle_by=NOW + 86_400, sweep_after=NOW + 864_000)
         self.sessions = {
-            7: Session(tailnet_id=0, exit=EXIT, opener=OPENER.address, deposit=10**16, price_per_mb=2 * 10**12,
-                       opened_at=NOW - 10, status=0, **terms),
-            8: Session(tailnet_id=0, exit="0x" + "e2" * 20, opener=OPENER.address, deposit=10**16, price_per_mb=1,
-                       opened_at=NOW, status=0, **terms),
-            9: Session(tailnet_id=0, exit=EXIT, opener=OPENER.address, deposit=10**16, price_per_mb=1, opened_at=NOW,
-                       status=1, **terms),
+            7: Session(
+                tailnet_id=0,
+                exit=EXIT,
+                opener=OPENER.address,
+                deposit=10**16,
+                price_per_mb=2 * 10**12,
+                opened_at=NOW - 10,
+                status=0,
+                **terms,
+            ),
+            8: Session(
+                tailnet_id=0,
+                exit="0x" + "e2" * 20,
+                opener=OPENER.address,
+                deposit=10**16,
+                price_per_mb=1,
+                opened_at=NOW,
+                status=0,
+                **terms,
+            ),
+            9: Session(
+                tailnet_id=0,
+                exit=EXIT,
+                opener=OPENER.address,
+                deposit=10**16,
+                price_per_mb=1,
+                opened_at=NOW,
+                status=1,
+                **terms,
+            ),
         }
         self.devices = {DEVICE.address: OPENER.address}
         self.down = False
@@ -44,5 +68,9 @@ class FakeChain:
 
 def _body(signer=OPENER, session_id=7, timestamp=NOW, key=CLIENT_KEYS.public):
     request = PeerRequest(session_id=session_id, wg_pubkey=key, timestamp=timestamp)
-    return {"session_id": session_id, "wg_pubkey": encode_key(key), "timestamp": timestamp,
-            "signature": "0x" + sign(DOMAIN, request, signer.key).hex()}
+    return {
+        "session_id": session_id,
+        "wg_pubkey": encode_key(key),
+        "timestamp": timestamp,
+        "signature": "0x" + sign(DOMAIN, request, signer.key).hex(),
+    }

@@ -3,9 +3,14 @@ import ipaddress
 from octravpn.node.egress import EgressPolicy, apply, remove, ruleset
 from octravpn.wireguard.runner import CommandError, FakeRunner
 
-POLICY = EgressPolicy(wg_interface="ovpn0", uplink="eth0", tunnel_network=ipaddress.ip_network("10.77.0.0/24"),
-                      exit_address="10.77.0.1", services=(("tcp", 7777),),
-                      extra_blocked=(ipaddress.ip_network("198.18.0.0/15"),))
+POLICY = EgressPolicy(
+    wg_interface="ovpn0",
+    uplink="eth0",
+    tunnel_network=ipaddress.ip_network("10.77.0.0/24"),
+    exit_address="10.77.0.1",
+    services=(("tcp", 7777),),
+    extra_blocked=(ipaddress.ip_network("198.18.0.0/15"),),
+)
 
 
 def test_ruleset_names_every_rule():

@@ -7,12 +7,13 @@ from fastapi.testclient import TestClient
 
 from octravpn.node.api import create_app
 from octravpn.node.handshake import ExitIdentity, HandshakeService
-from octravpn.node.store import NodeStore
 from octravpn.node.peers import ExitInterface, PeerSet
+from octravpn.node.store import NodeStore
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from tests.fakehost import FakeHost
 from tests.node.fakes import CLIENT_KEYS, DEVICE, DOMAIN, EXIT, EXIT_KEYS, NOW, STRANGER, FakeChain, _body
+
 
 def exit_host() -> FakeHost:
     """The exit's host with its interface up and no peer yet (as the agent's start leaves it)."""
@@ -23,8 +24,11 @@ def exit_host() -> FakeHost:
 
 
 def peer_set(host: FakeHost, store: NodeStore) -> PeerSet:
-    return PeerSet(engine=Engine(host), store=store, interface=ExitInterface(
-        name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"))
+    return PeerSet(
+        engine=Engine(host),
+        store=store,
+        interface=ExitInterface(name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"),
+    )
 
 
 def peers(host: FakeHost) -> dict[str, str]:
@@ -34,10 +38,17 @@ def peers(host: FakeHost) -> dict[str, str]:
 @pytest.fixture
 def setup(tmp_path):
     runner, chain, store = exit_host(), FakeChain(), NodeStore(tmp_path / "node.db")
-    identity = ExitIdentity(operator=EXIT, wg_public_key=EXIT_KEYS.public, endpoint="198.51.100.7:51820",
-                            interface="ovpn0", tunnel_network=ipaddress.ip_network("10.77.0.0/24"), dns=("10.77.0.1",))
-    service = HandshakeService(domain=DOMAIN, identity=identity, chain=chain, store=store, clock=lambda: NOW,
-                               peers=peer_set(runner, store))
+    identity = ExitIdentity(
+        operator=EXIT,
+        wg_public_key=EXIT_KEYS.public,
+        endpoint="198.51.100.7:51820",
+        interface="ovpn0",
+        tunnel_network=ipaddress.ip_network("10.77.0.0/24"),
+        dns=("10.77.0.1",),
+    )
+    service = HandshakeService(
+        domain=DOMAIN, identity=identity, chain=chain, store=store, clock=lambda: NOW, peers=peer_set(runner, store)
+    )
     yield TestClient(create_app(service)), runner, chain, store
     store.close()
 
@@ -47,8 +58,12 @@ def test_opener_gets_a_peer_and_the_interface_details(setup):
     response = client.post("/v1/peers", json=_body())
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "session_id": 7, "exit_public_key": EXIT_KEYS.public_b64, "endpoint": "198.51.100.7:51820",
-        "client_address": "10.77.0.2/24", "exit_address": "10.77.0.1", "dns": ["10.77.0.1"],
+        "session_id": 7,
+        "exit_public_key": EXIT_KEYS.public_b64,
+        "endpoint": "198.51.100.7:51820",
+        "client_address": "10.77.0.2/24",
+        "exit_address": "10.77.0.1",
+        "dns": ["10.77.0.1"],
         "allowed_ips": ["0.0.0.0/0", "::/0"],
     }
     assert peers(runner) == {CLIENT_KEYS.public_b64: "10.77.0.2/32"}
@@ -68,8 +83,12 @@ def test_a_device_of_the_opener_can_move_the_session_to_its_key(setup):
 
 def test_exit_info(setup):
     client, *_ = setup
-    assert client.get("/v1/info").json() == {"operator": EXIT, "wg_public_key": EXIT_KEYS.public_b64,
-                                             "endpoint": "198.51.100.7:51820", "exit_address": "10.77.0.1"}
+    assert client.get("/v1/info").json() == {
+        "operator": EXIT,
+        "wg_public_key": EXIT_KEYS.public_b64,
+        "endpoint": "198.51.100.7:51820",
+        "exit_address": "10.77.0.1",
+    }
 
 
 BAD = [
@@ -125,7 +144,9 @@ def test_a_wireguard_failure_is_a_503_and_a_retry_succeeds(setup):
     from octravpn.wireguard.runner import CommandError
 
     client, runner, _, store = setup
-    runner.failing[("wg", "syncconf")] = CommandError(["wg", "syncconf"], 1, "Unable to modify interface: No such device")
+    runner.failing[("wg", "syncconf")] = CommandError(
+        ["wg", "syncconf"], 1, "Unable to modify interface: No such device"
+    )
     first = client.post("/v1/peers", json=_body())
     assert first.status_code == 503 and "could not configure WireGuard" in first.json()["error"]
     runner.failing.clear()

@@ -1,21 +1,20 @@
 """Metering from WireGuard counters, and the receipt channel, with scripted counters."""
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 
 from octravpn.node.api import create_app
 from octravpn.node.handshake import ExitIdentity, HandshakeService
 from octravpn.node.metering import SessionMeters
+from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
 from octravpn.protocol import PeerRequest, Receipt, recover, sign
 from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
-from octravpn.node.peers import ExitInterface, PeerSet
 from tests.fakehost import FakeHost
-from eth_account import Account
-
 from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
 
 MB = 1_000_000
@@ -41,15 +40,28 @@ def exit_parts(host: FakeHost, store: NodeStore, **meter_options) -> tuple[Hands
     import ipaddress
 
     engine = Engine(host)
-    peers = PeerSet(engine=engine, store=store, interface=ExitInterface(
-        name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"))
-    identity = ExitIdentity(operator=FakeChain().sessions[7].exit, wg_public_key=EXIT_KEYS.public,
-                            endpoint="198.51.100.7:51820", interface="ovpn0",
-                            tunnel_network=ipaddress.ip_network("10.77.0.0/24"))
-    handshake = HandshakeService(domain=DOMAIN, identity=identity, chain=FakeChain(), store=store, peers=peers,
-                                 clock=lambda: NOW)
-    meters = SessionMeters(store=store, engine=engine, peers=peers, interface="ovpn0",
-                           **{"receipt_every": 10 * MB, "max_unsigned": 25 * MB, **meter_options})
+    peers = PeerSet(
+        engine=engine,
+        store=store,
+        interface=ExitInterface(name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"),
+    )
+    identity = ExitIdentity(
+        operator=FakeChain().sessions[7].exit,
+        wg_public_key=EXIT_KEYS.public,
+        endpoint="198.51.100.7:51820",
+        interface="ovpn0",
+        tunnel_network=ipaddress.ip_network("10.77.0.0/24"),
+    )
+    handshake = HandshakeService(
+        domain=DOMAIN, identity=identity, chain=FakeChain(), store=store, peers=peers, clock=lambda: NOW
+    )
+    meters = SessionMeters(
+        store=store,
+        engine=engine,
+        peers=peers,
+        interface="ovpn0",
+        **{"receipt_every": 10 * MB, "max_unsigned": 25 * MB, **meter_options},
+    )
     return handshake, meters
 
 
@@ -143,13 +155,16 @@ def test_lag_is_not_judged_while_the_exit_could_not_take_receipts(exit_node):
     assert cut[1].reason == "client lags in signing receipts"
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    (lambda: _signed(1, 10 * MB, signer=STRANGER), 403, "not signed by the session opener"),
-    (lambda: _signed(1, 11 * MB), 400, "more bytes than the exit asked for"),
-    (lambda: {"seq": 1}, 400, "seq, bytes_used and signature"),
-    (lambda: {**_signed(1, 10 * MB), "signature": "0x12"}, 400, "65 bytes"),
-    (lambda: {**_signed(1, 10 * MB), "bytes_used": -1}, 400, "bytes_used must fit in uint256"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (lambda: _signed(1, 10 * MB, signer=STRANGER), 403, "not signed by the session opener"),
+        (lambda: _signed(1, 11 * MB), 400, "more bytes than the exit asked for"),
+        (lambda: {"seq": 1}, 400, "seq, bytes_used and signature"),
+        (lambda: {**_signed(1, 10 * MB), "signature": "0x12"}, 400, "65 bytes"),
+        (lambda: {**_signed(1, 10 * MB), "bytes_used": -1}, 400, "bytes_used must fit in uint256"),
+    ],
+)
 def test_bad_receipts_are_refused_and_not_stored(exit_node, body, status, reason):
     client, counters, store, meters, *_ = exit_node
     counters.rx = 10 * MB
@@ -191,12 +206,15 @@ def test_a_client_that_leaves_gets_a_last_request_and_the_peer_is_removed(exit_n
     assert again["state"] == "cut" and again["reason"] is None  # repeating it changes nothing
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    (lambda: _leave(signer=STRANGER), 403, "not signed by the session opener"),
-    (lambda: _leave(timestamp=NOW - 1000), 401, "stale"),
-    (lambda: {"timestamp": NOW}, 400, "missing fields: signature"),
-    (lambda: [1], 400, "JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (lambda: _leave(signer=STRANGER), 403, "not signed by the session opener"),
+        (lambda: _leave(timestamp=NOW - 1000), 401, "stale"),
+        (lambda: {"timestamp": NOW}, 400, "missing fields: signature"),
+        (lambda: [1], 400, "JSON object"),
+    ],
+)
 def test_bad_leave_requests_change_nothing(exit_node, body, status, reason):
     client, counters, store, *_ = exit_node
     response = client.post("/v1/sessions/7/close", json=body())

@@ -7,22 +7,16 @@ under the same seq with more bytes. Here the whole exit (store, meters, receipt 
 rebuilt from its database at every point of a session, as after `kill -9`, while a client fetches,
 signs and keeps every request the receipt key signed."""
 
-import ipaddress
-
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from octravpn.node.api import create_app
-from octravpn.node.handshake import ExitIdentity, HandshakeService
-from octravpn.node.metering import SessionMeters
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
 from octravpn.protocol import Receipt, recover, sign
-from octravpn.wireguard.engine import Engine
-from octravpn.wireguard.runner import FakeRunner
-from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, FakeChain, _body
 from tests.fakehost import FakeHost
+from tests.node.fakes import DOMAIN, EXIT_KEYS, OPENER, FakeChain, _body
 from tests.node.test_metering_and_receipts import MB, RECEIPT_KEY, Counters, exit_parts
 
 
@@ -42,8 +36,9 @@ class World:
         self.store = NodeStore(self.path)
         chain = FakeChain()
         handshake, self.meters = exit_parts(self.host, self.store, max_unsigned=10**12)
-        receipts = ReceiptChannel(domain=DOMAIN, chain=chain, store=self.store, meters=self.meters,
-                                  receipt_key=RECEIPT_KEY.key)
+        receipts = ReceiptChannel(
+            domain=DOMAIN, chain=chain, store=self.store, meters=self.meters, receipt_key=RECEIPT_KEY.key
+        )
         self.api = TestClient(create_app(handshake, receipts))
 
     def restart(self):
@@ -65,15 +60,23 @@ class World:
         receipt = Receipt(session_id=7, seq=body["seq"], bytes_used=body["bytes_used"])
         assert recover(DOMAIN, receipt, bytes.fromhex(body["operator_signature"][2:])) == RECEIPT_KEY.address
         earlier = self.requests.setdefault(receipt.seq, receipt.bytes_used)
-        assert earlier == receipt.bytes_used, f"equivocation: seq {receipt.seq} for {earlier} and {receipt.bytes_used} bytes"
+        assert earlier == receipt.bytes_used, (
+            f"equivocation: seq {receipt.seq} for {earlier} and {receipt.bytes_used} bytes"
+        )
 
     def sign(self):
         if not self.requests or max(self.requests) <= self.signed_seq:
             return
         seq = max(self.requests)
         receipt = Receipt(session_id=7, seq=seq, bytes_used=self.requests[seq])
-        answer = self.api.post("/v1/sessions/7/receipts", json={
-            "seq": seq, "bytes_used": receipt.bytes_used, "signature": "0x" + sign(DOMAIN, receipt, OPENER.key).hex()})
+        answer = self.api.post(
+            "/v1/sessions/7/receipts",
+            json={
+                "seq": seq,
+                "bytes_used": receipt.bytes_used,
+                "signature": "0x" + sign(DOMAIN, receipt, OPENER.key).hex(),
+            },
+        )
         assert answer.status_code == 200, answer.text
         self.signed_seq = seq
 
@@ -81,9 +84,31 @@ class World:
         self.store.close()
 
 
-SCRIPT = [("carry", 12), ("tick",), ("fetch",), ("carry", 5), ("tick",), ("fetch",), ("sign",), ("carry", 15),
-          ("tick",), ("fetch",), ("carry", 11), ("tick",), ("fetch",), ("carry", 3), ("tick",), ("fetch",), ("sign",),
-          ("carry", 20), ("tick",), ("fetch",), ("tick",), ("fetch",), ("sign",)]
+SCRIPT = [
+    ("carry", 12),
+    ("tick",),
+    ("fetch",),
+    ("carry", 5),
+    ("tick",),
+    ("fetch",),
+    ("sign",),
+    ("carry", 15),
+    ("tick",),
+    ("fetch",),
+    ("carry", 11),
+    ("tick",),
+    ("fetch",),
+    ("carry", 3),
+    ("tick",),
+    ("fetch",),
+    ("sign",),
+    ("carry", 20),
+    ("tick",),
+    ("fetch",),
+    ("tick",),
+    ("fetch",),
+    ("sign",),
+]
 
 
 def _run(world, steps):
@@ -106,8 +131,9 @@ def test_a_restart_at_every_point_of_a_session_never_reissues_a_seq_with_other_b
             world.close()
 
 
-STEP = st.one_of(st.tuples(st.just("carry"), st.integers(0, 25)), st.sampled_from(
-    [("tick",), ("fetch",), ("sign",), ("restart",)]))
+STEP = st.one_of(
+    st.tuples(st.just("carry"), st.integers(0, 25)), st.sampled_from([("tick",), ("fetch",), ("sign",), ("restart",)])
+)
 
 
 @given(steps=st.lists(STEP, max_size=40))

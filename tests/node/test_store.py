@@ -23,8 +23,15 @@ def store(tmp_path):
 
 
 def _add(store, session_id, deposit=10**19):
-    store.add_session(session_id=session_id, tailnet_id=0, opener=OPENER, deposit=deposit, price_per_mb=2 * 10**12,
-                      wg_pubkey=bytes([session_id]) * 32, opened_at=1_800_000_000)
+    store.add_session(
+        session_id=session_id,
+        tailnet_id=0,
+        opener=OPENER,
+        deposit=deposit,
+        price_per_mb=2 * 10**12,
+        wg_pubkey=bytes([session_id]) * 32,
+        opened_at=1_800_000_000,
+    )
 
 
 def test_sessions_round_trip_with_uint256_amounts(store):
@@ -75,7 +82,13 @@ def test_a_session_settles_once_even_across_restarts(tmp_path):
     again = NodeStore(tmp_path / "node.db")  # the agent restarted before the tx was confirmed
     assert again.begin_settlement(1, method="claim", bytes_used=900) is False
     (pending,) = again.pending_settlements()
-    assert (pending.method, pending.seq, pending.bytes_used, pending.tx_hash, pending.confirmed) == ("receipt", 3, 500, "0xabc", False)
+    assert (pending.method, pending.seq, pending.bytes_used, pending.tx_hash, pending.confirmed) == (
+        "receipt",
+        3,
+        500,
+        "0xabc",
+        False,
+    )
     again.confirm_settlement(1)
     assert again.pending_settlements() == [] and again.session(1).state == "settled"
     with pytest.raises(StoreError, match="cannot settle session 9"):
@@ -89,7 +102,11 @@ def test_tunnel_addresses(store):
     assert store.allocate_address(1, POOL, reserved=("10.77.0.1",)) == "10.77.0.2"
     assert store.allocate_address(1, POOL, reserved=("10.77.0.1",)) == "10.77.0.2"  # stable
     assert [store.allocate_address(i, POOL, reserved=("10.77.0.1",)) for i in (2, 3, 4, 5)] == [
-        "10.77.0.3", "10.77.0.4", "10.77.0.5", "10.77.0.6"]
+        "10.77.0.3",
+        "10.77.0.4",
+        "10.77.0.5",
+        "10.77.0.6",
+    ]
     with pytest.raises(StoreError, match="exhausted"):
         store.allocate_address(6, POOL, reserved=("10.77.0.1",))
     store.set_state(3, "settled")  # its address is free again
@@ -114,7 +131,9 @@ CHILD = textwrap.dedent("""
 
 
 def test_kill_9_loses_no_acknowledged_receipt(tmp_path):
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "node.db")], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "node.db")], stdout=subprocess.PIPE, text=True
+    )
     watchdog = threading.Timer(30, child.kill)  # bounded in time as well as in count
     watchdog.start()
     acknowledged = 0
@@ -144,8 +163,10 @@ def test_a_database_of_the_previous_version_is_upgraded_in_place(tmp_path):
     with sqlite3.connect(path) as old:  # what a node of the previous release left behind
         for number, script in enumerate(_MIGRATIONS[:2], start=1):
             old.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
-        old.execute("INSERT INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
-                    "measured_bytes, opened_at) VALUES (4, 0, '0xabc', '100', '2', x'01', 'cut', '77', 5)")
+        old.execute(
+            "INSERT INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
+            "measured_bytes, opened_at) VALUES (4, 0, '0xabc', '100', '2', x'01', 'cut', '77', 5)"
+        )
         old.execute("INSERT INTO receipts VALUES (4, 1, '70', x'02', 6)")
     store = NodeStore(path)
     record = store.session(4)

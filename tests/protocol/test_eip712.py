@@ -6,8 +6,18 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 
 from octravpn.protocol import (
-    Device, Domain, Join, LocalProtocolError, PeerRequest, Receipt, ReceiptSigner, RemoteProtocolError, digest, recover,
-    sign, typed_data,
+    Device,
+    Domain,
+    Join,
+    LocalProtocolError,
+    PeerRequest,
+    Receipt,
+    ReceiptSigner,
+    RemoteProtocolError,
+    digest,
+    recover,
+    sign,
+    typed_data,
 )
 
 VECTORS = json.loads(Path(__file__).with_name("vectors.json").read_text())
@@ -27,7 +37,9 @@ def _message(vector):
         return Device(wallet=m["wallet"])
     if vector["type"] == "ReceiptSigner":
         return ReceiptSigner(operator=m["operator"])
-    return PeerRequest(session_id=int(m["sessionId"]), wg_pubkey=bytes.fromhex(m["wgPubkey"]), timestamp=int(m["timestamp"]))
+    return PeerRequest(
+        session_id=int(m["sessionId"]), wg_pubkey=bytes.fromhex(m["wgPubkey"]), timestamp=int(m["timestamp"])
+    )
 
 
 def _domain(vector):
@@ -42,7 +54,9 @@ def test_type_strings_are_the_ones_the_contract_hashes():
     assert ReceiptSigner.encode_type() == "ReceiptSigner(address operator)"
 
 
-@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: f"{v['type']}-{v['domain']['chainId']}-{v['digest'][:10]}")
+@pytest.mark.parametrize(
+    "vector", VECTORS["vectors"], ids=lambda v: f"{v['type']}-{v['domain']['chainId']}-{v['digest'][:10]}"
+)
 def test_golden_vectors(vector):
     domain, message = _domain(vector), _message(vector)
     assert "0x" + digest(domain, message).hex() == vector["digest"]
@@ -50,13 +64,16 @@ def test_golden_vectors(vector):
     assert recover(domain, message, bytes.fromhex(vector["signature"][2:])) == SIGNER
 
 
-@pytest.mark.parametrize("message", [
-    Receipt(session_id=5, seq=1, bytes_used=10**12),
-    Join(tailnet_id=0, member=SIGNER),
-    Device(wallet=SIGNER),
-    ReceiptSigner(operator=SIGNER),
-    PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        Receipt(session_id=5, seq=1, bytes_used=10**12),
+        Join(tailnet_id=0, member=SIGNER),
+        Device(wallet=SIGNER),
+        ReceiptSigner(operator=SIGNER),
+        PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0),
+    ],
+)
 def test_matches_eth_account_typed_data_signer(message):
     signable = encode_typed_data(full_message=typed_data(DOMAIN, message))
     assert _hash_eip191_message(signable) == digest(DOMAIN, message)
@@ -88,11 +105,14 @@ def test_recover_rejects_high_s():
         recover(DOMAIN, receipt, malleated)
 
 
-@pytest.mark.parametrize("signature, reason", [
-    (b"\x00" * 64, "65 bytes"),
-    (b"\x01" * 64 + bytes([30]), "v must be 27 or 28"),
-    (bytes(64) + bytes([27]), "does not recover"),
-])
+@pytest.mark.parametrize(
+    "signature, reason",
+    [
+        (b"\x00" * 64, "65 bytes"),
+        (b"\x01" * 64 + bytes([30]), "v must be 27 or 28"),
+        (bytes(64) + bytes([27]), "does not recover"),
+    ],
+)
 def test_recover_rejects_malformed_signatures(signature, reason):
     with pytest.raises(RemoteProtocolError, match=reason):
         recover(DOMAIN, Receipt(session_id=1, seq=1, bytes_used=1), signature)
@@ -104,20 +124,23 @@ def test_recover_accepts_v_as_0_or_1():
     assert recover(DOMAIN, receipt, signature[:64] + bytes([signature[64] - 27])) == SIGNER
 
 
-@pytest.mark.parametrize("build, reason", [
-    (lambda: Receipt(session_id=-1, seq=0, bytes_used=0), "session_id must fit in uint256"),
-    (lambda: Receipt(session_id=0, seq=2**64, bytes_used=0), "seq must fit in uint64"),
-    (lambda: Receipt(session_id=0, seq=0, bytes_used=2**256), "bytes_used must fit in uint256"),
-    (lambda: Receipt(session_id=0, seq=True, bytes_used=0), "seq must be an integer"),
-    (lambda: Receipt(session_id="1", seq=0, bytes_used=0), "session_id must be an integer"),
-    (lambda: Join(tailnet_id=0, member="0x1234"), "member must be a 20-byte hex address"),
-    (lambda: Device(wallet="0x1234"), "wallet must be a 20-byte hex address"),
-    (lambda: ReceiptSigner(operator=None), "operator must be a 20-byte hex address"),
-    (lambda: PeerRequest(session_id=0, wg_pubkey=b"\x00" * 31, timestamp=0), "wg_pubkey must be 32 bytes"),
-    (lambda: PeerRequest(session_id=0, wg_pubkey=b"\x00" * 32, timestamp=-5), "timestamp must fit in uint64"),
-    (lambda: Domain(chain_id=0, verifying_contract=SIGNER), "chain_id must be non-zero"),
-    (lambda: Domain(chain_id=1, verifying_contract="not-an-address"), "verifying_contract must be"),
-])
+@pytest.mark.parametrize(
+    "build, reason",
+    [
+        (lambda: Receipt(session_id=-1, seq=0, bytes_used=0), "session_id must fit in uint256"),
+        (lambda: Receipt(session_id=0, seq=2**64, bytes_used=0), "seq must fit in uint64"),
+        (lambda: Receipt(session_id=0, seq=0, bytes_used=2**256), "bytes_used must fit in uint256"),
+        (lambda: Receipt(session_id=0, seq=True, bytes_used=0), "seq must be an integer"),
+        (lambda: Receipt(session_id="1", seq=0, bytes_used=0), "session_id must be an integer"),
+        (lambda: Join(tailnet_id=0, member="0x1234"), "member must be a 20-byte hex address"),
+        (lambda: Device(wallet="0x1234"), "wallet must be a 20-byte hex address"),
+        (lambda: ReceiptSigner(operator=None), "operator must be a 20-byte hex address"),
+        (lambda: PeerRequest(session_id=0, wg_pubkey=b"\x00" * 31, timestamp=0), "wg_pubkey must be 32 bytes"),
+        (lambda: PeerRequest(session_id=0, wg_pubkey=b"\x00" * 32, timestamp=-5), "timestamp must fit in uint64"),
+        (lambda: Domain(chain_id=0, verifying_contract=SIGNER), "chain_id must be non-zero"),
+        (lambda: Domain(chain_id=1, verifying_contract="not-an-address"), "verifying_contract must be"),
+    ],
+)
 def test_invalid_messages_are_refused_at_construction(build, reason):
     with pytest.raises(LocalProtocolError, match=reason):
         build()

@@ -21,13 +21,16 @@ def test_join_signature_recovers_to_the_invite_key():
     assert recover(domain, Join(tailnet_id=4, member=MEMBER), invite.join_signature(MEMBER)) == invite.key_address
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("tskey-auth-abc", "not an OctraVPN invite"),
-    (f"ovpn-invite-1.x.{CONTRACT}.4.{'00' * 32}", "malformed"),
-    (f"ovpn-invite-1.1.0x12.4.{'00' * 32}", "malformed"),
-    (f"ovpn-invite-1.1.{CONTRACT}.4.zz", "not hex"),
-    (f"ovpn-invite-1.1.{CONTRACT}.4.{'00' * 31}", "not 32 bytes"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("tskey-auth-abc", "not an OctraVPN invite"),
+        (f"ovpn-invite-1.x.{CONTRACT}.4.{'00' * 32}", "malformed"),
+        (f"ovpn-invite-1.1.0x12.4.{'00' * 32}", "malformed"),
+        (f"ovpn-invite-1.1.{CONTRACT}.4.zz", "not hex"),
+        (f"ovpn-invite-1.1.{CONTRACT}.4.{'00' * 31}", "not 32 bytes"),
+    ],
+)
 def test_damaged_invites_are_refused(text, reason):
     with pytest.raises(RemoteProtocolError, match=reason):
         Invite.decode(text)

@@ -2,7 +2,14 @@ import pytest
 
 from octravpn.protocol import LocalProtocolError, Receipt, RemoteProtocolError
 from octravpn.protocol.metering import (
-    ActivityWatch, Claim, ClientMeter, Cut, ExitMeter, RequestReceipt, SettleWithReceipt, affordable_bytes,
+    ActivityWatch,
+    Claim,
+    ClientMeter,
+    Cut,
+    ExitMeter,
+    RequestReceipt,
+    SettleWithReceipt,
+    affordable_bytes,
     confirmation_figure,
 )
 
@@ -55,10 +62,13 @@ def test_claims_never_exceed_what_was_measured():
     assert _meter().settlement() is None
 
 
-@pytest.mark.parametrize("receipt, reason", [
-    (Receipt(session_id=4, seq=1, bytes_used=MB), "not 3"),
-    (Receipt(session_id=3, seq=1, bytes_used=11 * MB), "more bytes than the exit asked for"),
-])
+@pytest.mark.parametrize(
+    "receipt, reason",
+    [
+        (Receipt(session_id=4, seq=1, bytes_used=MB), "not 3"),
+        (Receipt(session_id=3, seq=1, bytes_used=11 * MB), "more bytes than the exit asked for"),
+    ],
+)
 def test_bad_receipts_are_refused(receipt, reason):
     meter = _meter()
     meter.observe(10 * MB)
@@ -183,13 +193,16 @@ def test_traffic_keeps_a_session_active():
     assert watch.idle(7, 600, now=111)
 
 
-@pytest.mark.parametrize("claimed, own, tolerance, confirmed", [
-    (1_050, 1_000, 5, 1_050),  # 5 % above: accepted
-    (1_051, 1_000, 5, 1_000),  # over: the own figure (a dispute)
-    (900, 1_000, 0, 900),  # below the own figure: always accepted
-    (1_000, 1_000, 0, 1_000),
-    (1, 0, 100, 0),
-])
+@pytest.mark.parametrize(
+    "claimed, own, tolerance, confirmed",
+    [
+        (1_050, 1_000, 5, 1_050),  # 5 % above: accepted
+        (1_051, 1_000, 5, 1_000),  # over: the own figure (a dispute)
+        (900, 1_000, 0, 900),  # below the own figure: always accepted
+        (1_000, 1_000, 0, 1_000),
+        (1, 0, 100, 0),
+    ],
+)
 def test_confirmation_figure(claimed, own, tolerance, confirmed):
     assert confirmation_figure(claimed=claimed, own=own, tolerance_percent=tolerance) == confirmed
 
@@ -207,8 +220,9 @@ def test_the_client_signs_for_lost_datagrams_up_to_its_loss_tolerance():
 
 
 def test_the_exit_leaves_its_loss_allowance_out_of_the_lag():
-    meter = ExitMeter(session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=100,
-                      max_loss_percent=10)
+    meter = ExitMeter(
+        session_id=1, price_per_mb=1, deposit=10**18, receipt_every=10, max_unsigned=100, max_loss_percent=10
+    )
     meter.observe(1_000, judge_lag=False)  # a burst while the exit was catching up
     meter.receipt(Receipt(session_id=1, seq=1, bytes_used=850), b"sig")  # the client saw 15 % less
     assert meter.fully_signed  # it answered the request, for less

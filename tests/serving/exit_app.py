@@ -10,7 +10,7 @@ from octravpn.node.api import create_app
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
 from tests.fakehost import FakeHost
-from tests.node.fakes import DOMAIN, EXIT, EXIT_KEYS, NOW, FakeChain
+from tests.node.fakes import DOMAIN, EXIT_KEYS, FakeChain
 from tests.node.test_metering_and_receipts import exit_parts
 
 
@@ -20,8 +20,9 @@ def build_exit_app(db: Path):
     host.interface("ovpn0", EXIT_KEYS.private_b64, address="10.77.0.1/24")
     chain = FakeChain()
     handshake, meters = exit_parts(host, store, receipt_every=10**6, max_unsigned=10**7)
-    receipts = ReceiptChannel(domain=DOMAIN, chain=chain, store=store, meters=meters,
-                              receipt_key=Account.from_key(b"\x66" * 32).key)
+    receipts = ReceiptChannel(
+        domain=DOMAIN, chain=chain, store=store, meters=meters, receipt_key=Account.from_key(b"\x66" * 32).key
+    )
     return create_app(handshake, receipts), store
 
 

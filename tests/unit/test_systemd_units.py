@@ -28,16 +28,24 @@ def test_systemd_verifies_every_unit(tmp_path):
     octravpn = Path(sys.executable).with_name("octravpn")
     for unit in UNITS:  # the units name the installed command; here it is this checkout's
         (tmp_path / unit.name).write_text(unit.read_text().replace(INSTALLED, str(octravpn)))
-    done = subprocess.run(["systemd-analyze", "verify", "--man=no", *(u.name for u in UNITS)], cwd=tmp_path,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(u.name for u in UNITS)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
 def test_every_unit_is_hardened_and_restarts(unit):
     service = _service(unit)
-    for directive, wanted in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
-                              ("Restart", "on-failure")):
+    for directive, wanted in (
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("Restart", "on-failure"),
+    ):
         assert service[directive] == [wanted], (unit.name, directive)
     assert "CapabilityBoundingSet" in service and "StateDirectory" in service
     assert "CAP_SYS_ADMIN" not in service["CapabilityBoundingSet"][0]
@@ -49,8 +57,12 @@ def test_every_unit_runs_a_command_line_octravpn_accepts(unit):
     argv = shlex.split(command)
     assert argv[0] == INSTALLED
     words = [a for a in argv[1:] if not a.startswith(("-", "$", "/", "sqlite:"))]
-    help_ = subprocess.run([sys.executable, "-m", "octravpn.cli.main", *words[:2], "--help"], capture_output=True,
-                           text=True, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    help_ = subprocess.run(
+        [sys.executable, "-m", "octravpn.cli.main", *words[:2], "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"},
+    )
     assert help_.returncode == 0, help_.stderr
     for option in (a for a in argv[1:] if a.startswith("--")):
         assert option in help_.stdout or option in ("--password-file",), (unit.name, option)
@@ -59,4 +71,6 @@ def test_every_unit_runs_a_command_line_octravpn_accepts(unit):
 def test_the_daemon_unit_keeps_the_tunnel_across_a_restart():
     service = _service(Path(__file__).parents[2] / "systemd" / "octravpnd.service")
     assert service["KillMode"] == ["process"]  # wireguard-go is not killed with the daemon
-    assert "CAP_NET_ADMIN" in service["CapabilityBoundingSet"][0] and "CAP_NET_RAW" in service["CapabilityBoundingSet"][0]
+    assert (
+        "CAP_NET_ADMIN" in service["CapabilityBoundingSet"][0] and "CAP_NET_RAW" in service["CapabilityBoundingSet"][0]
+    )

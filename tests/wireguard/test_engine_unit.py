@@ -11,7 +11,9 @@ from octravpn.wireguard.runner import CommandError, FakeRunner
 
 A, B = Keypair.from_private(b"\x11" * 32), Keypair.from_private(b"\x22" * 32)
 PEER = PeerConfig(public_key=B.public, allowed_ips=("10.77.0.2/32",), endpoint="192.0.2.2:51820")
-CONFIG = InterfaceConfig(name="ovpn0", private_key=A.private, listen_port=51820, addresses=("10.77.0.1/24",), peers=(PEER,))
+CONFIG = InterfaceConfig(
+    name="ovpn0", private_key=A.private, listen_port=51820, addresses=("10.77.0.1/24",), peers=(PEER,)
+)
 
 
 def _dump(peers: bool = True) -> str:
@@ -21,8 +23,16 @@ def _dump(peers: bool = True) -> str:
 
 
 def _link(addresses=("10.77.0.1",), up=True) -> str:
-    return json.dumps([{"ifname": "ovpn0", "mtu": 1420, "flags": ["POINTOPOINT", "NOARP"] + (["UP"] if up else []),
-                        "addr_info": [{"family": "inet", "local": a, "prefixlen": 24, "scope": "global"} for a in addresses]}])
+    return json.dumps(
+        [
+            {
+                "ifname": "ovpn0",
+                "mtu": 1420,
+                "flags": ["POINTOPOINT", "NOARP"] + (["UP"] if up else []),
+                "addr_info": [{"family": "inet", "local": a, "prefixlen": 24, "scope": "global"} for a in addresses],
+            }
+        ]
+    )
 
 
 def _changing(runner):
@@ -47,19 +57,26 @@ def test_reconfig_applies_only_the_differences():
 
 
 def test_up_prefers_the_kernel_and_falls_back_to_wireguard_go():
-    runner = FakeRunner([
-        (("ip", "-j", "link"), CommandError(["ip"], 1, "Device does not exist")),
-        (("ip", "link", "add"), CommandError(["ip"], 2, "Unknown device type")),
-        (("wg", "show"), _dump()), (("ip", "-j", "addr"), _link()),
-    ])
+    runner = FakeRunner(
+        [
+            (("ip", "-j", "link"), CommandError(["ip"], 1, "Device does not exist")),
+            (("ip", "link", "add"), CommandError(["ip"], 2, "Unknown device type")),
+            (("wg", "show"), _dump()),
+            (("ip", "-j", "addr"), _link()),
+        ]
+    )
     assert Engine(runner).up(CONFIG) is True
     created = [argv for argv, _ in runner.calls if argv[0] in ("wireguard-go",) or argv[:3] == ["ip", "link", "add"]]
     assert created == [["ip", "link", "add", "dev", "ovpn0", "type", "wireguard"], ["wireguard-go", "ovpn0"]]
 
 
 def test_kernel_only_mode_does_not_fall_back():
-    runner = FakeRunner([(("ip", "-j", "link"), CommandError(["ip"], 1, "no")),
-                         (("ip", "link", "add"), CommandError(["ip"], 2, "Unknown device type"))])
+    runner = FakeRunner(
+        [
+            (("ip", "-j", "link"), CommandError(["ip"], 1, "no")),
+            (("ip", "link", "add"), CommandError(["ip"], 2, "Unknown device type")),
+        ]
+    )
     with pytest.raises(CommandError, match="Unknown device type"):
         Engine(runner, userspace=False).up(CONFIG)
 
@@ -69,15 +86,29 @@ def test_peer_commands_and_counters():
     engine = Engine(runner)
     engine.set_peer("ovpn0", PeerConfig(public_key=B.public, allowed_ips=("10.77.0.2/32",), persistent_keepalive=25))
     engine.remove_peer("ovpn0", B.public)
-    assert runner.calls[0][0] == ["wg", "set", "ovpn0", "peer", B.public_b64, "allowed-ips", "10.77.0.2/32",
-                                  "persistent-keepalive", "25"]
+    assert runner.calls[0][0] == [
+        "wg",
+        "set",
+        "ovpn0",
+        "peer",
+        B.public_b64,
+        "allowed-ips",
+        "10.77.0.2/32",
+        "persistent-keepalive",
+        "25",
+    ]
     assert runner.calls[1][0] == ["wg", "set", "ovpn0", "peer", B.public_b64, "remove"]
     (peer,) = engine.peers("ovpn0")
     assert peer.public_key == B.public and peer.rx_bytes == 0
 
 
 def test_a_hostname_endpoint_does_not_flap():
-    named = InterfaceConfig(name="ovpn0", private_key=A.private, listen_port=51820, addresses=("10.77.0.1/24",),
-                            peers=(PeerConfig(public_key=B.public, allowed_ips=("10.77.0.2/32",), endpoint="exit.example:51820"),))
+    named = InterfaceConfig(
+        name="ovpn0",
+        private_key=A.private,
+        listen_port=51820,
+        addresses=("10.77.0.1/24",),
+        peers=(PeerConfig(public_key=B.public, allowed_ips=("10.77.0.2/32",), endpoint="exit.example:51820"),),
+    )
     runner = FakeRunner([(("wg", "show"), _dump()), (("ip", "-j", "addr"), _link())])
     assert Engine(runner).reconfig(named) is False

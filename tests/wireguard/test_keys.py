@@ -1,6 +1,6 @@
 import pytest
 
-from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key, encode_key
+from octravpn.wireguard.keys import KeyFormatError, Keypair, decode_key, encode_key
 
 
 def test_rfc7748_vector():

@@ -7,6 +7,20 @@ from octravpn.acl.network import TAILNET_PREFIXES, Device, Endpoint, Network
 from octravpn.acl.policy import Policy, parse_policy
 
 __all__ = [
-    "TAILNET_PREFIXES", "Decision", "Device", "DeviceFilter", "Endpoint", "FilterEntry", "Network", "Policy",
-    "PolicyError", "Resolver", "TestFailure", "compile_device", "decide", "decide_packet", "parse_policy", "run_tests",
+    "TAILNET_PREFIXES",
+    "Decision",
+    "Device",
+    "DeviceFilter",
+    "Endpoint",
+    "FilterEntry",
+    "Network",
+    "Policy",
+    "PolicyError",
+    "Resolver",
+    "TestFailure",
+    "compile_device",
+    "decide",
+    "decide_packet",
+    "parse_policy",
+    "run_tests",
 ]

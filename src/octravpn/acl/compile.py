@@ -54,16 +54,28 @@ def compile_device(resolver: Resolver, key: str) -> DeviceFilter:
                 sources = _own_devices(resolver, rule.sources, endpoint)
                 destinations = device.addresses
             else:
-                destinations = tuple(a for a in device.addresses
-                                     if resolver.matches_destination(target.alias, endpoint, a, endpoint))
+                destinations = tuple(
+                    a for a in device.addresses if resolver.matches_destination(target.alias, endpoint, a, endpoint)
+                )
                 if not destinations:
                     continue
                 sources = _prefixes(resolver, rule.sources)
             if sources and destinations:
-                entries.append(FilterEntry(sources=sources, destinations=destinations, protocols=rule.protocols,
-                                           ports=target.ports, rule=rule.index))
-    return DeviceFilter(device=device.key, addresses=device.addresses, entries=tuple(entries),
-                        peers=_peers(resolver, device.key, endpoint))
+                entries.append(
+                    FilterEntry(
+                        sources=sources,
+                        destinations=destinations,
+                        protocols=rule.protocols,
+                        ports=target.ports,
+                        rule=rule.index,
+                    )
+                )
+    return DeviceFilter(
+        device=device.key,
+        addresses=device.addresses,
+        entries=tuple(entries),
+        peers=_peers(resolver, device.key, endpoint),
+    )
 
 
 def _prefixes(resolver: Resolver, aliases: tuple[Alias, ...]) -> tuple[IPNetwork, ...]:
@@ -89,10 +101,12 @@ def _order(network: IPNetwork):
 
 def _own_devices(resolver: Resolver, aliases: tuple[Alias, ...], endpoint: Endpoint) -> tuple[IPNetwork, ...]:
     """For autogroup:self: the untagged devices of this device's user that the rule's sources select."""
-    found = {network
-             for key in resolver.devices_of(endpoint.user)
-             for address, network in zip(resolver.endpoints[key].addresses, resolver.host_networks(key))
-             if any(resolver.matches_source(alias, resolver.endpoints[key], address) for alias in aliases)}
+    found = {
+        network
+        for key in resolver.devices_of(endpoint.user)
+        for address, network in zip(resolver.endpoints[key].addresses, resolver.host_networks(key), strict=True)
+        if any(resolver.matches_source(alias, resolver.endpoints[key], address) for alias in aliases)
+    }
     return tuple(sorted(found, key=_order))
 
 

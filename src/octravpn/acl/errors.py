@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 class PolicyError(ValueError):
     """A mistake in a policy file: the message says what to write instead; `line` and `column` say where."""
 
-    def __init__(self, message: str, position: "Position | None" = None) -> None:
+    def __init__(self, message: str, position: Position | None = None) -> None:
         self.message = message
         self.line = position.line if position else None
         self.column = position.column if position else None

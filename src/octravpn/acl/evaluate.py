@@ -19,8 +19,7 @@ class Resolver:
     def __init__(self, policy: Policy, network: Network = EMPTY) -> None:
         self.policy, self.network = policy, network
         self.endpoints = {device.key: self._endpoint(device) for device in network.devices}
-        self.by_address = {address: endpoint for endpoint in self.endpoints.values()
-                           for address in endpoint.addresses}
+        self.by_address = {address: endpoint for endpoint in self.endpoints.values() for address in endpoint.addresses}
         self._selected: dict[Alias, frozenset[str]] = {}
         self._by_user: dict[str, set[str]] = {}
         self._by_tag: dict[str, set[str]] = {}
@@ -31,8 +30,11 @@ class Resolver:
                 self._by_tag.setdefault(tag, set()).add(device_key)
         self._host_networks: dict[str, tuple] = {}
         # (version, address as an integer, device key), sorted: the devices in a prefix are one bisected range
-        self._sorted_addresses = sorted((a.version, int(a), device_key) for device_key, endpoint in self.endpoints.items()
-                                 for a in endpoint.addresses)
+        self._sorted_addresses = sorted(
+            (a.version, int(a), device_key)
+            for device_key, endpoint in self.endpoints.items()
+            for a in endpoint.addresses
+        )
         self.cache: dict[str, dict] = {}  # what compiling devices computes once per policy and network
 
     # ----------------------------------------------------------- identities
@@ -49,9 +51,14 @@ class Resolver:
             changed = False
             for tag in requested - granted:
                 for owner_alias in self.policy.tag_owners.get(tag, ()):
-                    if owner_alias.kind == "user" and owner_alias.name == owner or \
-                            owner_alias.kind == "group" and owner in self.policy.groups[owner_alias.name] or \
-                            owner_alias.kind == "tag" and owner_alias.name in granted:
+                    if (
+                        owner_alias.kind == "user"
+                        and owner_alias.name == owner
+                        or owner_alias.kind == "group"
+                        and owner in self.policy.groups[owner_alias.name]
+                        or owner_alias.kind == "tag"
+                        and owner_alias.name in granted
+                    ):
                         granted.add(tag)
                         changed = True
                         break
@@ -86,12 +93,14 @@ class Resolver:
 
     def matches_source(self, alias: Alias, endpoint: Endpoint, address: IPAddress | None) -> bool:
         if alias.kind == "any":  # the tailnet's own: its devices and its address ranges
-            return endpoint.is_device or any(a in p for a in self._addresses(endpoint, address)
-                                             for p in self.network.prefixes)
+            return endpoint.is_device or any(
+                a in p for a in self._addresses(endpoint, address) for p in self.network.prefixes
+            )
         return self.matches(alias, endpoint, address)
 
-    def matches_destination(self, alias: Alias, endpoint: Endpoint, address: IPAddress | None,
-                            source: Endpoint) -> bool:
+    def matches_destination(
+        self, alias: Alias, endpoint: Endpoint, address: IPAddress | None, source: Endpoint
+    ) -> bool:
         if alias.kind == "any":
             return True
         if alias.kind == "self":  # the source user's own untagged devices
@@ -117,8 +126,12 @@ class Resolver:
         if kind == "tag":
             return self._by_tag.get(alias.name, ())
         if kind == "member":
-            return {key for user, keys in self._by_user.items()
-                    if not self.network.members or user in self.network.members for key in keys}
+            return {
+                key
+                for user, keys in self._by_user.items()
+                if not self.network.members or user in self.network.members
+                for key in keys
+            }
         if kind == "tagged":
             return {key for keys in self._by_tag.values() for key in keys}
         if kind == "self":
@@ -137,7 +150,8 @@ class Resolver:
         if key not in self._host_networks:
             self._host_networks[key] = tuple(
                 ipaddress.IPv4Network((int(a), 32)) if a.version == 4 else ipaddress.IPv6Network((int(a), 128))
-                for a in self.endpoints[key].addresses)
+                for a in self.endpoints[key].addresses
+            )
         return self._host_networks[key]
 
 
@@ -150,8 +164,15 @@ class Decision:
         return f"allowed by {self.rule.describe()}" if self.allowed else "denied: no rule allows it"
 
 
-def decide(resolver: Resolver, source: Endpoint, source_address: IPAddress | None, destination: Endpoint,
-           destination_address: IPAddress | None, protocol: int, port: int | None) -> Decision:
+def decide(
+    resolver: Resolver,
+    source: Endpoint,
+    source_address: IPAddress | None,
+    destination: Endpoint,
+    destination_address: IPAddress | None,
+    protocol: int,
+    port: int | None,
+) -> Decision:
     """Whether the policy lets `source` reach `destination` over `protocol` (and `port`, for TCP, UDP and
     SCTP; other protocols are matched by address alone, as Tailscale does)."""
     if protocol not in PORT_PROTOCOLS:
@@ -163,19 +184,29 @@ def decide(resolver: Resolver, source: Endpoint, source_address: IPAddress | Non
             continue
         for target in rule.destinations:
             if target.allows_port(port) and resolver.matches_destination(
-                    target.alias, destination, destination_address, source):
+                target.alias, destination, destination_address, source
+            ):
                 return Decision(True, rule)
     return Decision(False)
 
 
-def decide_packet(resolver: Resolver, source_address: IPAddress, destination_address: IPAddress, protocol: int,
-                  port: int | None) -> Decision:
+def decide_packet(
+    resolver: Resolver, source_address: IPAddress, destination_address: IPAddress, protocol: int, port: int | None
+) -> Decision:
     """A packet as a device's filter sees it: addresses in, the devices they belong to looked up."""
-    return decide(resolver, resolver.endpoint_at(source_address), source_address,
-                  resolver.endpoint_at(destination_address), destination_address, protocol, port)
+    return decide(
+        resolver,
+        resolver.endpoint_at(source_address),
+        source_address,
+        resolver.endpoint_at(destination_address),
+        destination_address,
+        protocol,
+        port,
+    )
 
 
 # ------------------------------------------------------------------ tests
+
 
 @dataclass(frozen=True)
 class TestFailure:
@@ -218,10 +249,16 @@ def _run(resolver: Resolver, test: TestCase) -> list[TestFailure]:
         for expected, cases in ((True, test.accept), (False, test.deny)):
             for alias, port, text in cases:
                 for destination, destination_address in identity(resolver, alias):
-                    decision = decide(resolver, source, source_address, destination, destination_address,
-                                      test.protocol, port)
+                    decision = decide(
+                        resolver, source, source_address, destination, destination_address, test.protocol, port
+                    )
                     if decision.allowed != expected:
                         verdict = f"is allowed by {decision.rule.describe()}" if decision.allowed else "is denied"
-                        failures.append(TestFailure(test.line, f"{who} -> {text} {verdict}, but the test expects "
-                                                               f"it {'allowed' if expected else 'denied'}"))
+                        failures.append(
+                            TestFailure(
+                                test.line,
+                                f"{who} -> {text} {verdict}, but the test expects "
+                                f"it {'allowed' if expected else 'denied'}",
+                            )
+                        )
     return failures

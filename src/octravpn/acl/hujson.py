@@ -27,7 +27,7 @@ class Text(str):
 
     position: Position
 
-    def __new__(cls, value: str, position: Position) -> "Text":
+    def __new__(cls, value: str, position: Position) -> Text:
         text = super().__new__(cls, value)
         text.position = position
         return text
@@ -101,7 +101,7 @@ class _Parser:
     def document(self):
         self.skip()
         if self.i >= len(self.text):
-            raise self.fail("the policy file is empty: it must be one JSON object, such as {\"acls\": []}")
+            raise self.fail('the policy file is empty: it must be one JSON object, such as {"acls": []}')
         value = self.value(0)
         self.skip()
         if self.i < len(self.text):
@@ -128,9 +128,11 @@ class _Parser:
                 self.i += len(word)
                 return value
         if c == "'":
-            raise self.fail("strings are written in double quotes (\"…\"), not single quotes")
-        raise self.fail(f"unexpected {c!r}: expected a value (a string in double quotes, a number, an object, "
-                        "an array, true, false or null)")
+            raise self.fail('strings are written in double quotes ("…"), not single quotes')
+        raise self.fail(
+            f"unexpected {c!r}: expected a value (a string in double quotes, a number, an object, "
+            "an array, true, false or null)"
+        )
 
     def object(self, depth: int) -> Object:
         result = Object(self.position())
@@ -181,21 +183,24 @@ class _Parser:
         text = self.text
         while True:
             if self.i >= len(text):
-                raise self.fail("a string is never closed: end it with \"", start)
+                raise self.fail('a string is never closed: end it with "', start)
             c = text[self.i]
             if c == '"':
                 self.i += 1
                 return Text("".join(parts), self.position(start))
             if c == "\n":
-                raise self.fail("a string runs past the end of its line: close it with \"", start)
+                raise self.fail('a string runs past the end of its line: close it with "', start)
             if c == "\\":
-                escape = text[self.i + 1:self.i + 2]
+                escape = text[self.i + 1 : self.i + 2]
                 if escape in _ESCAPES:
                     parts.append(_ESCAPES[escape])
                     self.i += 2
-                elif escape == "u" and all(h in "0123456789abcdefABCDEF" for h in text[self.i + 2:self.i + 6]) \
-                        and len(text[self.i + 2:self.i + 6]) == 4:
-                    parts.append(chr(int(text[self.i + 2:self.i + 6], 16)))
+                elif (
+                    escape == "u"
+                    and all(h in "0123456789abcdefABCDEF" for h in text[self.i + 2 : self.i + 6])
+                    and len(text[self.i + 2 : self.i + 6]) == 4
+                ):
+                    parts.append(chr(int(text[self.i + 2 : self.i + 6], 16)))
                     self.i += 6
                 else:
                     raise self.fail(f"unknown escape \\{escape} in a string")
@@ -210,7 +215,7 @@ class _Parser:
             self.i += 1
         while self.i < len(text) and (text[self.i].isdigit() or text[self.i] in ".eE+-"):
             self.i += 1
-        literal = text[start:self.i]
+        literal = text[start : self.i]
         try:
             return int(literal) if literal.lstrip("-").isdigit() else float(literal)
         except ValueError:

@@ -10,8 +10,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Where tailnet devices' addresses live: `*` as a source means these. The mesh derives each device's
 # addresses inside them.
-TAILNET_PREFIXES: tuple[IPNetwork, ...] = (ipaddress.ip_network("100.64.0.0/10"),
-                                          ipaddress.ip_network("fd7a:7670:6e00::/48"))
+TAILNET_PREFIXES: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fd7a:7670:6e00::/48"),
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,8 +42,9 @@ def _rules(entry: FilterEntry, interface: str) -> list[str]:
     lines = []
     for version, keyword in ((4, "ip"), (6, "ip6")):
         sources = list(ipaddress.collapse_addresses(n for n in entry.sources if n.version == version))
-        destinations = list(ipaddress.collapse_addresses(
-            ipaddress.ip_network(a) for a in entry.destinations if a.version == version))
+        destinations = list(
+            ipaddress.collapse_addresses(ipaddress.ip_network(a) for a in entry.destinations if a.version == version)
+        )
         if not sources or not destinations:
             continue
         match = f'iifname "{interface}" {keyword} saddr {_set(sources)} {keyword} daddr {_set(destinations)}'
@@ -76,4 +77,5 @@ def _set(items) -> str:
         if item.num_addresses == 1:
             return str(item.network_address)
         return str(item)
+
     return "{ " + ", ".join(text(i) for i in items) + " }"

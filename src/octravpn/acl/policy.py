@@ -20,8 +20,20 @@ TCP, UDP, ICMP, ICMPV6, SCTP = 6, 17, 1, 58, 132
 DEFAULT_PROTOCOLS = frozenset({TCP, UDP, ICMP, ICMPV6})  # what a rule without "proto" allows, as Tailscale does
 PORT_PROTOCOLS = frozenset({TCP, UDP, SCTP})  # the protocols that have ports
 PROTOCOL_NAMES = {
-    "icmp": ICMP, "igmp": 2, "ipv4": 4, "ip-in-ip": 4, "tcp": TCP, "egp": 8, "igp": 9, "udp": UDP, "gre": 47,
-    "esp": 50, "ah": 51, "ipv6-icmp": ICMPV6, "icmpv6": ICMPV6, "sctp": SCTP,
+    "icmp": ICMP,
+    "igmp": 2,
+    "ipv4": 4,
+    "ip-in-ip": 4,
+    "tcp": TCP,
+    "egp": 8,
+    "igp": 9,
+    "udp": UDP,
+    "gre": 47,
+    "esp": 50,
+    "ah": 51,
+    "ipv6-icmp": ICMPV6,
+    "icmpv6": ICMPV6,
+    "sctp": SCTP,
 }
 
 ENFORCED = ("acls", "groups", "hosts", "tagOwners", "tests")
@@ -42,13 +54,15 @@ NOT_ENFORCED = {
 # Would narrow access if enforced: refused rather than dropped.
 RESTRICTING = {
     "defaultSrcPosture": "device posture cannot be checked here, and ignoring it would allow devices it "
-                         "denies: remove defaultSrcPosture",
+    "denies: remove defaultSrcPosture",
 }
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
-ALIAS_HELP = ("write *, a member's wallet address (0x…), group:NAME, tag:NAME, autogroup:member, autogroup:tagged, "
-              "autogroup:self (in dst), a name from hosts, or an IP address or CIDR")
+ALIAS_HELP = (
+    "write *, a member's wallet address (0x…), group:NAME, tag:NAME, autogroup:member, autogroup:tagged, "
+    "autogroup:self (in dst), a name from hosts, or an IP address or CIDR"
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,7 @@ class Policy:
 def parse_policy(text: str) -> Policy:
     document = hujson.parse(text)
     if not isinstance(document, Object):
-        raise PolicyError("a policy file is one JSON object: {\"acls\": […], …}", Position(1, 1))
+        raise PolicyError('a policy file is one JSON object: {"acls": […], …}', Position(1, 1))
     warnings = []
     for key in document:
         if key in RESTRICTING:
@@ -131,11 +145,11 @@ def parse_policy(text: str) -> Policy:
     hosts = _hosts(document)
     reader = AliasReader(groups, hosts, tags=set())
     tag_owners = _tag_owners(document, reader)
-    rules = tuple(_rule(index, item, position, reader)
-                  for index, (item, position) in enumerate(_items(document, "acls")))
+    rules = tuple(
+        _rule(index, item, position, reader) for index, (item, position) in enumerate(_items(document, "acls"))
+    )
     tests = tuple(_test(item, position, reader) for item, position in _items(document, "tests"))
-    return Policy(groups=groups, hosts=hosts, tag_owners=tag_owners, rules=rules, tests=tests,
-                  warnings=tuple(warnings))
+    return Policy(groups=groups, hosts=hosts, tag_owners=tag_owners, rules=rules, tests=tests, warnings=tuple(warnings))
 
 
 def key_position(container: Object, key: str) -> Position:
@@ -147,6 +161,7 @@ def key_position(container: Object, key: str) -> Position:
 
 
 # ------------------------------------------------------------------ sections
+
 
 def _section(document: Object, name: str, kind: type) -> Object | Array:
     value = document.get(name)
@@ -181,15 +196,19 @@ def _groups(document: Object) -> dict[str, frozenset[str]]:
     for name in section:
         where = key_position(section, name)
         if not name.startswith("group:") or not NAME.fullmatch(name[6:]):
-            raise PolicyError(f"group name {name!r} must be group: and a name, e.g. \"group:engineering\"", where)
+            raise PolicyError(f'group name {name!r} must be group: and a name, e.g. "group:engineering"', where)
         members = set()
         for member in _strings(section, name, f"{name}'s members"):
             if member.startswith("group:"):
-                raise PolicyError(f"{name} lists {member}: groups cannot contain groups; list its members here "
-                                  "instead", member.position)
+                raise PolicyError(
+                    f"{name} lists {member}: groups cannot contain groups; list its members here instead",
+                    member.position,
+                )
             if not ADDRESS.fullmatch(member):
-                raise PolicyError(f"{name} lists {member!r}: a group's members are wallet addresses (0x and 40 hex "
-                                  "digits)", member.position)
+                raise PolicyError(
+                    f"{name} lists {member!r}: a group's members are wallet addresses (0x and 40 hex digits)",
+                    member.position,
+                )
             members.add(member.lower())
         groups[str(name)] = frozenset(members)
     return groups
@@ -209,12 +228,13 @@ def _hosts(document: Object) -> dict:
     return hosts
 
 
-def _tag_owners(document: Object, reader: "AliasReader") -> dict[str, tuple[Alias, ...]]:
+def _tag_owners(document: Object, reader: AliasReader) -> dict[str, tuple[Alias, ...]]:
     section = _section(document, "tagOwners", Object)
     for name in section:
         if not name.startswith("tag:") or not NAME.fullmatch(name[4:]):
-            raise PolicyError(f"tag name {name!r} must be tag: and a name, e.g. \"tag:server\"",
-                              key_position(section, name))
+            raise PolicyError(
+                f'tag name {name!r} must be tag: and a name, e.g. "tag:server"', key_position(section, name)
+            )
         reader.tags.add(str(name))
     owners = {}
     for name in section:
@@ -222,27 +242,34 @@ def _tag_owners(document: Object, reader: "AliasReader") -> dict[str, tuple[Alia
         for owner in _strings(section, name, f"{name}'s owners"):
             alias = reader.read(owner, owner.position, context="tagOwners")
             if alias.kind not in ("user", "group", "tag"):
-                raise PolicyError(f"{name}'s owner {owner!r}: a tag's owners are wallet addresses, group:NAME or "
-                                  "tag:NAME", owner.position)
+                raise PolicyError(
+                    f"{name}'s owner {owner!r}: a tag's owners are wallet addresses, group:NAME or tag:NAME",
+                    owner.position,
+                )
             entries.append(alias)
         owners[str(name)] = tuple(entries)
     return owners
 
 
-def _rule(index: int, item: Object, position: Position, reader: "AliasReader") -> Rule:
+def _rule(index: int, item: Object, position: Position, reader: AliasReader) -> Rule:
     known = {"action", "src", "dst", "proto", "users", "ports"}
     for key in item:
         if key == "srcPosture":
-            raise PolicyError("device posture cannot be checked here, and ignoring it would allow devices it denies: "
-                              "remove srcPosture (the rule then applies to every source) or drop the rule",
-                              key_position(item, key))
+            raise PolicyError(
+                "device posture cannot be checked here, and ignoring it would allow devices it denies: "
+                "remove srcPosture (the rule then applies to every source) or drop the rule",
+                key_position(item, key),
+            )
         if key not in known:
-            raise PolicyError(f"unknown field {key!r} in an acl: write action, src, dst and optionally proto",
-                              key_position(item, key))
+            raise PolicyError(
+                f"unknown field {key!r} in an acl: write action, src, dst and optionally proto", key_position(item, key)
+            )
     action = item.get("action")
     if action != "accept":
-        raise PolicyError(f"action {action!r}: the only action is \"accept\" (everything else is denied by default)",
-                          item.where("action"))
+        raise PolicyError(
+            f'action {action!r}: the only action is "accept" (everything else is denied by default)',
+            item.where("action"),
+        )
     src_key = _one_of(item, "src", "users", position)
     dst_key = _one_of(item, "dst", "ports", position)
     protocols, proto_text = _protocols(item)
@@ -277,7 +304,7 @@ def _protocols(item: Object) -> tuple[frozenset[int], str | None]:
     raise PolicyError(f"unknown proto {value!r}: write one of {names}, or an IANA protocol number 0-255", where)
 
 
-def _destination(text: Text, reader: "AliasReader", protocols: frozenset[int], proto_text: str | None) -> Destination:
+def _destination(text: Text, reader: AliasReader, protocols: frozenset[int], proto_text: str | None) -> Destination:
     host, ports_text = _split_host_ports(text)
     alias = reader.read(host, text.position, context="dst")
     ports = _ports(ports_text, text)
@@ -293,8 +320,9 @@ def _split_host_ports(text: Text) -> tuple[str, str]:
             return host, ports
     host, colon, ports = text.rpartition(":")
     if not colon or not host:
-        raise PolicyError(f"destination {text!r} has no ports: write {text}:* for any port, or e.g. {text}:22",
-                          text.position)
+        raise PolicyError(
+            f"destination {text!r} has no ports: write {text}:* for any port, or e.g. {text}:22", text.position
+        )
     return host, ports
 
 
@@ -307,8 +335,9 @@ def _ports(text: str, where: Text) -> tuple[PortRange, ...]:
         try:
             low, high = int(first), int(last) if dash else int(first)
         except ValueError:
-            raise PolicyError(f"{where!r}: port {part!r} is not a number: write *, 22, 80,443 or 8000-8099",
-                              where.position) from None
+            raise PolicyError(
+                f"{where!r}: port {part!r} is not a number: write *, 22, 80,443 or 8000-8099", where.position
+            ) from None
         if not (0 < low <= 65535 and 0 < high <= 65535):
             raise PolicyError(f"{where!r}: ports are 1-65535, got {part!r}", where.position)
         if low > high:
@@ -317,14 +346,16 @@ def _ports(text: str, where: Text) -> tuple[PortRange, ...]:
     return tuple(ranges)
 
 
-def _test(item: Object, position: Position, reader: "AliasReader") -> TestCase:
+def _test(item: Object, position: Position, reader: AliasReader) -> TestCase:
     for key in item:
         if key not in ("src", "accept", "deny", "proto"):
-            raise PolicyError(f"unknown field {key!r} in a test: write src, accept, deny and optionally proto",
-                              key_position(item, key))
+            raise PolicyError(
+                f"unknown field {key!r} in a test: write src, accept, deny and optionally proto",
+                key_position(item, key),
+            )
     source = item.get("src")
     if not isinstance(source, Text):
-        raise PolicyError("a test's src is one source in a string, e.g. \"0x…\" or \"tag:ci\"", position)
+        raise PolicyError('a test\'s src is one source in a string, e.g. "0x…" or "tag:ci"', position)
     alias = reader.read(source, source.position, context="test")
     protocols, proto_text = _protocols(item)
     if len(protocols) != 1 and proto_text is None:
@@ -341,11 +372,17 @@ def _test(item: Object, position: Position, reader: "AliasReader") -> TestCase:
             cases[key].append((reader.read(host, text.position, context="test"), int(port_text), str(text)))
     if not cases["accept"] and not cases["deny"]:
         raise PolicyError("a test needs accept or deny (or both)", position)
-    return TestCase(line=position.line, source=alias, accept=tuple(cases["accept"]), deny=tuple(cases["deny"]),
-                    protocol=next(iter(protocols)))
+    return TestCase(
+        line=position.line,
+        source=alias,
+        accept=tuple(cases["accept"]),
+        deny=tuple(cases["deny"]),
+        protocol=next(iter(protocols)),
+    )
 
 
 # ------------------------------------------------------------------ aliases
+
 
 @dataclass
 class AliasReader:
@@ -360,11 +397,11 @@ class AliasReader:
             return Alias("any", text)
         if text.startswith("group:"):
             if text not in self.groups:
-                raise PolicyError(f"unknown group {text!r}: define it under \"groups\"{_known(self.groups)}", where)
+                raise PolicyError(f'unknown group {text!r}: define it under "groups"{_known(self.groups)}', where)
             return Alias("group", text, name=text)
         if text.startswith("tag:"):
             if text not in self.tags:
-                raise PolicyError(f"{text} has no owner: add it to \"tagOwners\" (e.g. \"{text}\": [\"0x…\"])", where)
+                raise PolicyError(f'{text} has no owner: add it to "tagOwners" (e.g. "{text}": ["0x…"])', where)
             return Alias("tag", text, name=text)
         if text.startswith("autogroup:"):
             return self._autogroup(text, where, context)
@@ -375,8 +412,7 @@ class AliasReader:
         if _ip_network(text) is not None:
             return Alias("prefix", text, prefix=_prefix(text, where, what="address"))
         if "@" in text:
-            raise PolicyError(f"{text!r}: users here are members' wallet addresses (0x…), not e-mail addresses",
-                              where)
+            raise PolicyError(f"{text!r}: users here are members' wallet addresses (0x…), not e-mail addresses", where)
         raise PolicyError(f"unknown alias {text!r}: {ALIAS_HELP}", where)
 
     @staticmethod
@@ -389,8 +425,9 @@ class AliasReader:
             if context != "dst":
                 raise PolicyError("autogroup:self is a destination only (each source user's own devices)", where)
             return Alias("self", text)
-        raise PolicyError(f"{text} is not supported here: use autogroup:member, autogroup:tagged or "
-                          "autogroup:self", where)
+        raise PolicyError(
+            f"{text} is not supported here: use autogroup:member, autogroup:tagged or autogroup:self", where
+        )
 
 
 def _known(names) -> str:
@@ -411,5 +448,6 @@ def _prefix(text: str, where: Position, *, what: str):
         network = _ip_network(text)
         if network is not None:
             raise PolicyError(f"{what} {text!r} has bits set past its prefix length: write {network}", where) from None
-        raise PolicyError(f"{what} {text!r} is not an IP address or CIDR (e.g. 100.64.0.7, 10.1.0.0/16, "
-                          "fd7a::/48)", where) from None
+        raise PolicyError(
+            f"{what} {text!r} is not an IP address or CIDR (e.g. 100.64.0.7, 10.1.0.0/16, fd7a::/48)", where
+        ) from None

@@ -55,8 +55,9 @@ def merged_abi(main: list, extension: list) -> list:
     """One ABI for the one address clients talk to: OctraVPN's own entries, then
     every function and event of the extension it forwards to."""
     seen = {(item["type"], item.get("name")) for item in main}
-    forwarded = [item for item in extension if item["type"] in ("function", "event")
-                 and (item["type"], item["name"]) not in seen]
+    forwarded = [
+        item for item in extension if item["type"] in ("function", "event") and (item["type"], item["name"]) not in seen
+    ]
     return main + forwarded
 
 

@@ -17,12 +17,23 @@ from requests.exceptions import RequestException, Timeout
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import (
-    BadFunctionCallOutput, ContractLogicError, MismatchedABI, TransactionNotFound, Web3ValidationError,
+    BadFunctionCallOutput,
+    ContractLogicError,
+    MismatchedABI,
+    TransactionNotFound,
+    Web3ValidationError,
 )
 
 from octravpn.chain.artifacts import load as load_artifact
+from octravpn.chain.errors import (
+    ChainError,
+    ContractNotDeployed,
+    ContractRevert,
+    RpcUnreachable,
+    WrongChain,
+    revert_reason,
+)
 from octravpn.chain.events import EventDecoder
-from octravpn.chain.errors import ChainError, ContractNotDeployed, ContractRevert, RpcUnreachable, WrongChain, revert_reason
 from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
 from octravpn.errors import UsageError
@@ -37,8 +48,18 @@ GOV_DELAY = 2 * 86_400  # seconds between announcing a parameter change or gover
 ERC20_ABI = [
     {"type": "function", "name": name, "stateMutability": mutability, "inputs": inputs, "outputs": outputs}
     for name, mutability, inputs, outputs in [
-        ("approve", "nonpayable", [{"name": "s", "type": "address"}, {"name": "a", "type": "uint256"}], [{"name": "", "type": "bool"}]),
-        ("allowance", "view", [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}], [{"name": "", "type": "uint256"}]),
+        (
+            "approve",
+            "nonpayable",
+            [{"name": "s", "type": "address"}, {"name": "a", "type": "uint256"}],
+            [{"name": "", "type": "bool"}],
+        ),
+        (
+            "allowance",
+            "view",
+            [{"name": "o", "type": "address"}, {"name": "s", "type": "address"}],
+            [{"name": "", "type": "uint256"}],
+        ),
         ("balanceOf", "view", [{"name": "o", "type": "address"}], [{"name": "", "type": "uint256"}]),
         ("decimals", "view", [], [{"name": "", "type": "uint8"}]),
         ("symbol", "view", [], [{"name": "", "type": "string"}]),
@@ -190,8 +211,13 @@ def connect(network: Network, *, require_contract: bool = True, timeout: float =
     """A Web3 for `network`, after checking reachability, chain id and contract.
     `timeout`: seconds one RPC request may take. `retries`: web3 retries a failed read five times, which
     makes a dead node look like a slow one; long-running agents retry in their own loops instead."""
-    w3 = Web3(FallbackHTTPProvider(network.rpc_urls, request_kwargs={"timeout": timeout},
-                                   **({} if retries else {"exception_retry_configuration": None})))
+    w3 = Web3(
+        FallbackHTTPProvider(
+            network.rpc_urls,
+            request_kwargs={"timeout": timeout},
+            **({} if retries else {"exception_retry_configuration": None}),
+        )
+    )
     try:
         chain_id = w3.eth.chain_id
     except (RequestsConnectionError, OSError) as exc:
@@ -222,8 +248,10 @@ class OctraVPN:
             return getattr(self.contract.functions, name)(*args)
         except (MismatchedABI, Web3ValidationError) as exc:
             shown = ", ".join(str(arg) if not isinstance(arg, bytes) else "0x" + arg.hex() for arg in args)
-            raise UsageError(f"{name}({shown}): an argument does not fit the contract's types (numbers are "
-                             "whole, 0 or more, and below 2**256)") from exc
+            raise UsageError(
+                f"{name}({shown}): an argument does not fit the contract's types (numbers are "
+                "whole, 0 or more, and below 2**256)"
+            ) from exc
 
     def _view(self, name: str, *args) -> Any:
         try:
@@ -307,10 +335,20 @@ class OctraVPN:
             return TxOutcome("pending", function=function)
         receipt = dict(self._rpc(self.w3.eth.get_transaction_receipt, tx_hash))
         if receipt["status"] != 1:
-            return TxOutcome("reverted", function=function, block=receipt["blockNumber"], gas_used=receipt["gasUsed"],
-                             reason=replay_reason(self.w3, dict(tx), receipt))
-        return TxOutcome("mined", function=function, block=receipt["blockNumber"], gas_used=receipt["gasUsed"],
-                         events=self.decode_logs(receipt["logs"]))
+            return TxOutcome(
+                "reverted",
+                function=function,
+                block=receipt["blockNumber"],
+                gas_used=receipt["gasUsed"],
+                reason=replay_reason(self.w3, dict(tx), receipt),
+            )
+        return TxOutcome(
+            "mined",
+            function=function,
+            block=receipt["blockNumber"],
+            gas_used=receipt["gasUsed"],
+            events=self.decode_logs(receipt["logs"]),
+        )
 
     def session_events(self, session_id: int) -> list[ChainEvent]:
         """The events whose first indexed argument is this session id (opened, claimed, settled, refunded...)."""
@@ -322,8 +360,10 @@ class OctraVPN:
 
     def _events_about(self, argument: str, value: int) -> list[ChainEvent]:
         topic = "0x" + value.to_bytes(32, "big").hex()
-        logs = self._rpc(self.w3.eth.get_logs,
-                         {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]})
+        logs = self._rpc(
+            self.w3.eth.get_logs,
+            {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]},
+        )
         return [e for e in self.decode_logs(logs) if e.args.get(argument) == value]
 
     # ------------------------------------------------------------ asset
@@ -346,8 +386,10 @@ class OctraVPN:
         try:
             return self._rpc(getattr(self.token().functions, name)(*args).call)
         except (ContractLogicError, BadFunctionCallOutput) as exc:
-            raise ChainError(f"the contract's payment asset {self.asset} does not answer {name}() like an ERC-20 "
-                             f"token on {self.network_url}: is the network's contract address right?") from exc
+            raise ChainError(
+                f"the contract's payment asset {self.asset} does not answer {name}() like an ERC-20 "
+                f"token on {self.network_url}: is the network's contract address right?"
+            ) from exc
 
     def asset_balance(self, address: str) -> int:
         if self.asset == NATIVE:
@@ -355,61 +397,159 @@ class OctraVPN:
         return self._token_view("balanceOf", address)
 
     # ------------------------------------------------------------ views
-    def owner(self) -> str: return self._view("owner")
-    def paused(self) -> bool: return self._view("paused")
-    def domain_separator(self) -> bytes: return self._view("DOMAIN_SEPARATOR")
+    def owner(self) -> str:
+        return self._view("owner")
+
+    def paused(self) -> bool:
+        return self._view("paused")
+
+    def domain_separator(self) -> bytes:
+        return self._view("DOMAIN_SEPARATOR")
+
     def domain(self) -> Domain:
         """The EIP-712 domain every message for this deployment is signed in."""
         return Domain(chain_id=self._rpc(lambda: self.w3.eth.chain_id), verifying_contract=self.address)
-    def params(self) -> Params: return _record(Params, self._view("get_params"))
+
+    def params(self) -> Params:
+        return _record(Params, self._view("get_params"))
+
     def pending_params(self) -> tuple[Params, int]:
         params, eta = self._view("get_pending_params")
         return _record(Params, params), eta
-    def clock(self) -> int: return self._view("clock")
-    def burned(self) -> int: return self._view("get_burned")
-    def gov_slash_eta(self, addr: str) -> int: return self._view("get_gov_slash_eta", addr)
-    def slash_record(self, addr: str) -> SlashRecord: return _record(SlashRecord, self._view("get_slash_record", addr))
-    def program_treasury(self) -> int: return self._view("get_program_treasury")
-    def endpoint(self, addr: str) -> Endpoint: return _record(Endpoint, self._view("get_endpoint", addr))
-    def endpoint_at(self, index: int) -> str: return self._view("get_endpoint_at", index)
-    def endpoint_count(self) -> int: return self._view("endpoint_count_view")
-    def stake(self, addr: str) -> int: return self._view("get_endpoint_stake", addr)
-    def unbonding(self, addr: str) -> int: return self._view("get_endpoint_unbonding", addr)
-    def unlock_at(self, addr: str) -> int: return self._view("get_endpoint_unlock", addr)
-    def is_slashed(self, addr: str) -> bool: return self._view("is_endpoint_slashed", addr)
-    def is_active(self, addr: str) -> bool: return self._view("is_endpoint_active", addr)
-    def earnings(self, addr: str) -> int: return self._view("get_earnings", addr)
-    def earnings_zero_ct(self, addr: str) -> tuple: return tuple(self._view("get_earnings_zero_ct", addr))
-    def receipt_signer_operator(self, signer: str) -> str: return self._view("get_receipt_signer_operator", signer)
-    def tailnet(self, tailnet_id: int) -> Tailnet: return _record(Tailnet, self._view("get_tailnet", tailnet_id))
-    def tailnet_count(self) -> int: return self._view("tailnet_count_view")
-    def is_member(self, tailnet_id: int, addr: str) -> bool: return self._view("is_tailnet_member", tailnet_id, addr)
-    def is_exit(self, tailnet_id: int, addr: str) -> bool: return self._view("is_tailnet_exit", tailnet_id, addr)
-    def join_token(self, tailnet_id: int, key: str) -> JoinToken: return _record(JoinToken, self._view("get_join_token", tailnet_id, key))
-    def device_owner(self, device: str) -> str: return self._view("get_device_owner", device)
-    def is_device_of(self, device: str, wallet: str) -> bool: return self._view("is_device_of", device, wallet)
-    def device(self, device: str) -> Device: return _record(Device, self._view("get_device", device))
+
+    def clock(self) -> int:
+        return self._view("clock")
+
+    def burned(self) -> int:
+        return self._view("get_burned")
+
+    def gov_slash_eta(self, addr: str) -> int:
+        return self._view("get_gov_slash_eta", addr)
+
+    def slash_record(self, addr: str) -> SlashRecord:
+        return _record(SlashRecord, self._view("get_slash_record", addr))
+
+    def program_treasury(self) -> int:
+        return self._view("get_program_treasury")
+
+    def endpoint(self, addr: str) -> Endpoint:
+        return _record(Endpoint, self._view("get_endpoint", addr))
+
+    def endpoint_at(self, index: int) -> str:
+        return self._view("get_endpoint_at", index)
+
+    def endpoint_count(self) -> int:
+        return self._view("endpoint_count_view")
+
+    def stake(self, addr: str) -> int:
+        return self._view("get_endpoint_stake", addr)
+
+    def unbonding(self, addr: str) -> int:
+        return self._view("get_endpoint_unbonding", addr)
+
+    def unlock_at(self, addr: str) -> int:
+        return self._view("get_endpoint_unlock", addr)
+
+    def is_slashed(self, addr: str) -> bool:
+        return self._view("is_endpoint_slashed", addr)
+
+    def is_active(self, addr: str) -> bool:
+        return self._view("is_endpoint_active", addr)
+
+    def earnings(self, addr: str) -> int:
+        return self._view("get_earnings", addr)
+
+    def earnings_zero_ct(self, addr: str) -> tuple:
+        return tuple(self._view("get_earnings_zero_ct", addr))
+
+    def receipt_signer_operator(self, signer: str) -> str:
+        return self._view("get_receipt_signer_operator", signer)
+
+    def tailnet(self, tailnet_id: int) -> Tailnet:
+        return _record(Tailnet, self._view("get_tailnet", tailnet_id))
+
+    def tailnet_count(self) -> int:
+        return self._view("tailnet_count_view")
+
+    def is_member(self, tailnet_id: int, addr: str) -> bool:
+        return self._view("is_tailnet_member", tailnet_id, addr)
+
+    def is_exit(self, tailnet_id: int, addr: str) -> bool:
+        return self._view("is_tailnet_exit", tailnet_id, addr)
+
+    def join_token(self, tailnet_id: int, key: str) -> JoinToken:
+        return _record(JoinToken, self._view("get_join_token", tailnet_id, key))
+
+    def device_owner(self, device: str) -> str:
+        return self._view("get_device_owner", device)
+
+    def is_device_of(self, device: str, wallet: str) -> bool:
+        return self._view("is_device_of", device, wallet)
+
+    def device(self, device: str) -> Device:
+        return _record(Device, self._view("get_device", device))
+
     def is_receipt_signer(self, session_id: int, signer: str) -> bool:
         return self._view("is_receipt_signer", session_id, signer)
-    def session(self, session_id: int) -> Session: return _record(Session, self._view("get_session", session_id))
-    def session_count(self) -> int: return self._view("session_count_view")
-    def operator_claim(self, session_id: int) -> ClaimRecord: return _record(ClaimRecord, self._view("get_operator_claim", session_id))
-    def client_confirm(self, session_id: int) -> ClaimRecord: return _record(ClaimRecord, self._view("get_client_confirm", session_id))
+
+    def session(self, session_id: int) -> Session:
+        return _record(Session, self._view("get_session", session_id))
+
+    def session_count(self) -> int:
+        return self._view("session_count_view")
+
+    def operator_claim(self, session_id: int) -> ClaimRecord:
+        return _record(ClaimRecord, self._view("get_operator_claim", session_id))
+
+    def client_confirm(self, session_id: int) -> ClaimRecord:
+        return _record(ClaimRecord, self._view("get_client_confirm", session_id))
 
     # ----------------------------------------------------- transactions
-    def bond_endpoint(self, amount: int) -> TxResult: return self._pay("bond_endpoint", amount=amount)
-    def unbond_endpoint(self) -> TxResult: return self._send("unbond_endpoint")
-    def finalize_unbond(self) -> TxResult: return self._send("finalize_unbond")
-    def schedule_slash(self, operator: str, evidence: bytes) -> TxResult: return self._send("schedule_slash", operator, evidence)
-    def execute_slash(self, operator: str) -> TxResult: return self._send("execute_slash", operator)
-    def cancel_slash(self, operator: str) -> TxResult: return self._send("cancel_slash", operator)
-    def release_slash_bounty(self, operator: str) -> TxResult: return self._send("release_slash_bounty", operator)
+    def bond_endpoint(self, amount: int) -> TxResult:
+        return self._pay("bond_endpoint", amount=amount)
 
-    def register_endpoint(self, *, endpoint: str, wg_pubkey: bytes, earnings_pubkey: tuple, initial_enc_zero: tuple,
-                          region: str, price_per_mb: int, receipt_signer: str, signer_signature: bytes) -> TxResult:
+    def unbond_endpoint(self) -> TxResult:
+        return self._send("unbond_endpoint")
+
+    def finalize_unbond(self) -> TxResult:
+        return self._send("finalize_unbond")
+
+    def schedule_slash(self, operator: str, evidence: bytes) -> TxResult:
+        return self._send("schedule_slash", operator, evidence)
+
+    def execute_slash(self, operator: str) -> TxResult:
+        return self._send("execute_slash", operator)
+
+    def cancel_slash(self, operator: str) -> TxResult:
+        return self._send("cancel_slash", operator)
+
+    def release_slash_bounty(self, operator: str) -> TxResult:
+        return self._send("release_slash_bounty", operator)
+
+    def register_endpoint(
+        self,
+        *,
+        endpoint: str,
+        wg_pubkey: bytes,
+        earnings_pubkey: tuple,
+        initial_enc_zero: tuple,
+        region: str,
+        price_per_mb: int,
+        receipt_signer: str,
+        signer_signature: bytes,
+    ) -> TxResult:
         """`signer_signature`: the receipt key's EIP-712 signature over `ReceiptSigner(operator=sender)`."""
-        return self._send("register_endpoint", endpoint, wg_pubkey, earnings_pubkey, initial_enc_zero, region,
-                          price_per_mb, receipt_signer, signer_signature)
+        return self._send(
+            "register_endpoint",
+            endpoint,
+            wg_pubkey,
+            earnings_pubkey,
+            initial_enc_zero,
+            region,
+            price_per_mb,
+            receipt_signer,
+            signer_signature,
+        )
 
     def update_endpoint(self, *, endpoint: str, region: str, price_per_mb: int) -> TxResult:
         return self._send("update_endpoint", endpoint, region, price_per_mb)
@@ -417,29 +557,46 @@ class OctraVPN:
     def rotate_keys(self, *, wg_pubkey: bytes, earnings_pubkey: tuple, initial_enc_zero: tuple) -> TxResult:
         return self._send("rotate_keys", wg_pubkey, earnings_pubkey, initial_enc_zero)
 
-    def retire_endpoint(self) -> TxResult: return self._send("retire_endpoint")
-    def claim_earnings(self, amount: int) -> TxResult: return self._send("claim_earnings", amount)
+    def retire_endpoint(self) -> TxResult:
+        return self._send("retire_endpoint")
+
+    def claim_earnings(self, amount: int) -> TxResult:
+        return self._send("claim_earnings", amount)
 
     def create_tailnet(self, acl_policy: bytes, amount: int) -> tuple[int, TxResult]:
         result = self._pay("create_tailnet", acl_policy, amount=amount)
         return result.event("TailnetCreated").args["tailnet_id"], result
 
-    def add_member(self, tailnet_id: int, member: str) -> TxResult: return self._send("add_member", tailnet_id, member)
-    def remove_member(self, tailnet_id: int, member: str) -> TxResult: return self._send("remove_member", tailnet_id, member)
-    def deposit_to_tailnet(self, tailnet_id: int, amount: int) -> TxResult: return self._pay("deposit_to_tailnet", tailnet_id, amount=amount)
+    def add_member(self, tailnet_id: int, member: str) -> TxResult:
+        return self._send("add_member", tailnet_id, member)
+
+    def remove_member(self, tailnet_id: int, member: str) -> TxResult:
+        return self._send("remove_member", tailnet_id, member)
+
+    def deposit_to_tailnet(self, tailnet_id: int, amount: int) -> TxResult:
+        return self._pay("deposit_to_tailnet", tailnet_id, amount=amount)
+
     def withdraw_from_tailnet(self, tailnet_id: int, to: str, amount: int) -> TxResult:
         return self._send("withdraw_from_tailnet", tailnet_id, to, amount)
+
     def configure_tailnet_exit(self, tailnet_id: int, exit_addr: str) -> TxResult:
         return self._send("configure_tailnet_exit", tailnet_id, exit_addr)
+
     def remove_tailnet_exit(self, tailnet_id: int, exit_addr: str) -> TxResult:
         return self._send("remove_tailnet_exit", tailnet_id, exit_addr)
-    def update_acl(self, tailnet_id: int, policy_hash: bytes) -> TxResult: return self._send("update_acl", tailnet_id, policy_hash)
+
+    def update_acl(self, tailnet_id: int, policy_hash: bytes) -> TxResult:
+        return self._send("update_acl", tailnet_id, policy_hash)
+
     def precommit_join_token(self, tailnet_id: int, invite_key: str, expires_at: int, max_uses: int) -> TxResult:
         return self._send("precommit_join_token", tailnet_id, invite_key, expires_at, max_uses)
+
     def redeem_join_token(self, tailnet_id: int, invite_key: str, signature: bytes) -> TxResult:
         return self._send("redeem_join_token", tailnet_id, invite_key, signature)
+
     def revoke_join_token(self, tailnet_id: int, invite_key: str) -> TxResult:
         return self._send("revoke_join_token", tailnet_id, invite_key)
+
     def device_consent(self, device_key: bytes) -> bytes:
         """The device key's signature over `Device(wallet=sender)`, for `register_device`."""
         return sign(self.domain(), DeviceConsent(wallet=self._sender_address()), device_key)
@@ -456,10 +613,13 @@ class OctraVPN:
     def register_device(self, device: str, signature: bytes) -> TxResult:
         """`signature`: the device key's EIP-712 signature over `Device(wallet=sender)`."""
         return self._send("register_device", device, signature)
-    def revoke_device(self, device: str) -> TxResult: return self._send("revoke_device", device)
 
-    def open_session(self, tailnet_id: int, exit_addr: str, max_pay: int,
-                     max_price_per_mb: int | None = None) -> tuple[int, TxResult]:
+    def revoke_device(self, device: str) -> TxResult:
+        return self._send("revoke_device", device)
+
+    def open_session(
+        self, tailnet_id: int, exit_addr: str, max_pay: int, max_price_per_mb: int | None = None
+    ) -> tuple[int, TxResult]:
         """`max_price_per_mb`: the highest price accepted, normally the price the exit was chosen at. Default:
         its price as listed now, so a raise before the transaction executes reverts instead of costing more."""
         if max_price_per_mb is None:
@@ -467,33 +627,63 @@ class OctraVPN:
         result = self._send("open_session", tailnet_id, exit_addr, max_pay, max_price_per_mb)
         return result.event("SessionOpened").args["session_id"], result
 
-    def settle_claim(self, session_id: int, bytes_used: int) -> TxResult: return self._send("settle_claim", session_id, bytes_used)
-    def settle_confirm(self, session_id: int, bytes_used: int) -> TxResult: return self._send("settle_confirm", session_id, bytes_used)
+    def settle_claim(self, session_id: int, bytes_used: int) -> TxResult:
+        return self._send("settle_claim", session_id, bytes_used)
+
+    def settle_confirm(self, session_id: int, bytes_used: int) -> TxResult:
+        return self._send("settle_confirm", session_id, bytes_used)
+
     def settle_with_receipt(self, session_id: int, seq: int, bytes_used: int, signature: bytes) -> TxResult:
         return self._send("settle_with_receipt", session_id, seq, bytes_used, signature)
-    def claim_no_show(self, session_id: int) -> TxResult: return self._send("claim_no_show", session_id)
-    def sweep_expired_session(self, session_id: int) -> TxResult: return self._send("sweep_expired_session", session_id)
-    def close_session(self, session_id: int) -> TxResult: return self._send("close_session", session_id)
-    def commit_slash_report(self, commitment: bytes) -> TxResult: return self._send("commit_slash_report", commitment)
-    def slash_double_sign(self, operator: str, session_id: int, seq: int, bytes_a: int, sig_a: bytes,
-                          bytes_b: int, sig_b: bytes) -> TxResult:
+
+    def claim_no_show(self, session_id: int) -> TxResult:
+        return self._send("claim_no_show", session_id)
+
+    def sweep_expired_session(self, session_id: int) -> TxResult:
+        return self._send("sweep_expired_session", session_id)
+
+    def close_session(self, session_id: int) -> TxResult:
+        return self._send("close_session", session_id)
+
+    def commit_slash_report(self, commitment: bytes) -> TxResult:
+        return self._send("commit_slash_report", commitment)
+
+    def slash_double_sign(
+        self, operator: str, session_id: int, seq: int, bytes_a: int, sig_a: bytes, bytes_b: int, sig_b: bytes
+    ) -> TxResult:
         # Not estimated: nodes estimate in the latest block, which may still be the commitment's, where a
         # reveal must fail. Mined, it lands in a later block; a refusal is decoded from the mined transaction.
-        return self._send("slash_double_sign", operator, session_id, seq, bytes_a, sig_a, bytes_b, sig_b,
-                          gas=SLASH_REVEAL_GAS)
+        return self._send(
+            "slash_double_sign", operator, session_id, seq, bytes_a, sig_a, bytes_b, sig_b, gas=SLASH_REVEAL_GAS
+        )
 
     def schedule_params(self, params: Params) -> TxResult:
         return self._send("schedule_params", tuple(getattr(params, f.name) for f in fields(Params)))
-    def execute_params(self) -> TxResult: return self._send("execute_params")
-    def cancel_params(self) -> TxResult: return self._send("cancel_params")
-    def set_paused(self, paused: bool) -> TxResult: return self._send("set_paused", paused)
-    def transfer_ownership(self, new_owner: str) -> TxResult: return self._send("transfer_ownership", new_owner)
+
+    def execute_params(self) -> TxResult:
+        return self._send("execute_params")
+
+    def cancel_params(self) -> TxResult:
+        return self._send("cancel_params")
+
+    def set_paused(self, paused: bool) -> TxResult:
+        return self._send("set_paused", paused)
+
+    def transfer_ownership(self, new_owner: str) -> TxResult:
+        return self._send("transfer_ownership", new_owner)
+
     def withdraw_program_treasury(self, to: str, amount: int) -> TxResult:
         return self._send("withdraw_program_treasury", to, amount)
 
 
-def open_client(network: Network, account: LocalAccount | None = None, *, timeout: float = 120.0,
-                rpc_timeout: float = 30.0, rpc_retries: bool = True) -> OctraVPN:
+def open_client(
+    network: Network,
+    account: LocalAccount | None = None,
+    *,
+    timeout: float = 120.0,
+    rpc_timeout: float = 30.0,
+    rpc_retries: bool = True,
+) -> OctraVPN:
     w3 = connect(network, timeout=rpc_timeout, retries=rpc_retries)
     sender = TransactionManager(w3, account, timeout=timeout) if account else None
     return OctraVPN(w3, network.contract, sender)

@@ -51,8 +51,11 @@ def deploy_contracts(w3: Web3, deployer: LocalAccount, params: DeployParams, *, 
     artifact = load()
     sender = TransactionManager(w3, deployer, timeout=timeout)
     blueprint = sender.send(w3.eth.contract(abi=[], bytecode=artifact.extension_blueprint).constructor())
-    core = sender.send(w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(
-        blueprint.receipt["contractAddress"], *params.constructor_args()))
+    core = sender.send(
+        w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(
+            blueprint.receipt["contractAddress"], *params.constructor_args()
+        )
+    )
     contract = w3.eth.contract(address=core.receipt["contractAddress"], abi=artifact.abi)
     return Deployment(contract=contract, transactions=[blueprint, core])
 

@@ -48,7 +48,11 @@ def free_port() -> int:
 
 def find_anvil() -> str:
     """The anvil binary: $OCTRAVPN_ANVIL, the project's `.tools/`, or PATH."""
-    candidates = [os.environ.get("OCTRAVPN_ANVIL"), str(REPO_ROOT / ".tools/node_modules/.bin/anvil"), shutil.which("anvil")]
+    candidates = [
+        os.environ.get("OCTRAVPN_ANVIL"),
+        str(REPO_ROOT / ".tools/node_modules/.bin/anvil"),
+        shutil.which("anvil"),
+    ]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
@@ -84,14 +88,24 @@ class Anvil:
             raise DevnetError("anvil is not running")
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Anvil":
-        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.requested_port), "--chain-id", str(self.chain_id)]
+    def start(self) -> Anvil:
+        args = [
+            self.binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.requested_port),
+            "--chain-id",
+            str(self.chain_id),
+        ]
         if self.state_path is not None:
             args += ["--state", str(self.state_path)]
         try:
             self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except OSError as exc:
-            raise DevnetError(f"cannot run anvil at {self.binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL") from exc
+            raise DevnetError(
+                f"cannot run anvil at {self.binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL"
+            ) from exc
         self.port = self._wait_until_listening()
         return self
 
@@ -141,7 +155,7 @@ class Anvil:
         self._process = None
         self.port = None
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> Anvil:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -173,8 +187,15 @@ class LocalDevnet:
     STATE_INTERVAL_SECONDS = 1
     ADDRESS_FILE = "address"  # host:port of the last start
 
-    def __init__(self, directory: Path, *, port: int = 8545, host: str = "127.0.0.1", chain_id: int = 31337,
-                 binary: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int = 8545,
+        host: str = "127.0.0.1",
+        chain_id: int = 31337,
+        binary: str | None = None,
+    ) -> None:
         self.directory = directory
         self.host = host  # another local address (a lab's veth) lets network namespaces reach it
         self.port = port
@@ -223,8 +244,17 @@ class LocalDevnet:
         self._check_port_free()
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            binary, "--host", self.host, "--port", str(self.port), "--chain-id", str(self.chain_id),
-            "--state", str(self.state_path), "--state-interval", str(self.STATE_INTERVAL_SECONDS),
+            binary,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--state",
+            str(self.state_path),
+            "--state-interval",
+            str(self.STATE_INTERVAL_SECONDS),
         ]
         with open(self.log_path, "ab") as log:
             try:
@@ -232,7 +262,9 @@ class LocalDevnet:
                     args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
                 )
             except OSError as exc:
-                raise DevnetError(f"cannot run anvil at {binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL") from exc
+                raise DevnetError(
+                    f"cannot run anvil at {binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL"
+                ) from exc
         self.pid_path.write_text(str(process.pid))
         self._wait_until_ready(process, timeout)
         (self.directory / self.ADDRESS_FILE).write_text(f"{self.host}:{self.port}\n")
@@ -245,7 +277,8 @@ class LocalDevnet:
         import urllib.request
 
         request = urllib.request.Request(
-            self.rpc_url, data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+            self.rpc_url,
+            data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -275,8 +308,10 @@ class LocalDevnet:
             try:
                 probe.bind((self.host, self.port))
             except OSError as exc:
-                raise DevnetError(f"cannot listen on {self.host}:{self.port} ({exc.strerror}): stop what runs there or "
-                                  f"choose another --port or --host") from exc
+                raise DevnetError(
+                    f"cannot listen on {self.host}:{self.port} ({exc.strerror}): stop what runs there or "
+                    f"choose another --port or --host"
+                ) from exc
 
     def _wait_until_ready(self, process: subprocess.Popen, timeout: float) -> None:
         # anvil answers eth_chainId once it listens; poll that, bounded by `timeout`.

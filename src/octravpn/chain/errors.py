@@ -67,8 +67,9 @@ class TransactionPending(ChainError):
 
     def __init__(self, tx_hash: str, why: str) -> None:
         self.tx_hash = tx_hash
-        super().__init__(f"transaction {tx_hash} {why}: pending: do not resend; check with "
-                         f"`octravpn tx {tx_hash} --wait`")
+        super().__init__(
+            f"transaction {tx_hash} {why}: pending: do not resend; check with `octravpn tx {tx_hash} --wait`"
+        )
 
 
 class TransactionTimeout(TransactionPending):
@@ -101,4 +102,6 @@ def revert_reason(exc: Exception) -> str:
     if reason:
         return reason
     message = getattr(exc, "message", None) or str(exc)
-    return message.removeprefix("execution reverted: ").removeprefix("execution reverted") or "reverted without a reason"
+    return (
+        message.removeprefix("execution reverted: ").removeprefix("execution reverted") or "reverted without a reason"
+    )

@@ -50,10 +50,14 @@ def _raw(log) -> dict:
     """A log as JSON-RPC sends it (hex strings): web3 hands logs over with bytes and ints."""
     if isinstance(log.get("data"), str) and isinstance(log.get("blockNumber"), str):
         return log
-    return {"topics": [_hex(t).lower() for t in log["topics"]], "data": _hex(log["data"]),
-            "blockNumber": hex(log["blockNumber"]) if isinstance(log["blockNumber"], int) else log["blockNumber"],
-            "blockHash": _hex(log["blockHash"]), "transactionHash": _hex(log["transactionHash"]),
-            "logIndex": hex(log["logIndex"]) if isinstance(log["logIndex"], int) else log["logIndex"]}
+    return {
+        "topics": [_hex(t).lower() for t in log["topics"]],
+        "data": _hex(log["data"]),
+        "blockNumber": hex(log["blockNumber"]) if isinstance(log["blockNumber"], int) else log["blockNumber"],
+        "blockHash": _hex(log["blockHash"]),
+        "transactionHash": _hex(log["transactionHash"]),
+        "logIndex": hex(log["logIndex"]) if isinstance(log["logIndex"], int) else log["logIndex"],
+    }
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,9 @@ class EventDecoder:
             signature = f"{item['name']}(" + ",".join(_abi_type(a) for a in item["inputs"]) + ")"
             topic = "0x" + keccak(text=signature).hex()
             data = [a for a in item["inputs"] if not a.get("indexed")]
-            self._specs[topic] = _EventSpec(item["name"], [a for a in item["inputs"] if a.get("indexed")], data,
-                                            [_abi_type(a) for a in data])
+            self._specs[topic] = _EventSpec(
+                item["name"], [a for a in item["inputs"] if a.get("indexed")], data, [_abi_type(a) for a in data]
+            )
 
     @property
     def names(self) -> set[str]:
@@ -96,5 +101,11 @@ class EventDecoder:
         values = abi_decode(spec.data_types, bytes.fromhex(log["data"][2:]))
         for arg, value in zip(spec.data, values, strict=True):
             args[arg["name"]] = _plain(value, arg)
-        return LogEvent(spec.name, args, int(log["blockNumber"], 16), log["blockHash"], log["transactionHash"],
-                        int(log["logIndex"], 16))
+        return LogEvent(
+            spec.name,
+            args,
+            int(log["blockNumber"], 16),
+            log["blockHash"],
+            log["transactionHash"],
+            int(log["logIndex"], 16),
+        )

@@ -78,9 +78,15 @@ class TransactionManager:
         try:
             if gas is None:
                 gas = int(call.estimate_gas(params) * GAS_HEADROOM) + STORAGE_SET_HEADROOM
-            tx = call.build_transaction({**params, **self._fees(), "gas": gas,
-                                         "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                                         "chainId": self.w3.eth.chain_id})
+            tx = call.build_transaction(
+                {
+                    **params,
+                    **self._fees(),
+                    "gas": gas,
+                    "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                    "chainId": self.w3.eth.chain_id,
+                }
+            )
         except ContractLogicError as exc:
             raise ContractRevert(name, revert_reason(exc)) from exc
         except Web3RPCError as exc:
@@ -92,9 +98,15 @@ class TransactionManager:
     def transfer(self, to: str, value: int) -> Sent:
         """Send native coin (gas money for a device key)."""
         try:
-            tx = {"from": self.account.address, "to": to, "value": value, "gas": PLAIN_TRANSFER_GAS, **self._fees(),
-                  "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                  "chainId": self.w3.eth.chain_id}
+            tx = {
+                "from": self.account.address,
+                "to": to,
+                "value": value,
+                "gas": PLAIN_TRANSFER_GAS,
+                **self._fees(),
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "chainId": self.w3.eth.chain_id,
+            }
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
         return self._sign_and_send(tx, "transfer")
@@ -136,7 +148,11 @@ class TransactionManager:
         rebroadcasts_left = self.rebroadcasts
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                return dict(self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=min(remaining, self.mempool_check_interval)))
+                return dict(
+                    self.w3.eth.wait_for_transaction_receipt(
+                        tx_hash, timeout=min(remaining, self.mempool_check_interval)
+                    )
+                )
             except TimeExhausted:
                 pass
             except RequestsConnectionError:
@@ -155,8 +171,9 @@ class TransactionManager:
         text = str(exc)
         if "insufficient funds" in text.lower():
             balance = self.w3.eth.get_balance(self.account.address)
-            return InsufficientFunds(self.account.address,
-                                     f"balance {human_amount(balance, NATIVE_DECIMALS, NATIVE_SYMBOL)}")
+            return InsufficientFunds(
+                self.account.address, f"balance {human_amount(balance, NATIVE_DECIMALS, NATIVE_SYMBOL)}"
+            )
         if "revert" in text.lower():
             return ContractRevert(name, revert_reason(exc))
         return ChainError(f"the node at {self._url()} refused {name}: {text}")

@@ -13,8 +13,9 @@ from octravpn.acl.policy import PROTOCOL_NAMES, AliasReader, Policy
 from octravpn.cli.context import get
 from octravpn.errors import UsageError
 
-app = typer.Typer(name="acl", help="Check tailnet policy files and ask what they allow.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    name="acl", help="Check tailnet policy files and ask what they allow.", no_args_is_help=True, add_completion=False
+)
 
 
 def read_policy(path: Path) -> tuple[bytes, Policy]:
@@ -49,15 +50,21 @@ def checked_policy(path: Path, *, force: bool) -> bytes:
         raise UsageError(f"{exc} (nothing was sent; --force publishes it anyway)") from exc
     failures = run_tests(Resolver(policy))
     if failures:
-        raise UsageError(f"{path}: {len(failures)} of its tests fail, first {failures[0]} (see `octravpn acl check "
-                         f"{path}`; nothing was sent; --force publishes it anyway)")
+        raise UsageError(
+            f"{path}: {len(failures)} of its tests fail, first {failures[0]} (see `octravpn acl check "
+            f"{path}`; nothing was sent; --force publishes it anyway)"
+        )
     return document
 
 
 @app.command()
-def check(ctx: typer.Context, policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy file (HuJSON)."),
-          tailnet_id: int = typer.Option(None, "--tailnet", min=0,
-                                         help="Also resolve it against this tailnet's members on chain.")) -> None:
+def check(
+    ctx: typer.Context,
+    policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy file (HuJSON)."),
+    tailnet_id: int = typer.Option(
+        None, "--tailnet", min=0, help="Also resolve it against this tailnet's members on chain."
+    ),
+) -> None:
     """Parse the policy, run its tests, and say what it holds (exit 0), or say what is wrong (exit 2)."""
     app_ctx = get(ctx)
     _, policy = read_policy(policy_file)
@@ -67,14 +74,27 @@ def check(ctx: typer.Context, policy_file: Path = typer.Argument(..., metavar="F
         from octravpn.cli.tailnet import membership
 
         members = frozenset(m.lower() for m in membership(app_ctx.client(signer=False), tailnet_id)[0])
-        named = {alias.name for rule in policy.rules for alias in (*rule.sources, *(d.alias for d in rule.destinations))
-                 if alias.kind == "user"} | {user for users in policy.groups.values() for user in users}
-        warnings += [f"{user} is not a member of tailnet {tailnet_id}: what names it matches nobody"
-                     for user in sorted(named - members)]
+        named = {
+            alias.name
+            for rule in policy.rules
+            for alias in (*rule.sources, *(d.alias for d in rule.destinations))
+            if alias.kind == "user"
+        } | {user for users in policy.groups.values() for user in users}
+        warnings += [
+            f"{user} is not a member of tailnet {tailnet_id}: what names it matches nobody"
+            for user in sorted(named - members)
+        ]
     failures = run_tests(Resolver(policy, Network(members=members)))
-    summary = {"file": str(policy_file), "rules": len(policy.rules), "groups": len(policy.groups),
-               "hosts": len(policy.hosts), "tags": sorted(policy.tag_owners), "tests": len(policy.tests),
-               "tests_failed": [str(f) for f in failures], "warnings": warnings}
+    summary = {
+        "file": str(policy_file),
+        "rules": len(policy.rules),
+        "groups": len(policy.groups),
+        "hosts": len(policy.hosts),
+        "tags": sorted(policy.tag_owners),
+        "tests": len(policy.tests),
+        "tests_failed": [str(f) for f in failures],
+        "warnings": warnings,
+    }
     app_ctx.out.record(summary, title="policy")
     if failures:
         raise UsageError(f"{len(failures)} of the policy's test assertions fail (listed above)")
@@ -105,10 +125,16 @@ def explain(
     answers = []
     for src_endpoint, src_address in identity(resolver, src_alias):
         for dst_endpoint, dst_address in identity(resolver, dst_alias):
-            decision = decide(resolver, src_endpoint, src_address, dst_endpoint, dst_address, protocol,
-                              int(port_text))
-            answers.append({"src": src_endpoint.user or source, "dst": destination, "proto": proto,
-                            "allowed": decision.allowed, "why": decision.describe()})
+            decision = decide(resolver, src_endpoint, src_address, dst_endpoint, dst_address, protocol, int(port_text))
+            answers.append(
+                {
+                    "src": src_endpoint.user or source,
+                    "dst": destination,
+                    "proto": proto,
+                    "allowed": decision.allowed,
+                    "why": decision.describe(),
+                }
+            )
     app_ctx.out.rows(answers, columns=["src", "dst", "proto", "allowed", "why"], title="policy decision")
 
 
@@ -121,10 +147,11 @@ def _protocol(text: str) -> int:
     raise UsageError(f"--proto {text!r}: write tcp, udp, icmp, … or an IANA protocol number 0-255")
 
 
-
-
-INDEXERS_OPTION = typer.Option(None, "--indexer", help="An indexer API URL; repeat to use several "
-                                                      "(default: OCTRAVPN_INDEXER, else http://127.0.0.1:8787).")
+INDEXERS_OPTION = typer.Option(
+    None,
+    "--indexer",
+    help="An indexer API URL; repeat to use several (default: OCTRAVPN_INDEXER, else http://127.0.0.1:8787).",
+)
 
 
 def _indexers(given: list[str] | None) -> list[str]:
@@ -136,9 +163,12 @@ def _indexers(given: list[str] | None) -> list[str]:
 
 
 @app.command()
-def publish(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0),
-            policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy whose hash the tailnet has on chain."),
-            indexer: list[str] = INDEXERS_OPTION) -> None:
+def publish(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(..., min=0),
+    policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy whose hash the tailnet has on chain."),
+    indexer: list[str] = INDEXERS_OPTION,
+) -> None:
     """Upload the tailnet's policy document to indexers, so its devices can fetch it (they check its hash)."""
     from eth_hash.auto import keccak
 
@@ -149,19 +179,28 @@ def publish(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0),
     document, _ = read_policy(policy_file)
     on_chain = app_ctx.client(signer=False).tailnet(tailnet_id).acl_policy
     if keccak(document) != on_chain:
-        raise UsageError(f"{policy_file} is not tailnet {tailnet_id}'s policy (its hash 0x{keccak(document).hex()} is "
-                         f"not the chain's 0x{on_chain.hex()}): publish its hash first with `octravpn tailnet set-acl "
-                         f"{tailnet_id} {policy_file}`")
+        raise UsageError(
+            f"{policy_file} is not tailnet {tailnet_id}'s policy (its hash 0x{keccak(document).hex()} is "
+            f"not the chain's 0x{on_chain.hex()}): publish its hash first with `octravpn tailnet set-acl "
+            f"{tailnet_id} {policy_file}`"
+        )
     results = publish_policy(_indexers(indexer), tailnet_id, document)
-    app_ctx.out.rows([{"indexer": url, "result": result} for url, result in results.items()],
-                     columns=["indexer", "result"], title="policy published")
+    app_ctx.out.rows(
+        [{"indexer": url, "result": result} for url, result in results.items()],
+        columns=["indexer", "result"],
+        title="policy published",
+    )
     if "stored" not in results.values():
         raise ChainError(f"no indexer stored tailnet {tailnet_id}'s policy (see above)")
 
 
 @app.command()
-def fetch(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0), indexer: list[str] = INDEXERS_OPTION,
-          output: Path = typer.Option(None, "--output", "-o", help="Write it here instead of to stdout.")) -> None:
+def fetch(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(..., min=0),
+    indexer: list[str] = INDEXERS_OPTION,
+    output: Path = typer.Option(None, "--output", "-o", help="Write it here instead of to stdout."),
+) -> None:
     """The policy in force for a tailnet: fetched from indexers, checked against the hash on chain."""
     import sys
 
@@ -174,21 +213,29 @@ def fetch(ctx: typer.Context, tailnet_id: int = typer.Argument(..., min=0), inde
         sys.stdout.write(document.decode("utf-8", errors="replace"))
         return
     output.write_bytes(document)
-    app_ctx.out.record({"tailnet": tailnet_id, "file": str(output), "acl_hash": "0x" + on_chain.hex(),
-                        "size": len(document)}, title="policy fetched")
+    app_ctx.out.record(
+        {"tailnet": tailnet_id, "file": str(output), "acl_hash": "0x" + on_chain.hex(), "size": len(document)},
+        title="policy fetched",
+    )
 
 
 @app.command("filter")
 def filter_(
     ctx: typer.Context,
     policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy file (HuJSON)."),
-    tailnet_id: int = typer.Option(..., "--tailnet", min=0, help="The tailnet whose members and devices (on chain) "
-                                                                "it applies to."),
+    tailnet_id: int = typer.Option(
+        ..., "--tailnet", min=0, help="The tailnet whose members and devices (on chain) it applies to."
+    ),
     device: str = typer.Option(..., "--device", help="The device (its key's address, or a wallet acting as one)."),
-    tag: list[str] = typer.Option(None, "--tag", help="KEY=tag:NAME: a tag a device asks for (devices announce "
-                                                      "their tags to the mesh; say them here). Repeatable."),
-    nft: str = typer.Option(None, "--nft", metavar="INTERFACE", help="Print the nftables ruleset for this "
-                                                                      "WireGuard interface instead."),
+    tag: list[str] = typer.Option(
+        None,
+        "--tag",
+        help="KEY=tag:NAME: a tag a device asks for (devices announce "
+        "their tags to the mesh; say them here). Repeatable.",
+    ),
+    nft: str = typer.Option(
+        None, "--nft", metavar="INTERFACE", help="Print the nftables ruleset for this WireGuard interface instead."
+    ),
 ) -> None:
     """The filter compiled for one device: who may send it what, and the peers it needs at all."""
     import sys
@@ -208,28 +255,46 @@ def filter_(
         requested.setdefault(app_ctx.address_of(key, what="--tag device").lower(), set()).add(name)
     members = roster(app_ctx.client(signer=False).events(), tailnet_id)
     addresses = assign_addresses(tailnet_id, [key for key, _ in members.keys])
-    network = Network(members=members.members, devices=tuple(
-        Device(key=key, owner=owner, addresses=addresses[key], requested_tags=frozenset(requested.get(key, ())))
-        for key, owner in members.keys))
+    network = Network(
+        members=members.members,
+        devices=tuple(
+            Device(key=key, owner=owner, addresses=addresses[key], requested_tags=frozenset(requested.get(key, ())))
+            for key, owner in members.keys
+        ),
+    )
     wanted = app_ctx.address_of(device, what="--device").lower()
     if wanted not in addresses:
-        raise UsageError(f"{wanted} is no device of tailnet {tailnet_id}: its member wallets and the device keys "
-                         "registered to them are")
+        raise UsageError(
+            f"{wanted} is no device of tailnet {tailnet_id}: its member wallets and the device keys "
+            "registered to them are"
+        )
     compiled = compile_device(Resolver(policy, network), wanted)
     if nft:
         sys.stdout.write(ruleset(compiled, nft))
         return
     peers = {key: str(addresses[key][0]) for key in sorted(compiled.peers)}
-    entries = [{"rule": entry.rule, "from": [str(n) for n in entry.sources], "to": [str(a) for a in entry.destinations],
-                "protocols": sorted(entry.protocols),
-                "ports": [f"{r.first}-{r.last}" if r.first != r.last else str(r.first) for r in entry.ports]}
-               for entry in compiled.entries]
+    entries = [
+        {
+            "rule": entry.rule,
+            "from": [str(n) for n in entry.sources],
+            "to": [str(a) for a in entry.destinations],
+            "protocols": sorted(entry.protocols),
+            "ports": [f"{r.first}-{r.last}" if r.first != r.last else str(r.first) for r in entry.ports],
+        }
+        for entry in compiled.entries
+    ]
     summary = {"device": wanted, "addresses": [str(a) for a in compiled.addresses], "peers": peers}
     if app_ctx.out.as_json:
         app_ctx.out.record({**summary, "entries": entries})
         return
-    app_ctx.out.record({**summary, "peers": [f"{key} ({address})" for key, address in peers.items()]},
-                       title=f"filter of {wanted}")
-    app_ctx.out.rows([{key: ", ".join(map(str, value)) if isinstance(value, list) else value
-                       for key, value in entry.items()} for entry in entries],
-                     columns=["rule", "from", "to", "protocols", "ports"], title="admitted (everything else dropped)")
+    app_ctx.out.record(
+        {**summary, "peers": [f"{key} ({address})" for key, address in peers.items()]}, title=f"filter of {wanted}"
+    )
+    app_ctx.out.rows(
+        [
+            {key: ", ".join(map(str, value)) if isinstance(value, list) else value for key, value in entry.items()}
+            for entry in entries
+        ],
+        columns=["rule", "from", "to", "protocols", "ports"],
+        title="admitted (everything else dropped)",
+    )

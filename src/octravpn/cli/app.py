@@ -12,7 +12,6 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from typer import _click as click  # typer vendors a reduced click: its Context and exceptions are these
@@ -29,7 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "up": ("octravpn.cli.connect", "up", "Connect through an exit: open a session and bring the tunnel up."),
     "down": ("octravpn.cli.connect", "down", "Leave the session, restore the network and settle."),
     "status": ("octravpn.cli.connect", "status", "Exit, session, tunnel, receipts and deposit left (from the daemon)."),
-    "wg-config": ("octravpn.cli.connect", "wg_config", "Open a session and write a wg-quick file for any WireGuard app."),
+    "wg-config": (
+        "octravpn.cli.connect",
+        "wg_config",
+        "Open a session and write a wg-quick file for any WireGuard app.",
+    ),
     "daemon": ("octravpn.cli.daemon", "app", "Run octravpnd, the device daemon the commands above talk to."),
     "tx": ("octravpn.cli.tx", "tx", "What became of a transaction: mined, reverted (and why), pending or dropped."),
     "slash": ("octravpn.cli.gov", "slash", "Slash an operator: with proof of double-signing, or by governance."),
@@ -111,32 +114,58 @@ app = typer.Typer(
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file (default: $XDG_CONFIG_HOME/octravpn/config.toml).", envvar="OCTRAVPN_CONFIG"),
-    network_name: Optional[str] = typer.Option(None, "--network", "-n", help="Network to use (default: the config's).", envvar="OCTRAVPN_NETWORK"),
-    wallet_name: Optional[str] = typer.Option(None, "--wallet", "-w", help="Wallet that signs (default: the config's).", envvar="OCTRAVPN_WALLET"),
-    password_file: Optional[Path] = typer.Option(None, "--password-file", help="Read the wallet passphrase from this file."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Config file (default: $XDG_CONFIG_HOME/octravpn/config.toml).", envvar="OCTRAVPN_CONFIG"
+    ),
+    network_name: str | None = typer.Option(
+        None, "--network", "-n", help="Network to use (default: the config's).", envvar="OCTRAVPN_NETWORK"
+    ),
+    wallet_name: str | None = typer.Option(
+        None, "--wallet", "-w", help="Wallet that signs (default: the config's).", envvar="OCTRAVPN_WALLET"
+    ),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the wallet passphrase from this file."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds to wait for a transaction to be mined."),
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print the version and exit."
+    ),
 ) -> None:
     from octravpn.cli.context import AppContext
 
-    ctx.obj = AppContext(config_path=config, network_name=network_name, wallet_name=wallet_name,
-                         password_file=password_file, as_json=as_json, timeout=timeout)
+    ctx.obj = AppContext(
+        config_path=config,
+        network_name=network_name,
+        wallet_name=wallet_name,
+        password_file=password_file,
+        as_json=as_json,
+        timeout=timeout,
+    )
 
 
 # ----------------------------------------------------------------------------- global options anywhere
 
+
 def _global_options() -> dict[str, bool]:
     """Every spelling of a global option -> whether it takes a value."""
     root = typer.main.get_command(app)
-    return {name: not param.is_flag for param in root.params if isinstance(param, TyperOption)
-            for name in param.opts + param.secondary_opts if name not in ("-h", "--help", "--version")}
+    return {
+        name: not param.is_flag
+        for param in root.params
+        if isinstance(param, TyperOption)
+        for name in param.opts + param.secondary_opts
+        if name not in ("-h", "--help", "--version")
+    }
 
 
 def _options_of(command: click.Command) -> dict[str, bool]:
-    return {name: not (param.is_flag or param.count) for param in command.params if isinstance(param, TyperOption)
-            for name in param.opts + param.secondary_opts}
+    return {
+        name: not (param.is_flag or param.count)
+        for param in command.params
+        if isinstance(param, TyperOption)
+        for name in param.opts + param.secondary_opts
+    }
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -155,12 +184,12 @@ def hoist_global_options(argv: list[str]) -> list[str]:
             break
         if name in own:  # the command's own option, with its value (which may look like anything)
             takes = own[name] and "=" not in token
-            rest += argv[i:i + 1 + takes]
+            rest += argv[i : i + 1 + takes]
             i += 1 + takes
             continue
         if name in globals_:
             takes = globals_[name] and "=" not in token
-            front += argv[i:i + 1 + takes]
+            front += argv[i : i + 1 + takes]
             i += 1 + takes
             continue
         if not token.startswith("-"):
@@ -182,6 +211,7 @@ def _next_command(current: click.Command | None, token: str) -> click.Command | 
 
 
 # ----------------------------------------------------------------------------- running
+
 
 def run(argv: list[str]) -> int:
     """Run one command line; the exit code. Every failure is one line on stderr."""
@@ -215,8 +245,10 @@ def run(argv: list[str]) -> int:
 def interrupted(sent: list[str]) -> int:
     """Ctrl-C: say whether anything had left this machine, so nobody pays twice by running it again."""
     if sent:
-        fail(f"interrupted after sending {', '.join(sent)}: do not run the command again before "
-             f"`octravpn tx {sent[-1]} --wait` says what became of it")
+        fail(
+            f"interrupted after sending {', '.join(sent)}: do not run the command again before "
+            f"`octravpn tx {sent[-1]} --wait` says what became of it"
+        )
     else:
         fail("interrupted: no transaction was sent")
     return INTERRUPTED

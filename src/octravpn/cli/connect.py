@@ -21,17 +21,28 @@ from octravpn.daemon.localclient import DaemonRefused, LocalAPI
 from octravpn.daemon.paths import DEFAULT_SOCKET, read_socket
 from octravpn.daemon.wire import UpRequest
 
-SOCKET_OPTION = typer.Option(DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET",
-                             help="octravpnd's control socket (status reads the one beside it).")
-EXIT_OPTION = typer.Option(..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the "
-                                              "indexer: see README).")
-TAILNET_OPTION = typer.Option(None, "--tailnet", help="Tailnet that pays (default: your one tailnet allowing the exit).")
+SOCKET_OPTION = typer.Option(
+    DEFAULT_SOCKET,
+    "--socket",
+    envvar="OCTRAVPN_SOCKET",
+    help="octravpnd's control socket (status reads the one beside it).",
+)
+EXIT_OPTION = typer.Option(
+    ..., "--exit", help="Exit operator address, a local wallet name, or `auto` (best exit by the indexer: see README)."
+)
+TAILNET_OPTION = typer.Option(
+    None, "--tailnet", help="Tailnet that pays (default: your one tailnet allowing the exit)."
+)
 MAX_PAY_OPTION = typer.Option(None, "--max-pay", help="Deposit to lock (default: the minimum session deposit).")
 SESSION_OPTION = typer.Option(None, "--session", help="Use this open session of this device instead of opening one.")
 REGION_OPTION = typer.Option(None, "--region", help="With --exit auto: only exits in this region.")
 MAX_PRICE_OPTION = typer.Option(None, "--max-price", help="With --exit auto: highest price per MB (asset units).")
-INDEXER_OPTION = typer.Option(None, "--indexer", envvar="OCTRAVPN_INDEXER",
-                              help="Indexer API URL for --exit auto (default: the daemon's --indexer).")
+INDEXER_OPTION = typer.Option(
+    None,
+    "--indexer",
+    envvar="OCTRAVPN_INDEXER",
+    help="Indexer API URL for --exit auto (default: the daemon's --indexer).",
+)
 CONTROL_TIMEOUT = 180.0  # an `up` may wait for a transaction to be mined
 
 
@@ -55,14 +66,23 @@ def up(
     max_pay: str = MAX_PAY_OPTION,
     session_id: int = SESSION_OPTION,
     interface: str = typer.Option("ovpn0", "--interface", help="WireGuard interface to create."),
-    kill_switch: bool = typer.Option(True, "--kill-switch/--no-kill-switch", help="Drop traffic outside the tunnel while up."),
+    kill_switch: bool = typer.Option(
+        True, "--kill-switch/--no-kill-switch", help="Drop traffic outside the tunnel while up."
+    ),
     accept_dns: bool = typer.Option(True, "--accept-dns/--no-accept-dns", help="Use the exit's DNS servers."),
     leeway: float = typer.Option(1.0, "--leeway", min=0, help="MB the exit may count beyond what this side saw."),
-    loss: float = typer.Option(10.0, "--loss", min=0, max=100, metavar="PERCENT",
-                               help="Also sign for up to PERCENT more than this side saw: datagrams the exit sent "
-                                    "and counted that were lost on the way."),
-    fund: str = typer.Option("0.01", "--fund", help="With -w on an unregistered device: native coin to send the device "
-                                                    "key for gas."),
+    loss: float = typer.Option(
+        10.0,
+        "--loss",
+        min=0,
+        max=100,
+        metavar="PERCENT",
+        help="Also sign for up to PERCENT more than this side saw: datagrams the exit sent "
+        "and counted that were lost on the way.",
+    ),
+    fund: str = typer.Option(
+        "0.01", "--fund", help="With -w on an unregistered device: native coin to send the device key for gas."
+    ),
     region: str = REGION_OPTION,
     max_price: str = MAX_PRICE_OPTION,
     indexer: str = INDEXER_OPTION,
@@ -70,9 +90,20 @@ def up(
 ) -> None:
     """Connect: the daemon opens or reuses a session, joins the exit and routes all traffic through it."""
     app_ctx = get(ctx)
-    request = UpRequest(exit=_exit(app_ctx, exit_), tailnet=tailnet_id, max_pay=max_pay, session=session_id,
-                        region=region, max_price=max_price, indexer=indexer, interface=interface,
-                        kill_switch=kill_switch, accept_dns=accept_dns, leeway_mb=leeway, loss_percent=loss)
+    request = UpRequest(
+        exit=_exit(app_ctx, exit_),
+        tailnet=tailnet_id,
+        max_pay=max_pay,
+        session=session_id,
+        region=region,
+        max_price=max_price,
+        indexer=indexer,
+        interface=interface,
+        kill_switch=kill_switch,
+        accept_dns=accept_dns,
+        leeway_mb=leeway,
+        loss_percent=loss,
+    )
     api = LocalAPI(socket, timeout=CONTROL_TIMEOUT)
     try:
         state = api.post("/v1/up", request.to_json())
@@ -86,8 +117,9 @@ def up(
 
 def down(
     ctx: typer.Context,
-    settle_wait: float = typer.Option(60.0, "--settle-wait", min=0, max=3600,
-                                      help="Seconds to wait for the settlement (the daemon goes on after)."),
+    settle_wait: float = typer.Option(
+        60.0, "--settle-wait", min=0, max=3600, help="Seconds to wait for the settlement (the daemon goes on after)."
+    ),
     socket: Path = SOCKET_OPTION,
 ) -> None:
     """Leave: last receipt, network restored, settlement confirmed."""
@@ -98,8 +130,9 @@ def down(
 
 def status(
     ctx: typer.Context,
-    watch: bool = typer.Option(False, "--watch", help="Print every change as it happens (one JSON line each) until "
-                                                      "Ctrl-C."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Print every change as it happens (one JSON line each) until Ctrl-C."
+    ),
     socket: Path = SOCKET_OPTION,
 ) -> None:
     """The daemon's connection: exit, session, tunnel, receipts, deposit left, and what is wrong if anything is."""
@@ -123,8 +156,12 @@ def wg_config(
     max_pay: str = MAX_PAY_OPTION,
     session_id: int = SESSION_OPTION,
     output: Path = typer.Option(None, "--output", "-o", help="Write the file here (mode 0600) instead of stdout."),
-    dns: bool = typer.Option(False, "--dns/--no-dns", help="Write the exit's DNS servers as a `DNS =` line (WireGuard "
-                                                         "apps; wg-quick needs resolvconf for it). Default: a comment."),
+    dns: bool = typer.Option(
+        False,
+        "--dns/--no-dns",
+        help="Write the exit's DNS servers as a `DNS =` line (WireGuard "
+        "apps; wg-quick needs resolvconf for it). Default: a comment.",
+    ),
     region: str = REGION_OPTION,
     max_price: str = MAX_PRICE_OPTION,
     indexer: str = INDEXER_OPTION,
@@ -135,12 +172,20 @@ def wg_config(
     Such an app signs no receipts: the exit settles by claiming the bytes it
     measured, and you confirm with `octravpn session confirm ID BYTES`."""
     app_ctx = get(ctx)
-    request = UpRequest(exit=_exit(app_ctx, exit_), tailnet=tailnet_id, max_pay=max_pay, session=session_id,
-                        region=region, max_price=max_price, indexer=indexer)
+    request = UpRequest(
+        exit=_exit(app_ctx, exit_),
+        tailnet=tailnet_id,
+        max_pay=max_pay,
+        session=session_id,
+        region=region,
+        max_price=max_price,
+        indexer=indexer,
+    )
     answer = LocalAPI(socket, timeout=CONTROL_TIMEOUT).post("/v1/wg-config", {**request.to_json(), "dns_line": dns})
     if output is None:
         sys.stdout.write(answer["config"])
         return
     write_private_file(output, answer["config"])
-    app_ctx.out.record({"session": answer["session"], "file": str(output), "exit": answer["exit"]},
-                       title="wg-quick file written")
+    app_ctx.out.record(
+        {"session": answer["session"], "file": str(output), "exit": answer["exit"]}, title="wg-quick file written"
+    )

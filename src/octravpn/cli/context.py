@@ -35,7 +35,7 @@ class AppContext:
     rpc_timeout: float = 30.0  # one RPC request
     rpc_retries: bool = True  # web3's own retries of a failed read
     _config: Config | None = field(default=None, repr=False)
-    _client: "OctraVPN | None" = field(default=None, repr=False)
+    _client: OctraVPN | None = field(default=None, repr=False)
 
     # ----------------------------------------------------------- config
     @property
@@ -86,10 +86,12 @@ class AppContext:
         if os.environ.get("OCTRAVPN_PASSWORD"):
             return os.environ["OCTRAVPN_PASSWORD"]
         if not sys.stdin.isatty():
-            raise WalletError("no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD (no terminal to prompt on)")
+            raise WalletError(
+                "no passphrase: use --password-file FILE or set OCTRAVPN_PASSWORD (no terminal to prompt on)"
+            )
         return typer.prompt(f"Passphrase for {purpose}", hide_input=True, confirmation_prompt=confirm)
 
-    def account(self, name: str | None = None) -> "LocalAccount":
+    def account(self, name: str | None = None) -> LocalAccount:
         name = self.wallet(name)
         self.keystore.info(name)  # unknown wallet: fail before asking for a passphrase
         return self.keystore.unlock(name, self.password(purpose=f"wallet {name!r}"))
@@ -104,18 +106,25 @@ class AppContext:
             raise UsageError(f"{who!r} is neither an address nor a local wallet") from exc
 
     # ----------------------------------------------------------- chain
-    def client(self, *, signer: bool = True) -> "OctraVPN":
+    def client(self, *, signer: bool = True) -> OctraVPN:
         from octravpn.chain.client import OctraVPN, open_client
         from octravpn.chain.transactions import TransactionManager
 
         if self._client is None:
             account = self.account() if signer else None
-            self._client = open_client(self.network(), account, timeout=self.timeout, rpc_timeout=self.rpc_timeout,
-                                       rpc_retries=self.rpc_retries)
+            self._client = open_client(
+                self.network(),
+                account,
+                timeout=self.timeout,
+                rpc_timeout=self.rpc_timeout,
+                rpc_retries=self.rpc_retries,
+            )
         elif signer and self._client.sender is None:
             # Read first, sign later: keep the checked connection, add the signer.
             w3 = self._client.w3
-            self._client = OctraVPN(w3, self._client.address, TransactionManager(w3, self.account(), timeout=self.timeout))
+            self._client = OctraVPN(
+                w3, self._client.address, TransactionManager(w3, self.account(), timeout=self.timeout)
+            )
         return self._client
 
     def short_rpc(self, rpc_timeout: float) -> None:
@@ -143,7 +152,7 @@ def when(client, deadline: int, *, contract_clock: bool = True) -> str:
         return "now"
     if contract_clock and client.paused():
         return f"{format_duration(left)} after the contract is unpaused (its clock stands still while paused)"
-    at = datetime.datetime.fromtimestamp(latest + left, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    at = datetime.datetime.fromtimestamp(latest + left, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"at {at} (in {format_duration(left)})"
 
 
@@ -157,8 +166,9 @@ def send_after_wait(client, send, deadline, *, contract_clock: bool = True):
     except ContractRevert as exc:
         if not exc.reason.endswith("not elapsed"):
             raise
-        raise ContractRevert(exc.function, f"{exc.reason}: possible "
-                                           f"{when(client, deadline(), contract_clock=contract_clock)}") from None
+        raise ContractRevert(
+            exc.function, f"{exc.reason}: possible {when(client, deadline(), contract_clock=contract_clock)}"
+        ) from None
 
 
 def tx_summary(result) -> dict:

@@ -12,11 +12,19 @@ from octravpn.cli.context import get
 from octravpn.daemon.paths import DEFAULT_SOCKET, DEFAULT_STATE_DIR
 from octravpn.errors import ConfigError, UsageError
 
-app = typer.Typer(name="daemon", help="Run octravpnd, the device daemon `up`, `down` and `status` talk to.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="daemon",
+    help="Run octravpnd, the device daemon `up`, `down` and `status` talk to.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
-STATE_DIR_OPTION = typer.Option(DEFAULT_STATE_DIR, "--state-dir", envvar="OCTRAVPN_STATE_DIR",
-                                help="The device key and the connection's state (root only).")
+STATE_DIR_OPTION = typer.Option(
+    DEFAULT_STATE_DIR,
+    "--state-dir",
+    envvar="OCTRAVPN_STATE_DIR",
+    help="The device key and the connection's state (root only).",
+)
 
 
 def _group(value: str | None) -> int | None:
@@ -34,15 +42,25 @@ def _group(value: str | None) -> int | None:
 def run(
     ctx: typer.Context,
     state_dir: Path = STATE_DIR_OPTION,
-    socket: Path = typer.Option(DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET",
-                                help="Control socket; the read-only one is created beside it."),
+    socket: Path = typer.Option(
+        DEFAULT_SOCKET,
+        "--socket",
+        envvar="OCTRAVPN_SOCKET",
+        help="Control socket; the read-only one is created beside it.",
+    ),
     group: str = typer.Option(None, "--group", help="A group whose members may control the daemon (besides root)."),
-    indexer: str = typer.Option(None, "--indexer", envvar="OCTRAVPN_INDEXER", help="Indexer API URL for `up --exit auto`."),
-    key_password_file: Path = typer.Option(None, "--key-password-file",
-                                           help="Keep the device key encrypted, unlocked with the password in this "
-                                                "file (systemd: LoadCredential=device-key-password)."),
-    dead_after: float = typer.Option(6.0, "--dead-after", min=1, help="Seconds without a sign of life before the exit "
-                                                                     "counts as unreachable."),
+    indexer: str = typer.Option(
+        None, "--indexer", envvar="OCTRAVPN_INDEXER", help="Indexer API URL for `up --exit auto`."
+    ),
+    key_password_file: Path = typer.Option(
+        None,
+        "--key-password-file",
+        help="Keep the device key encrypted, unlocked with the password in this "
+        "file (systemd: LoadCredential=device-key-password).",
+    ),
+    dead_after: float = typer.Option(
+        6.0, "--dead-after", min=1, help="Seconds without a sign of life before the exit counts as unreachable."
+    ),
     dns_file: Path = typer.Option(Path("/etc/resolv.conf"), "--dns-file", hidden=True),
 ) -> None:
     """Run the daemon in the foreground (systemd runs it so; see README). Stopping it keeps the connection and its
@@ -61,10 +79,16 @@ def run(
     network = app_ctx.network()
     password = identity.read_password_file(key_password_file) if key_password_file else identity.credentials_password()
     account = identity.load_or_create(state_dir, password=password)
-    settings = DaemonSettings(state_dir=state_dir, network=network, indexer_url=indexer, dead_after=dead_after,
-                              dns_file=dns_file)
-    daemon = Daemon(settings, account=account, runner=SubprocessRunner(), resolve=resolve_ipv4,
-                    open_chain=lambda: open_client(network, account, rpc_timeout=5.0, rpc_retries=False))
+    settings = DaemonSettings(
+        state_dir=state_dir, network=network, indexer_url=indexer, dead_after=dead_after, dns_file=dns_file
+    )
+    daemon = Daemon(
+        settings,
+        account=account,
+        runner=SubprocessRunner(),
+        resolve=resolve_ipv4,
+        open_chain=lambda: open_client(network, account, rpc_timeout=5.0, rpc_retries=False),
+    )
     configure_daemon_logging()
     serve(daemon, control_path=socket, group=_group(group))
 

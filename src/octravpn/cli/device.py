@@ -19,7 +19,12 @@ from octravpn.errors import UsageError
 from octravpn.protocol import Device, sign
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record, parse_amount
 
-app = typer.Typer(name="device", help="Let device keys (a laptop, a phone) act for your wallet.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="device",
+    help="Let device keys (a laptop, a phone) act for your wallet.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _daemon_consent(socket: Path, device: str, wallet: str) -> bytes | None:
@@ -31,8 +36,14 @@ def _daemon_consent(socket: Path, device: str, wallet: str) -> bytes | None:
     return bytes.fromhex(answer["signature"].removeprefix("0x")) if answer["device"] == device else None
 
 
-def register(app_ctx: AppContext, device: str, *, signature: str | None = None, fund: str | None = None,
-             socket: Path = DEFAULT_SOCKET) -> dict:
+def register(
+    app_ctx: AppContext,
+    device: str,
+    *,
+    signature: str | None = None,
+    fund: str | None = None,
+    socket: Path = DEFAULT_SOCKET,
+) -> dict:
     """Attach `device` to the selected wallet, with its consent, and send it `fund` native coin for gas."""
     address = app_ctx.address_of(device)
     client = app_ctx.client()
@@ -47,8 +58,10 @@ def register(app_ctx: AppContext, device: str, *, signature: str | None = None, 
     else:
         consent = _daemon_consent(socket, address, wallet)
         if consent is None:
-            raise UsageError(f"{address} is neither a local wallet nor this machine's daemon's device: pass its consent "
-                             f"with --signature (on the device: `octravpn -w DEVICE device consent {wallet}`)")
+            raise UsageError(
+                f"{address} is neither a local wallet nor this machine's daemon's device: pass its consent "
+                f"with --signature (on the device: `octravpn -w DEVICE device consent {wallet}`)"
+            )
     result = client.register_device(address, consent)
     row = {"device": address, "wallet": wallet, **tx_summary(result)}
     if fund is not None:
@@ -64,10 +77,16 @@ def register(app_ctx: AppContext, device: str, *, signature: str | None = None, 
 def add(
     ctx: typer.Context,
     device: str = typer.Argument(..., help="Device address or local wallet name."),
-    signature: str = typer.Option(None, "--signature", help="The device's consent (`octravpn -w DEVICE device consent "
-                                  "WALLET` prints it); not needed for a local wallet or this machine's daemon."),
+    signature: str = typer.Option(
+        None,
+        "--signature",
+        help="The device's consent (`octravpn -w DEVICE device consent "
+        "WALLET` prints it); not needed for a local wallet or this machine's daemon.",
+    ),
     fund: str = typer.Option(None, "--fund", help="Also send the device this much native coin, for its gas."),
-    socket: Path = typer.Option(DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET", help="octravpnd's control socket."),
+    socket: Path = typer.Option(
+        DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET", help="octravpnd's control socket."
+    ),
 ) -> None:
     """Attach a device key to the selected wallet."""
     app_ctx = get(ctx)
@@ -75,15 +94,18 @@ def add(
 
 
 @app.command()
-def consent(ctx: typer.Context, wallet: str = typer.Argument(..., help="The wallet this device key will act for.")) -> None:
+def consent(
+    ctx: typer.Context, wallet: str = typer.Argument(..., help="The wallet this device key will act for.")
+) -> None:
     """Sign, with the selected wallet's key, consent to act for WALLET (give the output to `device add --signature`)."""
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
     owner = app_ctx.address_of(wallet)
     device_key = app_ctx.account()
     signature = sign(client.domain(), Device(wallet=owner), bytes(device_key.key))
-    app_ctx.out.record({"device": device_key.address, "wallet": owner, "signature": "0x" + signature.hex()},
-                       title="device consent")
+    app_ctx.out.record(
+        {"device": device_key.address, "wallet": owner, "signature": "0x" + signature.hex()}, title="device consent"
+    )
 
 
 @app.command()
@@ -96,7 +118,10 @@ def revoke(ctx: typer.Context, device: str = typer.Argument(..., help="Device ad
 
 
 @app.command("list")
-def list_(ctx: typer.Context, wallet: str = typer.Argument(None, help="Wallet name or address (default: the selected wallet).")) -> None:
+def list_(
+    ctx: typer.Context,
+    wallet: str = typer.Argument(None, help="Wallet name or address (default: the selected wallet)."),
+) -> None:
     """Devices currently attached to a wallet (rebuilt from events)."""
     app_ctx = get(ctx)
     owner = app_ctx.address_of(wallet or app_ctx.wallet())

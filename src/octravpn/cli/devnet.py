@@ -14,7 +14,9 @@ from octravpn.config import Network
 from octravpn.errors import UsageError
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record, parse_amount, parse_duration
 
-app = typer.Typer(name="devnet", help="Run a local devnet (anvil) with OctraVPN deployed.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="devnet", help="Run a local devnet (anvil) with OctraVPN deployed.", no_args_is_help=True, add_completion=False
+)
 
 NETWORK = "devnet"
 CHAIN_ID = 31337
@@ -28,10 +30,14 @@ def _devnet(ctx, port: int | None = None, host: str | None = None) -> LocalDevne
     app_ctx = get(ctx)
     known = app_ctx.config.networks.get(NETWORK)
     configured = urlparse(known.rpc_url) if known else None
-    remembered = (LocalDevnet.remembered_address(app_ctx.config.devnet_dir)
-                  or (configured and (configured.hostname, configured.port)) or ("127.0.0.1", 8545))
-    return LocalDevnet(app_ctx.config.devnet_dir, port=port or remembered[1], host=host or remembered[0],
-                       chain_id=CHAIN_ID)
+    remembered = (
+        LocalDevnet.remembered_address(app_ctx.config.devnet_dir)
+        or (configured and (configured.hostname, configured.port))
+        or ("127.0.0.1", 8545)
+    )
+    return LocalDevnet(
+        app_ctx.config.devnet_dir, port=port or remembered[1], host=host or remembered[0], chain_id=CHAIN_ID
+    )
 
 
 @app.command()
@@ -48,7 +54,9 @@ def up(
     started_at = time.monotonic()
     running = _devnet(ctx)
     if running.pid() is not None and (port not in (None, running.port) or host not in (None, running.host)):
-        raise UsageError(f"the devnet already runs on {running.host}:{running.port}: `octravpn devnet down` first to move it")
+        raise UsageError(
+            f"the devnet already runs on {running.host}:{running.port}: `octravpn devnet down` first to move it"
+        )
     config = app_ctx.config
     known = config.networks.get(NETWORK)
     missing = [name for name in WALLETS if not app_ctx.keystore.exists(name)]
@@ -69,17 +77,27 @@ def up(
     if updated.default_wallet is None:
         updated = replace(updated, default_wallet="alice")
     app_ctx.save_config(updated)
-    out.record({
-        "status": "started" if started else "already running",
-        "rpc_url": devnet.rpc_url,
-        "chain_id": CHAIN_ID,
-        "contract": contract,
-        "wallets_created": created,
-        **({"tx": deployment.tx_hash, "block": deployment.receipt["blockNumber"],
-            "gas_used": deployment.receipt["gasUsed"]} if deployment else {}),
-        "state": str(devnet.state_path),
-        "seconds": round(time.monotonic() - started_at, 2),
-    }, title="devnet")
+    out.record(
+        {
+            "status": "started" if started else "already running",
+            "rpc_url": devnet.rpc_url,
+            "chain_id": CHAIN_ID,
+            "contract": contract,
+            "wallets_created": created,
+            **(
+                {
+                    "tx": deployment.tx_hash,
+                    "block": deployment.receipt["blockNumber"],
+                    "gas_used": deployment.receipt["gasUsed"],
+                }
+                if deployment
+                else {}
+            ),
+            "state": str(devnet.state_path),
+            "seconds": round(time.monotonic() - started_at, 2),
+        },
+        title="devnet",
+    )
 
 
 def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, password: str | None):
@@ -114,8 +132,11 @@ def _running(ctx) -> LocalDevnet:
 
 
 @app.command()
-def fund(ctx: typer.Context, wallet: str = typer.Argument(..., help="Wallet name or address."),
-         amount: str = typer.Argument(..., help="Native coin to add, e.g. 10.")) -> None:
+def fund(
+    ctx: typer.Context,
+    wallet: str = typer.Argument(..., help="Wallet name or address."),
+    amount: str = typer.Argument(..., help="Native coin to add, e.g. 10."),
+) -> None:
     """Add native coin to a wallet (devnet only: anvil sets the balance)."""
     app_ctx = get(ctx)
     devnet = _running(ctx)
@@ -123,8 +144,14 @@ def fund(ctx: typer.Context, wallet: str = typer.Argument(..., help="Wallet name
     added = parse_amount(amount, NATIVE_DECIMALS)
     balance = int(devnet.rpc("eth_getBalance", [address, "latest"]), 16) + added
     devnet.rpc("anvil_setBalance", [address, hex(balance)])
-    app_ctx.out.record({"address": address, "added": amount_record(added, NATIVE_DECIMALS, NATIVE_SYMBOL),
-                        "balance": amount_record(balance, NATIVE_DECIMALS, NATIVE_SYMBOL)}, title="funded")
+    app_ctx.out.record(
+        {
+            "address": address,
+            "added": amount_record(added, NATIVE_DECIMALS, NATIVE_SYMBOL),
+            "balance": amount_record(balance, NATIVE_DECIMALS, NATIVE_SYMBOL),
+        },
+        title="funded",
+    )
 
 
 @app.command()
@@ -136,8 +163,10 @@ def advance(ctx: typer.Context, duration: str = typer.Argument(..., help="How fa
     devnet.rpc("evm_increaseTime", [parse_duration(duration)])
     devnet.rpc("evm_mine", [])
     block = devnet.rpc("eth_getBlockByNumber", ["latest", False])
-    app_ctx.out.record({"advanced": duration, "block": int(block["number"], 16),
-                        "timestamp": int(block["timestamp"], 16)}, title="devnet clock advanced")
+    app_ctx.out.record(
+        {"advanced": duration, "block": int(block["number"], 16), "timestamp": int(block["timestamp"], 16)},
+        title="devnet clock advanced",
+    )
 
 
 @app.command()
@@ -172,6 +201,7 @@ def reset(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", help="Do 
     devnet.reset()
     known = app_ctx.config.networks.get(NETWORK)
     if known:
-        app_ctx.save_config(app_ctx.config.with_network(Network(name=NETWORK, rpc_url=known.rpc_url, chain_id=CHAIN_ID)))
+        app_ctx.save_config(
+            app_ctx.config.with_network(Network(name=NETWORK, rpc_url=known.rpc_url, chain_id=CHAIN_ID))
+        )
     app_ctx.out.record({"status": "reset", "state": str(devnet.state_path)})
-

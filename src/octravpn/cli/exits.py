@@ -16,23 +16,43 @@ INDEXER_OPTION = typer.Option(DEFAULT_INDEXER, "--indexer", envvar="OCTRAVPN_IND
 def list_exits(
     ctx: typer.Context,
     region: str = typer.Option(None, "--region", help="Only this region, e.g. eu-west."),
-    max_price: str = typer.Option(None, "--max-price", help="Highest price per MB, in the asset's units (e.g. 0.000001)."),
+    max_price: str = typer.Option(
+        None, "--max-price", help="Highest price per MB, in the asset's units (e.g. 0.000001)."
+    ),
     tailnet: int = typer.Option(None, "--tailnet", min=0, help="Only exits this tailnet allows."),
-    all_: bool = typer.Option(False, "--all", help="Include exits that cannot serve now (retired, slashed, understaked)."),
-    sort: str = typer.Option("price", "--sort", help="price, stake, reputation, registered or region; '-' before it: descending."),
+    all_: bool = typer.Option(
+        False, "--all", help="Include exits that cannot serve now (retired, slashed, understaked)."
+    ),
+    sort: str = typer.Option(
+        "price", "--sort", help="price, stake, reputation, registered or region; '-' before it: descending."
+    ),
     indexer: str = INDEXER_OPTION,
 ) -> None:
     """Exits, cheapest first by default; with --all, the ones that cannot serve now too, and why."""
     app_ctx = get(ctx)
     api = IndexerClient(indexer)
     try:
-        exits = api.exits(region=region, max_price=app_ctx.amount(max_price, what="max price") if max_price else None,
-                          tailnet=tailnet, active=not all_, sort=sort)
+        exits = api.exits(
+            region=region,
+            max_price=app_ctx.amount(max_price, what="max price") if max_price else None,
+            tailnet=tailnet,
+            active=not all_,
+            sort=sort,
+        )
     finally:
         api.close()
-    rows = [{"address": e["address"], "region": e["region"], "endpoint": e["endpoint"],
-             "price_per_mb": app_ctx.show_amount(int(e["price_per_mb"])), "stake": app_ctx.show_amount(int(e["stake"])),
-             "reputation": app_ctx.show_amount(int(e["reputation"])), "state": _state(e)} for e in exits]
+    rows = [
+        {
+            "address": e["address"],
+            "region": e["region"],
+            "endpoint": e["endpoint"],
+            "price_per_mb": app_ctx.show_amount(int(e["price_per_mb"])),
+            "stake": app_ctx.show_amount(int(e["stake"])),
+            "reputation": app_ctx.show_amount(int(e["reputation"])),
+            "state": _state(e),
+        }
+        for e in exits
+    ]
     # The table keeps what people compare (it must fit a terminal); --json has every field.
     columns = ["address", "region", "price_per_mb", "stake", "reputation"] + (["state"] if all_ else [])
     app_ctx.out.rows(rows, columns=columns, title=f"{len(rows)} exit{'' if len(rows) == 1 else 's'}")

@@ -14,8 +14,12 @@ from octravpn.cli.context import get, send_after_wait, tx_summary
 from octravpn.errors import UsageError
 from octravpn.protocol.reports import report_commitment
 
-app = typer.Typer(name="gov", help="Governance: timelocked parameters, pause, ownership, program treasury.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="gov",
+    help="Governance: timelocked parameters, pause, ownership, program treasury.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 AMOUNT_PARAMS = ("min_session_deposit", "min_tailnet_deposit", "min_endpoint_stake")
@@ -34,12 +38,18 @@ def params(ctx: typer.Context) -> None:
     current = asdict(client.params())
     pending, eta = client.pending_params()
     changing = {key: value for key, value in asdict(pending).items() if value != current[key]}
-    app_ctx.out.record({
-        **_shown(app_ctx, current), "owner": client.owner(), "paused": client.paused(),
-        "program_treasury": app_ctx.show_amount(client.program_treasury()),
-        "burned": app_ctx.show_amount(client.burned()), "asset": client.asset,
-        "pending_change": {**_shown(app_ctx, changing), "eta": eta} if eta else None,
-    }, title="parameters")
+    app_ctx.out.record(
+        {
+            **_shown(app_ctx, current),
+            "owner": client.owner(),
+            "paused": client.paused(),
+            "program_treasury": app_ctx.show_amount(client.program_treasury()),
+            "burned": app_ctx.show_amount(client.burned()),
+            "asset": client.asset,
+            "pending_change": {**_shown(app_ctx, changing), "eta": eta} if eta else None,
+        },
+        title="parameters",
+    )
 
 
 @app.command("set-params")
@@ -61,10 +71,16 @@ def set_params(
     app_ctx = get(ctx)
     client = app_ctx.client()
     given = dict(
-        min_session_deposit=min_session_deposit, min_tailnet_deposit=min_tailnet_deposit, session_grace=session_grace,
-        sweep_grace_multiplier=sweep_grace_multiplier, sweep_bounty_bps=sweep_bounty_bps,
-        min_endpoint_stake=min_endpoint_stake, unbond_grace=unbond_grace, slash_burn_bps=slash_burn_bps,
-        slash_bounty_bps=slash_bounty_bps, protocol_fee_bps=protocol_fee_bps,
+        min_session_deposit=min_session_deposit,
+        min_tailnet_deposit=min_tailnet_deposit,
+        session_grace=session_grace,
+        sweep_grace_multiplier=sweep_grace_multiplier,
+        sweep_bounty_bps=sweep_bounty_bps,
+        min_endpoint_stake=min_endpoint_stake,
+        unbond_grace=unbond_grace,
+        slash_burn_bps=slash_burn_bps,
+        slash_bounty_bps=slash_bounty_bps,
+        protocol_fee_bps=protocol_fee_bps,
     )
     changes = {key: value for key, value in given.items() if value is not None}
     if not changes:
@@ -74,8 +90,10 @@ def set_params(
             changes[key] = app_ctx.amount(changes[key], what=key)
     result = client.schedule_params(replace(client.params(), **changes))
     eta = result.event("ParamsScheduled").args["eta"]
-    app_ctx.out.record({**_shown(app_ctx, changes), "eta": eta, **tx_summary(result)},
-                       title=f"parameter change scheduled: executable from {eta}")
+    app_ctx.out.record(
+        {**_shown(app_ctx, changes), "eta": eta, **tx_summary(result)},
+        title=f"parameter change scheduled: executable from {eta}",
+    )
 
 
 @app.command("execute-params")
@@ -109,8 +127,11 @@ def unpause(ctx: typer.Context) -> None:
 
 
 @app.command("transfer-ownership")
-def transfer_ownership(ctx: typer.Context, new_owner: str = typer.Argument(..., help="Address or wallet."),
-                       yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation.")) -> None:
+def transfer_ownership(
+    ctx: typer.Context,
+    new_owner: str = typer.Argument(..., help="Address or wallet."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
     """Hand governance to another address (owner only). Only the new owner can hand it back."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(new_owner)
@@ -119,23 +140,34 @@ def transfer_ownership(ctx: typer.Context, new_owner: str = typer.Argument(..., 
 
 
 @app.command("withdraw-treasury")
-def withdraw_treasury(ctx: typer.Context, amount: str = typer.Argument(...),
-                      to: str = typer.Option(None, "--to", help="Receiver (default: the owner wallet).")) -> None:
+def withdraw_treasury(
+    ctx: typer.Context,
+    amount: str = typer.Argument(...),
+    to: str = typer.Option(None, "--to", help="Receiver (default: the owner wallet)."),
+) -> None:
     """Withdraw protocol fees and slashed stake (owner only)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
     receiver = app_ctx.address_of(to) if to else client.sender.account.address
     result = client.withdraw_program_treasury(receiver, app_ctx.amount(amount))
-    app_ctx.out.record({"to": receiver, "treasury_left": app_ctx.show_amount(client.program_treasury()), **tx_summary(result)})
+    app_ctx.out.record(
+        {"to": receiver, "treasury_left": app_ctx.show_amount(client.program_treasury()), **tx_summary(result)}
+    )
 
 
 def slash(
     ctx: typer.Context,
     operator: str = typer.Argument(..., help="Operator address or wallet."),
-    evidence: Path = typer.Option(None, "--evidence", help="JSON proof of double-signing: "
-                                  '{"session_id", "seq", "bytes_a", "sig_a", "bytes_b", "sig_b"}; '
-                                  "without it, a governance slash (owner only)."),
-    reason: str = typer.Option(None, "--reason", help="Governance slash: the published case (its keccak256 is logged)."),
+    evidence: Path = typer.Option(
+        None,
+        "--evidence",
+        help="JSON proof of double-signing: "
+        '{"session_id", "seq", "bytes_a", "sig_a", "bytes_b", "sig_b"}; '
+        "without it, a governance slash (owner only).",
+    ),
+    reason: str = typer.Option(
+        None, "--reason", help="Governance slash: the published case (its keccak256 is logged)."
+    ),
     execute: bool = typer.Option(False, "--execute", help="Governance slash: execute the scheduled slash."),
     cancel: bool = typer.Option(False, "--cancel", help="Governance slash: drop the scheduled slash."),
     yes: bool = typer.Option(False, "--yes", help="Governance slash: do not ask for confirmation."),
@@ -151,13 +183,25 @@ def slash(
     client = app_ctx.client()
     try:
         proof = json.loads(evidence.read_text())
-        args = (int(proof["session_id"]), int(proof["seq"]), int(proof["bytes_a"]), bytes.fromhex(proof["sig_a"].removeprefix("0x")),
-                int(proof["bytes_b"]), bytes.fromhex(proof["sig_b"].removeprefix("0x")))
+        args = (
+            int(proof["session_id"]),
+            int(proof["seq"]),
+            int(proof["bytes_a"]),
+            bytes.fromhex(proof["sig_a"].removeprefix("0x")),
+            int(proof["bytes_b"]),
+            bytes.fromhex(proof["sig_b"].removeprefix("0x")),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"evidence file {evidence} is not a double-signing proof: {exc}") from exc
     session_id, seq, bytes_a, sig_a, bytes_b, sig_b = args
-    commitment = report_commitment(reporter=client.sender.account.address, operator=address, session_id=session_id,
-                                   seq=seq, bytes_a=bytes_a, bytes_b=bytes_b)
+    commitment = report_commitment(
+        reporter=client.sender.account.address,
+        operator=address,
+        session_id=session_id,
+        seq=seq,
+        bytes_a=bytes_a,
+        bytes_b=bytes_b,
+    )
     try:
         committed = client.commit_slash_report(commitment)
         app_ctx.out.step(f"report committed in block {committed.block_number}; revealing it")
@@ -169,39 +213,59 @@ def slash(
     result = client.slash_double_sign(address, session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
     paid = [e for e in result.events if e.name == "SlashBountyPaid"]
     if paid:  # the operator had slashed itself after the report was committed
-        app_ctx.out.record({"operator": address, "bounty": app_ctx.show_amount(paid[0].args["amount"]),
-                            **tx_summary(result)}, title="bounty held from the operator's own slash paid")
+        app_ctx.out.record(
+            {"operator": address, "bounty": app_ctx.show_amount(paid[0].args["amount"]), **tx_summary(result)},
+            title="bounty held from the operator's own slash paid",
+        )
         return
     event = result.event("OperatorSlashed").args
-    app_ctx.out.record({"operator": address, "stake": app_ctx.show_amount(event["stake"]),
-                        "to_treasury": app_ctx.show_amount(event["treasury_amt"]),
-                        "bounty": app_ctx.show_amount(event["bounty_amt"]),
-                        "forfeited_earnings": app_ctx.show_amount(event["forfeited_earnings"]), **tx_summary(result)},
-                       title="operator slashed")
-
+    app_ctx.out.record(
+        {
+            "operator": address,
+            "stake": app_ctx.show_amount(event["stake"]),
+            "to_treasury": app_ctx.show_amount(event["treasury_amt"]),
+            "bounty": app_ctx.show_amount(event["bounty_amt"]),
+            "forfeited_earnings": app_ctx.show_amount(event["forfeited_earnings"]),
+            **tx_summary(result),
+        },
+        title="operator slashed",
+    )
 
 
 def _governance_slash(app_ctx, address: str, *, reason: str | None, execute: bool, cancel: bool, yes: bool) -> None:
     if sum((reason is not None, execute, cancel)) != 1:
-        raise UsageError("a governance slash takes exactly one of --reason TEXT (announce), --execute or --cancel; "
-                         "anyone with proof of double-signing passes --evidence FILE instead")
+        raise UsageError(
+            "a governance slash takes exactly one of --reason TEXT (announce), --execute or --cancel; "
+            "anyone with proof of double-signing passes --evidence FILE instead"
+        )
     if reason is not None:
-        app_ctx.confirm(f"Announce a governance slash of {address}? Executed, it burns the operator's whole stake "
-                        "and earnings.", yes=yes)
+        app_ctx.confirm(
+            f"Announce a governance slash of {address}? Executed, it burns the operator's whole stake and earnings.",
+            yes=yes,
+        )
     elif execute:
         app_ctx.confirm(f"Burn the whole stake and earnings of {address} now?", yes=yes)
     client = app_ctx.client()
     if reason is not None:
         result = client.schedule_slash(address, keccak(reason.encode()))
         eta = result.event("GovSlashScheduled").args["eta"]
-        app_ctx.out.record({"operator": address, "reason": reason, "eta": eta, **tx_summary(result)},
-                           title=f"governance slash scheduled: executable from {eta}")
+        app_ctx.out.record(
+            {"operator": address, "reason": reason, "eta": eta, **tx_summary(result)},
+            title=f"governance slash scheduled: executable from {eta}",
+        )
     elif cancel:
         app_ctx.out.record({"operator": address, "cancelled": True, **tx_summary(client.cancel_slash(address))})
     else:
-        result = send_after_wait(client, lambda: client.execute_slash(address), lambda: client.gov_slash_eta(address),
-                                 contract_clock=False)
+        result = send_after_wait(
+            client, lambda: client.execute_slash(address), lambda: client.gov_slash_eta(address), contract_clock=False
+        )
         event = result.event("OperatorSlashed").args
-        app_ctx.out.record({"operator": address, "stake": app_ctx.show_amount(event["stake"]),
-                            "burned": app_ctx.show_amount(event["burned_amt"]), **tx_summary(result)},
-                           title="operator slashed by governance (stake burned)")
+        app_ctx.out.record(
+            {
+                "operator": address,
+                "stake": app_ctx.show_amount(event["stake"]),
+                "burned": app_ctx.show_amount(event["burned_amt"]),
+                **tx_summary(result),
+            },
+            title="operator slashed by governance (stake burned)",
+        )

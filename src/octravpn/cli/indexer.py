@@ -9,7 +9,12 @@ from octravpn.errors import UsageError
 from octravpn.logs import configure_daemon_logging
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 
-app = typer.Typer(name="indexer", help="Index the contract's events into SQL and serve the discovery API.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="indexer",
+    help="Index the contract's events into SQL and serve the discovery API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 DEVNET_CHAIN_ID = 31337
 
@@ -35,11 +40,17 @@ def _confirmations(given: int | None, chain_id: int) -> int:
     return given if given is not None else (0 if chain_id == DEVNET_CHAIN_ID else 12)
 
 
-DB_OPTION = typer.Option(None, "--db", help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB "
-                                            "(default: SQLite in the data directory).")
-LISTEN_OPTION = typer.Option("127.0.0.1:8787", "--listen", envvar="OCTRAVPN_INDEXER_LISTEN",
-                             help="Where the API listens (HOST:PORT).")
-MAX_LAG_OPTION = typer.Option(20, "--max-lag", min=0, help="Blocks behind the head (beyond confirmations) /healthz still calls ok.")
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB (default: SQLite in the data directory).",
+)
+LISTEN_OPTION = typer.Option(
+    "127.0.0.1:8787", "--listen", envvar="OCTRAVPN_INDEXER_LISTEN", help="Where the API listens (HOST:PORT)."
+)
+MAX_LAG_OPTION = typer.Option(
+    20, "--max-lag", min=0, help="Blocks behind the head (beyond confirmations) /healthz still calls ok."
+)
 
 
 @app.command()
@@ -48,10 +59,18 @@ def run(
     db: str = DB_OPTION,
     listen: str = LISTEN_OPTION,
     no_api: bool = typer.Option(False, "--no-api", help="Only follow the chain."),
-    confirmations: int = typer.Option(None, "--confirmations", min=0, help="Blocks to wait before indexing one "
-                                                                           "(default: 0 on the devnet, 12 elsewhere)."),
-    start_block: int = typer.Option(None, "--start-block", min=0, help="The contract's deployment block (default: found "
-                                                                       "by searching the node's history)."),
+    confirmations: int = typer.Option(
+        None,
+        "--confirmations",
+        min=0,
+        help="Blocks to wait before indexing one (default: 0 on the devnet, 12 elsewhere).",
+    ),
+    start_block: int = typer.Option(
+        None,
+        "--start-block",
+        min=0,
+        help="The contract's deployment block (default: found by searching the node's history).",
+    ),
     batch_blocks: int = typer.Option(2000, "--batch-blocks", min=1, help="Blocks read per eth_getLogs call."),
     reorg_depth: int = typer.Option(64, "--reorg-depth", min=1, help="Newest blocks whose changes can be undone."),
     poll_interval: float = typer.Option(1.0, "--poll-interval", min=0.05, help="Seconds between polls once caught up."),
@@ -60,7 +79,8 @@ def run(
 ) -> None:
     """Follow the contract's events into the database and serve the API, until stopped (Ctrl-C/SIGTERM)."""
     from octravpn.indexer.api import ChainReader
-    from octravpn.indexer.follower import Follower, FollowSettings, reset as reset_index
+    from octravpn.indexer.follower import Follower, FollowSettings
+    from octravpn.indexer.follower import reset as reset_index
     from octravpn.indexer.queries import Queries
     from octravpn.indexer.rpc import JsonRpc
     from octravpn.indexer.service import serve
@@ -69,25 +89,43 @@ def run(
     address = None if no_api else _listen(listen)
     network = app_ctx.network()
     if not network.contract:
-        raise UsageError(f"network {network.name!r} has no contract address: deploy or set one with `octravpn network add`")
+        raise UsageError(
+            f"network {network.name!r} has no contract address: deploy or set one with `octravpn network add`"
+        )
     engine = _database(app_ctx, db)
     if reset:
         reset_index(engine)
     rpc = JsonRpc(network.rpc_url)
     wait = _confirmations(confirmations, network.chain_id)
-    follower = Follower(engine, rpc, contract=network.contract, chain_id=network.chain_id, start_block=start_block,
-                        settings=FollowSettings(confirmations=wait, batch_blocks=batch_blocks, reorg_depth=reorg_depth,
-                                                poll_interval=poll_interval))
+    follower = Follower(
+        engine,
+        rpc,
+        contract=network.contract,
+        chain_id=network.chain_id,
+        start_block=start_block,
+        settings=FollowSettings(
+            confirmations=wait, batch_blocks=batch_blocks, reorg_depth=reorg_depth, poll_interval=poll_interval
+        ),
+    )
     checkpoint = follower.initialize()
     configure_daemon_logging()
-    app_ctx.out.step(f"indexing {network.contract} on {network.name} from block {checkpoint.block_number + 1} "
-                     f"({wait} confirmations) into {engine.url.render_as_string(hide_password=True)}")
+    app_ctx.out.step(
+        f"indexing {network.contract} on {network.name} from block {checkpoint.block_number + 1} "
+        f"({wait} confirmations) into {engine.url.render_as_string(hide_password=True)}"
+    )
     if address:
         app_ctx.out.step(f"API on http://{address[0]}:{address[1]} (OpenAPI at /openapi.json)")
     api_rpc = JsonRpc(network.rpc_url)  # the API's own: the follower's client is busy on another thread
     try:
-        serve(follower, Queries(engine), ChainReader(api_rpc, network.contract), host=address[0] if address else "",
-              port=address[1] if address else None, confirmations=wait, max_lag=max_lag)
+        serve(
+            follower,
+            Queries(engine),
+            ChainReader(api_rpc, network.contract),
+            host=address[0] if address else "",
+            port=address[1] if address else None,
+            confirmations=wait,
+            max_lag=max_lag,
+        )
     finally:
         api_rpc.close()
         rpc.close()
@@ -95,8 +133,13 @@ def run(
 
 
 @app.command("serve")
-def serve_api(ctx: typer.Context, db: str = DB_OPTION, listen: str = LISTEN_OPTION, max_lag: int = MAX_LAG_OPTION,
-              confirmations: int = typer.Option(None, "--confirmations", min=0, help="What the follower waits (for /healthz).")) -> None:
+def serve_api(
+    ctx: typer.Context,
+    db: str = DB_OPTION,
+    listen: str = LISTEN_OPTION,
+    max_lag: int = MAX_LAG_OPTION,
+    confirmations: int = typer.Option(None, "--confirmations", min=0, help="What the follower waits (for /healthz)."),
+) -> None:
     """Serve the API over a database another `indexer run --no-api` fills."""
     from octravpn.indexer.api import ChainReader
     from octravpn.indexer.queries import Queries
@@ -110,8 +153,15 @@ def serve_api(ctx: typer.Context, db: str = DB_OPTION, listen: str = LISTEN_OPTI
     rpc = JsonRpc(network.rpc_url)
     app_ctx.out.step(f"API on http://{host}:{port} over {engine.url.render_as_string(hide_password=True)}")
     try:
-        serve(None, Queries(engine), ChainReader(rpc, network.contract) if network.contract else None, host=host, port=port,
-              confirmations=_confirmations(confirmations, network.chain_id), max_lag=max_lag)
+        serve(
+            None,
+            Queries(engine),
+            ChainReader(rpc, network.contract) if network.contract else None,
+            host=host,
+            port=port,
+            confirmations=_confirmations(confirmations, network.chain_id),
+            max_lag=max_lag,
+        )
     finally:
         rpc.close()
         engine.dispose()
@@ -136,20 +186,33 @@ def status(ctx: typer.Context, db: str = DB_OPTION) -> None:
     finally:
         rpc.close()
     stats = Queries(engine).stats()
-    app_ctx.out.record({"contract": checkpoint.contract, "indexed_block": checkpoint.block_number, "chain_head": head,
-                        "lag_blocks": max(0, head - checkpoint.block_number), "exits_active": stats["exits_active"],
-                        "tailnets": stats["tailnets"], "sessions": sum(stats["sessions"].values()),
-                        "database": engine.url.render_as_string(hide_password=True),
-                        "warning": _mismatch(checkpoint, head, network)}, title="indexer")
+    app_ctx.out.record(
+        {
+            "contract": checkpoint.contract,
+            "indexed_block": checkpoint.block_number,
+            "chain_head": head,
+            "lag_blocks": max(0, head - checkpoint.block_number),
+            "exits_active": stats["exits_active"],
+            "tailnets": stats["tailnets"],
+            "sessions": sum(stats["sessions"].values()),
+            "database": engine.url.render_as_string(hide_password=True),
+            "warning": _mismatch(checkpoint, head, network),
+        },
+        title="indexer",
+    )
 
 
 def _mismatch(checkpoint, head: int, network) -> str | None:
     """Why this index cannot describe the network's chain as it is now, if it cannot."""
     if checkpoint.contract != network.contract or checkpoint.chain_id != network.chain_id:
-        return (f"this index is of contract {checkpoint.contract} on chain {checkpoint.chain_id}, but network "
-                f"{network.name!r} is contract {network.contract} on chain {network.chain_id}: use another --db, "
-                "or `octravpn indexer run --reset`")
+        return (
+            f"this index is of contract {checkpoint.contract} on chain {checkpoint.chain_id}, but network "
+            f"{network.name!r} is contract {network.contract} on chain {network.chain_id}: use another --db, "
+            "or `octravpn indexer run --reset`"
+        )
     if checkpoint.block_number > head:
-        return (f"the index is at block {checkpoint.block_number}, past the chain's head {head}: the chain was reset "
-                "or replaced (`devnet reset`?); index it again with `octravpn indexer run --reset`")
+        return (
+            f"the index is at block {checkpoint.block_number}, past the chain's head {head}: the chain was reset "
+            "or replaced (`devnet reset`?); index it again with `octravpn indexer run --reset`"
+        )
     return None

@@ -13,12 +13,17 @@ from octravpn.errors import ConfigError, UsageError
 from octravpn.logs import configure_daemon_logging
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
-from octravpn.wireguard.keys import Keypair, KeyFormatError, decode_key
+from octravpn.wireguard.keys import KeyFormatError, Keypair, decode_key
 from octravpn.wireguard.runner import SubprocessRunner
 
 AGENT_RPC_TIMEOUT = 10.0  # one chain request: an outage is noticed (and said) quickly, never waited out
 
-app = typer.Typer(name="node", help="Run an exit node: WireGuard, handshake API, metering, settlement.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="node",
+    help="Run an exit node: WireGuard, handshake API, metering, settlement.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _node_dir(app_ctx: AppContext) -> Path:
@@ -41,8 +46,12 @@ def read_private_key(path: Path) -> bytes:
 @app.command()
 def keygen(
     ctx: typer.Context,
-    key_file: Path = typer.Option(None, "--wg-key-file", help="Where to write it (default: the node's data directory)."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing key (the exit must then `operator rotate-keys`)."),
+    key_file: Path = typer.Option(
+        None, "--wg-key-file", help="Where to write it (default: the node's data directory)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing key (the exit must then `operator rotate-keys`)."
+    ),
 ) -> None:
     """Create the exit's WireGuard key (mode 0600) and print the public key to register."""
     app_ctx = get(ctx)
@@ -81,21 +90,47 @@ def _receipt_wallet(app_ctx: AppContext, name: str | None) -> str:
 def run(
     ctx: typer.Context,
     interface: str = typer.Option("ovpn-exit", "--interface", help="WireGuard interface to create (unique per host)."),
-    tunnel_network: str = typer.Option("10.77.0.0/16", "--tunnel-network", help="Client addresses; the exit takes the first."),
+    tunnel_network: str = typer.Option(
+        "10.77.0.0/16", "--tunnel-network", help="Client addresses; the exit takes the first."
+    ),
     dns: list[str] = typer.Option([], "--dns", help="DNS server clients should use (repeatable)."),
-    uplink: str = typer.Option(None, "--uplink", help="Interface clients' traffic leaves by (default: the default route's)."),
-    api_host: str = typer.Option("0.0.0.0", "--api-host", help="Address the handshake API listens on (TCP, the endpoint's port)."),
+    uplink: str = typer.Option(
+        None, "--uplink", help="Interface clients' traffic leaves by (default: the default route's)."
+    ),
+    api_host: str = typer.Option(
+        "0.0.0.0", "--api-host", help="Address the handshake API listens on (TCP, the endpoint's port)."
+    ),
     receipt_every: float = typer.Option(64, "--receipt-every", min=0.001, help="Ask for a signed receipt every N MB."),
-    max_unsigned: float = typer.Option(1024, "--max-unsigned", min=0.001, help="Cut a client that leaves more than N MB unsigned."),
-    max_loss: float = typer.Option(15, "--max-loss", min=0, max=99, metavar="PERCENT",
-                                   help="…plus PERCENT of what the exit measured: datagrams it sent that never arrived."),
-    final_receipt_wait: float = typer.Option(10, "--final-receipt-wait", min=0, help="Seconds a last receipt may take after a cut."),
-    idle_timeout: float = typer.Option(900, "--idle-timeout", min=1,
-                                       help="End a session that carried under 8 bytes/s over N seconds (keepalives only)."),
-    settle_margin: int = typer.Option(None, "--settle-margin", min=0, help="Settle N seconds before the session grace ends."),
+    max_unsigned: float = typer.Option(
+        1024, "--max-unsigned", min=0.001, help="Cut a client that leaves more than N MB unsigned."
+    ),
+    max_loss: float = typer.Option(
+        15,
+        "--max-loss",
+        min=0,
+        max=99,
+        metavar="PERCENT",
+        help="…plus PERCENT of what the exit measured: datagrams it sent that never arrived.",
+    ),
+    final_receipt_wait: float = typer.Option(
+        10, "--final-receipt-wait", min=0, help="Seconds a last receipt may take after a cut."
+    ),
+    idle_timeout: float = typer.Option(
+        900,
+        "--idle-timeout",
+        min=1,
+        help="End a session that carried under 8 bytes/s over N seconds (keepalives only).",
+    ),
+    settle_margin: int = typer.Option(
+        None, "--settle-margin", min=0, help="Settle N seconds before the session grace ends."
+    ),
     metrics: str = typer.Option("127.0.0.1:9464", "--metrics", help="Prometheus listener host:port, or off."),
-    key_file: Path = typer.Option(None, "--wg-key-file", help="The exit's WireGuard private key (default: from `node keygen`)."),
-    receipt_wallet: str = typer.Option(None, "--receipt-wallet", help="Wallet of the receipt key (default: found by address)."),
+    key_file: Path = typer.Option(
+        None, "--wg-key-file", help="The exit's WireGuard private key (default: from `node keygen`)."
+    ),
+    receipt_wallet: str = typer.Option(
+        None, "--receipt-wallet", help="Wallet of the receipt key (default: found by address)."
+    ),
     state_dir: Path = typer.Option(None, "--state-dir", help="Where the node's database lives."),
 ) -> None:
     """Serve sessions until stopped (SIGTERM/Ctrl-C). Needs root for WireGuard and nftables."""
@@ -114,10 +149,17 @@ def run(
     if max_unsigned < receipt_every:
         raise UsageError("--max-unsigned must be at least --receipt-every")
     settings = NodeSettings(
-        interface=interface, tunnel_network=network, api_host=api_host, uplink=uplink, dns=tuple(dns),
-        receipt_every=int(receipt_every * BYTES_PER_MB), max_unsigned=int(max_unsigned * BYTES_PER_MB),
+        interface=interface,
+        tunnel_network=network,
+        api_host=api_host,
+        uplink=uplink,
+        dns=tuple(dns),
+        receipt_every=int(receipt_every * BYTES_PER_MB),
+        max_unsigned=int(max_unsigned * BYTES_PER_MB),
         max_loss_percent=max_loss,
-        final_receipt_wait=final_receipt_wait, idle_timeout=idle_timeout, settle_margin=settle_margin,
+        final_receipt_wait=final_receipt_wait,
+        idle_timeout=idle_timeout,
+        settle_margin=settle_margin,
     )
     metrics_address = _metrics_address(metrics)
     wg_private = read_private_key(_key_file(app_ctx, key_file))
@@ -128,8 +170,14 @@ def run(
     configure_daemon_logging()
     store = NodeStore((state_dir or _node_dir(app_ctx)) / "node.db")
     try:
-        agent = ExitAgent(client=client, receipt_key=receipt_key, wg_private_key=wg_private, store=store,
-                          runner=SubprocessRunner(), settings=settings)
+        agent = ExitAgent(
+            client=client,
+            receipt_key=receipt_key,
+            wg_private_key=wg_private,
+            store=store,
+            runner=SubprocessRunner(),
+            settings=settings,
+        )
         serve(agent, metrics_address=metrics_address)
     finally:
         store.close()

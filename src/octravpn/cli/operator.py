@@ -11,7 +11,12 @@ from octravpn.errors import UsageError
 from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.wireguard.keys import KeyFormatError, decode_key
 
-app = typer.Typer(name="operator", help="Operate an exit: stake, register, update, retire.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="operator",
+    help="Operate an exit: stake, register, update, retire.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def wg_public_key(text: str) -> bytes:
@@ -43,13 +48,21 @@ def _endpoint_row(app_ctx, address: str) -> dict:
 
 
 @app.command()
-def bond(ctx: typer.Context, amount: str = typer.Argument(..., help="Stake to add, in the asset's units, e.g. 1.5.")) -> None:
+def bond(
+    ctx: typer.Context, amount: str = typer.Argument(..., help="Stake to add, in the asset's units, e.g. 1.5.")
+) -> None:
     """Add stake (needed to register an exit)."""
     app_ctx = get(ctx)
     result = app_ctx.client().bond_endpoint(app_ctx.amount(amount))
     event = result.event("StakeBonded").args
-    app_ctx.out.record({"bonded": app_ctx.show_amount(event["amount"]), "stake": app_ctx.show_amount(event["new_stake"]),
-                        **tx_summary(result)}, title="stake bonded")
+    app_ctx.out.record(
+        {
+            "bonded": app_ctx.show_amount(event["amount"]),
+            "stake": app_ctx.show_amount(event["new_stake"]),
+            **tx_summary(result),
+        },
+        title="stake bonded",
+    )
 
 
 @app.command()
@@ -58,8 +71,10 @@ def unbond(ctx: typer.Context) -> None:
     app_ctx = get(ctx)
     result = app_ctx.client().unbond_endpoint()
     event = result.event("StakeUnbondingStarted").args
-    app_ctx.out.record({"unbonding": app_ctx.show_amount(event["stake"]), "unlock_at": event["unlock_at"],
-                        **tx_summary(result)}, title="unbonding started")
+    app_ctx.out.record(
+        {"unbonding": app_ctx.show_amount(event["stake"]), "unlock_at": event["unlock_at"], **tx_summary(result)},
+        title="unbonding started",
+    )
 
 
 @app.command("finalize-unbond")
@@ -68,8 +83,10 @@ def finalize_unbond(ctx: typer.Context) -> None:
     app_ctx = get(ctx)
     client = app_ctx.client()
     result = send_after_wait(client, client.finalize_unbond, lambda: client.unlock_at(client.sender.account.address))
-    app_ctx.out.record({"paid": app_ctx.show_amount(result.event("StakeUnbondingFinalized").args["amount"]),
-                        **tx_summary(result)}, title="unbond finalized")
+    app_ctx.out.record(
+        {"paid": app_ctx.show_amount(result.event("StakeUnbondingFinalized").args["amount"]), **tx_summary(result)},
+        title="unbond finalized",
+    )
 
 
 @app.command()
@@ -79,8 +96,11 @@ def register(
     wg_pubkey: str = typer.Option(..., "--wg-pubkey", help="The exit's WireGuard public key (base64)."),
     region: str = typer.Option(..., "--region", help="Region label, e.g. eu-west."),
     price: str = typer.Option(..., "--price", help="Price per MB (1,000,000 bytes) in the asset's units."),
-    receipt_wallet: str = typer.Option(..., "--receipt-wallet", help="Local wallet of the separate receipt-signing key "
-                                       "(it signs its consent to sign for this operator)."),
+    receipt_wallet: str = typer.Option(
+        ...,
+        "--receipt-wallet",
+        help="Local wallet of the separate receipt-signing key (it signs its consent to sign for this operator).",
+    ),
 ) -> None:
     """Register the exit (the wallet must have bonded the minimum stake)."""
     app_ctx = get(ctx)
@@ -89,17 +109,26 @@ def register(
         raise UsageError("region is at most 32 bytes and endpoint at most 128")
     receipt_signer = app_ctx.address_of(receipt_wallet)
     if receipt_signer == client.sender.account.address:
-        raise UsageError("the receipt key must differ from the operator wallet: create one with `octravpn wallet create NAME`")
+        raise UsageError(
+            "the receipt key must differ from the operator wallet: create one with `octravpn wallet create NAME`"
+        )
     if receipt_signer.lower() == receipt_wallet.lower():
         raise UsageError("--receipt-wallet must be a local wallet: its key signs consent to sign for this operator")
     keys = EarningsKeypair.derive(bytes(client.sender.account.key))
     consent = client.receipt_signer_consent(bytes(app_ctx.account(receipt_wallet).key))
     result = client.register_endpoint(
-        endpoint=endpoint, wg_pubkey=wg_public_key(wg_pubkey), earnings_pubkey=keys.public,
-        initial_enc_zero=keys.encrypt_zero(), region=region, price_per_mb=app_ctx.amount(price, what="price"),
-        receipt_signer=receipt_signer, signer_signature=consent,
+        endpoint=endpoint,
+        wg_pubkey=wg_public_key(wg_pubkey),
+        earnings_pubkey=keys.public,
+        initial_enc_zero=keys.encrypt_zero(),
+        region=region,
+        price_per_mb=app_ctx.amount(price, what="price"),
+        receipt_signer=receipt_signer,
+        signer_signature=consent,
     )
-    app_ctx.out.record({**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit registered")
+    app_ctx.out.record(
+        {**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit registered"
+    )
 
 
 @app.command()
@@ -116,19 +145,26 @@ def update(
     if endpoint is None and region is None and price is None:
         raise UsageError("nothing to update: give --endpoint, --region or --price")
     result = client.update_endpoint(
-        endpoint=endpoint or current.endpoint, region=region if region is not None else current.region,
+        endpoint=endpoint or current.endpoint,
+        region=region if region is not None else current.region,
         price_per_mb=app_ctx.amount(price, what="price") if price else current.price_per_mb,
     )
-    app_ctx.out.record({**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit updated")
+    app_ctx.out.record(
+        {**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit updated"
+    )
 
 
 @app.command("rotate-keys")
-def rotate_keys(ctx: typer.Context, wg_pubkey: str = typer.Option(..., "--wg-pubkey", help="The new WireGuard public key.")) -> None:
+def rotate_keys(
+    ctx: typer.Context, wg_pubkey: str = typer.Option(..., "--wg-pubkey", help="The new WireGuard public key.")
+) -> None:
     """Replace the exit's WireGuard key (claim earnings first)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
     keys = EarningsKeypair.derive(bytes(client.sender.account.key))
-    result = client.rotate_keys(wg_pubkey=wg_public_key(wg_pubkey), earnings_pubkey=keys.public, initial_enc_zero=keys.encrypt_zero())
+    result = client.rotate_keys(
+        wg_pubkey=wg_public_key(wg_pubkey), earnings_pubkey=keys.public, initial_enc_zero=keys.encrypt_zero()
+    )
     app_ctx.out.record({"wg_pubkey": wg_pubkey, **tx_summary(result)}, title="keys rotated")
 
 
@@ -141,19 +177,29 @@ def retire(ctx: typer.Context) -> None:
 
 
 @app.command()
-def show(ctx: typer.Context, who: str = typer.Argument(None, help="Operator address or wallet (default: the selected wallet).")) -> None:
+def show(
+    ctx: typer.Context,
+    who: str = typer.Argument(None, help="Operator address or wallet (default: the selected wallet)."),
+) -> None:
     """An operator's exit, stake and earnings."""
     app_ctx = get(ctx)
     row = _endpoint_row(app_ctx, app_ctx.address_of(who or app_ctx.wallet()))
-    if not row["registered"] and not row["slashed"] and not any(
-            row[key]["base_units"] for key in ("stake", "unbonding", "earnings")):
-        raise UsageError(f"{row['address']} has never bonded a stake or registered an exit: check the address "
-                         "(`octravpn operator list` shows every registered exit)")
+    if (
+        not row["registered"]
+        and not row["slashed"]
+        and not any(row[key]["base_units"] for key in ("stake", "unbonding", "earnings"))
+    ):
+        raise UsageError(
+            f"{row['address']} has never bonded a stake or registered an exit: check the address "
+            "(`octravpn operator list` shows every registered exit)"
+        )
     app_ctx.out.record(row, title="operator")
 
 
 @app.command("list")
-def list_(ctx: typer.Context, active_only: bool = typer.Option(False, "--active", help="Only exits that take sessions.")) -> None:
+def list_(
+    ctx: typer.Context, active_only: bool = typer.Option(False, "--active", help="Only exits that take sessions.")
+) -> None:
     """Every registered exit, in registration order."""
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
@@ -163,6 +209,6 @@ def list_(ctx: typer.Context, active_only: bool = typer.Option(False, "--active"
         if active_only and not row["active"]:
             continue
         rows.append(row)
-    app_ctx.out.rows(rows, columns=["address", "endpoint", "region", "price_per_mb", "active", "reputation"],
-                     title="exits")
-
+    app_ctx.out.rows(
+        rows, columns=["address", "endpoint", "region", "price_per_mb", "active", "reputation"], title="exits"
+    )

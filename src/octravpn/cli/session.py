@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -12,7 +12,8 @@ from octravpn.daemon.paths import DEFAULT_SOCKET
 from octravpn.errors import UsageError
 from octravpn.protocol.metering import confirmation_figure
 
-class SessionStatus(str, Enum):
+
+class SessionStatus(StrEnum):
     open = "open"
     settled = "settled"
     refunded = "refunded"
@@ -26,9 +27,14 @@ def _session_row(app_ctx, session_id: int) -> dict:
     session = client.session(session_id)
     claim, confirm = client.operator_claim(session_id), client.client_confirm(session_id)
     return {
-        "id": session_id, "tailnet": session.tailnet_id, "exit": session.exit, "opener": session.opener,
-        "deposit": app_ctx.show_amount(session.deposit), "price_per_mb": app_ctx.show_amount(session.price_per_mb),
-        "opened_at": session.opened_at, "status": session.status_name,
+        "id": session_id,
+        "tailnet": session.tailnet_id,
+        "exit": session.exit,
+        "opener": session.opener,
+        "deposit": app_ctx.show_amount(session.deposit),
+        "price_per_mb": app_ctx.show_amount(session.price_per_mb),
+        "opened_at": session.opened_at,
+        "status": session.status_name,
         "exit_claim_bytes": claim.bytes_used if claim.is_set else None,
         "opener_confirm_bytes": confirm.bytes_used if confirm.is_set else None,
     }
@@ -40,15 +46,21 @@ def open_(
     tailnet_id: int = typer.Option(..., "--tailnet", help="Tailnet whose treasury pays."),
     exit_: str = typer.Option(..., "--exit", help="Exit operator address or wallet."),
     max_pay: str = typer.Option(..., "--max-pay", help="Deposit to lock, in the asset's units."),
-    max_price: str = typer.Option(None, "--max-price", help="Highest price per MB you accept, in the asset's units "
-                                                            "(default: the exit's price as listed now)."),
+    max_price: str = typer.Option(
+        None,
+        "--max-price",
+        help="Highest price per MB you accept, in the asset's units (default: the exit's price as listed now).",
+    ),
 ) -> None:
     """Open a session (as a member or a member's device). It opens at the exit's price only if that is at
     most --max-price when the transaction executes: an exit that raises its price first gets no session."""
     app_ctx = get(ctx)
     session_id, result = app_ctx.client().open_session(
-        tailnet_id, app_ctx.address_of(exit_), app_ctx.amount(max_pay, what="max pay"),
-        app_ctx.amount(max_price, what="max price") if max_price else None)
+        tailnet_id,
+        app_ctx.address_of(exit_),
+        app_ctx.amount(max_pay, what="max pay"),
+        app_ctx.amount(max_price, what="max price") if max_price else None,
+    )
     app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="session opened")
 
 
@@ -60,8 +72,11 @@ def show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     if row["status"] == "open":
         client = app_ctx.client(signer=False)
         session = client.session(session_id)
-        row.update(settle_by=when(client, session.settle_by), sweep_after=when(client, session.sweep_after),
-                   next_step=_next_step(session_id, row))
+        row.update(
+            settle_by=when(client, session.settle_by),
+            sweep_after=when(client, session.sweep_after),
+            next_step=_next_step(session_id, row),
+        )
     app_ctx.out.record(row, title=f"session {session_id}")
 
 
@@ -70,14 +85,20 @@ def _next_step(session_id: int, row: dict) -> str:
     claimed, confirmed = row["exit_claim_bytes"], row["opener_confirm_bytes"]
     no_show = f"after settle_by, anyone may `octravpn session no-show {session_id}`: the whole deposit goes back"
     if claimed is None:
-        return (f"the exit settles with the opener's latest receipt, or claims what it served "
-                f"(`octravpn session claim {session_id} BYTES`); {no_show}")
+        return (
+            f"the exit settles with the opener's latest receipt, or claims what it served "
+            f"(`octravpn session claim {session_id} BYTES`); {no_show}"
+        )
     if confirmed is None:
-        return (f"the opener confirms the exit's claim of {claimed} bytes (`octravpn -w OPENER session confirm "
-                f"{session_id} {claimed}`, or its own figure, which opens a dispute); {no_show}")
-    return (f"disputed: the exit claimed {claimed} bytes and the opener confirmed {confirmed}. The exit can still "
-            f"settle with a receipt the opener signed (its node does this by itself); the opener can accept the "
-            f"claim (`octravpn -w OPENER session confirm {session_id} {claimed}`); {no_show}")
+        return (
+            f"the opener confirms the exit's claim of {claimed} bytes (`octravpn -w OPENER session confirm "
+            f"{session_id} {claimed}`, or its own figure, which opens a dispute); {no_show}"
+        )
+    return (
+        f"disputed: the exit claimed {claimed} bytes and the opener confirmed {confirmed}. The exit can still "
+        f"settle with a receipt the opener signed (its node does this by itself); the opener can accept the "
+        f"claim (`octravpn -w OPENER session confirm {session_id} {claimed}`); {no_show}"
+    )
 
 
 @app.command("list")
@@ -99,7 +120,11 @@ def list_(
 
 
 @app.command()
-def claim(ctx: typer.Context, session_id: int = typer.Argument(...), bytes_used: int = typer.Argument(..., min=0, help="Bytes served.")) -> None:
+def claim(
+    ctx: typer.Context,
+    session_id: int = typer.Argument(...),
+    bytes_used: int = typer.Argument(..., min=0, help="Bytes served."),
+) -> None:
     """State the bytes served (the session's exit). A different second claim is equivocation and is slashed."""
     app_ctx = get(ctx)
     result = app_ctx.client().settle_claim(session_id, bytes_used)
@@ -110,11 +135,22 @@ def claim(ctx: typer.Context, session_id: int = typer.Argument(...), bytes_used:
 def confirm(
     ctx: typer.Context,
     session_id: int = typer.Argument(...),
-    bytes_used: int = typer.Argument(..., min=0, help="Your own figure: bytes sent + received, as your WireGuard shows."),
-    accept_within: float = typer.Option(None, "--accept-within", min=0, metavar="PERCENT",
-                                        help="Confirm the exit's claim if it is at most PERCENT above your figure."),
-    socket: Path = typer.Option(DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET",
-                                help="octravpnd's control socket: a session its device opened is confirmed by it."),
+    bytes_used: int = typer.Argument(
+        ..., min=0, help="Your own figure: bytes sent + received, as your WireGuard shows."
+    ),
+    accept_within: float = typer.Option(
+        None,
+        "--accept-within",
+        min=0,
+        metavar="PERCENT",
+        help="Confirm the exit's claim if it is at most PERCENT above your figure.",
+    ),
+    socket: Path = typer.Option(
+        DEFAULT_SOCKET,
+        "--socket",
+        envvar="OCTRAVPN_SOCKET",
+        help="octravpnd's control socket: a session its device opened is confirmed by it.",
+    ),
 ) -> None:
     """Confirm the bytes used (the opener): settles if it matches the exit's claim, else records a dispute.
 
@@ -125,13 +161,21 @@ def confirm(
     opener = client.session(session_id).opener
     claim = client.operator_claim(session_id)
     if not claim.is_set:
-        raise UsageError(f"the exit has not claimed session {session_id} yet: nothing to confirm "
-                         f"(see `octravpn session show {session_id}`)")
-    confirmed = bytes_used if accept_within is None else \
-        confirmation_figure(claimed=claim.bytes_used, own=bytes_used, tolerance_percent=accept_within)
-    compared = {"exit_claim_bytes": claim.bytes_used, "your_bytes": bytes_used,
-                "difference_percent": round((claim.bytes_used - bytes_used) * 100 / bytes_used, 2) if bytes_used else None,
-                "confirmed_bytes": confirmed}
+        raise UsageError(
+            f"the exit has not claimed session {session_id} yet: nothing to confirm "
+            f"(see `octravpn session show {session_id}`)"
+        )
+    confirmed = (
+        bytes_used
+        if accept_within is None
+        else confirmation_figure(claimed=claim.bytes_used, own=bytes_used, tolerance_percent=accept_within)
+    )
+    compared = {
+        "exit_claim_bytes": claim.bytes_used,
+        "your_bytes": bytes_used,
+        "difference_percent": round((claim.bytes_used - bytes_used) * 100 / bytes_used, 2) if bytes_used else None,
+        "confirmed_bytes": confirmed,
+    }
     daemon = _daemon_device(socket)
     if daemon is not None and daemon[0] == opener:  # opened by this machine's daemon (`wg-config`): its key confirms
         answer = daemon[1].post("/v1/sessions/confirm", {"session": session_id, "bytes_used": confirmed})
@@ -165,8 +209,9 @@ def no_show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """After the session grace, return the whole deposit to the tailnet."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    result = send_after_wait(client, lambda: client.claim_no_show(session_id),
-                             lambda: client.session(session_id).settle_by)
+    result = send_after_wait(
+        client, lambda: client.claim_no_show(session_id), lambda: client.session(session_id).settle_by
+    )
     app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="refunded")
 
 
@@ -175,10 +220,17 @@ def sweep(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """Long after the grace, close a forgotten session for the sweep bounty."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    result = send_after_wait(client, lambda: client.sweep_expired_session(session_id),
-                             lambda: client.session(session_id).sweep_after)
-    app_ctx.out.record({"bounty": app_ctx.show_amount(result.event("SessionSwept").args["bounty"]),
-                        **_session_row(app_ctx, session_id), **tx_summary(result)}, title="swept")
+    result = send_after_wait(
+        client, lambda: client.sweep_expired_session(session_id), lambda: client.session(session_id).sweep_after
+    )
+    app_ctx.out.record(
+        {
+            "bounty": app_ctx.show_amount(result.event("SessionSwept").args["bounty"]),
+            **_session_row(app_ctx, session_id),
+            **tx_summary(result),
+        },
+        title="swept",
+    )
 
 
 @app.command()
@@ -187,5 +239,6 @@ def close(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     app_ctx = get(ctx)
     result = app_ctx.client().close_session(session_id)
     closed = result.event("SessionClosed").args
-    app_ctx.out.record({"settle_by": closed["settle_by"], **_session_row(app_ctx, session_id), **tx_summary(result)},
-                       title="closed")
+    app_ctx.out.record(
+        {"settle_by": closed["settle_by"], **_session_row(app_ctx, session_id), **tx_summary(result)}, title="closed"
+    )

@@ -15,7 +15,13 @@ from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.invites import Invite
 from octravpn.units import parse_duration
 
-app = typer.Typer(name="tailnet", help="Create and manage tailnets, members, exits, ACLs and invites.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="tailnet",
+    help="Create and manage tailnets, members, exits, ACLs and invites.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
 
 def membership(client, tailnet_id: int) -> tuple[list[str], list[str]]:
     """Members and exits, rebuilt from events (the contract cannot enumerate them)."""
@@ -34,9 +40,15 @@ def membership(client, tailnet_id: int) -> tuple[list[str], list[str]]:
 def _tailnet_row(app_ctx, tailnet_id: int, *, detail: bool) -> dict:
     client = app_ctx.client(signer=False)
     record = client.tailnet(tailnet_id)
-    row = {"id": tailnet_id, "owner": record.owner, "treasury": app_ctx.show_amount(record.treasury),
-           "members": record.member_count, "exits": record.exit_count, "acl_hash": "0x" + record.acl_policy.hex(),
-           "created_at": record.created_at}
+    row = {
+        "id": tailnet_id,
+        "owner": record.owner,
+        "treasury": app_ctx.show_amount(record.treasury),
+        "members": record.member_count,
+        "exits": record.exit_count,
+        "acl_hash": "0x" + record.acl_policy.hex(),
+        "created_at": record.created_at,
+    }
     if detail:
         row["member_list"], row["exit_list"] = membership(client, tailnet_id)
     return row
@@ -47,13 +59,17 @@ def create(
     ctx: typer.Context,
     deposit: str = typer.Option(..., "--deposit", help="Initial treasury, in the asset's units."),
     acl: Path = typer.Option(..., "--acl", help="ACL policy file; its keccak-256 hash goes on chain."),
-    force: bool = typer.Option(False, "--force", help="Publish the policy even if it does not parse or its tests fail."),
+    force: bool = typer.Option(
+        False, "--force", help="Publish the policy even if it does not parse or its tests fail."
+    ),
 ) -> None:
     """Create a tailnet you own, funded with --deposit. The policy must parse and pass its own tests."""
     app_ctx = get(ctx)
     digest = keccak(checked_policy(acl, force=force))
     tailnet_id, result = app_ctx.client().create_tailnet(digest, app_ctx.amount(deposit, what="deposit"))
-    app_ctx.out.record({**_tailnet_row(app_ctx, tailnet_id, detail=False), **tx_summary(result)}, title="tailnet created")
+    app_ctx.out.record(
+        {**_tailnet_row(app_ctx, tailnet_id, detail=False), **tx_summary(result)}, title="tailnet created"
+    )
 
 
 @app.command()
@@ -64,7 +80,9 @@ def show(ctx: typer.Context, tailnet_id: int = typer.Argument(..., help="Tailnet
 
 
 @app.command("list")
-def list_(ctx: typer.Context, mine: bool = typer.Option(False, "--mine", help="Only tailnets the selected wallet owns.")) -> None:
+def list_(
+    ctx: typer.Context, mine: bool = typer.Option(False, "--mine", help="Only tailnets the selected wallet owns.")
+) -> None:
     """All tailnets."""
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
@@ -75,23 +93,36 @@ def list_(ctx: typer.Context, mine: bool = typer.Option(False, "--mine", help="O
 
 
 @app.command()
-def deposit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), amount: str = typer.Argument(..., help="Amount to add.")) -> None:
+def deposit(
+    ctx: typer.Context, tailnet_id: int = typer.Argument(...), amount: str = typer.Argument(..., help="Amount to add.")
+) -> None:
     """Top up a tailnet's treasury (anyone may)."""
     app_ctx = get(ctx)
     result = app_ctx.client().deposit_to_tailnet(tailnet_id, app_ctx.amount(amount))
-    app_ctx.out.record({"treasury": app_ctx.show_amount(result.event("TailnetDeposit").args["new_treasury"]), **tx_summary(result)})
+    app_ctx.out.record(
+        {"treasury": app_ctx.show_amount(result.event("TailnetDeposit").args["new_treasury"]), **tx_summary(result)}
+    )
 
 
 @app.command()
-def withdraw(ctx: typer.Context, tailnet_id: int = typer.Argument(...), amount: str = typer.Argument(...),
-             to: str = typer.Option(None, "--to", help="Receiver (default: the owner wallet).")) -> None:
+def withdraw(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    amount: str = typer.Argument(...),
+    to: str = typer.Option(None, "--to", help="Receiver (default: the owner wallet)."),
+) -> None:
     """Withdraw unlocked treasury (owner only)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
     receiver = app_ctx.address_of(to) if to else client.sender.account.address
     result = client.withdraw_from_tailnet(tailnet_id, receiver, app_ctx.amount(amount))
-    app_ctx.out.record({"to": receiver, "treasury": app_ctx.show_amount(result.event("TailnetWithdrawal").args["new_treasury"]),
-                        **tx_summary(result)})
+    app_ctx.out.record(
+        {
+            "to": receiver,
+            "treasury": app_ctx.show_amount(result.event("TailnetWithdrawal").args["new_treasury"]),
+            **tx_summary(result),
+        }
+    )
 
 
 def _owner_change(ctx: typer.Context, tailnet_id: int, who: str, function: str, label: str) -> None:
@@ -103,7 +134,11 @@ def _owner_change(ctx: typer.Context, tailnet_id: int, who: str, function: str, 
 
 
 @app.command("add-member")
-def add_member(ctx: typer.Context, tailnet_id: int = typer.Argument(...), member: str = typer.Argument(..., help="Address or wallet.")) -> None:
+def add_member(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    member: str = typer.Argument(..., help="Address or wallet."),
+) -> None:
     """Add a member (owner only)."""
     _owner_change(ctx, tailnet_id, member, "add_member", "member_added")
 
@@ -115,22 +150,30 @@ def remove_member(ctx: typer.Context, tailnet_id: int = typer.Argument(...), mem
 
 
 @app.command("add-exit")
-def add_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT", help="Exit operator address or wallet.")) -> None:
+def add_exit(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    exit_: str = typer.Argument(..., metavar="EXIT", help="Exit operator address or wallet."),
+) -> None:
     """Let members use an exit (owner only)."""
     _owner_change(ctx, tailnet_id, exit_, "configure_tailnet_exit", "exit_added")
 
 
 @app.command("remove-exit")
-def remove_exit(ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT")) -> None:
+def remove_exit(
+    ctx: typer.Context, tailnet_id: int = typer.Argument(...), exit_: str = typer.Argument(..., metavar="EXIT")
+) -> None:
     """Stop new sessions through an exit (owner only)."""
     _owner_change(ctx, tailnet_id, exit_, "remove_tailnet_exit", "exit_removed")
 
 
 @app.command("set-acl")
-def set_acl(ctx: typer.Context, tailnet_id: int = typer.Argument(...),
-            policy: Path = typer.Argument(..., help="ACL policy file."),
-            force: bool = typer.Option(False, "--force", help="Publish it even if it does not parse or its tests "
-                                                              "fail.")) -> None:
+def set_acl(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    policy: Path = typer.Argument(..., help="ACL policy file."),
+    force: bool = typer.Option(False, "--force", help="Publish it even if it does not parse or its tests fail."),
+) -> None:
     """Publish the hash of a new ACL policy (owner only). It must parse and pass its own tests."""
     app_ctx = get(ctx)
     digest = keccak(checked_policy(policy, force=force))
@@ -153,8 +196,17 @@ def invite(
     # The chain's clock decides expiry, so count from the latest block's time.
     expires_at = client.w3.eth.get_block("latest").timestamp + parse_duration(expires)
     result = client.precommit_join_token(tailnet_id, token.key_address, expires_at, uses)
-    app_ctx.out.record({"invite": token.encode(), "tailnet": tailnet_id, "expires_at": expires_at, "uses": uses,
-                        "invite_key": token.key_address, **tx_summary(result)}, title="invite (share it privately)")
+    app_ctx.out.record(
+        {
+            "invite": token.encode(),
+            "tailnet": tailnet_id,
+            "expires_at": expires_at,
+            "uses": uses,
+            "invite_key": token.key_address,
+            **tx_summary(result),
+        },
+        title="invite (share it privately)",
+    )
 
 
 @app.command()
@@ -171,16 +223,33 @@ def invites(ctx: typer.Context, tailnet_id: int = typer.Argument(...)) -> None:
             continue
         key = event.args["invite_key"]
         token = client.join_token(tailnet_id, key)
-        state = ("revoked" if key in revoked else "used up" if token.uses_left == 0
-                 else "expired" if now >= token.expires_at else "active")
-        rows.append({"invite_key": key, "expires_at": token.expires_at, "uses_left": token.uses_left,
-                     "max_uses": event.args["max_uses"], "state": state})
+        state = (
+            "revoked"
+            if key in revoked
+            else "used up"
+            if token.uses_left == 0
+            else "expired"
+            if now >= token.expires_at
+            else "active"
+        )
+        rows.append(
+            {
+                "invite_key": key,
+                "expires_at": token.expires_at,
+                "uses_left": token.uses_left,
+                "max_uses": event.args["max_uses"],
+                "state": state,
+            }
+        )
     app_ctx.out.rows(rows, columns=["invite_key", "state", "uses_left", "max_uses", "expires_at"], title="invites")
 
 
 @app.command("revoke-invite")
-def revoke_invite(ctx: typer.Context, tailnet_id: int = typer.Argument(...),
-                  invite: str = typer.Argument(..., help="The invite string, or its invite_key (see `tailnet invites`).")) -> None:
+def revoke_invite(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    invite: str = typer.Argument(..., help="The invite string, or its invite_key (see `tailnet invites`)."),
+) -> None:
     """Make an invite admit nobody more (owner only); members it admitted stay."""
     app_ctx = get(ctx)
     if invite.startswith("ovpn-invite-"):
@@ -195,7 +264,9 @@ def revoke_invite(ctx: typer.Context, tailnet_id: int = typer.Argument(...),
 
 
 @app.command()
-def join(ctx: typer.Context, invite_key: str = typer.Argument(..., metavar="INVITE", help="The invite string.")) -> None:
+def join(
+    ctx: typer.Context, invite_key: str = typer.Argument(..., metavar="INVITE", help="The invite string.")
+) -> None:
     """Join a tailnet with an invite, as the selected wallet."""
     app_ctx = get(ctx)
     try:
@@ -205,8 +276,10 @@ def join(ctx: typer.Context, invite_key: str = typer.Argument(..., metavar="INVI
     network = app_ctx.network()
     client = app_ctx.client()
     if token.chain_id != network.chain_id or token.contract != client.address:
-        raise UsageError(f"this invite is for chain {token.chain_id}, contract {token.contract}: "
-                         f"select that network (network {network.name!r} is chain {network.chain_id}, contract {client.address})")
+        raise UsageError(
+            f"this invite is for chain {token.chain_id}, contract {token.contract}: "
+            f"select that network (network {network.name!r} is chain {network.chain_id}, contract {client.address})"
+        )
     member = client.sender.account.address
     result = client.redeem_join_token(token.tailnet_id, token.key_address, token.join_signature(member))
     app_ctx.out.record({"tailnet": token.tailnet_id, "member": member, **tx_summary(result)}, title="joined")

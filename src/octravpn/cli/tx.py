@@ -7,8 +7,8 @@ import time
 
 import typer
 
-from octravpn.cli.context import get
 from octravpn.chain.errors import ChainError, ContractRevert, TransactionPending
+from octravpn.cli.context import get
 from octravpn.errors import UsageError
 
 _TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -32,13 +32,24 @@ def tx(
             break
         time.sleep(1.0)
     if outcome.state == "pending":
-        raise TransactionPending(tx_hash, "is in the node's mempool, not mined yet" +
-                                 (f" after {app_ctx.timeout:.0f}s" if wait else ""))
+        raise TransactionPending(
+            tx_hash, "is in the node's mempool, not mined yet" + (f" after {app_ctx.timeout:.0f}s" if wait else "")
+        )
     if outcome.state == "unknown":
-        raise ChainError(f"transaction {tx_hash} is not known to the node at {client.network_url}: it was dropped "
-                         "or never reached it, so it was not mined and it is safe to send again")
+        raise ChainError(
+            f"transaction {tx_hash} is not known to the node at {client.network_url}: it was dropped "
+            "or never reached it, so it was not mined and it is safe to send again"
+        )
     if outcome.state == "reverted":
         raise ContractRevert(outcome.function, f"{outcome.reason} (mined in block {outcome.block})")
-    app_ctx.out.record({"tx": tx_hash, "status": "mined", "block": outcome.block, "gas_used": outcome.gas_used,
-                        "function": outcome.function, "events": [event.name for event in outcome.events]},
-                       title="transaction mined")
+    app_ctx.out.record(
+        {
+            "tx": tx_hash,
+            "status": "mined",
+            "block": outcome.block,
+            "gas_used": outcome.gas_used,
+            "function": outcome.function,
+            "events": [event.name for event in outcome.events],
+        },
+        title="transaction mined",
+    )

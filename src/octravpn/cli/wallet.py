@@ -10,7 +10,9 @@ from octravpn.cli.context import get
 from octravpn.errors import UsageError
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL, amount_record
 
-app = typer.Typer(name="wallet", help="Manage wallets (encrypted keystore files).", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    name="wallet", help="Manage wallets (encrypted keystore files).", no_args_is_help=True, add_completion=False
+)
 
 
 @app.command()
@@ -39,7 +41,9 @@ def import_(
     else:
         key = typer.prompt("Private key (hex)", hide_input=True)
     info = app_ctx.keystore.import_key(name, key, app_ctx.password(confirm=True, purpose=f"new wallet {name!r}"))
-    app_ctx.out.record({"name": info.name, "address": info.address, "keystore": str(info.path)}, title="wallet imported")
+    app_ctx.out.record(
+        {"name": info.name, "address": info.address, "keystore": str(info.path)}, title="wallet imported"
+    )
 
 
 @app.command("list")
@@ -52,7 +56,9 @@ def list_(ctx: typer.Context) -> None:
 
 
 @app.command()
-def show(ctx: typer.Context, name: str = typer.Argument(None, help="Wallet name (default: the selected wallet).")) -> None:
+def show(
+    ctx: typer.Context, name: str = typer.Argument(None, help="Wallet name (default: the selected wallet).")
+) -> None:
     """A wallet's address and keystore file."""
     app_ctx = get(ctx)
     info = app_ctx.keystore.info(app_ctx.wallet(name))
@@ -60,7 +66,9 @@ def show(ctx: typer.Context, name: str = typer.Argument(None, help="Wallet name 
 
 
 @app.command()
-def balance(ctx: typer.Context, name: str = typer.Argument(None, help="Wallet name or address (default: the selected wallet).")) -> None:
+def balance(
+    ctx: typer.Context, name: str = typer.Argument(None, help="Wallet name or address (default: the selected wallet).")
+) -> None:
     """Native-coin balance, and the payment asset's if it is an ERC-20."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(name or app_ctx.wallet())

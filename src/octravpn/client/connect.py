@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 from octravpn.addresses import to_checksum_address
 from octravpn.chain.client import Endpoint, OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
-from octravpn.client.exit_api import ExitAPI, ExitAPIError
+from octravpn.client.exit_api import ExitAPI
 from octravpn.errors import OctraVPNError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign
 from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
@@ -96,8 +96,13 @@ class Connector:
             host, port = split_endpoint(registered.endpoint)
         except WireGuardConfigError as exc:
             raise ConnectError(f"the exit's registered endpoint is unusable: {exc}") from exc
-        return Located(address=to_checksum_address(exit_addr), registered=registered, ip=resolve_ipv4(host), port=port,
-                       receipt_signer=to_checksum_address(registered.receipt_signer))
+        return Located(
+            address=to_checksum_address(exit_addr),
+            registered=registered,
+            ip=resolve_ipv4(host),
+            port=port,
+            receipt_signer=to_checksum_address(registered.receipt_signer),
+        )
 
     def reusable(self, exit_addr: str, session_id: int, *, required: bool) -> bool:
         """Whether `session_id` is an open session of this key on `exit_addr` (`required`: or say why not)."""
@@ -107,16 +112,23 @@ class Connector:
             if required:
                 raise
             return False
-        usable = session.status == STATUS_OPEN and to_checksum_address(session.exit) == exit_addr and \
-            to_checksum_address(session.opener) == self.account.address
+        usable = (
+            session.status == STATUS_OPEN
+            and to_checksum_address(session.exit) == exit_addr
+            and to_checksum_address(session.opener) == self.account.address
+        )
         if required and not usable:
             raise UsageError(f"session {session_id} is not an open session of this device on {exit_addr}")
         return usable
 
     def terms(self, session_id: int) -> Terms:
         session = self.client.session(session_id)
-        return Terms(session_id=session_id, tailnet_id=session.tailnet_id, deposit=session.deposit,
-                     price_per_mb=session.price_per_mb)
+        return Terms(
+            session_id=session_id,
+            tailnet_id=session.tailnet_id,
+            deposit=session.deposit,
+            price_per_mb=session.price_per_mb,
+        )
 
     def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None, max_price: int) -> Terms:
         """Open a session at most at `max_price` per MB (the price the exit was chosen at); its terms, from the
@@ -131,12 +143,18 @@ class Connector:
             if exc.reason != "exit price above max_price_per_mb":
                 raise
             now = self.client.endpoint(exit_addr).price_per_mb
-            raise ConnectError(f"exit {exit_addr} raised its price to {now} per MB after it was chosen at {max_price}: "
-                               "no session was opened; choose the exit again") from exc
+            raise ConnectError(
+                f"exit {exit_addr} raised its price to {now} per MB after it was chosen at {max_price}: "
+                "no session was opened; choose the exit again"
+            ) from exc
         log.info("opened session %d on tailnet %d (deposit %d, tx %s)", sid, tailnet_id, deposit, result.tx_hash)
         opened = result.event("SessionOpened").args
-        return Terms(session_id=sid, tailnet_id=opened["tailnet_id"], deposit=opened["deposit"],
-                     price_per_mb=opened["price_per_mb"])
+        return Terms(
+            session_id=sid,
+            tailnet_id=opened["tailnet_id"],
+            deposit=opened["deposit"],
+            price_per_mb=opened["price_per_mb"],
+        )
 
     def member(self) -> str | None:
         """The member wallet this key acts for: itself if it is a member's own key, else the wallet it is a device
@@ -147,20 +165,40 @@ class Connector:
     def tailnet_for(self, exit_addr: str) -> int:
         """The one tailnet the member this key acts for belongs to that allows the exit."""
         member = self.member() or self.account.address
-        found = [t for t in range(self.client.tailnet_count())
-                 if self.client.is_member(t, member) and self.client.is_exit(t, exit_addr)]
+        found = [
+            t
+            for t in range(self.client.tailnet_count())
+            if self.client.is_member(t, member) and self.client.is_exit(t, exit_addr)
+        ]
         if len(found) != 1:
             which = "none" if not found else ", ".join(map(str, found))
             raise UsageError(f"pass --tailnet: tailnets of {member} that allow this exit: {which}")
         return found[0]
 
     def join(self, located: Located, session_id: int, keys: Keypair, *, signs_receipts: bool = True) -> Joined:
-        return join(self.domain, self.account, located.api_url, located.registered.wg_pubkey, session_id, keys,
-                    clock=self.clock, signs_receipts=signs_receipts)
+        return join(
+            self.domain,
+            self.account,
+            located.api_url,
+            located.registered.wg_pubkey,
+            session_id,
+            keys,
+            clock=self.clock,
+            signs_receipts=signs_receipts,
+        )
 
 
-def join(domain: Domain, account: LocalAccount, api_url: str, registered_key: bytes, session_id: int, keys: Keypair, *,
-         clock: Callable[[], float], signs_receipts: bool = True) -> Joined:
+def join(
+    domain: Domain,
+    account: LocalAccount,
+    api_url: str,
+    registered_key: bytes,
+    session_id: int,
+    keys: Keypair,
+    *,
+    clock: Callable[[], float],
+    signs_receipts: bool = True,
+) -> Joined:
     """Ask the exit to add `keys` as the session's peer; its answer must carry the key registered on chain.
     Needs only the exit's API, not the chain (a rejoin works while the chain is unreachable)."""
     request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()))
@@ -170,11 +208,18 @@ def join(domain: Domain, account: LocalAccount, api_url: str, registered_key: by
     except WireFormatError as exc:
         raise ConnectError(str(exc)) from exc
     exit_key = grant.exit_public_key
-    joined = Joined(session_id=session_id, exit_public_key=exit_key, client_address=grant.client_address,
-                    exit_address=grant.exit_address, dns=grant.dns)
+    joined = Joined(
+        session_id=session_id,
+        exit_public_key=exit_key,
+        client_address=grant.client_address,
+        exit_address=grant.exit_address,
+        dns=grant.dns,
+    )
     if exit_key != registered_key:
-        raise ConnectError(f"the exit answered with WireGuard key {encode_key(exit_key)}, not the one it registered "
-                           f"({encode_key(registered_key)}): refusing to connect")
+        raise ConnectError(
+            f"the exit answered with WireGuard key {encode_key(exit_key)}, not the one it registered "
+            f"({encode_key(registered_key)}): refusing to connect"
+        )
     return joined
 
 

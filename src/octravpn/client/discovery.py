@@ -12,8 +12,10 @@ DEFAULT_INDEXER = "http://127.0.0.1:8787"
 
 class IndexerUnavailable(ChainError):
     def __init__(self, url: str, detail: str) -> None:
-        super().__init__(f"cannot reach the indexer at {url} ({detail}): start one with `octravpn indexer run`, "
-                         "or point --indexer / OCTRAVPN_INDEXER at one")
+        super().__init__(
+            f"cannot reach the indexer at {url} ({detail}): start one with `octravpn indexer run`, "
+            "or point --indexer / OCTRAVPN_INDEXER at one"
+        )
 
 
 def standing(exit_: dict) -> int:
@@ -49,20 +51,40 @@ class IndexerClient:
         try:
             body = response.json()
         except ValueError as exc:
-            raise IndexerUnavailable(self.url, f"HTTP {response.status_code}, not JSON: is that an OctraVPN indexer?") from exc
+            raise IndexerUnavailable(
+                self.url, f"HTTP {response.status_code}, not JSON: is that an OctraVPN indexer?"
+            ) from exc
         if 400 <= response.status_code < 500:
             raise UsageError(f"the indexer refused {path}: {body.get('error', body)}")
         if response.status_code != 200:
             raise IndexerUnavailable(self.url, body.get("error", f"HTTP {response.status_code}"))
         return body
 
-    def exits(self, *, region: str | None = None, max_price: int | None = None, tailnet: int | None = None,
-              active: bool = True, sort: str = "price", limit: int = 500) -> list[dict]:
+    def exits(
+        self,
+        *,
+        region: str | None = None,
+        max_price: int | None = None,
+        tailnet: int | None = None,
+        active: bool = True,
+        sort: str = "price",
+        limit: int = 500,
+    ) -> list[dict]:
         """Every matching exit (all pages)."""
         found, offset = [], 0
         while True:
-            page = self._get("/v1/exits", {"region": region, "max_price": max_price, "tailnet": tailnet,
-                                           "active": str(active).lower(), "sort": sort, "limit": limit, "offset": offset})
+            page = self._get(
+                "/v1/exits",
+                {
+                    "region": region,
+                    "max_price": max_price,
+                    "tailnet": tailnet,
+                    "active": str(active).lower(),
+                    "sort": sort,
+                    "limit": limit,
+                    "offset": offset,
+                },
+            )
             found += page["items"]
             offset += len(page["items"])
             if not page["items"] or offset >= page["total"]:
@@ -72,8 +94,15 @@ class IndexerClient:
         return self._get("/v1/tailnets", {"member": member, "limit": 500})["items"]
 
 
-def choose_exit(api: IndexerClient, member: str, *, tailnet: int | None, region: str | None, max_price: int | None,
-                exclude: frozenset[str] = frozenset()) -> tuple[str, int, int]:
+def choose_exit(
+    api: IndexerClient,
+    member: str,
+    *,
+    tailnet: int | None,
+    region: str | None,
+    max_price: int | None,
+    exclude: frozenset[str] = frozenset(),
+) -> tuple[str, int, int]:
     """`--exit auto`: the best exit (rule: `best_exit`) for the tailnet that pays (given, or `member`'s one
     tailnet), and the price it was chosen at (the session opens at that price or not at all). `exclude`: exits
     found unreachable (a failover passes over them)."""
@@ -86,8 +115,15 @@ def choose_exit(api: IndexerClient, member: str, *, tailnet: int | None, region:
     exits = [e for e in api.exits(tailnet=tailnet, region=region, max_price=max_price) if e["address"] not in exclude]
     chosen = best_exit(exits)
     if chosen is None:
-        wanted = "".join([f" in {region}" if region else "", " within --max-price" if max_price is not None else "",
-                          " other than the unreachable ones" if exclude else ""])
-        raise UsageError(f"no active exit{wanted} is allowed by tailnet {tailnet}: see `octravpn exits list --tailnet "
-                         f"{tailnet} --all`")
+        wanted = "".join(
+            [
+                f" in {region}" if region else "",
+                " within --max-price" if max_price is not None else "",
+                " other than the unreachable ones" if exclude else "",
+            ]
+        )
+        raise UsageError(
+            f"no active exit{wanted} is allowed by tailnet {tailnet}: see `octravpn exits list --tailnet "
+            f"{tailnet} --all`"
+        )
     return chosen["address"], tailnet, int(chosen["price_per_mb"])

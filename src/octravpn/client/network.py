@@ -97,7 +97,9 @@ def split_default_routes(runner: CommandRunner, routing: TunnelRouting) -> list[
     return added
 
 
-def add_bypass_routes(runner: CommandRunner, routing: TunnelRouting, *, existing: list[list[str]] = ()) -> list[list[str]]:
+def add_bypass_routes(
+    runner: CommandRunner, routing: TunnelRouting, *, existing: list[list[str]] = ()
+) -> list[list[str]]:
     """Routes outside the tunnel for the bypasses that have none among `existing`; returns those added."""
     have = {route[0] for route in existing}
     added = []
@@ -146,9 +148,11 @@ def is_private(address: str) -> bool:
 
 # ----------------------------------------------------------------- DNS
 
+
 def resolv_conf(servers: tuple[str, ...]) -> str:
-    return "# written by octravpn while connected; restored by `octravpn down`\n" + \
-        "".join(f"nameserver {server}\n" for server in servers)
+    return "# written by octravpn while connected; restored by `octravpn down`\n" + "".join(
+        f"nameserver {server}\n" for server in servers
+    )
 
 
 def set_dns(path: Path, servers: tuple[str, ...]) -> str:

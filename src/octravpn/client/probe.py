@@ -25,8 +25,10 @@ def checksum(data: bytes) -> int:
 
 def echo_request(identifier: int, sequence: int, payload: bytes = b"octravpn-probe") -> bytes:
     header = struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, identifier & 0xFFFF, sequence & 0xFFFF)
-    return struct.pack("!BBHHH", ECHO_REQUEST, 0, checksum(header + payload), identifier & 0xFFFF,
-                       sequence & 0xFFFF) + payload
+    return (
+        struct.pack("!BBHHH", ECHO_REQUEST, 0, checksum(header + payload), identifier & 0xFFFF, sequence & 0xFFFF)
+        + payload
+    )
 
 
 def send_echo(address: str, interface: str, sequence: int) -> None:

@@ -28,8 +28,16 @@ log = logging.getLogger("octravpn.client")
 class ReceiptDesk:
     """Answers one session's receipt requests; its figures live in the `Connection` (persisted by the daemon)."""
 
-    def __init__(self, *, connection: Connection, account: LocalAccount, domain: Domain, leeway: int,
-                 loss_percent: float, evidence_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        connection: Connection,
+        account: LocalAccount,
+        domain: Domain,
+        leeway: int,
+        loss_percent: float,
+        evidence_dir: Path,
+    ) -> None:
         self.connection = connection
         self.account = account
         self.domain = domain
@@ -38,7 +46,9 @@ class ReceiptDesk:
         self.meter = ClientMeter(session_id=connection.session_id, leeway=leeway, loss_percent=loss_percent)
         last = None
         if connection.signed_seq:
-            last = Receipt(session_id=connection.session_id, seq=connection.signed_seq, bytes_used=connection.signed_bytes)
+            last = Receipt(
+                session_id=connection.session_id, seq=connection.signed_seq, bytes_used=connection.signed_bytes
+            )
         self.meter.restore(measured=connection.measured_bytes, last=last)
         self.operator_requests: dict[int, tuple[int, str]] = {}  # seq -> (bytes, operator signature)
 
@@ -87,8 +97,13 @@ class ReceiptDesk:
                 connection.requests_refused += 1
                 raise
         if receipt.bytes_used < bytes_used:
-            log.info("the exit asked for %d bytes for seq %d; signed for %d (what this side saw, plus the leeway and "
-                     "the loss allowance)", bytes_used, seq, receipt.bytes_used)
+            log.info(
+                "the exit asked for %d bytes for seq %d; signed for %d (what this side saw, plus the leeway and "
+                "the loss allowance)",
+                bytes_used,
+                seq,
+                receipt.bytes_used,
+            )
         signed = SignedReceipt(receipt=receipt, signature=sign(self.domain, receipt, self.account.key))
         self.api.submit_receipt(connection.session_id, signed.to_json())
         connection.signed_seq, connection.signed_bytes = seq, receipt.bytes_used
@@ -98,7 +113,18 @@ class ReceiptDesk:
         """Two operator-signed requests for one (session, seq): what `octravpn slash --evidence` takes."""
         path = self.evidence_dir / f"evidence-{self.connection.session_id}-{seq}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({
-            "operator": self.connection.exit, "session_id": self.connection.session_id, "seq": seq,
-            "bytes_a": first[0], "sig_a": first[1], "bytes_b": second[0], "sig_b": second[1]}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "operator": self.connection.exit,
+                    "session_id": self.connection.session_id,
+                    "seq": seq,
+                    "bytes_a": first[0],
+                    "sig_a": first[1],
+                    "bytes_b": second[0],
+                    "sig_b": second[1],
+                },
+                indent=1,
+            )
+        )
         log.error("the exit signed two different receipts for seq %d: evidence saved to %s", seq, path)

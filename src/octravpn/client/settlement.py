@@ -27,8 +27,14 @@ def outcome(client: OctraVPN, session_id: int, status: int, deposit: int) -> dic
         return {"session": session_id, "status": "refunded", "paid": 0, "refund": deposit}
     for event in client.session_events(session_id):
         if event.name == "SessionSettled":
-            return {"session": session_id, "status": "settled", "bytes_used": event.args["bytes_used"],
-                    "paid": event.args["total_paid"], "refund": deposit - event.args["total_paid"], "tx": event.tx_hash}
+            return {
+                "session": session_id,
+                "status": "settled",
+                "bytes_used": event.args["bytes_used"],
+                "paid": event.args["total_paid"],
+                "refund": deposit - event.args["total_paid"],
+                "tx": event.tx_hash,
+            }
     return {"session": session_id, "status": "settled"}
 
 
@@ -46,8 +52,12 @@ def step(client: OctraVPN, ending: Ending) -> bool:
         if "SessionSettled" in [e.name for e in result.events]:
             ending.outcome = outcome(client, ending.session_id, STATUS_SETTLED, ending.deposit)
             return True
-        log.warning("session %d: the exit claims %d bytes, this side %d: dispute recorded on chain",
-                    ending.session_id, claim.bytes_used, ending.figure)
+        log.warning(
+            "session %d: the exit claims %d bytes, this side %d: dispute recorded on chain",
+            ending.session_id,
+            claim.bytes_used,
+            ending.figure,
+        )
         return False
     if client.clock() >= session.settle_by:
         try:

@@ -101,7 +101,7 @@ class DaemonState:
         temporary.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "DaemonState":
+    def load(cls, path: Path) -> DaemonState:
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
@@ -113,6 +113,8 @@ class DaemonState:
             state.host = HostChanges(**raw["host"]) if raw.get("host") else None
             state.ending = [Ending(**e) for e in raw.get("ending", [])]
         except (TypeError, AttributeError) as exc:
-            raise ConfigError(f"the daemon state {path} is damaged ({exc}): run `octravpn daemon cleanup --force` "
-                              "to restore the network from it, or remove it") from exc
+            raise ConfigError(
+                f"the daemon state {path} is damaged ({exc}): run `octravpn daemon cleanup --force` "
+                "to restore the network from it, or remove it"
+            ) from exc
         return state

@@ -31,11 +31,28 @@ class TunnelOptions:
     dns_file: Path = Path("/etc/resolv.conf")
 
 
-def interface_config(interface: str, private_key: bytes, client_address: str, exit_public_key: bytes,
-                     exit_endpoint: str, *, allowed_ips: tuple[str, ...] = ("0.0.0.0/0",)) -> InterfaceConfig:
-    return InterfaceConfig(name=interface, private_key=private_key, addresses=(client_address,), peers=(
-        PeerConfig(public_key=exit_public_key, allowed_ips=allowed_ips, endpoint=exit_endpoint,
-                   persistent_keepalive=KEEPALIVE_SECONDS),))
+def interface_config(
+    interface: str,
+    private_key: bytes,
+    client_address: str,
+    exit_public_key: bytes,
+    exit_endpoint: str,
+    *,
+    allowed_ips: tuple[str, ...] = ("0.0.0.0/0",),
+) -> InterfaceConfig:
+    return InterfaceConfig(
+        name=interface,
+        private_key=private_key,
+        addresses=(client_address,),
+        peers=(
+            PeerConfig(
+                public_key=exit_public_key,
+                allowed_ips=allowed_ips,
+                endpoint=exit_endpoint,
+                persistent_keepalive=KEEPALIVE_SECONDS,
+            ),
+        ),
+    )
 
 
 def exit_bypass(exit_endpoint: str) -> host_network.Bypass:
@@ -67,8 +84,10 @@ class HostNetwork:
             tcp, udp = merged.setdefault(bypass.address, (set(), set()))
             tcp.update(bypass.tcp_ports)
             udp.update(bypass.udp_ports)
-        bypasses = tuple(host_network.Bypass(address=address, tcp_ports=tuple(sorted(tcp)), udp_ports=tuple(sorted(udp)))
-                         for address, (tcp, udp) in merged.items())
+        bypasses = tuple(
+            host_network.Bypass(address=address, tcp_ports=tuple(sorted(tcp)), udp_ports=tuple(sorted(udp)))
+            for address, (tcp, udp) in merged.items()
+        )
         return host_network.TunnelRouting(interface=self.options.interface, bypasses=bypasses)
 
     def prepare(self, interface: str, private_key: bytes) -> None:
@@ -76,8 +95,9 @@ class HostNetwork:
         session opens, so `bring_up` only has to finish it."""
         self.engine.up(InterfaceConfig(name=interface, private_key=private_key))
 
-    def bring_up(self, changes: HostChanges, config: InterfaceConfig, exit_endpoint: str, dns: tuple[str, ...],
-                 save) -> None:
+    def bring_up(
+        self, changes: HostChanges, config: InterfaceConfig, exit_endpoint: str, dns: tuple[str, ...], save
+    ) -> None:
         """Interface, routes, kill switch, DNS; `save()` after each step that leaves something to undo.
         On failure everything done so far is undone and the error raised."""
         routing = self.routing(exit_endpoint)

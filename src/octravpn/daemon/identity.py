@@ -38,8 +38,10 @@ def load_or_create(state_dir: Path, *, password: str | None = None) -> LocalAcco
         write_private_file(plain, account.key.hex() + "\n")
         return account
     if plain.exists():
-        raise ConfigError(f"{plain} holds an unencrypted device key: run without --key-password-file, or move it "
-                          "away to create a new (encrypted) device key, which must then be registered again")
+        raise ConfigError(
+            f"{plain} holds an unencrypted device key: run without --key-password-file, or move it "
+            "away to create a new (encrypted) device key, which must then be registered again"
+        )
     if sealed.exists():
         try:
             return Account.from_key(Account.decrypt(json.loads(sealed.read_text()), password))
@@ -53,8 +55,9 @@ def load_or_create(state_dir: Path, *, password: str | None = None) -> LocalAcco
 def _read_plain(path: Path) -> LocalAccount:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{path} is readable by others (mode {oct(mode & 0o777)}): `chmod 600 {path}`, and consider "
-                          "the key exposed")
+        raise ConfigError(
+            f"{path} is readable by others (mode {oct(mode & 0o777)}): `chmod 600 {path}`, and consider the key exposed"
+        )
     try:
         return Account.from_key(bytes.fromhex(path.read_text().strip().removeprefix("0x")))
     except ValueError as exc:

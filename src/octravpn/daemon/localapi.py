@@ -56,8 +56,15 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
 
     @app.exception_handler(OctraVPNError)
     async def refused(request: Request, exc: OctraVPNError) -> JSONResponse:
-        return JSONResponse({"error": str(exc), "exit_code": exc.exit_code, "code": getattr(exc, "code", None),
-                             "detail": getattr(exc, "detail", None)}, status_code=_status_code(exc))
+        return JSONResponse(
+            {
+                "error": str(exc),
+                "exit_code": exc.exit_code,
+                "code": getattr(exc, "code", None),
+                "detail": getattr(exc, "detail", None),
+            },
+            status_code=_status_code(exc),
+        )
 
     @app.get("/v1/status")
     def status() -> dict:
@@ -71,8 +78,14 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
     async def watch() -> StreamingResponse:
         nonlocal watchers
         if watchers >= MAX_WATCHERS:
-            return JSONResponse({"error": f"{MAX_WATCHERS} watchers already: try again later", "exit_code": 1,
-                                 "code": "too-many-watchers"}, status_code=429)
+            return JSONResponse(
+                {
+                    "error": f"{MAX_WATCHERS} watchers already: try again later",
+                    "exit_code": 1,
+                    "code": "too-many-watchers",
+                },
+                status_code=429,
+            )
         watchers += 1
 
         async def feed():
@@ -86,6 +99,7 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
                     await asyncio.sleep(WATCH_POLL_SECONDS)
             finally:
                 watchers -= 1
+
         return StreamingResponse(feed(), media_type="application/x-ndjson")
 
     @app.get("/metrics")
@@ -93,6 +107,7 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
         return PlainTextResponse(render_metrics(daemon), media_type="text/plain; version=0.0.4")
 
     if control:
+
         @app.post("/v1/up")
         async def up(request: Request) -> dict:
             wanted = wire.UpRequest.from_json(await _body(request))

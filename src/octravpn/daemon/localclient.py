@@ -27,7 +27,9 @@ class DaemonUnavailable(OctraVPNError):
 class DaemonRefused(OctraVPNError):
     """The daemon answered with an error: its message, and the exit code it says the command should return."""
 
-    def __init__(self, status: int, message: str, *, exit_code: int, code: str | None = None, detail: dict | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, exit_code: int, code: str | None = None, detail: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.exit_code, self.code, self.detail = status, exit_code, code, detail or {}
 
@@ -61,17 +63,27 @@ class LocalAPI:
             connection.request(method, path, body=payload, headers=headers)
             return connection.getresponse()
         except FileNotFoundError:
-            raise DaemonUnavailable(f"octravpnd is not running (no socket at {self.socket_path}): {START_HINT}") from None
+            raise DaemonUnavailable(
+                f"octravpnd is not running (no socket at {self.socket_path}): {START_HINT}"
+            ) from None
         except ConnectionRefusedError:
-            raise DaemonUnavailable(f"octravpnd is not running (nothing listens on {self.socket_path}): {START_HINT}") from None
+            raise DaemonUnavailable(
+                f"octravpnd is not running (nothing listens on {self.socket_path}): {START_HINT}"
+            ) from None
         except PermissionError:
-            raise DaemonUnavailable(f"permission denied on {self.socket_path}: controlling octravpnd takes root or its "
-                                    "group (`octravpn daemon run --group`); `octravpn status` works for everyone") from None
+            raise DaemonUnavailable(
+                f"permission denied on {self.socket_path}: controlling octravpnd takes root or its "
+                "group (`octravpn daemon run --group`); `octravpn status` works for everyone"
+            ) from None
         except TimeoutError:
-            raise DaemonUnavailable(f"octravpnd did not answer {method} {path} within {connection.timeout:.0f}s "
-                                    f"(socket {self.socket_path}): see its log") from None
+            raise DaemonUnavailable(
+                f"octravpnd did not answer {method} {path} within {connection.timeout:.0f}s "
+                f"(socket {self.socket_path}): see its log"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise DaemonUnavailable(f"octravpnd at {self.socket_path} failed to answer {method} {path}: {exc}") from None
+            raise DaemonUnavailable(
+                f"octravpnd at {self.socket_path} failed to answer {method} {path}: {exc}"
+            ) from None
 
     def call(self, method: str, path: str, body: dict | None = None, *, timeout: float | None = None) -> dict:
         response = self._open(method, path, body, timeout)
@@ -82,14 +94,18 @@ class LocalAPI:
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:
-            raise DaemonUnavailable(f"{self.socket_path} answered {path} with something other than JSON: is that "
-                                    "octravpnd?") from None
+            raise DaemonUnavailable(
+                f"{self.socket_path} answered {path} with something other than JSON: is that octravpnd?"
+            ) from None
         if response.status >= 400:
             error = data.get("error") if isinstance(data, dict) else None
-            raise DaemonRefused(response.status, str(error or f"HTTP {response.status}"),
-                                exit_code=int(data.get("exit_code", 1)) if isinstance(data, dict) else 1,
-                                code=data.get("code") if isinstance(data, dict) else None,
-                                detail=data.get("detail") if isinstance(data, dict) else None)
+            raise DaemonRefused(
+                response.status,
+                str(error or f"HTTP {response.status}"),
+                exit_code=int(data.get("exit_code", 1)) if isinstance(data, dict) else 1,
+                code=data.get("code") if isinstance(data, dict) else None,
+                detail=data.get("detail") if isinstance(data, dict) else None,
+            )
         return data
 
     def get(self, path: str, *, timeout: float | None = None) -> dict:

@@ -36,6 +36,7 @@ def _loop(name: str, step: Callable[[], None], every: float, stopping: threading
                 if repr(exc) != last_failure:
                     log.exception("%s failed", name)
                 last_failure = repr(exc)
+
     return threading.Thread(target=run, name=f"octravpnd-{name}", daemon=True)
 
 
@@ -73,7 +74,9 @@ def bind(path: Path, *, mode: int, group: int | None) -> socket.socket:
     return sock
 
 
-def serve(daemon: Daemon, *, control_path: Path, group: int | None, on_ready: Callable[[], None] = lambda: None) -> None:
+def serve(
+    daemon: Daemon, *, control_path: Path, group: int | None, on_ready: Callable[[], None] = lambda: None
+) -> None:
     lock = single_instance(daemon.settings.state_dir)
     stopping = threading.Event()
     servers: list[uvicorn.Server] = []
@@ -88,19 +91,29 @@ def serve(daemon: Daemon, *, control_path: Path, group: int | None, on_ready: Ca
     try:
         daemon.start()
         read_path = read_socket(control_path)
-        sockets = [(bind(control_path, mode=0o660, group=group), control_path), (bind(read_path, mode=0o666, group=None), read_path)]
-        for (sock, _), control in zip(sockets, (True, False), strict=True):
-            config = uvicorn.Config(build_app(daemon, control=control), log_level="warning", lifespan="off", access_log=False)
+        sockets = [
+            (bind(control_path, mode=0o660, group=group), control_path),
+            (bind(read_path, mode=0o666, group=None), read_path),
+        ]
+        for control in (True, False):
+            config = uvicorn.Config(
+                build_app(daemon, control=control), log_level="warning", lifespan="off", access_log=False
+            )
             servers.append(SignalSafeServer(config))
-        loops = [_loop("tick", daemon.tick, daemon.settings.tick_seconds, stopping),
-                 _loop("chain", daemon.chain_step, 0.5, stopping)]
+        loops = [
+            _loop("tick", daemon.tick, daemon.settings.tick_seconds, stopping),
+            _loop("chain", daemon.chain_step, 0.5, stopping),
+        ]
         for loop in loops:
             loop.start()
         on_ready()
         log.info("octravpnd: device %s, control %s, status %s", daemon.account.address, control_path, read_path)
 
         async def main() -> None:
-            await asyncio.gather(*(server.serve(sockets=[sock]) for server, (sock, _) in zip(servers, sockets, strict=True)))
+            await asyncio.gather(
+                *(server.serve(sockets=[sock]) for server, (sock, _) in zip(servers, sockets, strict=True))
+            )
+
         if not stopping.is_set():
             asyncio.run(main())
         stopping.set()

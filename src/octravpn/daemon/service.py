@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,9 +113,16 @@ class Session:
 
 
 class Daemon:
-    def __init__(self, settings: DaemonSettings, *, account: LocalAccount, runner: CommandRunner,
-                 open_chain: Callable[[], OctraVPN], resolve: Callable[[str], str],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        *,
+        account: LocalAccount,
+        runner: CommandRunner,
+        open_chain: Callable[[], OctraVPN],
+        resolve: Callable[[str], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.account = account
         self.runner = runner
@@ -153,6 +160,7 @@ class Daemon:
                 log.info("resuming session %d through %s", state.connection.session_id, state.connection.exit)
             elif state.host is not None:  # a connection that was being taken down when the daemon stopped
                 from octravpn.client.tunnel import restore
+
                 restore(self.runner, state.host)
                 state.host, state.status = None, "down"
             self._changed()
@@ -180,8 +188,10 @@ class Daemon:
     def up(self, request: UpRequest) -> dict:
         with self.operation:
             if self.state.connection is not None:
-                raise Conflict(f"already up through {self.state.connection.exit} (session "
-                               f"{self.state.connection.session_id}): run `octravpn down` first")
+                raise Conflict(
+                    f"already up through {self.state.connection.exit} (session "
+                    f"{self.state.connection.session_id}): run `octravpn down` first"
+                )
             connector = self.connector()
             self._check_registered(connector)
             self.failed_exits.clear()  # a new connection gives every exit a new chance
@@ -212,10 +222,19 @@ class Daemon:
                     finally:
                         prepared.result()
                     connection = self._connection(terms, located, joined)
-                    self.host.bring_up(changes, interface_config(request.interface, keys.private,
-                                                                 joined.client_address, joined.exit_public_key,
-                                                                 located.endpoint),
-                                       located.endpoint, joined.dns, self._save)
+                    self.host.bring_up(
+                        changes,
+                        interface_config(
+                            request.interface,
+                            keys.private,
+                            joined.client_address,
+                            joined.exit_public_key,
+                            located.endpoint,
+                        ),
+                        located.endpoint,
+                        joined.dns,
+                        self._save,
+                    )
                 except BaseException as exc:
                     self.host.restore(changes)
                     with self.lock:
@@ -239,7 +258,8 @@ class Daemon:
             raise NotRegistered(
                 f"this device ({self.account.address}) acts for no member yet: on a machine with the member's wallet run "
                 f"`octravpn -w WALLET device add {self.account.address} --fund 0.01` (or give `up` that wallet with -w)",
-                self.account.address)
+                self.account.address,
+            )
 
     def _choose_exit(self, connector: Connector, request: UpRequest, *, exclude) -> tuple[str, int | None, int | None]:
         """The exit's address, the tailnet that pays (None: the one tailnet that allows it) and the price it was
@@ -251,8 +271,14 @@ class Daemon:
             raise UsageError("--exit auto needs an indexer: pass --indexer URL (or start the daemon with --indexer)")
         api = IndexerClient(url, timeout=5.0)
         try:
-            chosen = choose_exit(api, self.member, tailnet=request.tailnet, region=request.region,
-                                 max_price=self.amount(request.max_price, "max price"), exclude=frozenset(exclude))
+            chosen = choose_exit(
+                api,
+                self.member,
+                tailnet=request.tailnet,
+                region=request.region,
+                max_price=self.amount(request.max_price, "max price"),
+                exclude=frozenset(exclude),
+            )
         finally:
             api.close()
         log.info("--exit auto: %s for tailnet %d (price %d per MB)", *chosen)
@@ -261,10 +287,18 @@ class Daemon:
     @staticmethod
     def _connection(terms: Terms, located: Located, joined: Joined) -> Connection:
         return Connection(
-            session_id=terms.session_id, exit=located.address, tailnet_id=terms.tailnet_id, deposit=terms.deposit,
-            price_per_mb=terms.price_per_mb, exit_endpoint=located.endpoint, receipt_signer=located.receipt_signer,
-            exit_wg_pubkey=encode_key(located.registered.wg_pubkey), client_address=joined.client_address,
-            exit_address=joined.exit_address, dns=list(joined.dns))
+            session_id=terms.session_id,
+            exit=located.address,
+            tailnet_id=terms.tailnet_id,
+            deposit=terms.deposit,
+            price_per_mb=terms.price_per_mb,
+            exit_endpoint=located.endpoint,
+            receipt_signer=located.receipt_signer,
+            exit_wg_pubkey=encode_key(located.registered.wg_pubkey),
+            client_address=joined.client_address,
+            exit_address=joined.exit_address,
+            dns=list(joined.dns),
+        )
 
     def _host_network(self, request: UpRequest) -> HostNetwork:
         from octravpn.client.tunnel import control_bypass
@@ -272,16 +306,26 @@ class Daemon:
         urls = [self.settings.network.rpc_url, *self.settings.network.rpc_fallbacks]
         urls += [u for u in (request.indexer or self.settings.indexer_url,) if u]
         control = tuple(b for b in (control_bypass(u, self.resolve) for u in urls) if b is not None)
-        options = TunnelOptions(interface=request.interface, kill_switch=request.kill_switch,
-                                accept_dns=request.accept_dns, dns_file=self.settings.dns_file)
+        options = TunnelOptions(
+            interface=request.interface,
+            kill_switch=request.kill_switch,
+            accept_dns=request.accept_dns,
+            dns_file=self.settings.dns_file,
+        )
         return HostNetwork(self.runner, options, control)
 
     def _session_for(self, connection: Connection, request: UpRequest) -> Session:
-        desk = ReceiptDesk(connection=connection, account=self.account, domain=self.domain,
-                           leeway=int(request.leeway_mb * BYTES_PER_MB), loss_percent=request.loss_percent,
-                           evidence_dir=self.settings.state_dir)
-        return Session(connection=connection, desk=desk,
-                       health=ExitHealth(since=self.clock(), dead_after=self.settings.dead_after))
+        desk = ReceiptDesk(
+            connection=connection,
+            account=self.account,
+            domain=self.domain,
+            leeway=int(request.leeway_mb * BYTES_PER_MB),
+            loss_percent=request.loss_percent,
+            evidence_dir=self.settings.state_dir,
+        )
+        return Session(
+            connection=connection, desk=desk, health=ExitHealth(since=self.clock(), dead_after=self.settings.dead_after)
+        )
 
     # ------------------------------------------------------------- down
     def down(self, *, settle_wait: float) -> dict:
@@ -297,12 +341,23 @@ class Daemon:
                 self._changed()
             leave_error = self._leave_exit()
             self._restore_host()
-            ending = Ending(session_id=connection.session_id, exit=connection.exit, deposit=connection.deposit,
-                            figure=connection.figure, left_at=self.clock(), reason="down")
+            ending = Ending(
+                session_id=connection.session_id,
+                exit=connection.exit,
+                deposit=connection.deposit,
+                figure=connection.figure,
+                left_at=self.clock(),
+                reason="down",
+            )
             with self.lock:
-                summary = {"session": connection.session_id, "exit": connection.exit,
-                           "measured_bytes": connection.measured_bytes, "signed_bytes": connection.signed_bytes,
-                           "receipts_signed": connection.receipts_signed, "last_error": leave_error}
+                summary = {
+                    "session": connection.session_id,
+                    "exit": connection.exit,
+                    "measured_bytes": connection.measured_bytes,
+                    "signed_bytes": connection.signed_bytes,
+                    "receipts_signed": connection.receipts_signed,
+                    "last_error": leave_error,
+                }
                 state.connection, state.prefs, self.session = None, None, None
                 state.status, state.exit_unreachable_since, state.last_error = "down", None, leave_error
                 state.ending.append(ending)
@@ -317,8 +372,9 @@ class Daemon:
         try:
             session.desk.observe(self._interface_bytes(connection))
             api = ExitAPI(connection.api_url, timeout=5.0)
-            answer = api.leave(connection.session_id, leave_request(self.domain, self.account, connection.session_id,
-                                                                    clock=self.clock))
+            answer = api.leave(
+                connection.session_id, leave_request(self.domain, self.account, connection.session_id, clock=self.clock)
+            )
             last = LeaveAnswer.from_json(answer).receipt_request
             if last is not None:
                 session.desk.sign(last)
@@ -352,9 +408,13 @@ class Daemon:
                 self._record_outcome(ending)
                 return self._shown_outcome(ending.outcome)
             if self.clock() >= deadline:
-                return {"status": "open", "confirmed_bytes": ending.confirmed, "signed_bytes": ending.figure,
-                        "note": "not settled yet: the exit can settle with your last receipt until the session grace "
-                                "ends; the daemon confirms its claim, or takes the deposit back after the grace"}
+                return {
+                    "status": "open",
+                    "confirmed_bytes": ending.confirmed,
+                    "signed_bytes": ending.figure,
+                    "note": "not settled yet: the exit can settle with your last receipt until the session grace "
+                    "ends; the daemon confirms its claim, or takes the deposit back after the grace",
+                }
             time.sleep(0.5)
 
     def _record_outcome(self, ending: Ending) -> None:
@@ -381,14 +441,23 @@ class Daemon:
                 sid = request.session
             else:
                 with self.chain_lock:
-                    sid = connector.open_session(located.address, tailnet_id, self.amount(request.max_pay, "max pay"),
-                                                 price).session_id
+                    sid = connector.open_session(
+                        located.address, tailnet_id, self.amount(request.max_pay, "max pay"), price
+                    ).session_id
             keys = Keypair.generate()
             joined = connector.join(located, sid, keys, signs_receipts=False)
         # A WireGuard app routes IPv6 into the tunnel too (the exit drops it): nothing leaks around it.
-        config = interface_config("octravpn", keys.private, joined.client_address, joined.exit_public_key,
-                                  located.endpoint, allowed_ips=("0.0.0.0/0", "::/0"))
-        text = f"# OctraVPN session {sid} through {located.address}\n" + config.wg_quick(dns=joined.dns, dns_line=dns_line)
+        config = interface_config(
+            "octravpn",
+            keys.private,
+            joined.client_address,
+            joined.exit_public_key,
+            located.endpoint,
+            allowed_ips=("0.0.0.0/0", "::/0"),
+        )
+        text = f"# OctraVPN session {sid} through {located.address}\n" + config.wg_quick(
+            dns=joined.dns, dns_line=dns_line
+        )
         return {"session": sid, "exit": located.address, "config": text}
 
     def confirm(self, session_id: int, bytes_used: int) -> dict:
@@ -396,8 +465,12 @@ class Daemon:
         with self.chain_lock:
             result = self.chain().settle_confirm(session_id, bytes_used)
         settled = [e for e in result.events if e.name == "SessionSettled"]
-        answer = {"tx": result.tx_hash, "block": result.block_number, "gas_used": result.gas_used,
-                  "outcome": "settled" if settled else "disputed"}
+        answer = {
+            "tx": result.tx_hash,
+            "block": result.block_number,
+            "gas_used": result.gas_used,
+            "outcome": "settled" if settled else "disputed",
+        }
         if settled:
             answer.update(total_paid=settled[0].args["total_paid"], refund=settled[0].args["refund"])
         return answer
@@ -427,7 +500,11 @@ class Daemon:
             live = session.live
             if peers:
                 peer = peers[0]
-                live.latest_handshake, live.rx_bytes, live.tx_bytes = peer.latest_handshake, peer.rx_bytes, peer.tx_bytes
+                live.latest_handshake, live.rx_bytes, live.tx_bytes = (
+                    peer.latest_handshake,
+                    peer.rx_bytes,
+                    peer.tx_bytes,
+                )
                 try:
                     session.desk.observe(peer.rx_bytes + peer.tx_bytes)
                 except ProtocolError as exc:
@@ -445,8 +522,10 @@ class Daemon:
             except (ExitAPIError, ProtocolError) as exc:
                 self.counters["exit_api_errors"] += 1
                 session.health.api_failed(str(exc))
-            live.receiving = session.health.last_received is not None and \
-                now - session.health.last_received < self.settings.dead_after
+            live.receiving = (
+                session.health.last_received is not None
+                and now - session.health.last_received < self.settings.dead_after
+            )
             down_since = session.health.unreachable_since(now)
             with self.lock:
                 state = self.state
@@ -458,12 +537,16 @@ class Daemon:
                     state.exit_unreachable_since = down_since
                     if state.status == "connected":
                         state.status = "exit-unreachable"
-                        state.last_error = f"the exit has not answered since {_clock_text(down_since)} (API: " \
-                                           f"{session.health.api_error or 'no answer'}; nothing received through the tunnel)"
+                        state.last_error = (
+                            f"the exit has not answered since {_clock_text(down_since)} (API: "
+                            f"{session.health.api_error or 'no answer'}; nothing received through the tunnel)"
+                        )
                 if connection.chain_status != "open" and state.status != "ended":
                     state.status = "ended"
-                    state.last_error = f"session {connection.session_id} is {connection.chain_status} on chain: run " \
-                                       "`octravpn down`, then `up` again"
+                    state.last_error = (
+                        f"session {connection.session_id} is {connection.chain_status} on chain: run "
+                        "`octravpn down`, then `up` again"
+                    )
                 self._changed()
             if down_since is not None and self._prefs().exit == "auto" and now >= self.next_failover:
                 self._failover(session, down_since)
@@ -490,13 +573,28 @@ class Daemon:
         connection = session.connection
         keys = Keypair.generate()
         try:
-            joined = join(self.domain, self.account, connection.api_url, decode_key(connection.exit_wg_pubkey),
-                          connection.session_id, keys, clock=self.clock)
+            joined = join(
+                self.domain,
+                self.account,
+                connection.api_url,
+                decode_key(connection.exit_wg_pubkey),
+                connection.session_id,
+                keys,
+                clock=self.clock,
+            )
             connection.counter_base = connection.measured_bytes
             session.desk.meter.observe(connection.counter_base)
-            self.host.reattach(self.state.host, interface_config(connection_interface(self.state), keys.private,
-                                                                 joined.client_address, joined.exit_public_key,
-                                                                 connection.exit_endpoint), connection.exit_endpoint)
+            self.host.reattach(
+                self.state.host,
+                interface_config(
+                    connection_interface(self.state),
+                    keys.private,
+                    joined.client_address,
+                    joined.exit_public_key,
+                    connection.exit_endpoint,
+                ),
+                connection.exit_endpoint,
+            )
         except (OctraVPNError, CommandError) as exc:
             with self.lock:
                 self.state.status, self.state.last_error = "exit-unreachable", f"rejoining the exit: {exc}"
@@ -526,14 +624,20 @@ class Daemon:
             located = connector.locate(exit_addr)
             self.host.allow(self.state.host, old.exit_endpoint, located.endpoint)
             with self.chain_lock:
-                terms = connector.open_session(located.address, old.tailnet_id, self.amount(request.max_pay, "max pay"),
-                                               price)
+                terms = connector.open_session(
+                    located.address, old.tailnet_id, self.amount(request.max_pay, "max pay"), price
+                )
             keys = Keypair.generate()
             joined = connector.join(located, terms.session_id, keys)
             connection = self._connection(terms, located, joined)
-            self.host.switch(self.state.host, interface_config(request.interface, keys.private, joined.client_address,
-                                                               joined.exit_public_key, located.endpoint),
-                             located.endpoint, joined.dns)
+            self.host.switch(
+                self.state.host,
+                interface_config(
+                    request.interface, keys.private, joined.client_address, joined.exit_public_key, located.endpoint
+                ),
+                located.endpoint,
+                joined.dns,
+            )
         except (OctraVPNError, CommandError) as exc:
             self.counters["chain_errors" if isinstance(exc, ChainError) else "exit_api_errors"] += 1
             with self.lock:
@@ -546,17 +650,40 @@ class Daemon:
         with self.lock:
             connection.connected_at = now
             state = self.state
-            state.ending.append(Ending(session_id=old.session_id, exit=old.exit, deposit=old.deposit, figure=old.figure,
-                                       left_at=now, reason="failover"))
-            state.connection, state.status, state.last_error, state.exit_unreachable_since = connection, "connected", None, None
+            state.ending.append(
+                Ending(
+                    session_id=old.session_id,
+                    exit=old.exit,
+                    deposit=old.deposit,
+                    figure=old.figure,
+                    left_at=now,
+                    reason="failover",
+                )
+            )
+            state.connection, state.status, state.last_error, state.exit_unreachable_since = (
+                connection,
+                "connected",
+                None,
+                None,
+            )
             state.failovers += 1
-            state.last_failover = {"from": old.exit, "to": connection.exit, "at": now,
-                                   "seconds_without_exit": round(now - down_since, 3), "old_session": old.session_id,
-                                   "new_session": connection.session_id}
+            state.last_failover = {
+                "from": old.exit,
+                "to": connection.exit,
+                "at": now,
+                "seconds_without_exit": round(now - down_since, 3),
+                "old_session": old.session_id,
+                "new_session": connection.session_id,
+            }
             self.session = self._session_for(connection, request)
             self._changed()
-        log.warning("failover: %s unreachable since %s; now through %s (session %d)", old.exit, _clock_text(down_since),
-                    connection.exit, connection.session_id)
+        log.warning(
+            "failover: %s unreachable since %s; now through %s (session %d)",
+            old.exit,
+            _clock_text(down_since),
+            connection.exit,
+            connection.session_id,
+        )
 
     # ------------------------------------------------------------ chain
     def chain_step(self) -> None:
@@ -626,30 +753,63 @@ class Daemon:
 
     def _build_snapshot(self) -> dict:
         state, session = self.state, self.session
-        row = {"status": state.status, "device": self.account.address, "member": self.member,
-               "network": self.settings.network.name, "last_error": state.last_error,
-               "exit_unreachable_since": state.exit_unreachable_since,
-               "chain": {"reachable": state.chain_error is None, "error": state.chain_error,
-                         "unreachable_since": state.chain_unreachable_since},
-               "failovers": state.failovers, "last_failover": state.last_failover,
-               "ending": [{"session": e.session_id, "exit": e.exit, "reason": e.reason, "figure": e.figure,
-                           "confirmed": e.confirmed} for e in state.ending],
-               "settled": [self._shown_outcome(o) for o in state.settled[-5:]],
-               "kill_switch": bool(state.host and state.host.kill_switch_table),
-               "updated_at": state.updated_at}
+        row = {
+            "status": state.status,
+            "device": self.account.address,
+            "member": self.member,
+            "network": self.settings.network.name,
+            "last_error": state.last_error,
+            "exit_unreachable_since": state.exit_unreachable_since,
+            "chain": {
+                "reachable": state.chain_error is None,
+                "error": state.chain_error,
+                "unreachable_since": state.chain_unreachable_since,
+            },
+            "failovers": state.failovers,
+            "last_failover": state.last_failover,
+            "ending": [
+                {
+                    "session": e.session_id,
+                    "exit": e.exit,
+                    "reason": e.reason,
+                    "figure": e.figure,
+                    "confirmed": e.confirmed,
+                }
+                for e in state.ending
+            ],
+            "settled": [self._shown_outcome(o) for o in state.settled[-5:]],
+            "kill_switch": bool(state.host and state.host.kill_switch_table),
+            "updated_at": state.updated_at,
+        }
         if session is not None:
             c, live = session.connection, session.live
             left = max(c.deposit - c.paid_so_far, 0)
-            row.update({
-                "interface": connection_interface(state), "exit": c.exit, "exit_endpoint": c.exit_endpoint,
-                "session": c.session_id, "tailnet": c.tailnet_id, "address": c.client_address, "dns": c.dns,
-                "measured_bytes": c.measured_bytes, "signed_bytes": c.signed_bytes,
-                "receipts_signed": c.receipts_signed, "requests_refused": c.requests_refused,
-                "deposit": self._amount(c.deposit), "paid_so_far": self._amount(c.paid_so_far),
-                "deposit_left": self._amount(left), "session_status": c.chain_status,
-                "connected_at": c.connected_at,
-                "tunnel": {"latest_handshake": live.latest_handshake or None, "rx_bytes": live.rx_bytes,
-                           "tx_bytes": live.tx_bytes, "receiving": live.receiving}})
+            row.update(
+                {
+                    "interface": connection_interface(state),
+                    "exit": c.exit,
+                    "exit_endpoint": c.exit_endpoint,
+                    "session": c.session_id,
+                    "tailnet": c.tailnet_id,
+                    "address": c.client_address,
+                    "dns": c.dns,
+                    "measured_bytes": c.measured_bytes,
+                    "signed_bytes": c.signed_bytes,
+                    "receipts_signed": c.receipts_signed,
+                    "requests_refused": c.requests_refused,
+                    "deposit": self._amount(c.deposit),
+                    "paid_so_far": self._amount(c.paid_so_far),
+                    "deposit_left": self._amount(left),
+                    "session_status": c.chain_status,
+                    "connected_at": c.connected_at,
+                    "tunnel": {
+                        "latest_handshake": live.latest_handshake or None,
+                        "rx_bytes": live.rx_bytes,
+                        "tx_bytes": live.tx_bytes,
+                        "receiving": live.receiving,
+                    },
+                }
+            )
         return row
 
     def publish(self) -> None:

@@ -78,7 +78,7 @@ class UpRequest:
             raise WireError("--region and --max-price choose among exits: use them with --exit auto")
 
     @classmethod
-    def from_json(cls, data) -> "UpRequest":
+    def from_json(cls, data) -> UpRequest:
         if not isinstance(data, dict):
             raise WireError("the request must be a JSON object")
         known = {f.name for f in fields(cls)}
@@ -92,7 +92,7 @@ class UpRequest:
     def to_json(self) -> dict:
         return asdict(self)
 
-    def with_tailnet(self, tailnet: int) -> "UpRequest":
+    def with_tailnet(self, tailnet: int) -> UpRequest:
         return replace(self, tailnet=tailnet)
 
 

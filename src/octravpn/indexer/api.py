@@ -18,8 +18,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octravpn.acl import PolicyError, parse_policy
 from octravpn.chain.errors import ChainError
-from octravpn.indexer.models import (AclStored, ErrorBody, Exit, ExitPage, Health, Member, Operator, Session, SessionDetail,
-                                     SessionPage, Stats, Tailnet, TailnetExit, TailnetPage, TailnetSummary, amount)
+from octravpn.indexer.models import (
+    AclStored,
+    ErrorBody,
+    Exit,
+    ExitPage,
+    Health,
+    Member,
+    Operator,
+    Session,
+    SessionDetail,
+    SessionPage,
+    Stats,
+    Tailnet,
+    TailnetExit,
+    TailnetPage,
+    TailnetSummary,
+    amount,
+)
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
 from octravpn.indexer.rpc import JsonRpc
 from octravpn.serving import BodyGuard, BodyLimits
@@ -30,8 +46,11 @@ MAX_ID = 2**63 - 1
 MAX_OFFSET = 10**9
 MAX_ACL_BYTES = 64 * 1024
 # The only body is an ACL document (HuJSON): its bytes are hashed and stored, never parsed here.
-BODY_LIMITS = BodyLimits(max_bytes=MAX_ACL_BYTES, max_json_depth=64, content_types=frozenset({
-    "application/octet-stream", "text/plain", "application/json", "application/hujson"}))
+BODY_LIMITS = BodyLimits(
+    max_bytes=MAX_ACL_BYTES,
+    max_json_depth=64,
+    content_types=frozenset({"application/octet-stream", "text/plain", "application/json", "application/hujson"}),
+)
 SORT_PATTERN = "^-?(" + "|".join(EXIT_SORTS) + ")$"
 
 
@@ -57,7 +76,8 @@ class ChainReader:
             return None
         raw = self.rpc.eth_call(self.contract, keccak(text="get_tailnet(uint256)")[:4] + tailnet_id.to_bytes(32, "big"))
         _owner, _treasury, _members, acl, _created, _exits = abi_decode(
-            ["address", "uint256", "uint256", "bytes32", "uint256", "uint256"], raw)
+            ["address", "uint256", "uint256", "bytes32", "uint256", "uint256"], raw
+        )
         return "0x" + acl.hex()
 
 
@@ -67,10 +87,19 @@ def _found(value, what: str):
     return value
 
 
-def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: int = 0, max_lag: int = 20,
-               clock: Callable[[], float] = time.time) -> FastAPI:
-    app = FastAPI(title="OctraVPN indexer", version="1",
-                  description="Discovery of exits, tailnets, sessions and operators, rebuilt from the contract's events.")
+def create_app(
+    queries: Queries,
+    chain: ChainReader | None,
+    *,
+    confirmations: int = 0,
+    max_lag: int = 20,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    app = FastAPI(
+        title="OctraVPN indexer",
+        version="1",
+        description="Discovery of exits, tailnets, sessions and operators, rebuilt from the contract's events.",
+    )
     app.add_middleware(BodyGuard, limits=BODY_LIMITS)
     errors = {400: {"model": ErrorBody, "description": "bad parameters"}}
     not_found = {404: {"model": ErrorBody, "description": "not in the index"}}
@@ -108,19 +137,39 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         region: str | None = Query(None, max_length=32, description="exact region label, e.g. eu-west"),
         max_price: int | None = Query(None, ge=0, le=MAX_UINT256, description="highest price per MB (base units)"),
         min_stake: int | None = Query(None, ge=0, le=MAX_UINT256, description="lowest live stake (base units)"),
-        min_reputation: int | None = Query(None, ge=0, le=MAX_UINT256, description="lowest reputation: value settled for tailnets the exit does not own"),
+        min_reputation: int | None = Query(
+            None,
+            ge=0,
+            le=MAX_UINT256,
+            description="lowest reputation: value settled for tailnets the exit does not own",
+        ),
         active: bool = Query(True, description="only exits that can serve new sessions now"),
         tailnet: int | None = Query(None, ge=0, le=MAX_ID, description="only exits this tailnet allows"),
-        sort: str = Query("price", pattern=SORT_PATTERN, description="price, stake, reputation, registered or region; "
-                                                                      "a leading '-' sorts descending"),
+        sort: str = Query(
+            "price",
+            pattern=SORT_PATTERN,
+            description="price, stake, reputation, registered or region; a leading '-' sorts descending",
+        ),
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> JSONResponse:
-        page = queries.exits(ExitFilter(region=region, max_price=max_price, min_stake=min_stake, min_reputation=min_reputation,
-                                        active=active, tailnet=tailnet),
-                             sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=limit, offset=offset)
-        return JSONResponse({"items": [Exit.json(row) for row in page.items], "total": page.total, "limit": limit,
-                             "offset": offset})
+        page = queries.exits(
+            ExitFilter(
+                region=region,
+                max_price=max_price,
+                min_stake=min_stake,
+                min_reputation=min_reputation,
+                active=active,
+                tailnet=tailnet,
+            ),
+            sort=sort.lstrip("-"),
+            descending=sort.startswith("-"),
+            limit=limit,
+            offset=offset,
+        )
+        return JSONResponse(
+            {"items": [Exit.json(row) for row in page.items], "total": page.total, "limit": limit, "offset": offset}
+        )
 
     @v1.get("/exits/{address}", response_model=Exit, responses=not_found, summary="One exit")
     def get_exit(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Exit:
@@ -130,7 +179,9 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
             raise ApiError(404, f"no exit registered by {address} in the index")
         return Exit.of(row)
 
-    @v1.get("/operators/{address}", response_model=Operator, responses=not_found, summary="An operator's stake and earnings")
+    @v1.get(
+        "/operators/{address}", response_model=Operator, responses=not_found, summary="An operator's stake and earnings"
+    )
     def get_operator(address: str = Path(..., pattern=ADDRESS_PATTERN)) -> Operator:
         address = to_checksum_address(address)
         return Operator.of(_found(queries.operator(address), f"operator {address}"))
@@ -143,38 +194,75 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> TailnetPage:
-        page = queries.tailnets(member=member and to_checksum_address(member),
-                                owner=owner and to_checksum_address(owner), limit=limit, offset=offset)
-        return TailnetPage(items=[TailnetSummary.of(r) for r in page.items], total=page.total, limit=limit, offset=offset)
+        page = queries.tailnets(
+            member=member and to_checksum_address(member),
+            owner=owner and to_checksum_address(owner),
+            limit=limit,
+            offset=offset,
+        )
+        return TailnetPage(
+            items=[TailnetSummary.of(r) for r in page.items], total=page.total, limit=limit, offset=offset
+        )
 
-    @v1.get("/tailnets/{tailnet_id}", response_model=Tailnet, responses=not_found, summary="Members, exits, treasury, ACL hash")
+    @v1.get(
+        "/tailnets/{tailnet_id}",
+        response_model=Tailnet,
+        responses=not_found,
+        summary="Members, exits, treasury, ACL hash",
+    )
     def get_tailnet(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Tailnet:
         row = _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
-        return Tailnet.of(row, members=[Member(address=m["member"], added_at=m["added_at"]) for m in row["members"]],
-                          exits=[TailnetExit(address=e["exit"], configured_at=e["configured_at"]) for e in row["exits"]],
-                          acl_document=row["acl_document"])
+        return Tailnet.of(
+            row,
+            members=[Member(address=m["member"], added_at=m["added_at"]) for m in row["members"]],
+            exits=[TailnetExit(address=e["exit"], configured_at=e["configured_at"]) for e in row["exits"]],
+            acl_document=row["acl_document"],
+        )
 
-    @v1.get("/tailnets/{tailnet_id}/acl", responses={**not_found, 200: {"content": {"application/octet-stream": {}},
-                                                                         "description": "the ACL policy document"}},
-            response_class=Response, summary="The ACL document whose hash the tailnet has on chain")
+    @v1.get(
+        "/tailnets/{tailnet_id}/acl",
+        responses={
+            **not_found,
+            200: {"content": {"application/octet-stream": {}}, "description": "the ACL policy document"},
+        },
+        response_class=Response,
+        summary="The ACL document whose hash the tailnet has on chain",
+    )
     def get_acl(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Response:
         acl_hash = _found(queries.tailnet_acl_hash(tailnet_id), f"tailnet {tailnet_id}")
         document = queries.acl_document(acl_hash)
         if document is None:
-            raise ApiError(404, f"nobody uploaded the ACL document with hash {acl_hash} of tailnet {tailnet_id}: "
-                                f"the owner can with PUT /v1/tailnets/{tailnet_id}/acl")
-        return Response(content=document["document"], media_type=document["media_type"], headers={"X-ACL-Hash": acl_hash})
+            raise ApiError(
+                404,
+                f"nobody uploaded the ACL document with hash {acl_hash} of tailnet {tailnet_id}: "
+                f"the owner can with PUT /v1/tailnets/{tailnet_id}/acl",
+            )
+        return Response(
+            content=document["document"], media_type=document["media_type"], headers={"X-ACL-Hash": acl_hash}
+        )
 
-    @v1.put("/tailnets/{tailnet_id}/acl", response_model=AclStored,
-            responses={**not_found, 400: {"model": ErrorBody, "description": "not a policy that parses"},
-                       409: {"model": ErrorBody, "description": "hash differs from the chain's"},
-                       413: {"model": ErrorBody, "description": "document too large"},
-                       415: {"model": ErrorBody, "description": "not a policy document's content type"}},
-            openapi_extra={"requestBody": {"required": True, "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                "text/plain": {"schema": {"type": "string"}},
-                "application/hujson": {"schema": {"type": "string"}}}}},
-            summary="Upload the ACL document; kept only if its keccak-256 equals the tailnet's hash on chain")
+    @v1.put(
+        "/tailnets/{tailnet_id}/acl",
+        response_model=AclStored,
+        responses={
+            **not_found,
+            400: {"model": ErrorBody, "description": "not a policy that parses"},
+            409: {"model": ErrorBody, "description": "hash differs from the chain's"},
+            413: {"model": ErrorBody, "description": "document too large"},
+            415: {"model": ErrorBody, "description": "not a policy document's content type"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/hujson": {"schema": {"type": "string"}},
+                },
+            }
+        },
+        summary="Upload the ACL document; kept only if its keccak-256 equals the tailnet's hash on chain",
+    )
     async def put_acl(request: Request, tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> AclStored:
         document = await request.body()  # BodyGuard refused anything over MAX_ACL_BYTES or of another type
         if not document:
@@ -189,8 +277,11 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
             raise ApiError(404, f"tailnet {tailnet_id} does not exist on chain")
         digest = "0x" + keccak(document).hex()
         if digest != on_chain:
-            raise ApiError(409, f"the document's keccak-256 is {digest}, but tailnet {tailnet_id} has {on_chain} on chain: "
-                                "upload the file the owner published with `tailnet set-acl`")
+            raise ApiError(
+                409,
+                f"the document's keccak-256 is {digest}, but tailnet {tailnet_id} has {on_chain} on chain: "
+                "upload the file the owner published with `tailnet set-acl`",
+            )
         media_type = request.headers.get("content-type", "application/octet-stream")[:100]
         queries.store_acl_document(digest, document, media_type, int(clock()))
         return AclStored(tailnet=tailnet_id, acl_hash=digest, size=len(document))
@@ -205,12 +296,19 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> SessionPage:
-        page = queries.sessions(tailnet=tailnet, exit_address=exit and to_checksum_address(exit),
-                                opener=opener and to_checksum_address(opener),
-                                status=status, limit=limit, offset=offset)
+        page = queries.sessions(
+            tailnet=tailnet,
+            exit_address=exit and to_checksum_address(exit),
+            opener=opener and to_checksum_address(opener),
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
         return SessionPage(items=[Session.of(r) for r in page.items], total=page.total, limit=limit, offset=offset)
 
-    @v1.get("/sessions/{session_id}", response_model=SessionDetail, responses=not_found, summary="A session and its events")
+    @v1.get(
+        "/sessions/{session_id}", response_model=SessionDetail, responses=not_found, summary="A session and its events"
+    )
     def get_session(session_id: int = Path(..., ge=0, le=MAX_ID)) -> SessionDetail:
         row = _found(queries.session(session_id), f"session {session_id}")
         return SessionDetail.of(row, events=row["events"])
@@ -225,14 +323,23 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
 
     app.include_router(v1)
 
-    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Indexer lag behind the chain")
+    @app.get(
+        "/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Indexer lag behind the chain"
+    )
     def healthz() -> JSONResponse:
         progress = queries.progress()
         indexed = progress["block_number"] if progress else None
-        health = {"indexed_block": indexed, "chain_head": None, "lag_blocks": None, "confirmations": confirmations,
-                  "max_lag": max_lag}
+        health = {
+            "indexed_block": indexed,
+            "chain_head": None,
+            "lag_blocks": None,
+            "confirmations": confirmations,
+            "max_lag": max_lag,
+        }
         if chain is None:
-            return JSONResponse({**health, "status": "ok" if progress else "not started"}, status_code=200 if progress else 503)
+            return JSONResponse(
+                {**health, "status": "ok" if progress else "not started"}, status_code=200 if progress else 503
+            )
         try:
             head = chain.head()
         except ChainError as exc:
@@ -242,8 +349,9 @@ def create_app(queries: Queries, chain: ChainReader | None, *, confirmations: in
             return JSONResponse({**health, "status": "not started"}, status_code=503)
         lag = max(0, head - indexed)
         healthy = lag <= confirmations + max_lag
-        return JSONResponse({**health, "lag_blocks": lag, "status": "ok" if healthy else "lagging"},
-                            status_code=200 if healthy else 503)
+        return JSONResponse(
+            {**health, "lag_blocks": lag, "status": "ok" if healthy else "lagging"}, status_code=200 if healthy else 503
+        )
 
     return app
 

@@ -38,7 +38,9 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseError(f"database URL {url!r} is not a URL: use sqlite:///PATH or postgresql://USER@HOST/DB") from exc
+        raise DatabaseError(
+            f"database URL {url!r} is not a URL: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -61,5 +63,6 @@ def migrate(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
-        raise DatabaseError(f"cannot open the indexer database {engine.url.render_as_string(hide_password=True)}: "
-                            f"{exc.orig}") from exc
+        raise DatabaseError(
+            f"cannot open the indexer database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from exc

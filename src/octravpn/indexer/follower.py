@@ -22,11 +22,11 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import Engine, delete, insert, select, update
 
 from octravpn.chain.errors import ChainError
+from octravpn.chain.events import EventDecoder, LogEvent
 from octravpn.indexer import reducer, schema
 from octravpn.indexer.database import DatabaseError
-from octravpn.chain.events import EventDecoder, LogEvent
-from octravpn.indexer.rpc import JsonRpc, RpcError
 from octravpn.indexer.rows import RowCache, undo
+from octravpn.indexer.rpc import JsonRpc, RpcError
 
 log = logging.getLogger(__name__)
 JSON_SAFE_INT = 2**53 - 1
@@ -95,6 +95,7 @@ def _json_args(args: dict) -> str:
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         return value
+
     return json.dumps({k: plain(v) for k, v in args.items()}, separators=(",", ":"))
 
 
@@ -105,8 +106,16 @@ def read_checkpoint(engine: Engine) -> Checkpoint | None:
 
 
 class Follower:
-    def __init__(self, engine: Engine, rpc: JsonRpc, *, contract: str, chain_id: int,
-                 settings: FollowSettings = FollowSettings(), start_block: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rpc: JsonRpc,
+        *,
+        contract: str,
+        chain_id: int,
+        settings: FollowSettings = FollowSettings(),
+        start_block: int | None = None,
+    ) -> None:
         self.engine = engine
         self.rpc = rpc
         self.contract = to_checksum_address(contract)
@@ -122,7 +131,9 @@ class Follower:
         """The block that created the contract (binary search of eth_getCode; needs the node's history)."""
         head = self.rpc.block_number()
         if not self.rpc.code(self.contract, head):
-            raise ChainError(f"no contract at {self.contract} on chain {self.chain_id}: check the network's contract address")
+            raise ChainError(
+                f"no contract at {self.contract} on chain {self.chain_id}: check the network's contract address"
+            )
         low, high = 0, head
         try:
             while low < high:
@@ -132,8 +143,10 @@ class Follower:
                 else:
                     low = middle + 1
         except RpcError as exc:
-            raise ChainError(f"cannot find the contract's deployment block ({exc.node_message}): "
-                             "the node keeps no old state; pass --start-block") from exc
+            raise ChainError(
+                f"cannot find the contract's deployment block ({exc.node_message}): "
+                "the node keeps no old state; pass --start-block"
+            ) from exc
         return low
 
     def _initial_protocol(self, block: int) -> dict:
@@ -148,18 +161,22 @@ class Follower:
             if existing.chain_id != self.chain_id or existing.contract != self.contract:
                 raise DatabaseError(
                     f"this database indexes contract {existing.contract} on chain {existing.chain_id}, not "
-                    f"{self.contract} on chain {self.chain_id}: use another --db, or --reset to start over")
+                    f"{self.contract} on chain {self.chain_id}: use another --db, or --reset to start over"
+                )
             return existing
         if self.rpc.chain_id() != self.chain_id:
             raise ChainError(f"the RPC serves chain {self.rpc.chain_id()}, not {self.chain_id}: check the network")
         start = self.start_block if self.start_block is not None else self.deployment_block()
         if start > 0 and self.rpc.code(self.contract, start - 1):
-            raise ChainError(f"the contract existed before block {start}; the index must start at its deployment "
-                             f"block ({self.deployment_block()}) to see every event")
+            raise ChainError(
+                f"the contract existed before block {start}; the index must start at its deployment "
+                f"block ({self.deployment_block()}) to see every event"
+            )
         protocol = self._initial_protocol(start)
         parent = self.rpc.header(start - 1) if start > 0 else None
-        checkpoint = Checkpoint(self.chain_id, self.contract, start, start - 1,
-                                parent.hash if parent else "0x" + "00" * 32, start - 1)
+        checkpoint = Checkpoint(
+            self.chain_id, self.contract, start, start - 1, parent.hash if parent else "0x" + "00" * 32, start - 1
+        )
         with self.engine.begin() as connection:
             connection.execute(insert(schema.checkpoint), {"id": 1, **checkpoint.__dict__})
             connection.execute(insert(schema.protocol), protocol)
@@ -188,8 +205,10 @@ class Follower:
         wanted = sorted({e.block_number for e in events} | {last} | anchor)
         headers = {}
         for offset in range(0, len(wanted), 500):
-            headers.update(self.rpc.headers(wanted[offset:offset + 500]))
-        if any(number not in headers for number in wanted) or any(headers[e.block_number].hash != e.block_hash for e in events):
+            headers.update(self.rpc.headers(wanted[offset : offset + 500]))
+        if any(number not in headers for number in wanted) or any(
+            headers[e.block_number].hash != e.block_hash for e in events
+        ):
             raise ChainMoved(f"the chain changed while blocks {first}-{last} were read")
         self._commit(events, headers, last=last, undoable_from=undoable_from, final_block=final_block)
         self._unanalyzed_events += len(events)
@@ -216,7 +235,9 @@ class Follower:
                     raise
                 last = first + (last - first) // 2
 
-    def _commit(self, events: list[LogEvent], headers: dict, *, last: int, undoable_from: int, final_block: int) -> None:
+    def _commit(
+        self, events: list[LogEvent], headers: dict, *, last: int, undoable_from: int, final_block: int
+    ) -> None:
         with self.engine.begin() as connection:
             rows = RowCache(connection)
             current = None
@@ -227,29 +248,47 @@ class Follower:
                 reducer.apply(rows, event, headers[current].timestamp)
             rows.flush()
             if events:
-                connection.execute(insert(schema.events), [
-                    {"block_number": e.block_number, "log_index": e.log_index, "block_hash": e.block_hash,
-                     "tx_hash": e.tx_hash, "name": e.name, "session_id": e.args.get("session_id"),
-                     "tailnet_id": e.args.get("tailnet_id"), "args": _json_args(e.args)} for e in events])
+                connection.execute(
+                    insert(schema.events),
+                    [
+                        {
+                            "block_number": e.block_number,
+                            "log_index": e.log_index,
+                            "block_hash": e.block_hash,
+                            "tx_hash": e.tx_hash,
+                            "name": e.name,
+                            "session_id": e.args.get("session_id"),
+                            "tailnet_id": e.args.get("tailnet_id"),
+                            "args": _json_args(e.args),
+                        }
+                        for e in events
+                    ],
+                )
             kept = [h for number, h in headers.items() if number >= final_block]
             connection.execute(delete(schema.blocks).where(schema.blocks.c.number.in_([h.number for h in kept])))
-            connection.execute(insert(schema.blocks), [{"number": h.number, "hash": h.hash, "timestamp": h.timestamp}
-                                                       for h in kept])
+            connection.execute(
+                insert(schema.blocks), [{"number": h.number, "hash": h.hash, "timestamp": h.timestamp} for h in kept]
+            )
             # At or below the final block nothing will be undone any more.
             connection.execute(delete(schema.journal).where(schema.journal.c.block_number <= final_block))
             connection.execute(delete(schema.blocks).where(schema.blocks.c.number < final_block))
-            connection.execute(update(schema.checkpoint).values(
-                block_number=last, block_hash=headers[last].hash, final_block=final_block))
+            connection.execute(
+                update(schema.checkpoint).values(
+                    block_number=last, block_hash=headers[last].hash, final_block=final_block
+                )
+            )
 
     def _rollback(self, checkpoint: Checkpoint) -> int:
         with self.engine.connect() as connection:
             stored = connection.execute(
                 select(schema.blocks.c.number, schema.blocks.c.hash)
-                .where(schema.blocks.c.number >= checkpoint.final_block).order_by(schema.blocks.c.number.desc())
+                .where(schema.blocks.c.number >= checkpoint.final_block)
+                .order_by(schema.blocks.c.number.desc())
             ).all()
         chain = self.rpc.headers([number for number, _ in stored])
-        fork = next((number for number, block_hash in stored
-                     if number in chain and chain[number].hash == block_hash), None)
+        fork = next(
+            (number for number, block_hash in stored if number in chain and chain[number].hash == block_hash), None
+        )
         if fork is None:
             if checkpoint.final_block < checkpoint.start_block:
                 fork = checkpoint.start_block - 1  # nothing final yet: start over from the deployment

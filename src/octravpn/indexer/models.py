@@ -43,14 +43,25 @@ class Exit(BaseModel):
     def json(row: dict) -> dict:
         """The JSON of an exit row, built directly: `/v1/exits` is the hot path, and validating fifty
         models per page cost more than the query (the schema tests check the shape)."""
-        return {"address": row["address"], "endpoint": row["endpoint"], "region": row["region"],
-                "price_per_mb": str(row["price_per_mb"]), "wg_pubkey": base64.b64encode(bytes.fromhex(row["wg_pubkey"][2:])).decode(),
-                "receipt_signer": row["receipt_signer"], "registered_at": row["registered_at"], "reputation": row["reputation"],
-                "stake": str(row["stake"]), "active": row["active"], "listed": row["listed"], "slashed": row["slashed"],
-                "sessions_settled": row["sessions_settled"], "bytes_served": row["bytes_served"]}
+        return {
+            "address": row["address"],
+            "endpoint": row["endpoint"],
+            "region": row["region"],
+            "price_per_mb": str(row["price_per_mb"]),
+            "wg_pubkey": base64.b64encode(bytes.fromhex(row["wg_pubkey"][2:])).decode(),
+            "receipt_signer": row["receipt_signer"],
+            "registered_at": row["registered_at"],
+            "reputation": row["reputation"],
+            "stake": str(row["stake"]),
+            "active": row["active"],
+            "listed": row["listed"],
+            "slashed": row["slashed"],
+            "sessions_settled": row["sessions_settled"],
+            "bytes_served": row["bytes_served"],
+        }
 
     @classmethod
-    def of(cls, row: dict) -> "Exit":
+    def of(cls, row: dict) -> Exit:
         return cls(**cls.json(row))
 
 
@@ -76,18 +87,29 @@ class Operator(BaseModel):
     exit: Exit | None
 
     @classmethod
-    def of(cls, row: dict) -> "Operator":
-        return cls(address=row["address"], stake=amount(row["stake"]), unbonding=amount(row["unbonding"]),
-                   unlock_at=row["unlock_at"], slashed=row["slashed"], earnings=amount(row["earnings"]),
-                   earned_total=amount(row["earned_total"]), claimed_total=amount(row["claimed_total"]),
-                   forfeited_total=amount(row["forfeited_total"]), sessions_settled=row["sessions_settled"],
-                   bytes_served=row["bytes_served"], exit=Exit.of(row) if row["registered_at"] else None)
+    def of(cls, row: dict) -> Operator:
+        return cls(
+            address=row["address"],
+            stake=amount(row["stake"]),
+            unbonding=amount(row["unbonding"]),
+            unlock_at=row["unlock_at"],
+            slashed=row["slashed"],
+            earnings=amount(row["earnings"]),
+            earned_total=amount(row["earned_total"]),
+            claimed_total=amount(row["claimed_total"]),
+            forfeited_total=amount(row["forfeited_total"]),
+            sessions_settled=row["sessions_settled"],
+            bytes_served=row["bytes_served"],
+            exit=Exit.of(row) if row["registered_at"] else None,
+        )
 
 
 class TailnetSummary(BaseModel):
     id: int
     owner: str
-    treasury: Amount = Field(pattern=r"^[0-9]+$", description="unlocked funds (open sessions' deposits are not included)")
+    treasury: Amount = Field(
+        pattern=r"^[0-9]+$", description="unlocked funds (open sessions' deposits are not included)"
+    )
     member_count: int
     exit_count: int
     acl_hash: str
@@ -96,10 +118,19 @@ class TailnetSummary(BaseModel):
     spent: Amount = AMOUNT
 
     @classmethod
-    def of(cls, row: dict, **extra) -> "TailnetSummary":
-        return cls(id=row["id"], owner=row["owner"], treasury=amount(row["treasury"]), member_count=row["member_count"],
-                   exit_count=row["exit_count"], acl_hash=row["acl_policy"], created_at=row["created_at"],
-                   sessions_opened=row["sessions_opened"], spent=amount(row["spent"]), **extra)
+    def of(cls, row: dict, **extra) -> TailnetSummary:
+        return cls(
+            id=row["id"],
+            owner=row["owner"],
+            treasury=amount(row["treasury"]),
+            member_count=row["member_count"],
+            exit_count=row["exit_count"],
+            acl_hash=row["acl_policy"],
+            created_at=row["created_at"],
+            sessions_opened=row["sessions_opened"],
+            spent=amount(row["spent"]),
+            **extra,
+        )
 
 
 class TailnetPage(BaseModel):
@@ -153,13 +184,27 @@ class Session(BaseModel):
     disputed: bool
 
     @classmethod
-    def of(cls, row: dict, **extra) -> "Session":
-        return cls(id=row["id"], tailnet_id=row["tailnet_id"], exit=row["exit"], opener=row["opener"],
-                   deposit=amount(row["deposit"]), price_per_mb=amount(row["price_per_mb"]), opened_at=row["opened_at"],
-                   status=row["status"], closed_at=row["closed_at"], close_reason=row["close_reason"],
-                   bytes_used=row["bytes_used"], total_paid=amount(row["total_paid"]), protocol_fee=amount(row["protocol_fee"]),
-                   refund=amount(row["refund"]), claim_bytes=row["claim_bytes"], confirm_bytes=row["confirm_bytes"],
-                   disputed=row["disputed"], **extra)
+    def of(cls, row: dict, **extra) -> Session:
+        return cls(
+            id=row["id"],
+            tailnet_id=row["tailnet_id"],
+            exit=row["exit"],
+            opener=row["opener"],
+            deposit=amount(row["deposit"]),
+            price_per_mb=amount(row["price_per_mb"]),
+            opened_at=row["opened_at"],
+            status=row["status"],
+            closed_at=row["closed_at"],
+            close_reason=row["close_reason"],
+            bytes_used=row["bytes_used"],
+            total_paid=amount(row["total_paid"]),
+            protocol_fee=amount(row["protocol_fee"]),
+            refund=amount(row["refund"]),
+            claim_bytes=row["claim_bytes"],
+            confirm_bytes=row["confirm_bytes"],
+            disputed=row["disputed"],
+            **extra,
+        )
 
 
 class SessionDetail(Session):

@@ -13,14 +13,33 @@ from octravpn.protocol.sessions import STATUS_NAMES
 
 op = schema.operators
 EXIT_SORTS = {
-    "price": (op.c.price_per_mb,), "stake": (op.c.stake,), "reputation": (op.c.reputation,),
-    "registered": (op.c.registered_at,), "region": (op.c.region, op.c.price_per_mb),
+    "price": (op.c.price_per_mb,),
+    "stake": (op.c.stake,),
+    "reputation": (op.c.reputation,),
+    "registered": (op.c.registered_at,),
+    "region": (op.c.region, op.c.price_per_mb),
 }
 SESSION_STATUSES = tuple(STATUS_NAMES.values())
 # What an exit listing shows: reading (and converting) the operator's other amounts would cost a third of a page's time.
-EXIT_COLUMNS = [op.c[name] for name in (
-    "address", "endpoint", "region", "price_per_mb", "wg_pubkey", "receipt_signer", "registered_at", "reputation", "stake",
-    "active", "listed", "slashed", "sessions_settled", "bytes_served")]
+EXIT_COLUMNS = [
+    op.c[name]
+    for name in (
+        "address",
+        "endpoint",
+        "region",
+        "price_per_mb",
+        "wg_pubkey",
+        "receipt_signer",
+        "registered_at",
+        "reputation",
+        "stake",
+        "active",
+        "listed",
+        "slashed",
+        "sessions_settled",
+        "bytes_served",
+    )
+]
 
 
 @dataclass(frozen=True)
@@ -43,8 +62,12 @@ class Page:
 
 def _page(connection, table, condition, order, limit: int, offset: int) -> Page:
     """One page of `table`'s rows matching `condition`, and how many match in all."""
-    items = [dict(r) for r in connection.execute(
-        select(table).where(condition).order_by(*order).limit(limit).offset(offset)).mappings()]
+    items = [
+        dict(r)
+        for r in connection.execute(
+            select(table).where(condition).order_by(*order).limit(limit).offset(offset)
+        ).mappings()
+    ]
     total = connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
     return Page(items, total, limit, offset)
 
@@ -57,8 +80,9 @@ class Queries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def exits(self, where: ExitFilter, *, sort: str = "price", descending: bool = False, limit: int = 50,
-              offset: int = 0) -> Page:
+    def exits(
+        self, where: ExitFilter, *, sort: str = "price", descending: bool = False, limit: int = 50, offset: int = 0
+    ) -> Page:
         with self.engine.connect() as connection:
             conditions = [ACTIVE] if where.active else [op.c.registered_at > 0]
             if where.region is not None:
@@ -79,7 +103,9 @@ class Queries:
             # Deferred join: find the page's keys on the index alone, then read only those rows (deep offsets
             # would otherwise read every skipped row).
             page = select(op.c.address).where(condition).order_by(*order).limit(limit).offset(offset).subquery()
-            rows = connection.execute(select(*EXIT_COLUMNS).join(page, op.c.address == page.c.address).order_by(*order)).mappings()
+            rows = connection.execute(
+                select(*EXIT_COLUMNS).join(page, op.c.address == page.c.address).order_by(*order)
+            ).mappings()
             items = [dict(row) for row in rows]
             total = connection.execute(select(func.count()).select_from(op).where(condition)).scalar_one()
         return Page(items, total, limit, offset)
@@ -89,7 +115,9 @@ class Queries:
             row = connection.execute(select(op).where(op.c.address == address)).mappings().first()
         return None if row is None else dict(row)
 
-    def tailnets(self, *, member: str | None = None, owner: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+    def tailnets(
+        self, *, member: str | None = None, owner: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Page:
         t = schema.tailnets
         condition = true()
         if member is not None:
@@ -102,28 +130,58 @@ class Queries:
 
     def tailnet(self, tailnet_id: int) -> dict | None:
         with self.engine.connect() as connection:
-            row = connection.execute(select(schema.tailnets).where(schema.tailnets.c.id == tailnet_id)).mappings().first()
+            row = (
+                connection.execute(select(schema.tailnets).where(schema.tailnets.c.id == tailnet_id)).mappings().first()
+            )
             if row is None:
                 return None
             members = schema.tailnet_members
             exits = schema.tailnet_exits
             tailnet = dict(row)
-            tailnet["members"] = [dict(r) for r in connection.execute(
-                select(members.c.member, members.c.added_at).where(members.c.tailnet_id == tailnet_id)
-                .order_by(members.c.added_at, members.c.member)).mappings()]
-            tailnet["exits"] = [dict(r) for r in connection.execute(
-                select(exits.c.exit, exits.c.configured_at).where(exits.c.tailnet_id == tailnet_id)
-                .order_by(exits.c.configured_at, exits.c.exit)).mappings()]
-            tailnet["acl_document"] = connection.execute(
-                select(func.count()).select_from(schema.acl_documents)
-                .where(schema.acl_documents.c.hash == tailnet["acl_policy"])).scalar_one() > 0
+            tailnet["members"] = [
+                dict(r)
+                for r in connection.execute(
+                    select(members.c.member, members.c.added_at)
+                    .where(members.c.tailnet_id == tailnet_id)
+                    .order_by(members.c.added_at, members.c.member)
+                ).mappings()
+            ]
+            tailnet["exits"] = [
+                dict(r)
+                for r in connection.execute(
+                    select(exits.c.exit, exits.c.configured_at)
+                    .where(exits.c.tailnet_id == tailnet_id)
+                    .order_by(exits.c.configured_at, exits.c.exit)
+                ).mappings()
+            ]
+            tailnet["acl_document"] = (
+                connection.execute(
+                    select(func.count())
+                    .select_from(schema.acl_documents)
+                    .where(schema.acl_documents.c.hash == tailnet["acl_policy"])
+                ).scalar_one()
+                > 0
+            )
         return tailnet
 
-    def sessions(self, *, tailnet: int | None = None, exit_address: str | None = None, opener: str | None = None,
-                 status: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+    def sessions(
+        self,
+        *,
+        tailnet: int | None = None,
+        exit_address: str | None = None,
+        opener: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         s = schema.sessions
         conditions = []
-        for column, value in ((s.c.tailnet_id, tailnet), (s.c.exit, exit_address), (s.c.opener, opener), (s.c.status, status)):
+        for column, value in (
+            (s.c.tailnet_id, tailnet),
+            (s.c.exit, exit_address),
+            (s.c.opener, opener),
+            (s.c.status, status),
+        ):
             if value is not None:
                 conditions.append(column == value)
         condition = and_(true(), *conditions)
@@ -133,14 +191,24 @@ class Queries:
     def session(self, session_id: int) -> dict | None:
         e = schema.events
         with self.engine.connect() as connection:
-            row = connection.execute(select(schema.sessions).where(schema.sessions.c.id == session_id)).mappings().first()
+            row = (
+                connection.execute(select(schema.sessions).where(schema.sessions.c.id == session_id)).mappings().first()
+            )
             if row is None:
                 return None
             session = dict(row)
             session["events"] = [
-                {"name": r.name, "block_number": r.block_number, "log_index": r.log_index, "tx_hash": r.tx_hash,
-                 "args": json.loads(r.args)}
-                for r in connection.execute(select(e).where(e.c.session_id == session_id).order_by(e.c.block_number, e.c.log_index))]
+                {
+                    "name": r.name,
+                    "block_number": r.block_number,
+                    "log_index": r.log_index,
+                    "tx_hash": r.tx_hash,
+                    "args": json.loads(r.args),
+                }
+                for r in connection.execute(
+                    select(e).where(e.c.session_id == session_id).order_by(e.c.block_number, e.c.log_index)
+                )
+            ]
         return session
 
     def stats(self) -> dict:
@@ -153,8 +221,11 @@ class Queries:
                 "operators": len(stakes),
                 "exits_registered": connection.execute(select(func.count()).where(op.c.registered_at > 0)).scalar_one(),
                 "exits_active": connection.execute(select(func.count()).where(ACTIVE)).scalar_one(),
-                "regions": list(connection.execute(
-                    select(op.c.region).where(ACTIVE).group_by(op.c.region).order_by(op.c.region)).scalars()),
+                "regions": list(
+                    connection.execute(
+                        select(op.c.region).where(ACTIVE).group_by(op.c.region).order_by(op.c.region)
+                    ).scalars()
+                ),
                 "tailnets": connection.execute(select(func.count()).select_from(t)).scalar_one(),
                 "sessions": {status: by_status.get(status, 0) for status in SESSION_STATUSES},
                 "staked": sum(stake for stake, _ in stakes),
@@ -169,11 +240,16 @@ class Queries:
     def tailnet_acl_hash(self, tailnet_id: int) -> str | None:
         with self.engine.connect() as connection:
             return connection.execute(
-                select(schema.tailnets.c.acl_policy).where(schema.tailnets.c.id == tailnet_id)).scalar_one_or_none()
+                select(schema.tailnets.c.acl_policy).where(schema.tailnets.c.id == tailnet_id)
+            ).scalar_one_or_none()
 
     def acl_document(self, acl_hash: str) -> dict | None:
         with self.engine.connect() as connection:
-            row = connection.execute(select(schema.acl_documents).where(schema.acl_documents.c.hash == acl_hash)).mappings().first()
+            row = (
+                connection.execute(select(schema.acl_documents).where(schema.acl_documents.c.hash == acl_hash))
+                .mappings()
+                .first()
+            )
         return None if row is None else dict(row)
 
     def store_acl_document(self, acl_hash: str, document: bytes, media_type: str, stored_at: int) -> None:
@@ -181,8 +257,11 @@ class Queries:
             return  # content-addressed: the same hash is the same document
         try:
             with self.engine.begin() as connection:
-                connection.execute(schema.acl_documents.insert().values(
-                    hash=acl_hash, document=document, media_type=media_type, stored_at=stored_at))
+                connection.execute(
+                    schema.acl_documents.insert().values(
+                        hash=acl_hash, document=document, media_type=media_type, stored_at=stored_at
+                    )
+                )
         except IntegrityError:
             pass  # a concurrent upload of the same document won the race
 

@@ -8,20 +8,41 @@ Amounts are Python ints (uint256); times are block timestamps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from octravpn.chain.events import LogEvent
 
 NO_ADDRESS = "0x0000000000000000000000000000000000000000"
 PROTOCOL_KEY = (1,)
-PARAM_FIELDS = ("min_session_deposit", "min_tailnet_deposit", "session_grace", "sweep_grace_multiplier", "sweep_bounty_bps",
-                "min_endpoint_stake", "unbond_grace", "slash_burn_bps", "slash_bounty_bps", "protocol_fee_bps")
+PARAM_FIELDS = (
+    "min_session_deposit",
+    "min_tailnet_deposit",
+    "session_grace",
+    "sweep_grace_multiplier",
+    "sweep_bounty_bps",
+    "min_endpoint_stake",
+    "unbond_grace",
+    "slash_burn_bps",
+    "slash_bounty_bps",
+    "protocol_fee_bps",
+)
 # Events that change nothing the indexer keeps (they stay in the events table).
-UNTRACKED = frozenset({
-    "JoinTokenPrecommitted", "JoinTokenRedeemed", "JoinTokenRevoked", "ParamsScheduled", "ParamsCancelled",
-    "GovSlashScheduled", "GovSlashCancelled", "SlashReportCommitted", "SlashBountyPaid", "SessionClosed",
-})
+UNTRACKED = frozenset(
+    {
+        "JoinTokenPrecommitted",
+        "JoinTokenRedeemed",
+        "JoinTokenRevoked",
+        "ParamsScheduled",
+        "ParamsCancelled",
+        "GovSlashScheduled",
+        "GovSlashCancelled",
+        "SlashReportCommitted",
+        "SlashBountyPaid",
+        "SessionClosed",
+    }
+)
 
 
 class Rows(Protocol):
@@ -39,15 +60,40 @@ class InconsistentHistory(ValueError):
 
 
 def new_protocol(params: dict, owner: str | None = None) -> dict:
-    return {"id": 1, "owner": owner, "paused": False, "program_treasury": 0, "volume_paid": 0, "bytes_settled": 0,
-            **{name: params[name] for name in PARAM_FIELDS}}
+    return {
+        "id": 1,
+        "owner": owner,
+        "paused": False,
+        "program_treasury": 0,
+        "volume_paid": 0,
+        "bytes_settled": 0,
+        **{name: params[name] for name in PARAM_FIELDS},
+    }
 
 
 def new_operator(address: str) -> dict:
-    return {"address": address, "stake": 0, "active": False, "unbonding": 0, "unlock_at": 0, "slashed": False, "earnings": 0,
-            "earned_total": 0, "claimed_total": 0, "forfeited_total": 0, "sessions_settled": 0, "bytes_served": 0,
-            "registered_at": 0, "listed": False, "endpoint": "", "region": "", "price_per_mb": 0,
-            "wg_pubkey": "0x" + "00" * 32, "receipt_signer": NO_ADDRESS, "reputation": 0}
+    return {
+        "address": address,
+        "stake": 0,
+        "active": False,
+        "unbonding": 0,
+        "unlock_at": 0,
+        "slashed": False,
+        "earnings": 0,
+        "earned_total": 0,
+        "claimed_total": 0,
+        "forfeited_total": 0,
+        "sessions_settled": 0,
+        "bytes_served": 0,
+        "registered_at": 0,
+        "listed": False,
+        "endpoint": "",
+        "region": "",
+        "price_per_mb": 0,
+        "wg_pubkey": "0x" + "00" * 32,
+        "receipt_signer": NO_ADDRESS,
+        "reputation": 0,
+    }
 
 
 def is_active(operator: dict, min_endpoint_stake: int) -> bool:
@@ -68,15 +114,19 @@ class _Context:
     def required(self, table: str, key: tuple) -> dict:
         row = self.rows.get(table, key)
         if row is None:
-            raise InconsistentHistory(f"{self.event.name} at block {self.event.block_number} refers to {table} {key} "
-                                      "the indexed history never created: is the start block after the contract's deployment?")
+            raise InconsistentHistory(
+                f"{self.event.name} at block {self.event.block_number} refers to {table} {key} "
+                "the indexed history never created: is the start block after the contract's deployment?"
+            )
         return dict(row)
 
     def operator(self, address: str) -> dict:
         row = self.rows.get("operators", (address,))
         return dict(row) if row is not None else new_operator(address)
 
-    def update(self, table: str, key: tuple, changes: Callable[[dict], None] | dict, *, create: dict | None = None) -> None:
+    def update(
+        self, table: str, key: tuple, changes: Callable[[dict], None] | dict, *, create: dict | None = None
+    ) -> None:
         if create is not None:
             row = dict(create)
         elif table == "operators":
@@ -96,6 +146,7 @@ class _Context:
 
 
 # ----------------------------------------------------------- governance
+
 
 def _ownership_transferred(c: _Context) -> None:
     c.update("protocol", PROTOCOL_KEY, {"owner": c.args["new_owner"]})
@@ -118,17 +169,22 @@ def _pause_set(c: _Context) -> None:
 
 
 def _program_treasury_withdrawn(c: _Context) -> None:
-    c.update("protocol", PROTOCOL_KEY, lambda p: p.__setitem__("program_treasury", p["program_treasury"] - c.args["amount"]))
+    c.update(
+        "protocol", PROTOCOL_KEY, lambda p: p.__setitem__("program_treasury", p["program_treasury"] - c.args["amount"])
+    )
 
 
 # ------------------------------------------------------------ operators
+
 
 def _stake_bonded(c: _Context) -> None:
     c.update("operators", (c.args["addr"],), {"stake": c.args["new_stake"]})
 
 
 def _unbonding_started(c: _Context) -> None:
-    c.update("operators", (c.args["addr"],), {"stake": 0, "unbonding": c.args["stake"], "unlock_at": c.args["unlock_at"]})
+    c.update(
+        "operators", (c.args["addr"],), {"stake": 0, "unbonding": c.args["stake"], "unlock_at": c.args["unlock_at"]}
+    )
 
 
 def _unbonding_finalized(c: _Context) -> None:
@@ -141,21 +197,38 @@ def _operator_slashed(c: _Context) -> None:
     def slash(op: dict) -> None:
         op.update(stake=0, unbonding=0, unlock_at=0, earnings=0, slashed=True)
         op["forfeited_total"] += forfeited
+
     c.update("operators", (c.args["addr"],), slash)
-    c.update("protocol", PROTOCOL_KEY,
-             lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["treasury_amt"] + forfeited))
+    c.update(
+        "protocol",
+        PROTOCOL_KEY,
+        lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["treasury_amt"] + forfeited),
+    )
 
 
 def _endpoint_registered(c: _Context) -> None:
-    c.update("operators", (c.args["addr"],), {
-        "registered_at": c.time, "listed": True, "endpoint": c.args["endpoint"], "region": c.args["region"],
-        "price_per_mb": c.args["price_per_mb"], "wg_pubkey": _hex(c.args["wg_pubkey"]),
-        "receipt_signer": c.args["receipt_signer"], "reputation": 0})
+    c.update(
+        "operators",
+        (c.args["addr"],),
+        {
+            "registered_at": c.time,
+            "listed": True,
+            "endpoint": c.args["endpoint"],
+            "region": c.args["region"],
+            "price_per_mb": c.args["price_per_mb"],
+            "wg_pubkey": _hex(c.args["wg_pubkey"]),
+            "receipt_signer": c.args["receipt_signer"],
+            "reputation": 0,
+        },
+    )
 
 
 def _endpoint_updated(c: _Context) -> None:
-    c.update("operators", (c.args["addr"],),
-             {"endpoint": c.args["endpoint"], "region": c.args["region"], "price_per_mb": c.args["price_per_mb"]})
+    c.update(
+        "operators",
+        (c.args["addr"],),
+        {"endpoint": c.args["endpoint"], "region": c.args["region"], "price_per_mb": c.args["price_per_mb"]},
+    )
 
 
 def _keys_rotated(c: _Context) -> None:
@@ -170,6 +243,7 @@ def _earnings_credited(c: _Context) -> None:
     def credit(op: dict) -> None:
         op["earnings"] += c.args["amount"]
         op["earned_total"] += c.args["amount"]
+
     c.update("operators", (c.args["operator"],), credit)
 
 
@@ -177,17 +251,32 @@ def _earnings_claimed(c: _Context) -> None:
     def claim(op: dict) -> None:
         op["earnings"] -= c.args["amount"]
         op["claimed_total"] += c.args["amount"]
+
     c.update("operators", (c.args["operator"],), claim)
 
 
 # ------------------------------------------------------------- tailnets
 
+
 def _tailnet_created(c: _Context) -> None:
     tailnet_id = c.args["tailnet_id"]
     # member_count starts at 0: the owner's TailnetMemberAdded follows in the same transaction.
-    c.update("tailnets", (tailnet_id,), {}, create={
-        "id": tailnet_id, "owner": c.args["owner"], "treasury": c.args["deposit"], "member_count": 0, "exit_count": 0,
-        "acl_policy": _hex(c.args["acl_policy"]), "created_at": c.time, "sessions_opened": 0, "spent": 0})
+    c.update(
+        "tailnets",
+        (tailnet_id,),
+        {},
+        create={
+            "id": tailnet_id,
+            "owner": c.args["owner"],
+            "treasury": c.args["deposit"],
+            "member_count": 0,
+            "exit_count": 0,
+            "acl_policy": _hex(c.args["acl_policy"]),
+            "created_at": c.time,
+            "sessions_opened": 0,
+            "spent": 0,
+        },
+    )
 
 
 def _count(field: str, delta: int) -> Callable[[dict], None]:
@@ -215,6 +304,7 @@ def _tailnet_set(which: _TailnetSet, *, added: bool) -> Callable[[_Context], Non
         c.update("tailnets", (tailnet_id,), _count(which.count, 1 if added else -1))
         row = {"tailnet_id": tailnet_id, which.column: address, which.since: c.time} if added else None
         c.rows.put(which.table, (tailnet_id, address), row)
+
     return handle
 
 
@@ -237,19 +327,43 @@ def _device_revoked(c: _Context) -> None:
 
 # ------------------------------------------------------------- sessions
 
+
 def _session_opened(c: _Context) -> None:
     session_id, tailnet_id, deposit = c.args["session_id"], c.args["tailnet_id"], c.args["deposit"]
 
     def lock(tailnet: dict) -> None:
         tailnet["treasury"] -= deposit
         tailnet["sessions_opened"] += 1
+
     c.update("tailnets", (tailnet_id,), lock)
-    c.update("sessions", (session_id,), {}, create={
-        "id": session_id, "tailnet_id": tailnet_id, "exit": c.args["exit"], "opener": c.args["opener"],
-        "deposit": deposit, "price_per_mb": c.args["price_per_mb"], "opened_at": c.args["opened_at"], "status": "open",
-        "closed_at": None, "close_reason": None, "bytes_used": None, "total_paid": None, "protocol_fee": None,
-        "refund": None, "receipt_seq": None, "sweep_bounty": None, "claim_bytes": None, "claimed_at": None,
-        "confirm_bytes": None, "confirmed_at": None, "disputed": False})
+    c.update(
+        "sessions",
+        (session_id,),
+        {},
+        create={
+            "id": session_id,
+            "tailnet_id": tailnet_id,
+            "exit": c.args["exit"],
+            "opener": c.args["opener"],
+            "deposit": deposit,
+            "price_per_mb": c.args["price_per_mb"],
+            "opened_at": c.args["opened_at"],
+            "status": "open",
+            "closed_at": None,
+            "close_reason": None,
+            "bytes_used": None,
+            "total_paid": None,
+            "protocol_fee": None,
+            "refund": None,
+            "receipt_seq": None,
+            "sweep_bounty": None,
+            "claim_bytes": None,
+            "claimed_at": None,
+            "confirm_bytes": None,
+            "confirmed_at": None,
+            "disputed": False,
+        },
+    )
 
 
 def _settle_claimed(c: _Context) -> None:
@@ -257,13 +371,19 @@ def _settle_claimed(c: _Context) -> None:
 
 
 def _settle_dispute(c: _Context) -> None:
-    c.update("sessions", (c.args["session_id"],),
-             {"confirm_bytes": c.args["client_bytes"], "confirmed_at": c.time, "disputed": True})
+    c.update(
+        "sessions",
+        (c.args["session_id"],),
+        {"confirm_bytes": c.args["client_bytes"], "confirmed_at": c.time, "disputed": True},
+    )
 
 
 def _settle_confirmed(c: _Context) -> None:
-    c.update("sessions", (c.args["session_id"],),
-             {"confirm_bytes": c.args["bytes_used"], "confirmed_at": c.time, "close_reason": "confirmed"})
+    c.update(
+        "sessions",
+        (c.args["session_id"],),
+        {"confirm_bytes": c.args["bytes_used"], "confirmed_at": c.time, "close_reason": "confirmed"},
+    )
 
 
 def _settled_by_receipt(c: _Context) -> None:
@@ -271,19 +391,23 @@ def _settled_by_receipt(c: _Context) -> None:
 
 
 def _slash_bounty_released(c: _Context) -> None:
-    c.update("protocol", PROTOCOL_KEY,
-             lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["amount"]))
+    c.update(
+        "protocol", PROTOCOL_KEY, lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["amount"])
+    )
 
 
 def _session_settled(c: _Context) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     paid, fee, refund, used = c.args["total_paid"], c.args["protocol_fee"], c.args["refund"], c.args["bytes_used"]
-    session.update(status="settled", closed_at=c.time, bytes_used=used, total_paid=paid, protocol_fee=fee, refund=refund)
+    session.update(
+        status="settled", closed_at=c.time, bytes_used=used, total_paid=paid, protocol_fee=fee, refund=refund
+    )
     c.rows.put("sessions", (session["id"],), session)
 
     def refund_rest(tailnet: dict) -> None:
         tailnet["treasury"] += refund
         tailnet["spent"] += paid
+
     c.update("tailnets", (session["tailnet_id"],), refund_rest)
 
     tailnet_owner = c.required("tailnets", (session["tailnet_id"],))["owner"]
@@ -293,12 +417,14 @@ def _session_settled(c: _Context) -> None:
             op["reputation"] += paid
         op["sessions_settled"] += 1
         op["bytes_served"] += used
+
     c.update("operators", (session["exit"],), serve)
 
     def account(p: dict) -> None:
         p["program_treasury"] += fee
         p["volume_paid"] += paid
         p["bytes_settled"] += used
+
     c.update("protocol", PROTOCOL_KEY, account)
 
 
@@ -306,7 +432,9 @@ def _close_unpaid(c: _Context, reason: str, returned: Callable[[dict], int], **e
     session = c.required("sessions", (c.args["session_id"],))
     session.update(status="refunded", closed_at=c.time, close_reason=reason, **extra)
     c.rows.put("sessions", (session["id"],), session)
-    c.update("tailnets", (session["tailnet_id"],), lambda t: t.__setitem__("treasury", t["treasury"] + returned(session)))
+    c.update(
+        "tailnets", (session["tailnet_id"],), lambda t: t.__setitem__("treasury", t["treasury"] + returned(session))
+    )
 
 
 def _session_refunded(c: _Context) -> None:

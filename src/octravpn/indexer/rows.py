@@ -77,8 +77,14 @@ class RowCache:
         before = self.get(table, key)
         if self._block is not None and (table, key) not in self._journaled:
             self._journaled.add((table, key))
-            self._journal.append({"block_number": self._block, "table_name": table, "row_key": json.dumps(list(key)),
-                                  "before": None if before is None else json.dumps(before)})
+            self._journal.append(
+                {
+                    "block_number": self._block,
+                    "table_name": table,
+                    "row_key": json.dumps(list(key)),
+                    "before": None if before is None else json.dumps(before),
+                }
+            )
         self._rows[(table, key)] = row
         self._dirty.add((table, key))
 
@@ -111,9 +117,15 @@ class RowCache:
 
 def undo(connection: Connection, after_block: int) -> int:
     """Put every state row back as it was at the end of `after_block`; returns how many changes were undone."""
-    entries = connection.execute(
-        select(schema.journal).where(schema.journal.c.block_number > after_block).order_by(schema.journal.c.id.desc())
-    ).mappings().all()
+    entries = (
+        connection.execute(
+            select(schema.journal)
+            .where(schema.journal.c.block_number > after_block)
+            .order_by(schema.journal.c.id.desc())
+        )
+        .mappings()
+        .all()
+    )
     for entry in entries:
         table, key = entry["table_name"], tuple(json.loads(entry["row_key"]))
         connection.execute(STATEMENTS.delete[table], STATEMENTS.key_params(table, key))

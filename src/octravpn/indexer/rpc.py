@@ -63,7 +63,9 @@ class JsonRpc:
         return answer.get("result")
 
     def call(self, method: str, params: list):
-        return self._result(method, self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}))
+        return self._result(
+            method, self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+        )
 
     def batch(self, calls: list[tuple[str, list]]) -> list:
         """Several calls in one request; results in the order of `calls`."""
@@ -74,7 +76,9 @@ class JsonRpc:
         if not isinstance(answers, list):  # some nodes answer a refused batch with one error object
             raise RpcError("batch", None, str(answers.get("error", answers)))
         by_id = {answer.get("id"): answer for answer in answers}
-        return [self._result(req["method"], by_id.get(req["id"], {"error": {"message": "no answer"}})) for req in requests]
+        return [
+            self._result(req["method"], by_id.get(req["id"], {"error": {"message": "no answer"}})) for req in requests
+        ]
 
     # ------------------------------------------------------------------ eth
     def chain_id(self) -> int:

@@ -7,8 +7,20 @@ compares and sorts like the numbers (filters on price and stake stay indexed).
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, Numeric, String, Table, Text,
-                        TypeDecorator)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
 
 UINT256_DIGITS = 78
 
@@ -42,34 +54,38 @@ ADDRESS = String(42)
 HASH = String(66)
 
 checkpoint = Table(
-    "checkpoint", metadata,
+    "checkpoint",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("chain_id", BigInteger, nullable=False),
     Column("contract", ADDRESS, nullable=False),
     Column("start_block", BigInteger, nullable=False),
-    Column("block_number", BigInteger, nullable=False),   # last block applied
+    Column("block_number", BigInteger, nullable=False),  # last block applied
     Column("block_hash", HASH, nullable=False),
-    Column("final_block", BigInteger, nullable=False),    # at or below it nothing can be undone
+    Column("final_block", BigInteger, nullable=False),  # at or below it nothing can be undone
 )
 
 blocks = Table(
-    "blocks", metadata,
+    "blocks",
+    metadata,
     Column("number", BigInteger, primary_key=True),
     Column("hash", HASH, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
 )
 
 journal = Table(
-    "journal", metadata,
+    "journal",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("block_number", BigInteger, nullable=False, index=True),
     Column("table_name", String(32), nullable=False),
     Column("row_key", Text, nullable=False),
-    Column("before", Text),                               # JSON row before the block; NULL: it did not exist
+    Column("before", Text),  # JSON row before the block; NULL: it did not exist
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("block_number", BigInteger, primary_key=True),
     Column("log_index", Integer, primary_key=True),
     Column("block_hash", HASH, nullable=False),
@@ -81,7 +97,8 @@ events = Table(
 )
 
 protocol = Table(
-    "protocol", metadata,
+    "protocol",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("owner", ADDRESS),
     Column("paused", Boolean, nullable=False),
@@ -101,7 +118,8 @@ protocol = Table(
 )
 
 operators = Table(
-    "operators", metadata,
+    "operators",
+    metadata,
     Column("address", ADDRESS, primary_key=True),
     Column("stake", Uint256, nullable=False),
     # The contract's is_endpoint_active: listed, never slashed, stake at least the minimum (kept on every change,
@@ -118,7 +136,7 @@ operators = Table(
     Column("bytes_served", Uint256, nullable=False),
     # The exit endpoint (registered_at == 0: never registered).
     Column("registered_at", BigInteger, nullable=False),
-    Column("listed", Boolean, nullable=False),             # the contract's Endpoint.active
+    Column("listed", Boolean, nullable=False),  # the contract's Endpoint.active
     Column("endpoint", String(128), nullable=False),
     Column("region", String(32), nullable=False, index=True),
     Column("price_per_mb", Uint256, nullable=False),
@@ -128,7 +146,8 @@ operators = Table(
 )
 
 tailnets = Table(
-    "tailnets", metadata,
+    "tailnets",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("owner", ADDRESS, nullable=False, index=True),
     Column("treasury", Uint256, nullable=False),
@@ -141,28 +160,32 @@ tailnets = Table(
 )
 
 tailnet_members = Table(
-    "tailnet_members", metadata,
+    "tailnet_members",
+    metadata,
     Column("tailnet_id", BigInteger, primary_key=True, autoincrement=False),
     Column("member", ADDRESS, primary_key=True, index=True),
     Column("added_at", BigInteger, nullable=False),
 )
 
 tailnet_exits = Table(
-    "tailnet_exits", metadata,
+    "tailnet_exits",
+    metadata,
     Column("tailnet_id", BigInteger, primary_key=True, autoincrement=False),
     Column("exit", ADDRESS, primary_key=True, index=True),
     Column("configured_at", BigInteger, nullable=False),
 )
 
 devices = Table(
-    "devices", metadata,
+    "devices",
+    metadata,
     Column("device", ADDRESS, primary_key=True),
     Column("wallet", ADDRESS, nullable=False, index=True),
     Column("registered_at", BigInteger, nullable=False),
 )
 
 sessions = Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("tailnet_id", BigInteger, nullable=False, index=True),
     Column("exit", ADDRESS, nullable=False, index=True),
@@ -187,8 +210,9 @@ sessions = Table(
 )
 
 acl_documents = Table(
-    "acl_documents", metadata,
-    Column("hash", HASH, primary_key=True),                # keccak-256 of the document, as on chain
+    "acl_documents",
+    metadata,
+    Column("hash", HASH, primary_key=True),  # keccak-256 of the document, as on chain
     Column("document", LargeBinary, nullable=False),
     Column("media_type", String(100), nullable=False),
     Column("stored_at", BigInteger, nullable=False),
@@ -198,8 +222,17 @@ acl_documents = Table(
 for _column in ("price_per_mb", "stake", "reputation", "registered_at"):
     Index(f"ix_operators_active_{_column}", operators.c.active, operators.c[_column], operators.c.address)
     # registered_at in the index: "registered exits" (active=false) is answered from the index alone.
-    Index(f"ix_operators_{_column}", *{operators.c[_column]: None, operators.c.address: None, operators.c.registered_at: None})
-Index("ix_operators_active_region_price", operators.c.active, operators.c.region, operators.c.price_per_mb, operators.c.address)
+    Index(
+        f"ix_operators_{_column}",
+        *{operators.c[_column]: None, operators.c.address: None, operators.c.registered_at: None},
+    )
+Index(
+    "ix_operators_active_region_price",
+    operators.c.active,
+    operators.c.region,
+    operators.c.price_per_mb,
+    operators.c.address,
+)
 
 # The tables the reducer keeps, with their primary-key columns (state rebuilt from events, undone on reorgs).
 STATE_TABLES = {

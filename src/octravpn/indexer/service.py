@@ -26,8 +26,16 @@ class ServeError(OctraVPNError):
     exit_code = 5
 
 
-def serve(follower: Follower | None, queries: Queries, chain: ChainReader | None, *, host: str, port: int | None,
-          confirmations: int, max_lag: int) -> None:
+def serve(
+    follower: Follower | None,
+    queries: Queries,
+    chain: ChainReader | None,
+    *,
+    host: str,
+    port: int | None,
+    confirmations: int,
+    max_lag: int,
+) -> None:
     """Follow the chain (when `follower` is given) and serve the API (when `port` is given) until stopped."""
     stopping = threading.Event()
     failure: list[BaseException] = []
@@ -58,14 +66,18 @@ def serve(follower: Follower | None, queries: Queries, chain: ChainReader | None
                 stopping.wait(1)
         else:
             app = create_app(queries, chain, confirmations=confirmations, max_lag=max_lag)
-            server = SignalSafeServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
+            server = SignalSafeServer(
+                uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+            )
             if not stopping.is_set():
                 try:
                     server.run()
                 except SystemExit:  # uvicorn exits when it cannot bind; say why instead
                     pass
                 if not server.started and not failure and not stopping.is_set():
-                    raise ServeError(f"cannot serve the API on {host}:{port}: is the port taken? Choose another with --listen")
+                    raise ServeError(
+                        f"cannot serve the API on {host}:{port}: is the port taken? Choose another with --listen"
+                    )
     finally:
         stopping.set()
         if thread and thread.is_alive():

@@ -21,12 +21,14 @@ _V4_HOSTS = V4_NETWORK.num_addresses - 2  # not the first or the last address of
 
 
 def _candidate(label: bytes, tailnet_id: int, key: str, attempt: int) -> int:
-    return int.from_bytes(keccak(label + tailnet_id.to_bytes(32, "big") + bytes.fromhex(key[2:]) +
-                                 attempt.to_bytes(4, "big"))[:8], "big")
+    return int.from_bytes(
+        keccak(label + tailnet_id.to_bytes(32, "big") + bytes.fromhex(key[2:]) + attempt.to_bytes(4, "big"))[:8], "big"
+    )
 
 
-def assign_addresses(tailnet_id: int, keys_in_chain_order: list[str]) -> dict[str, tuple[ipaddress.IPv4Address,
-                                                                                       ipaddress.IPv6Address]]:
+def assign_addresses(
+    tailnet_id: int, keys_in_chain_order: list[str]
+) -> dict[str, tuple[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
     """key (lower-case 0x address) -> (IPv4, IPv6), for the keys in the order the chain added them."""
     subnet = int(V6_PREFIX.network_address) | ((tailnet_id & 0xFFFF) << 64)
     taken4: set[int] = set()

@@ -42,8 +42,10 @@ def fetch_policy(indexers: list[str], tailnet_id: int, expected_hash: bytes, *, 
         else:
             return document
     raise PolicyUnavailable(
-        f"no indexer has tailnet {tailnet_id}'s policy 0x{expected_hash.hex()}: " + "; ".join(answers or ["none asked"])
-        + f". The tailnet's owner can upload it with `octravpn acl publish {tailnet_id} FILE`")
+        f"no indexer has tailnet {tailnet_id}'s policy 0x{expected_hash.hex()}: "
+        + "; ".join(answers or ["none asked"])
+        + f". The tailnet's owner can upload it with `octravpn acl publish {tailnet_id} FILE`"
+    )
 
 
 def _get_bounded(url: str, timeout: float) -> tuple[int, bytes]:
@@ -64,8 +66,11 @@ def publish_policy(indexers: list[str], tailnet_id: int, document: bytes, *, tim
         base = url.rstrip("/")
         try:
             with httpx.Client(timeout=timeout) as http:
-                response = http.put(f"{base}/v1/tailnets/{tailnet_id}/acl", content=document,
-                                    headers={"content-type": "application/octet-stream"})
+                response = http.put(
+                    f"{base}/v1/tailnets/{tailnet_id}/acl",
+                    content=document,
+                    headers={"content-type": "application/octet-stream"},
+                )
         except httpx.HTTPError as exc:
             results[base] = f"unreachable ({type(exc).__name__})"
             continue

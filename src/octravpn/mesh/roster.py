@@ -29,6 +29,9 @@ def roster(events, tailnet_id: int) -> Roster:
             elif event.name == "TailnetMemberRemoved":
                 joined.pop(event.args["member"].lower(), None)
     keys = [((position, 0), member, member) for member, position in joined.items()]
-    keys += [((max(position, joined[wallet]), 1), device, wallet) for device, (wallet, position) in devices.items()
-             if wallet in joined]
+    keys += [
+        ((max(position, joined[wallet]), 1), device, wallet)
+        for device, (wallet, position) in devices.items()
+        if wallet in joined
+    ]
     return Roster(members=frozenset(joined), keys=tuple((key, owner) for _, key, owner in sorted(keys)))

@@ -77,14 +77,25 @@ class NodeSettings:
     idle_timeout: float = 900.0
     idle_noise_per_second: float = 8.0  # WireGuard keepalives and rekeying alone carry about 3 bytes/s
     catch_up_seconds: float = 15.0  # after a start or a chain outage: time to sign before lag is judged
-    settle_margin: int | None = None  # settle this long before the session grace ends (default: grace / 4, at most 10 min)
+    settle_margin: int | None = (
+        None  # settle this long before the session grace ends (default: grace / 4, at most 10 min)
+    )
     tick_seconds: float = 1.0
     chain_poll_seconds: float = 2.0
 
 
 class ExitAgent:
-    def __init__(self, *, client: OctraVPN, receipt_key: LocalAccount, wg_private_key: bytes, store: NodeStore,
-                 runner: CommandRunner, settings: NodeSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        client: OctraVPN,
+        receipt_key: LocalAccount,
+        wg_private_key: bytes,
+        store: NodeStore,
+        runner: CommandRunner,
+        settings: NodeSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if client.sender is None:
             raise NodeError("the exit agent needs its operator wallet to settle")
         self.client = client
@@ -108,55 +119,107 @@ class ExitAgent:
         """Check the on-chain registration, reconcile, bring up WireGuard and egress."""
         registered = self.client.endpoint(self.operator)
         if registered.registered_at == 0:
-            raise NodeError(f"{self.operator} has no registered exit: `octravpn operator bond` and `operator register` first")
+            raise NodeError(
+                f"{self.operator} has no registered exit: `octravpn operator bond` and `operator register` first"
+            )
         if self.client.is_slashed(self.operator):
             raise NodeError(f"{self.operator} was slashed: a slashed operator cannot serve sessions")
         if registered.wg_pubkey != self.wg_keys.public:
-            raise NodeError(f"the WireGuard key file holds {self.wg_keys.public_b64} but the chain has "
-                            f"{encode_key(registered.wg_pubkey)}: use the right --wg-key-file or `operator rotate-keys`")
+            raise NodeError(
+                f"the WireGuard key file holds {self.wg_keys.public_b64} but the chain has "
+                f"{encode_key(registered.wg_pubkey)}: use the right --wg-key-file or `operator rotate-keys`"
+            )
         if to_checksum_address(registered.receipt_signer) != self.receipt_key.address:
-            raise NodeError(f"the receipt wallet is {self.receipt_key.address} but the chain's receipt signer is "
-                            f"{registered.receipt_signer}: pass --receipt-wallet with that key")
+            raise NodeError(
+                f"the receipt wallet is {self.receipt_key.address} but the chain's receipt signer is "
+                f"{registered.receipt_signer}: pass --receipt-wallet with that key"
+            )
         if not self.client.is_active(self.operator):
-            log.warning("the exit is not active (retired or under-bonded): it settles its sessions but gets no new ones")
+            log.warning(
+                "the exit is not active (retired or under-bonded): it settles its sessions but gets no new ones"
+            )
         try:
             _, self.port = split_endpoint(registered.endpoint)
         except WireGuardConfigError as exc:
-            raise NodeError(f"the registered endpoint is unusable ({exc}): fix it with `octravpn operator update --endpoint`") from exc
-        self.identity = ExitIdentity(operator=self.operator, wg_public_key=self.wg_keys.public, endpoint=registered.endpoint,
-                                     interface=self.settings.interface, tunnel_network=self.settings.tunnel_network,
-                                     dns=self.settings.dns)
+            raise NodeError(
+                f"the registered endpoint is unusable ({exc}): fix it with `octravpn operator update --endpoint`"
+            ) from exc
+        self.identity = ExitIdentity(
+            operator=self.operator,
+            wg_public_key=self.wg_keys.public,
+            endpoint=registered.endpoint,
+            interface=self.settings.interface,
+            tunnel_network=self.settings.tunnel_network,
+            dns=self.settings.dns,
+        )
         domain = Domain(chain_id=self.client.w3.eth.chain_id, verifying_contract=self.client.address)
         chain = ContractChainView(self.client, on_failure=self._chain_failed)
-        self.peers = PeerSet(engine=self.engine, store=self.store, interface=ExitInterface(
-            name=self.settings.interface, private_key=self.wg_keys.private, listen_port=self.port,
-            address=f"{self.identity.exit_address}/{self.settings.tunnel_network.prefixlen}"))
-        self.meters = SessionMeters(store=self.store, engine=self.engine, peers=self.peers,
-                                    interface=self.settings.interface, receipt_every=self.settings.receipt_every,
-                                    max_unsigned=self.settings.max_unsigned,
-                                    max_loss_percent=self.settings.max_loss_percent)
-        self.handshake = HandshakeService(domain=domain, identity=self.identity, chain=chain, store=self.store,
-                                          peers=self.peers, clock=self.clock, lock=self.lock)
-        self.receipts = ReceiptChannel(domain=domain, chain=chain, store=self.store, meters=self.meters,
-                                       receipt_key=bytes(self.receipt_key.key), lock=self.lock)
+        self.peers = PeerSet(
+            engine=self.engine,
+            store=self.store,
+            interface=ExitInterface(
+                name=self.settings.interface,
+                private_key=self.wg_keys.private,
+                listen_port=self.port,
+                address=f"{self.identity.exit_address}/{self.settings.tunnel_network.prefixlen}",
+            ),
+        )
+        self.meters = SessionMeters(
+            store=self.store,
+            engine=self.engine,
+            peers=self.peers,
+            interface=self.settings.interface,
+            receipt_every=self.settings.receipt_every,
+            max_unsigned=self.settings.max_unsigned,
+            max_loss_percent=self.settings.max_loss_percent,
+        )
+        self.handshake = HandshakeService(
+            domain=domain,
+            identity=self.identity,
+            chain=chain,
+            store=self.store,
+            peers=self.peers,
+            clock=self.clock,
+            lock=self.lock,
+        )
+        self.receipts = ReceiptChannel(
+            domain=domain,
+            chain=chain,
+            store=self.store,
+            meters=self.meters,
+            receipt_key=bytes(self.receipt_key.key),
+            lock=self.lock,
+        )
         self.settler = Settler(chain=self.client, store=self.store, meters=self.meters, lock=self.lock)
         grace = self.client.params().session_grace
-        self.settle_margin = self.settings.settle_margin if self.settings.settle_margin is not None else min(600, grace // 4)
+        self.settle_margin = (
+            self.settings.settle_margin if self.settings.settle_margin is not None else min(600, grace // 4)
+        )
         self.grace = grace
         self.last_block = self.client.block_number()
         self.signing = SigningClock(catch_up=self.settings.catch_up_seconds, now=self.clock())
         with self.lock:
             self._reconcile()
             self.egress_policy = egress.EgressPolicy(
-                wg_interface=self.settings.interface, uplink=self.settings.uplink or self._default_uplink(),
-                tunnel_network=self.settings.tunnel_network, exit_address=self.identity.exit_address)
+                wg_interface=self.settings.interface,
+                uplink=self.settings.uplink or self._default_uplink(),
+                tunnel_network=self.settings.tunnel_network,
+                exit_address=self.identity.exit_address,
+            )
             egress.apply(self.runner, self.egress_policy)
-        log.info("exit %s serving on %s (WireGuard %s, interface %s)", self.operator, registered.endpoint,
-                 self.wg_keys.public_b64, self.settings.interface)
+        log.info(
+            "exit %s serving on %s (WireGuard %s, interface %s)",
+            self.operator,
+            registered.endpoint,
+            self.wg_keys.public_b64,
+            self.settings.interface,
+        )
 
     def _reconcile(self) -> None:
         for outcome in self.settler.resume():
-            log.info("finished a settlement begun before the restart: session %d (%s)", outcome.session_id, outcome.method)
+            log.info(
+                "finished a settlement begun before the restart: session %d (%s)", outcome.session_id, outcome.method
+            )
         for record in self.store.sessions("active") + self.store.sessions("claimed"):
             status = self.client.session(record.session_id).status
             if status != STATUS_OPEN:
@@ -206,8 +269,12 @@ class ExitAgent:
         with self.lock:
             lasted = self.signing.chain_answered(now)
         if lasted is not None:
-            log.info("the chain is reachable again after %.0fs; clients have %.0fs to sign what they owe before "
-                     "lagging is judged", lasted, self.settings.catch_up_seconds)
+            log.info(
+                "the chain is reachable again after %.0fs; clients have %.0fs to sign what they owe before "
+                "lagging is judged",
+                lasted,
+                self.settings.catch_up_seconds,
+            )
 
     def _chain_failed(self, exc: ChainError) -> None:
         """A chain read failed (here, in the API, anywhere): judging of signing lag pauses at once."""
@@ -217,8 +284,11 @@ class ExitAgent:
         with self.lock:
             began = self.signing.chain_failed(self.clock())
         if began:
-            log.warning("the chain is unreachable; serving and metering go on, nobody is cut for unsigned "
-                        "receipts until it is back: %s", exc)
+            log.warning(
+                "the chain is unreachable; serving and metering go on, nobody is cut for unsigned "
+                "receipts until it is back: %s",
+                exc,
+            )
 
     def _follow_chain(self) -> None:
         head = self.client.block_number()
@@ -262,8 +332,11 @@ class ExitAgent:
 
     def _settle_due(self, now: float) -> None:
         with self.lock:  # due: its last receipt came, or the wait for it is over
-            due = [session_id for session_id, at in sorted(self.settle_at.items())
-                   if now >= at or self.meters.meter(self.store.session(session_id)).fully_signed]
+            due = [
+                session_id
+                for session_id, at in sorted(self.settle_at.items())
+                if now >= at or self.meters.meter(self.store.session(session_id)).fully_signed
+            ]
         for session_id in due:
             try:
                 outcome = self.settler.settle(session_id)
@@ -285,11 +358,20 @@ class ExitAgent:
             with self.lock:
                 self.settle_at.pop(session_id, None)
             if outcome.method == "claim":
-                log.info("session %d: claimed %d bytes (tx %s); it settles when the opener confirms", session_id,
-                         outcome.bytes_used, outcome.tx_hash)
+                log.info(
+                    "session %d: claimed %d bytes (tx %s); it settles when the opener confirms",
+                    session_id,
+                    outcome.bytes_used,
+                    outcome.tx_hash,
+                )
             else:
-                log.info("session %d settled by %s for %d bytes (tx %s)", session_id, outcome.method,
-                         outcome.bytes_used, outcome.tx_hash)
+                log.info(
+                    "session %d settled by %s for %d bytes (tx %s)",
+                    session_id,
+                    outcome.method,
+                    outcome.bytes_used,
+                    outcome.tx_hash,
+                )
 
     # -------------------------------------------------------------- API
     def app(self) -> FastAPI:
@@ -313,5 +395,6 @@ class ExitAgent:
             self.errors[kind] += 1
 
     def collector(self) -> NodeCollector:
-        return NodeCollector(store=self.store, lock=self.lock, stats_lock=self.stats_lock, errors=self.errors,
-                             responses=self.responses)
+        return NodeCollector(
+            store=self.store, lock=self.lock, stats_lock=self.stats_lock, errors=self.errors, responses=self.responses
+        )

@@ -38,23 +38,46 @@ class ErrorBody(BaseModel):
 
 
 def _body_schema(properties: dict, required: list[str]) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "properties": properties, "required": required}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object", "properties": properties, "required": required}}
+            },
+        }
+    }
 
 
 _UINT = {"type": "integer", "minimum": 0, "maximum": MAX_UINT256}
 _HEX = {"type": "string", "pattern": "^0x[0-9a-fA-F]*$"}
-PEER_REQUEST = _body_schema({"session_id": _UINT, "wg_pubkey": {"type": "string"}, "timestamp": _UINT,
-                             "signature": _HEX, "receipts": {"type": "boolean"}},
-                            ["session_id", "wg_pubkey", "timestamp", "signature"])
-SIGNED_RECEIPT = _body_schema({"seq": _UINT, "bytes_used": _UINT, "signature": _HEX}, ["seq", "bytes_used", "signature"])
+PEER_REQUEST = _body_schema(
+    {
+        "session_id": _UINT,
+        "wg_pubkey": {"type": "string"},
+        "timestamp": _UINT,
+        "signature": _HEX,
+        "receipts": {"type": "boolean"},
+    },
+    ["session_id", "wg_pubkey", "timestamp", "signature"],
+)
+SIGNED_RECEIPT = _body_schema(
+    {"seq": _UINT, "bytes_used": _UINT, "signature": _HEX}, ["seq", "bytes_used", "signature"]
+)
 LEAVE_REQUEST = _body_schema({"timestamp": _UINT, "signature": _HEX}, ["timestamp", "signature"])
 
 
 def _errors(*statuses: int) -> dict:
-    reasons = {400: "malformed request", 401: "stale request", 403: "not the opener's signature",
-               404: "unknown session", 408: "body too slow", 409: "replayed, settled or ended", 413: "body too large",
-               415: "not JSON", 503: "the exit cannot reach the chain or configure WireGuard"}
+    reasons = {
+        400: "malformed request",
+        401: "stale request",
+        403: "not the opener's signature",
+        404: "unknown session",
+        408: "body too slow",
+        409: "replayed, settled or ended",
+        413: "body too large",
+        415: "not JSON",
+        503: "the exit cannot reach the chain or configure WireGuard",
+    }
     return {status: {"model": ErrorBody, "description": reasons[status]} for status in statuses}
 
 
@@ -102,31 +125,40 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
     @app.get("/v1/info")
     def info() -> dict:
         identity = handshake.identity
-        return {"operator": identity.operator, "wg_public_key": encode_key(identity.wg_public_key),
-                "endpoint": identity.endpoint, "exit_address": identity.exit_address}
+        return {
+            "operator": identity.operator,
+            "wg_public_key": encode_key(identity.wg_public_key),
+            "endpoint": identity.endpoint,
+            "exit_address": identity.exit_address,
+        }
 
     @app.post("/v1/peers", openapi_extra=PEER_REQUEST, responses=_errors(401, 403, 404, 409, 503))
     async def add_peer(request: Request) -> dict:
         return await in_thread(handshake.handle, await json_body(request))
 
     if receipts is not None:
+
         @app.get("/v1/sessions/{session_id}/receipt-request", responses={204: {"description": "nothing to sign"}})
         async def receipt_request(session_id: int = session_path) -> Response:
             pending = await in_thread(receipts.pending_request, session_id)
             return JSONResponse(pending) if pending else Response(status_code=204)
 
-        @app.post("/v1/sessions/{session_id}/receipts", openapi_extra=SIGNED_RECEIPT, responses=_errors(403, 404, 409, 503))
+        @app.post(
+            "/v1/sessions/{session_id}/receipts", openapi_extra=SIGNED_RECEIPT, responses=_errors(403, 404, 409, 503)
+        )
         async def submit_receipt(request: Request, session_id: int = session_path) -> dict:
             return await in_thread(receipts.submit, session_id, await json_body(request))
 
-        @app.post("/v1/sessions/{session_id}/close", openapi_extra=LEAVE_REQUEST,
-                  responses=_errors(401, 403, 404, 409, 503))
+        @app.post(
+            "/v1/sessions/{session_id}/close", openapi_extra=LEAVE_REQUEST, responses=_errors(401, 403, 404, 409, 503)
+        )
         async def close(request: Request, session_id: int = session_path) -> dict:
             body = await json_body(request)
 
             def leave() -> dict:
                 handshake.check_leave(session_id, body)
                 return receipts.close(session_id)
+
             return await in_thread(leave)
 
     return app

@@ -23,9 +23,13 @@ from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest
 from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.handshake import (
-    LEAVE_KEY, AcceptedPeer, HandshakeRefused, ReplayGuard, SessionView, check_peer_request,
+    LEAVE_KEY,
+    AcceptedPeer,
+    HandshakeRefused,
+    ReplayGuard,
+    SessionView,
+    check_peer_request,
 )
-from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
 
 
 class ChainView(Protocol):
@@ -99,8 +103,17 @@ def parse_request(body: object) -> PeerAsk:
 
 
 class HandshakeService:
-    def __init__(self, *, domain: Domain, identity: ExitIdentity, chain: ChainView, store: NodeStore, peers: PeerSet,
-                 clock: Callable[[], float] = time.time, lock: threading.RLock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        identity: ExitIdentity,
+        chain: ChainView,
+        store: NodeStore,
+        peers: PeerSet,
+        clock: Callable[[], float] = time.time,
+        lock: threading.RLock | None = None,
+    ) -> None:
         self.lock = lock or threading.RLock()
         self.checking = threading.Lock()  # the replay guard's memory
         self.domain = domain
@@ -113,12 +126,23 @@ class HandshakeService:
 
     def _check(self, request: PeerRequest, signature: bytes) -> tuple[AcceptedPeer, Session]:
         session = self.chain.session(request.session_id)  # no lock held: requests for other sessions go on
-        view = None if session is None else SessionView(
-            session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status)
+        view = (
+            None
+            if session is None
+            else SessionView(
+                session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status
+            )
+        )
         with self.checking:  # the replay guard remembers one request at a time
             accepted = check_peer_request(
-                domain=self.domain, request=request, signature=signature, session=view, this_exit=self.identity.operator,
-                device_owner_of=self.chain.device_owner, now=int(self.clock()), replays=self.replays,
+                domain=self.domain,
+                request=request,
+                signature=signature,
+                session=view,
+                this_exit=self.identity.operator,
+                device_owner_of=self.chain.device_owner,
+                now=int(self.clock()),
+                replays=self.replays,
             )
         assert session is not None  # check_peer_request refused a missing session
         return accepted, session
@@ -149,17 +173,32 @@ class HandshakeService:
         if known is not None and known.state != "active":
             # Still open on chain until settled, but the exit ended it (unsigned usage
             # or a spent deposit): a new handshake must not undo that.
-            raise HandshakeRefused(409, f"session {accepted.session_id} was ended by the exit ({known.state}): open a new session")
-        self.store.add_session(session_id=accepted.session_id, tailnet_id=session.tailnet_id, opener=session.opener,
-                               deposit=session.deposit, price_per_mb=session.price_per_mb,
-                               wg_pubkey=accepted.wg_pubkey, opened_at=session.opened_at, signs_receipts=signs_receipts,
-                               settle_by=session.settle_by)
+            raise HandshakeRefused(
+                409, f"session {accepted.session_id} was ended by the exit ({known.state}): open a new session"
+            )
+        self.store.add_session(
+            session_id=accepted.session_id,
+            tailnet_id=session.tailnet_id,
+            opener=session.opener,
+            deposit=session.deposit,
+            price_per_mb=session.price_per_mb,
+            wg_pubkey=accepted.wg_pubkey,
+            opened_at=session.opened_at,
+            signs_receipts=signs_receipts,
+            settle_by=session.settle_by,
+        )
         previous = self.store.session(accepted.session_id).wg_pubkey
-        address = self.store.allocate_address(accepted.session_id, self.identity.tunnel_network,
-                                              reserved=(self.identity.exit_address,))
+        address = self.store.allocate_address(
+            accepted.session_id, self.identity.tunnel_network, reserved=(self.identity.exit_address,)
+        )
         if previous != accepted.wg_pubkey:  # the opener moved the session to another key
             self.store.set_wg_pubkey(accepted.session_id, accepted.wg_pubkey)
         self.peers.apply()
-        return PeerGrant(session_id=accepted.session_id, exit_public_key=self.identity.wg_public_key,
-                         endpoint=self.identity.endpoint, client_address=f"{address}/{self.identity.tunnel_network.prefixlen}",
-                         exit_address=self.identity.exit_address, dns=tuple(self.identity.dns)).to_json()
+        return PeerGrant(
+            session_id=accepted.session_id,
+            exit_public_key=self.identity.wg_public_key,
+            endpoint=self.identity.endpoint,
+            client_address=f"{address}/{self.identity.tunnel_network.prefixlen}",
+            exit_address=self.identity.exit_address,
+            dns=tuple(self.identity.dns),
+        ).to_json()

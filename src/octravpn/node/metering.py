@@ -15,17 +15,26 @@ same (seq, bytes) and numbering continues after the highest seq ever issued.
 
 from __future__ import annotations
 
+from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.protocol.eip712 import Receipt
 from octravpn.protocol.handshake import HandshakeRefused
 from octravpn.protocol.metering import Cut, ExitMeter, RequestReceipt
-from octravpn.node.peers import PeerSet
 from octravpn.wireguard.engine import Engine
 
 
 class SessionMeters:
-    def __init__(self, *, store: NodeStore, engine: Engine, peers: PeerSet, interface: str, receipt_every: int,
-                 max_unsigned: int, max_loss_percent: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        store: NodeStore,
+        engine: Engine,
+        peers: PeerSet,
+        interface: str,
+        receipt_every: int,
+        max_unsigned: int,
+        max_loss_percent: float = 0.0,
+    ) -> None:
         """`engine` reads the counters; `peers` takes a cut session's peer away (from the store's truth)."""
         self.store = store
         self.engine = engine
@@ -43,12 +52,20 @@ class SessionMeters:
         if meter is None:
             # A plain WireGuard app signs nothing: only its deposit limits it, and it settles by claim.
             max_unsigned = self.max_unsigned if record.signs_receipts else 2**256
-            meter = ExitMeter(session_id=record.session_id, price_per_mb=record.price_per_mb, deposit=record.deposit,
-                              receipt_every=self.receipt_every, max_unsigned=max_unsigned,
-                              max_loss_percent=self.max_loss_percent)
+            meter = ExitMeter(
+                session_id=record.session_id,
+                price_per_mb=record.price_per_mb,
+                deposit=record.deposit,
+                receipt_every=self.receipt_every,
+                max_unsigned=max_unsigned,
+                max_loss_percent=self.max_loss_percent,
+            )
             issued = self.store.latest_request(record.session_id)
-            meter.restore(measured=record.measured_bytes, latest=self.store.latest_receipt(record.session_id),
-                          issued=RequestReceipt(*issued) if issued else None)
+            meter.restore(
+                measured=record.measured_bytes,
+                latest=self.store.latest_receipt(record.session_id),
+                issued=RequestReceipt(*issued) if issued else None,
+            )
             self.meters[record.session_id] = meter
         return meter
 

@@ -14,8 +14,9 @@ from octravpn.node.store import NodeStore
 
 
 class NodeCollector(Collector):
-    def __init__(self, *, store: NodeStore, lock: threading.Lock, stats_lock: threading.Lock, errors: Counter,
-                 responses: Counter) -> None:
+    def __init__(
+        self, *, store: NodeStore, lock: threading.Lock, stats_lock: threading.Lock, errors: Counter, responses: Counter
+    ) -> None:
         self.store = store
         self.lock = lock
         self.stats_lock = stats_lock
@@ -31,10 +32,12 @@ class NodeCollector(Collector):
         for state, count in totals["sessions"].items():
             sessions.add_metric([state], count)
         yield sessions
-        yield CounterMetricFamily("octravpn_metered_bytes", "Bytes metered over all sessions (rx + tx)",
-                                  value=totals["measured_bytes"])
-        yield CounterMetricFamily("octravpn_receipts", "Client-signed receipts accepted and stored",
-                                  value=totals["receipts"])
+        yield CounterMetricFamily(
+            "octravpn_metered_bytes", "Bytes metered over all sessions (rx + tx)", value=totals["measured_bytes"]
+        )
+        yield CounterMetricFamily(
+            "octravpn_receipts", "Client-signed receipts accepted and stored", value=totals["receipts"]
+        )
         settlements = CounterMetricFamily("octravpn_settlements", "Settlements begun, by method", labels=["method"])
         for method, count in totals["settlements"].items():
             settlements.add_metric([method], count)

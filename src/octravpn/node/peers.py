@@ -33,10 +33,18 @@ class PeerSet:
         self.interface = interface
 
     def desired(self) -> InterfaceConfig:
-        peers = tuple(PeerConfig(public_key=r.wg_pubkey, allowed_ips=(f"{r.tunnel_address}/32",))
-                      for r in self.store.sessions("active") if r.tunnel_address)
-        return InterfaceConfig(name=self.interface.name, private_key=self.interface.private_key,
-                               listen_port=self.interface.listen_port, addresses=(self.interface.address,), peers=peers)
+        peers = tuple(
+            PeerConfig(public_key=r.wg_pubkey, allowed_ips=(f"{r.tunnel_address}/32",))
+            for r in self.store.sessions("active")
+            if r.tunnel_address
+        )
+        return InterfaceConfig(
+            name=self.interface.name,
+            private_key=self.interface.private_key,
+            listen_port=self.interface.listen_port,
+            addresses=(self.interface.address,),
+            peers=peers,
+        )
 
     def bring_up(self) -> bool:
         """Create the interface if need be, with exactly the store's peers."""

@@ -27,8 +27,16 @@ from octravpn.protocol.handshake import HandshakeRefused
 
 
 class ReceiptChannel:
-    def __init__(self, *, domain: Domain, chain: ChainView, store: NodeStore, meters: SessionMeters,
-                 receipt_key: bytes, lock: threading.RLock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        domain: Domain,
+        chain: ChainView,
+        store: NodeStore,
+        meters: SessionMeters,
+        receipt_key: bytes,
+        lock: threading.RLock | None = None,
+    ) -> None:
         self.lock = lock or threading.RLock()
         self.domain = domain
         self.chain = chain
@@ -51,9 +59,13 @@ class ReceiptChannel:
             cut = self.meters.end(session_id, "closed by the client")
             record = self.store.session(session_id)
         last = self.pending_request(session_id)
-        return LeaveAnswer(session_id=session_id, state=record.state, reason=cut.reason if cut else None,
-                           measured_bytes=record.measured_bytes,
-                           receipt_request=ReceiptAsk.from_json(last, session_id=session_id) if last else None).to_json()
+        return LeaveAnswer(
+            session_id=session_id,
+            state=record.state,
+            reason=cut.reason if cut else None,
+            measured_bytes=record.measured_bytes,
+            receipt_request=ReceiptAsk.from_json(last, session_id=session_id) if last else None,
+        ).to_json()
 
     def submit(self, session_id: int, body: object) -> dict:
         try:
@@ -67,8 +79,11 @@ class ReceiptChannel:
         if record is None:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
         if signer != record.opener and not self.chain.is_receipt_signer(session_id, signer):
-            raise HandshakeRefused(403, "receipt is not signed by the session opener or one of its devices "
-                                        "(not revoked before the session opened)")
+            raise HandshakeRefused(
+                403,
+                "receipt is not signed by the session opener or one of its devices "
+                "(not revoked before the session opened)",
+            )
         with self.lock:
             self.meters.accept_receipt(receipt, signature)
         return {"accepted": True, "session_id": session_id, "seq": receipt.seq, "bytes_used": receipt.bytes_used}

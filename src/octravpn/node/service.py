@@ -10,8 +10,8 @@ import signal
 import threading
 from collections.abc import Callable
 
-from prometheus_client import start_http_server
 import uvicorn
+from prometheus_client import start_http_server
 
 from octravpn.node.agent import ExitAgent, NodeError
 from octravpn.node.metrics import registry_for
@@ -20,8 +20,9 @@ from octravpn.serving import SignalSafeServer
 log = logging.getLogger("octravpn.node")
 
 
-def _loop(name: str, step: Callable[[], None], every: float, stopping: threading.Event,
-          count_error: Callable[[str], None]) -> threading.Thread:
+def _loop(
+    name: str, step: Callable[[], None], every: float, stopping: threading.Event, count_error: Callable[[str], None]
+) -> threading.Thread:
     def run() -> None:
         last_failure = None
         while not stopping.wait(every):
@@ -33,6 +34,7 @@ def _loop(name: str, step: Callable[[], None], every: float, stopping: threading
                 if repr(exc) != last_failure:
                     log.exception("%s failed", name)
                 last_failure = repr(exc)
+
     return threading.Thread(target=run, name=f"octravpn-{name}", daemon=True)
 
 
@@ -52,19 +54,31 @@ def serve(agent: ExitAgent, *, metrics_address: tuple[str, int] | None) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         raise
-    loops = [_loop("tick", agent.tick, agent.settings.tick_seconds, stopping, agent.count_error),
-             _loop("chain", agent.watch_chain, agent.settings.chain_poll_seconds, stopping, agent.count_error)]
+    loops = [
+        _loop("tick", agent.tick, agent.settings.tick_seconds, stopping, agent.count_error),
+        _loop("chain", agent.watch_chain, agent.settings.chain_poll_seconds, stopping, agent.count_error),
+    ]
     metrics_server = None
     try:
         if metrics_address is not None:
             try:
-                metrics_server, _ = start_http_server(metrics_address[1], metrics_address[0], registry=registry_for(agent.collector()))
+                metrics_server, _ = start_http_server(
+                    metrics_address[1], metrics_address[0], registry=registry_for(agent.collector())
+                )
             except OSError as exc:
-                raise NodeError(f"cannot serve metrics on {metrics_address[0]}:{metrics_address[1]}: {exc.strerror}") from exc
+                raise NodeError(
+                    f"cannot serve metrics on {metrics_address[0]}:{metrics_address[1]}: {exc.strerror}"
+                ) from exc
         for loop in loops:
             loop.start()
-        config = uvicorn.Config(agent.app(), host=agent.settings.api_host, port=agent.port, log_level="warning",
-                                lifespan="off", access_log=False)
+        config = uvicorn.Config(
+            agent.app(),
+            host=agent.settings.api_host,
+            port=agent.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
         server = SignalSafeServer(config)
         if not stopping.is_set():
             try:
@@ -72,8 +86,10 @@ def serve(agent: ExitAgent, *, metrics_address: tuple[str, int] | None) -> None:
             except SystemExit:  # uvicorn exits when it cannot bind; say why instead
                 pass
             if not server.started and not stopping.is_set():
-                raise NodeError(f"cannot serve the handshake API on {agent.settings.api_host}:{agent.port} (TCP): "
-                                "is the port taken?")
+                raise NodeError(
+                    f"cannot serve the handshake API on {agent.settings.api_host}:{agent.port} (TCP): "
+                    "is the port taken?"
+                )
     finally:
         stopping.set()
         for loop in loops:

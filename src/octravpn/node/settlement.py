@@ -37,8 +37,9 @@ class Outcome:
 
 
 class Settler:
-    def __init__(self, *, chain: OctraVPN, store: NodeStore, meters: SessionMeters,
-                 lock: threading.RLock | None = None) -> None:
+    def __init__(
+        self, *, chain: OctraVPN, store: NodeStore, meters: SessionMeters, lock: threading.RLock | None = None
+    ) -> None:
         self.chain = chain
         self.store = store
         self.meters = meters
@@ -100,6 +101,9 @@ class Settler:
                 self.store.confirm_settlement(session_id, state="settled" if status == STATUS_SETTLED else "claimed")
                 return Outcome(session_id, "already", begun.bytes_used, begun.tx_hash)
             # Begun but never mined: send the same settlement that was reserved.
-            reserved = SettleWithReceipt(*self.store.receipt(session_id, begun.seq)) if begun.method == "receipt" \
+            reserved = (
+                SettleWithReceipt(*self.store.receipt(session_id, begun.seq))
+                if begun.method == "receipt"
                 else Claim(begun.bytes_used)
+            )
         return self._send(session_id, reserved)

@@ -149,14 +149,34 @@ class NodeStore:
             self.db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
 
     # ---------------------------------------------------------- sessions
-    def add_session(self, *, session_id: int, tailnet_id: int, opener: str, deposit: int, price_per_mb: int,
-                    wg_pubkey: bytes, opened_at: int, signs_receipts: bool = True, settle_by: int | None = None) -> None:
+    def add_session(
+        self,
+        *,
+        session_id: int,
+        tailnet_id: int,
+        opener: str,
+        deposit: int,
+        price_per_mb: int,
+        wg_pubkey: bytes,
+        opened_at: int,
+        signs_receipts: bool = True,
+        settle_by: int | None = None,
+    ) -> None:
         """Record a session the exit serves (a second call for the same id changes nothing)."""
         self.db.execute(
             "INSERT OR IGNORE INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
             "opened_at, signs_receipts, settle_by) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
-            (session_id, tailnet_id, opener, str(deposit), str(price_per_mb), wg_pubkey, opened_at, int(signs_receipts),
-             settle_by),
+            (
+                session_id,
+                tailnet_id,
+                opener,
+                str(deposit),
+                str(price_per_mb),
+                wg_pubkey,
+                opened_at,
+                int(signs_receipts),
+                settle_by,
+            ),
         )
 
     def session(self, session_id: int) -> SessionRecord | None:
@@ -178,8 +198,11 @@ class NodeStore:
 
     def set_wg_pubkey(self, session_id: int, wg_pubkey: bytes) -> None:
         # A new peer's counters start from zero.
-        self._update("UPDATE sessions SET wg_pubkey = ?, wg_counter = '0' WHERE session_id = ?", (wg_pubkey, session_id),
-                     session_id)
+        self._update(
+            "UPDATE sessions SET wg_pubkey = ?, wg_counter = '0' WHERE session_id = ?",
+            (wg_pubkey, session_id),
+            session_id,
+        )
 
     def update_measured(self, session_id: int, measured_bytes: int, wg_counter: int = 0) -> None:
         """The cumulative byte count (it never goes down) and the WireGuard counter it was read at."""
@@ -187,12 +210,18 @@ class NodeStore:
         if current is None:
             raise StoreError(f"unknown session {session_id}")
         if measured_bytes < current.measured_bytes:
-            raise StoreError(f"session {session_id}: measured bytes cannot decrease ({current.measured_bytes} -> {measured_bytes})")
-        self._update("UPDATE sessions SET measured_bytes = ?, wg_counter = ? WHERE session_id = ?",
-                     (str(measured_bytes), str(wg_counter), session_id), session_id)
+            raise StoreError(
+                f"session {session_id}: measured bytes cannot decrease ({current.measured_bytes} -> {measured_bytes})"
+            )
+        self._update(
+            "UPDATE sessions SET measured_bytes = ?, wg_counter = ? WHERE session_id = ?",
+            (str(measured_bytes), str(wg_counter), session_id),
+            session_id,
+        )
 
-    def allocate_address(self, session_id: int, pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
-                         reserved: tuple[str, ...] = ()) -> str:
+    def allocate_address(
+        self, session_id: int, pool: ipaddress.IPv4Network | ipaddress.IPv6Network, reserved: tuple[str, ...] = ()
+    ) -> str:
         """The session's tunnel address: its existing one, or the lowest free host of `pool`."""
         self.db.execute("BEGIN IMMEDIATE")  # no other writer can take the same address meanwhile
         try:
@@ -202,14 +231,20 @@ class NodeStore:
             if row[0]:
                 self.db.execute("COMMIT")
                 return row[0]
-            taken = {r[0] for r in self.db.execute(
-                "SELECT tunnel_address FROM sessions WHERE tunnel_address IS NOT NULL AND state IN ('active', 'cut')")}
+            taken = {
+                r[0]
+                for r in self.db.execute(
+                    "SELECT tunnel_address FROM sessions WHERE tunnel_address IS NOT NULL AND state IN ('active', 'cut')"
+                )
+            }
             taken |= set(reserved)
             for host in pool.hosts():
                 if str(host) not in taken:
                     # A settled session's address is released by clearing it here.
                     self.db.execute("UPDATE sessions SET tunnel_address = NULL WHERE tunnel_address = ?", (str(host),))
-                    self.db.execute("UPDATE sessions SET tunnel_address = ? WHERE session_id = ?", (str(host), session_id))
+                    self.db.execute(
+                        "UPDATE sessions SET tunnel_address = ? WHERE session_id = ?", (str(host), session_id)
+                    )
                     self.db.execute("COMMIT")
                     return str(host)
             raise StoreError(f"tunnel address pool {pool} is exhausted")
@@ -221,15 +256,20 @@ class NodeStore:
     def save_request(self, session_id: int, seq: int, bytes_used: int) -> None:
         """Durable when this returns; only then may the request be signed. A seq is issued once."""
         try:
-            self.db.execute("INSERT INTO receipt_requests (session_id, seq, bytes_used, issued_at) VALUES (?, ?, ?, ?)",
-                            (session_id, seq, str(bytes_used), int(time.time())))
+            self.db.execute(
+                "INSERT INTO receipt_requests (session_id, seq, bytes_used, issued_at) VALUES (?, ?, ?, ?)",
+                (session_id, seq, str(bytes_used), int(time.time())),
+            )
         except sqlite3.IntegrityError as exc:
-            raise StoreError(f"receipt request {session_id}/{seq} was already issued or the session is unknown") from exc
+            raise StoreError(
+                f"receipt request {session_id}/{seq} was already issued or the session is unknown"
+            ) from exc
 
     def latest_request(self, session_id: int) -> tuple[int, int] | None:
         """(seq, bytes_used) of the newest request issued for the session."""
-        row = self.db.execute("SELECT seq, bytes_used FROM receipt_requests WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
-                              (session_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT seq, bytes_used FROM receipt_requests WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session_id,)
+        ).fetchone()
         return (row[0], int(row[1])) if row else None
 
     # ---------------------------------------------------------- receipts
@@ -241,11 +281,14 @@ class NodeStore:
                 (receipt.session_id, receipt.seq, str(receipt.bytes_used), signature, int(time.time())),
             )
         except sqlite3.IntegrityError as exc:
-            raise StoreError(f"receipt {receipt.session_id}/{receipt.seq} is a duplicate or for an unknown session") from exc
+            raise StoreError(
+                f"receipt {receipt.session_id}/{receipt.seq} is a duplicate or for an unknown session"
+            ) from exc
 
     def latest_receipt(self, session_id: int) -> tuple[Receipt, bytes] | None:
         row = self.db.execute(
-            "SELECT seq, bytes_used, signature FROM receipts WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session_id,)
+            "SELECT seq, bytes_used, signature FROM receipts WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+            (session_id,),
         ).fetchone()
         if row is None:
             return None
@@ -300,7 +343,9 @@ class NodeStore:
 
     def pending_settlements(self) -> list[SettlementRecord]:
         """Settlements begun but not confirmed: what a restarted agent must finish."""
-        ids = [r[0] for r in self.db.execute("SELECT session_id FROM settlements WHERE confirmed = 0 ORDER BY session_id")]
+        ids = [
+            r[0] for r in self.db.execute("SELECT session_id FROM settlements WHERE confirmed = 0 ORDER BY session_id")
+        ]
         return [self.settlement(i) for i in ids]
 
     # ------------------------------------------------------------ totals
@@ -323,5 +368,18 @@ class NodeStore:
 
 
 def _session(row: tuple) -> SessionRecord:
-    return SessionRecord(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7], int(row[8]), row[9],
-                         bool(row[10]), int(row[11]), row[12])
+    return SessionRecord(
+        row[0],
+        row[1],
+        row[2],
+        int(row[3]),
+        int(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        int(row[8]),
+        row[9],
+        bool(row[10]),
+        int(row[11]),
+        row[12],
+    )

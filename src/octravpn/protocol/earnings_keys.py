@@ -25,13 +25,12 @@ from eth_hash.auto import keccak
 # is put back as it was.
 _recursion_limit = sys.getrecursionlimit()
 try:
-    from py_ecc.optimized_bn128 import G1, Z1, add, curve_order, is_on_curve, multiply, normalize
+    from py_ecc.optimized_bn128 import FQ, G1, Z1, add, curve_order, is_on_curve, multiply, normalize
     from py_ecc.optimized_bn128 import b as CURVE_B
-    from py_ecc.optimized_bn128 import FQ
 finally:
     sys.setrecursionlimit(_recursion_limit)
 
-from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
+from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError  # noqa: E402  (after py_ecc, on purpose)
 
 Point = tuple[int, int]
 
@@ -64,11 +63,11 @@ class EarningsKeypair:
             raise LocalProtocolError("earnings secret must be an integer in [1, curve order)")
 
     @classmethod
-    def generate(cls) -> "EarningsKeypair":
+    def generate(cls) -> EarningsKeypair:
         return cls(secret=secrets.randbelow(curve_order - 1) + 1)
 
     @classmethod
-    def derive(cls, account_key: bytes) -> "EarningsKeypair":
+    def derive(cls, account_key: bytes) -> EarningsKeypair:
         """The keypair bound to an operator's account key: recoverable from the
         wallet alone, and independent of it (a domain-separated hash)."""
         if not isinstance(account_key, bytes) or len(account_key) != 32:

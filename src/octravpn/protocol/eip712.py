@@ -124,7 +124,11 @@ class Receipt(TypedMessage):
     seq: int
     bytes_used: int
     TYPE_NAME: ClassVar[str] = "Receipt"
-    FIELDS: ClassVar = (("sessionId", "uint256", "session_id"), ("seq", "uint64", "seq"), ("bytesUsed", "uint256", "bytes_used"))
+    FIELDS: ClassVar = (
+        ("sessionId", "uint256", "session_id"),
+        ("seq", "uint64", "seq"),
+        ("bytesUsed", "uint256", "bytes_used"),
+    )
 
     def __post_init__(self) -> None:
         _uint(self.session_id, 256, "session_id")

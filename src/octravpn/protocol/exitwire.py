@@ -55,11 +55,16 @@ class PeerAsk:
     receipts: bool = True  # false: a plain WireGuard app that signs none; the exit settles by claim
 
     def to_json(self) -> dict:
-        return {"session_id": self.request.session_id, "wg_pubkey": encode_key(self.request.wg_pubkey),
-                "timestamp": self.request.timestamp, "signature": "0x" + self.signature.hex(), "receipts": self.receipts}
+        return {
+            "session_id": self.request.session_id,
+            "wg_pubkey": encode_key(self.request.wg_pubkey),
+            "timestamp": self.request.timestamp,
+            "signature": "0x" + self.signature.hex(),
+            "receipts": self.receipts,
+        }
 
     @classmethod
-    def from_json(cls, body: object) -> "PeerAsk":
+    def from_json(cls, body: object) -> PeerAsk:
         body = _object(body, "session_id, wg_pubkey, timestamp and signature")
         missing = [k for k in ("session_id", "wg_pubkey", "timestamp", "signature") if k not in body]
         if missing:
@@ -68,8 +73,9 @@ class PeerAsk:
         if not isinstance(receipts, bool):
             raise WireFormatError("receipts must be true or false")
         try:
-            request = PeerRequest(session_id=body["session_id"], wg_pubkey=decode_key(str(body["wg_pubkey"])),
-                                  timestamp=body["timestamp"])
+            request = PeerRequest(
+                session_id=body["session_id"], wg_pubkey=decode_key(str(body["wg_pubkey"])), timestamp=body["timestamp"]
+            )
             return cls(request=request, signature=_hex(body["signature"]), receipts=receipts)
         except (KeyFormatError, ValueError, ProtocolError) as exc:
             raise WireFormatError(str(exc)) from exc
@@ -89,20 +95,29 @@ class PeerGrant:
     allowed_ips: tuple[str, ...] = ("0.0.0.0/0", "::/0")
 
     def to_json(self) -> dict:
-        return {"session_id": self.session_id, "exit_public_key": encode_key(self.exit_public_key),
-                "endpoint": self.endpoint, "client_address": self.client_address, "exit_address": self.exit_address,
-                "dns": list(self.dns), "allowed_ips": list(self.allowed_ips)}
+        return {
+            "session_id": self.session_id,
+            "exit_public_key": encode_key(self.exit_public_key),
+            "endpoint": self.endpoint,
+            "client_address": self.client_address,
+            "exit_address": self.exit_address,
+            "dns": list(self.dns),
+            "allowed_ips": list(self.allowed_ips),
+        }
 
     @classmethod
-    def from_json(cls, body: object) -> "PeerGrant":
+    def from_json(cls, body: object) -> PeerGrant:
         body = _object(body, "the exit's handshake answer")
         try:
-            return cls(session_id=int(body["session_id"]), exit_public_key=decode_key(body["exit_public_key"]),
-                       endpoint=str(body["endpoint"]),
-                       client_address=str(ipaddress.ip_interface(body["client_address"])),
-                       exit_address=str(ipaddress.ip_address(body["exit_address"])),
-                       dns=tuple(str(ipaddress.ip_address(d)) for d in body.get("dns", [])),
-                       allowed_ips=tuple(str(ipaddress.ip_network(n)) for n in body.get("allowed_ips", ())))
+            return cls(
+                session_id=int(body["session_id"]),
+                exit_public_key=decode_key(body["exit_public_key"]),
+                endpoint=str(body["endpoint"]),
+                client_address=str(ipaddress.ip_interface(body["client_address"])),
+                exit_address=str(ipaddress.ip_address(body["exit_address"])),
+                dns=tuple(str(ipaddress.ip_address(d)) for d in body.get("dns", [])),
+                allowed_ips=tuple(str(ipaddress.ip_network(n)) for n in body.get("allowed_ips", ())),
+            )
         except (KeyError, TypeError, ValueError, KeyFormatError) as exc:
             raise WireFormatError(f"the exit's handshake answer is malformed: {exc!r}") from exc
 
@@ -138,11 +153,15 @@ class ReceiptAsk:
     operator_signature: bytes
 
     def to_json(self) -> dict:
-        return {"session_id": self.receipt.session_id, "seq": self.receipt.seq, "bytes_used": self.receipt.bytes_used,
-                "operator_signature": "0x" + self.operator_signature.hex()}
+        return {
+            "session_id": self.receipt.session_id,
+            "seq": self.receipt.seq,
+            "bytes_used": self.receipt.bytes_used,
+            "operator_signature": "0x" + self.operator_signature.hex(),
+        }
 
     @classmethod
-    def from_json(cls, body: object, *, session_id: int) -> "ReceiptAsk":
+    def from_json(cls, body: object, *, session_id: int) -> ReceiptAsk:
         body = _object(body, "seq, bytes_used and operator_signature")
         try:
             receipt = Receipt(session_id=session_id, seq=int(body["seq"]), bytes_used=int(body["bytes_used"]))
@@ -159,10 +178,14 @@ class SignedReceipt:
     signature: bytes
 
     def to_json(self) -> dict:
-        return {"seq": self.receipt.seq, "bytes_used": self.receipt.bytes_used, "signature": "0x" + self.signature.hex()}
+        return {
+            "seq": self.receipt.seq,
+            "bytes_used": self.receipt.bytes_used,
+            "signature": "0x" + self.signature.hex(),
+        }
 
     @classmethod
-    def from_json(cls, body: object, *, session_id: int) -> "SignedReceipt":
+    def from_json(cls, body: object, *, session_id: int) -> SignedReceipt:
         body = _object(body, "seq, bytes_used and signature")
         if not {"seq", "bytes_used", "signature"} <= set(body):
             raise WireFormatError("the body must be a JSON object with seq, bytes_used and signature")
@@ -184,18 +207,26 @@ class LeaveAnswer:
     receipt_request: ReceiptAsk | None
 
     def to_json(self) -> dict:
-        return {"session_id": self.session_id, "state": self.state, "reason": self.reason,
-                "measured_bytes": self.measured_bytes,
-                "receipt_request": self.receipt_request.to_json() if self.receipt_request else None}
+        return {
+            "session_id": self.session_id,
+            "state": self.state,
+            "reason": self.reason,
+            "measured_bytes": self.measured_bytes,
+            "receipt_request": self.receipt_request.to_json() if self.receipt_request else None,
+        }
 
     @classmethod
-    def from_json(cls, body: object) -> "LeaveAnswer":
+    def from_json(cls, body: object) -> LeaveAnswer:
         body = _object(body, "the exit's answer to leaving")
         try:
             last = body.get("receipt_request")
             session_id = int(body["session_id"])
-            return cls(session_id=session_id, state=str(body["state"]), reason=body.get("reason"),
-                       measured_bytes=int(body["measured_bytes"]),
-                       receipt_request=ReceiptAsk.from_json(last, session_id=session_id) if last else None)
+            return cls(
+                session_id=session_id,
+                state=str(body["state"]),
+                reason=body.get("reason"),
+                measured_bytes=int(body["measured_bytes"]),
+                receipt_request=ReceiptAsk.from_json(last, session_id=session_id) if last else None,
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireFormatError(f"the exit's answer to leaving is malformed: {exc!r}") from exc

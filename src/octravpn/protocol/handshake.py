@@ -81,8 +81,11 @@ def check_peer_request(
     """Accept or refuse. `device_owner_of(address)` answers from chain state which
     wallet a device acts for; it is asked only when the signer is not the opener."""
     if abs(now - request.timestamp) > FRESHNESS_SECONDS:
-        raise HandshakeRefused(401, f"stale peer request: timestamp {request.timestamp} is more than "
-                                    f"{FRESHNESS_SECONDS}s from the exit's clock ({now})")
+        raise HandshakeRefused(
+            401,
+            f"stale peer request: timestamp {request.timestamp} is more than "
+            f"{FRESHNESS_SECONDS}s from the exit's clock ({now})",
+        )
     if session is None or session.session_id != request.session_id:
         raise HandshakeRefused(404, f"session {request.session_id} does not exist")
     if to_checksum_address(session.exit) != to_checksum_address(this_exit):

@@ -29,9 +29,13 @@ class Invite:
     key: bytes
 
     @classmethod
-    def new(cls, *, chain_id: int, contract: str, tailnet_id: int) -> "Invite":
-        return cls(chain_id=chain_id, contract=to_checksum_address(contract), tailnet_id=tailnet_id,
-                   key=secrets.token_bytes(32))
+    def new(cls, *, chain_id: int, contract: str, tailnet_id: int) -> Invite:
+        return cls(
+            chain_id=chain_id,
+            contract=to_checksum_address(contract),
+            tailnet_id=tailnet_id,
+            key=secrets.token_bytes(32),
+        )
 
     @property
     def key_address(self) -> str:
@@ -41,7 +45,7 @@ class Invite:
         return f"{PREFIX}.{self.chain_id}.{self.contract}.{self.tailnet_id}.{self.key.hex()}"
 
     @classmethod
-    def decode(cls, text: str) -> "Invite":
+    def decode(cls, text: str) -> Invite:
         parts = text.strip().split(".")
         if len(parts) != 5 or parts[0] != PREFIX:
             raise RemoteProtocolError(f"not an OctraVPN invite: expected {PREFIX}.<chain>.<contract>.<tailnet>.<key>")

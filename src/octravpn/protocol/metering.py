@@ -43,6 +43,7 @@ def affordable_bytes(deposit: int, price_per_mb: int) -> int:
 
 # ------------------------------------------------------------- exit side
 
+
 @dataclass(frozen=True)
 class RequestReceipt:
     seq: int
@@ -66,10 +67,20 @@ class Claim:
 
 
 class ExitMeter:
-    def __init__(self, *, session_id: int, price_per_mb: int, deposit: int, receipt_every: int, max_unsigned: int,
-                 max_loss_percent: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        session_id: int,
+        price_per_mb: int,
+        deposit: int,
+        receipt_every: int,
+        max_unsigned: int,
+        max_loss_percent: float = 0.0,
+    ) -> None:
         if price_per_mb <= 0 or deposit <= 0 or receipt_every <= 0 or max_unsigned < receipt_every:
-            raise LocalProtocolError("meter needs a positive price, deposit and interval, and max_unsigned >= receipt_every")
+            raise LocalProtocolError(
+                "meter needs a positive price, deposit and interval, and max_unsigned >= receipt_every"
+            )
         if not 0 <= max_loss_percent < 100:
             raise LocalProtocolError("max_loss_percent is a percentage from 0 to below 100")
         self.session_id = session_id
@@ -83,7 +94,9 @@ class ExitMeter:
         self.signed: tuple[Receipt, bytes] | None = None
         self.cut: Cut | None = None
 
-    def restore(self, *, measured: int, latest: tuple[Receipt, bytes] | None, issued: RequestReceipt | None = None) -> None:
+    def restore(
+        self, *, measured: int, latest: tuple[Receipt, bytes] | None, issued: RequestReceipt | None = None
+    ) -> None:
         """Resume from saved state: the bytes measured so far, the latest signed receipt and the
         newest request ever issued. Numbering continues after the issued request, so a request the
         client fetched but never signed is never reissued under its seq with other bytes."""
@@ -112,7 +125,9 @@ class ExitMeter:
             return []
         actions: list[RequestReceipt | Cut] = []
         billable = min(self.measured, self.limit)
-        if billable - self.requested >= self.receipt_every or (self.measured >= self.limit and billable > self.requested):
+        if billable - self.requested >= self.receipt_every or (
+            self.measured >= self.limit and billable > self.requested
+        ):
             self.seq += 1
             self.requested = billable
             actions.append(RequestReceipt(self.seq, billable))
@@ -200,6 +215,7 @@ def confirmation_figure(*, claimed: int, own: int, tolerance_percent: float) -> 
 
 # ----------------------------------------------------------- client side
 
+
 class ClientMeter:
     def __init__(self, *, session_id: int, leeway: int, loss_percent: float = 0.0) -> None:
         if leeway < 0 or loss_percent < 0:
@@ -232,5 +248,7 @@ class ClientMeter:
             raise RemoteProtocolError(f"receipt seq {seq} is not after {self.last.seq}")
         if self.last and bytes_used < self.last.bytes_used:
             raise RemoteProtocolError("receipts are cumulative: the exit asked for fewer bytes than already signed")
-        self.last = Receipt(session_id=self.session_id, seq=seq, bytes_used=min(bytes_used, self._signable(self.measured)))
+        self.last = Receipt(
+            session_id=self.session_id, seq=seq, bytes_used=min(bytes_used, self._signable(self.measured))
+        )
         return self.last

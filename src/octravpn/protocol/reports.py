@@ -13,5 +13,9 @@ from eth_hash.auto import keccak
 
 def report_commitment(*, reporter: str, operator: str, session_id: int, seq: int, bytes_a: int, bytes_b: int) -> bytes:
     """keccak256(abi.encode(reporter, operator, sessionId, seq, bytesA, bytesB)), as the contract computes it."""
-    return keccak(encode(["address", "address", "uint256", "uint64", "uint256", "uint256"],
-                         [reporter, operator, session_id, seq, bytes_a, bytes_b]))
+    return keccak(
+        encode(
+            ["address", "address", "uint256", "uint64", "uint256", "uint256"],
+            [reporter, operator, session_id, seq, bytes_a, bytes_b],
+        )
+    )

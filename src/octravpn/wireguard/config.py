@@ -116,8 +116,11 @@ class InterfaceConfig:
         if dns and dns_line:
             lines.append("DNS = " + ", ".join(dns))
         elif dns:
-            lines += ["# The exit's DNS servers. Uncomment for WireGuard apps, and for wg-quick where resolvconf is",
-                      "# installed (without it wg-quick fails on this line):", "# DNS = " + ", ".join(dns)]
+            lines += [
+                "# The exit's DNS servers. Uncomment for WireGuard apps, and for wg-quick where resolvconf is",
+                "# installed (without it wg-quick fails on this line):",
+                "# DNS = " + ", ".join(dns),
+            ]
         if self.mtu:
             lines.append(f"MTU = {self.mtu}")
         for peer in self.peers:

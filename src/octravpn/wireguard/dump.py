@@ -48,15 +48,17 @@ def parse_dump(text: str) -> tuple[InterfaceState, list[PeerState]]:
         if len(fields) != 8:
             raise DumpFormatError(f"peer line has {len(fields)} fields, expected 8")
         public, _preshared, endpoint, allowed, handshake, rx, tx, keepalive = fields
-        peers.append(PeerState(
-            public_key=decode_key(public),
-            endpoint=None if endpoint == "(none)" else endpoint,
-            allowed_ips=tuple(ipaddress.ip_network(n) for n in allowed.split(",")) if allowed != "(none)" else (),
-            latest_handshake=int(handshake),
-            rx_bytes=int(rx),
-            tx_bytes=int(tx),
-            persistent_keepalive=None if keepalive == "off" else int(keepalive),
-        ))
+        peers.append(
+            PeerState(
+                public_key=decode_key(public),
+                endpoint=None if endpoint == "(none)" else endpoint,
+                allowed_ips=tuple(ipaddress.ip_network(n) for n in allowed.split(",")) if allowed != "(none)" else (),
+                latest_handshake=int(handshake),
+                rx_bytes=int(rx),
+                tx_bytes=int(tx),
+                persistent_keepalive=None if keepalive == "off" else int(keepalive),
+            )
+        )
     return interface, peers
 
 

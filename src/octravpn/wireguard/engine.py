@@ -85,8 +85,15 @@ class Engine:
 
     def set_peer(self, name: str, peer: PeerConfig) -> None:
         """Add or update one peer without touching the others."""
-        argv = ["wg", "set", name, "peer", encode_key(peer.public_key),
-                "allowed-ips", ",".join(str(n) for n in peer.allowed_ips)]
+        argv = [
+            "wg",
+            "set",
+            name,
+            "peer",
+            encode_key(peer.public_key),
+            "allowed-ips",
+            ",".join(str(n) for n in peer.allowed_ips),
+        ]
         if peer.endpoint:
             argv += ["endpoint", peer.endpoint]
         if peer.persistent_keepalive:
@@ -103,8 +110,11 @@ class Engine:
     # -------------------------------------------------------- internals
     def _sync_wireguard(self, config: InterfaceConfig) -> bool:
         interface, peers = parse_dump(self.runner.run(["wg", "show", config.name, "dump"]))
-        if interface.private_key == config.private_key and (config.listen_port in (None, interface.listen_port)) \
-                and _peers_match(config.peers, peers):
+        if (
+            interface.private_key == config.private_key
+            and (config.listen_port in (None, interface.listen_port))
+            and _peers_match(config.peers, peers)
+        ):
             return False
         self.runner.run(["wg", "syncconf", config.name, "/dev/stdin"], stdin=config.setconf())
         return True
@@ -116,7 +126,8 @@ class Engine:
     def _sync_addresses(self, config: InterfaceConfig, link: dict) -> bool:
         current: set[IPInterface] = {
             ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
-            for a in link.get("addr_info", []) if a.get("scope") != "link"
+            for a in link.get("addr_info", [])
+            if a.get("scope") != "link"
         }
         wanted = set(config.addresses)
         # Old ones first: deleting a subnet's primary address takes the secondaries added in it with it.

@@ -35,11 +35,13 @@ class Keypair:
     public: bytes
 
     @classmethod
-    def generate(cls) -> "Keypair":
-        return cls.from_private(X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    def generate(cls) -> Keypair:
+        return cls.from_private(
+            X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        )
 
     @classmethod
-    def from_private(cls, private: bytes) -> "Keypair":
+    def from_private(cls, private: bytes) -> Keypair:
         key = X25519PrivateKey.from_private_bytes(private)
         return cls(private=private, public=key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 

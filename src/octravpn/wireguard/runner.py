@@ -32,10 +32,18 @@ class SubprocessRunner:
     def run(self, argv: Sequence[str], *, stdin: str | None = None) -> str:
         full = (["ip", "netns", "exec", self.namespace] if self.namespace else []) + list(argv)
         try:
-            done = subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=self.timeout,
-                                  env={**os.environ, **USERSPACE_ENV})
+            done = subprocess.run(
+                full,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                env={**os.environ, **USERSPACE_ENV},
+            )
         except FileNotFoundError as exc:
-            raise CommandError(full, 127, f"{full[0]} is not installed (Debian: wireguard-tools, wireguard-go, iproute2)") from exc
+            raise CommandError(
+                full, 127, f"{full[0]} is not installed (Debian: wireguard-tools, wireguard-go, iproute2)"
+            ) from exc
         if done.returncode != 0:
             raise CommandError(full, done.returncode, done.stderr)
         return done.stdout
@@ -45,7 +53,9 @@ class SubprocessRunner:
 class FakeRunner:
     """Records commands; answers from `responses` (first matching argv prefix)."""
 
-    responses: list[tuple[tuple[str, ...], Callable[[list[str], str | None], str] | str | CommandError]] = field(default_factory=list)
+    responses: list[tuple[tuple[str, ...], Callable[[list[str], str | None], str] | str | CommandError]] = field(
+        default_factory=list
+    )
     calls: list[tuple[list[str], str | None]] = field(default_factory=list)
 
     def run(self, argv: Sequence[str], *, stdin: str | None = None) -> str:

@@ -1,6 +1,6 @@
 import boa
 
-from tests.contract.harness import MB, SESSION_GRACE, SESSION_DEPOSIT
+from tests.contract.harness import MB, SESSION_DEPOSIT, SESSION_GRACE
 
 
 def test_after_grace_the_deposit_returns_to_the_tailnet(open_session, bob):

@@ -6,13 +6,22 @@ from tests.contract.harness import ACL_HASH, ETHER, MIN_TAILNET_DEPOSIT
 def test_create_funds_treasury_and_makes_owner_a_member(h, alice, bob):
     tid0 = h.pay(alice, "create_tailnet", ACL_HASH, amount=ETHER)
     created = h.event("TailnetCreated")
-    assert (created.tailnet_id, created.owner, created.acl_policy, created.deposit) == (0, alice.address, ACL_HASH, ETHER)
+    assert (created.tailnet_id, created.owner, created.acl_policy, created.deposit) == (
+        0,
+        alice.address,
+        ACL_HASH,
+        ETHER,
+    )
     assert h.event("TailnetMemberAdded").member == alice.address
     tid1 = h.pay(bob, "create_tailnet", ACL_HASH, amount=MIN_TAILNET_DEPOSIT)
     assert (tid0, tid1) == (0, 1)
     tailnet = h.vpn.get_tailnet(0)
     assert (tailnet.owner, tailnet.treasury, tailnet.member_count, tailnet.acl_policy, tailnet.exit_count) == (
-        alice.address, ETHER, 1, ACL_HASH, 0,
+        alice.address,
+        ETHER,
+        1,
+        ACL_HASH,
+        0,
     )
     assert tailnet.created_at == boa.env.timestamp
     assert h.vpn.is_tailnet_member(0, alice.address) and not h.vpn.is_tailnet_member(0, bob.address)

@@ -7,7 +7,12 @@ def test_anyone_can_top_up(h, alice, bob):
     tid = h.tailnet(alice, ETHER)
     h.pay(bob, "deposit_to_tailnet", tid, amount=ETHER // 4)
     event = h.event("TailnetDeposit")
-    assert (event.tailnet_id, event.sender, event.amount, event.new_treasury) == (tid, bob.address, ETHER // 4, ETHER * 5 // 4)
+    assert (event.tailnet_id, event.sender, event.amount, event.new_treasury) == (
+        tid,
+        bob.address,
+        ETHER // 4,
+        ETHER * 5 // 4,
+    )
     assert h.vpn.get_tailnet(tid).treasury == ETHER * 5 // 4
     assert h.vpn_balance() == ETHER * 5 // 4
 

@@ -26,8 +26,11 @@ def test_slash_burns_live_and_unbonding_stake_and_earnings_and_pays_the_owner_no
 
     eta = _schedule(h, op)
     event = h.event("GovSlashScheduled")
-    assert (event.addr, event.evidence, event.eta) == (op.address, EVIDENCE, boa.env.timestamp + GOV_DELAY) == (
-        op.address, EVIDENCE, eta)
+    assert (
+        (event.addr, event.evidence, event.eta)
+        == (op.address, EVIDENCE, boa.env.timestamp + GOV_DELAY)
+        == (op.address, EVIDENCE, eta)
+    )
     assert h.vpn.get_gov_slash_eta(op.address) == eta
     boa.env.time_travel(seconds=GOV_DELAY)
     with h.as_(h.owner):
@@ -35,7 +38,12 @@ def test_slash_burns_live_and_unbonding_stake_and_earnings_and_pays_the_owner_no
 
     event = h.event("OperatorSlashed")
     assert (event.stake, event.treasury_amt, event.bounty_amt, event.forfeited_earnings, event.burned_amt) == (
-        2 * ETHER, 0, 0, 0, 2 * ETHER + earned)
+        2 * ETHER,
+        0,
+        0,
+        0,
+        2 * ETHER + earned,
+    )
     assert h.balance(h.owner) == owner_before
     assert h.vpn.get_program_treasury() == treasury_before
     assert h.vpn.get_burned() == 2 * ETHER + earned

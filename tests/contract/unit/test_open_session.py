@@ -16,12 +16,29 @@ def test_open_locks_deposit_and_price(h, setup, alice):
     sid = h.session(tid, alice, op, ETHER // 10)
     event = h.event("SessionOpened")
     assert (event.session_id, event.tailnet_id, event.exit, event.opener, event.deposit, event.price_per_mb) == (
-        0, tid, op.address, alice.address, ETHER // 10, PRICE,
+        0,
+        tid,
+        op.address,
+        alice.address,
+        ETHER // 10,
+        PRICE,
     )
     assert event.opened_at == boa.env.timestamp
     session = h.vpn.get_session(sid)
-    assert (session.tailnet_id, session.exit, session.opener, session.deposit, session.price_per_mb, session.status) == (
-        tid, op.address, alice.address, ETHER // 10, PRICE, 0,
+    assert (
+        session.tailnet_id,
+        session.exit,
+        session.opener,
+        session.deposit,
+        session.price_per_mb,
+        session.status,
+    ) == (
+        tid,
+        op.address,
+        alice.address,
+        ETHER // 10,
+        PRICE,
+        0,
     )
     assert h.vpn.get_tailnet(tid).treasury == ETHER - ETHER // 10
     assert h.vpn.session_count_view() == 1

@@ -35,7 +35,12 @@ def test_register_records_the_exit(hn, bonded):
         hn.vpn.register_endpoint(*args.values())
     event = hn.event("EndpointRegistered")
     assert (event.addr, event.endpoint, event.region, event.price_per_mb, event.wg_pubkey, event.receipt_signer) == (
-        bonded.address, args["endpoint"], "eu-west", PRICE, WG_KEY, bonded.receipt_key.address,
+        bonded.address,
+        args["endpoint"],
+        "eu-west",
+        PRICE,
+        WG_KEY,
+        bonded.receipt_key.address,
     )
     record = hn.vpn.get_endpoint(bonded.address)
     assert record.active and record.endpoint == args["endpoint"] and record.region == "eu-west"
@@ -122,7 +127,10 @@ def test_claiming_another_operators_receipt_key_without_its_signature_reverts(hn
     rival_key = actor("rival-receipts")
     squatter = Operator(actor("squatter"), rival_key)
     hn.bond(squatter.account)
-    for forged in (hn.signer_sig(actor("squatter-receipts"), squatter.account), hn.signer_sig(rival_key, bonded.account)):
+    for forged in (
+        hn.signer_sig(actor("squatter-receipts"), squatter.account),
+        hn.signer_sig(rival_key, bonded.account),
+    ):
         with hn.as_(squatter.account), boa.reverts("receipt signer did not sign the binding"):
             hn.vpn.register_endpoint(*_args(hn, squatter, signer_signature=forged).values())
     assert hn.vpn.get_receipt_signer_operator(rival_key.address) == "0x" + "00" * 20

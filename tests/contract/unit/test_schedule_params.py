@@ -5,7 +5,13 @@ import boa
 import pytest
 
 from tests.contract.harness import (
-    GOV_DELAY, MIN_SESSION_DEPOSIT, MIN_STAKE, MIN_TAILNET_DEPOSIT, SESSION_DEPOSIT, SESSION_GRACE, ZERO,
+    GOV_DELAY,
+    MIN_SESSION_DEPOSIT,
+    MIN_STAKE,
+    MIN_TAILNET_DEPOSIT,
+    SESSION_DEPOSIT,
+    SESSION_GRACE,
+    ZERO,
 )
 
 AMOUNTS = "minimum amounts must be > 0 and within 10x of their deployed values"

@@ -41,8 +41,16 @@ GATED = [
 ]
 # What users own, paid also while paused; and governance, which pause exists to serve.
 WITHDRAWALS = {"claim_earnings", "finalize_unbond", "withdraw_from_tailnet", "withdraw_program_treasury"}
-GOVERNANCE = {"schedule_params", "execute_params", "cancel_params", "set_paused", "transfer_ownership",
-              "schedule_slash", "cancel_slash", "release_slash_bounty"}
+GOVERNANCE = {
+    "schedule_params",
+    "execute_params",
+    "cancel_params",
+    "set_paused",
+    "transfer_ownership",
+    "schedule_slash",
+    "cancel_slash",
+    "release_slash_bounty",
+}
 
 
 def test_pause_and_unpause_emit_events(hn):
@@ -76,7 +84,8 @@ def test_every_state_changing_function_refuses_while_paused(hn, owner, function,
 
 def test_the_gated_list_covers_every_mutator_but_withdrawals_and_governance(hn):
     mutators = {
-        item["name"] for item in hn.vpn.abi
+        item["name"]
+        for item in hn.vpn.abi
         if item["type"] == "function" and item["stateMutability"] in ("nonpayable", "payable")
     }
     assert mutators - WITHDRAWALS - GOVERNANCE == {name for name, _ in GATED}

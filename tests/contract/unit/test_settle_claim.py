@@ -30,7 +30,11 @@ def test_different_claim_is_equivocation_slashed_and_refunded(open_session, alic
     slashed = s.h.event("OperatorSlashed")
     held = MIN_STAKE - MIN_STAKE * 9_000 // 10_000  # for a report committed before this slash
     assert (slashed.stake, slashed.treasury_amt, slashed.bounty_amt, slashed.held_bounty) == (
-        MIN_STAKE, MIN_STAKE - held, 0, held)
+        MIN_STAKE,
+        MIN_STAKE - held,
+        0,
+        held,
+    )
     assert s.h.event("SessionRefunded").reason == "operator-equivocation"
     assert s.h.vpn.get_session(s.session_id).status == 2
     assert s.h.vpn.get_tailnet(s.tailnet_id).treasury == treasury_before + SESSION_DEPOSIT
@@ -75,4 +79,7 @@ def test_an_absurdly_large_stake_can_still_be_slashed(h, alice):
         h.vpn.settle_claim(sid, 2)
     slashed = h.event("OperatorSlashed")
     assert slashed.stake == 2**250
-    assert slashed.treasury_amt == 2**250 // 10_000 * 9_000 + 2**250 % 10_000 * 9_000 // 10_000 and slashed.treasury_amt + slashed.held_bounty == 2**250
+    assert (
+        slashed.treasury_amt == 2**250 // 10_000 * 9_000 + 2**250 % 10_000 * 9_000 // 10_000
+        and slashed.treasury_amt + slashed.held_bounty == 2**250
+    )

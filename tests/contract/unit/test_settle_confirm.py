@@ -1,7 +1,6 @@
 import boa
 
-from tests.contract.harness import SESSION_DEPOSIT, MB
-
+from tests.contract.harness import MB, SESSION_DEPOSIT
 
 
 def test_matching_confirmation_settles(open_session, alice):
@@ -17,7 +16,11 @@ def test_matching_confirmation_settles(open_session, alice):
     settled = s.h.event("SessionSettled")
     assert (confirmed.session_id, confirmed.opener, confirmed.bytes_used) == (s.session_id, alice.address, used)
     assert (settled.exit, settled.bytes_used, settled.total_paid, settled.protocol_fee, settled.refund) == (
-        s.op.address, used, total, fee, SESSION_DEPOSIT - total,
+        s.op.address,
+        used,
+        total,
+        fee,
+        SESSION_DEPOSIT - total,
     )
     assert s.h.event("EarningsCredited").amount == net
     assert total == used * s.h.vpn.get_session(s.session_id).price_per_mb // 1_000_000

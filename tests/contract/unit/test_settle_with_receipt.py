@@ -8,7 +8,9 @@ from tests.contract.harness import MB, SESSION_DEPOSIT, actor
 
 def _eth_account_signature(h, signer, session_id, seq, bytes_used) -> bytes:
     """Sign with eth-account's typed-data signer, not the project's own code."""
-    message = encode_typed_data(full_message=typed_data(h.domain(), Receipt(session_id=session_id, seq=seq, bytes_used=bytes_used)))
+    message = encode_typed_data(
+        full_message=typed_data(h.domain(), Receipt(session_id=session_id, seq=seq, bytes_used=bytes_used))
+    )
     return bytes(Account.sign_message(message, signer.key).signature)
 
 

@@ -11,9 +11,13 @@ BOUNTY = MIN_STAKE - MIN_STAKE * 9_000 // 10_000
 def _evidence(s, seq=3, a=MB, b=2 * MB, key=None):
     key = key or s.op.receipt_key
     return (
-        s.op.address, s.session_id, seq,
-        a, s.h.receipt_sig(key, s.session_id, seq, a),
-        b, s.h.receipt_sig(key, s.session_id, seq, b),
+        s.op.address,
+        s.session_id,
+        seq,
+        a,
+        s.h.receipt_sig(key, s.session_id, seq, a),
+        b,
+        s.h.receipt_sig(key, s.session_id, seq, b),
     )
 
 
@@ -88,8 +92,16 @@ def test_honest_receipts_for_successive_seqs_are_not_evidence(open_session, caro
     s = open_session
     sig_a = s.h.receipt_sig(s.op.receipt_key, s.session_id, 1, MB)
     with boa.reverts("both receipts must be signed by the operator's receipt key"):
-        s.h.report_double_sign(carol, s.op.address, s.session_id, 2, MB, sig_a, 2 * MB,
-                               s.h.receipt_sig(s.op.receipt_key, s.session_id, 2, 2 * MB))
+        s.h.report_double_sign(
+            carol,
+            s.op.address,
+            s.session_id,
+            2,
+            MB,
+            sig_a,
+            2 * MB,
+            s.h.receipt_sig(s.op.receipt_key, s.session_id, 2, 2 * MB),
+        )
 
 
 def test_identical_receipts_revert(open_session, carol):
@@ -126,9 +138,16 @@ def test_key_retired_by_reregistration_still_binds(open_session, carol):
     with s.h.as_(s.op.account):
         s.h.vpn.retire_endpoint()
         new_key = actor("op-receipts-new")
-        s.h.vpn.register_endpoint("h:1", bytes.fromhex("33" * 32), s.op.earnings.public,
-                                  s.op.earnings.encrypt_zero(9), "r", 1, new_key.address,
-                                  s.h.signer_sig(new_key, s.op.account))
+        s.h.vpn.register_endpoint(
+            "h:1",
+            bytes.fromhex("33" * 32),
+            s.op.earnings.public,
+            s.op.earnings.encrypt_zero(9),
+            "r",
+            1,
+            new_key.address,
+            s.h.signer_sig(new_key, s.op.account),
+        )
     s.h.report_double_sign(carol, *_evidence(s))
     assert s.h.vpn.is_endpoint_slashed(s.op.address)
 

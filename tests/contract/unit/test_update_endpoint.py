@@ -7,7 +7,12 @@ def test_update_changes_listing(hn):
     with hn.as_(op.account):
         hn.vpn.update_endpoint("203.0.113.9:443", "ap-south", 5)
     event = hn.event("EndpointUpdated")
-    assert (event.addr, event.endpoint, event.region, event.price_per_mb) == (op.address, "203.0.113.9:443", "ap-south", 5)
+    assert (event.addr, event.endpoint, event.region, event.price_per_mb) == (
+        op.address,
+        "203.0.113.9:443",
+        "ap-south",
+        5,
+    )
     record = hn.vpn.get_endpoint(op.address)
     assert (record.endpoint, record.region, record.price_per_mb) == ("203.0.113.9:443", "ap-south", 5)
 

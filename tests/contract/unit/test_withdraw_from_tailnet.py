@@ -8,7 +8,12 @@ def test_owner_withdraws_unlocked_funds(h, alice, bob):
     with h.as_(alice):
         h.vpn.withdraw_from_tailnet(tid, bob.address, ETHER // 4)
     event = h.event("TailnetWithdrawal")
-    assert (event.tailnet_id, event.to, event.amount, event.new_treasury) == (tid, bob.address, ETHER // 4, ETHER * 3 // 4)
+    assert (event.tailnet_id, event.to, event.amount, event.new_treasury) == (
+        tid,
+        bob.address,
+        ETHER // 4,
+        ETHER * 3 // 4,
+    )
     assert h.balance(bob) == ETHER // 4
     assert h.vpn_balance() == ETHER * 3 // 4
 

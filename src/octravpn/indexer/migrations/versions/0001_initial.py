@@ -62,10 +62,24 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("owner", ADDRESS),
         sa.Column("paused", sa.Boolean, nullable=False),
-        *(sa.Column(name, Uint256, nullable=False) for name in (
-            "program_treasury", "min_session_deposit", "min_tailnet_deposit", "session_grace", "sweep_grace_multiplier",
-            "sweep_bounty_bps", "min_endpoint_stake", "unbond_grace", "slash_burn_bps", "slash_bounty_bps",
-            "protocol_fee_bps", "volume_paid", "bytes_settled")),
+        *(
+            sa.Column(name, Uint256, nullable=False)
+            for name in (
+                "program_treasury",
+                "min_session_deposit",
+                "min_tailnet_deposit",
+                "session_grace",
+                "sweep_grace_multiplier",
+                "sweep_bounty_bps",
+                "min_endpoint_stake",
+                "unbond_grace",
+                "slash_burn_bps",
+                "slash_bounty_bps",
+                "protocol_fee_bps",
+                "volume_paid",
+                "bytes_settled",
+            )
+        ),
     )
     op.create_table(
         "operators",
@@ -93,7 +107,9 @@ def upgrade() -> None:
     op.create_index("ix_operators_region", "operators", ["region"])
     for column in ("price_per_mb", "stake", "reputation", "registered_at"):
         op.create_index(f"ix_operators_active_{column}", "operators", ["active", column, "address"])
-        op.create_index(f"ix_operators_{column}", "operators", list(dict.fromkeys([column, "address", "registered_at"])))
+        op.create_index(
+            f"ix_operators_{column}", "operators", list(dict.fromkeys([column, "address", "registered_at"]))
+        )
     op.create_index("ix_operators_active_region_price", "operators", ["active", "region", "price_per_mb", "address"])
     op.create_table(
         "tailnets",
@@ -165,6 +181,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("acl_documents", "sessions", "devices", "tailnet_exits", "tailnet_members", "tailnets", "operators",
-                  "protocol", "events", "journal", "blocks", "checkpoint"):
+    for table in (
+        "acl_documents",
+        "sessions",
+        "devices",
+        "tailnet_exits",
+        "tailnet_members",
+        "tailnets",
+        "operators",
+        "protocol",
+        "events",
+        "journal",
+        "blocks",
+        "checkpoint",
+    ):
         op.drop_table(table)

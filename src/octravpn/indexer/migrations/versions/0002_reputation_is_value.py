@@ -17,11 +17,21 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("operators") as batch:
-        batch.alter_column("reputation", type_=Uint256, existing_type=sa.BigInteger, existing_nullable=False,
-                           postgresql_using="reputation::numeric(78, 0)")
+        batch.alter_column(
+            "reputation",
+            type_=Uint256,
+            existing_type=sa.BigInteger,
+            existing_nullable=False,
+            postgresql_using="reputation::numeric(78, 0)",
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("operators") as batch:
-        batch.alter_column("reputation", type_=sa.BigInteger, existing_type=Uint256, existing_nullable=False,
-                           postgresql_using="reputation::bigint")
+        batch.alter_column(
+            "reputation",
+            type_=sa.BigInteger,
+            existing_type=Uint256,
+            existing_nullable=False,
+            postgresql_using="reputation::bigint",
+        )
