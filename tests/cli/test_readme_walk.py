@@ -40,6 +40,7 @@ NEEDS_A_RUNNING_EXIT = {
     "up --exit operator",
     "-w bob up --exit auto",
     "down",
+    "set --no-kill-switch",
     "wg-config --exit operator -o operator.conf",
 }
 

@@ -302,3 +302,18 @@ def test_the_quick_path_knows_exactly_the_options_of_the_full_commands():
         ["up", "--kill-switch=yes"],
     ):
         assert parse(needs_the_full_parser) is None, needs_the_full_parser
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["status", "--watch"], ["up", "--exit", "auto"], ["down"], ["wg-config", "--exit", "auto"]],
+)
+def test_the_daemons_thin_clients_load_neither_web3_nor_eth_account(cli, tmp_path, args):
+    """Quick path or full command, they only talk to the daemon (here: none answers, exit code 8)."""
+    code = (
+        "import sys; from octravpn.cli.main import main; code = main(sys.argv[1:]); "
+        "print('\\n'.join(m for m in ('web3', 'eth_account') if m in sys.modules), file=sys.stderr); sys.exit(code)"
+    )
+    env = {**cli.env, "OCTRAVPN_SOCKET": str(tmp_path / "none.sock")}
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 8 and [line for line in done.stderr.splitlines()[1:] if line] == [], (args, done.stderr)

@@ -154,6 +154,7 @@ def test_receipts_are_signed_for_what_this_side_saw_and_no_more(world):
     assert recover(DOMAIN, receipt, bytes.fromhex(signed[1]["signature"][2:])) == DEVICE.address  # the device key signs
     status = daemon.status()
     assert (status["receipts_signed"], status["signed_bytes"], status["measured_bytes"]) == (2, 5_400_000, 4_000_000)
+    assert status["tunnel"]["rx_bytes"] == 3_000_000 and status["tunnel"]["receiving"] is True
 
 
 def test_status_is_served_from_memory_while_chain_and_exit_are_gone(world):
@@ -356,3 +357,37 @@ def test_an_up_that_fails_halfway_leaves_nothing_behind(world):
     status = daemon.status()
     assert status["status"] == "down" and "could not connect" in status["last_error"]
     assert service.DaemonState.load(daemon.settings.state_path).host is None
+
+
+def test_status_tells_the_handshakes_age_as_of_now(world):
+    daemon = world.daemon()
+    _up(daemon)
+    (peer,) = world.host.interfaces[IFACE].peers.values()
+    peer["handshake"] = NOW + 1
+    _tick(world, daemon)  # the clock is now NOW + 1
+    world.clock.now += 30
+    assert daemon.status()["tunnel"]["handshake_age_s"] == 30.0
+    assert "handshake_age_s" not in daemon.snapshot["tunnel"]  # not part of what wakes watchers
+
+
+def test_preferences_change_in_place_and_outlive_a_restart(world):
+    daemon = world.daemon()
+    _up(daemon)
+    with pytest.raises(Exception, match="must be bool"):
+        daemon.set_preferences({"kill_switch": "off"})
+    daemon.set_preferences({"kill_switch": False, "accept_dns": False, "leeway_mb": 0})
+    assert world.host.tables == {} and (world.tmp / "resolv.conf").read_text() == "nameserver 192.0.2.1\n"
+    assert "0.0.0.0/1 dev ovpn0" in world.host.routes  # still through the tunnel
+    world.host.traffic(IFACE, rx=1_000_000)
+    world.exits.ask(0, 1, 5_000_000)
+    _tick(world, daemon)
+    assert world.exits.receipts[0][-1]["bytes_used"] == 1_100_000  # no leeway now: seen + 10 %
+    again = world.daemon()  # preferences are part of the saved state
+    assert again.state.prefs["kill_switch"] is False and again.state.prefs["leeway_mb"] == 0
+    again.set_preferences({"kill_switch": True, "accept_dns": True})
+    assert "ip daddr 198.51.100.2 udp dport 51820 accept" in world.host.tables["octravpn_ks_ovpn0"]
+    assert (world.tmp / "resolv.conf").read_text().endswith("nameserver 203.0.113.53\n")
+    again.down(settle_wait=0)
+    assert (world.tmp / "resolv.conf").read_text() == "nameserver 192.0.2.1\n" and world.host.tables == {}
+    with pytest.raises(Conflict, match="not connected"):
+        again.set_preferences({"kill_switch": False})

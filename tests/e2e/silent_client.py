@@ -28,7 +28,7 @@ def main() -> None:
     account = Keystore(settings.keystore_dir).unlock("bob", password)
     connector = Connector(client=open_client(settings.network(), account), account=account)
     located = connector.locate(exit_address)
-    session_id = connector.open_session(located.address, None, 10**16, located.registered.price_per_mb)
+    session_id = connector.open_session(located.address, None, 10**16, located.registered.price_per_mb).session_id
     keys = Keypair.generate()
     joined = connector.join(located, session_id, keys)
     host = HostNetwork(SubprocessRunner(), TunnelOptions(interface=interface, kill_switch=False, accept_dns=False), ())

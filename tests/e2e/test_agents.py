@@ -233,6 +233,12 @@ def test_the_kill_switch_drops_traffic_outside_the_tunnel(world, start_exit):
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html") is not None  # through the tunnel
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", interface=underlay, timeout=2) is None
         assert lab.client.run("ping", "-c", "2", "-W", "1", "-I", underlay, WEB_ADDRESS, check=False).returncode != 0
+        # `set` turns it off and on again on the live connection.
+        assert cli.run("set", "--no-kill-switch", host=lab.client)["kill_switch"] is False
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", interface=underlay, timeout=5) is not None
+        assert cli.run("set", "--kill-switch", host=lab.client)["kill_switch"] is True
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", interface=underlay, timeout=2) is None
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html") is not None
     finally:
         _down(cli, lab.client)
     # Once down, the same direct request goes out: the checks above could fail.

@@ -16,7 +16,16 @@ def test_demo_walks_through_the_whole_story():
     assert steps[0][:3] == ["devnet", "up", "--host"]
     assert ["-w", "operator", "node", "run"] in [s[:4] for s in steps]
     commands = [s[0] for s in steps if not s[0].startswith("-")]
-    assert commands[commands.index("daemon") :] == ["daemon", "up", "status", "down", "session", "earnings", "tailnet"]
+    assert commands[commands.index("daemon") :] == [
+        "daemon",
+        "status",
+        "up",
+        "status",
+        "down",
+        "session",
+        "earnings",
+        "tailnet",
+    ]  # the first status: the device key
     assert ["-w", "bob", "device", "add"] in [s[:4] for s in steps]  # the daemon's key, registered as Bob's device
     assert ["indexer", "run"] in [s[:2] for s in steps] and ["exits", "list"] in [s[:2] for s in steps]
     up = next(s for s in steps if s[0] == "up")

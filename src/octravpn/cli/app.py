@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "up": ("octravpn.cli.connect", "up", "Connect through an exit: open a session and bring the tunnel up."),
     "down": ("octravpn.cli.connect", "down", "Leave the session, restore the network and settle."),
     "status": ("octravpn.cli.connect", "status", "Exit, session, tunnel, receipts and deposit left (from the daemon)."),
+    "set": (
+        "octravpn.cli.connect",
+        "set_",
+        "Change the connection's preferences: kill switch, DNS, receipt allowances.",
+    ),
     "wg-config": (
         "octravpn.cli.connect",
         "wg_config",

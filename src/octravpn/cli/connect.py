@@ -20,6 +20,7 @@ from octravpn.config import write_private_file
 from octravpn.daemon.localclient import DaemonRefused, LocalAPI
 from octravpn.daemon.paths import DEFAULT_SOCKET, read_socket
 from octravpn.daemon.wire import UpRequest
+from octravpn.errors import UsageError
 
 SOCKET_OPTION = typer.Option(
     DEFAULT_SOCKET,
@@ -147,6 +148,28 @@ def status(
     for snapshot in LocalAPI(read_socket(socket), timeout=3600.0).lines("/v1/watch"):
         sys.stdout.write(json.dumps(snapshot) + "\n")
         sys.stdout.flush()
+
+
+def set_(
+    ctx: typer.Context,
+    kill_switch: bool = typer.Option(None, "--kill-switch/--no-kill-switch", help="Drop traffic outside the tunnel."),
+    accept_dns: bool = typer.Option(None, "--accept-dns/--no-accept-dns", help="Use the exit's DNS servers."),
+    leeway: float = typer.Option(None, "--leeway", min=0, help="MB the exit may count beyond what this side saw."),
+    loss: float = typer.Option(
+        None, "--loss", min=0, max=100, metavar="PERCENT", help="Also sign for up to PERCENT more than this side saw."
+    ),
+    socket: Path = SOCKET_OPTION,
+) -> None:
+    """Change the connection's preferences in place (they last until `down`, across daemon restarts)."""
+    app_ctx = get(ctx)
+    given = {"kill_switch": kill_switch, "accept_dns": accept_dns, "leeway_mb": leeway, "loss_percent": loss}
+    changes = {key: value for key, value in given.items() if value is not None}
+    if not changes:
+        raise UsageError(
+            "nothing to set: give --kill-switch/--no-kill-switch, --accept-dns/--no-accept-dns, --leeway or --loss"
+        )
+    state = LocalAPI(socket, timeout=CONTROL_TIMEOUT).post("/v1/prefs", changes)
+    app_ctx.out.record(state if app_ctx.as_json else flat(state), title="preferences set")
 
 
 def wg_config(

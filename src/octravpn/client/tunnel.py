@@ -153,6 +153,21 @@ class HostNetwork:
         if changes.dns_file is None:  # keep the original, not an earlier exit's servers
             changes.dns_file, changes.dns_backup = str(self.options.dns_file), backup
 
+    def kill_switch_on(self, changes: HostChanges, exit_endpoint: str) -> None:
+        host_network.apply_kill_switch(self.runner, self.routing(exit_endpoint))
+        changes.kill_switch_table = self.routing(exit_endpoint).table
+
+    def kill_switch_off(self, changes: HostChanges) -> None:
+        if changes.kill_switch_table:
+            host_network.remove_kill_switch(self.runner, changes.kill_switch_table)
+            changes.kill_switch_table = None
+
+    def dns_off(self, changes: HostChanges) -> None:
+        """Give the resolver back its own servers."""
+        if changes.dns_file and changes.dns_backup is not None:
+            host_network.restore_dns(Path(changes.dns_file), changes.dns_backup)
+            changes.dns_file = changes.dns_backup = None
+
     def restore(self, changes: HostChanges) -> None:
         restore(self.runner, changes)
 

@@ -118,6 +118,11 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
             wait = wire.settle_wait(await _body(request))
             return await asyncio.to_thread(daemon.down, settle_wait=wait)
 
+        @app.post("/v1/prefs")
+        async def set_prefs(request: Request) -> dict:
+            changes = wire.preferences(await _body(request))
+            return await asyncio.to_thread(daemon.set_preferences, changes)
+
         @app.post("/v1/wg-config")
         async def wg_config(request: Request) -> dict:
             body = await _body(request)

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -427,6 +427,33 @@ class Daemon:
     def _shown_outcome(self, outcome: dict) -> dict:
         return {k: self._amount(v) if k in ("paid", "refund") else v for k, v in outcome.items()}
 
+    # ------------------------------------------------------------- set
+    def set_preferences(self, changes: dict) -> dict:
+        """Change the connection's preferences in place: the kill switch and DNS at once, the receipt allowances
+        from the next request on. They stay in force for a restarted daemon."""
+        with self.operation:
+            if self.state.connection is None or self.session is None:
+                raise Conflict("not connected: `octravpn up` takes these preferences as options")
+            before, after = self._prefs(), replace(self._prefs(), **changes)
+            connection, host = self.state.connection, self.state.host
+            self.host = self._host_network(after)
+            if after.kill_switch != before.kill_switch:
+                if after.kill_switch:
+                    self.host.kill_switch_on(host, connection.exit_endpoint)
+                else:
+                    self.host.kill_switch_off(host)
+            if after.accept_dns != before.accept_dns:
+                if after.accept_dns:
+                    self.host.set_dns(host, tuple(connection.dns))
+                else:
+                    self.host.dns_off(host)
+            meter = self.session.desk.meter
+            meter.leeway, meter.loss_percent = int(after.leeway_mb * BYTES_PER_MB), after.loss_percent
+            with self.lock:
+                self.state.prefs = after.to_json()
+                self._changed()
+            return self.status()
+
     # -------------------------------------------------------- wg-config
     def wg_config(self, request: UpRequest, *, dns_line: bool) -> dict:
         """A session for a standard WireGuard app: it signs no receipts, so the exit settles by claim."""
@@ -818,8 +845,15 @@ class Daemon:
             self._changed()
 
     def status(self) -> dict:
+        """The snapshot, with the handshake's age as of now (kept out of the snapshot: it would change it every
+        second and wake every watcher)."""
         with self.lock:
-            return self.snapshot
+            snapshot = self.snapshot
+        tunnel = snapshot.get("tunnel")
+        if tunnel and tunnel.get("latest_handshake"):
+            age = max(0.0, round(self.clock() - tunnel["latest_handshake"], 1))
+            snapshot = {**snapshot, "tunnel": {**tunnel, "handshake_age_s": age}}
+        return snapshot
 
     def wait_for_change(self, version: int, timeout: float) -> tuple[int, dict]:
         with self.lock:

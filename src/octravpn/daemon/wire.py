@@ -96,6 +96,17 @@ class UpRequest:
         return replace(self, tailnet=tailnet)
 
 
+PREFERENCES = ("kill_switch", "accept_dns", "leeway_mb", "loss_percent")
+
+
+def preferences(data) -> dict:
+    """`set`'s body: the preferences to change on the connection, each checked as `up` checks it."""
+    if not isinstance(data, dict) or not data or set(data) - set(PREFERENCES):
+        raise WireError(f"the body must be an object with some of {', '.join(PREFERENCES)}")
+    UpRequest(exit="auto", **data)  # the same checks as `up`'s
+    return dict(data)
+
+
 def settle_wait(data) -> float:
     """`down`'s body: how long to wait for the settlement."""
     if not isinstance(data, dict) or set(data) - {"settle_wait"}:
