@@ -1,15 +1,14 @@
-"""Throughput, connect time and agent cost of an OctraVPN tunnel, on one machine.
+"""Throughput and agent cost of an OctraVPN tunnel, on one machine.
 
 In one lab (client, exit and internet namespaces, `octravpn.lab`):
   a) WireGuard set up by hand (wireguard-go, wg, ip, nftables NAT), no OctraVPN agents;
-  b) an OctraVPN session with both agents running (metering every second, receipts every 64 MB).
+  b) an OctraVPN session, the exit agent and the device daemon running (metering every second, receipts every 64 MB).
 iperf3 runs client -> internet host through each, alternating a, b for ROUNDS rounds of SECONDS
 each; the ratio b/a of the medians is reported. In each round of b, one more run downloads (iperf3
 -R) and compares what the exit's WireGuard counted for the client with what the client's counted:
 datagrams the exit sent and counted that never arrived (what the client's `--loss` is for).
-Also: time from `octravpn up` to the first byte of
-a page through the exit (median of CONNECTS), the agents' CPU and peak RSS during the b runs, and
-the exit agent's CPU and RSS with 100 idle sessions. Needs root and iperf3 (`make bench`).
+Also: the exit agent's and the device daemon's CPU and peak RSS during the b runs, and the exit
+agent's CPU and RSS with 100 idle sessions (`up` to the first byte is `bench/daemon.py`'s). Needs root and iperf3 (`make bench`).
 Run: .venv/bin/python bench/tunnel.py
 """
 
@@ -24,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from octravpn.lab import EXIT_PUBLIC, WEB_ADDRESS, Lab, fetch, unique
+from octravpn.lab import EXIT_PUBLIC, WEB_ADDRESS, Lab, unique
 from octravpn.lab_cli import PASSWORD, LabCLI
 from octravpn.wireguard.keys import Keypair
 
-ROUNDS, SECONDS, CONNECTS, IDLE_SESSIONS = 5, 8, 5, 100
+ROUNDS, SECONDS, IDLE_SESSIONS = 5, 8, 100
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -188,15 +187,6 @@ def main() -> int:
             overcount.append(exit_overcount_percent(lab, interface, exit_interface))
             cli.run("down", host=lab.client)
             assert up["status"] == "connected"
-        connects = []
-        for _ in range(CONNECTS):
-            started = time.monotonic()
-            cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
-            while fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=2) is None:
-                if time.monotonic() - started > 30:
-                    raise RuntimeError("no page through the tunnel within 30s")
-            connects.append(time.monotonic() - started)
-            cli.run("down", host=lab.client)
         exit_rss_full = peak_rss_mb(node.pid)
         idle_sessions(cli, lab, IDLE_SESSIONS)
         time.sleep(3)
@@ -209,12 +199,10 @@ def main() -> int:
             "iperf3_mbit_s_octravpn": [round(x) for x in octra],
             "ratio_b_over_a": round(statistics.median(octra) / statistics.median(baseline), 3),
             "download_exit_counts_more_than_client_percent": [round(x, 2) for x in overcount],
-            "connect_to_first_byte_s": [round(x, 2) for x in connects],
-            "connect_median_s": round(statistics.median(connects), 2),
             "exit_agent_cpu_percent_full_speed": round(statistics.median(exit_cpu), 1),
-            "client_agent_cpu_percent_full_speed": round(statistics.median(client_cpu), 1),
+            "device_daemon_cpu_percent_full_speed": round(statistics.median(client_cpu), 1),
             "exit_agent_peak_rss_mb_full_speed": round(exit_rss_full, 1),
-            "client_agent_peak_rss_mb": round(client_rss, 1),
+            "device_daemon_peak_rss_mb": round(client_rss, 1),
             "exit_agent_cpu_percent_100_idle": round(idle_cpu, 1),
             "exit_agent_peak_rss_mb_100_idle": round(peak_rss_mb(node.pid), 1),
             "idle_sessions": peers,
