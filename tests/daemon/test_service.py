@@ -367,7 +367,7 @@ def test_status_tells_the_handshakes_age_as_of_now(world):
     _tick(world, daemon)  # the clock is now NOW + 1
     world.clock.now += 30
     assert daemon.status()["tunnel"]["handshake_age_s"] == 30.0
-    assert "handshake_age_s" not in daemon.snapshot["tunnel"]  # not part of what wakes watchers
+    assert "handshake_age_s" not in daemon.shown["tunnel"]  # not part of what wakes watchers
 
 
 def test_preferences_change_in_place_and_outlive_a_restart(world):

@@ -7,6 +7,7 @@ downloaded at run time. The node binds to 127.0.0.1 only.
 from __future__ import annotations
 
 import os
+import random
 import re
 import selectors
 import shutil
@@ -40,8 +41,21 @@ class DevnetError(OctraVPNError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's ephemeral range: a port
+    from that range is handed to outgoing connections too, and one could take it before the devnet (which
+    comes back on the same port after a restart) listens on it again."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.sample(range(10_000, max(low, 10_001)), k=min(50, max(low - 10_000, 1))):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as probe:  # nothing free below the range: let the kernel choose
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 

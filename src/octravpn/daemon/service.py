@@ -40,6 +40,7 @@ from octravpn.client.receipts import ReceiptDesk
 from octravpn.client.state import Connection, DaemonState, Ending, HostChanges
 from octravpn.client.tunnel import HostNetwork, TunnelOptions, interface_config
 from octravpn.config import Network
+from octravpn.daemon import snapshot
 from octravpn.daemon.wire import UpRequest
 from octravpn.errors import OctraVPNError, UsageError
 from octravpn.protocol import Device, sign
@@ -48,7 +49,7 @@ from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.exitwire import LeaveAnswer
 from octravpn.protocol.metering import BYTES_PER_MB
 from octravpn.protocol.sessions import STATUS_NAMES
-from octravpn.units import amount_record, parse_amount
+from octravpn.units import parse_amount
 from octravpn.wireguard.keys import Keypair, decode_key, encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
@@ -92,23 +93,13 @@ class DaemonSettings:
 
 
 @dataclass
-class Live:
-    """What the tick last read from WireGuard; not saved (it is read again)."""
-
-    latest_handshake: int = 0
-    rx_bytes: int = 0
-    tx_bytes: int = 0
-    receiving: bool = False
-
-
-@dataclass
 class Session:
     """The in-memory companions of the saved `Connection`."""
 
     connection: Connection
     desk: ReceiptDesk
     health: ExitHealth
-    live: Live = field(default_factory=Live)
+    live: snapshot.Live = field(default_factory=snapshot.Live)
     probes: int = 0
 
 
@@ -133,9 +124,8 @@ class Daemon:
         self.lock = threading.RLock()  # the state and the snapshot
         self.operation = threading.Lock()  # up, down, wg-config and the tick's repairs: one at a time
         self.chain_lock = threading.Lock()  # transactions from one key: one at a time (nonces)
-        self.changed = threading.Condition(self.lock)
         self.version = 0
-        self.snapshot: dict = {}
+        self.shown: dict = {}  # the last snapshot, served by `status`
         self.session: Session | None = None
         self.host: HostNetwork | None = None
         self._chain: OctraVPN | None = None
@@ -249,7 +239,7 @@ class Daemon:
                 self.session = self._session_for(connection, request)
                 self._changed()
             log.info("connected through %s, session %d", connection.exit, connection.session_id)
-            return self.snapshot
+            return self.status()
 
     def _check_registered(self, connector: Connector) -> None:
         if self.member is None:
@@ -425,7 +415,7 @@ class Daemon:
             self._changed()
 
     def _shown_outcome(self, outcome: dict) -> dict:
-        return {k: self._amount(v) if k in ("paid", "refund") else v for k, v in outcome.items()}
+        return snapshot.shown_outcome(outcome, self.asset)
 
     # ------------------------------------------------------------- set
     def set_preferences(self, changes: dict) -> dict:
@@ -755,89 +745,31 @@ class Daemon:
         self.chain_next_poll = now + self.settings.chain_poll_seconds
 
     # ---------------------------------------------------------- status
-    def _amount(self, base_units: int) -> dict:
-        if self.asset is None:
-            return {"base_units": base_units}
-        return amount_record(base_units, *self.asset)
-
     def save(self) -> None:
-        self._save()
+        with self.lock:
+            self._save()
 
     def _save(self) -> None:
-        with self.lock:
-            self.state.updated_at = self.clock()
-            self.state.save(self.settings.state_path)
+        self.state.updated_at = self.clock()
+        self.state.save(self.settings.state_path)
 
     def _changed(self) -> None:
-        """Save, rebuild the snapshot `status` serves, and wake the watchers if it changed. Called with `lock`
+        """Save, and rebuild the snapshot `status` serves (a new version wakes the change feed). Called with `lock`
         held."""
         self._save()
-        snapshot = self._build_snapshot()
-        if {**snapshot, "updated_at": None} != {**self.snapshot, "updated_at": None}:
+        session = self.session
+        built = snapshot.build(
+            self.state,
+            snapshot.Identity(
+                device=self.account.address, member=self.member, network=self.settings.network.name, asset=self.asset
+            ),
+            interface=connection_interface(self.state) if session else None,
+            connection=session.connection if session else None,
+            live=session.live if session else None,
+        )
+        if {**built, "updated_at": None} != {**self.shown, "updated_at": None}:
             self.version += 1
-            self.changed.notify_all()
-        self.snapshot = snapshot
-
-    def _build_snapshot(self) -> dict:
-        state, session = self.state, self.session
-        row = {
-            "status": state.status,
-            "device": self.account.address,
-            "member": self.member,
-            "network": self.settings.network.name,
-            "last_error": state.last_error,
-            "exit_unreachable_since": state.exit_unreachable_since,
-            "chain": {
-                "reachable": state.chain_error is None,
-                "error": state.chain_error,
-                "unreachable_since": state.chain_unreachable_since,
-            },
-            "failovers": state.failovers,
-            "last_failover": state.last_failover,
-            "ending": [
-                {
-                    "session": e.session_id,
-                    "exit": e.exit,
-                    "reason": e.reason,
-                    "figure": e.figure,
-                    "confirmed": e.confirmed,
-                }
-                for e in state.ending
-            ],
-            "settled": [self._shown_outcome(o) for o in state.settled[-5:]],
-            "kill_switch": bool(state.host and state.host.kill_switch_table),
-            "updated_at": state.updated_at,
-        }
-        if session is not None:
-            c, live = session.connection, session.live
-            left = max(c.deposit - c.paid_so_far, 0)
-            row.update(
-                {
-                    "interface": connection_interface(state),
-                    "exit": c.exit,
-                    "exit_endpoint": c.exit_endpoint,
-                    "session": c.session_id,
-                    "tailnet": c.tailnet_id,
-                    "address": c.client_address,
-                    "dns": c.dns,
-                    "measured_bytes": c.measured_bytes,
-                    "signed_bytes": c.signed_bytes,
-                    "receipts_signed": c.receipts_signed,
-                    "requests_refused": c.requests_refused,
-                    "deposit": self._amount(c.deposit),
-                    "paid_so_far": self._amount(c.paid_so_far),
-                    "deposit_left": self._amount(left),
-                    "session_status": c.chain_status,
-                    "connected_at": c.connected_at,
-                    "tunnel": {
-                        "latest_handshake": live.latest_handshake or None,
-                        "rx_bytes": live.rx_bytes,
-                        "tx_bytes": live.tx_bytes,
-                        "receiving": live.receiving,
-                    },
-                }
-            )
-        return row
+        self.shown = built
 
     def publish(self) -> None:
         """After a tick: fold the live readings into the snapshot (and the saved figures into the file)."""
@@ -845,20 +777,8 @@ class Daemon:
             self._changed()
 
     def status(self) -> dict:
-        """The snapshot, with the handshake's age as of now (kept out of the snapshot: it would change it every
-        second and wake every watcher)."""
         with self.lock:
-            snapshot = self.snapshot
-        tunnel = snapshot.get("tunnel")
-        if tunnel and tunnel.get("latest_handshake"):
-            age = max(0.0, round(self.clock() - tunnel["latest_handshake"], 1))
-            snapshot = {**snapshot, "tunnel": {**tunnel, "handshake_age_s": age}}
-        return snapshot
-
-    def wait_for_change(self, version: int, timeout: float) -> tuple[int, dict]:
-        with self.lock:
-            self.changed.wait_for(lambda: self.version != version, timeout=timeout)
-            return self.version, self.snapshot
+            return snapshot.with_handshake_age(self.shown, self.clock())
 
 
 def connection_interface(state: DaemonState) -> str:
