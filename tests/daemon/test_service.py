@@ -391,3 +391,23 @@ def test_preferences_change_in_place_and_outlive_a_restart(world):
     assert (world.tmp / "resolv.conf").read_text() == "nameserver 192.0.2.1\n" and world.host.tables == {}
     with pytest.raises(Conflict, match="not connected"):
         again.set_preferences({"kill_switch": False})
+
+
+def test_an_exit_that_refuses_is_there_and_is_not_failed_over(world, monkeypatch):
+    """A 4xx (say, for a session the exit ended) is an answer: the exit is alive, so no failover."""
+    daemon = world.daemon()
+    _up(daemon, exit_="auto")
+    original = world.exits.call
+
+    def refusing(base_url, method, path, body):
+        if path.endswith("/receipt-request"):
+            raise exit_api.ExitAPIError(409, "session 0 was ended by the exit (cut)")
+        return original(base_url, method, path, body)
+
+    world.exits.call = refusing
+    _tick(world, daemon, times=10)
+    status = daemon.status()
+    assert status["status"] == "connected" and status["failovers"] == 0 and "ended by the exit" in status["last_error"]
+    world.exits.call = original
+    _tick(world, daemon)
+    assert daemon.status()["last_error"] is None

@@ -11,7 +11,7 @@ from pathlib import Path
 from octravpn import config
 from octravpn.chain.client import open_client
 from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
-from octravpn.lab_cli import LabCLI
+from octravpn.lab_cli import CommandFailed, LabCLI
 from octravpn.node import egress
 
 BIG = 1_000_000  # bytes of /big.bin
@@ -35,6 +35,7 @@ def make_world(tmp_path_factory, *, clients: int = 2, exits: int = 1):
     finally:
         for host in lab.clients:
             if host.name in cli.daemons:
+                _disconnect(cli, host)
                 cli.stop_daemon(host)
         cli.down_devnet()
         lab.delete()
@@ -83,6 +84,16 @@ class Exit:
     def db(self, query: str, *args):
         with sqlite3.connect(self.state_dir / "node.db") as db:
             return db.execute(query, args).fetchall()
+
+
+def _disconnect(cli: LabCLI, host) -> None:
+    """After a test that failed while connected: `down`, so the daemon's tunnel does not outlive the lab (a daemon
+    that stops keeps its connection for the next start, by design)."""
+    try:
+        if cli.run("status", host=host)["status"] != "down":
+            cli.run("down", "--settle-wait", "0", host=host)
+    except CommandFailed:
+        pass  # the failure that brought us here says more
 
 
 def start_device(cli: LabCLI, host, home: Path, *options: str):

@@ -72,11 +72,13 @@ def test_chaos(world, tmp_path):
     try:
         _chaos(world, node, tmp_path, options, (steady, steady_session), (victim, victim_session))
     finally:
-        for host in lab.clients:
-            if _status(cli, host)["status"] != "down":
-                _down(cli, host)
-        assert node.stop() in (0, None)
-        _wait(lambda: not node.leftovers(), timeout=10, what="the exit to leave nothing behind")
+        try:
+            for host in lab.clients:
+                if _status(cli, host)["status"] != "down":
+                    _down(cli, host)
+        finally:
+            assert node.stop() in (0, None)
+            _wait(lambda: not node.leftovers(), timeout=10, what="the exit to leave nothing behind")
 
 
 def _chaos(world, node, tmp_path, options, steady_client, victim_client):

@@ -157,3 +157,58 @@ def test_bad_parameters_are_400_with_a_reason(api, path, reason):
 def test_unknown_route_is_json_404(api):
     response = api.get("/v1/nothing")
     assert response.status_code == 404 and "no such endpoint" in response.json()["error"]
+
+
+def _announce(network, signer, *, tailnet=0, device=None, seq=1, hostname="laptop") -> dict:
+    from octravpn.protocol.announce import Announcement, SignedAnnouncement
+    from octravpn.protocol.eip712 import Domain, sign
+
+    announcement = Announcement(
+        tailnet_id=tailnet,
+        device=device or signer.address,
+        wg_pubkey=b"\x11" * 32,
+        hostname=hostname,
+        endpoints=("198.51.100.7:41641",),
+        tags=("tag:db",),
+        seq=seq,
+    )
+    domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
+    return SignedAnnouncement(announcement=announcement, signature=sign(domain, announcement, signer.key)).to_json()
+
+
+def test_announcements_are_kept_only_from_a_members_key_and_only_when_newer(api, accounts, network):
+    alice, bob, carol, revoked = (accounts[i] for i in (4, 5, 6, 7))
+    assert api.get("/v1/tailnets/0/announcements").json() == {"tailnet": 0, "items": []}
+    stored = api.put("/v1/tailnets/0/announcements", json=_announce(network, alice))
+    assert stored.status_code == 200 and stored.json() == {
+        "tailnet": 0,
+        "device": alice.address,
+        "member": alice.address,
+        "seq": 1,
+    }
+    stale = api.put("/v1/tailnets/0/announcements", json=_announce(network, alice, hostname="other"))
+    assert stale.status_code == 409 and "not newer than the 1 held" in stale.json()["error"]
+    assert (
+        api.put("/v1/tailnets/0/announcements", json=_announce(network, alice, seq=2, hostname="desk")).status_code
+        == 200
+    )
+    (held,) = api.get("/v1/tailnets/0/announcements").json()["items"]
+    assert (held["device"], held["hostname"], held["seq"]) == (alice.address, "desk", 2)
+
+    for body, status, says in (
+        (_announce(network, bob, device=alice.address, seq=3), 403, f"signed by {bob.address}"),  # a forgery
+        (_announce(network, carol), 403, "neither a member of tailnet 0 nor a registered device"),  # removed member
+        (_announce(network, revoked), 403, "neither a member"),  # a revoked device of bob
+        (_announce(network, alice, tailnet=1), 400, "is for tailnet 1, not 0"),
+        ({**_announce(network, alice, seq=5), "hostname": "Desk"}, 400, "one DNS label"),
+        ({"seq": 5}, 400, "missing"),
+    ):
+        refused = api.put("/v1/tailnets/0/announcements", json=body)
+        assert refused.status_code == status and says in refused.json()["error"], refused.json()
+    assert (
+        api.put("/v1/tailnets/0/announcements", content=b"{", headers={"content-type": "application/json"}).status_code
+        == 400
+    )
+    assert api.get("/v1/tailnets/0/announcements").json()["items"] == [held]  # nothing refused changed it
+    assert api.get("/v1/tailnets/99/announcements").status_code == 404
+    assert api.put("/v1/tailnets/99/announcements", json=_announce(network, alice, tailnet=99)).status_code == 404

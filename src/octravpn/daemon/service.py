@@ -536,9 +536,17 @@ class Daemon:
             try:
                 session.desk.answer()
                 session.health.api_answered(now)
+                if self.state.status == "connected" and self.state.last_error is not None:
+                    with self.lock:
+                        self.state.last_error = None  # the exit answers as it should again
             except (ExitAPIError, ProtocolError) as exc:
                 self.counters["exit_api_errors"] += 1
-                session.health.api_failed(str(exc))
+                if isinstance(exc, ExitAPIError) and exc.status is not None:
+                    session.health.api_answered(now)  # it refused (say, a session it ended): but it is there
+                    with self.lock:
+                        self.state.last_error = str(exc)
+                else:
+                    session.health.api_failed(str(exc))
             live.receiving = (
                 session.health.last_received is not None
                 and now - session.health.last_received < self.settings.dead_after

@@ -1,4 +1,5 @@
-"""The discovery API (FastAPI): exits, tailnets, sessions, operators, stats, health and ACL documents.
+"""The discovery API (FastAPI): exits, tailnets, sessions, operators, stats, health, ACL documents, and the
+mesh's mailbox of device announcements.
 
 Every refusal is JSON `{"error": reason}` with a 4xx status: bad query or path
 parameters are 400 (never FastAPI's 422 or a 500), unknown things 404.
@@ -6,6 +7,7 @@ parameters are 400 (never FastAPI's 422 or a 500), unknown things 404.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -20,6 +22,8 @@ from octravpn.acl import PolicyError, parse_policy
 from octravpn.chain.errors import ChainError
 from octravpn.indexer.models import (
     AclStored,
+    Announcements,
+    AnnouncementStored,
     ErrorBody,
     Exit,
     ExitPage,
@@ -38,6 +42,9 @@ from octravpn.indexer.models import (
 )
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
 from octravpn.indexer.rpc import JsonRpc
+from octravpn.protocol.announce import SignedAnnouncement
+from octravpn.protocol.eip712 import Domain
+from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.serving import BodyGuard, BodyLimits
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
@@ -285,6 +292,97 @@ def create_app(
         media_type = request.headers.get("content-type", "application/octet-stream")[:100]
         queries.store_acl_document(digest, document, media_type, int(clock()))
         return AclStored(tailnet=tailnet_id, acl_hash=digest, size=len(document))
+
+    # ----------------------------------------------------- announcements
+    def domain() -> Domain:
+        progress = queries.progress()
+        if progress is None:
+            raise ApiError(503, "the index has not started yet: no chain to check signatures against")
+        return Domain(chain_id=progress["chain_id"], verifying_contract=progress["contract"])
+
+    @v1.get(
+        "/tailnets/{tailnet_id}/announcements",
+        response_model=Announcements,
+        responses=not_found,
+        summary="The tailnet's network map: each device's latest signed announcement (verify them yourself)",
+    )
+    def get_announcements(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Announcements:
+        _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
+        return Announcements(tailnet=tailnet_id, items=queries.announcements(tailnet_id))
+
+    @v1.put(
+        "/tailnets/{tailnet_id}/announcements",
+        response_model=AnnouncementStored,
+        responses={
+            **not_found,
+            403: {"model": ErrorBody, "description": "signed by another key, or by a key that acts for no member"},
+            409: {"model": ErrorBody, "description": "not newer than the announcement held"},
+            503: {"model": ErrorBody, "description": "the index has not started"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": [
+                                "tailnet_id",
+                                "device",
+                                "wg_pubkey",
+                                "hostname",
+                                "endpoints",
+                                "tags",
+                                "seq",
+                                "signature",
+                            ],
+                            "properties": {
+                                "tailnet_id": {"type": "integer", "minimum": 0},
+                                "device": {"type": "string"},
+                                "wg_pubkey": {"type": "string"},
+                                "hostname": {"type": "string"},
+                                "endpoints": {"type": "array", "items": {"type": "string"}},
+                                "tags": {"type": "array", "items": {"type": "string"}},
+                                "seq": {"type": "integer", "minimum": 0},
+                                "signature": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+        summary="Publish a device's announcement: kept if signed by the device, which acts for a member, and newer",
+    )
+    async def put_announcement(request: Request, tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> AnnouncementStored:
+        try:
+            signed = SignedAnnouncement.from_json(json.loads(await request.body() or b"null"))
+        except ValueError as exc:  # not JSON, or RemoteProtocolError: what is wrong with it
+            raise ApiError(400, str(exc)) from None
+        announcement = signed.announcement
+        if announcement.tailnet_id != tailnet_id:
+            raise ApiError(400, f"the announcement is for tailnet {announcement.tailnet_id}, not {tailnet_id}")
+        _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
+        try:
+            signed.verify(domain())
+        except RemoteProtocolError as exc:
+            raise ApiError(403, f"refused: {exc}") from None
+        member = queries.acts_for(tailnet_id, announcement.device)
+        if member is None:
+            raise ApiError(
+                403,
+                f"{announcement.device} is neither a member of tailnet {tailnet_id} nor a registered "
+                "device of one (as indexed)",
+            )
+        held = queries.store_announcement(
+            tailnet_id, announcement.device, announcement.seq, json.dumps(signed.to_json()), int(clock())
+        )
+        if held is not None:
+            raise ApiError(
+                409,
+                f"seq {announcement.seq} is not newer than the {held} held for {announcement.device}: "
+                "announce again with a higher seq",
+            )
+        return AnnouncementStored(tailnet=tailnet_id, device=announcement.device, member=member, seq=announcement.seq)
 
     # ---------------------------------------------------------- sessions
     @v1.get("/sessions", response_model=SessionPage, summary="Sessions, newest first")

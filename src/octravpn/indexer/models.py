@@ -251,6 +251,32 @@ class Health(BaseModel):
     reason: str | None = None
 
 
+class Announcement(BaseModel):
+    """A device's signed announcement, as it was uploaded (check it yourself: an indexer is only a mailbox)."""
+
+    tailnet_id: int
+    device: str
+    wg_pubkey: str
+    hostname: str
+    endpoints: list[str]
+    tags: list[str]
+    seq: int
+    signature: str
+    stored_at: int
+
+
+class Announcements(BaseModel):
+    tailnet: int
+    items: list[Announcement]
+
+
+class AnnouncementStored(BaseModel):
+    tailnet: int
+    device: str
+    member: str = Field(description="the member the device acts for, as indexed")
+    seq: int
+
+
 class AclStored(BaseModel):
     tailnet: int
     acl_hash: str

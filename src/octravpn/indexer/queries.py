@@ -265,6 +265,62 @@ class Queries:
         except IntegrityError:
             pass  # a concurrent upload of the same document won the race
 
+    # ------------------------------------------------------ announcements
+    def acts_for(self, tailnet_id: int, address: str) -> str | None:
+        """The member of the tailnet `address` acts for: itself if it is a member, the wallet it is a (not revoked)
+        device of if that wallet is a member; None otherwise."""
+        members = schema.tailnet_members
+        with self.engine.connect() as connection:
+
+            def is_member(wallet: str) -> bool:
+                found = select(members.c.member).where(members.c.tailnet_id == tailnet_id, members.c.member == wallet)
+                return connection.execute(found).first() is not None
+
+            if is_member(address):
+                return address
+            wallet = connection.execute(
+                select(schema.devices.c.wallet).where(schema.devices.c.device == address)
+            ).scalar_one_or_none()
+            return wallet if wallet is not None and is_member(wallet) else None
+
+    def store_announcement(self, tailnet_id: int, device: str, seq: int, document: str, stored_at: int) -> int | None:
+        """Keep `document` as the device's announcement if its `seq` is newer than the one held; None if kept, else
+        the seq held (the newer one wins also against a concurrent upload: one transaction decides)."""
+        a = schema.announcements
+        key = (a.c.tailnet_id == tailnet_id) & (a.c.device == device)
+        try:
+            with self.engine.begin() as connection:
+                held = connection.execute(select(a.c.seq).where(key)).scalar_one_or_none()
+                if held is not None and int(held) >= seq:
+                    return int(held)
+                values = {"seq": seq, "announcement": document, "stored_at": stored_at}
+                if held is None:
+                    connection.execute(a.insert().values(tailnet_id=tailnet_id, device=device, **values))
+                else:
+                    connection.execute(a.update().where(key, a.c.seq == held).values(**values))
+        except IntegrityError:  # a concurrent first upload of the same device won
+            return self.announcement_seq(tailnet_id, device)
+        return None
+
+    def announcement_seq(self, tailnet_id: int, device: str) -> int | None:
+        a = schema.announcements
+        with self.engine.connect() as connection:
+            held = connection.execute(
+                select(a.c.seq).where(a.c.tailnet_id == tailnet_id, a.c.device == device)
+            ).scalar_one_or_none()
+        return None if held is None else int(held)
+
+    def announcements(self, tailnet_id: int) -> list[dict]:
+        """The tailnet's latest announcement of each device, oldest upload first."""
+        a = schema.announcements
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(a.c.announcement, a.c.stored_at)
+                .where(a.c.tailnet_id == tailnet_id)
+                .order_by(a.c.stored_at, a.c.device)
+            ).mappings()
+            return [{**json.loads(r["announcement"]), "stored_at": r["stored_at"]} for r in rows]
+
     def progress(self) -> dict | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(schema.checkpoint)).mappings().first()

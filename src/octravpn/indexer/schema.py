@@ -218,6 +218,18 @@ acl_documents = Table(
     Column("stored_at", BigInteger, nullable=False),
 )
 
+# The mesh's mailbox: each device's latest announcement (JSON, as signed); the signature is checked on the way in
+# and again by every device that reads it.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("tailnet_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("device", ADDRESS, primary_key=True),
+    Column("seq", Uint256, nullable=False),
+    Column("announcement", Text, nullable=False),
+    Column("stored_at", BigInteger, nullable=False),
+)
+
 # /v1/exits: exits by each sort key (address breaks ties), active ones first of all, and by region and price.
 for _column in ("price_per_mb", "stake", "reputation", "registered_at"):
     Index(f"ix_operators_active_{_column}", operators.c.active, operators.c[_column], operators.c.address)

@@ -2,9 +2,10 @@
 
 The contract verifies `Receipt`, `Join`, `Device` and `ReceiptSigner`; the exit
 verifies `PeerRequest`.
-Hashing is implemented here from the EIP-712 definition (every field is a
-static type, so each encodes as one 32-byte word) and cross-checked against
-eth-account in the tests. Signatures are 65 bytes `r || s || v` with `v` in
+Hashing is implemented here from the EIP-712 definition (static fields encode
+as one 32-byte word; a `string` as the hash of its bytes, a `string[]` as the
+hash of its elements' hashes) and cross-checked against eth-account in the
+tests. Signatures are 65 bytes `r || s || v` with `v` in
 {27, 28} and a canonical low `s`, exactly what the contract accepts.
 """
 
@@ -103,13 +104,20 @@ class TypedMessage:
             return _address_word(value)
         if typ == "bytes32":
             return value
+        if typ == "string":  # dynamic: the hash of its UTF-8 bytes
+            return keccak(value.encode())
+        if typ == "string[]":  # an array: the hash of its elements' words, in order
+            return keccak(b"".join(keccak(item.encode()) for item in value))
         raise AssertionError(f"unsupported field type {typ}")
 
     def struct_hash(self) -> bytes:
         return keccak(self.type_hash() + b"".join(self._word(typ, attr) for _, typ, attr in self.FIELDS))
 
     def message_dict(self) -> dict:
-        return {name: getattr(self, attr) for name, _, attr in self.FIELDS}
+        return {
+            name: list(value) if isinstance(value := getattr(self, attr), tuple) else value
+            for name, _, attr in self.FIELDS
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
