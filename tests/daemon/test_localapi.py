@@ -167,6 +167,23 @@ def test_the_change_feed_starts_with_the_current_state_and_metrics_are_prometheu
     assert b'octravpn_client_state{state="down"} 1.0' in text and b"octravpn_client_chain_reachable" in text
 
 
+def test_status_watch_prints_each_state_as_a_json_line(daemon):
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "octravpn.cli.main", "status", "--watch"],
+        env=daemon["env"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = json.loads(watching.stdout.readline())
+        assert first["status"] == "down" and first["device"].startswith("0x")
+    finally:
+        watching.send_signal(signal.SIGINT)  # Ctrl-C ends it
+        watching.wait(timeout=30)
+    assert watching.returncode == 130 and "Traceback" not in watching.stderr.read()
+
+
 def test_consent_is_given_for_a_wallet_and_refused_for_nonsense(daemon):
     api = LocalAPI(daemon["control"])
     answer = api.post("/v1/device/consent", {"wallet": "0x5FbDB2315678afecb367f032d93F642f64180aa3"})

@@ -345,3 +345,26 @@ def test_the_tailnet_owner_closes_a_removed_members_session_and_the_exit_cuts_it
     finally:
         cli.run("-w", "alice", "tailnet", "add-member", tailnet, "bob")
         _down(cli, lab.client)
+
+
+def test_up_on_a_new_device_names_the_command_and_with_a_wallet_registers_it_itself(world, start_exit, tmp_path):
+    lab, cli, registered, chain = world
+    start_exit()
+    host = lab.clients[1]
+    cli.stop_daemon(host)  # this machine's daemon, replaced by one with a brand-new device key
+    cli.start_daemon(host, "--state-dir", str(tmp_path / "new-device"), log=tmp_path / "daemon.log")
+    try:
+        device = cli.device(host)
+        assert int(chain.device_owner(device), 16) == 0
+        interface = unique("oc")
+        refused = cli.argv(("up", "--exit", "operator", "--interface", interface), host)
+        done = subprocess.run(refused, env=cli.environment(host), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and f"octravpn -w WALLET device add {device} --fund" in done.stderr
+        up = cli.run("-w", "bob", "up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=host)
+        assert up["status"] == "connected" and up["device"] == device and up["member"] == chain.device_owner(device)
+        assert chain.w3.eth.get_balance(device) > 0  # it paid its own gas from the coin `up` sent it
+        assert fetch(host, f"http://{WEB_ADDRESS}/index.html") is not None
+        assert _down(cli, host)["settlement"]["status"] == "settled"
+    finally:
+        cli.stop_daemon(host)
+        cli.start_daemon(host, log=tmp_path / "daemon-again.log")  # the world's own daemon, for the tests after
