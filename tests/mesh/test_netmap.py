@@ -93,3 +93,40 @@ def test_requested_tags_reach_the_policy_which_decides_whether_they_hold():
     assert BOB.address.lower() in laptop.peers  # bob may reach the db its owner alice tagged
     bob = netmap.peers[BOB.address.lower()].addresses[0]
     assert laptop.admits(bob, laptop.addresses[0], 6, 5432) and not laptop.admits(bob, laptop.addresses[0], 6, 22)
+
+
+def _signed_with_endpoints(signer, endpoints, *, key=b"\x23", hostname="laptop") -> dict:
+    announcement = Announcement(
+        tailnet_id=0, device=signer.address, wg_pubkey=key * 32, hostname=hostname, endpoints=endpoints, tags=(), seq=1
+    )
+    return SignedAnnouncement(announcement=announcement, signature=sign(DOMAIN, announcement, signer.key)).to_json()
+
+
+def test_the_mesh_interface_has_exactly_the_announced_peers_the_policy_allows():
+    from octravpn.mesh.interface import mesh_config
+
+    policy = parse_policy(
+        json.dumps({"acls": [{"action": "accept", "src": [BOB.address], "dst": [f"{ALICE.address}:*"]}]})
+    )
+    served = [
+        _signed(ALICE, hostname="desk", key=b"\x21"),
+        _signed(BOB, hostname="bob", key=b"\x22"),
+        _signed_with_endpoints(LAPTOP, ("[2001:db8::9]:41641",)),
+    ]
+    netmap = build_netmap(DOMAIN, 0, ROSTER, served)
+
+    def config_of(account):
+        device = compile_device(Resolver(policy, netmap.network), account.address)
+        return device, mesh_config(netmap, device, name="ovpnm0", private_key=b"\x31" * 32, listen_port=41641)
+
+    desk, config = config_of(ALICE)
+    bob = netmap.peers[BOB.address.lower()]
+    # Bob may reach alice's devices: he is the desk's only peer (the laptop, alice's too, is not).
+    assert [p.public_key for p in config.peers] == [b"\x22" * 32]
+    (peer,) = config.peers
+    assert [str(n) for n in peer.allowed_ips] == [f"{bob.addresses[0]}/32", f"{bob.addresses[1]}/128"]
+    assert peer.endpoint == "198.51.100.7:41641" and peer.persistent_keepalive == 25
+    assert [str(a) for a in config.addresses] == [f"{desk.addresses[0]}/32", f"{desk.addresses[1]}/128"]
+    _, from_bob = config_of(BOB)
+    endpoints = {p.endpoint for p in from_bob.peers}
+    assert endpoints == {"198.51.100.7:41641", "[2001:db8::9]:41641"}  # an IPv6 endpoint stays in brackets
