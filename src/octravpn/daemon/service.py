@@ -185,10 +185,7 @@ class Daemon:
             connector = self.connector()
             self._check_registered(connector)
             self.failed_exits.clear()  # a new connection gives every exit a new chance
-            exit_addr, tailnet_id, price = self._choose_exit(connector, request, exclude=())
-            located = connector.locate(exit_addr)
-            price = located.registered.price_per_mb if price is None else price
-            max_pay = self.amount(request.max_pay, "max pay")
+            located, open_session = self._target(connector, request)
             keys = Keypair.generate()
             self.host = self._host_network(request)
             changes = HostChanges(interface=request.interface)
@@ -202,12 +199,7 @@ class Daemon:
                 prepared = pool.submit(self.host.prepare, request.interface, keys.private)
                 try:
                     try:
-                        if request.session is not None:
-                            connector.reusable(located.address, request.session, required=True)
-                            terms = connector.terms(request.session)
-                        else:
-                            with self.chain_lock:
-                                terms = connector.open_session(located.address, tailnet_id, max_pay, price)
+                        terms = open_session()
                         joined = connector.join(located, terms.session_id, keys)
                     finally:
                         prepared.result()
@@ -240,6 +232,23 @@ class Daemon:
                 self._changed()
             log.info("connected through %s, session %d", connection.exit, connection.session_id)
             return self.status()
+
+    def _target(self, connector: Connector, request: UpRequest) -> tuple[Located, Callable[[], Terms]]:
+        """The exit a request names (or `auto` chooses), and how to get its session: the one `--session` names,
+        checked to be this device's and open there, or a new one at the price the exit was chosen at."""
+        exit_addr, tailnet_id, price = self._choose_exit(connector, request, exclude=())
+        located = connector.locate(exit_addr)
+        price = located.registered.price_per_mb if price is None else price
+        max_pay = self.amount(request.max_pay, "max pay")
+
+        def open_session() -> Terms:
+            if request.session is not None:
+                connector.reusable(located.address, request.session, required=True)
+                return connector.terms(request.session)
+            with self.chain_lock:
+                return connector.open_session(located.address, tailnet_id, max_pay, price)
+
+        return located, open_session
 
     def _check_registered(self, connector: Connector) -> None:
         if self.member is None:
@@ -450,17 +459,8 @@ class Daemon:
         with self.operation:
             connector = self.connector()
             self._check_registered(connector)
-            exit_addr, tailnet_id, price = self._choose_exit(connector, request, exclude=())
-            located = connector.locate(exit_addr)
-            price = located.registered.price_per_mb if price is None else price
-            if request.session is not None:
-                connector.reusable(located.address, request.session, required=True)
-                sid = request.session
-            else:
-                with self.chain_lock:
-                    sid = connector.open_session(
-                        located.address, tailnet_id, self.amount(request.max_pay, "max pay"), price
-                    ).session_id
+            located, open_session = self._target(connector, request)
+            sid = open_session().session_id
             keys = Keypair.generate()
             joined = connector.join(located, sid, keys, signs_receipts=False)
         # A WireGuard app routes IPv6 into the tunnel too (the exit drops it): nothing leaks around it.
