@@ -7,15 +7,15 @@ WireGuard's packets and the handshake API do not loop into the tunnel.
 
 The kill switch is an nftables output filter that drops whatever would leave
 outside the tunnel, except WireGuard's packets to the exit's endpoint and the
-exit's API port (and a chain RPC on a private or loopback address, which an
-exit would refuse to carry anyway). IPv6 is dropped: the tunnel carries IPv4.
-It stays loaded if the agent dies, so nothing leaks until `octravpn down`.
+exit's API port, and the control plane's (the chain RPC, an indexer), which a
+failover needs while the old exit is gone. IPv6 is dropped: the tunnel
+carries IPv4. It stays loaded if the daemon dies, so nothing leaks until
+`octravpn down`.
 Rendering is pure; `apply`/`remove` run the commands.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,11 +139,6 @@ def remove_kill_switch(runner: CommandRunner, table: str) -> bool:
     except CommandError:
         return False
     return True
-
-
-def is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return ip.is_private or ip.is_loopback or ip.is_link_local
 
 
 # ----------------------------------------------------------------- DNS

@@ -154,19 +154,16 @@ class HostNetwork:
             changes.dns_file, changes.dns_backup = str(self.options.dns_file), backup
 
     def kill_switch_on(self, changes: HostChanges, exit_endpoint: str) -> None:
-        host_network.apply_kill_switch(self.runner, self.routing(exit_endpoint))
-        changes.kill_switch_table = self.routing(exit_endpoint).table
+        routing = self.routing(exit_endpoint)
+        host_network.apply_kill_switch(self.runner, routing)
+        changes.kill_switch_table = routing.table
 
     def kill_switch_off(self, changes: HostChanges) -> None:
-        if changes.kill_switch_table:
-            host_network.remove_kill_switch(self.runner, changes.kill_switch_table)
-            changes.kill_switch_table = None
+        remove_kill_switch(self.runner, changes)
 
     def dns_off(self, changes: HostChanges) -> None:
         """Give the resolver back its own servers."""
-        if changes.dns_file and changes.dns_backup is not None:
-            host_network.restore_dns(Path(changes.dns_file), changes.dns_backup)
-            changes.dns_file = changes.dns_backup = None
+        restore_dns(changes)
 
     def restore(self, changes: HostChanges) -> None:
         restore(self.runner, changes)
@@ -174,12 +171,20 @@ class HostNetwork:
 
 def restore(runner: CommandRunner, changes: HostChanges) -> None:
     """Undo every recorded change (what `down` and `daemon cleanup` do)."""
+    remove_kill_switch(runner, changes)
+    host_network.remove_routes(runner, changes.routes)
+    changes.routes = []
+    restore_dns(changes)
+    Engine(runner).down(changes.interface)
+
+
+def remove_kill_switch(runner: CommandRunner, changes: HostChanges) -> None:
     if changes.kill_switch_table:
         host_network.remove_kill_switch(runner, changes.kill_switch_table)
         changes.kill_switch_table = None
-    host_network.remove_routes(runner, changes.routes)
-    changes.routes = []
+
+
+def restore_dns(changes: HostChanges) -> None:
     if changes.dns_file and changes.dns_backup is not None:
         host_network.restore_dns(Path(changes.dns_file), changes.dns_backup)
         changes.dns_file = changes.dns_backup = None
-    Engine(runner).down(changes.interface)

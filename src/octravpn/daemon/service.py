@@ -302,7 +302,7 @@ class Daemon:
     def _host_network(self, request: UpRequest) -> HostNetwork:
         from octravpn.client.tunnel import control_bypass
 
-        urls = [self.settings.network.rpc_url, *self.settings.network.rpc_fallbacks]
+        urls = list(self.settings.network.rpc_urls)
         urls += [u for u in (request.indexer or self.settings.indexer_url,) if u]
         control = tuple(b for b in (control_bypass(u, self.resolve) for u in urls) if b is not None)
         options = TunnelOptions(
