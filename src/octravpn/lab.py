@@ -75,6 +75,7 @@ WEB_ADDRESS = "203.0.113.80"  # the internet host's web server
 EXIT_PUBLIC = "198.51.100.2"  # the exit's public (uplink) address
 # Every exit's link to the internet host: (internet side, exit side); the first is EXIT_PUBLIC's.
 EXIT_LINKS = (("198.51.100.1", EXIT_PUBLIC), ("198.18.0.1", "198.18.0.2"))
+MAX_CLIENTS = 8
 EXIT_PORT = 51820  # WireGuard (UDP) and the handshake API (TCP)
 WEB_PAGE = b"<html><body>hello from the internet host, through an OctraVPN exit</body></html>\n" * 64
 
@@ -92,6 +93,8 @@ class Lab:
 
     @classmethod
     def build(cls, *, clients: int = 1, exits: int = 1) -> Lab:
+        if not 0 < clients <= MAX_CLIENTS or not 0 < exits <= len(EXIT_LINKS):
+            raise ValueError(f"a lab has 1-{MAX_CLIENTS} clients and 1-{len(EXIT_LINKS)} exits")
         require_root_and_tools()
         internet = Host(unique("ovi"))
         exit_hosts = [Host(unique("ove")) for _ in range(exits)]
@@ -107,14 +110,14 @@ class Lab:
                 internet_links.append(near)
             client_links = []
             for index, client in enumerate(hosts):
-                base = 128 * index  # 192.0.2.0/25, 192.0.2.128/25
-                client_links.append(link(internet, f"192.0.2.{base + 1}/25", client, f"192.0.2.{base + 2}/25")[1])
+                base = 32 * index  # 192.0.2.0/27, 192.0.2.32/27, ...: up to MAX_CLIENTS
+                client_links.append(link(internet, f"192.0.2.{base + 1}/27", client, f"192.0.2.{base + 2}/27")[1])
                 client.run("ip", "route", "add", "default", "via", f"192.0.2.{base + 1}")
                 # `ip netns exec` bind-mounts this over /etc/resolv.conf, so DNS changes stay in the lab.
                 resolv = f"/etc/netns/{client.name}/resolv.conf"
                 os.makedirs(os.path.dirname(resolv), exist_ok=True)
                 with open(resolv, "w") as handle:
-                    handle.write("nameserver 192.0.2.1\n")
+                    handle.write(f"nameserver 192.0.2.{base + 1}\n")
             chain_address = _link_to_machine(internet)
         except BaseException:
             for host in (internet, *exit_hosts, *hosts):

@@ -66,7 +66,7 @@ def world(tmp_path, monkeypatch):
             state_dir=tmp_path / "state",
             dns_file=tmp_path / "resolv.conf",
             network=Network(name="devnet", rpc_url="http://10.254.0.1:8545", chain_id=31337, contract=CONTRACT),
-            indexer_url="http://10.254.0.1:8787",
+            indexers=("http://10.254.0.1:8787",),
         )
         made = Daemon(
             settings, account=DEVICE, runner=host, open_chain=lambda: chain, resolve=lambda name: name, clock=clock

@@ -31,8 +31,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "set": (
         "octravpn.cli.connect",
         "set_",
-        "Change the connection's preferences: kill switch, DNS, receipt allowances.",
+        "Change preferences: kill switch, DNS, receipt allowances; hostname, tags, mesh.",
     ),
+    "ping": ("octravpn.cli.mesh", "ping", "Ping a device of your tailnet through the mesh: how, and how fast."),
+    "ip": ("octravpn.cli.mesh", "ip", "This device's tailnet addresses, or another device's."),
     "wg-config": (
         "octravpn.cli.connect",
         "wg_config",

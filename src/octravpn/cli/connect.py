@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from octravpn.cli.context import AppContext, get
-from octravpn.cli.quick import flat
+from octravpn.cli.quick import show_status
 from octravpn.config import write_private_file
 from octravpn.daemon.localclient import DaemonRefused, LocalAPI
 from octravpn.daemon.paths import DEFAULT_SOCKET, read_socket
@@ -140,8 +140,7 @@ def status(
     app_ctx = get(ctx)
     api = LocalAPI(read_socket(socket), timeout=5.0)
     if not watch:
-        snapshot = api.get("/v1/status")
-        app_ctx.out.record(snapshot if app_ctx.as_json else flat(snapshot), title="status")
+        show_status(app_ctx.out, api.get("/v1/status"), title="status")
         return
     import json
 
@@ -158,18 +157,40 @@ def set_(
     loss: float = typer.Option(
         None, "--loss", min=0, max=100, metavar="PERCENT", help="Also sign for up to PERCENT more than this side saw."
     ),
+    hostname: str = typer.Option(None, "--hostname", help="This device's name in its tailnet (one DNS label)."),
+    advertise_tags: str = typer.Option(
+        None,
+        "--advertise-tags",
+        metavar="TAG,...",
+        help="Tags this device asks for (`tag:web,tag:db`; the policy's tagOwners decide); '' for none.",
+    ),
+    mesh_tailnet: int = typer.Option(
+        None, "--tailnet", help="The tailnet whose mesh this device joins (when its member is in several)."
+    ),
+    mesh: bool = typer.Option(None, "--mesh/--no-mesh", help="Join the tailnet's mesh, or leave it."),
     socket: Path = SOCKET_OPTION,
 ) -> None:
-    """Change the connection's preferences in place (they last until `down`, across daemon restarts)."""
+    """Change preferences in place: the connection's (until `down`) and the mesh's (kept); across daemon restarts."""
     app_ctx = get(ctx)
-    given = {"kill_switch": kill_switch, "accept_dns": accept_dns, "leeway_mb": leeway, "loss_percent": loss}
+    tags = None if advertise_tags is None else [t for t in advertise_tags.split(",") if t.strip()]
+    given = {
+        "kill_switch": kill_switch,
+        "accept_dns": accept_dns,
+        "leeway_mb": leeway,
+        "loss_percent": loss,
+        "hostname": hostname,
+        "advertise_tags": tags,
+        "mesh_tailnet": mesh_tailnet,
+        "mesh": mesh,
+    }
     changes = {key: value for key, value in given.items() if value is not None}
     if not changes:
         raise UsageError(
-            "nothing to set: give --kill-switch/--no-kill-switch, --accept-dns/--no-accept-dns, --leeway or --loss"
+            "nothing to set: give --kill-switch/--no-kill-switch, --accept-dns/--no-accept-dns, --leeway, --loss, "
+            "--hostname, --advertise-tags, --tailnet or --mesh/--no-mesh"
         )
     state = LocalAPI(socket, timeout=CONTROL_TIMEOUT).post("/v1/prefs", changes)
-    app_ctx.out.record(state if app_ctx.as_json else flat(state), title="preferences set")
+    show_status(app_ctx.out, state, title="preferences set")
 
 
 def wg_config(

@@ -38,6 +38,14 @@ def _group(value: str | None) -> int | None:
         raise UsageError(f"no group named {value!r}: create it (`groupadd {value}`) or pass a group id") from None
 
 
+def _interface_name(name: str) -> str:
+    from octravpn.daemon.wire import INTERFACE_NAME
+
+    if not INTERFACE_NAME.match(name):
+        raise UsageError(f"--mesh-interface {name!r}: 1-15 of letters, digits and _=+.-")
+    return name
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -49,8 +57,15 @@ def run(
         help="Control socket; the read-only one is created beside it.",
     ),
     group: str = typer.Option(None, "--group", help="A group whose members may control the daemon (besides root)."),
-    indexer: str = typer.Option(
-        None, "--indexer", envvar="OCTRAVPN_INDEXER", help="Indexer API URL for `up --exit auto`."
+    indexer: list[str] = typer.Option(
+        None,
+        "--indexer",
+        envvar="OCTRAVPN_INDEXER",
+        help="Indexer API URL (repeat for several): the mesh's mailboxes; the first also for `up --exit auto`.",
+    ),
+    mesh_interface: str = typer.Option("ovpn-mesh", "--mesh-interface", help="The tailnet mesh's WireGuard interface."),
+    mesh_port: int = typer.Option(
+        41641, "--mesh-port", min=1, max=65535, help="UDP port of the mesh's WireGuard interface."
     ),
     key_password_file: Path = typer.Option(
         None,
@@ -80,7 +95,13 @@ def run(
     password = identity.read_password_file(key_password_file) if key_password_file else identity.credentials_password()
     account = identity.load_or_create(state_dir, password=password)
     settings = DaemonSettings(
-        state_dir=state_dir, network=network, indexer_url=indexer, dead_after=dead_after, dns_file=dns_file
+        state_dir=state_dir,
+        network=network,
+        indexers=tuple(dict.fromkeys(url.rstrip("/") for url in indexer or ())),
+        dead_after=dead_after,
+        dns_file=dns_file,
+        mesh_interface=_interface_name(mesh_interface),
+        mesh_port=mesh_port,
     )
     daemon = Daemon(
         settings,

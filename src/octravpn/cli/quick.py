@@ -160,5 +160,24 @@ def run(argv: list[str]) -> int | None:
         return 0
     from octravpn.cli.output import Output
 
-    Output(False).record(flat(data), title=title)
+    show_status(Output(False), data, title=title)
     return 0
+
+
+PEER_COLUMNS = ["name", "addresses", "owner", "tags", "path", "endpoint", "handshake_age", "rx_bytes", "tx_bytes"]
+
+
+def show_status(out, data: dict, *, title: str) -> None:
+    """The daemon's answer as a table (the mesh's peers as a table of their own), or as JSON."""
+    if out.as_json:
+        out.record(data, title=title)
+        return
+    mesh = data.get("mesh")
+    peers = mesh.get("peers", []) if isinstance(mesh, dict) else []
+    shown = {**data, "mesh": {k: v for k, v in mesh.items() if k != "peers"}} if isinstance(mesh, dict) else data
+    out.record(flat(shown), title=title)
+    if peers:
+        rows = [
+            {**peer, "addresses": " ".join(peer["addresses"]), "tags": ",".join(peer["tags"]) or "-"} for peer in peers
+        ]
+        out.rows(rows, columns=PEER_COLUMNS, title="mesh peers")

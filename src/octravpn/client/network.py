@@ -8,8 +8,9 @@ WireGuard's packets and the handshake API do not loop into the tunnel.
 The kill switch is an nftables output filter that drops whatever would leave
 outside the tunnel, except WireGuard's packets to the exit's endpoint and the
 exit's API port, and the control plane's (the chain RPC, an indexer), which a
-failover needs while the old exit is gone. IPv6 is dropped: the tunnel
-carries IPv4. It stays loaded if the daemon dies, so nothing leaks until
+failover needs while the old exit is gone, and the tailnet mesh: what goes
+into its interface, and its own encrypted packets to its peers (marked, see
+`mesh.host`). Other IPv6 is dropped: the tunnel carries IPv4. It stays loaded if the daemon dies, so nothing leaks until
 `octravpn down`.
 Rendering is pure; `apply`/`remove` run the commands.
 """
@@ -20,6 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from octravpn.mesh.host import MESH_FWMARK
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 SPLIT_DEFAULT = ("0.0.0.0/1", "128.0.0.0/1")
@@ -38,6 +40,7 @@ class Bypass:
 class TunnelRouting:
     interface: str
     bypasses: tuple[Bypass, ...]
+    mesh_interface: str | None = None  # the tailnet mesh's interface: its traffic and its own packets pass
 
     @property
     def table(self) -> str:
@@ -51,6 +54,9 @@ def kill_switch_ruleset(routing: TunnelRouting) -> str:
             allowed.append(f"        ip daddr {bypass.address} udp dport {port} accept")
         for port in bypass.tcp_ports:
             allowed.append(f"        ip daddr {bypass.address} tcp dport {port} accept")
+    if routing.mesh_interface:
+        allowed.append(f'        oifname "{routing.mesh_interface}" accept')
+        allowed.append(f"        meta mark {MESH_FWMARK:#x} accept")
     rules = "\n".join(allowed)
     return f"""table inet {routing.table}
 delete table inet {routing.table}

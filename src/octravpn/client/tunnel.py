@@ -29,6 +29,7 @@ class TunnelOptions:
     kill_switch: bool = True
     accept_dns: bool = True
     dns_file: Path = Path("/etc/resolv.conf")
+    mesh_interface: str | None = None  # let through the kill switch
 
 
 def interface_config(
@@ -88,7 +89,9 @@ class HostNetwork:
             host_network.Bypass(address=address, tcp_ports=tuple(sorted(tcp)), udp_ports=tuple(sorted(udp)))
             for address, (tcp, udp) in merged.items()
         )
-        return host_network.TunnelRouting(interface=self.options.interface, bypasses=bypasses)
+        return host_network.TunnelRouting(
+            interface=self.options.interface, bypasses=bypasses, mesh_interface=self.options.mesh_interface
+        )
 
     def prepare(self, interface: str, private_key: bytes) -> None:
         """The interface with its key, no peer and no address yet (nothing routes into it): made while the

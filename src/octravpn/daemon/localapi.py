@@ -2,7 +2,7 @@
 
 The control socket (root and the daemon's group) takes `up`, `down`,
 `wg-config` and device consent; the read socket (anyone on the machine) serves
-status, the change feed and metrics. Who may do what is the sockets' file
+status, the change feed, metrics and `ping` (it only sends echo requests to peers). Who may do what is the sockets' file
 permissions, as with Docker's socket. Bodies are bounded before they are
 parsed (`octravpn.serving.BodyGuard`); every refusal is a JSON body with the
 error, the exit code the command line returns, and a machine-readable code.
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.client.exit_api import ExitAPIError
 from octravpn.daemon import wire
+from octravpn.daemon.mesh import MeshUnavailable
 from octravpn.daemon.metrics import render_metrics
 from octravpn.daemon.service import Conflict, Daemon, NotRegistered
 from octravpn.errors import ConfigError, OctraVPNError
@@ -32,7 +33,7 @@ WATCH_POLL_SECONDS = 0.1
 def _status_code(exc: OctraVPNError) -> int:
     if isinstance(exc, NotRegistered):
         return 412
-    if isinstance(exc, (Conflict, ContractRevert)):
+    if isinstance(exc, (Conflict, ContractRevert, MeshUnavailable)):
         return 409
     if isinstance(exc, ExitAPIError):
         return 502
@@ -102,6 +103,11 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
 
         return StreamingResponse(feed(), media_type="application/x-ndjson")
 
+    @app.post("/v1/ping")
+    async def ping(request: Request) -> dict:
+        target, count = wire.ping_request(await _body(request))
+        return await asyncio.to_thread(daemon.mesh.ping, target, count=count)
+
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(render_metrics(daemon), media_type="text/plain; version=0.0.4")
@@ -120,8 +126,8 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
 
         @app.post("/v1/prefs")
         async def set_prefs(request: Request) -> dict:
-            changes = wire.preferences(await _body(request))
-            return await asyncio.to_thread(daemon.set_preferences, changes)
+            changes, mesh = wire.preferences(await _body(request))
+            return await asyncio.to_thread(daemon.set_preferences, changes, mesh)
 
         @app.post("/v1/wg-config")
         async def wg_config(request: Request) -> dict:

@@ -1,6 +1,7 @@
 """Running octravpnd: the two API sockets on the main thread (uvicorn), the tick and the chain loop on
-worker threads. SIGTERM or SIGINT stop it and leave the connection in place (interface, routes, kill
-switch): a restarted daemon resumes it, and nothing leaks in between. `octravpn down` disconnects."""
+worker threads. SIGTERM or SIGINT stop it and leave the exit connection in place (interface, routes, kill
+switch): a restarted daemon resumes it, and nothing leaks in between. `octravpn down` disconnects.
+The mesh is taken down with the daemon: nobody would apply the chain's changes to it meanwhile."""
 
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ def serve(
         loops = [
             _loop("tick", daemon.tick, daemon.settings.tick_seconds, stopping),
             _loop("chain", daemon.chain_step, 0.5, stopping),
+            _loop("mesh", daemon.mesh.step, daemon.mesh.settings.step_seconds, stopping),
         ]
         for loop in loops:
             loop.start()
@@ -119,6 +121,7 @@ def serve(
         stopping.set()
         for loop in loops:
             loop.join(timeout=15)
+        daemon.mesh.stop()
     finally:
         for sock, path in sockets:
             sock.close()

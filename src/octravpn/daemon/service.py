@@ -41,6 +41,7 @@ from octravpn.client.state import Connection, DaemonState, Ending, HostChanges
 from octravpn.client.tunnel import HostNetwork, TunnelOptions, interface_config
 from octravpn.config import Network
 from octravpn.daemon import snapshot
+from octravpn.daemon.mesh import MeshAgent, MeshSettings
 from octravpn.daemon.wire import UpRequest
 from octravpn.errors import OctraVPNError, UsageError
 from octravpn.protocol import Device, sign
@@ -79,7 +80,7 @@ class NotRegistered(OctraVPNError):
 class DaemonSettings:
     state_dir: Path
     network: Network
-    indexer_url: str | None = None  # for `--exit auto` when the request names none
+    indexers: tuple[str, ...] = ()  # the first for `--exit auto` when the request names none; all for the mesh
     tick_seconds: float = 1.0
     chain_poll_seconds: float = 5.0
     chain_backoff_max: float = 30.0
@@ -87,9 +88,16 @@ class DaemonSettings:
     failover_retry_seconds: float = 5.0
     dns_file: Path = Path("/etc/resolv.conf")
 
+    mesh_interface: str = "ovpn-mesh"
+    mesh_port: int = 41641
+
     @property
     def state_path(self) -> Path:
         return self.state_dir / "state.json"
+
+    @property
+    def indexer_url(self) -> str | None:
+        return self.indexers[0] if self.indexers else None
 
 
 @dataclass
@@ -138,10 +146,26 @@ class Daemon:
         self.chain_backoff = settings.chain_poll_seconds
         self.domain = Domain(chain_id=settings.network.chain_id, verifying_contract=settings.network.contract)
         self.counters = {"failovers": 0, "rejoins": 0, "chain_errors": 0, "exit_api_errors": 0}
+        self.mesh = MeshAgent(
+            MeshSettings(
+                state_dir=settings.state_dir,
+                indexers=settings.indexers,
+                interface=settings.mesh_interface,
+                port=settings.mesh_port,
+            ),
+            account=account,
+            domain=self.domain,
+            runner=runner,
+            open_chain=open_chain,
+            tunnels=self._tunnels,
+            on_change=self.publish,
+            clock=clock,
+        )
 
     # ------------------------------------------------------------ start
     def start(self) -> None:
         """Pick up a saved session (its kill switch and routes stood while the daemon was away)."""
+        self.mesh.start()
         with self.lock:
             state = self.state
             if state.connection is not None and state.prefs is not None:
@@ -303,13 +327,14 @@ class Daemon:
         from octravpn.client.tunnel import control_bypass
 
         urls = list(self.settings.network.rpc_urls)
-        urls += [u for u in (request.indexer or self.settings.indexer_url,) if u]
+        urls += [u for u in (request.indexer, *self.settings.indexers) if u]
         control = tuple(b for b in (control_bypass(u, self.resolve) for u in urls) if b is not None)
         options = TunnelOptions(
             interface=request.interface,
             kill_switch=request.kill_switch,
             accept_dns=request.accept_dns,
             dns_file=self.settings.dns_file,
+            mesh_interface=self.settings.mesh_interface,
         )
         return HostNetwork(self.runner, options, control)
 
@@ -427,9 +452,14 @@ class Daemon:
         return snapshot.shown_outcome(outcome, self.asset)
 
     # ------------------------------------------------------------- set
-    def set_preferences(self, changes: dict) -> dict:
+    def set_preferences(self, changes: dict, mesh_changes: dict | None = None) -> dict:
         """Change the connection's preferences in place: the kill switch and DNS at once, the receipt allowances
-        from the next request on. They stay in force for a restarted daemon."""
+        from the next request on; and the mesh's (hostname, tags, tailnet, on or off), announced at its next
+        step. They stay in force for a restarted daemon."""
+        if mesh_changes:
+            self.mesh.set_prefs(**mesh_changes)
+            if not changes:
+                return self.status()
         with self.operation:
             if self.state.connection is None or self.session is None:
                 raise Conflict("not connected: `octravpn up` takes these preferences as options")
@@ -786,7 +816,12 @@ class Daemon:
 
     def status(self) -> dict:
         with self.lock:
-            return snapshot.with_handshake_age(self.shown, self.clock())
+            return {**snapshot.with_handshake_age(self.shown, self.clock()), "mesh": self.mesh.shown()}
+
+    def _tunnels(self) -> frozenset[str]:
+        """The exit tunnel's interface, if any: its address is no place for a peer to reach this device."""
+        host = self.state.host
+        return frozenset({host.interface}) if host is not None else frozenset()
 
 
 def connection_interface(state: DaemonState) -> str:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from octravpn.addresses import parse_address
 from octravpn.errors import UsageError
+from octravpn.mesh.prefs import MeshPrefs
 
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")  # Linux: at most 15 bytes
 AMOUNT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
@@ -97,14 +98,45 @@ class UpRequest:
 
 
 PREFERENCES = ("kill_switch", "accept_dns", "leeway_mb", "loss_percent")
+MESH_PREFERENCES = {"mesh": "enabled", "hostname": "hostname", "advertise_tags": "tags", "mesh_tailnet": "tailnet"}
 
 
-def preferences(data) -> dict:
-    """`set`'s body: the preferences to change on the connection, each checked as `up` checks it."""
-    if not isinstance(data, dict) or not data or set(data) - set(PREFERENCES):
-        raise WireError(f"the body must be an object with some of {', '.join(PREFERENCES)}")
-    UpRequest(exit="auto", **data)  # the same checks as `up`'s
-    return dict(data)
+def preferences(data) -> tuple[dict, dict]:
+    """`set`'s body: (the connection's preferences to change, each checked as `up` checks it; the mesh's)."""
+    allowed = (*PREFERENCES, *MESH_PREFERENCES)
+    if not isinstance(data, dict) or not data or set(data) - set(allowed):
+        raise WireError(f"the body must be an object with some of {', '.join(allowed)}")
+    connection = {k: v for k, v in data.items() if k in PREFERENCES}
+    UpRequest(exit="auto", **connection)  # the same checks as `up`'s
+    mesh = {MESH_PREFERENCES[k]: v for k, v in data.items() if k in MESH_PREFERENCES}
+    for name, kinds in (("enabled", (bool,)), ("hostname", (str,)), ("tailnet", (int,))):
+        if name in mesh:
+            _kind(name, mesh[name], kinds)
+    if "tags" in mesh:
+        tags = mesh["tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise WireError("advertise_tags must be a list of strings")
+    try:
+        MeshPrefs().changed(**mesh)  # the same checks as the mesh's
+    except UsageError as exc:
+        raise WireError(str(exc)) from None
+    return connection, mesh
+
+
+MAX_PINGS = 20
+
+
+def ping_request(data) -> tuple[str, int]:
+    """`ping`'s body: the peer (hostname, tailnet address or device key) and how many echo requests."""
+    if not isinstance(data, dict) or set(data) - {"target", "count"} or "target" not in data:
+        raise WireError('the body must be {"target": NAME, "count": N}')
+    target = _kind("target", data["target"], (str,))
+    count = _kind("count", data.get("count", 3), (int,))
+    if not 1 <= len(target) <= 253:
+        raise WireError("target must be a hostname, a tailnet address or a device key")
+    if not 1 <= count <= MAX_PINGS:
+        raise WireError(f"count must be 1-{MAX_PINGS}, got {count}")
+    return target, count
 
 
 def settle_wait(data) -> float:

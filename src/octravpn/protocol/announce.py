@@ -13,18 +13,15 @@ No I/O here.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from octravpn.names import HOSTNAME, MAX_TAGS, TAG
 from octravpn.protocol.eip712 import Domain, TypedMessage, _checksum, _uint, recover
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
 
-HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # one DNS label, lower case
-TAG = re.compile(r"^tag:[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_ENDPOINTS = 16
-MAX_TAGS = 16
 
 
 def parse_endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:

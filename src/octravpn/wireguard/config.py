@@ -73,6 +73,7 @@ class InterfaceConfig:
     listen_port: int | None = None
     addresses: tuple[IPInterface, ...] = ()
     mtu: int | None = None
+    fwmark: int | None = None  # marks the interface's own UDP packets, for routing them around other tunnels
     peers: tuple[PeerConfig, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,8 @@ class InterfaceConfig:
             raise WireGuardConfigError(f"listen port {self.listen_port} is not 1-65535")
         if self.mtu is not None and not 1280 <= self.mtu <= 65535:
             raise WireGuardConfigError(f"MTU {self.mtu} is not 1280-65535")
+        if self.fwmark is not None and not 0 < self.fwmark < 2**32:
+            raise WireGuardConfigError(f"fwmark {self.fwmark} is not 1-4294967295")
         try:
             addresses = tuple(ipaddress.ip_interface(a) for a in self.addresses)
         except ValueError as exc:
@@ -101,6 +104,8 @@ class InterfaceConfig:
         lines = ["[Interface]", f"PrivateKey = {encode_key(self.private_key)}"]
         if self.listen_port:
             lines.append(f"ListenPort = {self.listen_port}")
+        if self.fwmark:
+            lines.append(f"FwMark = {self.fwmark:#x}")
         for peer in self.peers:
             lines += ["", *peer.setconf_lines()]
         return "\n".join(lines) + "\n"

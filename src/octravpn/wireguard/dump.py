@@ -21,6 +21,7 @@ class InterfaceState:
     private_key: bytes | None  # None on a new interface that has no key yet
     public_key: bytes | None
     listen_port: int
+    fwmark: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def parse_dump(text: str) -> tuple[InterfaceState, list[PeerState]]:
     head = lines[0].split("\t")
     if len(head) != 4:
         raise DumpFormatError(f"interface line has {len(head)} fields, expected 4")
-    interface = InterfaceState(_optional_key(head[0]), _optional_key(head[1]), int(head[2]))
+    fwmark = None if head[3] == "off" else int(head[3], 0)
+    interface = InterfaceState(_optional_key(head[0]), _optional_key(head[1]), int(head[2]), fwmark)
     peers = []
     for line in lines[1:]:
         fields = line.split("\t")

@@ -113,6 +113,7 @@ class Engine:
         if (
             interface.private_key == config.private_key
             and (config.listen_port in (None, interface.listen_port))
+            and (config.fwmark or None) == interface.fwmark
             and _peers_match(config.peers, peers)
         ):
             return False

@@ -1,0 +1,454 @@
+"""octravpnd's mesh: this device on its tailnet's WireGuard mesh, kept equal to what the chain and the policy say.
+
+One step a second, on its own thread (the exit's tick and the chain loop never wait for it):
+1. the chain, incrementally (`ChainFeed`): membership, device keys, the policy hash;
+2. the policy document whose hash is on chain, from the indexers, when the hash changes; if it cannot be
+   fetched or parsed the last good one stays in force (and `status` says why): the mesh never opens up;
+3. this device's announcement (WireGuard key, hostname, endpoints, tags), signed and put to every indexer
+   when any of it changes, and again to an indexer found not serving it;
+4. every device's announcement from the indexers, verified against the chain (`build_netmap`);
+5. the filter and peers the policy gives this device (`compile_device`, `mesh_config`), applied: filter
+   first, then peers (`MeshHost`).
+Whatever the step cannot do it leaves as it was and says so in `status`; the next step tries again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from octravpn.acl import DeviceFilter, PolicyError, Resolver, compile_device, parse_policy
+from octravpn.chain.errors import ChainError
+from octravpn.errors import OctraVPNError, UsageError
+from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
+from octravpn.mesh.chainfeed import ChainFeed
+from octravpn.mesh.host import MESH_FWMARK, MeshChanges, MeshHost, local_endpoints
+from octravpn.mesh.interface import mesh_config
+from octravpn.mesh.mailbox import Mailbox
+from octravpn.mesh.netmap import NetMap, build_netmap
+from octravpn.mesh.ping import echo
+from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy
+from octravpn.mesh.prefs import MeshPrefs, machine_hostname
+from octravpn.mesh.state import MeshState, load_or_create_key
+from octravpn.mesh.view import peer_rows, unannounced
+from octravpn.protocol.announce import Announcement, SignedAnnouncement
+from octravpn.protocol.eip712 import Domain, sign
+from octravpn.wireguard.keys import encode_key
+from octravpn.wireguard.runner import CommandError, CommandRunner
+
+log = logging.getLogger("octravpn.daemon.mesh")
+ENDPOINTS_EVERY = 5.0  # seconds between looks at the host's addresses
+PUT_RETRY = 5.0  # seconds before an indexer that refused or was unreachable is asked again
+POLICY_RETRY = 2.0  # seconds between attempts to fetch a policy whose hash is new
+CHAIN_BACKOFF_MAX = 30.0
+NO_POLICY = bytes(32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshSettings:
+    state_dir: Path
+    indexers: tuple[str, ...]
+    interface: str = "ovpn-mesh"
+    port: int = 41641
+    step_seconds: float = 1.0
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / "mesh.json"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.state_dir / "policy.hujson"
+
+
+class MeshAgent:
+    def __init__(
+        self,
+        settings: MeshSettings,
+        *,
+        account: LocalAccount,
+        domain: Domain,
+        runner: CommandRunner,
+        open_chain: Callable[[], object],
+        tunnels: Callable[[], frozenset[str]] = frozenset,
+        on_change: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.account = account
+        self.me = account.address.lower()
+        self.domain = domain
+        self.host = MeshHost(runner)
+        self.runner = runner
+        self.open_chain = open_chain
+        self.tunnels = tunnels  # the exit tunnel's interface: not where peers reach this device
+        self.on_change = on_change
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.state = MeshState.load(settings.state_path)
+        self.keys = load_or_create_key(settings.state_dir / "mesh.key")
+        self.mailbox = Mailbox(settings.indexers)
+        self.feed = ChainFeed()
+        self._chain = None
+        self.chain_error: str | None = None
+        self.chain_next = 0.0
+        self.chain_backoff = settings.step_seconds
+        self.policy: tuple[bytes, object] | None = None  # (hash, parsed Policy) in force
+        self.policy_error: str | None = None
+        self.policy_next_try = 0.0
+        self.endpoints: list[str] = []
+        self.endpoints_at = float("-inf")
+        self.accepted: set[str] = set()  # indexers that keep the current announcement
+        self.put_errors: dict[str, str] = {}
+        self.put_next: dict[str, float] = {}
+        self.fetch_errors: dict[str, str] = {}
+        self.built: tuple | None = None  # (inputs digest, netmap, filter)
+        self.view: dict = {"state": "starting"}
+
+    # ------------------------------------------------------------ public
+    def start(self) -> None:
+        """Take up a policy kept from before (the filter must never be looser than the last good one)."""
+        kept = self.state.policy
+        if kept and self.settings.policy_path.exists():
+            document = self.settings.policy_path.read_bytes()
+            try:
+                self.policy = (bytes.fromhex(kept["hash"][2:]), parse_policy(document.decode()))
+            except (PolicyError, UnicodeDecodeError, ValueError) as exc:
+                log.warning("the kept policy does not parse (%s): fetching it again", exc)
+
+    def stop(self) -> None:
+        """Take the mesh off the host: peers would otherwise keep reaching this device under a policy that
+        nobody updates while the daemon is away."""
+        with self.lock:
+            self._teardown()
+        self.mailbox.close()
+
+    def prefs(self) -> MeshPrefs:
+        return self.state.prefs
+
+    def set_prefs(self, **changes) -> MeshPrefs:
+        with self.lock:
+            self.state.prefs = self.state.prefs.changed(**changes)
+            self._save()
+        return self.state.prefs
+
+    def step(self) -> None:
+        with self.lock:
+            view = self._step()
+            changed, self.view = view != self.view, view
+        if changed:
+            self.on_change()
+
+    def shown(self) -> dict:
+        with self.lock:
+            return self.view
+
+    def ping(self, target: str, *, count: int, timeout: float = 2.0) -> dict:
+        """Echo requests to a peer (by hostname, tailnet address or device key) through the mesh."""
+        with self.lock:
+            built = self.built
+            interface = self.settings.interface
+        if built is None:
+            raise MeshUnavailable(f"the mesh is not running ({self.view.get('state')}): {self.view.get('error', '')}")
+        _, netmap, device_filter = built
+        peer = _find_peer(netmap, target)
+        if peer is None:
+            raise UsageError(f"no device {target!r} in tailnet {netmap.tailnet_id}: see `octravpn status` for names")
+        if peer.key not in device_filter.peers:
+            raise UsageError(
+                f"{peer.hostname} is not a peer of this device: the tailnet's policy lets neither reach the other"
+            )
+        address = str(peer.addresses[0])
+        rtts = echo(address, interface, count=count, timeout=timeout)
+        live = {p.public_key: p for p in self.host.peers(interface)}.get(peer.wg_pubkey)
+        return {
+            "name": peer.hostname,
+            "address": address,
+            "path": "direct" if live and live.endpoint else "none",
+            "endpoint": live.endpoint if live else None,
+            "rtt_ms": [round(r, 3) if r is not None else None for r in rtts],
+            "answered": sum(r is not None for r in rtts),
+            "sent": count,
+        }
+
+    # -------------------------------------------------------------- step
+    def _step(self) -> dict:
+        prefs = self.state.prefs
+        if not prefs.enabled:
+            self._teardown()
+            return {"state": "off", "note": "turned off with `octravpn set --no-mesh`"}
+        if not self.settings.indexers:
+            self._teardown()
+            return {"state": "needs-indexer", "error": "the mesh needs an indexer: start the daemon with --indexer URL"}
+        self._poll_chain()
+        if self.feed.head < 0:
+            return {"state": "waiting-for-chain", "error": self.chain_error}
+        wallet = self.feed.wallet_of(self.me) or (self.me if self.feed.tailnets_of(self.me) else None)
+        if wallet is None:
+            self._teardown()
+            return {"state": "not-registered", "error": f"this device ({self.account.address}) acts for no member"}
+        tailnets = self.feed.tailnets_of(wallet)
+        tailnet = prefs.tailnet if prefs.tailnet is not None else (tailnets[0] if len(tailnets) == 1 else None)
+        if tailnet is None or tailnet not in tailnets:
+            self._teardown()
+            if not tailnets:
+                return {"state": "no-tailnet", "error": f"member {wallet} is in no tailnet"}
+            if tailnet is None:
+                return {
+                    "state": "choose-tailnet",
+                    "error": f"member {wallet} is in tailnets {', '.join(map(str, tailnets))}: choose one with "
+                    "`octravpn set --tailnet ID`",
+                }
+            return {"state": "no-tailnet", "error": f"member {wallet} is not in tailnet {tailnet} (set --tailnet)"}
+        roster = self.feed.roster(tailnet)
+        if self.me not in dict(roster.keys):
+            self._teardown()
+            return {"state": "not-registered", "error": f"this device is not on tailnet {tailnet}'s roster"}
+        self._refresh_policy(tailnet)
+        self._announce(tailnet, prefs)
+        items, self.fetch_errors = self.mailbox.fetch(tailnet)
+        self._check_served(items)
+        netmap, device_filter = self._build(tailnet, roster, items)
+        error = None
+        try:
+            self._apply(netmap, device_filter)
+        except CommandError as exc:
+            error = f"applying the mesh: {exc}"
+            log.warning("%s", error)
+        return self._running_view(tailnet, wallet, netmap, device_filter, error)
+
+    def _poll_chain(self) -> None:
+        now = self.clock()
+        if now < self.chain_next:
+            return
+        try:
+            if self._chain is None:
+                self._chain = self.open_chain()
+            self.feed.poll(self._chain)
+        except ChainError as exc:
+            self.chain_error = f"the chain did not answer: {exc}"
+            self.chain_next = now + self.chain_backoff
+            self.chain_backoff = min(self.chain_backoff * 2, CHAIN_BACKOFF_MAX)
+            return
+        self.chain_error = None
+        self.chain_backoff = self.settings.step_seconds
+        self.chain_next = now
+
+    # ------------------------------------------------------------ policy
+    def _refresh_policy(self, tailnet: int) -> None:
+        """The policy whose hash the chain holds now; on any failure the last good one stays."""
+        wanted = self.feed.policy_hash(tailnet)
+        kept = self.state.policy
+        if kept is not None and kept["tailnet"] != tailnet:
+            self.policy, self.state.policy = None, None  # another tailnet's policy says nothing about this one
+        if wanted == NO_POLICY:
+            self.policy, self.policy_error = None, None
+            return
+        if self.policy is not None and self.policy[0] == wanted:
+            self.policy_error = None
+            return
+        now = self.clock()
+        if now < self.policy_next_try:
+            return
+        self.policy_next_try = now + POLICY_RETRY
+        try:
+            document = fetch_policy(list(self.settings.indexers), tailnet, wanted, timeout=3.0)
+            parsed = parse_policy(document.decode())
+        except PolicyUnavailable as exc:
+            self.policy_error = str(exc)
+        except (PolicyError, UnicodeDecodeError) as exc:
+            self.policy_error = f"the policy 0x{wanted.hex()} on chain does not parse: {exc}"
+        else:
+            self.settings.policy_path.write_bytes(document)
+            self.policy, self.policy_error = (wanted, parsed), None
+            self.state.policy = {"tailnet": tailnet, "hash": "0x" + wanted.hex()}
+            self._save()
+            log.info("tailnet %d: policy 0x%s in force", tailnet, wanted.hex())
+            return
+        log.warning("%s", self.policy_error)
+
+    # ------------------------------------------------------ announcement
+    def _announce(self, tailnet: int, prefs: MeshPrefs) -> None:
+        now = self.clock()
+        if now - self.endpoints_at >= ENDPOINTS_EVERY:
+            skip = frozenset({self.settings.interface, *self.tunnels()})
+            self.endpoints = local_endpoints(self.runner, self.settings.port, skip_interfaces=skip)[:16]
+            self.endpoints_at = now
+        fields = {
+            "tailnet_id": tailnet,
+            "wg_pubkey": encode_key(self.keys.public),
+            "hostname": prefs.hostname or machine_hostname(),
+            "endpoints": self.endpoints,
+            "tags": list(prefs.tags),
+        }
+        if fields != self.state.announced:
+            # A time-based seq stays newer than anything an indexer holds, even after the state was lost.
+            self.state.seq = max(self.state.seq + 1, int(now * 1000))
+            self.state.announced = fields
+            self.accepted.clear()
+            self.put_next.clear()
+            self._save()
+        if len(self.accepted) == len(self.settings.indexers):
+            return
+        announcement = Announcement(
+            tailnet_id=tailnet,
+            device=self.account.address,
+            wg_pubkey=self.keys.public,
+            hostname=fields["hostname"],
+            endpoints=tuple(fields["endpoints"]),
+            tags=tuple(fields["tags"]),
+            seq=self.state.seq,
+        )
+        body = SignedAnnouncement(
+            announcement=announcement, signature=sign(self.domain, announcement, self.account.key)
+        )
+        for url in self.mailbox.urls:
+            if url in self.accepted or now < self.put_next.get(url, 0.0):
+                continue
+            error = self.mailbox.put(url, tailnet, body.to_json())
+            if error is None:
+                self.accepted.add(url)
+                self.put_errors.pop(url, None)
+            else:
+                self.put_errors[url] = error
+                self.put_next[url] = now + PUT_RETRY
+                if "HTTP 409" in error:  # it holds a newer one of ours (a state lost): outbid it next time
+                    self.state.announced = None
+
+    def _check_served(self, items: list) -> None:
+        """If no indexer serves the current announcement though some took it (an indexer that lost its
+        database, or withholds it), put it again, no more often than PUT_RETRY."""
+        served = any(
+            isinstance(item, dict)
+            and str(item.get("device", "")).lower() == self.me
+            and item.get("seq") == self.state.seq
+            for item in items
+        )
+        if not served and self.accepted:
+            now = self.clock()
+            for url in self.accepted:
+                self.put_next[url] = now + PUT_RETRY
+            self.accepted.clear()
+
+    # -------------------------------------------------------------- map
+    def _build(self, tailnet: int, roster, items: list[dict]) -> tuple[NetMap, DeviceFilter]:
+        digest = hashlib.sha256(
+            json.dumps([tailnet, roster.keys, sorted(roster.members), items], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        policy_hash = self.policy[0] if self.policy else None
+        key = (digest, policy_hash)
+        if self.built is not None and self.built[0] == key:
+            return self.built[1], self.built[2]
+        netmap = build_netmap(self.domain, tailnet, roster, items, seen=self.state.seen)
+        seen = {k: max(p.seq, self.state.seen.get(k, 0)) for k, p in netmap.peers.items()}
+        if seen != {k: self.state.seen.get(k) for k in seen}:
+            self.state.seen.update(seen)
+            self._save()
+        if self.policy is None:
+            device = netmap.network.device(self.me)
+            device_filter = DeviceFilter(device=self.me, addresses=device.addresses, entries=(), peers=frozenset())
+        else:
+            device_filter = compile_device(Resolver(self.policy[1], netmap.network), self.me)
+        self.built = (key, netmap, device_filter)
+        return netmap, device_filter
+
+    def _apply(self, netmap: NetMap, device_filter: DeviceFilter) -> None:
+        config = mesh_config(
+            netmap,
+            device_filter,
+            name=self.settings.interface,
+            private_key=self.keys.private,
+            listen_port=self.settings.port,
+        )
+        config = replace(config, fwmark=MESH_FWMARK)
+        if self.state.host is None:
+            self.state.host = MeshChanges(interface=self.settings.interface)
+            self._save()
+        prefix6 = V6_PREFIX.network_address + ((netmap.tailnet_id & 0xFFFF) << 64)
+        routes = (V4_NETWORK, ipaddress.ip_network(f"{prefix6}/64"))
+        self.host.apply(self.state.host, config, device_filter, routes, self._save)
+
+    def _teardown(self) -> None:
+        self.built = None
+        if self.state.host is not None:
+            try:
+                self.host.teardown(self.state.host)
+            except CommandError as exc:
+                log.warning("taking the mesh down: %s", exc)
+                return
+            self.state.host = None
+            self._save()
+            log.info("mesh interface %s removed", self.settings.interface)
+
+    # ------------------------------------------------------------- view
+    def _running_view(self, tailnet, wallet, netmap: NetMap, device_filter: DeviceFilter, error) -> dict:
+        try:
+            live = self.host.peers(self.settings.interface)
+        except CommandError:
+            live = []
+        me = netmap.network.device(self.me)
+        policy_hash = self.feed.policy_hash(tailnet)
+        if policy_hash == NO_POLICY:
+            policy = {"hash": None, "state": "none", "note": "the tailnet has no policy on chain: nothing is allowed"}
+        elif self.policy is not None and self.policy[0] == policy_hash:
+            policy = {"hash": "0x" + policy_hash.hex(), "state": "enforced"}
+        else:
+            policy = {
+                "hash": "0x" + policy_hash.hex(),
+                "state": "previous" if self.policy else "unavailable",
+                "enforced": "0x" + self.policy[0].hex() if self.policy else None,
+                "error": self.policy_error,
+                "note": "the last good policy stays in force"
+                if self.policy
+                else "nothing is allowed until it is fetched",
+            }
+        refused = {k: v for k, v in netmap.refused.items() if k != self.me}
+        return {
+            "state": "running",
+            "tailnet": tailnet,
+            "member": wallet,
+            "interface": self.settings.interface,
+            "hostname": self.state.announced["hostname"] if self.state.announced else None,
+            "addresses": [str(a) for a in me.addresses],
+            "tags": list(self.state.prefs.tags),
+            "wg_pubkey": encode_key(self.keys.public),
+            "listen_port": self.settings.port,
+            "endpoints": list(self.endpoints),
+            "policy": policy,
+            "peers": peer_rows(netmap, device_filter, live, self.clock()),
+            "waiting_for": unannounced(netmap, device_filter),
+            "refused": refused,
+            "indexers": {
+                url: self.put_errors.get(url) or self.fetch_errors.get(url) or "ok" for url in self.mailbox.urls
+            },
+            "chain_error": self.chain_error,
+            "error": error,
+        }
+
+    def _save(self) -> None:
+        self.state.save(self.settings.state_path)
+
+
+class MeshUnavailable(OctraVPNError):
+    exit_code = 2
+    code = "mesh-not-running"
+
+
+def _find_peer(netmap: NetMap, target: str):
+    target = target.lower().rstrip(".")
+    for peer in netmap.peers.values():
+        if (
+            target in (peer.hostname, peer.key, *(str(a) for a in peer.addresses))
+            or target.split(".")[0] == peer.hostname
+        ):
+            return peer
+    return None

@@ -1,0 +1,78 @@
+"""What a device reads from the chain for its mesh, block by block: who is in which tailnet, which keys act
+for whom, which policy hash is in force.
+
+Each poll asks only for the blocks since the last one (`eth_getLogs` over a range) and keeps the events that
+matter to the mesh, so a device follows the chain with two small requests a second. Everything else is
+derived from those events: the roster (`mesh.roster`), the tailnets a wallet is a member of, the wallet a
+device key acts for, and a tailnet's policy hash. The derivations do no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from octravpn.mesh.roster import Roster, roster
+
+MESH_EVENTS = frozenset(
+    {
+        "TailnetCreated",
+        "TailnetMemberAdded",
+        "TailnetMemberRemoved",
+        "TailnetAclUpdated",
+        "DeviceRegistered",
+        "DeviceRevoked",
+    }
+)
+MAX_BLOCKS_PER_POLL = 10_000  # one getLogs range: RPC nodes refuse much wider ones
+
+
+@dataclass
+class ChainFeed:
+    events: list = field(default_factory=list)  # the mesh's events, in chain order
+    next_block: int = 0
+    head: int = -1  # the last block read
+
+    def poll(self, client) -> bool:
+        """Read the blocks since the last poll; True if any mesh event came with them."""
+        latest = client.block_number()
+        added = False
+        while self.next_block <= latest:
+            last = min(latest, self.next_block + MAX_BLOCKS_PER_POLL - 1)
+            new = [e for e in client.events(self.next_block, last) if e.name in MESH_EVENTS]
+            self.events.extend(new)
+            added |= bool(new)
+            self.next_block, self.head = last + 1, last
+        return added
+
+    # ---------------------------------------------------------- derived
+    def roster(self, tailnet_id: int) -> Roster:
+        return roster(self.events, tailnet_id)
+
+    def wallet_of(self, device: str) -> str | None:
+        """The member wallet a device key acts for now (None: not registered, or revoked)."""
+        device, wallet = device.lower(), None
+        for event in self.events:
+            if event.name == "DeviceRegistered" and event.args["device"].lower() == device:
+                wallet = event.args["wallet"].lower()
+            elif event.name == "DeviceRevoked" and event.args["device"].lower() == device:
+                wallet = None
+        return wallet
+
+    def tailnets_of(self, wallet: str) -> list[int]:
+        """The tailnets `wallet` is a member of now, in id order."""
+        wallet, member_of = wallet.lower(), set()
+        for event in self.events:
+            if event.name in ("TailnetMemberAdded", "TailnetMemberRemoved") and event.args["member"].lower() == wallet:
+                if event.name == "TailnetMemberAdded":
+                    member_of.add(event.args["tailnet_id"])
+                else:
+                    member_of.discard(event.args["tailnet_id"])
+        return sorted(member_of)
+
+    def policy_hash(self, tailnet_id: int) -> bytes:
+        """The keccak-256 of the tailnet's policy document in force (32 zero bytes: none was ever set)."""
+        found = bytes(32)
+        for event in self.events:
+            if event.name in ("TailnetCreated", "TailnetAclUpdated") and event.args["tailnet_id"] == tailnet_id:
+                found = bytes(event.args["acl_policy"])
+        return found

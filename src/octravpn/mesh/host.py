@@ -1,0 +1,174 @@
+"""The host's side of the mesh: its WireGuard interface, the filter on it, its routes, and the policy routing
+that lets its WireGuard packets leave by the host's own uplink even while an exit tunnel holds the default.
+
+- The filter is loaded before the peers change, so a tightened policy holds before a peer could use it.
+- The tailnet's prefixes (`100.64.0.0/10`, the tailnet's `/64`) route into the mesh interface: more specific
+  than the exit's two `/1` routes, so mesh addresses go through the mesh and everything else the exit's way.
+- The mesh interface marks its own UDP packets (`fwmark`); two rules send marked packets by the main table
+  with its `/1` and default routes ignored, then by a copy of the host's default routes. So a peer's
+  encrypted packets leave by the uplink, never inside an exit's tunnel, and the exit's kill switch lets
+  exactly them (`meta mark`) and the mesh interface's own traffic through.
+Every change is recorded in `MeshChanges` and undone by `teardown`, also by a later process.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+
+from octravpn.acl.compile import DeviceFilter
+from octravpn.acl.nftables import ruleset, table_name
+from octravpn.wireguard.config import InterfaceConfig
+from octravpn.wireguard.dump import PeerState
+from octravpn.wireguard.engine import Engine
+from octravpn.wireguard.runner import CommandError, CommandRunner
+
+MESH_FWMARK = 0x6F76  # "ov": the mesh interface's own (encrypted) packets
+RULE_PRIORITY = 5270  # then RULE_PRIORITY + 1; well before the main table's 32766
+UPLINK_TABLE = 5270  # the host's default routes, for the mesh's packets only
+FAMILIES = ("-4", "-6")
+
+
+@dataclass
+class MeshChanges:
+    """What the mesh did to the host (saved with the daemon's mesh state)."""
+
+    interface: str
+    filter_loaded: bool = False
+    rules: bool = False
+
+    def to_json(self) -> dict:
+        return {"interface": self.interface, "filter_loaded": self.filter_loaded, "rules": self.rules}
+
+    @classmethod
+    def from_json(cls, body: dict) -> MeshChanges:
+        return cls(interface=body["interface"], filter_loaded=body["filter_loaded"], rules=body["rules"])
+
+
+class MeshHost:
+    def __init__(self, runner: CommandRunner) -> None:
+        self.runner = runner
+        self.engine = Engine(runner)
+        self.loaded_filter: str | None = None  # the ruleset text in force (loaded by this process)
+
+    def apply(
+        self, changes: MeshChanges, config: InterfaceConfig, device_filter: DeviceFilter, routes: tuple, save
+    ) -> None:
+        """Filter, then interface and peers, then routes and the uplink rules; `save()` once something is to undo."""
+        text = ruleset(device_filter, config.name)
+        if text != self.loaded_filter:
+            self.runner.run(["nft", "-f", "-"], stdin=text)  # one transaction: the old filter holds until then
+            self.loaded_filter = text
+            if not changes.filter_loaded:
+                changes.filter_loaded = True
+                save()
+        self.engine.up(config)
+        self.engine.set_routes(config.name, routes)
+        if not changes.rules:
+            changes.rules = True
+            save()
+        self._uplink_rules()
+
+    def peers(self, interface: str) -> list[PeerState]:
+        return self.engine.peers(interface)
+
+    def exists(self, interface: str) -> bool:
+        return self.engine.exists(interface)
+
+    # ------------------------------------------------------------ uplink
+    def _uplink_rules(self) -> None:
+        """The two rules per family (added if missing) and the uplink table kept equal to the main table's
+        default routes, which may change (DHCP, roaming) while the mesh runs."""
+        for family in FAMILIES:
+            present = {rule.get("priority") for rule in self._json("ip", "-j", family, "rule", "show")}
+            mark = f"{MESH_FWMARK:#x}"
+            wanted = {
+                RULE_PRIORITY: ["lookup", "main", "suppress_prefixlength", "1"],
+                RULE_PRIORITY + 1: ["lookup", str(UPLINK_TABLE)],
+            }
+            for priority, action in wanted.items():
+                if priority not in present:
+                    self.runner.run(["ip", family, "rule", "add", "fwmark", mark, *action, "pref", str(priority)])
+            defaults = [_route_args(r) for r in self._json("ip", "-j", family, "route", "show", "default")]
+            defaults = [r for r in defaults if r is not None]
+            current = [
+                _route_args(r)
+                for r in self._json("ip", "-j", family, "route", "show", "table", str(UPLINK_TABLE), "default")
+            ]
+            if sorted(map(tuple, defaults)) != sorted(map(tuple, [c for c in current if c])):
+                _flush_uplink_table(self.runner, family)
+                for route in defaults:
+                    self.runner.run(["ip", family, "route", "replace", *route, "table", str(UPLINK_TABLE)])
+
+    def _json(self, *argv: str) -> list[dict]:
+        try:
+            return json.loads(self.runner.run(list(argv)) or "[]")
+        except (CommandError, ValueError):
+            return []  # a family the host does not have (no IPv6): nothing there
+
+    # ---------------------------------------------------------- teardown
+    def teardown(self, changes: MeshChanges) -> None:
+        """Undo everything: the interface (its routes go with it), the rules and table, then the filter."""
+        self.engine.down(changes.interface)
+        if changes.rules:
+            remove_uplink_rules(self.runner)
+            changes.rules = False
+        if changes.filter_loaded:
+            try:
+                self.runner.run(["nft", "delete", "table", "inet", table_name(changes.interface)])
+            except CommandError:
+                pass  # already gone
+            changes.filter_loaded = False
+        self.loaded_filter = None
+
+
+def remove_uplink_rules(runner: CommandRunner) -> None:
+    for family in FAMILIES:
+        for priority in (RULE_PRIORITY, RULE_PRIORITY + 1):
+            try:
+                runner.run(["ip", family, "rule", "del", "pref", str(priority)])
+            except CommandError:
+                pass
+        _flush_uplink_table(runner, family)
+
+
+def _flush_uplink_table(runner: CommandRunner, family: str) -> None:
+    try:
+        runner.run(["ip", family, "route", "flush", "table", str(UPLINK_TABLE)])
+    except CommandError:
+        pass  # the kernel has no such table until a route is put in it
+
+
+def _route_args(route: dict) -> list[str] | None:
+    """`ip route` arguments for a default route as `ip -j` shows it."""
+    if route.get("dst") != "default" or not route.get("dev"):
+        return None
+    argv = ["default"]
+    if route.get("gateway"):
+        argv += ["via", route["gateway"]]
+    return argv + ["dev", route["dev"]]
+
+
+def local_endpoints(runner: CommandRunner, port: int, *, skip_interfaces: frozenset[str]) -> list[str]:
+    """ADDRESS:PORT for each global address of the host's own interfaces (not its tunnels), IPv4 first: where
+    peers on the same network, or with a route to it, reach this device."""
+    try:
+        links = json.loads(runner.run(["ip", "-j", "addr", "show"]) or "[]")
+    except (CommandError, ValueError):
+        return []
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for link in links:
+        if link.get("ifname") in skip_interfaces or "LOOPBACK" in link.get("flags", []):
+            continue
+        for info in link.get("addr_info", []):
+            if info.get("scope") != "global":
+                continue
+            address = ipaddress.ip_address(info["local"])
+            if address in ipaddress.ip_network("100.64.0.0/10") or address in ipaddress.ip_network(
+                "fd7a:7670:6e00::/48"
+            ):
+                continue  # another tailnet interface's
+            found.append(address)
+    found.sort(key=lambda a: (a.version, int(a)))
+    return [f"{a}:{port}" if a.version == 4 else f"[{a}]:{port}" for a in found]

@@ -1,0 +1,81 @@
+"""What a device keeps on disk for its mesh: its preferences, its last announcement, the newest `seq` it took
+from each peer (so an indexer's replay is refused after a restart too), the last good policy's hash (the
+document beside it), and what it changed on the host. The mesh's WireGuard key is in its own file."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from octravpn.errors import ConfigError
+from octravpn.mesh.host import MeshChanges
+from octravpn.mesh.prefs import MeshPrefs
+from octravpn.wireguard.keys import Keypair, decode_key, encode_key
+
+
+@dataclass
+class MeshState:
+    prefs: MeshPrefs = field(default_factory=MeshPrefs)
+    seq: int = 0  # of the last announcement signed
+    announced: dict | None = None  # its fields (what a change is detected against)
+    seen: dict[str, int] = field(default_factory=dict)  # peer key -> newest seq taken
+    policy: dict | None = None  # {"tailnet": id, "hash": "0x…"} of the last good policy (document beside)
+    host: MeshChanges | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "prefs": self.prefs.to_json(),
+            "seq": self.seq,
+            "announced": self.announced,
+            "seen": self.seen,
+            "policy": self.policy,
+            "host": self.host.to_json() if self.host else None,
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> MeshState:
+        if not path.exists():
+            return cls()
+        try:
+            body = json.loads(path.read_text())
+            return cls(
+                prefs=MeshPrefs.from_json(body["prefs"]),
+                seq=int(body["seq"]),
+                announced=body.get("announced"),
+                seen={str(k): int(v) for k, v in body.get("seen", {}).items()},
+                policy=body.get("policy"),
+                host=MeshChanges.from_json(body["host"]) if body.get("host") else None,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"cannot read the mesh state {path}: {exc}; move it away to start afresh") from exc
+
+    def save(self, path: Path) -> None:
+        _write_private(path, json.dumps(self.to_json(), indent=1, sort_keys=True))
+
+
+def load_or_create_key(path: Path) -> Keypair:
+    """The mesh's WireGuard key: made once, kept (peers know it from the announcement), readable by root only."""
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{path} is readable by others: `chmod 600 {path}` (or delete it for a new key)")
+        try:
+            return Keypair.from_private(decode_key(path.read_text().strip()))
+        except ValueError as exc:
+            raise ConfigError(f"{path} holds no WireGuard key ({exc}): delete it for a new one") from exc
+    keys = Keypair.generate()
+    _write_private(path, encode_key(keys.private) + "\n")
+    return keys
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomically, 0600: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,42 @@
+"""What `status` shows of the mesh: each peer with its name, addresses, owner, tags, path and live counters.
+Pure: from the network map, the compiled filter and WireGuard's readings."""
+
+from __future__ import annotations
+
+from octravpn.acl.compile import DeviceFilter
+from octravpn.mesh.netmap import NetMap
+from octravpn.wireguard.dump import PeerState
+from octravpn.wireguard.keys import encode_key
+
+
+def peer_rows(netmap: NetMap, device_filter: DeviceFilter, live: list[PeerState], now: float) -> list[dict]:
+    by_key = {p.public_key: p for p in live}
+    rows = []
+    for key in sorted(device_filter.peers):
+        peer = netmap.peers.get(key)
+        if peer is None:
+            continue
+        state = by_key.get(peer.wg_pubkey)
+        handshake = state.latest_handshake if state else 0
+        rows.append(
+            {
+                "name": peer.hostname,
+                "device": key,
+                "owner": peer.owner,
+                "addresses": [str(a) for a in peer.addresses],
+                "tags": sorted(peer.tags),
+                "wg_pubkey": encode_key(peer.wg_pubkey),
+                "endpoint": state.endpoint if state else None,
+                "path": "direct" if state and state.endpoint else "none",
+                "last_handshake": handshake or None,
+                "handshake_age": round(now - handshake, 1) if handshake else None,
+                "rx_bytes": state.rx_bytes if state else 0,
+                "tx_bytes": state.tx_bytes if state else 0,
+            }
+        )
+    return rows
+
+
+def unannounced(netmap: NetMap, device_filter: DeviceFilter) -> list[str]:
+    """Devices the policy lets this one talk to that have not announced themselves (no key, no endpoint yet)."""
+    return sorted(key for key in device_filter.peers if key not in netmap.peers)

@@ -1,0 +1,426 @@
+"""The tailnet mesh, end to end through the command line: real daemons in network namespaces, real WireGuard
+(wireguard-go), a devnet, a real indexer and the tailnet's policy from it.
+
+The tailnet is alice's, with bob as a member. alice has a laptop and a server (tagged `tag:server`), bob a
+laptop and a phone; carol's device belongs to a wallet in no tailnet (the contract owner's). The policy: every
+member reaches their own devices; alice reaches her server; bob reaches exactly TCP and UDP port 8080 of the
+server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from eth_account import Account
+
+from octravpn import config
+from octravpn.acl.nftables import table_name
+from octravpn.chain.devnet import free_port
+from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
+from octravpn.lab_cli import LabCLI
+from octravpn.protocol.announce import Announcement, SignedAnnouncement
+from octravpn.protocol.eip712 import Domain, sign
+from octravpn.wireguard.keys import Keypair, encode_key
+from tests.e2e.agents import Exit, wireguard_go
+from tests.e2e.probes import reaches, serve
+
+HOSTS = ("alice-laptop", "alice-server", "bob-laptop", "bob-phone", "carol")
+OWNERS = {"alice-laptop": "alice", "alice-server": "alice", "bob-laptop": "bob", "bob-phone": "bob", "carol": "owner"}
+
+
+def policy(alice: str, bob: str, *, bob_port: int = 8080) -> str:
+    return json.dumps(
+        {
+            "tagOwners": {"tag:server": [alice]},
+            "acls": [
+                {"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]},
+                {"action": "accept", "src": [alice], "dst": ["tag:server:*"]},
+                {"action": "accept", "src": [bob], "dst": [f"tag:server:{bob_port}"]},
+            ],
+        }
+    )
+
+
+class Mesh:
+    """The lab, its command line, and each host's daemon by name."""
+
+    def __init__(self, lab: Lab, cli: LabCLI, indexer: str, tailnet: int, home) -> None:
+        self.lab, self.cli, self.indexer, self.tailnet, self.home = lab, cli, indexer, tailnet, home
+        self.hosts = dict(zip(HOSTS, lab.clients, strict=True))
+        self.interfaces = {name: unique("om") for name in HOSTS}
+        self.wallets = {name: cli.run("wallet", "show", name)["address"].lower() for name in ("alice", "bob", "owner")}
+        network = config.load(env=cli.env).network()
+        self.domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
+
+    def run(self, name: str, *args: str, **options):
+        return self.cli.run(*args, host=self.hosts[name], **options)
+
+    def mesh(self, name: str) -> dict:
+        return self.run(name, "status")["mesh"]
+
+    def start(self, name: str, *extra: str) -> None:
+        self.cli.start_daemon(
+            self.hosts[name],
+            "--indexer",
+            self.indexer,
+            "--mesh-interface",
+            self.interfaces[name],
+            *extra,
+            log=self.home / f"daemon-{name}.log",
+        )
+
+    def address(self, name: str) -> str:
+        return self.mesh(name)["addresses"][0]
+
+    def peers(self, name: str) -> dict[str, dict]:
+        return {p["name"]: p for p in self.mesh(name).get("peers", [])}
+
+    def ping(self, source: str, target: str, *, count: int = 1) -> dict:
+        return self.run(source, "ping", target, "--count", str(count))
+
+    def set_policy(self, document: str) -> None:
+        path = self.home / f"policy-{time.monotonic_ns()}.hujson"
+        path.write_text(document)
+        self.cli.run("-w", "alice", "tailnet", "set-acl", str(self.tailnet), str(path))
+        self.cli.run("acl", "publish", str(self.tailnet), str(path), "--indexer", self.indexer)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    home = tmp_path_factory.mktemp("mesh")
+    lab = Lab.build(clients=len(HOSTS), exits=1)
+    cli = LabCLI(lab, home)
+    indexer_process = None
+    try:
+        (home / "www").mkdir()
+        lab.serve_web(str(home / "www"))
+        registered = cli.setup()
+        indexer_process, indexer = cli.start_indexer(log=home / "indexer.log")
+        world = Mesh(lab, cli, indexer, registered.tailnet_id, home)
+        world.set_policy(policy(world.wallets["alice"], world.wallets["bob"]))
+        for name in HOSTS:
+            world.start(name)
+            device = cli.device(world.hosts[name])
+            cli.run("-w", OWNERS[name], "device", "add", device, "--fund", "1", host=world.hosts[name])
+            world.run(
+                name, "set", "--hostname", name, *(["--advertise-tags", "tag:server"] if name == "alice-server" else [])
+            )
+        yield world
+    finally:
+        for host in lab.clients:
+            if host.name in cli.daemons:
+                cli.stop_daemon(host)
+        if indexer_process is not None:
+            cli.stop(indexer_process)
+        cli.down_devnet()
+        lab.delete()
+
+
+def _wait(predicate, *, timeout: float = 30.0, what: str, mesh: Mesh | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    seen = {name: mesh.mesh(name) for name in HOSTS} if mesh else {}
+    raise AssertionError(f"timed out waiting for {what}; the meshes: {json.dumps(seen, indent=1)}")
+
+
+EXPECTED_PEERS = {
+    "alice-laptop": {"alice-server"},
+    "alice-server": {"alice-laptop", "bob-laptop", "bob-phone"},
+    "bob-laptop": {"bob-phone", "alice-server"},
+    "bob-phone": {"bob-laptop", "alice-server"},
+}
+
+
+def test_members_devices_become_peers_as_the_policy_says_and_the_outsider_is_nobodys(mesh):
+    for name, peers in EXPECTED_PEERS.items():
+        _wait(lambda name=name, peers=peers: set(mesh.peers(name)) == peers, what=f"{name}'s peers {peers}", mesh=mesh)
+    carol = mesh.mesh("carol")
+    assert carol["state"] == "no-tailnet" and "in no tailnet" in carol["error"]
+    server = mesh.peers("alice-server")
+    assert (
+        server["bob-laptop"]["owner"] == mesh.wallets["bob"]
+        and server["bob-laptop"]["addresses"] == mesh.mesh("bob-laptop")["addresses"]
+    )
+    assert mesh.mesh("alice-server")["tags"] == ["tag:server"]
+    assert mesh.peers("bob-laptop")["alice-server"]["tags"] == ["tag:server"]
+
+
+# (source, destination, kind, port, allowed): what the policy says, tried with real packets
+PACKETS = [
+    ("bob-laptop", "alice-server", "tcp", 8080, True),
+    ("bob-laptop", "alice-server", "udp", 8080, True),
+    ("bob-laptop", "alice-server", "icmp", None, True),  # a rule without proto allows ICMP, as Tailscale's
+    ("bob-laptop", "alice-server", "tcp", 22, False),
+    ("bob-laptop", "alice-server", "udp", 22, False),
+    ("alice-server", "bob-laptop", "tcp", 8080, False),  # the other direction: nothing allows it
+    ("alice-server", "bob-laptop", "udp", 8080, False),
+    ("alice-server", "bob-laptop", "icmp", None, False),
+    ("alice-laptop", "alice-server", "tcp", 22, True),
+    ("alice-laptop", "alice-server", "udp", 22, True),
+    ("alice-laptop", "alice-server", "icmp", None, True),
+    ("alice-server", "alice-laptop", "tcp", 22, False),  # a tagged device is nobody's own device
+    ("alice-server", "alice-laptop", "icmp", None, False),
+    ("bob-laptop", "bob-phone", "tcp", 22, True),
+    ("bob-phone", "bob-laptop", "udp", 8080, True),
+    ("bob-phone", "bob-laptop", "icmp", None, True),
+    ("bob-laptop", "alice-laptop", "tcp", 22, False),  # not peers at all
+    ("bob-laptop", "alice-laptop", "icmp", None, False),
+    ("alice-laptop", "bob-laptop", "tcp", 8080, False),
+]
+
+
+def test_tcp_udp_and_icmp_pass_or_not_exactly_as_the_policy_says_both_ways_over_ipv4_and_ipv6(mesh):
+    servers = [serve(mesh.hosts[name], 22, 8080) for name in EXPECTED_PEERS]
+    try:
+        for name, peers in EXPECTED_PEERS.items():
+            _wait(lambda name=name, peers=peers: set(mesh.peers(name)) == peers, what=f"{name}'s peers", mesh=mesh)
+        addresses = {name: mesh.mesh(name)["addresses"] for name in EXPECTED_PEERS}
+        wrong = []
+        for source, destination, kind, port, allowed in PACKETS:
+            for address in addresses[destination]:  # IPv4, then IPv6
+                if reaches(mesh.hosts[source], kind, address, port) != allowed:
+                    wrong.append(f"{source} -> {destination} {address} {kind} {port}: expected allowed={allowed}")
+        assert not wrong, wrong
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def test_an_outsider_cannot_announce_itself_and_a_hand_made_interface_reaches_nothing(mesh):
+    carol = mesh.hosts["carol"]
+    device = mesh.cli.device(carol)
+    server = mesh.mesh("alice-server")
+    # Carol's daemon does not even try; signed by hand, the indexer refuses it.
+    key = bytes.fromhex((mesh.cli.state_dir(carol) / "device.key").read_text().strip().removeprefix("0x"))
+    announcement = Announcement(
+        tailnet_id=mesh.tailnet,
+        device=device,
+        wg_pubkey=Keypair.generate().public,
+        hostname="carol",
+        endpoints=("192.0.2.130:41641",),
+        tags=(),
+        seq=1,
+    )
+    body = SignedAnnouncement(announcement=announcement, signature=sign(mesh.domain, announcement, key)).to_json()
+    answer = httpx.put(f"{mesh.indexer}/v1/tailnets/{mesh.tailnet}/announcements", json=body, timeout=10)
+    assert answer.status_code == 403 and "member" in answer.json()["error"]
+    # A WireGuard interface made by hand towards the server's endpoint: the server knows no such key.
+    interface, keys = unique("oc"), Keypair.generate()
+    carol.run("wireguard-go", interface)
+    try:
+        private = mesh.home / "carol.key"
+        private.write_text(encode_key(keys.private))
+        carol.run(
+            "wg",
+            "set",
+            interface,
+            "private-key",
+            str(private),
+            "peer",
+            server["wg_pubkey"],
+            "allowed-ips",
+            "100.64.0.0/10",
+            "endpoint",
+            server["endpoints"][0],
+        )
+        carol.run("ip", "addr", "add", "100.64.7.7/32", "dev", interface)
+        carol.run("ip", "link", "set", interface, "up")
+        carol.run("ip", "route", "add", "100.64.0.0/10", "dev", interface)
+        assert not reaches(carol, "icmp", server["addresses"][0])
+        assert not reaches(carol, "tcp", server["addresses"][0], 8080)
+        live = mesh.hosts["alice-server"].run("wg", "show", server["interface"], "peers").stdout.split()
+        assert encode_key(keys.public) not in live
+    finally:
+        carol.run("ip", "link", "del", interface, check=False)
+
+
+def test_ping_says_how_it_got_there_and_ip_gives_the_addresses(mesh):
+    server = mesh.mesh("alice-server")
+    answer = mesh.ping("bob-laptop", "alice-server", count=2)
+    assert answer["answered"] == 2 and answer["path"] == "direct" and answer["address"] == server["addresses"][0]
+    assert answer["endpoint"] == server["endpoints"][0] and all(rtt > 0 for rtt in answer["rtt_ms"])
+    text = mesh.run("bob-laptop", "ping", "alice-server", json_out=False)
+    assert f"pong from alice-server ({server['addresses'][0]}) via {server['endpoints'][0]} (direct)" in text
+    assert mesh.run("bob-laptop", "ip", json_out=False).split() == mesh.mesh("bob-laptop")["addresses"]
+    assert mesh.run("bob-laptop", "ip", "-4", "alice-server", json_out=False).split() == [server["addresses"][0]]
+    table = mesh.run("bob-laptop", "status", json_out=False)
+    assert "mesh peers" in table and "alice-server" in table and "tag:server" in table
+    # Not a peer: the policy lets neither reach the other. A name nobody has: said so.
+    with pytest.raises(Exception, match="not a peer of this device"):
+        mesh.ping("bob-laptop", "alice-laptop")
+    with pytest.raises(Exception, match="no device 'nobody'"):
+        mesh.ping("bob-laptop", "nobody")
+
+
+class HostileIndexer:
+    """An indexer that serves what the test tells it to: forged and replayed announcements among real ones."""
+
+    def __init__(self, address: str, real: str) -> None:
+        self.real, self.extra = real, []
+        hostile = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the standard library's name)
+                answer = httpx.get(f"{hostile.real}{self.path}", timeout=5)
+                body = answer.json()
+                if self.path.endswith("/announcements"):
+                    body["items"] = hostile.extra + body["items"]
+                data = json.dumps(body).encode()
+                self.send_response(answer.status_code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(200)  # "stored", and thrown away
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((address, free_port()), Handler)
+        self.url = f"http://{address}:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_indexer_serving_forged_or_replayed_announcements_changes_nothing(mesh):
+    """alice-server asks the real indexer and a hostile one; the hostile one serves bob-laptop's announcement
+    from before a change (a replay) and one naming bob-laptop's key with an attacker's WireGuard key and
+    endpoint, signed by another key (a forgery). Neither changes bob-laptop as the server sees it."""
+    url = f"{mesh.indexer}/v1/tailnets/{mesh.tailnet}/announcements"
+    bob = mesh.mesh("bob-laptop")
+    device = mesh.cli.device(mesh.hosts["bob-laptop"]).lower()
+    old = next(a for a in httpx.get(url, timeout=5).json()["items"] if a["device"].lower() == device)
+    mesh.run("bob-laptop", "set", "--advertise-tags", "tag:laptop")  # a new announcement, a higher seq
+    _wait(lambda: mesh.peers("alice-server")["bob-laptop"]["tags"] == ["tag:laptop"], what="the new one", mesh=mesh)
+    attacker = Account.create()
+    forged = Announcement(
+        tailnet_id=mesh.tailnet,
+        device=old["device"],
+        wg_pubkey=Keypair.generate().public,
+        hostname="bob-laptop",
+        endpoints=("192.0.2.250:41641",),
+        tags=(),
+        seq=old["seq"] + 10**9,
+    )
+    hostile = HostileIndexer(mesh.lab.chain_address, mesh.indexer)
+    try:
+        hostile.extra = [
+            {k: v for k, v in old.items() if k != "stored_at"},
+            SignedAnnouncement(announcement=forged, signature=sign(mesh.domain, forged, attacker.key)).to_json(),
+        ]
+        server = mesh.hosts["alice-server"]
+        mesh.cli.stop_daemon(server)
+        mesh.start("alice-server", "--indexer", hostile.url)
+        peer = _wait(lambda: mesh.peers("alice-server").get("bob-laptop"), what="bob-laptop again", mesh=mesh)
+        refused = mesh.mesh("alice-server")["refused"]
+        assert peer["wg_pubkey"] == bob["wg_pubkey"] and peer["tags"] == ["tag:laptop"], peer
+        assert any("replay" in reason for reason in refused.values()), refused
+        forgery = f"announcement of {old['device']} signed by {attacker.address}"
+        assert any(forgery.lower() == reason.lower() for reason in refused.values()), refused
+        assert reaches(mesh.hosts["bob-laptop"], "icmp", mesh.address("alice-server"))
+    finally:
+        mesh.cli.stop_daemon(mesh.hosts["alice-server"])
+        mesh.start("alice-server")
+        hostile.close()
+        mesh.run("bob-laptop", "set", "--advertise-tags", "")
+
+
+def test_an_exit_session_and_the_mesh_at_the_same_time(mesh, tmp_path):
+    """bob-laptop connects through the exit (kill switch on): the web goes through the exit, mesh addresses
+    through the mesh, and the mesh's own packets leave by the uplink, not inside the exit's tunnel."""
+    exit_node = Exit(mesh.cli, tmp_path).start()
+    laptop = mesh.hosts["bob-laptop"]
+    try:
+        mesh.run("bob-laptop", "up", "--exit", "operator", "--interface", unique("ov"), "--max-pay", "0.01")
+        assert fetch(laptop, f"http://{WEB_ADDRESS}/index.html") is not None
+        assert reaches(laptop, "icmp", mesh.address("alice-server"))
+        assert reaches(laptop, "tcp", mesh.address("alice-server"), 8080) is False  # nobody listens: refused
+        seen_by_server = mesh.peers("alice-server")["bob-laptop"]["endpoint"]
+        assert seen_by_server == mesh.mesh("bob-laptop")["endpoints"][0], seen_by_server  # not the exit's address
+    finally:
+        mesh.run("bob-laptop", "down", "--settle-wait", "0")
+        exit_node.stop()
+
+
+def test_a_new_policy_takes_effect_and_one_that_cannot_be_fetched_leaves_the_last_good_one(mesh):
+    server = serve(mesh.hosts["alice-server"], 8080, 9090)
+    laptop, address = mesh.hosts["bob-laptop"], mesh.address("alice-server")
+    try:
+        assert reaches(laptop, "tcp", address, 8080) and not reaches(laptop, "tcp", address, 9090)
+        mesh.set_policy(policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=9090))
+        _wait(lambda: reaches(laptop, "tcp", address, 9090), what="port 9090 open to bob", mesh=mesh)
+        assert not reaches(laptop, "tcp", address, 8080)
+        # A hash on chain whose document no indexer has: the last good policy stays, and status says why.
+        path = mesh.home / "unpublished.hujson"
+        path.write_text(policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=7070))
+        mesh.cli.run("-w", "alice", "tailnet", "set-acl", str(mesh.tailnet), str(path))
+        shown = _wait(
+            lambda: (p := mesh.mesh("alice-server")["policy"])["state"] == "previous" and p, what="status", mesh=mesh
+        )
+        assert "no indexer has" in shown["error"] and "does not have it" in shown["error"], shown
+        assert reaches(laptop, "tcp", address, 9090) and not reaches(laptop, "tcp", address, 7070)
+        mesh.set_policy(policy(mesh.wallets["alice"], mesh.wallets["bob"]))
+        _wait(lambda: reaches(laptop, "tcp", address, 8080), what="the first policy again", mesh=mesh)
+        assert mesh.mesh("alice-server")["policy"]["state"] == "enforced"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_revoked_device_drops_out_everywhere_and_takes_its_mesh_down(mesh):
+    phone = mesh.hosts["bob-phone"]
+    device = mesh.cli.device(phone)
+    assert reaches(mesh.hosts["bob-laptop"], "icmp", mesh.address("bob-phone"))
+    phone_address = mesh.address("bob-phone")
+    mesh.cli.run("-w", "bob", "device", "revoke", device)
+    _wait(lambda: "bob-phone" not in mesh.peers("alice-server"), what="the server to drop the phone", mesh=mesh)
+    _wait(lambda: "bob-phone" not in mesh.peers("bob-laptop"), what="the laptop to drop the phone", mesh=mesh)
+    state = _wait(lambda: (m := mesh.mesh("bob-phone"))["state"] != "running" and m, what="the phone to leave")
+    assert state["state"] == "not-registered", state
+    assert phone.run("ip", "link", "show", mesh.interfaces["bob-phone"], check=False).returncode != 0
+    assert not reaches(mesh.hosts["bob-laptop"], "icmp", phone_address)
+
+
+def test_a_removed_member_drops_out_everywhere(mesh):
+    laptop = mesh.hosts["bob-laptop"]
+    server_address = mesh.address("alice-server")
+    assert reaches(laptop, "icmp", server_address)
+    mesh.cli.run("-w", "alice", "tailnet", "remove-member", str(mesh.tailnet), "bob")
+    _wait(lambda: set(mesh.peers("alice-server")) == {"alice-laptop"}, what="the server to drop bob", mesh=mesh)
+    state = _wait(lambda: (m := mesh.mesh("bob-laptop"))["state"] != "running" and m, what="bob's mesh to go")
+    assert state["state"] == "no-tailnet", state
+    assert laptop.run("ip", "link", "show", mesh.interfaces["bob-laptop"], check=False).returncode != 0
+    assert not reaches(laptop, "icmp", server_address)
+    assert reaches(mesh.hosts["alice-laptop"], "icmp", server_address)
+
+
+def test_stopping_the_daemon_takes_the_mesh_off_the_host_and_a_restart_puts_it_back(mesh):
+    name, host = "alice-laptop", mesh.hosts["alice-laptop"]
+    interface = mesh.interfaces[name]
+    assert mesh.cli.stop_daemon(host) == 0  # SIGTERM
+    assert host.run("ip", "link", "show", interface, check=False).returncode != 0
+    assert host.run("nft", "list", "table", "inet", table_name(interface), check=False).returncode != 0
+    assert "5270" not in host.run("ip", "rule", "show").stdout
+    assert not wireguard_go(interface)
+    mesh.start(name)
+    _wait(lambda: "alice-server" in mesh.peers(name), what="the mesh back", mesh=mesh)
+    assert reaches(host, "icmp", mesh.address("alice-server"))
