@@ -90,15 +90,22 @@ class Lab:
     client_links: list[str]  # each client's interface towards the internet host (outside any tunnel)
     chain_address: str  # this machine's address on its link to the internet host: where the devnet listens
     processes: list[subprocess.Popen] = field(default_factory=list)
+    nats: dict[int, Host] = field(default_factory=dict)  # client index -> the NAT host it sits behind
 
     @classmethod
-    def build(cls, *, clients: int = 1, exits: int = 1) -> Lab:
+    def build(cls, *, clients: int = 1, exits: int = 1, nat: dict[int, str] | None = None) -> Lab:
+        """`nat`: client index -> "eim" (a home router's NAT: one public port per local port, whatever the
+        destination) or "edm" (a new random public port for every destination: no hole punching through it)."""
         if not 0 < clients <= MAX_CLIENTS or not 0 < exits <= len(EXIT_LINKS):
             raise ValueError(f"a lab has 1-{MAX_CLIENTS} clients and 1-{len(EXIT_LINKS)} exits")
         require_root_and_tools()
+        nat = nat or {}
+        if set(nat) - set(range(clients)) or set(nat.values()) - {"eim", "edm"}:
+            raise ValueError('nat maps client indexes to "eim" or "edm"')
         internet = Host(unique("ovi"))
         exit_hosts = [Host(unique("ove")) for _ in range(exits)]
         hosts = [Host(unique("ovc")) for _ in range(clients)]
+        nat_hosts = {index: Host(unique("ovn")) for index in nat}
         try:
             internet.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
             internet.run("ip", "addr", "add", f"{WEB_ADDRESS}/32", "dev", "lo")
@@ -111,8 +118,11 @@ class Lab:
             client_links = []
             for index, client in enumerate(hosts):
                 base = 32 * index  # 192.0.2.0/27, 192.0.2.32/27, ...: up to MAX_CLIENTS
-                client_links.append(link(internet, f"192.0.2.{base + 1}/27", client, f"192.0.2.{base + 2}/27")[1])
-                client.run("ip", "route", "add", "default", "via", f"192.0.2.{base + 1}")
+                if index in nat:
+                    client_links.append(_behind_nat(internet, nat_hosts[index], client, base, nat[index], index))
+                else:
+                    client_links.append(link(internet, f"192.0.2.{base + 1}/27", client, f"192.0.2.{base + 2}/27")[1])
+                    client.run("ip", "route", "add", "default", "via", f"192.0.2.{base + 1}")
                 # `ip netns exec` bind-mounts this over /etc/resolv.conf, so DNS changes stay in the lab.
                 resolv = f"/etc/netns/{client.name}/resolv.conf"
                 os.makedirs(os.path.dirname(resolv), exist_ok=True)
@@ -120,7 +130,7 @@ class Lab:
                     handle.write(f"nameserver 192.0.2.{base + 1}\n")
             chain_address = _link_to_machine(internet)
         except BaseException:
-            for host in (internet, *exit_hosts, *hosts):
+            for host in (internet, *exit_hosts, *hosts, *nat_hosts.values()):
                 host.delete()
             raise
         return cls(
@@ -131,6 +141,7 @@ class Lab:
             internet_links=internet_links,
             client_links=client_links,
             chain_address=chain_address,
+            nats=nat_hosts,
         )
 
     @property
@@ -182,13 +193,50 @@ class Lab:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
-        for host in (*self.clients, *self.exits, self.internet):
+        for host in (*self.clients, *self.exits, *self.nats.values(), self.internet):
             host.delete()
             try:
                 os.remove(f"/etc/netns/{host.name}/resolv.conf")
                 os.rmdir(f"/etc/netns/{host.name}")
             except OSError:
                 pass
+
+
+def _behind_nat(internet: Host, router: Host, client: Host, base: int, kind: str, index: int) -> str:
+    """`client` on a private network (10.0.INDEX.0/24) behind `router`, whose public address is
+    192.0.2.BASE+2. The router masquerades as home routers do, and like them drops what arrives unasked
+    (which also keeps such packets from leaving conntrack entries that would steal the mapping a hole punch
+    needs). "edm" maps every new destination to a random port. Returns the client's interface."""
+    public = link(internet, f"192.0.2.{base + 1}/27", router, f"192.0.2.{base + 2}/27")[1]
+    router.run("ip", "route", "add", "default", "via", f"192.0.2.{base + 1}")
+    router.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+    inside = link(router, f"10.0.{index}.1/24", client, f"10.0.{index}.2/24")[1]
+    client.run("ip", "route", "add", "default", "via", f"10.0.{index}.1")
+    mapping = " fully-random" if kind == "edm" else ""
+    subprocess.run(
+        ["ip", "netns", "exec", router.name, "nft", "-f", "-"],
+        check=True,
+        text=True,
+        capture_output=True,
+        input=f"""table inet lab_router {{
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "{public}" masquerade{mapping}
+    }}
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        iifname "{public}" ct state established,related accept
+        iifname "{public}" drop
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        iifname "{public}" ct state established,related accept
+        iifname "{public}" drop
+    }}
+}}
+""",
+    )
+    return inside
 
 
 def _link_to_machine(internet: Host) -> str:

@@ -20,9 +20,16 @@ def table_name(interface: str) -> str:
     return f"octravpn_acl_{interface}".replace("-", "_").replace(".", "_")
 
 
-def ruleset(device_filter: DeviceFilter, interface: str) -> str:
+def ruleset(device_filter: DeviceFilter, interface: str, *, services: tuple[int, ...] = ()) -> str:
+    """`services`: UDP ports of this device's own (the mesh's peer service) open to every peer: only peers
+    reach the interface at all, and WireGuard admits from each only its own addresses."""
     table = table_name(interface)
     rules = [line for entry in device_filter.entries for line in _rules(entry, interface)]
+    v4 = [a for a in device_filter.addresses if a.version == 4]
+    if services and v4:
+        rules.append(
+            f'iifname "{interface}" ip daddr {v4[0]} udp dport {_set(_merge(PortRange(p, p) for p in services))} accept'
+        )
     body = "\n".join(f"        {rule}" for rule in rules)
     return f"""table inet {table}
 delete table inet {table}

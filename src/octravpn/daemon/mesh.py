@@ -29,24 +29,29 @@ from eth_account.signers.local import LocalAccount
 from octravpn.acl import DeviceFilter, PolicyError, Resolver, compile_device, parse_policy
 from octravpn.chain.errors import ChainError
 from octravpn.errors import OctraVPNError, UsageError
+from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
 from octravpn.mesh.chainfeed import ChainFeed
-from octravpn.mesh.host import MESH_FWMARK, MeshChanges, MeshHost, local_endpoints
+from octravpn.mesh.host import MESH_FWMARK, MeshChanges, MeshHost, endpoint_text, local_addresses
 from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
 from octravpn.mesh.netmap import NetMap, build_netmap
+from octravpn.mesh.paths import Attempt
+from octravpn.mesh.peerapi import PeerService, ask
 from octravpn.mesh.ping import echo
 from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
 from octravpn.mesh.state import MeshState, load_or_create_key
 from octravpn.mesh.view import peer_rows, unannounced
-from octravpn.protocol.announce import Announcement, SignedAnnouncement
+from octravpn.protocol.announce import MAX_ENDPOINTS, Announcement, SignedAnnouncement, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
+from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 log = logging.getLogger("octravpn.daemon.mesh")
 ENDPOINTS_EVERY = 5.0  # seconds between looks at the host's addresses
+OBSERVE_EVERY = 10.0  # seconds between asking peers where they see this device
 PUT_RETRY = 5.0  # seconds before an indexer that refused or was unreachable is asked again
 POLICY_RETRY = 2.0  # seconds between attempts to fetch a policy whose hash is new
 CHAIN_BACKOFF_MAX = 30.0
@@ -106,7 +111,13 @@ class MeshAgent:
         self.policy_error: str | None = None
         self.policy_next_try = 0.0
         self.endpoints: list[str] = []
+        self.local: list = []  # this host's own addresses (ip_interface), see `local_addresses`
         self.endpoints_at = float("-inf")
+        self.observed: list[str] = []  # this device's endpoints as its peers see them (behind a NAT: its public one)
+        self.observed_at = float("-inf")
+        self.attempts: dict[str, Attempt] = {}  # peer key -> the endpoint tried for it, since when
+        self.live: list[PeerState] = []
+        self.service: PeerService | None = None
         self.accepted: set[str] = set()  # indexers that keep the current announcement
         self.put_errors: dict[str, str] = {}
         self.put_next: dict[str, float] = {}
@@ -281,8 +292,11 @@ class MeshAgent:
         now = self.clock()
         if now - self.endpoints_at >= ENDPOINTS_EVERY:
             skip = frozenset({self.settings.interface, *self.tunnels()})
-            self.endpoints = local_endpoints(self.runner, self.settings.port, skip_interfaces=skip)[:16]
+            self.local = local_addresses(self.runner, skip_interfaces=skip)
             self.endpoints_at = now
+        local = [endpoint_text(a.ip, self.settings.port) for a in self.local]
+        # What peers observe first: that is where peers behind other NATs can reach this device.
+        self.endpoints = list(dict.fromkeys([*self.observed, *local]))[:MAX_ENDPOINTS]
         fields = {
             "tailnet_id": tailnet,
             "wg_pubkey": encode_key(self.keys.public),
@@ -362,12 +376,17 @@ class MeshAgent:
         return netmap, device_filter
 
     def _apply(self, netmap: NetMap, device_filter: DeviceFilter) -> None:
+        try:
+            self.live = self.host.peers(self.settings.interface)
+        except CommandError:
+            self.live = []  # not made yet
         config = mesh_config(
             netmap,
             device_filter,
             name=self.settings.interface,
             private_key=self.keys.private,
             listen_port=self.settings.port,
+            endpoints=self._paths(netmap, device_filter),
         )
         config = replace(config, fwmark=MESH_FWMARK)
         if self.state.host is None:
@@ -376,9 +395,80 @@ class MeshAgent:
         prefix6 = V6_PREFIX.network_address + ((netmap.tailnet_id & 0xFFFF) << 64)
         routes = (V4_NETWORK, ipaddress.ip_network(f"{prefix6}/64"))
         self.host.apply(self.state.host, config, device_filter, routes, self._save)
+        self._serve_peers(str(netmap.network.device(self.me).addresses[0]))
+        self._observe(netmap)
+
+    def _paths(self, netmap: NetMap, device_filter: DeviceFilter) -> dict[str, str | None]:
+        """The endpoint to send to for each peer (see `mesh.paths`)."""
+        live = {p.public_key: p for p in self.live}
+        networks = tuple(a.network for a in self.local)
+        now, chosen = self.clock(), {}
+        for key in device_filter.peers:
+            peer = netmap.peers.get(key)
+            if peer is None:
+                continue
+            state = live.get(peer.wg_pubkey)
+            attempt = paths.choose(
+                peer.endpoints,
+                networks,
+                attempt=self.attempts.get(key),
+                live_endpoint=state.endpoint if state else None,
+                last_handshake=state.latest_handshake if state else 0,
+                now=now,
+            )
+            if attempt is None:
+                self.attempts.pop(key, None)
+            else:
+                self.attempts[key] = attempt
+            chosen[key] = attempt.endpoint if attempt else None
+        return chosen
+
+    def _serve_peers(self, address: str) -> None:
+        if self.service is not None and self.service.address == address:
+            return
+        if self.service is not None:
+            self.service.close()
+        try:
+            self.service = PeerService(address, self._observed_for)
+        except OSError as exc:  # the address is not on the interface yet: next step
+            self.service = None
+            log.debug("peer service not started: %s", exc)
+
+    def _observed_for(self, peer_address: str) -> str | None:
+        """Where this device sees the peer with that tailnet address come from (WireGuard's live endpoint)."""
+        address = ipaddress.ip_address(peer_address)
+        for state in self.live:
+            if any(address in network for network in state.allowed_ips):
+                return state.endpoint
+        return None
+
+    def _observe(self, netmap: NetMap) -> None:
+        """Every OBSERVE_EVERY: ask the peers with a live session where they see this device."""
+        now = self.clock()
+        if now - self.observed_at < OBSERVE_EVERY:
+            return
+        self.observed_at = now
+        by_key = {p.wg_pubkey: p for p in netmap.peers.values()}
+        fresh = [
+            str(by_key[state.public_key].addresses[0])
+            for state in self.live
+            if state.public_key in by_key
+            and state.latest_handshake
+            and now - state.latest_handshake < paths.FRESH_SECONDS
+        ]
+        if not fresh:
+            return
+        answers = ask(fresh[:8], timeout=0.5)
+        local = {endpoint_text(a.ip, self.settings.port) for a in self.local}
+        seen = sorted(e for e in set(answers.values()) if e not in local and _is_endpoint(e))
+        if answers:
+            self.observed = seen[:4]
 
     def _teardown(self) -> None:
         self.built = None
+        if self.service is not None:
+            self.service.close()
+            self.service = None
         if self.state.host is not None:
             try:
                 self.host.teardown(self.state.host)
@@ -395,6 +485,7 @@ class MeshAgent:
             live = self.host.peers(self.settings.interface)
         except CommandError:
             live = []
+        self.live = live
         me = netmap.network.device(self.me)
         policy_hash = self.feed.policy_hash(tailnet)
         if policy_hash == NO_POLICY:
@@ -423,6 +514,7 @@ class MeshAgent:
             "wg_pubkey": encode_key(self.keys.public),
             "listen_port": self.settings.port,
             "endpoints": list(self.endpoints),
+            "observed": list(self.observed),
             "policy": policy,
             "peers": peer_rows(netmap, device_filter, live, self.clock()),
             "waiting_for": unannounced(netmap, device_filter),
@@ -452,3 +544,11 @@ def _find_peer(netmap: NetMap, target: str):
         ):
             return peer
     return None
+
+
+def _is_endpoint(text: str) -> bool:
+    try:
+        parse_endpoint(text)
+    except ValueError:
+        return False
+    return True

@@ -18,7 +18,9 @@ import json
 from dataclasses import dataclass
 
 from octravpn.acl.compile import DeviceFilter
+from octravpn.acl.network import TAILNET_PREFIXES
 from octravpn.acl.nftables import ruleset, table_name
+from octravpn.mesh.peerapi import PEER_PORT
 from octravpn.wireguard.config import InterfaceConfig
 from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.engine import Engine
@@ -56,7 +58,7 @@ class MeshHost:
         self, changes: MeshChanges, config: InterfaceConfig, device_filter: DeviceFilter, routes: tuple, save
     ) -> None:
         """Filter, then interface and peers, then routes and the uplink rules; `save()` once something is to undo."""
-        text = ruleset(device_filter, config.name)
+        text = ruleset(device_filter, config.name, services=(PEER_PORT,))
         if text != self.loaded_filter:
             self.runner.run(["nft", "-f", "-"], stdin=text)  # one transaction: the old filter holds until then
             self.loaded_filter = text
@@ -150,25 +152,27 @@ def _route_args(route: dict) -> list[str] | None:
     return argv + ["dev", route["dev"]]
 
 
-def local_endpoints(runner: CommandRunner, port: int, *, skip_interfaces: frozenset[str]) -> list[str]:
-    """ADDRESS:PORT for each global address of the host's own interfaces (not its tunnels), IPv4 first: where
-    peers on the same network, or with a route to it, reach this device."""
+def local_addresses(runner: CommandRunner, *, skip_interfaces: frozenset[str]) -> list:
+    """The global addresses of the host's own interfaces (not its tunnels, not loopback), with their prefixes,
+    IPv4 first: where peers on the same network, or with a route to it, reach this device."""
     try:
         links = json.loads(runner.run(["ip", "-j", "addr", "show"]) or "[]")
     except (CommandError, ValueError):
         return []
-    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    found = []
     for link in links:
         if link.get("ifname") in skip_interfaces or "LOOPBACK" in link.get("flags", []):
             continue
         for info in link.get("addr_info", []):
             if info.get("scope") != "global":
                 continue
-            address = ipaddress.ip_address(info["local"])
-            if address in ipaddress.ip_network("100.64.0.0/10") or address in ipaddress.ip_network(
-                "fd7a:7670:6e00::/48"
-            ):
+            interface = ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}")
+            if any(interface.ip in prefix for prefix in TAILNET_PREFIXES):
                 continue  # another tailnet interface's
-            found.append(address)
-    found.sort(key=lambda a: (a.version, int(a)))
-    return [f"{a}:{port}" if a.version == 4 else f"[{a}]:{port}" for a in found]
+            found.append(interface)
+    found.sort(key=lambda i: (i.version, int(i.ip)))
+    return found
+
+
+def endpoint_text(address, port: int) -> str:
+    return f"{address}:{port}" if address.version == 4 else f"[{address}]:{port}"

@@ -25,8 +25,15 @@ def _wireguard_endpoint(announced: str) -> str:
 
 
 def mesh_config(
-    netmap: NetMap, device_filter: DeviceFilter, *, name: str, private_key: bytes, listen_port: int
+    netmap: NetMap,
+    device_filter: DeviceFilter,
+    *,
+    name: str,
+    private_key: bytes,
+    listen_port: int,
+    endpoints: dict[str, str | None] | None = None,
 ) -> InterfaceConfig:
+    """`endpoints`: the endpoint chosen for each peer (`mesh.paths`); without it, each peer's first announced."""
     me = netmap.network.device(device_filter.device)
     peers = []
     for key in sorted(device_filter.peers):
@@ -34,12 +41,13 @@ def mesh_config(
         if peer is None or key == me.key:
             continue  # not announced yet: nothing to configure
         v4, v6 = peer.addresses
+        endpoint = endpoints.get(key) if endpoints is not None else (peer.endpoints[0] if peer.endpoints else None)
         peers.append(
             PeerConfig(
                 public_key=peer.wg_pubkey,
                 allowed_ips=(ipaddress.ip_network(f"{v4}/32"), ipaddress.ip_network(f"{v6}/128")),
-                endpoint=_wireguard_endpoint(peer.endpoints[0]) if peer.endpoints else None,
-                persistent_keepalive=KEEPALIVE_SECONDS if peer.endpoints else None,
+                endpoint=_wireguard_endpoint(endpoint) if endpoint else None,
+                persistent_keepalive=KEEPALIVE_SECONDS if endpoint else None,
             )
         )
     v4, v6 = me.addresses
