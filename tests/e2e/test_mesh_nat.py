@@ -72,7 +72,7 @@ def world(tmp_path_factory):
                 "1",
                 host=built.hosts[name],
             )
-            built.run(name, "set", "--hostname", name)
+            built.run(name, "set", "--hostname", name, *(["--relay"] if name == "hub" else []))
         yield built
     finally:
         for host in lab.clients:
@@ -99,9 +99,11 @@ def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_di
     for name in ("alice-laptop", "bob-laptop"):
         public = f"{PUBLIC[name]}:41641"
         mesh = _wait(
-            lambda name=name, public=public: (m := world.mesh(name)).get("observed") == [public]
-            and m["endpoints"][0] == public  # announced first
-            and m,
+            lambda name=name, public=public: (
+                (m := world.mesh(name)).get("observed") == [public]
+                and m["endpoints"][0] == public  # announced first
+                and m
+            ),
             what=f"{name} to learn its NAT's public endpoint from the hub and announce it",
             world=world,
         )
@@ -117,3 +119,29 @@ def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_di
     assert answer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641"
     assert world.peers("bob-laptop")["alice-laptop"]["endpoint"] == f"{PUBLIC['alice-laptop']}:41641"
     assert reaches(world.hosts["bob-laptop"], "icmp", world.mesh("alice-laptop")["addresses"][0])
+
+
+def test_behind_a_nat_that_maps_every_destination_anew_the_pair_goes_through_the_relay(world):
+    """bob's phone is behind an endpoint-dependent NAT: no direct path to alice's laptop can work. Both ask
+    the hub (which offers to relay) with signed requests; it forwards their WireGuard datagrams."""
+    hub = world.mesh("hub")
+    assert hub["relay"]["port"] == 41643
+    peer = _wait(
+        lambda: (p := world.peers("alice-laptop").get("bob-phone")) and p["path"] == "relayed by hub" and p,
+        timeout=120,
+        what="alice-laptop to reach bob-phone through the relay",
+        world=world,
+    )
+    assert peer["endpoint"].startswith(f"{PUBLIC['hub']}:")  # alice-laptop sends to the hub's relay port
+    _wait(
+        lambda: (p := world.peers("bob-phone")["alice-laptop"])["path"] == "relayed by hub" and p["handshake_age"],
+        what="the phone's side, and a handshake through the relay",
+        world=world,
+    )
+    answer = world.run("bob-phone", "ping", "alice-laptop", "--count", "2")
+    assert answer["answered"] == 2 and answer["path"] == "relayed by hub", answer
+    text = world.run("bob-phone", "ping", "alice-laptop", json_out=False)
+    assert "(relayed by hub)" in text
+    assert world.mesh("hub")["relay"]["pairs"] >= 1 and world.mesh("hub")["relay"]["forwarded_datagrams"] > 0
+    # The pair of laptops still goes direct: the relay is only for pairs that need it.
+    assert world.peers("alice-laptop")["bob-laptop"]["path"] == "direct"

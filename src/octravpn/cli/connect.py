@@ -168,6 +168,11 @@ def set_(
         None, "--tailnet", help="The tailnet whose mesh this device joins (when its member is in several)."
     ),
     mesh: bool = typer.Option(None, "--mesh/--no-mesh", help="Join the tailnet's mesh, or leave it."),
+    relay: bool = typer.Option(
+        None,
+        "--relay/--no-relay",
+        help="Relay for the tailnet's devices that cannot reach each other (public address).",
+    ),
     socket: Path = SOCKET_OPTION,
 ) -> None:
     """Change preferences in place: the connection's (until `down`) and the mesh's (kept); across daemon restarts."""
@@ -182,12 +187,13 @@ def set_(
         "advertise_tags": tags,
         "mesh_tailnet": mesh_tailnet,
         "mesh": mesh,
+        "relay": relay,
     }
     changes = {key: value for key, value in given.items() if value is not None}
     if not changes:
         raise UsageError(
             "nothing to set: give --kill-switch/--no-kill-switch, --accept-dns/--no-accept-dns, --leeway, --loss, "
-            "--hostname, --advertise-tags, --tailnet or --mesh/--no-mesh"
+            "--hostname, --advertise-tags, --tailnet, --mesh/--no-mesh or --relay/--no-relay"
         )
     state = LocalAPI(socket, timeout=CONTROL_TIMEOUT).post("/v1/prefs", changes)
     show_status(app_ctx.out, state, title="preferences set")

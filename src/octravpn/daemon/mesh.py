@@ -41,10 +41,13 @@ from octravpn.mesh.peerapi import PeerService, ask
 from octravpn.mesh.ping import echo
 from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
+from octravpn.mesh.relay import RELAY_PORT, RelayServer, request_relay
 from octravpn.mesh.state import MeshState, load_or_create_key
 from octravpn.mesh.view import peer_rows, unannounced
 from octravpn.protocol.announce import MAX_ENDPOINTS, Announcement, SignedAnnouncement, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
+from octravpn.protocol.errors import RemoteProtocolError
+from octravpn.protocol.relaywire import RelayRequest, encode_request
 from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
@@ -52,6 +55,9 @@ from octravpn.wireguard.runner import CommandError, CommandRunner
 log = logging.getLogger("octravpn.daemon.mesh")
 ENDPOINTS_EVERY = 5.0  # seconds between looks at the host's addresses
 OBSERVE_EVERY = 10.0  # seconds between asking peers where they see this device
+RELAY_AFTER = 30.0  # seconds without a handshake (every direct candidate tried) before asking a relay
+RELAY_ASK_EVERY = 3.0
+RELAY_REQUEST_LIFETIME = 300  # seconds; renewed at half
 PUT_RETRY = 5.0  # seconds before an indexer that refused or was unreachable is asked again
 POLICY_RETRY = 2.0  # seconds between attempts to fetch a policy whose hash is new
 CHAIN_BACKOFF_MAX = 30.0
@@ -64,6 +70,7 @@ class MeshSettings:
     indexers: tuple[str, ...]
     interface: str = "ovpn-mesh"
     port: int = 41641
+    relay_port: int = RELAY_PORT
     step_seconds: float = 1.0
 
     @property
@@ -118,11 +125,16 @@ class MeshAgent:
         self.attempts: dict[str, Attempt] = {}  # peer key -> the endpoint tried for it, since when
         self.live: list[PeerState] = []
         self.service: PeerService | None = None
+        self.relay_server: RelayServer | None = None
+        self.relayed: dict[str, Relayed] = {}  # peer key -> the relay carrying its traffic
+        self.unreached: dict[str, float] = {}  # peer key -> since when it has had no handshake
+        self.relay_asked: dict[str, float] = {}  # peer key -> when the relay was last asked
+        self.relay_errors: dict[str, str] = {}
         self.accepted: set[str] = set()  # indexers that keep the current announcement
         self.put_errors: dict[str, str] = {}
         self.put_next: dict[str, float] = {}
         self.fetch_errors: dict[str, str] = {}
-        self.built: tuple | None = None  # (inputs digest, netmap, filter)
+        self.built: tuple | None = None  # (inputs digest, netmap, filter, policy resolver or None)
         self.view: dict = {"state": "starting"}
 
     # ------------------------------------------------------------ public
@@ -170,7 +182,7 @@ class MeshAgent:
             interface = self.settings.interface
         if built is None:
             raise MeshUnavailable(f"the mesh is not running ({self.view.get('state')}): {self.view.get('error', '')}")
-        _, netmap, device_filter = built
+        _, netmap, device_filter, _ = built
         peer = _find_peer(netmap, target)
         if peer is None:
             raise UsageError(f"no device {target!r} in tailnet {netmap.tailnet_id}: see `octravpn status` for names")
@@ -181,10 +193,11 @@ class MeshAgent:
         address = str(peer.addresses[0])
         rtts = echo(address, interface, count=count, timeout=timeout)
         live = {p.public_key: p for p in self.host.peers(interface)}.get(peer.wg_pubkey)
+        relayed = self.relayed.get(peer.key)
         return {
             "name": peer.hostname,
             "address": address,
-            "path": "direct" if live and live.endpoint else "none",
+            "path": f"relayed by {relayed.relay_name}" if relayed else ("direct" if live and live.endpoint else "none"),
             "endpoint": live.endpoint if live else None,
             "rtt_ms": [round(r, 3) if r is not None else None for r in rtts],
             "answered": sum(r is not None for r in rtts),
@@ -303,6 +316,7 @@ class MeshAgent:
             "hostname": prefs.hostname or machine_hostname(),
             "endpoints": self.endpoints,
             "tags": list(prefs.tags),
+            "relay": self._relay_endpoint() if prefs.relay else "",
         }
         if fields != self.state.announced:
             # A time-based seq stays newer than anything an indexer holds, even after the state was lost.
@@ -321,6 +335,7 @@ class MeshAgent:
             endpoints=tuple(fields["endpoints"]),
             tags=tuple(fields["tags"]),
             seq=self.state.seq,
+            relay=fields["relay"],
         )
         body = SignedAnnouncement(
             announcement=announcement, signature=sign(self.domain, announcement, self.account.key)
@@ -367,12 +382,13 @@ class MeshAgent:
         if seen != {k: self.state.seen.get(k) for k in seen}:
             self.state.seen.update(seen)
             self._save()
-        if self.policy is None:
+        resolver = Resolver(self.policy[1], netmap.network) if self.policy is not None else None
+        if resolver is None:
             device = netmap.network.device(self.me)
             device_filter = DeviceFilter(device=self.me, addresses=device.addresses, entries=(), peers=frozenset())
         else:
-            device_filter = compile_device(Resolver(self.policy[1], netmap.network), self.me)
-        self.built = (key, netmap, device_filter)
+            device_filter = compile_device(resolver, self.me)
+        self.built = (key, netmap, device_filter, resolver)
         return netmap, device_filter
 
     def _apply(self, netmap: NetMap, device_filter: DeviceFilter) -> None:
@@ -396,6 +412,7 @@ class MeshAgent:
         routes = (V4_NETWORK, ipaddress.ip_network(f"{prefix6}/64"))
         self.host.apply(self.state.host, config, device_filter, routes, self._save)
         self._serve_peers(str(netmap.network.device(self.me).addresses[0]))
+        self._run_relay(netmap.tailnet_id)
         self._observe(netmap)
 
     def _paths(self, netmap: NetMap, device_filter: DeviceFilter) -> dict[str, str | None]:
@@ -421,7 +438,106 @@ class MeshAgent:
             else:
                 self.attempts[key] = attempt
             chosen[key] = attempt.endpoint if attempt else None
+            fresh = state is not None and state.latest_handshake and now - state.latest_handshake < paths.FRESH_SECONDS
+            relayed = self._relay_path(netmap, key, bool(fresh), now)
+            if relayed is not None:
+                chosen[key] = relayed
         return chosen
+
+    def _relay_path(self, netmap: NetMap, key: str, fresh: bool, now: float) -> str | None:
+        """The relay endpoint to use for a peer no direct path reached within RELAY_AFTER (None: go direct)."""
+        relayed = self.relayed.get(key)
+        if fresh:
+            self.unreached.pop(key, None)
+            self.relay_errors.pop(key, None)
+            if relayed is not None and now >= relayed.renew_at:
+                self._ask_relay(netmap, key, now)
+            return self.relayed[key].endpoint if key in self.relayed else None
+        since = self.unreached.setdefault(key, now)
+        if relayed is not None and now - since >= 2 * RELAY_AFTER:
+            del self.relayed[key]  # the relay did not bring a handshake either: start over, direct first
+            self.unreached[key] = now
+            return None
+        if relayed is None and now - since >= RELAY_AFTER and now - self.relay_asked.get(key, 0.0) >= RELAY_ASK_EVERY:
+            self._ask_relay(netmap, key, now)
+        return self.relayed[key].endpoint if key in self.relayed else None
+
+    def _ask_relay(self, netmap: NetMap, key: str, now: float) -> None:
+        self.relay_asked[key] = now
+        relay = _relay_of(netmap, self.me)
+        if relay is None:
+            self.relay_errors[key] = "no device of the tailnet offers to relay (`octravpn set --relay` on one)"
+            return
+        request = RelayRequest(
+            tailnet_id=netmap.tailnet_id,
+            device=self.account.address,
+            peer=netmap.peers[key].key,
+            relay=relay.key,
+            expires=int(now) + RELAY_REQUEST_LIFETIME,
+        )
+        address, port = parse_endpoint(relay.relay)
+        try:
+            answer = request_relay(
+                (str(address), port), encode_request(request, sign(self.domain, request, self.account.key))
+            )
+        except (OSError, RemoteProtocolError) as exc:
+            self.relay_errors[key] = f"relay {relay.hostname}: {exc}"
+            return
+        if answer.error:
+            self.relay_errors[key] = f"relay {relay.hostname}: {answer.error}"
+        elif answer.ready and answer.port:
+            self.relay_errors.pop(key, None)
+            self.relayed[key] = Relayed(
+                endpoint=endpoint_text(address, answer.port),
+                relay_name=relay.hostname,
+                renew_at=now + RELAY_REQUEST_LIFETIME / 2,
+            )
+        else:
+            self.relay_errors[key] = f"relay {relay.hostname}: waiting for the peer to ask too"
+
+    def _relay_endpoint(self) -> str:
+        """Where this device relays: its first endpoint's address (what peers see), at the relay port."""
+        if not self.endpoints:
+            return ""
+        address, _ = parse_endpoint(self.endpoints[0])
+        return endpoint_text(address, self.settings.relay_port)
+
+    def _relay_allowed(self, device: str, peer: str) -> str | None:
+        """The relay's check of a pair: both on the roster and the policy lets them talk (its own view)."""
+        built = self.built
+        if built is None or built[3] is None:
+            return "this relay has no policy in force: it relays for nobody"
+        _, netmap, _, resolver = built
+        keys = {d.key for d in netmap.network.devices}
+        if device not in keys or peer not in keys:
+            return "both devices must be on the tailnet's roster"
+        if peer not in compile_device(resolver, device).peers:
+            return "the tailnet's policy does not let these two devices talk"
+        return None
+
+    def _run_relay(self, tailnet: int) -> None:
+        if not self.state.prefs.relay:
+            self._stop_relay()
+            return
+        if self.relay_server is not None and self.relay_server.tailnet_id == tailnet:
+            return
+        self._stop_relay()
+        try:
+            self.relay_server = RelayServer(
+                relay=self.me,
+                tailnet_id=tailnet,
+                domain=self.domain,
+                allowed=self._relay_allowed,
+                port=self.settings.relay_port,
+                clock=self.clock,
+            )
+        except OSError as exc:
+            log.warning("cannot relay: %s", exc)
+
+    def _stop_relay(self) -> None:
+        if self.relay_server is not None:
+            self.relay_server.close()
+            self.relay_server = None
 
     def _serve_peers(self, address: str) -> None:
         if self.service is not None and self.service.address == address:
@@ -466,6 +582,9 @@ class MeshAgent:
 
     def _teardown(self) -> None:
         self.built = None
+        self._stop_relay()
+        self.relayed.clear()
+        self.unreached.clear()
         if self.service is not None:
             self.service.close()
             self.service = None
@@ -516,7 +635,11 @@ class MeshAgent:
             "endpoints": list(self.endpoints),
             "observed": list(self.observed),
             "policy": policy,
-            "peers": peer_rows(netmap, device_filter, live, self.clock()),
+            "peers": peer_rows(
+                netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relayed.items()}
+            ),
+            "relay": self.relay_server.shown() if self.relay_server else None,
+            "relay_errors": {netmap.peers[k].hostname: e for k, e in self.relay_errors.items() if k in netmap.peers},
             "waiting_for": unannounced(netmap, device_filter),
             "refused": refused,
             "indexers": {
@@ -528,6 +651,13 @@ class MeshAgent:
 
     def _save(self) -> None:
         self.state.save(self.settings.state_path)
+
+
+@dataclass(frozen=True)
+class Relayed:
+    endpoint: str  # the relay's port for this device's datagrams to the peer
+    relay_name: str
+    renew_at: float
 
 
 class MeshUnavailable(OctraVPNError):
@@ -552,3 +682,12 @@ def _is_endpoint(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _relay_of(netmap: NetMap, me: str):
+    """The tailnet's relay both ends of a pair pick: the first device by key that offers one (not this one)."""
+    for key in sorted(netmap.peers):
+        peer = netmap.peers[key]
+        if peer.relay and key != me:
+            return peer
+    return None

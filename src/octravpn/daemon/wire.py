@@ -98,7 +98,13 @@ class UpRequest:
 
 
 PREFERENCES = ("kill_switch", "accept_dns", "leeway_mb", "loss_percent")
-MESH_PREFERENCES = {"mesh": "enabled", "hostname": "hostname", "advertise_tags": "tags", "mesh_tailnet": "tailnet"}
+MESH_PREFERENCES = {
+    "mesh": "enabled",
+    "hostname": "hostname",
+    "advertise_tags": "tags",
+    "mesh_tailnet": "tailnet",
+    "relay": "relay",
+}
 
 
 def preferences(data) -> tuple[dict, dict]:
@@ -109,7 +115,7 @@ def preferences(data) -> tuple[dict, dict]:
     connection = {k: v for k, v in data.items() if k in PREFERENCES}
     UpRequest(exit="auto", **connection)  # the same checks as `up`'s
     mesh = {MESH_PREFERENCES[k]: v for k, v in data.items() if k in MESH_PREFERENCES}
-    for name, kinds in (("enabled", (bool,)), ("hostname", (str,)), ("tailnet", (int,))):
+    for name, kinds in (("enabled", (bool,)), ("hostname", (str,)), ("tailnet", (int,)), ("relay", (bool,))):
         if name in mesh:
             _kind(name, mesh[name], kinds)
     if "tags" in mesh:

@@ -334,6 +334,7 @@ def create_app(
                                 "endpoints",
                                 "tags",
                                 "seq",
+                                "relay",
                                 "signature",
                             ],
                             "properties": {
@@ -344,6 +345,7 @@ def create_app(
                                 "endpoints": {"type": "array", "items": {"type": "string"}},
                                 "tags": {"type": "array", "items": {"type": "string"}},
                                 "seq": {"type": "integer", "minimum": 0},
+                                "relay": {"type": "string"},
                                 "signature": {"type": "string"},
                             },
                         }

@@ -261,6 +261,7 @@ class Announcement(BaseModel):
     endpoints: list[str]
     tags: list[str]
     seq: int
+    relay: str
     signature: str
     stored_at: int
 

@@ -34,6 +34,7 @@ class MeshPeer:
     tags: frozenset[str]
     seq: int
     addresses: tuple  # (IPv4, IPv6), derived from chain order
+    relay: str = ""  # ADDRESS:PORT where it relays for the tailnet ("": it does not)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def build_netmap(
             tags=frozenset(a.tags),
             seq=a.seq,
             addresses=addresses[key],
+            relay=a.relay,
         )
     devices = tuple(
         Device(

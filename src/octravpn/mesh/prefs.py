@@ -17,9 +17,16 @@ class MeshPrefs:
     hostname: str | None = None  # None: the machine's own name
     tags: tuple[str, ...] = ()
     tailnet: int | None = None  # None: the one tailnet the device's member is in
+    relay: bool = False  # offer to relay for the tailnet's devices (needs a public address)
 
     def to_json(self) -> dict:
-        return {"enabled": self.enabled, "hostname": self.hostname, "tags": list(self.tags), "tailnet": self.tailnet}
+        return {
+            "enabled": self.enabled,
+            "hostname": self.hostname,
+            "tags": list(self.tags),
+            "tailnet": self.tailnet,
+            "relay": self.relay,
+        }
 
     @classmethod
     def from_json(cls, body: dict) -> MeshPrefs:
@@ -28,6 +35,7 @@ class MeshPrefs:
             hostname=body.get("hostname"),
             tags=tuple(body.get("tags", ())),
             tailnet=body.get("tailnet"),
+            relay=bool(body.get("relay", False)),
         )
 
     def changed(self, **changes) -> MeshPrefs:

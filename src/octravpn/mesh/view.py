@@ -9,7 +9,15 @@ from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.keys import encode_key
 
 
-def peer_rows(netmap: NetMap, device_filter: DeviceFilter, live: list[PeerState], now: float) -> list[dict]:
+def peer_rows(
+    netmap: NetMap,
+    device_filter: DeviceFilter,
+    live: list[PeerState],
+    now: float,
+    relayed: dict[str, str] | None = None,
+) -> list[dict]:
+    """`relayed`: peer key -> the name of the relay carrying its traffic."""
+    relayed = relayed or {}
     by_key = {p.public_key: p for p in live}
     rows = []
     for key in sorted(device_filter.peers):
@@ -27,7 +35,7 @@ def peer_rows(netmap: NetMap, device_filter: DeviceFilter, live: list[PeerState]
                 "tags": sorted(peer.tags),
                 "wg_pubkey": encode_key(peer.wg_pubkey),
                 "endpoint": state.endpoint if state else None,
-                "path": "direct" if state and state.endpoint else "none",
+                "path": _path(state, relayed.get(key)),
                 "last_handshake": handshake or None,
                 "handshake_age": round(now - handshake, 1) if handshake else None,
                 "rx_bytes": state.rx_bytes if state else 0,
@@ -40,3 +48,11 @@ def peer_rows(netmap: NetMap, device_filter: DeviceFilter, live: list[PeerState]
 def unannounced(netmap: NetMap, device_filter: DeviceFilter) -> list[str]:
     """Devices the policy lets this one talk to that have not announced themselves (no key, no endpoint yet)."""
     return sorted(key for key in device_filter.peers if key not in netmap.peers)
+
+
+def _path(state: PeerState | None, relay: str | None) -> str:
+    if relay:
+        return f"relayed by {relay}"
+    if state is None or not state.endpoint:
+        return "none"
+    return "direct" if state.latest_handshake else "trying"

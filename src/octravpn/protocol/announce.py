@@ -2,7 +2,7 @@
 
 Each daemon publishes one, through indexers (untrusted mailboxes), carrying its
 WireGuard key, hostname, the endpoints where it can be reached, the tags it
-asks for, and a sequence number; it republishes with a higher `seq` when any
+asks for, a sequence number, and where it relays for others if it does; it republishes with a higher `seq` when any
 of these change. An indexer, and then every receiving device, checks it again:
 the signature is the `device` key's, that key is a registered device of a
 member of the tailnet (or a member's own wallet key), and the `seq` is newer
@@ -48,6 +48,7 @@ class Announcement(TypedMessage):
     endpoints: tuple[str, ...]
     tags: tuple[str, ...]
     seq: int
+    relay: str = ""  # ADDRESS:PORT where it relays for its tailnet's devices ("": it does not)
     TYPE_NAME: ClassVar[str] = "Announcement"
     FIELDS: ClassVar = (
         ("tailnetId", "uint256", "tailnet_id"),
@@ -57,6 +58,7 @@ class Announcement(TypedMessage):
         ("endpoints", "string[]", "endpoints"),
         ("tags", "string[]", "tags"),
         ("seq", "uint64", "seq"),
+        ("relay", "string", "relay"),
     )
 
     def __post_init__(self) -> None:
@@ -80,6 +82,13 @@ class Announcement(TypedMessage):
                 parse_endpoint(endpoint)
             except ValueError as exc:
                 raise LocalProtocolError(str(exc)) from None
+        if not isinstance(self.relay, str):
+            raise LocalProtocolError("relay must be a string: ADDRESS:PORT, or empty")
+        if self.relay:
+            try:
+                parse_endpoint(self.relay)
+            except ValueError as exc:
+                raise LocalProtocolError(f"relay: {exc}") from None
         for tag in self.tags:
             if not TAG.match(tag):
                 raise LocalProtocolError(f"tag {tag!r} must be tag:NAME (a-z, 0-9, '_' and '-')")
@@ -100,13 +109,14 @@ class SignedAnnouncement:
             "endpoints": list(a.endpoints),
             "tags": list(a.tags),
             "seq": a.seq,
+            "relay": a.relay,
             "signature": "0x" + self.signature.hex(),
         }
 
     @classmethod
     def from_json(cls, body: object) -> SignedAnnouncement:
         """What came over the wire, checked field by field (`RemoteProtocolError` says what is wrong)."""
-        fields = ("tailnet_id", "device", "wg_pubkey", "hostname", "endpoints", "tags", "seq", "signature")
+        fields = ("tailnet_id", "device", "wg_pubkey", "hostname", "endpoints", "tags", "seq", "relay", "signature")
         if not isinstance(body, dict):
             raise RemoteProtocolError(f"an announcement is a JSON object with {', '.join(fields)}")
         missing, unknown = [f for f in fields if f not in body], sorted(set(body) - set(fields))
@@ -124,6 +134,7 @@ class SignedAnnouncement:
                 endpoints=tuple(body["endpoints"]),
                 tags=tuple(body["tags"]),
                 seq=body["seq"],
+                relay=body["relay"],
             )
             return cls(announcement=announcement, signature=bytes.fromhex(str(body["signature"]).removeprefix("0x")))
         except (KeyFormatError, ValueError, ProtocolError) as exc:
