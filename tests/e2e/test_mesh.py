@@ -10,9 +10,12 @@ server.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,6 +82,10 @@ class Mesh:
 
     def peers(self, name: str) -> dict[str, dict]:
         return {p["name"]: p for p in self.mesh(name).get("peers", [])}
+
+    def lab_resolv(self, name: str) -> Path:
+        """The host's /etc/resolv.conf (`ip netns exec` bind-mounts this file there)."""
+        return Path(f"/etc/netns/{self.hosts[name].name}/resolv.conf")
 
     def ping(self, source: str, target: str, *, count: int = 1) -> dict:
         return self.run(source, "ping", target, "--count", str(count))
@@ -262,6 +269,33 @@ def test_ping_says_how_it_got_there_and_ip_gives_the_addresses(mesh):
         mesh.ping("bob-laptop", "nobody")
 
 
+def test_names_resolve_to_the_tailnet_addresses_and_everything_else_goes_to_the_usual_resolver(mesh):
+    laptop = mesh.hosts["bob-laptop"]
+    server = mesh.mesh("alice-server")
+    resolv = (mesh.lab_resolv("bob-laptop")).read_text()
+    assert "nameserver 100.100.100.100" in resolv and "search octravpn.internal" in resolv
+    found = laptop.run("getent", "ahostsv4", "alice-server.octravpn.internal").stdout.split()
+    assert found[0] == server["addresses"][0]
+    assert laptop.run("getent", "ahostsv6", "alice-server").stdout.split()[0] == server["addresses"][1]  # search
+    assert reaches(laptop, "icmp", "alice-server")  # by name
+    # Not a peer, or nobody: no such name (and the question never leaves the device).
+    assert laptop.run("getent", "hosts", "alice-laptop.octravpn.internal", check=False).returncode != 0
+    assert laptop.run("getent", "hosts", "nobody.octravpn.internal", check=False).returncode != 0
+    # Any other name is asked of the resolver the host had: the lab's internet host, which knows one name.
+    assert mesh.mesh("bob-laptop")["dns"]["upstream"] == ["192.0.2.65"]
+    upstream = subprocess.Popen(
+        ["ip", "netns", "exec", mesh.lab.internet.name, sys.executable, "-c", UPSTREAM_DNS],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert upstream.stdout.readline().strip() == "ready"
+        assert laptop.run("getent", "ahostsv4", "web.example").stdout.split()[0] == WEB_ADDRESS
+    finally:
+        upstream.kill()
+        upstream.wait()
+
+
 class HostileIndexer:
     """An indexer that serves what the test tells it to: forged and replayed announcements among real ones."""
 
@@ -347,7 +381,7 @@ def test_an_indexer_serving_forged_or_replayed_announcements_changes_nothing(mes
 def test_an_exit_session_and_the_mesh_at_the_same_time(mesh, tmp_path):
     """bob-laptop connects through the exit (kill switch on): the web goes through the exit, mesh addresses
     through the mesh, and the mesh's own packets leave by the uplink, not inside the exit's tunnel."""
-    exit_node = Exit(mesh.cli, tmp_path).start()
+    exit_node = Exit(mesh.cli, tmp_path, "--dns", "203.0.113.53").start()
     laptop = mesh.hosts["bob-laptop"]
     try:
         mesh.run("bob-laptop", "up", "--exit", "operator", "--interface", unique("ov"), "--max-pay", "0.01")
@@ -356,9 +390,15 @@ def test_an_exit_session_and_the_mesh_at_the_same_time(mesh, tmp_path):
         assert reaches(laptop, "tcp", mesh.address("alice-server"), 8080) is False  # nobody listens: refused
         seen_by_server = mesh.peers("alice-server")["bob-laptop"]["endpoint"]
         assert seen_by_server == mesh.mesh("bob-laptop")["endpoints"][0], seen_by_server  # not the exit's address
+        # Names: the mesh still answers them, and passes other names to the exit's servers now.
+        assert "nameserver 100.100.100.100" in mesh.lab_resolv("bob-laptop").read_text()
+        _wait(lambda: mesh.mesh("bob-laptop")["dns"]["upstream"] == ["203.0.113.53"], what="the exit's DNS", mesh=mesh)
+        assert reaches(laptop, "icmp", "alice-server")
     finally:
         mesh.run("bob-laptop", "down", "--settle-wait", "0")
         exit_node.stop()
+    _wait(lambda: mesh.mesh("bob-laptop")["dns"]["upstream"] == ["192.0.2.65"], what="the host's own DNS again")
+    assert "nameserver 100.100.100.100" in mesh.lab_resolv("bob-laptop").read_text()
 
 
 def test_a_new_policy_takes_effect_and_one_that_cannot_be_fetched_leaves_the_last_good_one(mesh):
@@ -424,3 +464,21 @@ def test_stopping_the_daemon_takes_the_mesh_off_the_host_and_a_restart_puts_it_b
     mesh.start(name)
     _wait(lambda: "alice-server" in mesh.peers(name), what="the mesh back", mesh=mesh)
     assert reaches(host, "icmp", mesh.address("alice-server"))
+
+
+UPSTREAM_DNS = f"""
+import socket
+from dnslib import A, QTYPE, RCODE, RR, DNSRecord
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", 53))
+print("ready", flush=True)
+while True:
+    data, source = sock.recvfrom(512)
+    query = DNSRecord.parse(data)
+    reply = query.reply()
+    if str(query.q.qname) == "web.example." and query.q.qtype == QTYPE.A:
+        reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A("{WEB_ADDRESS}"), ttl=60))
+    elif str(query.q.qname) != "web.example.":
+        reply.header.rcode = RCODE.NXDOMAIN
+    sock.sendto(reply.pack(), source)
+"""

@@ -173,6 +173,9 @@ def set_(
         "--relay/--no-relay",
         help="Relay for the tailnet's devices that cannot reach each other (public address).",
     ),
+    mesh_dns: bool = typer.Option(
+        None, "--mesh-dns/--no-mesh-dns", help="Answer the tailnet's names (HOSTNAME.octravpn.internal)."
+    ),
     socket: Path = SOCKET_OPTION,
 ) -> None:
     """Change preferences in place: the connection's (until `down`) and the mesh's (kept); across daemon restarts."""
@@ -188,12 +191,13 @@ def set_(
         "mesh_tailnet": mesh_tailnet,
         "mesh": mesh,
         "relay": relay,
+        "mesh_dns": mesh_dns,
     }
     changes = {key: value for key, value in given.items() if value is not None}
     if not changes:
         raise UsageError(
             "nothing to set: give --kill-switch/--no-kill-switch, --accept-dns/--no-accept-dns, --leeway, --loss, "
-            "--hostname, --advertise-tags, --tailnet, --mesh/--no-mesh or --relay/--no-relay"
+            "--hostname, --advertise-tags, --tailnet, --mesh/--no-mesh, --relay/--no-relay or --mesh-dns/--no-mesh-dns"
         )
     state = LocalAPI(socket, timeout=CONTROL_TIMEOUT).post("/v1/prefs", changes)
     show_status(app_ctx.out, state, title="preferences set")

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from octravpn.mesh.host import MESH_FWMARK
+from octravpn.mesh.host import EXIT_RESOLV_MARK, MESH_FWMARK
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 SPLIT_DEFAULT = ("0.0.0.0/1", "128.0.0.0/1")
@@ -151,7 +151,7 @@ def remove_kill_switch(runner: CommandRunner, table: str) -> bool:
 
 
 def resolv_conf(servers: tuple[str, ...]) -> str:
-    return "# written by octravpn while connected; restored by `octravpn down`\n" + "".join(
+    return f"{EXIT_RESOLV_MARK}; restored by `octravpn down`\n" + "".join(
         f"nameserver {server}\n" for server in servers
     )
 

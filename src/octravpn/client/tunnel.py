@@ -30,6 +30,7 @@ class TunnelOptions:
     accept_dns: bool = True
     dns_file: Path = Path("/etc/resolv.conf")
     mesh_interface: str | None = None  # let through the kill switch
+    dns_by_mesh: bool = False  # the mesh answers the host's DNS: it forwards to the exit's servers itself
 
 
 def interface_config(
@@ -150,7 +151,7 @@ class HostNetwork:
             changes.kill_switch_table = routing.table
 
     def set_dns(self, changes: HostChanges, dns: tuple[str, ...]) -> None:
-        if not (self.options.accept_dns and dns):
+        if not (self.options.accept_dns and dns) or self.options.dns_by_mesh:
             return
         backup = host_network.set_dns(self.options.dns_file, dns)
         if changes.dns_file is None:  # keep the original, not an earlier exit's servers

@@ -32,7 +32,16 @@ from octravpn.errors import OctraVPNError, UsageError
 from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
 from octravpn.mesh.chainfeed import ChainFeed
-from octravpn.mesh.host import MESH_FWMARK, MeshChanges, MeshHost, endpoint_text, local_addresses
+from octravpn.mesh.dns import RESOLVER_ADDRESS, SUFFIX, NameServer, nameservers
+from octravpn.mesh.host import (
+    MESH_FWMARK,
+    MeshChanges,
+    MeshHost,
+    endpoint_text,
+    give_back_resolver,
+    local_addresses,
+    remove_resolver_address,
+)
 from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
 from octravpn.mesh.netmap import NetMap, build_netmap
@@ -71,6 +80,7 @@ class MeshSettings:
     interface: str = "ovpn-mesh"
     port: int = 41641
     relay_port: int = RELAY_PORT
+    dns_file: Path = Path("/etc/resolv.conf")
     step_seconds: float = 1.0
 
     @property
@@ -130,6 +140,8 @@ class MeshAgent:
         self.unreached: dict[str, float] = {}  # peer key -> since when it has had no handshake
         self.relay_asked: dict[str, float] = {}  # peer key -> when the relay was last asked
         self.relay_errors: dict[str, str] = {}
+        self.name_server: NameServer | None = None
+        self.exit_dns: tuple[str, ...] | None = None  # the exit's DNS servers while a session uses them
         self.accepted: set[str] = set()  # indexers that keep the current announcement
         self.put_errors: dict[str, str] = {}
         self.put_next: dict[str, float] = {}
@@ -413,6 +425,7 @@ class MeshAgent:
         self.host.apply(self.state.host, config, device_filter, routes, self._save)
         self._serve_peers(str(netmap.network.device(self.me).addresses[0]))
         self._run_relay(netmap.tailnet_id)
+        self._answer_names()
         self._observe(netmap)
 
     def _paths(self, netmap: NetMap, device_filter: DeviceFilter) -> dict[str, str | None]:
@@ -534,6 +547,52 @@ class MeshAgent:
         except OSError as exc:
             log.warning("cannot relay: %s", exc)
 
+    # -------------------------------------------------------------- names
+    @property
+    def resolving(self) -> bool:
+        """Whether the mesh answers this host's DNS now (an exit session then leaves resolv.conf to it)."""
+        return self.name_server is not None
+
+    def _answer_names(self) -> None:
+        if not self.state.prefs.dns:
+            self._stop_names()
+            return
+        if self.name_server is None:
+            try:
+                self.host.add_resolver_address(self.state.host, self._save)
+                self.name_server = NameServer(self._names_now, self._upstream)
+            except (OSError, CommandError) as exc:
+                log.warning("cannot answer names: %s", exc)
+                return
+        self.host.take_resolver(self.state.host, self.settings.dns_file, self._upstream(), self._save)
+
+    def _stop_names(self) -> None:
+        if self.name_server is not None:
+            self.name_server.close()
+            self.name_server = None
+        if self.state.host is not None and (self.state.host.dns_file or self.state.host.resolver_address):
+            give_back_resolver(self.state.host)
+            remove_resolver_address(self.runner, self.state.host)
+            self._save()
+
+    def _names_now(self) -> dict[str, tuple]:
+        """hostname -> (IPv4, IPv6): this device and its peers (the devices it may talk to)."""
+        built = self.built
+        if built is None:
+            return {}
+        _, netmap, device_filter, _ = built
+        names = {netmap.peers[k].hostname: netmap.peers[k].addresses for k in device_filter.peers if k in netmap.peers}
+        if self.state.announced:
+            names[self.state.announced["hostname"]] = netmap.network.device(self.me).addresses
+        return names
+
+    def _upstream(self) -> list[str]:
+        """Where other names go: the exit's servers during a session that uses them, else the host's own."""
+        if self.exit_dns:
+            return list(self.exit_dns)
+        backup = self.state.host.dns_backup if self.state.host else None
+        return nameservers(backup or "")
+
     def _stop_relay(self) -> None:
         if self.relay_server is not None:
             self.relay_server.close()
@@ -583,6 +642,7 @@ class MeshAgent:
     def _teardown(self) -> None:
         self.built = None
         self._stop_relay()
+        self._stop_names()
         self.relayed.clear()
         self.unreached.clear()
         if self.service is not None:
@@ -639,6 +699,9 @@ class MeshAgent:
                 netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relayed.items()}
             ),
             "relay": self.relay_server.shown() if self.relay_server else None,
+            "dns": {"resolver": RESOLVER_ADDRESS, "suffix": SUFFIX, "upstream": self._upstream()}
+            if self.name_server
+            else None,
             "relay_errors": {netmap.peers[k].hostname: e for k, e in self.relay_errors.items() if k in netmap.peers},
             "waiting_for": unannounced(netmap, device_filter),
             "refused": refused,

@@ -152,6 +152,7 @@ class Daemon:
                 indexers=settings.indexers,
                 interface=settings.mesh_interface,
                 port=settings.mesh_port,
+                dns_file=settings.dns_file,
             ),
             account=account,
             domain=self.domain,
@@ -335,6 +336,7 @@ class Daemon:
             accept_dns=request.accept_dns,
             dns_file=self.settings.dns_file,
             mesh_interface=self.settings.mesh_interface,
+            dns_by_mesh=self.mesh.resolving,
         )
         return HostNetwork(self.runner, options, control)
 
@@ -796,6 +798,9 @@ class Daemon:
         held."""
         self._save()
         session = self.session
+        prefs = self.state.prefs
+        connected = session is not None and prefs is not None and UpRequest.from_json(prefs).accept_dns
+        self.mesh.exit_dns = tuple(session.connection.dns) if connected and session.connection.dns else None
         built = snapshot.build(
             self.state,
             snapshot.Identity(

@@ -104,6 +104,7 @@ MESH_PREFERENCES = {
     "advertise_tags": "tags",
     "mesh_tailnet": "tailnet",
     "relay": "relay",
+    "mesh_dns": "dns",
 }
 
 
@@ -115,7 +116,13 @@ def preferences(data) -> tuple[dict, dict]:
     connection = {k: v for k, v in data.items() if k in PREFERENCES}
     UpRequest(exit="auto", **connection)  # the same checks as `up`'s
     mesh = {MESH_PREFERENCES[k]: v for k, v in data.items() if k in MESH_PREFERENCES}
-    for name, kinds in (("enabled", (bool,)), ("hostname", (str,)), ("tailnet", (int,)), ("relay", (bool,))):
+    for name, kinds in (
+        ("enabled", (bool,)),
+        ("hostname", (str,)),
+        ("tailnet", (int,)),
+        ("relay", (bool,)),
+        ("dns", (bool,)),
+    ):
         if name in mesh:
             _kind(name, mesh[name], kinds)
     if "tags" in mesh:

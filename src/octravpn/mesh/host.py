@@ -16,16 +16,19 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from octravpn.acl.compile import DeviceFilter
 from octravpn.acl.network import TAILNET_PREFIXES
 from octravpn.acl.nftables import ruleset, table_name
+from octravpn.mesh import dns
 from octravpn.mesh.peerapi import PEER_PORT
 from octravpn.wireguard.config import InterfaceConfig
 from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
+EXIT_RESOLV_MARK = "# written by octravpn while connected"  # the exit's servers: not the host's own
 MESH_FWMARK = 0x6F76  # "ov": the mesh interface's own (encrypted) packets
 RULE_PRIORITY = 5270  # then RULE_PRIORITY + 1; well before the main table's 32766
 UPLINK_TABLE = 5270  # the host's default routes, for the mesh's packets only
@@ -39,13 +42,30 @@ class MeshChanges:
     interface: str
     filter_loaded: bool = False
     rules: bool = False
+    dns_file: str | None = None  # the resolver configuration the mesh took over,
+    dns_backup: str | None = None  # and what it held before
+    resolver_address: bool = False  # dns.RESOLVER_ADDRESS put on the loopback interface
 
     def to_json(self) -> dict:
-        return {"interface": self.interface, "filter_loaded": self.filter_loaded, "rules": self.rules}
+        return {
+            "interface": self.interface,
+            "filter_loaded": self.filter_loaded,
+            "rules": self.rules,
+            "dns_file": self.dns_file,
+            "dns_backup": self.dns_backup,
+            "resolver_address": self.resolver_address,
+        }
 
     @classmethod
     def from_json(cls, body: dict) -> MeshChanges:
-        return cls(interface=body["interface"], filter_loaded=body["filter_loaded"], rules=body["rules"])
+        return cls(
+            interface=body["interface"],
+            filter_loaded=body["filter_loaded"],
+            rules=body["rules"],
+            dns_file=body.get("dns_file"),
+            dns_backup=body.get("dns_backup"),
+            resolver_address=body.get("resolver_address", False),
+        )
 
 
 class MeshHost:
@@ -110,8 +130,36 @@ class MeshHost:
             return []  # a family the host does not have (no IPv6): nothing there
 
     # ---------------------------------------------------------- teardown
+    def add_resolver_address(self, changes: MeshChanges, save) -> None:
+        """The mesh's name server's address, on the loopback interface: every local program reaches it (also
+        under an exit's kill switch), it is never a source address of the mesh, and peers cannot reach it (the
+        filter admits nothing to it)."""
+        if changes.resolver_address:
+            return
+        try:
+            self.runner.run(["ip", "addr", "add", f"{dns.RESOLVER_ADDRESS}/32", "dev", "lo"])
+        except CommandError as exc:
+            if "File exists" not in exc.stderr:
+                raise
+        changes.resolver_address = True
+        save()
+
+    def take_resolver(self, changes: MeshChanges, path: Path, servers: list[str], save) -> None:
+        """Point the host's resolver at the mesh's (keeping what was there, to give back), again if something
+        else (a DHCP client, an exit session that started before the mesh) rewrote it since."""
+        current = path.read_text() if path.exists() else ""
+        if dns.is_ours(current):
+            return
+        if not current.startswith(EXIT_RESOLV_MARK) or changes.dns_backup is None:
+            changes.dns_file, changes.dns_backup = str(path), current
+            save()
+        with path.open("w") as handle:  # in place: /etc/resolv.conf is often a bind mount or a symlink's target
+            handle.write(dns.resolv_conf(servers))
+
     def teardown(self, changes: MeshChanges) -> None:
-        """Undo everything: the interface (its routes go with it), the rules and table, then the filter."""
+        """Undo everything: the resolver, the interface (its routes go with it), the rules and table, the filter."""
+        give_back_resolver(changes)
+        remove_resolver_address(self.runner, changes)
         self.engine.down(changes.interface)
         if changes.rules:
             remove_uplink_rules(self.runner)
@@ -123,6 +171,24 @@ class MeshHost:
                 pass  # already gone
             changes.filter_loaded = False
         self.loaded_filter = None
+
+
+def give_back_resolver(changes: MeshChanges) -> None:
+    if changes.dns_file and changes.dns_backup is not None:
+        path = Path(changes.dns_file)
+        if path.exists() and dns.is_ours(path.read_text()):
+            with path.open("w") as handle:
+                handle.write(changes.dns_backup)
+    changes.dns_file = changes.dns_backup = None
+
+
+def remove_resolver_address(runner: CommandRunner, changes: MeshChanges) -> None:
+    if changes.resolver_address:
+        try:
+            runner.run(["ip", "addr", "del", f"{dns.RESOLVER_ADDRESS}/32", "dev", "lo"])
+        except CommandError:
+            pass  # already gone
+        changes.resolver_address = False
 
 
 def remove_uplink_rules(runner: CommandRunner) -> None:

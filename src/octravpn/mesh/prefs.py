@@ -18,6 +18,7 @@ class MeshPrefs:
     tags: tuple[str, ...] = ()
     tailnet: int | None = None  # None: the one tailnet the device's member is in
     relay: bool = False  # offer to relay for the tailnet's devices (needs a public address)
+    dns: bool = True  # answer the tailnet's names (split DNS: the host's resolver points at the mesh's)
 
     def to_json(self) -> dict:
         return {
@@ -26,6 +27,7 @@ class MeshPrefs:
             "tags": list(self.tags),
             "tailnet": self.tailnet,
             "relay": self.relay,
+            "dns": self.dns,
         }
 
     @classmethod
@@ -36,6 +38,7 @@ class MeshPrefs:
             tags=tuple(body.get("tags", ())),
             tailnet=body.get("tailnet"),
             relay=bool(body.get("relay", False)),
+            dns=bool(body.get("dns", True)),
         )
 
     def changed(self, **changes) -> MeshPrefs:
