@@ -18,13 +18,14 @@ FUZZ_PROFILE := $(if $(CI),ci,dev)
 SYSTEM_TOOLS := wg wireguard-go ip ping nft systemd-analyze
 SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables systemd
 
-.PHONY: help deps tools system-deps postgres demo test lint test-contract bench bench-daemon bench-indexer gas artifacts lock clean
+.PHONY: help deps tools system-deps postgres demo test lint test-contract bench bench-daemon bench-mesh bench-indexer gas artifacts lock clean
 
 help:
 	@echo "make demo   - the whole story on a local devnet: an exit and a client in namespaces, a page through the tunnel"
 	@echo "make test   - install everything needed and run the whole test suite"
 	@echo "make bench  - tunnel throughput vs plain WireGuard, connect time, agent CPU and memory"
 	@echo "make bench-daemon - status wall time, up to the first byte, exit failover time"
+	@echo "make bench-mesh - mesh throughput vs WireGuard by hand, join, revoke and policy times"
 	@echo "make bench-indexer - indexer ingest rate and discovery API latency"
 	@echo "make gas    - print the gas table and the bytecode size"
 
@@ -87,6 +88,11 @@ bench: deps tools system-deps
 # The device daemon: `status` wall time (also with the chain stalled), `up` to the first byte, exit failover (~4 min).
 bench-daemon: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/daemon.py
+
+# The mesh, live: throughput vs WireGuard by hand, device add -> first ping, revoke and policy take effect (~4 min).
+bench-mesh: deps tools system-deps
+	@command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iperf3; }
+	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/mesh_live.py
 
 # Indexer: events/s ingested from a generated 50,000-event history, /v1/exits p50/p99 at 10,000 exits (~4 min).
 bench-indexer: deps tools

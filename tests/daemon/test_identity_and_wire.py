@@ -8,7 +8,15 @@ import pytest
 from octravpn.client.health import ExitHealth
 from octravpn.client.probe import checksum, echo_request
 from octravpn.daemon import identity
-from octravpn.daemon.wire import UpRequest, WireError, confirmation, settle_wait, wallet_address
+from octravpn.daemon.wire import (
+    UpRequest,
+    WireError,
+    confirmation,
+    ping_request,
+    preferences,
+    settle_wait,
+    wallet_address,
+)
 from octravpn.errors import ConfigError
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -78,6 +86,33 @@ def test_the_small_bodies_are_checked_too():
         (wallet_address, {"wallet": 7}),
     ):
         with pytest.raises(WireError):
+            call(body)
+
+
+def test_set_and_ping_bodies_split_the_connections_preferences_from_the_meshs_and_check_both():
+    assert preferences({"kill_switch": False, "hostname": "box", "advertise_tags": ["tag:a"], "relay": True}) == (
+        {"kill_switch": False},
+        {"hostname": "box", "tags": ["tag:a"], "relay": True},
+    )
+    assert preferences({"mesh": False, "mesh_dns": True, "mesh_tailnet": 2}) == (
+        {},
+        {"enabled": False, "dns": True, "tailnet": 2},
+    )
+    assert ping_request({"target": "box"}) == ("box", 3) and ping_request({"target": "box", "count": 20}) == ("box", 20)
+    for call, body, says in (
+        (preferences, {}, "some of"),
+        (preferences, {"colour": "red"}, "some of"),
+        (preferences, {"hostname": "no_underscores"}, "one DNS label"),
+        (preferences, {"hostname": 5}, "hostname must be str"),
+        (preferences, {"advertise_tags": "tag:a"}, "list of strings"),
+        (preferences, {"advertise_tags": ["web"]}, "tag:NAME"),
+        (preferences, {"relay": "yes"}, "relay must be bool"),
+        (preferences, {"mesh_tailnet": True}, "tailnet must be int"),
+        (ping_request, {"count": 1}, "target"),
+        (ping_request, {"target": "box", "count": 0}, "count must be 1-20"),
+        (ping_request, {"target": ""}, "hostname, a tailnet address"),
+    ):
+        with pytest.raises(WireError, match=says):
             call(body)
 
 

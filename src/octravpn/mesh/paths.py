@@ -54,7 +54,8 @@ def choose(
         return Attempt(live_endpoint, now, options)
     if not options:
         return None
-    if attempt is None or attempt.options != options:  # new, or it announced other endpoints: the best first
+    if attempt is None or attempt.options != options or attempt.endpoint not in options:
+        # new; or it announced other endpoints; or the path WireGuard had went quiet: the best candidate first
         return Attempt(options[0], now, options)
     if now - attempt.since < TRY_SECONDS or (last_handshake and last_handshake >= attempt.since):
         return attempt
