@@ -106,3 +106,14 @@ def test_the_ruleset_admits_replies_then_the_policy_then_drops():
     assert not any("ip6" in line and "icmp accept" in line and "ipv6-icmp" not in line for line in lines)
     assert lines[-3:] == ['iifname "om0" drop', "}", "}"]
     assert table_name("om-mesh.1") == "octravpn_acl_om_mesh_1"
+    # The mesh's own service port is open to peers (only peers reach the interface), before the drop.
+    served = [
+        line.strip()
+        for line in ruleset(compile_device(world.resolver, key("db")), "om0", services=(41642,)).splitlines()
+    ]
+    assert served[-4:] == [
+        'iifname "om0" ip daddr 100.64.0.11 udp dport { 41642 } accept',
+        'iifname "om0" drop',
+        "}",
+        "}",
+    ]

@@ -6,8 +6,8 @@ it optional (there is no terminal here to answer on). What a reader would have d
 for a grace period, create the file a line names, open the session a line refers to) is done by the steps
 below, through the command line too. Long-running commands run in the background until they answer, then get
 SIGTERM; the device daemon keeps running for the lines after it (`status`, `device add` of its key) until the
-line that needs it stopped. Only the lines that need a running exit node (in its own network namespace) are
-left out: `tests/e2e` runs those end to end.
+line that needs it stopped. Only the lines that need a running exit node (in its own network namespace) or a
+mesh of devices (in theirs) are left out: `tests/e2e` runs those end to end.
 """
 
 import base64
@@ -43,6 +43,8 @@ NEEDS_A_RUNNING_EXIT = {
     "set --no-kill-switch",
     "wg-config --exit operator -o operator.conf",
 }
+# A mesh needs peers in network namespaces: `tests/e2e/test_mesh.py` runs these lines end to end.
+NEEDS_A_MESH = {"ping build-box", "ip"}
 
 
 class Walk:
@@ -181,6 +183,8 @@ class Walk:
             return {"0x…": self.run("status")["device"]}
         if text.startswith("daemon cleanup"):
             self.stop_daemon()  # cleaning up is for a daemon stopped for good
+        if text.startswith("set --hostname") and self.daemon is None:
+            self.start_daemon("daemon", "run")  # the mesh's preferences are the daemon's
         if text.startswith("-w bob device revoke"):
             return {"0x…": self.captured["device"]}
         if text.startswith("-w bob session open"):
@@ -318,7 +322,7 @@ def test_every_readme_example_runs(walk):
     ran, left_out = [], []
     for example in examples():
         text = " ".join(example.text.split())
-        if text in NEEDS_A_RUNNING_EXIT:
+        if text in NEEDS_A_RUNNING_EXIT | NEEDS_A_MESH:
             left_out.append(text)
             continue
         substitutions = walk.before(text)
@@ -345,5 +349,5 @@ def test_every_readme_example_runs(walk):
         if walk.captured.pop("network_override", None):
             walk.monkeypatch.delenv("OCTRAVPN_NETWORK")
         ran.append(text)
-    assert sorted(left_out) == sorted(NEEDS_A_RUNNING_EXIT)  # every other line ran
-    assert len(ran) == len(examples()) - len(NEEDS_A_RUNNING_EXIT)
+    assert sorted(left_out) == sorted(NEEDS_A_RUNNING_EXIT | NEEDS_A_MESH)  # every other line ran
+    assert len(ran) == len(examples()) - len(NEEDS_A_RUNNING_EXIT | NEEDS_A_MESH)

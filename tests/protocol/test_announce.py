@@ -67,6 +67,8 @@ def test_a_signed_announcement_travels_and_verifies_as_its_devices():
         ({"seq": -1}, "uint64"),
         ({"wg_pubkey": b"\x11" * 31}, "32 bytes"),
         ({"device": "0x1234"}, "20-byte hex address"),
+        ({"relay": "relay.example:41643"}, "relay: "),
+        ({"relay": 41643}, "relay must be a string"),
     ],
 )
 def test_every_field_is_checked(changes, says):
@@ -98,3 +100,12 @@ def test_what_comes_over_the_wire_is_refused_with_what_is_wrong(body, says):
 def test_endpoints_are_literal_addresses_with_ports():
     assert parse_endpoint("[2001:db8::7]:41641")[1] == 41641
     assert str(parse_endpoint("203.0.113.7:1")[0]) == "203.0.113.7"
+
+
+def test_a_relay_endpoint_is_signed_with_the_rest():
+    offered = _announcement(relay="198.51.100.7:41643")
+    assert offered.relay == "198.51.100.7:41643" and _announcement().relay == ""
+    assert offered.struct_hash() != _announcement().struct_hash()
+    body = SignedAnnouncement(announcement=offered, signature=b"\x00" * 65).to_json()
+    assert body["relay"] == "198.51.100.7:41643"
+    assert SignedAnnouncement.from_json(body).announcement == offered
