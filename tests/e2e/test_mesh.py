@@ -150,7 +150,9 @@ EXPECTED_PEERS = {
 def test_members_devices_become_peers_as_the_policy_says_and_the_outsider_is_nobodys(mesh):
     for name, peers in EXPECTED_PEERS.items():
         _wait(lambda name=name, peers=peers: set(mesh.peers(name)) == peers, what=f"{name}'s peers {peers}", mesh=mesh)
-    carol = mesh.mesh("carol")
+    carol = _wait(
+        lambda: (m := mesh.mesh("carol"))["state"] != "not-registered" and m, what="carol's daemon to see her key"
+    )
     assert carol["state"] == "no-tailnet" and "in no tailnet" in carol["error"]
     server = mesh.peers("alice-server")
     assert (

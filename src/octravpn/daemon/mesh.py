@@ -45,28 +45,23 @@ from octravpn.mesh.host import (
 from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
 from octravpn.mesh.netmap import NetMap, build_netmap
+from octravpn.mesh.observe import Observer
 from octravpn.mesh.paths import Attempt
-from octravpn.mesh.peerapi import PeerService, ask
 from octravpn.mesh.ping import echo
 from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
-from octravpn.mesh.relay import RELAY_PORT, RelayServer, request_relay
+from octravpn.mesh.relay import RELAY_PORT, RelayServer
+from octravpn.mesh.relaying import RelayClient
 from octravpn.mesh.state import MeshState, load_or_create_key
 from octravpn.mesh.view import peer_rows, unannounced
 from octravpn.protocol.announce import MAX_ENDPOINTS, Announcement, SignedAnnouncement, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
-from octravpn.protocol.errors import RemoteProtocolError
-from octravpn.protocol.relaywire import RelayRequest, encode_request
 from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 log = logging.getLogger("octravpn.daemon.mesh")
 ENDPOINTS_EVERY = 5.0  # seconds between looks at the host's addresses
-OBSERVE_EVERY = 10.0  # seconds between asking peers where they see this device
-RELAY_AFTER = 30.0  # seconds without a handshake (every direct candidate tried) before asking a relay
-RELAY_ASK_EVERY = 3.0
-RELAY_REQUEST_LIFETIME = 300  # seconds; renewed at half
 PUT_RETRY = 5.0  # seconds before an indexer that refused or was unreachable is asked again
 POLICY_RETRY = 2.0  # seconds between attempts to fetch a policy whose hash is new
 CHAIN_BACKOFF_MAX = 30.0
@@ -130,16 +125,10 @@ class MeshAgent:
         self.endpoints: list[str] = []
         self.local: list = []  # this host's own addresses (ip_interface), see `local_addresses`
         self.endpoints_at = float("-inf")
-        self.observed: list[str] = []  # this device's endpoints as its peers see them (behind a NAT: its public one)
-        self.observed_at = float("-inf")
+        self.observer = Observer()  # where peers see this device (behind a NAT: its public endpoint)
         self.attempts: dict[str, Attempt] = {}  # peer key -> the endpoint tried for it, since when
-        self.live: list[PeerState] = []
-        self.service: PeerService | None = None
         self.relay_server: RelayServer | None = None
-        self.relayed: dict[str, Relayed] = {}  # peer key -> the relay carrying its traffic
-        self.unreached: dict[str, float] = {}  # peer key -> since when it has had no handshake
-        self.relay_asked: dict[str, float] = {}  # peer key -> when the relay was last asked
-        self.relay_errors: dict[str, str] = {}
+        self.relaying = RelayClient(account=account, domain=domain)  # peers reached through a relay
         self.name_server: NameServer | None = None
         self.exit_dns: tuple[str, ...] | None = None  # the exit's DNS servers while a session uses them
         self.accepted: set[str] = set()  # indexers that keep the current announcement
@@ -148,6 +137,15 @@ class MeshAgent:
         self.fetch_errors: dict[str, str] = {}
         self.built: tuple | None = None  # (inputs digest, netmap, filter, policy resolver or None)
         self.view: dict = {"state": "starting"}
+
+    @property
+    def live(self) -> list[PeerState]:
+        """WireGuard's per-peer state of the mesh interface, as last read (shared with the peer service)."""
+        return self.observer.live
+
+    @live.setter
+    def live(self, value: list[PeerState]) -> None:
+        self.observer.live = value
 
     # ------------------------------------------------------------ public
     def start(self) -> None:
@@ -205,7 +203,7 @@ class MeshAgent:
         address = str(peer.addresses[0])
         rtts = echo(address, interface, count=count, timeout=timeout)
         live = {p.public_key: p for p in self.host.peers(interface)}.get(peer.wg_pubkey)
-        relayed = self.relayed.get(peer.key)
+        relayed = self.relaying.relayed.get(peer.key)
         return {
             "name": peer.hostname,
             "address": address,
@@ -321,7 +319,7 @@ class MeshAgent:
             self.endpoints_at = now
         local = [endpoint_text(a.ip, self.settings.port) for a in self.local]
         # What peers observe first: that is where peers behind other NATs can reach this device.
-        self.endpoints = list(dict.fromkeys([*self.observed, *local]))[:MAX_ENDPOINTS]
+        self.endpoints = list(dict.fromkeys([*self.observer.observed, *local]))[:MAX_ENDPOINTS]
         fields = {
             "tailnet_id": tailnet,
             "wg_pubkey": encode_key(self.keys.public),
@@ -423,10 +421,15 @@ class MeshAgent:
         prefix6 = V6_PREFIX.network_address + ((netmap.tailnet_id & 0xFFFF) << 64)
         routes = (V4_NETWORK, ipaddress.ip_network(f"{prefix6}/64"))
         self.host.apply(self.state.host, config, device_filter, routes, self._save)
-        self._serve_peers(str(netmap.network.device(self.me).addresses[0]))
+        self.observer.serve(str(netmap.network.device(self.me).addresses[0]))
         self._run_relay(netmap.tailnet_id)
         self._answer_names()
-        self._observe(netmap)
+        self.observer.observe(
+            netmap,
+            own={endpoint_text(a.ip, self.settings.port) for a in self.local},
+            relayed=set(self.relaying.relayed),
+            now=self.clock(),
+        )
 
     def _paths(self, netmap: NetMap, device_filter: DeviceFilter) -> dict[str, str | None]:
         """The endpoint to send to for each peer (see `mesh.paths`)."""
@@ -452,61 +455,10 @@ class MeshAgent:
                 self.attempts[key] = attempt
             chosen[key] = attempt.endpoint if attempt else None
             fresh = state is not None and state.latest_handshake and now - state.latest_handshake < paths.FRESH_SECONDS
-            relayed = self._relay_path(netmap, key, bool(fresh), now)
+            relayed = self.relaying.path(netmap, key, fresh=bool(fresh), now=now)
             if relayed is not None:
                 chosen[key] = relayed
         return chosen
-
-    def _relay_path(self, netmap: NetMap, key: str, fresh: bool, now: float) -> str | None:
-        """The relay endpoint to use for a peer no direct path reached within RELAY_AFTER (None: go direct)."""
-        relayed = self.relayed.get(key)
-        if fresh:
-            self.unreached.pop(key, None)
-            self.relay_errors.pop(key, None)
-            if relayed is not None and now >= relayed.renew_at:
-                self._ask_relay(netmap, key, now)
-            return self.relayed[key].endpoint if key in self.relayed else None
-        since = self.unreached.setdefault(key, now)
-        if relayed is not None and now - since >= 2 * RELAY_AFTER:
-            del self.relayed[key]  # the relay did not bring a handshake either: start over, direct first
-            self.unreached[key] = now
-            return None
-        if relayed is None and now - since >= RELAY_AFTER and now - self.relay_asked.get(key, 0.0) >= RELAY_ASK_EVERY:
-            self._ask_relay(netmap, key, now)
-        return self.relayed[key].endpoint if key in self.relayed else None
-
-    def _ask_relay(self, netmap: NetMap, key: str, now: float) -> None:
-        self.relay_asked[key] = now
-        relay = _relay_of(netmap, self.me)
-        if relay is None:
-            self.relay_errors[key] = "no device of the tailnet offers to relay (`octravpn set --relay` on one)"
-            return
-        request = RelayRequest(
-            tailnet_id=netmap.tailnet_id,
-            device=self.account.address,
-            peer=netmap.peers[key].key,
-            relay=relay.key,
-            expires=int(now) + RELAY_REQUEST_LIFETIME,
-        )
-        address, port = parse_endpoint(relay.relay)
-        try:
-            answer = request_relay(
-                (str(address), port), encode_request(request, sign(self.domain, request, self.account.key))
-            )
-        except (OSError, RemoteProtocolError) as exc:
-            self.relay_errors[key] = f"relay {relay.hostname}: {exc}"
-            return
-        if answer.error:
-            self.relay_errors[key] = f"relay {relay.hostname}: {answer.error}"
-        elif answer.ready and answer.port:
-            self.relay_errors.pop(key, None)
-            self.relayed[key] = Relayed(
-                endpoint=endpoint_text(address, answer.port),
-                relay_name=relay.hostname,
-                renew_at=now + RELAY_REQUEST_LIFETIME / 2,
-            )
-        else:
-            self.relay_errors[key] = f"relay {relay.hostname}: waiting for the peer to ask too"
 
     def _relay_endpoint(self) -> str:
         """Where this device relays: its first endpoint's address (what peers see), at the relay port."""
@@ -598,56 +550,12 @@ class MeshAgent:
             self.relay_server.close()
             self.relay_server = None
 
-    def _serve_peers(self, address: str) -> None:
-        if self.service is not None and self.service.address == address:
-            return
-        if self.service is not None:
-            self.service.close()
-        try:
-            self.service = PeerService(address, self._observed_for)
-        except OSError as exc:  # the address is not on the interface yet: next step
-            self.service = None
-            log.debug("peer service not started: %s", exc)
-
-    def _observed_for(self, peer_address: str) -> str | None:
-        """Where this device sees the peer with that tailnet address come from (WireGuard's live endpoint)."""
-        address = ipaddress.ip_address(peer_address)
-        for state in self.live:
-            if any(address in network for network in state.allowed_ips):
-                return state.endpoint
-        return None
-
-    def _observe(self, netmap: NetMap) -> None:
-        """Every OBSERVE_EVERY: ask the peers with a live session where they see this device."""
-        now = self.clock()
-        if now - self.observed_at < OBSERVE_EVERY:
-            return
-        self.observed_at = now
-        by_key = {p.wg_pubkey: p for p in netmap.peers.values()}
-        fresh = [
-            str(by_key[state.public_key].addresses[0])
-            for state in self.live
-            if state.public_key in by_key
-            and state.latest_handshake
-            and now - state.latest_handshake < paths.FRESH_SECONDS
-        ]
-        if not fresh:
-            return
-        answers = ask(fresh[:8], timeout=0.5)
-        local = {endpoint_text(a.ip, self.settings.port) for a in self.local}
-        seen = sorted(e for e in set(answers.values()) if e not in local and _is_endpoint(e))
-        if answers:
-            self.observed = seen[:4]
-
     def _teardown(self) -> None:
         self.built = None
         self._stop_relay()
         self._stop_names()
-        self.relayed.clear()
-        self.unreached.clear()
-        if self.service is not None:
-            self.service.close()
-            self.service = None
+        self.relaying.clear()
+        self.observer.close()
         if self.state.host is not None:
             try:
                 self.host.teardown(self.state.host)
@@ -693,16 +601,16 @@ class MeshAgent:
             "wg_pubkey": encode_key(self.keys.public),
             "listen_port": self.settings.port,
             "endpoints": list(self.endpoints),
-            "observed": list(self.observed),
+            "observed": list(self.observer.observed),
             "policy": policy,
             "peers": peer_rows(
-                netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relayed.items()}
+                netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relaying.relayed.items()}
             ),
             "relay": self.relay_server.shown() if self.relay_server else None,
             "dns": {"resolver": RESOLVER_ADDRESS, "suffix": SUFFIX, "upstream": self._upstream()}
             if self.name_server
             else None,
-            "relay_errors": {netmap.peers[k].hostname: e for k, e in self.relay_errors.items() if k in netmap.peers},
+            "relay_errors": self.relaying.errors_by_name(netmap),
             "waiting_for": unannounced(netmap, device_filter),
             "refused": refused,
             "indexers": {
@@ -714,13 +622,6 @@ class MeshAgent:
 
     def _save(self) -> None:
         self.state.save(self.settings.state_path)
-
-
-@dataclass(frozen=True)
-class Relayed:
-    endpoint: str  # the relay's port for this device's datagrams to the peer
-    relay_name: str
-    renew_at: float
 
 
 class MeshUnavailable(OctraVPNError):
@@ -745,12 +646,3 @@ def _is_endpoint(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _relay_of(netmap: NetMap, me: str):
-    """The tailnet's relay both ends of a pair pick: the first device by key that offers one (not this one)."""
-    for key in sorted(netmap.peers):
-        peer = netmap.peers[key]
-        if peer.relay and key != me:
-            return peer
-    return None
