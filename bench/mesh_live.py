@@ -7,7 +7,8 @@
   peer, repeated JOINS times with a new device key each (goal <= 5 s);
 - leave: from `device revoke` of such a device to the moment its peer no longer has it (goal <= 10 s);
 - policy: from `tailnet set-acl` with a new policy (its document published) to the moment the peer's filter
-  admits the newly allowed port (goal <= 10 s).
+  admits the newly allowed port (goal <= 10 s);
+- removal: from `tailnet remove-member` of bob to the moment alice's device no longer has bob's (goal <= 10 s).
 Needs root and iperf3 (`make bench-mesh`). Run: .venv/bin/python bench/mesh_live.py
 """
 
@@ -166,6 +167,12 @@ def main() -> int:
             wait(lambda opens=opens: tcp_open(a, b_address, 7) == opens, timeout=30, step=0)
             policies.append(time.monotonic() - started)
 
+        # bob removed from the tailnet
+        started = time.monotonic()
+        cli.run("-w", "alice", "tailnet", "remove-member", str(tailnet), "bob")
+        wait(lambda: not any(p["name"] == "b" for p in cli.run("status", host=a)["mesh"].get("peers", [])), timeout=30)
+        removal = time.monotonic() - started
+
         result = {
             "iperf3_mbit_s_by_hand": [round(x) for x in hand],
             "iperf3_mbit_s_mesh": [round(x) for x in mesh],
@@ -174,6 +181,7 @@ def main() -> int:
             "device_add_to_first_ping_median_s": round(statistics.median(joins), 2),
             "revoke_to_gone_s": [round(x, 2) for x in leaves],
             "policy_to_enforced_s": [round(x, 2) for x in policies],
+            "remove_member_to_gone_s": round(removal, 2),
         }
         print(json.dumps(result, indent=1))
         return 0

@@ -463,9 +463,24 @@ def test_stopping_the_daemon_takes_the_mesh_off_the_host_and_a_restart_puts_it_b
     assert host.run("nft", "list", "table", "inet", table_name(interface), check=False).returncode != 0
     assert "5270" not in host.run("ip", "rule", "show").stdout
     assert not wireguard_go(interface)
+    assert "100.100.100.100" not in host.run("ip", "addr", "show", "dev", "lo").stdout
+    assert "100.100.100.100" not in mesh.lab_resolv(name).read_text()  # the resolver it had, given back
     mesh.start(name)
     _wait(lambda: "alice-server" in mesh.peers(name), what="the mesh back", mesh=mesh)
     assert reaches(host, "icmp", mesh.address("alice-server"))
+    # kill -9 leaves everything in place (wireguard-go lives on); `daemon cleanup` takes it all away.
+    resolv = mesh.lab_resolv(name)
+    assert mesh.cli.stop_daemon(host, kill=True) == -9
+    assert host.run("ip", "link", "show", interface, check=False).returncode == 0
+    assert "nameserver 100.100.100.100" in resolv.read_text()
+    mesh.cli.run("daemon", "cleanup", "--state-dir", str(mesh.cli.state_dir(host)), host=host)
+    assert host.run("ip", "link", "show", interface, check=False).returncode != 0
+    assert host.run("nft", "list", "table", "inet", table_name(interface), check=False).returncode != 0
+    assert "5270" not in host.run("ip", "rule", "show").stdout and not wireguard_go(interface)
+    assert "100.100.100.100" not in host.run("ip", "addr", "show", "dev", "lo").stdout
+    assert "100.100.100.100" not in resolv.read_text()
+    mesh.start(name)
+    _wait(lambda: "alice-server" in mesh.peers(name), what="the mesh back again", mesh=mesh)
 
 
 UPSTREAM_DNS = f"""

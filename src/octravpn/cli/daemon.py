@@ -119,26 +119,34 @@ def cleanup(
     ctx: typer.Context,
     state_dir: Path = STATE_DIR_OPTION,
 ) -> None:
-    """With the daemon stopped: undo its changes to the network (interface, routes, kill switch, DNS) from its state.
-    The session stays open on chain; a restarted daemon would have resumed it."""
+    """With the daemon stopped: undo its changes to the network (interface, routes, kill switch, DNS, and the mesh's
+    interface, filter, rules and resolver) from its state. The session stays open on chain; a restarted daemon
+    would have resumed it."""
     from octravpn.client.state import DaemonState
     from octravpn.client.tunnel import restore
     from octravpn.daemon.run import single_instance
+    from octravpn.mesh.host import MeshHost
+    from octravpn.mesh.state import MeshState
     from octravpn.wireguard.runner import SubprocessRunner
 
     app_ctx = get(ctx)
     lock = single_instance(state_dir)  # refuses while a daemon runs: it would put everything back
     try:
-        path = state_dir / "state.json"
-        state = DaemonState.load(path)
-        if state.host is None:
+        path, mesh_path = state_dir / "state.json", state_dir / "mesh.json"
+        state, mesh = DaemonState.load(path), MeshState.load(mesh_path)
+        if state.host is None and mesh.host is None:
             app_ctx.out.record({"restored": False, "state": str(path)}, title="nothing to undo")
             return
-        restore(SubprocessRunner(), state.host)
         session = state.connection.session_id if state.connection else None
-        state.host, state.status, state.prefs, state.connection = None, "down", None, None
-        state.last_error = f"cleaned up by `octravpn daemon cleanup`; session {session} was left open on chain"
-        state.save(path)
+        if mesh.host is not None:  # after a kill -9: the mesh's interface, filter, rules and resolver stayed
+            MeshHost(SubprocessRunner()).teardown(mesh.host)
+            mesh.host = None
+            mesh.save(mesh_path)
+        if state.host is not None:
+            restore(SubprocessRunner(), state.host)
+            state.host, state.status, state.prefs, state.connection = None, "down", None, None
+            state.last_error = f"cleaned up by `octravpn daemon cleanup`; session {session} was left open on chain"
+            state.save(path)
         app_ctx.out.record({"restored": True, "session_left_open": session}, title="network restored")
     except OSError as exc:
         raise ConfigError(f"cannot clean up from {state_dir}: {exc}") from exc
