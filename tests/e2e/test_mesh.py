@@ -10,6 +10,7 @@ server.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from eth_account import Account
 from octravpn import config
 from octravpn.acl.nftables import table_name
 from octravpn.chain.devnet import free_port
+from octravpn.daemon.paths import read_socket
 from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
 from octravpn.lab_cli import LabCLI
 from octravpn.protocol.announce import Announcement, SignedAnnouncement
@@ -126,6 +128,16 @@ def mesh(tmp_path_factory):
             cli.stop(indexer_process)
         cli.down_devnet()
         lab.delete()
+
+
+def _metrics(mesh: Mesh, name: str) -> str:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(read_socket(mesh.cli.socket(mesh.hosts[name]))))
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        text = b""
+        while chunk := sock.recv(65536):
+            text += chunk
+    return text.decode()
 
 
 def _wait(predicate, *, timeout: float = 30.0, what: str, mesh: Mesh | None = None):
@@ -262,6 +274,9 @@ def test_ping_says_how_it_got_there_and_ip_gives_the_addresses(mesh):
     assert f"pong from alice-server ({server['addresses'][0]}) via {server['endpoints'][0]} (direct)" in text
     assert mesh.run("bob-laptop", "ip", json_out=False).split() == mesh.mesh("bob-laptop")["addresses"]
     assert mesh.run("bob-laptop", "ip", "-4", "alice-server", json_out=False).split() == [server["addresses"][0]]
+    metrics = _metrics(mesh, "bob-laptop")
+    assert "octravpn_mesh_running 1.0" in metrics and 'octravpn_mesh_peers{path="direct"} 2.0' in metrics
+    assert "octravpn_mesh_policy_current 1.0" in metrics
     table = mesh.run("bob-laptop", "status", json_out=False)
     assert "mesh peers" in table and "alice-server" in table and "tag:server" in table
     # Not a peer: the policy lets neither reach the other. A name nobody has: said so.

@@ -51,10 +51,32 @@ class _Collector:
             "Receipts signed in the current session",
             value=snapshot.get("receipts_signed", 0),
         )
+        yield from _mesh(snapshot.get("mesh") or {})
         for name, value in daemon.counters.items():
             yield CounterMetricFamily(
                 f"octravpn_client_{name}", f"{name.replace('_', ' ')} since the daemon started", value=value
             )
+
+
+def _mesh(mesh: dict):
+    running = mesh.get("state") == "running"
+    yield GaugeMetricFamily("octravpn_mesh_running", "1 if this device is on its tailnet's mesh", value=1.0 * running)
+    peers = mesh.get("peers", [])
+    by_path = GaugeMetricFamily("octravpn_mesh_peers", "Mesh peers by path", labels=["path"])
+    for path in ("direct", "relayed", "trying", "none"):
+        by_path.add_metric([path], sum(1 for p in peers if p["path"].split(" ")[0] == path))
+    yield by_path
+    for name, help_text, key in (
+        ("octravpn_mesh_rx_bytes", "Bytes received from mesh peers", "rx_bytes"),
+        ("octravpn_mesh_tx_bytes", "Bytes sent to mesh peers", "tx_bytes"),
+    ):
+        yield GaugeMetricFamily(name, help_text, value=sum(p[key] for p in peers))
+    policy = (mesh.get("policy") or {}).get("state")
+    yield GaugeMetricFamily(
+        "octravpn_mesh_policy_current",
+        "1 if the policy in force is the one on chain",
+        value=1.0 * (policy == "enforced"),
+    )
 
 
 def render_metrics(daemon) -> str:
