@@ -154,3 +154,16 @@ def test_a_revoked_device_takes_its_mesh_down(world):
     view = _step(world, agent)
     assert view["state"] == "not-registered" and ["ip", "link", "del", "dev", "m0"] in agent.runner.ran
     assert agent.state.host is None
+
+
+def test_as_a_relay_it_pairs_only_roster_devices_the_policy_lets_talk(world):
+    agent = world.make()
+    _step(world, agent)
+    me, alice = DEVICE.address.lower(), ALICE.address.lower()
+    assert agent._relay_allowed(me, alice) is None  # members reach each other on port 22
+    outsider = Account.from_key(b"\x09" * 32).address.lower()
+    assert "roster" in agent._relay_allowed(me, outsider)
+    world.documents[keccak(b'{"acls": []}')] = b'{"acls": []}'
+    world.chain.add("TailnetAclUpdated", tailnet_id=0, acl_policy=keccak(b'{"acls": []}'))
+    _step(world, agent, seconds=3)
+    assert "policy does not let" in agent._relay_allowed(me, alice)
