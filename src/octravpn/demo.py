@@ -7,8 +7,10 @@ an indexer follows the chain; Bob's machine runs the device daemon
 (octravpnd), which Bob registers as his device; Bob lists the exits and
 connects to the best one (`octravpn up --exit auto`), fetches a page through
 the tunnel, and disconnects (`octravpn down`): the last receipt, signed by
-the device key, settles the session on chain and the operator's earnings grow. Every step prints the command a
-user types. It leaves nothing behind: namespaces, devnet and home are removed.
+the device key, settles the session on chain and the operator's earnings grow. Then the mesh: Alice uploads
+the tailnet's policy to the indexer, her laptop (a third namespace) runs its daemon and is registered as her
+device, and pings Bob's machine by name, straight over WireGuard, as the policy allows. Every step prints the
+command a user types. It leaves nothing behind: namespaces, devnet and home are removed.
 Needs root (namespaces, WireGuard).
 """
 
@@ -29,9 +31,9 @@ def run() -> None:
         raise SystemExit("the demo needs root: it creates network namespaces and WireGuard interfaces")
     with tempfile.TemporaryDirectory(prefix="octravpn-demo-") as tmp:
         home = Path(tmp)
-        lab = Lab.build(clients=1)
+        lab = Lab.build(clients=2)
         cli = LabCLI(lab, home, echo=True)
-        node = indexer = daemon = None
+        node = indexer = daemon = laptop = None
         try:
             web = home / "www"
             web.mkdir()
@@ -100,7 +102,11 @@ def run() -> None:
             cli.run("session", "show", "0", title="The session on chain")
             cli.run("earnings", "show", "operator", title="The operator's earnings")
             cli.run("tailnet", "show", str(registered.tailnet_id), title="The tailnet's treasury after the refund")
+            laptop = lab.clients[1]
+            _mesh(cli, lab.client, laptop, registered.tailnet_id, indexer_url, home)
         finally:
+            if laptop is not None and laptop.name in cli.daemons:
+                cli.stop_daemon(laptop)
             if daemon is not None:
                 cli.stop_daemon(lab.client)
             if indexer is not None:
@@ -109,6 +115,54 @@ def run() -> None:
                 cli.stop(node)
             cli.down_devnet()
             lab.delete()
+
+
+def _mesh(cli: LabCLI, bob, laptop, tailnet_id: int, indexer_url: str, home: Path) -> None:
+    """Alice's laptop joins the tailnet's mesh and reaches Bob's machine by name."""
+    cli.run(
+        "acl",
+        "publish",
+        str(tailnet_id),
+        str(home / "acl.hujson"),
+        "--indexer",
+        indexer_url,
+        title="Alice uploads the tailnet's policy document (the chain holds its hash) to the indexer",
+    )
+    cli.run("set", "--hostname", "bobs-box", host=bob, title="Bob names his machine in the tailnet")
+    cli.start_daemon(laptop, "--indexer", indexer_url, log=home / "laptop.log")
+    cli.run(
+        "-w",
+        "alice",
+        "device",
+        "add",
+        cli.device(laptop),
+        "--fund",
+        "0.1",
+        host=laptop,
+        title="Alice registers her laptop's device key",
+    )
+    cli.run("set", "--hostname", "alices-laptop", host=laptop, title="…and names it")
+    deadline = time.monotonic() + 60
+    while not any(p["name"] == "bobs-box" and p["last_handshake"] for p in _peers(cli, laptop)):
+        if time.monotonic() > deadline:
+            raise SystemExit("the laptop did not reach Bob's machine: see " + str(home / "laptop.log"))
+        time.sleep(0.5)
+    cli.run(
+        "ping",
+        "bobs-box",
+        host=laptop,
+        json_out=False,
+        title="Alice's laptop pings Bob's machine by name, straight over WireGuard (the policy lets members talk)",
+    )
+    cli.run("ip", "bobs-box", host=laptop, json_out=False, title="Bob's machine's tailnet addresses")
+
+
+def _peers(cli: LabCLI, host) -> list[dict]:
+    echo, cli.echo = cli.echo, False  # polling: not a step of the story
+    try:
+        return cli.run("status", host=host)["mesh"].get("peers", [])
+    finally:
+        cli.echo = echo
 
 
 def main() -> int:

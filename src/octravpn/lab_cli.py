@@ -17,7 +17,7 @@ import httpx
 
 from octravpn.chain.devnet import free_port
 from octravpn.config import isolated_environment
-from octravpn.lab import EXIT_LINKS, EXIT_PORT, EXIT_PUBLIC, Host, Lab, fetch
+from octravpn.lab import EXIT_LINKS, EXIT_PORT, EXIT_PUBLIC, Host, Lab, fetch, unique
 
 PASSWORD = "octravpn-lab"  # devnet wallets only hold test funds
 PRICE = "0.000002"  # per MB: 2e12 base units
@@ -224,7 +224,18 @@ class LabCLI:
             except DaemonUnavailable:
                 return False
 
-        args = ("daemon", "run", "--state-dir", str(self.state_dir(host)), "--socket", str(self.socket(host)), *options)
+        # wireguard-go's control sockets are shared by every namespace: each daemon's mesh gets a name of its own.
+        mesh = () if "--mesh-interface" in options else ("--mesh-interface", unique("om"))
+        args = (
+            "daemon",
+            "run",
+            "--state-dir",
+            str(self.state_dir(host)),
+            "--socket",
+            str(self.socket(host)),
+            *mesh,
+            *options,
+        )
         process = self._start(
             args, host=host, log=log, what="daemon", title="The device runs its daemon, octravpnd", answers=answers
         )

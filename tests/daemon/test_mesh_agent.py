@@ -167,3 +167,15 @@ def test_as_a_relay_it_pairs_only_roster_devices_the_policy_lets_talk(world):
     world.chain.add("TailnetAclUpdated", tailnet_id=0, acl_policy=keccak(b'{"acls": []}'))
     _step(world, agent, seconds=3)
     assert "policy does not let" in agent._relay_allowed(me, alice)
+
+
+def test_ping_says_what_is_wrong_before_it_sends_anything(world):
+    from octravpn.daemon.mesh import MeshUnavailable
+    from octravpn.errors import UsageError
+
+    agent = world.make()
+    with pytest.raises(MeshUnavailable, match="not running"):
+        agent.ping("desk", count=1)
+    _step(world, agent)
+    with pytest.raises(UsageError, match="no device 'nobody' in tailnet 0"):
+        agent.ping("nobody", count=1)

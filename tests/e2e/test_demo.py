@@ -25,7 +25,14 @@ def test_demo_walks_through_the_whole_story():
         "session",
         "earnings",
         "tailnet",
-    ]  # the first status: the device key
+        "acl",
+        "set",
+        "daemon",
+        "status",
+        "set",
+        "ping",
+        "ip",
+    ]  # the first status: the device key; then the mesh (the second status: the laptop's device key)
     assert ["-w", "bob", "device", "add"] in [s[:4] for s in steps]  # the daemon's key, registered as Bob's device
     assert ["indexer", "run"] in [s[:2] for s in steps] and ["exits", "list"] in [s[:2] for s in steps]
     up = next(s for s in steps if s[0] == "up")
@@ -37,3 +44,6 @@ def test_demo_walks_through_the_whole_story():
     assert re.search(
         r'"reputation": \{[^}]*"base_units": [1-9]', result.stdout
     )  # value paid by tailnets it does not own
+    assert re.search(
+        r"pong from bobs-box \(100\.[0-9.]+\) via 192\.0\.2\.2:41641 \(direct\) in [0-9.]+ ms", result.stdout
+    )

@@ -270,6 +270,7 @@ def test_ping_says_how_it_got_there_and_ip_gives_the_addresses(mesh):
     answer = mesh.ping("bob-laptop", "alice-server", count=2)
     assert answer["answered"] == 2 and answer["path"] == "direct" and answer["address"] == server["addresses"][0]
     assert answer["endpoint"] == server["endpoints"][0] and all(rtt > 0 for rtt in answer["rtt_ms"])
+    assert mesh.ping("bob-laptop", "alice-server.octravpn.internal")["address"] == server["addresses"][0]
     text = mesh.run("bob-laptop", "ping", "alice-server", json_out=False)
     assert f"pong from alice-server ({server['addresses'][0]}) via {server['endpoints'][0]} (direct)" in text
     assert mesh.run("bob-laptop", "ip", json_out=False).split() == mesh.mesh("bob-laptop")["addresses"]

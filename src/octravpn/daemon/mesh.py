@@ -187,9 +187,7 @@ class MeshAgent:
 
     def ping(self, target: str, *, count: int, timeout: float = 2.0) -> dict:
         """Echo requests to a peer (by hostname, tailnet address or device key) through the mesh."""
-        with self.lock:
-            built = self.built
-            interface = self.settings.interface
+        built, interface = self.built, self.settings.interface  # read whole: no need to wait for a step
         if built is None:
             raise MeshUnavailable(f"the mesh is not running ({self.view.get('state')}): {self.view.get('error', '')}")
         _, netmap, device_filter, _ = built
@@ -201,8 +199,11 @@ class MeshAgent:
                 f"{peer.hostname} is not a peer of this device: the tailnet's policy lets neither reach the other"
             )
         address = str(peer.addresses[0])
-        rtts = echo(address, interface, count=count, timeout=timeout)
-        live = {p.public_key: p for p in self.host.peers(interface)}.get(peer.wg_pubkey)
+        try:
+            rtts = echo(address, interface, count=count, timeout=timeout)
+            live = {p.public_key: p for p in self.host.peers(interface)}.get(peer.wg_pubkey)
+        except (OSError, CommandError) as exc:
+            raise MeshUnavailable(f"cannot ping through {interface}: {exc}") from exc
         relayed = self.relaying.relayed.get(peer.key)
         return {
             "name": peer.hostname,
@@ -632,17 +633,6 @@ class MeshUnavailable(OctraVPNError):
 def _find_peer(netmap: NetMap, target: str):
     target = target.lower().rstrip(".")
     for peer in netmap.peers.values():
-        if (
-            target in (peer.hostname, peer.key, *(str(a) for a in peer.addresses))
-            or target.split(".")[0] == peer.hostname
-        ):
+        if target in (peer.hostname, f"{peer.hostname}.{SUFFIX}", peer.key, *(str(a) for a in peer.addresses)):
             return peer
     return None
-
-
-def _is_endpoint(text: str) -> bool:
-    try:
-        parse_endpoint(text)
-    except ValueError:
-        return False
-    return True
