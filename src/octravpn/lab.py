@@ -46,6 +46,16 @@ class Host:
     def ping(self, address: str, *, count: int = 3) -> bool:
         return self.run("ping", "-c", str(count), "-W", "2", "-i", "0.2", address, check=False).returncode == 0
 
+    def nft(self, script: str) -> None:
+        """Load an nftables script in this host."""
+        subprocess.run(
+            ["ip", "netns", "exec", self.name, "nft", "-f", "-"],
+            check=True,
+            text=True,
+            capture_output=True,
+            input=script,
+        )
+
     def delete(self) -> None:
         sh("ip", "netns", "del", self.name, check=False)
 
@@ -213,12 +223,8 @@ def _behind_nat(internet: Host, router: Host, client: Host, base: int, kind: str
     inside = link(router, f"10.0.{index}.1/24", client, f"10.0.{index}.2/24")[1]
     client.run("ip", "route", "add", "default", "via", f"10.0.{index}.1")
     mapping = " fully-random" if kind == "edm" else ""
-    subprocess.run(
-        ["ip", "netns", "exec", router.name, "nft", "-f", "-"],
-        check=True,
-        text=True,
-        capture_output=True,
-        input=f"""table inet lab_router {{
+    router.nft(
+        f"""table inet lab_router {{
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         oifname "{public}" masquerade{mapping}
@@ -234,7 +240,7 @@ def _behind_nat(internet: Host, router: Host, client: Host, base: int, kind: str
         iifname "{public}" drop
     }}
 }}
-""",
+"""
     )
     return inside
 
@@ -251,18 +257,14 @@ def _link_to_machine(internet: Host) -> str:
     sh("ip", "link", "set", here, "up")
     internet.run("ip", "addr", "add", f"{theirs}/30", "dev", there)
     internet.run("ip", "link", "set", there, "up")
-    subprocess.run(
-        ["ip", "netns", "exec", internet.name, "nft", "-f", "-"],
-        check=True,
-        text=True,
-        capture_output=True,
-        input=f"""table ip lab_nat {{
+    internet.nft(
+        f"""table ip lab_nat {{
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         oifname "{there}" masquerade
     }}
 }}
-""",
+"""
     )
     return mine
 

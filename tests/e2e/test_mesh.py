@@ -32,6 +32,7 @@ from octravpn.protocol.announce import Announcement, SignedAnnouncement
 from octravpn.protocol.eip712 import Domain, sign
 from octravpn.wireguard.keys import Keypair, encode_key
 from tests.e2e.agents import Exit, wireguard_go
+from tests.e2e.meshlab import MeshLab, wait_for
 from tests.e2e.probes import reaches, serve
 
 HOSTS = ("alice-laptop", "alice-server", "bob-laptop", "bob-phone", "carol")
@@ -51,39 +52,18 @@ def policy(alice: str, bob: str, *, bob_port: int = 8080) -> str:
     )
 
 
-class Mesh:
+class Mesh(MeshLab):
     """The lab, its command line, and each host's daemon by name."""
 
     def __init__(self, lab: Lab, cli: LabCLI, indexer: str, tailnet: int, home) -> None:
-        self.lab, self.cli, self.indexer, self.tailnet, self.home = lab, cli, indexer, tailnet, home
-        self.hosts = dict(zip(HOSTS, lab.clients, strict=True))
-        self.interfaces = {name: unique("om") for name in HOSTS}
+        super().__init__(lab, cli, indexer, home, HOSTS)
+        self.tailnet = tailnet
         self.wallets = {name: cli.run("wallet", "show", name)["address"].lower() for name in ("alice", "bob", "owner")}
         network = config.load(env=cli.env).network()
         self.domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
 
-    def run(self, name: str, *args: str, **options):
-        return self.cli.run(*args, host=self.hosts[name], **options)
-
-    def mesh(self, name: str) -> dict:
-        return self.run(name, "status")["mesh"]
-
-    def start(self, name: str, *extra: str) -> None:
-        self.cli.start_daemon(
-            self.hosts[name],
-            "--indexer",
-            self.indexer,
-            "--mesh-interface",
-            self.interfaces[name],
-            *extra,
-            log=self.home / f"daemon-{name}.log",
-        )
-
     def address(self, name: str) -> str:
         return self.mesh(name)["addresses"][0]
-
-    def peers(self, name: str) -> dict[str, dict]:
-        return {p["name"]: p for p in self.mesh(name).get("peers", [])}
 
     def lab_resolv(self, name: str) -> Path:
         """The host's /etc/resolv.conf (`ip netns exec` bind-mounts this file there)."""
@@ -104,7 +84,7 @@ def mesh(tmp_path_factory):
     home = tmp_path_factory.mktemp("mesh")
     lab = Lab.build(clients=len(HOSTS), exits=1)
     cli = LabCLI(lab, home)
-    indexer_process = None
+    indexer_process = world = None
     try:
         (home / "www").mkdir()
         lab.serve_web(str(home / "www"))
@@ -113,17 +93,11 @@ def mesh(tmp_path_factory):
         world = Mesh(lab, cli, indexer, registered.tailnet_id, home)
         world.set_policy(policy(world.wallets["alice"], world.wallets["bob"]))
         for name in HOSTS:
-            world.start(name)
-            device = cli.device(world.hosts[name])
-            cli.run("-w", OWNERS[name], "device", "add", device, "--fund", "1", host=world.hosts[name])
-            world.run(
-                name, "set", "--hostname", name, *(["--advertise-tags", "tag:server"] if name == "alice-server" else [])
-            )
+            world.join(name, OWNERS[name], *(["--advertise-tags", "tag:server"] if name == "alice-server" else []))
         yield world
     finally:
-        for host in lab.clients:
-            if host.name in cli.daemons:
-                cli.stop_daemon(host)
+        if world is not None:
+            world.stop_all()
         if indexer_process is not None:
             cli.stop(indexer_process)
         cli.down_devnet()
@@ -140,15 +114,8 @@ def _metrics(mesh: Mesh, name: str) -> str:
     return text.decode()
 
 
-def _wait(predicate, *, timeout: float = 30.0, what: str, mesh: Mesh | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    seen = {name: mesh.mesh(name) for name in HOSTS} if mesh else {}
-    raise AssertionError(f"timed out waiting for {what}; the meshes: {json.dumps(seen, indent=1)}")
+def _wait(predicate, *, what: str, mesh: Mesh | None = None, timeout: float = 30.0):
+    return wait_for(predicate, what=what, within=mesh, timeout=timeout)
 
 
 EXPECTED_PEERS = {

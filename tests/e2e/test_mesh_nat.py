@@ -7,13 +7,11 @@ to a new port. The tailnet's policy lets every member reach every member device.
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 
-from octravpn.lab import Lab, unique
+from octravpn.lab import Lab
 from octravpn.lab_cli import LabCLI
+from tests.e2e.meshlab import MeshLab, wait_for
 from tests.e2e.probes import reaches
 
 HOSTS = ("hub", "alice-laptop", "bob-laptop", "bob-phone")
@@ -22,77 +20,31 @@ NATS = {1: "eim", 2: "eim", 3: "edm"}
 PUBLIC = {name: f"192.0.2.{32 * index + 2}" for index, name in enumerate(HOSTS)}  # a NAT's public address
 
 
-class World:
-    def __init__(self, lab: Lab, cli: LabCLI, indexer: str, home) -> None:
-        self.lab, self.cli, self.indexer, self.home = lab, cli, indexer, home
-        self.hosts = dict(zip(HOSTS, lab.clients, strict=True))
-        self.interfaces = {name: unique("om") for name in HOSTS}
-
-    def run(self, name: str, *args: str, **options):
-        return self.cli.run(*args, host=self.hosts[name], **options)
-
-    def mesh(self, name: str) -> dict:
-        return self.run(name, "status")["mesh"]
-
-    def peers(self, name: str) -> dict[str, dict]:
-        return {p["name"]: p for p in self.mesh(name).get("peers", [])}
-
-    def start(self, name: str, *extra: str) -> None:
-        self.cli.start_daemon(
-            self.hosts[name],
-            "--indexer",
-            self.indexer,
-            "--mesh-interface",
-            self.interfaces[name],
-            *extra,
-            log=self.home / f"daemon-{name}.log",
-        )
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("mesh-nat")
     lab = Lab.build(clients=len(HOSTS), exits=1, nat=NATS)
     cli = LabCLI(lab, home)
-    indexer_process = None
+    indexer_process = built = None
     try:
         tailnet = cli.setup().tailnet_id
         indexer_process, indexer = cli.start_indexer(log=home / "indexer.log")
         cli.run("acl", "publish", str(tailnet), str(home / "acl.hujson"), "--indexer", indexer)
-        built = World(lab, cli, indexer, home)
+        built = MeshLab(lab, cli, indexer, home, HOSTS)
         for name in HOSTS:
-            built.start(name)
-            cli.run(
-                "-w",
-                OWNERS[name],
-                "device",
-                "add",
-                cli.device(built.hosts[name]),
-                "--fund",
-                "1",
-                host=built.hosts[name],
-            )
-            built.run(name, "set", "--hostname", name, *(["--relay"] if name == "hub" else []))
+            built.join(name, OWNERS[name], *(["--relay"] if name == "hub" else []))
         yield built
     finally:
-        for host in lab.clients:
-            if host.name in cli.daemons:
-                cli.stop_daemon(host)
+        if built is not None:
+            built.stop_all()
         if indexer_process is not None:
             cli.stop(indexer_process)
         cli.down_devnet()
         lab.delete()
 
 
-def _wait(predicate, *, timeout: float = 60.0, what: str, world: World | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    seen = {name: world.mesh(name) for name in HOSTS} if world else {}
-    raise AssertionError(f"timed out waiting for {what}; the meshes: {json.dumps(seen, indent=1)}")
+def _wait(predicate, *, what: str, world: MeshLab | None = None, timeout: float = 60.0):
+    return wait_for(predicate, what=what, within=world, timeout=timeout, every=0.5)
 
 
 def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_directly(world):
