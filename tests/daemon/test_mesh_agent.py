@@ -179,3 +179,16 @@ def test_ping_says_what_is_wrong_before_it_sends_anything(world):
     _step(world, agent)
     with pytest.raises(UsageError, match="no device 'nobody' in tailnet 0"):
         agent.ping("nobody", count=1)
+
+
+def test_an_indexer_that_took_the_announcement_but_does_not_serve_it_gets_it_again(world):
+    agent = world.make()
+    _step(world, agent)
+    puts = len(agent.mailbox.put_bodies)
+    agent.mailbox.fetch = lambda tailnet_id: ([], {})  # it lost it, or withholds it
+    _step(world, agent)
+    _step(world, agent)
+    assert len(agent.mailbox.put_bodies) == puts  # not at once: after PUT_RETRY
+    _step(world, agent, seconds=6)
+    assert len(agent.mailbox.put_bodies) == puts + 1
+    assert agent.mailbox.put_bodies[-1]["seq"] == agent.mailbox.put_bodies[puts - 1]["seq"]  # the same one
