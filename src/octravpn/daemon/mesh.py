@@ -182,8 +182,8 @@ class MeshAgent:
             self.on_change()
 
     def shown(self) -> dict:
-        with self.lock:
-            return self.view
+        """The last step's view, at once: `status` never waits for a step (which may wait for an indexer)."""
+        return self.view
 
     def ping(self, target: str, *, count: int, timeout: float = 2.0) -> dict:
         """Echo requests to a peer (by hostname, tailnet address or device key) through the mesh."""

@@ -49,7 +49,7 @@ class ChainFeed:
         return roster(self.events, tailnet_id)
 
     def wallet_of(self, device: str) -> str | None:
-        """The member wallet a device key acts for now (None: not registered, or revoked)."""
+        """The member wallet a device key currently acts for (None: not registered, or revoked)."""
         device, wallet = device.lower(), None
         for event in self.events:
             if event.name == "DeviceRegistered" and event.args["device"].lower() == device:
