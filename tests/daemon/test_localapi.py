@@ -81,10 +81,12 @@ def _raw(path, request: bytes) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(body) if body else {}
 
 
-def _post(path, body: bytes, *, content_type="application/json") -> tuple[int, dict]:
+def _post(path, body: bytes, *, content_type="application/json", route: str = "/v1/up") -> tuple[int, dict]:
     return _raw(
         path,
-        b"POST /v1/up HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: "
+        b"POST "
+        + route.encode()
+        + b" HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: "
         + content_type.encode()
         + b"\r\nContent-Length: "
         + str(len(body)).encode()
@@ -153,6 +155,25 @@ def test_no_json_body_makes_the_control_api_fail_with_a_5xx_other_than_the_missi
     status, answer = _post(daemon["control"], json.dumps(document).encode())
     assert status < 500 or status == 503 and "RPC" in answer["error"], answer
     assert "error" in answer and "exit_code" in answer
+    for route in ("/v1/prefs", "/v1/ping"):  # the mesh's requests: never a 5xx either
+        status, answer = _post(daemon["control"], json.dumps(document).encode(), route=route)
+        assert status < 500, (route, answer)
+
+
+def test_the_meshs_preferences_are_set_checked_and_kept_and_ping_says_why_it_cannot(daemon):
+    done = _octravpn(daemon["env"], "set", "--hostname", "Build-Box", "--advertise-tags", "tag:ci,tag:web", "--relay")
+    assert done.returncode == 0, done.stderr
+    mesh = LocalAPI(daemon["read"]).get("/v1/prefs")["mesh"]
+    assert mesh["hostname"] == "build-box" and mesh["tags"] == ["tag:ci", "tag:web"] and mesh["relay"] is True
+    done = _octravpn(daemon["env"], "set", "--hostname", "not_a_label")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "one DNS label" in done.stderr
+    done = _octravpn(daemon["env"], "set", "--advertise-tags", "web")
+    assert done.returncode == 2 and "tag:NAME" in done.stderr
+    assert LocalAPI(daemon["read"]).get("/v1/prefs")["mesh"]["hostname"] == "build-box"  # nothing half-done
+    for args in (("ping", "build-box"), ("ip",)):  # no indexer, no mesh: said in one line
+        done = _octravpn(daemon["env"], *args)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and "needs-indexer" in done.stderr, done.stderr
+    assert _octravpn(daemon["env"], "set", "--no-relay").returncode == 0
 
 
 def test_the_change_feed_starts_with_the_current_state_and_metrics_are_prometheus_text(daemon):

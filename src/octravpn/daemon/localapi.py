@@ -73,7 +73,7 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
 
     @app.get("/v1/prefs")
     def prefs() -> dict:
-        return {"prefs": daemon.state.prefs}
+        return {"prefs": daemon.state.prefs, "mesh": daemon.mesh.prefs().to_json()}
 
     @app.get("/v1/watch")
     async def watch() -> StreamingResponse:
