@@ -65,6 +65,17 @@ def write_private_file(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def replace_file(path: Path, text: str, *, private: bool = False) -> None:
+    """Write `text` to `path` atomically (a temporary file beside it, then a rename): a reader, or a crash, finds
+    the old file or the new one, never half of one. `private`: only the owner may read it (mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
 def check_name(kind: str, name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise ConfigError(

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from octravpn.config import replace_file
 from octravpn.errors import ConfigError
 from octravpn.protocol.sessions import pay
 
@@ -95,10 +96,7 @@ class DaemonState:
 
     def save(self, path: Path) -> None:
         """Atomically (write, rename), so a reader or a crash never sees half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=1))
-        temporary.replace(path)
+        replace_file(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> DaemonState:

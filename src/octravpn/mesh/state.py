@@ -5,10 +5,10 @@ document beside it), and what it changed on the host. The mesh's WireGuard key i
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from octravpn.config import replace_file
 from octravpn.errors import ConfigError
 from octravpn.mesh.host import MeshChanges
 from octravpn.mesh.prefs import MeshPrefs
@@ -52,7 +52,7 @@ class MeshState:
             raise ConfigError(f"cannot read the mesh state {path}: {exc}; move it away to start afresh") from exc
 
     def save(self, path: Path) -> None:
-        _write_private(path, json.dumps(self.to_json(), indent=1, sort_keys=True))
+        replace_file(path, json.dumps(self.to_json(), indent=1, sort_keys=True), private=True)
 
 
 def load_or_create_key(path: Path) -> Keypair:
@@ -65,17 +65,5 @@ def load_or_create_key(path: Path) -> Keypair:
         except ValueError as exc:
             raise ConfigError(f"{path} holds no WireGuard key ({exc}): delete it for a new one") from exc
     keys = Keypair.generate()
-    _write_private(path, encode_key(keys.private) + "\n")
+    replace_file(path, encode_key(keys.private) + "\n", private=True)
     return keys
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Atomically, 0600: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
