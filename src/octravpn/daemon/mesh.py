@@ -37,7 +37,6 @@ from octravpn.mesh.host import (
     MESH_FWMARK,
     MeshChanges,
     MeshHost,
-    endpoint_text,
     give_back_resolver,
     local_addresses,
     remove_resolver_address,
@@ -54,7 +53,7 @@ from octravpn.mesh.relay import RELAY_PORT, RelayServer
 from octravpn.mesh.relaying import RelayClient
 from octravpn.mesh.state import MeshState, load_or_create_key
 from octravpn.mesh.view import peer_rows, unannounced
-from octravpn.protocol.announce import MAX_ENDPOINTS, Announcement, SignedAnnouncement, parse_endpoint
+from octravpn.protocol.announce import MAX_ENDPOINTS, Announcement, SignedAnnouncement, format_endpoint, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
 from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.keys import encode_key
@@ -318,7 +317,7 @@ class MeshAgent:
             skip = frozenset({self.settings.interface, *self.tunnels()})
             self.local = local_addresses(self.runner, skip_interfaces=skip)
             self.endpoints_at = now
-        local = [endpoint_text(a.ip, self.settings.port) for a in self.local]
+        local = [format_endpoint(a.ip, self.settings.port) for a in self.local]
         # What peers observe first: that is where peers behind other NATs can reach this device.
         self.endpoints = list(dict.fromkeys([*self.observer.observed, *local]))[:MAX_ENDPOINTS]
         fields = {
@@ -427,7 +426,7 @@ class MeshAgent:
         self._answer_names()
         self.observer.observe(
             netmap,
-            own={endpoint_text(a.ip, self.settings.port) for a in self.local},
+            own={format_endpoint(a.ip, self.settings.port) for a in self.local},
             relayed=set(self.relaying.relayed),
             now=self.clock(),
         )
@@ -466,7 +465,7 @@ class MeshAgent:
         if not self.endpoints:
             return ""
         address, _ = parse_endpoint(self.endpoints[0])
-        return endpoint_text(address, self.settings.relay_port)
+        return format_endpoint(address, self.settings.relay_port)
 
     def _relay_allowed(self, device: str, peer: str) -> str | None:
         """The relay's check of a pair: both on the roster and the policy lets them talk (its own view)."""

@@ -238,7 +238,3 @@ def local_addresses(runner: CommandRunner, *, skip_interfaces: frozenset[str]) -
             found.append(interface)
     found.sort(key=lambda i: (i.version, int(i.ip)))
     return found
-
-
-def endpoint_text(address, port: int) -> str:
-    return f"{address}:{port}" if address.version == 4 else f"[{address}]:{port}"

@@ -13,15 +13,10 @@ import ipaddress
 
 from octravpn.acl.compile import DeviceFilter
 from octravpn.mesh.netmap import NetMap
-from octravpn.protocol.announce import parse_endpoint
+from octravpn.protocol.announce import format_endpoint, parse_endpoint
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 
 KEEPALIVE_SECONDS = 25  # keeps a NAT's mapping open towards each peer
-
-
-def _wireguard_endpoint(announced: str) -> str:
-    address, port = parse_endpoint(announced)
-    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
 def mesh_config(
@@ -46,7 +41,7 @@ def mesh_config(
             PeerConfig(
                 public_key=peer.wg_pubkey,
                 allowed_ips=(ipaddress.ip_network(f"{v4}/32"), ipaddress.ip_network(f"{v6}/128")),
-                endpoint=_wireguard_endpoint(endpoint) if endpoint else None,
+                endpoint=format_endpoint(*parse_endpoint(endpoint)) if endpoint else None,
                 persistent_keepalive=KEEPALIVE_SECONDS if endpoint else None,
             )
         )

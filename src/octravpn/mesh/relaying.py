@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
-from octravpn.mesh.host import endpoint_text
 from octravpn.mesh.netmap import MeshPeer, NetMap
 from octravpn.mesh.relay import request_relay
-from octravpn.protocol.announce import parse_endpoint
+from octravpn.protocol.announce import format_endpoint, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
 from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.protocol.relaywire import RelayRequest, encode_request
@@ -93,7 +92,7 @@ class RelayClient:
         elif answer.ready and answer.port:
             self.errors.pop(key, None)
             self.relayed[key] = Relayed(
-                endpoint=endpoint_text(address, answer.port),
+                endpoint=format_endpoint(address, answer.port),
                 relay_name=relay.hostname,
                 renew_at=now + RELAY_REQUEST_LIFETIME / 2,
             )

@@ -39,6 +39,11 @@ def parse_endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Add
     return address, int(port)
 
 
+def format_endpoint(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
+    """The endpoint syntax `parse_endpoint` reads: `ADDRESS:PORT`, an IPv6 address in brackets."""
+    return f"{address}:{port}" if address.version == 4 else f"[{address}]:{port}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Announcement(TypedMessage):
     tailnet_id: int
