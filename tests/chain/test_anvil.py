@@ -82,3 +82,48 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
 def test_missing_anvil_binary_is_a_clear_error(tmp_path):
     with pytest.raises(DevnetError, match="cannot run anvil at .*: No such file or directory; run `make tools`"):
         Anvil(binary=str(tmp_path / "no-anvil")).start()
+
+
+WRAPPER = """#!/bin/bash
+# Like npm's anvil wrapper: runs the real node as a child, forwards SIGTERM to it and exits at once. Beside
+# it runs a child that, like anvil writing its state, needs a moment after SIGTERM before it is gone.
+"{anvil}" "$@" &
+node=$!
+"{python}" -c '
+import signal, sys, time
+def finish(*_):
+    time.sleep(1)
+    open(sys.argv[1], "w").write("done")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, finish)
+while True:
+    time.sleep(1)
+' "{marker}" &
+trap 'kill -TERM $node; exit 0' TERM
+wait
+"""
+
+
+@pytest.mark.parametrize("kind", ["service", "fixture"])
+def test_stop_waits_for_every_process_the_anvil_command_started(tmp_path, kind):
+    """`devnet down`/`reset` and the test fixture return only once nothing of the node runs any more: not
+    just the wrapper npm installs, which dies before the real anvil has finished."""
+    import sys
+
+    from octravpn.chain.devnet import LocalDevnet, _group_members, find_anvil, free_port
+
+    marker = tmp_path / "finished"
+    wrapper = tmp_path / "anvil-wrapper"
+    wrapper.write_text(WRAPPER.format(anvil=find_anvil(), python=sys.executable, marker=marker))
+    wrapper.chmod(0o755)
+    if kind == "service":
+        devnet = LocalDevnet(tmp_path / "devnet", port=free_port(), binary=str(wrapper))
+        assert devnet.start()
+        leader = devnet.pid()
+        assert devnet.stop()
+    else:
+        node = Anvil(binary=str(wrapper)).start()
+        leader = node._process.pid
+        node.stop()
+    assert marker.read_text() == "done"  # the slow child was waited for, not left behind
+    assert _group_members(leader) == []

@@ -115,7 +115,9 @@ class Anvil:
         if self.state_path is not None:
             args += ["--state", str(self.state_path)]
         try:
-            self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(
+                args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            )
         except OSError as exc:
             raise DevnetError(
                 f"cannot run anvil at {self.binary}: {exc.strerror}; run `make tools` or set OCTRAVPN_ANVIL"
@@ -159,13 +161,8 @@ class Anvil:
         """Stop the node; with `state_path` set, anvil writes its state on exit."""
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        _stop_group(self._process.pid, timeout=15)
+        self._process.wait()
         self._process = None
         self.port = None
 
@@ -187,6 +184,40 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _stop_group(leader: int, *, timeout: float) -> None:
+    """Stop the process group that `leader` started with its own session, and wait until all of it is gone.
+
+    npm's `anvil` is a node wrapper that forwards SIGTERM to the real anvil and then dies at once, while the
+    real anvil is still writing its state and holding its port: waiting for the wrapper alone would let a
+    `reset` delete a state file that is then written again, or an `up` find the port still taken."""
+    for signal_number, wait in ((15, timeout), (9, 5.0)):
+        try:
+            os.killpg(leader, signal_number)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _alive(leader)  # reaps the leader if it is our child
+            if not _group_members(leader):
+                return
+            time.sleep(0.05)
 
 
 class LocalDevnet:
@@ -349,12 +380,7 @@ class LocalDevnet:
         if pid is None:
             self.pid_path.unlink(missing_ok=True)
             return False
-        os.kill(pid, 15)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, 9)
+        _stop_group(pid, timeout=timeout)
         self.pid_path.unlink(missing_ok=True)
         return True
 
