@@ -2,7 +2,9 @@
 
 import ipaddress
 
-from dnslib import RCODE, DNSRecord
+from dnslib import RCODE, DNSHeader, DNSQuestion, DNSRecord
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from octravpn.mesh.dns import RESOLVER_ADDRESS, SUFFIX, answer, is_ours, nameservers, resolv_conf
 
@@ -56,3 +58,17 @@ def test_the_resolver_configuration_it_writes_and_reads():
         "fe80::1",
     ]
     assert nameservers(text) == [] and not is_ours("nameserver 192.0.2.1\n")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.binary(max_size=600)
+    | st.builds(
+        lambda name, tail: DNSRecord(DNSHeader(id=7), q=DNSQuestion(name)).pack() + tail,
+        st.from_regex(r"[a-z0-9]{1,20}(\.[a-z0-9]{1,20}){0,3}", fullmatch=True),
+        st.binary(max_size=40),
+    )
+)
+def test_whatever_a_query_holds_the_answer_is_bytes_or_nothing(query):
+    reply = answer(query, NAMES, lambda q: b"upstream-reply")
+    assert reply is None or isinstance(reply, bytes)

@@ -1,16 +1,30 @@
 """The relay: it pairs two devices only when both asked with good signatures and the policy lets them talk,
 then forwards their datagrams each way, from the port the other side sends to (real UDP on loopback)."""
 
+import json
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from octravpn.chain.devnet import REPO_ROOT
+from octravpn.mesh.peerapi import parse_answer
 from octravpn.mesh.relay import RelayServer, check_request, request_relay
 from octravpn.protocol.eip712 import Domain, sign
 from octravpn.protocol.errors import RemoteProtocolError
-from octravpn.protocol.relaywire import RelayRequest, decode_answer, decode_request, encode_answer, encode_request
+from octravpn.protocol.relaywire import (
+    MAX_DATAGRAM,
+    RelayRequest,
+    decode_answer,
+    decode_request,
+    encode_answer,
+    encode_request,
+)
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 RELAY, LAPTOP, PHONE, OUTSIDER = (Account.from_key(bytes([i]) * 32) for i in (7, 8, 9, 10))
@@ -90,12 +104,55 @@ def test_datagrams_from_another_address_than_the_request_came_from_are_not_relay
         (lambda: _request(LAPTOP, LAPTOP), "to itself"),
         (lambda: b"{not json", "relay request"),
         (lambda: b"x" * 2000, "at most 1024 bytes"),
+        (lambda: b"[" * 300 + b"]" * 300, "nests deeper than 1 levels"),
+        (lambda: b'{"tailnet_id": [[[]]]}', "nests deeper than 1 levels"),
     ],
 )
 def test_a_request_it_will_not_act_on_is_answered_with_why(relay, datagram, reason):
     answer = request_relay(("127.0.0.1", relay.port), datagram())
     assert answer.ready is False and reason in answer.error
     assert relay.shown()["pairs"] == 0
+    assert request_relay(("127.0.0.1", relay.port), _request(LAPTOP, PHONE)).error is None  # still serving
+
+
+def test_a_datagram_nested_past_the_interpreters_limit_does_not_end_the_relay():
+    """1,024 `[` made the JSON decoder raise RecursionError, which no handler expected: the relay's thread
+    ended and the tailnet's relayed pairs with it. Run where the interpreter's recursion limit is its default
+    (this test process may have raised it), as in the daemon."""
+    script = f"""
+import json, sys
+from tests.mesh.test_relay import DOMAIN, LAPTOP, PHONE, RELAY, _request, allowed
+from octravpn.mesh.relay import RelayServer, request_relay
+server = RelayServer(relay=RELAY.address, tailnet_id=0, domain=DOMAIN, allowed=allowed, port=0)
+hostile = request_relay(("127.0.0.1", server.port), b"[" * {MAX_DATAGRAM})
+honest = request_relay(("127.0.0.1", server.port), _request(LAPTOP, PHONE), timeout=2)
+print(json.dumps([sys.getrecursionlimit(), hostile.error, honest.error]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    limit, hostile, honest = json.loads(done.stdout)
+    assert limit < MAX_DATAGRAM  # the decoder would recurse past it
+    assert "nests deeper than 1 levels" in hostile and honest is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=1100),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(),
+            lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
+def test_whatever_a_datagram_holds_decoding_it_fails_only_as_a_protocol_error(datagram):
+    for decode in (lambda: decode_request(datagram, DOMAIN), lambda: decode_answer(datagram)):
+        try:
+            decode()
+        except RemoteProtocolError:
+            pass
+    assert parse_answer(datagram) is None or isinstance(parse_answer(datagram), str)
 
 
 def test_the_request_and_answer_formats_check_what_they_carry():

@@ -19,6 +19,8 @@ import socket
 import threading
 from collections.abc import Callable
 
+from octravpn.protocol.wirejson import loads_object
+
 PEER_PORT = 41642
 QUESTION = b"octravpn/observed?"
 MAX_ANSWER = 512
@@ -34,10 +36,10 @@ def parse_answer(datagram: bytes) -> str | None:
     if len(datagram) > MAX_ANSWER:
         return None
     try:
-        body = json.loads(datagram)
+        body = loads_object(datagram, max_depth=1)
     except ValueError:
         return None
-    endpoint = body.get("endpoint") if isinstance(body, dict) else None
+    endpoint = body.get("endpoint")
     return endpoint if isinstance(endpoint, str) and len(endpoint) <= 64 else None
 
 

@@ -133,6 +133,8 @@ class RelayServer:
                         self._forward(sock)
                 except OSError as exc:
                     log.debug("relay: %s", exc)
+                except Exception:  # a bug must cost one datagram, never the relay for the whole tailnet
+                    log.exception("relay: a datagram could not be handled")
             self._expire()
 
     def _control(self) -> None:

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from octravpn.protocol.eip712 import Domain, TypedMessage, _checksum, _uint, recover
 from octravpn.protocol.errors import ProtocolError, RemoteProtocolError
+from octravpn.protocol.wirejson import loads_object
 
 MAX_DATAGRAM = 1024
 MAX_LIFETIME = 600  # seconds a request may be valid for: a captured one is useless after that
@@ -61,9 +62,9 @@ def decode_request(datagram: bytes, domain: Domain) -> RelayRequest:
     if len(datagram) > MAX_DATAGRAM:
         raise RemoteProtocolError(f"a relay request is at most {MAX_DATAGRAM} bytes")
     try:
-        body = json.loads(datagram)
+        body = loads_object(datagram, max_depth=1)
         fields = {"tailnet_id", "device", "peer", "relay", "expires", "signature"}
-        if not isinstance(body, dict) or set(body) != fields:
+        if set(body) != fields:
             raise ValueError(f"a relay request is a JSON object with {', '.join(sorted(fields))}")
         request = RelayRequest(**{k: v for k, v in body.items() if k != "signature"})
         signature = bytes.fromhex(str(body["signature"]).removeprefix("0x"))
@@ -88,7 +89,7 @@ class RelayAnswer:
 
 def decode_answer(datagram: bytes) -> RelayAnswer:
     try:
-        body = json.loads(datagram[:MAX_DATAGRAM])
+        body = loads_object(datagram[:MAX_DATAGRAM], max_depth=1)
         port, ready, error = body["port"], body["ready"], body["error"]
         if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
             raise ValueError("port")
