@@ -6,6 +6,7 @@ import httpx
 
 from octravpn.chain.errors import ChainError
 from octravpn.errors import UsageError
+from octravpn.protocol.wirejson import error_reason, loads_object
 
 DEFAULT_INDEXER = "http://127.0.0.1:8787"
 
@@ -49,15 +50,16 @@ class IndexerClient:
         except httpx.HTTPError as exc:
             raise IndexerUnavailable(self.url, type(exc).__name__) from exc
         try:
-            body = response.json()
+            body = loads_object(response.content)
         except ValueError as exc:
             raise IndexerUnavailable(
-                self.url, f"HTTP {response.status_code}, not JSON: is that an OctraVPN indexer?"
+                self.url, f"HTTP {response.status_code}, not JSON ({exc}): is that an OctraVPN indexer?"
             ) from exc
         if 400 <= response.status_code < 500:
-            raise UsageError(f"the indexer refused {path}: {body.get('error', body)}")
+            raise UsageError(f"the indexer refused {path}: {error_reason(response.content)}")
         if response.status_code != 200:
-            raise IndexerUnavailable(self.url, body.get("error", f"HTTP {response.status_code}"))
+            reason = error_reason(response.content) if "error" in body else f"HTTP {response.status_code}"
+            raise IndexerUnavailable(self.url, reason)
         return body
 
     def exits(

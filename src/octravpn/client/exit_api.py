@@ -6,6 +6,8 @@ import httpx
 
 from octravpn.errors import OctraVPNError
 from octravpn.protocol import exitwire
+from octravpn.protocol.errors import RemoteProtocolError
+from octravpn.protocol.wirejson import error_reason, loads_object
 
 
 class ExitAPIError(OctraVPNError):
@@ -34,13 +36,12 @@ class ExitAPI:
             raise ExitAPIError(None, f"{self.base_url}{path}: {exc}") from exc
         if response.status_code == 204:
             return None
-        try:
-            data = response.json()
-        except ValueError:
-            data = {"error": response.text[:200]}
         if response.status_code >= 400:
-            raise ExitAPIError(response.status_code, str(data.get("error", data)))
-        return data
+            raise ExitAPIError(response.status_code, error_reason(response.content))
+        try:
+            return loads_object(response.content)
+        except ValueError as exc:  # what exitwire does with a malformed body: the exit broke the protocol
+            raise RemoteProtocolError(f"the exit answered {path} with something that is not its JSON: {exc}") from None
 
     def info(self) -> dict:
         return self._call("GET", exitwire.INFO)

@@ -7,9 +7,9 @@ are asked; the union of what they serve is the candidate map (the newest announc
 
 from __future__ import annotations
 
-import json
-
 import httpx
+
+from octravpn.protocol.wirejson import error_reason, loads
 
 MAX_MAP_BYTES = 8 * 1024 * 1024  # ~10,000 announcements: far beyond a tailnet's devices
 TIMEOUT = 3.0
@@ -31,7 +31,7 @@ class Mailbox:
             return f"unreachable ({type(exc).__name__})"
         if response.status_code == 200:
             return None
-        return f"refused (HTTP {response.status_code}): {_reason(response)}"
+        return f"refused (HTTP {response.status_code}): {error_reason(response.content)}"
 
     def fetch(self, tailnet_id: int) -> tuple[list[dict], dict[str, str]]:
         """Every announcement the indexers serve for the tailnet (raw, unverified), and what went wrong where."""
@@ -56,9 +56,9 @@ class Mailbox:
             if response.status_code != 200:
                 raise ValueError(f"HTTP {response.status_code}")
         try:
-            document = json.loads(body)
-        except ValueError:
-            raise ValueError("served something that is not JSON") from None
+            document = loads(body)
+        except ValueError as exc:
+            raise ValueError(f"served something that is not JSON ({exc})") from None
         items = document.get("items") if isinstance(document, dict) else None
         if not isinstance(items, list):
             raise ValueError("served JSON without an `items` list")
@@ -66,11 +66,3 @@ class Mailbox:
         return [
             {k: v for k, v in item.items() if k != "stored_at"} if isinstance(item, dict) else item for item in items
         ]
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    return str(body.get("error", body))[:300] if isinstance(body, dict) else str(body)[:300]

@@ -12,6 +12,7 @@ import httpx
 from eth_hash.auto import keccak
 
 from octravpn.chain.errors import ChainError
+from octravpn.protocol.wirejson import error_reason
 
 MAX_POLICY_BYTES = 64 * 1024  # what an indexer accepts (its PUT limit); anything larger is not a policy it kept
 
@@ -77,9 +78,5 @@ def publish_policy(indexers: list[str], tailnet_id: int, document: bytes, *, tim
         if response.status_code == 200:
             results[base] = "stored"
         else:
-            try:
-                reason = response.json().get("error", response.text)
-            except ValueError:
-                reason = response.text[:200]
-            results[base] = f"refused (HTTP {response.status_code}): {reason}"
+            results[base] = f"refused (HTTP {response.status_code}): {error_reason(response.content)}"
     return results
