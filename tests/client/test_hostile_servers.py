@@ -2,26 +2,44 @@
 JSON nested thousands deep, pages of HTML, a multi-line error), the client ends with its own one-line error,
 never an AttributeError or RecursionError. Real HTTP on loopback."""
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from octravpn.client import discovery
 from octravpn.client.discovery import IndexerClient, IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.errors import UsageError
 from octravpn.mesh.mailbox import Mailbox
-from octravpn.mesh.policy_source import publish_policy
+from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy, publish_policy
 from octravpn.protocol.errors import RemoteProtocolError
 
 DEEP = b"[" * 3000 + b"]" * 3000
+EXIT = {
+    "address": "0x" + "ab" * 20,
+    "endpoint": "192.0.2.1:51820",
+    "region": "local",
+    "price_per_mb": "1000",
+    "wg_pubkey": "x" * 44,
+    "receipt_signer": "0x" + "cd" * 20,
+    "registered_at": 1,
+    "reputation": 0,
+    "stake": "1",
+    "active": True,
+    "listed": True,
+    "slashed": False,
+    "sessions_settled": 0,
+    "bytes_served": 0,
+}
 
 
 class Hostile:
     """An HTTP server that answers every request with `status` and `body`."""
 
     def __init__(self) -> None:
-        self.status, self.body = 200, b"{}"
+        self.status, self.body, self.declare_length = 200, b"{}", True
         hostile = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,7 +47,8 @@ class Hostile:
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
                 self.send_response(hostile.status)
-                self.send_header("content-length", str(len(hostile.body)))
+                if hostile.declare_length:  # otherwise the body ends when the connection does (HTTP/1.0)
+                    self.send_header("content-length", str(len(hostile.body)))
                 self.end_headers()
                 self.wfile.write(hostile.body)
 
@@ -42,8 +61,8 @@ class Hostile:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answers(self, status: int, body: bytes) -> None:
-        self.status, self.body = status, body
+    def answers(self, status: int, body: bytes, *, declare_length: bool = True) -> None:
+        self.status, self.body, self.declare_length = status, body, declare_length
 
 
 @pytest.fixture
@@ -69,12 +88,16 @@ def test_an_exit_api_answering_garbage(hostile):
     hostile.answers(200, b'"a string"')
     with pytest.raises(RemoteProtocolError, match="expected a JSON object, got str"):
         api.info()
+    for declare_length in (True, False):  # an answer larger than any of an exit's is not read to its end
+        hostile.answers(200, b'{"x": "' + b"x" * 200_000 + b'"}', declare_length=declare_length)
+        with pytest.raises(RemoteProtocolError, match="the exit answered /v1/info: sent more than 65536 bytes"):
+            api.info()
 
 
 def test_an_indexer_answering_garbage(hostile):
     indexer = IndexerClient(hostile.url, timeout=5)
     hostile.answers(404, b'["not", "an", "object"]')  # once an AttributeError
-    with pytest.raises(IndexerUnavailable, match="HTTP 404, not JSON .*is that an OctraVPN indexer"):
+    with pytest.raises(IndexerUnavailable, match=r"HTTP 404, not JSON \(expected a JSON object, got list\)"):
         indexer.exits()
     hostile.answers(200, DEEP)
     with pytest.raises(IndexerUnavailable, match="nests deeper than 32 levels"):
@@ -85,6 +108,27 @@ def test_an_indexer_answering_garbage(hostile):
     hostile.answers(503, b'{"error": "catching up"}')
     with pytest.raises(IndexerUnavailable, match=r"\(catching up\)"):
         indexer.exits()
+    hostile.answers(200, json.dumps({"items": [{"address": "0x1"}], "total": 1, "limit": 1, "offset": 0}).encode())
+    with pytest.raises(IndexerUnavailable, match=r"does not fit the API \(items\.0\.endpoint: Field required\)"):
+        indexer.exits()  # once a KeyError where `--exit auto` ranks them
+    hostile.answers(
+        200,
+        b'{"items": [], "total": 0, "limit": 0, "offset": 0, "pad": "' + b"x" * 9_000_000 + b'"}',
+        declare_length=False,
+    )
+    with pytest.raises(IndexerUnavailable, match="sent more than 8388608 bytes"):
+        indexer.exits()
+
+
+def test_an_indexer_cannot_keep_a_client_paging_forever(hostile, monkeypatch):
+    monkeypatch.setattr(discovery, "MAX_LISTED", 5)
+    page = {"items": [EXIT], "total": 10**9, "limit": 1, "offset": 0}  # the same page, always "more to come"
+    hostile.answers(200, json.dumps(page).encode())
+    with pytest.raises(IndexerUnavailable, match="it lists more than 5 exits"):
+        IndexerClient(hostile.url, timeout=5).exits()
+    hostile.answers(200, json.dumps({**page, "total": 1}).encode())
+    (listed,) = IndexerClient(hostile.url, timeout=5).exits()
+    assert listed == EXIT
 
 
 def test_a_mailbox_indexer_answering_garbage(hostile):
@@ -94,8 +138,17 @@ def test_a_mailbox_indexer_answering_garbage(hostile):
         [],
         {hostile.url: "served something that is not JSON (JSON nests deeper than 32 levels)"},
     )
+    hostile.answers(200, b'{"items": [], "pad": "' + b"x" * 9_000_000 + b'"}', declare_length=False)
+    assert mailbox.fetch(0) == ([], {hostile.url: "sent more than 8388608 bytes"})
     hostile.answers(409, b'["held", "newer"]')
     assert mailbox.put(hostile.url, 0, {"seq": 1}) == 'refused (HTTP 409): ["held", "newer"]'
+
+
+def test_a_policy_larger_than_any_an_indexer_keeps_is_not_read_to_its_end(hostile):
+    for declare_length in (True, False):
+        hostile.answers(200, b"{" + b" " * 100_000 + b"}", declare_length=declare_length)
+        with pytest.raises(PolicyUnavailable, match=f"{hostile.url}: sent more than 65536 bytes"):
+            fetch_policy([hostile.url], 0, b"\x00" * 32)
 
 
 def test_publishing_a_policy_to_an_indexer_answering_garbage(hostile):

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import httpx
+from pydantic import ValidationError
 
 from octravpn.chain.errors import ChainError
 from octravpn.errors import UsageError
+from octravpn.httpbody import read_bounded
+from octravpn.indexer.models import ExitPage, TailnetPage
 from octravpn.protocol.wirejson import error_reason, loads_object
 
 DEFAULT_INDEXER = "http://127.0.0.1:8787"
+MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a page of exits or tailnets is far smaller
+MAX_LISTED = 100_000  # exits read across pages: an indexer cannot keep a client paging forever
 
 
 class IndexerUnavailable(ChainError):
@@ -46,20 +51,22 @@ class IndexerClient:
 
     def _get(self, path: str, params: dict) -> dict:
         try:
-            response = self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+            with self._http.stream("GET", path, params={k: v for k, v in params.items() if v is not None}) as response:
+                status, content = response.status_code, read_bounded(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
             raise IndexerUnavailable(self.url, type(exc).__name__) from exc
+        except ValueError as exc:
+            raise IndexerUnavailable(self.url, f"HTTP {response.status_code}, {exc}") from None
         try:
-            body = loads_object(response.content)
+            body = loads_object(content)
         except ValueError as exc:
             raise IndexerUnavailable(
-                self.url, f"HTTP {response.status_code}, not JSON ({exc}): is that an OctraVPN indexer?"
-            ) from exc
-        if 400 <= response.status_code < 500:
-            raise UsageError(f"the indexer refused {path}: {error_reason(response.content)}")
-        if response.status_code != 200:
-            reason = error_reason(response.content) if "error" in body else f"HTTP {response.status_code}"
-            raise IndexerUnavailable(self.url, reason)
+                self.url, f"HTTP {status}, not JSON ({exc}): is that an OctraVPN indexer?"
+            ) from None
+        if 400 <= status < 500:
+            raise UsageError(f"the indexer refused {path}: {error_reason(content)}")
+        if status != 200:
+            raise IndexerUnavailable(self.url, error_reason(content) if "error" in body else f"HTTP {status}")
         return body
 
     def exits(
@@ -75,25 +82,42 @@ class IndexerClient:
         """Every matching exit (all pages)."""
         found, offset = [], 0
         while True:
-            page = self._get(
-                "/v1/exits",
-                {
-                    "region": region,
-                    "max_price": max_price,
-                    "tailnet": tailnet,
-                    "active": str(active).lower(),
-                    "sort": sort,
-                    "limit": limit,
-                    "offset": offset,
-                },
+            page = self._page(
+                ExitPage,
+                self._get(
+                    "/v1/exits",
+                    {
+                        "region": region,
+                        "max_price": max_price,
+                        "tailnet": tailnet,
+                        "active": str(active).lower(),
+                        "sort": sort,
+                        "limit": limit,
+                        "offset": offset,
+                    },
+                ),
             )
-            found += page["items"]
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return found
+            found += page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return [item.model_dump() for item in found]
+            if len(found) >= MAX_LISTED:
+                raise IndexerUnavailable(self.url, f"it lists more than {MAX_LISTED} exits")
 
     def tailnets_of(self, member: str) -> list[dict]:
-        return self._get("/v1/tailnets", {"member": member, "limit": 500})["items"]
+        page = self._page(TailnetPage, self._get("/v1/tailnets", {"member": member, "limit": 500}))
+        return [item.model_dump() for item in page.items]
+
+    def _page(self, model: type[ExitPage | TailnetPage], body: dict) -> ExitPage | TailnetPage:
+        """The page in an indexer's answer, checked against the API's own schema."""
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            raise IndexerUnavailable(
+                self.url, f"its answer does not fit the API ({where}: {first['msg']}): is that an OctraVPN indexer?"
+            ) from None
 
 
 def choose_exit(

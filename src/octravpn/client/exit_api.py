@@ -5,9 +5,12 @@ from __future__ import annotations
 import httpx
 
 from octravpn.errors import OctraVPNError
+from octravpn.httpbody import read_bounded
 from octravpn.protocol import exitwire
 from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.protocol.wirejson import error_reason, loads_object
+
+MAX_ANSWER_BYTES = 64 * 1024  # an exit's answers are a few hundred bytes
 
 
 class ExitAPIError(OctraVPNError):
@@ -31,15 +34,18 @@ class ExitAPI:
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict | None:
         try:
-            response = self.http.request(method, path, json=body)
+            with self.http.stream(method, path, json=body) as response:
+                status, content = response.status_code, read_bounded(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
             raise ExitAPIError(None, f"{self.base_url}{path}: {exc}") from exc
-        if response.status_code == 204:
+        except ValueError as exc:
+            raise RemoteProtocolError(f"the exit answered {path}: {exc}") from None
+        if status == 204:
             return None
-        if response.status_code >= 400:
-            raise ExitAPIError(response.status_code, error_reason(response.content))
+        if status >= 400:
+            raise ExitAPIError(status, error_reason(content))
         try:
-            return loads_object(response.content)
+            return loads_object(content)
         except ValueError as exc:  # what exitwire does with a malformed body: the exit broke the protocol
             raise RemoteProtocolError(f"the exit answered {path} with something that is not its JSON: {exc}") from None
 

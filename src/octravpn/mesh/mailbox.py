@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import httpx
 
+from octravpn.httpbody import read_bounded
 from octravpn.protocol.wirejson import error_reason, loads
 
 MAX_MAP_BYTES = 8 * 1024 * 1024  # ~10,000 announcements: far beyond a tailnet's devices
@@ -48,13 +49,9 @@ class Mailbox:
 
     def _fetch_one(self, url: str, tailnet_id: int) -> list[dict]:
         with self.http.stream("GET", f"{url}/v1/tailnets/{tailnet_id}/announcements") as response:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_MAP_BYTES:
-                    raise ValueError(f"served more than {MAX_MAP_BYTES} bytes")
             if response.status_code != 200:
                 raise ValueError(f"HTTP {response.status_code}")
+            body = read_bounded(response, MAX_MAP_BYTES)
         try:
             document = loads(body)
         except ValueError as exc:

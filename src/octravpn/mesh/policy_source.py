@@ -12,6 +12,7 @@ import httpx
 from eth_hash.auto import keccak
 
 from octravpn.chain.errors import ChainError
+from octravpn.httpbody import read_bounded
 from octravpn.protocol.wirejson import error_reason
 
 MAX_POLICY_BYTES = 64 * 1024  # what an indexer accepts (its PUT limit); anything larger is not a policy it kept
@@ -28,16 +29,21 @@ def fetch_policy(indexers: list[str], tailnet_id: int, expected_hash: bytes, *, 
     for url in indexers:
         base = url.rstrip("/")
         try:
-            status, document = _get_bounded(f"{base}/v1/tailnets/{tailnet_id}/acl", timeout)
+            with (
+                httpx.Client(timeout=timeout) as http,
+                http.stream("GET", f"{base}/v1/tailnets/{tailnet_id}/acl") as got,
+            ):
+                status, document = got.status_code, read_bounded(got, MAX_POLICY_BYTES)
         except httpx.HTTPError as exc:
             answers.append(f"{base}: unreachable ({type(exc).__name__})")
+            continue
+        except ValueError as exc:  # too large: not a policy it kept
+            answers.append(f"{base}: {exc}")
             continue
         if status == 404:
             answers.append(f"{base}: does not have it")
         elif status != 200:
             answers.append(f"{base}: HTTP {status}")
-        elif len(document) > MAX_POLICY_BYTES:
-            answers.append(f"{base}: sent more than {MAX_POLICY_BYTES} bytes")
         elif keccak(document) != expected_hash:
             answers.append(f"{base}: sent a document whose hash is not the chain's (stale or forged)")
         else:
@@ -47,17 +53,6 @@ def fetch_policy(indexers: list[str], tailnet_id: int, expected_hash: bytes, *, 
         + "; ".join(answers or ["none asked"])
         + f". The tailnet's owner can upload it with `octravpn acl publish {tailnet_id} FILE`"
     )
-
-
-def _get_bounded(url: str, timeout: float) -> tuple[int, bytes]:
-    """The status and at most MAX_POLICY_BYTES + 1 bytes of the body: a hostile indexer cannot make us read more."""
-    with httpx.Client(timeout=timeout) as http, http.stream("GET", url) as response:
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > MAX_POLICY_BYTES:
-                break
-        return response.status_code, bytes(body)
 
 
 def publish_policy(indexers: list[str], tailnet_id: int, document: bytes, *, timeout: float = 10.0) -> dict[str, str]:
