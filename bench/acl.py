@@ -68,7 +68,7 @@ def build(seed: int = 7) -> tuple[str, Network]:
                 Device(
                     key=f"0x{number:040x}",
                     owner=member,
-                    requested_tags=requested,
+                    tags=requested,  # owned by the member: the grant holds
                     addresses=(
                         ipaddress.ip_address(f"100.64.{number // 256}.{number % 256}"),
                         ipaddress.ip_address(f"fd7a:7670:6e00::{number:x}"),

@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 
 from eth_account import Account
-from eth_hash.auto import keccak
 from web3 import Web3
 
 from octravpn.chain.artifacts import EIP170_LIMIT, load
@@ -23,6 +22,17 @@ from octravpn.protocol.reports import report_commitment
 
 ETHER = 10**18
 MB = 10**6
+# A policy the size of the README's example (about 1 KB), and one at the contract's limit.
+POLICY = (
+    b'{"groups": {"group:ops": ["0x0000000000000000000000000000000000000b0b"]},'
+    b' "tagOwners": {"tag:db": ["group:ops"], "tag:web": ["0x00000000000000000000000000000000000a11ce"]},'
+    b' "hosts": {"backup": "100.64.7.7"}, "acls": ['
+    + b", ".join(
+        b'{"action": "accept", "src": ["group:ops"], "dst": ["tag:db:*", "backup:%d"]}' % port for port in range(12)
+    )
+    + b"]}"
+)
+LARGEST_POLICY = b'{"acls": [], "hosts": {"h": "' + b"x" * (16_384 - 32) + b'"}}'
 
 
 @dataclass
@@ -76,7 +86,7 @@ def main() -> int:
             "new exit, key's consent",
         )
         run(fn.update_endpoint("203.0.113.10:51820", "eu-west", 3 * 10**12), operator, "new price")
-        run(fn.create_tailnet(keccak(b'{"acls":[]}'), ETHER), member, "with 1.0 deposit", ETHER)
+        run(fn.create_tailnet(POLICY, ETHER), member, f"1.0 deposit, {len(POLICY):,} B policy", ETHER)
         run(fn.deposit_to_tailnet(0, ETHER // 2), friend, "top-up", ETHER // 2)
         run(fn.configure_tailnet_exit(0, operator.address), member, "allow exit")
         run(fn.add_member(0, friend.address), member, "direct add")
@@ -95,7 +105,9 @@ def main() -> int:
             friend,
             "laptop key, its consent",
         )
-        run(fn.update_acl(0, keccak(b'{"acls":[1]}')), member, "new policy hash")
+        run(fn.update_acl(0, POLICY.replace(b"12", b"13")), member, f"{len(POLICY):,} B policy")
+        run(fn.update_acl(0, LARGEST_POLICY), member, f"{len(LARGEST_POLICY):,} B policy (the largest)")
+        run(fn.set_device_tags(0, device.address, ["tag:db"]), member, "one tag")
 
         # Session 0: two-transaction settlement.
         run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01")

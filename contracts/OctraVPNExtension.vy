@@ -59,6 +59,7 @@ exports: (
     tailnets.configure_tailnet_exit,
     tailnets.remove_tailnet_exit,
     tailnets.update_acl,
+    tailnets.set_device_tags,
     tailnets.precommit_join_token,
     tailnets.revoke_join_token,
     tailnets.register_device,

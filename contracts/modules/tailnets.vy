@@ -5,8 +5,11 @@
        and the device registry
 @notice The owner creates a tailnet with a deposit, adds members directly or
         through pre-auth invites, chooses which exits members may use, and
-        publishes the hash of the tailnet's ACL policy. Any wallet may top up
-        the treasury; only the owner withdraws from it.
+        publishes the tailnet's ACL policy (the document travels in the event,
+        so every device that reads the chain has it; the contract keeps its
+        keccak-256). Members grant tags to the tailnet's devices (the policy's
+        `tagOwners` decide, where devices read it, which grants hold). Any
+        wallet may top up the treasury; only the owner withdraws from it.
 @dev Invites: the owner registers the address of a fresh one-time key; the
      invitee receives that key off chain and signs `Join(tailnetId, member)`
      naming its own wallet. A copy of the transaction from the mempool names
@@ -14,7 +17,10 @@
      could). An invite admits a given wallet once: a removed member cannot
      rejoin with its old signature.
      Devices: a key binds to a wallet only with its own EIP-712 signature over
-     `Device(wallet)`. A revoked device key is retired for ever; receipts it
+     `Device(wallet)`. A member's wallet is never a live device key, nor the
+     reverse: each key on a tailnet's roster is one or the other, once. A
+     wallet has at most `MAX_DEVICES_PER_WALLET` live device keys, which
+     bounds what one member can put in front of the tailnet. A revoked device key is retired for ever; receipts it
      signed for sessions opened before its revocation stay valid (the exit
      served them), and the tailnet owner can close those sessions early.
      The deposit that creates a tailnet stays in its treasury for
@@ -56,6 +62,13 @@ struct Device:
 JOIN_TYPEHASH: constant(bytes32) = keccak256("Join(uint256 tailnetId,address member)")
 DEVICE_TYPEHASH: constant(bytes32) = keccak256("Device(address wallet)")
 TAILNET_RESERVE_LOCK: constant(uint256) = 30 * 86_400
+MAX_DEVICES_PER_WALLET: constant(uint256) = 64
+# @dev A policy document's largest size: a few hundred rules. Its bytes cost
+#      calldata and log gas once per change (see the README's gas table).
+MAX_POLICY_BYTES: constant(uint256) = 16_384
+MAX_TAGS: constant(uint256) = 16
+# @dev "tag:" and a name of at most 63 characters.
+MAX_TAG_LENGTH: constant(uint256) = 67
 
 tailnet_count: uint256
 tailnets: HashMap[uint256, Tailnet]
@@ -65,6 +78,10 @@ join_tokens: HashMap[uint256, HashMap[address, JoinToken]]
 # @dev keccak256(tailnet id, invite key, member) of every redemption.
 joins_redeemed: HashMap[bytes32, bool]
 devices: HashMap[address, Device]
+# @dev How many tailnets each wallet is a member of (a member is never a device key).
+memberships: HashMap[address, uint256]
+# @dev How many live device keys act for each wallet.
+live_devices: HashMap[address, uint256]
 
 event TailnetCreated:
     tailnet_id: indexed(uint256)
@@ -103,6 +120,7 @@ event TailnetExitRemoved:
 event TailnetAclUpdated:
     tailnet_id: indexed(uint256)
     acl_policy: bytes32
+    document: Bytes[MAX_POLICY_BYTES]
 
 event JoinTokenPrecommitted:
     tailnet_id: indexed(uint256)
@@ -127,36 +145,45 @@ event DeviceRevoked:
     wallet: indexed(address)
     device: indexed(address)
 
+event DeviceTagsSet:
+    tailnet_id: indexed(uint256)
+    device: indexed(address)
+    by: indexed(address)
+    tags: DynArray[String[MAX_TAG_LENGTH], MAX_TAGS]
+
 
 # ------------------------------------------------------------- tailnets
 
 @external
 @payable
-def create_tailnet(acl_policy: bytes32, amount: uint256) -> uint256:
+def create_tailnet(acl_document: Bytes[MAX_POLICY_BYTES], amount: uint256) -> uint256:
     """
     @notice Create a tailnet owned by the caller, funded with `amount`. The
             caller becomes its first member.
-    @param acl_policy Hash of the tailnet's ACL policy document.
+    @param acl_document The tailnet's ACL policy document (HuJSON), carried
+           in the `TailnetAclUpdated` event; the contract keeps its hash.
+    @param amount The deposit, at least the minimum tailnet deposit.
     @return The new tailnet's id.
     """
     governance._check_not_paused()
     assert amount >= governance.params.min_tailnet_deposit, "tailnet deposit below min"
-    assert acl_policy != empty(bytes32), "acl policy required"
+    assert len(acl_document) != 0, "acl policy required"
     payments._pull(msg.sender, amount, msg.value)
     tailnet_id: uint256 = self.tailnet_count
     self.tailnet_count = tailnet_id + 1
+    acl_policy: bytes32 = keccak256(acl_document)
     self.tailnets[tailnet_id] = Tailnet(
         owner=msg.sender,
         treasury=amount,
-        member_count=1,
+        member_count=0,
         acl_policy=acl_policy,
         created_at=block.timestamp,
         exit_count=0,
         reserve=governance.params.min_tailnet_deposit,
     )
-    self.members[tailnet_id][msg.sender] = True
     log TailnetCreated(tailnet_id=tailnet_id, owner=msg.sender, acl_policy=acl_policy, deposit=amount)
-    log TailnetMemberAdded(tailnet_id=tailnet_id, member=msg.sender)
+    log TailnetAclUpdated(tailnet_id=tailnet_id, acl_policy=acl_policy, document=acl_document)
+    self._add_member(tailnet_id, msg.sender)
     return tailnet_id
 
 
@@ -182,6 +209,7 @@ def remove_member(tailnet_id: uint256, member: address):
     assert self.members[tailnet_id][member], "not member"
     self.members[tailnet_id][member] = False
     self.tailnets[tailnet_id].member_count -= 1
+    self.memberships[member] -= 1
     log TailnetMemberRemoved(tailnet_id=tailnet_id, member=member)
 
 
@@ -251,15 +279,40 @@ def remove_tailnet_exit(tailnet_id: uint256, exit_addr: address):
 
 
 @external
-def update_acl(tailnet_id: uint256, new_acl_policy: bytes32):
+def update_acl(tailnet_id: uint256, acl_document: Bytes[MAX_POLICY_BYTES]):
     """
-    @notice Publish the hash of a new ACL policy document (owner only).
+    @notice Publish a new ACL policy document (owner only). Devices read it
+            from the `TailnetAclUpdated` event, so no server can withhold it.
+    @param tailnet_id The tailnet.
+    @param acl_document The policy document (HuJSON) now in force.
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
-    assert new_acl_policy != empty(bytes32), "acl required"
-    self.tailnets[tailnet_id].acl_policy = new_acl_policy
-    log TailnetAclUpdated(tailnet_id=tailnet_id, acl_policy=new_acl_policy)
+    assert len(acl_document) != 0, "acl required"
+    acl_policy: bytes32 = keccak256(acl_document)
+    self.tailnets[tailnet_id].acl_policy = acl_policy
+    log TailnetAclUpdated(tailnet_id=tailnet_id, acl_policy=acl_policy, document=acl_document)
+
+
+@external
+def set_device_tags(tailnet_id: uint256, device: address, tags: DynArray[String[MAX_TAG_LENGTH], MAX_TAGS]):
+    """
+    @notice Give `device` exactly `tags` in the tailnet (an empty list takes
+            them away). Any member may ask; devices apply it only when the
+            caller may apply every tag it adds or removes under the policy in
+            force (its `tagOwners`), as Tailscale's control plane does. A
+            device key is never a member, so a device cannot tag or untag
+            itself.
+    @param tailnet_id The tailnet.
+    @param device A member's wallet acting as its own device, or a live
+           device key of a member.
+    @param tags The tags, each `tag:NAME`.
+    """
+    governance._check_not_paused()
+    self._check_tailnet_exists(tailnet_id)
+    assert self.members[tailnet_id][msg.sender], "only a member grants tags"
+    assert self._acts_for_member(tailnet_id, device), "device is not on the tailnet's roster"
+    log DeviceTagsSet(tailnet_id=tailnet_id, device=device, by=msg.sender, tags=tags)
 
 
 # -------------------------------------------------------------- invites
@@ -334,6 +387,9 @@ def register_device(device: address, signature: Bytes[65]):
     assert eip712._recover(struct_hash, signature) == device, "device key did not sign the binding"
     if existing.wallet == msg.sender:
         return
+    assert self.memberships[device] == 0, "a member's wallet cannot be a device key"
+    assert self.live_devices[msg.sender] < MAX_DEVICES_PER_WALLET, "wallet has 64 live devices: revoke one first"
+    self.live_devices[msg.sender] += 1
     self.devices[device] = Device(wallet=msg.sender, revoked_at=0)
     log DeviceRegistered(wallet=msg.sender, device=device)
 
@@ -347,6 +403,7 @@ def revoke_device(device: address):
     governance._check_not_paused()
     assert self._device_wallet(device) == msg.sender, "not device owner"
     self.devices[device].revoked_at = block.timestamp
+    self.live_devices[msg.sender] -= 1
     log DeviceRevoked(wallet=msg.sender, device=device)
 
 
@@ -464,7 +521,9 @@ def _acts_for_member(tailnet_id: uint256, who: address) -> bool:
 @internal
 def _add_member(tailnet_id: uint256, member: address):
     assert not self.members[tailnet_id][member], "already member"
+    assert self._device_wallet(member) == empty(address), "a live device key cannot be a member: revoke it first"
     self.members[tailnet_id][member] = True
     self.tailnets[tailnet_id].member_count += 1
+    self.memberships[member] += 1
     log TailnetMemberAdded(tailnet_id=tailnet_id, member=member)
 

@@ -32,10 +32,20 @@ PORTS = ["*", "22", "80,443", "1000-2000", "22,440-450"]
 PROTOS = [None, "tcp", "udp", "icmp", "ipv6-icmp", "gre", "sctp"]
 OUTSIDERS = ["100.64.7.7", "192.0.2.1", "fd7a:7670:6e00::77", "10.1.1.1", "2001:db8::1"]
 
+SELF_SOURCES = {"*", ALICE, BOB, CAROL, "group:ops", "group:all", "autogroup:member"}  # sources that have users
+
+
+def _sources(src, dst):
+    """autogroup:self serves only sources with users (a policy naming it with others is refused)."""
+    if any(d == "autogroup:self" for d, _ in dst):
+        return [s for s in src if s in SELF_SOURCES] or ["*"]
+    return src
+
+
 rules = st.builds(
     lambda src, dst, proto: {
         "action": "accept",
-        "src": src,
+        "src": _sources(src, dst),
         "dst": [f"{d}:{p if proto in (None, 'tcp', 'udp', 'sctp') else '*'}" for d, p in dst],
         **({"proto": proto} if proto else {}),
     },
@@ -66,7 +76,8 @@ packets = st.tuples(
 @settings(max_examples=300, deadline=None)
 @given(policies, st.lists(packets, min_size=1, max_size=20))
 def test_the_compiled_filter_admits_exactly_what_the_evaluator_allows(text, batch):
-    resolver = Resolver(parse_policy(text), network())
+    policy = parse_policy(text)
+    resolver = Resolver(policy, network(policy=policy))
     filters = {}
     for source, destination, version, protocol, port in batch:
         if source in DEVICES:

@@ -113,7 +113,7 @@ def _error(text: str) -> PolicyError:
         ('{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:ssh"]}]}', "port 'ssh' is not a number", '"*:ssh"'),
         (
             '{"acls": [{"action": "accept", "src": ["*"], "dst": ["db"]}]}',
-            "destination 'db' has no ports: write db:* for any port",
+            "destination 'db': missing port: write db:* for any port",
             '"db"',
         ),
         (
@@ -190,6 +190,36 @@ def _error(text: str) -> PolicyError:
             '"10.0.0.1:20-22"',
         ),
         ('{"acls": [}', "unexpected '}'", "}"),
+        # Policies Tailscale and Headscale refuse, which were accepted here once.
+        *(
+            (
+                '{"tagOwners": {"tag:web": ["' + ALICE + '"]}, "hosts": {"gw": "100.64.0.1"},\n'
+                '"acls": [{"action": "accept", "src": ["' + source + '"], "dst": ["autogroup:self:*"]}]}',
+                "autogroup:self can only be used with users, groups, or supported autogroups",
+                '"' + source + '"',
+            )
+            for source in ("tag:web", "autogroup:tagged", "gw", "100.64.0.9", "100.64.0.0/24", "fd7a:7670:6e00::1")
+        ),
+        (
+            '{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"], "proto": "0"}]}',
+            "leading 0 not permitted in protocol number '0'",
+            '"0"',
+        ),
+        (
+            '{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"], "proto": "06"}]}',
+            "leading 0 not permitted in protocol number '06'",
+            '"06"',
+        ),
+        (
+            '{"acls": [{"action": "accept", "src": ["*"], "dst": ["[100.64.0.1]:22"]}]}',
+            "brackets are for an IPv6 address only: write 100.64.0.1:22",
+            '"[100.64.0.1]:22"',
+        ),
+        (
+            '{"acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"]}]}',
+            "destination 'autogroup:self': missing port: write autogroup:self:* for any port",
+            '"autogroup:self"',
+        ),
     ],
 )
 def test_each_mistake_is_reported_where_it_is_with_the_fix(text, message, at):
@@ -197,3 +227,9 @@ def test_each_mistake_is_reported_where_it_is_with_the_fix(text, message, at):
     error = _error(text)
     assert message in error.message, error.message
     assert text.split("\n")[error.line - 1][error.column - 1 :].startswith(at), str(error)
+
+
+@pytest.mark.parametrize("source", ["*", ALICE, "group:eng", "autogroup:member"])
+def test_autogroup_self_serves_sources_that_have_users(source):
+    text = policy(groups={"group:eng": [ALICE]}, acls=[rule([source], ["autogroup:self:*"])])
+    assert parse_policy(text).rules[0].destinations[0].alias.kind == "self"

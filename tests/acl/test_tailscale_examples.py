@@ -86,9 +86,10 @@ def test_tests_guard_a_policy_against_regressions():
             ],
         }
     )
-    assert run_tests(Resolver(parse_policy(text), network())) == []
-    broken = text.replace('"tag:db:22,5432"', '"tag:db:*"')  # someone opens every port
-    failures = run_tests(Resolver(parse_policy(broken), network()))
+    policy = parse_policy(text)
+    assert run_tests(Resolver(policy, network(policy=policy))) == []
+    broken = parse_policy(text.replace('"tag:db:22,5432"', '"tag:db:*"'))  # someone opens every port
+    failures = run_tests(Resolver(broken, network(policy=broken)))
     assert [f.message for f in failures] == [
         f"{BOB} -> tag:db:80 is allowed by acls[0] (line 1), but the test expects it denied"
     ]

@@ -4,6 +4,7 @@ import ipaddress
 import json
 
 from octravpn.acl import Device, Network, Resolver, decide_packet, parse_policy
+from octravpn.acl.tags import applicable
 
 ALICE, BOB, CAROL = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
 TCP, UDP, ICMP, ICMPV6, GRE = 6, 17, 1, 58, 47
@@ -13,7 +14,7 @@ def ip(text: str):
     return ipaddress.ip_address(text)
 
 
-# name -> (owner, v4, v6, requested tags)
+# name -> (owner, v4, v6, tags its owner asks for: it carries those the owner may apply)
 DEVICES = {
     "alice-laptop": (ALICE, "100.64.0.1", "fd7a:7670:6e00::1", ()),
     "alice-phone": (ALICE, "100.64.0.2", "fd7a:7670:6e00::2", ()),
@@ -24,7 +25,8 @@ DEVICES = {
 }
 
 
-def network(members=(ALICE, BOB, CAROL), devices=DEVICES) -> Network:
+def network(members=(ALICE, BOB, CAROL), devices=DEVICES, policy=None) -> Network:
+    """`policy`: whose tagOwners decide which asked-for tags each device carries (none without one)."""
     return Network(
         members=frozenset(members),
         devices=tuple(
@@ -32,7 +34,7 @@ def network(members=(ALICE, BOB, CAROL), devices=DEVICES) -> Network:
                 key=f"0x{index:040x}",
                 owner=owner,
                 addresses=(ip(v4), ip(v6)),
-                requested_tags=frozenset(tags),
+                tags=applicable(policy, owner.lower(), frozenset(tags)) if policy else frozenset(),
                 name=name,
             )
             for index, (name, (owner, v4, v6, tags)) in enumerate(devices.items(), start=1)
@@ -53,7 +55,7 @@ class World:
         sections.setdefault("tagOwners", {"tag:web": [ALICE], "tag:db": ["group:ops"]})
         sections.setdefault("groups", {"group:ops": [BOB]})
         self.policy = parse_policy(json.dumps(sections))
-        self.resolver = Resolver(self.policy, network())
+        self.resolver = Resolver(self.policy, network(policy=self.policy))
 
     def allows(self, src: str, dst: str, protocol: int = TCP, port: int | None = 22, version: int = 4) -> bool:
         source = address(src, version) if src in DEVICES else ip(src)

@@ -86,52 +86,37 @@ def test_tailnet_create_and_set_acl_refuse_a_bad_policy_before_sending_anything(
     assert chain.tailnet(forced["id"]).acl_policy == keccak(open(good, "rb").read())
 
 
-def test_publish_and_fetch_through_indexers_checked_against_the_chain(cli):
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    import httpx
-
-    from octravpn.chain.devnet import free_port
-    from tests.cli.test_indexer_cli import RunningIndexer
-
+def test_the_policy_goes_on_chain_and_fetch_reads_it_back(cli):
     path = _write(cli, "published.hujson", POLICY)
     tid = cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.1", "--acl", path)["id"]
-    indexer = RunningIndexer(cli.home)
-    dead = f"http://127.0.0.1:{free_port()}"
+    out = cli.home / "fetched.hujson"
+    fetched = cli.json("acl", "fetch", str(tid), "-o", str(out))
+    assert out.read_text() == POLICY and fetched["size"] == len(POLICY.encode())
+    assert fetched["acl_hash"] == "0x" + keccak(POLICY.encode()).hex()
+    assert cli("acl", "fetch", str(tid)).out == POLICY
+    assert "has no policy on chain" in cli.fails(2, "acl", "fetch", "999")
+    large = _write(cli, "large.hujson", '{"acls": [], "hosts": {"h": "' + "x" * 17_000 + '"}}')
+    line = cli.fails(2, "-w", "alice", "tailnet", "set-acl", str(tid), large, "--force")
+    assert "the contract takes at most 16,384" in line
 
-    class Forger(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802  (http.server's name)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}')
 
-        def log_message(self, *args):
-            pass
-
-    forger = HTTPServer(("127.0.0.1", 0), Forger)
-    threading.Thread(target=forger.serve_forever, daemon=True).start()
-    forged = f"http://127.0.0.1:{forger.server_address[1]}"
-    try:
-        indexer.wait_for(lambda: httpx.get(f"{indexer.url}/v1/tailnets/{tid}").status_code == 200, "index the tailnet")
-        line = cli.fails(5, "acl", "fetch", str(tid), "--indexer", dead, "--indexer", forged, "--indexer", indexer.url)
-        assert f"no indexer has tailnet {tid}'s policy" in line
-        assert f"{dead}: unreachable" in line and f"{forged}: sent a document whose hash is not the chain's" in line
-        assert f"{indexer.url}: does not have it" in line and f"octravpn acl publish {tid} FILE" in line
-
-        other = _write(cli, "other.hujson", '{"acls": []}')
-        assert "publish its hash first" in cli.fails(2, "acl", "publish", str(tid), other, "--indexer", indexer.url)
-        (stored,) = cli.json("acl", "publish", str(tid), path, "--indexer", indexer.url)
-        assert stored == {"indexer": indexer.url, "result": "stored"}
-        out = cli.home / "fetched.hujson"
-        fetched = cli.json(
-            "acl", "fetch", str(tid), "--indexer", dead, "--indexer", forged, "--indexer", indexer.url, "-o", str(out)
-        )
-        assert out.read_text() == POLICY and fetched["size"] == len(POLICY.encode())
-        assert "no indexer stored" in cli.fails(5, "acl", "publish", str(tid), path, "--indexer", dead)
-    finally:
-        forger.shutdown()
-        assert indexer.stop() == 0
+def test_tags_are_granted_on_chain_by_a_tag_owner_checked_before_sending(cli):
+    alice, bob = (cli.json("wallet", "show", name)["address"] for name in ("alice", "bob"))
+    policy = _write(
+        cli,
+        "tagged.hujson",
+        json.dumps(
+            {"tagOwners": {"tag:db": [bob]}, "acls": [{"action": "accept", "src": [alice], "dst": ["tag:db:*"]}]}
+        ),
+    )
+    tid = cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.1", "--acl", policy)["id"]
+    cli.json("-w", "alice", "tailnet", "add-member", str(tid), "bob")
+    line = cli.fails(2, "-w", "alice", "tailnet", "tag", str(tid), "bob", "tag:db")
+    assert f"{alice.lower()} may not apply or remove tag:db" in line and line.endswith("nothing was sent")
+    granted = cli.json("-w", "bob", "tailnet", "tag", str(tid), "bob", "tag:db")
+    assert granted["tags"] == ["tag:db"] and granted["device"] == bob.lower()
+    assert "not on tailnet" in cli.fails(2, "-w", "bob", "tailnet", "tag", str(tid), "0x" + "77" * 20, "tag:db")
+    assert "may not apply or remove tag:db" in cli.fails(2, "-w", "alice", "tailnet", "tag", str(tid), "bob")
 
 
 def test_filter_compiles_for_a_device_of_a_tailnet_on_chain(cli):
@@ -157,19 +142,15 @@ def test_filter_compiles_for_a_device_of_a_tailnet_on_chain(cli):
     addresses = assign_addresses(tid, [key for key, _ in keys])
 
     untagged = cli.json("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob")
-    assert untagged["entries"] == [] and untagged["peers"] == {}  # bob's wallet asks for no tag: nothing reaches it
-    tagged = cli.json("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob", "--tag", "bob=tag:db")
+    assert untagged["entries"] == [] and untagged["peers"] == {}  # bob's wallet carries no tag: nothing reaches it
+    cli.json("-w", "bob", "tailnet", "tag", str(tid), "bob", "tag:db")  # bob owns tag:db: the grant holds
+    tagged = cli.json("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob")
     (entry,) = tagged["entries"]
     assert entry["from"] == [f"{addresses[alice.lower()][0]}/32", f"{addresses[alice.lower()][1]}/128"]
     assert entry["to"] == [str(a) for a in addresses[bob.lower()]] and entry["protocols"] == [6]
     assert entry["ports"] == ["5432"] and tagged["peers"] == {alice.lower(): str(addresses[alice.lower()][0])}
-    ruleset = cli(
-        "acl", "filter", policy, "--tailnet", str(tid), "--device", "bob", "--tag", "bob=tag:db", "--nft", "om0"
-    ).out
+    ruleset = cli("acl", "filter", policy, "--tailnet", str(tid), "--device", "bob", "--nft", "om0").out
     assert "tcp dport { 5432 } accept" in ruleset and ruleset.startswith("table inet octravpn_acl_om0")
     assert "no device of tailnet" in cli.fails(
         2, "acl", "filter", policy, "--tailnet", str(tid), "--device", "0x" + "77" * 20
-    )
-    assert "write KEY=tag:NAME" in cli.fails(
-        2, "acl", "filter", policy, "--tailnet", str(tid), "--device", "bob", "--tag", "bob=db"
     )

@@ -12,8 +12,8 @@ from octravpn.client import discovery
 from octravpn.client.discovery import IndexerClient, IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.errors import UsageError
+from octravpn.mesh import mailbox as mailbox_module
 from octravpn.mesh.mailbox import Mailbox
-from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy, publish_policy
 from octravpn.protocol.errors import RemoteProtocolError
 
 DEEP = b"[" * 3000 + b"]" * 3000
@@ -36,7 +36,7 @@ EXIT = {
 
 
 class Hostile:
-    """An HTTP server that answers every request with `status` and `body`."""
+    """An HTTP server that answers every request with `status` and `body` (or `body(path)`)."""
 
     def __init__(self) -> None:
         self.status, self.body, self.declare_length = 200, b"{}", True
@@ -46,11 +46,12 @@ class Hostile:
             def _answer(self):
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
+                body = hostile.body(self.path) if callable(hostile.body) else hostile.body
                 self.send_response(hostile.status)
                 if hostile.declare_length:  # otherwise the body ends when the connection does (HTTP/1.0)
-                    self.send_header("content-length", str(len(hostile.body)))
+                    self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(hostile.body)
+                self.wfile.write(body)
 
             do_GET = do_PUT = do_POST = _answer  # noqa: N815  (http.server's names)
 
@@ -61,7 +62,7 @@ class Hostile:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def answers(self, status: int, body: bytes, *, declare_length: bool = True) -> None:
+    def answers(self, status: int, body, *, declare_length: bool = True) -> None:
         self.status, self.body, self.declare_length = status, body, declare_length
 
 
@@ -131,27 +132,35 @@ def test_an_indexer_cannot_keep_a_client_paging_forever(hostile, monkeypatch):
     assert listed == EXIT
 
 
+def _fetch(mailbox: Mailbox, keys: int = 3):
+    return mailbox.fetch(0, sign=lambda read: b"\x00" * 65, device="0x" + "ab" * 20, keys=keys)
+
+
 def test_a_mailbox_indexer_answering_garbage(hostile):
     mailbox = Mailbox((hostile.url,), timeout=5)
     hostile.answers(200, b'{"items": ' + DEEP + b"}")
-    assert mailbox.fetch(0) == (
+    assert _fetch(mailbox) == (
         [],
         {hostile.url: "served something that is not JSON (JSON nests deeper than 32 levels)"},
     )
-    hostile.answers(200, b'{"items": [], "pad": "' + b"x" * 9_000_000 + b'"}', declare_length=False)
-    assert mailbox.fetch(0) == ([], {hostile.url: "sent more than 8388608 bytes"})
+    hostile.answers(200, b'{"items": [], "next": null, "pad": "' + b"x" * 3_000_000 + b'"}', declare_length=False)
+    assert _fetch(mailbox) == ([], {hostile.url: "sent more than 2097152 bytes"})
+    hostile.answers(200, b'{"items": {}, "next": null}')
+    assert "not one" in _fetch(mailbox)[1][hostile.url]
     hostile.answers(409, b'["held", "newer"]')
     assert mailbox.put(hostile.url, 0, {"seq": 1}) == 'refused (HTTP 409): ["held", "newer"]'
+    hostile.answers(401, b'{"error": "needs a signed read"}')
+    assert _fetch(mailbox) == ([], {hostile.url: "HTTP 401: needs a signed read"})
 
 
-def test_a_policy_larger_than_any_an_indexer_keeps_is_not_read_to_its_end(hostile):
-    for declare_length in (True, False):
-        hostile.answers(200, b"{" + b" " * 100_000 + b"}", declare_length=declare_length)
-        with pytest.raises(PolicyUnavailable, match=f"{hostile.url}: sent more than 65536 bytes"):
-            fetch_policy([hostile.url], 0, b"\x00" * 32)
-
-
-def test_publishing_a_policy_to_an_indexer_answering_garbage(hostile):
-    hostile.answers(400, b"[" * 5000)  # once an AttributeError, after a RecursionError was caught by luck
-    (result,) = publish_policy([hostile.url], 0, b"{}").values()
-    assert result == "refused (HTTP 400): " + "[" * 300
+def test_a_flooded_or_hostile_mailbox_is_read_no_further_than_the_roster_fills(hostile, monkeypatch):
+    """One member could once flood the mailbox past the client's limit, after which every device got nothing."""
+    monkeypatch.setattr(mailbox_module, "PAGE", 2)
+    page = {"items": [{"device": "0x01", "seq": 1}] * 2, "next": "0x" + "ff" * 20}
+    hostile.answers(200, json.dumps(page).encode())  # the same page, "more to come"
+    items, errors = _fetch(Mailbox((hostile.url,), timeout=5), keys=3)
+    assert len(items) == 4 and "pages that do not move forward" in errors[hostile.url]
+    pages = iter(range(1, 10**6))
+    hostile.answers(200, lambda path: json.dumps({**page, "next": f"0x{next(pages):040x}"}).encode())  # for ever
+    items, errors = _fetch(Mailbox((hostile.url,), timeout=5), keys=3)
+    assert len(items) == 2 * (3 // 2 + 2) and "more pages than the tailnet's 3 keys fill" in errors[hostile.url]

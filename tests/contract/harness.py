@@ -26,7 +26,8 @@ MIN_STAKE = ETHER
 PRICE = 2 * 10**12  # per MB: 1 GB costs 0.002
 MB = 10**6
 SESSION_DEPOSIT = 10**16
-ACL_HASH = keccak(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}')
+ACL_DOCUMENT = b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'
+ACL_HASH = keccak(ACL_DOCUMENT)
 WG_KEY = bytes.fromhex("11" * 32)
 GOV_DELAY = 2 * 86_400
 
@@ -133,7 +134,7 @@ class Harness:
         return op
 
     def tailnet(self, owner, deposit: int = ETHER) -> int:
-        return self.pay(owner, "create_tailnet", ACL_HASH, amount=deposit)
+        return self.pay(owner, "create_tailnet", ACL_DOCUMENT, amount=deposit)
 
     def session(
         self, tailnet_id: int, opener, op: Operator, max_pay: int = 10**16, max_price: int | None = None

@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 
 from tests.contract.harness import (
-    ACL_HASH,
+    ACL_DOCUMENT,
     GOV_DELAY,
     MIN_SESSION_DEPOSIT,
     MIN_STAKE,
@@ -336,7 +336,7 @@ class VPNMachine(RuleBasedStateMachine):
     @rule(u=users_idx, amount=deposits)
     def create_tailnet(self, u, amount):
         ok = not self.paused and amount >= MIN_TAILNET_DEPOSIT
-        self._call(ok, lambda: self.h.pay(self.users[u], "create_tailnet", ACL_HASH, amount=amount))
+        self._call(ok, lambda: self.h.pay(self.users[u], "create_tailnet", ACL_DOCUMENT, amount=amount))
         if ok:
             self.m_tailnets.append(
                 TailnetModel(owner=u, treasury=amount, reserve=MIN_TAILNET_DEPOSIT, created_at=self._now(), members={u})

@@ -16,6 +16,7 @@ from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.protocol.invites import Invite
 from octravpn.protocol.reports import report_commitment
 
+ACL = b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'
 ETHER = 10**18
 MB = 10**6
 DAY = 86_400
@@ -64,19 +65,20 @@ class History:
         self.register(op_b, region="us-east", price=2 * 10**12)
         self.register(op_c, region="eu-west", price=5 * 10**11)
 
-        tailnet, _ = self.of(alice).create_tailnet(keccak(b'{"acls": []}'), ETHER)
+        tailnet, _ = self.of(alice).create_tailnet(b'{"acls": []}', ETHER)
         self.of(alice).add_member(tailnet, bob.address)
         self.of(alice).add_member(tailnet, carol.address)
         for exit_account in (op_a, op_b, op_c):
             self.of(alice).configure_tailnet_exit(tailnet, exit_account.address)
         self.of(bystander).deposit_to_tailnet(tailnet, ETHER // 2)
         self.of(alice).withdraw_from_tailnet(tailnet, alice.address, ETHER // 100)
-        self.of(alice).update_acl(tailnet, keccak(b'{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'))
+        self.of(alice).update_acl(tailnet, ACL)
         self.of(bob).register_device(device.address, self.of(bob).device_consent(bytes(device.key)))
+        self.of(alice).set_device_tags(tailnet, device.address, ["tag:db"])  # no owner in the policy: refused there
         invite = Invite.new(chain_id=self.network.chain_id, contract=self.network.contract, tailnet_id=tailnet)
         self.of(alice).precommit_join_token(tailnet, invite.key_address, int(time.time()) + 10 * DAY, 1)
         self.of(bystander).redeem_join_token(tailnet, invite.key_address, invite.join_signature(bystander.address))
-        second, _ = self.of(bob).create_tailnet(keccak(b"{}"), ETHER // 10)
+        second, _ = self.of(bob).create_tailnet(b"{}", ETHER // 10)
 
         # Settled with the opener's receipt.
         s0, _ = self.of(alice).open_session(tailnet, op_a.address, ETHER // 100)

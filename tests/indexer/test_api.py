@@ -1,6 +1,7 @@
 """The discovery API over an index of a real anvil history, on SQLite and PostgreSQL."""
 
 import base64
+import time
 
 import pytest
 from eth_hash.auto import keccak
@@ -97,42 +98,15 @@ def test_stats_and_health(api, vpn):
     assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["lag_blocks"] == 0
 
 
-def test_acl_document_is_kept_only_if_its_hash_is_on_chain(api):
-    assert api.get("/v1/tailnets/0/acl").status_code == 404
-    binary = {"content-type": "application/octet-stream"}
-    wrong = api.put("/v1/tailnets/0/acl", content=b'{"acls": []}', headers=binary)
-    assert wrong.status_code == 409 and "upload the file the owner published" in wrong.json()["error"]
-    assert api.put("/v1/tailnets/77/acl", content=ACL, headers=binary).status_code == 404
-    untyped = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/x-www-form-urlencoded"})
-    assert untyped.status_code == 415 and "application/octet-stream" in untyped.json()["error"]
-    deep = api.put("/v1/tailnets/0/acl", content=b"[" * 10_000, headers={"content-type": "application/json"})
-    assert deep.status_code == 400 and "nests deeper than 64" in deep.json()["error"]
-    stored = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/json"})
-    assert stored.status_code == 200 and stored.json() == {
-        "tailnet": 0,
-        "acl_hash": "0x" + keccak(ACL).hex(),
-        "size": len(ACL),
-    }
+def test_the_policy_document_is_served_as_its_event_carried_it(api):
     fetched = api.get("/v1/tailnets/0/acl")
-    assert fetched.content == ACL and fetched.headers["content-type"] == "application/json"
+    assert fetched.status_code == 200 and fetched.content == ACL
+    assert fetched.headers["x-acl-hash"] == "0x" + keccak(ACL).hex()
     assert api.get("/v1/tailnets/0").json()["acl_document"] is True
-    assert api.put("/v1/tailnets/0/acl", content=b"x" * (64 * 1024 + 1), headers=binary).status_code == 413
-
-
-def test_a_document_that_is_no_policy_is_refused_with_the_parsers_message(api):
-    binary = {"content-type": "application/octet-stream"}
-    unknown = api.put(
-        "/v1/tailnets/0/acl",
-        content=b'{"acls": [{"action": "accept", "src": ["group:x"], "dst": ["*:*"]}]}',
-        headers=binary,
-    )
-    assert unknown.status_code == 400 and unknown.json()["error"] == (
-        "not a policy this network can enforce: line 1, column 40: unknown group 'group:x': define it under \"groups\""
-    )
-    latin = api.put(
-        "/v1/tailnets/0/acl", content='{"hosts": {"caf\xe9": "10.0.0.1"}}'.encode("latin-1"), headers=binary
-    )
-    assert latin.status_code == 400 and "not UTF-8 text" in latin.json()["error"]
+    assert api.get("/v1/tailnets/1/acl").content == b"{}"
+    assert api.get("/v1/tailnets/77/acl").status_code == 404
+    refused = api.put("/v1/tailnets/0/acl", content=ACL, headers={"content-type": "application/json"})
+    assert refused.status_code == 405  # nothing to upload: devices read it from the chain
 
 
 @pytest.mark.parametrize(
@@ -159,7 +133,7 @@ def test_unknown_route_is_json_404(api):
     assert response.status_code == 404 and "no such endpoint" in response.json()["error"]
 
 
-def _announce(network, signer, *, tailnet=0, device=None, seq=1, hostname="laptop") -> dict:
+def _announce(network, signer, *, tailnet=0, device=None, seq=1, hostname="laptop", since=None, expires=None) -> dict:
     from octravpn.protocol.announce import Announcement, SignedAnnouncement
     from octravpn.protocol.eip712 import Domain, sign
 
@@ -168,31 +142,40 @@ def _announce(network, signer, *, tailnet=0, device=None, seq=1, hostname="lapto
         device=device or signer.address,
         wg_pubkey=b"\x11" * 32,
         hostname=hostname,
+        hostname_since=seq if since is None else since,
         endpoints=("198.51.100.7:41641",),
-        tags=("tag:db",),
         seq=seq,
+        expires=int(time.time()) + 3600 if expires is None else expires,
     )
     domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
     return SignedAnnouncement(announcement=announcement, signature=sign(domain, announcement, signer.key)).to_json()
 
 
+def _read(network, reader, tailnet=0, *, at=None) -> dict:
+    """The Authorization header of a signed mailbox read."""
+    from octravpn.protocol.announce import MailboxRead
+    from octravpn.protocol.eip712 import Domain, sign
+
+    read = MailboxRead(tailnet_id=tailnet, device=reader.address, timestamp=int(at or time.time()))
+    domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
+    return {"Authorization": read.header(sign(domain, read, reader.key))}
+
+
 def test_announcements_are_kept_only_from_a_members_key_and_only_when_newer(api, accounts, network):
     alice, bob, carol, revoked = (accounts[i] for i in (4, 5, 6, 7))
-    assert api.get("/v1/tailnets/0/announcements").json() == {"tailnet": 0, "items": []}
-    stored = api.put("/v1/tailnets/0/announcements", json=_announce(network, alice))
+    mailbox = "/v1/tailnets/0/announcements"
+    assert api.get(mailbox, headers=_read(network, alice)).json() == {"tailnet": 0, "items": [], "next": None}
+    stored = api.put(mailbox, json=_announce(network, alice))
     assert stored.status_code == 200 and stored.json() == {
         "tailnet": 0,
         "device": alice.address,
         "member": alice.address,
         "seq": 1,
     }
-    stale = api.put("/v1/tailnets/0/announcements", json=_announce(network, alice, hostname="other"))
+    stale = api.put(mailbox, json=_announce(network, alice, hostname="other"))
     assert stale.status_code == 409 and "not newer than the 1 held" in stale.json()["error"]
-    assert (
-        api.put("/v1/tailnets/0/announcements", json=_announce(network, alice, seq=2, hostname="desk")).status_code
-        == 200
-    )
-    (held,) = api.get("/v1/tailnets/0/announcements").json()["items"]
+    assert api.put(mailbox, json=_announce(network, alice, seq=2, hostname="desk")).status_code == 200
+    (held,) = api.get(mailbox, headers=_read(network, bob)).json()["items"]
     assert (held["device"], held["hostname"], held["seq"]) == (alice.address, "desk", 2)
 
     for body, status, says in (
@@ -201,14 +184,45 @@ def test_announcements_are_kept_only_from_a_members_key_and_only_when_newer(api,
         (_announce(network, revoked), 403, "neither a member"),  # a revoked device of bob
         (_announce(network, alice, tailnet=1), 400, "is for tailnet 1, not 0"),
         ({**_announce(network, alice, seq=5), "hostname": "Desk"}, 400, "one DNS label"),
+        (_announce(network, alice, seq=5, expires=int(time.time()) - 1), 400, "expired"),
+        (_announce(network, alice, seq=5, expires=int(time.time()) + 3 * 86_400), 400, "from now"),
         ({"seq": 5}, 400, "missing"),
     ):
-        refused = api.put("/v1/tailnets/0/announcements", json=body)
+        refused = api.put(mailbox, json=body)
         assert refused.status_code == status and says in refused.json()["error"], refused.json()
-    assert (
-        api.put("/v1/tailnets/0/announcements", content=b"{", headers={"content-type": "application/json"}).status_code
-        == 400
-    )
-    assert api.get("/v1/tailnets/0/announcements").json()["items"] == [held]  # nothing refused changed it
-    assert api.get("/v1/tailnets/99/announcements").status_code == 404
+    assert api.put(mailbox, content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    assert api.get(mailbox, headers=_read(network, alice)).json()["items"] == [held]  # nothing refused changed it
+    assert api.get("/v1/tailnets/99/announcements", headers=_read(network, alice, 99)).status_code == 404
     assert api.put("/v1/tailnets/99/announcements", json=_announce(network, alice, tailnet=99)).status_code == 404
+
+
+def test_a_hostname_is_first_come_first_served_while_its_holder_is_live(api, accounts, network):
+    alice, bob = accounts[4], accounts[5]
+    mailbox = "/v1/tailnets/0/announcements"
+    assert api.put(mailbox, json=_announce(network, bob, seq=10, hostname="bob-box")).status_code == 200
+    taken = api.put(mailbox, json=_announce(network, alice, seq=50, hostname="bob-box"))
+    assert taken.status_code == 409 and f"held by {bob.address}" in taken.json()["error"]
+    assert api.put(mailbox, json=_announce(network, bob, seq=11, hostname="bobs-laptop")).status_code == 200
+    assert api.put(mailbox, json=_announce(network, alice, seq=51, hostname="bob-box")).status_code == 200  # free now
+
+
+def test_the_map_is_for_the_tailnets_own_devices_and_comes_in_pages(api, accounts, network):
+    """Announcements hold LAN endpoints: an indexer once served every device's to anyone."""
+    alice, bob, carol, outsider = (accounts[i] for i in (4, 5, 6, 0))
+    mailbox = "/v1/tailnets/0/announcements"
+    for who, seq, name in ((alice, 60, "a-desk"), (bob, 60, "b-desk")):
+        assert api.put(mailbox, json=_announce(network, who, seq=seq, hostname=name)).status_code == 200
+    unsigned = api.get(mailbox)
+    assert unsigned.status_code == 401 and "needs a signed read" in unsigned.json()["error"]
+    for reader, status, says in ((carol, 403, "on no roster"), (outsider, 403, "on no roster")):
+        refused = api.get(mailbox, headers=_read(network, reader))
+        assert refused.status_code == status and says in refused.json()["error"]
+    stale = api.get(mailbox, headers=_read(network, alice, at=time.time() - 3600))
+    assert stale.status_code == 401 and "from this indexer's clock" in stale.json()["error"]
+    first = api.get(mailbox, params={"limit": 1}, headers=_read(network, alice)).json()
+    assert len(first["items"]) == 1 and first["next"] == first["items"][0]["device"]
+    second = api.get(mailbox, params={"limit": 1, "after": first["next"]}, headers=_read(network, alice)).json()
+    assert len(second["items"]) == 1 and second["next"] is None
+    assert {first["items"][0]["hostname"], second["items"][0]["hostname"]} == {"a-desk", "b-desk"}
+    too_many = api.get(mailbox, params={"limit": 501}, headers=_read(network, alice))
+    assert too_many.status_code == 400

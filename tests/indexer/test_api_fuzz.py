@@ -24,7 +24,7 @@ def app(request, history, network, tmp_path_factory):
 def test_no_input_causes_a_server_error(app):
     fuzz_every_operation(
         app,
-        operations=13,
+        operations=12,
         max_examples=80,
         checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
     )

@@ -30,7 +30,7 @@ HISTORY = [
     _event("SessionOpened", 2, session_id=1),  # not the mesh's: dropped
     _event("DeviceRegistered", 3, wallet=BOB, device=LAPTOP),
     _event("DeviceRegistered", 3, wallet=BOB, device=PHONE),
-    _event("TailnetAclUpdated", 4, tailnet_id=0, acl_policy=b"\x02" * 32),
+    _event("TailnetAclUpdated", 4, tailnet_id=0, acl_policy=b"\x02" * 32, document=b"{}"),
     _event("TailnetMemberAdded", 4, tailnet_id=1, member=BOB),
     _event("DeviceRevoked", 5, wallet=BOB, device=PHONE),
     _event("TailnetMemberRemoved", 6, tailnet_id=1, member=BOB),
@@ -60,9 +60,30 @@ def test_membership_devices_and_the_policy_hash_follow_from_the_events():
     chain.head = 4
     feed.poll(chain)
     assert feed.wallet_of(PHONE.upper().replace("0X", "0x")) == BOB.lower()
-    assert feed.tailnets_of(BOB) == [0, 1] and feed.policy_hash(0) == b"\x02" * 32 and feed.policy_hash(7) == bytes(32)
+    assert feed.tailnets_of(BOB) == [0, 1] and feed.policy(0) == (b"\x02" * 32, b"{}")
+    assert feed.policy(7) == (bytes(32), b"")  # never set
     assert [k for k, _ in feed.roster(0).keys] == [ALICE, BOB, LAPTOP, PHONE]
     chain.head = 6
     feed.poll(chain)
     assert feed.wallet_of(PHONE) is None and feed.tailnets_of(BOB) == [0]  # revoked; removed from tailnet 1
     assert [k for k, _ in feed.roster(0).keys] == [ALICE, BOB, LAPTOP]
+
+
+def test_a_key_that_is_both_a_member_and_a_device_is_on_the_roster_once_as_the_member():
+    """What an older contract allowed (a reusable invite let one person hold both): the roster held the key twice
+    and every device's map failed on it, for good."""
+    chain, feed = (
+        Chain(
+            [
+                _event("TailnetMemberAdded", 1, tailnet_id=0, member=ALICE),
+                _event("TailnetMemberAdded", 2, tailnet_id=0, member=BOB),
+                _event("DeviceRegistered", 3, wallet=ALICE, device=BOB),
+            ]
+        ),
+        ChainFeed(),
+    )
+    chain.head = 3
+    feed.poll(chain)
+    members = feed.roster(0)
+    assert [k for k, _ in members.keys] == [ALICE, BOB] and members.owner(BOB) == BOB
+    assert "also registered as a device of " + ALICE in members.refused[BOB]

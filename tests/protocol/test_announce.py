@@ -5,7 +5,14 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from octravpn.protocol.announce import Announcement, SignedAnnouncement, parse_endpoint
+from octravpn.protocol.announce import (
+    MAX_LIFETIME,
+    READ_WINDOW,
+    Announcement,
+    MailboxRead,
+    SignedAnnouncement,
+    parse_endpoint,
+)
 from octravpn.protocol.eip712 import Domain, sign, typed_data
 from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
 
@@ -19,9 +26,10 @@ def _announcement(**changes) -> Announcement:
         device=DEVICE.address,
         wg_pubkey=b"\x11" * 32,
         hostname="laptop",
+        hostname_since=3,
         endpoints=("198.51.100.7:41641", "[2001:db8::7]:41641"),
-        tags=("tag:db",),
         seq=5,
+        expires=1_800_000_000,
     )
     return Announcement(**{**fields, **changes})
 
@@ -30,8 +38,8 @@ def _announcement(**changes) -> Announcement:
     "announcement",
     [
         _announcement(),
-        _announcement(endpoints=(), tags=()),
-        _announcement(hostname="a", tags=("tag:a", "tag:b-2"), seq=2**64 - 1),
+        _announcement(endpoints=()),
+        _announcement(hostname="a", seq=2**64 - 1, expires=2**64 - 1),
     ],
 )
 def test_the_signature_is_what_eth_account_makes(announcement):
@@ -62,8 +70,9 @@ def test_a_signed_announcement_travels_and_verifies_as_its_devices():
         ({"endpoints": ("2001:db8::7:41641",)}, "brackets"),
         ({"endpoints": ("198.51.100.7:0",)}, "ADDRESS:PORT"),
         ({"endpoints": ("198.51.100.7:1",) * 2}, "each once"),
-        ({"tags": ("db",)}, "tag:NAME"),
-        ({"tags": tuple(f"tag:t{i}" for i in range(17))}, "at most 16"),
+        ({"hostname": "bob-box\n"}, "one DNS label"),  # `$` once let a trailing newline through
+        ({"hostname_since": 6}, "after the seq"),
+        ({"expires": -1}, "uint64"),
         ({"seq": -1}, "uint64"),
         ({"wg_pubkey": b"\x11" * 31}, "32 bytes"),
         ({"device": "0x1234"}, "20-byte hex address"),
@@ -83,7 +92,7 @@ def test_every_field_is_checked(changes, says):
         ({"tailnet_id": 3}, "missing"),
         ({**SignedAnnouncement(announcement=_announcement(), signature=b"\x00" * 65).to_json(), "extra": 1}, "unknown"),
         (
-            {**SignedAnnouncement(announcement=_announcement(), signature=b"\x00" * 65).to_json(), "tags": "tag:db"},
+            {**SignedAnnouncement(announcement=_announcement(), signature=b"\x00" * 65).to_json(), "endpoints": "x"},
             "list",
         ),
         (
@@ -109,3 +118,35 @@ def test_a_relay_endpoint_is_signed_with_the_rest():
     body = SignedAnnouncement(announcement=offered, signature=b"\x00" * 65).to_json()
     assert body["relay"] == "198.51.100.7:41643"
     assert SignedAnnouncement.from_json(body).announcement == offered
+
+
+def test_an_announcement_is_fresh_until_its_expiry_and_never_signed_for_longer_than_receivers_take():
+    announcement = _announcement(expires=1_000)
+    announcement.check_fresh(999)
+    with pytest.raises(RemoteProtocolError, match="expired"):
+        announcement.check_fresh(1_000)
+    with pytest.raises(RemoteProtocolError, match="from now"):
+        announcement.check_fresh(1_000 - MAX_LIFETIME - 1)
+
+
+def test_a_signed_mailbox_read_verifies_as_its_device_within_the_window():
+    read = MailboxRead(tailnet_id=3, device=DEVICE.address, timestamp=1_000)
+    header = read.header(sign(DOMAIN, read, DEVICE.key))
+    assert MailboxRead.from_header(header, tailnet_id=3, domain=DOMAIN, now=1_000 + READ_WINDOW) == read
+    for value, now, tailnet, says in (
+        (None, 1_000, 3, "needs a signed read"),
+        ("Bearer x", 1_000, 3, "must be OctraVPN-Read"),
+        (header, 1_000 + READ_WINDOW + 1, 3, "from this indexer's clock"),
+        (header, 1_000, 4, "signed by"),  # a read of another tailnet
+        (read.header(sign(DOMAIN, read, OTHER.key)), 1_000, 3, "signed by"),
+        (header.replace(":0x", ":0xzz"), 1_000, 3, "signed read"),
+    ):
+        with pytest.raises(RemoteProtocolError, match=says):
+            MailboxRead.from_header(value, tailnet_id=tailnet, domain=DOMAIN, now=now)
+
+
+def test_a_mailbox_read_signature_is_what_eth_account_makes():
+    read = MailboxRead(tailnet_id=3, device=DEVICE.address, timestamp=1_000)
+    document = typed_data(DOMAIN, read)
+    expected = Account.sign_message(encode_typed_data(full_message=document), DEVICE.key).signature
+    assert sign(DOMAIN, read, DEVICE.key) == expected

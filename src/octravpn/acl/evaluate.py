@@ -1,7 +1,7 @@
 """Deciding a packet with a policy, the way Tailscale does: the union of all rules, everything else denied.
 
-`Resolver` ties a policy to a network: which tags each device really carries (only those its owner may
-apply, per tagOwners; a tagged device then belongs to no user), and which devices each alias selects.
+`Resolver` ties a policy to a network: who each device is (a tagged device belongs to no user; which tags it
+carries was decided where they were granted, see `acl.tags`), and which devices each alias selects.
 `decide` answers for one packet and names the rule that allows it; `run_tests` runs a policy's `tests`.
 """
 
@@ -39,30 +39,8 @@ class Resolver:
 
     # ----------------------------------------------------------- identities
     def _endpoint(self, device: Device) -> Endpoint:
-        tags = self.effective_tags(device.owner, device.requested_tags)
+        tags = device.tags
         return Endpoint(user=None if tags else device.owner, tags=tags, device=device, addresses=device.addresses)
-
-    def effective_tags(self, owner: str, requested: frozenset[str]) -> frozenset[str]:
-        """The requested tags the owner may apply: owned by the owner, a group of the owner, or a tag already
-        applied (tags can own tags)."""
-        granted: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for tag in requested - granted:
-                for owner_alias in self.policy.tag_owners.get(tag, ()):
-                    if (
-                        owner_alias.kind == "user"
-                        and owner_alias.name == owner
-                        or owner_alias.kind == "group"
-                        and owner in self.policy.groups[owner_alias.name]
-                        or owner_alias.kind == "tag"
-                        and owner_alias.name in granted
-                    ):
-                        granted.add(tag)
-                        changed = True
-                        break
-        return frozenset(granted)
 
     def endpoint_at(self, address: IPAddress) -> Endpoint:
         """Who sends from (or receives at) `address`: the device that has it, or no device."""

@@ -21,7 +21,7 @@ class Device:
     key: str  # the device key's address, lower-case (or the member's wallet, for a wallet acting as its own device)
     owner: str  # the member wallet it acts for, lower-case
     addresses: tuple[IPAddress, ...]
-    requested_tags: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()  # the tags it carries: granted by a tag owner (`acl.tags`), never asked for
     name: str = ""
 
     def __post_init__(self) -> None:

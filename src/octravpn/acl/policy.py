@@ -58,6 +58,8 @@ RESTRICTING = {
 }
 
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+ALIAS_PREFIXES = frozenset({"tag", "group", "autogroup"})  # `tag:db` alone is an alias missing its port
+SELF_SOURCES = frozenset({"any", "user", "group", "member"})  # sources autogroup:self may serve (they have users)
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
 ALIAS_HELP = (
     "write *, a member's wallet address (0x…), group:NAME, tag:NAME, autogroup:member, autogroup:tagged, "
@@ -273,10 +275,21 @@ def _rule(index: int, item: Object, position: Position, reader: AliasReader) -> 
     src_key = _one_of(item, "src", "users", position)
     dst_key = _one_of(item, "dst", "ports", position)
     protocols, proto_text = _protocols(item)
-    sources = tuple(reader.read(s, s.position, context="src") for s in _strings(item, src_key, src_key))
+    source_texts = _strings(item, src_key, src_key)
+    sources = tuple(reader.read(s, s.position, context="src") for s in source_texts)
     destinations = tuple(_destination(d, reader, protocols, proto_text) for d in _strings(item, dst_key, dst_key))
     if not sources or not destinations:
         raise PolicyError(f"an acl needs at least one {src_key if not sources else dst_key}", position)
+    if any(d.alias.kind == "self" for d in destinations):
+        # Each source user's own devices: a source that is no user (a tag, a host, an address) has none. Tailscale
+        # refuses it; accepting it would let the rule allow one direction only.
+        for text, alias in zip(source_texts, sources, strict=True):
+            if alias.kind not in SELF_SOURCES:
+                raise PolicyError(
+                    f"{str(text)!r}: autogroup:self can only be used with users, groups, or supported autogroups "
+                    "(*, autogroup:member) as sources",
+                    text.position,
+                )
     return Rule(index=index, line=position.line, sources=sources, destinations=destinations, protocols=protocols)
 
 
@@ -298,7 +311,9 @@ def _protocols(item: Object) -> tuple[frozenset[int], str | None]:
     text = str(value).strip().lower()
     if text in PROTOCOL_NAMES:
         return frozenset({PROTOCOL_NAMES[text]}), text
-    if text.isdigit() and 0 <= int(text) <= 255:
+    if text.isdigit() and text.startswith("0"):  # "06" would read as TCP, "0" as protocol 0: Tailscale refuses both
+        raise PolicyError(f"leading 0 not permitted in protocol number {value!r}", where)
+    if text.isdigit() and int(text) <= 255:
         return frozenset({int(text)}), text
     names = ", ".join(sorted(PROTOCOL_NAMES))
     raise PolicyError(f"unknown proto {value!r}: write one of {names}, or an IANA protocol number 0-255", where)
@@ -317,11 +332,15 @@ def _split_host_ports(text: Text) -> tuple[str, str]:
     if text.startswith("["):  # [IPv6]:ports
         host, bracket, ports = text[1:].partition("]:")
         if bracket:
+            if not isinstance(_ip_network(host), ipaddress.IPv6Network):
+                raise PolicyError(
+                    f"{str(text)!r}: brackets are for an IPv6 address only: write {host}:{ports}", text.position
+                )
             return host, ports
     host, colon, ports = text.rpartition(":")
-    if not colon or not host:
+    if not colon or not host or host in ALIAS_PREFIXES:
         raise PolicyError(
-            f"destination {text!r} has no ports: write {text}:* for any port, or e.g. {text}:22", text.position
+            f"destination {str(text)!r}: missing port: write {text}:* for any port, or e.g. {text}:22", text.position
         )
     return host, ports
 

@@ -37,12 +37,14 @@ from octravpn.chain.events import EventDecoder
 from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
 from octravpn.errors import UsageError
+from octravpn.names import MAX_TAGS  # the contract's MAX_TAGS
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
 from octravpn.protocol.sessions import STATUS_NAMES
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
+MAX_POLICY_BYTES = 16_384  # the contract's MAX_POLICY_BYTES
 SLASH_REVEAL_GAS = 400_000  # well above what a reveal costs (see the README's gas table)
 GOV_DELAY = 2 * 86_400  # seconds between announcing a parameter change or governance slash and executing it
 ERC20_ABI = [
@@ -65,6 +67,16 @@ ERC20_ABI = [
         ("symbol", "view", [], [{"name": "", "type": "string"}]),
     ]
 ]
+
+
+def _policy_document(document: bytes) -> bytes:
+    """The contract takes a policy of at most MAX_POLICY_BYTES (its ABI decoder refuses more, with no reason)."""
+    if len(document) > MAX_POLICY_BYTES:
+        raise UsageError(
+            f"the policy is {len(document):,} bytes; the contract takes at most {MAX_POLICY_BYTES:,}: "
+            "shorten it (comments and blank lines count)"
+        )
+    return document
 
 
 def _record(cls, values):
@@ -563,8 +575,9 @@ class OctraVPN:
     def claim_earnings(self, amount: int) -> TxResult:
         return self._send("claim_earnings", amount)
 
-    def create_tailnet(self, acl_policy: bytes, amount: int) -> tuple[int, TxResult]:
-        result = self._pay("create_tailnet", acl_policy, amount=amount)
+    def create_tailnet(self, acl_document: bytes, amount: int) -> tuple[int, TxResult]:
+        """`acl_document`: the policy file's bytes, carried in the `TailnetAclUpdated` event."""
+        result = self._pay("create_tailnet", _policy_document(acl_document), amount=amount)
         return result.event("TailnetCreated").args["tailnet_id"], result
 
     def add_member(self, tailnet_id: int, member: str) -> TxResult:
@@ -585,8 +598,13 @@ class OctraVPN:
     def remove_tailnet_exit(self, tailnet_id: int, exit_addr: str) -> TxResult:
         return self._send("remove_tailnet_exit", tailnet_id, exit_addr)
 
-    def update_acl(self, tailnet_id: int, policy_hash: bytes) -> TxResult:
-        return self._send("update_acl", tailnet_id, policy_hash)
+    def update_acl(self, tailnet_id: int, acl_document: bytes) -> TxResult:
+        return self._send("update_acl", tailnet_id, _policy_document(acl_document))
+
+    def set_device_tags(self, tailnet_id: int, device: str, tags: list[str]) -> TxResult:
+        if len(tags) > MAX_TAGS:
+            raise UsageError(f"{len(tags)} tags: a device carries at most {MAX_TAGS}")
+        return self._send("set_device_tags", tailnet_id, device, tags)
 
     def precommit_join_token(self, tailnet_id: int, invite_key: str, expires_at: int, max_uses: int) -> TxResult:
         return self._send("precommit_join_token", tailnet_id, invite_key, expires_at, max_uses)

@@ -147,74 +147,27 @@ def _protocol(text: str) -> int:
     raise UsageError(f"--proto {text!r}: write tcp, udp, icmp, … or an IANA protocol number 0-255")
 
 
-INDEXERS_OPTION = typer.Option(
-    None,
-    "--indexer",
-    help="An indexer API URL; repeat to use several (default: OCTRAVPN_INDEXER, else http://127.0.0.1:8787).",
-)
-
-
-def _indexers(given: list[str] | None) -> list[str]:
-    import os
-
-    from octravpn.client.discovery import DEFAULT_INDEXER
-
-    return given or [os.environ.get("OCTRAVPN_INDEXER") or DEFAULT_INDEXER]
-
-
-@app.command()
-def publish(
-    ctx: typer.Context,
-    tailnet_id: int = typer.Argument(..., min=0),
-    policy_file: Path = typer.Argument(..., metavar="FILE", help="The policy whose hash the tailnet has on chain."),
-    indexer: list[str] = INDEXERS_OPTION,
-) -> None:
-    """Upload the tailnet's policy document to indexers, so its devices can fetch it (they check its hash)."""
-    from eth_hash.auto import keccak
-
-    from octravpn.chain.errors import ChainError
-    from octravpn.mesh.policy_source import publish_policy
-
-    app_ctx = get(ctx)
-    document, _ = read_policy(policy_file)
-    on_chain = app_ctx.client(signer=False).tailnet(tailnet_id).acl_policy
-    if keccak(document) != on_chain:
-        raise UsageError(
-            f"{policy_file} is not tailnet {tailnet_id}'s policy (its hash 0x{keccak(document).hex()} is "
-            f"not the chain's 0x{on_chain.hex()}): publish its hash first with `octravpn tailnet set-acl "
-            f"{tailnet_id} {policy_file}`"
-        )
-    results = publish_policy(_indexers(indexer), tailnet_id, document)
-    app_ctx.out.rows(
-        [{"indexer": url, "result": result} for url, result in results.items()],
-        columns=["indexer", "result"],
-        title="policy published",
-    )
-    if "stored" not in results.values():
-        raise ChainError(f"no indexer stored tailnet {tailnet_id}'s policy (see above)")
-
-
 @app.command()
 def fetch(
     ctx: typer.Context,
     tailnet_id: int = typer.Argument(..., min=0),
-    indexer: list[str] = INDEXERS_OPTION,
     output: Path = typer.Option(None, "--output", "-o", help="Write it here instead of to stdout."),
 ) -> None:
-    """The policy in force for a tailnet: fetched from indexers, checked against the hash on chain."""
+    """The policy in force for a tailnet, as the chain carries it (the document of its last `set-acl`)."""
     import sys
 
-    from octravpn.mesh.policy_source import fetch_policy
-
     app_ctx = get(ctx)
-    on_chain = app_ctx.client(signer=False).tailnet(tailnet_id).acl_policy
-    document = fetch_policy(_indexers(indexer), tailnet_id, on_chain)
+    client = app_ctx.client(signer=False)
+    published = [e for e in client.tailnet_events(tailnet_id) if e.name == "TailnetAclUpdated"]
+    if not published:
+        raise UsageError(f"tailnet {tailnet_id} has no policy on chain (is it a tailnet? see `octravpn tailnet list`)")
+    document, digest = bytes(published[-1].args["document"]), bytes(published[-1].args["acl_policy"])
     if output is None:
         sys.stdout.write(document.decode("utf-8", errors="replace"))
         return
     output.write_bytes(document)
     app_ctx.out.record(
-        {"tailnet": tailnet_id, "file": str(output), "acl_hash": "0x" + on_chain.hex(), "size": len(document)},
+        {"tailnet": tailnet_id, "file": str(output), "acl_hash": "0x" + digest.hex(), "size": len(document)},
         title="policy fetched",
     )
 
@@ -227,38 +180,31 @@ def filter_(
         ..., "--tailnet", min=0, help="The tailnet whose members and devices (on chain) it applies to."
     ),
     device: str = typer.Option(..., "--device", help="The device (its key's address, or a wallet acting as one)."),
-    tag: list[str] = typer.Option(
-        None,
-        "--tag",
-        help="KEY=tag:NAME: a tag a device asks for (devices announce "
-        "their tags to the mesh; say them here). Repeatable.",
-    ),
     nft: str = typer.Option(
         None, "--nft", metavar="INTERFACE", help="Print the nftables ruleset for this WireGuard interface instead."
     ),
 ) -> None:
-    """The filter compiled for one device: who may send it what, and the peers it needs at all."""
+    """The filter compiled for one device: who may send it what, and the peers it needs at all (the tailnet's
+    members, device keys and the tags granted to them, from the chain)."""
     import sys
 
     from octravpn.acl import Device, compile_device
     from octravpn.acl.nftables import ruleset
     from octravpn.mesh.addresses import assign_addresses
+    from octravpn.mesh.policy_keeper import parsed_or_none as policy_of
     from octravpn.mesh.roster import roster
+    from octravpn.mesh.tagging import device_tags
 
     app_ctx = get(ctx)
     _, policy = read_policy(policy_file)
-    requested: dict[str, set[str]] = {}
-    for given in tag or []:
-        key, _, name = given.partition("=")
-        if not name.startswith("tag:"):
-            raise UsageError(f"--tag {given!r}: write KEY=tag:NAME")
-        requested.setdefault(app_ctx.address_of(key, what="--tag device").lower(), set()).add(name)
-    members = roster(app_ctx.client(signer=False).events(), tailnet_id)
+    events = app_ctx.client(signer=False).events()
+    members = roster(events, tailnet_id)
+    tags, _ = device_tags(events, tailnet_id, members, policy_of)
     addresses = assign_addresses(tailnet_id, [key for key, _ in members.keys])
     network = Network(
         members=members.members,
         devices=tuple(
-            Device(key=key, owner=owner, addresses=addresses[key], requested_tags=frozenset(requested.get(key, ())))
+            Device(key=key, owner=owner, addresses=addresses[key], tags=tags.get(key, frozenset()))
             for key, owner in members.keys
         ),
     )

@@ -158,12 +158,6 @@ def set_(
         None, "--loss", min=0, max=100, metavar="PERCENT", help="Also sign for up to PERCENT more than this side saw."
     ),
     hostname: str = typer.Option(None, "--hostname", help="This device's name in its tailnet (one DNS label)."),
-    advertise_tags: str = typer.Option(
-        None,
-        "--advertise-tags",
-        metavar="TAG,...",
-        help="Tags this device asks for (`tag:web,tag:db`; the policy's tagOwners decide); '' for none.",
-    ),
     mesh_tailnet: int = typer.Option(
         None, "--tailnet", help="The tailnet whose mesh this device joins (when its member is in several)."
     ),
@@ -180,14 +174,12 @@ def set_(
 ) -> None:
     """Change preferences in place: the connection's (until `down`) and the mesh's (kept); across daemon restarts."""
     app_ctx = get(ctx)
-    tags = None if advertise_tags is None else [t for t in advertise_tags.split(",") if t.strip()]
     given = {
         "kill_switch": kill_switch,
         "accept_dns": accept_dns,
         "leeway_mb": leeway,
         "loss_percent": loss,
         "hostname": hostname,
-        "advertise_tags": tags,
         "mesh_tailnet": mesh_tailnet,
         "mesh": mesh,
         "relay": relay,
@@ -197,7 +189,7 @@ def set_(
     if not changes:
         raise UsageError(
             "nothing to set: give --kill-switch/--no-kill-switch, --accept-dns/--no-accept-dns, --leeway, --loss, "
-            "--hostname, --advertise-tags, --tailnet, --mesh/--no-mesh, --relay/--no-relay or --mesh-dns/--no-mesh-dns"
+            "--hostname, --tailnet, --mesh/--no-mesh, --relay/--no-relay or --mesh-dns/--no-mesh-dns"
         )
     state = LocalAPI(socket, timeout=CONTROL_TIMEOUT).post("/v1/prefs", changes)
     show_status(app_ctx.out, state, title="preferences set")

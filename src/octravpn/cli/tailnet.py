@@ -58,15 +58,15 @@ def _tailnet_row(app_ctx, tailnet_id: int, *, detail: bool) -> dict:
 def create(
     ctx: typer.Context,
     deposit: str = typer.Option(..., "--deposit", help="Initial treasury, in the asset's units."),
-    acl: Path = typer.Option(..., "--acl", help="ACL policy file; its keccak-256 hash goes on chain."),
+    acl: Path = typer.Option(..., "--acl", help="ACL policy file; it goes on chain (at most 16 KiB)."),
     force: bool = typer.Option(
         False, "--force", help="Publish the policy even if it does not parse or its tests fail."
     ),
 ) -> None:
     """Create a tailnet you own, funded with --deposit. The policy must parse and pass its own tests."""
     app_ctx = get(ctx)
-    digest = keccak(checked_policy(acl, force=force))
-    tailnet_id, result = app_ctx.client().create_tailnet(digest, app_ctx.amount(deposit, what="deposit"))
+    document = checked_policy(acl, force=force)
+    tailnet_id, result = app_ctx.client().create_tailnet(document, app_ctx.amount(deposit, what="deposit"))
     app_ctx.out.record(
         {**_tailnet_row(app_ctx, tailnet_id, detail=False), **tx_summary(result)}, title="tailnet created"
     )
@@ -174,11 +174,46 @@ def set_acl(
     policy: Path = typer.Argument(..., help="ACL policy file."),
     force: bool = typer.Option(False, "--force", help="Publish it even if it does not parse or its tests fail."),
 ) -> None:
-    """Publish the hash of a new ACL policy (owner only). It must parse and pass its own tests."""
+    """Publish a new ACL policy (owner only): the document goes on chain, where every device reads it. It must
+    parse and pass its own tests."""
     app_ctx = get(ctx)
-    digest = keccak(checked_policy(policy, force=force))
-    result = app_ctx.client().update_acl(tailnet_id, digest)
-    app_ctx.out.record({"tailnet": tailnet_id, "acl_hash": "0x" + digest.hex(), **tx_summary(result)})
+    document = checked_policy(policy, force=force)
+    result = app_ctx.client().update_acl(tailnet_id, document)
+    app_ctx.out.record({"tailnet": tailnet_id, "acl_hash": "0x" + keccak(document).hex(), **tx_summary(result)})
+
+
+@app.command()
+def tag(
+    ctx: typer.Context,
+    tailnet_id: int = typer.Argument(...),
+    device: str = typer.Argument(..., help="The device key's address (or a member's wallet acting as a device)."),
+    tags: list[str] = typer.Argument(None, metavar="[TAG]...", help="tag:NAME, as many as it carries; none to untag."),
+) -> None:
+    """Give a device of the tailnet exactly these tags (any member may send it; it holds where the policy's
+    tagOwners let the sender apply every tag it adds or removes, which is checked here first)."""
+    from octravpn.acl.tags import grant_refusal
+    from octravpn.mesh.policy_keeper import parsed_or_none as policy_of
+    from octravpn.mesh.roster import roster
+    from octravpn.mesh.tagging import device_tags
+
+    app_ctx = get(ctx)
+    client = app_ctx.client()
+    checksummed = app_ctx.address_of(device, what="device")
+    address = checksummed.lower()
+    wanted = tuple(dict.fromkeys(t.strip().lower() for t in tags or () if t.strip()))
+    events = client.events()
+    members = roster(events, tailnet_id)
+    if address not in dict(members.keys):
+        raise UsageError(f"{address} is not on tailnet {tailnet_id}'s roster: a member's wallet or a live device key")
+    documents = [e.args["document"] for e in events if e.name == "TailnetAclUpdated"]
+    policy = policy_of(bytes(documents[-1])) if documents else None
+    carried, _ = device_tags(events, tailnet_id, members, policy_of)
+    sender = client.sender.account.address.lower()
+    why = grant_refusal(policy, sender, carried.get(address, frozenset()), wanted, carried.get(sender, frozenset()))
+    if why is not None:
+        raise UsageError(f"{why}: nothing was sent")
+    result = client.set_device_tags(tailnet_id, checksummed, list(wanted))
+    app_ctx.out.record({"tailnet": tailnet_id, "device": address, "tags": list(wanted), **tx_summary(result)})
 
 
 @app.command()

@@ -1,14 +1,15 @@
 """octravpnd's mesh: this device on its tailnet's WireGuard mesh, kept equal to what the chain and the policy say.
 
 One step a second, on its own thread (the exit's tick and the chain loop never wait for it):
-1. the chain, incrementally (`ChainFeed`): membership, device keys, the policy hash;
-2. the policy document whose hash is on chain, from the indexers, when the hash changes; if it cannot be
-   fetched or parsed the last good one stays in force (and `status` says why): the mesh never opens up;
-3. this device's announcement (WireGuard key, hostname, endpoints, tags), signed and put to every indexer
-   when any of it changes, and again to an indexer found not serving it;
-4. every device's announcement from the indexers, verified against the chain (`build_netmap`);
-5. the filter and peers the policy gives this device (`compile_device`, `mesh_config`), applied: filter
-   first, then peers (`MeshHost`).
+1. the chain, incrementally (`ChainFeed`): membership, device keys, the policy document, tag grants;
+2. the policy the chain carries (`PolicyKeeper`): a document that does not parse here leaves the last good one
+   for a short grace, then nothing is allowed;
+3. this device's announcement (WireGuard key, hostname, endpoints, relay), signed and put to every indexer
+   when any of it changes or half its life has gone (`Announcer`);
+4. every device's announcement from the indexers (signed reads, in pages), verified against the chain and
+   merged into what this device holds (`take_announcements`): what an indexer withholds stays;
+5. the map (`build_netmap`), and the filter and peers the policy gives this device (`compile_device`,
+   `mesh_config`), applied: filter first, then peers (`MeshHost`).
 Whatever the step cannot do it leaves as it was and says so in `status`; the next step tries again.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -26,11 +26,12 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from octravpn.acl import DeviceFilter, PolicyError, Resolver, compile_device, parse_policy
+from octravpn.acl import DeviceFilter, Resolver, compile_device
 from octravpn.chain.errors import ChainError
 from octravpn.errors import OctraVPNError, UsageError
 from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
+from octravpn.mesh.announcer import Announcer
 from octravpn.mesh.chainfeed import ChainFeed
 from octravpn.mesh.dns import RESOLVER_ADDRESS, SUFFIX, NameServer, nameservers
 from octravpn.mesh.host import (
@@ -43,28 +44,26 @@ from octravpn.mesh.host import (
 )
 from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
-from octravpn.mesh.netmap import NetMap, build_netmap
+from octravpn.mesh.netmap import NetMap, build_netmap, take_announcements
 from octravpn.mesh.observe import Observer
 from octravpn.mesh.paths import Attempt
 from octravpn.mesh.ping import echo
-from octravpn.mesh.policy_source import PolicyUnavailable, fetch_policy
+from octravpn.mesh.policy_keeper import PolicyKeeper, parsed_or_none
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
 from octravpn.mesh.relay import RELAY_PORT, RelayServer
 from octravpn.mesh.relaying import RelayClient
-from octravpn.mesh.state import MeshState, load_or_create_key
+from octravpn.mesh.state import MeshState, load_held, load_or_create_key, save_held
 from octravpn.mesh.view import peer_rows, unannounced
-from octravpn.protocol.announce import MAX_ENDPOINTS, Announcement, SignedAnnouncement, format_endpoint, parse_endpoint
+from octravpn.protocol.announce import MAX_ENDPOINTS, SignedAnnouncement, format_endpoint, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
+from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.wireguard.dump import PeerState
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 log = logging.getLogger("octravpn.daemon.mesh")
 ENDPOINTS_EVERY = 5.0  # seconds between looks at the host's addresses
-PUT_RETRY = 5.0  # seconds before an indexer that refused or was unreachable is asked again
-POLICY_RETRY = 2.0  # seconds between attempts to fetch a policy whose hash is new
 CHAIN_BACKOFF_MAX = 30.0
-NO_POLICY = bytes(32)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +83,10 @@ class MeshSettings:
     @property
     def policy_path(self) -> Path:
         return self.state_dir / "policy.hujson"
+
+    @property
+    def held_path(self) -> Path:
+        return self.state_dir / "netmap.json"
 
 
 class MeshAgent:
@@ -113,14 +116,17 @@ class MeshAgent:
         self.state = MeshState.load(settings.state_path)
         self.keys = load_or_create_key(settings.state_dir / "mesh.key")
         self.mailbox = Mailbox(settings.indexers)
+        self.announcer = Announcer(self.state, self.mailbox, device=account.address, sign=self._sign, save=self._save)
         self.feed = ChainFeed()
         self._chain = None
         self.chain_error: str | None = None
         self.chain_next = 0.0
         self.chain_backoff = settings.step_seconds
-        self.policy: tuple[bytes, object] | None = None  # (hash, parsed Policy) in force
-        self.policy_error: str | None = None
-        self.policy_next_try = 0.0
+        self.keeper = PolicyKeeper()
+        self.parsed: dict[bytes, object] = {}  # policy documents by hash, parsed once (None: does not parse)
+        self.held: dict[str, SignedAnnouncement] = {}  # the verified announcements the map is built from
+        self.refused: dict[str, str] = {}  # what the indexers served that was refused at the last fetch
+        self.netmap: NetMap | None = None  # the last map built (its holders keep their keys and names)
         self.endpoints: list[str] = []
         self.local: list = []  # this host's own addresses (ip_interface), see `local_addresses`
         self.endpoints_at = float("-inf")
@@ -130,9 +136,6 @@ class MeshAgent:
         self.relaying = RelayClient(account=account, domain=domain)  # peers reached through a relay
         self.name_server: NameServer | None = None
         self.exit_dns: tuple[str, ...] | None = None  # the exit's DNS servers while a session uses them
-        self.accepted: set[str] = set()  # indexers that keep the current announcement
-        self.put_errors: dict[str, str] = {}
-        self.put_next: dict[str, float] = {}
         self.fetch_errors: dict[str, str] = {}
         self.built: tuple | None = None  # (inputs digest, netmap, filter, policy resolver or None)
         self.view: dict = {"state": "starting"}
@@ -148,14 +151,16 @@ class MeshAgent:
 
     # ------------------------------------------------------------ public
     def start(self) -> None:
-        """Take up a policy kept from before (the filter must never be looser than the last good one)."""
-        kept = self.state.policy
-        if kept and self.settings.policy_path.exists():
-            document = self.settings.policy_path.read_bytes()
+        """Take up what the last run kept: the policy in force (the filter must never be looser than the last
+        good one, also during a grace), and the verified announcements (checked again as they are read)."""
+        document = self.settings.policy_path.read_bytes() if self.settings.policy_path.exists() else None
+        self.keeper = PolicyKeeper.from_json(self.state.policy, document)
+        for body in load_held(self.settings.held_path):
             try:
-                self.policy = (bytes.fromhex(kept["hash"][2:]), parse_policy(document.decode()))
-            except (PolicyError, UnicodeDecodeError, ValueError) as exc:
-                log.warning("the kept policy does not parse (%s): fetching it again", exc)
+                signed = SignedAnnouncement.from_json(body)
+                self.held[signed.verify(self.domain).lower()] = signed
+            except RemoteProtocolError:
+                continue  # damaged: the indexers have it
 
     def stop(self) -> None:
         """Take the mesh off the host: peers would otherwise keep reaching this device under a policy that
@@ -195,7 +200,7 @@ class MeshAgent:
             raise UsageError(f"no device {target!r} in tailnet {netmap.tailnet_id}: see `octravpn status` for names")
         if peer.key not in device_filter.peers:
             raise UsageError(
-                f"{peer.hostname} is not a peer of this device: the tailnet's policy lets neither reach the other"
+                f"{peer.name or peer.key} is not a peer of this device: the tailnet's policy lets neither reach the other"
             )
         address = str(peer.addresses[0])
         try:
@@ -205,7 +210,7 @@ class MeshAgent:
             raise MeshUnavailable(f"cannot ping through {interface}: {exc}") from exc
         relayed = self.relaying.relayed.get(peer.key)
         return {
-            "name": peer.hostname,
+            "name": peer.name or peer.key,
             "address": address,
             "path": f"relayed by {relayed.relay_name}" if relayed else ("direct" if live and live.endpoint else "none"),
             "endpoint": live.endpoint if live else None,
@@ -246,12 +251,19 @@ class MeshAgent:
         roster = self.feed.roster(tailnet)
         if self.me not in dict(roster.keys):
             self._teardown()
-            return {"state": "not-registered", "error": f"this device is not on tailnet {tailnet}'s roster"}
-        self._refresh_policy(tailnet)
-        self._announce(tailnet, prefs)
-        items, self.fetch_errors = self.mailbox.fetch(tailnet)
-        self._check_served(items)
-        netmap, device_filter = self._build(tailnet, roster, items)
+            reason = roster.refused.get(self.me, "")
+            return {"state": "not-registered", "error": f"this device is not on tailnet {tailnet}'s roster {reason}"}
+        now = self.clock()
+        wanted, document = self.feed.policy(tailnet)
+        changed = self.keeper.update(tailnet, wanted, document, now)
+        if changed or self.keeper.to_json() != self.state.policy:
+            self._keep_policy(document, changed)
+        self._announce(tailnet, prefs, now)
+        items, self.fetch_errors = self.mailbox.fetch(
+            tailnet, sign=self._sign, device=self.account.address, keys=len(roster.keys)
+        )
+        self.announcer.check_served(items, now)
+        netmap, device_filter = self._build(tailnet, roster, items, now)
         error = None
         try:
             self._apply(netmap, device_filter)
@@ -278,127 +290,84 @@ class MeshAgent:
         self.chain_next = now
 
     # ------------------------------------------------------------ policy
-    def _refresh_policy(self, tailnet: int) -> None:
-        """The policy whose hash the chain holds now; on any failure the last good one stays."""
-        wanted = self.feed.policy_hash(tailnet)
-        kept = self.state.policy
-        if kept is not None and kept["tailnet"] != tailnet:
-            self.policy, self.state.policy = None, None  # another tailnet's policy says nothing about this one
-        if wanted == NO_POLICY:
-            self.policy, self.policy_error = None, None
-            return
-        if self.policy is not None and self.policy[0] == wanted:
-            self.policy_error = None
-            return
-        now = self.clock()
-        if now < self.policy_next_try:
-            return
-        self.policy_next_try = now + POLICY_RETRY
-        try:
-            document = fetch_policy(list(self.settings.indexers), tailnet, wanted, timeout=3.0)
-            parsed = parse_policy(document.decode())
-        except PolicyUnavailable as exc:
-            self.policy_error = str(exc)
-        except (PolicyError, UnicodeDecodeError) as exc:
-            self.policy_error = f"the policy 0x{wanted.hex()} on chain does not parse: {exc}"
-        else:
+    def _keep_policy(self, document: bytes, changed: bool) -> None:
+        """Save the keeper's state (and the document in force, for a restart during a grace)."""
+        in_force = self.keeper.in_force
+        if changed and in_force is not None and in_force[0] == self.keeper.wanted:
             self.settings.policy_path.write_bytes(document)
-            self.policy, self.policy_error = (wanted, parsed), None
-            self.state.policy = {"tailnet": tailnet, "hash": "0x" + wanted.hex()}
-            self._save()
-            log.info("tailnet %d: policy 0x%s in force", tailnet, wanted.hex())
-            return
-        log.warning("%s", self.policy_error)
+            log.info("tailnet %s: policy 0x%s in force", self.keeper.tailnet, in_force[0].hex())
+        elif self.keeper.error:
+            log.warning("%s", self.keeper.error)
+        self.state.policy = self.keeper.to_json()
+        self._save()
+
+    def _policy_of(self, document: bytes):
+        """A policy document of the chain's history, parsed once (None: it does not parse)."""
+        digest = hashlib.sha256(document).digest()
+        if digest not in self.parsed:
+            self.parsed[digest] = parsed_or_none(document)
+        return self.parsed[digest]
 
     # ------------------------------------------------------ announcement
-    def _announce(self, tailnet: int, prefs: MeshPrefs) -> None:
-        now = self.clock()
+    def _sign(self, message) -> bytes:
+        return sign(self.domain, message, self.account.key)
+
+    def _announce(self, tailnet: int, prefs: MeshPrefs, now: float) -> None:
         if now - self.endpoints_at >= ENDPOINTS_EVERY:
             skip = frozenset({self.settings.interface, *self.tunnels()})
             self.local = local_addresses(self.runner, skip_interfaces=skip)
             self.endpoints_at = now
         local = [format_endpoint(a.ip, self.settings.port) for a in self.local]
-        # What peers observe first: that is where peers behind other NATs can reach this device.
-        self.endpoints = list(dict.fromkeys([*self.observer.observed, *local]))[:MAX_ENDPOINTS]
+        # What peers agree they observe first: that is where peers behind other NATs can reach this device.
+        self.endpoints = list(dict.fromkeys([*self.observer.confirmed, *local, *self.observer.unconfirmed]))
+        self.endpoints = self.endpoints[:MAX_ENDPOINTS]
         fields = {
-            "tailnet_id": tailnet,
             "wg_pubkey": encode_key(self.keys.public),
             "hostname": prefs.hostname or machine_hostname(),
             "endpoints": self.endpoints,
-            "tags": list(prefs.tags),
             "relay": self._relay_endpoint() if prefs.relay else "",
         }
-        if fields != self.state.announced:
-            # A time-based seq stays newer than anything an indexer holds, even after the state was lost.
-            self.state.seq = max(self.state.seq + 1, int(now * 1000))
-            self.state.announced = fields
-            self.accepted.clear()
-            self.put_next.clear()
-            self._save()
-        if len(self.accepted) == len(self.settings.indexers):
-            return
-        announcement = Announcement(
-            tailnet_id=tailnet,
-            device=self.account.address,
-            wg_pubkey=self.keys.public,
-            hostname=fields["hostname"],
-            endpoints=tuple(fields["endpoints"]),
-            tags=tuple(fields["tags"]),
-            seq=self.state.seq,
-            relay=fields["relay"],
-        )
-        body = SignedAnnouncement(
-            announcement=announcement, signature=sign(self.domain, announcement, self.account.key)
-        )
-        for url in self.mailbox.urls:
-            if url in self.accepted or now < self.put_next.get(url, 0.0):
-                continue
-            error = self.mailbox.put(url, tailnet, body.to_json())
-            if error is None:
-                self.accepted.add(url)
-                self.put_errors.pop(url, None)
-            else:
-                self.put_errors[url] = error
-                self.put_next[url] = now + PUT_RETRY
-                if "HTTP 409" in error:  # it holds a newer one of ours (a state lost): outbid it next time
-                    self.state.announced = None
-
-    def _check_served(self, items: list) -> None:
-        """If no indexer serves the current announcement though some took it (an indexer that lost its
-        database, or withholds it), put it again, no more often than PUT_RETRY."""
-        served = any(
-            isinstance(item, dict)
-            and str(item.get("device", "")).lower() == self.me
-            and item.get("seq") == self.state.seq
-            for item in items
-        )
-        if not served and self.accepted:
-            now = self.clock()
-            for url in self.accepted:
-                self.put_next[url] = now + PUT_RETRY
-            self.accepted.clear()
+        self.announcer.announce(tailnet, fields, now)
 
     # -------------------------------------------------------------- map
-    def _build(self, tailnet: int, roster, items: list[dict]) -> tuple[NetMap, DeviceFilter]:
+    def _build(self, tailnet: int, roster, items: list, now: float) -> tuple[NetMap, DeviceFilter]:
+        held, self.refused = take_announcements(
+            self.domain, tailnet, roster, self.held, items, now=now, seen=self.state.seen
+        )
+        if held != self.held:
+            self.held = held
+            save_held(self.settings.held_path, [signed.to_json() for signed in held.values()])
+            seen = {k: max(s.announcement.seq, self.state.seen.get(k, 0)) for k, s in held.items()}
+            if any(self.state.seen.get(k) != v for k, v in seen.items()):
+                self.state.seen.update(seen)
+                self._save()
+        tags, refused_tags = self.feed.tags(tailnet, roster, self._policy_of)
+        policy = self.keeper.in_force
         digest = hashlib.sha256(
-            json.dumps([tailnet, roster.keys, sorted(roster.members), items], sort_keys=True, default=str).encode()
+            repr(
+                (
+                    tailnet,
+                    roster,
+                    sorted(tags.items()),
+                    sorted(refused_tags.items()),
+                    sorted((k, s.announcement.seq) for k, s in held.items() if not s.announcement.expired(now)),
+                    policy[0] if policy else None,
+                )
+            ).encode()
         ).hexdigest()
-        policy_hash = self.policy[0] if self.policy else None
-        key = (digest, policy_hash)
-        if self.built is not None and self.built[0] == key:
+        if self.built is not None and self.built[0] == digest:
             return self.built[1], self.built[2]
-        netmap = build_netmap(self.domain, tailnet, roster, items, seen=self.state.seen)
-        seen = {k: max(p.seq, self.state.seen.get(k, 0)) for k, p in netmap.peers.items()}
-        if seen != {k: self.state.seen.get(k) for k in seen}:
-            self.state.seen.update(seen)
-            self._save()
-        resolver = Resolver(self.policy[1], netmap.network) if self.policy is not None else None
+        netmap = build_netmap(tailnet, roster, held, now=now, tags=tags, previous=self.netmap)
+        for key, why in refused_tags.items():  # a key may lose a name and a grant: both reasons are shown
+            netmap.refused[key] = f"{netmap.refused[key]}; {why}" if key in netmap.refused else why
+        self.netmap = netmap
+        resolver = Resolver(policy[1], netmap.network) if policy is not None else None
         if resolver is None:
             device = netmap.network.device(self.me)
             device_filter = DeviceFilter(device=self.me, addresses=device.addresses, entries=(), peers=frozenset())
         else:
             device_filter = compile_device(resolver, self.me)
-        self.built = (key, netmap, device_filter, resolver)
+        self.built = (digest, netmap, device_filter, resolver)
         return netmap, device_filter
 
     def _apply(self, netmap: NetMap, device_filter: DeviceFilter) -> None:
@@ -429,6 +398,7 @@ class MeshAgent:
             own={format_endpoint(a.ip, self.settings.port) for a in self.local},
             relayed=set(self.relaying.relayed),
             now=self.clock(),
+            owner=netmap.network.device(self.me).owner,
         )
 
     def _paths(self, netmap: NetMap, device_filter: DeviceFilter) -> dict[str, str | None]:
@@ -533,10 +503,11 @@ class MeshAgent:
         if built is None:
             return {}
         _, netmap, device_filter, _ = built
-        names = {netmap.peers[k].hostname: netmap.peers[k].addresses for k in device_filter.peers if k in netmap.peers}
-        if self.state.announced:
-            names[self.state.announced["hostname"]] = netmap.network.device(self.me).addresses
-        return names
+        return {
+            peer.hostname: peer.addresses
+            for key, peer in netmap.peers.items()
+            if peer.named and (key in device_filter.peers or key == self.me)
+        }
 
     def _upstream(self) -> list[str]:
         """Where other names go: the exit's servers during a session that uses them, else the host's own."""
@@ -574,35 +545,22 @@ class MeshAgent:
             live = []
         self.live = live
         me = netmap.network.device(self.me)
-        policy_hash = self.feed.policy_hash(tailnet)
-        if policy_hash == NO_POLICY:
-            policy = {"hash": None, "state": "none", "note": "the tailnet has no policy on chain: nothing is allowed"}
-        elif self.policy is not None and self.policy[0] == policy_hash:
-            policy = {"hash": "0x" + policy_hash.hex(), "state": "enforced"}
-        else:
-            policy = {
-                "hash": "0x" + policy_hash.hex(),
-                "state": "previous" if self.policy else "unavailable",
-                "enforced": "0x" + self.policy[0].hex() if self.policy else None,
-                "error": self.policy_error,
-                "note": "the last good policy stays in force"
-                if self.policy
-                else "nothing is allowed until it is fetched",
-            }
-        refused = {k: v for k, v in netmap.refused.items() if k != self.me}
+        refusals = {**self.refused, **netmap.refused}
+        refused = {k: v for k, v in refusals.items() if k != self.me}
         return {
             "state": "running",
             "tailnet": tailnet,
             "member": wallet,
             "interface": self.settings.interface,
             "hostname": self.state.announced["hostname"] if self.state.announced else None,
+            "refused_self": refusals.get(self.me),  # why this device's name, tags or announcement did not hold
             "addresses": [str(a) for a in me.addresses],
-            "tags": list(self.state.prefs.tags),
+            "tags": sorted(me.tags),
             "wg_pubkey": encode_key(self.keys.public),
             "listen_port": self.settings.port,
             "endpoints": list(self.endpoints),
-            "observed": list(self.observer.observed),
-            "policy": policy,
+            "observed": {"confirmed": self.observer.confirmed, "unconfirmed": self.observer.unconfirmed},
+            "policy": self.keeper.view(self.clock()),
             "peers": peer_rows(
                 netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relaying.relayed.items()}
             ),
@@ -614,7 +572,7 @@ class MeshAgent:
             "waiting_for": unannounced(netmap, device_filter),
             "refused": refused,
             "indexers": {
-                url: self.put_errors.get(url) or self.fetch_errors.get(url) or "ok" for url in self.mailbox.urls
+                url: self.announcer.errors.get(url) or self.fetch_errors.get(url) or "ok" for url in self.mailbox.urls
             },
             "chain_error": self.chain_error,
             "error": error,
@@ -632,6 +590,7 @@ class MeshUnavailable(OctraVPNError):
 def _find_peer(netmap: NetMap, target: str):
     target = target.lower().rstrip(".")
     for peer in netmap.peers.values():
-        if target in (peer.hostname, f"{peer.hostname}.{SUFFIX}", peer.key, *(str(a) for a in peer.addresses)):
+        names = (peer.name, f"{peer.name}.{SUFFIX}") if peer.name else ()
+        if target in (*names, peer.key, *(str(a) for a in peer.addresses)):
             return peer
     return None

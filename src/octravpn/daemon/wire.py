@@ -101,7 +101,6 @@ PREFERENCES = ("kill_switch", "accept_dns", "leeway_mb", "loss_percent")
 MESH_PREFERENCES = {
     "mesh": "enabled",
     "hostname": "hostname",
-    "advertise_tags": "tags",
     "mesh_tailnet": "tailnet",
     "relay": "relay",
     "mesh_dns": "dns",
@@ -125,10 +124,6 @@ def preferences(data) -> tuple[dict, dict]:
     ):
         if name in mesh:
             _kind(name, mesh[name], kinds)
-    if "tags" in mesh:
-        tags = mesh["tags"]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise WireError("advertise_tags must be a list of strings")
     try:
         MeshPrefs().changed(**mesh)  # the same checks as the mesh's
     except UsageError as exc:

@@ -1,5 +1,5 @@
-"""The discovery API (FastAPI): exits, tailnets, sessions, operators, stats, health, ACL documents, and the
-mesh's mailbox of device announcements.
+"""The discovery API (FastAPI): exits, tailnets, sessions, operators, stats, health, the tailnets' policy
+documents (as their events carry them), and the mesh's mailbox of device announcements.
 
 Every refusal is JSON `{"error": reason}` with a 4xx status: bad query or path
 parameters are 400 (never FastAPI's 422 or a 500), unknown things 404.
@@ -11,17 +11,15 @@ import json
 import time
 from collections.abc import Callable
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from octravpn.acl import PolicyError, parse_policy
 from octravpn.chain.errors import ChainError
 from octravpn.indexer.models import (
-    AclStored,
+    Announcement,
     Announcements,
     AnnouncementStored,
     ErrorBody,
@@ -42,7 +40,7 @@ from octravpn.indexer.models import (
 )
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
 from octravpn.indexer.rpc import JsonRpc
-from octravpn.protocol.announce import SignedAnnouncement
+from octravpn.protocol.announce import MailboxRead, SignedAnnouncement
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.serving import BodyGuard, BodyLimits
@@ -51,13 +49,9 @@ ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 MAX_UINT256 = 2**256 - 1
 MAX_ID = 2**63 - 1
 MAX_OFFSET = 10**9
-MAX_ACL_BYTES = 64 * 1024
-# The only body is an ACL document (HuJSON): its bytes are hashed and stored, never parsed here.
-BODY_LIMITS = BodyLimits(
-    max_bytes=MAX_ACL_BYTES,
-    max_json_depth=64,
-    content_types=frozenset({"application/octet-stream", "text/plain", "application/json", "application/hujson"}),
-)
+MAILBOX_PAGE = 500  # announcements per page of the network map
+# The only body is an announcement: JSON, a few hundred bytes, nested two deep.
+BODY_LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=4)
 SORT_PATTERN = "^-?(" + "|".join(EXIT_SORTS) + ")$"
 
 
@@ -69,23 +63,13 @@ class ApiError(Exception):
 
 
 class ChainReader:
-    """What the API asks the chain itself: the head (for lag) and a tailnet's ACL hash (for uploads)."""
+    """What the API asks the chain itself: the head (for the index's lag)."""
 
     def __init__(self, rpc: JsonRpc, contract: str) -> None:
         self.rpc, self.contract = rpc, contract
 
     def head(self) -> int:
         return self.rpc.block_number()
-
-    def tailnet_acl_hash(self, tailnet_id: int) -> str | None:
-        (count,) = abi_decode(["uint256"], self.rpc.eth_call(self.contract, keccak(text="tailnet_count_view()")[:4]))
-        if tailnet_id >= count:
-            return None
-        raw = self.rpc.eth_call(self.contract, keccak(text="get_tailnet(uint256)")[:4] + tailnet_id.to_bytes(32, "big"))
-        _owner, _treasury, _members, acl, _created, _exits = abi_decode(
-            ["address", "uint256", "uint256", "bytes32", "uint256", "uint256"], raw
-        )
-        return "0x" + acl.hex()
 
 
 def _found(value, what: str):
@@ -233,65 +217,14 @@ def create_app(
             200: {"content": {"application/octet-stream": {}}, "description": "the ACL policy document"},
         },
         response_class=Response,
-        summary="The ACL document whose hash the tailnet has on chain",
+        summary="The tailnet's ACL policy document in force, as its last update_acl event carried it",
     )
     def get_acl(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Response:
         acl_hash = _found(queries.tailnet_acl_hash(tailnet_id), f"tailnet {tailnet_id}")
-        document = queries.acl_document(acl_hash)
-        if document is None:
-            raise ApiError(
-                404,
-                f"nobody uploaded the ACL document with hash {acl_hash} of tailnet {tailnet_id}: "
-                f"the owner can with PUT /v1/tailnets/{tailnet_id}/acl",
-            )
+        document = _found(queries.acl_document(acl_hash), f"tailnet {tailnet_id}'s policy document {acl_hash}")
         return Response(
             content=document["document"], media_type=document["media_type"], headers={"X-ACL-Hash": acl_hash}
         )
-
-    @v1.put(
-        "/tailnets/{tailnet_id}/acl",
-        response_model=AclStored,
-        responses={
-            **not_found,
-            400: {"model": ErrorBody, "description": "not a policy that parses"},
-            409: {"model": ErrorBody, "description": "hash differs from the chain's"},
-            413: {"model": ErrorBody, "description": "document too large"},
-            415: {"model": ErrorBody, "description": "not a policy document's content type"},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    "text/plain": {"schema": {"type": "string"}},
-                    "application/hujson": {"schema": {"type": "string"}},
-                },
-            }
-        },
-        summary="Upload the ACL document; kept only if its keccak-256 equals the tailnet's hash on chain",
-    )
-    async def put_acl(request: Request, tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> AclStored:
-        document = await request.body()  # BodyGuard refused anything over MAX_ACL_BYTES or of another type
-        if not document:
-            raise ApiError(400, "empty body: send the policy file's bytes, exactly as hashed by `tailnet set-acl`")
-        problem = policy_problem(document)
-        if problem:
-            raise ApiError(400, f"not a policy this network can enforce: {problem}")
-        if chain is None:
-            raise ApiError(503, "this API has no chain connection to check the hash against")
-        on_chain = chain.tailnet_acl_hash(tailnet_id)
-        if on_chain is None:
-            raise ApiError(404, f"tailnet {tailnet_id} does not exist on chain")
-        digest = "0x" + keccak(document).hex()
-        if digest != on_chain:
-            raise ApiError(
-                409,
-                f"the document's keccak-256 is {digest}, but tailnet {tailnet_id} has {on_chain} on chain: "
-                "upload the file the owner published with `tailnet set-acl`",
-            )
-        media_type = request.headers.get("content-type", "application/octet-stream")[:100]
-        queries.store_acl_document(digest, document, media_type, int(clock()))
-        return AclStored(tailnet=tailnet_id, acl_hash=digest, size=len(document))
 
     # ----------------------------------------------------- announcements
     def domain() -> Domain:
@@ -300,15 +233,39 @@ def create_app(
             raise ApiError(503, "the index has not started yet: no chain to check signatures against")
         return Domain(chain_id=progress["chain_id"], verifying_contract=progress["contract"])
 
+    def reader(request: Request, tailnet_id: int) -> str:
+        """The device whose signed read this is (a key on the tailnet's roster), or a 401/403 saying why not."""
+        try:
+            read = MailboxRead.from_header(
+                request.headers.get("authorization"), tailnet_id=tailnet_id, domain=domain(), now=clock()
+            )
+        except RemoteProtocolError as exc:
+            raise ApiError(401, str(exc)) from None
+        if queries.acts_for(tailnet_id, read.device) is None:
+            raise ApiError(403, f"{read.device} is on no roster of tailnet {tailnet_id}: its devices read its map")
+        return read.device
+
     @v1.get(
         "/tailnets/{tailnet_id}/announcements",
         response_model=Announcements,
-        responses=not_found,
-        summary="The tailnet's network map: each device's latest signed announcement (verify them yourself)",
+        responses={
+            **not_found,
+            401: {"model": ErrorBody, "description": "no signed read, or one that does not verify"},
+            403: {"model": ErrorBody, "description": "the reader is not on the tailnet's roster"},
+        },
+        summary="A page of the tailnet's network map: each device's latest signed announcement (verify them "
+        "yourself), for the tailnet's own devices (a signed read)",
     )
-    def get_announcements(tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> Announcements:
+    def get_announcements(
+        request: Request,
+        tailnet_id: int = Path(..., ge=0, le=MAX_ID),
+        after: str = Query("", pattern="^(0x[0-9a-fA-F]{40})?$", description="the `next` of the previous page"),
+        limit: int = Query(MAILBOX_PAGE, ge=1, le=MAILBOX_PAGE),
+    ) -> Announcements:
         _found(queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
-        return Announcements(tailnet=tailnet_id, items=queries.announcements(tailnet_id))
+        reader(request, tailnet_id)
+        items, following = queries.announcements(tailnet_id, now=int(clock()), after=after, limit=limit)
+        return Announcements(tailnet=tailnet_id, items=items, next=following)
 
     @v1.put(
         "/tailnets/{tailnet_id}/announcements",
@@ -316,48 +273,26 @@ def create_app(
         responses={
             **not_found,
             403: {"model": ErrorBody, "description": "signed by another key, or by a key that acts for no member"},
-            409: {"model": ErrorBody, "description": "not newer than the announcement held"},
+            409: {
+                "model": ErrorBody,
+                "description": "not newer than the announcement held, its hostname is another device's, "
+                "or the tailnet's mailbox is full",
+            },
             503: {"model": ErrorBody, "description": "the index has not started"},
         },
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": [
-                                "tailnet_id",
-                                "device",
-                                "wg_pubkey",
-                                "hostname",
-                                "endpoints",
-                                "tags",
-                                "seq",
-                                "relay",
-                                "signature",
-                            ],
-                            "properties": {
-                                "tailnet_id": {"type": "integer", "minimum": 0},
-                                "device": {"type": "string"},
-                                "wg_pubkey": {"type": "string"},
-                                "hostname": {"type": "string"},
-                                "endpoints": {"type": "array", "items": {"type": "string"}},
-                                "tags": {"type": "array", "items": {"type": "string"}},
-                                "seq": {"type": "integer", "minimum": 0},
-                                "relay": {"type": "string"},
-                                "signature": {"type": "string"},
-                            },
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": Announcement.model_json_schema(by_alias=True)}},
             }
         },
-        summary="Publish a device's announcement: kept if signed by the device, which acts for a member, and newer",
+        summary="Publish a device's announcement: kept if signed by the device, which acts for a member, newer, "
+        "unexpired, and its hostname no other device's",
     )
     async def put_announcement(request: Request, tailnet_id: int = Path(..., ge=0, le=MAX_ID)) -> AnnouncementStored:
         try:
             signed = SignedAnnouncement.from_json(json.loads(await request.body() or b"null"))
+            signed.announcement.check_fresh(clock())
         except ValueError as exc:  # not JSON, or RemoteProtocolError: what is wrong with it
             raise ApiError(400, str(exc)) from None
         announcement = signed.announcement
@@ -375,14 +310,26 @@ def create_app(
                 f"{announcement.device} is neither a member of tailnet {tailnet_id} nor a registered "
                 "device of one (as indexed)",
             )
-        held = queries.store_announcement(
-            tailnet_id, announcement.device, announcement.seq, json.dumps(signed.to_json()), int(clock())
+        refused = queries.store_announcement(
+            tailnet_id,
+            announcement.device,
+            seq=announcement.seq,
+            hostname=announcement.hostname,
+            expires=announcement.expires,
+            document=json.dumps(signed.to_json()),
+            now=int(clock()),
         )
-        if held is not None:
+        if refused is not None:
+            kind, detail = refused
             raise ApiError(
                 409,
-                f"seq {announcement.seq} is not newer than the {held} held for {announcement.device}: "
-                "announce again with a higher seq",
+                {
+                    "seq": f"seq {announcement.seq} is not newer than the {detail} held for {announcement.device}: "
+                    "announce again with a higher seq",
+                    "hostname": f"hostname {announcement.hostname!r} is held by {detail}, which announced it first: "
+                    "choose another (octravpn set --hostname)",
+                    "full": f"tailnet {tailnet_id}'s mailbox holds {detail} live announcements, the most it keeps",
+                }[kind],
             )
         return AnnouncementStored(tailnet=tailnet_id, device=announcement.device, member=member, seq=announcement.seq)
 
@@ -454,14 +401,3 @@ def create_app(
         )
 
     return app
-
-
-def policy_problem(document: bytes) -> str | None:
-    """Why a document is no policy devices could enforce (the parser's message, with line and column), or None."""
-    try:
-        parse_policy(document.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 text (byte {exc.start})"
-    except PolicyError as exc:
-        return str(exc)
-    return None

@@ -258,17 +258,22 @@ class Announcement(BaseModel):
     device: str
     wg_pubkey: str
     hostname: str
+    hostname_since: int
     endpoints: list[str]
-    tags: list[str]
     seq: int
+    expires: int
     relay: str
     signature: str
-    stored_at: int
+
+
+class StoredAnnouncement(Announcement):
+    stored_at: int = Field(description="when this indexer stored it (its own note: not signed)")
 
 
 class Announcements(BaseModel):
     tailnet: int
-    items: list[Announcement]
+    items: list[StoredAnnouncement]
+    next: str | None = Field(description="ask again with ?after= this for the next page; null: this was the last")
 
 
 class AnnouncementStored(BaseModel):
@@ -276,9 +281,3 @@ class AnnouncementStored(BaseModel):
     device: str
     member: str = Field(description="the member the device acts for, as indexed")
     seq: int
-
-
-class AclStored(BaseModel):
-    tailnet: int
-    acl_hash: str
-    size: int

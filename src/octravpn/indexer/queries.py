@@ -12,6 +12,7 @@ from octravpn.indexer import schema
 from octravpn.protocol.sessions import STATUS_NAMES
 
 op = schema.operators
+MAX_ANNOUNCEMENTS = 10_000  # live announcements one tailnet may hold (the chain bounds it too: 64 devices a member)
 EXIT_SORTS = {
     "price": (op.c.price_per_mb,),
     "stake": (op.c.stake,),
@@ -252,19 +253,6 @@ class Queries:
             )
         return None if row is None else dict(row)
 
-    def store_acl_document(self, acl_hash: str, document: bytes, media_type: str, stored_at: int) -> None:
-        if self.acl_document(acl_hash) is not None:
-            return  # content-addressed: the same hash is the same document
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    schema.acl_documents.insert().values(
-                        hash=acl_hash, document=document, media_type=media_type, stored_at=stored_at
-                    )
-                )
-        except IntegrityError:
-            pass  # a concurrent upload of the same document won the race
-
     # ------------------------------------------------------ announcements
     def acts_for(self, tailnet_id: int, address: str) -> str | None:
         """The member of the tailnet `address` acts for: itself if it is a member, the wallet it is a (not revoked)
@@ -283,23 +271,52 @@ class Queries:
             ).scalar_one_or_none()
             return wallet if wallet is not None and is_member(wallet) else None
 
-    def store_announcement(self, tailnet_id: int, device: str, seq: int, document: str, stored_at: int) -> int | None:
-        """Keep `document` as the device's announcement if its `seq` is newer than the one held; None if kept, else
-        the seq held (the newer one wins also against a concurrent upload: one transaction decides)."""
+    def _on_roster(self, tailnet_id: int):
+        """A condition on `announcements.device`: the key is a member of the tailnet, or a live device of one."""
+        a, members, devices = schema.announcements, schema.tailnet_members, schema.devices
+        is_member = select(members.c.member).where(members.c.tailnet_id == tailnet_id)
+        member_devices = select(devices.c.device).where(devices.c.wallet.in_(is_member))
+        return a.c.device.in_(is_member) | a.c.device.in_(member_devices)
+
+    def store_announcement(
+        self, tailnet_id: int, device: str, *, seq: int, hostname: str, expires: int, document: str, now: int
+    ) -> tuple[str, object] | None:
+        """Keep `document` as the device's announcement, unless: the one held is as new ("seq", the seq held);
+        another live device of the tailnet announced the hostname first ("hostname", that device); the tailnet
+        already fills the mailbox ("full", the limit). One transaction decides, also between concurrent uploads."""
         a = schema.announcements
         key = (a.c.tailnet_id == tailnet_id) & (a.c.device == device)
         try:
             with self.engine.begin() as connection:
-                held = connection.execute(select(a.c.seq).where(key)).scalar_one_or_none()
-                if held is not None and int(held) >= seq:
-                    return int(held)
-                values = {"seq": seq, "announcement": document, "stored_at": stored_at}
+                held = connection.execute(select(a.c.seq, a.c.hostname).where(key)).first()
+                if held is not None and int(held.seq) >= seq:
+                    return "seq", int(held.seq)
+                holder = connection.execute(
+                    select(a.c.device)
+                    .where(a.c.tailnet_id == tailnet_id, a.c.hostname == hostname, a.c.device != device)
+                    .where(a.c.expires > now, self._on_roster(tailnet_id))
+                    .limit(1)
+                ).scalar_one_or_none()
+                if holder is not None:
+                    return "hostname", holder
+                values = {
+                    "seq": seq,
+                    "announcement": document,
+                    "stored_at": now,
+                    "hostname": hostname,
+                    "expires": expires,
+                }
                 if held is None:
+                    count = connection.execute(
+                        select(func.count()).select_from(a).where(a.c.tailnet_id == tailnet_id, a.c.expires > now)
+                    ).scalar_one()
+                    if count >= MAX_ANNOUNCEMENTS:
+                        return "full", MAX_ANNOUNCEMENTS
                     connection.execute(a.insert().values(tailnet_id=tailnet_id, device=device, **values))
                 else:
-                    connection.execute(a.update().where(key, a.c.seq == held).values(**values))
+                    connection.execute(a.update().where(key, a.c.seq == held.seq).values(**values))
         except IntegrityError:  # a concurrent first upload of the same device won
-            return self.announcement_seq(tailnet_id, device)
+            return "seq", self.announcement_seq(tailnet_id, device)
         return None
 
     def announcement_seq(self, tailnet_id: int, device: str) -> int | None:
@@ -310,16 +327,27 @@ class Queries:
             ).scalar_one_or_none()
         return None if held is None else int(held)
 
-    def announcements(self, tailnet_id: int) -> list[dict]:
-        """The tailnet's latest announcement of each device, oldest upload first."""
+    def announcements(
+        self, tailnet_id: int, *, now: int, after: str = "", limit: int = 500
+    ) -> tuple[list[dict], str | None]:
+        """A page of the tailnet's latest announcement of each device still on its roster and not expired, by
+        device key after `after`; and the key to ask after for the next page (None: this was the last)."""
         a = schema.announcements
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(a.c.announcement, a.c.stored_at)
-                .where(a.c.tailnet_id == tailnet_id)
-                .order_by(a.c.stored_at, a.c.device)
-            ).mappings()
-            return [{**json.loads(r["announcement"]), "stored_at": r["stored_at"]} for r in rows]
+            rows = (
+                connection.execute(
+                    select(a.c.device, a.c.announcement, a.c.stored_at)
+                    .where(
+                        a.c.tailnet_id == tailnet_id, a.c.device > after, a.c.expires > now, self._on_roster(tailnet_id)
+                    )
+                    .order_by(a.c.device)
+                    .limit(limit + 1)
+                )
+                .mappings()
+                .all()
+            )
+        items = [{**json.loads(r["announcement"]), "stored_at": r["stored_at"]} for r in rows[:limit]]
+        return items, (rows[limit - 1]["device"] if len(rows) > limit else None)
 
     def progress(self) -> dict | None:
         with self.engine.connect() as connection:

@@ -41,6 +41,7 @@ UNTRACKED = frozenset(
         "SlashReportCommitted",
         "SlashBountyPaid",
         "SessionClosed",
+        "DeviceTagsSet",  # judged by each device under the policy; the events table keeps them
     }
 )
 
@@ -313,7 +314,10 @@ def _treasury_changed(c: _Context) -> None:
 
 
 def _acl_updated(c: _Context) -> None:
-    c.update("tailnets", (c.args["tailnet_id"],), {"acl_policy": _hex(c.args["acl_policy"])})
+    digest = _hex(c.args["acl_policy"])
+    c.update("tailnets", (c.args["tailnet_id"],), {"acl_policy": digest})
+    document = {"hash": digest, "document": c.args["document"], "media_type": "application/hujson", "stored_at": c.time}
+    c.rows.put("acl_documents", (digest,), document)
 
 
 def _device_registered(c: _Context) -> None:

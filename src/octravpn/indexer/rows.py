@@ -17,6 +17,15 @@ from octravpn.indexer import schema
 _MISSING = object()
 
 
+def _row_json(row: dict) -> str:
+    """A row as the journal keeps it: JSON, with bytes (a policy document) as {"$hex": …}."""
+    return json.dumps(row, default=lambda value: {"$hex": value.hex()} if isinstance(value, bytes) else value)
+
+
+def _row_from_json(text: str) -> dict:
+    return json.loads(text, object_hook=lambda o: bytes.fromhex(o["$hex"]) if set(o) == {"$hex"} else o)
+
+
 class _Statements:
     """Compiled-once statements per state table (executemany with named parameters)."""
 
@@ -82,7 +91,7 @@ class RowCache:
                     "block_number": self._block,
                     "table_name": table,
                     "row_key": json.dumps(list(key)),
-                    "before": None if before is None else json.dumps(before),
+                    "before": None if before is None else _row_json(before),
                 }
             )
         self._rows[(table, key)] = row
@@ -130,6 +139,6 @@ def undo(connection: Connection, after_block: int) -> int:
         table, key = entry["table_name"], tuple(json.loads(entry["row_key"]))
         connection.execute(STATEMENTS.delete[table], STATEMENTS.key_params(table, key))
         if entry["before"] is not None:
-            connection.execute(STATEMENTS.insert[table], json.loads(entry["before"]))
+            connection.execute(STATEMENTS.insert[table], _row_from_json(entry["before"]))
     connection.execute(delete(schema.journal).where(schema.journal.c.block_number > after_block))
     return len(entries)

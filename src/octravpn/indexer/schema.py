@@ -209,6 +209,7 @@ sessions = Table(
     Column("disputed", Boolean, nullable=False),
 )
 
+# Policy documents, from the events that carry them (the reducer keeps them, so a reorganisation undoes them).
 acl_documents = Table(
     "acl_documents",
     metadata,
@@ -228,7 +229,10 @@ announcements = Table(
     Column("seq", Uint256, nullable=False),
     Column("announcement", Text, nullable=False),
     Column("stored_at", BigInteger, nullable=False),
+    Column("hostname", String(63), nullable=False, server_default=""),
+    Column("expires", BigInteger, nullable=False, server_default="0"),
 )
+Index("ix_announcements_tailnet_hostname", announcements.c.tailnet_id, announcements.c.hostname)
 
 # /v1/exits: exits by each sort key (address breaks ties), active ones first of all, and by region and price.
 for _column in ("price_per_mb", "stake", "reputation", "registered_at"):
@@ -255,4 +259,5 @@ STATE_TABLES = {
     "tailnet_exits": ("tailnet_id", "exit"),
     "devices": ("device",),
     "sessions": ("id",),
+    "acl_documents": ("hash",),
 }

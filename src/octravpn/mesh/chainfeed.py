@@ -1,10 +1,10 @@
 """What a device reads from the chain for its mesh, block by block: who is in which tailnet, which keys act
-for whom, which policy hash is in force.
+for whom, which policy is in force (the document travels in its event), and which tags members granted.
 
 Each poll asks only for the blocks since the last one (`eth_getLogs` over a range) and keeps the events that
 matter to the mesh, so a device follows the chain with two small requests a second. Everything else is
 derived from those events: the roster (`mesh.roster`), the tailnets a wallet is a member of, the wallet a
-device key acts for, and a tailnet's policy hash. The derivations do no I/O.
+device key acts for, a tailnet's policy, and its devices' tags (`mesh.tagging`). The derivations do no I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from octravpn.mesh.roster import Roster, roster
+from octravpn.mesh.tagging import device_tags
 
 MESH_EVENTS = frozenset(
     {
@@ -21,6 +22,7 @@ MESH_EVENTS = frozenset(
         "TailnetAclUpdated",
         "DeviceRegistered",
         "DeviceRevoked",
+        "DeviceTagsSet",
     }
 )
 MAX_BLOCKS_PER_POLL = 10_000  # one getLogs range: RPC nodes refuse much wider ones
@@ -69,10 +71,15 @@ class ChainFeed:
                     member_of.discard(event.args["tailnet_id"])
         return sorted(member_of)
 
-    def policy_hash(self, tailnet_id: int) -> bytes:
-        """The keccak-256 of the tailnet's policy document in force (32 zero bytes: none was ever set)."""
-        found = bytes(32)
+    def policy(self, tailnet_id: int) -> tuple[bytes, bytes]:
+        """The keccak-256 of the tailnet's policy document in force, and the document (32 zero bytes and b"":
+        none was ever set)."""
+        found = (bytes(32), b"")
         for event in self.events:
-            if event.name in ("TailnetCreated", "TailnetAclUpdated") and event.args["tailnet_id"] == tailnet_id:
-                found = bytes(event.args["acl_policy"])
+            if event.name == "TailnetAclUpdated" and event.args["tailnet_id"] == tailnet_id:
+                found = (bytes(event.args["acl_policy"]), bytes(event.args["document"]))
         return found
+
+    def tags(self, tailnet_id: int, members: Roster, policy_of) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+        """The tags each key on the roster carries, and why a grant did not hold (see `mesh.tagging`)."""
+        return device_tags(self.events, tailnet_id, members, policy_of)

@@ -1,5 +1,6 @@
-"""A device's mesh preferences (`octravpn set --hostname/--advertise-tags/--tailnet/--mesh`), each checked.
-Standard library only: the thin command line and the local API's request types use them."""
+"""A device's mesh preferences (`octravpn set --hostname/--tailnet/--mesh/--relay/--mesh-dns`), each checked.
+Standard library only: the thin command line and the local API's request types use them. A device's tags are
+not among them: a tag owner grants them on chain (`octravpn tailnet tag`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ import socket
 from dataclasses import dataclass, replace
 
 from octravpn.errors import UsageError
-from octravpn.names import HOSTNAME, MAX_TAGS, TAG
+from octravpn.names import HOSTNAME
 
 
 @dataclass(frozen=True)
 class MeshPrefs:
     enabled: bool = True
     hostname: str | None = None  # None: the machine's own name
-    tags: tuple[str, ...] = ()
     tailnet: int | None = None  # None: the one tailnet the device's member is in
     relay: bool = False  # offer to relay for the tailnet's devices (needs a public address)
     dns: bool = True  # answer the tailnet's names (split DNS: the host's resolver points at the mesh's)
@@ -24,7 +24,6 @@ class MeshPrefs:
         return {
             "enabled": self.enabled,
             "hostname": self.hostname,
-            "tags": list(self.tags),
             "tailnet": self.tailnet,
             "relay": self.relay,
             "dns": self.dns,
@@ -35,7 +34,6 @@ class MeshPrefs:
         return cls(
             enabled=bool(body.get("enabled", True)),
             hostname=body.get("hostname"),
-            tags=tuple(body.get("tags", ())),
             tailnet=body.get("tailnet"),
             relay=bool(body.get("relay", False)),
             dns=bool(body.get("dns", True)),
@@ -45,20 +43,11 @@ class MeshPrefs:
         """These preferences with `changes` applied, each checked: a bad one is a `UsageError` naming it."""
         if changes.get("hostname") is not None:
             hostname = changes["hostname"].lower()
-            if not HOSTNAME.match(hostname):
+            if not HOSTNAME.fullmatch(hostname):
                 raise UsageError(
                     f"hostname {changes['hostname']!r}: one DNS label, 1-63 letters, digits and inner hyphens"
                 )
             changes["hostname"] = hostname
-        if changes.get("tags") is not None:
-            tags = tuple(dict.fromkeys(t.strip().lower() for t in changes["tags"] if t.strip()))
-            bad = [t for t in tags if not TAG.match(t)]
-            if bad or len(tags) > MAX_TAGS:
-                raise UsageError(
-                    f"tags {', '.join(bad) or len(tags)}: give at most {MAX_TAGS} tags, each `tag:NAME` "
-                    "(letters, digits, - and _)"
-                )
-            changes["tags"] = tags
         if changes.get("tailnet") is not None and changes["tailnet"] < 0:
             raise UsageError("--tailnet takes a tailnet id (0 or more)")
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,6 +1,7 @@
 """What a device keeps on disk for its mesh: its preferences, its last announcement, the newest `seq` it took
-from each peer (so an indexer's replay is refused after a restart too), the last good policy's hash (the
-document beside it), and what it changed on the host. The mesh's WireGuard key is in its own file."""
+from each peer (so an indexer's replay is refused after a restart too), the policy keeper's state (the document
+in force beside it), and what it changed on the host. The verified announcements it holds are in their own file
+(`netmap.json`: a restart keeps the map while indexers are away), the mesh's WireGuard key in another."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ class MeshState:
     prefs: MeshPrefs = field(default_factory=MeshPrefs)
     seq: int = 0  # of the last announcement signed
     announced: dict | None = None  # its fields (what a change is detected against)
+    hostname_since: int = 0  # the seq of the first announcement with the current hostname
+    expires: int = 0  # of the last announcement signed
     seen: dict[str, int] = field(default_factory=dict)  # peer key -> newest seq taken
-    policy: dict | None = None  # {"tailnet": id, "hash": "0x…"} of the last good policy (document beside)
+    policy: dict | None = None  # the policy keeper's state (`mesh.policy_keeper`; the document in force beside)
     host: MeshChanges | None = None
 
     def to_json(self) -> dict:
@@ -29,6 +32,8 @@ class MeshState:
             "prefs": self.prefs.to_json(),
             "seq": self.seq,
             "announced": self.announced,
+            "hostname_since": self.hostname_since,
+            "expires": self.expires,
             "seen": self.seen,
             "policy": self.policy,
             "host": self.host.to_json() if self.host else None,
@@ -44,6 +49,8 @@ class MeshState:
                 prefs=MeshPrefs.from_json(body["prefs"]),
                 seq=int(body["seq"]),
                 announced=body.get("announced"),
+                hostname_since=int(body.get("hostname_since", 0)),
+                expires=int(body.get("expires", 0)),
                 seen={str(k): int(v) for k, v in body.get("seen", {}).items()},
                 policy=body.get("policy"),
                 host=MeshChanges.from_json(body["host"]) if body.get("host") else None,
@@ -67,3 +74,16 @@ def load_or_create_key(path: Path) -> Keypair:
     keys = Keypair.generate()
     replace_file(path, encode_key(keys.private) + "\n", private=True)
     return keys
+
+
+def load_held(path: Path) -> list[dict]:
+    """The announcements kept at the last step, raw (the caller verifies them again); [] if none or unreadable."""
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return body if isinstance(body, list) else []
+
+
+def save_held(path: Path, announcements: list[dict]) -> None:
+    replace_file(path, json.dumps(announcements), private=True)

@@ -28,7 +28,7 @@ def peer_rows(
         handshake = state.latest_handshake if state else 0
         rows.append(
             {
-                "name": peer.hostname,
+                "name": peer.name or peer.key,  # a device whose hostname another holds goes by its key
                 "device": key,
                 "owner": peer.owner,
                 "addresses": [str(a) for a in peer.addresses],

@@ -1,13 +1,18 @@
 """A device's announcement: where it is in its tailnet's mesh, signed by its own key.
 
-Each daemon publishes one, through indexers (untrusted mailboxes), carrying its
-WireGuard key, hostname, the endpoints where it can be reached, the tags it
-asks for, a sequence number, and where it relays for others if it does; it republishes with a higher `seq` when any
-of these change. An indexer, and then every receiving device, checks it again:
-the signature is the `device` key's, that key is a registered device of a
-member of the tailnet (or a member's own wallet key), and the `seq` is newer
-than the one held. An indexer can withhold an announcement, never forge one.
-No I/O here.
+Each daemon publishes one, through indexers (untrusted mailboxes), carrying its WireGuard key, its hostname
+(and since when it has announced that name), the endpoints where it can be reached, where it relays for others
+if it does, a sequence number and an expiry; it republishes with a higher `seq` when any of these change, and
+before the expiry. An indexer, and then every receiving device, checks it again: the signature is the `device`
+key's, that key is on the tailnet's roster (a member's own wallet, or a live device key of a member), the
+announcement has not expired, and its `seq` is newer than the one held. An indexer can withhold an announcement,
+never forge one; a captured one stops working when it expires.
+
+Tags are not announced: a device carries the tags a tag owner granted it on chain (`mesh.tagging`), so a
+device can neither give itself a tag nor drop one.
+
+Reading a tailnet's announcements is for its own devices (they hold LAN endpoints): a reader signs a
+`MailboxRead` with its key, good for `READ_WINDOW` seconds around its timestamp. No I/O here.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar
 
-from octravpn.names import HOSTNAME, MAX_TAGS, TAG
+from octravpn.names import HOSTNAME
 from octravpn.protocol.eip712 import Domain, TypedMessage, _checksum, _uint, recover
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
 
 MAX_ENDPOINTS = 16
+# The latest expiry a receiver accepts, from its own clock: a device signs for 12 hours (renewing at half),
+# and a receiver allows twice that for clocks that disagree.
+MAX_LIFETIME = 24 * 3600
+READ_WINDOW = 300  # seconds a signed mailbox read is good for, either side of its timestamp
 
 
 def parse_endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
@@ -50,9 +59,10 @@ class Announcement(TypedMessage):
     device: str  # the key that signs: a registered device, or a member's own wallet
     wg_pubkey: bytes
     hostname: str
+    hostname_since: int  # the `seq` of its first announcement with this hostname: who named itself first
     endpoints: tuple[str, ...]
-    tags: tuple[str, ...]
-    seq: int
+    seq: int  # milliseconds since the epoch when it was signed (newer replaces older)
+    expires: int  # unix seconds; receivers drop it after that
     relay: str = ""  # ADDRESS:PORT where it relays for its tailnet's devices ("": it does not)
     TYPE_NAME: ClassVar[str] = "Announcement"
     FIELDS: ClassVar = (
@@ -60,28 +70,32 @@ class Announcement(TypedMessage):
         ("device", "address", "device"),
         ("wgPubkey", "bytes32", "wg_pubkey"),
         ("hostname", "string", "hostname"),
+        ("hostnameSince", "uint64", "hostname_since"),
         ("endpoints", "string[]", "endpoints"),
-        ("tags", "string[]", "tags"),
         ("seq", "uint64", "seq"),
+        ("expires", "uint64", "expires"),
         ("relay", "string", "relay"),
     )
 
     def __post_init__(self) -> None:
         _uint(self.tailnet_id, 256, "tailnet_id")
         _uint(self.seq, 64, "seq")
+        _uint(self.hostname_since, 64, "hostname_since")
+        _uint(self.expires, 64, "expires")
+        if self.hostname_since > self.seq:
+            raise LocalProtocolError(f"hostname_since {self.hostname_since} is after the seq {self.seq}")
         object.__setattr__(self, "device", _checksum(self.device, "device"))
         if not isinstance(self.wg_pubkey, bytes) or len(self.wg_pubkey) != 32:
             raise LocalProtocolError("wg_pubkey must be 32 bytes (a Curve25519 public key)")
-        if not isinstance(self.hostname, str) or not HOSTNAME.match(self.hostname):
+        if not isinstance(self.hostname, str) or not HOSTNAME.fullmatch(self.hostname):
             raise LocalProtocolError(
                 f"hostname {self.hostname!r} must be one DNS label: 1-63 of a-z, 0-9 and '-', "
                 "not starting or ending with '-'"
             )
-        for name, items, limit in (("endpoints", self.endpoints, MAX_ENDPOINTS), ("tags", self.tags, MAX_TAGS)):
-            if not isinstance(items, tuple) or not all(isinstance(item, str) for item in items):
-                raise LocalProtocolError(f"{name} must be a tuple of strings")
-            if len(items) > limit or len(set(items)) != len(items):
-                raise LocalProtocolError(f"{name}: at most {limit}, each once")
+        if not isinstance(self.endpoints, tuple) or not all(isinstance(item, str) for item in self.endpoints):
+            raise LocalProtocolError("endpoints must be a tuple of strings")
+        if len(self.endpoints) > MAX_ENDPOINTS or len(set(self.endpoints)) != len(self.endpoints):
+            raise LocalProtocolError(f"endpoints: at most {MAX_ENDPOINTS}, each once")
         for endpoint in self.endpoints:
             try:
                 parse_endpoint(endpoint)
@@ -94,9 +108,32 @@ class Announcement(TypedMessage):
                 parse_endpoint(self.relay)
             except ValueError as exc:
                 raise LocalProtocolError(f"relay: {exc}") from None
-        for tag in self.tags:
-            if not TAG.match(tag):
-                raise LocalProtocolError(f"tag {tag!r} must be tag:NAME (a-z, 0-9, '_' and '-')")
+
+    def expired(self, now: float) -> bool:
+        return self.expires <= now
+
+    def check_fresh(self, now: float) -> None:
+        """`RemoteProtocolError` for an announcement expired, or valid for longer than anyone signs for."""
+        if self.expired(now):
+            raise RemoteProtocolError(f"announcement of {self.device} expired at {self.expires}")
+        if self.expires > now + MAX_LIFETIME:
+            raise RemoteProtocolError(
+                f"announcement of {self.device} expires at {self.expires}, over {MAX_LIFETIME} s from now"
+            )
+
+
+_WIRE_FIELDS = (
+    "tailnet_id",
+    "device",
+    "wg_pubkey",
+    "hostname",
+    "hostname_since",
+    "endpoints",
+    "seq",
+    "expires",
+    "relay",
+    "signature",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,9 +148,10 @@ class SignedAnnouncement:
             "device": a.device,
             "wg_pubkey": encode_key(a.wg_pubkey),
             "hostname": a.hostname,
+            "hostname_since": a.hostname_since,
             "endpoints": list(a.endpoints),
-            "tags": list(a.tags),
             "seq": a.seq,
+            "expires": a.expires,
             "relay": a.relay,
             "signature": "0x" + self.signature.hex(),
         }
@@ -121,24 +159,23 @@ class SignedAnnouncement:
     @classmethod
     def from_json(cls, body: object) -> SignedAnnouncement:
         """What came over the wire, checked field by field (`RemoteProtocolError` says what is wrong)."""
-        fields = ("tailnet_id", "device", "wg_pubkey", "hostname", "endpoints", "tags", "seq", "relay", "signature")
         if not isinstance(body, dict):
-            raise RemoteProtocolError(f"an announcement is a JSON object with {', '.join(fields)}")
-        missing, unknown = [f for f in fields if f not in body], sorted(set(body) - set(fields))
+            raise RemoteProtocolError(f"an announcement is a JSON object with {', '.join(_WIRE_FIELDS)}")
+        missing, unknown = [f for f in _WIRE_FIELDS if f not in body], sorted(set(body) - set(_WIRE_FIELDS))
         if missing or unknown:
             raise RemoteProtocolError(f"announcement: missing {missing}, unknown {unknown}")
         try:
-            for name in ("endpoints", "tags"):
-                if not isinstance(body[name], list):
-                    raise ValueError(f"{name} must be a list")
+            if not isinstance(body["endpoints"], list):
+                raise ValueError("endpoints must be a list")
             announcement = Announcement(
                 tailnet_id=body["tailnet_id"],
                 device=body["device"],
                 wg_pubkey=decode_key(str(body["wg_pubkey"])),
                 hostname=body["hostname"],
+                hostname_since=body["hostname_since"],
                 endpoints=tuple(body["endpoints"]),
-                tags=tuple(body["tags"]),
                 seq=body["seq"],
+                expires=body["expires"],
                 relay=body["relay"],
             )
             return cls(announcement=announcement, signature=bytes.fromhex(str(body["signature"]).removeprefix("0x")))
@@ -151,3 +188,55 @@ class SignedAnnouncement:
         if signer != self.announcement.device:
             raise RemoteProtocolError(f"announcement of {self.announcement.device} signed by {signer}")
         return signer
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailboxRead(TypedMessage):
+    """A device asking an indexer for its tailnet's announcements (`Authorization: OctraVPN-Read …`)."""
+
+    tailnet_id: int
+    device: str
+    timestamp: int  # unix seconds
+    TYPE_NAME: ClassVar[str] = "MailboxRead"
+    FIELDS: ClassVar = (
+        ("tailnetId", "uint256", "tailnet_id"),
+        ("device", "address", "device"),
+        ("timestamp", "uint64", "timestamp"),
+    )
+    SCHEME: ClassVar[str] = "OctraVPN-Read"
+
+    def __post_init__(self) -> None:
+        _uint(self.tailnet_id, 256, "tailnet_id")
+        _uint(self.timestamp, 64, "timestamp")
+        object.__setattr__(self, "device", _checksum(self.device, "device"))
+
+    def header(self, signature: bytes) -> str:
+        """The `Authorization` header value that carries this read and its signature."""
+        return f"{self.SCHEME} {self.device}:{self.timestamp}:0x{signature.hex()}"
+
+    @classmethod
+    def from_header(cls, value: str | None, *, tailnet_id: int, domain: Domain, now: float) -> MailboxRead:
+        """The signed read in an `Authorization` header, its signature its device's and its time within
+        READ_WINDOW of `now`; `RemoteProtocolError` saying what is wrong otherwise."""
+        if not value:
+            raise RemoteProtocolError(
+                f"reading a tailnet's announcements needs a signed read: Authorization: {cls.SCHEME} "
+                "DEVICE:TIMESTAMP:SIGNATURE from a device on the tailnet's roster"
+            )
+        scheme, _, credentials = value.partition(" ")
+        parts = credentials.split(":")
+        if scheme != cls.SCHEME or len(parts) != 3:
+            raise RemoteProtocolError(f"the Authorization header must be {cls.SCHEME} DEVICE:TIMESTAMP:SIGNATURE")
+        device, timestamp, signature = parts
+        try:
+            read = cls(tailnet_id=tailnet_id, device=device, timestamp=int(timestamp))
+            signer = recover(domain, read, bytes.fromhex(signature.removeprefix("0x")))
+        except (ValueError, ProtocolError) as exc:
+            raise RemoteProtocolError(f"signed read: {exc}") from None
+        if signer != read.device:
+            raise RemoteProtocolError(f"signed read of {read.device} signed by {signer}")
+        if abs(read.timestamp - now) > READ_WINDOW:
+            raise RemoteProtocolError(
+                f"signed read at {read.timestamp} is more than {READ_WINDOW} s from this indexer's clock ({int(now)})"
+            )
+        return read

@@ -62,3 +62,35 @@ def test_empty_or_own_address_reverts(hn, alice):
         for device in (ZERO, alice.address):
             with boa.reverts("device must be another, non-empty address"):
                 hn.vpn.register_device(device, b"\x00" * 65)
+
+
+def test_a_members_wallet_cannot_be_registered_as_a_device(hn, alice, bob):
+    """A reusable invite let one person hold a member wallet and register it as another member's device: the
+    roster then held the key twice and every device's network map failed."""
+    hn.tailnet(alice)
+    for device in (alice, bob):
+        if device is bob:
+            hn.tailnet(bob)
+        with boa.reverts("a member's wallet cannot be a device key"):
+            hn.register_device(actor("owner-of-" + device.alias), device)
+
+
+def test_a_former_members_wallet_can_be_registered(hn, alice, bob):
+    tid = hn.tailnet(alice)
+    with hn.as_(alice):
+        hn.vpn.add_member(tid, bob.address)
+        hn.vpn.remove_member(tid, bob.address)
+    hn.register_device(alice, bob)
+    assert hn.vpn.get_device_owner(bob.address) == alice.address
+
+
+def test_a_wallet_has_at_most_64_live_devices(hn, alice):
+    keys = [actor(f"laptop-{i}") for i in range(65)]
+    for key in keys[:64]:
+        hn.register_device(alice, key)
+    with boa.reverts("wallet has 64 live devices: revoke one first"):
+        hn.register_device(alice, keys[64])
+    with hn.as_(alice):
+        hn.vpn.revoke_device(keys[0].address)
+    hn.register_device(alice, keys[64])  # a revoked one makes room
+    assert hn.vpn.get_device_owner(keys[64].address) == alice.address

@@ -4,7 +4,7 @@ deadline (finding 4)."""
 import boa
 import pytest
 
-from tests.contract.harness import ACL_HASH, ETHER, MB, MIN_STAKE, SESSION_DEPOSIT, SESSION_GRACE, WG_KEY
+from tests.contract.harness import ACL_DOCUMENT, ETHER, MB, MIN_STAKE, SESSION_DEPOSIT, SESSION_GRACE, WG_KEY
 
 X = "0x" + "ab" * 20
 SIG = b"\x01" * 65
@@ -17,13 +17,14 @@ GATED = [
     ("update_endpoint", ("h:1", "r", 1)),
     ("rotate_keys", (WG_KEY, *CURVE)),
     ("retire_endpoint", ()),
-    ("create_tailnet", (ACL_HASH, 1)),
+    ("create_tailnet", (ACL_DOCUMENT, 1)),
     ("add_member", (0, X)),
     ("remove_member", (0, X)),
     ("deposit_to_tailnet", (0, 1)),
     ("configure_tailnet_exit", (0, X)),
     ("remove_tailnet_exit", (0, X)),
-    ("update_acl", (0, ACL_HASH)),
+    ("update_acl", (0, ACL_DOCUMENT)),
+    ("set_device_tags", (0, X, [])),
     ("precommit_join_token", (0, X, 2**40, 1)),
     ("redeem_join_token", (0, X, SIG)),
     ("revoke_join_token", (0, X)),
