@@ -2,6 +2,9 @@
 
 python -m tests.acl.netns_services serve SECONDS TCP_PORTS UDP_PORTS   # answers "ok"; stops by itself
 python -m tests.acl.netns_services probe tcp|udp HOST PORT            # exit 0 if it answered
+python -m tests.acl.netns_services echo SECONDS PORT                  # TCP: echoes on connections kept open
+python -m tests.acl.netns_services hold HOST PORT                     # one connection: each stdin line sent, its
+                                                                      # echo (or "timeout") printed
 """
 
 import selectors
@@ -54,8 +57,55 @@ def probe(protocol: str, host: str, port: int) -> bool:
             return False
 
 
+def echo(seconds: float, port: int) -> None:
+    selector = selectors.DefaultSelector()
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        server = socket.socket(family, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        server.bind((host, port))
+        server.listen()
+        selector.register(server, selectors.EVENT_READ, "listen")
+    print("ready", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            if key.data == "listen":
+                connection, _ = key.fileobj.accept()
+                selector.register(connection, selectors.EVENT_READ, "echo")
+                continue
+            try:
+                data = key.fileobj.recv(64)
+            except OSError:
+                data = b""
+            if data:
+                key.fileobj.sendall(data)
+            else:
+                selector.unregister(key.fileobj)
+                key.fileobj.close()
+
+
+def hold(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as client:
+        client.settimeout(3)
+        client.connect((host, port))
+        print("connected", flush=True)
+        for line in sys.stdin:
+            try:
+                client.sendall(line.strip().encode())
+                print(client.recv(64).decode() or "closed", flush=True)
+            except OSError:
+                print("timeout", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(float(sys.argv[2]), [int(p) for p in sys.argv[3].split(",")], [int(p) for p in sys.argv[4].split(",")])
+    elif sys.argv[1] == "echo":
+        echo(float(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "hold":
+        hold(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(0 if probe(sys.argv[2], sys.argv[3], int(sys.argv[4])) else 1)

@@ -109,22 +109,37 @@ def test_the_ruleset_admits_replies_then_the_policy_then_drops():
         "delete table inet octravpn_acl_om0",
         "table inet octravpn_acl_om0 {",
     ]
-    assert 'iifname "om0" ct state established,related accept' in lines
-    assert (
-        'iifname "om0" ip saddr { 100.64.0.10 } ip daddr { 100.64.0.11 } tcp dport { 20-25, 5432 } accept' in lines
-    )  # 22 folded into 20-25: nftables refuses overlapping intervals
+    input_chain = lines[lines.index("chain input {") : lines.index("chain forward {")]
+    # Replies to what this device opened; a connection a peer opened is judged by the policy at every packet.
+    replies = input_chain.index('iifname "om0" ct direction reply accept')
+    assert 'iifname "om0" ct state established,related accept' not in lines
+    policy_line = 'iifname "om0" ip saddr { 100.64.0.10 } ip daddr { 100.64.0.11 } tcp dport { 20-25, 5432 } accept'
+    assert input_chain.index(policy_line) > replies  # 22 folded into 20-25: nftables refuses overlapping intervals
     assert 'iifname "om0" ip saddr { 100.64.0.0/10 } ip daddr { 100.64.0.11 } meta l4proto icmp accept' in lines
     assert not any("ip6" in line and "icmp accept" in line and "ipv6-icmp" not in line for line in lines)
-    assert lines[-3:] == ['iifname "om0" drop', "}", "}"]
+    assert input_chain[-2:] == ['iifname "om0" drop', "}"]
     assert table_name("om-mesh.1") == "octravpn_acl_om_mesh_1"
+    # Off the mesh: nobody speaks as a tailnet address, nor reaches this device's or its resolver.
+    assert input_chain[2:7] == [
+        'iifname "lo" accept',
+        'iifname != "om0" ip saddr { 100.64.0.0/10 } drop',
+        'iifname != "om0" ip daddr { 100.64.0.11, 100.100.100.100 } drop',
+        'iifname != "om0" ip6 saddr { fd7a:7670:6e00::/48 } drop',
+        'iifname != "om0" ip6 daddr { fd7a:7670:6e00::11 } drop',
+    ]
+    assert lines[lines.index("chain forward {") + 2 : lines.index("chain forward {") + 4] == [
+        'iifname "om0" drop',
+        'oifname "om0" drop',
+    ]
+    assert 'oifname != { "om0", "lo" } ip daddr { 100.64.0.0/10 } drop' in lines
     # The mesh's own service port is open to peers (only peers reach the interface), before the drop.
     served = [
         line.strip()
         for line in ruleset(compile_device(world.resolver, key("db")), "om0", services=(41642,)).splitlines()
     ]
-    assert served[-4:] == [
+    end = served.index("chain forward {")
+    assert served[end - 3 : end] == [
         'iifname "om0" ip daddr 100.64.0.11 udp dport { 41642 } accept',
         'iifname "om0" drop',
-        "}",
         "}",
     ]

@@ -4,6 +4,7 @@ way an exit node does, and can go silent."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -191,7 +192,7 @@ class FakeExits:
         self.receipts: dict[int, list[dict]] = {}
         self.left: list[int] = []
 
-    def call(self, base_url: str, method: str, path: str, body: dict | None):
+    def call(self, base_url: str, method: str, path: str, body: dict | None, headers: dict | None = None):
         index = [f"http://{e}" for e in ENDPOINTS].index(base_url)
         if index in self.gone:
             raise ExitAPIError(None, f"{base_url}{path}: ConnectTimeout")
@@ -207,7 +208,11 @@ class FakeExits:
                 dns=("203.0.113.53",),
             ).to_json()
         session = int(path.split("/")[3])
-        if path.endswith("/receipt-request"):
+        if path.endswith("/receipt-request"):  # for the session's signers: the device signs its read
+            read = exitwire.SessionRead.from_header(
+                (headers or {}).get("Authorization"), session_id=session, domain=DOMAIN, now=time.time()
+            )
+            assert read.reader == self.chain.sessions[session].opener, read
             return self.requests.get(session)
         if path.endswith("/receipts"):
             self.receipts.setdefault(session, []).append(

@@ -40,7 +40,9 @@ def world(tmp_path, monkeypatch):
     host, chain, clock = FakeHost(), FakeChain(), Clock()
     exits, indexer, probes = FakeExits(chain), FakeIndexer(), []
     monkeypatch.setattr(
-        exit_api.ExitAPI, "_call", lambda self, method, path, body=None: exits.call(self.base_url, method, path, body)
+        exit_api.ExitAPI,
+        "_call",
+        lambda self, method, path, body=None, headers=None: exits.call(self.base_url, method, path, body, headers),
     )
 
     class Indexer:
@@ -204,11 +206,11 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
     joined_at = {}
     original = world.exits.call
 
-    def watch(base_url, method, path, body):
+    def watch(base_url, method, path, body, headers=None):
         if path == "/v1/peers" and base_url.endswith(ENDPOINTS[1]):
             joined_at["rules"] = world.host.tables["octravpn_ks_ovpn0"]
             joined_at["routes"] = set(world.host.routes)
-        return original(base_url, method, path, body)
+        return original(base_url, method, path, body, headers)
 
     world.exits.call = watch
     _tick(world, daemon, times=7)
@@ -399,10 +401,10 @@ def test_an_exit_that_refuses_is_there_and_is_not_failed_over(world, monkeypatch
     _up(daemon, exit_="auto")
     original = world.exits.call
 
-    def refusing(base_url, method, path, body):
+    def refusing(base_url, method, path, body, headers=None):
         if path.endswith("/receipt-request"):
             raise exit_api.ExitAPIError(409, "session 0 was ended by the exit (cut)")
-        return original(base_url, method, path, body)
+        return original(base_url, method, path, body, headers)
 
     world.exits.call = refusing
     _tick(world, daemon, times=10)

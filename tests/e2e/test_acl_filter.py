@@ -1,6 +1,6 @@
 """A compiled policy filter on a real WireGuard interface between two network namespaces: what the policy
 allows gets through (TCP, UDP, ICMP, both families), everything else does not; a new policy replaces the
-old one atomically, and removing it leaves no table behind."""
+old one atomically and cuts the connections it no longer allows; removing it leaves no table behind."""
 
 import ipaddress
 import subprocess
@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from octravpn.acl import Resolver, compile_device, parse_policy
-from octravpn.acl.nftables import table_name
+from octravpn.acl.nftables import ruleset, table_name
 from octravpn.lab import unique
-from octravpn.mesh.filter import load_filter, remove_filter
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
-from octravpn.wireguard.runner import SubprocessRunner
+from octravpn.wireguard.runner import CommandError, SubprocessRunner
 from tests.acl.world import key, network
 
 ROOT = Path(__file__).parents[2]
@@ -88,6 +87,23 @@ def tunnel(two_hosts):
         engine_b.down(name_b)
 
 
+def load_filter(runner, device_filter, interface: str) -> None:
+    runner.run(["nft", "-f", "-"], stdin=ruleset(device_filter, interface))
+
+
+def remove_filter(runner, interface: str) -> bool:
+    try:
+        runner.run(["nft", "delete", "table", "inet", table_name(interface)])
+    except CommandError:
+        return False
+    return True
+
+
+def compiled(text: str, device: str = "db"):
+    parsed = parse_policy(text)
+    return compile_device(Resolver(parsed, network(policy=parsed)), key(device))
+
+
 def reach(host, protocol: str, address: str, port: int = 0) -> bool:
     if protocol == "icmp":
         return host.ping(address, count=1)
@@ -104,8 +120,7 @@ def test_the_filter_admits_what_the_policy_allows_and_nothing_else(tunnel):
         assert reach(a, "tcp", DB[family], 22) and reach(a, "udp", DB[family], 53) and reach(a, "icmp", DB[family])
 
     allow_db = '{"action": "accept", "src": ["0x' + "a1" * 20 + '"], "dst": ["tag:db:5432"]}'
-    resolver = Resolver(parse_policy(policy(allow_db)), network())
-    load_filter(runner, compile_device(resolver, key("db")), interface)
+    load_filter(runner, compiled(policy(allow_db)), interface)
     for family in (0, 1):
         assert reach(a, "tcp", DB[family], 5432) and reach(a, "udp", DB[family], 5432)
         assert reach(a, "icmp", DB[family])  # default protocols: ICMP matches by address
@@ -113,8 +128,7 @@ def test_the_filter_admits_what_the_policy_allows_and_nothing_else(tunnel):
 
     # A new policy replaces the old one in one transaction: now TCP 5432 only.
     tcp_only = '{"action": "accept", "src": ["0x' + "a1" * 20 + '"], "dst": ["tag:db:5432"], "proto": "tcp"}'
-    resolver = Resolver(parse_policy(policy(tcp_only)), network())
-    load_filter(runner, compile_device(resolver, key("db")), interface)
+    load_filter(runner, compiled(policy(tcp_only)), interface)
     for family in (0, 1):
         assert reach(a, "tcp", DB[family], 5432)
         assert not reach(a, "udp", DB[family], 5432) and not reach(a, "icmp", DB[family])
@@ -129,11 +143,51 @@ def test_the_filter_admits_what_the_policy_allows_and_nothing_else(tunnel):
 
 def test_a_device_that_may_not_be_reached_drops_everything(tunnel):
     a, b, interface = tunnel
-    nobody = Resolver(parse_policy(policy('{"action": "accept", "src": ["tag:web"], "dst": ["tag:web:*"]}')), network())
-    device_filter = compile_device(nobody, key("db"))
+    device_filter = compiled(policy('{"action": "accept", "src": ["tag:web"], "dst": ["tag:web:*"]}'))
     assert device_filter.entries == ()
     load_filter(SubprocessRunner(namespace=b.name), device_filter, interface)
     for family in (0, 1):
         assert not reach(a, "tcp", DB[family], 5432) and not reach(a, "icmp", DB[family])
     assert ipaddress.ip_address(DB[0]) in device_filter.addresses
     assert remove_filter(SubprocessRunner(namespace=b.name), interface)
+
+
+def test_a_tightened_policy_cuts_a_connection_it_no_longer_allows(tunnel):
+    """A peer's connection opened before a tightening once lived on: established packets were admitted first."""
+    a, b, interface = tunnel
+    runner = SubprocessRunner(namespace=b.name)
+    laptop = '{"action": "accept", "src": ["0x' + "a1" * 20 + '"], "dst": ["tag:db:5432,7000"], "proto": "tcp"}'
+    echo = subprocess.Popen(
+        ["ip", "netns", "exec", b.name, sys.executable, "-m", "tests.acl.netns_services", "echo", "60", "7000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    held = None
+    try:
+        assert echo.stdout.readline().strip() == "ready"
+        load_filter(runner, compiled(policy(laptop)), interface)
+        held = subprocess.Popen(
+            ["ip", "netns", "exec", a.name, sys.executable, "-m", "tests.acl.netns_services", "hold", DB[0], "7000"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert held.stdout.readline().strip() == "connected"
+
+        def say(word: str) -> str:
+            held.stdin.write(word + "\n")
+            held.stdin.flush()
+            return held.stdout.readline().strip()
+
+        assert say("one") == "one"
+        load_filter(runner, compiled(policy(laptop.replace("5432,7000", "5432"))), interface)  # port 7000 goes
+        assert say("two") == "timeout"  # the connection opened before is cut at its next packet
+        assert reach(a, "tcp", DB[0], 5432) and not reach(a, "tcp", DB[0], 22)
+    finally:
+        for process in (held, echo):
+            if process is not None:
+                process.kill()
+                process.wait()
+        remove_filter(runner, interface)

@@ -218,7 +218,7 @@ def test_the_map_is_for_the_tailnets_own_devices_and_comes_in_pages(api, account
         refused = api.get(mailbox, headers=_read(network, reader))
         assert refused.status_code == status and says in refused.json()["error"]
     stale = api.get(mailbox, headers=_read(network, alice, at=time.time() - 3600))
-    assert stale.status_code == 401 and "from this indexer's clock" in stale.json()["error"]
+    assert stale.status_code == 401 and "from the server's clock" in stale.json()["error"]
     first = api.get(mailbox, params={"limit": 1}, headers=_read(network, alice)).json()
     assert len(first["items"]) == 1 and first["next"] == first["items"][0]["device"]
     second = api.get(mailbox, params={"limit": 1, "after": first["next"]}, headers=_read(network, alice)).json()

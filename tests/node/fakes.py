@@ -74,3 +74,14 @@ def _body(signer=OPENER, session_id=7, timestamp=NOW, key=CLIENT_KEYS.public):
         "timestamp": timestamp,
         "signature": "0x" + sign(DOMAIN, request, signer.key).hex(),
     }
+
+
+def read_header(session_id: int = 7, reader=None) -> dict:
+    """A signed read of a session's receipt request (the opener's unless `reader`)."""
+    import time
+
+    from octravpn.protocol.exitwire import SessionRead
+
+    who = reader or OPENER
+    read = SessionRead(session_id=session_id, reader=who.address, timestamp=int(time.time()))
+    return {"Authorization": read.header(sign(DOMAIN, read, who.key))}

@@ -15,7 +15,7 @@ from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from tests.fakehost import FakeHost
-from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body
+from tests.node.fakes import DOMAIN, EXIT_KEYS, NOW, OPENER, STRANGER, FakeChain, _body, read_header
 
 MB = 1_000_000
 RECEIPT_KEY = Account.from_key(b"\x66" * 32)  # the operator's registered receipt key
@@ -85,11 +85,11 @@ def _signed(seq, bytes_used, signer=OPENER, session_id=7):
 
 def test_requests_are_published_signed_and_stored(exit_node):
     client, counters, store, meters, *_ = exit_node
-    assert client.get("/v1/sessions/7/receipt-request").status_code == 204
+    assert client.get("/v1/sessions/7/receipt-request", headers=read_header()).status_code == 204
     counters.rx, counters.tx = 6 * MB, 4 * MB
     assert meters.tick() == []
     assert store.session(7).measured_bytes == 10 * MB
-    request = client.get("/v1/sessions/7/receipt-request").json()
+    request = client.get("/v1/sessions/7/receipt-request", headers=read_header()).json()
     operator_signature = bytes.fromhex(request.pop("operator_signature")[2:])
     assert request == {"session_id": 7, "seq": 1, "bytes_used": 10 * MB}
     assert recover(DOMAIN, Receipt(session_id=7, seq=1, bytes_used=10 * MB), operator_signature) == RECEIPT_KEY.address
@@ -226,3 +226,19 @@ def test_the_leave_key_is_not_a_peer(exit_node):
     client, *_ = exit_node
     response = client.post("/v1/peers", json=_body(key=LEAVE_KEY))
     assert response.status_code == 400 and "leave request" in response.json()["error"]
+
+
+def test_the_receipt_request_is_for_the_sessions_signers_only(exit_node):
+    """Anyone could once read a session's live metered bytes from the exit."""
+    client, counters, _, meters, *_ = exit_node
+    counters.rx = 12 * MB
+    meters.tick()
+    for headers, status, says in (
+        ({}, 401, "needs a signed read"),
+        (read_header(reader=STRANGER), 403, "for the session's opener or its devices"),
+        ({"Authorization": read_header()["Authorization"].replace("OctraVPN-Session", "Bearer")}, 401, "must be"),
+        (read_header(session_id=8), 401, "signed by"),  # a read of another session, shown for this one
+    ):
+        refused = client.get("/v1/sessions/7/receipt-request", headers=headers)
+        assert refused.status_code == status and says in refused.json()["error"], refused.json()
+    assert client.get("/v1/sessions/7/receipt-request", headers=read_header()).json()["bytes_used"] == 12 * MB

@@ -16,7 +16,7 @@ from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
 from octravpn.protocol import Receipt, recover, sign
 from tests.fakehost import FakeHost
-from tests.node.fakes import DOMAIN, EXIT_KEYS, OPENER, FakeChain, _body
+from tests.node.fakes import DOMAIN, EXIT_KEYS, OPENER, FakeChain, _body, read_header
 from tests.node.test_metering_and_receipts import MB, RECEIPT_KEY, Counters, exit_parts
 
 
@@ -53,7 +53,7 @@ class World:
         self.meters.tick()
 
     def fetch(self):
-        response = self.api.get("/v1/sessions/7/receipt-request")
+        response = self.api.get("/v1/sessions/7/receipt-request", headers=read_header())
         if response.status_code == 204:
             return
         body = response.json()

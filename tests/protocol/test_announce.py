@@ -7,7 +7,6 @@ from eth_account.messages import encode_typed_data
 
 from octravpn.protocol.announce import (
     MAX_LIFETIME,
-    READ_WINDOW,
     Announcement,
     MailboxRead,
     SignedAnnouncement,
@@ -15,6 +14,7 @@ from octravpn.protocol.announce import (
 )
 from octravpn.protocol.eip712 import Domain, sign, typed_data
 from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
+from octravpn.protocol.signedread import WINDOW as READ_WINDOW
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 DEVICE, OTHER = Account.from_key(b"\x07" * 32), Account.from_key(b"\x08" * 32)
@@ -136,7 +136,7 @@ def test_a_signed_mailbox_read_verifies_as_its_device_within_the_window():
     for value, now, tailnet, says in (
         (None, 1_000, 3, "needs a signed read"),
         ("Bearer x", 1_000, 3, "must be OctraVPN-Read"),
-        (header, 1_000 + READ_WINDOW + 1, 3, "from this indexer's clock"),
+        (header, 1_000 + READ_WINDOW + 1, 3, "from the server's clock"),
         (header, 1_000, 4, "signed by"),  # a read of another tailnet
         (read.header(sign(DOMAIN, read, OTHER.key)), 1_000, 3, "signed by"),
         (header.replace(":0x", ":0xzz"), 1_000, 3, "signed read"),

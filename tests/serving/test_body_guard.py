@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from octravpn.node.api import BODY_LIMITS
 from octravpn.serving import BodyGuard, BodyLimits, json_depth_exceeds
-from tests.node.fakes import NOW, _body
+from tests.node.fakes import NOW, _body, read_header
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_a_session_id_beyond_sqlite_is_a_404_and_beyond_uint256_a_400(exit_api):
         f"/v1/sessions/{huge}/receipts", json={"seq": 1, "bytes_used": 1, "signature": "0x" + "11" * 65}
     )
     assert response.status_code in (400, 404) and "error" in response.json()
-    response = exit_api.get(f"/v1/sessions/{huge}/receipt-request")
-    assert response.status_code == 204
+    response = exit_api.get(f"/v1/sessions/{huge}/receipt-request", headers=read_header(session_id=huge))
+    assert response.status_code == 404 and "not served here" in response.json()["error"]
     response = exit_api.get(f"/v1/sessions/{2**256}/receipt-request")
     assert response.status_code == 400 and "session_id" in response.json()["error"]

@@ -32,9 +32,9 @@ class ExitAPI:
     def close_connection(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict | None:
+    def _call(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None) -> dict | None:
         try:
-            with self.http.stream(method, path, json=body) as response:
+            with self.http.stream(method, path, json=body, headers=headers) as response:
                 status, content = response.status_code, read_bounded(response, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
             raise ExitAPIError(None, f"{self.base_url}{path}: {exc}") from exc
@@ -55,8 +55,9 @@ class ExitAPI:
     def add_peer(self, body: dict) -> dict:
         return self._call("POST", exitwire.PEERS, body)
 
-    def receipt_request(self, session_id: int) -> dict | None:
-        return self._call("GET", exitwire.receipt_request_path(session_id))
+    def receipt_request(self, session_id: int, authorization: str) -> dict | None:
+        """`authorization`: a signed `exitwire.SessionRead` header (the request is for the session's signers)."""
+        return self._call("GET", exitwire.receipt_request_path(session_id), headers={"Authorization": authorization})
 
     def submit_receipt(self, session_id: int, body: dict) -> dict:
         return self._call("POST", exitwire.receipts_path(session_id), body)

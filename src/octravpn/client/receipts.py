@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -19,7 +20,7 @@ from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.state import Connection
 from octravpn.protocol.eip712 import Domain, Receipt, recover, sign
 from octravpn.protocol.errors import ProtocolError
-from octravpn.protocol.exitwire import ReceiptAsk, SignedReceipt, WireFormatError
+from octravpn.protocol.exitwire import ReceiptAsk, SessionRead, SignedReceipt, WireFormatError
 from octravpn.protocol.metering import ClientMeter
 
 log = logging.getLogger("octravpn.client")
@@ -59,7 +60,12 @@ class ReceiptDesk:
 
     def answer(self) -> bool:
         """Fetch the exit's latest request and sign it if it is new; True if the exit's API answered."""
-        body = self.api.receipt_request(self.connection.session_id)
+        read = SessionRead(
+            session_id=self.connection.session_id, reader=self.account.address, timestamp=int(time.time())
+        )
+        body = self.api.receipt_request(
+            self.connection.session_id, read.header(sign(self.domain, read, self.account.key))
+        )
         if body is not None:
             self.sign(self._parse(body))
         return True

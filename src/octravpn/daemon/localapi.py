@@ -6,12 +6,18 @@ status, the change feed, metrics and `ping` (it only sends echo requests to peer
 permissions, as with Docker's socket. Bodies are bounded before they are
 parsed (`octravpn.serving.BodyGuard`); every refusal is a JSON body with the
 error, the exit code the command line returns, and a machine-readable code.
+
+The two sockets never share workers: the control socket's requests run on threads of their own, and what anyone
+on the machine can ask of the read socket that takes time (a ping waits for its answers) runs on a few threads
+of its own, at most `MAX_PINGS` at once; more are refused (429) rather than queued.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -28,6 +34,8 @@ from octravpn.serving import BodyGuard, BodyLimits
 LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=4)
 MAX_WATCHERS = 16
 WATCH_POLL_SECONDS = 0.1
+CONTROL_WORKERS = 4
+MAX_PINGS = 4  # pings in flight from the read socket; anyone on the machine may ask
 
 
 def _status_code(exc: OctraVPNError) -> int:
@@ -54,6 +62,15 @@ async def _body(request: Request):
 def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
     app = FastAPI(title="octravpnd", docs_url=None, redoc_url=None, openapi_url=None)
     watchers = 0
+    workers = ThreadPoolExecutor(
+        max_workers=CONTROL_WORKERS if control else MAX_PINGS,
+        thread_name_prefix="octravpnd-control" if control else "octravpnd-read",
+    )
+    pings = asyncio.Semaphore(MAX_PINGS)
+
+    async def in_thread(function, *args, **kwargs):
+        """Run blocking work on this socket's own threads (never the other socket's)."""
+        return await asyncio.get_running_loop().run_in_executor(workers, functools.partial(function, *args, **kwargs))
 
     @app.exception_handler(OctraVPNError)
     async def refused(request: Request, exc: OctraVPNError) -> JSONResponse:
@@ -106,7 +123,17 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
     @app.post("/v1/ping")
     async def ping(request: Request) -> dict:
         target, count = wire.ping_request(await _body(request))
-        return await asyncio.to_thread(daemon.mesh.ping, target, count=count)
+        if pings.locked():
+            return JSONResponse(
+                {
+                    "error": f"{MAX_PINGS} pings already in flight: try again when one is done",
+                    "exit_code": 1,
+                    "code": "too-many-pings",
+                },
+                status_code=429,
+            )
+        async with pings:
+            return await in_thread(daemon.mesh.ping, target, count=count)
 
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:
@@ -117,17 +144,17 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
         @app.post("/v1/up")
         async def up(request: Request) -> dict:
             wanted = wire.UpRequest.from_json(await _body(request))
-            return await asyncio.to_thread(daemon.up, wanted)
+            return await in_thread(daemon.up, wanted)
 
         @app.post("/v1/down")
         async def down(request: Request) -> dict:
             wait = wire.settle_wait(await _body(request))
-            return await asyncio.to_thread(daemon.down, settle_wait=wait)
+            return await in_thread(daemon.down, settle_wait=wait)
 
         @app.post("/v1/prefs")
         async def set_prefs(request: Request) -> dict:
             changes, mesh = wire.preferences(await _body(request))
-            return await asyncio.to_thread(daemon.set_preferences, changes, mesh)
+            return await in_thread(daemon.set_preferences, changes, mesh)
 
         @app.post("/v1/wg-config")
         async def wg_config(request: Request) -> dict:
@@ -136,12 +163,12 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
             if not isinstance(dns_line, bool):
                 raise wire.WireError(f"dns_line must be true or false, got {dns_line!r}")
             wanted = wire.UpRequest.from_json(body)
-            return await asyncio.to_thread(daemon.wg_config, wanted, dns_line=dns_line)
+            return await in_thread(daemon.wg_config, wanted, dns_line=dns_line)
 
         @app.post("/v1/sessions/confirm")
         async def confirm(request: Request) -> dict:
             session, bytes_used = wire.confirmation(await _body(request))
-            return await asyncio.to_thread(daemon.confirm, session, bytes_used)
+            return await in_thread(daemon.confirm, session, bytes_used)
 
         @app.post("/v1/device/consent")
         async def consent(request: Request) -> dict:

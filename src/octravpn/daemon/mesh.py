@@ -450,6 +450,12 @@ class MeshAgent:
             return "the tailnet's policy does not let these two devices talk"
         return None
 
+    def _owner_of(self, device: str) -> str | None:
+        built = self.built
+        if built is None:
+            return None
+        return next((d.owner for d in built[1].network.devices if d.key == device), None)
+
     def _run_relay(self, tailnet: int) -> None:
         if not self.state.prefs.relay:
             self._stop_relay()
@@ -463,6 +469,8 @@ class MeshAgent:
                 tailnet_id=tailnet,
                 domain=self.domain,
                 allowed=self._relay_allowed,
+                owner_of=self._owner_of,
+                members=lambda: len(self.built[1].network.members) if self.built else 1,
                 port=self.settings.relay_port,
                 clock=self.clock,
             )

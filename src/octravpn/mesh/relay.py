@@ -3,12 +3,14 @@ tailnet that cannot reach each other directly (one behind a NAT that maps every 
 as Tailscale's DERP and TURN servers do.
 
 The relay forwards ciphertext only: it never has the devices' session keys. It pairs two devices only when
-both asked with a signed `RelayRequest` naming this relay, both are on the tailnet's roster, and the policy
-lets them talk (`allowed`, the relay's own view of the chain and the policy). Each paired device gets a port
-of its own on the relay: what arrives there goes on to the other device, sent from the other device's port,
-so each side's NAT sees the answers come from where it sends. A device's address is learned from the
-datagrams it sends, and only from the IP address its signed request came from. Pairs end when both
-requests expired; there are at most `MAX_PAIRS`.
+both asked with a signed `RelayRequest` naming this relay and carrying a challenge the relay made for the
+address the request comes from (taken once: a replayed request moves nothing), both are on the tailnet's
+roster, and the policy lets them talk (`allowed`, the relay's own view of the chain and the policy). Each
+paired device gets a port of its own on the relay: what arrives there goes on to the other device, sent from
+the other device's port, so each side's NAT sees the answers come from where it sends. A device's address is
+learned from the datagrams it sends, and only from the IP address its signed request came from. Pairs end
+when both requests expired; there are at most `MAX_PAIRS`, and one member's devices hold at most a fair share
+of them (`quota`). Nothing is sent to an address larger than what it sent.
 """
 
 from __future__ import annotations
@@ -24,18 +26,30 @@ from dataclasses import dataclass, field
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.protocol.relaywire import (
+    MAX_DATAGRAM,
     MAX_LIFETIME,
+    Challenges,
     RelayAnswer,
     RelayRequest,
     decode_answer,
+    decode_challenge,
     decode_request,
     encode_answer,
+    encode_challenge,
+    hello,
+    is_hello,
 )
 
 log = logging.getLogger("octravpn.daemon.relay")
 RELAY_PORT = 41643
 MAX_PAIRS = 128
+MIN_SHARE = 8  # pairs a member's devices may always hold, however many members the tailnet has
 MAX_WIREGUARD_DATAGRAM = 65535
+
+
+def quota(members: int) -> int:
+    """The pairs one member's devices may hold at once: a fair share of MAX_PAIRS among the tailnet's members."""
+    return max(MIN_SHARE, MAX_PAIRS // max(members, 1))
 
 
 @dataclass
@@ -51,6 +65,7 @@ class Leg:
 @dataclass
 class Pair:
     legs: dict[str, Leg] = field(default_factory=dict)
+    members: frozenset[str] = frozenset()  # the members whose devices these are (one or two)
 
     def other(self, device: str) -> str:
         return next(key for key in self.legs if key != device)
@@ -79,6 +94,8 @@ class RelayServer:
         tailnet_id: int,
         domain: Domain,
         allowed: Callable[[str, str], str | None],
+        owner_of: Callable[[str], str | None] = lambda device: device,
+        members: Callable[[], int] = lambda: 1,
         port: int = RELAY_PORT,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -89,6 +106,8 @@ class RelayServer:
             allowed,
             clock,
         )
+        self.owner_of, self.members = owner_of, members
+        self.challenges = Challenges()
         self.control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.control.bind(("0.0.0.0", port))
         self.port = self.control.getsockname()[1]
@@ -138,40 +157,54 @@ class RelayServer:
             self._expire()
 
     def _control(self) -> None:
-        datagram, source = self.control.recvfrom(2048)
+        datagram, source = self.control.recvfrom(MAX_DATAGRAM + 1)
+        if is_hello(datagram):
+            self.control.sendto(encode_challenge(self.challenges.make(source, self.clock())), source)
+            return
+        answer = self._answer(datagram, source)
+        if answer:
+            self.control.sendto(answer, source)
+
+    def _answer(self, datagram: bytes, source: tuple) -> bytes:
+        """The answer to a request (at most as large as the request: an address proves nothing by sending)."""
+        limit = len(datagram)
         try:
             request = decode_request(datagram, self.domain)
         except RemoteProtocolError as exc:
-            self.control.sendto(encode_answer(error=str(exc)), source)
-            return
-        refusal = check_request(
-            request, relay=self.relay, tailnet_id=self.tailnet_id, now=self.clock(), allowed=self.allowed
-        )
+            return encode_answer(error=str(exc), limit=limit)
+        now = self.clock()
+        refusal = check_request(request, relay=self.relay, tailnet_id=self.tailnet_id, now=now, allowed=self.allowed)
+        if refusal is None:
+            with self.lock:
+                refusal = self.challenges.take(request.challenge, source, now)
         if refusal is not None:
-            self.control.sendto(encode_answer(error=refusal), source)
-            return
+            return encode_answer(error=refusal, limit=limit)
         device, peer = request.device.lower(), request.peer.lower()
         with self.lock:
             self.asked[(device, peer)] = (request.expires, source[0])
             if (peer, device) not in self.asked:
-                answer = encode_answer(ready=False)  # until the peer asks too
-            else:
-                pair = self._pair(device, peer)
-                if pair is None:
-                    answer = encode_answer(error=f"this relay is full ({MAX_PAIRS} pairs): try another")
-                else:
-                    leg = pair.legs[device]
-                    leg.expires, leg.request_ip = request.expires, source[0]
-                    answer = encode_answer(port=leg.sock.getsockname()[1], ready=True)
-        self.control.sendto(answer, source)
+                return encode_answer(ready=False, limit=limit)  # until the peer asks too
+            pair = self._pair(device, peer)
+            if isinstance(pair, str):
+                return encode_answer(error=pair, limit=limit)
+            leg = pair.legs[device]
+            leg.expires, leg.request_ip = request.expires, source[0]
+            return encode_answer(port=leg.sock.getsockname()[1], ready=True, limit=limit)
 
-    def _pair(self, device: str, peer: str) -> Pair | None:
+    def _pair(self, device: str, peer: str) -> Pair | str:
+        """The pair of the two devices, made if need be; or why not (the relay is full, or a member's share is)."""
         key = frozenset((device, peer))
         if key in self.pairs:
             return self.pairs[key]
         if len(self.pairs) >= MAX_PAIRS:
-            return None
-        pair = Pair()
+            return f"this relay is full ({MAX_PAIRS} pairs): try another"
+        members = frozenset(m for m in (self.owner_of(device), self.owner_of(peer)) if m)
+        share = quota(self.members())
+        for member in members:
+            held = sum(1 for pair in self.pairs.values() if member in pair.members)
+            if held >= share:
+                return f"member {member}'s devices hold their share of this relay ({share} pairs): try another"
+        pair = Pair(members=members)
         for who in (device, peer):
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind(("0.0.0.0", 0))
@@ -211,10 +244,16 @@ class RelayServer:
                     del self.pairs[key]
 
 
-def request_relay(relay: tuple[str, int], datagram: bytes, *, timeout: float = 1.0) -> RelayAnswer:
-    """Send a signed request to a relay's control port; its answer (OSError if none came)."""
+def request_relay(
+    relay: tuple[str, int], make_request: Callable[[bytes], bytes], *, timeout: float = 1.0
+) -> RelayAnswer:
+    """Ask a relay from one socket: a hello, its challenge, the request `make_request(challenge)` signs; the
+    relay's answer (OSError if the relay did not answer, RemoteProtocolError if it answered nonsense)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
-        sock.sendto(datagram, relay)
-        answer, source = sock.recvfrom(2048)
+        sock.connect(relay)  # only the relay's datagrams come back on this socket
+        sock.send(hello())
+        challenge = decode_challenge(sock.recv(MAX_DATAGRAM))
+        sock.send(make_request(challenge))
+        answer = sock.recv(MAX_DATAGRAM)
     return decode_answer(answer)

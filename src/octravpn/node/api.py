@@ -138,9 +138,13 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
 
     if receipts is not None:
 
-        @app.get("/v1/sessions/{session_id}/receipt-request", responses={204: {"description": "nothing to sign"}})
-        async def receipt_request(session_id: int = session_path) -> Response:
-            pending = await in_thread(receipts.pending_request, session_id)
+        @app.get(
+            "/v1/sessions/{session_id}/receipt-request",
+            responses={204: {"description": "nothing to sign"}, **_errors(401, 403, 404, 503)},
+        )
+        async def receipt_request(request: Request, session_id: int = session_path) -> Response:
+            authorization = request.headers.get("authorization")
+            pending = await in_thread(receipts.request_for, session_id, authorization)
             return JSONResponse(pending) if pending else Response(status_code=204)
 
         @app.post(

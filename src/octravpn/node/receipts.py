@@ -10,19 +10,24 @@ the equivocation evidence `slash_double_sign` takes. So the exit signs only
 requests read back from its store, where they were put before anyone could
 see them (`SessionMeters`).
 
+The request endpoint answers the session's signers only (a signed `SessionRead`): it tells the session's live
+metered bytes, which are nobody else's business.
+
 The agent's state is touched only under `lock`; the chain is read outside it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 from octravpn.node.handshake import BadRequest, ChainView
 from octravpn.node.metering import SessionMeters
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, Receipt, recover, sign
-from octravpn.protocol.errors import ProtocolError
-from octravpn.protocol.exitwire import LeaveAnswer, ReceiptAsk, SignedReceipt
+from octravpn.protocol.errors import ProtocolError, RemoteProtocolError
+from octravpn.protocol.exitwire import LeaveAnswer, ReceiptAsk, SessionRead, SignedReceipt
 from octravpn.protocol.handshake import HandshakeRefused
 
 
@@ -36,13 +41,32 @@ class ReceiptChannel:
         meters: SessionMeters,
         receipt_key: bytes,
         lock: threading.RLock | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.lock = lock or threading.RLock()
+        self.clock = clock
         self.domain = domain
         self.chain = chain
         self.store = store
         self.meters = meters
         self.receipt_key = receipt_key
+
+    def request_for(self, session_id: int, authorization: str | None) -> dict | None:
+        """The pending request, for a reader who signed for it and may sign receipts for the session."""
+        try:
+            read = SessionRead.from_header(authorization, session_id=session_id, domain=self.domain, now=self.clock())
+        except RemoteProtocolError as exc:
+            raise HandshakeRefused(401, str(exc)) from None
+        self._check_signer(session_id, read.reader, "a receipt request is for the session's opener or its devices")
+        return self.pending_request(session_id)
+
+    def _check_signer(self, session_id: int, signer: str, refusal: str) -> None:
+        with self.lock:
+            record = self.store.session(session_id)
+        if record is None:
+            raise HandshakeRefused(404, f"session {session_id} is not served here")
+        if signer != record.opener and not self.chain.is_receipt_signer(session_id, signer):
+            raise HandshakeRefused(403, refusal)
 
     def pending_request(self, session_id: int) -> dict | None:
         with self.lock:
@@ -74,16 +98,11 @@ class ReceiptChannel:
             signer = recover(self.domain, receipt, signature)
         except (ValueError, ProtocolError) as exc:
             raise BadRequest(str(exc)) from exc
-        with self.lock:
-            record = self.store.session(session_id)
-        if record is None:
-            raise HandshakeRefused(404, f"session {session_id} is not served here")
-        if signer != record.opener and not self.chain.is_receipt_signer(session_id, signer):
-            raise HandshakeRefused(
-                403,
-                "receipt is not signed by the session opener or one of its devices "
-                "(not revoked before the session opened)",
-            )
+        self._check_signer(
+            session_id,
+            signer,
+            "receipt is not signed by the session opener or one of its devices (not revoked before the session opened)",
+        )
         with self.lock:
             self.meters.accept_receipt(receipt, signature)
         return {"accepted": True, "session_id": session_id, "seq": receipt.seq, "bytes_used": receipt.bytes_used}

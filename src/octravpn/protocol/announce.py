@@ -12,7 +12,7 @@ Tags are not announced: a device carries the tags a tag owner granted it on chai
 device can neither give itself a tag nor drop one.
 
 Reading a tailnet's announcements is for its own devices (they hold LAN endpoints): a reader signs a
-`MailboxRead` with its key, good for `READ_WINDOW` seconds around its timestamp. No I/O here.
+`MailboxRead` with its key (`protocol.signedread`). No I/O here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from octravpn.names import HOSTNAME
+from octravpn.protocol import signedread
 from octravpn.protocol.eip712 import Domain, TypedMessage, _checksum, _uint, recover
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
@@ -30,7 +31,6 @@ MAX_ENDPOINTS = 16
 # The latest expiry a receiver accepts, from its own clock: a device signs for 12 hours (renewing at half),
 # and a receiver allows twice that for clocks that disagree.
 MAX_LIFETIME = 24 * 3600
-READ_WINDOW = 300  # seconds a signed mailbox read is good for, either side of its timestamp
 
 
 def parse_endpoint(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
@@ -212,31 +212,16 @@ class MailboxRead(TypedMessage):
 
     def header(self, signature: bytes) -> str:
         """The `Authorization` header value that carries this read and its signature."""
-        return f"{self.SCHEME} {self.device}:{self.timestamp}:0x{signature.hex()}"
+        return signedread.header(self.SCHEME, self.device, self.timestamp, signature)
 
     @classmethod
     def from_header(cls, value: str | None, *, tailnet_id: int, domain: Domain, now: float) -> MailboxRead:
-        """The signed read in an `Authorization` header, its signature its device's and its time within
-        READ_WINDOW of `now`; `RemoteProtocolError` saying what is wrong otherwise."""
-        if not value:
-            raise RemoteProtocolError(
-                f"reading a tailnet's announcements needs a signed read: Authorization: {cls.SCHEME} "
-                "DEVICE:TIMESTAMP:SIGNATURE from a device on the tailnet's roster"
-            )
-        scheme, _, credentials = value.partition(" ")
-        parts = credentials.split(":")
-        if scheme != cls.SCHEME or len(parts) != 3:
-            raise RemoteProtocolError(f"the Authorization header must be {cls.SCHEME} DEVICE:TIMESTAMP:SIGNATURE")
-        device, timestamp, signature = parts
-        try:
-            read = cls(tailnet_id=tailnet_id, device=device, timestamp=int(timestamp))
-            signer = recover(domain, read, bytes.fromhex(signature.removeprefix("0x")))
-        except (ValueError, ProtocolError) as exc:
-            raise RemoteProtocolError(f"signed read: {exc}") from None
-        if signer != read.device:
-            raise RemoteProtocolError(f"signed read of {read.device} signed by {signer}")
-        if abs(read.timestamp - now) > READ_WINDOW:
-            raise RemoteProtocolError(
-                f"signed read at {read.timestamp} is more than {READ_WINDOW} s from this indexer's clock ({int(now)})"
-            )
-        return read
+        """The signed read in an `Authorization` header (see `protocol.signedread`)."""
+        return signedread.verify(
+            value,
+            cls.SCHEME,
+            lambda reader, timestamp: cls(tailnet_id=tailnet_id, device=reader, timestamp=timestamp),
+            domain=domain,
+            now=now,
+            what="reading a tailnet's announcements",
+        )

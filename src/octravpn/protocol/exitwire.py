@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import ClassVar
 
-from octravpn.protocol.eip712 import PeerRequest, Receipt
+from octravpn.protocol import signedread
+from octravpn.protocol.eip712 import Domain, PeerRequest, Receipt, TypedMessage, _checksum, _uint
 from octravpn.protocol.errors import ProtocolError, RemoteProtocolError
 from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
@@ -142,6 +144,43 @@ class LeaveAsk:
         body = _object(body, "timestamp and signature")
         ask = PeerAsk.from_json({**body, "session_id": session_id, "wg_pubkey": encode_key(LEAVE_KEY)})
         return ask.request, ask.signature
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRead(TypedMessage):
+    """`GET /v1/sessions/{id}/receipt-request` is for the session's signers only (the opener or its devices): it
+    tells the session's live metered bytes. The reader signs this (`Authorization: OctraVPN-Session …`)."""
+
+    session_id: int
+    reader: str
+    timestamp: int  # unix seconds
+    TYPE_NAME: ClassVar[str] = "SessionRead"
+    FIELDS: ClassVar = (
+        ("sessionId", "uint256", "session_id"),
+        ("reader", "address", "reader"),
+        ("timestamp", "uint64", "timestamp"),
+    )
+    SCHEME: ClassVar[str] = "OctraVPN-Session"
+
+    def __post_init__(self) -> None:
+        _uint(self.session_id, 256, "session_id")
+        _uint(self.timestamp, 64, "timestamp")
+        object.__setattr__(self, "reader", _checksum(self.reader, "reader"))
+
+    def header(self, signature: bytes) -> str:
+        return signedread.header(self.SCHEME, self.reader, self.timestamp, signature)
+
+    @classmethod
+    def from_header(cls, value: str | None, *, session_id: int, domain: Domain, now: float) -> SessionRead:
+        """The signed read in an `Authorization` header (see `protocol.signedread`)."""
+        return signedread.verify(
+            value,
+            cls.SCHEME,
+            lambda reader, timestamp: cls(session_id=session_id, reader=reader, timestamp=timestamp),
+            domain=domain,
+            now=now,
+            what="a session's receipt request",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
