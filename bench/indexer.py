@@ -129,9 +129,7 @@ class HistoryBuilder:
                     "from": owner,
                     "gas": hex(300_000),
                     "value": hex(100 * ETHER),
-                    "data": _call(
-                        "create_tailnet(bytes32,uint256)", ["bytes32", "uint256"], [keccak(b"{}"), 100 * ETHER]
-                    ),
+                    "data": _call("create_tailnet(bytes,uint256)", ["bytes", "uint256"], [b"{}", 100 * ETHER]),
                 }
             ]
         )

@@ -6,7 +6,7 @@
 - join: from `device add` of a new device (its daemon already running) to the first echo it answers from a
   peer, repeated JOINS times with a new device key each (goal <= 5 s);
 - leave: from `device revoke` of such a device to the moment its peer no longer has it (goal <= 10 s);
-- policy: from `tailnet set-acl` with a new policy (its document published) to the moment the peer's filter
+- policy: from `tailnet set-acl` with a new policy (its document on chain) to the moment the peer's filter
   admits the newly allowed port (goal <= 10 s);
 - removal: from `tailnet remove-member` of bob to the moment alice's device no longer has bob's (goal <= 10 s).
 Needs root and iperf3 (`make bench-mesh`). Run: .venv/bin/python bench/mesh_live.py
@@ -90,7 +90,6 @@ def main() -> int:
         tailnet = cli.setup().tailnet_id
         indexer_process, indexer = cli.start_indexer(log=home / "indexer.log")
         processes.append(indexer_process)
-        cli.run("acl", "publish", str(tailnet), str(home / "acl.hujson"), "--indexer", indexer)
 
         def start(host, name: str, wallet: str | None) -> str:
             cli.start_daemon(
@@ -163,7 +162,6 @@ def main() -> int:
             opens = port == 7
             started = time.monotonic()
             cli.run("-w", "alice", "tailnet", "set-acl", str(tailnet), str(path))
-            cli.run("acl", "publish", str(tailnet), str(path), "--indexer", indexer)
             wait(lambda opens=opens: tcp_open(a, b_address, 7) == opens, timeout=30, step=0)
             policies.append(time.monotonic() - started)
 

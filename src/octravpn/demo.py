@@ -118,16 +118,8 @@ def run() -> None:
 
 
 def _mesh(cli: LabCLI, bob, laptop, tailnet_id: int, indexer_url: str, home: Path) -> None:
-    """Alice's laptop joins the tailnet's mesh and reaches Bob's machine by name."""
-    cli.run(
-        "acl",
-        "publish",
-        str(tailnet_id),
-        str(home / "acl.hujson"),
-        "--indexer",
-        indexer_url,
-        title="Alice uploads the tailnet's policy document (the chain holds its hash) to the indexer",
-    )
+    """Alice's laptop joins the tailnet's mesh and reaches Bob's machine by name (the policy Alice published with
+    the tailnet is on chain: every device reads it there)."""
     cli.run("set", "--hostname", "bobs-box", host=bob, title="Bob names his machine in the tailnet")
     cli.start_daemon(laptop, "--indexer", indexer_url, log=home / "laptop.log")
     cli.run(

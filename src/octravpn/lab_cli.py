@@ -242,6 +242,13 @@ class LabCLI:
         self.daemons[host.name] = process
         return process
 
+    def account(self, wallet: str):
+        """A lab wallet's account, unlocked (for tests that send what the command line would refuse)."""
+        from octravpn import config
+        from octravpn.wallet import Keystore
+
+        return Keystore(config.load(env=self.env).keystore_dir).unlock(wallet, PASSWORD)
+
     def device(self, host: Host) -> str:
         """The device address of `host`'s daemon."""
         return self.run("status", host=host)["device"]

@@ -27,6 +27,26 @@ class MeshLab:
     def peers(self, name: str) -> dict[str, dict]:
         return {p["name"]: p for p in self.mesh(name).get("peers", [])}
 
+    def read_mailbox(self, name: str) -> list[dict]:
+        """The tailnet's announcements as the indexer serves them to device `name` (a signed read)."""
+        import httpx
+
+        from octravpn import config
+        from octravpn.protocol.announce import MailboxRead
+        from octravpn.protocol.eip712 import Domain, sign
+
+        network = config.load(env=self.cli.env).network()
+        key = bytes.fromhex(
+            (self.cli.state_dir(self.hosts[name]) / "device.key").read_text().strip().removeprefix("0x")
+        )
+        status = self.mesh(name)
+        read = MailboxRead(
+            tailnet_id=status["tailnet"], device=self.cli.device(self.hosts[name]), timestamp=int(time.time())
+        )
+        signature = sign(Domain(chain_id=network.chain_id, verifying_contract=network.contract), read, key)
+        url = f"{self.indexer}/v1/tailnets/{status['tailnet']}/announcements"
+        return httpx.get(url, headers={"Authorization": read.header(signature)}, timeout=5).json()["items"]
+
     def start(self, name: str, *extra: str) -> None:
         self.cli.start_daemon(
             self.hosts[name],

@@ -25,14 +25,14 @@ def test_demo_walks_through_the_whole_story():
         "session",
         "earnings",
         "tailnet",
-        "acl",
         "set",
         "daemon",
         "status",
         "set",
         "ping",
         "ip",
-    ]  # the first status: the device key; then the mesh (the second status: the laptop's device key)
+    ]  # the first status: the device key; then the mesh (the policy is on chain already; the second status: the
+    # laptop's device key)
     assert ["-w", "bob", "device", "add"] in [s[:4] for s in steps]  # the daemon's key, registered as Bob's device
     assert ["indexer", "run"] in [s[:2] for s in steps] and ["exits", "list"] in [s[:2] for s in steps]
     up = next(s for s in steps if s[0] == "up")

@@ -7,6 +7,8 @@ to a new port. The tailnet's policy lets every member reach every member device.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from octravpn.lab import Lab
@@ -29,8 +31,8 @@ def world(tmp_path_factory):
     try:
         tailnet = cli.setup().tailnet_id
         indexer_process, indexer = cli.start_indexer(log=home / "indexer.log")
-        cli.run("acl", "publish", str(tailnet), str(home / "acl.hujson"), "--indexer", indexer)
         built = MeshLab(lab, cli, indexer, home, HOSTS)
+        built.tailnet = tailnet
         for name in HOSTS:
             built.join(name, OWNERS[name], *(["--relay"] if name == "hub" else []))
         yield built
@@ -48,18 +50,25 @@ def _wait(predicate, *, what: str, world: MeshLab | None = None, timeout: float 
 
 
 def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_directly(world):
-    for name in ("alice-laptop", "bob-laptop"):
+    """Each laptop asks the hub where it sees it. alice-laptop's public endpoint is confirmed (the hub is a device
+    of its own member) and announced first; bob-laptop's comes from one other member's device alone, so it is
+    announced after its own addresses (one peer does not choose where everybody sends first), and the two
+    laptops still find each other."""
+    for name, confirmed in (("alice-laptop", True), ("bob-laptop", False)):
         public = f"{PUBLIC[name]}:41641"
         mesh = _wait(
-            lambda name=name, public=public: (
-                (m := world.mesh(name)).get("observed") == [public]
-                and m["endpoints"][0] == public  # announced first
+            lambda name=name, public=public, confirmed=confirmed: (
+                (m := world.mesh(name))["observed"]["confirmed" if confirmed else "unconfirmed"] == [public]
+                and public in m["endpoints"]
                 and m
             ),
             what=f"{name} to learn its NAT's public endpoint from the hub and announce it",
             world=world,
         )
-        assert mesh["endpoints"][1].startswith("10.0.")  # then its own address, for peers on its LAN
+        if confirmed:
+            assert mesh["endpoints"][0] == public and mesh["endpoints"][1].startswith("10.0.")
+        else:
+            assert mesh["endpoints"][0].startswith("10.0.") and mesh["endpoints"][-1] == public
     peer = _wait(
         lambda: (p := world.peers("alice-laptop").get("bob-laptop")) and p["last_handshake"] and p,
         what="a handshake between the two laptops",
@@ -69,7 +78,11 @@ def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_di
     answer = world.run("alice-laptop", "ping", "bob-laptop", "--count", "2")
     assert answer["answered"] == 2 and answer["path"] == "direct"
     assert answer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641"
-    assert world.peers("bob-laptop")["alice-laptop"]["endpoint"] == f"{PUBLIC['alice-laptop']}:41641"
+    _wait(  # WireGuard follows alice-laptop's packets to its public endpoint, whichever candidate bob tried last
+        lambda: world.peers("bob-laptop")["alice-laptop"]["endpoint"] == f"{PUBLIC['alice-laptop']}:41641",
+        what="bob-laptop to send to alice-laptop's public endpoint",
+        world=world,
+    )
     assert reaches(world.hosts["bob-laptop"], "icmp", world.mesh("alice-laptop")["addresses"][0])
 
 
@@ -97,3 +110,63 @@ def test_behind_a_nat_that_maps_every_destination_anew_the_pair_goes_through_the
     assert world.mesh("hub")["relay"]["pairs"] >= 1 and world.mesh("hub")["relay"]["forwarded_datagrams"] > 0
     # The pair of laptops still goes direct: the relay is only for pairs that need it.
     assert world.peers("alice-laptop")["bob-laptop"]["path"] == "direct"
+
+
+ASK_RELAY = """
+import json, sys
+from eth_account import Account
+from octravpn.mesh.relay import request_relay
+from octravpn.protocol.eip712 import Domain, sign
+from octravpn.protocol.relaywire import RelayRequest, encode_request
+key_file, chain_id, contract, tailnet, peer, relay, host, port, expires = sys.argv[1:]
+account = Account.from_key(bytes.fromhex(open(key_file).read().strip().removeprefix("0x")))
+domain = Domain(chain_id=int(chain_id), verifying_contract=contract)
+sent = []
+def make(challenge):
+    request = RelayRequest(tailnet_id=int(tailnet), device=account.address, peer=peer, relay=relay,
+                           expires=int(expires), challenge=challenge)
+    sent.append(encode_request(request, sign(domain, request, account.key)))
+    return sent[-1]
+answer = request_relay((host, int(port)), make, timeout=3)
+print(json.dumps({"datagram": sent[-1].hex(), "ready": answer.ready, "error": answer.error}))
+"""
+
+REPLAY = """
+import json, socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(bytes.fromhex(sys.argv[3]), (sys.argv[1], int(sys.argv[2])))
+print(json.loads(sock.recv(1024))["error"])
+"""
+
+
+def test_a_captured_relay_request_replayed_from_elsewhere_moves_nothing(world):
+    """A relay request was once good for 10 minutes from anywhere: replayed from another address it moved the
+    phone's leg to the replayer (who got alice-laptop's traffic and blackholed the pair). Now each request
+    carries a challenge the relay made for the phone's address, taken once."""
+    import sys
+    import time
+
+    from octravpn import config
+
+    _wait(lambda: world.peers("bob-phone")["alice-laptop"]["path"] == "relayed by hub", what="the relayed pair")
+    network = config.load(env=world.cli.env).network()
+    phone = world.hosts["bob-phone"]
+    args = [
+        str(world.cli.state_dir(phone) / "device.key"),
+        str(network.chain_id),
+        network.contract,
+        str(world.tailnet),
+        world.cli.device(world.hosts["alice-laptop"]),
+        world.cli.device(world.hosts["hub"]),
+        PUBLIC["hub"],
+        "41643",
+        str(int(time.time()) + 300),
+    ]
+    asked = json.loads(phone.run(sys.executable, "-c", ASK_RELAY, *args).stdout)  # the phone's genuine request
+    assert asked["error"] is None and asked["ready"], asked
+    for replayer in ("bob-laptop", "alice-laptop"):  # captured on the way, sent from behind other NATs
+        refused = world.hosts[replayer].run(sys.executable, "-c", REPLAY, PUBLIC["hub"], "41643", asked["datagram"])
+        assert "challenge" in refused.stdout, refused.stdout
+    answer = world.run("bob-phone", "ping", "alice-laptop", "--count", "2")
+    assert answer["answered"] == 2 and answer["path"] == "relayed by hub", answer

@@ -553,7 +553,9 @@ class MeshAgent:
             live = []
         self.live = live
         me = netmap.network.device(self.me)
-        refusals = {**self.refused, **netmap.refused}
+        refusals = dict(self.refused)
+        for key, why in netmap.refused.items():
+            refusals[key] = f"{refusals[key]}; {why}" if key in refusals else why
         refused = {k: v for k, v in refusals.items() if k != self.me}
         return {
             "state": "running",

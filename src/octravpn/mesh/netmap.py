@@ -96,28 +96,39 @@ def take_announcements(
             signer = signed.verify(domain).lower()
         except RemoteProtocolError as exc:
             device = body.get("device") if isinstance(body, dict) else None
-            refused[str(device).lower() if isinstance(device, str) else "(unreadable)"] = str(exc)
+            _refuse(refused, str(device).lower() if isinstance(device, str) else "(unreadable)", str(exc))
             continue
         announcement = signed.announcement
         current = kept.get(signer)
         if current is not None and announcement.seq <= current.announcement.seq:
+            if announcement.seq < current.announcement.seq:
+                _refuse(
+                    refused,
+                    signer,
+                    f"seq {announcement.seq} is older than the {current.announcement.seq} held: a replay",
+                )
             continue  # what it holds already, or older
         try:
             announcement.check_fresh(now)
         except RemoteProtocolError as exc:
-            refused[signer] = str(exc)
+            _refuse(refused, signer, str(exc))
             continue
         if announcement.tailnet_id != tailnet_id:
-            refused[signer] = f"an announcement for tailnet {announcement.tailnet_id}, not {tailnet_id}"
+            _refuse(refused, signer, f"an announcement for tailnet {announcement.tailnet_id}, not {tailnet_id}")
         elif signer not in owners:
-            refused[signer] = roster.refused.get(
-                signer, "not a member's key on chain (never one, removed, or a revoked device)"
-            )
+            why = roster.refused.get(signer, "not a member's key on chain (never one, removed, or a revoked device)")
+            _refuse(refused, signer, why)
         elif announcement.seq < seen.get(signer, 0):
-            refused[signer] = f"seq {announcement.seq} is older than the {seen[signer]} already taken: a replay"
+            _refuse(refused, signer, f"seq {announcement.seq} is older than the {seen[signer]} already taken: a replay")
         else:
             kept[signer] = signed
     return kept, refused
+
+
+def _refuse(refused: dict[str, str], key: str, why: str) -> None:
+    """Note why something about `key` was refused; several reasons are all kept."""
+    if why not in refused.get(key, "").split("; "):
+        refused[key] = f"{refused[key]}; {why}" if key in refused else why
 
 
 def build_netmap(
@@ -154,7 +165,7 @@ def build_netmap(
         holder = _holder(claimants, before, lambda peer, wg=live[claimants[0]].wg_pubkey: peer.wg_pubkey == wg, rank)
         for key in claimants:
             if key != holder:
-                refused[key] = f"announces the WireGuard key of {holder}, which announced it first"
+                _refuse(refused, key, f"announces the WireGuard key of {holder}, which announced it first")
                 del live[key]
 
     # A hostname is one device's: its holder in the last map, else who has used it the longest.
@@ -175,7 +186,7 @@ def build_netmap(
         named.add(holder)
         for key in claimants:
             if key != holder:
-                refused[key] = f"hostname {hostname!r} is held by {holder}, which announced it first"
+                _refuse(refused, key, f"hostname {hostname!r} is held by {holder}, which announced it first")
 
     peers = {
         key: MeshPeer(
