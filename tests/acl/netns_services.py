@@ -5,31 +5,39 @@ python -m tests.acl.netns_services probe tcp|udp HOST PORT            # exit 0 i
 python -m tests.acl.netns_services echo SECONDS PORT                  # TCP: echoes on connections kept open
 python -m tests.acl.netns_services hold HOST PORT                     # one connection: each stdin line sent, its
                                                                       # echo (or "timeout") printed
+`HeldConnection` runs the last two from a test: an echo service in one namespace, one connection to it kept
+open from another.
 """
 
 import selectors
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def _listen(selector, kind: str, port: int, data: str) -> None:
+    """A socket of `kind` ("tcp" or "udp") on `port`, each family on its own, registered with `data`."""
+    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        server = socket.socket(family, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        server.bind((host, port))
+        if kind == "tcp":
+            server.listen()
+        selector.register(server, selectors.EVENT_READ, data)
 
 
 def serve(seconds: float, tcp_ports: list[int], udp_ports: list[int]) -> None:
     selector = selectors.DefaultSelector()
-    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-        for port in tcp_ports:
-            server = socket.socket(family, socket.SOCK_STREAM)
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            server.bind((host, port))
-            server.listen()
-            selector.register(server, selectors.EVENT_READ, "tcp")
-        for port in udp_ports:
-            server = socket.socket(family, socket.SOCK_DGRAM)
-            if family == socket.AF_INET6:
-                server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            server.bind((host, port))
-            selector.register(server, selectors.EVENT_READ, "udp")
+    for port in tcp_ports:
+        _listen(selector, "tcp", port, "tcp")
+    for port in udp_ports:
+        _listen(selector, "udp", port, "udp")
     print("ready", flush=True)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -59,14 +67,7 @@ def probe(protocol: str, host: str, port: int) -> bool:
 
 def echo(seconds: float, port: int) -> None:
     selector = selectors.DefaultSelector()
-    for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-        server = socket.socket(family, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        server.bind((host, port))
-        server.listen()
-        selector.register(server, selectors.EVENT_READ, "listen")
+    _listen(selector, "tcp", port, "listen")
     print("ready", flush=True)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -98,6 +99,38 @@ def hold(host: str, port: int) -> None:
                 print(client.recv(64).decode() or "closed", flush=True)
             except OSError:
                 print("timeout", flush=True)
+
+
+class HeldConnection:
+    """The echo service on `port` in namespace `server`, and one TCP connection to it at `address`, opened from
+    namespace `client` and kept open; `say` sends a word and answers the echo, or "timeout"."""
+
+    def __init__(self, server: str, client: str, address: str, port: int, *, seconds: int = 90) -> None:
+        self.processes: list[subprocess.Popen] = []
+        try:
+            echo = self._start(server, "echo", str(seconds), str(port))
+            assert echo.stdout.readline().strip() == "ready"
+            self.held = self._start(client, "hold", address, str(port), stdin=subprocess.PIPE)
+            assert self.held.stdout.readline().strip() == "connected"
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, namespace: str, *argv: str, stdin=None) -> subprocess.Popen:
+        command = ["ip", "netns", "exec", namespace, sys.executable, "-m", "tests.acl.netns_services", *argv]
+        process = subprocess.Popen(command, cwd=ROOT, stdin=stdin, stdout=subprocess.PIPE, text=True)
+        self.processes.append(process)
+        return process
+
+    def say(self, word: str) -> str:
+        self.held.stdin.write(word + "\n")
+        self.held.stdin.flush()
+        return self.held.stdout.readline().strip()
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":

@@ -210,7 +210,7 @@ class FakeExits:
         session = int(path.split("/")[3])
         if path.endswith("/receipt-request"):  # for the session's signers: the device signs its read
             read = exitwire.SessionRead.from_header(
-                (headers or {}).get("Authorization"), session_id=session, domain=DOMAIN, now=time.time()
+                (headers or {}).get("Authorization"), subject=session, domain=DOMAIN, now=time.time()
             )
             assert read.reader == self.chain.sessions[session].opener, read
             return self.requests.get(session)

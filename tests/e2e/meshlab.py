@@ -41,7 +41,7 @@ class MeshLab:
         )
         status = self.mesh(name)
         read = MailboxRead(
-            tailnet_id=status["tailnet"], device=self.cli.device(self.hosts[name]), timestamp=int(time.time())
+            subject=status["tailnet"], reader=self.cli.device(self.hosts[name]), timestamp=int(time.time())
         )
         signature = sign(Domain(chain_id=network.chain_id, verifying_contract=network.contract), read, key)
         url = f"{self.indexer}/v1/tailnets/{status['tailnet']}/announcements"

@@ -16,6 +16,7 @@ from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import CommandError, SubprocessRunner
+from tests.acl.netns_services import HeldConnection
 from tests.acl.world import key, network
 
 ROOT = Path(__file__).parents[2]
@@ -157,37 +158,13 @@ def test_a_tightened_policy_cuts_a_connection_it_no_longer_allows(tunnel):
     a, b, interface = tunnel
     runner = SubprocessRunner(namespace=b.name)
     laptop = '{"action": "accept", "src": ["0x' + "a1" * 20 + '"], "dst": ["tag:db:5432,7000"], "proto": "tcp"}'
-    echo = subprocess.Popen(
-        ["ip", "netns", "exec", b.name, sys.executable, "-m", "tests.acl.netns_services", "echo", "60", "7000"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    held = None
+    load_filter(runner, compiled(policy(laptop)), interface)
+    held = HeldConnection(b.name, a.name, DB[0], 7000, seconds=60)
     try:
-        assert echo.stdout.readline().strip() == "ready"
-        load_filter(runner, compiled(policy(laptop)), interface)
-        held = subprocess.Popen(
-            ["ip", "netns", "exec", a.name, sys.executable, "-m", "tests.acl.netns_services", "hold", DB[0], "7000"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert held.stdout.readline().strip() == "connected"
-
-        def say(word: str) -> str:
-            held.stdin.write(word + "\n")
-            held.stdin.flush()
-            return held.stdout.readline().strip()
-
-        assert say("one") == "one"
+        assert held.say("one") == "one"
         load_filter(runner, compiled(policy(laptop.replace("5432,7000", "5432"))), interface)  # port 7000 goes
-        assert say("two") == "timeout"  # the connection opened before is cut at its next packet
+        assert held.say("two") == "timeout"  # the connection opened before is cut at its next packet
         assert reach(a, "tcp", DB[0], 5432) and not reach(a, "tcp", DB[0], 22)
     finally:
-        for process in (held, echo):
-            if process is not None:
-                process.kill()
-                process.wait()
+        held.close()
         remove_filter(runner, interface)

@@ -32,6 +32,7 @@ from octravpn.lab_cli import LabCLI
 from octravpn.protocol.announce import Announcement, SignedAnnouncement
 from octravpn.protocol.eip712 import Domain, sign
 from octravpn.wireguard.keys import Keypair, encode_key
+from tests.acl.netns_services import HeldConnection
 from tests.e2e.agents import Exit, wireguard_go
 from tests.e2e.meshlab import MeshLab, wait_for
 from tests.e2e.probes import reaches, serve
@@ -500,40 +501,16 @@ def test_a_tightened_policy_cuts_a_peers_open_connection(mesh):
     """A peer's connection opened before a tightening once lived on (the filter admitted established packets
     first, and nothing was flushed)."""
     server, laptop = mesh.hosts["alice-server"], mesh.hosts["bob-laptop"]
-    echo = subprocess.Popen(
-        ["ip", "netns", "exec", server.name, sys.executable, "-m", "tests.acl.netns_services", "echo", "90", "8080"],
-        cwd=Path(__file__).parents[2],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    held = None
+    held = HeldConnection(server.name, laptop.name, mesh.address("alice-server"), 8080)
     try:
-        assert echo.stdout.readline().strip() == "ready"
-        held = subprocess.Popen(
-            ["ip", "netns", "exec", laptop.name, sys.executable, "-m", "tests.acl.netns_services", "hold"]
-            + [mesh.address("alice-server"), "8080"],
-            cwd=Path(__file__).parents[2],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert held.stdout.readline().strip() == "connected"
-
-        def say(word: str) -> str:
-            held.stdin.write(word + "\n")
-            held.stdin.flush()
-            return held.stdout.readline().strip()
-
-        assert say("before") == "before"
-        mesh.set_policy(policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=9090))
-        wanted = "0x" + keccak(policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=9090).encode()).hex()
-        _wait(lambda: mesh.mesh("alice-server")["policy"] == {"hash": wanted, "state": "enforced"}, what="the policy")
-        assert say("after") == "timeout"  # cut at its next packet
+        assert held.say("before") == "before"
+        tighter = policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=9090)
+        mesh.set_policy(tighter)
+        wanted = {"hash": "0x" + keccak(tighter.encode()).hex(), "state": "enforced"}
+        _wait(lambda: mesh.mesh("alice-server")["policy"] == wanted, what="the policy in force")
+        assert held.say("after") == "timeout"  # cut at its next packet
     finally:
-        for process in (held, echo):
-            if process is not None:
-                process.kill()
-                process.wait()
+        held.close()
         mesh.set_policy(policy(mesh.wallets["alice"], mesh.wallets["bob"]))
 
 

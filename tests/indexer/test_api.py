@@ -156,7 +156,7 @@ def _read(network, reader, tailnet=0, *, at=None) -> dict:
     from octravpn.protocol.announce import MailboxRead
     from octravpn.protocol.eip712 import Domain, sign
 
-    read = MailboxRead(tailnet_id=tailnet, device=reader.address, timestamp=int(at or time.time()))
+    read = MailboxRead(subject=tailnet, reader=reader.address, timestamp=int(at or time.time()))
     domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
     return {"Authorization": read.header(sign(domain, read, reader.key))}
 

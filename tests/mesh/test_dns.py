@@ -7,6 +7,7 @@ import select
 import socket
 import threading
 
+import pytest
 from dnslib import QTYPE, RCODE, RR, DNSHeader, DNSQuestion, DNSRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -166,46 +167,43 @@ def test_a_forwarded_answer_counts_only_from_the_server_under_our_id_and_questio
         upstream.close()
 
 
-def _server(upstream_port: int, monkeypatch) -> NameServer:
-    monkeypatch.setattr(dns, "UPSTREAM_PORT", upstream_port)
-    return NameServer(lambda: NAMES, lambda: ["127.0.0.1"], address="127.0.0.1", port=0)
-
-
-def test_a_tailnet_name_never_waits_behind_slow_forwarded_questions(monkeypatch):
-    """16 slow lookups once delayed a name answered from memory by 7.8 s (one shared 4-worker pool)."""
-    upstream = Upstream(delay=None)  # never answers: each forwarded question waits its whole timeout
-    server = _server(upstream.port, monkeypatch)
+@pytest.fixture
+def silent_upstream(monkeypatch):
+    """The mesh's name server on loopback, whose upstream never answers; a client socket to ask it with."""
+    upstream = Upstream(delay=None)  # each forwarded question waits its whole timeout
+    monkeypatch.setattr(dns, "UPSTREAM_PORT", upstream.port)
+    server = NameServer(lambda: NAMES, lambda: ["127.0.0.1"], address="127.0.0.1", port=0)
     client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     client.settimeout(5)
     try:
-        address = ("127.0.0.1", server.sock.getsockname()[1])
-        for i in range(16):
-            client.sendto(DNSRecord.question(f"slow{i}.example").pack(), address)
-        client.sendto(DNSRecord.question(f"db.{SUFFIX}").pack(), address)
-        first = DNSRecord.parse(client.recv(512))  # the first answer to come back is the tailnet's
-        assert str(first.q.qname) == f"db.{SUFFIX}." and [str(r.rdata) for r in first.rr] == ["100.64.0.9"]
+        yield client, ("127.0.0.1", server.sock.getsockname()[1])
     finally:
         client.close()
         server.close()
         upstream.close()
 
 
-def test_forwarded_questions_wait_in_a_bounded_queue(monkeypatch):
-    upstream = Upstream(delay=None)
+def test_a_tailnet_name_never_waits_behind_slow_forwarded_questions(silent_upstream):
+    """16 slow lookups once delayed a name answered from memory by 7.8 s (one shared 4-worker pool)."""
+    client, address = silent_upstream
+    for i in range(16):
+        client.sendto(DNSRecord.question(f"slow{i}.example").pack(), address)
+    client.sendto(DNSRecord.question(f"db.{SUFFIX}").pack(), address)
+    first = DNSRecord.parse(client.recv(512))  # the first answer to come back is the tailnet's
+    assert str(first.q.qname) == f"db.{SUFFIX}." and [str(r.rdata) for r in first.rr] == ["100.64.0.9"]
+
+
+@pytest.fixture
+def short_queue(monkeypatch):
     monkeypatch.setattr(dns, "MAX_WAITING", 4)
-    server = _server(upstream.port, monkeypatch)
-    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    client.settimeout(1.5)
-    try:
-        address = ("127.0.0.1", server.sock.getsockname()[1])
-        for i in range(30):
-            client.sendto(DNSRecord.question(f"q{i}.example").pack(), address)
-        refused = [DNSRecord.parse(client.recv(512)) for _ in range(30 - dns.WORKERS - 4)]
-        assert all(r.header.rcode == RCODE.SERVFAIL for r in refused)  # at once: nothing waits without bound
-    finally:
-        client.close()
-        server.close()
-        upstream.close()
+
+
+def test_forwarded_questions_wait_in_a_bounded_queue(short_queue, silent_upstream):
+    client, address = silent_upstream
+    for i in range(30):
+        client.sendto(DNSRecord.question(f"q{i}.example").pack(), address)
+    refused = [DNSRecord.parse(client.recv(512)) for _ in range(30 - dns.WORKERS - 4)]
+    assert all(r.header.rcode == RCODE.SERVFAIL for r in refused)  # at once: nothing waits without bound
 
 
 def test_a_reply_with_another_question_is_no_answer():

@@ -83,5 +83,5 @@ def read_header(session_id: int = 7, reader=None) -> dict:
     from octravpn.protocol.exitwire import SessionRead
 
     who = reader or OPENER
-    read = SessionRead(session_id=session_id, reader=who.address, timestamp=int(time.time()))
+    read = SessionRead(subject=session_id, reader=who.address, timestamp=int(time.time()))
     return {"Authorization": read.header(sign(DOMAIN, read, who.key))}

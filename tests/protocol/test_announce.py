@@ -130,9 +130,9 @@ def test_an_announcement_is_fresh_until_its_expiry_and_never_signed_for_longer_t
 
 
 def test_a_signed_mailbox_read_verifies_as_its_device_within_the_window():
-    read = MailboxRead(tailnet_id=3, device=DEVICE.address, timestamp=1_000)
+    read = MailboxRead(subject=3, reader=DEVICE.address, timestamp=1_000)
     header = read.header(sign(DOMAIN, read, DEVICE.key))
-    assert MailboxRead.from_header(header, tailnet_id=3, domain=DOMAIN, now=1_000 + READ_WINDOW) == read
+    assert MailboxRead.from_header(header, subject=3, domain=DOMAIN, now=1_000 + READ_WINDOW) == read
     for value, now, tailnet, says in (
         (None, 1_000, 3, "needs a signed read"),
         ("Bearer x", 1_000, 3, "must be OctraVPN-Read"),
@@ -142,11 +142,11 @@ def test_a_signed_mailbox_read_verifies_as_its_device_within_the_window():
         (header.replace(":0x", ":0xzz"), 1_000, 3, "signed read"),
     ):
         with pytest.raises(RemoteProtocolError, match=says):
-            MailboxRead.from_header(value, tailnet_id=tailnet, domain=DOMAIN, now=now)
+            MailboxRead.from_header(value, subject=tailnet, domain=DOMAIN, now=now)
 
 
 def test_a_mailbox_read_signature_is_what_eth_account_makes():
-    read = MailboxRead(tailnet_id=3, device=DEVICE.address, timestamp=1_000)
+    read = MailboxRead(subject=3, reader=DEVICE.address, timestamp=1_000)
     document = typed_data(DOMAIN, read)
     expected = Account.sign_message(encode_typed_data(full_message=document), DEVICE.key).signature
     assert sign(DOMAIN, read, DEVICE.key) == expected

@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "set": (
         "octravpn.cli.connect",
         "set_",
-        "Change preferences: kill switch, DNS, receipt allowances; hostname, tags, mesh.",
+        "Change preferences: kill switch, DNS, receipt allowances; hostname, mesh, relay, names.",
     ),
     "ping": ("octravpn.cli.mesh", "ping", "Ping a device of your tailnet through the mesh: how, and how fast."),
     "ip": ("octravpn.cli.mesh", "ip", "This device's tailnet addresses, or another device's."),

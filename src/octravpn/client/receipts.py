@@ -60,9 +60,7 @@ class ReceiptDesk:
 
     def answer(self) -> bool:
         """Fetch the exit's latest request and sign it if it is new; True if the exit's API answered."""
-        read = SessionRead(
-            session_id=self.connection.session_id, reader=self.account.address, timestamp=int(time.time())
-        )
+        read = SessionRead(subject=self.connection.session_id, reader=self.account.address, timestamp=int(time.time()))
         body = self.api.receipt_request(
             self.connection.session_id, read.header(sign(self.domain, read, self.account.key))
         )

@@ -237,13 +237,13 @@ def create_app(
         """The device whose signed read this is (a key on the tailnet's roster), or a 401/403 saying why not."""
         try:
             read = MailboxRead.from_header(
-                request.headers.get("authorization"), tailnet_id=tailnet_id, domain=domain(), now=clock()
+                request.headers.get("authorization"), subject=tailnet_id, domain=domain(), now=clock()
             )
         except RemoteProtocolError as exc:
             raise ApiError(401, str(exc)) from None
-        if queries.acts_for(tailnet_id, read.device) is None:
-            raise ApiError(403, f"{read.device} is on no roster of tailnet {tailnet_id}: its devices read its map")
-        return read.device
+        if queries.acts_for(tailnet_id, read.reader) is None:
+            raise ApiError(403, f"{read.reader} is on no roster of tailnet {tailnet_id}: its devices read its map")
+        return read.reader
 
     @v1.get(
         "/tailnets/{tailnet_id}/announcements",

@@ -59,7 +59,7 @@ class Mailbox:
         return items, errors
 
     def _fetch_one(self, url: str, tailnet_id: int, sign, device: str, keys: int, items: list) -> None:
-        read = MailboxRead(tailnet_id=tailnet_id, device=device, timestamp=int(time.time()))
+        read = MailboxRead(subject=tailnet_id, reader=device, timestamp=int(time.time()))
         headers = {"Authorization": read.header(sign(read))}
         after = ""
         for _ in range(keys // PAGE + 2):  # a page more than the roster needs: the last one says there is no next

@@ -54,7 +54,7 @@ class ReceiptChannel:
     def request_for(self, session_id: int, authorization: str | None) -> dict | None:
         """The pending request, for a reader who signed for it and may sign receipts for the session."""
         try:
-            read = SessionRead.from_header(authorization, session_id=session_id, domain=self.domain, now=self.clock())
+            read = SessionRead.from_header(authorization, subject=session_id, domain=self.domain, now=self.clock())
         except RemoteProtocolError as exc:
             raise HandshakeRefused(401, str(exc)) from None
         self._check_signer(session_id, read.reader, "a receipt request is for the session's opener or its devices")

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from octravpn.names import HOSTNAME
-from octravpn.protocol import signedread
 from octravpn.protocol.eip712 import Domain, TypedMessage, _checksum, _uint, recover
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from octravpn.protocol.signedread import SignedRead
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
 
 MAX_ENDPOINTS = 16
@@ -191,37 +191,14 @@ class SignedAnnouncement:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MailboxRead(TypedMessage):
-    """A device asking an indexer for its tailnet's announcements (`Authorization: OctraVPN-Read …`)."""
+class MailboxRead(SignedRead):
+    """A device asking an indexer for its tailnet's announcements (`subject`: the tailnet id)."""
 
-    tailnet_id: int
-    device: str
-    timestamp: int  # unix seconds
     TYPE_NAME: ClassVar[str] = "MailboxRead"
     FIELDS: ClassVar = (
-        ("tailnetId", "uint256", "tailnet_id"),
-        ("device", "address", "device"),
+        ("tailnetId", "uint256", "subject"),
+        ("device", "address", "reader"),
         ("timestamp", "uint64", "timestamp"),
     )
     SCHEME: ClassVar[str] = "OctraVPN-Read"
-
-    def __post_init__(self) -> None:
-        _uint(self.tailnet_id, 256, "tailnet_id")
-        _uint(self.timestamp, 64, "timestamp")
-        object.__setattr__(self, "device", _checksum(self.device, "device"))
-
-    def header(self, signature: bytes) -> str:
-        """The `Authorization` header value that carries this read and its signature."""
-        return signedread.header(self.SCHEME, self.device, self.timestamp, signature)
-
-    @classmethod
-    def from_header(cls, value: str | None, *, tailnet_id: int, domain: Domain, now: float) -> MailboxRead:
-        """The signed read in an `Authorization` header (see `protocol.signedread`)."""
-        return signedread.verify(
-            value,
-            cls.SCHEME,
-            lambda reader, timestamp: cls(tailnet_id=tailnet_id, device=reader, timestamp=timestamp),
-            domain=domain,
-            now=now,
-            what="reading a tailnet's announcements",
-        )
+    WHAT: ClassVar[str] = "reading a tailnet's announcements"

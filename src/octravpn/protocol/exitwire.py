@@ -12,10 +12,10 @@ import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar
 
-from octravpn.protocol import signedread
-from octravpn.protocol.eip712 import Domain, PeerRequest, Receipt, TypedMessage, _checksum, _uint
+from octravpn.protocol.eip712 import PeerRequest, Receipt
 from octravpn.protocol.errors import ProtocolError, RemoteProtocolError
 from octravpn.protocol.handshake import LEAVE_KEY
+from octravpn.protocol.signedread import SignedRead
 from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
 
 INFO = "/v1/info"
@@ -147,40 +147,18 @@ class LeaveAsk:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SessionRead(TypedMessage):
+class SessionRead(SignedRead):
     """`GET /v1/sessions/{id}/receipt-request` is for the session's signers only (the opener or its devices): it
-    tells the session's live metered bytes. The reader signs this (`Authorization: OctraVPN-Session …`)."""
+    tells the session's live metered bytes (`subject`: the session id)."""
 
-    session_id: int
-    reader: str
-    timestamp: int  # unix seconds
     TYPE_NAME: ClassVar[str] = "SessionRead"
     FIELDS: ClassVar = (
-        ("sessionId", "uint256", "session_id"),
+        ("sessionId", "uint256", "subject"),
         ("reader", "address", "reader"),
         ("timestamp", "uint64", "timestamp"),
     )
     SCHEME: ClassVar[str] = "OctraVPN-Session"
-
-    def __post_init__(self) -> None:
-        _uint(self.session_id, 256, "session_id")
-        _uint(self.timestamp, 64, "timestamp")
-        object.__setattr__(self, "reader", _checksum(self.reader, "reader"))
-
-    def header(self, signature: bytes) -> str:
-        return signedread.header(self.SCHEME, self.reader, self.timestamp, signature)
-
-    @classmethod
-    def from_header(cls, value: str | None, *, session_id: int, domain: Domain, now: float) -> SessionRead:
-        """The signed read in an `Authorization` header (see `protocol.signedread`)."""
-        return signedread.verify(
-            value,
-            cls.SCHEME,
-            lambda reader, timestamp: cls(session_id=session_id, reader=reader, timestamp=timestamp),
-            domain=domain,
-            now=now,
-            what="a session's receipt request",
-        )
+    WHAT: ClassVar[str] = "a session's receipt request"
 
 
 @dataclass(frozen=True, kw_only=True)
