@@ -17,7 +17,6 @@ from octravpn.chain.artifacts import EIP170_LIMIT, load
 from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import Anvil, dev_private_key
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
-from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.protocol.reports import report_commitment
 
 ETHER = 10**18
@@ -69,14 +68,11 @@ def main() -> int:
             w3.provider.make_request("evm_increaseTime", [seconds])
             w3.provider.make_request("evm_mine", [])
 
-        keys = EarningsKeypair.generate()
         run(fn.bond_endpoint(ETHER), operator, "first bond", ETHER)
         run(
             fn.register_endpoint(
                 "203.0.113.10:51820",
                 b"\x42" * 32,
-                keys.public,
-                keys.encrypt_zero(),
                 "eu-west",
                 2 * 10**12,
                 receipt_key.address,
@@ -152,8 +148,6 @@ def main() -> int:
             fn.register_endpoint(
                 "198.51.100.1:51820",
                 b"\x43" * 32,
-                keys.public,
-                keys.encrypt_zero(),
                 "us-east",
                 10**12,
                 cheat_key.address,

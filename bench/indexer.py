@@ -42,7 +42,6 @@ from octravpn.indexer.database import migrate, open_engine
 from octravpn.indexer.follower import Follower, FollowSettings
 from octravpn.indexer.rpc import JsonRpc
 from octravpn.protocol import Domain, ReceiptSigner, sign
-from octravpn.protocol.earnings_keys import EarningsKeypair
 
 REGIONS = ["eu-west", "eu-central", "us-east", "us-west", "ap-south", "ap-east", "sa-east", "af-south"]
 ETHER = 10**18
@@ -78,7 +77,6 @@ class HistoryBuilder:
 
     def build(self, exits: int, sessions: int) -> list[str]:
         rng = random.Random(7)
-        keys = EarningsKeypair.generate()
         operators = [Account.create().address for _ in range(exits)]
         self.rpc.batch([("anvil_setBalance", [a, hex(10 * ETHER)]) for a in operators])
         stake = [(2 * ETHER if i % 3 else ETHER) for i in range(exits)]
@@ -93,9 +91,8 @@ class HistoryBuilder:
                 for a, s in zip(operators, stake, strict=True)
             ]
         )
-        zero = keys.encrypt_zero()
-        register = "register_endpoint(string,bytes32,uint256[2],uint256[4],string,uint256,address,bytes)"
-        types = ["string", "bytes32", "uint256[2]", "uint256[4]", "string", "uint256", "address", "bytes"]
+        register = "register_endpoint(string,bytes32,string,uint256,address,bytes)"
+        types = ["string", "bytes32", "string", "uint256", "address", "bytes"]
         domain = Domain(chain_id=int(self.rpc.call("eth_chainId", []), 16), verifying_contract=self.contract)
         receipt_keys = [Account.create() for _ in operators]
         self.send_all(
@@ -109,8 +106,6 @@ class HistoryBuilder:
                         [
                             f"203.0.113.{i % 250 + 1}:{51820 + i // 250}",
                             keccak(a.encode()),
-                            keys.public,
-                            zero,
                             REGIONS[i % len(REGIONS)],
                             rng.randrange(1, 100) * 10**11,
                             key.address,

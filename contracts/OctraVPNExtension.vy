@@ -50,7 +50,6 @@ exports: (
     operators.is_endpoint_slashed,
     operators.is_endpoint_active,
     operators.get_earnings,
-    operators.get_earnings_zero_ct,
     operators.get_slash_record,
     operators.get_gov_slash_eta,
     operators.get_receipt_signer_operator,

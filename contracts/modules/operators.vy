@@ -12,10 +12,8 @@
      `settle_claim`s) has the reporter's share held for `REPORT_WINDOW`
      seconds: a report committed before that slash still earns it. A
      governance slash is announced `GOV_DELAY` ahead and burns everything.
-     Earnings are a plain per-operator balance. The registration keeps the
-     earnings-encryption key (an alt_bn128 point) and an initial ciphertext
-     of zero so that an encrypted ledger can replace the balance without
-     changing how exits register; today nothing is encrypted.
+     Earnings are a plain per-operator balance, public like every amount on
+     an EVM chain (the amounts that feed it are public in events anyway).
 """
 
 from . import eip712
@@ -31,7 +29,6 @@ struct Endpoint:
     endpoint: String[128]
     wg_pubkey: bytes32
     receipt_signer: address
-    earnings_pubkey: uint256[2]
     region: String[32]
     price_per_mb: uint256
     registered_at: uint256
@@ -45,7 +42,6 @@ struct SlashRecord:
     # @dev Clock time after which an unclaimed held bounty goes to the treasury.
     release_at: uint256
 
-_ALT_BN128_ADD: constant(address) = 0x0000000000000000000000000000000000000006
 RECEIPT_SIGNER_TYPEHASH: constant(bytes32) = keccak256("ReceiptSigner(address operator)")
 REPORT_WINDOW: constant(uint256) = 86_400
 
@@ -55,7 +51,6 @@ endpoint_index: HashMap[uint256, address]
 # @dev A receipt key, once used, stays bound to its operator, so receipts it
 #      signed remain evidence after the operator re-registers with a new key.
 receipt_signer_operator: HashMap[address, address]
-earnings_zero_ct: HashMap[address, uint256[4]]
 
 stake: HashMap[address, uint256]
 unbonding_stake: HashMap[address, uint256]
@@ -252,8 +247,6 @@ def release_slash_bounty(operator: address):
 def register_endpoint(
     endpoint: String[128],
     wg_pubkey: bytes32,
-    earnings_pubkey: uint256[2],
-    initial_enc_zero: uint256[4],
     region: String[32],
     price_per_mb: uint256,
     receipt_signer: address,
@@ -263,8 +256,6 @@ def register_endpoint(
     @notice Register the caller's WireGuard exit.
     @param endpoint Public `host:port` clients dial.
     @param wg_pubkey The exit's Curve25519 WireGuard public key.
-    @param earnings_pubkey alt_bn128 point for the earnings ledger.
-    @param initial_enc_zero Two alt_bn128 points: a ciphertext of zero.
     @param region Free-form region label, e.g. "eu-west".
     @param price_per_mb Base units of the asset per 1,000,000 bytes.
     @param receipt_signer Key (separate from the operator account) that
@@ -277,7 +268,7 @@ def register_endpoint(
     assert self.stake[msg.sender] >= governance.params.min_endpoint_stake, "must bond_endpoint first"
     assert not self.endpoints[msg.sender].active, "already registered"
     self._check_listing(endpoint, price_per_mb)
-    self._check_keys(wg_pubkey, earnings_pubkey, initial_enc_zero)
+    self._check_wg_key(wg_pubkey)
     bound_to: address = self.receipt_signer_operator[receipt_signer]
     assert bound_to == empty(address) or bound_to == msg.sender, "receipt signer belongs to another operator"
     struct_hash: bytes32 = keccak256(abi_encode(RECEIPT_SIGNER_TYPEHASH, msg.sender))
@@ -288,13 +279,11 @@ def register_endpoint(
         self.endpoint_index[self.endpoint_count] = msg.sender
         self.endpoint_count += 1
     self.receipt_signer_operator[receipt_signer] = msg.sender
-    self.earnings_zero_ct[msg.sender] = initial_enc_zero
     self.endpoints[msg.sender] = Endpoint(
         active=True,
         endpoint=endpoint,
         wg_pubkey=wg_pubkey,
         receipt_signer=receipt_signer,
-        earnings_pubkey=earnings_pubkey,
         region=region,
         price_per_mb=price_per_mb,
         registered_at=block.timestamp,
@@ -326,19 +315,17 @@ def update_endpoint(endpoint: String[128], region: String[32], price_per_mb: uin
 
 
 @external
-def rotate_keys(new_wg_pubkey: bytes32, new_earnings_pubkey: uint256[2], new_initial_enc_zero: uint256[4]):
+def rotate_keys(new_wg_pubkey: bytes32):
     """
-    @notice Replace the WireGuard key and the earnings-encryption keys.
-    @dev Requires claimed earnings first: a ledger kept under the old
-         earnings key could not be read under the new one.
+    @notice Replace the exit's WireGuard key (clients check it against this
+            record). The receipt key is not rotated here: retire and
+            register again, so the old key stays bound as evidence.
+    @param new_wg_pubkey The exit's new Curve25519 WireGuard public key.
     """
     governance._check_not_paused()
     self._check_registered()
-    self._check_keys(new_wg_pubkey, new_earnings_pubkey, new_initial_enc_zero)
-    assert self.earnings[msg.sender] == 0, "claim earnings first"
+    self._check_wg_key(new_wg_pubkey)
     self.endpoints[msg.sender].wg_pubkey = new_wg_pubkey
-    self.endpoints[msg.sender].earnings_pubkey = new_earnings_pubkey
-    self.earnings_zero_ct[msg.sender] = new_initial_enc_zero
     log KeysRotated(addr=msg.sender, wg_pubkey=new_wg_pubkey)
 
 
@@ -450,15 +437,6 @@ def get_earnings(addr: address) -> uint256:
     @notice Settled, unclaimed earnings of `addr`.
     """
     return self.earnings[addr]
-
-
-@external
-@view
-def get_earnings_zero_ct(addr: address) -> uint256[4]:
-    """
-    @notice The ciphertext of zero registered with the earnings key.
-    """
-    return self.earnings_zero_ct[addr]
 
 
 @external
@@ -611,28 +589,6 @@ def _check_listing(endpoint: String[128], price_per_mb: uint256):
 
 
 @internal
-@view
-def _check_keys(wg_pubkey: bytes32, earnings_pubkey: uint256[2], zero_ct: uint256[4]):
+@pure
+def _check_wg_key(wg_pubkey: bytes32):
     assert wg_pubkey != empty(bytes32), "wg pubkey required"
-    assert (earnings_pubkey[0] | earnings_pubkey[1]) != 0 and self._on_curve(
-        earnings_pubkey[0], earnings_pubkey[1]
-    ), "earnings pubkey must be an alt_bn128 point other than infinity"
-    assert self._on_curve(zero_ct[0], zero_ct[1]) and self._on_curve(
-        zero_ct[2], zero_ct[3]
-    ), "initial enc(0) must be two alt_bn128 points"
-
-
-@internal
-@view
-def _on_curve(x: uint256, y: uint256) -> bool:
-    # The ecAdd precompile fails on any input that is not a curve point.
-    success: bool = False
-    response: Bytes[64] = b""
-    success, response = raw_call(
-        _ALT_BN128_ADD,
-        abi_encode(x, y, empty(uint256), empty(uint256)),
-        max_outsize=64,
-        is_static_call=True,
-        revert_on_failure=False,
-    )
-    return success

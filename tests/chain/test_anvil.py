@@ -10,7 +10,6 @@ from web3.logs import DISCARD
 
 from octravpn.chain.devnet import Anvil, DevnetError
 from octravpn.protocol import Domain, Receipt, ReceiptSigner, sign, typed_data
-from octravpn.protocol.earnings_keys import EarningsKeypair
 
 MB = 10**6
 ETHER = 10**18
@@ -29,7 +28,6 @@ def test_deployed_contract_reads_back_its_configuration(w3, vpn, accounts):
 
 def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
     operator, receipt_key, member = accounts[1], Account.create(), accounts[2]
-    keys = EarningsKeypair.generate()
     fn = vpn.functions
 
     def send(call, sender, value=0):
@@ -45,8 +43,6 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
         fn.register_endpoint(
             "127.0.0.1:51820",
             b"\x42" * 32,
-            keys.public,
-            keys.encrypt_zero(),
             "local",
             2 * 10**12,
             receipt_key.address,

@@ -13,7 +13,6 @@ from octravpn.chain.errors import ContractNotDeployed, ContractRevert, Insuffici
 from octravpn.chain.transactions import TransactionManager
 from octravpn.config import Network
 from octravpn.protocol import Domain, Receipt, sign
-from octravpn.protocol.earnings_keys import EarningsKeypair
 
 ETHER = 10**18
 MB = 10**6
@@ -48,7 +47,7 @@ def test_contract_not_deployed(network):
 def test_full_flow_with_typed_results_and_events(network, accounts):
     operator, member = accounts[1], accounts[2]
     as_operator, as_member = open_client(network, operator), open_client(network, member)
-    receipt_key, keys = Account.create(), EarningsKeypair.generate()
+    receipt_key = Account.create()
 
     bonded = as_operator.bond_endpoint(ETHER)
     event = bonded.event("StakeBonded")
@@ -57,8 +56,6 @@ def test_full_flow_with_typed_results_and_events(network, accounts):
     as_operator.register_endpoint(
         endpoint="127.0.0.1:51820",
         wg_pubkey=b"\x01" * 32,
-        earnings_pubkey=keys.public,
-        initial_enc_zero=keys.encrypt_zero(),
         region="local",
         price_per_mb=10**12,
         receipt_signer=receipt_key.address,
@@ -91,8 +88,6 @@ def test_revert_found_at_estimation_is_decoded(network, accounts):
         stranger.register_endpoint(
             endpoint="h:1",
             wg_pubkey=b"\x01" * 32,
-            earnings_pubkey=(1, 2),
-            initial_enc_zero=(1, 2, 1, 2),
             region="r",
             price_per_mb=1,
             receipt_signer=accounts[3].address,

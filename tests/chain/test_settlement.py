@@ -13,7 +13,6 @@ from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.settlement import Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol import Domain, Receipt, sign
-from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from tests.fakehost import FakeHost
@@ -30,12 +29,9 @@ def operator_and_tailnet(w3, vpn, accounts):
     if not as_operator.is_active(operator.address):
         if as_operator.stake(operator.address) < 10**18:
             as_operator.bond_endpoint(10**18)
-        keys = EarningsKeypair.generate()
         as_operator.register_endpoint(
             endpoint="127.0.0.1:51820",
             wg_pubkey=b"\x01" * 32,
-            earnings_pubkey=keys.public,
-            initial_enc_zero=keys.encrypt_zero(),
             region="local",
             price_per_mb=10**12,
             receipt_signer=(key := Account.create()).address,

@@ -270,7 +270,7 @@ def test_operator_show_of_a_stranger_is_an_error_not_zeros(cli):
 def test_commands_that_need_no_chain_do_not_load_it(cli, args):
     code = (
         "import sys; from octravpn.cli.main import main; code = main(sys.argv[1:]); "
-        "print('\\n'.join(m for m in ('web3', 'eth_account', 'sqlalchemy', 'py_ecc') if m in sys.modules), "
+        "print('\\n'.join(m for m in ('web3', 'eth_account', 'sqlalchemy') if m in sys.modules), "
         "file=sys.stderr); sys.exit(code)"
     )
     done = subprocess.run([sys.executable, "-c", code, *args], env=cli.env, capture_output=True, text=True, timeout=60)

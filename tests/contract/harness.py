@@ -13,7 +13,6 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
-from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.protocol.reports import report_commitment
 from tests.contract.deployers import deploy_vpn, token_deployer
 
@@ -58,7 +57,6 @@ def actor(alias: str) -> Actor:
 class Operator:
     account: Actor
     receipt_key: Actor
-    earnings: EarningsKeypair = field(default_factory=lambda: EarningsKeypair(secret=7))
 
     @property
     def address(self) -> str:
@@ -119,8 +117,6 @@ class Harness:
             self.vpn.register_endpoint(
                 endpoint,
                 WG_KEY,
-                op.earnings.public,
-                op.earnings.encrypt_zero(3),
                 region,
                 price,
                 op.receipt_key.address,

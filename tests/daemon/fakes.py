@@ -70,7 +70,6 @@ class FakeChain:
             endpoint=ENDPOINTS[index],
             wg_pubkey=EXIT_KEYS[index].public,
             receipt_signer=RECEIPT_KEYS[index].address,
-            earnings_pubkey=(0, 0),
             region="lab",
             price_per_mb=2 * 10**12 * (index + 1),
             registered_at=1,

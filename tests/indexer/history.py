@@ -12,7 +12,6 @@ from octravpn.chain.client import GOV_DELAY, OctraVPN, open_client
 from octravpn.config import Network
 from octravpn.indexer import schema
 from octravpn.protocol import Domain, Receipt, sign
-from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.protocol.invites import Invite
 from octravpn.protocol.reports import report_commitment
 
@@ -36,7 +35,6 @@ class History:
         self.client = {a.address: open_client(network, a) for a in accounts}
         self.domain = Domain(chain_id=network.chain_id, verifying_contract=network.contract)
         self.receipt_keys: dict[str, Account] = {}
-        self.earnings_keys = EarningsKeypair.generate()
 
     def of(self, account) -> OctraVPN:
         return self.client[account.address]
@@ -48,8 +46,6 @@ class History:
         vpn.register_endpoint(
             endpoint=f"198.51.100.{len(self.receipt_keys)}:51820",
             wg_pubkey=keccak(operator.address.encode()),
-            earnings_pubkey=self.earnings_keys.public,
-            initial_enc_zero=self.earnings_keys.encrypt_zero(),
             region=region,
             price_per_mb=price,
             receipt_signer=key.address,
@@ -136,8 +132,6 @@ class History:
         self.of(op_a).update_endpoint(endpoint="198.51.100.99:51820", region="eu-central", price_per_mb=3 * 10**12)
         self.of(op_a).rotate_keys(
             wg_pubkey=keccak(b"rotated"),
-            earnings_pubkey=self.earnings_keys.public,
-            initial_enc_zero=self.earnings_keys.encrypt_zero(),
         )
         self.register(op_d, region="ap-south", price=10**12)
         self.of(op_d).unbond_endpoint()

@@ -29,7 +29,7 @@ def build_exit_app(db: Path):
 if __name__ == "__main__":
     import uvicorn
 
-    import octravpn.cli.node  # noqa: F401  # everything `octravpn node run` imports, py_ecc included
+    import octravpn.cli.node  # noqa: F401  # everything `octravpn node run` imports
 
     app, _ = build_exit_app(Path(sys.argv[2]))
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

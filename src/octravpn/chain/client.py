@@ -89,7 +89,6 @@ class Endpoint:
     endpoint: str
     wg_pubkey: bytes
     receipt_signer: str
-    earnings_pubkey: tuple
     region: str
     price_per_mb: int
     registered_at: int
@@ -471,9 +470,6 @@ class OctraVPN:
     def earnings(self, addr: str) -> int:
         return self._view("get_earnings", addr)
 
-    def earnings_zero_ct(self, addr: str) -> tuple:
-        return tuple(self._view("get_earnings_zero_ct", addr))
-
     def receipt_signer_operator(self, signer: str) -> str:
         return self._view("get_receipt_signer_operator", signer)
 
@@ -543,8 +539,6 @@ class OctraVPN:
         *,
         endpoint: str,
         wg_pubkey: bytes,
-        earnings_pubkey: tuple,
-        initial_enc_zero: tuple,
         region: str,
         price_per_mb: int,
         receipt_signer: str,
@@ -555,8 +549,6 @@ class OctraVPN:
             "register_endpoint",
             endpoint,
             wg_pubkey,
-            earnings_pubkey,
-            initial_enc_zero,
             region,
             price_per_mb,
             receipt_signer,
@@ -566,8 +558,8 @@ class OctraVPN:
     def update_endpoint(self, *, endpoint: str, region: str, price_per_mb: int) -> TxResult:
         return self._send("update_endpoint", endpoint, region, price_per_mb)
 
-    def rotate_keys(self, *, wg_pubkey: bytes, earnings_pubkey: tuple, initial_enc_zero: tuple) -> TxResult:
-        return self._send("rotate_keys", wg_pubkey, earnings_pubkey, initial_enc_zero)
+    def rotate_keys(self, *, wg_pubkey: bytes) -> TxResult:
+        return self._send("rotate_keys", wg_pubkey)
 
     def retire_endpoint(self) -> TxResult:
         return self._send("retire_endpoint")

@@ -8,7 +8,6 @@ import typer
 
 from octravpn.cli.context import get, send_after_wait, tx_summary
 from octravpn.errors import UsageError
-from octravpn.protocol.earnings_keys import EarningsKeypair
 from octravpn.wireguard.keys import KeyFormatError, decode_key
 
 app = typer.Typer(
@@ -114,13 +113,10 @@ def register(
         )
     if receipt_signer.lower() == receipt_wallet.lower():
         raise UsageError("--receipt-wallet must be a local wallet: its key signs consent to sign for this operator")
-    keys = EarningsKeypair.derive(bytes(client.sender.account.key))
     consent = client.receipt_signer_consent(bytes(app_ctx.account(receipt_wallet).key))
     result = client.register_endpoint(
         endpoint=endpoint,
         wg_pubkey=wg_public_key(wg_pubkey),
-        earnings_pubkey=keys.public,
-        initial_enc_zero=keys.encrypt_zero(),
         region=region,
         price_per_mb=app_ctx.amount(price, what="price"),
         receipt_signer=receipt_signer,
@@ -158,13 +154,9 @@ def update(
 def rotate_keys(
     ctx: typer.Context, wg_pubkey: str = typer.Option(..., "--wg-pubkey", help="The new WireGuard public key.")
 ) -> None:
-    """Replace the exit's WireGuard key (claim earnings first)."""
+    """Replace the exit's WireGuard key."""
     app_ctx = get(ctx)
-    client = app_ctx.client()
-    keys = EarningsKeypair.derive(bytes(client.sender.account.key))
-    result = client.rotate_keys(
-        wg_pubkey=wg_public_key(wg_pubkey), earnings_pubkey=keys.public, initial_enc_zero=keys.encrypt_zero()
-    )
+    result = app_ctx.client().rotate_keys(wg_pubkey=wg_public_key(wg_pubkey))
     app_ctx.out.record({"wg_pubkey": wg_pubkey, **tx_summary(result)}, title="keys rotated")
 
 

@@ -6,8 +6,8 @@ through and a server's loop dies), and a value nested a few hundred levels deep 
 that walks it later. So the depth is bounded: deeper input is refused as malformed. The parse runs in C,
 and the depth is measured after it over the parsed values (not the bytes), so reading a map of a thousand
 devices costs milliseconds, not a Python loop over every byte. The C parser itself is bounded by the
-interpreter's recursion limit (1,000 in OctraVPN's processes: `protocol.earnings_keys` puts it back after
-py_ecc raises it), far inside the C stack.
+interpreter's recursion limit (1,000 in OctraVPN's processes, which import nothing that raises it: a test
+checks), far inside the C stack.
 
 (HTTP services refuse deep bodies before parsing them at all: `octravpn.serving.BodyGuard`.)
 """

@@ -3,16 +3,12 @@ import pytest
 
 from tests.contract.harness import MIN_STAKE, PRICE, WG_KEY, Operator, actor
 
-BAD_POINT = (1, 3)  # not on y^2 = x^3 + 3
-
 
 def _args(hn, op: Operator, signer=None, **overrides):
     signer = signer or op.receipt_key
     args = dict(
         endpoint="198.51.100.7:51820",
         wg_pubkey=WG_KEY,
-        earnings_pubkey=op.earnings.public,
-        initial_enc_zero=op.earnings.encrypt_zero(5),
         region="eu-west",
         price_per_mb=PRICE,
         receipt_signer=signer.address,
@@ -46,10 +42,7 @@ def test_register_records_the_exit(hn, bonded):
     assert record.active and record.endpoint == args["endpoint"] and record.region == "eu-west"
     assert record.wg_pubkey == WG_KEY and record.price_per_mb == PRICE
     assert record.receipt_signer == bonded.receipt_key.address
-    assert tuple(record.earnings_pubkey) == bonded.earnings.public
     assert record.registered_at == boa.env.timestamp and record.reputation == 0
-    assert tuple(hn.vpn.get_earnings_zero_ct(bonded.address)) == args["initial_enc_zero"]
-    assert bonded.earnings.decrypts_to_zero(tuple(hn.vpn.get_earnings_zero_ct(bonded.address)))
     assert hn.vpn.endpoint_count_view() == 1
     assert hn.vpn.get_endpoint_at(0) == bonded.address
     assert hn.vpn.get_receipt_signer_operator(bonded.receipt_key.address) == bonded.address
@@ -74,10 +67,6 @@ def test_reregistration_after_retire_keeps_one_index_entry_and_binds_both_keys(h
         (dict(endpoint=""), "endpoint required"),
         (dict(price_per_mb=0), "price > 0"),
         (dict(wg_pubkey=bytes(32)), "wg pubkey required"),
-        (dict(earnings_pubkey=(0, 0)), "earnings pubkey must be an alt_bn128 point other than infinity"),
-        (dict(earnings_pubkey=BAD_POINT), "earnings pubkey must be an alt_bn128 point other than infinity"),
-        (dict(initial_enc_zero=(*BAD_POINT, 1, 2)), "initial enc(0) must be two alt_bn128 points"),
-        (dict(initial_enc_zero=(1, 2, *BAD_POINT)), "initial enc(0) must be two alt_bn128 points"),
         (dict(receipt_signer="0x" + "00" * 20), "receipt signer did not sign the binding"),
     ],
 )

@@ -141,8 +141,6 @@ def test_key_retired_by_reregistration_still_binds(open_session, carol):
         s.h.vpn.register_endpoint(
             "h:1",
             bytes.fromhex("33" * 32),
-            s.op.earnings.public,
-            s.op.earnings.encrypt_zero(9),
             "r",
             1,
             new_key.address,
