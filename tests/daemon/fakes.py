@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from eth_account import Account
 
-from octravpn.chain.client import ChainEvent, ClaimRecord, Endpoint, Params, Session
+from octravpn.chain.client import ChainEvent
 from octravpn.chain.errors import ContractRevert, RpcUnreachable
+from octravpn.chain.records import ClaimRecord, Endpoint, Params, Session
 from octravpn.client.exit_api import ExitAPIError
 from octravpn.protocol import Domain, Receipt, exitwire, sign
 from octravpn.wireguard.keys import Keypair, encode_key

@@ -233,7 +233,7 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
     ]
     # The old exit claims more than was signed: the daemon confirms its own figure (a dispute); the exit can
     # still settle with the receipt.
-    from octravpn.chain.client import ClaimRecord
+    from octravpn.chain.records import ClaimRecord
 
     world.chain.claims[0] = ClaimRecord(is_set=True, bytes_used=9_000_000, claimed_at=NOW)
     daemon.chain_step()

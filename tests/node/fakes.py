@@ -2,8 +2,8 @@
 
 from eth_account import Account
 
-from octravpn.chain.client import Session
 from octravpn.chain.errors import RpcUnreachable
+from octravpn.chain.records import Session
 from octravpn.protocol import Domain, PeerRequest, sign
 from octravpn.wireguard.keys import Keypair, encode_key
 

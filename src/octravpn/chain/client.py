@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from eth_abi.exceptions import EncodingError
 from eth_account.signers.local import LocalAccount
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException, Timeout
@@ -34,13 +35,23 @@ from octravpn.chain.errors import (
     revert_reason,
 )
 from octravpn.chain.events import EventDecoder
+from octravpn.chain.records import (
+    ClaimRecord,
+    Device,
+    Endpoint,
+    JoinToken,
+    Params,
+    Session,
+    SlashRecord,
+    Tailnet,
+    Views,
+)
 from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
 from octravpn.errors import UsageError
 from octravpn.names import MAX_TAGS  # the contract's MAX_TAGS
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
-from octravpn.protocol.sessions import STATUS_NAMES
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
@@ -77,93 +88,6 @@ def _policy_document(document: bytes) -> bytes:
             "shorten it (comments and blank lines count)"
         )
     return document
-
-
-def _record(cls, values):
-    return cls(**{f.name: v for f, v in zip(fields(cls), values, strict=True)})
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    active: bool
-    endpoint: str
-    wg_pubkey: bytes
-    receipt_signer: str
-    region: str
-    price_per_mb: int
-    registered_at: int
-    reputation: int
-
-
-@dataclass(frozen=True)
-class Tailnet:
-    owner: str
-    treasury: int
-    member_count: int
-    acl_policy: bytes
-    created_at: int
-    exit_count: int
-    reserve: int
-
-
-@dataclass(frozen=True)
-class Session:
-    tailnet_id: int
-    exit: str
-    opener: str
-    deposit: int
-    price_per_mb: int
-    opened_at: int
-    status: int
-    protocol_fee_bps: int
-    sweep_bounty_bps: int
-    settle_by: int  # on the contract's clock (`OctraVPN.clock()`), which stops while paused
-    sweep_after: int
-
-    @property
-    def status_name(self) -> str:
-        return STATUS_NAMES[self.status]
-
-
-@dataclass(frozen=True)
-class ClaimRecord:
-    is_set: bool
-    bytes_used: int
-    claimed_at: int
-
-
-@dataclass(frozen=True)
-class Device:
-    wallet: str
-    revoked_at: int  # 0 while live
-
-
-@dataclass(frozen=True)
-class SlashRecord:
-    block: int
-    held_bounty: int
-    release_at: int
-
-
-@dataclass(frozen=True)
-class JoinToken:
-    expires_at: int
-    uses_left: int
-    committed: bool
-
-
-@dataclass(frozen=True)
-class Params:
-    min_session_deposit: int
-    min_tailnet_deposit: int
-    session_grace: int
-    sweep_grace_multiplier: int
-    sweep_bounty_bps: int
-    min_endpoint_stake: int
-    unbond_grace: int
-    slash_burn_bps: int
-    slash_bounty_bps: int
-    protocol_fee_bps: int
 
 
 @dataclass(frozen=True)
@@ -249,6 +173,7 @@ class OctraVPN:
         self.sender = sender
         self.address = self.contract.address
         self._decoder = EventDecoder(self.contract.abi)
+        self.views = Views(self.contract.abi)
         self._asset: str | None = None
 
     # ---------------------------------------------------------- plumbing
@@ -265,10 +190,17 @@ class OctraVPN:
             ) from exc
 
     def _view(self, name: str, *args) -> Any:
+        """A view's answer, decoded from the ABI by field name (`chain.records`)."""
         try:
-            return self._rpc(self._function(name, *args).call)
+            data = self.views.call_data(name, *args)
+        except (EncodingError, TypeError, ValueError) as exc:
+            shown = ", ".join(str(arg) if not isinstance(arg, bytes) else "0x" + arg.hex() for arg in args)
+            raise UsageError(f"{name}({shown}): an argument does not fit the contract's types") from exc
+        try:
+            raw = self._rpc(self.w3.eth.call, {"to": self.address, "data": "0x" + data.hex()})
         except ContractLogicError as exc:
             raise ContractRevert(name, revert_reason(exc)) from exc
+        return self.views.decode(name, bytes(raw))
 
     def _rpc(self, call, *args) -> Any:
         """Run one read; a node that refuses, times out or drops the connection is `RpcUnreachable`."""
@@ -422,11 +354,10 @@ class OctraVPN:
         return Domain(chain_id=self._rpc(lambda: self.w3.eth.chain_id), verifying_contract=self.address)
 
     def params(self) -> Params:
-        return _record(Params, self._view("get_params"))
+        return self._view("get_params")
 
     def pending_params(self) -> tuple[Params, int]:
-        params, eta = self._view("get_pending_params")
-        return _record(Params, params), eta
+        return self._view("get_pending_params")
 
     def clock(self) -> int:
         return self._view("clock")
@@ -438,13 +369,13 @@ class OctraVPN:
         return self._view("get_gov_slash_eta", addr)
 
     def slash_record(self, addr: str) -> SlashRecord:
-        return _record(SlashRecord, self._view("get_slash_record", addr))
+        return self._view("get_slash_record", addr)
 
     def program_treasury(self) -> int:
         return self._view("get_program_treasury")
 
     def endpoint(self, addr: str) -> Endpoint:
-        return _record(Endpoint, self._view("get_endpoint", addr))
+        return self._view("get_endpoint", addr)
 
     def endpoint_at(self, index: int) -> str:
         return self._view("get_endpoint_at", index)
@@ -474,7 +405,7 @@ class OctraVPN:
         return self._view("get_receipt_signer_operator", signer)
 
     def tailnet(self, tailnet_id: int) -> Tailnet:
-        return _record(Tailnet, self._view("get_tailnet", tailnet_id))
+        return self._view("get_tailnet", tailnet_id)
 
     def tailnet_count(self) -> int:
         return self._view("tailnet_count_view")
@@ -486,7 +417,7 @@ class OctraVPN:
         return self._view("is_tailnet_exit", tailnet_id, addr)
 
     def join_token(self, tailnet_id: int, key: str) -> JoinToken:
-        return _record(JoinToken, self._view("get_join_token", tailnet_id, key))
+        return self._view("get_join_token", tailnet_id, key)
 
     def device_owner(self, device: str) -> str:
         return self._view("get_device_owner", device)
@@ -495,22 +426,22 @@ class OctraVPN:
         return self._view("is_device_of", device, wallet)
 
     def device(self, device: str) -> Device:
-        return _record(Device, self._view("get_device", device))
+        return self._view("get_device", device)
 
     def is_receipt_signer(self, session_id: int, signer: str) -> bool:
         return self._view("is_receipt_signer", session_id, signer)
 
     def session(self, session_id: int) -> Session:
-        return _record(Session, self._view("get_session", session_id))
+        return self._view("get_session", session_id)
 
     def session_count(self) -> int:
         return self._view("session_count_view")
 
     def operator_claim(self, session_id: int) -> ClaimRecord:
-        return _record(ClaimRecord, self._view("get_operator_claim", session_id))
+        return self._view("get_operator_claim", session_id)
 
     def client_confirm(self, session_id: int) -> ClaimRecord:
-        return _record(ClaimRecord, self._view("get_client_confirm", session_id))
+        return self._view("get_client_confirm", session_id)
 
     # ----------------------------------------------------- transactions
     def bond_endpoint(self, amount: int) -> TxResult:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
+from octravpn.chain.abi import abi_type, plain
 from octravpn.chain.artifacts import load as load_artifact
 
 
@@ -25,21 +26,6 @@ class LogEvent:
     @property
     def position(self) -> tuple[int, int]:
         return self.block_number, self.log_index
-
-
-def _abi_type(arg: dict) -> str:
-    if arg["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in arg["components"]) + ")" + arg["type"][5:]
-    return arg["type"]
-
-
-def _plain(value, arg: dict):
-    """ABI values as plain Python: tuples of named fields become dicts."""
-    if arg["type"] == "tuple":
-        return {c["name"]: _plain(v, c) for c, v in zip(arg["components"], value, strict=True)}
-    if arg["type"] == "address":
-        return to_checksum_address(value)
-    return value
 
 
 def _hex(value) -> str:
@@ -75,11 +61,11 @@ class EventDecoder:
         for item in abi:
             if item["type"] != "event":
                 continue
-            signature = f"{item['name']}(" + ",".join(_abi_type(a) for a in item["inputs"]) + ")"
+            signature = f"{item['name']}(" + ",".join(abi_type(a) for a in item["inputs"]) + ")"
             topic = "0x" + keccak(text=signature).hex()
             data = [a for a in item["inputs"] if not a.get("indexed")]
             self._specs[topic] = _EventSpec(
-                item["name"], [a for a in item["inputs"] if a.get("indexed")], data, [_abi_type(a) for a in data]
+                item["name"], [a for a in item["inputs"] if a.get("indexed")], data, [abi_type(a) for a in data]
             )
 
     @property
@@ -96,11 +82,11 @@ class EventDecoder:
             return None
         args = {}
         for arg, topic in zip(spec.indexed, topics[1:], strict=True):
-            (value,) = abi_decode([_abi_type(arg)], bytes.fromhex(topic[2:]))
-            args[arg["name"]] = _plain(value, arg)
+            (value,) = abi_decode([abi_type(arg)], bytes.fromhex(topic[2:]))
+            args[arg["name"]] = plain(value, arg)
         values = abi_decode(spec.data_types, bytes.fromhex(log["data"][2:]))
         for arg, value in zip(spec.data, values, strict=True):
-            args[arg["name"]] = _plain(value, arg)
+            args[arg["name"]] = plain(value, arg)
         return LogEvent(
             spec.name,
             args,

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 
 from octravpn.addresses import to_checksum_address
-from octravpn.chain.client import Endpoint, OctraVPN
+from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.chain.records import Endpoint
 from octravpn.client.exit_api import ExitAPI
 from octravpn.errors import OctraVPNError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign

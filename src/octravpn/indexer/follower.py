@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from sqlalchemy import Engine, delete, insert, select, update
 
+from octravpn.chain.artifacts import load as load_artifact
 from octravpn.chain.errors import ChainError
 from octravpn.chain.events import EventDecoder, LogEvent
+from octravpn.chain.records import Views
 from octravpn.indexer import reducer, schema
 from octravpn.indexer.database import DatabaseError
 from octravpn.indexer.rows import RowCache, undo
@@ -80,10 +81,6 @@ class StepResult:
         return self.events == 0 and self.rolled_back_to is None
 
 
-def _selector(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
-
-
 def _json_args(args: dict) -> str:
     def plain(value):
         if isinstance(value, bytes):
@@ -123,6 +120,7 @@ class Follower:
         self.settings = settings
         self.start_block = start_block
         self.decoder = EventDecoder()
+        self.views = Views(load_artifact().abi)
         self._unanalyzed_events = 0
         self._caught_up_once = False
 
@@ -150,9 +148,8 @@ class Follower:
         return low
 
     def _initial_protocol(self, block: int) -> dict:
-        raw = self.rpc.eth_call(self.contract, _selector("get_params()"), block)
-        values = abi_decode(["uint256"] * len(reducer.PARAM_FIELDS), raw)
-        return reducer.new_protocol(dict(zip(reducer.PARAM_FIELDS, values, strict=True)))
+        raw = self.rpc.eth_call(self.contract, self.views.call_data("get_params"), block)
+        return reducer.new_protocol(asdict(self.views.decode("get_params", raw)))
 
     def initialize(self) -> Checkpoint:
         """The stored checkpoint, or a new one at the deployment block; refuses a database of another contract."""

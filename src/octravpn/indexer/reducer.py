@@ -13,21 +13,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from octravpn.chain.events import LogEvent
+from octravpn.chain.records import Params, field_names
+from octravpn.indexer import schema
 
 NO_ADDRESS = "0x0000000000000000000000000000000000000000"
 PROTOCOL_KEY = (1,)
-PARAM_FIELDS = (
-    "min_session_deposit",
-    "min_tailnet_deposit",
-    "session_grace",
-    "sweep_grace_multiplier",
-    "sweep_bounty_bps",
-    "min_endpoint_stake",
-    "unbond_grace",
-    "slash_burn_bps",
-    "slash_bounty_bps",
-    "protocol_fee_bps",
-)
+PARAM_FIELDS = tuple(field_names(Params))  # the contract's Params, as its ABI names them
 # Events that change nothing the indexer keeps (they stay in the events table).
 UNTRACKED = frozenset(
     {
@@ -73,28 +64,8 @@ def new_protocol(params: dict, owner: str | None = None) -> dict:
 
 
 def new_operator(address: str) -> dict:
-    return {
-        "address": address,
-        "stake": 0,
-        "active": False,
-        "unbonding": 0,
-        "unlock_at": 0,
-        "slashed": False,
-        "earnings": 0,
-        "earned_total": 0,
-        "claimed_total": 0,
-        "forfeited_total": 0,
-        "sessions_settled": 0,
-        "bytes_served": 0,
-        "registered_at": 0,
-        "listed": False,
-        "endpoint": "",
-        "region": "",
-        "price_per_mb": 0,
-        "wg_pubkey": "0x" + "00" * 32,
-        "receipt_signer": NO_ADDRESS,
-        "reputation": 0,
-    }
+    """An operator row before any event about it: every column's default (`indexer.schema`)."""
+    return {**{c.name: c.default.arg for c in schema.operators.columns if c.default is not None}, "address": address}
 
 
 def is_active(operator: dict, min_endpoint_stake: int) -> bool:

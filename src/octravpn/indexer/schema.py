@@ -121,28 +121,28 @@ operators = Table(
     "operators",
     metadata,
     Column("address", ADDRESS, primary_key=True),
-    Column("stake", Uint256, nullable=False),
+    Column("stake", Uint256, nullable=False, default=0),
     # The contract's is_endpoint_active: listed, never slashed, stake at least the minimum (kept on every change,
     # and for every operator when the minimum changes), so the discovery queries use an index.
-    Column("active", Boolean, nullable=False),
-    Column("unbonding", Uint256, nullable=False),
-    Column("unlock_at", BigInteger, nullable=False),
-    Column("slashed", Boolean, nullable=False),
-    Column("earnings", Uint256, nullable=False),
-    Column("earned_total", Uint256, nullable=False),
-    Column("claimed_total", Uint256, nullable=False),
-    Column("forfeited_total", Uint256, nullable=False),
-    Column("sessions_settled", BigInteger, nullable=False),
-    Column("bytes_served", Uint256, nullable=False),
+    Column("active", Boolean, nullable=False, default=False),
+    Column("unbonding", Uint256, nullable=False, default=0),
+    Column("unlock_at", BigInteger, nullable=False, default=0),
+    Column("slashed", Boolean, nullable=False, default=False),
+    Column("earnings", Uint256, nullable=False, default=0),
+    Column("earned_total", Uint256, nullable=False, default=0),
+    Column("claimed_total", Uint256, nullable=False, default=0),
+    Column("forfeited_total", Uint256, nullable=False, default=0),
+    Column("sessions_settled", BigInteger, nullable=False, default=0),
+    Column("bytes_served", Uint256, nullable=False, default=0),
     # The exit endpoint (registered_at == 0: never registered).
-    Column("registered_at", BigInteger, nullable=False),
-    Column("listed", Boolean, nullable=False),  # the contract's Endpoint.active
-    Column("endpoint", String(128), nullable=False),
-    Column("region", String(32), nullable=False, index=True),
-    Column("price_per_mb", Uint256, nullable=False),
-    Column("wg_pubkey", HASH, nullable=False),
-    Column("receipt_signer", ADDRESS, nullable=False),
-    Column("reputation", Uint256, nullable=False),  # value settled for tailnets the exit does not own
+    Column("registered_at", BigInteger, nullable=False, default=0),
+    Column("listed", Boolean, nullable=False, default=False),  # the contract's Endpoint.active
+    Column("endpoint", String(128), nullable=False, default=""),
+    Column("region", String(32), nullable=False, index=True, default=""),
+    Column("price_per_mb", Uint256, nullable=False, default=0),
+    Column("wg_pubkey", HASH, nullable=False, default="0x" + "00" * 32),
+    Column("receipt_signer", ADDRESS, nullable=False, default="0x" + "00" * 20),
+    Column("reputation", Uint256, nullable=False, default=0),  # value settled for tailnets the exit does not own
 )
 
 tailnets = Table(

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from octravpn.chain.client import OctraVPN, Session
+from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.chain.records import Session
 from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest

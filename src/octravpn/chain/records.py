@@ -1,0 +1,149 @@
+"""What the contract's views return, decoded from its ABI by field name: the one reader the chain client, the
+indexer and the command line share. No I/O: `Views.call_data` makes an `eth_call`'s data, `Views.decode` reads
+its answer.
+
+A record type's fields are the names of the struct the view returns (a test holds every one against the ABI),
+so a field added to the contract is a field added here, or the reader refuses to start rather than read values
+into the wrong names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
+
+from octravpn.chain.abi import abi_type, plain
+from octravpn.protocol.sessions import STATUS_NAMES
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    active: bool
+    endpoint: str
+    wg_pubkey: bytes
+    receipt_signer: str
+    region: str
+    price_per_mb: int
+    registered_at: int
+    reputation: int
+
+
+@dataclass(frozen=True)
+class Tailnet:
+    owner: str
+    treasury: int
+    member_count: int
+    acl_policy: bytes
+    created_at: int
+    exit_count: int
+    reserve: int
+
+
+@dataclass(frozen=True)
+class Session:
+    tailnet_id: int
+    exit: str
+    opener: str
+    deposit: int
+    price_per_mb: int
+    opened_at: int
+    status: int
+    protocol_fee_bps: int
+    sweep_bounty_bps: int
+    settle_by: int  # on the contract's clock (`OctraVPN.clock()`), which stops while paused
+    sweep_after: int
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES[self.status]
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    is_set: bool
+    bytes_used: int
+    claimed_at: int
+
+
+@dataclass(frozen=True)
+class Device:
+    wallet: str
+    revoked_at: int  # 0 while live
+
+
+@dataclass(frozen=True)
+class SlashRecord:
+    block: int
+    held_bounty: int
+    release_at: int
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    expires_at: int
+    uses_left: int
+    committed: bool
+
+
+@dataclass(frozen=True)
+class Params:
+    min_session_deposit: int
+    min_tailnet_deposit: int
+    session_grace: int
+    sweep_grace_multiplier: int
+    sweep_bounty_bps: int
+    min_endpoint_stake: int
+    unbond_grace: int
+    slash_burn_bps: int
+    slash_bounty_bps: int
+    protocol_fee_bps: int
+
+
+# The record each view returns (the rest return plain values).
+RECORDS: dict[str, type] = {
+    "get_endpoint": Endpoint,
+    "get_tailnet": Tailnet,
+    "get_session": Session,
+    "get_operator_claim": ClaimRecord,
+    "get_client_confirm": ClaimRecord,
+    "get_device": Device,
+    "get_slash_record": SlashRecord,
+    "get_join_token": JoinToken,
+    "get_params": Params,
+    "get_pending_params": Params,
+}
+
+
+def field_names(record: type) -> list[str]:
+    return [f.name for f in fields(record)]
+
+
+class Views:
+    """The contract's view functions, from its ABI."""
+
+    def __init__(self, abi: list[dict]) -> None:
+        self.functions = {item["name"]: item for item in abi if item["type"] == "function"}
+
+    def call_data(self, name: str, *args) -> bytes:
+        function = self.functions[name]
+        types = [abi_type(i) for i in function["inputs"]]
+        signature = f"{name}({','.join(types)})"
+        return function_signature_to_4byte_selector(signature) + abi_encode(types, list(args))
+
+    def decode(self, name: str, data: bytes) -> Any:
+        """The view's answer: its record (a struct, by field name), a plain value, or a tuple of those."""
+        outputs = self.functions[name]["outputs"]
+        values = abi_decode([abi_type(o) for o in outputs], data)
+        decoded = [self._value(name, output, value) for output, value in zip(outputs, values, strict=True)]
+        return decoded[0] if len(decoded) == 1 else tuple(decoded)
+
+    @staticmethod
+    def _value(name: str, output: dict, value):
+        value = plain(value, output)
+        if output["type"] == "tuple":
+            return RECORDS[name](**value)  # a name the record lacks, or lacks the ABI's: a TypeError at once
+        return value
