@@ -1,6 +1,28 @@
-"""Errors that reach the user: each carries the exit code the CLI returns.
+"""Every error OctraVPN reports to a person, as one tree (the way httpx's `_exceptions.py` lays its own out).
 
-The message says what was wrong and what to do; the CLI prints it on one line.
+Each carries the exit code the command line returns and, where programs tell them apart, a `code`. Its message
+says what was wrong and what to do; the command line prints it on one line, and an HTTP service sends it in its
+one envelope (`octravpn.serving`).
+
+    OctraVPNError                 1  a failure the user can act on
+    ├── UsageError                2  the input was wrong (an amount, an address, a request body)
+    │   └── WireError                  a local API body that is not what the API takes (daemon.wire)
+    ├── StateError                2  the request does not fit the state it meets: already up, not connected,
+    │                                  a device not registered yet, the mesh not running (daemon)
+    ├── ConfigError               3  local set-up: the configuration, a state file, the indexer's database
+    ├── WalletError               4  a wallet missing, existing already, or its passphrase wrong
+    ├── ChainError                5  the chain could not be read or written (chain.errors): RpcUnreachable,
+    │                                  WrongChain, ContractNotDeployed, InsufficientFunds, the devnet's;
+    │   ├── ContractRevert        6  the contract refused, with its reason
+    │   └── TransactionPending    7  sent, and its outcome is not known yet
+    └── ServiceError              5  another OctraVPN service failed or refused: an exit's API (ExitAPIError),
+        │                              an indexer (IndexerUnavailable), an exit agent that cannot serve
+        └── DaemonUnavailable     8  no device daemon answers (daemon.localclient)
+
+Layers below these raise their own, and whoever calls them turns them into the above where they reach a person:
+`protocol` ProtocolError (LocalProtocolError, RemoteProtocolError: HandshakeRefused, WireFormatError),
+`acl` PolicyError, `wireguard` WireGuardError (CommandError, KeyFormatError, DumpFormatError, ConfigError of
+a WireGuard configuration).
 """
 
 
@@ -8,10 +30,17 @@ class OctraVPNError(Exception):
     """Base class: a failure the user can act on."""
 
     exit_code = 1
+    code: str | None = None  # for programs: a stable name of this kind of refusal
 
 
 class UsageError(OctraVPNError):
     """The command was given bad input (an amount, an address, a name)."""
+
+    exit_code = 2
+
+
+class StateError(OctraVPNError):
+    """The request does not fit the state it meets (already up, nothing to take down, not registered yet)."""
 
     exit_code = 2
 
@@ -26,3 +55,9 @@ class WalletError(OctraVPNError):
     """A wallet is missing, exists already, or its passphrase is wrong."""
 
     exit_code = 4
+
+
+class ServiceError(OctraVPNError):
+    """Another OctraVPN service (an exit's API, an indexer, the local daemon) did not answer, or refused."""
+
+    exit_code = 5

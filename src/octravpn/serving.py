@@ -7,6 +7,12 @@ Content-Length does not help), of a content type the service does not take
 limit (400). The depth check is a linear scan, so a hostile body can neither
 recurse the decoder past the C stack nor cost more than one pass.
 
+Every refusal, from the guard or a handler, is one JSON envelope (`error_body`):
+`{"error": what was wrong and what to do, "code": a stable name for programs, "detail": more, or null,
+"exit_code": what the command line returns for it, or null}`. `install_error_handlers` answers every
+exception a service names with its status, FastAPI's own refusals (a malformed parameter, an unknown path)
+as 400 and 404 in the same envelope, and anything else as a 500 that says to read the log, never a trace.
+
 `SignalSafeServer` is uvicorn without its own signal handling: uvicorn
 re-raises SIGTERM after shutting down, which kills the process before the
 service's clean-up (interfaces, firewall tables) runs. Services install
@@ -18,11 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("octravpn.serving")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,6 +53,98 @@ class BodyLimits:
     content_types: frozenset[str] = JSON_TYPES  # media types a body may have (lower case, no parameters)
     max_json_depth: int = 32  # for bodies of a JSON type
     read_timeout: float = 10.0  # seconds the whole body may take to arrive
+
+
+# The `code` of a refusal whose exception names none: what its status means, stable across Python versions.
+STATUS_CODES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    408: "body-timeout",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    429: "too-many-requests",
+    500: "internal",
+    502: "upstream-refused",
+    503: "unavailable",
+}
+
+
+class ErrorBody(BaseModel):
+    """The refusal envelope, as the services' OpenAPI documents show it."""
+
+    error: str
+    code: str
+    detail: Any = None
+    exit_code: int | None = None
+
+
+def error_body(status: int, reason: str, *, code: str | None = None, detail: Any = None, exit_code: int | None = None):
+    """The one refusal envelope of every OctraVPN HTTP service."""
+    return {
+        "error": reason,
+        "code": code or STATUS_CODES.get(status, str(status)),
+        "detail": detail,
+        "exit_code": exit_code,
+    }
+
+
+def error_response(status: int, reason: str, **fields: Any) -> JSONResponse:
+    return JSONResponse(error_body(status, reason, **fields), status_code=status)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a service answers one kind of exception: its status (None: the exception's own `status`), and a
+    prefix for its message that says whose failure it was."""
+
+    status: int | None = None
+    prefix: str = ""
+
+
+def install_error_handlers(app: FastAPI, answers: Mapping[type[BaseException], Answer]) -> None:
+    """Answer each exception type in `answers` (the most specific match wins, as FastAPI's lookup goes),
+    FastAPI's own refusals, and anything unexpected, all in the one envelope."""
+    for kind, answer in answers.items():
+        app.add_exception_handler(kind, _answering(answer))
+
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        first = detail[0] if detail else {"loc": [], "msg": "invalid"}
+        reason = f"invalid {'.'.join(first['loc'][1:]) or 'request'}: {first['msg']}"
+        return error_response(400, reason, detail=detail)
+
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reason = "no such endpoint: see /docs or /openapi.json" if exc.status_code == 404 else str(exc.detail)
+        response = error_response(exc.status_code, reason)
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "the service failed on this request: its log says why")
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _answering(answer: Answer):
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        status = answer.status if answer.status is not None else int(exc.status)
+        return error_response(
+            status,
+            answer.prefix + str(exc),
+            code=getattr(exc, "code", None),
+            detail=getattr(exc, "detail", None) or None,
+            exit_code=getattr(exc, "exit_code", None),
+        )
+
+    return handler
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -139,7 +245,7 @@ class BodyGuard:
 
 
 async def _error(send: Send, status: int, reason: str) -> None:
-    payload = json.dumps({"error": reason}).encode()
+    payload = json.dumps(error_body(status, reason)).encode()
     await send(
         {
             "type": "http.response.start",

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from octravpn.errors import OctraVPNError
+from octravpn.chain.errors import ChainError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(rb"Listening on ([0-9.]+):(\d+)")
@@ -34,10 +34,8 @@ def dev_private_key(index: int) -> str:
     return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.to_0x_hex()
 
 
-class DevnetError(OctraVPNError):
+class DevnetError(ChainError):
     """anvil could not be found or did not start."""
-
-    exit_code = 5
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.chain.records import Endpoint
 from octravpn.client.exit_api import ExitAPI
-from octravpn.errors import OctraVPNError, UsageError
+from octravpn.errors import ServiceError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign
 from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.sessions import STATUS_OPEN
@@ -31,8 +31,8 @@ from octravpn.wireguard.keys import Keypair, encode_key
 log = logging.getLogger("octravpn.client")
 
 
-class ConnectError(OctraVPNError):
-    exit_code = 5
+class ConnectError(ServiceError):
+    """An exit cannot be reached as the chain lists it (its host does not resolve)."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 from pydantic import ValidationError
 
-from octravpn.chain.errors import ChainError
-from octravpn.errors import UsageError
+from octravpn.errors import ServiceError, UsageError
 from octravpn.httpbody import read_bounded
 from octravpn.indexer.models import ExitPage, TailnetPage
 from octravpn.protocol.wirejson import error_reason, loads_object
@@ -16,7 +15,7 @@ MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a page of exits or tailnets is far smaller
 MAX_LISTED = 100_000  # exits read across pages: an indexer cannot keep a client paging forever
 
 
-class IndexerUnavailable(ChainError):
+class IndexerUnavailable(ServiceError):
     def __init__(self, url: str, detail: str) -> None:
         super().__init__(
             f"cannot reach the indexer at {url} ({detail}): start one with `octravpn indexer run`, "

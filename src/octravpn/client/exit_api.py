@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from octravpn.errors import OctraVPNError
+from octravpn.errors import ServiceError
 from octravpn.httpbody import read_bounded
 from octravpn.protocol import exitwire
 from octravpn.protocol.errors import RemoteProtocolError
@@ -13,10 +13,8 @@ from octravpn.protocol.wirejson import error_reason, loads_object
 MAX_ANSWER_BYTES = 64 * 1024  # an exit's answers are a few hundred bytes
 
 
-class ExitAPIError(OctraVPNError):
+class ExitAPIError(ServiceError):
     """The exit refused a request (status 4xx/5xx, with its reason) or did not answer (status None)."""
-
-    exit_code = 5
 
     def __init__(self, status: int | None, reason: str) -> None:
         super().__init__(f"the exit refused ({status}): {reason}" if status else f"the exit did not answer: {reason}")

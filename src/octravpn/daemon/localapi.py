@@ -20,16 +20,14 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from octravpn.chain.errors import ChainError, ContractRevert
-from octravpn.client.exit_api import ExitAPIError
 from octravpn.daemon import wire
-from octravpn.daemon.mesh import MeshUnavailable
 from octravpn.daemon.metrics import render_metrics
-from octravpn.daemon.service import Conflict, Daemon, NotRegistered
-from octravpn.errors import ConfigError, OctraVPNError
-from octravpn.serving import BodyGuard, BodyLimits
+from octravpn.daemon.service import Daemon, NotRegistered
+from octravpn.errors import ConfigError, OctraVPNError, ServiceError, StateError, UsageError
+from octravpn.serving import Answer, BodyGuard, BodyLimits, error_response, install_error_handlers
 
 LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=4)
 MAX_WATCHERS = 16
@@ -38,18 +36,18 @@ CONTROL_WORKERS = 4
 MAX_PINGS = 4  # pings in flight from the read socket; anyone on the machine may ask
 
 
-def _status_code(exc: OctraVPNError) -> int:
-    if isinstance(exc, NotRegistered):
-        return 412
-    if isinstance(exc, (Conflict, ContractRevert, MeshUnavailable)):
-        return 409
-    if isinstance(exc, ExitAPIError):
-        return 502
-    if isinstance(exc, ChainError):
-        return 503
-    if isinstance(exc, ConfigError):
-        return 500
-    return 400
+# How the local API answers each kind of refusal: its status says whose move it is (the caller's input, the
+# daemon's state, another service); the envelope's exit code is what the command line returns.
+ANSWERS = {
+    UsageError: Answer(400),
+    NotRegistered: Answer(412),
+    StateError: Answer(409),
+    ContractRevert: Answer(409),
+    ServiceError: Answer(502),
+    ChainError: Answer(503),
+    ConfigError: Answer(500),
+    OctraVPNError: Answer(400),
+}
 
 
 async def _body(request: Request):
@@ -72,17 +70,7 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
         """Run blocking work on this socket's own threads (never the other socket's)."""
         return await asyncio.get_running_loop().run_in_executor(workers, functools.partial(function, *args, **kwargs))
 
-    @app.exception_handler(OctraVPNError)
-    async def refused(request: Request, exc: OctraVPNError) -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": str(exc),
-                "exit_code": exc.exit_code,
-                "code": getattr(exc, "code", None),
-                "detail": getattr(exc, "detail", None),
-            },
-            status_code=_status_code(exc),
-        )
+    install_error_handlers(app, ANSWERS)
 
     @app.get("/v1/status")
     def status() -> dict:
@@ -96,13 +84,8 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
     async def watch() -> StreamingResponse:
         nonlocal watchers
         if watchers >= MAX_WATCHERS:
-            return JSONResponse(
-                {
-                    "error": f"{MAX_WATCHERS} watchers already: try again later",
-                    "exit_code": 1,
-                    "code": "too-many-watchers",
-                },
-                status_code=429,
+            return error_response(
+                429, f"{MAX_WATCHERS} watchers already: try again later", code="too-many-watchers", exit_code=1
             )
         watchers += 1
 
@@ -124,13 +107,11 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
     async def ping(request: Request) -> dict:
         target, count = wire.ping_request(await _body(request))
         if pings.locked():
-            return JSONResponse(
-                {
-                    "error": f"{MAX_PINGS} pings already in flight: try again when one is done",
-                    "exit_code": 1,
-                    "code": "too-many-pings",
-                },
-                status_code=429,
+            return error_response(
+                429,
+                f"{MAX_PINGS} pings already in flight: try again when one is done",
+                code="too-many-pings",
+                exit_code=1,
             )
         async with pings:
             return await in_thread(daemon.mesh.ping, target, count=count)

@@ -13,18 +13,18 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from octravpn.errors import OctraVPNError
+from octravpn.errors import ServiceError
 
 START_HINT = "start it with `sudo octravpn daemon run` (or `sudo systemctl start octravpnd`)"
 
 
-class DaemonUnavailable(OctraVPNError):
+class DaemonUnavailable(ServiceError):
     """No daemon answers at the socket (not running, no permission, or it hung)."""
 
     exit_code = 8
 
 
-class DaemonRefused(OctraVPNError):
+class DaemonRefused(ServiceError):
     """The daemon answered with an error: its message, and the exit code it says the command should return."""
 
     def __init__(

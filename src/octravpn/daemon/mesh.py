@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 
 from octravpn.acl import DeviceFilter, Resolver, compile_device
 from octravpn.chain.errors import ChainError
-from octravpn.errors import OctraVPNError, UsageError
+from octravpn.errors import StateError, UsageError
 from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
 from octravpn.mesh.announcer import Announcer
@@ -592,8 +592,9 @@ class MeshAgent:
         self.state.save(self.settings.state_path)
 
 
-class MeshUnavailable(OctraVPNError):
-    exit_code = 2
+class MeshUnavailable(StateError):
+    """The mesh is not running, or cannot send through its interface."""
+
     code = "mesh-not-running"
 
 

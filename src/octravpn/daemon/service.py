@@ -32,7 +32,7 @@ from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError
 from octravpn.client import settlement
 from octravpn.client.connect import Connector, Joined, Located, Terms, join, leave_request
-from octravpn.client.discovery import IndexerClient, choose_exit
+from octravpn.client.discovery import IndexerClient, IndexerUnavailable, choose_exit
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.health import ExitHealth
 from octravpn.client.probe import send_echo
@@ -43,7 +43,7 @@ from octravpn.config import Network
 from octravpn.daemon import snapshot
 from octravpn.daemon.mesh import MeshAgent, MeshSettings
 from octravpn.daemon.wire import UpRequest
-from octravpn.errors import OctraVPNError, UsageError
+from octravpn.errors import OctraVPNError, StateError, UsageError
 from octravpn.protocol import Device, sign
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import ProtocolError
@@ -59,16 +59,24 @@ SETTLED_KEPT = 20  # outcomes of left sessions kept in the state, newest last
 FAILED_EXIT_MEMORY = 120.0  # seconds a failover passes over an exit found unreachable
 
 
-class Conflict(OctraVPNError):
+def _failure_counter(exc: Exception) -> str:
+    """Which counter a failed step counts in: whose failure it was."""
+    if isinstance(exc, ChainError):
+        return "chain_errors"
+    if isinstance(exc, IndexerUnavailable):
+        return "indexer_errors"
+    return "exit_errors"
+
+
+class Conflict(StateError):
     """The request does not fit the daemon's state (already up, already down)."""
 
-    exit_code = 2
+    code = "conflict"
 
 
-class NotRegistered(OctraVPNError):
+class NotRegistered(StateError):
     """This device's key acts for no member yet."""
 
-    exit_code = 2
     code = "device-not-registered"
 
     def __init__(self, message: str, device: str) -> None:
@@ -145,7 +153,7 @@ class Daemon:
         self.chain_next_poll = 0.0
         self.chain_backoff = settings.chain_poll_seconds
         self.domain = Domain(chain_id=settings.network.chain_id, verifying_contract=settings.network.contract)
-        self.counters = {"failovers": 0, "rejoins": 0, "chain_errors": 0, "exit_api_errors": 0}
+        self.counters = {"failovers": 0, "rejoins": 0, "chain_errors": 0, "indexer_errors": 0, "exit_errors": 0}
         self.mesh = MeshAgent(
             MeshSettings(
                 state_dir=settings.state_dir,
@@ -572,7 +580,7 @@ class Daemon:
                     with self.lock:
                         self.state.last_error = None  # the exit answers as it should again
             except (ExitAPIError, ProtocolError) as exc:
-                self.counters["exit_api_errors"] += 1
+                self.counters["exit_errors"] += 1
                 if isinstance(exc, ExitAPIError) and exc.status is not None:
                     session.health.api_answered(now)  # it refused (say, a session it ended): but it is there
                     with self.lock:
@@ -696,7 +704,7 @@ class Daemon:
                 joined.dns,
             )
         except (OctraVPNError, CommandError) as exc:
-            self.counters["chain_errors" if isinstance(exc, ChainError) else "exit_api_errors"] += 1
+            self.counters[_failure_counter(exc)] += 1
             with self.lock:
                 self.state.last_error = f"the exit is unreachable and no failover worked yet: {exc}"
                 self._changed()

@@ -1,7 +1,7 @@
 """The discovery API (FastAPI): exits, tailnets, sessions, operators, stats, health, the tailnets' policy
 documents (as their events carry them), and the mesh's mailbox of device announcements.
 
-Every refusal is JSON `{"error": reason}` with a 4xx status: bad query or path
+Every refusal is `octravpn.serving`'s JSON envelope with a 4xx status: bad query or path
 parameters are 400 (never FastAPI's 422 or a 500), unknown things 404.
 """
 
@@ -13,16 +13,13 @@ from collections.abc import Callable
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octravpn.chain.errors import ChainError
 from octravpn.indexer.models import (
     Announcement,
     Announcements,
     AnnouncementStored,
-    ErrorBody,
     Exit,
     ExitPage,
     Health,
@@ -43,7 +40,7 @@ from octravpn.indexer.rpc import JsonRpc
 from octravpn.protocol.announce import MailboxRead, SignedAnnouncement
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import RemoteProtocolError
-from octravpn.serving import BodyGuard, BodyLimits
+from octravpn.serving import Answer, BodyGuard, BodyLimits, ErrorBody, install_error_handlers
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 MAX_UINT256 = 2**256 - 1
@@ -96,25 +93,7 @@ def create_app(
     not_found = {404: {"model": ErrorBody, "description": "not in the index"}}
     v1 = APIRouter(prefix="/v1", responses=errors)
 
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.reason}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
-        first = detail[0] if detail else {"loc": [], "msg": "invalid"}
-        reason = f"invalid {'.'.join(first['loc'][1:]) or 'request'}: {first['msg']}"
-        return JSONResponse({"error": reason, "detail": detail}, status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        reason = "no such endpoint: see /docs or /openapi.json" if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse({"error": reason}, status_code=exc.status_code)
-
-    @app.exception_handler(ChainError)
-    async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
-        return JSONResponse({"error": f"the chain node is unavailable: {exc}"}, status_code=503)
+    install_error_handlers(app, {ApiError: Answer(), ChainError: Answer(503, "the chain node is unavailable: ")})
 
     def indexed_block() -> int:
         progress = queries.progress()

@@ -18,11 +18,6 @@ def amount(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-class ErrorBody(BaseModel):
-    error: str
-    detail: list[dict] | None = None
-
-
 class Exit(BaseModel):
     address: str
     endpoint: str

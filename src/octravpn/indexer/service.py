@@ -12,8 +12,7 @@ import threading
 
 import uvicorn
 
-from octravpn.chain.errors import ChainError
-from octravpn.errors import OctraVPNError
+from octravpn.errors import OctraVPNError, ServiceError
 from octravpn.indexer.api import ChainReader, create_app
 from octravpn.indexer.follower import Follower
 from octravpn.indexer.queries import Queries
@@ -22,8 +21,8 @@ from octravpn.serving import SignalSafeServer
 log = logging.getLogger("octravpn.indexer")
 
 
-class ServeError(OctraVPNError):
-    exit_code = 5
+class ServeError(ServiceError):
+    """The indexer cannot serve as configured (its address is taken, its chain unreadable)."""
 
 
 def serve(
@@ -85,6 +84,6 @@ def serve(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if failure:
-        if isinstance(failure[0], (OctraVPNError, ChainError)):
+        if isinstance(failure[0], OctraVPNError):
             raise failure[0]
         raise ServeError(f"the follower failed: {failure[0]!r}") from failure[0]

@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert, RpcUnreachable
-from octravpn.errors import OctraVPNError
+from octravpn.errors import ServiceError
 from octravpn.node import egress
 from octravpn.node.api import create_app
 from octravpn.node.handshake import ContractChainView, ExitIdentity, HandshakeService
@@ -57,10 +57,8 @@ log = logging.getLogger("octravpn.node")
 RETRY_SECONDS = 10.0
 
 
-class NodeError(OctraVPNError):
+class NodeError(ServiceError):
     """The exit cannot run as configured; the message says what to fix."""
-
-    exit_code = 5
 
 
 @dataclass(frozen=True, kw_only=True)

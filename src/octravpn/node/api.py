@@ -13,28 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Path, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from octravpn.chain.errors import ChainError
 from octravpn.node.handshake import BadRequest, HandshakeService
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.handshake import HandshakeRefused
-from octravpn.serving import BodyGuard, BodyLimits
+from octravpn.serving import Answer, BodyGuard, BodyLimits, ErrorBody, install_error_handlers
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError
 
 MAX_UINT256 = 2**256 - 1
 # The exit's requests are flat objects of a few hundred bytes.
 BODY_LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=8)
-
-
-class ErrorBody(BaseModel):
-    error: str
 
 
 def _body_schema(properties: dict, required: list[str]) -> dict:
@@ -88,31 +81,16 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
     async def in_thread(call, *args: Any) -> Any:
         return await run_in_threadpool(call, *args)
 
-    @app.exception_handler(HandshakeRefused)
-    async def refused(_: Request, exc: HandshakeRefused) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(ProtocolError)
-    async def invalid(_: Request, exc: ProtocolError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": f"bad request: {problems}"}, status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(ChainError)
-    async def chain_down(_: Request, exc: ChainError) -> JSONResponse:
-        return JSONResponse({"error": f"the exit cannot read the chain right now: {exc}"}, status_code=503)
-
-    @app.exception_handler(CommandError)
-    async def wireguard_failed(_: Request, exc: CommandError) -> JSONResponse:
-        # The exit's fault, not the client's: a retry redoes the same idempotent steps.
-        return JSONResponse({"error": f"the exit could not configure WireGuard: {exc}"}, status_code=503)
+    install_error_handlers(
+        app,
+        {
+            HandshakeRefused: Answer(),  # its own status
+            ProtocolError: Answer(400),
+            ChainError: Answer(503, "the exit cannot read the chain right now: "),
+            # The exit's fault, not the client's: a retry redoes the same idempotent steps.
+            CommandError: Answer(503, "the exit could not configure WireGuard: "),
+        },
+    )
 
     async def json_body(request: Request) -> object:
         try:
