@@ -19,10 +19,14 @@ one envelope (`octravpn.serving`).
         │                              an indexer (IndexerUnavailable), an exit agent that cannot serve
         └── DaemonUnavailable     8  no device daemon answers (daemon.localclient)
 
-Layers below these raise their own, and whoever calls them turns them into the above where they reach a person:
-`protocol` ProtocolError (LocalProtocolError, RemoteProtocolError: HandshakeRefused, WireFormatError),
-`acl` PolicyError, `wireguard` WireGuardError (CommandError, KeyFormatError, DumpFormatError, ConfigError of
-a WireGuard configuration).
+Layers below these raise their own, each from one root, and whoever calls them turns them into the above where
+they reach a person: `protocol.errors.ProtocolError` (LocalProtocolError for what we would send,
+RemoteProtocolError for what another party sent: HandshakeRefused, WireFormatError), `acl.errors.PolicyError`,
+`wireguard.errors.WireGuardError` (CommandError, KeyFormatError, DumpFormatError, WireGuardConfigError).
+The indexer's reducer refuses a history it cannot apply (UnknownEvent, InconsistentHistory), and the exit's
+store a transition its state machine does not allow (StoreError): bugs or a damaged database, never a
+person's input, so a service answers them as a 500 that names no internals; the one StoreError a client
+meets in normal use, a full address pool (PoolExhausted), is a 503 that says to try another exit.
 """
 
 

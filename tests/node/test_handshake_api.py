@@ -1,6 +1,7 @@
 """The exit's handshake API: good requests add a peer; bad ones get a 4xx and change nothing."""
 
 import ipaddress
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,22 +36,41 @@ def peers(host: FakeHost) -> dict[str, str]:
     return {key: peer["allowed"] for key, peer in host.interfaces["ovpn0"].peers.items()}
 
 
-@pytest.fixture
-def setup(tmp_path):
+def exit_api(tmp_path, tunnel_network: str = "10.77.0.0/24"):
     runner, chain, store = exit_host(), FakeChain(), NodeStore(tmp_path / "node.db")
     identity = ExitIdentity(
         operator=EXIT,
         wg_public_key=EXIT_KEYS.public,
         endpoint="198.51.100.7:51820",
         interface="ovpn0",
-        tunnel_network=ipaddress.ip_network("10.77.0.0/24"),
+        tunnel_network=ipaddress.ip_network(tunnel_network),
         dns=("10.77.0.1",),
     )
     service = HandshakeService(
         domain=DOMAIN, identity=identity, chain=chain, store=store, clock=lambda: NOW, peers=peer_set(runner, store)
     )
-    yield TestClient(create_app(service)), runner, chain, store
+    return TestClient(create_app(service)), runner, chain, store
+
+
+@pytest.fixture
+def setup(tmp_path):
+    client, runner, chain, store = exit_api(tmp_path)
+    yield client, runner, chain, store
     store.close()
+
+
+def test_a_full_exit_says_so_with_a_503_not_a_500(tmp_path):
+    # Before: the exhausted pool was an unanswered StoreError, a bare 500.
+    client, runner, chain, store = exit_api(tmp_path, "10.77.0.0/30")  # the exit's address and one client's
+    chain.sessions[10] = replace(chain.sessions[7])
+    try:
+        assert client.post("/v1/peers", json=_body()).status_code == 200
+        second = Keypair.from_private(b"\x67" * 32)
+        response = client.post("/v1/peers", json=_body(session_id=10, key=second.public))
+        assert response.status_code == 503 and "this exit is full" in response.json()["error"]
+        assert "try another exit" in response.json()["error"] and list(peers(runner)) == [CLIENT_KEYS.public_b64]
+    finally:
+        store.close()
 
 
 def test_opener_gets_a_peer_and_the_interface_details(setup):

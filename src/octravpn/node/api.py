@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from octravpn.chain.errors import ChainError
 from octravpn.node.handshake import BadRequest, HandshakeService
 from octravpn.node.receipts import ReceiptChannel
+from octravpn.node.store import PoolExhausted
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.handshake import HandshakeRefused
 from octravpn.serving import Answer, BodyGuard, BodyLimits, ErrorBody, install_error_handlers
@@ -69,7 +70,7 @@ def _errors(*statuses: int) -> dict:
         409: "replayed, settled or ended",
         413: "body too large",
         415: "not JSON",
-        503: "the exit cannot reach the chain or configure WireGuard",
+        503: "the exit cannot reach the chain or configure WireGuard, or is full",
     }
     return {status: {"model": ErrorBody, "description": reasons[status]} for status in statuses}
 
@@ -89,6 +90,7 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
             ChainError: Answer(503, "the exit cannot read the chain right now: "),
             # The exit's fault, not the client's: a retry redoes the same idempotent steps.
             CommandError: Answer(503, "the exit could not configure WireGuard: "),
+            PoolExhausted: Answer(503, "this exit is full: "),
         },
     )
 

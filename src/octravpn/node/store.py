@@ -103,6 +103,10 @@ class StoreError(RuntimeError):
     """The store refused an operation that would break its guarantees."""
 
 
+class PoolExhausted(StoreError):
+    """Every tunnel address is held by a live session: the exit is full until one is settled."""
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     session_id: int
@@ -247,7 +251,7 @@ class NodeStore:
                     )
                     self.db.execute("COMMIT")
                     return str(host)
-            raise StoreError(f"tunnel address pool {pool} is exhausted")
+            raise PoolExhausted(f"its tunnel address pool {pool} is exhausted: try another exit")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise

@@ -7,6 +7,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from octravpn.wireguard.errors import WireGuardError
 from octravpn.wireguard.keys import Keypair, encode_key
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -16,7 +17,7 @@ _INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.=+-]{1,15}$")
 _ENDPOINT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 
 
-class WireGuardConfigError(ValueError):
+class WireGuardConfigError(WireGuardError, ValueError):
     """A configuration value WireGuard would refuse."""
 
 

@@ -9,10 +9,11 @@ import ipaddress
 from dataclasses import dataclass
 
 from octravpn.wireguard.config import IPNetwork
+from octravpn.wireguard.errors import WireGuardError
 from octravpn.wireguard.keys import decode_key
 
 
-class DumpFormatError(ValueError):
+class DumpFormatError(WireGuardError, ValueError):
     """`wg show dump` printed something this parser does not understand."""
 
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from octravpn.wireguard.errors import WireGuardError
 
-class KeyFormatError(ValueError):
+
+class KeyFormatError(WireGuardError, ValueError):
     """A key string is not base64 of 32 bytes."""
 
 

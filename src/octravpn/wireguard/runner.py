@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from octravpn.wireguard.errors import WireGuardError
+
 # wireguard-go refuses to run where the kernel has WireGuard unless told to.
 USERSPACE_ENV = {"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
 
 
-class CommandError(RuntimeError):
+class CommandError(WireGuardError):
     def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
         self.argv, self.returncode, self.stderr = list(argv), returncode, stderr.strip()
         super().__init__(f"`{' '.join(argv)}` failed ({returncode}): {self.stderr or 'no output'}")
