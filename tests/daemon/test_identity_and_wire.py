@@ -6,7 +6,6 @@ import stat
 import pytest
 
 from octravpn.client.health import ExitHealth
-from octravpn.client.probe import checksum, echo_request
 from octravpn.daemon import identity
 from octravpn.daemon.wire import (
     UpRequest,
@@ -18,6 +17,7 @@ from octravpn.daemon.wire import (
     wallet_address,
 )
 from octravpn.errors import ConfigError
+from octravpn.host.icmp import checksum, echo_request
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 

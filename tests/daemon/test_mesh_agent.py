@@ -8,10 +8,11 @@ from eth_hash.auto import keccak
 
 from octravpn.chain.client import ChainEvent
 from octravpn.daemon.mesh import MeshAgent, MeshSettings
+from octravpn.host.dns import DNSManager
 from octravpn.mesh import policy_keeper
 from octravpn.protocol.announce import Announcement, SignedAnnouncement
 from octravpn.protocol.eip712 import Domain, sign
-from tests.mesh.test_host import Runner
+from tests.host.test_mesh_host import Runner
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 ALICE, DEVICE, BOB = (Account.from_key(bytes([i]) * 32) for i in (1, 2, 3))
@@ -84,8 +85,15 @@ def world(tmp_path):
 
     def make() -> MeshAgent:
         settings = MeshSettings(state_dir=tmp_path / "state", indexers=("http://indexer",), interface="m0")
+        dns = DNSManager(tmp_path / "resolv.conf", tmp_path / "state" / "dns.json")
         agent = MeshAgent(
-            settings, account=DEVICE, domain=DOMAIN, runner=Runner(), open_chain=lambda: chain, clock=lambda: clock[0]
+            settings,
+            account=DEVICE,
+            domain=DOMAIN,
+            runner=Runner(),
+            dns=dns,
+            open_chain=lambda: chain,
+            clock=lambda: clock[0],
         )
         agent.mailbox = agent.announcer.mailbox = Mailbox()
         agent.set_prefs(hostname="desk", dns=False)

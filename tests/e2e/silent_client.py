@@ -15,8 +15,9 @@ from octravpn import config
 from octravpn.chain.client import open_client
 from octravpn.client.connect import Connector
 from octravpn.client.receipts import ReceiptDesk
-from octravpn.client.state import Connection, HostChanges
-from octravpn.client.tunnel import HostNetwork, TunnelOptions, interface_config
+from octravpn.client.state import Connection
+from octravpn.host.dns import DNSManager
+from octravpn.host.tunnel import HostChanges, TunnelHost, TunnelOptions, interface_config
 from octravpn.wallet import Keystore
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import SubprocessRunner
@@ -31,7 +32,10 @@ def main() -> None:
     session_id = connector.open_session(located.address, None, 10**16, located.registered.price_per_mb).session_id
     keys = Keypair.generate()
     joined = connector.join(located, session_id, keys)
-    host = HostNetwork(SubprocessRunner(), TunnelOptions(interface=interface, kill_switch=False, accept_dns=False), ())
+    options = TunnelOptions(interface=interface, kill_switch=False, accept_dns=False)
+    scratch = tempfile.TemporaryDirectory()  # the receipts' evidence and the resolver's record (it has none to keep)
+    state_dir = Path(scratch.name)
+    host = TunnelHost(SubprocessRunner(), options, (), DNSManager(Path("/etc/resolv.conf"), state_dir / "dns.json"))
     changes = HostChanges(interface=interface)
     host.bring_up(
         changes,
@@ -58,7 +62,7 @@ def main() -> None:
         domain=connector.domain,
         leeway=10**6,
         loss_percent=10,
-        evidence_dir=Path(tempfile.mkdtemp()),
+        evidence_dir=state_dir,
     )
     print(json.dumps({"session_id": session_id}), flush=True)
     stop = []
@@ -72,6 +76,7 @@ def main() -> None:
     while not stop and time.monotonic() < deadline + 60:
         time.sleep(0.1)
     host.restore(changes)
+    scratch.cleanup()
 
 
 if __name__ == "__main__":

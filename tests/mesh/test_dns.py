@@ -14,15 +14,11 @@ from hypothesis import strategies as st
 
 from octravpn.mesh import dns
 from octravpn.mesh.dns import (
-    RESOLVER_ADDRESS,
     SUFFIX,
     Forward,
     NameServer,
     classify,
     forward_to,
-    is_ours,
-    nameservers,
-    resolv_conf,
 )
 
 NAMES = {"db": (ipaddress.ip_address("100.64.0.9"), ipaddress.ip_address("fd7a:7670:6e00::9"))}
@@ -71,16 +67,6 @@ def test_malformed_oversized_and_reply_packets_get_no_answer():
     assert answer(DNSRecord.question("a.example").pack() + b"\x00" * 600, NAMES, forward) is None
     response = DNSRecord.question(f"db.{SUFFIX}").reply().pack()
     assert answer(response, NAMES, forward) is None
-
-
-def test_the_resolver_configuration_it_writes_and_reads():
-    text = resolv_conf(["192.0.2.1"])
-    assert is_ours(text) and f"nameserver {RESOLVER_ADDRESS}" in text and f"search {SUFFIX}" in text
-    assert nameservers("nameserver 192.0.2.1\nnameserver fe80::1%eth0\n# nameserver 9.9.9.9\nnameserver bad\n") == [
-        "192.0.2.1",
-        "fe80::1",
-    ]
-    assert nameservers(text) == [] and not is_ours("nameserver 192.0.2.1\n")
 
 
 @settings(max_examples=500, deadline=None)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from octravpn.errors import ConfigError, UsageError
-from octravpn.mesh.host import MeshChanges
+from octravpn.host.mesh import MeshChanges
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
 from octravpn.mesh.state import MeshState, load_or_create_key
 
@@ -29,7 +29,7 @@ def test_the_state_round_trips_and_a_broken_file_is_named(tmp_path):
         hostname_since=5,
         expires=99,
         seen={"0xab": 3},
-        host=MeshChanges(interface="ovpn-mesh", rules=True, dns_backup="x"),
+        host=MeshChanges(interface="ovpn-mesh", rules=True, resolver_address="100.100.100.100"),
     )
     state.save(path)
     assert os.stat(path).st_mode & 0o777 == 0o600

@@ -123,9 +123,10 @@ def cleanup(
     interface, filter, rules and resolver) from its state. The session stays open on chain; a restarted daemon
     would have resumed it."""
     from octravpn.client.state import DaemonState
-    from octravpn.client.tunnel import restore
     from octravpn.daemon.run import single_instance
-    from octravpn.mesh.host import MeshHost
+    from octravpn.host.dns import give_back
+    from octravpn.host.mesh import MeshHost
+    from octravpn.host.tunnel import restore
     from octravpn.mesh.state import MeshState
     from octravpn.wireguard.runner import SubprocessRunner
 
@@ -134,11 +135,14 @@ def cleanup(
     try:
         path, mesh_path = state_dir / "state.json", state_dir / "mesh.json"
         state, mesh = DaemonState.load(path), MeshState.load(mesh_path)
+        resolver = give_back(state_dir / "dns.json")
         if state.host is None and mesh.host is None:
-            app_ctx.out.record({"restored": False, "state": str(path)}, title="nothing to undo")
+            app_ctx.out.record(
+                {"restored": resolver, "state": str(path)}, title="resolver restored" if resolver else "nothing to undo"
+            )
             return
         session = state.connection.session_id if state.connection else None
-        if mesh.host is not None:  # after a kill -9: the mesh's interface, filter, rules and resolver stayed
+        if mesh.host is not None:  # after a kill -9: the mesh's interface, filter, rules and resolver address stayed
             MeshHost(SubprocessRunner()).teardown(mesh.host)
             mesh.host = None
             mesh.save(mesh_path)

@@ -1,7 +1,7 @@
 """Joining an exit: find it on chain, open (or reuse) a session, and ask the exit to add our WireGuard key.
 
 `Connector` does the chain and handshake-API steps and nothing to the host's
-network (that is `octravpn.client.tunnel`). The exit's answer is checked
+network (that is `octravpn.host.tunnel`). The exit's answer is checked
 against the chain: plain HTTP is fine because only the WireGuard key the exit
 registered on chain can complete a handshake with us.
 """

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from octravpn.config import replace_file
 from octravpn.errors import ConfigError
+from octravpn.host.tunnel import HostChanges
 from octravpn.protocol.sessions import pay
 
 
@@ -50,17 +51,6 @@ class Connection:
     def figure(self) -> int:
         """The bytes this side confirms for the session: its last receipt, or what it measured if it signed none."""
         return self.signed_bytes if self.receipts_signed else self.measured_bytes
-
-
-@dataclass
-class HostChanges:
-    """What was done to the host's network, so it can be undone (also by a later daemon)."""
-
-    interface: str
-    routes: list[list[str]] = field(default_factory=list)
-    kill_switch_table: str | None = None
-    dns_file: str | None = None
-    dns_backup: str | None = None
 
 
 @dataclass
@@ -108,7 +98,7 @@ class DaemonState:
             known = {f.name for f in fields(cls)}
             state = cls(**{k: v for k, v in raw.items() if k in known})
             state.connection = Connection(**raw["connection"]) if raw.get("connection") else None
-            state.host = HostChanges(**raw["host"]) if raw.get("host") else None
+            state.host = _host_changes(raw["host"]) if raw.get("host") else None
             state.ending = [Ending(**e) for e in raw.get("ending", [])]
         except (TypeError, AttributeError) as exc:
             raise ConfigError(
@@ -116,3 +106,8 @@ class DaemonState:
                 "to restore the network from it, or remove it"
             ) from exc
         return state
+
+
+def _host_changes(raw: dict) -> HostChanges:
+    known = {f.name for f in fields(HostChanges)}
+    return HostChanges(**{k: v for k, v in raw.items() if k in known})  # the resolver's backup moved to host.dns

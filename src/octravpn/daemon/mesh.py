@@ -29,25 +29,21 @@ from eth_account.signers.local import LocalAccount
 from octravpn.acl import DeviceFilter, Resolver, compile_device
 from octravpn.chain.errors import ChainError
 from octravpn.errors import StateError, UsageError
+from octravpn.host.dns import DNSManager
+from octravpn.host.icmp import echo
+from octravpn.host.mesh import MeshChanges, MeshHost, local_addresses
+from octravpn.host.uplink import MESH_FWMARK
 from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
 from octravpn.mesh.announcer import Announcer
 from octravpn.mesh.chainfeed import ChainFeed
-from octravpn.mesh.dns import RESOLVER_ADDRESS, SUFFIX, NameServer, nameservers
-from octravpn.mesh.host import (
-    MESH_FWMARK,
-    MeshChanges,
-    MeshHost,
-    give_back_resolver,
-    local_addresses,
-    remove_resolver_address,
-)
+from octravpn.mesh.dns import RESOLVER_ADDRESS, SUFFIX, NameServer
 from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
 from octravpn.mesh.netmap import NetMap, build_netmap, take_announcements
 from octravpn.mesh.observe import Observer
 from octravpn.mesh.paths import Attempt
-from octravpn.mesh.ping import echo
+from octravpn.mesh.peerapi import PEER_PORT
 from octravpn.mesh.policy_keeper import PolicyKeeper, parsed_or_none
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
 from octravpn.mesh.relay import RELAY_PORT, RelayServer
@@ -73,7 +69,6 @@ class MeshSettings:
     interface: str = "ovpn-mesh"
     port: int = 41641
     relay_port: int = RELAY_PORT
-    dns_file: Path = Path("/etc/resolv.conf")
     step_seconds: float = 1.0
 
     @property
@@ -97,6 +92,7 @@ class MeshAgent:
         account: LocalAccount,
         domain: Domain,
         runner: CommandRunner,
+        dns: DNSManager,
         open_chain: Callable[[], object],
         tunnels: Callable[[], frozenset[str]] = frozenset,
         on_change: Callable[[], None] = lambda: None,
@@ -107,6 +103,7 @@ class MeshAgent:
         self.me = account.address.lower()
         self.domain = domain
         self.host = MeshHost(runner)
+        self.dns = dns
         self.runner = runner
         self.open_chain = open_chain
         self.tunnels = tunnels  # the exit tunnel's interface: not where peers reach this device
@@ -135,7 +132,6 @@ class MeshAgent:
         self.relay_server: RelayServer | None = None
         self.relaying = RelayClient(account=account, domain=domain)  # peers reached through a relay
         self.name_server: NameServer | None = None
-        self.exit_dns: tuple[str, ...] | None = None  # the exit's DNS servers while a session uses them
         self.fetch_errors: dict[str, str] = {}
         self.built: tuple | None = None  # (inputs digest, netmap, filter, policy resolver or None)
         self.view: dict = {"state": "starting"}
@@ -389,7 +385,7 @@ class MeshAgent:
             self._save()
         prefix6 = V6_PREFIX.network_address + ((netmap.tailnet_id & 0xFFFF) << 64)
         routes = (V4_NETWORK, ipaddress.ip_network(f"{prefix6}/64"))
-        self.host.apply(self.state.host, config, device_filter, routes, self._save)
+        self.host.apply(self.state.host, config, device_filter, routes, self._save, services=(PEER_PORT,))
         self.observer.serve(str(netmap.network.device(self.me).addresses[0]))
         self._run_relay(netmap.tailnet_id)
         self._answer_names()
@@ -489,20 +485,21 @@ class MeshAgent:
             return
         if self.name_server is None:
             try:
-                self.host.add_resolver_address(self.state.host, self._save)
-                self.name_server = NameServer(self._names_now, self._upstream)
+                self.host.add_resolver_address(self.state.host, RESOLVER_ADDRESS, self._save)
+                self.name_server = NameServer(self._names_now, self.dns.upstream)
             except (OSError, CommandError) as exc:
                 log.warning("cannot answer names: %s", exc)
                 return
-        self.host.take_resolver(self.state.host, self.settings.dns_file, self._upstream(), self._save)
+        self.dns.update(resolver=RESOLVER_ADDRESS, search=(SUFFIX,))  # again: a DHCP client may have rewritten it
 
     def _stop_names(self) -> None:
         if self.name_server is not None:
             self.name_server.close()
             self.name_server = None
-        if self.state.host is not None and (self.state.host.dns_file or self.state.host.resolver_address):
-            give_back_resolver(self.state.host)
-            remove_resolver_address(self.runner, self.state.host)
+        if self.dns.config.resolver is not None:
+            self.dns.update(resolver=None, search=())
+        if self.state.host is not None and self.state.host.resolver_address:
+            self.host.remove_resolver_address(self.state.host)
             self._save()
 
     def _names_now(self) -> dict[str, tuple]:
@@ -516,13 +513,6 @@ class MeshAgent:
             for key, peer in netmap.peers.items()
             if peer.named and (key in device_filter.peers or key == self.me)
         }
-
-    def _upstream(self) -> list[str]:
-        """Where other names go: the exit's servers during a session that uses them, else the host's own."""
-        if self.exit_dns:
-            return list(self.exit_dns)
-        backup = self.state.host.dns_backup if self.state.host else None
-        return nameservers(backup or "")
 
     def _stop_relay(self) -> None:
         if self.relay_server is not None:
@@ -575,7 +565,7 @@ class MeshAgent:
                 netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relaying.relayed.items()}
             ),
             "relay": self.relay_server.shown() if self.relay_server else None,
-            "dns": {"resolver": RESOLVER_ADDRESS, "suffix": SUFFIX, "upstream": self._upstream()}
+            "dns": {"resolver": RESOLVER_ADDRESS, "suffix": SUFFIX, "upstream": self.dns.upstream()}
             if self.name_server
             else None,
             "relay_errors": self.relaying.errors_by_name(netmap),

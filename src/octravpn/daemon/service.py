@@ -35,15 +35,16 @@ from octravpn.client.connect import Connector, Joined, Located, Terms, join, lea
 from octravpn.client.discovery import IndexerClient, IndexerUnavailable, choose_exit
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.health import ExitHealth
-from octravpn.client.probe import send_echo
 from octravpn.client.receipts import ReceiptDesk
-from octravpn.client.state import Connection, DaemonState, Ending, HostChanges
-from octravpn.client.tunnel import HostNetwork, TunnelOptions, interface_config
+from octravpn.client.state import Connection, DaemonState, Ending
 from octravpn.config import Network
 from octravpn.daemon import snapshot
 from octravpn.daemon.mesh import MeshAgent, MeshSettings
 from octravpn.daemon.wire import UpRequest
 from octravpn.errors import OctraVPNError, StateError, UsageError
+from octravpn.host.dns import DNSManager
+from octravpn.host.icmp import send_echo
+from octravpn.host.tunnel import HostChanges, TunnelHost, TunnelOptions, control_bypass, interface_config, restore
 from octravpn.protocol import Device, sign
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import ProtocolError
@@ -143,7 +144,8 @@ class Daemon:
         self.version = 0
         self.shown: dict = {}  # the last snapshot, served by `status`
         self.session: Session | None = None
-        self.host: HostNetwork | None = None
+        self.host: TunnelHost | None = None
+        self.dns = DNSManager(settings.dns_file, settings.state_dir / "dns.json")
         self._chain: OctraVPN | None = None
         self._connector: Connector | None = None
         self.asset: tuple[int, str] | None = None  # (decimals, symbol) once the chain answered
@@ -160,11 +162,11 @@ class Daemon:
                 indexers=settings.indexers,
                 interface=settings.mesh_interface,
                 port=settings.mesh_port,
-                dns_file=settings.dns_file,
             ),
             account=account,
             domain=self.domain,
             runner=runner,
+            dns=self.dns,
             open_chain=open_chain,
             tunnels=self._tunnels,
             on_change=self.publish,
@@ -182,9 +184,8 @@ class Daemon:
                 self.session = self._session_for(state.connection, UpRequest.from_json(state.prefs))
                 log.info("resuming session %d through %s", state.connection.session_id, state.connection.exit)
             elif state.host is not None:  # a connection that was being taken down when the daemon stopped
-                from octravpn.client.tunnel import restore
-
                 restore(self.runner, state.host)
+                self.dns.update(servers=())
                 state.host, state.status = None, "down"
             self._changed()
 
@@ -332,9 +333,7 @@ class Daemon:
             dns=list(joined.dns),
         )
 
-    def _host_network(self, request: UpRequest) -> HostNetwork:
-        from octravpn.client.tunnel import control_bypass
-
+    def _host_network(self, request: UpRequest) -> TunnelHost:
         urls = list(self.settings.network.rpc_urls)
         urls += [u for u in (request.indexer, *self.settings.indexers) if u]
         control = tuple(b for b in (control_bypass(u, self.resolve) for u in urls) if b is not None)
@@ -342,11 +341,9 @@ class Daemon:
             interface=request.interface,
             kill_switch=request.kill_switch,
             accept_dns=request.accept_dns,
-            dns_file=self.settings.dns_file,
             mesh_interface=self.settings.mesh_interface,
-            dns_by_mesh=self.mesh.resolving,
         )
-        return HostNetwork(self.runner, options, control)
+        return TunnelHost(self.runner, options, control, self.dns)
 
     def _session_for(self, connection: Connection, request: UpRequest) -> Session:
         desk = ReceiptDesk(
@@ -418,12 +415,11 @@ class Daemon:
         return None
 
     def _restore_host(self) -> None:
-        from octravpn.client.tunnel import restore
-
         with self.lock:
             changes = self.state.host
         if changes is not None:
             restore(self.runner, changes)
+            self.dns.update(servers=())
             with self.lock:
                 self.state.host = None
                 self._changed()
@@ -482,10 +478,7 @@ class Daemon:
                 else:
                     self.host.kill_switch_off(host)
             if after.accept_dns != before.accept_dns:
-                if after.accept_dns:
-                    self.host.set_dns(host, tuple(connection.dns))
-                else:
-                    self.host.dns_off(host)
+                self.host.use_exit_dns(tuple(connection.dns))
             meter = self.session.desk.meter
             meter.leeway, meter.loss_percent = int(after.leeway_mb * BYTES_PER_MB), after.loss_percent
             with self.lock:
@@ -806,9 +799,6 @@ class Daemon:
         held."""
         self._save()
         session = self.session
-        prefs = self.state.prefs
-        connected = session is not None and prefs is not None and UpRequest.from_json(prefs).accept_dns
-        self.mesh.exit_dns = tuple(session.connection.dns) if connected and session.connection.dns else None
         built = snapshot.build(
             self.state,
             snapshot.Identity(

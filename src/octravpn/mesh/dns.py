@@ -119,31 +119,6 @@ def servfail(record: DNSRecord) -> bytes:
     return bytes(reply.pack())
 
 
-def resolv_conf(servers: list[str]) -> str:
-    """The host's resolver configuration while the mesh answers names."""
-    return (
-        f"# written by octravpnd for the mesh's names; the usual servers: {' '.join(servers) or 'none'}\n"
-        f"nameserver {RESOLVER_ADDRESS}\nsearch {SUFFIX}\noptions edns0 trust-ad\n"
-    )
-
-
-def is_ours(text: str) -> bool:
-    return text.startswith("# written by octravpnd for the mesh's names")
-
-
-def nameservers(text: str) -> list[str]:
-    """The `nameserver` addresses of a resolv.conf (not our own)."""
-    found = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "nameserver" and parts[1] != RESOLVER_ADDRESS:
-            try:
-                found.append(str(ipaddress.ip_address(parts[1].split("%")[0])))
-            except ValueError:
-                continue
-    return found
-
-
 def forward_to(
     servers: list[str], record: DNSRecord, *, timeout: float | None = None, port: int | None = None
 ) -> bytes | None:

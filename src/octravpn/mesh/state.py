@@ -11,7 +11,7 @@ from pathlib import Path
 
 from octravpn.config import replace_file
 from octravpn.errors import ConfigError
-from octravpn.mesh.host import MeshChanges
+from octravpn.host.mesh import MeshChanges
 from octravpn.mesh.prefs import MeshPrefs
 from octravpn.wireguard.keys import Keypair, decode_key, encode_key
 

@@ -1,4 +1,4 @@
-"""The client host's network while connected: routes, kill switch and DNS.
+"""The host's routes and kill switch while an exit tunnel carries its traffic.
 
 All traffic goes through the tunnel: two /1 routes cover the whole IPv4
 space without replacing the default route (so restoring is deleting them),
@@ -10,8 +10,8 @@ outside the tunnel, except WireGuard's packets to the exit's endpoint and the
 exit's API port, and the control plane's (the chain RPC, an indexer), which a
 failover needs while the old exit is gone, and the tailnet mesh: what goes
 into its interface, and its own encrypted packets to its peers (marked, see
-`mesh.host`). Other IPv6 is dropped: the tunnel carries IPv4. It stays loaded if the daemon dies, so nothing leaks until
-`octravpn down`.
+`host.uplink`). Other IPv6 is dropped: the tunnel carries IPv4. It stays loaded if the daemon dies, so nothing
+leaks until `octravpn down`.
 Rendering is pure; `apply`/`remove` run the commands.
 """
 
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from octravpn.mesh.host import EXIT_RESOLV_MARK, MESH_FWMARK
+from octravpn.host.uplink import MESH_FWMARK
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 SPLIT_DEFAULT = ("0.0.0.0/1", "128.0.0.0/1")
@@ -145,26 +144,3 @@ def remove_kill_switch(runner: CommandRunner, table: str) -> bool:
     except CommandError:
         return False
     return True
-
-
-# ----------------------------------------------------------------- DNS
-
-
-def resolv_conf(servers: tuple[str, ...]) -> str:
-    return f"{EXIT_RESOLV_MARK}; restored by `octravpn down`\n" + "".join(
-        f"nameserver {server}\n" for server in servers
-    )
-
-
-def set_dns(path: Path, servers: tuple[str, ...]) -> str:
-    """Point the resolver at `servers`; returns the previous file to restore.
-    Written in place, because /etc/resolv.conf is often a bind mount or symlink target."""
-    previous = path.read_text() if path.exists() else ""
-    with path.open("w") as handle:
-        handle.write(resolv_conf(servers))
-    return previous
-
-
-def restore_dns(path: Path, previous: str) -> None:
-    with path.open("w") as handle:
-        handle.write(previous)

@@ -1,13 +1,14 @@
-"""The client host's routes, kill switch and DNS, with scripted commands."""
+"""The exit connection's side of the host: routes, kill switch and its state, with scripted commands."""
 
 import json
 
 import pytest
 
-from octravpn.client import network
-from octravpn.client.state import Connection, DaemonState, Ending, HostChanges
-from octravpn.client.tunnel import HostNetwork, TunnelOptions, restore
+from octravpn.client.state import Connection, DaemonState, Ending
 from octravpn.errors import ConfigError
+from octravpn.host import routing as network
+from octravpn.host.dns import DNSManager
+from octravpn.host.tunnel import HostChanges, TunnelHost, TunnelOptions, restore
 from octravpn.wireguard.runner import CommandError, FakeRunner
 
 ROUTING = network.TunnelRouting(
@@ -55,24 +56,11 @@ def test_a_local_rpc_needs_no_route():
     assert network.gateway_route(runner, "127.0.0.1") == []
 
 
-def test_dns_is_replaced_in_place_and_restored(tmp_path):
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 192.0.2.1\nsearch lan\n")
-    previous = network.set_dns(resolv, ("203.0.113.53",))
-    assert "nameserver 203.0.113.53\n" in resolv.read_text() and "192.0.2.1" not in resolv.read_text()
-    network.restore_dns(resolv, previous)
-    assert resolv.read_text() == "nameserver 192.0.2.1\nsearch lan\n"
-
-
-def test_restoring_works_from_the_state_file_alone(tmp_path):
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 203.0.113.53\n")
+def test_restoring_works_from_the_state_file_alone():
     changes = HostChanges(
         interface="ovpn0",
         routes=[["0.0.0.0/1", "dev", "ovpn0"], ["128.0.0.0/1", "dev", "ovpn0"]],
         kill_switch_table="octravpn_ks_ovpn0",
-        dns_file=str(resolv),
-        dns_backup="nameserver 192.0.2.1\n",
     )
     # The interface is already gone (its routes with it): every step still runs, none fails.
     runner = FakeRunner(
@@ -85,8 +73,7 @@ def test_restoring_works_from_the_state_file_alone(tmp_path):
     commands = [argv for argv, _ in runner.calls]
     assert commands[0] == ["nft", "delete", "table", "inet", "octravpn_ks_ovpn0"]
     assert ["ip", "route", "del", "128.0.0.0/1", "dev", "ovpn0"] in commands
-    assert resolv.read_text() == "nameserver 192.0.2.1\n"
-    assert changes.routes == [] and changes.kill_switch_table is None and changes.dns_file is None
+    assert changes.routes == [] and changes.kill_switch_table is None
 
 
 def test_the_state_file_round_trips(tmp_path):
@@ -123,14 +110,15 @@ def test_a_damaged_state_file_says_how_to_recover(tmp_path):
         DaemonState.load(tmp_path / "state.json")
 
 
-def test_a_control_plane_address_keeps_every_port_in_one_bypass():
-    host = HostNetwork(
+def test_a_control_plane_address_keeps_every_port_in_one_bypass(tmp_path):
+    host = TunnelHost(
         FakeRunner(),
         TunnelOptions(interface="ovpn0"),
         (
             network.Bypass(address="10.254.0.1", tcp_ports=(8545,)),
             network.Bypass(address="10.254.0.1", tcp_ports=(8787,)),
         ),
+        DNSManager(tmp_path / "resolv.conf", tmp_path / "dns.json"),
     )
     routing = host.routing("198.51.100.2:51820")
     assert routing.bypasses == (

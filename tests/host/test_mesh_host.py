@@ -1,12 +1,12 @@
-"""The mesh on the host: the filter before the peers, the uplink rules, the resolver taken and given back, and
+"""The mesh on the host: the filter before the peers, the uplink rules, the name server's address, and
 everything undone by teardown (commands recorded, answers scripted)."""
 
 import ipaddress
 import json
 
 from octravpn.acl.compile import DeviceFilter
-from octravpn.mesh.dns import resolv_conf
-from octravpn.mesh.host import MESH_FWMARK, MeshChanges, MeshHost, local_addresses
+from octravpn.host.mesh import MeshChanges, MeshHost, local_addresses
+from octravpn.host.uplink import MESH_FWMARK
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.keys import Keypair
 from octravpn.wireguard.runner import CommandError
@@ -73,19 +73,15 @@ def test_the_filter_is_loaded_before_the_peers_then_routes_and_uplink_rules(tmp_
     assert not changes.filter_loaded and not changes.rules
 
 
-def test_the_resolver_is_taken_given_back_and_taken_again_after_someone_rewrote_it(tmp_path):
-    resolv, runner = tmp_path / "resolv.conf", Runner()
-    resolv.write_text("nameserver 192.0.2.1\n")
-    changes, host = MeshChanges(interface="m0"), MeshHost(runner)
-    host.add_resolver_address(changes, lambda: None)
-    host.take_resolver(changes, resolv, ["192.0.2.1"], lambda: None)
-    assert resolv.read_text() == resolv_conf(["192.0.2.1"]) and changes.dns_backup == "nameserver 192.0.2.1\n"
-    resolv.write_text("nameserver 198.51.100.53\n")  # a DHCP client wrote its own
-    host.take_resolver(changes, resolv, ["198.51.100.53"], lambda: None)
-    assert resolv.read_text().startswith("# written by octravpnd") and changes.dns_backup.endswith("100.53\n")
+def test_the_name_servers_address_is_put_on_loopback_once_and_taken_off_by_teardown():
+    runner = Runner()
+    changes, host, saved = MeshChanges(interface="m0"), MeshHost(runner), []
+    host.add_resolver_address(changes, "100.100.100.100", lambda: saved.append(1))
+    host.add_resolver_address(changes, "100.100.100.100", lambda: saved.append(1))
+    assert runner.ran.count(["ip", "addr", "add", "100.100.100.100/32", "dev", "lo"]) == 1 and saved == [1]
+    assert MeshChanges.from_json(changes.to_json()) == changes
     host.teardown(changes)
-    assert resolv.read_text() == "nameserver 198.51.100.53\n" and changes.dns_file is None
-    assert ["ip", "addr", "del", "100.100.100.100/32", "dev", "lo"] in runner.ran
+    assert ["ip", "addr", "del", "100.100.100.100/32", "dev", "lo"] in runner.ran and changes.resolver_address is None
 
 
 def test_the_endpoints_are_the_hosts_own_global_addresses_not_its_tunnels():
