@@ -141,7 +141,7 @@ account = Keystore(settings.keystore_dir).unlock("bob", {PASSWORD!r})
 connector = Connector(client=open_client(network, account), account=account)
 located = connector.locate(connector.client.endpoint_at(0))
 for _ in range({count}):
-    sid = connector.open_session(located.address, None, 10**15, located.registered.price_per_mb).session_id
+    sid = connector.open_session(located.address, None, 10**15, located.price_per_mb).session_id
     connector.join(located, sid, Keypair.generate())
 """
     subprocess.run(

@@ -56,6 +56,14 @@ class FakeChain:
     def asset_decimals(self) -> int:
         return 18
 
+    def block_number(self) -> int:  # the mesh's feed: no mesh events on this chain
+        self._check()
+        return 0
+
+    def events(self, first: int, last: int) -> list:
+        self._check()
+        return []
+
     def asset_symbol(self) -> str:
         return "ETH"
 

@@ -92,7 +92,7 @@ def world(tmp_path):
             domain=DOMAIN,
             runner=Runner(),
             dns=dns,
-            open_chain=lambda: chain,
+            chain=lambda: chain,
             clock=lambda: clock[0],
         )
         agent.mailbox = agent.announcer.mailbox = Mailbox()
@@ -232,16 +232,16 @@ def test_as_a_relay_it_pairs_only_roster_devices_the_policy_lets_talk(world):
     agent = world.make()
     _step(world, agent)
     me, alice = DEVICE.address.lower(), ALICE.address.lower()
-    assert agent._relay_allowed(me, alice) is None  # members reach each other on port 22
+    assert agent.relay.allowed(me, alice) is None  # members reach each other on port 22
     outsider = Account.from_key(b"\x09" * 32).address.lower()
-    assert "roster" in agent._relay_allowed(me, outsider)
+    assert "roster" in agent.relay.allowed(me, outsider)
     world.chain.add("TailnetAclUpdated", tailnet_id=0, document=b'{"acls": []}')
     _step(world, agent)
-    assert "policy does not let" in agent._relay_allowed(me, alice)
+    assert "policy does not let" in agent.relay.allowed(me, alice)
 
 
 def test_ping_says_what_is_wrong_before_it_sends_anything(world):
-    from octravpn.daemon.mesh import MeshUnavailable
+    from octravpn.daemon.mesh_view import MeshUnavailable
     from octravpn.errors import UsageError
 
     agent = world.make()

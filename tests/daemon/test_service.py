@@ -5,7 +5,7 @@ import pytest
 
 from octravpn.client import exit_api
 from octravpn.config import Network
-from octravpn.daemon import service
+from octravpn.daemon import dialing, exit, service, settling
 from octravpn.daemon.service import Conflict, Daemon, DaemonSettings, NotRegistered
 from octravpn.daemon.wire import UpRequest
 from octravpn.protocol import Receipt, recover
@@ -58,10 +58,16 @@ def world(tmp_path, monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(service, "IndexerClient", Indexer)
-    monkeypatch.setattr(service, "send_echo", lambda address, interface, seq: probes.append((address, interface)))
-    monkeypatch.setattr(service.time, "sleep", lambda seconds: clock.__setattr__("now", clock.now + seconds))
+    monkeypatch.setattr(dialing, "IndexerClient", Indexer)
+    monkeypatch.setattr(exit, "send_echo", lambda address, interface, seq: probes.append((address, interface)))
+    monkeypatch.setattr(settling.time, "sleep", lambda seconds: clock.__setattr__("now", clock.now + seconds))
     (tmp_path / "resolv.conf").write_text("nameserver 192.0.2.1\n")
+
+    opened = []
+
+    def open_chain():
+        opened.append(1)
+        return chain
 
     def daemon() -> Daemon:
         settings = DaemonSettings(
@@ -71,7 +77,7 @@ def world(tmp_path, monkeypatch):
             indexers=("http://10.254.0.1:8787",),
         )
         made = Daemon(
-            settings, account=DEVICE, runner=host, open_chain=lambda: chain, resolve=lambda name: name, clock=clock
+            settings, account=DEVICE, runner=host, open_chain=open_chain, resolve=lambda name: name, clock=clock
         )
         made.start()
         return made
@@ -80,6 +86,7 @@ def world(tmp_path, monkeypatch):
         pass
 
     w = World()
+    w.opened = opened
     w.host, w.chain, w.clock, w.exits, w.indexer, w.probes, w.daemon, w.tmp = (
         host,
         chain,
@@ -303,12 +310,12 @@ def test_a_chain_outage_is_said_with_its_start_retried_with_backoff_and_cleared(
     assert "no answer within the RPC timeout" in status["chain"]["error"]
     waits = []
     for _ in range(5):
-        waits.append(daemon.chain_next_poll - world.clock.now)
-        world.clock.now = daemon.chain_next_poll
+        waits.append(daemon.chain_loop.backoff.next_at - world.clock.now)
+        world.clock.now = daemon.chain_loop.backoff.next_at
         daemon.chain_step()
     assert waits == [5.0, 10.0, 20.0, 30.0, 30.0]
     world.chain.down = False
-    world.clock.now = daemon.chain_next_poll
+    world.clock.now = daemon.chain_loop.backoff.next_at
     daemon.chain_step()
     assert daemon.status()["chain"] == {"reachable": True, "error": None, "unreachable_since": None}
     assert daemon.status()["status"] == "connected"  # the tunnel never depended on it
@@ -413,3 +420,43 @@ def test_an_exit_that_refuses_is_there_and_is_not_failed_over(world, monkeypatch
     world.exits.call = original
     _tick(world, daemon)
     assert daemon.status()["last_error"] is None
+
+
+def test_the_connection_the_chain_loop_and_the_mesh_share_one_chain_client(world):
+    daemon = world.daemon()
+    _up(daemon)
+    daemon.chain_step()
+    daemon.mesh.step()
+    assert len(world.opened) == 1
+
+
+def test_a_rejoin_needs_neither_the_chain_nor_an_indexer(world):
+    daemon = world.daemon()
+    _up(daemon)
+    world.chain.down = True
+    world.host.run(["ip", "link", "del", "dev", IFACE])
+    _tick(world, daemon)
+    assert (
+        daemon.status()["status"] == "connected" and daemon.counters["rejoins"] == 1 and IFACE in world.host.interfaces
+    )
+
+
+def test_a_daemon_stopped_in_the_middle_of_down_finishes_it_when_it_starts(world):
+    daemon = world.daemon()
+    _up(daemon)
+
+    def killed():
+        raise KeyboardInterrupt  # the daemon is killed while it tells the exit it leaves
+
+    daemon.exit._leave_exit = killed
+    with pytest.raises(KeyboardInterrupt):
+        daemon.down(settle_wait=0)
+    assert service.DaemonState.load(daemon.settings.state_path).status == "disconnecting"
+    again = world.daemon()
+    status = again.status()
+    assert (
+        status["status"] == "down" and status["ending"][0]["session"] == 0 and status["ending"][0]["reason"] == "down"
+    )
+    assert world.host.interfaces == {} and world.host.tables == {}
+    assert (world.tmp / "resolv.conf").read_text() == "nameserver 192.0.2.1\n"
+    _up(again)  # and it can go up again

@@ -29,7 +29,7 @@ def main() -> None:
     account = Keystore(settings.keystore_dir).unlock("bob", password)
     connector = Connector(client=open_client(settings.network(), account), account=account)
     located = connector.locate(exit_address)
-    session_id = connector.open_session(located.address, None, 10**16, located.registered.price_per_mb).session_id
+    session_id = connector.open_session(located.address, None, 10**16, located.price_per_mb).session_id
     keys = Keypair.generate()
     joined = connector.join(located, session_id, keys)
     options = TunnelOptions(interface=interface, kill_switch=False, accept_dns=False)
@@ -49,7 +49,7 @@ def main() -> None:
         exit=located.address,
         tailnet_id=0,
         deposit=10**16,
-        price_per_mb=located.registered.price_per_mb,
+        price_per_mb=located.price_per_mb,
         exit_endpoint=located.endpoint,
         receipt_signer=located.receipt_signer,
         exit_wg_pubkey="",

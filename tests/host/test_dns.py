@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from octravpn.client.state import DaemonState
+from octravpn.daemon.state import DaemonState
 from octravpn.host.dns import DNSConfig, DNSManager, give_back, is_ours, nameservers, resolver_config
 
 ORIGINAL = "nameserver 192.0.2.1\nsearch lan\n"

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from octravpn.client.state import Connection, DaemonState, Ending
+from octravpn.client.state import Connection, Ending
+from octravpn.daemon.state import DaemonState
 from octravpn.errors import ConfigError
 from octravpn.host import routing as network
 from octravpn.host.dns import DNSManager
@@ -106,7 +107,7 @@ def test_the_state_file_round_trips(tmp_path):
 
 def test_a_damaged_state_file_says_how_to_recover(tmp_path):
     (tmp_path / "state.json").write_text('{"connection": {"session_id": 1}}')
-    with pytest.raises(ConfigError, match="daemon cleanup"):
+    with pytest.raises(ConfigError, match="is damaged.*move it away"):
         DaemonState.load(tmp_path / "state.json")
 
 

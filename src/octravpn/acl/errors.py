@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    from octravpn.acl.hujson import Position
+
+@dataclass(frozen=True)
+class Position:
+    """Where in a policy document: 1-based line and column."""
+
+    line: int
+    column: int
 
 
 class PolicyError(ValueError):

@@ -9,17 +9,9 @@ position is their container's `where`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from octravpn.acl.errors import PolicyError
+from octravpn.acl.errors import PolicyError, Position
 
 MAX_DEPTH = 64  # nesting a policy file needs is under 10; this bounds the recursion on hostile input
-
-
-@dataclass(frozen=True)
-class Position:
-    line: int
-    column: int
 
 
 class Text(str):

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from octravpn.acl import hujson
-from octravpn.acl.errors import PolicyError
-from octravpn.acl.hujson import Array, Object, Position, Text
+from octravpn.acl.errors import PolicyError, Position
+from octravpn.acl.hujson import Array, Object, Text
 
 TCP, UDP, ICMP, ICMPV6, SCTP = 6, 17, 1, 58, 132
 DEFAULT_PROTOCOLS = frozenset({TCP, UDP, ICMP, ICMPV6})  # what a rule without "proto" allows, as Tailscale does

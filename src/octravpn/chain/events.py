@@ -95,3 +95,17 @@ class EventDecoder:
             log["transactionHash"],
             int(log["logIndex"], 16),
         )
+
+
+def tailnet_membership(events, tailnet_id: int) -> tuple[list[str], list[str]]:
+    """A tailnet's members and exits, from the contract's events in chain order (it cannot enumerate them)."""
+    members: dict[str, bool] = {}
+    exits: dict[str, bool] = {}
+    for event in events:
+        if event.args.get("tailnet_id") != tailnet_id:
+            continue
+        if event.name in ("TailnetMemberAdded", "TailnetMemberRemoved"):
+            members[event.args["member"]] = event.name == "TailnetMemberAdded"
+        elif event.name in ("TailnetExitConfigured", "TailnetExitRemoved"):
+            exits[event.args["exit_addr"]] = event.name == "TailnetExitConfigured"
+    return [m for m, on in members.items() if on], [e for e, on in exits.items() if on]

@@ -71,9 +71,9 @@ def check(
     members = frozenset()
     warnings = list(policy.warnings)
     if tailnet_id is not None:
-        from octravpn.cli.tailnet import membership
+        from octravpn.chain.events import tailnet_membership
 
-        members = frozenset(m.lower() for m in membership(app_ctx.client(signer=False), tailnet_id)[0])
+        members = frozenset(m.lower() for m in tailnet_membership(app_ctx.client(signer=False).events(), tailnet_id)[0])
         named = {
             alias.name
             for rule in policy.rules

@@ -122,8 +122,9 @@ def cleanup(
     """With the daemon stopped: undo its changes to the network (interface, routes, kill switch, DNS, and the mesh's
     interface, filter, rules and resolver) from its state. The session stays open on chain; a restarted daemon
     would have resumed it."""
-    from octravpn.client.state import DaemonState
+    from octravpn.daemon.connection import Status
     from octravpn.daemon.run import single_instance
+    from octravpn.daemon.state import DaemonState
     from octravpn.host.dns import give_back
     from octravpn.host.mesh import MeshHost
     from octravpn.host.tunnel import restore
@@ -148,7 +149,7 @@ def cleanup(
             mesh.save(mesh_path)
         if state.host is not None:
             restore(SubprocessRunner(), state.host)
-            state.host, state.status, state.prefs, state.connection = None, "down", None, None
+            state.host, state.status, state.prefs, state.connection = None, Status.DOWN, None, None
             state.last_error = f"cleaned up by `octravpn daemon cleanup`; session {session} was left open on chain"
             state.save(path)
         app_ctx.out.record({"restored": True, "session_left_open": session}, title="network restored")

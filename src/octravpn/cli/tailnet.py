@@ -8,6 +8,7 @@ import typer
 from eth_hash.auto import keccak
 
 from octravpn.addresses import parse_address
+from octravpn.chain.events import tailnet_membership
 from octravpn.cli.acl import checked_policy
 from octravpn.cli.context import get, tx_summary
 from octravpn.errors import UsageError
@@ -23,20 +24,6 @@ app = typer.Typer(
 )
 
 
-def membership(client, tailnet_id: int) -> tuple[list[str], list[str]]:
-    """Members and exits, rebuilt from events (the contract cannot enumerate them)."""
-    members: dict[str, bool] = {}
-    exits: dict[str, bool] = {}
-    for event in client.events():
-        if event.args.get("tailnet_id") != tailnet_id:
-            continue
-        if event.name in ("TailnetMemberAdded", "TailnetMemberRemoved"):
-            members[event.args["member"]] = event.name == "TailnetMemberAdded"
-        elif event.name in ("TailnetExitConfigured", "TailnetExitRemoved"):
-            exits[event.args["exit_addr"]] = event.name == "TailnetExitConfigured"
-    return [m for m, on in members.items() if on], [e for e, on in exits.items() if on]
-
-
 def _tailnet_row(app_ctx, tailnet_id: int, *, detail: bool) -> dict:
     client = app_ctx.client(signer=False)
     record = client.tailnet(tailnet_id)
@@ -50,7 +37,7 @@ def _tailnet_row(app_ctx, tailnet_id: int, *, detail: bool) -> dict:
         "created_at": record.created_at,
     }
     if detail:
-        row["member_list"], row["exit_list"] = membership(client, tailnet_id)
+        row["member_list"], row["exit_list"] = tailnet_membership(client.events(), tailnet_id)
     return row
 
 

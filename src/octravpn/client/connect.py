@@ -19,7 +19,6 @@ from eth_account.signers.local import LocalAccount
 from octravpn.addresses import to_checksum_address
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
-from octravpn.chain.records import Endpoint
 from octravpn.client.exit_api import ExitAPI
 from octravpn.errors import ServiceError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign
@@ -40,7 +39,8 @@ class Located:
     """An exit as the chain lists it, and where to reach it."""
 
     address: str
-    registered: Endpoint
+    wg_pubkey: bytes  # as registered: what its handshake answer must carry
+    price_per_mb: int  # as listed when it was located
     ip: str
     port: int
     receipt_signer: str
@@ -99,7 +99,8 @@ class Connector:
             raise ConnectError(f"the exit's registered endpoint is unusable: {exc}") from exc
         return Located(
             address=to_checksum_address(exit_addr),
-            registered=registered,
+            wg_pubkey=registered.wg_pubkey,
+            price_per_mb=registered.price_per_mb,
             ip=resolve_ipv4(host),
             port=port,
             receipt_signer=to_checksum_address(registered.receipt_signer),
@@ -181,7 +182,7 @@ class Connector:
             self.domain,
             self.account,
             located.api_url,
-            located.registered.wg_pubkey,
+            located.wg_pubkey,
             session_id,
             keys,
             clock=self.clock,

@@ -1,16 +1,11 @@
-"""What the daemon keeps on disk: enough to resume a session after a restart, and to undo every change to
-the host's network from the file alone. No secrets: the tunnel's WireGuard key lives only in the interface
-(a restart that finds the interface gone joins the session again with a new key)."""
+"""A session as this device holds it (`Connection`) and one it left (`Ending`): the records the daemon keeps on
+disk (`daemon.state`). No secrets: the tunnel's WireGuard key lives only in the interface (a restart that finds
+the interface gone joins the session again with a new key)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from octravpn.config import replace_file
-from octravpn.errors import ConfigError
-from octravpn.host.tunnel import HostChanges
 from octravpn.protocol.sessions import pay
 
 
@@ -66,48 +61,3 @@ class Ending:
     reason: str  # "down" or "failover"
     confirmed: int | None = None
     outcome: dict | None = None
-
-
-@dataclass
-class DaemonState:
-    status: str = "down"  # down, connecting, connected, exit-unreachable, ended, disconnecting
-    prefs: dict | None = None  # the `up` request in force: what a restarted daemon connects to again
-    connection: Connection | None = None
-    host: HostChanges | None = None
-    ending: list[Ending] = field(default_factory=list)
-    settled: list[dict] = field(default_factory=list)  # the latest outcomes, newest last
-    last_error: str | None = None
-    exit_unreachable_since: float | None = None
-    chain_error: str | None = None
-    chain_unreachable_since: float | None = None
-    failovers: int = 0
-    last_failover: dict | None = None
-    updated_at: float | None = None
-
-    def save(self, path: Path) -> None:
-        """Atomically (write, rename), so a reader or a crash never sees half a file."""
-        replace_file(path, json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, path: Path) -> DaemonState:
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            return cls()
-        try:
-            known = {f.name for f in fields(cls)}
-            state = cls(**{k: v for k, v in raw.items() if k in known})
-            state.connection = Connection(**raw["connection"]) if raw.get("connection") else None
-            state.host = _host_changes(raw["host"]) if raw.get("host") else None
-            state.ending = [Ending(**e) for e in raw.get("ending", [])]
-        except (TypeError, AttributeError) as exc:
-            raise ConfigError(
-                f"the daemon state {path} is damaged ({exc}): run `octravpn daemon cleanup --force` "
-                "to restore the network from it, or remove it"
-            ) from exc
-        return state
-
-
-def _host_changes(raw: dict) -> HostChanges:
-    known = {f.name for f in fields(HostChanges)}
-    return HostChanges(**{k: v for k, v in raw.items() if k in known})  # the resolver's backup moved to host.dns

@@ -26,30 +26,30 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from octravpn.acl import DeviceFilter, Resolver, compile_device
+from octravpn.acl import DeviceFilter
 from octravpn.chain.errors import ChainError
-from octravpn.errors import StateError, UsageError
+from octravpn.daemon.backoff import Backoff
+from octravpn.daemon.mesh_names import NameService
+from octravpn.daemon.mesh_relay import RelayService
+from octravpn.daemon.mesh_view import MapInForce, ping, running_view
 from octravpn.host.dns import DNSManager
-from octravpn.host.icmp import echo
 from octravpn.host.mesh import MeshChanges, MeshHost, local_addresses
 from octravpn.host.uplink import MESH_FWMARK
 from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
 from octravpn.mesh.announcer import Announcer
-from octravpn.mesh.chainfeed import ChainFeed
-from octravpn.mesh.dns import RESOLVER_ADDRESS, SUFFIX, NameServer
+from octravpn.mesh.chainfeed import ChainFeed, Place, place
 from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
-from octravpn.mesh.netmap import NetMap, build_netmap, take_announcements
+from octravpn.mesh.netmap import NetMap, build_netmap, inputs_digest, take_announcements
 from octravpn.mesh.observe import Observer
 from octravpn.mesh.paths import Attempt
 from octravpn.mesh.peerapi import PEER_PORT
 from octravpn.mesh.policy_keeper import PolicyKeeper, parsed_or_none
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
-from octravpn.mesh.relay import RELAY_PORT, RelayServer
+from octravpn.mesh.relay import RELAY_PORT
 from octravpn.mesh.relaying import RelayClient
 from octravpn.mesh.state import MeshState, load_held, load_or_create_key, save_held
-from octravpn.mesh.view import peer_rows, unannounced
 from octravpn.protocol.announce import MAX_ENDPOINTS, SignedAnnouncement, format_endpoint, parse_endpoint
 from octravpn.protocol.eip712 import Domain, sign
 from octravpn.protocol.errors import RemoteProtocolError
@@ -93,7 +93,7 @@ class MeshAgent:
         domain: Domain,
         runner: CommandRunner,
         dns: DNSManager,
-        open_chain: Callable[[], object],
+        chain: Callable[[], object],
         tunnels: Callable[[], frozenset[str]] = frozenset,
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
@@ -105,7 +105,7 @@ class MeshAgent:
         self.host = MeshHost(runner)
         self.dns = dns
         self.runner = runner
-        self.open_chain = open_chain
+        self.chain = chain  # the daemon's one chain client
         self.tunnels = tunnels  # the exit tunnel's interface: not where peers reach this device
         self.on_change = on_change
         self.clock = clock
@@ -115,10 +115,8 @@ class MeshAgent:
         self.mailbox = Mailbox(settings.indexers)
         self.announcer = Announcer(self.state, self.mailbox, device=account.address, sign=self._sign, save=self._save)
         self.feed = ChainFeed()
-        self._chain = None
         self.chain_error: str | None = None
-        self.chain_next = 0.0
-        self.chain_backoff = settings.step_seconds
+        self.chain_backoff = Backoff(settings.step_seconds, CHAIN_BACKOFF_MAX)
         self.keeper = PolicyKeeper()
         self.parsed: dict[bytes, object] = {}  # policy documents by hash, parsed once (None: does not parse)
         self.held: dict[str, SignedAnnouncement] = {}  # the verified announcements the map is built from
@@ -129,11 +127,13 @@ class MeshAgent:
         self.endpoints_at = float("-inf")
         self.observer = Observer()  # where peers see this device (behind a NAT: its public endpoint)
         self.attempts: dict[str, Attempt] = {}  # peer key -> the endpoint tried for it, since when
-        self.relay_server: RelayServer | None = None
+        self.relay = RelayService(
+            me=self.me, domain=domain, port=settings.relay_port, in_force=lambda: self.built, clock=clock
+        )
         self.relaying = RelayClient(account=account, domain=domain)  # peers reached through a relay
-        self.name_server: NameServer | None = None
+        self.names = NameService(self.host, dns, me=self.me, in_force=lambda: self.built)
         self.fetch_errors: dict[str, str] = {}
-        self.built: tuple | None = None  # (inputs digest, netmap, filter, policy resolver or None)
+        self.built: MapInForce | None = None
         self.view: dict = {"state": "starting"}
 
     @property
@@ -186,34 +186,7 @@ class MeshAgent:
         return self.view
 
     def ping(self, target: str, *, count: int, timeout: float = 2.0) -> dict:
-        """Echo requests to a peer (by hostname, tailnet address or device key) through the mesh."""
-        built, interface = self.built, self.settings.interface  # read whole: no need to wait for a step
-        if built is None:
-            raise MeshUnavailable(f"the mesh is not running ({self.view.get('state')}): {self.view.get('error', '')}")
-        _, netmap, device_filter, _ = built
-        peer = _find_peer(netmap, target)
-        if peer is None:
-            raise UsageError(f"no device {target!r} in tailnet {netmap.tailnet_id}: see `octravpn status` for names")
-        if peer.key not in device_filter.peers:
-            raise UsageError(
-                f"{peer.name or peer.key} is not a peer of this device: the tailnet's policy lets neither reach the other"
-            )
-        address = str(peer.addresses[0])
-        try:
-            rtts = echo(address, interface, count=count, timeout=timeout)
-            live = {p.public_key: p for p in self.host.peers(interface)}.get(peer.wg_pubkey)
-        except (OSError, CommandError) as exc:
-            raise MeshUnavailable(f"cannot ping through {interface}: {exc}") from exc
-        relayed = self.relaying.relayed.get(peer.key)
-        return {
-            "name": peer.name or peer.key,
-            "address": address,
-            "path": f"relayed by {relayed.relay_name}" if relayed else ("direct" if live and live.endpoint else "none"),
-            "endpoint": live.endpoint if live else None,
-            "rtt_ms": [round(r, 3) if r is not None else None for r in rtts],
-            "answered": sum(r is not None for r in rtts),
-            "sent": count,
-        }
+        return ping(self, target, count=count, timeout=timeout)
 
     # -------------------------------------------------------------- step
     def _step(self) -> dict:
@@ -227,28 +200,11 @@ class MeshAgent:
         self._poll_chain()
         if self.feed.head < 0:
             return {"state": "waiting-for-chain", "error": self.chain_error}
-        wallet = self.feed.wallet_of(self.me) or (self.me if self.feed.tailnets_of(self.me) else None)
-        if wallet is None:
+        where = place(self.feed, self.me, prefs.tailnet)
+        if not isinstance(where, Place):
             self._teardown()
-            return {"state": "not-registered", "error": f"this device ({self.account.address}) acts for no member"}
-        tailnets = self.feed.tailnets_of(wallet)
-        tailnet = prefs.tailnet if prefs.tailnet is not None else (tailnets[0] if len(tailnets) == 1 else None)
-        if tailnet is None or tailnet not in tailnets:
-            self._teardown()
-            if not tailnets:
-                return {"state": "no-tailnet", "error": f"member {wallet} is in no tailnet"}
-            if tailnet is None:
-                return {
-                    "state": "choose-tailnet",
-                    "error": f"member {wallet} is in tailnets {', '.join(map(str, tailnets))}: choose one with "
-                    "`octravpn set --tailnet ID`",
-                }
-            return {"state": "no-tailnet", "error": f"member {wallet} is not in tailnet {tailnet} (set --tailnet)"}
-        roster = self.feed.roster(tailnet)
-        if self.me not in dict(roster.keys):
-            self._teardown()
-            reason = roster.refused.get(self.me, "")
-            return {"state": "not-registered", "error": f"this device is not on tailnet {tailnet}'s roster {reason}"}
+            return where
+        tailnet, wallet, roster = where.tailnet, where.wallet, where.roster
         now = self.clock()
         wanted, document = self.feed.policy(tailnet)
         changed = self.keeper.update(tailnet, wanted, document, now)
@@ -266,24 +222,20 @@ class MeshAgent:
         except CommandError as exc:
             error = f"applying the mesh: {exc}"
             log.warning("%s", error)
-        return self._running_view(tailnet, wallet, netmap, device_filter, error)
+        return running_view(self, tailnet, wallet, self.built, error)
 
     def _poll_chain(self) -> None:
         now = self.clock()
-        if now < self.chain_next:
+        if not self.chain_backoff.due(now):
             return
         try:
-            if self._chain is None:
-                self._chain = self.open_chain()
-            self.feed.poll(self._chain)
+            self.feed.poll(self.chain())
         except ChainError as exc:
             self.chain_error = f"the chain did not answer: {exc}"
-            self.chain_next = now + self.chain_backoff
-            self.chain_backoff = min(self.chain_backoff * 2, CHAIN_BACKOFF_MAX)
+            self.chain_backoff.failed(now)
             return
         self.chain_error = None
-        self.chain_backoff = self.settings.step_seconds
-        self.chain_next = now
+        self.chain_backoff.succeeded(now)
 
     # ------------------------------------------------------------ policy
     def _keep_policy(self, document: bytes, changed: bool) -> None:
@@ -339,38 +291,19 @@ class MeshAgent:
                 self._save()
         tags, refused_tags = self.feed.tags(tailnet, roster, self._policy_of)
         policy = self.keeper.in_force
-        digest = hashlib.sha256(
-            repr(
-                (
-                    tailnet,
-                    roster,
-                    sorted(tags.items()),
-                    sorted(refused_tags.items()),
-                    sorted((k, s.announcement.seq) for k, s in held.items() if not s.announcement.expired(now)),
-                    policy[0] if policy else None,
-                )
-            ).encode()
-        ).hexdigest()
-        if self.built is not None and self.built[0] == digest:
-            return self.built[1], self.built[2]
+        digest = inputs_digest(tailnet, roster, tags, refused_tags, held, policy[0] if policy else None, now)
+        if self.built is not None and self.built.digest == digest:
+            return self.built.netmap, self.built.device_filter
         netmap = build_netmap(tailnet, roster, held, now=now, tags=tags, previous=self.netmap)
         for key, why in refused_tags.items():  # a key may lose a name and a grant: both reasons are shown
             netmap.refused[key] = f"{netmap.refused[key]}; {why}" if key in netmap.refused else why
         self.netmap = netmap
-        resolver = Resolver(policy[1], netmap.network) if policy is not None else None
-        if resolver is None:
-            device = netmap.network.device(self.me)
-            device_filter = DeviceFilter(device=self.me, addresses=device.addresses, entries=(), peers=frozenset())
-        else:
-            device_filter = compile_device(resolver, self.me)
-        self.built = (digest, netmap, device_filter, resolver)
+        self.built = MapInForce.of(digest, netmap, policy[1] if policy else None, self.me)
+        device_filter = self.built.device_filter
         return netmap, device_filter
 
     def _apply(self, netmap: NetMap, device_filter: DeviceFilter) -> None:
-        try:
-            self.live = self.host.peers(self.settings.interface)
-        except CommandError:
-            self.live = []  # not made yet
+        self.read_live()
         config = mesh_config(
             netmap,
             device_filter,
@@ -387,8 +320,14 @@ class MeshAgent:
         routes = (V4_NETWORK, ipaddress.ip_network(f"{prefix6}/64"))
         self.host.apply(self.state.host, config, device_filter, routes, self._save, services=(PEER_PORT,))
         self.observer.serve(str(netmap.network.device(self.me).addresses[0]))
-        self._run_relay(netmap.tailnet_id)
-        self._answer_names()
+        if self.state.prefs.relay:
+            self.relay.run(netmap.tailnet_id)
+        else:
+            self.relay.stop()
+        if self.state.prefs.dns:
+            self.names.run(self.state.host, self._save)
+        else:
+            self.names.stop(self.state.host, self._save)
         self.observer.observe(
             netmap,
             own={format_endpoint(a.ip, self.settings.port) for a in self.local},
@@ -433,96 +372,10 @@ class MeshAgent:
         address, _ = parse_endpoint(self.endpoints[0])
         return format_endpoint(address, self.settings.relay_port)
 
-    def _relay_allowed(self, device: str, peer: str) -> str | None:
-        """The relay's check of a pair: both on the roster and the policy lets them talk (its own view)."""
-        built = self.built
-        if built is None or built[3] is None:
-            return "this relay has no policy in force: it relays for nobody"
-        _, netmap, _, resolver = built
-        keys = {d.key for d in netmap.network.devices}
-        if device not in keys or peer not in keys:
-            return "both devices must be on the tailnet's roster"
-        if peer not in compile_device(resolver, device).peers:
-            return "the tailnet's policy does not let these two devices talk"
-        return None
-
-    def _owner_of(self, device: str) -> str | None:
-        built = self.built
-        if built is None:
-            return None
-        return next((d.owner for d in built[1].network.devices if d.key == device), None)
-
-    def _run_relay(self, tailnet: int) -> None:
-        if not self.state.prefs.relay:
-            self._stop_relay()
-            return
-        if self.relay_server is not None and self.relay_server.tailnet_id == tailnet:
-            return
-        self._stop_relay()
-        try:
-            self.relay_server = RelayServer(
-                relay=self.me,
-                tailnet_id=tailnet,
-                domain=self.domain,
-                allowed=self._relay_allowed,
-                owner_of=self._owner_of,
-                members=lambda: len(self.built[1].network.members) if self.built else 1,
-                port=self.settings.relay_port,
-                clock=self.clock,
-            )
-        except OSError as exc:
-            log.warning("cannot relay: %s", exc)
-
-    # -------------------------------------------------------------- names
-    @property
-    def resolving(self) -> bool:
-        """Whether the mesh answers this host's DNS now (an exit session then leaves resolv.conf to it)."""
-        return self.name_server is not None
-
-    def _answer_names(self) -> None:
-        if not self.state.prefs.dns:
-            self._stop_names()
-            return
-        if self.name_server is None:
-            try:
-                self.host.add_resolver_address(self.state.host, RESOLVER_ADDRESS, self._save)
-                self.name_server = NameServer(self._names_now, self.dns.upstream)
-            except (OSError, CommandError) as exc:
-                log.warning("cannot answer names: %s", exc)
-                return
-        self.dns.update(resolver=RESOLVER_ADDRESS, search=(SUFFIX,))  # again: a DHCP client may have rewritten it
-
-    def _stop_names(self) -> None:
-        if self.name_server is not None:
-            self.name_server.close()
-            self.name_server = None
-        if self.dns.config.resolver is not None:
-            self.dns.update(resolver=None, search=())
-        if self.state.host is not None and self.state.host.resolver_address:
-            self.host.remove_resolver_address(self.state.host)
-            self._save()
-
-    def _names_now(self) -> dict[str, tuple]:
-        """hostname -> (IPv4, IPv6): this device and its peers (the devices it may talk to)."""
-        built = self.built
-        if built is None:
-            return {}
-        _, netmap, device_filter, _ = built
-        return {
-            peer.hostname: peer.addresses
-            for key, peer in netmap.peers.items()
-            if peer.named and (key in device_filter.peers or key == self.me)
-        }
-
-    def _stop_relay(self) -> None:
-        if self.relay_server is not None:
-            self.relay_server.close()
-            self.relay_server = None
-
     def _teardown(self) -> None:
         self.built = None
-        self._stop_relay()
-        self._stop_names()
+        self.relay.stop()
+        self.names.stop(self.state.host, self._save)
         self.relaying.clear()
         self.observer.close()
         if self.state.host is not None:
@@ -535,63 +388,12 @@ class MeshAgent:
             self._save()
             log.info("mesh interface %s removed", self.settings.interface)
 
-    # ------------------------------------------------------------- view
-    def _running_view(self, tailnet, wallet, netmap: NetMap, device_filter: DeviceFilter, error) -> dict:
+    def read_live(self) -> list[PeerState]:
         try:
-            live = self.host.peers(self.settings.interface)
+            self.live = self.host.peers(self.settings.interface)
         except CommandError:
-            live = []
-        self.live = live
-        me = netmap.network.device(self.me)
-        refusals = dict(self.refused)
-        for key, why in netmap.refused.items():
-            refusals[key] = f"{refusals[key]}; {why}" if key in refusals else why
-        refused = {k: v for k, v in refusals.items() if k != self.me}
-        return {
-            "state": "running",
-            "tailnet": tailnet,
-            "member": wallet,
-            "interface": self.settings.interface,
-            "hostname": self.state.announced["hostname"] if self.state.announced else None,
-            "refused_self": refusals.get(self.me),  # why this device's name, tags or announcement did not hold
-            "addresses": [str(a) for a in me.addresses],
-            "tags": sorted(me.tags),
-            "wg_pubkey": encode_key(self.keys.public),
-            "listen_port": self.settings.port,
-            "endpoints": list(self.endpoints),
-            "observed": {"confirmed": self.observer.confirmed, "unconfirmed": self.observer.unconfirmed},
-            "policy": self.keeper.view(self.clock()),
-            "peers": peer_rows(
-                netmap, device_filter, live, self.clock(), {k: r.relay_name for k, r in self.relaying.relayed.items()}
-            ),
-            "relay": self.relay_server.shown() if self.relay_server else None,
-            "dns": {"resolver": RESOLVER_ADDRESS, "suffix": SUFFIX, "upstream": self.dns.upstream()}
-            if self.name_server
-            else None,
-            "relay_errors": self.relaying.errors_by_name(netmap),
-            "waiting_for": unannounced(netmap, device_filter),
-            "refused": refused,
-            "indexers": {
-                url: self.announcer.errors.get(url) or self.fetch_errors.get(url) or "ok" for url in self.mailbox.urls
-            },
-            "chain_error": self.chain_error,
-            "error": error,
-        }
+            self.live = []  # not made yet
+        return self.live
 
     def _save(self) -> None:
         self.state.save(self.settings.state_path)
-
-
-class MeshUnavailable(StateError):
-    """The mesh is not running, or cannot send through its interface."""
-
-    code = "mesh-not-running"
-
-
-def _find_peer(netmap: NetMap, target: str):
-    target = target.lower().rstrip(".")
-    for peer in netmap.peers.values():
-        names = (peer.name, f"{peer.name}.{SUFFIX}") if peer.name else ()
-        if target in (*names, peer.key, *(str(a) for a in peer.addresses)):
-            return peer
-    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-STATUSES = ("down", "connecting", "connected", "exit-unreachable", "ended", "disconnecting")
+from octravpn.daemon.connection import Status
 
 
 class _Collector:
@@ -16,8 +16,8 @@ class _Collector:
         daemon = self.daemon
         snapshot = daemon.status()
         state = GaugeMetricFamily("octravpn_client_state", "1 for the connection's current state", labels=["state"])
-        for name in STATUSES:
-            state.add_metric([name], 1.0 if snapshot["status"] == name else 0.0)
+        for status in Status:
+            state.add_metric([status.value], 1.0 if snapshot["status"] == status else 0.0)
         yield state
         tunnel = snapshot.get("tunnel") or {}
         for name, help_text, value in (

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octravpn.client.state import Connection, DaemonState
+from octravpn.client.state import Connection
+from octravpn.daemon.state import DaemonState
 from octravpn.units import amount_record
 
 
@@ -44,7 +45,7 @@ def build(
     state: DaemonState, who: Identity, *, interface: str | None, connection: Connection | None, live: Live | None
 ) -> dict:
     row = {
-        "status": state.status,
+        "status": state.status.value,
         "device": who.device,
         "member": who.member,
         "network": who.network,

@@ -83,3 +83,38 @@ class ChainFeed:
     def tags(self, tailnet_id: int, members: Roster, policy_of) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
         """The tags each key on the roster carries, and why a grant did not hold (see `mesh.tagging`)."""
         return device_tags(self.events, tailnet_id, members, policy_of)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where this device stands in the mesh, as the chain says: the tailnet it is on, for which member, and the
+    tailnet's roster."""
+
+    tailnet: int
+    wallet: str
+    roster: Roster
+
+
+def place(feed: ChainFeed, device: str, wanted_tailnet: int | None) -> Place | dict:
+    """This device's place (`device` lower case), or the view that says why it has none (a `state` and an
+    `error`). Pure: it reads only what the feed holds."""
+    wallet = feed.wallet_of(device) or (device if feed.tailnets_of(device) else None)
+    if wallet is None:
+        return {"state": "not-registered", "error": f"this device ({device}) acts for no member"}
+    tailnets = feed.tailnets_of(wallet)
+    tailnet = wanted_tailnet if wanted_tailnet is not None else (tailnets[0] if len(tailnets) == 1 else None)
+    if tailnet is None or tailnet not in tailnets:
+        if not tailnets:
+            return {"state": "no-tailnet", "error": f"member {wallet} is in no tailnet"}
+        if tailnet is None:
+            return {
+                "state": "choose-tailnet",
+                "error": f"member {wallet} is in tailnets {', '.join(map(str, tailnets))}: choose one with "
+                "`octravpn set --tailnet ID`",
+            }
+        return {"state": "no-tailnet", "error": f"member {wallet} is not in tailnet {tailnet} (set --tailnet)"}
+    members = feed.roster(tailnet)
+    if device not in dict(members.keys):
+        reason = members.refused.get(device, "")
+        return {"state": "not-registered", "error": f"this device is not on tailnet {tailnet}'s roster {reason}"}
+    return Place(tailnet=tailnet, wallet=wallet, roster=members)

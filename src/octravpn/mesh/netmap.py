@@ -22,6 +22,7 @@ put in front of it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -225,3 +226,11 @@ def _holder(claimants: list[str], before: dict[str, MeshPeer], held_it, order: d
         if key in before and held_it(before[key]):
             return key
     return min(claimants, key=lambda key: order[key])
+
+
+def inputs_digest(tailnet: int, roster, tags: dict, refused_tags: dict, held: dict, policy: bytes | None, now: float):
+    """What a map and its filter are built from, as one digest: the same inputs give the same map, so a step
+    that finds them unchanged builds nothing (and an announcement that expired since counts as a change)."""
+    live = sorted((k, s.announcement.seq) for k, s in held.items() if not s.announcement.expired(now))
+    inputs = (tailnet, roster, sorted(tags.items()), sorted(refused_tags.items()), live, policy)
+    return hashlib.sha256(repr(inputs).encode()).hexdigest()
