@@ -78,6 +78,7 @@ def test_opener_gets_a_peer_and_the_interface_details(setup):
     response = client.post("/v1/peers", json=_body())
     assert response.status_code == 200, response.text
     assert response.json() == {
+        "v": 1,
         "session_id": 7,
         "exit_public_key": EXIT_KEYS.public_b64,
         "endpoint": "198.51.100.7:51820",

@@ -11,7 +11,7 @@ from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
 from octravpn.protocol import PeerRequest, Receipt, recover, sign
-from octravpn.protocol.handshake import LEAVE_KEY
+from octravpn.protocol.exitwire import LEAVE_KEY
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from tests.fakehost import FakeHost
@@ -91,7 +91,7 @@ def test_requests_are_published_signed_and_stored(exit_node):
     assert store.session(7).measured_bytes == 10 * MB
     request = client.get("/v1/sessions/7/receipt-request", headers=read_header()).json()
     operator_signature = bytes.fromhex(request.pop("operator_signature")[2:])
-    assert request == {"session_id": 7, "seq": 1, "bytes_used": 10 * MB}
+    assert request == {"v": 1, "session_id": 7, "seq": 1, "bytes_used": 10 * MB}
     assert recover(DOMAIN, Receipt(session_id=7, seq=1, bytes_used=10 * MB), operator_signature) == RECEIPT_KEY.address
     accepted = client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
     assert accepted.status_code == 200 and accepted.json()["accepted"]
@@ -160,7 +160,7 @@ def test_lag_is_not_judged_while_the_exit_could_not_take_receipts(exit_node):
     [
         (lambda: _signed(1, 10 * MB, signer=STRANGER), 403, "not signed by the session opener"),
         (lambda: _signed(1, 11 * MB), 400, "more bytes than the exit asked for"),
-        (lambda: {"seq": 1}, 400, "seq, bytes_used and signature"),
+        (lambda: {"seq": 1}, 400, "missing fields: bytes_used, signature"),
         (lambda: {**_signed(1, 10 * MB), "signature": "0x12"}, 400, "65 bytes"),
         (lambda: {**_signed(1, 10 * MB), "bytes_used": -1}, 400, "bytes_used must fit in uint256"),
     ],

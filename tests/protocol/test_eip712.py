@@ -37,9 +37,15 @@ def _message(vector):
         return Device(wallet=m["wallet"])
     if vector["type"] == "ReceiptSigner":
         return ReceiptSigner(operator=m["operator"])
-    return PeerRequest(
-        session_id=int(m["sessionId"]), wg_pubkey=bytes.fromhex(m["wgPubkey"]), timestamp=int(m["timestamp"])
+    request = PeerRequest(
+        session_id=int(m["sessionId"]),
+        wg_pubkey=bytes.fromhex(m["wgPubkey"]),
+        timestamp=int(m["timestamp"]),
+        receipts=m["receipts"],
+        version=int(m["version"]),
     )
+    assert request.extensions.hex() == m["extensions"]
+    return request
 
 
 def _domain(vector):
@@ -49,9 +55,20 @@ def _domain(vector):
 def test_type_strings_are_the_ones_the_contract_hashes():
     assert Receipt.encode_type() == "Receipt(uint256 sessionId,uint64 seq,uint256 bytesUsed)"
     assert Join.encode_type() == "Join(uint256 tailnetId,address member)"
-    assert PeerRequest.encode_type() == "PeerRequest(uint256 sessionId,bytes32 wgPubkey,uint64 timestamp)"
     assert Device.encode_type() == "Device(address wallet)"
     assert ReceiptSigner.encode_type() == "ReceiptSigner(address operator)"
+
+
+def test_a_peer_request_signs_whether_it_signs_receipts_and_what_later_versions_add():
+    assert PeerRequest.encode_type() == (
+        "PeerRequest(uint256 sessionId,bytes32 wgPubkey,uint64 timestamp,bool receipts,uint16 version,"
+        "bytes32 extensions)"
+    )
+    plain = PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0)
+    assert (
+        plain.struct_hash()
+        != PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0, receipts=False).struct_hash()
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,6 +89,7 @@ def test_golden_vectors(vector):
         Device(wallet=SIGNER),
         ReceiptSigner(operator=SIGNER),
         PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0),
+        PeerRequest(session_id=1, wg_pubkey=b"\xaa" * 32, timestamp=0, receipts=False, version=2, added={"x": [1]}),
     ],
 )
 def test_matches_eth_account_typed_data_signer(message):

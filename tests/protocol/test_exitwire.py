@@ -5,6 +5,7 @@ import pytest
 
 from octravpn.protocol import PeerRequest, Receipt
 from octravpn.protocol.exitwire import (
+    LEAVE_KEY,
     LeaveAnswer,
     LeaveAsk,
     PeerAsk,
@@ -16,7 +17,6 @@ from octravpn.protocol.exitwire import (
     receipt_request_path,
     receipts_path,
 )
-from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.wireguard.keys import Keypair
 
 KEY = Keypair.from_private(b"\x55" * 32)
@@ -25,11 +25,10 @@ SIGNATURE = bytes(range(65))
 
 def test_every_type_reads_back_what_it_writes():
     ask = PeerAsk(
-        request=PeerRequest(session_id=7, wg_pubkey=KEY.public, timestamp=1_800_000_000),
+        request=PeerRequest(session_id=7, wg_pubkey=KEY.public, timestamp=1_800_000_000, receipts=False),
         signature=SIGNATURE,
-        receipts=False,
     )
-    assert PeerAsk.from_json(ask.to_json()) == ask
+    assert PeerAsk.from_json(ask.to_json()) == ask and not ask.receipts
     grant = PeerGrant(
         session_id=7,
         exit_public_key=KEY.public,
@@ -69,7 +68,7 @@ def test_every_type_reads_back_what_it_writes():
             {"session_id": 7, "wg_pubkey": KEY.public_b64, "timestamp": 1, "signature": "0x", "receipts": 1},
             "receipts must be true or false",
         ),
-        (PeerGrant.from_json, {"exit_public_key": KEY.public_b64}, "malformed"),
+        (PeerGrant.from_json, {"exit_public_key": KEY.public_b64}, "answer: missing fields: session_id, endpoint"),
         (
             PeerGrant.from_json,
             {
@@ -79,15 +78,21 @@ def test_every_type_reads_back_what_it_writes():
                 "client_address": "nope",
                 "exit_address": "10.77.0.1",
             },
-            "malformed",
+            "client_address: 'nope' does not appear",
         ),
         (
             lambda body: ReceiptAsk.from_json(body, session_id=7),
-            {"seq": 1, "bytes_used": -1, "operator_signature": "0x"},
-            "malformed receipt request",
+            {"session_id": 7, "seq": 1, "bytes_used": -1, "operator_signature": "0x"},
+            "receipt request: bytes_used must fit in uint256",
         ),
-        (lambda body: SignedReceipt.from_json(body, session_id=7), {"seq": 1}, "seq, bytes_used and signature"),
-        (LeaveAnswer.from_json, {"state": "cut"}, "malformed"),
+        (
+            lambda body: ReceiptAsk.from_json(body, session_id=7),
+            {"session_id": 8, "seq": 1, "bytes_used": 1, "operator_signature": "0x" + SIGNATURE.hex()},
+            "for session 8, not 7",
+        ),
+        (lambda body: SignedReceipt.from_json(body, session_id=7), {"seq": 1}, "missing fields: bytes_used, signature"),
+        (LeaveAnswer.from_json, {"state": "cut"}, "leaving: missing fields: session_id, measured_bytes"),
+        (PeerGrant.from_json, {"v": 3}, "capability version 3: this reader takes 1 and 2"),
     ],
 )
 def test_what_is_malformed_is_refused_with_what_is_wrong(parse, body, says):

@@ -203,8 +203,8 @@ def join(
 ) -> Joined:
     """Ask the exit to add `keys` as the session's peer; its answer must carry the key registered on chain.
     Needs only the exit's API, not the chain (a rejoin works while the chain is unreachable)."""
-    request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()))
-    ask = PeerAsk(request=request, signature=sign(domain, request, account.key), receipts=signs_receipts)
+    request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()), receipts=signs_receipts)
+    ask = PeerAsk(request=request, signature=sign(domain, request, account.key))
     try:
         grant = PeerGrant.from_json(ExitAPI(api_url, timeout=5.0).add_peer(ask.to_json()))
     except WireFormatError as exc:

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 
 from octravpn.chain.errors import ChainError
 from octravpn.indexer.models import (
-    Announcement,
     Announcements,
     AnnouncementStored,
     Exit,
@@ -37,7 +36,7 @@ from octravpn.indexer.models import (
 )
 from octravpn.indexer.queries import EXIT_SORTS, SESSION_STATUSES, ExitFilter, Queries
 from octravpn.indexer.rpc import JsonRpc
-from octravpn.protocol.announce import MailboxRead, SignedAnnouncement
+from octravpn.protocol.announce import SIGNED_ANNOUNCEMENT, MailboxRead, SignedAnnouncement
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import RemoteProtocolError
 from octravpn.serving import Answer, BodyGuard, BodyLimits, ErrorBody, install_error_handlers
@@ -262,7 +261,7 @@ def create_app(
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": Announcement.model_json_schema(by_alias=True)}},
+                "content": {"application/json": {"schema": SIGNED_ANNOUNCEMENT.schema()}},
             }
         },
         summary="Publish a device's announcement: kept if signed by the device, which acts for a member, newer, "

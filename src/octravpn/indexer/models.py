@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from octravpn.protocol.announce import SIGNED_ANNOUNCEMENT
+from octravpn.protocol.wire import REQUIRED, Message
 
 Amount = str
 AMOUNT = Field(pattern=r"^[0-9]+$", description="base units of the payment asset, decimal")
@@ -246,19 +249,20 @@ class Health(BaseModel):
     reason: str | None = None
 
 
-class Announcement(BaseModel):
-    """A device's signed announcement, as it was uploaded (check it yourself: an indexer is only a mailbox)."""
+def _model_of(message: Message, name: str, doc: str) -> type[BaseModel]:
+    """A response model from a wire message's table; a newer writer's members are kept (they are signed)."""
+    fields = {
+        f.name: (f.kind.annotation, Field(... if f.default is REQUIRED else f.default, json_schema_extra=f.kind.schema))
+        for f in message.fields
+    }
+    return create_model(name, __config__=ConfigDict(extra="allow"), __doc__=doc, v=(int, 1), **fields)
 
-    tailnet_id: int
-    device: str
-    wg_pubkey: str
-    hostname: str
-    hostname_since: int
-    endpoints: list[str]
-    seq: int
-    expires: int
-    relay: str
-    signature: str
+
+Announcement = _model_of(
+    SIGNED_ANNOUNCEMENT,
+    "Announcement",
+    "A device's signed announcement, as it was uploaded (check it yourself: an indexer is only a mailbox).",
+)
 
 
 class StoredAnnouncement(Announcement):

@@ -63,19 +63,16 @@ class Announcer:
                 state.announced = None  # outbid it next time
 
     def signed(self, tailnet: int) -> SignedAnnouncement:
-        from octravpn.wireguard.keys import decode_key
-
-        fields = self.state.announced or {}
-        announcement = Announcement(
-            tailnet_id=tailnet,
-            device=self.device,
-            wg_pubkey=decode_key(fields["wg_pubkey"]),
-            hostname=fields["hostname"],
-            hostname_since=min(self.state.hostname_since, self.state.seq),
-            endpoints=tuple(fields["endpoints"]),
-            seq=self.state.seq,
-            expires=self.state.expires,
-            relay=fields["relay"],
+        """The current announcement: the members announced (as JSON), with this device's numbers, signed."""
+        announcement = Announcement.from_json(
+            {
+                **(self.state.announced or {}),
+                "tailnet_id": tailnet,
+                "device": self.device,
+                "hostname_since": min(self.state.hostname_since, self.state.seq),
+                "seq": self.state.seq,
+                "expires": self.state.expires,
+            }
         )
         return SignedAnnouncement(announcement=announcement, signature=self.sign(announcement))
 

@@ -20,8 +20,10 @@ from octravpn.chain.errors import ChainError
 from octravpn.node.handshake import BadRequest, HandshakeService
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import PoolExhausted
+from octravpn.protocol import exitwire
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.handshake import HandshakeRefused
+from octravpn.protocol.wire import Message
 from octravpn.serving import Answer, BodyGuard, BodyLimits, ErrorBody, install_error_handlers
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError
@@ -31,33 +33,13 @@ MAX_UINT256 = 2**256 - 1
 BODY_LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=8)
 
 
-def _body_schema(properties: dict, required: list[str]) -> dict:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "object", "properties": properties, "required": required}}
-            },
-        }
-    }
+def _body(message: Message) -> dict:
+    """A route's request body in the OpenAPI document: the message's own schema (`protocol.exitwire`)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": message.schema()}}}}
 
 
-_UINT = {"type": "integer", "minimum": 0, "maximum": MAX_UINT256}
-_HEX = {"type": "string", "pattern": "^0x[0-9a-fA-F]*$"}
-PEER_REQUEST = _body_schema(
-    {
-        "session_id": _UINT,
-        "wg_pubkey": {"type": "string"},
-        "timestamp": _UINT,
-        "signature": _HEX,
-        "receipts": {"type": "boolean"},
-    },
-    ["session_id", "wg_pubkey", "timestamp", "signature"],
-)
-SIGNED_RECEIPT = _body_schema(
-    {"seq": _UINT, "bytes_used": _UINT, "signature": _HEX}, ["seq", "bytes_used", "signature"]
-)
-LEAVE_REQUEST = _body_schema({"timestamp": _UINT, "signature": _HEX}, ["timestamp", "signature"])
+def _answer(message: Message, description: str) -> dict:
+    return {200: {"description": description, "content": {"application/json": {"schema": message.schema()}}}}
 
 
 def _errors(*statuses: int) -> dict:
@@ -102,7 +84,7 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
 
     session_path = Path(..., ge=0, le=MAX_UINT256, description="the session id on chain")
 
-    @app.get("/v1/info")
+    @app.get(exitwire.INFO)
     def info() -> dict:
         identity = handshake.identity
         return {
@@ -112,15 +94,23 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
             "exit_address": identity.exit_address,
         }
 
-    @app.post("/v1/peers", openapi_extra=PEER_REQUEST, responses=_errors(401, 403, 404, 409, 503))
+    @app.post(
+        exitwire.PEERS,
+        openapi_extra=_body(exitwire.PEER_ASK),
+        responses={**_answer(exitwire.PEER_GRANT, "the peer added"), **_errors(401, 403, 404, 409, 503)},
+    )
     async def add_peer(request: Request) -> dict:
         return await in_thread(handshake.handle, await json_body(request))
 
     if receipts is not None:
 
         @app.get(
-            "/v1/sessions/{session_id}/receipt-request",
-            responses={204: {"description": "nothing to sign"}, **_errors(401, 403, 404, 503)},
+            exitwire.RECEIPT_REQUEST,
+            responses={
+                **_answer(exitwire.RECEIPT_ASK, "the receipt to sign"),
+                204: {"description": "nothing to sign"},
+                **_errors(401, 403, 404, 503),
+            },
         )
         async def receipt_request(request: Request, session_id: int = session_path) -> Response:
             authorization = request.headers.get("authorization")
@@ -128,13 +118,15 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
             return JSONResponse(pending) if pending else Response(status_code=204)
 
         @app.post(
-            "/v1/sessions/{session_id}/receipts", openapi_extra=SIGNED_RECEIPT, responses=_errors(403, 404, 409, 503)
+            exitwire.RECEIPTS, openapi_extra=_body(exitwire.SIGNED_RECEIPT), responses=_errors(403, 404, 409, 503)
         )
         async def submit_receipt(request: Request, session_id: int = session_path) -> dict:
             return await in_thread(receipts.submit, session_id, await json_body(request))
 
         @app.post(
-            "/v1/sessions/{session_id}/close", openapi_extra=LEAVE_REQUEST, responses=_errors(401, 403, 404, 409, 503)
+            exitwire.CLOSE,
+            openapi_extra=_body(exitwire.LEAVE_ASK),
+            responses={**_answer(exitwire.LEAVE_ANSWER, "the session left"), **_errors(401, 403, 404, 409, 503)},
         )
         async def close(request: Request, session_id: int = session_path) -> dict:
             body = await json_body(request)

@@ -22,9 +22,8 @@ from octravpn.chain.records import Session
 from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest
-from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
+from octravpn.protocol.exitwire import LEAVE_KEY, LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.handshake import (
-    LEAVE_KEY,
     AcceptedPeer,
     HandshakeRefused,
     ReplayGuard,
@@ -166,7 +165,7 @@ class HandshakeService:
             raise BadRequest("the all-zero key is a leave request: POST it to /v1/sessions/{id}/close")
         accepted, session = self._check(ask.request, ask.signature)
         with self.lock:
-            # Unsigned (`receipts: false`) only stops the exit waiting for receipts; it then settles by claim.
+            # `receipts: false` (signed with the request) stops the exit waiting for receipts; it settles by claim.
             return self._add(accepted, session, ask.receipts)
 
     def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool) -> dict:

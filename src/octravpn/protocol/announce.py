@@ -18,14 +18,28 @@ Reading a tailnet's announcements is for its own devices (they hold LAN endpoint
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
-from octravpn.names import HOSTNAME
-from octravpn.protocol.eip712 import Domain, TypedMessage, _checksum, _uint, recover
+from eth_utils import to_checksum_address
+
+from octravpn.protocol.eip712 import Domain, TypedMessage, _uint, recover
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from octravpn.protocol.signedread import SignedRead
-from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
+from octravpn.protocol.wire import (
+    ADDRESS,
+    CAPABILITY_VERSION,
+    LABEL,
+    SIGNATURE,
+    UINT64,
+    UINT256,
+    WG_KEY,
+    Field,
+    FieldError,
+    Kind,
+    Message,
+    extensions_hash,
+)
 
 MAX_ENDPOINTS = 16
 # The latest expiry a receiver accepts, from its own clock: a device signs for 12 hours (renewing at half),
@@ -53,61 +67,105 @@ def format_endpoint(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port
     return f"{address}:{port}" if address.version == 4 else f"[{address}]:{port}"
 
 
+def _endpoints_check(name: str, value: object) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(item, str) for item in value):
+        raise FieldError(f"{name} must be a tuple of strings")
+    if len(value) > MAX_ENDPOINTS or len(set(value)) != len(value):
+        raise FieldError(f"{name}: at most {MAX_ENDPOINTS}, each once")
+    for endpoint in value:
+        parse_endpoint(endpoint)
+
+
+def _endpoints_load(name: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise FieldError(f"{name} must be a list of ADDRESS:PORT")
+    endpoints = tuple(value)
+    _endpoints_check(name, endpoints)
+    return endpoints
+
+
+def _relay_check(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise FieldError(f"{name} must be a string: ADDRESS:PORT, or empty")
+    if value:
+        try:
+            parse_endpoint(value)
+        except ValueError as exc:
+            raise FieldError(f"{name}: {exc}") from None
+
+
+def _relay_load(name: str, value: object) -> str:
+    _relay_check(name, value)
+    return value
+
+
+ENDPOINTS = Kind(
+    {"type": "array", "items": {"type": "string"}, "maxItems": MAX_ENDPOINTS, "uniqueItems": True},
+    list[str],
+    _endpoints_load,
+    dump=list,
+    check=_endpoints_check,
+    eip712="string[]",
+)
+RELAY = Kind(
+    {"type": "string", "description": "ADDRESS:PORT, or empty"}, str, _relay_load, check=_relay_check, eip712="string"
+)
+
+# The announcement, once: its JSON, its checks, its EIP-712 type and its schema all come from this table. A field
+# added later goes at the end with `since=` the next capability version and a default.
+ANNOUNCEMENT = Message(
+    "announcement",
+    (
+        Field("tailnet_id", UINT256, signed_as="tailnetId"),
+        Field("device", ADDRESS, signed_as="device"),  # the key that signs: a registered device, or a member
+        Field("wg_pubkey", WG_KEY, signed_as="wgPubkey"),
+        Field("hostname", LABEL, signed_as="hostname"),
+        Field("hostname_since", UINT64, signed_as="hostnameSince"),  # seq of the first with this hostname
+        Field("endpoints", ENDPOINTS, signed_as="endpoints"),
+        Field("seq", UINT64, signed_as="seq"),  # milliseconds since the epoch when signed (newer replaces older)
+        Field("expires", UINT64, signed_as="expires"),  # unix seconds; receivers drop it after that
+        Field("relay", RELAY, default="", signed_as="relay"),  # where it relays for its tailnet ("": it does not)
+    ),
+    extensible=True,
+)
+SIGNED_ANNOUNCEMENT = ANNOUNCEMENT.with_fields(Field("signature", SIGNATURE))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Announcement(TypedMessage):
     tailnet_id: int
-    device: str  # the key that signs: a registered device, or a member's own wallet
+    device: str
     wg_pubkey: bytes
     hostname: str
-    hostname_since: int  # the `seq` of its first announcement with this hostname: who named itself first
+    hostname_since: int
     endpoints: tuple[str, ...]
-    seq: int  # milliseconds since the epoch when it was signed (newer replaces older)
-    expires: int  # unix seconds; receivers drop it after that
-    relay: str = ""  # ADDRESS:PORT where it relays for its tailnet's devices ("": it does not)
+    seq: int
+    expires: int
+    relay: str = ""
+    version: int = CAPABILITY_VERSION  # its writer's
+    added: dict | None = field(default=None, hash=False)  # members beyond version 1, as they travel
     TYPE_NAME: ClassVar[str] = "Announcement"
-    FIELDS: ClassVar = (
-        ("tailnetId", "uint256", "tailnet_id"),
-        ("device", "address", "device"),
-        ("wgPubkey", "bytes32", "wg_pubkey"),
-        ("hostname", "string", "hostname"),
-        ("hostnameSince", "uint64", "hostname_since"),
-        ("endpoints", "string[]", "endpoints"),
-        ("seq", "uint64", "seq"),
-        ("expires", "uint64", "expires"),
-        ("relay", "string", "relay"),
-    )
+    FIELDS: ClassVar = ANNOUNCEMENT.eip712_fields()
 
     def __post_init__(self) -> None:
-        _uint(self.tailnet_id, 256, "tailnet_id")
-        _uint(self.seq, 64, "seq")
-        _uint(self.hostname_since, 64, "hostname_since")
-        _uint(self.expires, 64, "expires")
+        values = ANNOUNCEMENT.values_of(self)
+        ANNOUNCEMENT.check(values)
+        object.__setattr__(self, "device", to_checksum_address(self.device))
+        _uint(self.version, 16, "version")
         if self.hostname_since > self.seq:
             raise LocalProtocolError(f"hostname_since {self.hostname_since} is after the seq {self.seq}")
-        object.__setattr__(self, "device", _checksum(self.device, "device"))
-        if not isinstance(self.wg_pubkey, bytes) or len(self.wg_pubkey) != 32:
-            raise LocalProtocolError("wg_pubkey must be 32 bytes (a Curve25519 public key)")
-        if not isinstance(self.hostname, str) or not HOSTNAME.fullmatch(self.hostname):
-            raise LocalProtocolError(
-                f"hostname {self.hostname!r} must be one DNS label: 1-63 of a-z, 0-9 and '-', "
-                "not starting or ending with '-'"
-            )
-        if not isinstance(self.endpoints, tuple) or not all(isinstance(item, str) for item in self.endpoints):
-            raise LocalProtocolError("endpoints must be a tuple of strings")
-        if len(self.endpoints) > MAX_ENDPOINTS or len(set(self.endpoints)) != len(self.endpoints):
-            raise LocalProtocolError(f"endpoints: at most {MAX_ENDPOINTS}, each once")
-        for endpoint in self.endpoints:
-            try:
-                parse_endpoint(endpoint)
-            except ValueError as exc:
-                raise LocalProtocolError(str(exc)) from None
-        if not isinstance(self.relay, str):
-            raise LocalProtocolError("relay must be a string: ADDRESS:PORT, or empty")
-        if self.relay:
-            try:
-                parse_endpoint(self.relay)
-            except ValueError as exc:
-                raise LocalProtocolError(f"relay: {exc}") from None
+        if self.added is None:
+            object.__setattr__(self, "added", ANNOUNCEMENT.added(values, self.version))
+
+    @property
+    def extensions(self) -> bytes:
+        return extensions_hash(self.added)
+
+    @classmethod
+    def from_json(cls, body: object) -> Announcement:
+        """An announcement's members as JSON, unsigned (what the daemon keeps of its own), checked."""
+        values, added, writer = ANNOUNCEMENT.load(body)
+        return cls(**values, version=writer, added=added)
 
     def expired(self, now: float) -> bool:
         return self.expires <= now
@@ -122,20 +180,6 @@ class Announcement(TypedMessage):
             )
 
 
-_WIRE_FIELDS = (
-    "tailnet_id",
-    "device",
-    "wg_pubkey",
-    "hostname",
-    "hostname_since",
-    "endpoints",
-    "seq",
-    "expires",
-    "relay",
-    "signature",
-)
-
-
 @dataclass(frozen=True, kw_only=True)
 class SignedAnnouncement:
     announcement: Announcement
@@ -143,43 +187,17 @@ class SignedAnnouncement:
 
     def to_json(self) -> dict:
         a = self.announcement
-        return {
-            "tailnet_id": a.tailnet_id,
-            "device": a.device,
-            "wg_pubkey": encode_key(a.wg_pubkey),
-            "hostname": a.hostname,
-            "hostname_since": a.hostname_since,
-            "endpoints": list(a.endpoints),
-            "seq": a.seq,
-            "expires": a.expires,
-            "relay": a.relay,
-            "signature": "0x" + self.signature.hex(),
-        }
+        values = {**ANNOUNCEMENT.values_of(a), "signature": self.signature}
+        return SIGNED_ANNOUNCEMENT.dump(values, added=a.added, version=a.version)
 
     @classmethod
     def from_json(cls, body: object) -> SignedAnnouncement:
         """What came over the wire, checked field by field (`RemoteProtocolError` says what is wrong)."""
-        if not isinstance(body, dict):
-            raise RemoteProtocolError(f"an announcement is a JSON object with {', '.join(_WIRE_FIELDS)}")
-        missing, unknown = [f for f in _WIRE_FIELDS if f not in body], sorted(set(body) - set(_WIRE_FIELDS))
-        if missing or unknown:
-            raise RemoteProtocolError(f"announcement: missing {missing}, unknown {unknown}")
+        values, added, writer = SIGNED_ANNOUNCEMENT.load(body)
+        signature = values.pop("signature")
         try:
-            if not isinstance(body["endpoints"], list):
-                raise ValueError("endpoints must be a list")
-            announcement = Announcement(
-                tailnet_id=body["tailnet_id"],
-                device=body["device"],
-                wg_pubkey=decode_key(str(body["wg_pubkey"])),
-                hostname=body["hostname"],
-                hostname_since=body["hostname_since"],
-                endpoints=tuple(body["endpoints"]),
-                seq=body["seq"],
-                expires=body["expires"],
-                relay=body["relay"],
-            )
-            return cls(announcement=announcement, signature=bytes.fromhex(str(body["signature"]).removeprefix("0x")))
-        except (KeyFormatError, ValueError, ProtocolError) as exc:
+            return cls(announcement=Announcement(**values, version=writer, added=added), signature=signature)
+        except ProtocolError as exc:
             raise RemoteProtocolError(f"announcement: {exc}") from None
 
     def verify(self, domain: Domain) -> str:

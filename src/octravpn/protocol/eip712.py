@@ -1,7 +1,8 @@
 """EIP-712 typed messages shared by the contract and the agents.
 
-The contract verifies `Receipt`, `Join`, `Device` and `ReceiptSigner`; the exit
-verifies `PeerRequest`.
+The contract verifies `Receipt`, `Join`, `Device` and `ReceiptSigner` (their types are the contract's, fixed);
+the exit verifies `PeerRequest`, which like a device's announcement is declared by a table (`protocol.wire`)
+and grows by capability version.
 Hashing is implemented here from the EIP-712 definition (static fields encode
 as one 32-byte word; a `string` as the hash of its bytes, a `string[]` as the
 hash of its elements' hashes) and cross-checked against eth-account in the
@@ -11,7 +12,7 @@ tests. Signatures are 65 bytes `r || s || v` with `v` in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from eth_hash.auto import keccak
@@ -20,6 +21,16 @@ from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import is_address, to_checksum_address
 
 from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
+from octravpn.protocol.wire import (
+    BOOL,
+    CAPABILITY_VERSION,
+    UINT64,
+    UINT256,
+    WG_KEY,
+    Field,
+    Message,
+    extensions_hash,
+)
 
 DOMAIN_NAME = "OctraVPN"
 DOMAIN_VERSION = "1"
@@ -104,6 +115,8 @@ class TypedMessage:
             return _address_word(value)
         if typ == "bytes32":
             return value
+        if typ == "bool":
+            return int(bool(value)).to_bytes(32, "big")
         if typ == "string":  # dynamic: the hash of its UTF-8 bytes
             return keccak(value.encode())
         if typ == "string[]":  # an array: the hash of its elements' words, in order
@@ -182,25 +195,42 @@ class ReceiptSigner(TypedMessage):
         object.__setattr__(self, "operator", _checksum(self.operator, "operator"))
 
 
+# Off chain (the exit verifies it), so it can grow: its table adds fields with their capability version.
+PEER_REQUEST = Message(
+    "peer request",
+    (
+        Field("session_id", UINT256, signed_as="sessionId"),
+        Field("wg_pubkey", WG_KEY, signed_as="wgPubkey"),
+        Field("timestamp", UINT64, signed_as="timestamp"),
+        Field("receipts", BOOL, default=True, signed_as="receipts"),  # false: a WireGuard app that signs none
+    ),
+    extensible=True,
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class PeerRequest(TypedMessage):
-    """Asks the session's exit to add `wg_pubkey` as a WireGuard peer."""
+    """Asks the session's exit to add `wg_pubkey` as a WireGuard peer (the all-zero key: to end the session)."""
 
     session_id: int
     wg_pubkey: bytes
     timestamp: int
+    receipts: bool = True
+    version: int = CAPABILITY_VERSION  # its writer's
+    added: dict | None = field(default=None, hash=False)  # members beyond version 1, as they travel
     TYPE_NAME: ClassVar[str] = "PeerRequest"
-    FIELDS: ClassVar = (
-        ("sessionId", "uint256", "session_id"),
-        ("wgPubkey", "bytes32", "wg_pubkey"),
-        ("timestamp", "uint64", "timestamp"),
-    )
+    FIELDS: ClassVar = PEER_REQUEST.eip712_fields()
 
     def __post_init__(self) -> None:
-        _uint(self.session_id, 256, "session_id")
-        if not isinstance(self.wg_pubkey, bytes) or len(self.wg_pubkey) != 32:
-            raise LocalProtocolError("wg_pubkey must be 32 bytes (a Curve25519 public key)")
-        _uint(self.timestamp, 64, "timestamp")
+        values = PEER_REQUEST.values_of(self)
+        PEER_REQUEST.check(values)
+        _uint(self.version, 16, "version")
+        if self.added is None:
+            object.__setattr__(self, "added", PEER_REQUEST.added(values, self.version))
+
+    @property
+    def extensions(self) -> bytes:
+        return extensions_hash(self.added)
 
 
 def digest(domain: Domain, message: TypedMessage) -> bytes:

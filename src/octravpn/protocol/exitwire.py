@@ -8,44 +8,84 @@ wrong: the exit answers that with a 400, the device reports the exit as misbehav
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import ClassVar
 
-from octravpn.protocol.eip712 import PeerRequest, Receipt
+from octravpn.protocol.eip712 import PEER_REQUEST, PeerRequest, Receipt
 from octravpn.protocol.errors import ProtocolError, RemoteProtocolError
-from octravpn.protocol.handshake import LEAVE_KEY
 from octravpn.protocol.signedread import SignedRead
-from octravpn.wireguard.keys import KeyFormatError, decode_key, encode_key
+from octravpn.protocol.wire import (
+    IP,
+    IP_INTERFACE,
+    SIGNATURE,
+    TEXT,
+    UINT64,
+    UINT256,
+    WG_KEY,
+    Field,
+    Message,
+    ip_list,
+    nested,
+    network_list,
+    optional_text,
+)
 
+# The exit's API: its paths (the exit serves these; the client asks them).
 INFO = "/v1/info"
 PEERS = "/v1/peers"
+RECEIPT_REQUEST = "/v1/sessions/{session_id}/receipt-request"
+RECEIPTS = "/v1/sessions/{session_id}/receipts"
+CLOSE = "/v1/sessions/{session_id}/close"
+LEAVE_KEY = bytes(32)  # a `PeerRequest` for the all-zero key asks the exit to end the session
 
 
 def receipt_request_path(session_id: int) -> str:
-    return f"/v1/sessions/{session_id}/receipt-request"
+    return RECEIPT_REQUEST.format(session_id=session_id)
 
 
 def receipts_path(session_id: int) -> str:
-    return f"/v1/sessions/{session_id}/receipts"
+    return RECEIPTS.format(session_id=session_id)
 
 
 def close_path(session_id: int) -> str:
-    return f"/v1/sessions/{session_id}/close"
+    return CLOSE.format(session_id=session_id)
 
 
 class WireFormatError(RemoteProtocolError):
     """A body or answer that is not what the handshake API exchanges."""
 
 
-def _object(body: object, fields: str) -> dict:
-    if not isinstance(body, dict):
-        raise WireFormatError(f"the body must be a JSON object with {fields}")
-    return body
-
-
-def _hex(value: object) -> bytes:
-    return bytes.fromhex(str(value).removeprefix("0x"))
+# Each body and answer, once: its JSON, its checks and its schema (the exit's OpenAPI document) come from these.
+PEER_ASK = PEER_REQUEST.with_fields(Field("signature", SIGNATURE), error=WireFormatError)
+PEER_GRANT = Message(
+    "the exit's handshake answer",
+    (
+        Field("session_id", UINT256),
+        Field("exit_public_key", WG_KEY),
+        Field("endpoint", TEXT),
+        Field("client_address", IP_INTERFACE),  # with the tunnel network's prefix length
+        Field("exit_address", IP),
+        Field("dns", ip_list(8), default=()),
+        Field("allowed_ips", network_list(8), default=("0.0.0.0/0", "::/0")),
+    ),
+    error=WireFormatError,
+)
+LEAVE_ASK = Message("leave request", (Field("timestamp", UINT64), Field("signature", SIGNATURE)), error=WireFormatError)
+RECEIPT_ASK = Message(
+    "receipt request",
+    (
+        Field("session_id", UINT256),
+        Field("seq", UINT64),
+        Field("bytes_used", UINT256),
+        Field("operator_signature", SIGNATURE),
+    ),
+    error=WireFormatError,
+)
+SIGNED_RECEIPT = Message(
+    "receipt",
+    (Field("seq", UINT64), Field("bytes_used", UINT256), Field("signature", SIGNATURE)),
+    error=WireFormatError,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,32 +94,23 @@ class PeerAsk:
 
     request: PeerRequest
     signature: bytes
-    receipts: bool = True  # false: a plain WireGuard app that signs none; the exit settles by claim
+
+    @property
+    def receipts(self) -> bool:
+        """False: a plain WireGuard app that signs none; the exit settles by claim (signed with the rest)."""
+        return self.request.receipts
 
     def to_json(self) -> dict:
-        return {
-            "session_id": self.request.session_id,
-            "wg_pubkey": encode_key(self.request.wg_pubkey),
-            "timestamp": self.request.timestamp,
-            "signature": "0x" + self.signature.hex(),
-            "receipts": self.receipts,
-        }
+        values = {**PEER_REQUEST.values_of(self.request), "signature": self.signature}
+        return PEER_ASK.dump(values, added=self.request.added, version=self.request.version)
 
     @classmethod
     def from_json(cls, body: object) -> PeerAsk:
-        body = _object(body, "session_id, wg_pubkey, timestamp and signature")
-        missing = [k for k in ("session_id", "wg_pubkey", "timestamp", "signature") if k not in body]
-        if missing:
-            raise WireFormatError(f"missing fields: {', '.join(missing)}")
-        receipts = body.get("receipts", True)
-        if not isinstance(receipts, bool):
-            raise WireFormatError("receipts must be true or false")
+        values, added, writer = PEER_ASK.load(body)
+        signature = values.pop("signature")
         try:
-            request = PeerRequest(
-                session_id=body["session_id"], wg_pubkey=decode_key(str(body["wg_pubkey"])), timestamp=body["timestamp"]
-            )
-            return cls(request=request, signature=_hex(body["signature"]), receipts=receipts)
-        except (KeyFormatError, ValueError, ProtocolError) as exc:
+            return cls(request=PeerRequest(**values, version=writer, added=added), signature=signature)
+        except ProtocolError as exc:
             raise WireFormatError(str(exc)) from exc
 
 
@@ -91,37 +122,18 @@ class PeerGrant:
     session_id: int
     exit_public_key: bytes
     endpoint: str
-    client_address: str  # with the tunnel network's prefix length
+    client_address: str
     exit_address: str
     dns: tuple[str, ...] = ()
     allowed_ips: tuple[str, ...] = ("0.0.0.0/0", "::/0")
 
     def to_json(self) -> dict:
-        return {
-            "session_id": self.session_id,
-            "exit_public_key": encode_key(self.exit_public_key),
-            "endpoint": self.endpoint,
-            "client_address": self.client_address,
-            "exit_address": self.exit_address,
-            "dns": list(self.dns),
-            "allowed_ips": list(self.allowed_ips),
-        }
+        return PEER_GRANT.dump(PEER_GRANT.values_of(self))
 
     @classmethod
     def from_json(cls, body: object) -> PeerGrant:
-        body = _object(body, "the exit's handshake answer")
-        try:
-            return cls(
-                session_id=int(body["session_id"]),
-                exit_public_key=decode_key(body["exit_public_key"]),
-                endpoint=str(body["endpoint"]),
-                client_address=str(ipaddress.ip_interface(body["client_address"])),
-                exit_address=str(ipaddress.ip_address(body["exit_address"])),
-                dns=tuple(str(ipaddress.ip_address(d)) for d in body.get("dns", [])),
-                allowed_ips=tuple(str(ipaddress.ip_network(n)) for n in body.get("allowed_ips", ())),
-            )
-        except (KeyError, TypeError, ValueError, KeyFormatError) as exc:
-            raise WireFormatError(f"the exit's handshake answer is malformed: {exc!r}") from exc
+        values, _, _ = PEER_GRANT.load(body)  # what a newer exit added is not for this reader
+        return cls(**values)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,7 +144,7 @@ class LeaveAsk:
     signature: bytes
 
     def to_json(self) -> dict:
-        return {"timestamp": self.timestamp, "signature": "0x" + self.signature.hex()}
+        return LEAVE_ASK.dump(LEAVE_ASK.values_of(self))
 
     @staticmethod
     def request(session_id: int, timestamp: int) -> PeerRequest:
@@ -141,9 +153,11 @@ class LeaveAsk:
     @classmethod
     def from_json(cls, session_id: int, body: object) -> tuple[PeerRequest, bytes]:
         """The signed leave request for `session_id` (from the path) and its signature."""
-        body = _object(body, "timestamp and signature")
-        ask = PeerAsk.from_json({**body, "session_id": session_id, "wg_pubkey": encode_key(LEAVE_KEY)})
-        return ask.request, ask.signature
+        values, _, _ = LEAVE_ASK.load(body)
+        try:
+            return cls.request(session_id, values["timestamp"]), values["signature"]
+        except ProtocolError as exc:
+            raise WireFormatError(str(exc)) from exc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,21 +184,17 @@ class ReceiptAsk:
     operator_signature: bytes
 
     def to_json(self) -> dict:
-        return {
-            "session_id": self.receipt.session_id,
-            "seq": self.receipt.seq,
-            "bytes_used": self.receipt.bytes_used,
-            "operator_signature": "0x" + self.operator_signature.hex(),
-        }
+        r = self.receipt
+        values = {"session_id": r.session_id, "seq": r.seq, "bytes_used": r.bytes_used}
+        return RECEIPT_ASK.dump({**values, "operator_signature": self.operator_signature})
 
     @classmethod
     def from_json(cls, body: object, *, session_id: int) -> ReceiptAsk:
-        body = _object(body, "seq, bytes_used and operator_signature")
-        try:
-            receipt = Receipt(session_id=session_id, seq=int(body["seq"]), bytes_used=int(body["bytes_used"]))
-            return cls(receipt=receipt, operator_signature=_hex(body["operator_signature"]))
-        except (KeyError, TypeError, ValueError, ProtocolError) as exc:
-            raise WireFormatError(f"malformed receipt request: {exc!r}") from exc
+        values, _, _ = RECEIPT_ASK.load(body)
+        if values["session_id"] != session_id:
+            raise WireFormatError(f"receipt request: for session {values['session_id']}, not {session_id}")
+        receipt = Receipt(session_id=session_id, seq=values["seq"], bytes_used=values["bytes_used"])
+        return cls(receipt=receipt, operator_signature=values["operator_signature"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,22 +205,27 @@ class SignedReceipt:
     signature: bytes
 
     def to_json(self) -> dict:
-        return {
-            "seq": self.receipt.seq,
-            "bytes_used": self.receipt.bytes_used,
-            "signature": "0x" + self.signature.hex(),
-        }
+        r = self.receipt
+        return SIGNED_RECEIPT.dump({"seq": r.seq, "bytes_used": r.bytes_used, "signature": self.signature})
 
     @classmethod
     def from_json(cls, body: object, *, session_id: int) -> SignedReceipt:
-        body = _object(body, "seq, bytes_used and signature")
-        if not {"seq", "bytes_used", "signature"} <= set(body):
-            raise WireFormatError("the body must be a JSON object with seq, bytes_used and signature")
-        try:
-            receipt = Receipt(session_id=session_id, seq=body["seq"], bytes_used=body["bytes_used"])
-            return cls(receipt=receipt, signature=_hex(body["signature"]))
-        except (ValueError, ProtocolError) as exc:
-            raise WireFormatError(str(exc)) from exc
+        values, _, _ = SIGNED_RECEIPT.load(body)
+        receipt = Receipt(session_id=session_id, seq=values["seq"], bytes_used=values["bytes_used"])
+        return cls(receipt=receipt, signature=values["signature"])
+
+
+LEAVE_ANSWER = Message(
+    "the exit's answer to leaving",
+    (
+        Field("session_id", UINT256),
+        Field("state", TEXT),
+        Field("reason", optional_text(), default=None),
+        Field("measured_bytes", UINT256),
+        Field("receipt_request", nested(RECEIPT_ASK), default=None),  # the last receipt to sign, if any
+    ),
+    error=WireFormatError,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,26 +239,13 @@ class LeaveAnswer:
     receipt_request: ReceiptAsk | None
 
     def to_json(self) -> dict:
-        return {
-            "session_id": self.session_id,
-            "state": self.state,
-            "reason": self.reason,
-            "measured_bytes": self.measured_bytes,
-            "receipt_request": self.receipt_request.to_json() if self.receipt_request else None,
-        }
+        values = LEAVE_ANSWER.values_of(self)
+        return LEAVE_ANSWER.dump({**values, "receipt_request": self.receipt_request and self.receipt_request.to_json()})
 
     @classmethod
     def from_json(cls, body: object) -> LeaveAnswer:
-        body = _object(body, "the exit's answer to leaving")
-        try:
-            last = body.get("receipt_request")
-            session_id = int(body["session_id"])
-            return cls(
-                session_id=session_id,
-                state=str(body["state"]),
-                reason=body.get("reason"),
-                measured_bytes=int(body["measured_bytes"]),
-                receipt_request=ReceiptAsk.from_json(last, session_id=session_id) if last else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireFormatError(f"the exit's answer to leaving is malformed: {exc!r}") from exc
+        values, _, _ = LEAVE_ANSWER.load(body)
+        last = values["receipt_request"]
+        if last is not None:
+            last = ReceiptAsk.from_json(last, session_id=values["session_id"])
+        return cls(**{**values, "receipt_request": last})

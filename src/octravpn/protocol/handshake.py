@@ -1,4 +1,5 @@
-"""The exit's decision on a `PeerRequest`: pure, given what the agent read on chain.
+"""The exit's decision on a `PeerRequest` (a join, or for the all-zero key a leave, checked alike): pure, given
+what the agent read on chain.
 
 A client asks the exit to add its WireGuard key as a peer for a session. The
 exit accepts only when:
@@ -22,9 +23,6 @@ from octravpn.protocol.errors import RemoteProtocolError
 
 FRESHNESS_SECONDS = 120
 SESSION_OPEN = 0
-# A `PeerRequest` for the all-zero key asks the exit to end the session: the
-# opener's signed, fresh, single-use "leave", checked exactly like a join.
-LEAVE_KEY = bytes(32)
 
 
 class HandshakeRefused(RemoteProtocolError):
