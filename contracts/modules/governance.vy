@@ -85,6 +85,7 @@ event OwnershipTransferred:
 event ProgramTreasuryWithdrawn:
     to: indexed(address)
     amount: uint256
+    program_treasury: uint256
 
 
 @deploy
@@ -199,7 +200,7 @@ def withdraw_program_treasury(to: address, amount: uint256):
     self._check_covers(self.treasury, amount)
     self.treasury -= amount
     payments._push(to, amount)
-    log ProgramTreasuryWithdrawn(to=to, amount=amount)
+    log ProgramTreasuryWithdrawn(to=to, amount=amount, program_treasury=self.treasury)
 
 
 @external

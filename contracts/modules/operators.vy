@@ -106,6 +106,7 @@ event OperatorSlashed:
     forfeited_earnings: uint256
     burned_amt: uint256
     held_bounty: uint256
+    program_treasury: uint256
 
 event SlashBountyPaid:
     addr: indexed(address)
@@ -115,6 +116,7 @@ event SlashBountyPaid:
 event SlashBountyReleased:
     addr: indexed(address)
     amount: uint256
+    program_treasury: uint256
 
 event GovSlashScheduled:
     addr: indexed(address)
@@ -127,10 +129,12 @@ event GovSlashCancelled:
 event EarningsCredited:
     operator: indexed(address)
     amount: uint256
+    earnings: uint256
 
 event EarningsClaimed:
     operator: indexed(address)
     amount: uint256
+    earnings: uint256
 
 
 # ---------------------------------------------------------------- stake
@@ -238,7 +242,7 @@ def release_slash_bounty(operator: address):
     governance._check_elapsed(record.release_at)
     self.slash_records[operator].held_bounty = 0
     governance.treasury += record.held_bounty
-    log SlashBountyReleased(addr=operator, amount=record.held_bounty)
+    log SlashBountyReleased(addr=operator, amount=record.held_bounty, program_treasury=governance.treasury)
 
 
 # ------------------------------------------------------------ endpoints
@@ -352,7 +356,7 @@ def claim_earnings(amount: uint256):
     assert self.earnings[msg.sender] >= amount, "amount exceeds earnings"
     self.earnings[msg.sender] -= amount
     payments._push(msg.sender, amount)
-    log EarningsClaimed(operator=msg.sender, amount=amount)
+    log EarningsClaimed(operator=msg.sender, amount=amount, earnings=self.earnings[msg.sender])
 
 
 # ---------------------------------------------------------------- views
@@ -491,7 +495,7 @@ def _credit_earnings(operator: address, amount: uint256):
     if amount == 0:
         return
     self.earnings[operator] += amount
-    log EarningsCredited(operator=operator, amount=amount)
+    log EarningsCredited(operator=operator, amount=amount, earnings=self.earnings[operator])
 
 
 @internal
@@ -539,6 +543,7 @@ def _slash(operator: address, reporter: address, by_governance: bool):
         forfeited_earnings=forfeited,
         burned_amt=burned,
         held_bounty=held,
+        program_treasury=governance.treasury,
     )
     if bounty > 0:
         payments._push(reporter, bounty)

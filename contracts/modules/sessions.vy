@@ -73,6 +73,8 @@ client_confirms: HashMap[uint256, ClaimRecord]
 # @dev Block in which each double-sign report was committed.
 slash_reports: HashMap[bytes32, uint256]
 
+# Events carry the values they leave behind (a treasury, a reputation), so a reader copies the state instead of
+# re-deriving the contract's rules.
 event SessionOpened:
     session_id: indexed(uint256)
     tailnet_id: indexed(uint256)
@@ -81,6 +83,7 @@ event SessionOpened:
     deposit: uint256
     price_per_mb: uint256
     opened_at: uint256
+    treasury: uint256
 
 event SettleClaimed:
     session_id: indexed(uint256)
@@ -109,10 +112,14 @@ event SessionSettled:
     total_paid: uint256
     protocol_fee: uint256
     refund: uint256
+    treasury: uint256
+    reputation: uint256
+    program_treasury: uint256
 
 event SessionRefunded:
     session_id: indexed(uint256)
     reason: String[32]
+    treasury: uint256
 
 event SessionClosed:
     session_id: indexed(uint256)
@@ -126,6 +133,7 @@ event SessionSwept:
     session_id: indexed(uint256)
     sweeper: indexed(address)
     bounty: uint256
+    treasury: uint256
 
 
 @external
@@ -178,6 +186,7 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
         deposit=max_pay,
         price_per_mb=price,
         opened_at=block.timestamp,
+        treasury=tailnets.tailnets[tailnet_id].treasury,
     )
     return session_id
 
@@ -269,7 +278,12 @@ def sweep_expired_session(session_id: uint256):
     bounty: uint256 = governance._bps(session.deposit, session.sweep_bounty_bps)
     self.sessions[session_id].status = STATUS_REFUNDED
     tailnets.tailnets[session.tailnet_id].treasury += session.deposit - bounty
-    log SessionSwept(session_id=session_id, sweeper=msg.sender, bounty=bounty)
+    log SessionSwept(
+        session_id=session_id,
+        sweeper=msg.sender,
+        bounty=bounty,
+        treasury=tailnets.tailnets[session.tailnet_id].treasury,
+    )
     payments._push(msg.sender, bounty)
 
 
@@ -454,6 +468,9 @@ def _settle(session_id: uint256, session: Session, bytes_used: uint256):
         total_paid=total_paid,
         protocol_fee=fee,
         refund=refund,
+        treasury=tailnets.tailnets[session.tailnet_id].treasury,
+        reputation=operators.endpoints[session.exit].reputation,
+        program_treasury=governance.treasury,
     )
 
 
@@ -461,4 +478,6 @@ def _settle(session_id: uint256, session: Session, bytes_used: uint256):
 def _refund(session_id: uint256, session: Session, reason: String[32]):
     self.sessions[session_id].status = STATUS_REFUNDED
     tailnets.tailnets[session.tailnet_id].treasury += session.deposit
-    log SessionRefunded(session_id=session_id, reason=reason)
+    log SessionRefunded(
+        session_id=session_id, reason=reason, treasury=tailnets.tailnets[session.tailnet_id].treasury
+    )

@@ -5,7 +5,8 @@ then applies it to both. After every step:
 - the contract holds exactly stakes + unbonding stakes + tailnet treasuries +
   open deposits + program treasury + unclaimed earnings + held bounties + burned stake;
 - every stake, earnings balance, treasury and session status equals the model;
-- a session leaves "open" at most once (settled or refunded, never both, never twice).
+- a session leaves "open" at most once (settled or refunded, never both, never twice);
+- an event that leaves a balance behind (a treasury, a reputation, earnings) carries what the views then say.
 
 Openers are member wallets or devices registered to them; members get removed, devices revoked, and tailnet
 owners close the sessions that outlived their opener's authority, while receipts signed by device keys settle
@@ -146,9 +147,22 @@ class VPNMachine(RuleBasedStateMachine):
             for event in self.h.events():
                 if type(event).__name__ in ("SessionSettled", "SessionRefunded", "SessionSwept"):
                     self.closed_events[event.session_id] = self.closed_events.get(event.session_id, 0) + 1
+                self._check_carried(event)
             return result
         with boa.reverts():
             fn()
+
+    def _check_carried(self, event) -> None:
+        """An event that leaves a balance behind carries it, as the views then say (readers copy it)."""
+        name, vpn = type(event).__name__, self.vpn
+        if name in ("SessionOpened", "SessionSettled", "SessionRefunded", "SessionSwept"):
+            assert event.treasury == vpn.get_tailnet(vpn.get_session(event.session_id).tailnet_id).treasury
+        if name == "SessionSettled":
+            assert event.reputation == vpn.get_endpoint(event.exit).reputation
+        if name in ("EarningsCredited", "EarningsClaimed"):
+            assert event.earnings == vpn.get_earnings(event.operator)
+        if name in ("SessionSettled", "OperatorSlashed", "SlashBountyReleased", "ProgramTreasuryWithdrawn"):
+            assert event.program_treasury == vpn.get_program_treasury()
 
     def _now(self) -> int:
         return boa.env.timestamp

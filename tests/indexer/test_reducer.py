@@ -58,12 +58,19 @@ def test_active_follows_stake_slashing_and_the_minimum():
     assert not rows.get("operators", (A,))["active"] and rows.get("operators", (B,))["active"]
     apply(rows, event("ParamsUpdated", params=params | {"min_endpoint_stake": ETHER}), 300)
     assert rows.get("operators", (A,))["active"]
-    apply(
-        rows, event("OperatorSlashed", addr=A, stake=ETHER, treasury_amt=ETHER, bounty_amt=0, forfeited_earnings=7), 400
+    slashing = event(
+        "OperatorSlashed",
+        addr=A,
+        stake=ETHER,
+        treasury_amt=ETHER,
+        bounty_amt=0,
+        forfeited_earnings=7,
+        program_treasury=ETHER + 7 + 5,  # the contract's own figure (5 was there before): copied, not added up
     )
+    apply(rows, slashing, 400)
     slashed = rows.get("operators", (A,))
     assert not slashed["active"] and slashed["slashed"] and slashed["forfeited_total"] == 7
-    assert rows.get("protocol", PROTOCOL_KEY)["program_treasury"] == ETHER + 7
+    assert rows.get("protocol", PROTOCOL_KEY)["program_treasury"] == ETHER + 12
 
 
 def test_unknown_event_and_missing_state_are_refused():

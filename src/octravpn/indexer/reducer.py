@@ -1,8 +1,12 @@
 """The contract's state, rebuilt event by event. Pure: no I/O.
 
 `apply` reads and writes rows through a `Rows` store keyed by (table, primary
-key). Each handler mirrors what the contract did when it emitted the event,
-so the rows equal the contract's views (the tests compare them on anvil).
+key). Each handler records what the contract did when it emitted the event:
+a balance the event leaves behind (a tailnet's treasury, an exit's reputation
+and earnings, the program treasury) is copied from the event, never worked out
+again here, so the contract's rules have one home; the handlers only add events
+up for statistics. The rows equal the contract's views (the tests compare them
+on anvil).
 Amounts are Python ints (uint256); times are block timestamps.
 """
 
@@ -140,10 +144,9 @@ def _pause_set(c: _Context) -> None:
     c.update("protocol", PROTOCOL_KEY, {"paused": c.args["paused"]})
 
 
-def _program_treasury_withdrawn(c: _Context) -> None:
-    c.update(
-        "protocol", PROTOCOL_KEY, lambda p: p.__setitem__("program_treasury", p["program_treasury"] - c.args["amount"])
-    )
+def _program_treasury_set(c: _Context) -> None:
+    """Any event that leaves the program treasury changed carries its new balance: copied, never re-derived."""
+    c.update("protocol", PROTOCOL_KEY, {"program_treasury": c.args["program_treasury"]})
 
 
 # ------------------------------------------------------------ operators
@@ -171,11 +174,7 @@ def _operator_slashed(c: _Context) -> None:
         op["forfeited_total"] += forfeited
 
     c.update("operators", (c.args["addr"],), slash)
-    c.update(
-        "protocol",
-        PROTOCOL_KEY,
-        lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["treasury_amt"] + forfeited),
-    )
+    _program_treasury_set(c)
 
 
 def _endpoint_registered(c: _Context) -> None:
@@ -213,7 +212,7 @@ def _endpoint_retired(c: _Context) -> None:
 
 def _earnings_credited(c: _Context) -> None:
     def credit(op: dict) -> None:
-        op["earnings"] += c.args["amount"]
+        op["earnings"] = c.args["earnings"]
         op["earned_total"] += c.args["amount"]
 
     c.update("operators", (c.args["operator"],), credit)
@@ -221,7 +220,7 @@ def _earnings_credited(c: _Context) -> None:
 
 def _earnings_claimed(c: _Context) -> None:
     def claim(op: dict) -> None:
-        op["earnings"] -= c.args["amount"]
+        op["earnings"] = c.args["earnings"]
         op["claimed_total"] += c.args["amount"]
 
     c.update("operators", (c.args["operator"],), claim)
@@ -307,7 +306,7 @@ def _session_opened(c: _Context) -> None:
     session_id, tailnet_id, deposit = c.args["session_id"], c.args["tailnet_id"], c.args["deposit"]
 
     def lock(tailnet: dict) -> None:
-        tailnet["treasury"] -= deposit
+        tailnet["treasury"] = c.args["treasury"]
         tailnet["sessions_opened"] += 1
 
     c.update("tailnets", (tailnet_id,), lock)
@@ -365,12 +364,6 @@ def _settled_by_receipt(c: _Context) -> None:
     c.update("sessions", (c.args["session_id"],), {"receipt_seq": c.args["seq"], "close_reason": "receipt"})
 
 
-def _slash_bounty_released(c: _Context) -> None:
-    c.update(
-        "protocol", PROTOCOL_KEY, lambda p: p.__setitem__("program_treasury", p["program_treasury"] + c.args["amount"])
-    )
-
-
 def _session_settled(c: _Context) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     paid, fee, refund, used = c.args["total_paid"], c.args["protocol_fee"], c.args["refund"], c.args["bytes_used"]
@@ -380,52 +373,46 @@ def _session_settled(c: _Context) -> None:
     c.rows.put("sessions", (session["id"],), session)
 
     def refund_rest(tailnet: dict) -> None:
-        tailnet["treasury"] += refund
+        tailnet["treasury"] = c.args["treasury"]
         tailnet["spent"] += paid
 
     c.update("tailnets", (session["tailnet_id"],), refund_rest)
 
-    tailnet_owner = c.required("tailnets", (session["tailnet_id"],))["owner"]
-
     def serve(op: dict) -> None:
-        if tailnet_owner != session["exit"]:  # the contract's rule: paying oneself earns no reputation
-            op["reputation"] += paid
+        op["reputation"] = c.args["reputation"]  # the contract's rule (who earns it) stays the contract's
         op["sessions_settled"] += 1
         op["bytes_served"] += used
 
     c.update("operators", (session["exit"],), serve)
 
     def account(p: dict) -> None:
-        p["program_treasury"] += fee
+        p["program_treasury"] = c.args["program_treasury"]
         p["volume_paid"] += paid
         p["bytes_settled"] += used
 
     c.update("protocol", PROTOCOL_KEY, account)
 
 
-def _close_unpaid(c: _Context, reason: str, returned: Callable[[dict], int], **extra) -> None:
+def _close_unpaid(c: _Context, reason: str, **extra) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     session.update(status="refunded", closed_at=c.time, close_reason=reason, **extra)
     c.rows.put("sessions", (session["id"],), session)
-    c.update(
-        "tailnets", (session["tailnet_id"],), lambda t: t.__setitem__("treasury", t["treasury"] + returned(session))
-    )
+    c.update("tailnets", (session["tailnet_id"],), {"treasury": c.args["treasury"]})
 
 
 def _session_refunded(c: _Context) -> None:
-    _close_unpaid(c, c.args["reason"], lambda s: s["deposit"])
+    _close_unpaid(c, c.args["reason"])
 
 
 def _session_swept(c: _Context) -> None:
-    bounty = c.args["bounty"]
-    _close_unpaid(c, "swept", lambda s: s["deposit"] - bounty, sweep_bounty=bounty)
+    _close_unpaid(c, "swept", sweep_bounty=c.args["bounty"])
 
 
 HANDLERS: dict[str, Callable[[_Context], None]] = {
     "OwnershipTransferred": _ownership_transferred,
     "ParamsUpdated": _params_updated,
     "PauseSet": _pause_set,
-    "ProgramTreasuryWithdrawn": _program_treasury_withdrawn,
+    "ProgramTreasuryWithdrawn": _program_treasury_set,
     "StakeBonded": _stake_bonded,
     "StakeUnbondingStarted": _unbonding_started,
     "StakeUnbondingFinalized": _unbonding_finalized,
@@ -452,7 +439,7 @@ HANDLERS: dict[str, Callable[[_Context], None]] = {
     "SettleConfirmed": _settle_confirmed,
     "SettledByReceipt": _settled_by_receipt,
     "SessionSettled": _session_settled,
-    "SlashBountyReleased": _slash_bounty_released,
+    "SlashBountyReleased": _program_treasury_set,
     "SessionRefunded": _session_refunded,
     "SessionSwept": _session_swept,
 }
