@@ -18,11 +18,12 @@ FUZZ_PROFILE := $(if $(CI),ci,dev)
 SYSTEM_TOOLS := wg wireguard-go ip ping nft systemd-analyze
 SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables systemd
 
-.PHONY: help deps tools system-deps postgres demo test lint test-contract bench bench-daemon bench-mesh bench-indexer gas artifacts lock clean
+.PHONY: help deps tools system-deps postgres demo test test-fast lint test-contract bench bench-daemon bench-mesh bench-indexer gas artifacts lock clean
 
 help:
 	@echo "make demo   - the whole story on a local devnet: an exit and a client in namespaces, a page through the tunnel"
 	@echo "make test   - install everything needed and run the whole test suite"
+	@echo "make test-fast - the tests that need neither root, a chain nor PostgreSQL (under 2 minutes)"
 	@echo "make bench  - tunnel throughput vs plain WireGuard, connect time, agent CPU and memory"
 	@echo "make bench-daemon - status wall time, up to the first byte, exit failover time"
 	@echo "make bench-mesh - mesh throughput vs WireGuard by hand, join, revoke and policy times"
@@ -69,13 +70,19 @@ $(ARTIFACT): $(CONTRACTS) $(STAMPS)/venv src/octravpn/chain/build.py
 demo: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) -m octravpn.demo
 
-# ruff: the lint rules and the format are in pyproject.toml; `make test` fails on either.
+# ruff and mypy: the lint rules, the format and the type checker's settings are in pyproject.toml;
+# `make test` fails on any of them.
 lint: deps
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
+	$(PY) -m mypy
 
 test: deps tools system-deps postgres lint
 	OCTRAVPN_ANVIL=$(ANVIL) OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider
+
+# Everything that needs Python alone: no root (e2e), no anvil, no PostgreSQL.
+test-fast: deps
+	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider -m "not e2e and not anvil and not postgres"
 
 test-contract: deps
 	OCTRAVPN_FUZZ_PROFILE=$(FUZZ_PROFILE) $(PY) -m pytest -n 2 --dist loadfile tests/contract

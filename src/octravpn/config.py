@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,7 +32,7 @@ from octravpn.errors import ConfigError, UsageError
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-def default_config_path(env: dict[str, str] | None = None) -> Path:
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("OCTRAVPN_CONFIG"):
         return Path(env["OCTRAVPN_CONFIG"])
@@ -39,7 +40,7 @@ def default_config_path(env: dict[str, str] | None = None) -> Path:
     return base / "octravpn" / "config.toml"
 
 
-def default_data_dir(env: dict[str, str] | None = None) -> Path:
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("OCTRAVPN_DATA_DIR"):
         return Path(env["OCTRAVPN_DATA_DIR"])
@@ -47,7 +48,7 @@ def default_data_dir(env: dict[str, str] | None = None) -> Path:
     return base / "octravpn"
 
 
-def isolated_environment(home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+def isolated_environment(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """`base` (default: this process's environment) with config and data under `home`,
     and none of the `OCTRAVPN_*` selections that would point elsewhere."""
     env = dict(os.environ if base is None else base)
@@ -115,8 +116,17 @@ class Network:
             except UsageError as exc:
                 raise ConfigError(str(exc)) from None
 
+    @property
+    def contract_address(self) -> str:
+        """The contract's address; a network without one is a `ConfigError` that says how to set it."""
+        if self.contract is None:
+            raise ConfigError(
+                f"network {self.name!r} has no contract address: deploy or set one with `octravpn network add`"
+            )
+        return self.contract
+
     def to_toml(self) -> dict:
-        data = {"rpc_url": self.rpc_url, "chain_id": self.chain_id}
+        data: dict[str, object] = {"rpc_url": self.rpc_url, "chain_id": self.chain_id}
         if self.contract:
             data["contract"] = self.contract
         if self.rpc_fallbacks:
@@ -185,7 +195,7 @@ class Config:
         temporary.replace(self.path)  # atomic: a crash never leaves half a file
 
 
-def load(path: Path | None = None, *, env: dict[str, str] | None = None) -> Config:
+def load(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
     """Read the configuration (a missing file is an empty configuration)."""
     env = os.environ if env is None else env
     path = path or default_config_path(env)

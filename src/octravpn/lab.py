@@ -16,6 +16,7 @@ with the same addresses need no routes on the machine itself.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,7 +58,33 @@ class Host:
         )
 
     def delete(self) -> None:
+        """Stop whatever still runs in the host (a daemon, an exit, its wireguard-go: whatever the test that
+        started it did), then remove the host. A process would otherwise outlive its namespace."""
+        _stop_all(lambda: _pids(self.name))
         sh("ip", "netns", "del", self.name, check=False)
+
+
+def _pids(namespace: str) -> list[int]:
+    listed = sh("ip", "netns", "pids", namespace, check=False).stdout.split()
+    return [int(pid) for pid in listed if pid.isdigit()]
+
+
+def _stop_all(pids, *, grace: float = 5.0) -> None:
+    """SIGTERM every process `pids()` lists (so each cleans up after itself), SIGKILL what is left after `grace`."""
+    for pid in pids():
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids():
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass  # gone already
 
 
 def link(a: Host, a_address: str, b: Host, b_address: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -68,7 +69,7 @@ class LabCLI:
         title: str | None = None,
         json_out: bool = True,
         timeout: float = 180.0,
-    ) -> dict | str:
+    ) -> Any:
         """Run one command to completion; its JSON output (or text), or `CommandFailed`."""
         if self.echo:
             where = f" (on {host.name})" if host else ""

@@ -27,7 +27,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -106,19 +106,22 @@ class Answer:
     prefix: str = ""
 
 
-def install_error_handlers(app: FastAPI, answers: Mapping[type[BaseException], Answer]) -> None:
+def install_error_handlers(app: FastAPI, answers: Mapping[type[Exception], Answer]) -> None:
     """Answer each exception type in `answers` (the most specific match wins, as FastAPI's lookup goes),
     FastAPI's own refusals, and anything unexpected, all in the one envelope."""
     for kind, answer in answers.items():
         app.add_exception_handler(kind, _answering(answer))
 
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    # Starlette hands each handler only the exceptions it was installed for.
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        errors = cast(RequestValidationError, exc).errors()
+        detail = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]
         first = detail[0] if detail else {"loc": [], "msg": "invalid"}
         reason = f"invalid {'.'.join(first['loc'][1:]) or 'request'}: {first['msg']}"
         return error_response(400, reason, detail=detail)
 
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_: Request, raised: Exception) -> JSONResponse:
+        exc = cast(StarletteHTTPException, raised)
         reason = "no such endpoint: see /docs or /openapi.json" if exc.status_code == 404 else str(exc.detail)
         response = error_response(exc.status_code, reason)
         response.headers.update(exc.headers or {})
@@ -135,7 +138,7 @@ def install_error_handlers(app: FastAPI, answers: Mapping[type[BaseException], A
 
 def _answering(answer: Answer):
     async def handler(_: Request, exc: Exception) -> JSONResponse:
-        status = answer.status if answer.status is not None else int(exc.status)
+        status = answer.status if answer.status is not None else int(getattr(exc, "status", 500))
         return error_response(
             status,
             answer.prefix + str(exc),

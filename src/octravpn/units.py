@@ -67,7 +67,7 @@ def parse_duration(text: str) -> int:
 def format_duration(seconds: int) -> str:
     """`3h 20m`, `2d 4h`, `45s`: the two largest units, for a wait a person reads."""
     seconds = max(int(seconds), 0)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

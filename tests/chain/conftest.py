@@ -3,13 +3,7 @@ from eth_account import Account
 from web3 import Web3
 
 from octravpn.chain.deploy import DeployParams, deploy
-from octravpn.chain.devnet import Anvil, dev_private_key
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory):
-    with Anvil(state_path=tmp_path_factory.mktemp("anvil") / "state.json") as node:
-        yield node
+from octravpn.chain.devnet import dev_private_key
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,7 @@ wait
 
 
 @pytest.mark.parametrize("kind", ["service", "fixture"])
+@pytest.mark.anvil
 def test_stop_waits_for_every_process_the_anvil_command_started(tmp_path, kind):
     """`devnet down`/`reset` and the test fixture return only once nothing of the node runs any more: not
     just the wrapper npm installs, which dies before the real anvil has finished."""

@@ -13,6 +13,7 @@ from octravpn.chain.errors import ContractNotDeployed, ContractRevert, Insuffici
 from octravpn.chain.transactions import TransactionManager
 from octravpn.config import Network
 from octravpn.protocol import Domain, Receipt, sign
+from tests.support.waiting import wait_for
 
 ETHER = 10**18
 MB = 10**6
@@ -166,17 +167,14 @@ def _pending(w3: Web3) -> list[str]:
     return [tx["hash"] for by_nonce in content.values() for tx in by_nonce.values()]
 
 
-def _wait_for_pending(w3: Web3, count: int, timeout: float = 30.0) -> list[str]:
+def _wait_for_pending(w3: Web3, count: int) -> list[str]:
     # The txpool is the event we wait for; the node offers no push notification for it here.
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pending = _pending(w3)
-        if len(pending) >= count:
-            return pending
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} pending transactions, saw {_pending(w3)}")
+    return wait_for(
+        lambda: len(pending := _pending(w3)) >= count and pending,
+        what=f"{count} pending transactions",
+        every=0.05,
+        explain=lambda: f"pending: {_pending(w3)}",
+    )
 
 
 def test_transaction_still_pending_at_the_deadline_times_out(network, accounts, w3):

@@ -5,7 +5,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from octravpn.chain.client import open_client
 from octravpn.chain.devnet import free_port
 from octravpn.config import load
 from tests.cli.conftest import home_environment
+from tests.support.waiting import wait_for
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -43,17 +43,18 @@ class RunningIndexer:
             )
         self.wait_for(lambda: httpx.get(f"{self.url}/healthz").status_code == 200, "answer /healthz")
 
-    def wait_for(self, condition, what: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_for(self, condition, what: str) -> None:
+        def alive_and(condition) -> bool:
             assert self.process.poll() is None, f"the indexer stopped: {self.log.read_text()[-2000:]}"
-            try:
-                if condition():
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the indexer did not {what} within {timeout}s: {self.log.read_text()[-2000:]}")
+            return condition()
+
+        wait_for(
+            lambda: alive_and(condition),
+            what=f"the indexer to {what}",
+            every=0.1,
+            passing=(httpx.HTTPError,),
+            explain=lambda: self.log.read_text()[-2000:],
+        )
 
     def exits(self) -> list[dict]:
         return httpx.get(f"{self.url}/v1/exits", params={"active": "false"}).json()["items"]

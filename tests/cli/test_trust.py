@@ -13,6 +13,7 @@ import pytest
 
 from octravpn.chain.client import open_client
 from octravpn.config import load
+from tests.support.waiting import wait_for
 
 HASH = re.compile(r"0x[0-9a-f]{64}")
 
@@ -49,12 +50,10 @@ def _spawn(cli, *args):
 
 
 def _wait_for_mempool(chain, count: int = 1):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if len(chain.w3.provider.make_request("txpool_content", [])["result"]["pending"]) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError("no transaction reached the mempool")
+    wait_for(
+        lambda: len(chain.w3.provider.make_request("txpool_content", [])["result"]["pending"]) >= count,
+        what=f"{count} transaction(s) in the mempool",
+    )
 
 
 # ------------------------------------------------------------------ 1: never a silent double payment

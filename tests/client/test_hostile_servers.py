@@ -12,6 +12,7 @@ from octravpn.client import discovery
 from octravpn.client.discovery import IndexerClient, IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.errors import UsageError
+from octravpn.indexer.rpc import JsonRpc, RpcError
 from octravpn.mesh import mailbox as mailbox_module
 from octravpn.mesh.mailbox import Mailbox
 from octravpn.protocol.errors import RemoteProtocolError
@@ -93,6 +94,44 @@ def test_an_exit_api_answering_garbage(hostile):
         hostile.answers(200, b'{"x": "' + b"x" * 200_000 + b'"}', declare_length=declare_length)
         with pytest.raises(RemoteProtocolError, match="the exit answered /v1/info: sent more than 65536 bytes"):
             api.info()
+    hostile.answers(204, b"")  # "no content" where an answer belongs: once a None handed to the caller
+    with pytest.raises(RemoteProtocolError, match="answered /v1/info with nothing where its answer belongs"):
+        api.info()
+    with pytest.raises(RemoteProtocolError, match="answered /v1/peers with nothing"):
+        api.add_peer({})
+    assert api.receipt_request(1, "header") is None  # the one call where nothing is an answer: no receipt asked
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<html>", "not JSON"),
+        (b"[1, 2]", "a JSON list, not a JSON-RPC object"),
+        (b'{"error": "boom"}', "boom"),  # an error that is not an object: once an AttributeError
+        (b'{"error": {"code": [1], "message": "no"}}', "no"),
+        (b'{"error": {"code": -32000, "message": "' + b"x" * 5000 + b'"}}', "x" * 300 + "$"),
+    ],
+)
+def test_a_json_rpc_node_answering_garbage_is_a_chain_error(hostile, body, reason):
+    hostile.answers(200, body)
+    rpc = JsonRpc(hostile.url, timeout=5)
+    try:
+        with pytest.raises(RpcError, match=reason):
+            rpc.chain_id()
+        with pytest.raises(RpcError):  # a batch answered with anything but a list of answers
+            rpc.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+    finally:
+        rpc.close()
+
+
+def test_a_json_rpc_batch_with_missing_or_odd_answers_names_what_is_missing(hostile):
+    hostile.answers(200, b'[7, {"id": [1]}, {"id": 2, "result": "0x5"}]')
+    rpc = JsonRpc(hostile.url, timeout=5)
+    try:
+        with pytest.raises(RpcError, match="the node refused eth_chainId: no answer"):
+            rpc.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+    finally:
+        rpc.close()
 
 
 def test_an_indexer_answering_garbage(hostile):

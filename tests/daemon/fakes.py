@@ -5,11 +5,13 @@ way an exit node does, and can go silent."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import replace
+from typing import TYPE_CHECKING, cast
 
 from eth_account import Account
+from web3 import Web3
 
-from octravpn.chain.client import ChainEvent
+from octravpn.chain.client import ChainEvent, TxResult
 from octravpn.chain.errors import ContractRevert, RpcUnreachable
 from octravpn.chain.records import ClaimRecord, Endpoint, Params, Session
 from octravpn.client.exit_api import ExitAPIError
@@ -27,11 +29,19 @@ ENDPOINTS = ["198.51.100.2:51820", "198.18.0.2:51820"]
 NOW = 1_800_000_000
 
 
-class FakeChain:
+if TYPE_CHECKING:  # the type checker holds every method here to the real client's signature (`make lint`)
+    from octravpn.chain.client import OctraVPN as _Client
+else:
+    _Client = object
+
+
+class FakeChain(_Client):
     """The contract's view: two exits, the device of a member, sessions opened by the device."""
 
+    CONTROLS = frozenset({"settle"})  # what a test does to it, beyond the client's interface
+
     def __init__(self) -> None:
-        self.address = CONTRACT
+        self.address = Web3.to_checksum_address(CONTRACT)
         self.down = False
         self.sessions: dict[int, Session] = {}
         self.claims: dict[int, ClaimRecord] = {}
@@ -47,7 +57,7 @@ class FakeChain:
         class _W3:
             eth = _Eth()
 
-        self.w3 = _W3()
+        self.w3 = cast(Web3, _W3())  # what the daemon reads of it: the chain id
 
     def _check(self) -> None:
         if self.down:
@@ -60,7 +70,7 @@ class FakeChain:
         self._check()
         return 0
 
-    def events(self, first: int, last: int) -> list:
+    def events(self, from_block: int = 0, to_block: int | str = "latest") -> list[ChainEvent]:
         self._check()
         return []
 
@@ -71,9 +81,9 @@ class FakeChain:
         self._check()
         return self.devices.get(device, "0x" + "00" * 20)
 
-    def endpoint(self, address: str) -> Endpoint:
+    def endpoint(self, addr: str) -> Endpoint:
         self._check()
-        index = [o.address for o in OPERATORS].index(address)
+        index = [o.address for o in OPERATORS].index(addr)
         return Endpoint(
             active=True,
             endpoint=ENDPOINTS[index],
@@ -85,10 +95,10 @@ class FakeChain:
             reputation=0,
         )
 
-    def is_active(self, address: str) -> bool:
+    def is_active(self, addr: str) -> bool:
         return True
 
-    def params(self):
+    def params(self) -> Params:
         return Params(
             min_session_deposit=10**15,
             min_tailnet_deposit=0,
@@ -105,21 +115,24 @@ class FakeChain:
     def tailnet_count(self) -> int:
         return 1
 
-    def is_member(self, tailnet: int, address: str) -> bool:
-        return address == MEMBER.address
+    def is_member(self, tailnet_id: int, addr: str) -> bool:
+        return addr == MEMBER.address
 
-    def is_exit(self, tailnet: int, address: str) -> bool:
+    def is_exit(self, tailnet_id: int, addr: str) -> bool:
         return True
 
-    def open_session(self, tailnet, exit_addr, deposit, max_price):
+    def open_session(
+        self, tailnet_id: int, exit_addr: str, max_pay: int, max_price_per_mb: int | None = None
+    ) -> tuple[int, TxResult]:
         self._check()
         sid = len(self.sessions)
+        price = max_price_per_mb if max_price_per_mb is not None else self.endpoint(exit_addr).price_per_mb
         self.sessions[sid] = Session(
-            tailnet_id=tailnet,
+            tailnet_id=tailnet_id,
             exit=exit_addr,
             opener=DEVICE.address,
-            deposit=deposit,
-            price_per_mb=max_price,
+            deposit=max_pay,
+            price_per_mb=price,
             opened_at=self.now,
             status=0,
             protocol_fee_bps=50,
@@ -129,64 +142,54 @@ class FakeChain:
         )
         opened = ChainEvent(
             "SessionOpened",
-            {"session_id": sid, "tailnet_id": tailnet, "deposit": deposit, "price_per_mb": max_price},
+            {"session_id": sid, "tailnet_id": tailnet_id, "deposit": max_pay, "price_per_mb": price},
             1,
             f"0x{sid:064x}",
             0,
         )
-        return sid, _Result(f"0x{sid:064x}", [opened])
+        return sid, _mined(f"0x{sid:064x}", [opened])
 
-    def session(self, sid: int) -> Session:
+    def session(self, session_id: int) -> Session:
         self._check()
-        return self.sessions[sid]
+        return self.sessions[session_id]
 
-    def operator_claim(self, sid: int) -> ClaimRecord:
+    def operator_claim(self, session_id: int) -> ClaimRecord:
         self._check()
-        return self.claims.get(sid, ClaimRecord(is_set=False, bytes_used=0, claimed_at=0))
+        return self.claims.get(session_id, ClaimRecord(is_set=False, bytes_used=0, claimed_at=0))
 
-    def settle(self, sid: int, bytes_used: int) -> None:
-        from dataclasses import replace
+    def settle(self, session_id: int, bytes_used: int) -> None:
+        """The exit settles the session with a receipt for `bytes_used`."""
+        self.sessions[session_id] = replace(self.sessions[session_id], status=1)
+        self.settled[session_id] = bytes_used
 
-        self.sessions[sid] = replace(self.sessions[sid], status=1)
-        self.settled[sid] = bytes_used
-
-    def settle_confirm(self, sid: int, bytes_used: int):
+    def settle_confirm(self, session_id: int, bytes_used: int) -> TxResult:
         self._check()
-        self.confirmed[sid] = bytes_used
-        if self.claims[sid].bytes_used == bytes_used:
-            self.settle(sid, bytes_used)
-            return _Result("0xc0", [ChainEvent("SessionSettled", {}, 1, "0xc0", 0)])
-        return _Result("0xc1", [ChainEvent("SettleDispute", {}, 1, "0xc1", 0)])
+        self.confirmed[session_id] = bytes_used
+        if self.claims[session_id].bytes_used == bytes_used:
+            self.settle(session_id, bytes_used)
+            return _mined("0xc0", [ChainEvent("SessionSettled", {}, 1, "0xc0", 0)])
+        return _mined("0xc1", [ChainEvent("SettleDispute", {}, 1, "0xc1", 0)])
 
     def clock(self) -> int:
         self._check()
         return self.now
 
-    def claim_no_show(self, sid: int):
+    def claim_no_show(self, session_id: int) -> TxResult:
         self._check()
-        if self.now < self.sessions[sid].settle_by:
+        if self.now < self.sessions[session_id].settle_by:
             raise ContractRevert("claim_no_show", "settle_by not elapsed")
-        from dataclasses import replace
+        self.sessions[session_id] = replace(self.sessions[session_id], status=2)
+        self.no_shows.append(session_id)
+        return _mined("0xd0", [])
 
-        self.sessions[sid] = replace(self.sessions[sid], status=2)
-        self.no_shows.append(sid)
-        return _Result("0xd0", [])
-
-    def session_events(self, sid: int) -> list[ChainEvent]:
-        paid = self.settled[sid] * self.sessions[sid].price_per_mb // 10**6
-        return [ChainEvent("SessionSettled", {"bytes_used": self.settled[sid], "total_paid": paid}, 1, "0xee", 0)]
+    def session_events(self, session_id: int) -> list[ChainEvent]:
+        paid = self.settled[session_id] * self.sessions[session_id].price_per_mb // 10**6
+        settled = {"bytes_used": self.settled[session_id], "total_paid": paid}
+        return [ChainEvent("SessionSettled", settled, 1, "0xee", 0)]
 
 
-@dataclass
-class _Result:
-    tx_hash: str
-    events: list
-    block_number: int = 1
-    gas_used: int = 21000
-
-    def event(self, name: str) -> ChainEvent:
-        (found,) = [e for e in self.events if e.name == name]
-        return found
+def _mined(tx_hash: str, events: list[ChainEvent]) -> TxResult:
+    return TxResult(tx_hash=tx_hash, block_number=1, gas_used=21_000, events=events)
 
 
 class FakeExits:

@@ -5,7 +5,6 @@ nothing behind), and the client commands they run."""
 import os
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 from octravpn import config
@@ -13,6 +12,7 @@ from octravpn.chain.client import open_client
 from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
 from octravpn.lab_cli import CommandFailed, LabCLI
 from octravpn.node import egress
+from tests.support.waiting import wait_for
 
 BIG = 1_000_000  # bytes of /big.bin
 LEEWAY = 1_000_000  # the client's default
@@ -116,7 +116,7 @@ def exit_starter(world, tmp_path):
     yield start
     for node in started:  # SIGTERM, as systemd stops it: a clean exit that leaves nothing behind
         assert node.stop() in (0, None), node.log.read_text()[-2000:]
-        _wait(lambda: not node.leftovers(), timeout=10, what=f"the exit to remove {node.leftovers()}")
+        wait_for(lambda: not node.leftovers(), timeout=10, what=f"the exit to remove {node.leftovers()}")
 
 
 def wireguard_go(interface: str) -> list[str]:
@@ -136,23 +136,15 @@ def _down(cli, host, *extra):
     return cli.run("down", *extra, host=host)
 
 
-def _wait(predicate, *, timeout: float = 30.0, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _carry(cli, host, interface, *, times: int) -> dict:
     """Fetch /big.bin `times` times, each until the client signed the receipt the exit asked for it."""
     status = _status(cli, host, interface)
     for _ in range(times):
         signed = status["receipts_signed"]
         assert fetch(host, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
-        status = _wait(lambda: (s := _status(cli, host, interface))["receipts_signed"] > signed and s, what="a receipt")
+        status = wait_for(
+            lambda: (s := _status(cli, host, interface))["receipts_signed"] > signed and s, what="a receipt"
+        )
     return status
 
 

@@ -65,19 +65,11 @@ class MeshLab:
         self.cli.run("-w", wallet, "device", "add", self.cli.device(host), "--fund", "1", host=host)
         self.run(name, "set", "--hostname", name, *settings)
 
+    def explain(self) -> str:
+        """Every device's mesh, for a test that timed out waiting on them."""
+        return "the meshes: " + json.dumps({name: self.mesh(name) for name in self.names}, indent=1)
+
     def stop_all(self) -> None:
         for host in self.lab.clients:
             if host.name in self.cli.daemons:
                 self.cli.stop_daemon(host)  # SIGTERM: each daemon takes its mesh down
-
-
-def wait_for(predicate, *, what: str, within: MeshLab | None = None, timeout: float = 30.0, every: float = 0.25):
-    """`predicate()`'s first true value; on a timeout the error shows every device's mesh (`within`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    seen = {name: within.mesh(name) for name in within.names} if within else {}
-    raise AssertionError(f"timed out waiting for {what}; the meshes: {json.dumps(seen, indent=1)}")

@@ -14,7 +14,8 @@ import pytest
 
 from octravpn.lab import EXIT_PORT, WEB_ADDRESS, fetch, unique
 from octravpn.lab_cli import PASSWORD
-from tests.e2e.agents import BIG, LEEWAY, _carry, _down, _settled, _status, _up, _wait, exit_starter, make_world
+from tests.e2e.agents import BIG, LEEWAY, _carry, _down, _settled, _status, _up, exit_starter, make_world
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +92,8 @@ def test_a_client_that_stops_signing_is_cut_and_settled_at_its_last_receipt(worl
         assert signed["seq"] == 1 and signed["bytes_used"] > 0
         # Now it carries far more than it signs for: at its next reading the exit cuts it.
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
-        _wait(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=2) is None, what="the cut")
-        (settled,) = _wait(lambda: _settled(chain, session_id), what="the exit's settlement")
+        wait_for(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=2) is None, what="the cut")
+        (settled,) = wait_for(lambda: _settled(chain, session_id), what="the exit's settlement")
         assert settled.args["bytes_used"] == signed["bytes_used"]
         by_receipt = [e for e in chain.session_events(session_id) if e.name == "SettledByReceipt"]
         assert by_receipt[0].args["seq"] == 1
@@ -124,7 +125,7 @@ def test_the_client_disputes_an_exit_that_claims_more_than_it_signed(world, star
     # The exit, restarted, still settles alone at the signed receipt, never at its claim.
     node.options = (*node.options, "--idle-timeout", "2")
     node.start()
-    (settled,) = _wait(lambda: _settled(chain, session_id), what="settlement by receipt")
+    (settled,) = wait_for(lambda: _settled(chain, session_id), what="settlement by receipt")
     assert settled.args["bytes_used"] == figure
 
 
@@ -150,7 +151,7 @@ def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanw
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
 
     node.start()  # same database, same (surviving) interface
-    ((measured,),) = _wait(
+    ((measured,),) = wait_for(
         lambda: (
             (rows := node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session_id))
             and int(rows[0][0]) >= int(measured_at_kill) + 3 * BIG
@@ -163,7 +164,7 @@ def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanw
         issued = node.db("SELECT MAX(seq) FROM receipt_requests WHERE session_id = ?", session_id)[0][0]
         return issued == node.db("SELECT MAX(seq) FROM receipts WHERE session_id = ?", session_id)[0][0]
 
-    _wait(
+    wait_for(
         lambda: (
             int(
                 node.db(
@@ -194,12 +195,12 @@ def test_sigterm_stops_the_exit_cleanly_and_a_restart_serves_the_session_again(w
     _carry(cli, lab.client, interface, times=1)
 
     assert node.stop() == 0  # SIGTERM, as systemd sends it
-    _wait(lambda: not node.leftovers(), timeout=10, what="a clean stop")
+    wait_for(lambda: not node.leftovers(), timeout=10, what="a clean stop")
     assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("active",)]
     assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3) is None  # the tunnel is gone with it
 
     node.start()  # the peer comes back from the store: the same session carries traffic again
-    assert _wait(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3), what="the tunnel back")
+    assert wait_for(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3), what="the tunnel back")
     down = _down(cli, lab.client)
     assert down["settlement"]["status"] == "settled" and len(_settled(chain, session_id)) == 1
 
@@ -279,7 +280,7 @@ def test_plain_wg_quick_carries_the_session_and_the_client_settles_the_exits_cla
     assert own > 2 * BIG
 
     # Silent now: the exit ends the idle session and claims what it measured.
-    claim = _wait(
+    claim = wait_for(
         lambda: (c := chain.operator_claim(int(session_id))).is_set and c, timeout=60, what="the exit's claim"
     )
     assert chain.session(int(session_id)).status_name == "open"
@@ -289,7 +290,7 @@ def test_plain_wg_quick_carries_the_session_and_the_client_settles_the_exits_cla
     confirmed = cli.run("session", "confirm", session_id, str(own), "--accept-within", "25", host=lab.client)
     assert (confirmed["exit_claim_bytes"], confirmed["your_bytes"]) == (claim.bytes_used, own)
     assert confirmed["outcome"] == "settled" and confirmed["confirmed_bytes"] == claim.bytes_used
-    _wait(
+    wait_for(
         lambda: node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("settled",)],
         what="the exit to see the settlement on chain",
     )
@@ -316,7 +317,7 @@ def test_up_exit_auto_connects_through_the_exit_the_indexer_ranks_best(world, st
             body = httpx.get(f"{url}/v1/sessions/{down['session']}").json()
             return body if body.get("status") == "settled" else None
 
-        session = _wait(indexed, what="the indexer to see the settlement")
+        session = wait_for(indexed, what="the indexer to see the settlement")
         assert session["bytes_used"] == down["settlement"]["bytes_used"] and session["close_reason"] == "receipt"
         assert (
             session["total_paid"] == str(down["settlement"]["paid"]["base_units"])
@@ -338,7 +339,7 @@ def test_the_tailnet_owner_closes_a_removed_members_session_and_the_exit_cuts_it
         closed = cli.run("-w", "alice", "session", "close", str(session_id))
         assert closed["settle_by"] == chain.session(session_id).settle_by
         # The exit reads SessionClosed, removes the peer and settles at once with the receipts it holds.
-        (settled,) = _wait(lambda: _settled(chain, session_id), what="the exit's settlement after the close")
+        (settled,) = wait_for(lambda: _settled(chain, session_id), what="the exit's settlement after the close")
         assert settled.args["bytes_used"] >= signed["signed_bytes"]
         assert node.db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("settled",)]
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3) is None  # no longer served

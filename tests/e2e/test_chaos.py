@@ -18,7 +18,8 @@ import pytest
 
 from octravpn import config
 from octravpn.lab import EXIT_PORT, EXIT_PUBLIC, WEB_ADDRESS, fetch, unique
-from tests.e2e.agents import BIG, Exit, _down, _settled, _status, _up, _wait, make_world, start_device
+from tests.e2e.agents import BIG, Exit, _down, _settled, _status, _up, make_world, start_device
+from tests.support.waiting import wait_for
 
 OUTAGE_SECONDS = 60
 METRICS = "127.0.0.1:9464"  # inside the exit's namespace
@@ -78,7 +79,7 @@ def test_chaos(world, tmp_path):
                     _down(cli, host)
         finally:
             assert node.stop() in (0, None)
-            _wait(lambda: not node.leftovers(), timeout=10, what="the exit to leave nothing behind")
+            wait_for(lambda: not node.leftovers(), timeout=10, what="the exit to leave nothing behind")
 
 
 def _chaos(world, node, tmp_path, options, steady_client, victim_client):
@@ -120,14 +121,16 @@ table ip chaos_outage {{
     assert log.count("the chain is unreachable") == 1  # said once, not a flood
 
     # Back: within the catch-up time nobody is judged; afterwards everybody signed what it owed.
-    _wait(lambda: "the chain is reachable again" in node.log.read_text(), timeout=60, what="the exit to see the chain")
+    wait_for(
+        lambda: "the chain is reachable again" in node.log.read_text(), timeout=60, what="the exit to see the chain"
+    )
     for host, interface, session in (
         (lab.clients[0], steady, steady_session),
         (lab.clients[1], victim, victim_session),
     ):
         assert fetch(host, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
         measured = int(node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", session)[0][0])
-        status = _wait(
+        status = wait_for(
             lambda: (
                 (s := _status(cli, host, interface))["signed_bytes"] >= measured - BIG and s["last_error"] is None and s
             ),
@@ -145,7 +148,7 @@ table ip chaos_outage {{
         assert fetch(lab.clients[0], f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
     node.options = (*options, "--idle-timeout", "15")
     node.start()
-    _wait(
+    wait_for(
         lambda: (
             int(node.db("SELECT measured_bytes FROM sessions WHERE session_id = ?", steady_session)[0][0])
             >= measured_at_kill + 3 * BIG
@@ -158,7 +161,7 @@ table ip chaos_outage {{
     with Browsing(lab.clients[0], every=2.0) as steady_browsing:
         before_kill = _status(cli, lab.clients[1], victim)
         cli.stop_daemon(lab.clients[1], kill=True)
-        (settled,) = _wait(lambda: _settled(chain, victim_session), timeout=120, what="the idle victim's settlement")
+        (settled,) = wait_for(lambda: _settled(chain, victim_session), timeout=120, what="the idle victim's settlement")
         ((last_receipt,),) = node.db(
             "SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", victim_session
         )
@@ -168,7 +171,7 @@ table ip chaos_outage {{
 
     # Restarted, the victim's daemon finds its session settled on chain; `down` restores the network.
     start_device(cli, lab.clients[1], cli.home)
-    ended = _wait(
+    ended = wait_for(
         lambda: (s := _status(cli, lab.clients[1]))["status"] == "ended" and s, what="the daemon to see the end"
     )
     assert f"session {victim_session} is settled on chain" in ended["last_error"]

@@ -14,7 +14,8 @@ import pytest
 from octravpn.daemon.localclient import DaemonUnavailable, LocalAPI
 from octravpn.daemon.paths import read_socket
 from octravpn.lab import EXIT_LINKS, WEB_ADDRESS, fetch, unique
-from tests.e2e.agents import BIG, Exit, _carry, _down, _settled, _status, _wait, make_world, start_device
+from tests.e2e.agents import BIG, Exit, _carry, _down, _settled, _status, make_world, start_device
+from tests.support.waiting import wait_for
 
 LEAK_TABLE = "leakwatch"
 
@@ -57,7 +58,7 @@ def start_exits(world, tmp_path):
         lab.internet.run("ip", "link", "set", link, "up")
     for node in nodes:
         assert node.stop() in (0, None), node.log.read_text()[-2000:]
-        _wait(lambda: not node.leftovers(), timeout=10, what=f"the exit to remove {node.leftovers()}")
+        wait_for(lambda: not node.leftovers(), timeout=10, what=f"the exit to remove {node.leftovers()}")
 
 
 def _watch_leaks(lab) -> None:
@@ -111,7 +112,9 @@ def test_a_daemon_killed_mid_session_leaks_nothing_and_its_restart_resumes_the_s
     assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=10) is not None  # through the tunnel
 
     start_device(cli, lab.client, cli.home)
-    status = _wait(lambda: (s := _status(cli, lab.client))["status"] == "connected" and s, what="the session resumed")
+    status = wait_for(
+        lambda: (s := _status(cli, lab.client))["status"] == "connected" and s, what="the session resumed"
+    )
     assert status["session"] == session_id and status["receipts_signed"] >= before["receipts_signed"]
     after = _carry(cli, lab.client, interface, times=1)
     assert after["receipts_signed"] > before["receipts_signed"]
@@ -140,7 +143,7 @@ def test_with_exit_auto_a_dead_exit_is_replaced_under_the_kill_switch_and_both_s
     _watch_leaks(lab)
     try:
         lab.internet.run("ip", "link", "set", lab.internet_links[0], "down")  # the first exit is gone
-        moved = _wait(
+        moved = wait_for(
             lambda: (s := _status(cli, lab.client))["exit"] == second.exit_address and s["status"] == "connected" and s,
             timeout=60,
             what="the failover",
@@ -159,9 +162,9 @@ def test_with_exit_auto_a_dead_exit_is_replaced_under_the_kill_switch_and_both_s
 
     # The first exit comes back and settles its session with the last receipt; the daemon sees it settled.
     lab.internet.run("ip", "link", "set", lab.internet_links[0], "up")
-    (old,) = _wait(lambda: _settled(chain, first["session"]), timeout=60, what="the first session's settlement")
+    (old,) = wait_for(lambda: _settled(chain, first["session"]), timeout=60, what="the first session's settlement")
     assert old.args["bytes_used"] == moved["ending"][0]["figure"]
-    _wait(lambda: not _status(cli, lab.client)["ending"], what="the daemon to record it")
+    wait_for(lambda: not _status(cli, lab.client)["ending"], what="the daemon to record it")
     down = _down(cli, lab.client)
     assert down["settlement"]["status"] == "settled" and down["session"] == moved["session"]
     assert len(_settled(chain, moved["session"])) == 1
@@ -197,7 +200,7 @@ def test_a_stalled_chain_stops_no_traffic_and_status_answers_throughout(world, s
     assert unreachable and unreachable[-1]["chain"]["unreachable_since"] is not None
     assert seen[-1]["receipts_signed"] > seen[0]["receipts_signed"]  # receipts need the exit, not the chain
 
-    _wait(lambda: _status(cli, lab.client)["chain"]["reachable"], what="the chain back in the status")
+    wait_for(lambda: _status(cli, lab.client)["chain"]["reachable"], what="the chain back in the status")
     down = _down(cli, lab.client)
     assert down["settlement"]["status"] == "settled" and len(_settled(chain, session_id)) == 1
     assert down["settlement"]["bytes_used"] == down["signed_bytes"] > BIG

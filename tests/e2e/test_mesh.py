@@ -34,8 +34,9 @@ from octravpn.protocol.eip712 import Domain, sign
 from octravpn.wireguard.keys import Keypair, encode_key
 from tests.acl.netns_services import HeldConnection
 from tests.e2e.agents import Exit, wireguard_go
-from tests.e2e.meshlab import MeshLab, wait_for
+from tests.e2e.meshlab import MeshLab
 from tests.e2e.probes import reaches, serve
+from tests.support.waiting import wait_for
 
 HOSTS = ("alice-laptop", "alice-server", "bob-laptop", "bob-phone", "carol")
 OWNERS = {"alice-laptop": "alice", "alice-server": "alice", "bob-laptop": "bob", "bob-phone": "bob", "carol": "owner"}
@@ -118,10 +119,6 @@ def _metrics(mesh: Mesh, name: str) -> str:
     return text.decode()
 
 
-def _wait(predicate, *, what: str, mesh: Mesh | None = None, timeout: float = 30.0):
-    return wait_for(predicate, what=what, within=mesh, timeout=timeout)
-
-
 EXPECTED_PEERS = {
     "alice-laptop": {"alice-server"},
     "alice-server": {"alice-laptop", "bob-laptop", "bob-phone"},
@@ -132,8 +129,12 @@ EXPECTED_PEERS = {
 
 def test_members_devices_become_peers_as_the_policy_says_and_the_outsider_is_nobodys(mesh):
     for name, peers in EXPECTED_PEERS.items():
-        _wait(lambda name=name, peers=peers: set(mesh.peers(name)) == peers, what=f"{name}'s peers {peers}", mesh=mesh)
-    carol = _wait(
+        wait_for(
+            lambda name=name, peers=peers: set(mesh.peers(name)) == peers,
+            what=f"{name}'s peers {peers}",
+            explain=mesh.explain,
+        )
+    carol = wait_for(
         lambda: (m := mesh.mesh("carol"))["state"] != "not-registered" and m, what="carol's daemon to see her key"
     )
     assert carol["state"] == "no-tailnet" and "in no tailnet" in carol["error"]
@@ -174,7 +175,11 @@ def test_tcp_udp_and_icmp_pass_or_not_exactly_as_the_policy_says_both_ways_over_
     servers = [serve(mesh.hosts[name], 22, 8080) for name in EXPECTED_PEERS]
     try:
         for name, peers in EXPECTED_PEERS.items():
-            _wait(lambda name=name, peers=peers: set(mesh.peers(name)) == peers, what=f"{name}'s peers", mesh=mesh)
+            wait_for(
+                lambda name=name, peers=peers: set(mesh.peers(name)) == peers,
+                what=f"{name}'s peers",
+                explain=mesh.explain,
+            )
         addresses = {name: mesh.mesh(name)["addresses"] for name in EXPECTED_PEERS}
         wrong = []
         for source, destination, kind, port, allowed in PACKETS:
@@ -334,8 +339,8 @@ def test_an_indexer_serving_forged_or_replayed_announcements_changes_nothing(mes
     device = mesh.cli.device(mesh.hosts["bob-laptop"]).lower()
     old = next(a for a in mesh.read_mailbox("bob-laptop") if a["device"].lower() == device)
     mesh.run("bob-laptop", "set", "--relay")  # a new announcement (it now relays), a higher seq
-    _wait(lambda: mesh.mesh("bob-laptop").get("relay"), what="bob-laptop to relay", mesh=mesh)
-    _wait(
+    wait_for(lambda: mesh.mesh("bob-laptop").get("relay"), what="bob-laptop to relay", explain=mesh.explain)
+    wait_for(
         lambda: next(a for a in mesh.read_mailbox("bob-laptop") if a["device"].lower() == device)["seq"] > old["seq"],
         what="the new announcement at the indexer",
     )
@@ -359,7 +364,9 @@ def test_an_indexer_serving_forged_or_replayed_announcements_changes_nothing(mes
         server = mesh.hosts["alice-server"]
         mesh.cli.stop_daemon(server)
         mesh.start("alice-server", "--indexer", hostile.url)
-        peer = _wait(lambda: mesh.peers("alice-server").get("bob-laptop"), what="bob-laptop again", mesh=mesh)
+        peer = wait_for(
+            lambda: mesh.peers("alice-server").get("bob-laptop"), what="bob-laptop again", explain=mesh.explain
+        )
         refused = mesh.mesh("alice-server")["refused"]
         assert peer["wg_pubkey"] == bob["wg_pubkey"], peer
         assert any("replay" in reason for reason in refused.values()), refused
@@ -373,10 +380,19 @@ def test_an_indexer_serving_forged_or_replayed_announcements_changes_nothing(mes
         mesh.run("bob-laptop", "set", "--no-relay")
 
 
-def test_an_exit_session_and_the_mesh_at_the_same_time(mesh, tmp_path):
+@pytest.fixture
+def exit_node(mesh, tmp_path):
+    """An exit beside the mesh; stopped whatever the test did (the lab kills what is left when it goes)."""
+    node = Exit(mesh.cli, tmp_path, "--dns", "203.0.113.53").start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_an_exit_session_and_the_mesh_at_the_same_time(mesh, exit_node):
     """bob-laptop connects through the exit (kill switch on): the web goes through the exit, mesh addresses
     through the mesh, and the mesh's own packets leave by the uplink, not inside the exit's tunnel."""
-    exit_node = Exit(mesh.cli, tmp_path, "--dns", "203.0.113.53").start()
     laptop = mesh.hosts["bob-laptop"]
     try:
         mesh.run("bob-laptop", "up", "--exit", "operator", "--interface", unique("ov"), "--max-pay", "0.01")
@@ -387,13 +403,16 @@ def test_an_exit_session_and_the_mesh_at_the_same_time(mesh, tmp_path):
         assert seen_by_server == mesh.mesh("bob-laptop")["endpoints"][0], seen_by_server  # not the exit's address
         # Names: the mesh still answers them, and passes other names to the exit's servers now.
         assert "nameserver 100.100.100.100" in mesh.lab_resolv("bob-laptop").read_text()
-        _wait(lambda: mesh.mesh("bob-laptop")["dns"]["upstream"] == ["203.0.113.53"], what="the exit's DNS", mesh=mesh)
+        wait_for(
+            lambda: mesh.mesh("bob-laptop")["dns"]["upstream"] == ["203.0.113.53"],
+            what="the exit's DNS",
+            explain=mesh.explain,
+        )
         assert reaches(laptop, "icmp", "alice-server")
         the_exit_operator_reaches_nothing_of_the_tailnet(mesh, exit_node)
     finally:
         mesh.run("bob-laptop", "down", "--settle-wait", "0")
-        exit_node.stop()
-    _wait(lambda: mesh.mesh("bob-laptop")["dns"]["upstream"] == ["192.0.2.65"], what="the host's own DNS again")
+    wait_for(lambda: mesh.mesh("bob-laptop")["dns"]["upstream"] == ["192.0.2.65"], what="the host's own DNS again")
     assert "nameserver 100.100.100.100" in mesh.lab_resolv("bob-laptop").read_text()
 
 
@@ -480,17 +499,19 @@ def test_a_new_policy_takes_effect_from_the_chain_and_one_that_does_not_parse_ke
     try:
         assert reaches(laptop, "tcp", address, 8080) and not reaches(laptop, "tcp", address, 9090)
         mesh.set_policy(policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=9090))  # no indexer involved
-        _wait(lambda: reaches(laptop, "tcp", address, 9090), what="port 9090 open to bob", mesh=mesh)
+        wait_for(lambda: reaches(laptop, "tcp", address, 9090), what="port 9090 open to bob", explain=mesh.explain)
         assert not reaches(laptop, "tcp", address, 8080)
         # A document on chain that does not parse here: the last good policy stays for the grace, and says so.
         mesh.set_policy('{"acls": [{"action": "allow"', "--force")
-        shown = _wait(
-            lambda: (p := mesh.mesh("alice-server")["policy"])["state"] == "previous" and p, what="status", mesh=mesh
+        shown = wait_for(
+            lambda: (p := mesh.mesh("alice-server")["policy"])["state"] == "previous" and p,
+            what="status",
+            explain=mesh.explain,
         )
         assert "does not parse here" in shown["error"] and shown["until"] > time.time(), shown
         assert reaches(laptop, "tcp", address, 9090) and not reaches(laptop, "tcp", address, 8080)
         mesh.set_policy(policy(mesh.wallets["alice"], mesh.wallets["bob"]))
-        _wait(lambda: reaches(laptop, "tcp", address, 8080), what="the first policy again", mesh=mesh)
+        wait_for(lambda: reaches(laptop, "tcp", address, 8080), what="the first policy again", explain=mesh.explain)
         assert mesh.mesh("alice-server")["policy"]["state"] == "enforced"
     finally:
         server.kill()
@@ -507,7 +528,7 @@ def test_a_tightened_policy_cuts_a_peers_open_connection(mesh):
         tighter = policy(mesh.wallets["alice"], mesh.wallets["bob"], bob_port=9090)
         mesh.set_policy(tighter)
         wanted = {"hash": "0x" + keccak(tighter.encode()).hex(), "state": "enforced"}
-        _wait(lambda: mesh.mesh("alice-server")["policy"] == wanted, what="the policy in force")
+        wait_for(lambda: mesh.mesh("alice-server")["policy"] == wanted, what="the policy in force")
         assert held.say("after") == "timeout"  # cut at its next packet
     finally:
         held.close()
@@ -519,10 +540,10 @@ def test_names_and_tags_belong_to_whom_the_tailnet_says(mesh):
     who does not own it (the grant is on chain; devices judge it under the policy)."""
     phone, server_address = mesh.hosts["bob-phone"], mesh.address("alice-server")
     mesh.run("bob-phone", "set", "--hostname", "alice-server")
-    refused = _wait(
+    refused = wait_for(
         lambda: next((e for e in mesh.mesh("bob-phone")["indexers"].values() if "held by" in e), None),
         what="the indexer to refuse the name",
-        mesh=mesh,
+        explain=mesh.explain,
     )
     assert "alice-server" in refused
     assert mesh.hosts["bob-laptop"].run("getent", "ahostsv4", "alice-server").stdout.split()[0] == server_address
@@ -532,10 +553,10 @@ def test_names_and_tags_belong_to_whom_the_tailnet_says(mesh):
 
     bob = open_client(config.load(env=mesh.cli.env).network(), mesh.cli.account("bob"))
     bob.set_device_tags(mesh.tailnet, mesh.cli.device(mesh.hosts["alice-server"]), [])
-    _wait(
+    wait_for(
         lambda: "may not apply or remove tag:server" in (mesh.mesh("alice-server")["refused_self"] or ""),
         what="the refusal",
-        mesh=mesh,
+        explain=mesh.explain,
     )
     assert mesh.peers("bob-laptop")["alice-server"]["tags"] == ["tag:server"]
     del phone
@@ -547,9 +568,13 @@ def test_a_revoked_device_drops_out_everywhere_and_takes_its_mesh_down(mesh):
     assert reaches(mesh.hosts["bob-laptop"], "icmp", mesh.address("bob-phone"))
     phone_address = mesh.address("bob-phone")
     mesh.cli.run("-w", "bob", "device", "revoke", device)
-    _wait(lambda: "bob-phone" not in mesh.peers("alice-server"), what="the server to drop the phone", mesh=mesh)
-    _wait(lambda: "bob-phone" not in mesh.peers("bob-laptop"), what="the laptop to drop the phone", mesh=mesh)
-    state = _wait(lambda: (m := mesh.mesh("bob-phone"))["state"] != "running" and m, what="the phone to leave")
+    wait_for(
+        lambda: "bob-phone" not in mesh.peers("alice-server"), what="the server to drop the phone", explain=mesh.explain
+    )
+    wait_for(
+        lambda: "bob-phone" not in mesh.peers("bob-laptop"), what="the laptop to drop the phone", explain=mesh.explain
+    )
+    state = wait_for(lambda: (m := mesh.mesh("bob-phone"))["state"] != "running" and m, what="the phone to leave")
     assert state["state"] == "not-registered", state
     assert phone.run("ip", "link", "show", mesh.interfaces["bob-phone"], check=False).returncode != 0
     assert not reaches(mesh.hosts["bob-laptop"], "icmp", phone_address)
@@ -560,8 +585,10 @@ def test_a_removed_member_drops_out_everywhere(mesh):
     server_address = mesh.address("alice-server")
     assert reaches(laptop, "icmp", server_address)
     mesh.cli.run("-w", "alice", "tailnet", "remove-member", str(mesh.tailnet), "bob")
-    _wait(lambda: set(mesh.peers("alice-server")) == {"alice-laptop"}, what="the server to drop bob", mesh=mesh)
-    state = _wait(lambda: (m := mesh.mesh("bob-laptop"))["state"] != "running" and m, what="bob's mesh to go")
+    wait_for(
+        lambda: set(mesh.peers("alice-server")) == {"alice-laptop"}, what="the server to drop bob", explain=mesh.explain
+    )
+    state = wait_for(lambda: (m := mesh.mesh("bob-laptop"))["state"] != "running" and m, what="bob's mesh to go")
     assert state["state"] == "no-tailnet", state
     assert laptop.run("ip", "link", "show", mesh.interfaces["bob-laptop"], check=False).returncode != 0
     assert not reaches(laptop, "icmp", server_address)
@@ -579,7 +606,7 @@ def test_stopping_the_daemon_takes_the_mesh_off_the_host_and_a_restart_puts_it_b
     assert "100.100.100.100" not in host.run("ip", "addr", "show", "dev", "lo").stdout
     assert "100.100.100.100" not in mesh.lab_resolv(name).read_text()  # the resolver it had, given back
     mesh.start(name)
-    _wait(lambda: "alice-server" in mesh.peers(name), what="the mesh back", mesh=mesh)
+    wait_for(lambda: "alice-server" in mesh.peers(name), what="the mesh back", explain=mesh.explain)
     assert reaches(host, "icmp", mesh.address("alice-server"))
     # kill -9 leaves everything in place (wireguard-go lives on); `daemon cleanup` takes it all away.
     resolv = mesh.lab_resolv(name)
@@ -593,7 +620,7 @@ def test_stopping_the_daemon_takes_the_mesh_off_the_host_and_a_restart_puts_it_b
     assert "100.100.100.100" not in host.run("ip", "addr", "show", "dev", "lo").stdout
     assert "100.100.100.100" not in resolv.read_text()
     mesh.start(name)
-    _wait(lambda: "alice-server" in mesh.peers(name), what="the mesh back again", mesh=mesh)
+    wait_for(lambda: "alice-server" in mesh.peers(name), what="the mesh back again", explain=mesh.explain)
 
 
 UPSTREAM_DNS = f"""

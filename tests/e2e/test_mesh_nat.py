@@ -13,8 +13,9 @@ import pytest
 
 from octravpn.lab import Lab
 from octravpn.lab_cli import LabCLI
-from tests.e2e.meshlab import MeshLab, wait_for
+from tests.e2e.meshlab import MeshLab
 from tests.e2e.probes import reaches
+from tests.support.waiting import wait_for
 
 HOSTS = ("hub", "alice-laptop", "bob-laptop", "bob-phone")
 OWNERS = {"hub": "alice", "alice-laptop": "alice", "bob-laptop": "bob", "bob-phone": "bob"}
@@ -45,10 +46,6 @@ def world(tmp_path_factory):
         lab.delete()
 
 
-def _wait(predicate, *, what: str, world: MeshLab | None = None, timeout: float = 60.0):
-    return wait_for(predicate, what=what, within=world, timeout=timeout, every=0.5)
-
-
 def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_directly(world):
     """Each laptop asks the hub where it sees it. alice-laptop's public endpoint is confirmed (the hub is a device
     of its own member) and announced first; bob-laptop's comes from one other member's device alone, so it is
@@ -56,32 +53,32 @@ def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_di
     laptops still find each other."""
     for name, confirmed in (("alice-laptop", True), ("bob-laptop", False)):
         public = f"{PUBLIC[name]}:41641"
-        mesh = _wait(
+        mesh = wait_for(
             lambda name=name, public=public, confirmed=confirmed: (
                 (m := world.mesh(name))["observed"]["confirmed" if confirmed else "unconfirmed"] == [public]
                 and public in m["endpoints"]
                 and m
             ),
             what=f"{name} to learn its NAT's public endpoint from the hub and announce it",
-            world=world,
+            explain=world.explain,
         )
         if confirmed:
             assert mesh["endpoints"][0] == public and mesh["endpoints"][1].startswith("10.0.")
         else:
             assert mesh["endpoints"][0].startswith("10.0.") and mesh["endpoints"][-1] == public
-    peer = _wait(
+    peer = wait_for(
         lambda: (p := world.peers("alice-laptop").get("bob-laptop")) and p["last_handshake"] and p,
         what="a handshake between the two laptops",
-        world=world,
+        explain=world.explain,
     )
     assert peer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641" and peer["path"] == "direct", peer
     answer = world.run("alice-laptop", "ping", "bob-laptop", "--count", "2")
     assert answer["answered"] == 2 and answer["path"] == "direct"
     assert answer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641"
-    _wait(  # WireGuard follows alice-laptop's packets to its public endpoint, whichever candidate bob tried last
+    wait_for(  # WireGuard follows alice-laptop's packets to its public endpoint, whichever candidate bob tried last
         lambda: world.peers("bob-laptop")["alice-laptop"]["endpoint"] == f"{PUBLIC['alice-laptop']}:41641",
         what="bob-laptop to send to alice-laptop's public endpoint",
-        world=world,
+        explain=world.explain,
     )
     assert reaches(world.hosts["bob-laptop"], "icmp", world.mesh("alice-laptop")["addresses"][0])
 
@@ -91,17 +88,17 @@ def test_behind_a_nat_that_maps_every_destination_anew_the_pair_goes_through_the
     the hub (which offers to relay) with signed requests; it forwards their WireGuard datagrams."""
     hub = world.mesh("hub")
     assert hub["relay"]["port"] == 41643
-    peer = _wait(
+    peer = wait_for(
         lambda: (p := world.peers("alice-laptop").get("bob-phone")) and p["path"] == "relayed by hub" and p,
         timeout=120,
         what="alice-laptop to reach bob-phone through the relay",
-        world=world,
+        explain=world.explain,
     )
     assert peer["endpoint"].startswith(f"{PUBLIC['hub']}:")  # alice-laptop sends to the hub's relay port
-    _wait(
+    wait_for(
         lambda: (p := world.peers("bob-phone")["alice-laptop"])["path"] == "relayed by hub" and p["handshake_age"],
         what="the phone's side, and a handshake through the relay",
-        world=world,
+        explain=world.explain,
     )
     answer = world.run("bob-phone", "ping", "alice-laptop", "--count", "2")
     assert answer["answered"] == 2 and answer["path"] == "relayed by hub", answer
@@ -149,7 +146,7 @@ def test_a_captured_relay_request_replayed_from_elsewhere_moves_nothing(world):
 
     from octravpn import config
 
-    _wait(lambda: world.peers("bob-phone")["alice-laptop"]["path"] == "relayed by hub", what="the relayed pair")
+    wait_for(lambda: world.peers("bob-phone")["alice-laptop"]["path"] == "relayed by hub", what="the relayed pair")
     network = config.load(env=world.cli.env).network()
     phone = world.hosts["bob-phone"]
     args = [

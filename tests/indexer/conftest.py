@@ -5,7 +5,7 @@ from web3 import Web3
 
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.deploy import DeployParams, deploy
-from octravpn.chain.devnet import Anvil, dev_private_key
+from octravpn.chain.devnet import dev_private_key
 from octravpn.config import Network
 from octravpn.indexer.database import migrate, open_engine
 from octravpn.indexer.follower import Follower, FollowSettings
@@ -46,12 +46,6 @@ def engine(request, tmp_path):
     engine = new_database(request, request.param, tmp_path)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory):
-    with Anvil(state_path=None) as node:
-        yield node
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
 """Shared fakes for the exit-node tests: a chain with three sessions, and signed requests."""
 
+from __future__ import annotations
+
 from eth_account import Account
 
 from octravpn.chain.errors import RpcUnreachable
 from octravpn.chain.records import Session
+from octravpn.node.handshake import ChainView
 from octravpn.protocol import Domain, PeerRequest, sign
 from octravpn.wireguard.keys import Keypair, encode_key
 
@@ -15,8 +18,12 @@ EXIT_KEYS = Keypair.from_private(b"\x44" * 32)
 CLIENT_KEYS = Keypair.from_private(b"\x55" * 32)
 
 
-class FakeChain:
-    def __init__(self):
+class FakeChain(ChainView):
+    """What the exit's handshake reads of the chain (`ChainView`, whose real one is `ContractChainView`): three
+    sessions and one device. Derived from the protocol so the type checker holds each method to its
+    signature (`make lint`)."""
+
+    def __init__(self) -> None:
         terms = dict(protocol_fee_bps=50, sweep_bounty_bps=100, settle_by=NOW + 86_400, sweep_after=NOW + 864_000)
         self.sessions = {
             7: Session(
@@ -53,15 +60,15 @@ class FakeChain:
         self.devices = {DEVICE.address: OPENER.address}
         self.down = False
 
-    def session(self, session_id):
+    def session(self, session_id: int) -> Session | None:
         if self.down:
             raise RpcUnreachable("http://127.0.0.1:1", "connection refused")
         return self.sessions.get(session_id)
 
-    def device_owner(self, address):
+    def device_owner(self, address: str) -> str | None:
         return self.devices.get(address)
 
-    def is_receipt_signer(self, session_id, signer):
+    def is_receipt_signer(self, session_id: int, signer: str) -> bool:
         opener = self.sessions[session_id].opener
         return signer == opener or self.devices.get(signer) == opener
 

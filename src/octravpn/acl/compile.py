@@ -26,7 +26,7 @@ class FilterEntry:
     def admits(self, source: IPAddress, destination: IPAddress, protocol: int, port: int | None) -> bool:
         if protocol not in self.protocols or destination not in self.destinations:
             return False
-        if protocol in PORT_PROTOCOLS and not any(port in r for r in self.ports):
+        if protocol in PORT_PROTOCOLS and port is not None and not any(port in r for r in self.ports):
             return False
         return any(source in network for network in self.sources)
 
@@ -88,7 +88,7 @@ def _prefixes(resolver: Resolver, aliases: tuple[Alias, ...]) -> tuple[IPNetwork
             if alias.kind == "any":
                 found.update(resolver.network.prefixes)
             elif alias.kind in ("host", "prefix"):
-                found.add(alias.prefix)
+                found.add(alias.network)
             else:
                 found.update(network for key in resolver.devices(alias) for network in resolver.host_networks(key))
         cache[aliases] = tuple(sorted(found, key=_order))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 from dataclasses import dataclass
+from typing import cast
 
 from octravpn.acl.network import EMPTY, Device, Endpoint, IPAddress, Network
 from octravpn.acl.policy import PORT_PROTOCOLS, Alias, Policy, Rule, TestCase
@@ -54,7 +55,7 @@ class Resolver:
         if kind == "user":
             return endpoint.user == alias.name
         if kind == "group":
-            return endpoint.user is not None and endpoint.user in self.policy.groups[alias.name]
+            return endpoint.user is not None and endpoint.user in self.policy.groups[alias.named]
         if kind == "tag":
             return alias.name in endpoint.tags
         if kind == "member":
@@ -62,7 +63,7 @@ class Resolver:
         if kind == "tagged":
             return bool(endpoint.tags)
         if kind in ("host", "prefix"):
-            return any(a in alias.prefix for a in self._addresses(endpoint, address))
+            return any(a in alias.network for a in self._addresses(endpoint, address))
         raise AssertionError(f"{kind} is matched by its caller")
 
     @staticmethod
@@ -98,11 +99,11 @@ class Resolver:
         if kind == "any":
             return self.endpoints.keys()
         if kind == "user":
-            return self._by_user.get(alias.name, ())
+            return self._by_user.get(alias.named, ())
         if kind == "group":
-            return {key for user in self.policy.groups[alias.name] for key in self._by_user.get(user, ())}
+            return {key for user in self.policy.groups[alias.named] for key in self._by_user.get(user, ())}
         if kind == "tag":
-            return self._by_tag.get(alias.name, ())
+            return self._by_tag.get(alias.named, ())
         if kind == "member":
             return {
                 key
@@ -114,7 +115,7 @@ class Resolver:
             return {key for keys in self._by_tag.values() for key in keys}
         if kind == "self":
             return ()
-        prefix = alias.prefix  # host or prefix
+        prefix = alias.network  # host or prefix
         low = bisect.bisect_left(self._sorted_addresses, (prefix.version, int(prefix.network_address), ""))
         high = bisect.bisect_right(self._sorted_addresses, (prefix.version, int(prefix.broadcast_address), "\uffff"))
         return {device_key for _, _, device_key in self._sorted_addresses[low:high]}
@@ -139,7 +140,7 @@ class Decision:
     rule: Rule | None = None
 
     def describe(self) -> str:
-        return f"allowed by {self.rule.describe()}" if self.allowed else "denied: no rule allows it"
+        return f"allowed by {self.rule.describe()}" if self.rule is not None else "denied: no rule allows it"
 
 
 def decide(
@@ -201,11 +202,14 @@ def identity(resolver: Resolver, alias: Alias) -> list[tuple[Endpoint, IPAddress
     if alias.kind == "user":
         return [(Endpoint(user=alias.name), None)]
     if alias.kind == "group":
-        return [(Endpoint(user=user), None) for user in sorted(resolver.policy.groups[alias.name])]
+        return [(Endpoint(user=user), None) for user in sorted(resolver.policy.groups[alias.named])]
     if alias.kind == "tag":
-        return [(Endpoint(tags=frozenset({alias.name})), None)]
+        return [(Endpoint(tags=frozenset({alias.named})), None)]
     if alias.kind in ("host", "prefix"):
-        address = alias.prefix.network_address if alias.prefix.num_addresses == 1 else next(alias.prefix.hosts())
+        network = alias.network
+        address: IPAddress = (
+            network.network_address if network.num_addresses == 1 else cast(IPAddress, next(network.hosts()))
+        )
         return [(resolver.endpoint_at(address), address)]
     if alias.kind == "member":  # each member; with no tailnet given, a member who is in no group
         members = sorted(resolver.network.members) or ["0x" + "00" * 20]
@@ -231,7 +235,7 @@ def _run(resolver: Resolver, test: TestCase) -> list[TestFailure]:
                         resolver, source, source_address, destination, destination_address, test.protocol, port
                     )
                     if decision.allowed != expected:
-                        verdict = f"is allowed by {decision.rule.describe()}" if decision.allowed else "is denied"
+                        verdict = "is " + decision.describe().removesuffix(": no rule allows it")
                         failures.append(
                             TestFailure(
                                 test.line,

@@ -171,7 +171,7 @@ class _Parser:
     def string(self) -> Text:
         start = self.i
         self.i += 1
-        parts = []
+        parts: list[str] = []
         text = self.text
         while True:
             if self.i >= len(text):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 
 from octravpn.acl.compile import DeviceFilter, FilterEntry
-from octravpn.acl.network import TAILNET_PREFIXES
+from octravpn.acl.network import TAILNET_PREFIXES, IPNetwork
 from octravpn.acl.policy import ICMP, ICMPV6, PORT_PROTOCOLS, PortRange
 
 _NAMES = {6: "tcp", 17: "udp", 132: "sctp", ICMP: "icmp", ICMPV6: "ipv6-icmp"}
@@ -90,13 +90,16 @@ def _lines(rules: list[str]) -> str:
     return "\n".join(f"        {rule}" for rule in rules)
 
 
+def _collapsed(networks: list[IPNetwork]) -> list[IPNetwork]:
+    """The fewest networks covering `networks`, all of one IP version (collapse_addresses needs one)."""
+    return list(ipaddress.collapse_addresses(networks))  # type: ignore[type-var]  # one version, checked by callers
+
+
 def _rules(entry: FilterEntry, mesh: str) -> list[str]:
     lines = []
     for version, keyword in ((4, "ip"), (6, "ip6")):
-        sources = list(ipaddress.collapse_addresses(n for n in entry.sources if n.version == version))
-        destinations = list(
-            ipaddress.collapse_addresses(ipaddress.ip_network(a) for a in entry.destinations if a.version == version)
-        )
+        sources = _collapsed([n for n in entry.sources if n.version == version])
+        destinations = _collapsed([ipaddress.ip_network(a) for a in entry.destinations if a.version == version])
         if not sources or not destinations:
             continue
         match = f"iifname {mesh} {keyword} saddr {_set(sources)} {keyword} daddr {_set(destinations)}"

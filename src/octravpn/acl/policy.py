@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from octravpn.acl import hujson
 from octravpn.acl.errors import PolicyError, Position
@@ -75,6 +76,20 @@ class Alias:
     text: str  # as written
     name: str | None = None  # the user (lower-case address), group, tag or host name
     prefix: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None  # for host and prefix
+
+    @property
+    def named(self) -> str:
+        """The name, for the kinds that have one (user, group, tag, host)."""
+        if self.name is None:
+            raise AssertionError(f"a {self.kind} alias names nothing")
+        return self.name
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        """The network, for a host or a prefix."""
+        if self.prefix is None:
+            raise AssertionError(f"a {self.kind} alias has no network")
+        return self.prefix
 
 
 @dataclass(frozen=True)
@@ -165,7 +180,10 @@ def key_position(container: Object, key: str) -> Position:
 # ------------------------------------------------------------------ sections
 
 
-def _section(document: Object, name: str, kind: type) -> Object | Array:
+Section = TypeVar("Section", Object, Array)
+
+
+def _section(document: Object, name: str, kind: type[Section]) -> Section:
     value = document.get(name)
     if value is None:
         return kind(document.position)
@@ -379,7 +397,7 @@ def _test(item: Object, position: Position, reader: AliasReader) -> TestCase:
     protocols, proto_text = _protocols(item)
     if len(protocols) != 1 and proto_text is None:
         protocols = frozenset({TCP})  # a test checks one connection; without proto, a TCP one
-    cases = {}
+    cases: dict[str, list] = {}
     for key in ("accept", "deny"):
         cases[key] = []
         if key not in item:
@@ -409,7 +427,7 @@ class AliasReader:
     hosts: dict
     tags: set[str]
 
-    def read(self, text: str, where: Position, *, context: str) -> Alias:
+    def read(self, text: str, where: Position | None, *, context: str) -> Alias:
         if text == "*":
             if context == "test":
                 raise PolicyError("a test names one source or destination, not *", where)
@@ -435,7 +453,7 @@ class AliasReader:
         raise PolicyError(f"unknown alias {text!r}: {ALIAS_HELP}", where)
 
     @staticmethod
-    def _autogroup(text: str, where: Position, context: str) -> Alias:
+    def _autogroup(text: str, where: Position | None, context: str) -> Alias:
         if text == "autogroup:member":
             return Alias("member", text)
         if text == "autogroup:tagged":
@@ -460,7 +478,7 @@ def _ip_network(text: str):
         return None
 
 
-def _prefix(text: str, where: Position, *, what: str):
+def _prefix(text: str, where: Position | None, *, what: str):
     try:
         return ipaddress.ip_network(text)
     except ValueError:

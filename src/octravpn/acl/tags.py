@@ -28,7 +28,7 @@ def applicable(
                     owner.kind == "user"
                     and owner.name == applier
                     or owner.kind == "group"
-                    and applier in policy.groups[owner.name]
+                    and applier in policy.groups[owner.named]
                     or owner.kind == "tag"
                     and (owner.name in granted or owner.name in carried)
                 ):

@@ -13,9 +13,10 @@ from typing import Any
 
 from eth_abi.exceptions import EncodingError
 from eth_account.signers.local import LocalAccount
+from eth_typing import URI
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException, Timeout
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import (
     BadFunctionCallOutput,
@@ -24,6 +25,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3ValidationError,
 )
+from web3.types import RPCEndpoint
 
 from octravpn.chain.artifacts import load as load_artifact
 from octravpn.chain.errors import (
@@ -48,7 +50,7 @@ from octravpn.chain.records import (
 )
 from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
-from octravpn.errors import UsageError
+from octravpn.errors import UsageError, WalletError
 from octravpn.names import MAX_TAGS  # the contract's MAX_TAGS
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
@@ -123,7 +125,7 @@ class TxOutcome:
     events: list[ChainEvent] = field(default_factory=list)
 
 
-class FallbackHTTPProvider(Web3.HTTPProvider):
+class FallbackHTTPProvider(HTTPProvider):
     """Several RPC URLs of one chain, used in turn: a request that cannot reach one goes to the next, which
     then stays current, so a dead node costs one failed request rather than one per request."""
 
@@ -132,13 +134,13 @@ class FallbackHTTPProvider(Web3.HTTPProvider):
         self.urls = tuple(urls)
         self._current = 0
 
-    def _make_request(self, method: str, request_data: bytes) -> bytes:
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
         for _ in range(len(self.urls) - 1):
             try:
                 return super()._make_request(method, request_data)
             except (RequestsConnectionError, Timeout):
                 self._current = (self._current + 1) % len(self.urls)
-                self.endpoint_uri = self.urls[self._current]
+                self.endpoint_uri = URI(self.urls[self._current])
         return super()._make_request(method, request_data)
 
 
@@ -159,7 +161,9 @@ def connect(network: Network, *, require_contract: bool = True, timeout: float =
         raise RpcUnreachable(network.rpc_url, "connection refused") from exc
     if chain_id != network.chain_id:
         raise WrongChain(network.name, network.rpc_url, network.chain_id, chain_id)
-    if require_contract and (not network.contract or len(w3.eth.get_code(network.contract)) == 0):
+    if require_contract and (
+        not network.contract or len(w3.eth.get_code(Web3.to_checksum_address(network.contract))) == 0
+    ):
         raise ContractNotDeployed(network.name, network.contract)
     return w3
 
@@ -169,11 +173,12 @@ class OctraVPN:
 
     def __init__(self, w3: Web3, address: str, sender: TransactionManager | None = None) -> None:
         self.w3 = w3
-        self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact().abi)
+        abi = load_artifact().abi
+        self.contract: Contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
         self.sender = sender
         self.address = self.contract.address
-        self._decoder = EventDecoder(self.contract.abi)
-        self.views = Views(self.contract.abi)
+        self._decoder = EventDecoder(abi)
+        self.views = Views(abi)
         self._asset: str | None = None
 
     # ---------------------------------------------------------- plumbing
@@ -213,10 +218,19 @@ class OctraVPN:
                 detail = "connection refused" if isinstance(exc, RequestsConnectionError) else type(exc).__name__
             raise RpcUnreachable(self.network_url, detail) from exc
 
-    def _send(self, name: str, *args, value: int = 0, gas: int | None = None) -> TxResult:
+    def signer(self, what: str = "this") -> TransactionManager:
+        """The wallet that signs this client's transactions; `what` (which needs one) names the refusal."""
         if self.sender is None:
-            raise ChainError(f"{name} needs a wallet to sign with: pass --wallet or set a default wallet")
-        sent = self.sender.send(self._function(name, *args), value=value, gas=gas)
+            raise WalletError(f"{what} needs a wallet to sign with: pass --wallet or set a default wallet")
+        return self.sender
+
+    @property
+    def wallet(self) -> str:
+        """The address of the wallet that signs (a `WalletError` if there is none)."""
+        return self.signer().account.address
+
+    def _send(self, name: str, *args, value: int = 0, gas: int | None = None) -> TxResult:
+        sent = self.signer(name).send(self._function(name, *args), value=value, gas=gas)
         receipt = sent.receipt
         return TxResult(sent.tx_hash, receipt["blockNumber"], receipt["gasUsed"], self.decode_logs(receipt["logs"]))
 
@@ -224,18 +238,17 @@ class OctraVPN:
         """Call a payable function whose last argument is `amount`."""
         if self.asset == NATIVE:
             return self._send(name, *args, amount, value=amount)
-        if self.sender is None:
-            raise ChainError(f"{name} needs a wallet to sign with: pass --wallet or set a default wallet")
+        sender = self.signer(name)
         token = self.token()
-        previous = token.functions.allowance(self.sender.account.address, self.address).call()
+        previous = token.functions.allowance(sender.account.address, self.address).call()
         if previous >= amount:
             return self._send(name, *args, amount)
-        self.sender.send(token.functions.approve(self.address, amount))
+        sender.send(token.functions.approve(self.address, amount))
         try:
             return self._send(name, *args, amount)
         except ChainError:
             # Leave nothing half-applied: put the allowance back as it was.
-            self.sender.send(token.functions.approve(self.address, previous))
+            sender.send(token.functions.approve(self.address, previous))
             raise
 
     def decode_logs(self, logs: list) -> list[ChainEvent]:
@@ -317,7 +330,7 @@ class OctraVPN:
         return self._asset
 
     def token(self) -> Contract:
-        return self.w3.eth.contract(address=self.asset, abi=ERC20_ABI)
+        return self.w3.eth.contract(address=Web3.to_checksum_address(self.asset), abi=ERC20_ABI)
 
     def asset_decimals(self) -> int:
         return NATIVE_DECIMALS if self.asset == NATIVE else self._token_view("decimals")
@@ -336,7 +349,7 @@ class OctraVPN:
 
     def asset_balance(self, address: str) -> int:
         if self.asset == NATIVE:
-            return self.w3.eth.get_balance(address)
+            return self.w3.eth.get_balance(Web3.to_checksum_address(address))
         return self._token_view("balanceOf", address)
 
     # ------------------------------------------------------------ views
@@ -547,9 +560,7 @@ class OctraVPN:
         return sign(self.domain(), ReceiptSigner(operator=self._sender_address()), receipt_key)
 
     def _sender_address(self) -> str:
-        if self.sender is None:
-            raise ChainError("a consent names the wallet that sends: pass --wallet or set a default wallet")
-        return self.sender.account.address
+        return self.signer("a consent (it names the wallet that sends)").account.address
 
     def register_device(self, device: str, signature: bytes) -> TxResult:
         """`signature`: the device key's EIP-712 signature over `Device(wallet=sender)`."""
@@ -627,4 +638,4 @@ def open_client(
 ) -> OctraVPN:
     w3 = connect(network, timeout=rpc_timeout, retries=rpc_retries)
     sender = TransactionManager(w3, account, timeout=timeout) if account else None
-    return OctraVPN(w3, network.contract, sender)
+    return OctraVPN(w3, network.contract_address, sender)

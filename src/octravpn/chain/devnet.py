@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from octravpn.chain.errors import ChainError
 
@@ -314,7 +315,7 @@ class LocalDevnet:
         self._continue_clock()
         return True
 
-    def rpc(self, method: str, params: list, *, timeout: float = 10.0) -> object:
+    def rpc(self, method: str, params: list, *, timeout: float = 10.0) -> Any:
         """One JSON-RPC call to the running devnet (anvil's own methods included); its result."""
         import json
         import urllib.request

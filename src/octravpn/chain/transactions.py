@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from hexbytes import HexBytes
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint, TxParams
 
 from octravpn.chain.errors import (
     ChainError,
@@ -77,15 +80,18 @@ class TransactionManager:
         params = {"from": self.account.address, "value": value}
         try:
             if gas is None:
-                gas = int(call.estimate_gas(params) * GAS_HEADROOM) + STORAGE_SET_HEADROOM
+                gas = int(call.estimate_gas(cast(TxParams, params)) * GAS_HEADROOM) + STORAGE_SET_HEADROOM
             tx = call.build_transaction(
-                {
-                    **params,
-                    **self._fees(),
-                    "gas": gas,
-                    "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                    "chainId": self.w3.eth.chain_id,
-                }
+                cast(
+                    TxParams,
+                    {
+                        **params,
+                        **self._fees(),
+                        "gas": gas,
+                        "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                        "chainId": self.w3.eth.chain_id,
+                    },
+                )
             )
         except ContractLogicError as exc:
             raise ContractRevert(name, revert_reason(exc)) from exc
@@ -93,7 +99,7 @@ class TransactionManager:
             raise self._rpc_error(exc, name) from exc
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
-        return self._sign_and_send(tx, name)
+        return self._sign_and_send(dict(tx), name)
 
     def transfer(self, to: str, value: int) -> Sent:
         """Send native coin (gas money for a device key)."""
@@ -111,7 +117,7 @@ class TransactionManager:
             raise RpcUnreachable(self._url(), "connection refused") from exc
         return self._sign_and_send(tx, "transfer")
 
-    def _sign_and_send(self, tx: dict, name: str) -> Sent:
+    def _sign_and_send(self, tx: dict[str, Any], name: str) -> Sent:
         raw = self.account.sign_transaction(tx).raw_transaction
         tx_hash = HexBytes(Web3.keccak(raw)).to_0x_hex()
         record_sent(tx_hash)  # from here on it may be on its way, whatever happens to this process
@@ -150,7 +156,7 @@ class TransactionManager:
             try:
                 return dict(
                     self.w3.eth.wait_for_transaction_receipt(
-                        tx_hash, timeout=min(remaining, self.mempool_check_interval)
+                        HexStr(tx_hash), timeout=min(remaining, self.mempool_check_interval)
                     )
                 )
             except TimeExhausted:
@@ -158,7 +164,7 @@ class TransactionManager:
             except RequestsConnectionError:
                 raise TransactionPending(tx_hash, f"was sent, then the connection to {self._url()} was lost") from None
             try:
-                self.w3.eth.get_transaction(tx_hash)
+                self.w3.eth.get_transaction(HexStr(tx_hash))
             except TransactionNotFound:
                 # Dropped from the mempool (node restart, eviction): send it again.
                 if rebroadcasts_left == 0:
@@ -192,7 +198,8 @@ def replay_reason(w3: Web3, tx: dict, receipt: dict) -> str:
     """
     try:
         trace = w3.provider.make_request(
-            "debug_traceTransaction", [HexBytes(receipt["transactionHash"]).to_0x_hex(), {"tracer": "callTracer"}]
+            RPCEndpoint("debug_traceTransaction"),
+            [HexBytes(receipt["transactionHash"]).to_0x_hex(), {"tracer": "callTracer"}],
         )
         output = (trace.get("result") or {}).get("output")
         reason = decode_revert_data(output)
@@ -204,7 +211,7 @@ def replay_reason(w3: Web3, tx: dict, receipt: dict) -> str:
     if "data" not in call and "input" in tx:
         call["data"] = tx["input"]
     try:
-        w3.eth.call(call, receipt["blockNumber"])
+        w3.eth.call(cast(TxParams, call), receipt["blockNumber"])
     except ContractLogicError as exc:
         return revert_reason(exc)
     except Web3RPCError as exc:

@@ -68,14 +68,14 @@ def check(
     """Parse the policy, run its tests, and say what it holds (exit 0), or say what is wrong (exit 2)."""
     app_ctx = get(ctx)
     _, policy = read_policy(policy_file)
-    members = frozenset()
+    members: frozenset[str] = frozenset()
     warnings = list(policy.warnings)
     if tailnet_id is not None:
         from octravpn.chain.events import tailnet_membership
 
         members = frozenset(m.lower() for m in tailnet_membership(app_ctx.client(signer=False).events(), tailnet_id)[0])
         named = {
-            alias.name
+            alias.named
             for rule in policy.rules
             for alias in (*rule.sources, *(d.alias for d in rule.destinations))
             if alias.kind == "user"

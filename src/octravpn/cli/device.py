@@ -47,7 +47,8 @@ def register(
     """Attach `device` to the selected wallet, with its consent, and send it `fund` native coin for gas."""
     address = app_ctx.address_of(device)
     client = app_ctx.client()
-    wallet = client.sender.account.address
+    wallet = client.wallet
+    consent: bytes | None
     if signature is not None:
         try:
             consent = bytes.fromhex(signature.removeprefix("0x"))
@@ -67,7 +68,7 @@ def register(
     if fund is not None:
         amount = parse_amount(fund, NATIVE_DECIMALS, what="--fund")
         if amount:
-            sent = client.sender.transfer(address, amount)
+            sent = client.signer().transfer(address, amount)
             row["funded"] = amount_record(amount, NATIVE_DECIMALS, NATIVE_SYMBOL)
             row["fund_tx"] = sent.tx_hash
     return row

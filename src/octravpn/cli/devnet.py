@@ -30,13 +30,12 @@ def _devnet(ctx, port: int | None = None, host: str | None = None) -> LocalDevne
     app_ctx = get(ctx)
     known = app_ctx.config.networks.get(NETWORK)
     configured = urlparse(known.rpc_url) if known else None
-    remembered = (
-        LocalDevnet.remembered_address(app_ctx.config.devnet_dir)
-        or (configured and (configured.hostname, configured.port))
-        or ("127.0.0.1", 8545)
-    )
+    remembered = LocalDevnet.remembered_address(app_ctx.config.devnet_dir)
+    if remembered is None and configured is not None and configured.hostname and configured.port:
+        remembered = (configured.hostname, configured.port)
+    default_host, default_port = remembered or ("127.0.0.1", 8545)
     return LocalDevnet(
-        app_ctx.config.devnet_dir, port=port or remembered[1], host=host or remembered[0], chain_id=CHAIN_ID
+        app_ctx.config.devnet_dir, port=port or default_port, host=host or default_host, chain_id=CHAIN_ID
     )
 
 
@@ -108,7 +107,7 @@ def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, passw
     from octravpn.chain.deploy import DeployParams, deploy_contracts
 
     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
-    if known and known.contract and w3.eth.get_code(known.contract):
+    if known and known.contract and w3.eth.get_code(Web3.to_checksum_address(known.contract)):
         return known.contract, [], None
     if password is None:
         password = app_ctx.password(purpose="the devnet wallets")

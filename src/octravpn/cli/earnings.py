@@ -38,7 +38,7 @@ def claim(
     """Withdraw earnings to the operator wallet."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    available = client.earnings(client.sender.account.address)
+    available = client.earnings(client.wallet)
     value = app_ctx.amount(amount) if amount else available
     if value == 0:
         raise UsageError("nothing to claim: the wallet has no settled earnings")

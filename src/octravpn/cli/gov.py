@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import typer
 from eth_hash.auto import keccak
@@ -82,7 +83,7 @@ def set_params(
         slash_bounty_bps=slash_bounty_bps,
         protocol_fee_bps=protocol_fee_bps,
     )
-    changes = {key: value for key, value in given.items() if value is not None}
+    changes: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
     if not changes:
         raise UsageError("nothing to change: pass at least one --option (see `octravpn gov set-params --help`)")
     for key in AMOUNT_PARAMS:
@@ -148,7 +149,7 @@ def withdraw_treasury(
     """Withdraw protocol fees and slashed stake (owner only)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    receiver = app_ctx.address_of(to) if to else client.sender.account.address
+    receiver = app_ctx.address_of(to) if to else client.wallet
     result = client.withdraw_program_treasury(receiver, app_ctx.amount(amount))
     app_ctx.out.record(
         {"to": receiver, "treasury_left": app_ctx.show_amount(client.program_treasury()), **tx_summary(result)}
@@ -195,7 +196,7 @@ def slash(
         raise UsageError(f"evidence file {evidence} is not a double-signing proof: {exc}") from exc
     session_id, seq, bytes_a, sig_a, bytes_b, sig_b = args
     commitment = report_commitment(
-        reporter=client.sender.account.address,
+        reporter=client.wallet,
         operator=address,
         session_id=session_id,
         seq=seq,

@@ -88,10 +88,7 @@ def run(
     app_ctx = get(ctx)
     address = None if no_api else _listen(listen)
     network = app_ctx.network()
-    if not network.contract:
-        raise UsageError(
-            f"network {network.name!r} has no contract address: deploy or set one with `octravpn network add`"
-        )
+    contract = network.contract_address
     engine = _database(app_ctx, db)
     if reset:
         reset_index(engine)
@@ -100,7 +97,7 @@ def run(
     follower = Follower(
         engine,
         rpc,
-        contract=network.contract,
+        contract=contract,
         chain_id=network.chain_id,
         start_block=start_block,
         settings=FollowSettings(
@@ -110,7 +107,7 @@ def run(
     checkpoint = follower.initialize()
     configure_daemon_logging()
     app_ctx.out.step(
-        f"indexing {network.contract} on {network.name} from block {checkpoint.block_number + 1} "
+        f"indexing {contract} on {network.name} from block {checkpoint.block_number + 1} "
         f"({wait} confirmations) into {engine.url.render_as_string(hide_password=True)}"
     )
     if address:
@@ -120,7 +117,7 @@ def run(
         serve(
             follower,
             Queries(engine),
-            ChainReader(api_rpc, network.contract),
+            ChainReader(api_rpc, contract),
             host=address[0] if address else "",
             port=address[1] if address else None,
             confirmations=wait,

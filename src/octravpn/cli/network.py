@@ -104,7 +104,7 @@ def deploy(
     network = app_ctx.network()
     asset = parse_address(asset, what="--asset")
     w3 = connect(network, require_contract=False)
-    if int(asset, 16) != 0 and not w3.eth.get_code(asset):
+    if int(asset, 16) != 0 and not w3.eth.get_code(w3.to_checksum_address(asset)):
         raise UsageError(
             f"--asset {asset} has no contract on network {network.name!r}: give the address of an ERC-20 "
             f"token deployed there, or {NATIVE_ASSET} for the native coin"

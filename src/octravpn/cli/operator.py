@@ -81,7 +81,7 @@ def finalize_unbond(ctx: typer.Context) -> None:
     """Receive the unbonded stake once the grace has passed."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    result = send_after_wait(client, client.finalize_unbond, lambda: client.unlock_at(client.sender.account.address))
+    result = send_after_wait(client, client.finalize_unbond, lambda: client.unlock_at(client.wallet))
     app_ctx.out.record(
         {"paid": app_ctx.show_amount(result.event("StakeUnbondingFinalized").args["amount"]), **tx_summary(result)},
         title="unbond finalized",
@@ -107,7 +107,7 @@ def register(
     if len(region.encode()) > 32 or len(endpoint.encode()) > 128:
         raise UsageError("region is at most 32 bytes and endpoint at most 128")
     receipt_signer = app_ctx.address_of(receipt_wallet)
-    if receipt_signer == client.sender.account.address:
+    if receipt_signer == client.wallet:
         raise UsageError(
             "the receipt key must differ from the operator wallet: create one with `octravpn wallet create NAME`"
         )
@@ -122,9 +122,7 @@ def register(
         receipt_signer=receipt_signer,
         signer_signature=consent,
     )
-    app_ctx.out.record(
-        {**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit registered"
-    )
+    app_ctx.out.record({**_endpoint_row(app_ctx, client.wallet), **tx_summary(result)}, title="exit registered")
 
 
 @app.command()
@@ -137,7 +135,7 @@ def update(
     """Change the exit's endpoint, region or price (open sessions keep their price)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    current = client.endpoint(client.sender.account.address)
+    current = client.endpoint(client.wallet)
     if endpoint is None and region is None and price is None:
         raise UsageError("nothing to update: give --endpoint, --region or --price")
     result = client.update_endpoint(
@@ -145,9 +143,7 @@ def update(
         region=region if region is not None else current.region,
         price_per_mb=app_ctx.amount(price, what="price") if price else current.price_per_mb,
     )
-    app_ctx.out.record(
-        {**_endpoint_row(app_ctx, client.sender.account.address), **tx_summary(result)}, title="exit updated"
-    )
+    app_ctx.out.record({**_endpoint_row(app_ctx, client.wallet), **tx_summary(result)}, title="exit updated")
 
 
 @app.command("rotate-keys")

@@ -109,12 +109,12 @@ def list_(
 ) -> None:
     """Sessions, newest first."""
     app_ctx = get(ctx)
-    status = status.value if status is not None else None
+    wanted = status.value if status is not None else None
     client = app_ctx.client(signer=False)
     rows = []
     for session_id in reversed(range(client.session_count())):
         row = _session_row(app_ctx, session_id)
-        if (tailnet_id is None or row["tailnet"] == tailnet_id) and (status is None or row["status"] == status):
+        if (tailnet_id is None or row["tailnet"] == tailnet_id) and (wanted is None or row["status"] == wanted):
             rows.append(row)
     app_ctx.out.rows(rows, columns=["id", "tailnet", "exit", "opener", "deposit", "status"], title="sessions")
 

@@ -101,7 +101,7 @@ def withdraw(
     """Withdraw unlocked treasury (owner only)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    receiver = app_ctx.address_of(to) if to else client.sender.account.address
+    receiver = app_ctx.address_of(to) if to else client.wallet
     result = client.withdraw_from_tailnet(tailnet_id, receiver, app_ctx.amount(amount))
     app_ctx.out.record(
         {
@@ -195,7 +195,7 @@ def tag(
     documents = [e.args["document"] for e in events if e.name == "TailnetAclUpdated"]
     policy = policy_of(bytes(documents[-1])) if documents else None
     carried, _ = device_tags(events, tailnet_id, members, policy_of)
-    sender = client.sender.account.address.lower()
+    sender = client.wallet.lower()
     why = grant_refusal(policy, sender, carried.get(address, frozenset()), wanted, carried.get(sender, frozenset()))
     if why is not None:
         raise UsageError(f"{why}: nothing was sent")
@@ -216,7 +216,7 @@ def invite(
     network = app_ctx.network()
     token = Invite.new(chain_id=network.chain_id, contract=client.address, tailnet_id=tailnet_id)
     # The chain's clock decides expiry, so count from the latest block's time.
-    expires_at = client.w3.eth.get_block("latest").timestamp + parse_duration(expires)
+    expires_at = client.w3.eth.get_block("latest")["timestamp"] + parse_duration(expires)
     result = client.precommit_join_token(tailnet_id, token.key_address, expires_at, uses)
     app_ctx.out.record(
         {
@@ -236,7 +236,7 @@ def invites(ctx: typer.Context, tailnet_id: int = typer.Argument(...)) -> None:
     """The tailnet's invites: when each expires, uses left, and whether it still admits anyone."""
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
-    now = client.w3.eth.get_block("latest").timestamp
+    now = client.w3.eth.get_block("latest")["timestamp"]
     events = client.tailnet_events(tailnet_id)
     revoked = {e.args["invite_key"] for e in events if e.name == "JoinTokenRevoked"}
     rows = []
@@ -302,6 +302,6 @@ def join(
             f"this invite is for chain {token.chain_id}, contract {token.contract}: "
             f"select that network (network {network.name!r} is chain {network.chain_id}, contract {client.address})"
         )
-    member = client.sender.account.address
+    member = client.wallet
     result = client.redeem_join_token(token.tailnet_id, token.key_address, token.join_signature(member))
     app_ctx.out.record({"tailnet": token.tailnet_id, "member": member, **tx_summary(result)}, title="joined")

@@ -75,7 +75,8 @@ def balance(
     from octravpn.chain.client import NATIVE, connect  # the chain, for this command only
 
     network = app_ctx.network()
-    native = connect(network, require_contract=False).eth.get_balance(address)
+    w3 = connect(network, require_contract=False)
+    native = w3.eth.get_balance(w3.to_checksum_address(address))
     data = {"address": address, "native": amount_record(native, NATIVE_DECIMALS, NATIVE_SYMBOL)}
     if network.contract:  # the payment asset is only known once a contract is configured
         client = app_ctx.client(signer=False)

@@ -77,7 +77,7 @@ class Joined:
 
 def resolve_ipv4(host: str) -> str:
     try:
-        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+        return str(socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0])
     except (socket.gaierror, IndexError) as exc:
         raise ConnectError(f"cannot resolve the exit's host {host!r}: {exc}") from exc
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from octravpn.errors import ServiceError, UsageError
 from octravpn.httpbody import read_bounded
@@ -79,7 +79,8 @@ class IndexerClient:
         limit: int = 500,
     ) -> list[dict]:
         """Every matching exit (all pages)."""
-        found, offset = [], 0
+        found: list[BaseModel] = []
+        offset = 0
         while True:
             page = self._page(
                 ExitPage,
@@ -96,7 +97,7 @@ class IndexerClient:
                     },
                 ),
             )
-            found += page.items
+            found.extend(page.items)
             offset += len(page.items)
             if not page.items or offset >= page.total:
                 return [item.model_dump() for item in found]

@@ -47,18 +47,25 @@ class ExitAPI:
         except ValueError as exc:  # what exitwire does with a malformed body: the exit broke the protocol
             raise RemoteProtocolError(f"the exit answered {path} with something that is not its JSON: {exc}") from None
 
+    def _answer(self, method: str, path: str, body: dict | None = None) -> dict:
+        """A call whose answer is an object: an exit answering it with nothing broke the protocol."""
+        answer = self._call(method, path, body)
+        if answer is None:
+            raise RemoteProtocolError(f"the exit answered {path} with nothing where its answer belongs")
+        return answer
+
     def info(self) -> dict:
-        return self._call("GET", exitwire.INFO)
+        return self._answer("GET", exitwire.INFO)
 
     def add_peer(self, body: dict) -> dict:
-        return self._call("POST", exitwire.PEERS, body)
+        return self._answer("POST", exitwire.PEERS, body)
 
     def receipt_request(self, session_id: int, authorization: str) -> dict | None:
         """`authorization`: a signed `exitwire.SessionRead` header (the request is for the session's signers)."""
         return self._call("GET", exitwire.receipt_request_path(session_id), headers={"Authorization": authorization})
 
     def submit_receipt(self, session_id: int, body: dict) -> dict:
-        return self._call("POST", exitwire.receipts_path(session_id), body)
+        return self._answer("POST", exitwire.receipts_path(session_id), body)
 
     def leave(self, session_id: int, body: dict) -> dict:
-        return self._call("POST", exitwire.close_path(session_id), body)
+        return self._answer("POST", exitwire.close_path(session_id), body)

@@ -36,15 +36,21 @@ class ChainLink:
         """The client with the device's key, and the asset's decimals and symbol learnt."""
         client = self.client()
         with self.opening:
-            if self.asset is None:
-                self.asset = (client.asset_decimals(), client.asset_symbol())
+            self._learn_asset(client)
             if self._connector is None:
                 self._connector = Connector(client=client, account=self.account, clock=self.clock)
             return self._connector
+
+    def _learn_asset(self, client: OctraVPN) -> tuple[int, str]:
+        if self.asset is None:
+            self.asset = (client.asset_decimals(), client.asset_symbol())
+        return self.asset
 
     def amount(self, text: str | None, what: str) -> int | None:
         """An amount of the payment asset as a person wrote it, in base units."""
         if text is None:
             return None
-        self.connector()
-        return parse_amount(text, self.asset[0], what=what)
+        client = self.client()
+        with self.opening:
+            decimals = self._learn_asset(client)[0]
+        return parse_amount(text, decimals, what=what)

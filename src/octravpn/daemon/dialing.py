@@ -61,7 +61,8 @@ class Dialer:
         changed, self.member = member != self.member, member
         return changed
 
-    def check_registered(self) -> None:
+    def registered_member(self) -> str:
+        """The member this device acts for; `NotRegistered` says how to add it if it acts for none."""
         if self.member is None:
             self.refresh_member()
         if self.member is None:
@@ -71,14 +72,15 @@ class Dialer:
                 "with -w)",
                 self.account.address,
             )
+        return self.member
 
     def target(self, request: UpRequest, *, exclude=frozenset()) -> tuple[Located, Callable[[], Terms]]:
         """The exit a request names (or `auto` chooses, passing over `exclude`), and how to get its session: the
         one `--session` names, checked to be this device's and open there, or a new one at the price the exit
         was chosen at."""
-        self.check_registered()
+        member = self.registered_member()
         connector = self.link.connector()
-        exit_addr, tailnet_id, price = self._choose(request, exclude)
+        exit_addr, tailnet_id, price = self._choose(request, member, exclude)
         located = connector.locate(exit_addr)
         price = located.price_per_mb if price is None else price
         max_pay = self.link.amount(request.max_pay, "max pay")
@@ -92,7 +94,7 @@ class Dialer:
 
         return located, session
 
-    def _choose(self, request: UpRequest, exclude) -> tuple[str, int | None, int | None]:
+    def _choose(self, request: UpRequest, member: str, exclude) -> tuple[str, int | None, int | None]:
         """The exit's address, the tailnet that pays (None: the one tailnet that allows it) and the price it was
         chosen at (None: as listed now)."""
         if request.exit != "auto":
@@ -104,7 +106,7 @@ class Dialer:
         try:
             chosen = choose_exit(
                 api,
-                self.member,
+                member,
                 tailnet=request.tailnet,
                 region=request.region,
                 max_price=self.link.amount(request.max_price, "max price"),

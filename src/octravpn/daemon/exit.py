@@ -104,7 +104,7 @@ class ExitConnection:
             where = f" through {connection.exit} (session {connection.session_id})" if connection else ""
             raise Conflict(f"already up ({self.record.state.status}){where}: run `octravpn down` first")
         located, session = self.dialer.target(request)
-        self.host = self._tunnel_host(request)
+        host = self.host = self._tunnel_host(request)
         changes = HostChanges(interface=request.interface)
         # From here on, whatever is done to the host can be undone.
         self.record.event(Event.UP, last_error=None, prefs=request.to_json(), host=changes)
@@ -113,17 +113,23 @@ class ExitConnection:
                 located,
                 session,
                 request.interface,
-                lambda config, joined: self.host.bring_up(
-                    changes, config, located.endpoint, joined.dns, self.record.save
-                ),
-                prepare=lambda key: self.host.prepare(request.interface, key),
+                lambda config, joined: host.bring_up(changes, config, located.endpoint, joined.dns, self.record.save),
+                prepare=lambda key: host.prepare(request.interface, key),
             )
         except BaseException as exc:
-            self.host.restore(changes)
+            host.restore(changes)
             self.record.event(Event.FAILED, prefs=None, host=None, last_error=f"could not connect: {exc}")
             raise
         self._joined(connection, request)
         log.info("connected through %s, session %d", connection.exit, connection.session_id)
+
+    def _live(self) -> tuple[TunnelHost, HostChanges, Connection]:
+        """What a live connection has: the host's owner, what it changed and the connection (all three are in
+        place before the status is live, and stay until it is not)."""
+        state = self.record.state
+        if self.host is None or state.host is None or state.connection is None:
+            raise AssertionError(f"{state.status} without its host changes or connection")
+        return self.host, state.host, state.connection
 
     def _joined(self, connection: Connection, request: UpRequest) -> None:
         connection.connected_at = self.clock()
@@ -135,15 +141,15 @@ class ExitConnection:
         old, request, now = session.connection, self._prefs(), self.clock()
         self.failed_exits[old.exit] = now
         exclude = {e for e, when in self.failed_exits.items() if now - when < FAILED_EXIT_MEMORY}
-        changes = self.record.state.host
+        host, changes, _ = self._live()
         try:
             located, terms = self.dialer.target(failover_request(request, old.tailnet_id), exclude=exclude)
-            self.host.allow(changes, old.exit_endpoint, located.endpoint)
+            host.allow(changes, old.exit_endpoint, located.endpoint)
             connection = self.dialer.dial(
                 located,
                 terms,
                 request.interface,
-                lambda config, joined: self.host.switch(changes, config, located.endpoint, joined.dns),
+                lambda config, joined: host.switch(changes, config, located.endpoint, joined.dns),
             )
         except (OctraVPNError, CommandError) as exc:
             self.failover_backoff.failed(now)
@@ -180,12 +186,13 @@ class ExitConnection:
         takes a new key for a session it serves) and put the interface and its routes back."""
         connection = session.connection
         located, terms = held(connection)
+        host, changes, _ = self._live()
         try:
             rejoined = self.dialer.dial(
                 located,
                 terms,
                 connection_interface(self.record.state),
-                lambda config, _: self.host.reattach(self.record.state.host, config, located.endpoint),
+                lambda config, _: host.reattach(changes, config, located.endpoint),
             )
         except (OctraVPNError, CommandError) as exc:
             since = self.record.state.exit_unreachable_since or self.clock()
@@ -243,6 +250,8 @@ class ExitConnection:
         """Tell the exit the session ends and sign the last receipt it asks for (best effort: it may be gone);
         what went wrong, if anything."""
         session = self.session
+        if session is None:
+            return None  # never joined: there is no session at the exit to leave
         connection = session.connection
         try:
             session.desk.observe(sum(p.rx_bytes + p.tx_bytes for p in self._peers() or []))
@@ -269,15 +278,15 @@ class ExitConnection:
         if self.record.state.status not in LIVE or self.session is None:
             raise Conflict("not connected: `octravpn up` takes these preferences as options")
         before, after = self._prefs(), replace(self._prefs(), **changes)
-        connection, host = self.record.state.connection, self.record.state.host
-        self.host = self._tunnel_host(after)
+        _, made, connection = self._live()
+        host = self.host = self._tunnel_host(after)
         if after.kill_switch != before.kill_switch:
             if after.kill_switch:
-                self.host.kill_switch_on(host, connection.exit_endpoint)
+                host.kill_switch_on(made, connection.exit_endpoint)
             else:
-                self.host.kill_switch_off(host)
+                host.kill_switch_off(made)
         if after.accept_dns != before.accept_dns:
-            self.host.use_exit_dns(tuple(connection.dns))
+            host.use_exit_dns(tuple(connection.dns))
         meter = self.session.desk.meter
         meter.leeway, meter.loss_percent = int(after.leeway_mb * BYTES_PER_MB), after.loss_percent
         self.record.event(None, prefs=after.to_json())
@@ -329,6 +338,8 @@ class ExitConnection:
 
     def _peers(self):
         """The tunnel interface's peers, or None if the interface is gone."""
+        if self.host is None:
+            return None
         try:
             return self.host.engine.peers(connection_interface(self.record.state))
         except CommandError:

@@ -20,7 +20,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.daemon import wire
@@ -81,7 +81,7 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
         return {"prefs": daemon.state.prefs, "mesh": daemon.mesh.prefs().to_json()}
 
     @app.get("/v1/watch")
-    async def watch() -> StreamingResponse:
+    async def watch() -> Response:
         nonlocal watchers
         if watchers >= MAX_WATCHERS:
             return error_response(
@@ -103,8 +103,8 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
 
         return StreamingResponse(feed(), media_type="application/x-ndjson")
 
-    @app.post("/v1/ping")
-    async def ping(request: Request) -> dict:
+    @app.post("/v1/ping", response_model=None)
+    async def ping(request: Request) -> dict | Response:
         target, count = wire.ping_request(await _body(request))
         if pings.locked():
             return error_response(

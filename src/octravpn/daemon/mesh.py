@@ -215,14 +215,14 @@ class MeshAgent:
             tailnet, sign=self._sign, device=self.account.address, keys=len(roster.keys)
         )
         self.announcer.check_served(items, now)
-        netmap, device_filter = self._build(tailnet, roster, items, now)
+        built = self._build(tailnet, roster, items, now)
         error = None
         try:
-            self._apply(netmap, device_filter)
+            self._apply(built.netmap, built.device_filter)
         except CommandError as exc:
             error = f"applying the mesh: {exc}"
             log.warning("%s", error)
-        return running_view(self, tailnet, wallet, self.built, error)
+        return running_view(self, tailnet, wallet, built, error)
 
     def _poll_chain(self) -> None:
         now = self.clock()
@@ -278,7 +278,7 @@ class MeshAgent:
         self.announcer.announce(tailnet, fields, now)
 
     # -------------------------------------------------------------- map
-    def _build(self, tailnet: int, roster, items: list, now: float) -> tuple[NetMap, DeviceFilter]:
+    def _build(self, tailnet: int, roster, items: list, now: float) -> MapInForce:
         held, self.refused = take_announcements(
             self.domain, tailnet, roster, self.held, items, now=now, seen=self.state.seen
         )
@@ -293,14 +293,13 @@ class MeshAgent:
         policy = self.keeper.in_force
         digest = inputs_digest(tailnet, roster, tags, refused_tags, held, policy[0] if policy else None, now)
         if self.built is not None and self.built.digest == digest:
-            return self.built.netmap, self.built.device_filter
+            return self.built
         netmap = build_netmap(tailnet, roster, held, now=now, tags=tags, previous=self.netmap)
         for key, why in refused_tags.items():  # a key may lose a name and a grant: both reasons are shown
             netmap.refused[key] = f"{netmap.refused[key]}; {why}" if key in netmap.refused else why
         self.netmap = netmap
         self.built = MapInForce.of(digest, netmap, policy[1] if policy else None, self.me)
-        device_filter = self.built.device_filter
-        return netmap, device_filter
+        return self.built
 
     def _apply(self, netmap: NetMap, device_filter: DeviceFilter) -> None:
         self.read_live()

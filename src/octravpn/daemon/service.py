@@ -53,7 +53,7 @@ class Daemon:
         self.settings, self.account, self.clock = settings, account, clock
         self.operation = threading.Lock()  # up, down, set, wg-config and the tick: one at a time
         self.record = Record(settings.state_path, clock, self._snapshot)
-        self.domain = Domain(chain_id=settings.network.chain_id, verifying_contract=settings.network.contract)
+        self.domain = Domain(chain_id=settings.network.chain_id, verifying_contract=settings.network.contract_address)
         self.link = ChainLink(open_chain, account, clock)
         self.dialer = Dialer(
             self.link, account=account, domain=self.domain, indexer_url=settings.indexer_url, clock=clock

@@ -29,6 +29,8 @@ def step(link: ChainLink, ending: Ending) -> bool:
 
 def record_outcome(record: Record, ending: Ending) -> None:
     """`ending` has its outcome: it leaves the sessions being settled and joins the newest SETTLED_KEPT."""
+    if ending.outcome is None:
+        raise AssertionError(f"session {ending.session_id} has no outcome to record")
     with record.lock:
         if ending in record.state.ending:
             record.state.ending.remove(ending)

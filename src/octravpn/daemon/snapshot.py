@@ -8,6 +8,7 @@ its decimals and symbol (before that, in base units).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from octravpn.client.state import Connection
 from octravpn.daemon.state import DaemonState
@@ -44,7 +45,7 @@ def shown_outcome(outcome: dict, asset: tuple[int, str] | None) -> dict:
 def build(
     state: DaemonState, who: Identity, *, interface: str | None, connection: Connection | None, live: Live | None
 ) -> dict:
-    row = {
+    row: dict[str, Any] = {
         "status": state.status.value,
         "device": who.device,
         "member": who.member,

@@ -18,6 +18,7 @@ Rendering is pure; `apply`/`remove` run the commands.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from octravpn.host.uplink import MESH_FWMARK
@@ -103,7 +104,7 @@ def split_default_routes(runner: CommandRunner, routing: TunnelRouting) -> list[
 
 
 def add_bypass_routes(
-    runner: CommandRunner, routing: TunnelRouting, *, existing: list[list[str]] = ()
+    runner: CommandRunner, routing: TunnelRouting, *, existing: Sequence[list[str]] = ()
 ) -> list[list[str]]:
     """Routes outside the tunnel for the bypasses that have none among `existing`; returns those added."""
     have = {route[0] for route in existing}

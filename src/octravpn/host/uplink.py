@@ -32,13 +32,11 @@ def ensure_uplink_rules(runner: CommandRunner) -> None:
         for priority, action in wanted.items():
             if priority not in present:
                 runner.run(["ip", family, "rule", "add", "fwmark", mark, *action, "pref", str(priority)])
-        defaults = [_route_args(r) for r in _json(runner, "ip", "-j", family, "route", "show", "default")]
-        defaults = [r for r in defaults if r is not None]
-        current = [
-            _route_args(r)
-            for r in _json(runner, "ip", "-j", family, "route", "show", "table", str(UPLINK_TABLE), "default")
-        ]
-        if sorted(map(tuple, defaults)) != sorted(map(tuple, [c for c in current if c])):
+        defaults = _default_routes(_json(runner, "ip", "-j", family, "route", "show", "default"))
+        current = _default_routes(
+            _json(runner, "ip", "-j", family, "route", "show", "table", str(UPLINK_TABLE), "default")
+        )
+        if sorted(map(tuple, defaults)) != sorted(map(tuple, current)):
             _flush_uplink_table(runner, family)
             for route in defaults:
                 runner.run(["ip", family, "route", "replace", *route, "table", str(UPLINK_TABLE)])
@@ -66,6 +64,11 @@ def _flush_uplink_table(runner: CommandRunner, family: str) -> None:
         runner.run(["ip", family, "route", "flush", "table", str(UPLINK_TABLE)])
     except CommandError:
         pass  # the kernel has no such table until a route is put in it
+
+
+def _default_routes(routes: list[dict]) -> list[list[str]]:
+    """`ip route` arguments for each default route among `routes`."""
+    return [argv for argv in map(_route_args, routes) if argv is not None]
 
 
 def _route_args(route: dict) -> list[str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, func, select, true
+from sqlalchemy import ColumnElement, Engine, and_, func, select, true
 from sqlalchemy.exc import IntegrityError
 
 from octravpn.indexer import schema
@@ -120,7 +120,7 @@ class Queries:
         self, *, member: str | None = None, owner: str | None = None, limit: int = 50, offset: int = 0
     ) -> Page:
         t = schema.tailnets
-        condition = true()
+        condition: ColumnElement[bool] = true()
         if member is not None:
             joined = select(schema.tailnet_members.c.tailnet_id).where(schema.tailnet_members.c.member == member)
             condition = and_(condition, t.c.id.in_(joined))
@@ -216,7 +216,8 @@ class Queries:
         s, t = schema.sessions, schema.tailnets
         with self.engine.connect() as connection:
             protocol = dict(connection.execute(select(schema.protocol)).mappings().one())
-            by_status = dict(connection.execute(select(s.c.status, func.count()).group_by(s.c.status)).all())
+            counted = connection.execute(select(s.c.status, func.count()).group_by(s.c.status)).all()
+            by_status: dict[str, int] = {status: count for status, count in counted}
             stakes = connection.execute(select(op.c.stake, op.c.unbonding)).all()
             return {
                 "operators": len(stakes),

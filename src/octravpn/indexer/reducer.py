@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+
 from octravpn.chain.events import LogEvent
 from octravpn.chain.records import Params, field_names
 from octravpn.indexer import schema
@@ -69,7 +71,10 @@ def new_protocol(params: dict, owner: str | None = None) -> dict:
 
 def new_operator(address: str) -> dict:
     """An operator row before any event about it: every column's default (`indexer.schema`)."""
-    return {**{c.name: c.default.arg for c in schema.operators.columns if c.default is not None}, "address": address}
+    defaults = {
+        c.name: c.default.arg for c in schema.operators.columns if isinstance(c.default, ScalarElementColumnDefault)
+    }
+    return {**defaults, "address": address}
 
 
 def is_active(operator: dict, min_endpoint_stake: int) -> bool:
@@ -134,7 +139,10 @@ def _params_updated(c: _Context) -> None:
     minimum = c.min_endpoint_stake()
     if minimum != previous:  # rare (governance): every operator's `active` may flip
         for key in c.rows.keys("operators"):
-            operator = dict(c.rows.get("operators", key))
+            stored = c.rows.get("operators", key)
+            if stored is None:
+                continue
+            operator = dict(stored)
             if operator["active"] != is_active(operator, minimum):
                 operator["active"] = not operator["active"]
                 c.rows.put("operators", key, operator)

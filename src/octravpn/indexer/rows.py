@@ -14,8 +14,6 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select, upda
 
 from octravpn.indexer import schema
 
-_MISSING = object()
-
 
 def _row_json(row: dict) -> str:
     """A row as the journal keeps it: JSON, with bytes (a policy document) as {"$hex": …}."""
@@ -64,9 +62,8 @@ class RowCache:
         self._journaled = set()
 
     def get(self, table: str, key: tuple) -> dict | None:
-        cached = self._rows.get((table, key), _MISSING)
-        if cached is not _MISSING:
-            return cached
+        if (table, key) in self._rows:
+            return self._rows[(table, key)]
         found = self.connection.execute(STATEMENTS.load[table], STATEMENTS.key_params(table, key)).mappings().first()
         row = dict(found) if found is not None else None
         self._rows[(table, key)] = row

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -18,9 +19,9 @@ from octravpn.chain.errors import ChainError, RpcUnreachable
 class RpcError(ChainError):
     """The node answered a JSON-RPC call with an error."""
 
-    def __init__(self, method: str, code: int | None, message: str) -> None:
+    def __init__(self, method: str, rpc_code: int | None, message: str) -> None:
         self.method = method
-        self.code = code
+        self.rpc_code = rpc_code
         self.node_message = message
         super().__init__(f"the node refused {method}: {message}")
 
@@ -53,13 +54,22 @@ class JsonRpc:
             raise RpcUnreachable(self.url, type(exc).__name__) from exc
         if response.status_code != 200:
             raise RpcUnreachable(self.url, f"HTTP {response.status_code}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise RpcError("the node", None, "it answered with something that is not JSON") from None
 
     @staticmethod
-    def _result(method: str, answer: dict):
+    def _result(method: str, answer: object):
+        """The result of one answer, or the node's refusal as an `RpcError` (whatever shape the answer has)."""
+        if not isinstance(answer, dict):
+            raise RpcError(method, None, f"it answered with a JSON {type(answer).__name__}, not a JSON-RPC object")
         if "error" in answer:
-            error = answer["error"] or {}
-            raise RpcError(method, error.get("code"), str(error.get("message", error)))
+            error = answer["error"]
+            if not isinstance(error, dict):
+                raise RpcError(method, None, str(error)[:300])
+            code = error.get("code")
+            raise RpcError(method, code if isinstance(code, int) else None, str(error.get("message", error))[:300])
         return answer.get("result")
 
     def call(self, method: str, params: list):
@@ -71,11 +81,14 @@ class JsonRpc:
         """Several calls in one request; results in the order of `calls`."""
         if not calls:
             return []
-        requests = [{"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in calls]
+        requests: list[dict[str, Any]] = [
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": m, "params": p} for m, p in calls
+        ]
         answers = self._post(requests)
         if not isinstance(answers, list):  # some nodes answer a refused batch with one error object
-            raise RpcError("batch", None, str(answers.get("error", answers)))
-        by_id = {answer.get("id"): answer for answer in answers}
+            self._result("batch", answers)
+            raise RpcError("batch", None, "it answered a batch with one result")
+        by_id = {a["id"]: a for a in answers if isinstance(a, dict) and isinstance(a.get("id"), int)}
         return [
             self._result(req["method"], by_id.get(req["id"], {"error": {"message": "no answer"}})) for req in requests
         ]

@@ -40,7 +40,7 @@ def serve(
     failure: list[BaseException] = []
     server: uvicorn.Server | None = None
 
-    def following() -> None:
+    def following(follower: Follower) -> None:
         try:
             follower.run(stopping)
         except BaseException as exc:  # reported after the API stops: a follower that died must not go unnoticed
@@ -56,12 +56,14 @@ def serve(
             server.should_exit = True
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
-    thread = threading.Thread(target=following, name="octravpn-follow", daemon=True) if follower else None
+    thread = (
+        threading.Thread(target=following, args=(follower,), name="octravpn-follow", daemon=True) if follower else None
+    )
     try:
         if thread:
             thread.start()
         if port is None:
-            while thread.is_alive() and not stopping.is_set():
+            while thread is not None and thread.is_alive() and not stopping.is_set():
                 stopping.wait(1)
         else:
             app = create_app(queries, chain, confirmations=confirmations, max_lag=max_lag)

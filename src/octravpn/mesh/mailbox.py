@@ -63,7 +63,7 @@ class Mailbox:
         headers = {"Authorization": read.header(sign(read))}
         after = ""
         for _ in range(keys // PAGE + 2):  # a page more than the roster needs: the last one says there is no next
-            params = {"limit": PAGE, **({"after": after} if after else {})}
+            params: dict[str, str | int] = {"limit": PAGE, **({"after": after} if after else {})}
             with self.http.stream(
                 "GET", f"{url}/v1/tailnets/{tailnet_id}/announcements", params=params, headers=headers
             ) as response:

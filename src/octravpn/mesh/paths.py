@@ -27,7 +27,8 @@ class Attempt:
 
 def candidates(announced: tuple[str, ...], local_networks: tuple) -> list[str]:
     """The peer's endpoints, those on one of this device's own networks first."""
-    near, far = [], []
+    near: list[str] = []
+    far: list[str] = []
     for endpoint in announced:
         try:
             address, _ = parse_endpoint(endpoint)

@@ -64,7 +64,7 @@ class NodeError(ServiceError):
 @dataclass(frozen=True, kw_only=True)
 class NodeSettings:
     interface: str = "ovpn-exit"
-    tunnel_network: ipaddress.IPv4Network = ipaddress.ip_network("10.77.0.0/16")
+    tunnel_network: ipaddress.IPv4Network = ipaddress.IPv4Network("10.77.0.0/16")
     api_host: str = "0.0.0.0"
     uplink: str | None = None  # None: the interface of the default route
     dns: tuple[str, ...] = ()
@@ -333,7 +333,7 @@ class ExitAgent:
             due = [
                 session_id
                 for session_id, at in sorted(self.settle_at.items())
-                if now >= at or self.meters.meter(self.store.session(session_id)).fully_signed
+                if now >= at or self.meters.meter(self.store.stored_session(session_id)).fully_signed
             ]
         for session_id in due:
             try:

@@ -187,7 +187,7 @@ class HandshakeService:
             signs_receipts=signs_receipts,
             settle_by=session.settle_by,
         )
-        previous = self.store.session(accepted.session_id).wg_pubkey
+        previous = self.store.stored_session(accepted.session_id).wg_pubkey
         address = self.store.allocate_address(
             accepted.session_id, self.identity.tunnel_network, reserved=(self.identity.exit_address,)
         )

@@ -15,7 +15,13 @@ from octravpn.node.store import NodeStore
 
 class NodeCollector(Collector):
     def __init__(
-        self, *, store: NodeStore, lock: threading.Lock, stats_lock: threading.Lock, errors: Counter, responses: Counter
+        self,
+        *,
+        store: NodeStore,
+        lock: threading.RLock,
+        stats_lock: threading.Lock,
+        errors: Counter,
+        responses: Counter,
     ) -> None:
         self.store = store
         self.lock = lock

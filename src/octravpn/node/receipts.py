@@ -81,7 +81,7 @@ class ReceiptChannel:
         return the last request to sign, if any. Repeating it answers the same."""
         with self.lock:
             cut = self.meters.end(session_id, "closed by the client")
-            record = self.store.session(session_id)
+            record = self.store.stored_session(session_id)
         last = self.pending_request(session_id)
         return LeaveAnswer(
             session_id=session_id,

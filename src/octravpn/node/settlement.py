@@ -50,8 +50,8 @@ class Settler:
             record = self.store.session(session_id)
             if record is None:
                 raise ValueError(f"session {session_id} is not served here")
-            begun = self.store.settlement(session_id) is not None
-            if not begun:
+            reserved: SettleWithReceipt | Claim | None = None
+            if self.store.settlement(session_id) is None:
                 action = self.meters.meter(record).settlement()
                 if action is None:
                     return Outcome(session_id, "nothing", 0, None)
@@ -60,10 +60,11 @@ class Settler:
                 else:
                     method, seq, bytes_used = "claim", None, action.bytes_used
                 # False: another task got there first.
-                begun = not self.store.begin_settlement(session_id, method=method, bytes_used=bytes_used, seq=seq)
-        if begun:
+                if self.store.begin_settlement(session_id, method=method, bytes_used=bytes_used, seq=seq):
+                    reserved = action
+        if reserved is None:
             return self._finish(session_id)
-        return self._send(session_id, action)
+        return self._send(session_id, reserved)
 
     def resume(self) -> list[Outcome]:
         """After a restart: finish every settlement that was begun."""
@@ -88,7 +89,7 @@ class Settler:
     def _finish(self, session_id: int) -> Outcome:
         """Complete a begun settlement from what the chain shows, sending only what is missing."""
         with self.lock:
-            begun = self.store.settlement(session_id)
+            begun = self.store.begun_settlement(session_id)
         if begun.confirmed:
             return Outcome(session_id, "already", begun.bytes_used, begun.tx_hash)
         status = self.chain.session(session_id).status
@@ -102,7 +103,7 @@ class Settler:
                 return Outcome(session_id, "already", begun.bytes_used, begun.tx_hash)
             # Begun but never mined: send the same settlement that was reserved.
             reserved = (
-                SettleWithReceipt(*self.store.receipt(session_id, begun.seq))
+                SettleWithReceipt(*self.store.reserved_receipt(begun))
                 if begun.method == "receipt"
                 else Claim(begun.bytes_used)
             )

@@ -189,8 +189,16 @@ class NodeStore:
         row = self.db.execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
         return _session(row) if row else None
 
+    def stored_session(self, session_id: int) -> SessionRecord:
+        """A session the caller knows is stored (it stored it, under the same lock)."""
+        record = self.session(session_id)
+        if record is None:
+            raise LookupError(f"session {session_id} is not in the exit's store")
+        return record
+
     def sessions(self, state: str | None = None) -> list[SessionRecord]:
-        query, args = "SELECT * FROM sessions", ()
+        query = "SELECT * FROM sessions"
+        args: tuple[str, ...] = ()
         if state is not None:
             query, args = query + " WHERE state = ?", (state,)
         return [_session(row) for row in self.db.execute(query + " ORDER BY session_id", args)]
@@ -304,6 +312,13 @@ class NodeStore:
         ).fetchone()
         return (Receipt(session_id=session_id, seq=seq, bytes_used=int(row[0])), row[1]) if row else None
 
+    def reserved_receipt(self, settlement: SettlementRecord) -> tuple[Receipt, bytes]:
+        """The receipt a begun settlement reserved (stored before the settlement was begun, never deleted)."""
+        found = self.receipt(settlement.session_id, settlement.seq) if settlement.seq is not None else None
+        if found is None:
+            raise LookupError(f"the receipt settling session {settlement.session_id} is not in the exit's store")
+        return found
+
     def receipt_count(self, session_id: int) -> int:
         return self.db.execute("SELECT COUNT(*) FROM receipts WHERE session_id = ?", (session_id,)).fetchone()[0]
 
@@ -339,18 +354,20 @@ class NodeStore:
             raise
 
     def settlement(self, session_id: int) -> SettlementRecord | None:
-        row = self.db.execute(
-            "SELECT session_id, method, seq, bytes_used, tx_hash, confirmed FROM settlements WHERE session_id = ?",
-            (session_id,),
-        ).fetchone()
-        return SettlementRecord(row[0], row[1], row[2], int(row[3]), row[4], bool(row[5])) if row else None
+        row = self.db.execute(_SETTLEMENT + " WHERE session_id = ?", (session_id,)).fetchone()
+        return _settlement(row) if row else None
+
+    def begun_settlement(self, session_id: int) -> SettlementRecord:
+        """A settlement the caller knows was begun."""
+        record = self.settlement(session_id)
+        if record is None:
+            raise LookupError(f"no settlement of session {session_id} was begun")
+        return record
 
     def pending_settlements(self) -> list[SettlementRecord]:
         """Settlements begun but not confirmed: what a restarted agent must finish."""
-        ids = [
-            r[0] for r in self.db.execute("SELECT session_id FROM settlements WHERE confirmed = 0 ORDER BY session_id")
-        ]
-        return [self.settlement(i) for i in ids]
+        rows = self.db.execute(_SETTLEMENT + " WHERE confirmed = 0 ORDER BY session_id")
+        return [_settlement(row) for row in rows]
 
     # ------------------------------------------------------------ totals
     def totals(self) -> dict:
@@ -369,6 +386,13 @@ class NodeStore:
     def _update(self, sql: str, args: tuple, session_id: int) -> None:
         if self.db.execute(sql, args).rowcount != 1:
             raise StoreError(f"unknown session {session_id}")
+
+
+_SETTLEMENT = "SELECT session_id, method, seq, bytes_used, tx_hash, confirmed FROM settlements"
+
+
+def _settlement(row: tuple) -> SettlementRecord:
+    return SettlementRecord(row[0], row[1], row[2], int(row[3]), row[4], bool(row[5]))
 
 
 def _session(row: tuple) -> SessionRecord:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eth_utils import to_checksum_address
 
@@ -94,7 +94,7 @@ def _relay_check(name: str, value: object) -> None:
             raise FieldError(f"{name}: {exc}") from None
 
 
-def _relay_load(name: str, value: object) -> str:
+def _relay_load(name: str, value: Any) -> str:
     _relay_check(name, value)
     return value
 
@@ -159,7 +159,7 @@ class Announcement(TypedMessage):
 
     @property
     def extensions(self) -> bytes:
-        return extensions_hash(self.added)
+        return extensions_hash(self.added or {})  # set in __post_init__
 
     @classmethod
     def from_json(cls, body: object) -> Announcement:

@@ -230,7 +230,7 @@ class PeerRequest(TypedMessage):
 
     @property
     def extensions(self) -> bytes:
-        return extensions_hash(self.added)
+        return extensions_hash(self.added or {})  # set in __post_init__
 
 
 def digest(domain: Domain, message: TypedMessage) -> bytes:

@@ -17,7 +17,7 @@ import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from eth_hash.auto import keccak
 from eth_utils import is_address, to_checksum_address
@@ -43,9 +43,9 @@ class Kind:
 
     schema: dict
     annotation: Any  # the JSON value's Python type (for the services' response models)
-    load: Callable[[str, object], object]
-    dump: Callable[[object], object] = lambda value: value
-    check: Callable[[str, object], None] = lambda name, value: None
+    load: Callable[[str, Any], Any]
+    dump: Callable[[Any], Any] = lambda value: value
+    check: Callable[[str, Any], None] = lambda name, value: None
     eip712: str | None = None
 
 
@@ -60,6 +60,14 @@ class Field:
     def __post_init__(self) -> None:
         if self.since > 1 and self.default is REQUIRED:
             raise AssertionError(f"{self.name}: a field added after version 1 must have a default")
+        if self.signed_as and self.kind.eip712 is None:
+            raise AssertionError(f"{self.name}: a signed field needs a kind with an EIP-712 type")
+
+    @property
+    def eip712_type(self) -> str:
+        if self.kind.eip712 is None:
+            raise AssertionError(f"{self.name} has no EIP-712 type")
+        return self.kind.eip712
 
 
 @dataclass(frozen=True)
@@ -157,7 +165,7 @@ class Message:
     def eip712_fields(self) -> tuple[tuple[str, str, str], ...]:
         """(member, type, attribute) of the signed struct: the version-1 fields it signs, then `version` and
         `extensions` if it is extensible."""
-        members = tuple((f.signed_as, f.kind.eip712, f.name) for f in self.fields if f.signed_as and f.since == 1)
+        members = tuple((f.signed_as, f.eip712_type, f.name) for f in self.fields if f.signed_as and f.since == 1)
         if self.extensible:
             members += (("version", "uint16", "version"), ("extensions", "bytes32", "extensions"))
         return members
@@ -172,7 +180,7 @@ def extensions_hash(added: dict) -> bytes:
 
 
 # ------------------------------------------------------------------ kinds
-def _fail(name: str, problem: str) -> None:
+def _fail(name: str, problem: str) -> NoReturn:
     raise FieldError(f"{name} {problem}")
 
 
@@ -185,7 +193,7 @@ def uint(bits: int) -> Kind:
         if not 0 <= value <= top:
             _fail(name, f"must fit in uint{bits}, got {value}")
 
-    def load(name: str, value: object) -> int:
+    def load(name: str, value: Any) -> int:
         check(name, value)
         return value
 
@@ -197,7 +205,7 @@ def _address_check(name: str, value: object) -> None:
         _fail(name, f"must be a 20-byte hex address, got {value!r}")
 
 
-def _address_load(name: str, value: object) -> str:
+def _address_load(name: str, value: Any) -> str:
     _address_check(name, value)
     return to_checksum_address(value)
 
@@ -245,12 +253,12 @@ def _signature_load(name: str, value: object) -> bytes:
     return raw
 
 
-def _ip_load(name: str, value: object) -> str:
+def _ip_load(name: str, value: Any) -> str:
     _text_check(name, value)
     return str(ipaddress.ip_address(value))
 
 
-def _interface_load(name: str, value: object) -> str:
+def _interface_load(name: str, value: Any) -> str:
     _text_check(name, value)
     return str(ipaddress.ip_interface(value))
 
@@ -296,7 +304,7 @@ def ip_list(limit: int) -> Kind:
 
 
 def network_list(limit: int) -> Kind:
-    def network(name: str, value: object) -> str:
+    def network(name: str, value: Any) -> str:
         _text_check(name, value)
         return str(ipaddress.ip_network(value))
 

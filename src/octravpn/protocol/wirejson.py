@@ -15,6 +15,7 @@ checks), far inside the C stack.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 MAX_DEPTH = 32  # far more than any OctraVPN message nests
 MAX_REASON = 300  # characters of another party's error message shown to the user
@@ -58,6 +59,7 @@ def _deeper_than(value: object, limit: int) -> bool:
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

@@ -38,7 +38,7 @@ def _key(value: bytes, what: str) -> bytes:
 @dataclass(frozen=True, kw_only=True)
 class PeerConfig:
     public_key: bytes
-    allowed_ips: tuple[IPNetwork, ...] = ()
+    allowed_ips: tuple[IPNetwork | str, ...] = ()  # text is parsed: a built config holds networks
     endpoint: str | None = None
     persistent_keepalive: int | None = None
 
@@ -72,7 +72,7 @@ class InterfaceConfig:
     name: str
     private_key: bytes
     listen_port: int | None = None
-    addresses: tuple[IPInterface, ...] = ()
+    addresses: tuple[IPInterface | str, ...] = ()  # text is parsed: a built config holds interfaces
     mtu: int | None = None
     fwmark: int | None = None  # marks the interface's own UDP packets, for routing them around other tunnels
     peers: tuple[PeerConfig, ...] = field(default_factory=tuple)

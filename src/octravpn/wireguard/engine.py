@@ -134,8 +134,8 @@ class Engine:
         # Old ones first: deleting a subnet's primary address takes the secondaries added in it with it.
         for address in sorted(current - wanted, key=str):
             self.runner.run(["ip", "addr", "del", str(address), "dev", config.name])
-        for address in sorted(wanted - current, key=str):
-            self.runner.run(["ip", "addr", "add", str(address), "dev", config.name])
+        for added in sorted(wanted - current, key=str):
+            self.runner.run(["ip", "addr", "add", str(added), "dev", config.name])
         return wanted != current
 
     def _routes(self, name: str) -> set[IPNetwork]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 
@@ -16,8 +17,10 @@ ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 MAX_UINT256 = 2**256 - 1
 MAX_ID = 2**63 - 1
 MAX_OFFSET = 10**9
-BAD_PARAMETERS = {400: {"model": ErrorBody, "description": "bad parameters"}}
-NOT_FOUND = {404: {"model": ErrorBody, "description": "not in the index"}}
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's documented answers of a route
+
+BAD_PARAMETERS: Responses = {400: {"model": ErrorBody, "description": "bad parameters"}}
+NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "not in the index"}}
 
 
 class ApiError(Exception):

@@ -63,7 +63,7 @@ def list_exits(
         offset=offset,
     )
     return JSONResponse(
-        {"items": [Exit.json(row) for row in page.items], "total": page.total, "limit": limit, "offset": offset}
+        {"items": [Exit.json_of(row) for row in page.items], "total": page.total, "limit": limit, "offset": offset}
     )
 
 

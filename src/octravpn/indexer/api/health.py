@@ -34,7 +34,7 @@ def healthz(index: Index = Depends(index)) -> JSONResponse:
     except ChainError as exc:
         return JSONResponse({**health, "status": "chain unreachable", "reason": str(exc)}, status_code=503)
     health.update(chain_head=head)
-    if progress is None:
+    if indexed is None:
         return JSONResponse({**health, "status": "not started"}, status_code=503)
     lag = max(0, head - indexed)
     healthy = lag <= index.confirmations + index.max_lag

@@ -51,7 +51,7 @@ def get_announcements(
     found(index.queries.tailnet(tailnet_id), f"tailnet {tailnet_id}")
     reader(index, request, tailnet_id)
     items, following = index.queries.announcements(tailnet_id, now=int(index.clock()), after=after, limit=limit)
-    return Announcements(tailnet=tailnet_id, items=items, next=following)
+    return Announcements.model_validate({"tailnet": tailnet_id, "items": items, "next": following})
 
 
 @router.put(
