@@ -6,9 +6,11 @@
 @notice Decentralized private mesh VPN: operators stake and sell WireGuard
         exit bandwidth; tailnets buy it through sessions settled on chain.
 @dev The contract is larger than one account's code may be (EIP-170), so it
-     is deployed as two: this one holds every balance and the functions that
-     move money; `OctraVPNExtension` holds governance, administration and the
-     views, and runs by delegatecall in this contract's storage. Both
+     is deployed as two: this one holds every balance and every function that
+     transfers the asset in or out; `OctraVPNExtension` holds governance,
+     administration and the views (which move amounts only between books in
+     storage: a slash, a released bounty), and runs by delegatecall in this
+     contract's storage. Both
      initialize the same modules in the same order, so their storage layouts
      are identical (a test compares them). Calls to any function not defined
      here go to the extension; the extension is created here, from a
@@ -56,6 +58,7 @@ exports: (
     sessions.sweep_expired_session,
     sessions.commit_slash_report,
     sessions.slash_double_sign,
+    governance.withdraw_program_treasury,
 )
 
 # @dev Largest return of an extension function (a view of an exit record).
@@ -100,5 +103,10 @@ def __init__(
 @reentrant
 @raw_return
 def __default__() -> Bytes[MAX_RETURN]:
-    # Returns (and reverts) with exactly the extension's data.
+    """
+    @notice Every function this contract does not define runs in
+            `OctraVPNExtension`, by delegatecall in this contract's storage.
+    @return Exactly what the extension's function returns (and its revert,
+            if it reverts).
+    """
     return raw_call(extension, msg.data, max_outsize=MAX_RETURN, is_delegate_call=True)

@@ -7,7 +7,11 @@
         its own storage, for every function it does not define itself.
 @dev Initializes the same modules in the same order as `OctraVPN`, so the
      storage layouts match. Its own storage (if anyone calls it directly)
-     holds no funds and governs nothing.
+     holds no funds and governs nothing. No function here transfers the
+     asset in or out: every transfer is in `OctraVPN`. Some move amounts
+     between the books kept in storage (a slash moves stake to the burned
+     total and a held bounty; `release_slash_bounty` moves a held bounty to
+     the program treasury).
 """
 
 from modules import eip712
@@ -33,7 +37,20 @@ initializes: sessions[
 exports: (
     payments.asset,
     eip712.DOMAIN_SEPARATOR,
-    governance.__interface__,
+    governance.owner,
+    governance.paused,
+    governance.schedule_params,
+    governance.execute_params,
+    governance.cancel_params,
+    governance.set_paused,
+    governance.transfer_ownership,
+    governance.get_params,
+    governance.get_min_endpoint_stake,
+    governance.get_protocol_fee_bps,
+    governance.get_pending_params,
+    governance.get_program_treasury,
+    governance.get_burned,
+    governance.clock,
     operators.schedule_slash,
     operators.execute_slash,
     operators.cancel_slash,

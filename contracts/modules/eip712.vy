@@ -36,6 +36,8 @@ def __init__():
 def DOMAIN_SEPARATOR() -> bytes32:
     """
     @notice The EIP-712 domain separator that every signed message is bound to.
+    @return The EIP-712 domain separator every signed message of this
+           deployment uses.
     """
     return self._domain_separator()
 

@@ -120,6 +120,8 @@ def schedule_params(new_params: Params) -> uint256:
     """
     @notice Announce a change of the protocol parameters (owner only); it can
             be executed `GOV_DELAY` seconds from now, or cancelled before.
+    @param new_params The complete set of parameters to apply (each checked
+           against its bounds now).
     @return The time (s) from which `execute_params` applies it.
     """
     self._check_owner()
@@ -166,6 +168,7 @@ def set_paused(paused_: bool):
             sessions, settlement, slashing. Withdrawals of what users own
             (earnings, finalized unbonds, unlocked tailnet treasury) go on,
             and every deadline stands still while paused.
+    @param paused_ True to pause, False to resume.
     """
     self._check_owner()
     assert paused_ != self.paused, "already in that state"
@@ -182,6 +185,7 @@ def transfer_ownership(new_owner: address):
     """
     @notice Hand governance to `new_owner` (owner only). The new owner is
             bound by the same timelock and bounds.
+    @param new_owner The next owner (not the empty address).
     """
     self._check_owner()
     assert new_owner != empty(address), "new owner is the empty address"
@@ -194,6 +198,8 @@ def transfer_ownership(new_owner: address):
 def withdraw_program_treasury(to: address, amount: uint256):
     """
     @notice Pay `amount` of protocol fees and slashed stake to `to` (owner only).
+    @param to Who receives the payment.
+    @param amount Base units of the asset, at most the program treasury.
     """
     self._check_owner()
     self._check_amount(amount)
@@ -208,6 +214,7 @@ def withdraw_program_treasury(to: address, amount: uint256):
 def get_params() -> Params:
     """
     @notice All protocol parameters in force.
+    @return The parameters new tailnets, exits and sessions are held to.
     """
     return self.params
 
@@ -217,6 +224,7 @@ def get_params() -> Params:
 def get_min_endpoint_stake() -> uint256:
     """
     @notice Stake an operator needs to register and keep an exit active.
+    @return Base units of the asset.
     """
     return self.params.min_endpoint_stake
 
@@ -226,6 +234,7 @@ def get_min_endpoint_stake() -> uint256:
 def get_protocol_fee_bps() -> uint256:
     """
     @notice Share of every payment settled by sessions opened now, in bps.
+    @return Basis points of each payment.
     """
     return self.params.protocol_fee_bps
 
@@ -236,6 +245,8 @@ def get_pending_params() -> (Params, uint256):
     """
     @notice The scheduled parameter change and the time it can execute
             (0: nothing scheduled).
+    @return The scheduled parameters, and the time (s) from which they can
+           execute (0: none scheduled).
     """
     return self.pending_params, self.pending_params_eta
 
@@ -245,6 +256,7 @@ def get_pending_params() -> (Params, uint256):
 def get_program_treasury() -> uint256:
     """
     @notice Protocol fees and slashed stake held for the owner to withdraw.
+    @return Base units of the asset.
     """
     return self.treasury
 
@@ -254,6 +266,7 @@ def get_program_treasury() -> uint256:
 def get_burned() -> uint256:
     """
     @notice Stake taken by governance slashes: held by the contract for ever.
+    @return Base units of the asset.
     """
     return self.burned
 
@@ -264,6 +277,7 @@ def clock() -> uint256:
     """
     @notice Seconds elapsed outside pauses: `block.timestamp` minus all time
             spent paused. Session and unbonding deadlines are on this clock.
+    @return Seconds: the pause-free clock of every deadline.
     """
     return self._clock()
 

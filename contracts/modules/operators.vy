@@ -146,6 +146,7 @@ def bond_endpoint(amount: uint256):
     @notice Add `amount` to the caller's operator stake.
     @dev Native-coin deployments send `amount` as value; ERC-20 deployments
          approve it first.
+    @param amount Base units of the asset to add to the stake.
     """
     governance._check_not_paused()
     self._check_never_slashed(msg.sender)
@@ -194,6 +195,9 @@ def schedule_slash(operator: address, evidence: bytes32) -> uint256:
     @notice Announce a governance slash of `operator` (owner only), citing
             `evidence` (the hash of a published document). It can execute
             `GOV_DELAY` seconds from now, or be cancelled before.
+    @param operator The operator to slash.
+    @param evidence The hash of the published evidence, logged with the
+           schedule.
     @return The time (s) from which `execute_slash` may run.
     """
     governance._check_owner()
@@ -210,6 +214,7 @@ def execute_slash(operator: address):
     """
     @notice Slash `operator` as scheduled (owner only). Stake and unclaimed
             earnings are burned: nothing goes to the owner or the treasury.
+    @param operator The operator whose scheduled slash has come due.
     """
     governance._check_not_paused()
     governance._check_owner()
@@ -224,6 +229,7 @@ def execute_slash(operator: address):
 def cancel_slash(operator: address):
     """
     @notice Drop a scheduled governance slash (owner only).
+    @param operator The operator whose scheduled slash is dropped.
     """
     governance._check_owner()
     assert self.gov_slash_eta[operator] != 0, "no slash scheduled"
@@ -236,6 +242,7 @@ def release_slash_bounty(operator: address):
     """
     @notice After `REPORT_WINDOW`, move the bounty held from a self-slash that
             no committed report claimed to the treasury (anyone may call).
+    @param operator The slashed operator whose held bounty is released.
     """
     record: SlashRecord = self.slash_records[operator]
     assert record.held_bounty > 0, "no bounty held"
@@ -308,6 +315,10 @@ def update_endpoint(endpoint: String[128], region: String[32], price_per_mb: uin
     """
     @notice Change the exit's address, region or price. Open sessions keep
             the price they were opened at.
+    @param endpoint Public `host:port` clients dial.
+    @param region Free-form region label, e.g. "eu-west".
+    @param price_per_mb Base units of the asset per 1,000,000 bytes, for
+           sessions opened from now on.
     """
     governance._check_not_paused()
     self._check_registered()
@@ -350,6 +361,8 @@ def claim_earnings(amount: uint256):
     """
     @notice Withdraw `amount` of the caller's settled earnings (also while
             paused).
+    @param amount Base units of the asset, at most the caller's unclaimed
+           earnings.
     """
     self._check_not_slashed(msg.sender)
     governance._check_amount(amount)
@@ -366,6 +379,9 @@ def claim_earnings(amount: uint256):
 def get_endpoint(addr: address) -> Endpoint:
     """
     @notice The exit record of `addr` (all zero if it never registered).
+    @param addr The operator.
+    @return Its exit: endpoint, keys, region, price, registration time,
+           reputation and whether it is active.
     """
     return self.endpoints[addr]
 
@@ -376,6 +392,8 @@ def get_endpoint_at(index: uint256) -> address:
     """
     @notice The `index`-th operator ever registered (for enumeration);
             the empty address past the end.
+    @param index 0 .. `endpoint_count_view() - 1`.
+    @return The operator's address (empty past the end).
     """
     return self.endpoint_index[index]
 
@@ -385,6 +403,7 @@ def get_endpoint_at(index: uint256) -> address:
 def endpoint_count_view() -> uint256:
     """
     @notice How many distinct operators have ever registered an exit.
+    @return The number of operators that ever registered.
     """
     return self.endpoint_count
 
@@ -394,6 +413,8 @@ def endpoint_count_view() -> uint256:
 def get_endpoint_stake(addr: address) -> uint256:
     """
     @notice Live (bonded) stake of `addr`.
+    @param addr The operator.
+    @return Base units of the asset.
     """
     return self.stake[addr]
 
@@ -403,6 +424,8 @@ def get_endpoint_stake(addr: address) -> uint256:
 def get_endpoint_unbonding(addr: address) -> uint256:
     """
     @notice Stake of `addr` waiting out its unbonding grace.
+    @param addr The operator.
+    @return Base units of the asset.
     """
     return self.unbonding_stake[addr]
 
@@ -412,6 +435,8 @@ def get_endpoint_unbonding(addr: address) -> uint256:
 def get_endpoint_unlock(addr: address) -> uint256:
     """
     @notice Time (s) from which `finalize_unbond` pays `addr` out.
+    @param addr The operator.
+    @return Seconds on the `clock` (0: nothing unbonding).
     """
     return self.unbonding_unlock[addr]
 
@@ -421,6 +446,8 @@ def get_endpoint_unlock(addr: address) -> uint256:
 def is_endpoint_slashed(addr: address) -> bool:
     """
     @notice Whether `addr` was slashed (permanent).
+    @param addr The operator.
+    @return True once slashed.
     """
     return self.slashed[addr]
 
@@ -430,6 +457,8 @@ def is_endpoint_slashed(addr: address) -> bool:
 def is_endpoint_active(addr: address) -> bool:
     """
     @notice Whether `addr` can be added to tailnets and serve new sessions.
+    @param addr The operator.
+    @return True if listed, not slashed and staked at least the minimum.
     """
     return self._is_active(addr)
 
@@ -439,6 +468,8 @@ def is_endpoint_active(addr: address) -> bool:
 def get_earnings(addr: address) -> uint256:
     """
     @notice Settled, unclaimed earnings of `addr`.
+    @param addr The operator.
+    @return Base units of the asset.
     """
     return self.earnings[addr]
 
@@ -448,6 +479,8 @@ def get_earnings(addr: address) -> uint256:
 def get_slash_record(addr: address) -> SlashRecord:
     """
     @notice When `addr` was slashed and the reporter's bounty still held.
+    @param addr The operator.
+    @return The slash's block, the bounty held and when it may be released.
     """
     return self.slash_records[addr]
 
@@ -458,6 +491,8 @@ def get_gov_slash_eta(addr: address) -> uint256:
     """
     @notice Time from which a scheduled governance slash of `addr` may
             execute (0: none scheduled).
+    @param addr The operator.
+    @return Seconds since the epoch (0: none scheduled).
     """
     return self.gov_slash_eta[addr]
 
@@ -467,6 +502,8 @@ def get_gov_slash_eta(addr: address) -> uint256:
 def get_receipt_signer_operator(signer: address) -> address:
     """
     @notice The operator a receipt key is bound to (empty if none).
+    @param signer A receipt key's address.
+    @return The operator it is bound to (empty if none).
     """
     return self.receipt_signer_operator[signer]
 
@@ -499,13 +536,15 @@ def _credit_earnings(operator: address, amount: uint256):
 
 
 @internal
-def _slash(operator: address, reporter: address, by_governance: bool):
+def _slash(operator: address, reporter: address, by_governance: bool) -> uint256:
     """
     @dev Takes the live and unbonding stake and any unclaimed earnings.
          A governance slash burns all of it. Otherwise the treasury takes the
-         burn share and the earnings; the bounty share goes to `reporter`, or
+         burn share and the earnings; the bounty share is `reporter`'s, or
          is held for a committed report when there is none (the operator
          caught itself and must not profit).
+    @return The reporter's bounty, for the caller to pay once its own state
+            is final (books only here: every transfer is in `OctraVPN`).
     """
     assert not self.slashed[operator], "already slashed"
     total: uint256 = self.stake[operator] + self.unbonding_stake[operator]
@@ -545,8 +584,7 @@ def _slash(operator: address, reporter: address, by_governance: bool):
         held_bounty=held,
         program_treasury=governance.treasury,
     )
-    if bounty > 0:
-        payments._push(reporter, bounty)
+    return bounty
 
 
 @internal

@@ -142,6 +142,10 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     @notice Open a session through `exit_addr`, locking `max_pay` from the
             tailnet treasury. The caller (a member, or a device of one) is the
             session's opener: it signs receipts and confirms settlement.
+    @param tailnet_id The tailnet whose treasury pays.
+    @param exit_addr The exit's operator address (one the tailnet allows).
+    @param max_pay Base units of the asset to lock: the most the session
+           can pay.
     @param max_price_per_mb The highest price the opener accepts: the price it
            chose the exit at. An exit that raised its price before this
            transaction executed gets no session.
@@ -197,6 +201,8 @@ def settle_claim(session_id: uint256, bytes_used: uint256) -> bool:
     @notice The exit states the bytes it served. Repeating the same figure is
             a no-op; a different figure is equivocation: the exit is slashed
             (no bounty) and the deposit returns to the tailnet.
+    @param session_id The session, open and served by the caller.
+    @param bytes_used The bytes the exit served, in total.
     @return False if the call slashed the exit, True otherwise.
     """
     governance._check_not_paused()
@@ -220,6 +226,8 @@ def settle_confirm(session_id: uint256, bytes_used: uint256) -> bool:
     @notice The opener states the bytes it used. If that equals the exit's
             claim the session settles; otherwise a dispute is recorded and
             nothing moves.
+    @param session_id The session, opened by the caller.
+    @param bytes_used The bytes the opener used, in total.
     @return True if the session settled.
     """
     governance._check_not_paused()
@@ -244,6 +252,11 @@ def settle_with_receipt(session_id: uint256, seq: uint64, bytes_used: uint256, c
             signed by the session opener or one of its devices (see
             `is_receipt_signer`). Usable while the session is open, also
             after a dispute.
+    @param session_id The session, open and served by the caller.
+    @param seq The receipt's sequence number.
+    @param bytes_used The receipt's cumulative byte count: what is paid.
+    @param client_signature The receipt's EIP-712 signature (65 bytes: r,
+           s, v).
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
@@ -259,6 +272,7 @@ def claim_no_show(session_id: uint256):
     """
     @notice After the session grace, return the whole deposit to the tailnet
             (anyone may call). Exits must settle before then.
+    @param session_id An open session whose grace has elapsed.
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
@@ -271,6 +285,7 @@ def sweep_expired_session(session_id: uint256):
     """
     @notice Long after the grace (grace x sweep multiplier), anyone may close
             a forgotten session for a bounty; the rest returns to the tailnet.
+    @param session_id An open session past `sweep_after`.
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
@@ -294,6 +309,7 @@ def close_session(session_id: uint256):
             member, or a revoked device (tailnet owner only). The exit keeps
             `CLOSE_SETTLE_WINDOW` seconds to settle with its receipts; then
             the deposit can go back to the tailnet.
+    @param session_id An open session of the caller's tailnet.
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
@@ -311,6 +327,7 @@ def commit_slash_report(commitment: bytes32):
             `keccak256(abi_encode(reporter, operator, session_id, seq,
             bytes_a, bytes_b))`, then call `slash_double_sign` in a later
             block. Only the committing reporter can reveal it.
+    @param commitment The hash described above; unique per report.
     """
     governance._check_not_paused()
     assert self.slash_reports[commitment] == 0, "report already committed"
@@ -334,6 +351,15 @@ def slash_double_sign(
             committed earlier by the caller. The caller receives the bounty
             share of the stake; if the operator slashed itself after the
             commitment, the bounty held from that slash.
+    @param operator The exit whose receipt key signed both.
+    @param session_id The session both receipts name.
+    @param seq The sequence number both receipts name.
+    @param bytes_a The first receipt's byte count.
+    @param sig_a The operator's receipt-key signature over the first
+           receipt.
+    @param bytes_b The second receipt's byte count (not `bytes_a`).
+    @param sig_b The operator's receipt-key signature over the second
+           receipt.
     """
     governance._check_not_paused()
     commitment: bytes32 = keccak256(abi_encode(msg.sender, operator, session_id, seq, bytes_a, bytes_b))
@@ -352,7 +378,9 @@ def slash_double_sign(
     if operators.slashed[operator]:
         operators._pay_held_bounty(operator, msg.sender, committed_block)
     else:
-        operators._slash(operator, msg.sender, False)
+        bounty: uint256 = operators._slash(operator, msg.sender, False)
+        if bounty > 0:
+            payments._push(msg.sender, bounty)
 
 
 # ---------------------------------------------------------------- views
@@ -362,6 +390,8 @@ def slash_double_sign(
 def get_session(session_id: uint256) -> Session:
     """
     @notice The session record (reverts for an unknown id).
+    @param session_id The session.
+    @return Its terms, deposit, opener, status and deadlines.
     """
     self._check_session_exists(session_id)
     return self.sessions[session_id]
@@ -374,6 +404,9 @@ def is_receipt_signer(session_id: uint256, signer: address) -> bool:
     @notice Whether receipts signed by `signer` settle the session: the
             opener, or a device of the opener wallet not revoked before the
             session opened. Exits accept exactly these signers.
+    @param session_id The session.
+    @param signer The address that signed a receipt.
+    @return True if a receipt it signed settles the session.
     """
     self._check_session_exists(session_id)
     return self._is_receipt_signer(self.sessions[session_id], signer)
@@ -384,6 +417,7 @@ def is_receipt_signer(session_id: uint256, signer: address) -> bool:
 def session_count_view() -> uint256:
     """
     @notice How many sessions exist; ids are 0 .. count - 1.
+    @return The number of sessions ever opened.
     """
     return self.session_count
 
@@ -393,6 +427,8 @@ def session_count_view() -> uint256:
 def get_operator_claim(session_id: uint256) -> ClaimRecord:
     """
     @notice The exit's `settle_claim` for the session, if any.
+    @param session_id The session.
+    @return Whether the exit claimed, the bytes it claimed and when.
     """
     return self.operator_claims[session_id]
 
@@ -402,6 +438,8 @@ def get_operator_claim(session_id: uint256) -> ClaimRecord:
 def get_client_confirm(session_id: uint256) -> ClaimRecord:
     """
     @notice The opener's latest `settle_confirm` for the session, if any.
+    @param session_id The session.
+    @return Whether the opener confirmed, the bytes it confirmed and when.
     """
     return self.client_confirms[session_id]
 

@@ -191,6 +191,8 @@ def create_tailnet(acl_document: Bytes[MAX_POLICY_BYTES], amount: uint256) -> ui
 def add_member(tailnet_id: uint256, member: address):
     """
     @notice Add `member` to the tailnet (owner only).
+    @param tailnet_id The tailnet.
+    @param member The wallet to add.
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
@@ -202,6 +204,8 @@ def add_member(tailnet_id: uint256, member: address):
 def remove_member(tailnet_id: uint256, member: address):
     """
     @notice Remove `member` (owner only; the owner cannot be removed).
+    @param tailnet_id The tailnet.
+    @param member The wallet to remove.
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
@@ -218,6 +222,8 @@ def remove_member(tailnet_id: uint256, member: address):
 def deposit_to_tailnet(tailnet_id: uint256, amount: uint256):
     """
     @notice Add `amount` to the tailnet's treasury (anyone may).
+    @param tailnet_id The tailnet.
+    @param amount Base units of the asset.
     """
     governance._check_not_paused()
     self._check_tailnet_exists(tailnet_id)
@@ -234,6 +240,9 @@ def withdraw_from_tailnet(tailnet_id: uint256, to: address, amount: uint256):
     @notice Pay `amount` of the treasury's unlocked funds to `to` (owner
             only; also while paused). Deposits locked in open sessions are
             not available, nor the creation deposit in the first 30 days.
+    @param tailnet_id The tailnet.
+    @param to Who receives the payment.
+    @param amount Base units of the asset, at most what is unlocked.
     """
     self._check_tailnet_owner(tailnet_id)
     governance._check_amount(amount)
@@ -253,6 +262,8 @@ def withdraw_from_tailnet(tailnet_id: uint256, to: address, amount: uint256):
 def configure_tailnet_exit(tailnet_id: uint256, exit_addr: address):
     """
     @notice Allow members to open sessions through `exit_addr` (owner only).
+    @param tailnet_id The tailnet.
+    @param exit_addr An active exit's operator address.
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
@@ -269,6 +280,8 @@ def remove_tailnet_exit(tailnet_id: uint256, exit_addr: address):
     """
     @notice Stop members opening new sessions through `exit_addr` (owner
             only). Open sessions are unaffected.
+    @param tailnet_id The tailnet.
+    @param exit_addr The exit's operator address.
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
@@ -323,6 +336,10 @@ def precommit_join_token(tailnet_id: uint256, invite_key: address, expires_at: u
     @notice Create a pre-auth invite (owner only): whoever holds the private
             key of `invite_key` can admit up to `max_uses` wallets before
             `expires_at` (seconds).
+    @param tailnet_id The tailnet.
+    @param invite_key The address of the invite's public key.
+    @param expires_at Seconds since the epoch, in the future.
+    @param max_uses How many wallets it can admit (at least one).
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
@@ -339,6 +356,9 @@ def redeem_join_token(tailnet_id: uint256, invite_key: address, signature: Bytes
     """
     @notice Join the tailnet as the caller, with the invite key's EIP-712
             signature over `Join(tailnetId, member=caller)`.
+    @param tailnet_id The tailnet.
+    @param invite_key The address of the invite's public key.
+    @param signature The invite key's signature (65 bytes: r, s, v).
     """
     governance._check_not_paused()
     self._check_tailnet_exists(tailnet_id)
@@ -360,6 +380,8 @@ def redeem_join_token(tailnet_id: uint256, invite_key: address, signature: Bytes
 def revoke_join_token(tailnet_id: uint256, invite_key: address):
     """
     @notice Invalidate an invite before it expires (owner only).
+    @param tailnet_id The tailnet.
+    @param invite_key The address of the invite's public key.
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
@@ -377,6 +399,7 @@ def register_device(device: address, signature: Bytes[65]):
             the caller's tailnets and sign requests and receipts for them.
     @param signature The device key's EIP-712 signature over
            `Device(wallet=caller)`.
+    @param device The device key's address (never registered before).
     """
     governance._check_not_paused()
     assert device != empty(address) and device != msg.sender, "device must be another, non-empty address"
@@ -399,6 +422,7 @@ def revoke_device(device: address):
     """
     @notice Detach `device` from the caller's wallet, for ever. Sessions it
             opened stay open until settled or closed by the tailnet owner.
+    @param device A device key of the caller's.
     """
     governance._check_not_paused()
     assert self._device_wallet(device) == msg.sender, "not device owner"
@@ -414,6 +438,8 @@ def revoke_device(device: address):
 def get_tailnet(tailnet_id: uint256) -> Tailnet:
     """
     @notice The tailnet record (reverts for an unknown id).
+    @param tailnet_id The tailnet.
+    @return Its owner, treasury, counts, policy hash and creation time.
     """
     self._check_tailnet_exists(tailnet_id)
     return self.tailnets[tailnet_id]
@@ -424,6 +450,7 @@ def get_tailnet(tailnet_id: uint256) -> Tailnet:
 def tailnet_count_view() -> uint256:
     """
     @notice How many tailnets exist; ids are 0 .. count - 1.
+    @return The number of tailnets ever created.
     """
     return self.tailnet_count
 
@@ -433,6 +460,9 @@ def tailnet_count_view() -> uint256:
 def is_tailnet_member(tailnet_id: uint256, addr: address) -> bool:
     """
     @notice Whether `addr` is a member of the tailnet.
+    @param tailnet_id The tailnet.
+    @param addr A wallet.
+    @return True if it is a member.
     """
     return self.members[tailnet_id][addr]
 
@@ -442,6 +472,9 @@ def is_tailnet_member(tailnet_id: uint256, addr: address) -> bool:
 def is_tailnet_exit(tailnet_id: uint256, addr: address) -> bool:
     """
     @notice Whether members may open sessions through `addr`.
+    @param tailnet_id The tailnet.
+    @param addr An exit's operator address.
+    @return True if the tailnet allows it.
     """
     return self.tailnet_exits[tailnet_id][addr]
 
@@ -451,6 +484,9 @@ def is_tailnet_exit(tailnet_id: uint256, addr: address) -> bool:
 def get_join_token(tailnet_id: uint256, invite_key: address) -> JoinToken:
     """
     @notice The invite registered under `invite_key`.
+    @param tailnet_id The tailnet.
+    @param invite_key The address of the invite's public key.
+    @return Its expiry, uses left and whether it was revoked.
     """
     return self.join_tokens[tailnet_id][invite_key]
 
@@ -460,6 +496,8 @@ def get_join_token(tailnet_id: uint256, invite_key: address) -> JoinToken:
 def get_device_owner(device: address) -> address:
     """
     @notice The wallet `device` acts for (empty if none or revoked).
+    @param device The device key's address.
+    @return The member wallet (empty if none or revoked).
     """
     return self._device_wallet(device)
 
@@ -469,6 +507,8 @@ def get_device_owner(device: address) -> address:
 def get_device(device: address) -> Device:
     """
     @notice The device record: its wallet and when it was revoked (0: live).
+    @param device The device key's address.
+    @return Its wallet and revocation time.
     """
     return self.devices[device]
 
@@ -478,6 +518,9 @@ def get_device(device: address) -> Device:
 def is_device_of(device: address, wallet: address) -> bool:
     """
     @notice Whether `device` acts for `wallet`.
+    @param device The device key's address.
+    @param wallet A wallet.
+    @return True if the device acts for that wallet now.
     """
     return wallet != empty(address) and self._device_wallet(device) == wallet
 

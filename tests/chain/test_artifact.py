@@ -39,3 +39,47 @@ def test_both_halves_have_the_same_storage_layout():
         {key: layout[key] for key in ("storage_layout", "transient_storage_layout")} for layout in layouts
     )
     assert main["storage_layout"] and main == extension
+
+
+def _call_graph() -> dict[str, set[str]]:
+    """`module.function` -> the module functions its body calls (`self._x` and `other._x`), from the sources."""
+    import re
+
+    from octravpn.chain.build import CONTRACTS_DIR
+
+    graph: dict[str, set[str]] = {}
+    for path in (CONTRACTS_DIR / "modules").glob("*.vy"):
+        module = path.stem
+        for match in re.finditer(r"^def (\w+)\((.*?)(?=^@|^def |\Z)", path.read_text(), re.S | re.M):
+            calls = re.findall(r"\b(self|\w+)\.(_\w+)\(", match.group(2))
+            graph[f"{module}.{match.group(1)}"] = {f"{module if m == 'self' else m}.{f}" for m, f in calls}
+    return graph
+
+
+def _exported(path) -> set[str]:
+    import re
+
+    block = path.read_text().split("exports: (", 1)[1].split(")", 1)[0]
+    return {f"{m}.{f}" for m, f in re.findall(r"(\w+)\.(\w+),", block)}
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    return seen
+
+
+def test_every_transfer_of_the_asset_is_in_the_main_half():
+    """The extension moves amounts between books in storage at most: nothing it exports reaches a transfer in
+    or out (`payments._push`, `payments._pull`), so the half that holds the balances holds every transfer."""
+    from octravpn.chain.build import EXTENSION_CONTRACT, MAIN_CONTRACT
+
+    graph, transfers = _call_graph(), {"payments._push", "payments._pull"}
+    extension = {name: _reachable(graph, name) & transfers for name in _exported(EXTENSION_CONTRACT)}
+    assert {name: found for name, found in extension.items() if found} == {}
+    main = {name for name in _exported(MAIN_CONTRACT) if _reachable(graph, name) & transfers}
+    assert {"governance.withdraw_program_treasury", "sessions.sweep_expired_session"} <= main
