@@ -133,7 +133,7 @@ def idle_sessions(cli: LabCLI, lab: Lab, count: int) -> None:
 import time
 from octravpn import config
 from octravpn.chain.client import open_client
-from octravpn.client.connect import Connector
+from octravpn.client.connect import Connector, join
 from octravpn.wallet import Keystore
 from octravpn.wireguard.keys import Keypair
 settings = config.load(); network = settings.network()
@@ -142,7 +142,7 @@ connector = Connector(client=open_client(network, account), account=account)
 located = connector.locate(connector.client.endpoint_at(0))
 for _ in range({count}):
     sid = connector.open_session(located.address, None, 10**15, located.price_per_mb).session_id
-    connector.join(located, sid, Keypair.generate())
+    join(connector.domain, account, located.api_url, located.wg_pubkey, sid, Keypair.generate(), clock=time.time)
 """
     subprocess.run(
         ["ip", "netns", "exec", lab.client.name, sys.executable, "-c", code], env=cli.env, check=True, timeout=600

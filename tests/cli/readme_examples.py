@@ -1,16 +1,26 @@
-"""The `octravpn` command lines of the README's shell examples, as a reader would type them."""
+"""The `octravpn` command lines of the shell examples in the README and `docs/`, as a reader would type them, in
+the order a reader meets them (the README, then the documents in the order the README lists them)."""
 
 import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).parents[2] / "README.md"
+ROOT = Path(__file__).parents[2]
+README = ROOT / "README.md"
+DOCUMENTS = [
+    README,
+    *(
+        ROOT / "docs" / name
+        for name in ("architecture.md", "commands.md", "contract.md", "trust.md", "benchmarks.md", "testing.md")
+    ),
+]
 
 
 @dataclass(frozen=True)
 class Example:
-    line: int  # in README.md
+    document: str  # its path from the repository's root
+    line: int
     text: str  # after `octravpn`, without `sudo` or the optional `[parts]` (comments go in `argv`)
     optional: tuple[str, ...] = ()  # the `[parts]` left out, e.g. `--yes`
 
@@ -23,7 +33,12 @@ class Example:
 
 
 def examples() -> list[Example]:
-    text = README.read_text()
+    return [example for path in DOCUMENTS for example in _examples(path)]
+
+
+def _examples(path: Path) -> list[Example]:
+    text = path.read_text()
+    document = str(path.relative_to(ROOT))
     found = []
     for block in re.finditer(r"```sh\n(.*?)```", text, re.S):
         first_line = text[: block.start(1)].count("\n") + 1
@@ -39,6 +54,11 @@ def examples() -> list[Example]:
             if line.startswith("octravpn "):
                 command = line.removeprefix("octravpn ").split(" #")[0]
                 found.append(
-                    Example(number, re.sub(r"\[[^\]]*\]", "", command), tuple(re.findall(r"\[([^\]]*)\]", command)))
+                    Example(
+                        document,
+                        number,
+                        re.sub(r"\[[^\]]*\]", "", command),
+                        tuple(re.findall(r"\[([^\]]*)\]", command)),
+                    )
                 )
     return found

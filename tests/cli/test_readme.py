@@ -1,5 +1,5 @@
-"""The README's command examples and the program cannot drift apart: every `octravpn` line in the README's
-shell examples must name a command that exists, with options and arguments it accepts (types checked, required
+"""The documents' command examples and the program cannot drift apart: every `octravpn` line in the shell examples
+of the README and `docs/` must name a command that exists, with options and arguments it accepts (types checked, required
 ones present), once its placeholders are filled in. Optional parts in `[brackets]` are left out, as a reader may."""
 
 import pytest
@@ -8,7 +8,7 @@ from typer import main as typer_main
 from octravpn.cli.app import app, hoist_global_options
 from tests.cli.readme_examples import examples
 
-# What a reader replaces, and with what. A README placeholder not listed here fails the test.
+# What a reader replaces, and with what. A placeholder not listed here fails the test.
 PLACEHOLDERS = {
     "ovpn-invite-1.31337.0x….0.4f9c…": "ovpn-invite-1.31337.0x" + "33" * 20 + ".0." + "44" * 32,
     "0x0ab2…": "0x" + "55" * 32,
@@ -22,7 +22,7 @@ PLACEHOLDERS = {
 }
 
 
-COMMANDS = [(example.line, example.argv(PLACEHOLDERS)) for example in examples()]
+COMMANDS = [(f"{example.document}:{example.line}", example.argv(PLACEHOLDERS)) for example in examples()]
 
 
 def test_the_readme_has_examples_for_every_command_group():
@@ -39,10 +39,10 @@ def test_the_readme_has_examples_for_every_command_group():
     }
     from octravpn.cli.app import COMMANDS as TREE
 
-    assert set(TREE) - named == set(), "commands without a README example"
+    assert set(TREE) - named == set(), "commands without an example in the documents"
 
 
-@pytest.mark.parametrize("argv", [argv for _, argv in COMMANDS], ids=[f"README:{n}" for n, _ in COMMANDS])
+@pytest.mark.parametrize("argv", [argv for _, argv in COMMANDS], ids=[where for where, _ in COMMANDS])
 def test_readme_example_parses(argv):
     leftover = [token for token in argv if "…" in token]
     assert not leftover, f"placeholder without a value in PLACEHOLDERS: {leftover}"

@@ -1,7 +1,7 @@
-"""Every example command of the README, run in the README's order on a fresh devnet, must succeed without a
+"""Every example command of the documents, run in their order on a fresh devnet, must succeed without a
 traceback, so the manual and the program cannot drift apart.
 
-Each line runs as written, with `--json` added so its answer can be read, and `--yes` where the README marks
+Each line runs as written, with `--json` added so its answer can be read, and `--yes` where the document marks
 it optional (there is no terminal here to answer on). What a reader would have done between two lines (wait
 for a grace period, create the file a line names, open the session a line refers to) is done by the steps
 below, through the command line too. Long-running commands run in the background until they answer, then get
@@ -28,12 +28,14 @@ from octravpn.config import load
 from octravpn.protocol import Domain, Receipt, sign
 from octravpn.wallet import Keystore
 from tests.cli.conftest import Cli
-from tests.cli.readme_examples import README, examples
+from tests.cli.readme_examples import DOCUMENTS, examples
 
 WG_KEY = base64.b64encode(bytes(range(32))).decode()
 NEW_WG_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 MOCK_ERC20 = Path(__file__).parents[1] / "contract" / "helpers" / "MockERC20.vy"
-POLICY = re.search(r"```hujson\n(.*?)```", README.read_text(), re.S).group(1)  # the README's example policy
+POLICY = re.search(r"```hujson\n(.*?)```", "".join(d.read_text() for d in DOCUMENTS), re.S).group(
+    1
+)  # the example policy
 # An exit node runs in its own network namespace: `tests/e2e/test_agents.py` runs these lines end to end.
 NEEDS_A_RUNNING_EXIT = {
     "-w operator node run",
@@ -241,7 +243,7 @@ class Walk:
         return self.sessions[0]
 
     def _remote_network(self) -> dict[str, str]:
-        """A second chain stands in for the real network the README deploys on, with a token as the asset."""
+        """A second chain stands in for the real network the command reference deploys on, with a token as the asset."""
         self.remote = Anvil().start()
         compiled = vyper.compile_code(MOCK_ERC20.read_text(), output_formats=["abi", "bytecode"])
         self.run("network", "add", "remote", "--rpc-url", self.remote.rpc_url, "--chain-id", "31337")
@@ -308,7 +310,7 @@ def _answers(ready) -> bool:
 @pytest.fixture
 def walk(tmp_path, capsys, monkeypatch):
     cli = Cli(tmp_path, capsys, monkeypatch)
-    monkeypatch.chdir(tmp_path)  # the files the README's lines name (k, policy.hujson, proof.json) are here
+    monkeypatch.chdir(tmp_path)  # the files the examples name (k, policy.hujson, proof.json) are here
     for key, value in (
         ("OCTRAVPN_SOCKET", tmp_path / "run" / "octravpnd.sock"),
         ("OCTRAVPN_STATE_DIR", tmp_path / "state"),
@@ -333,7 +335,7 @@ def test_every_readme_example_runs(walk):
             continue
         substitutions = walk.before(text)
         argv = example.argv(substitutions) + (["--yes"] if "--yes" in example.optional else [])
-        where = f"README.md:{example.line}: octravpn {' '.join(argv)}"
+        where = f"{example.document}:{example.line}: octravpn {' '.join(argv)}"
         if argv[:2] == ["daemon", "run"]:
             walk.start_daemon(*argv)
         elif argv[:2] in (["indexer", "run"], ["indexer", "serve"]):

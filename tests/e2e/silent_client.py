@@ -13,7 +13,7 @@ from pathlib import Path
 
 from octravpn import config
 from octravpn.chain.client import open_client
-from octravpn.client.connect import Connector
+from octravpn.client.connect import Connector, join
 from octravpn.client.receipts import ReceiptDesk
 from octravpn.client.state import Connection
 from octravpn.host.dns import DNSManager
@@ -31,7 +31,7 @@ def main() -> None:
     located = connector.locate(exit_address)
     session_id = connector.open_session(located.address, None, 10**16, located.price_per_mb).session_id
     keys = Keypair.generate()
-    joined = connector.join(located, session_id, keys)
+    joined = join(connector.domain, account, located.api_url, located.wg_pubkey, session_id, keys, clock=time.time)
     options = TunnelOptions(interface=interface, kill_switch=False, accept_dns=False)
     scratch = tempfile.TemporaryDirectory()  # the receipts' evidence and the resolver's record (it has none to keep)
     state_dir = Path(scratch.name)

@@ -177,18 +177,6 @@ class Connector:
             raise UsageError(f"pass --tailnet: tailnets of {member} that allow this exit: {which}")
         return found[0]
 
-    def join(self, located: Located, session_id: int, keys: Keypair, *, signs_receipts: bool = True) -> Joined:
-        return join(
-            self.domain,
-            self.account,
-            located.api_url,
-            located.wg_pubkey,
-            session_id,
-            keys,
-            clock=self.clock,
-            signs_receipts=signs_receipts,
-        )
-
 
 def join(
     domain: Domain,

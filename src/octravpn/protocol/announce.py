@@ -21,8 +21,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from eth_utils import to_checksum_address
-
 from octravpn.protocol.eip712 import Domain, TypedMessage, _uint, recover
 from octravpn.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from octravpn.protocol.signedread import SignedRead
@@ -38,6 +36,7 @@ from octravpn.protocol.wire import (
     FieldError,
     Kind,
     Message,
+    checksum_address,
     extensions_hash,
 )
 
@@ -150,7 +149,7 @@ class Announcement(TypedMessage):
     def __post_init__(self) -> None:
         values = ANNOUNCEMENT.values_of(self)
         ANNOUNCEMENT.check(values)
-        object.__setattr__(self, "device", to_checksum_address(self.device))
+        object.__setattr__(self, "device", checksum_address(self.device))
         _uint(self.version, 16, "version")
         if self.hostname_since > self.seq:
             raise LocalProtocolError(f"hostname_since {self.hostname_since} is after the seq {self.seq}")

@@ -13,12 +13,13 @@ tests. Signatures are 65 bytes `r || s || v` with `v` in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar
 
 from eth_hash.auto import keccak
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address
 
 from octravpn.protocol.errors import LocalProtocolError, RemoteProtocolError
 from octravpn.protocol.wire import (
@@ -29,6 +30,7 @@ from octravpn.protocol.wire import (
     WG_KEY,
     Field,
     Message,
+    checksum_address,
     extensions_hash,
 )
 
@@ -56,7 +58,7 @@ def _address_word(address: str) -> bytes:
 def _checksum(value: str, name: str) -> str:
     if not isinstance(value, str) or not is_address(value):
         raise LocalProtocolError(f"{name} must be a 20-byte hex address, got {value!r}")
-    return to_checksum_address(value)
+    return checksum_address(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,13 +77,7 @@ class Domain:
         object.__setattr__(self, "verifying_contract", _checksum(self.verifying_contract, "verifying_contract"))
 
     def separator(self) -> bytes:
-        return keccak(
-            keccak(_DOMAIN_TYPE.encode())
-            + keccak(self.name.encode())
-            + keccak(self.version.encode())
-            + _uint(self.chain_id, 256, "chain_id")
-            + _address_word(self.verifying_contract)
-        )
+        return _separator(self.chain_id, self.verifying_contract)
 
     def as_dict(self) -> dict:
         return {
@@ -90,6 +86,23 @@ class Domain:
             "chainId": self.chain_id,
             "verifyingContract": self.verifying_contract,
         }
+
+
+@lru_cache(maxsize=64)
+def _separator(chain_id: int, verifying_contract: str) -> bytes:
+    """A domain's separator (five keccaks: computed once per domain, not once per message)."""
+    return keccak(
+        keccak(_DOMAIN_TYPE.encode())
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + _uint(chain_id, 256, "chain_id")
+        + _address_word(verifying_contract)
+    )
+
+
+@lru_cache(maxsize=64)
+def _type_hash(encoded_type: str) -> bytes:
+    return keccak(encoded_type.encode())
 
 
 class TypedMessage:
@@ -105,7 +118,7 @@ class TypedMessage:
 
     @classmethod
     def type_hash(cls) -> bytes:
-        return keccak(cls.encode_type().encode())
+        return _type_hash(cls.encode_type())
 
     def _word(self, typ: str, attr: str) -> bytes:
         value = getattr(self, attr)

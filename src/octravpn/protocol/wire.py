@@ -17,6 +17,7 @@ import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from eth_hash.auto import keccak
@@ -205,9 +206,14 @@ def _address_check(name: str, value: object) -> None:
         _fail(name, f"must be a 20-byte hex address, got {value!r}")
 
 
+# A device checks a thousand announcements at a time, each naming addresses it has seen before: the checksum
+# (two keccaks) is computed once per address. Bounded: hostile input can only evict, never grow it.
+checksum_address = lru_cache(maxsize=16_384)(to_checksum_address)
+
+
 def _address_load(name: str, value: Any) -> str:
     _address_check(name, value)
-    return to_checksum_address(value)
+    return checksum_address(value)
 
 
 def _key_check(name: str, value: object) -> None:
