@@ -348,6 +348,31 @@ def test_the_tailnet_owner_closes_a_removed_members_session_and_the_exit_cuts_it
         _down(cli, lab.client)
 
 
+def test_a_close_that_lands_while_the_exit_is_down_is_read_when_it_starts(world, start_exit):
+    """Found in review: an exit that read events from the head on start never saw a close made while it was
+    stopped, served the removed member until the session's own deadline, and was paid nothing."""
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--final-receipt-wait", "2")
+    interface = unique("oc")
+    tailnet = str(registered.tailnet_id)
+    session_id = _up(cli, lab.client, interface)["session"]
+    signed = _carry(cli, lab.client, interface, times=1)
+    try:
+        assert node.stop() == 0
+        cli.run("-w", "alice", "tailnet", "remove-member", tailnet, "bob")
+        closed = cli.run("-w", "alice", "session", "close", str(session_id))
+        node.start()
+        (settled,) = wait_for(lambda: _settled(chain, session_id), what="the restarted exit's settlement")
+        assert settled.args["bytes_used"] >= signed["signed_bytes"]
+        assert node.db("SELECT state, settle_by FROM sessions WHERE session_id = ?", session_id) == [
+            ("settled", closed["settle_by"])
+        ]
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3) is None  # no longer served
+    finally:
+        cli.run("-w", "alice", "tailnet", "add-member", tailnet, "bob")
+        _down(cli, lab.client)
+
+
 def test_up_on_a_new_device_names_the_command_and_with_a_wallet_registers_it_itself(world, start_exit, tmp_path):
     lab, cli, registered, chain = world
     start_exit()

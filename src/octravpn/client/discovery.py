@@ -24,20 +24,19 @@ class IndexerUnavailable(ServiceError):
 
 
 def standing(exit_: dict) -> int:
-    """What an exit has at stake in being honest: the smaller of its live stake and its reputation (the
-    value it settled for tailnets it does not own). Neither farmed history without stake nor stake
-    without history ranks high; both cost real money to raise."""
+    """An exit's reputation (the value it settled for tailnets it does not own) counted up to its live stake."""
     return min(int(exit_["reputation"]), int(exit_["stake"]))
 
 
 def best_exit(exits: list[dict]) -> dict | None:
-    """The rule for `--exit auto`, among exits that can serve now: the highest standing, then the
-    lowest price per MB, then the largest stake, then the lowest address (so two clients with the
-    same view choose alike)."""
+    """The rule for `--exit auto`, among exits that can serve now: the lowest price per MB, then the largest
+    stake, then the highest standing, then the lowest address (so two clients with the same view choose alike).
+    Reputation only breaks ties: a second wallet's tailnet buys it for the protocol fee (nothing at fee 0), so
+    it must never outweigh what the user pays or what the exit has at stake."""
     usable = [e for e in exits if e["active"]]
     if not usable:
         return None
-    return min(usable, key=lambda e: (-standing(e), int(e["price_per_mb"]), -int(e["stake"]), e["address"].lower()))
+    return min(usable, key=lambda e: (int(e["price_per_mb"]), -int(e["stake"]), -standing(e), e["address"].lower()))
 
 
 class IndexerClient:

@@ -55,6 +55,7 @@ from octravpn.wireguard.runner import CommandRunner
 
 log = logging.getLogger("octravpn.node")
 RETRY_SECONDS = 10.0
+FOLLOW_BLOCKS = 2_000  # blocks of events asked for at once (providers bound a log query's range)
 
 
 class NodeError(ServiceError):
@@ -194,7 +195,10 @@ class ExitAgent:
             self.settings.settle_margin if self.settings.settle_margin is not None else min(600, grace // 4)
         )
         self.grace = grace
-        self.last_block = self.client.block_number()
+        # Go on from the last block handled: an owner's close that landed while the agent was down is read now.
+        # A store that never followed the chain serves no session yet, so it starts at the head.
+        followed = self.store.followed_block()
+        self.last_block = followed if followed is not None else self.client.block_number()
         self.signing = SigningClock(catch_up=self.settings.catch_up_seconds, now=self.clock())
         with self.lock:
             self._reconcile()
@@ -219,10 +223,12 @@ class ExitAgent:
                 "finished a settlement begun before the restart: session %d (%s)", outcome.session_id, outcome.method
             )
         for record in self.store.sessions("active") + self.store.sessions("claimed"):
-            status = self.client.session(record.session_id).status
-            if status != STATUS_OPEN:
-                self.store.set_state(record.session_id, "settled" if status == STATUS_SETTLED else "refunded")
+            on_chain = self.client.session(record.session_id)
+            if on_chain.status != STATUS_OPEN:
+                self.store.set_state(record.session_id, "settled" if on_chain.status == STATUS_SETTLED else "refunded")
                 log.info("session %d ended on chain while the agent was down", record.session_id)
+            elif on_chain.settle_by != record.settle_by:  # its deadline as the chain has it now
+                self.store.set_settle_by(record.session_id, on_chain.settle_by)
         self.peers.bring_up()
         now = self.clock()
         for record in self.store.sessions("cut"):
@@ -292,15 +298,17 @@ class ExitAgent:
         head = self.client.block_number()
         if head <= self.last_block:
             return
-        events = self.client.events(self.last_block + 1, head)
+        last = min(head, self.last_block + FOLLOW_BLOCKS)  # a long absence is read in bounded steps, a tick each
+        events = self.client.events(self.last_block + 1, last)
         with self.lock:
             for event in events:
                 if event.name == "SessionClosed":
-                    self._closed_by_owner(event.args["session_id"])
+                    self._closed_by_owner(event.args["session_id"], event.args["settle_by"])
                 if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
                     state = "settled" if event.name == "SessionSettled" else "refunded"
                     self._ended_on_chain(event.args["session_id"], state)
-        self.last_block = head
+            self.store.set_followed_block(last)
+        self.last_block = last
 
     def _ended_on_chain(self, session_id: int, state: str) -> None:
         record = self.store.session(session_id)
@@ -312,9 +320,11 @@ class ExitAgent:
         self.activity.forget(session_id)
         log.info("session %d was %s on chain: peer removed", session_id, state)
 
-    def _closed_by_owner(self, session_id: int) -> None:
+    def _closed_by_owner(self, session_id: int, settle_by: int) -> None:
         """The tailnet owner closed the session (its opener lost its authority): stop serving, settle now."""
         record = self.store.session(session_id)
+        if record is not None and record.state in ("active", "cut"):
+            self.store.set_settle_by(session_id, settle_by)
         if record is not None and record.state == "active":
             self.meters.end(session_id, "closed by the tailnet owner")
             log.info("session %d was closed by its tailnet owner: peer removed, settling", session_id)

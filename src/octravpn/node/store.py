@@ -96,6 +96,9 @@ _MIGRATIONS = [
     """,
     # The session's own settlement deadline (on the contract's clock, which never runs ahead of wall time).
     "ALTER TABLE sessions ADD COLUMN settle_by INTEGER;",
+    # How far the agent has read the chain's events: a restart goes on from there, so an event that landed while
+    # it was down (a tailnet owner's close) is not missed.
+    "CREATE TABLE progress (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
 ]
 
 
@@ -207,6 +210,22 @@ class NodeStore:
         if state not in SESSION_STATES:
             raise StoreError(f"unknown session state {state!r}")
         self._update("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id), session_id)
+
+    def set_settle_by(self, session_id: int, settle_by: int) -> None:
+        """The session's deadline as the chain now has it (a tailnet owner's close brings it forward)."""
+        self._update("UPDATE sessions SET settle_by = ? WHERE session_id = ?", (settle_by, session_id), session_id)
+
+    def followed_block(self) -> int | None:
+        """The last block whose events the agent has handled (None: a store that never followed the chain)."""
+        row = self.db.execute("SELECT value FROM progress WHERE name = 'followed_block'").fetchone()
+        return row[0] if row else None
+
+    def set_followed_block(self, block: int) -> None:
+        self.db.execute(
+            "INSERT INTO progress (name, value) VALUES ('followed_block', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (block,),
+        )
 
     def set_wg_pubkey(self, session_id: int, wg_pubkey: bytes) -> None:
         # A new peer's counters start from zero.
