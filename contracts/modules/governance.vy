@@ -6,8 +6,10 @@
 @notice Time is in seconds; amounts are in the payment asset's base units;
         shares are basis points (1/10,000).
 @dev What governance cannot do, by construction:
-     - change a parameter without announcing it `GOV_DELAY` seconds ahead
-       (`schedule_params`, then `execute_params`; `cancel_params` drops it);
+     - change a parameter without announcing it `GOV_DELAY` seconds ahead on
+       the clock, which a pause stops (`schedule_params`, then
+       `execute_params` within `GOV_EXECUTION_WINDOW`, after which the
+       announcement lapses; `cancel_params` drops it);
      - set a parameter outside its bounds: every one has a floor and a
        ceiling, the three amounts within a factor `AMOUNT_RANGE` of their
        deployed values;
@@ -15,8 +17,12 @@
        grace and the sweep terms when they open;
      - run any deadline while paused: deadlines are kept on `clock()`, which
        stands still during a pause;
-     - stop anyone taking out what they own: claims, finalized unbonds and
-       unlocked tailnet treasury are paid while paused.
+     - pause for long: a pause ends by itself after `MAX_PAUSE`, and the
+       next may start `PAUSE_COOLDOWN` after one ended, so the clock runs at
+       least half of any long stretch and nothing owed is held for ever;
+     - stop anyone taking out what they own or leaving: claims, finalized
+       unbonds and unlocked tailnet treasury are paid while paused, and an
+       exit can unbond, retire or change its listing.
 """
 
 from . import payments
@@ -39,6 +45,11 @@ BPS_DENOM: constant(uint256) = 10_000
 # @dev Two days: long enough for operators and tailnets to see a change
 #      coming and leave (an unbond's grace is never shorter than this plus a day).
 GOV_DELAY: constant(uint256) = 2 * 86_400
+# @dev A scheduled change (or slash) executes within this long after its eta,
+#      on the clock, or lapses: an old announcement cannot be used later.
+GOV_EXECUTION_WINDOW: constant(uint256) = 7 * 86_400
+MAX_PAUSE: constant(uint256) = 7 * 86_400
+PAUSE_COOLDOWN: constant(uint256) = 7 * 86_400
 AMOUNT_RANGE: constant(uint256) = 10
 SESSION_GRACE_MIN: constant(uint256) = 3_600
 SESSION_GRACE_MAX: constant(uint256) = 30 * 86_400
@@ -51,7 +62,9 @@ SLASH_BURN_MIN_BPS: constant(uint256) = 5_000
 PROTOCOL_FEE_MAX_BPS: constant(uint256) = 200
 
 owner: public(address)
-paused: public(bool)
+# @dev Whether the owner paused (see `paused()`: a pause past `MAX_PAUSE` has
+#      ended by itself).
+pause_set: bool
 # @dev Protocol fees and the treasury share of slashed stake.
 treasury: uint256
 # @dev Stake taken by a governance slash: held for ever, paid to no one, so
@@ -62,6 +75,8 @@ pending_params: Params
 pending_params_eta: uint256
 paused_at: uint256
 paused_seconds: uint256
+# @dev When the last pause ended (0: none yet), for `PAUSE_COOLDOWN`.
+pause_ended_at: uint256
 # @dev Each minimum amount stays within [deployed / 10, deployed * 10].
 deployed_minimums: immutable(uint256[3])
 
@@ -119,15 +134,16 @@ def __init__(
 def schedule_params(new_params: Params) -> uint256:
     """
     @notice Announce a change of the protocol parameters (owner only); it can
-            be executed `GOV_DELAY` seconds from now, or cancelled before.
+            be executed `GOV_DELAY` seconds from now on the clock (a pause
+            stops it), within `GOV_EXECUTION_WINDOW`, or cancelled before.
     @param new_params The complete set of parameters to apply (each checked
            against its bounds now).
-    @return The time (s) from which `execute_params` applies it.
+    @return The clock time (s) from which `execute_params` applies it.
     """
     self._check_owner()
-    assert self.pending_params_eta == 0, "a change is already scheduled: execute or cancel it"
+    assert not self._is_scheduled(self.pending_params_eta), "a change is already scheduled: execute or cancel it"
     self._check_params(new_params)
-    eta: uint256 = block.timestamp + GOV_DELAY
+    eta: uint256 = self._clock() + GOV_DELAY
     self.pending_params = new_params
     self.pending_params_eta = eta
     log ParamsScheduled(params=new_params, eta=eta)
@@ -143,7 +159,7 @@ def execute_params():
     self._check_owner()
     eta: uint256 = self.pending_params_eta
     assert eta != 0, "no change scheduled"
-    assert block.timestamp >= eta, "timelock not elapsed"
+    self._check_due(eta)
     new_params: Params = self.pending_params
     self.params = new_params
     self.pending_params_eta = 0
@@ -166,17 +182,24 @@ def set_paused(paused_: bool):
     """
     @notice Stop (or restart) new business: bonding, registering, tailnets,
             sessions, settlement, slashing. Withdrawals of what users own
-            (earnings, finalized unbonds, unlocked tailnet treasury) go on,
-            and every deadline stands still while paused.
+            (earnings, finalized unbonds, unlocked tailnet treasury) and an
+            exit's leaving go on, and every deadline (the governance
+            timelock too) stands still while paused. A pause ends by itself
+            after `MAX_PAUSE`; the next may start `PAUSE_COOLDOWN` after one
+            ended.
     @param paused_ True to pause, False to resume.
     """
     self._check_owner()
-    assert paused_ != self.paused, "already in that state"
+    self._end_lapsed_pause()
+    assert paused_ != self.pause_set, "already in that state"
     if paused_:
+        ended: uint256 = self.pause_ended_at
+        assert ended == 0 or block.timestamp >= ended + PAUSE_COOLDOWN, "a pause may start 7 days after the last one ended"
         self.paused_at = block.timestamp
     else:
         self.paused_seconds += block.timestamp - self.paused_at
-    self.paused = paused_
+        self.pause_ended_at = block.timestamp
+    self.pause_set = paused_
     log PauseSet(paused=paused_)
 
 
@@ -243,12 +266,13 @@ def get_protocol_fee_bps() -> uint256:
 @view
 def get_pending_params() -> (Params, uint256):
     """
-    @notice The scheduled parameter change and the time it can execute
-            (0: nothing scheduled).
-    @return The scheduled parameters, and the time (s) from which they can
-           execute (0: none scheduled).
+    @notice The scheduled parameter change and the clock time it can
+            execute (0: nothing scheduled, or its announcement lapsed).
+    @return The scheduled parameters, and the clock time (s) from which they
+            can execute (0: none standing).
     """
-    return self.pending_params, self.pending_params_eta
+    eta: uint256 = self.pending_params_eta
+    return self.pending_params, eta if self._is_scheduled(eta) else 0
 
 
 @external
@@ -273,6 +297,16 @@ def get_burned() -> uint256:
 
 @external
 @view
+def paused() -> bool:
+    """
+    @notice Whether new business is stopped now.
+    @return True while a pause runs (at most `MAX_PAUSE` from its start).
+    """
+    return self._is_paused()
+
+
+@external
+@view
 def clock() -> uint256:
     """
     @notice Seconds elapsed outside pauses: `block.timestamp` minus all time
@@ -288,9 +322,43 @@ def clock() -> uint256:
 @view
 def _clock() -> uint256:
     stopped: uint256 = self.paused_seconds
-    if self.paused:
-        stopped += block.timestamp - self.paused_at
+    if self.pause_set:
+        stopped += min(block.timestamp, self.paused_at + MAX_PAUSE) - self.paused_at
     return block.timestamp - stopped
+
+
+@internal
+@view
+def _is_paused() -> bool:
+    return self.pause_set and block.timestamp < self.paused_at + MAX_PAUSE
+
+
+@internal
+def _end_lapsed_pause():
+    """
+    @dev A pause that ran out ended at `paused_at + MAX_PAUSE`: book it so.
+    """
+    if self.pause_set and block.timestamp >= self.paused_at + MAX_PAUSE:
+        self.paused_seconds += MAX_PAUSE
+        self.pause_ended_at = self.paused_at + MAX_PAUSE
+        self.pause_set = False
+
+
+@internal
+@view
+def _is_scheduled(eta: uint256) -> bool:
+    """
+    @dev An announcement stands from its scheduling until its window lapses.
+    """
+    return eta != 0 and self._clock() < eta + GOV_EXECUTION_WINDOW
+
+
+@internal
+@view
+def _check_due(eta: uint256):
+    now: uint256 = self._clock()
+    assert now >= eta, "timelock not elapsed"
+    assert now < eta + GOV_EXECUTION_WINDOW, "the announcement lapsed: schedule it again"
 
 
 @internal
@@ -323,7 +391,7 @@ def _check_owner():
 @internal
 @view
 def _check_not_paused():
-    assert not self.paused, "paused"
+    assert not self._is_paused(), "paused"
 
 
 @internal

@@ -60,6 +60,9 @@ slashed: HashMap[address, bool]
 slash_records: HashMap[address, SlashRecord]
 # @dev Clock time from which a scheduled governance slash may execute (0: none).
 gov_slash_eta: HashMap[address, uint256]
+# @dev The stake (live and unbonding) a scheduled slash announced: the most it
+#      can take, whatever is bonded later.
+gov_slash_stake: HashMap[address, uint256]
 
 earnings: HashMap[address, uint256]
 
@@ -107,6 +110,8 @@ event OperatorSlashed:
     burned_amt: uint256
     held_bounty: uint256
     program_treasury: uint256
+    unbonding_left: uint256
+    unlock_at: uint256
 
 event SlashBountyPaid:
     addr: indexed(address)
@@ -122,6 +127,7 @@ event GovSlashScheduled:
     addr: indexed(address)
     evidence: bytes32
     eta: uint256
+    stake: uint256
 
 event GovSlashCancelled:
     addr: indexed(address)
@@ -162,7 +168,6 @@ def unbond_endpoint():
     @notice Start withdrawing the whole stake. The exit is retired at once;
             the stake stays slashable until `finalize_unbond` after the grace.
     """
-    governance._check_not_paused()
     amount: uint256 = self.stake[msg.sender]
     # Bonding is refused while unbonding, so a live stake means none is unbonding.
     assert amount > 0, "no stake"
@@ -201,11 +206,13 @@ def schedule_slash(operator: address, evidence: bytes32) -> uint256:
     @return The time (s) from which `execute_slash` may run.
     """
     governance._check_owner()
-    assert self.stake[operator] + self.unbonding_stake[operator] > 0, "no stake to slash"
-    assert self.gov_slash_eta[operator] == 0, "slash already scheduled"
-    eta: uint256 = block.timestamp + governance.GOV_DELAY
+    stake: uint256 = self.stake[operator] + self.unbonding_stake[operator]
+    assert stake > 0, "no stake to slash"
+    assert not governance._is_scheduled(self.gov_slash_eta[operator]), "slash already scheduled"
+    eta: uint256 = governance._clock() + governance.GOV_DELAY
     self.gov_slash_eta[operator] = eta
-    log GovSlashScheduled(addr=operator, evidence=evidence, eta=eta)
+    self.gov_slash_stake[operator] = stake
+    log GovSlashScheduled(addr=operator, evidence=evidence, eta=eta, stake=stake)
     return eta
 
 
@@ -220,9 +227,9 @@ def execute_slash(operator: address):
     governance._check_owner()
     eta: uint256 = self.gov_slash_eta[operator]
     assert eta != 0, "no slash scheduled"
-    assert block.timestamp >= eta, "timelock not elapsed"
+    governance._check_due(eta)
     self.gov_slash_eta[operator] = 0
-    self._slash(operator, empty(address), True)
+    self._slash(operator, empty(address), True, self.gov_slash_stake[operator])
 
 
 @external
@@ -320,7 +327,6 @@ def update_endpoint(endpoint: String[128], region: String[32], price_per_mb: uin
     @param price_per_mb Base units of the asset per 1,000,000 bytes, for
            sessions opened from now on.
     """
-    governance._check_not_paused()
     self._check_registered()
     self._check_listing(endpoint, price_per_mb)
     self.endpoints[msg.sender].endpoint = endpoint
@@ -349,7 +355,6 @@ def retire_endpoint():
     """
     @notice Stop offering the exit. Open sessions can still be settled.
     """
-    governance._check_not_paused()
     self._check_registered()
     self._retire(msg.sender)
 
@@ -489,12 +494,13 @@ def get_slash_record(addr: address) -> SlashRecord:
 @view
 def get_gov_slash_eta(addr: address) -> uint256:
     """
-    @notice Time from which a scheduled governance slash of `addr` may
-            execute (0: none scheduled).
+    @notice Clock time from which a scheduled governance slash of `addr` may
+            execute (0: none scheduled, or its announcement lapsed).
     @param addr The operator.
-    @return Seconds since the epoch (0: none scheduled).
+    @return Seconds on the `clock` (0: none standing).
     """
-    return self.gov_slash_eta[addr]
+    eta: uint256 = self.gov_slash_eta[addr]
+    return eta if governance._is_scheduled(eta) else 0
 
 
 @external
@@ -536,10 +542,12 @@ def _credit_earnings(operator: address, amount: uint256):
 
 
 @internal
-def _slash(operator: address, reporter: address, by_governance: bool) -> uint256:
+def _slash(operator: address, reporter: address, by_governance: bool, cap: uint256) -> uint256:
     """
-    @dev Takes the live and unbonding stake and any unclaimed earnings.
-         A governance slash burns all of it. Otherwise the treasury takes the
+    @dev Takes the live and unbonding stake, at most `cap` of it, and any
+         unclaimed earnings. A governance slash burns all of it (its cap is the
+         stake it announced: what was bonded since stays the operator's, to
+         withdraw after the unbonding grace). Otherwise the treasury takes the
          burn share and the earnings; the bounty share is `reporter`'s, or
          is held for a committed report when there is none (the operator
          caught itself and must not profit).
@@ -547,8 +555,10 @@ def _slash(operator: address, reporter: address, by_governance: bool) -> uint256
             is final (books only here: every transfer is in `OctraVPN`).
     """
     assert not self.slashed[operator], "already slashed"
-    total: uint256 = self.stake[operator] + self.unbonding_stake[operator]
-    assert total > 0, "no stake to slash"
+    held_stake: uint256 = self.stake[operator] + self.unbonding_stake[operator]
+    assert held_stake > 0, "no stake to slash"
+    total: uint256 = min(held_stake, cap)
+    left: uint256 = held_stake - total
     forfeited: uint256 = self.earnings[operator]
     to_treasury: uint256 = governance._bps(total, governance.params.slash_burn_bps)
     bounty: uint256 = total - to_treasury
@@ -564,8 +574,8 @@ def _slash(operator: address, reporter: address, by_governance: bool) -> uint256
         bounty = 0
 
     self.stake[operator] = 0
-    self.unbonding_stake[operator] = 0
-    self.unbonding_unlock[operator] = 0
+    self.unbonding_stake[operator] = left
+    self.unbonding_unlock[operator] = governance._clock() + governance.params.unbond_grace if left > 0 else 0
     self.earnings[operator] = 0
     self.slashed[operator] = True
     self.slash_records[operator] = SlashRecord(
@@ -583,6 +593,8 @@ def _slash(operator: address, reporter: address, by_governance: bool) -> uint256
         burned_amt=burned,
         held_bounty=held,
         program_treasury=governance.treasury,
+        unbonding_left=left,
+        unlock_at=self.unbonding_unlock[operator],
     )
     return bounty
 

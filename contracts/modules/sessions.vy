@@ -212,7 +212,7 @@ def settle_claim(session_id: uint256, bytes_used: uint256) -> bool:
     if previous.is_set:
         if previous.bytes_used == bytes_used:
             return True
-        operators._slash(msg.sender, empty(address), False)
+        operators._slash(msg.sender, empty(address), False, max_value(uint256))
         self._refund(session_id, session, "operator-equivocation")
         return False
     self.operator_claims[session_id] = ClaimRecord(is_set=True, bytes_used=bytes_used, claimed_at=block.timestamp)
@@ -378,7 +378,7 @@ def slash_double_sign(
     if operators.slashed[operator]:
         operators._pay_held_bounty(operator, msg.sender, committed_block)
     else:
-        bounty: uint256 = operators._slash(operator, msg.sender, False)
+        bounty: uint256 = operators._slash(operator, msg.sender, False, max_value(uint256))
         if bounty > 0:
             payments._push(msg.sender, bounty)
 

@@ -46,6 +46,7 @@ BPS = 10_000
 MB = 10**6
 REPORT_WINDOW = 86_400
 CLOSE_SETTLE_WINDOW = 6 * 3_600
+GOV_EXECUTION_WINDOW = MAX_PAUSE = PAUSE_COOLDOWN = 7 * 86_400
 RESERVE_LOCK = 30 * 86_400
 STEPS = {"count": 0}
 
@@ -131,9 +132,10 @@ class VPNMachine(RuleBasedStateMachine):
         self.m_burned = 0
         self.fee_bps = self.vpn.get_params().protocol_fee_bps
         self.closed_events: dict[int, int] = {}
-        self.paused = False
+        self.pause_set = False  # as the owner left it; a pause past MAX_PAUSE has ended by itself
         self.paused_at = 0
         self.paused_seconds = 0
+        self.pause_ended_at = 0
         self.reports: list[tuple[int, int, int]] = []  # (session id, seq, block committed)
 
     def teardown(self):
@@ -161,6 +163,9 @@ class VPNMachine(RuleBasedStateMachine):
             assert event.reputation == vpn.get_endpoint(event.exit).reputation
         if name in ("EarningsCredited", "EarningsClaimed"):
             assert event.earnings == vpn.get_earnings(event.operator)
+        if name == "OperatorSlashed":
+            assert event.unbonding_left == vpn.get_endpoint_unbonding(event.addr)
+            assert event.unlock_at == vpn.get_endpoint_unlock(event.addr)
         if name in ("SessionSettled", "OperatorSlashed", "SlashBountyReleased", "ProgramTreasuryWithdrawn"):
             assert event.program_treasury == vpn.get_program_treasury()
 
@@ -168,8 +173,13 @@ class VPNMachine(RuleBasedStateMachine):
         return boa.env.timestamp
 
     def _clock(self) -> int:
-        stopped = self.paused_seconds + (self._now() - self.paused_at if self.paused else 0)
+        stopped = self.paused_seconds
+        if self.pause_set:
+            stopped += min(self._now(), self.paused_at + MAX_PAUSE) - self.paused_at
         return self._now() - stopped
+
+    def _paused(self) -> bool:
+        return self.pause_set and self._now() < self.paused_at + MAX_PAUSE
 
     def _block(self) -> int:
         return boa.env.evm.patch.block_number
@@ -266,7 +276,7 @@ class VPNMachine(RuleBasedStateMachine):
     @rule(i=ops_idx, amount=stakes)
     def bond(self, i, amount):
         m = self.m_ops[i]
-        ok = not self.paused and not m.slashed and m.unbonding == 0
+        ok = not self._paused() and not m.slashed and m.unbonding == 0
         self._call(ok, lambda: self.h.bond(self.ops[i].account, amount))
         if ok:
             m.stake += amount
@@ -280,7 +290,7 @@ class VPNMachine(RuleBasedStateMachine):
     def unbond(self, i, valid, pick):
         i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.stake], pick, i)
         m = self.m_ops[i]
-        ok = not self.paused and m.stake > 0
+        ok = m.stake > 0  # also while paused: an exit can always leave
         self._call(ok, lambda: self.vpn.unbond_endpoint(sender=self.ops[i].address))
         if ok:
             m.unbonding, m.stake, m.active = m.stake, 0, False
@@ -301,7 +311,7 @@ class VPNMachine(RuleBasedStateMachine):
         eligible = [j for j, m in enumerate(self.m_ops) if not m.slashed and m.stake >= MIN_STAKE and not m.active]
         i = self._choose(valid, eligible, pick, i)
         m = self.m_ops[i]
-        ok = not self.paused and not m.slashed and m.stake >= MIN_STAKE and not m.active
+        ok = not self._paused() and not m.slashed and m.stake >= MIN_STAKE and not m.active
         self._call(ok, lambda: self.h.register(self.ops[i], price=price))
         if ok:
             m.active = m.ever_registered = True
@@ -312,7 +322,7 @@ class VPNMachine(RuleBasedStateMachine):
     def retire(self, i, valid, pick):
         i = self._choose(valid, [j for j, m in enumerate(self.m_ops) if m.active], pick, i)
         m = self.m_ops[i]
-        ok = not self.paused and m.active
+        ok = m.active  # also while paused
         self._call(ok, lambda: self.vpn.retire_endpoint(sender=self.ops[i].address))
         if ok:
             m.active = False
@@ -321,7 +331,7 @@ class VPNMachine(RuleBasedStateMachine):
         # Slashing is permanent: keep two operators alive so sessions go on.
         return sum(m.slashed for m in self.m_ops) == 0
 
-    @precondition(lambda self: self._few_slashed() and not self.paused)
+    @precondition(lambda self: self._few_slashed() and not self._paused())
     @rule(i=ops_idx)
     def gov_slash(self, i):
         """Scheduled, then executed after the timelock: everything burned."""
@@ -331,9 +341,13 @@ class VPNMachine(RuleBasedStateMachine):
         self._call(ok, lambda: self.vpn.schedule_slash(self.ops[i].address, b"\x01" * 32, sender=owner))
         if not ok:
             return
+        eta = self._clock() + GOV_DELAY
         boa.env.time_travel(seconds=GOV_DELAY)
-        self._call(True, lambda: self.vpn.execute_slash(self.ops[i].address, sender=owner))
-        self._slash(i, reporter=False, by_governance=True)
+        if not self._paused() and eta <= self._clock() < eta + GOV_EXECUTION_WINDOW:
+            self._call(True, lambda: self.vpn.execute_slash(self.ops[i].address, sender=owner))
+            self._slash(i, reporter=False, by_governance=True)
+        else:
+            self._call(True, lambda: self.vpn.cancel_slash(self.ops[i].address, sender=owner))
 
     @precondition(lambda self: any(m.earnings for m in self.m_ops))
     @rule(i=ops_idx, fraction=fractions, valid=st.booleans(), pick=picks)
@@ -349,7 +363,7 @@ class VPNMachine(RuleBasedStateMachine):
     # ----------------------------------------------------------- tailnets
     @rule(u=users_idx, amount=deposits)
     def create_tailnet(self, u, amount):
-        ok = not self.paused and amount >= MIN_TAILNET_DEPOSIT
+        ok = not self._paused() and amount >= MIN_TAILNET_DEPOSIT
         self._call(ok, lambda: self.h.pay(self.users[u], "create_tailnet", ACL_DOCUMENT, amount=amount))
         if ok:
             self.m_tailnets.append(
@@ -360,8 +374,8 @@ class VPNMachine(RuleBasedStateMachine):
     @rule(pick=picks, u=users_idx, amount=deposits)
     def deposit(self, pick, u, amount):
         tid = pick % len(self.m_tailnets)
-        self._call(not self.paused, lambda: self.h.pay(self.users[u], "deposit_to_tailnet", tid, amount=amount))
-        if not self.paused:
+        self._call(not self._paused(), lambda: self.h.pay(self.users[u], "deposit_to_tailnet", tid, amount=amount))
+        if not self._paused():
             self.m_tailnets[tid].treasury += amount
 
     @precondition(lambda self: self.m_tailnets)
@@ -384,7 +398,7 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         u = (u + pick) % len(self.users)
-        ok = not self.paused and u not in t.members
+        ok = not self._paused() and u not in t.members
         self._call(ok, lambda: self.vpn.add_member(tid, self.users[u].address, sender=self.users[t.owner].address))
         if ok:
             t.members.add(u)
@@ -395,7 +409,7 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         u = self._choose(valid, sorted(t.members - {t.owner}), pick, u)
-        ok = not self.paused and u != t.owner and u in t.members
+        ok = not self._paused() and u != t.owner and u in t.members
         self._call(ok, lambda: self.vpn.remove_member(tid, self.users[u].address, sender=self.users[t.owner].address))
         if ok:
             t.members.discard(u)
@@ -405,7 +419,7 @@ class VPNMachine(RuleBasedStateMachine):
         """The device key consents to `consent_to`'s wallet (None: to `u`'s); user `u` registers it."""
         m = self.m_devices[d]
         consent_to = u if consent_to is None else consent_to
-        ok = not self.paused and m.revoked_at == 0 and m.wallet in (None, u) and consent_to == u
+        ok = not self._paused() and m.revoked_at == 0 and m.wallet in (None, u) and consent_to == u
         signature = self.h.device_sig(self.devices[d], self.users[consent_to].address)
         self._call(
             ok, lambda: self.vpn.register_device(self.devices[d].address, signature, sender=self.users[u].address)
@@ -422,7 +436,7 @@ class VPNMachine(RuleBasedStateMachine):
         m = self.m_devices[d]
         if valid:
             u = m.wallet
-        ok = not self.paused and m.revoked_at == 0 and m.wallet == u
+        ok = not self._paused() and m.revoked_at == 0 and m.wallet == u
         self._call(ok, lambda: self.vpn.revoke_device(self.devices[d].address, sender=self.users[u].address))
         if ok:
             m.revoked_at = self._now()
@@ -433,7 +447,7 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         i = self._choose(valid, [j for j in range(len(self.m_ops)) if self._is_active(j) and j not in t.exits], pick, i)
-        ok = not self.paused and self.m_ops[i].ever_registered and self._is_active(i) and i not in t.exits
+        ok = not self._paused() and self.m_ops[i].ever_registered and self._is_active(i) and i not in t.exits
         self._call(
             ok, lambda: self.vpn.configure_tailnet_exit(tid, self.ops[i].address, sender=self.users[t.owner].address)
         )
@@ -457,7 +471,7 @@ class VPNMachine(RuleBasedStateMachine):
         if valid_parties:
             max_price = max(max_price, self.m_ops[i].price)  # the price the opener chose the exit at, or more
         ok = (
-            not self.paused
+            not self._paused()
             and self._acts_for_member(tid, u)
             and i in t.exits
             and self._is_active(i)
@@ -494,7 +508,7 @@ class VPNMachine(RuleBasedStateMachine):
         s = self.m_sessions[sid]
         m = self.m_ops[s.exit]
         claimed = self._session_bytes(sid, pick, fraction)
-        ok = not self.paused and s.status == OPEN and not m.slashed
+        ok = not self._paused() and s.status == OPEN and not m.slashed
         equivocation = ok and s.claim is not None and s.claim != claimed
         if equivocation and m.stake + m.unbonding == 0:
             ok = False
@@ -515,7 +529,7 @@ class VPNMachine(RuleBasedStateMachine):
         sid = self._pick_session(pick, prefer_open, claimed=True)
         s = self.m_sessions[sid]
         confirmed = s.claim if agree and s.claim is not None else (s.claim or 0) + 1
-        ok = not self.paused and s.status == OPEN and s.claim is not None
+        ok = not self._paused() and s.status == OPEN and s.claim is not None
         if ok and confirmed == s.claim:
             ok = not self.m_ops[s.exit].slashed and confirmed * s.price // MB <= s.deposit
         result = self._call(ok, lambda: self.vpn.settle_confirm(sid, confirmed, sender=self.keys[s.opener].address))
@@ -544,7 +558,7 @@ class VPNMachine(RuleBasedStateMachine):
         signer = s.opener if signer is None else signer
         signature = self.h.receipt_sig(self.keys[signer], sid, seq, used)
         ok = (
-            not self.paused
+            not self._paused()
             and s.status == OPEN
             and not self.m_ops[s.exit].slashed
             and used * s.price // MB <= s.deposit
@@ -593,7 +607,7 @@ class VPNMachine(RuleBasedStateMachine):
     def claim_no_show(self, pick, prefer_open):
         sid = self._pick_session(pick, prefer_open)
         s = self.m_sessions[sid]
-        ok = not self.paused and s.status == OPEN and self._clock() >= s.settle_by
+        ok = not self._paused() and s.status == OPEN and self._clock() >= s.settle_by
         self._call(ok, lambda: self.vpn.claim_no_show(sid, sender=self.users[0].address))
         if ok:
             self._refund(sid)
@@ -603,7 +617,7 @@ class VPNMachine(RuleBasedStateMachine):
     def sweep(self, pick, prefer_open):
         sid = self._pick_session(pick, prefer_open)
         s = self.m_sessions[sid]
-        ok = not self.paused and s.status == OPEN and self._clock() >= s.sweep_after
+        ok = not self._paused() and s.status == OPEN and self._clock() >= s.sweep_after
         self._call(ok, lambda: self.vpn.sweep_expired_session(sid, sender=self.users[2].address))
         if ok:
             self._refund(sid, keep=s.deposit * s.sweep_bounty_bps // BPS)
@@ -626,7 +640,12 @@ class VPNMachine(RuleBasedStateMachine):
             self.remove_member(s.tailnet, s.opener, valid=False)
         owner = self.m_tailnets[s.tailnet].owner
         sender = owner if by_owner else (owner + 1) % len(self.users)
-        ok = not self.paused and s.status == OPEN and sender == owner and not self._acts_for_member(s.tailnet, s.opener)
+        ok = (
+            not self._paused()
+            and s.status == OPEN
+            and sender == owner
+            and not self._acts_for_member(s.tailnet, s.opener)
+        )
         self._call(ok, lambda: self.vpn.close_session(sid, sender=self.users[sender].address))
         if ok:
             s.settle_by = min(s.settle_by, self._clock() + CLOSE_SETTLE_WINDOW)
@@ -640,8 +659,8 @@ class VPNMachine(RuleBasedStateMachine):
         commitment = self.h.report_commitment(
             self.users[1], self.ops[self.m_sessions[sid].exit].address, sid, seq, MB, 2 * MB
         )
-        self._call(not self.paused, lambda: self.vpn.commit_slash_report(commitment, sender=self.users[1].address))
-        if not self.paused:
+        self._call(not self._paused(), lambda: self.vpn.commit_slash_report(commitment, sender=self.users[1].address))
+        if not self._paused():
             self.reports.append((sid, seq, self._block()))
 
     @precondition(lambda self: self.reports and self._few_slashed())
@@ -663,7 +682,7 @@ class VPNMachine(RuleBasedStateMachine):
             2 * MB,
             self.h.receipt_sig(key, sid, seq, 2 * MB),
         )
-        revealable = not self.paused and committed < self._block()
+        revealable = not self._paused() and committed < self._block()
         slashes = revealable and not m.slashed and m.stake + m.unbonding > 0
         collects = revealable and m.slashed and m.held_bounty > 0 and committed <= m.slashed_block
         self._call(slashes or collects, lambda: self.vpn.slash_double_sign(*evidence, sender=self.users[1].address))
@@ -704,20 +723,32 @@ class VPNMachine(RuleBasedStateMachine):
         owner = self.h.owner.address
         self._call(ok, lambda: self.vpn.schedule_params(tuple(params), sender=owner))
         if ok:
+            eta = self._clock() + GOV_DELAY
             boa.env.time_travel(seconds=GOV_DELAY)
-            self._call(True, lambda: self.vpn.execute_params(sender=owner))
-            self.fee_bps = fee_bps
+            if eta <= self._clock() < eta + GOV_EXECUTION_WINDOW:
+                self._call(True, lambda: self.vpn.execute_params(sender=owner))
+                self.fee_bps = fee_bps
+            else:  # a pause held the clock: the change waits; drop it so the next can be announced
+                self._call(True, lambda: self.vpn.cancel_params(sender=owner))
 
     @rule(pause=st.booleans())
     def set_paused(self, pause):
-        ok = pause != self.paused
+        now, lapsed = self._now(), self.pause_set and not self._paused()
+        ended_at = self.paused_at + MAX_PAUSE if lapsed else self.pause_ended_at
+        cooled = ended_at == 0 or now >= ended_at + PAUSE_COOLDOWN
+        ok = pause != self._paused() and (cooled or not pause)
         self._call(ok, lambda: self.vpn.set_paused(pause, sender=self.h.owner.address))
-        if ok and pause:
-            self.paused_at = self._now()
-        elif ok:
-            self.paused_seconds += self._now() - self.paused_at
-        if ok:
-            self.paused = pause
+        if not ok:
+            return
+        if lapsed:  # the contract books a pause that ran out as ended at its limit
+            self.paused_seconds += MAX_PAUSE
+            self.pause_ended_at, self.pause_set = ended_at, False
+        if pause:
+            self.paused_at = now
+        else:
+            self.paused_seconds += now - self.paused_at
+            self.pause_ended_at = now
+        self.pause_set = pause
 
     @rule(seconds=waits)
     def wait(self, seconds):
@@ -741,6 +772,7 @@ class VPNMachine(RuleBasedStateMachine):
         assert self.vpn.get_program_treasury() == self.m_treasury
         assert self.vpn.get_burned() == self.m_burned
         assert self.vpn.clock() == self._clock()
+        assert self.vpn.paused() == self._paused()
         for i, (op, m) in enumerate(zip(self.ops, self.m_ops, strict=True)):
             assert self.vpn.get_endpoint_stake(op.address) == m.stake
             assert self.vpn.get_endpoint_unbonding(op.address) == m.unbonding

@@ -66,10 +66,13 @@ def test_active_follows_stake_slashing_and_the_minimum():
         bounty_amt=0,
         forfeited_earnings=7,
         program_treasury=ETHER + 7 + 5,  # the contract's own figure (5 was there before): copied, not added up
+        unbonding_left=3,  # a governance slash takes what it announced: what was bonded since is left unbonding
+        unlock_at=9_000,
     )
     apply(rows, slashing, 400)
     slashed = rows.get("operators", (A,))
     assert not slashed["active"] and slashed["slashed"] and slashed["forfeited_total"] == 7
+    assert (slashed["stake"], slashed["unbonding"], slashed["unlock_at"]) == (0, 3, 9_000)
     assert rows.get("protocol", PROTOCOL_KEY)["program_treasury"] == ETHER + 12
 
 

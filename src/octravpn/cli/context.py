@@ -141,22 +141,22 @@ class AppContext:
         return amount_record(base_units, client.asset_decimals(), client.asset_symbol())
 
 
-def when(client, deadline: int, *, contract_clock: bool = True) -> str:
-    """When a deadline comes, for people: `2026-12-03 14:05 UTC (in 3h 20m)`. Deadlines of sessions, unbonds
-    and held bounties run on the contract's clock, which stands still while the contract is paused."""
+def when(client, deadline: int) -> str:
+    """When a deadline comes, for people: `2026-12-03 14:05 UTC (in 3h 20m)`. Every deadline (sessions, unbonds,
+    held bounties, the governance timelock) runs on the contract's clock, which stands still while it is paused."""
     import datetime
 
-    latest = client.w3.eth.get_block("latest").timestamp
-    left = deadline - (client.clock() if contract_clock else latest)
+    latest = client.w3.eth.get_block("latest")["timestamp"]
+    left = deadline - client.clock()
     if left <= 0:
         return "now"
-    if contract_clock and client.paused():
+    if client.paused():
         return f"{format_duration(left)} after the contract is unpaused (its clock stands still while paused)"
     at = datetime.datetime.fromtimestamp(latest + left, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"at {at} (in {format_duration(left)})"
 
 
-def send_after_wait(client, send, deadline, *, contract_clock: bool = True):
+def send_after_wait(client, send, deadline):
     """`send()`, a transaction that waits for a deadline; refused because the wait is not over, the error says
     when it will be: `grace not elapsed: possible at … (in 3h)`. `deadline()` is read only then."""
     from octravpn.chain.errors import ContractRevert
@@ -166,9 +166,7 @@ def send_after_wait(client, send, deadline, *, contract_clock: bool = True):
     except ContractRevert as exc:
         if not exc.reason.endswith("not elapsed"):
             raise
-        raise ContractRevert(
-            exc.function, f"{exc.reason}: possible {when(client, deadline(), contract_clock=contract_clock)}"
-        ) from None
+        raise ContractRevert(exc.function, f"{exc.reason}: possible {when(client, deadline())}") from None
 
 
 def tx_summary(result) -> dict:

@@ -11,7 +11,7 @@ import typer
 from eth_hash.auto import keccak
 
 from octravpn.chain.errors import ContractRevert
-from octravpn.cli.context import get, send_after_wait, tx_summary
+from octravpn.cli.context import get, send_after_wait, tx_summary, when
 from octravpn.errors import UsageError
 from octravpn.protocol.reports import report_commitment
 
@@ -93,7 +93,7 @@ def set_params(
     eta = result.event("ParamsScheduled").args["eta"]
     app_ctx.out.record(
         {**_shown(app_ctx, changes), "eta": eta, **tx_summary(result)},
-        title=f"parameter change scheduled: executable from {eta}",
+        title=f"parameter change scheduled: executable {when(client, eta)}",
     )
 
 
@@ -102,7 +102,7 @@ def execute_params(ctx: typer.Context) -> None:
     """Apply the scheduled parameter change once its delay has passed (owner only)."""
     app_ctx = get(ctx)
     client = app_ctx.client()
-    result = send_after_wait(client, client.execute_params, lambda: client.pending_params()[1], contract_clock=False)
+    result = send_after_wait(client, client.execute_params, lambda: client.pending_params()[1])
     app_ctx.out.record({**_shown(app_ctx, asdict(client.params())), **tx_summary(result)}, title="parameters updated")
 
 
@@ -241,25 +241,24 @@ def _governance_slash(app_ctx, address: str, *, reason: str | None, execute: boo
         )
     if reason is not None:
         app_ctx.confirm(
-            f"Announce a governance slash of {address}? Executed, it burns the operator's whole stake and earnings.",
+            f"Announce a governance slash of {address}? Executed (within 7 days of its timelock), it burns the stake "
+            "the operator has now and its unclaimed earnings.",
             yes=yes,
         )
     elif execute:
-        app_ctx.confirm(f"Burn the whole stake and earnings of {address} now?", yes=yes)
+        app_ctx.confirm(f"Burn the announced stake and the unclaimed earnings of {address} now?", yes=yes)
     client = app_ctx.client()
     if reason is not None:
         result = client.schedule_slash(address, keccak(reason.encode()))
         eta = result.event("GovSlashScheduled").args["eta"]
         app_ctx.out.record(
             {"operator": address, "reason": reason, "eta": eta, **tx_summary(result)},
-            title=f"governance slash scheduled: executable from {eta}",
+            title=f"governance slash scheduled: executable {when(client, eta)}",
         )
     elif cancel:
         app_ctx.out.record({"operator": address, "cancelled": True, **tx_summary(client.cancel_slash(address))})
     else:
-        result = send_after_wait(
-            client, lambda: client.execute_slash(address), lambda: client.gov_slash_eta(address), contract_clock=False
-        )
+        result = send_after_wait(client, lambda: client.execute_slash(address), lambda: client.gov_slash_eta(address))
         event = result.event("OperatorSlashed").args
         app_ctx.out.record(
             {

@@ -175,10 +175,10 @@ def _unbonding_finalized(c: _Context) -> None:
 
 
 def _operator_slashed(c: _Context) -> None:
-    forfeited = c.args["forfeited_earnings"]
+    forfeited, left, unlock_at = c.args["forfeited_earnings"], c.args["unbonding_left"], c.args["unlock_at"]
 
-    def slash(op: dict) -> None:
-        op.update(stake=0, unbonding=0, unlock_at=0, earnings=0, slashed=True)
+    def slash(op: dict) -> None:  # a governance slash takes at most what it announced: the rest is unbonding
+        op.update(stake=0, unbonding=left, unlock_at=unlock_at, earnings=0, slashed=True)
         op["forfeited_total"] += forfeited
 
     c.update("operators", (c.args["addr"],), slash)

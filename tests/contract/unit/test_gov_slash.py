@@ -1,11 +1,13 @@
-"""schedule_slash / execute_slash / cancel_slash: a governance slash is announced, waits
-GOV_DELAY, can be cancelled, and burns everything (finding 4: the owner took 100 % before)."""
+"""schedule_slash / execute_slash / cancel_slash: a governance slash is announced, waits GOV_DELAY on the clock,
+lapses if not executed within its window, can be cancelled, and burns what it announced and the unclaimed earnings
+(finding 4: the owner took 100 % before)."""
 
 import boa
 
 from tests.contract.harness import ETHER, GOV_DELAY
 
 EVIDENCE = b"\x42" * 32
+WINDOW = 7 * 86_400  # GOV_EXECUTION_WINDOW
 
 
 def _schedule(h, op):
@@ -27,9 +29,9 @@ def test_slash_burns_live_and_unbonding_stake_and_earnings_and_pays_the_owner_no
     eta = _schedule(h, op)
     event = h.event("GovSlashScheduled")
     assert (
-        (event.addr, event.evidence, event.eta)
-        == (op.address, EVIDENCE, boa.env.timestamp + GOV_DELAY)
-        == (op.address, EVIDENCE, eta)
+        (event.addr, event.evidence, event.eta, event.stake)
+        == (op.address, EVIDENCE, h.vpn.clock() + GOV_DELAY, 2 * ETHER)
+        == (op.address, EVIDENCE, eta, 2 * ETHER)
     )
     assert h.vpn.get_gov_slash_eta(op.address) == eta
     boa.env.time_travel(seconds=GOV_DELAY)
@@ -51,6 +53,54 @@ def test_slash_burns_live_and_unbonding_stake_and_earnings_and_pays_the_owner_no
     assert h.vpn.is_endpoint_slashed(op.address)
     assert (h.vpn.get_endpoint_unbonding(op.address), h.vpn.get_earnings(op.address)) == (0, 0)
     assert h.vpn.get_gov_slash_eta(op.address) == 0
+
+
+def test_a_slash_takes_at_most_the_stake_it_announced(h):
+    """Found in review: a schedule never tied to the stake it announced burned a stake bonded later."""
+    op = h.operator("op", stake=ETHER)
+    _schedule(h, op)
+    h.bond(op.account, 3 * ETHER)  # bonded after the announcement
+    boa.env.time_travel(seconds=GOV_DELAY)
+    with h.as_(h.owner):
+        h.vpn.execute_slash(op.address)
+    event = h.event("OperatorSlashed")
+    assert (event.stake, event.burned_amt, event.unbonding_left) == (ETHER, ETHER, 3 * ETHER)
+    assert h.vpn.is_endpoint_slashed(op.address) and h.vpn.get_endpoint_unbonding(op.address) == 3 * ETHER
+    boa.env.time_travel(seconds=h.vpn.get_params().unbond_grace)
+    before = h.balance(op.account)
+    with h.as_(op.account):
+        h.vpn.finalize_unbond()
+    assert h.balance(op.account) == before + 3 * ETHER
+
+
+def test_a_slash_not_executed_in_its_window_lapses(hn):
+    op = hn.operator("op")
+    eta = _schedule(hn, op)
+    boa.env.time_travel(seconds=GOV_DELAY + WINDOW - 1)
+    assert hn.vpn.get_gov_slash_eta(op.address) == eta
+    boa.env.time_travel(seconds=1)
+    assert hn.vpn.get_gov_slash_eta(op.address) == 0
+    with hn.as_(hn.owner), boa.reverts("the announcement lapsed: schedule it again"):
+        hn.vpn.execute_slash(op.address)
+    _schedule(hn, op)  # announced again, with the evidence published again
+    boa.env.time_travel(seconds=GOV_DELAY)
+    with hn.as_(hn.owner):
+        hn.vpn.execute_slash(op.address)
+    assert hn.vpn.is_endpoint_slashed(op.address)
+
+
+def test_a_pause_stops_a_slashs_timelock(hn):
+    op = hn.operator("op")
+    with hn.as_(hn.owner):
+        hn.vpn.set_paused(True)
+    _schedule(hn, op)
+    boa.env.time_travel(seconds=GOV_DELAY)
+    with hn.as_(hn.owner):
+        hn.vpn.set_paused(False)
+        with boa.reverts("timelock not elapsed"):
+            hn.vpn.execute_slash(op.address)
+    with hn.as_(op.account):  # the operator saw it coming and leaves; its stake stays slashable while unbonding
+        hn.vpn.unbond_endpoint()
 
 
 def test_execute_before_the_delay_reverts(hn):

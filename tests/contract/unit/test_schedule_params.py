@@ -1,5 +1,6 @@
-"""schedule_params / execute_params / cancel_params: parameter changes are announced, wait
-GOV_DELAY, can be cancelled, are bounded both ways, and never reach open sessions (finding 4)."""
+"""schedule_params / execute_params / cancel_params: parameter changes are announced, wait GOV_DELAY on the clock
+(a pause stops it), lapse if not executed within GOV_EXECUTION_WINDOW, can be cancelled, are bounded both ways, and
+never reach open sessions (finding 4)."""
 
 import boa
 import pytest
@@ -14,6 +15,7 @@ from tests.contract.harness import (
     ZERO,
 )
 
+WINDOW = 7 * 86_400  # GOV_EXECUTION_WINDOW
 AMOUNTS = "minimum amounts must be > 0 and within 10x of their deployed values"
 LOW = dict(
     min_session_deposit=MIN_SESSION_DEPOSIT // 10,
@@ -56,7 +58,7 @@ def test_schedule_then_execute_after_the_delay_at_the_edge_of_every_bound(hn, ed
     with hn.as_(hn.owner):
         eta = hn.vpn.schedule_params(_params(edge))
     event = hn.event("ParamsScheduled")
-    assert (tuple(event.params), event.eta) == (_params(edge), boa.env.timestamp + GOV_DELAY) == (_params(edge), eta)
+    assert (tuple(event.params), event.eta) == (_params(edge), hn.vpn.clock() + GOV_DELAY) == (_params(edge), eta)
     assert tuple(hn.vpn.get_params()) == before  # nothing changes at announcement
     boa.env.time_travel(seconds=GOV_DELAY - 1)
     with hn.as_(hn.owner), boa.reverts("timelock not elapsed"):
@@ -67,6 +69,40 @@ def test_schedule_then_execute_after_the_delay_at_the_edge_of_every_bound(hn, ed
     assert tuple(hn.event("ParamsUpdated").params) == _params(edge)
     assert tuple(hn.vpn.get_params()) == _params(edge)
     with hn.as_(hn.owner), boa.reverts("no change scheduled"):
+        hn.vpn.execute_params()
+
+
+def test_a_pause_stops_the_timelock(hn):
+    """Found in review: the timelock ran on wall time while operators, paused, could not leave: pause, announce,
+    wait, execute, unpause, and nobody could react."""
+    with hn.as_(hn.owner):
+        hn.vpn.set_paused(True)
+        eta = hn.vpn.schedule_params(_params())
+        boa.env.time_travel(seconds=GOV_DELAY)
+        with boa.reverts("timelock not elapsed"):
+            hn.vpn.execute_params()
+        hn.vpn.set_paused(False)
+        with boa.reverts("timelock not elapsed"):
+            hn.vpn.execute_params()
+        boa.env.time_travel(seconds=GOV_DELAY)
+        assert hn.vpn.clock() == eta
+        hn.vpn.execute_params()
+    assert hn.vpn.get_params().protocol_fee_bps == _params()[-1]
+
+
+def test_an_announcement_not_executed_in_its_window_lapses(hn):
+    """Found in review: a change announced long ago could be applied at any later time."""
+    with hn.as_(hn.owner):
+        eta = hn.vpn.schedule_params(_params())
+        assert hn.vpn.get_pending_params()[1] == eta
+        boa.env.time_travel(seconds=GOV_DELAY + WINDOW - 1)
+        assert hn.vpn.get_pending_params()[1] == eta
+        boa.env.time_travel(seconds=1)
+        assert hn.vpn.get_pending_params()[1] == 0
+        with boa.reverts("the announcement lapsed: schedule it again"):
+            hn.vpn.execute_params()
+        hn.vpn.schedule_params(_params())  # a lapsed one stands in the way of nothing
+        boa.env.time_travel(seconds=GOV_DELAY)
         hn.vpn.execute_params()
 
 

@@ -1,5 +1,5 @@
-"""set_paused: pause stops new business, never withdrawals of what users own, and stops every
-deadline (finding 4)."""
+"""set_paused: pause stops new business, never withdrawals of what users own nor an exit's leaving, stops every
+deadline (finding 4), and ends by itself: at most MAX_PAUSE, then a cool-down before the next."""
 
 import boa
 import pytest
@@ -10,12 +10,9 @@ X = "0x" + "ab" * 20
 SIG = b"\x01" * 65
 GATED = [
     ("bond_endpoint", (1,)),
-    ("unbond_endpoint", ()),
     ("execute_slash", (X,)),
     ("register_endpoint", ("h:1", WG_KEY, "r", 1, X, SIG)),
-    ("update_endpoint", ("h:1", "r", 1)),
     ("rotate_keys", (WG_KEY,)),
-    ("retire_endpoint", ()),
     ("create_tailnet", (ACL_DOCUMENT, 1)),
     ("add_member", (0, X)),
     ("remove_member", (0, X)),
@@ -41,6 +38,9 @@ GATED = [
 ]
 # What users own, paid also while paused; and governance, which pause exists to serve.
 WITHDRAWALS = {"claim_earnings", "finalize_unbond", "withdraw_from_tailnet", "withdraw_program_treasury"}
+# An exit leaving, or changing its listing: a pause must not hold operators in while governance acts.
+LEAVING = {"unbond_endpoint", "retire_endpoint", "update_endpoint"}
+MAX_PAUSE = COOLDOWN = 7 * 86_400
 GOVERNANCE = {
     "schedule_params",
     "execute_params",
@@ -88,7 +88,7 @@ def test_the_gated_list_covers_every_mutator_but_withdrawals_and_governance(hn):
         for item in hn.vpn.abi
         if item["type"] == "function" and item["stateMutability"] in ("nonpayable", "payable")
     }
-    assert mutators - WITHDRAWALS - GOVERNANCE == {name for name, _ in GATED}
+    assert mutators - WITHDRAWALS - GOVERNANCE - LEAVING == {name for name, _ in GATED}
 
 
 def _pause(h):
@@ -154,14 +154,64 @@ def test_unbonding_grace_excludes_paused_time_but_a_finished_one_stays_finished(
     boa.env.time_travel(seconds=grace)
     with hn.as_(late.account):
         hn.vpn.unbond_endpoint()
+    boa.env.time_travel(seconds=grace - 3 * 86_400)
     _pause(hn)
-    boa.env.time_travel(seconds=grace)
+    boa.env.time_travel(seconds=3 * 86_400)  # the rest of the grace, paused: it does not count
     with hn.as_(hn.owner):
         hn.vpn.set_paused(False)
     with hn.as_(early.account):
         hn.vpn.finalize_unbond()
     with hn.as_(late.account), boa.reverts("grace not elapsed"):
         hn.vpn.finalize_unbond()
-    boa.env.time_travel(seconds=grace)
+    boa.env.time_travel(seconds=3 * 86_400)
     with hn.as_(late.account):
         hn.vpn.finalize_unbond()
+
+
+def test_an_exit_leaves_or_changes_its_listing_while_paused(hn):
+    """Found in review: paused, operators could not unbond, retire or update, while the owner's timelock ran."""
+    leaving, retiring, repricing = hn.operator("leaving"), hn.operator("retiring"), hn.operator("repricing")
+    _pause(hn)
+    with hn.as_(leaving.account):
+        hn.vpn.unbond_endpoint()
+    with hn.as_(retiring.account):
+        hn.vpn.retire_endpoint()
+    with hn.as_(repricing.account):
+        hn.vpn.update_endpoint("198.51.100.9:51820", "eu-west", 1)
+    assert hn.vpn.get_endpoint_unbonding(leaving.address) == MIN_STAKE
+    assert not hn.vpn.is_endpoint_active(retiring.address)
+    assert hn.vpn.get_endpoint(repricing.address).price_per_mb == 1
+
+
+def test_a_pause_ends_by_itself_and_its_time_is_all_the_clock_loses(hn):
+    """Found in review: a long pause kept stakes from unbonding and deposits from coming back for as long as the
+    owner liked."""
+    clock = hn.vpn.clock()
+    _pause(hn)
+    boa.env.time_travel(seconds=MAX_PAUSE - 1)
+    assert hn.vpn.paused() and hn.vpn.clock() == clock
+    boa.env.time_travel(seconds=1)
+    assert not hn.vpn.paused()
+    boa.env.time_travel(seconds=100)
+    assert hn.vpn.clock() == clock + 100
+    hn.bond(hn.owner)  # new business again, with no unpause
+    with hn.as_(hn.owner), boa.reverts("already in that state"):
+        hn.vpn.set_paused(False)
+
+
+def test_the_next_pause_waits_out_a_cooldown_from_the_end_of_the_last(hn):
+    _pause(hn)
+    boa.env.time_travel(seconds=86_400)
+    with hn.as_(hn.owner):
+        hn.vpn.set_paused(False)
+    boa.env.time_travel(seconds=COOLDOWN - 1)
+    with hn.as_(hn.owner), boa.reverts("a pause may start 7 days after the last one ended"):
+        hn.vpn.set_paused(True)
+    boa.env.time_travel(seconds=1)
+    _pause(hn)
+    boa.env.time_travel(seconds=MAX_PAUSE + COOLDOWN - 1)  # this one lapsed, and the cool-down runs from its end
+    with hn.as_(hn.owner), boa.reverts("a pause may start 7 days after the last one ended"):
+        hn.vpn.set_paused(True)
+    boa.env.time_travel(seconds=1)
+    _pause(hn)
+    assert hn.vpn.paused()
