@@ -160,7 +160,7 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     tailnets._check_exit_configured(tailnet_id, exit_addr)
     operators._check_active(exit_addr)
     assert max_pay >= governance.params.min_session_deposit, "deposit below min"
-    governance._check_covers(tailnets.tailnets[tailnet_id].treasury, max_pay)
+    tailnets._check_spendable(tailnet_id, max_pay)
 
     tailnets.tailnets[tailnet_id].treasury -= max_pay
     price: uint256 = operators.endpoints[exit_addr].price_per_mb

@@ -246,11 +246,7 @@ def withdraw_from_tailnet(tailnet_id: uint256, to: address, amount: uint256):
     """
     self._check_tailnet_owner(tailnet_id)
     governance._check_amount(amount)
-    tailnet: Tailnet = self.tailnets[tailnet_id]
-    governance._check_covers(tailnet.treasury, amount)
-    assert (
-        tailnet.treasury - amount >= tailnet.reserve or block.timestamp >= tailnet.created_at + TAILNET_RESERVE_LOCK
-    ), "the creation deposit stays for 30 days"
+    self._check_spendable(tailnet_id, amount)
     self.tailnets[tailnet_id].treasury -= amount
     payments._push(to, amount)
     log TailnetWithdrawal(
@@ -531,6 +527,22 @@ def is_device_of(device: address, wallet: address) -> bool:
 @view
 def _check_tailnet_exists(tailnet_id: uint256):
     assert tailnet_id < self.tailnet_count, "tailnet not found"
+
+
+@internal
+@view
+def _check_spendable(tailnet_id: uint256, amount: uint256):
+    """
+    @dev The treasury covers `amount` without the creation deposit while it
+         is locked: neither a withdrawal nor a session (paid, say, to the
+         owner's own exit) takes it out early.
+    """
+    treasury: uint256 = self.tailnets[tailnet_id].treasury
+    governance._check_covers(treasury, amount)
+    assert (
+        treasury - amount >= self.tailnets[tailnet_id].reserve
+        or block.timestamp >= self.tailnets[tailnet_id].created_at + TAILNET_RESERVE_LOCK
+    ), "the creation deposit stays for 30 days"
 
 
 @internal

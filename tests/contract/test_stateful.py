@@ -181,6 +181,10 @@ class VPNMachine(RuleBasedStateMachine):
     def _paused(self) -> bool:
         return self.pause_set and self._now() < self.paused_at + MAX_PAUSE
 
+    def _spendable(self, t: TailnetModel, amount: int) -> bool:
+        """The treasury covers `amount` without the creation deposit while it is locked (withdrawals, sessions)."""
+        return amount <= t.treasury and (t.treasury - amount >= t.reserve or self._now() >= t.created_at + RESERVE_LOCK)
+
     def _block(self) -> int:
         return boa.env.evm.patch.block_number
 
@@ -384,9 +388,7 @@ class VPNMachine(RuleBasedStateMachine):
         tid = pick % len(self.m_tailnets)
         t = self.m_tailnets[tid]
         amount = int(t.treasury * fraction)
-        ok = 0 < amount <= t.treasury and (
-            t.treasury - amount >= t.reserve or self._now() >= t.created_at + RESERVE_LOCK
-        )
+        ok = 0 < amount and self._spendable(t, amount)
         owner = self.users[t.owner].address
         self._call(ok, lambda: self.vpn.withdraw_from_tailnet(tid, owner, amount, sender=owner))
         if ok:
@@ -475,7 +477,8 @@ class VPNMachine(RuleBasedStateMachine):
             and self._acts_for_member(tid, u)
             and i in t.exits
             and self._is_active(i)
-            and MIN_SESSION_DEPOSIT <= max_pay <= t.treasury
+            and MIN_SESSION_DEPOSIT <= max_pay
+            and self._spendable(t, max_pay)
             and self.m_ops[i].price <= max_price
         )
         sid = self._call(

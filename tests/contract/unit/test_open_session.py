@@ -1,7 +1,7 @@
 import boa
 import pytest
 
-from tests.contract.harness import ETHER, MIN_SESSION_DEPOSIT, PRICE, actor
+from tests.contract.harness import ETHER, MIN_SESSION_DEPOSIT, PRICE, SESSION_DEPOSIT, actor
 
 
 @pytest.fixture
@@ -134,3 +134,19 @@ def test_a_price_at_or_below_the_opener_limit_is_locked(h, setup, alice):
     op, tid = setup
     sid = h.session(tid, alice, op, max_price=PRICE * 2)
     assert h.vpn.get_session(sid).price_per_mb == PRICE
+
+
+def test_a_session_cannot_spend_the_locked_creation_deposit(h, alice):
+    """Found in review: the 30-day lock on a tailnet's creation deposit was bypassed by spending it on a session
+    to the owner's own exit, which then settled and claimed it as earnings."""
+    own_exit = h.operator("own-exit")
+    reserve = h.vpn.get_params().min_tailnet_deposit
+    tid = h.tailnet(alice, reserve + SESSION_DEPOSIT)
+    with h.as_(alice):
+        h.vpn.configure_tailnet_exit(tid, own_exit.address)
+    h.session(tid, alice, own_exit, SESSION_DEPOSIT)  # what is above the reserve can be spent
+    with boa.reverts("the creation deposit stays for 30 days"):
+        h.session(tid, alice, own_exit, reserve)
+    boa.env.time_travel(seconds=30 * 86_400)
+    h.session(tid, alice, own_exit, reserve)
+    assert h.vpn.get_tailnet(tid).treasury == 0
