@@ -9,7 +9,7 @@
      is deployed as two: this one holds every balance and every function that
      transfers the asset in or out; `OctraVPNExtension` holds governance,
      administration and the views (which move amounts only between books in
-     storage: a slash, a released bounty), and runs by delegatecall in this
+     storage: a governance slash), and runs by delegatecall in this
      contract's storage. Both
      initialize the same modules in the same order, so their storage layouts
      are identical (a test compares them). Calls to any function not defined
@@ -46,6 +46,7 @@ exports: (
     operators.finalize_unbond,
     operators.register_endpoint,
     operators.claim_earnings,
+    operators.release_slash_bounty,
     tailnets.create_tailnet,
     tailnets.deposit_to_tailnet,
     tailnets.withdraw_from_tailnet,

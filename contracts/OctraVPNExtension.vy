@@ -8,10 +8,9 @@
 @dev Initializes the same modules in the same order as `OctraVPN`, so the
      storage layouts match. Its own storage (if anyone calls it directly)
      holds no funds and governs nothing. No function here transfers the
-     asset in or out: every transfer is in `OctraVPN`. Some move amounts
-     between the books kept in storage (a slash moves stake to the burned
-     total and a held bounty; `release_slash_bounty` moves a held bounty to
-     the program treasury).
+     asset in or out: every transfer is in `OctraVPN`. A governance slash
+     moves amounts between the books kept in storage (stake to the burned
+     total).
 """
 
 from modules import eip712
@@ -54,7 +53,6 @@ exports: (
     operators.schedule_slash,
     operators.execute_slash,
     operators.cancel_slash,
-    operators.release_slash_bounty,
     operators.update_endpoint,
     operators.rotate_keys,
     operators.retire_endpoint,

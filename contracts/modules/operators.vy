@@ -8,10 +8,14 @@
         unclaimed earnings.
 @dev Slashing: a double-sign report is committed first and revealed in a
      later block, so the bounty goes to whoever found the evidence, never to
-     a copier of the reveal. An operator that slashes itself (two different
-     `settle_claim`s) has the reporter's share held for `REPORT_WINDOW`
-     seconds: a report committed before that slash still earns it. A
-     governance slash is announced `GOV_DELAY` ahead and burns everything.
+     a copier of the reveal. The reporter's share of a slash is held for
+     `REPORT_WINDOW` seconds and then paid to the earliest committed report
+     revealed by then (committed no later than the slash): an operator that
+     races a whistleblower's reveal with evidence against itself, from a
+     second wallet, takes the bounty only if it committed first. An operator
+     that slashes itself (two different `settle_claim`s) has the share held
+     the same way. A governance slash is announced `GOV_DELAY` ahead and
+     burns what it announced.
      Earnings are a plain per-operator balance, public like every amount on
      an EVM chain (the amounts that feed it are public in events anyway).
 """
@@ -39,8 +43,13 @@ struct SlashRecord:
     #      claim the held bounty.
     block: uint256
     held_bounty: uint256
-    # @dev Clock time after which an unclaimed held bounty goes to the treasury.
+    # @dev Clock time after which the held bounty goes to the claimant, or to
+    #      the treasury if no report claimed it.
     release_at: uint256
+    # @dev The earliest committed report revealed so far, and its place in the
+    #      order of commitments.
+    claimant: address
+    claimant_order: uint256
 
 RECEIPT_SIGNER_TYPEHASH: constant(bytes32) = keccak256("ReceiptSigner(address operator)")
 REPORT_WINDOW: constant(uint256) = 86_400
@@ -112,6 +121,11 @@ event OperatorSlashed:
     program_treasury: uint256
     unbonding_left: uint256
     unlock_at: uint256
+
+event SlashBountyClaimed:
+    addr: indexed(address)
+    reporter: indexed(address)
+    order: uint256
 
 event SlashBountyPaid:
     addr: indexed(address)
@@ -229,7 +243,7 @@ def execute_slash(operator: address):
     assert eta != 0, "no slash scheduled"
     governance._check_due(eta)
     self.gov_slash_eta[operator] = 0
-    self._slash(operator, empty(address), True, self.gov_slash_stake[operator])
+    self._slash(operator, True, self.gov_slash_stake[operator])
 
 
 @external
@@ -247,16 +261,21 @@ def cancel_slash(operator: address):
 @external
 def release_slash_bounty(operator: address):
     """
-    @notice After `REPORT_WINDOW`, move the bounty held from a self-slash that
-            no committed report claimed to the treasury (anyone may call).
+    @notice After `REPORT_WINDOW`, pay the bounty held from a slash to the
+            earliest committed report revealed, or move it to the treasury if
+            none was (anyone may call).
     @param operator The slashed operator whose held bounty is released.
     """
     record: SlashRecord = self.slash_records[operator]
     assert record.held_bounty > 0, "no bounty held"
     governance._check_elapsed(record.release_at)
     self.slash_records[operator].held_bounty = 0
-    governance.treasury += record.held_bounty
-    log SlashBountyReleased(addr=operator, amount=record.held_bounty, program_treasury=governance.treasury)
+    if record.claimant == empty(address):
+        governance.treasury += record.held_bounty
+        log SlashBountyReleased(addr=operator, amount=record.held_bounty, program_treasury=governance.treasury)
+    else:
+        log SlashBountyPaid(addr=operator, reporter=record.claimant, amount=record.held_bounty)
+        payments._push(record.claimant, record.held_bounty)
 
 
 # ------------------------------------------------------------ endpoints
@@ -542,17 +561,15 @@ def _credit_earnings(operator: address, amount: uint256):
 
 
 @internal
-def _slash(operator: address, reporter: address, by_governance: bool, cap: uint256) -> uint256:
+def _slash(operator: address, by_governance: bool, cap: uint256):
     """
     @dev Takes the live and unbonding stake, at most `cap` of it, and any
          unclaimed earnings. A governance slash burns all of it (its cap is the
          stake it announced: what was bonded since stays the operator's, to
          withdraw after the unbonding grace). Otherwise the treasury takes the
-         burn share and the earnings; the bounty share is `reporter`'s, or
-         is held for a committed report when there is none (the operator
-         caught itself and must not profit).
-    @return The reporter's bounty, for the caller to pay once its own state
-            is final (books only here: every transfer is in `OctraVPN`).
+         burn share and the earnings, and the bounty share is held for the
+         earliest committed report (`_claim_held_bounty`) until
+         `release_slash_bounty`.
     """
     assert not self.slashed[operator], "already slashed"
     held_stake: uint256 = self.stake[operator] + self.unbonding_stake[operator]
@@ -562,16 +579,13 @@ def _slash(operator: address, reporter: address, by_governance: bool, cap: uint2
     forfeited: uint256 = self.earnings[operator]
     to_treasury: uint256 = governance._bps(total, governance.params.slash_burn_bps)
     bounty: uint256 = total - to_treasury
-    held: uint256 = 0
     burned: uint256 = 0
     if by_governance:
         burned = total + forfeited
         to_treasury = 0
         forfeited = 0
         bounty = 0
-    elif reporter == empty(address):
-        held = bounty
-        bounty = 0
+    held: uint256 = bounty
 
     self.stake[operator] = 0
     self.unbonding_stake[operator] = left
@@ -579,7 +593,11 @@ def _slash(operator: address, reporter: address, by_governance: bool, cap: uint2
     self.earnings[operator] = 0
     self.slashed[operator] = True
     self.slash_records[operator] = SlashRecord(
-        block=block.number, held_bounty=held, release_at=governance._clock() + REPORT_WINDOW
+        block=block.number,
+        held_bounty=held,
+        release_at=governance._clock() + REPORT_WINDOW,
+        claimant=empty(address),
+        claimant_order=0,
     )
     self._retire(operator)
     governance.treasury += to_treasury + forfeited
@@ -596,20 +614,20 @@ def _slash(operator: address, reporter: address, by_governance: bool, cap: uint2
         unbonding_left=left,
         unlock_at=self.unbonding_unlock[operator],
     )
-    return bounty
 
 
 @internal
-def _pay_held_bounty(operator: address, reporter: address, committed_block: uint256):
+def _claim_held_bounty(operator: address, reporter: address, committed_block: uint256, order: uint256):
     """
-    @dev A report committed no later than the operator's slash earns the
-         bounty held from it.
+    @dev A report committed no later than the operator's slash claims the
+         bounty held from it, unless one committed earlier has claimed it.
     """
     record: SlashRecord = self.slash_records[operator]
     assert record.held_bounty > 0 and committed_block <= record.block, "already slashed"
-    self.slash_records[operator].held_bounty = 0
-    log SlashBountyPaid(addr=operator, reporter=reporter, amount=record.held_bounty)
-    payments._push(reporter, record.held_bounty)
+    assert record.claimant == empty(address) or order < record.claimant_order, "a report committed earlier claims the bounty"
+    self.slash_records[operator].claimant = reporter
+    self.slash_records[operator].claimant_order = order
+    log SlashBountyClaimed(addr=operator, reporter=reporter, order=order)
 
 
 @internal

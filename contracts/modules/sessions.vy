@@ -70,8 +70,10 @@ session_count: uint256
 sessions: HashMap[uint256, Session]
 operator_claims: HashMap[uint256, ClaimRecord]
 client_confirms: HashMap[uint256, ClaimRecord]
-# @dev Block in which each double-sign report was committed.
+# @dev Each double-sign report's commitment: `block << 64 | order`, its block
+#      and its place among all commitments (the earliest claims a bounty).
 slash_reports: HashMap[bytes32, uint256]
+report_count: uint256
 
 # Events carry the values they leave behind (a treasury, a reputation), so a reader copies the state instead of
 # re-deriving the contract's rules.
@@ -212,7 +214,7 @@ def settle_claim(session_id: uint256, bytes_used: uint256) -> bool:
     if previous.is_set:
         if previous.bytes_used == bytes_used:
             return True
-        operators._slash(msg.sender, empty(address), False, max_value(uint256))
+        operators._slash(msg.sender, False, max_value(uint256))
         self._refund(session_id, session, "operator-equivocation")
         return False
     self.operator_claims[session_id] = ClaimRecord(is_set=True, bytes_used=bytes_used, claimed_at=block.timestamp)
@@ -331,7 +333,9 @@ def commit_slash_report(commitment: bytes32):
     """
     governance._check_not_paused()
     assert self.slash_reports[commitment] == 0, "report already committed"
-    self.slash_reports[commitment] = block.number
+    order: uint256 = self.report_count
+    self.report_count = order + 1
+    self.slash_reports[commitment] = block.number << 64 | order
     log SlashReportCommitted(reporter=msg.sender, commitment=commitment)
 
 
@@ -348,9 +352,11 @@ def slash_double_sign(
     """
     @notice Prove equivocation: two receipts signed by `operator`'s receipt
             key for the same session and seq with different byte counts, as
-            committed earlier by the caller. The caller receives the bounty
-            share of the stake; if the operator slashed itself after the
-            commitment, the bounty held from that slash.
+            committed earlier by the caller. The bounty share of the stake is
+            held for `REPORT_WINDOW` and then paid (`release_slash_bounty`)
+            to the earliest committed report revealed by then: this one,
+            unless one committed before it is revealed too. A report
+            committed after the slash gets nothing.
     @param operator The exit whose receipt key signed both.
     @param session_id The session both receipts name.
     @param seq The sequence number both receipts name.
@@ -363,8 +369,9 @@ def slash_double_sign(
     """
     governance._check_not_paused()
     commitment: bytes32 = keccak256(abi_encode(msg.sender, operator, session_id, seq, bytes_a, bytes_b))
-    committed_block: uint256 = self.slash_reports[commitment]
-    assert committed_block != 0 and committed_block < block.number, "commit the report in an earlier block first"
+    committed: uint256 = self.slash_reports[commitment]
+    committed_block: uint256 = committed >> 64
+    assert committed != 0 and committed_block < block.number, "commit the report in an earlier block first"
     assert bytes_a != bytes_b, "receipts do not conflict"
     self._check_session_exists(session_id)
     assert self.sessions[session_id].exit == operator, "session is not served by operator"
@@ -375,12 +382,9 @@ def slash_double_sign(
         and operators.receipt_signer_operator[signer_b] == operator
     ), "both receipts must be signed by the operator's receipt key"
     self.slash_reports[commitment] = 0
-    if operators.slashed[operator]:
-        operators._pay_held_bounty(operator, msg.sender, committed_block)
-    else:
-        bounty: uint256 = operators._slash(operator, msg.sender, False, max_value(uint256))
-        if bounty > 0:
-            payments._push(msg.sender, bounty)
+    if not operators.slashed[operator]:
+        operators._slash(operator, False, max_value(uint256))
+    operators._claim_held_bounty(operator, msg.sender, committed_block, committed & convert(max_value(uint64), uint256))
 
 
 # ---------------------------------------------------------------- views

@@ -240,6 +240,14 @@ def test_governance_and_slashing(cli):
     )
     slashed = cli.json("-w", "carol", "slash", "cheat", "--evidence", str(evidence))
     assert slashed["bounty"]["base_units"] == ETHER // 10 and chain.is_slashed(cheat)
+    assert "--release`, to the earliest committed report" in slashed["paid"]
+    early = cli.fails(6, "-w", "alice", "slash", "cheat", "--release")  # the report window: a day
+    assert "grace not elapsed: possible at" in early
+    cli.json("devnet", "advance", "25h")
+    carol = cli.json("wallet", "show", "carol")["address"]
+    paid = cli.json("-w", "alice", "slash", "cheat", "--release")  # anyone may: it pays the claimant
+    assert (paid["paid_to"], paid["bounty"]["base_units"]) == (carol, ETHER // 10)
+    assert "takes no other option" in cli.fails(2, "slash", "cheat", "--release", "--execute")
 
     # What cannot be undone is not done without --yes (no terminal here to ask on).
     assert "pass --yes to confirm" in cli.fails(2, "-w", "owner", "gov", "transfer-ownership", "alice")

@@ -205,7 +205,11 @@ class Walk:
         if text.startswith("-w owner gov execute-params"):
             self.run("devnet", "advance", "3d")  # the governance delay
         if text.startswith("-w bob slash 0x…"):
-            return {"0x…": self._double_signer()}
+            self.captured["double_signer"] = self._double_signer()
+            return {"0x…": self.captured["double_signer"]}
+        if text.startswith("slash 0x… --release"):
+            self.run("devnet", "advance", "25h")  # the report window
+            return {"0x…": self.captured["double_signer"]}
         if text.startswith("-w owner slash operator --execute"):
             self.run("devnet", "advance", "3d")
         if text.startswith("-w owner gov transfer-ownership"):

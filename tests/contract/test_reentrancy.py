@@ -15,6 +15,7 @@ from tests.contract.deployers import reentrant_deployer
 from tests.contract.harness import ETHER, MIN_STAKE, SESSION_GRACE, Operator, actor
 
 MB = 10**6
+REPORT_WINDOW = 86_400
 
 
 REENTRIES = {
@@ -81,9 +82,16 @@ def _committed_report(h, hostile, alice):
     return op, sid, evidence
 
 
+def _paid_bounty(h, hostile, op, evidence):
+    """The hostile reporter's claim, and the call that pays it once the report window is over."""
+    h.vpn.slash_double_sign(*evidence, sender=hostile.address)
+    boa.env.time_travel(seconds=REPORT_WINDOW)
+    return (lambda: h.vpn.release_slash_bounty(op.address, sender=hostile.address)), MIN_STAKE // 10
+
+
 def double_sign_bounty(h, hostile, alice):
-    _, _, evidence = _committed_report(h, hostile, alice)
-    return (lambda: h.vpn.slash_double_sign(*evidence, sender=hostile.address)), MIN_STAKE // 10
+    op, _, evidence = _committed_report(h, hostile, alice)
+    return _paid_bounty(h, hostile, op, evidence)
 
 
 def held_bounty(h, hostile, alice):
@@ -91,7 +99,7 @@ def held_bounty(h, hostile, alice):
     with h.as_(op.account):
         h.vpn.settle_claim(sid, 1)
         h.vpn.settle_claim(sid, 2)
-    return (lambda: h.vpn.slash_double_sign(*evidence, sender=hostile.address)), MIN_STAKE // 10
+    return _paid_bounty(h, hostile, op, evidence)
 
 
 def program_treasury(h, hostile, alice):

@@ -77,6 +77,7 @@ class OperatorModel:
     slashed_block: int = 0
     held_bounty: int = 0
     release_at: int = 0
+    claimant_order: int | None = None  # the order of the earliest committed report revealed (None: none yet)
 
 
 @dataclass
@@ -136,7 +137,8 @@ class VPNMachine(RuleBasedStateMachine):
         self.paused_at = 0
         self.paused_seconds = 0
         self.pause_ended_at = 0
-        self.reports: list[tuple[int, int, int]] = []  # (session id, seq, block committed)
+        self.reports: list[tuple[int, int, int, int]] = []  # (session id, seq, block committed, commit order)
+        self.report_order = 0  # commitments made so far, failed reveals' included
 
     def teardown(self):
         self._anchor.__exit__(None, None, None)
@@ -212,21 +214,19 @@ class VPNMachine(RuleBasedStateMachine):
         device = self.m_devices[key - len(self.users)]
         return device.wallet == s.opener and (device.revoked_at == 0 or device.revoked_at > s.opened_at)
 
-    def _slash(self, i: int, reporter: bool, by_governance: bool = False) -> int:
+    def _slash(self, i: int, by_governance: bool = False) -> None:
         m = self.m_ops[i]
         total = m.stake + m.unbonding
         bounty = total - total * 9_000 // BPS
         if by_governance:
             self.m_burned += total + m.earnings
             bounty = 0
-        else:
+        else:  # the bounty is held for the earliest committed report, reporter or not
             self.m_treasury += total - bounty + m.earnings
-            if not reporter:
-                m.held_bounty, bounty = bounty, 0
+            m.held_bounty, m.claimant_order = bounty, None
         m.stake = m.unbonding = m.unlock = m.earnings = 0
         m.slashed, m.active = True, False
         m.slashed_block, m.release_at = self._block(), self._clock() + REPORT_WINDOW
-        return bounty
 
     def _settle(self, sid: int, bytes_used: int) -> None:
         s = self.m_sessions[sid]
@@ -349,7 +349,7 @@ class VPNMachine(RuleBasedStateMachine):
         boa.env.time_travel(seconds=GOV_DELAY)
         if not self._paused() and eta <= self._clock() < eta + GOV_EXECUTION_WINDOW:
             self._call(True, lambda: self.vpn.execute_slash(self.ops[i].address, sender=owner))
-            self._slash(i, reporter=False, by_governance=True)
+            self._slash(i, by_governance=True)
         else:
             self._call(True, lambda: self.vpn.cancel_slash(self.ops[i].address, sender=owner))
 
@@ -520,7 +520,7 @@ class VPNMachine(RuleBasedStateMachine):
             return
         if equivocation:
             assert result is False
-            self._slash(s.exit, reporter=False)
+            self._slash(s.exit)
             self._refund(sid)
         else:
             assert result is True
@@ -664,7 +664,8 @@ class VPNMachine(RuleBasedStateMachine):
         )
         self._call(not self._paused(), lambda: self.vpn.commit_slash_report(commitment, sender=self.users[1].address))
         if not self._paused():
-            self.reports.append((sid, seq, self._block()))
+            self.reports.append((sid, seq, self._block(), self.report_order))
+            self.report_order += 1
 
     @precondition(lambda self: self.reports and self._few_slashed())
     @rule(pick=picks, next_block=st.booleans())
@@ -672,7 +673,7 @@ class VPNMachine(RuleBasedStateMachine):
         """Reveal a committed report: slash with bounty, or collect the bounty held from a self-slash."""
         if next_block:
             boa.env.time_travel(blocks=1)
-        sid, seq, committed = self.reports[pick % len(self.reports)]
+        sid, seq, committed, order = self.reports[pick % len(self.reports)]
         s = self.m_sessions[sid]
         m = self.m_ops[s.exit]
         key = self.ops[s.exit].receipt_key
@@ -687,14 +688,19 @@ class VPNMachine(RuleBasedStateMachine):
         )
         revealable = not self._paused() and committed < self._block()
         slashes = revealable and not m.slashed and m.stake + m.unbonding > 0
-        collects = revealable and m.slashed and m.held_bounty > 0 and committed <= m.slashed_block
-        self._call(slashes or collects, lambda: self.vpn.slash_double_sign(*evidence, sender=self.users[1].address))
+        claims = (
+            revealable
+            and m.slashed
+            and m.held_bounty > 0
+            and committed <= m.slashed_block
+            and (m.claimant_order is None or order < m.claimant_order)
+        )
+        self._call(slashes or claims, lambda: self.vpn.slash_double_sign(*evidence, sender=self.users[1].address))
         if slashes:
-            self._slash(s.exit, reporter=True)
-        elif collects:
-            m.held_bounty = 0
-        if slashes or collects:
-            self.reports.remove((sid, seq, committed))
+            self._slash(s.exit)
+        if slashes or claims:
+            m.claimant_order = order
+            self.reports.remove((sid, seq, committed, order))
 
     @precondition(lambda self: any(m.held_bounty for m in self.m_ops))
     @rule(i=ops_idx)
@@ -702,9 +708,10 @@ class VPNMachine(RuleBasedStateMachine):
         m = self.m_ops[i]
         ok = m.held_bounty > 0 and self._clock() >= m.release_at
         self._call(ok, lambda: self.vpn.release_slash_bounty(self.ops[i].address, sender=self.users[2].address))
-        if ok:
+        if ok and m.claimant_order is None:
             self.m_treasury += m.held_bounty
-            m.held_bounty = 0
+        if ok:  # claimed: paid to the reporter (it leaves the contract)
+            m.held_bounty, m.claimant_order = 0, None
 
     # --------------------------------------------------------- governance
     @precondition(lambda self: self.m_treasury > 0)
@@ -782,7 +789,11 @@ class VPNMachine(RuleBasedStateMachine):
             assert self.vpn.get_earnings(op.address) == m.earnings
             assert self.vpn.is_endpoint_slashed(op.address) == m.slashed
             assert self.vpn.is_endpoint_active(op.address) == self._is_active(i)
-            assert self.vpn.get_slash_record(op.address).held_bounty == m.held_bounty
+            record = self.vpn.get_slash_record(op.address)
+            assert record.held_bounty == m.held_bounty
+            if m.held_bounty:  # who it goes to: the earliest committed report revealed, or nobody yet
+                claimed = record.claimant != "0x" + "00" * 20
+                assert (record.claimant_order if claimed else None) == m.claimant_order
         for device, m in zip(self.devices, self.m_devices, strict=True):
             record = self.vpn.get_device(device.address)
             wallet = self.users[m.wallet].address if m.wallet is not None else "0x" + "00" * 20

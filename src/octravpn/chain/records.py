@@ -80,6 +80,8 @@ class SlashRecord:
     block: int
     held_bounty: int
     release_at: int
+    claimant: str  # the earliest committed report revealed so far (the empty address: none)
+    claimant_order: int
 
 
 @dataclass(frozen=True)

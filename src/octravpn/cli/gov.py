@@ -171,13 +171,25 @@ def slash(
     ),
     execute: bool = typer.Option(False, "--execute", help="Governance slash: execute the scheduled slash."),
     cancel: bool = typer.Option(False, "--cancel", help="Governance slash: drop the scheduled slash."),
+    release: bool = typer.Option(
+        False,
+        "--release",
+        help="A day after a slash: pay the bounty held from it to the earliest committed report revealed (or, if "
+        "none was, move it to the treasury). Anyone may.",
+    ),
     yes: bool = typer.Option(False, "--yes", help="Governance slash: do not ask for confirmation."),
 ) -> None:
     """Slash an operator. With --evidence anyone may: the report is committed, then revealed in a later block,
-    and earns the bounty. Without it, governance: `--reason` announces a slash, `--execute` runs it two days
-    later (the stake is burned), `--cancel` drops it."""
+    and claims the bounty, paid a day later (`--release`) to the earliest committed report revealed by then.
+    Without it, governance: `--reason` announces a slash, `--execute` runs it two days later (the announced
+    stake is burned), `--cancel` drops it."""
     app_ctx = get(ctx)
     address = app_ctx.address_of(operator)
+    if release:
+        if evidence is not None or reason is not None or execute or cancel:
+            raise UsageError("--release takes no other option: it pays out a slash that already happened")
+        _release_bounty(app_ctx, address)
+        return
     if evidence is None:
         _governance_slash(app_ctx, address, reason=reason, execute=execute, cancel=cancel, yes=yes)
         return
@@ -212,24 +224,47 @@ def slash(
         app_ctx.out.step("this report was committed before; revealing it")
     # The commitment is mined, so the reveal can only land in a later block, as the contract requires.
     result = client.slash_double_sign(address, session_id, seq, bytes_a, sig_a, bytes_b, sig_b)
-    paid = [e for e in result.events if e.name == "SlashBountyPaid"]
-    if paid:  # the operator had slashed itself after the report was committed
-        app_ctx.out.record(
-            {"operator": address, "bounty": app_ctx.show_amount(paid[0].args["amount"]), **tx_summary(result)},
-            title="bounty held from the operator's own slash paid",
-        )
+    record = client.slash_record(address)
+    claim = {
+        "operator": address,
+        "bounty": app_ctx.show_amount(record.held_bounty),
+        "paid": f"{when(client, record.release_at)} with `octravpn slash {address} --release`, to the earliest "
+        "committed report revealed by then",
+    }
+    slashed = [e for e in result.events if e.name == "OperatorSlashed"]
+    if not slashed:  # the operator had slashed itself after the report was committed
+        app_ctx.out.record({**claim, **tx_summary(result)}, title="bounty held from the operator's own slash claimed")
         return
-    event = result.event("OperatorSlashed").args
+    event = slashed[0].args
     app_ctx.out.record(
         {
-            "operator": address,
+            **claim,
             "stake": app_ctx.show_amount(event["stake"]),
             "to_treasury": app_ctx.show_amount(event["treasury_amt"]),
-            "bounty": app_ctx.show_amount(event["bounty_amt"]),
             "forfeited_earnings": app_ctx.show_amount(event["forfeited_earnings"]),
             **tx_summary(result),
         },
-        title="operator slashed",
+        title="operator slashed; bounty claimed",
+    )
+
+
+def _release_bounty(app_ctx, address: str) -> None:
+    client = app_ctx.client()
+    result = send_after_wait(
+        client, lambda: client.release_slash_bounty(address), lambda: client.slash_record(address).release_at
+    )
+    paid = [e.args for e in result.events if e.name == "SlashBountyPaid"]
+    if paid:
+        app_ctx.out.record(
+            {"operator": address, "paid_to": paid[0]["reporter"], "bounty": app_ctx.show_amount(paid[0]["amount"])}
+            | tx_summary(result),
+            title="slash bounty paid",
+        )
+        return
+    released = result.event("SlashBountyReleased").args
+    app_ctx.out.record(
+        {"operator": address, "to_treasury": app_ctx.show_amount(released["amount"]), **tx_summary(result)},
+        title="no report claimed the bounty: moved to the treasury",
     )
 
 

@@ -32,7 +32,7 @@ def test_different_claim_is_equivocation_slashed_and_refunded(open_session, alic
     assert (slashed.stake, slashed.treasury_amt, slashed.bounty_amt, slashed.held_bounty) == (
         MIN_STAKE,
         MIN_STAKE - held,
-        0,
+        held,
         held,
     )
     assert s.h.event("SessionRefunded").reason == "operator-equivocation"

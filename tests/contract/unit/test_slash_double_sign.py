@@ -1,11 +1,18 @@
-"""commit_slash_report + slash_double_sign: equivocation is proven by a report committed in an
-earlier block, so its bounty cannot be front-run, not even by the accused slashing itself (finding 5)."""
+"""commit_slash_report + slash_double_sign: equivocation is proven by a report committed in an earlier block, and
+the bounty, held for the report window, goes to the earliest committed report revealed by then, so it cannot be
+front-run, not even by the accused slashing itself or racing a whistleblower from a second wallet (finding 5)."""
 
 import boa
 
 from tests.contract.harness import MB, MIN_STAKE, actor
 
 BOUNTY = MIN_STAKE - MIN_STAKE * 9_000 // 10_000
+REPORT_WINDOW = 86_400
+
+
+def _paid_after_the_window(h, operator: str) -> None:
+    boa.env.time_travel(seconds=REPORT_WINDOW)
+    h.vpn.release_slash_bounty(operator)
 
 
 def _evidence(s, seq=3, a=MB, b=2 * MB, key=None):
@@ -25,9 +32,14 @@ def test_two_conflicting_operator_receipts_slash_with_bounty(open_session, carol
     s = open_session
     s.h.report_double_sign(carol, *_evidence(s))
     event = s.h.event("OperatorSlashed")
-    assert (event.addr, event.stake, event.bounty_amt, event.held_bounty) == (s.op.address, MIN_STAKE, BOUNTY, 0)
+    assert (event.addr, event.stake, event.bounty_amt, event.held_bounty) == (s.op.address, MIN_STAKE, BOUNTY, BOUNTY)
+    claimed = s.h.event("SlashBountyClaimed")
+    assert (claimed.addr, claimed.reporter) == (s.op.address, carol.address)
+    assert s.h.vpn.is_endpoint_slashed(s.op.address) and s.h.balance(carol) == 0  # held for the window
+    _paid_after_the_window(s.h, s.op.address)
+    paid = s.h.event("SlashBountyPaid")
+    assert (paid.addr, paid.reporter, paid.amount) == (s.op.address, carol.address, BOUNTY)
     assert s.h.balance(carol) == BOUNTY
-    assert s.h.vpn.is_endpoint_slashed(s.op.address)
 
 
 def test_a_copied_reveal_without_its_own_earlier_commitment_reverts(open_session, carol):
@@ -44,7 +56,39 @@ def test_a_copied_reveal_without_its_own_earlier_commitment_reverts(open_session
         s.h.vpn.slash_double_sign(*evidence)
     with s.h.as_(carol):
         s.h.vpn.slash_double_sign(*evidence)
+    _paid_after_the_window(s.h, s.op.address)
     assert s.h.balance(carol) == BOUNTY and s.h.balance(thief) == 0
+
+
+def test_the_earliest_committed_report_gets_the_bounty_whoever_reveals_first(open_session, carol):
+    """Found in review: the operator, holding its own receipt key, saw a whistleblower's commitment, committed the
+    same evidence from a second wallet and revealed first, taking the bounty back."""
+    s = open_session
+    evidence = _evidence(s)
+    s.h.commit_report(carol, *evidence[:4], evidence[5])
+    accomplice = actor("accomplice")
+    s.h.commit_report(accomplice, *evidence[:4], evidence[5])  # later in the order of commitments
+    boa.env.time_travel(blocks=1)
+    with s.h.as_(accomplice):
+        s.h.vpn.slash_double_sign(*evidence)  # revealed first: it slashes, and claims for now
+    with s.h.as_(carol):
+        s.h.vpn.slash_double_sign(*evidence)  # committed first: the claim is hers
+    assert s.h.vpn.get_slash_record(s.op.address).claimant == carol.address
+    _paid_after_the_window(s.h, s.op.address)
+    assert (s.h.balance(carol), s.h.balance(accomplice)) == (BOUNTY, 0)
+
+
+def test_a_later_commitment_cannot_take_the_claim(open_session, carol):
+    s = open_session
+    evidence = _evidence(s)
+    s.h.commit_report(carol, *evidence[:4], evidence[5])
+    late = actor("late")
+    s.h.commit_report(late, *evidence[:4], evidence[5])
+    boa.env.time_travel(blocks=1)
+    with s.h.as_(carol):
+        s.h.vpn.slash_double_sign(*evidence)
+    with s.h.as_(late), boa.reverts("a report committed earlier claims the bounty"):
+        s.h.vpn.slash_double_sign(*evidence)
 
 
 def test_commit_emits_and_cannot_repeat(open_session, carol):
@@ -67,10 +111,11 @@ def test_a_report_committed_before_the_operator_slashes_itself_keeps_its_bounty(
         s.h.vpn.settle_claim(s.session_id, 1)
         s.h.vpn.settle_claim(s.session_id, 2)
     slashed = s.h.event("OperatorSlashed")
-    assert (slashed.bounty_amt, slashed.held_bounty) == (0, BOUNTY)
+    assert (slashed.bounty_amt, slashed.held_bounty) == (BOUNTY, BOUNTY)
     boa.env.time_travel(blocks=1)
     with s.h.as_(carol):
         s.h.vpn.slash_double_sign(*evidence)
+    _paid_after_the_window(s.h, s.op.address)
     paid = s.h.event("SlashBountyPaid")
     assert (paid.addr, paid.reporter, paid.amount) == (s.op.address, carol.address, BOUNTY)
     assert s.h.balance(carol) == BOUNTY
