@@ -13,10 +13,11 @@
         3. nobody settles: after the grace the deposit goes back to the tailnet
            (`claim_no_show`), or later to anyone for a bounty (`sweep_expired_session`).
         Receipts count when signed by the opener, or by a device of the opener
-        wallet that was not revoked before the session opened
-        (`is_receipt_signer`). A tailnet owner may close a session whose
-        opener no longer acts for a member: the exit then has
-        `CLOSE_SETTLE_WINDOW` seconds to settle what its receipts prove.
+        wallet, while the key is not revoked (`is_receipt_signer`): a revoked
+        key has no power over any open session, whoever opened it. A tailnet
+        owner may close a session whose opener no longer acts for a member:
+        the exit stops serving it and keeps the settlement window it was
+        promised at opening.
         Deadlines are on `governance.clock()`, which stands still while paused.
         pay = bytes_used * price_per_mb // 1_000_000, rounded down (the client's way).
 @dev An operator that signs two receipts for the same (session, seq) with
@@ -64,7 +65,6 @@ STATUS_SETTLED: constant(uint8) = 1
 STATUS_REFUNDED: constant(uint8) = 2
 BYTES_PER_MB: constant(uint256) = 1_000_000
 RECEIPT_TYPEHASH: constant(bytes32) = keccak256("Receipt(uint256 sessionId,uint64 seq,uint256 bytesUsed)")
-CLOSE_SETTLE_WINDOW: constant(uint256) = 6 * 3_600
 
 session_count: uint256
 sessions: HashMap[uint256, Session]
@@ -308,18 +308,17 @@ def sweep_expired_session(session_id: uint256):
 def close_session(session_id: uint256):
     """
     @notice End a session whose opener no longer acts for a member: a removed
-            member, or a revoked device (tailnet owner only). The exit keeps
-            `CLOSE_SETTLE_WINDOW` seconds to settle with its receipts; then
-            the deposit can go back to the tailnet.
+            member, or a revoked device (tailnet owner only). The exit stops
+            serving it and settles with its receipts within the window it was
+            promised at opening (`settle_by`, unchanged); then the deposit can
+            go back to the tailnet.
     @param session_id An open session of the caller's tailnet.
     """
     governance._check_not_paused()
     session: Session = self._open_session(session_id)
     tailnets._check_tailnet_owner(session.tailnet_id)
     assert not tailnets._acts_for_member(session.tailnet_id, session.opener), "opener still acts for a member"
-    settle_by: uint256 = min(session.settle_by, governance._clock() + CLOSE_SETTLE_WINDOW)
-    self.sessions[session_id].settle_by = settle_by
-    log SessionClosed(session_id=session_id, settle_by=settle_by)
+    log SessionClosed(session_id=session_id, settle_by=session.settle_by)
 
 
 @external
@@ -406,8 +405,8 @@ def get_session(session_id: uint256) -> Session:
 def is_receipt_signer(session_id: uint256, signer: address) -> bool:
     """
     @notice Whether receipts signed by `signer` settle the session: the
-            opener, or a device of the opener wallet not revoked before the
-            session opened. Exits accept exactly these signers.
+            opener, or a device of the opener wallet, while the key is not
+            revoked. Exits accept exactly these signers.
     @param session_id The session.
     @param signer The address that signed a receipt.
     @return True if a receipt it signed settles the session.
@@ -475,10 +474,11 @@ def _open_session(session_id: uint256) -> Session:
 @internal
 @view
 def _is_receipt_signer(session: Session, signer: address) -> bool:
-    if signer == session.opener:
-        return True
-    device: tailnets.Device = tailnets.devices[signer]
-    return device.wallet == session.opener and (device.revoked_at == 0 or device.revoked_at > session.opened_at)
+    # A revoked key signs for nothing: a stolen laptop's receipts, with a
+    # colluding exit, once took a whole deposit its wallet had locked.
+    if tailnets.devices[signer].revoked_at != 0:
+        return False
+    return signer == session.opener or tailnets.devices[signer].wallet == session.opener
 
 
 @internal

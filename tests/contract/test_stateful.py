@@ -45,7 +45,6 @@ OPEN, SETTLED, REFUNDED = 0, 1, 2
 BPS = 10_000
 MB = 10**6
 REPORT_WINDOW = 86_400
-CLOSE_SETTLE_WINDOW = 6 * 3_600
 GOV_EXECUTION_WINDOW = MAX_PAUSE = PAUSE_COOLDOWN = 7 * 86_400
 RESERVE_LOCK = 30 * 86_400
 STEPS = {"count": 0}
@@ -206,13 +205,12 @@ class VPNMachine(RuleBasedStateMachine):
         return key in members or self._device_wallet(key) in members
 
     def _is_receipt_signer(self, sid: int, key: int) -> bool:
+        """The opener or a device of the opener wallet, while the key is not revoked."""
         s = self.m_sessions[sid]
-        if key == s.opener:
-            return True
-        if key < len(self.users):
+        device = self.m_devices[key - len(self.users)] if key >= len(self.users) else None
+        if device is not None and device.revoked_at:
             return False
-        device = self.m_devices[key - len(self.users)]
-        return device.wallet == s.opener and (device.revoked_at == 0 or device.revoked_at > s.opened_at)
+        return key == s.opener or (device is not None and device.wallet == s.opener)
 
     def _slash(self, i: int, by_governance: bool = False) -> None:
         m = self.m_ops[i]
@@ -587,7 +585,7 @@ class VPNMachine(RuleBasedStateMachine):
         if path.startswith("close"):
             self.close_session(sid, prefer_open=False, by_owner=True, orphan_first=True)
             if path == "close+no-show":
-                boa.env.time_travel(seconds=CLOSE_SETTLE_WINDOW)
+                boa.env.time_travel(seconds=SESSION_GRACE)  # the window promised at opening
                 self.claim_no_show(sid, prefer_open=False)
                 return
             path = "receipt"
@@ -650,8 +648,6 @@ class VPNMachine(RuleBasedStateMachine):
             and not self._acts_for_member(s.tailnet, s.opener)
         )
         self._call(ok, lambda: self.vpn.close_session(sid, sender=self.users[sender].address))
-        if ok:
-            s.settle_by = min(s.settle_by, self._clock() + CLOSE_SETTLE_WINDOW)
 
     @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, seq=st.integers(0, 2**64 - 1))

@@ -101,7 +101,7 @@ class ReceiptChannel:
         self._check_signer(
             session_id,
             signer,
-            "receipt is not signed by the session opener or one of its devices (not revoked before the session opened)",
+            "receipt is not signed by the session opener or one of its devices (a revoked key signs for nothing)",
         )
         with self.lock:
             self.meters.accept_receipt(receipt, signature)

@@ -77,16 +77,31 @@ def test_receipt_signed_by_a_device_of_the_opener_wallet_settles(h, alice):
     assert h.event("SessionSettled").bytes_used == 40 * MB
 
 
-def test_a_device_revoked_after_the_session_opened_still_settles_what_it_signed(h, alice):
+def test_a_revoked_device_signs_for_no_open_session_whoever_opened_it(h, alice):
+    """Found in review: a device revoked after its wallet opened a session stayed a valid signer for it, so a
+    stolen laptop and a colluding exit took the whole deposit (and the owner could not close the session: its
+    opener still acted for a member)."""
     op, tid, laptop = _exit_tailnet_and_device(h, alice, "laptop")
     sid = h.session(tid, alice, op)
-    receipt = h.receipt_sig(laptop, sid, 1, 40 * MB)
+    stolen = h.receipt_sig(laptop, sid, 1, 40 * MB)
     boa.env.time_travel(seconds=60)
     with h.as_(alice):
         h.vpn.revoke_device(laptop.address)
-    assert h.vpn.is_receipt_signer(sid, laptop.address)
-    with h.as_(op.account):
-        h.vpn.settle_with_receipt(sid, 1, 40 * MB, receipt)
+    assert not h.vpn.is_receipt_signer(sid, laptop.address) and h.vpn.is_receipt_signer(sid, alice.address)
+    with h.as_(op.account), boa.reverts("receipt not signed by the opener or its device"):
+        h.vpn.settle_with_receipt(sid, 1, 40 * MB, stolen)
+    with h.as_(op.account):  # what the member itself signs still settles
+        h.vpn.settle_with_receipt(sid, 1, 2 * MB, h.receipt_sig(alice, sid, 1, 2 * MB))
+
+
+def test_a_revoked_device_that_opened_the_session_signs_for_it_no_more(h, alice):
+    op, tid, laptop = _exit_tailnet_and_device(h, alice, "laptop")
+    sid = h.session(tid, laptop, op)
+    with h.as_(alice):
+        h.vpn.revoke_device(laptop.address)
+    assert not h.vpn.is_receipt_signer(sid, laptop.address)
+    with h.as_(op.account), boa.reverts("receipt not signed by the opener or its device"):
+        h.vpn.settle_with_receipt(sid, 1, MB, h.receipt_sig(laptop, sid, 1, MB))
 
 
 def test_a_device_revoked_before_the_session_opened_is_refused(h, alice, bob):
