@@ -114,7 +114,8 @@ def test_revert_after_mining_is_recovered_by_replay(network, accounts, w3):
     member = accounts[2]
     client = open_client(network, member)
     operator = accounts[1]
-    tailnet_id, _ = client.create_tailnet(keccak(b"race"), 2 * 10**16)
+    # 0.02 to spend above the creation deposit (0.01, locked for 30 days): room for one session of 0.02
+    tailnet_id, _ = client.create_tailnet(keccak(b"race"), 3 * 10**16)
     client.configure_tailnet_exit(tailnet_id, operator.address)
     w3.provider.make_request("evm_setAutomine", [False])
     outcomes: list = []

@@ -36,6 +36,7 @@ UNTRACKED = frozenset(
         "GovSlashScheduled",
         "GovSlashCancelled",
         "SlashReportCommitted",
+        "SlashBountyClaimed",
         "SlashBountyPaid",
         "SessionClosed",
         "DeviceTagsSet",  # judged by each device under the policy; the events table keeps them

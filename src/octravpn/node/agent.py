@@ -198,7 +198,10 @@ class ExitAgent:
         # Go on from the last block handled: an owner's close that landed while the agent was down is read now.
         # A store that never followed the chain serves no session yet, so it starts at the head.
         followed = self.store.followed_block()
-        self.last_block = followed if followed is not None else self.client.block_number()
+        if followed is None:  # kept at once: a stop before the first follow must not lose the place either
+            followed = self.client.block_number()
+            self.store.set_followed_block(followed)
+        self.last_block = followed
         self.signing = SigningClock(catch_up=self.settings.catch_up_seconds, now=self.clock())
         with self.lock:
             self._reconcile()
