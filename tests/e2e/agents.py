@@ -2,6 +2,7 @@
 (registered as a device of bob), exit nodes that each test starts and stops (and that must leave
 nothing behind), and the client commands they run."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -114,6 +115,10 @@ def exit_starter(world, tmp_path):
         return node
 
     yield start
+    lab, cli = world[0], world[1]
+    for host in lab.clients:  # a test that failed while connected leaves no tunnel to the tests after it
+        if host.name in cli.daemons:
+            _disconnect(cli, host)
     for node in started:  # SIGTERM, as systemd stops it: a clean exit that leaves nothing behind
         assert node.stop() in (0, None), node.log.read_text()[-2000:]
         wait_for(lambda: not node.leftovers(), timeout=10, what=f"the exit to remove {node.leftovers()}")
@@ -143,7 +148,9 @@ def _carry(cli, host, interface, *, times: int) -> dict:
         signed = status["receipts_signed"]
         assert fetch(host, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None
         status = wait_for(
-            lambda: (s := _status(cli, host, interface))["receipts_signed"] > signed and s, what="a receipt"
+            lambda: (s := _status(cli, host, interface))["receipts_signed"] > signed and s,
+            what="a receipt",
+            explain=lambda: json.dumps(_status(cli, host, interface))[:2000],
         )
     return status
 
