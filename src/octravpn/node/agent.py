@@ -306,7 +306,7 @@ class ExitAgent:
         with self.lock:
             for event in events:
                 if event.name == "SessionClosed":
-                    self._closed_by_owner(event.args["session_id"], event.args["settle_by"])
+                    self._closed_by_owner(event.args["session_id"])
                 if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
                     state = "settled" if event.name == "SessionSettled" else "refunded"
                     self._ended_on_chain(event.args["session_id"], state)
@@ -323,11 +323,10 @@ class ExitAgent:
         self.activity.forget(session_id)
         log.info("session %d was %s on chain: peer removed", session_id, state)
 
-    def _closed_by_owner(self, session_id: int, settle_by: int) -> None:
-        """The tailnet owner closed the session (its opener lost its authority): stop serving, settle now."""
+    def _closed_by_owner(self, session_id: int) -> None:
+        """The tailnet owner closed the session (its opener lost its authority): stop serving, settle now. The
+        deadline stays the one promised at opening (the close repeats it)."""
         record = self.store.session(session_id)
-        if record is not None and record.state in ("active", "cut"):
-            self.store.set_settle_by(session_id, settle_by)
         if record is not None and record.state == "active":
             self.meters.end(session_id, "closed by the tailnet owner")
             log.info("session %d was closed by its tailnet owner: peer removed, settling", session_id)

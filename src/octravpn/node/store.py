@@ -21,8 +21,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from octravpn.protocol.eip712 import Receipt
+
+T = TypeVar("T")
 
 # active: served; cut: the exit stopped serving it and will settle; claimed: the exit's claim is on
 # chain, waiting for the opener's confirmation (or the grace); settled, refunded: closed on chain.
@@ -194,10 +197,7 @@ class NodeStore:
 
     def stored_session(self, session_id: int) -> SessionRecord:
         """A session the caller knows is stored (it stored it, under the same lock)."""
-        record = self.session(session_id)
-        if record is None:
-            raise LookupError(f"session {session_id} is not in the exit's store")
-        return record
+        return _present(self.session(session_id), f"session {session_id} is not in the exit's store")
 
     def sessions(self, state: str | None = None) -> list[SessionRecord]:
         query = "SELECT * FROM sessions"
@@ -334,9 +334,7 @@ class NodeStore:
     def reserved_receipt(self, settlement: SettlementRecord) -> tuple[Receipt, bytes]:
         """The receipt a begun settlement reserved (stored before the settlement was begun, never deleted)."""
         found = self.receipt(settlement.session_id, settlement.seq) if settlement.seq is not None else None
-        if found is None:
-            raise LookupError(f"the receipt settling session {settlement.session_id} is not in the exit's store")
-        return found
+        return _present(found, f"the receipt settling session {settlement.session_id} is not in the exit's store")
 
     def receipt_count(self, session_id: int) -> int:
         return self.db.execute("SELECT COUNT(*) FROM receipts WHERE session_id = ?", (session_id,)).fetchone()[0]
@@ -378,10 +376,7 @@ class NodeStore:
 
     def begun_settlement(self, session_id: int) -> SettlementRecord:
         """A settlement the caller knows was begun."""
-        record = self.settlement(session_id)
-        if record is None:
-            raise LookupError(f"no settlement of session {session_id} was begun")
-        return record
+        return _present(self.settlement(session_id), f"no settlement of session {session_id} was begun")
 
     def pending_settlements(self) -> list[SettlementRecord]:
         """Settlements begun but not confirmed: what a restarted agent must finish."""
@@ -405,6 +400,13 @@ class NodeStore:
     def _update(self, sql: str, args: tuple, session_id: int) -> None:
         if self.db.execute(sql, args).rowcount != 1:
             raise StoreError(f"unknown session {session_id}")
+
+
+def _present(found: T | None, missing: str) -> T:
+    """What the caller knows is stored: its absence is a damaged store, said as `missing`."""
+    if found is None:
+        raise LookupError(missing)
+    return found
 
 
 _SETTLEMENT = "SELECT session_id, method, seq, bytes_used, tx_hash, confirmed FROM settlements"
