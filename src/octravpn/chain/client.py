@@ -359,9 +359,6 @@ class OctraVPN:
     def paused(self) -> bool:
         return self._view("paused")
 
-    def domain_separator(self) -> bytes:
-        return self._view("DOMAIN_SEPARATOR")
-
     def domain(self) -> Domain:
         """The EIP-712 domain every message for this deployment is signed in."""
         return Domain(chain_id=self._rpc(lambda: self.w3.eth.chain_id), verifying_contract=self.address)

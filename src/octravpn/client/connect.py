@@ -194,7 +194,8 @@ def join(
     request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()), receipts=signs_receipts)
     ask = PeerAsk(request=request, signature=sign(domain, request, account.key))
     try:
-        grant = PeerGrant.from_json(ExitAPI(api_url, timeout=5.0).add_peer(ask.to_json()))
+        with ExitAPI(api_url, timeout=5.0) as api:
+            grant = PeerGrant.from_json(api.add_peer(ask.to_json()))
     except WireFormatError as exc:
         raise ConnectError(str(exc)) from exc
     exit_key = grant.exit_public_key

@@ -30,6 +30,12 @@ class ExitAPI:
     def close_connection(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> ExitAPI:
+        return self
+
+    def __exit__(self, *_: object) -> None:  # a one-off call leaves no pooled connection behind
+        self.close_connection()
+
     def _call(self, method: str, path: str, body: dict | None = None, *, headers: dict | None = None) -> dict | None:
         try:
             with self.http.stream(method, path, json=body, headers=headers) as response:

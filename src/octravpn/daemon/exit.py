@@ -256,7 +256,8 @@ class ExitConnection:
         try:
             session.desk.observe(sum(p.rx_bytes + p.tx_bytes for p in self._peers() or []))
             body = leave_request(self.domain, self.account, connection.session_id, clock=self.clock)
-            last = LeaveAnswer.from_json(ExitAPI(connection.api_url, timeout=5.0).leave(connection.session_id, body))
+            with ExitAPI(connection.api_url, timeout=5.0) as api:
+                last = LeaveAnswer.from_json(api.leave(connection.session_id, body))
             if last.receipt_request is not None:
                 session.desk.sign(last.receipt_request)
         except (ExitAPIError, ProtocolError, CommandError) as exc:
