@@ -2,7 +2,8 @@
 
 alice's hub has a public address; alice's laptop and bob's laptop each sit behind a home router's NAT (one
 public port per local port, unasked packets dropped); bob's phone behind a NAT that maps every destination
-to a new port. The tailnet's policy lets every member reach every member device.
+to a new port. The tailnet's policy lets every member reach every member device. bob's laptop starts unable to
+ask where it is seen from (as when its peers are slow to answer), so the laptops meet at the relay first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ HOSTS = ("hub", "alice-laptop", "bob-laptop", "bob-phone")
 OWNERS = {"hub": "alice", "alice-laptop": "alice", "bob-laptop": "bob", "bob-phone": "bob"}
 NATS = {1: "eim", 2: "eim", 3: "edm"}
 PUBLIC = {name: f"192.0.2.{32 * index + 2}" for index, name in enumerate(HOSTS)}  # a NAT's public address
+UNASKED = (
+    "table inet lab_unasked {\n chain out {\n  type filter hook output priority 0;\n  udp dport 41642 drop\n }\n}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,7 @@ def world(tmp_path_factory):
         indexer_process, indexer = cli.start_indexer(log=home / "indexer.log")
         built = MeshLab(lab, cli, indexer, home, HOSTS)
         built.tailnet = tailnet
+        built.hosts["bob-laptop"].nft(UNASKED)
         for name in HOSTS:
             built.join(name, OWNERS[name], *(["--relay"] if name == "hub" else []))
         yield built
@@ -46,11 +51,20 @@ def world(tmp_path_factory):
         lab.delete()
 
 
-def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_directly(world):
-    """Each laptop asks the hub where it sees it. alice-laptop's public endpoint is confirmed (the hub is a device
-    of its own member) and announced first; bob-laptop's comes from one other member's device alone, so it is
-    announced after its own addresses (one peer does not choose where everybody sends first), and the two
-    laptops still find each other."""
+def test_two_devices_behind_two_nats_meet_at_the_relay_then_go_direct_once_both_know_where_they_are_seen(world):
+    """bob-laptop cannot learn its public endpoint, so alice-laptop has nowhere to reach it: the pair goes through
+    the hub's relay. Then bob-laptop learns it (from one other member's device alone, so it is announced after its
+    own addresses: one peer does not choose where everybody sends first), the pair's endpoints changed, and a
+    trial through the relayed tunnel takes both laptops direct. alice-laptop's public endpoint is confirmed (the
+    hub is a device of its own member) and announced first."""
+    for one, other in (("alice-laptop", "bob-laptop"), ("bob-laptop", "alice-laptop")):
+        wait_for(
+            lambda one=one, other=other: (p := world.peers(one).get(other)) and p["path"] == "relayed by hub",
+            timeout=120,
+            what=f"{one} to reach {other} through the hub's relay",
+            explain=world.explain,
+        )
+    world.hosts["bob-laptop"].nft("delete table inet lab_unasked")
     for name, confirmed in (("alice-laptop", True), ("bob-laptop", False)):
         public = f"{PUBLIC[name]}:41641"
         mesh = wait_for(
@@ -67,11 +81,12 @@ def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_di
         else:
             assert mesh["endpoints"][0].startswith("10.0.") and mesh["endpoints"][-1] == public
     peer = wait_for(
-        lambda: (p := world.peers("alice-laptop").get("bob-laptop")) and p["last_handshake"] and p,
-        what="a handshake between the two laptops",
+        lambda: (p := world.peers("alice-laptop").get("bob-laptop")) and p["path"] == "direct" and p,
+        timeout=90,
+        what="a trial of direct paths to take the laptops off the relay",
         explain=world.explain,
     )
-    assert peer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641" and peer["path"] == "direct", peer
+    assert peer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641", peer
     answer = world.run("alice-laptop", "ping", "bob-laptop", "--count", "2")
     assert answer["answered"] == 2 and answer["path"] == "direct"
     assert answer["endpoint"] == f"{PUBLIC['bob-laptop']}:41641"
@@ -85,13 +100,19 @@ def test_two_devices_behind_two_nats_learn_their_public_endpoints_and_connect_di
 
 def test_behind_a_nat_that_maps_every_destination_anew_the_pair_goes_through_the_relay(world):
     """bob's phone is behind an endpoint-dependent NAT: no direct path to alice's laptop can work. Both ask
-    the hub (which offers to relay) with signed requests; it forwards their WireGuard datagrams."""
+    the hub (which offers to relay) with signed requests; it forwards their WireGuard datagrams. Their one trial of
+    direct paths fails, and the pair stays with the relay."""
     hub = world.mesh("hub")
     assert hub["relay"]["port"] == 41643
     peer = wait_for(
-        lambda: (p := world.peers("alice-laptop").get("bob-phone")) and p["path"] == "relayed by hub" and p,
+        lambda: (
+            (p := world.peers("alice-laptop").get("bob-phone"))
+            and p["path"] == "relayed by hub"
+            and (p["direct_trial"] or "").startswith("failed")
+            and p
+        ),
         timeout=120,
-        what="alice-laptop to reach bob-phone through the relay",
+        what="alice-laptop to reach bob-phone through the relay, after a trial of direct paths failed",
         explain=world.explain,
     )
     assert peer["endpoint"].startswith(f"{PUBLIC['hub']}:")  # alice-laptop sends to the hub's relay port

@@ -30,12 +30,12 @@ from octravpn.acl import DeviceFilter
 from octravpn.chain.errors import ChainError
 from octravpn.daemon.backoff import Backoff
 from octravpn.daemon.mesh_names import NameService
+from octravpn.daemon.mesh_paths import PeerPaths
 from octravpn.daemon.mesh_relay import RelayService
 from octravpn.daemon.mesh_view import MapInForce, ping, running_view
 from octravpn.host.dns import DNSManager
 from octravpn.host.mesh import MeshChanges, MeshHost, local_addresses
 from octravpn.host.uplink import MESH_FWMARK
-from octravpn.mesh import paths
 from octravpn.mesh.addresses import V4_NETWORK, V6_PREFIX
 from octravpn.mesh.announcer import Announcer
 from octravpn.mesh.chainfeed import ChainFeed, Place, place
@@ -43,7 +43,6 @@ from octravpn.mesh.interface import mesh_config
 from octravpn.mesh.mailbox import Mailbox
 from octravpn.mesh.netmap import NetMap, build_netmap, inputs_digest, take_announcements
 from octravpn.mesh.observe import Observer
-from octravpn.mesh.paths import Attempt
 from octravpn.mesh.peerapi import PEER_PORT
 from octravpn.mesh.policy_keeper import PolicyKeeper, parsed_or_none
 from octravpn.mesh.prefs import MeshPrefs, machine_hostname
@@ -125,12 +124,18 @@ class MeshAgent:
         self.endpoints: list[str] = []
         self.local: list = []  # this host's own addresses (ip_interface), see `local_addresses`
         self.endpoints_at = float("-inf")
-        self.observer = Observer()  # where peers see this device (behind a NAT: its public endpoint)
-        self.attempts: dict[str, Attempt] = {}  # peer key -> the endpoint tried for it, since when
         self.relay = RelayService(
             me=self.me, domain=domain, port=settings.relay_port, in_force=lambda: self.built, clock=clock
         )
-        self.relaying = RelayClient(account=account, domain=domain)  # peers reached through a relay
+        self.peer_paths = PeerPaths(  # direct, relayed, or trying direct again
+            me=self.me,
+            relaying=RelayClient(account=account, domain=domain),
+            in_force=lambda: self.built,
+            own_endpoints=lambda: self.endpoints,
+            read_live=self.read_live,
+            clock=clock,
+        )
+        self.observer = Observer(self.peer_paths.proposed)  # where peers see this device (behind a NAT: its public one)
         self.names = NameService(self.host, dns, me=self.me, in_force=lambda: self.built)
         self.fetch_errors: dict[str, str] = {}
         self.built: MapInForce | None = None
@@ -309,7 +314,7 @@ class MeshAgent:
             name=self.settings.interface,
             private_key=self.keys.private,
             listen_port=self.settings.port,
-            endpoints=self._paths(netmap, device_filter),
+            endpoints=self.peer_paths.choose(netmap, device_filter.peers, self.live, self._networks()),
         )
         config = replace(config, fwmark=MESH_FWMARK)
         if self.state.host is None:
@@ -330,39 +335,15 @@ class MeshAgent:
         self.observer.observe(
             netmap,
             own={format_endpoint(a.ip, self.settings.port) for a in self.local},
-            relayed=set(self.relaying.relayed),
+            relayed=set(self.peer_paths.relaying.relayed),
             now=self.clock(),
             owner=netmap.network.device(self.me).owner,
         )
+        self.peer_paths.try_direct(netmap, self.live, self._networks())
 
-    def _paths(self, netmap: NetMap, device_filter: DeviceFilter) -> dict[str, str | None]:
-        """The endpoint to send to for each peer (see `mesh.paths`)."""
-        live = {p.public_key: p for p in self.live}
-        networks = tuple(a.network for a in self.local)
-        now, chosen = self.clock(), {}
-        for key in device_filter.peers:
-            peer = netmap.peers.get(key)
-            if peer is None:
-                continue
-            state = live.get(peer.wg_pubkey)
-            attempt = paths.choose(
-                peer.endpoints,
-                networks,
-                attempt=self.attempts.get(key),
-                live_endpoint=state.endpoint if state else None,
-                last_handshake=state.latest_handshake if state else 0,
-                now=now,
-            )
-            if attempt is None:
-                self.attempts.pop(key, None)
-            else:
-                self.attempts[key] = attempt
-            chosen[key] = attempt.endpoint if attempt else None
-            fresh = state is not None and state.latest_handshake and now - state.latest_handshake < paths.FRESH_SECONDS
-            relayed = self.relaying.path(netmap, key, fresh=bool(fresh), now=now)
-            if relayed is not None:
-                chosen[key] = relayed
-        return chosen
+    def _networks(self) -> tuple:
+        """The networks this host is on (a peer's endpoint on one of them is tried first)."""
+        return tuple(a.network for a in self.local)
 
     def _relay_endpoint(self) -> str:
         """Where this device relays: its first endpoint's address (what peers see), at the relay port."""
@@ -375,7 +356,7 @@ class MeshAgent:
         self.built = None
         self.relay.stop()
         self.names.stop(self.state.host, self._save)
-        self.relaying.clear()
+        self.peer_paths.clear()
         self.observer.close()
         if self.state.host is not None:
             try:

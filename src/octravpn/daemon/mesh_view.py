@@ -9,7 +9,7 @@ from octravpn.errors import StateError, UsageError
 from octravpn.host.icmp import echo
 from octravpn.mesh.dns import SUFFIX
 from octravpn.mesh.netmap import NetMap
-from octravpn.mesh.view import peer_rows, unannounced
+from octravpn.mesh.view import path_of, peer_rows, unannounced
 from octravpn.wireguard.keys import encode_key
 from octravpn.wireguard.runner import CommandError
 
@@ -72,11 +72,16 @@ def running_view(agent, tailnet: int, wallet: str, built: MapInForce, error: str
         "observed": {"confirmed": agent.observer.confirmed, "unconfirmed": agent.observer.unconfirmed},
         "policy": agent.keeper.view(now),
         "peers": peer_rows(
-            netmap, device_filter, live, now, {k: r.relay_name for k, r in agent.relaying.relayed.items()}
+            netmap,
+            device_filter,
+            live,
+            now,
+            {k: r.relay_name for k, r in agent.peer_paths.relaying.relayed.items()},
+            agent.peer_paths.upgrades.outcomes(),
         ),
         "relay": agent.relay.shown(),
         "dns": agent.names.shown(),
-        "relay_errors": agent.relaying.errors_by_name(netmap),
+        "relay_errors": agent.peer_paths.relaying.errors_by_name(netmap),
         "waiting_for": unannounced(netmap, device_filter),
         "refused": {k: v for k, v in refusals.items() if k != agent.me},
         "indexers": {
@@ -106,11 +111,11 @@ def ping(agent, target: str, *, count: int, timeout: float) -> dict:
         live = {p.public_key: p for p in agent.host.peers(interface)}.get(peer.wg_pubkey)
     except (OSError, CommandError) as exc:
         raise MeshUnavailable(f"cannot ping through {interface}: {exc}") from exc
-    relayed = agent.relaying.relayed.get(peer.key)
+    relayed = agent.peer_paths.relaying.relayed.get(peer.key)
     return {
         "name": peer.name or peer.key,
         "address": address,
-        "path": f"relayed by {relayed.relay_name}" if relayed else ("direct" if live and live.endpoint else "none"),
+        "path": path_of(live, relayed.relay_name if relayed else None, agent.peer_paths.upgrades.outcome(peer.key)),
         "endpoint": live.endpoint if live else None,
         "rtt_ms": [round(r, 3) if r is not None else None for r in rtts],
         "answered": sum(r is not None for r in rtts),

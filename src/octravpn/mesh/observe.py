@@ -15,7 +15,7 @@ import logging
 
 from octravpn.mesh.netmap import NetMap
 from octravpn.mesh.paths import FRESH_SECONDS
-from octravpn.mesh.peerapi import PeerService, ask
+from octravpn.mesh.peerapi import PeerService, Proposed, ask
 from octravpn.protocol.announce import parse_endpoint
 from octravpn.wireguard.dump import PeerState
 
@@ -25,7 +25,8 @@ MAX_OBSERVED = 4
 
 
 class Observer:
-    def __init__(self) -> None:
+    def __init__(self, proposed: Proposed = lambda _a, _s: "no trials") -> None:
+        self.proposed = proposed  # takes a peer's proposal of a trial of direct paths (`mesh.upgrade`)
         self.service: PeerService | None = None
         self.live: list[PeerState] = []  # WireGuard's per-peer state, as last read
         self.confirmed: list[str] = []  # this device's endpoints as peers of two members (or its own) see them
@@ -38,7 +39,7 @@ class Observer:
             return
         self.close()
         try:
-            self.service = PeerService(address, self.observed_for)
+            self.service = PeerService(address, self.observed_for, self.proposed)
         except OSError as exc:  # the address is not on the interface yet: next step
             log.debug("peer service not started: %s", exc)
 

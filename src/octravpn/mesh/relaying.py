@@ -55,6 +55,11 @@ class RelayClient:
         self.asked.clear()
         self.errors.clear()
 
+    def forget(self, key: str) -> None:
+        """The peer goes direct (`mesh.upgrade`): its relay is left to expire."""
+        for held in (self.relayed, self.unreached, self.asked, self.errors):
+            held.pop(key, None)
+
     def path(self, netmap: NetMap, key: str, *, fresh: bool, now: float) -> str | None:
         """The relay endpoint to send the peer's packets to (None: go direct). `fresh`: a recent handshake."""
         relayed = self.relayed.get(key)

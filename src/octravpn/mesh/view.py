@@ -15,9 +15,11 @@ def peer_rows(
     live: list[PeerState],
     now: float,
     relayed: dict[str, str] | None = None,
+    trials: dict[str, str] | None = None,
 ) -> list[dict]:
-    """`relayed`: peer key -> the name of the relay carrying its traffic."""
-    relayed = relayed or {}
+    """`relayed`: peer key -> the name of the relay carrying its traffic; `trials`: relayed peer key -> what its
+    last trial of direct paths came to (`mesh.upgrade`)."""
+    relayed, trials = relayed or {}, trials or {}
     by_key = {p.public_key: p for p in live}
     rows = []
     for key in sorted(device_filter.peers):
@@ -35,7 +37,8 @@ def peer_rows(
                 "tags": sorted(peer.tags),
                 "wg_pubkey": encode_key(peer.wg_pubkey),
                 "endpoint": state.endpoint if state else None,
-                "path": _path(state, relayed.get(key)),
+                "path": path_of(state, relayed.get(key), trials.get(key, "")),
+                "direct_trial": trials.get(key) or None,
                 "last_handshake": handshake or None,
                 "handshake_age": round(now - handshake, 1) if handshake else None,
                 "rx_bytes": state.rx_bytes if state else 0,
@@ -50,9 +53,10 @@ def unannounced(netmap: NetMap, device_filter: DeviceFilter) -> list[str]:
     return sorted(key for key in device_filter.peers if key not in netmap.peers)
 
 
-def _path(state: PeerState | None, relay: str | None) -> str:
+def path_of(state: PeerState | None, relay: str | None, trial: str = "") -> str:
+    """How the peer's packets travel: through a relay, direct, trying a direct path while relayed, or not yet."""
     if relay:
-        return f"relayed by {relay}"
+        return f"trying direct (relayed by {relay})" if trial == "trying" else f"relayed by {relay}"
     if state is None or not state.endpoint:
         return "none"
     return "direct" if state.latest_handshake else "trying"
