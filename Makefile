@@ -18,7 +18,7 @@ FUZZ_PROFILE := $(if $(CI),ci,dev)
 SYSTEM_TOOLS := wg wireguard-go ip ping nft systemd-analyze
 SYSTEM_PACKAGES := wireguard-tools wireguard-go iproute2 iputils-ping nftables systemd
 
-.PHONY: help deps tools system-deps postgres demo test test-fast lint test-contract bench bench-daemon bench-mesh bench-indexer gas artifacts lock clean
+.PHONY: help deps tools system-deps postgres demo test test-fast lint test-contract bench bench-daemon bench-connect bench-mesh bench-indexer gas artifacts lock clean
 
 help:
 	@echo "make demo   - the whole story on a local devnet: an exit and a client in namespaces, a page through the tunnel"
@@ -26,6 +26,7 @@ help:
 	@echo "make test-fast - the tests that need neither root, a chain nor PostgreSQL (under 2 minutes)"
 	@echo "make bench  - tunnel throughput vs plain WireGuard, connect time, agent CPU and memory"
 	@echo "make bench-daemon - status wall time, up to the first byte, exit failover time"
+	@echo "make bench-connect - up on 2 s and 12 s blocks, new and rejoined sessions; a day of connects, its gas"
 	@echo "make bench-mesh - mesh throughput vs WireGuard by hand, join, revoke and policy times"
 	@echo "make bench-indexer - indexer ingest rate and discovery API latency"
 	@echo "make gas    - print the gas table and the bytecode size"
@@ -95,6 +96,10 @@ bench: deps tools system-deps
 # The device daemon: `status` wall time (also with the chain stalled), `up` to the first byte, exit failover (~4 min).
 bench-daemon: deps tools system-deps
 	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/daemon.py
+
+# Connecting on a chain with a block time (2 s, 12 s): up to the first byte, a simulated day's transactions (~10 min).
+bench-connect: deps tools system-deps
+	OCTRAVPN_ANVIL=$(ANVIL) $(PY) bench/connect.py
 
 # The mesh, live: throughput vs WireGuard by hand, device add -> first ping, revoke and policy take effect (~4 min).
 bench-mesh: deps tools system-deps

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from octravpn.lab import WEB_ADDRESS, Lab, fetch, unique
 from octravpn.lab_cli import LabCLI
+from probing import first_byte, start_prober
 
 STATUS_RUNS, UPS, FAILOVERS = 40, 10, 3
 
@@ -55,19 +56,6 @@ def summary(values: list[float]) -> dict:
 def process_tree(pid: int) -> list[int]:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [pid, *(p for child in children for p in process_tree(int(child)))]
-
-
-PROBER = """
-import sys, time, urllib.request
-for line in sys.stdin:
-    while True:
-        try:
-            urllib.request.urlopen("http://%s/index.html", timeout=1).read(1)
-            break
-        except OSError:
-            time.sleep(0.005)
-    print(time.monotonic(), flush=True)
-""".replace("%s", WEB_ADDRESS)
 
 
 def first_page(host, *, deadline: float) -> float:
@@ -111,20 +99,13 @@ def main() -> int:
         interface = unique("oc")
 
         ups = []
-        prober = subprocess.Popen(
-            ["ip", "netns", "exec", lab.client.name, sys.executable, "-c", PROBER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        prober = start_prober(lab.client)
         processes.append(prober)
         for _ in range(UPS):
             started = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process on the machine
             cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
-            prober.stdin.write("go\n")
-            prober.stdin.flush()
-            ups.append(float(prober.stdout.readline()) - started)
-            cli.run("down", "--settle-wait", "0", host=lab.client)
+            ups.append(first_byte(prober) - started)
+            cli.run("down", "--end", "--settle-wait", "0", host=lab.client)
         prober.stdin.close()
 
         cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
@@ -139,7 +120,7 @@ def main() -> int:
         finally:
             for pid in anvil:
                 os.kill(pid, signal.SIGCONT)
-        cli.run("down", "--settle-wait", "0", host=lab.client)
+        cli.run("down", "--end", "--settle-wait", "0", host=lab.client)
 
         failovers, detected = [], []
         for _ in range(FAILOVERS):
@@ -157,7 +138,7 @@ def main() -> int:
             assert status["exit"] != up["exit"], "the page came through the exit that was cut"
             detected.append(status["last_failover"]["seconds_without_exit"])
             lab.internet.run("ip", "link", "set", link, "up")
-            cli.run("down", "--settle-wait", "0", host=lab.client)
+            cli.run("down", "--end", "--settle-wait", "0", host=lab.client)
         result = {
             "status_connected": summary(connected),
             "status_chain_stalled": {**summary(stalled), "chain_reachable_said": stalled_view["reachable"]},

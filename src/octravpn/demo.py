@@ -6,8 +6,9 @@ stakes, registers and runs its node; Alice creates a tailnet and adds Bob;
 an indexer follows the chain; Bob's machine runs the device daemon
 (octravpnd), which Bob registers as his device; Bob lists the exits and
 connects to the best one (`octravpn up --exit auto`), fetches a page through
-the tunnel, and disconnects (`octravpn down`): the last receipt, signed by
-the device key, settles the session on chain and the operator's earnings grow. Then the mesh: Alice uploads
+the tunnel, and disconnects (`octravpn down`), which leaves the session open; connects again with no
+transaction (the daemon rejoins it), and disconnects for good (`octravpn down --end`): the last receipt, signed
+by the device key, settles the session on chain and the operator's earnings grow. Then the mesh: Alice uploads
 the tailnet's policy to the indexer, her laptop (a third namespace) runs its daemon and is registered as her
 device, and pings Bob's machine by name, straight over WireGuard, as the policy allows. Every step prints the
 command a user types. It leaves nothing behind: namespaces, devnet and home are removed.
@@ -66,14 +67,9 @@ def run() -> None:
                 title="Bob registers his machine's device key (made by the daemon) and sends it gas money",
             )
             interface = unique("oc")
+            up = ("up", "--exit", "auto", "--indexer", indexer_url, "--interface", interface)
             cli.run(
-                "up",
-                "--exit",
-                "auto",
-                "--indexer",
-                indexer_url,
-                "--interface",
-                interface,
+                *up,
                 "--max-pay",
                 "0.01",
                 host=lab.client,
@@ -97,7 +93,18 @@ def run() -> None:
             cli.run(
                 "down",
                 host=lab.client,
-                title="Bob disconnects: last receipt signed, the exit settles with it, network restored",
+                title="Bob disconnects: last receipt signed, network restored, the session left open for his next up",
+            )
+            cli.run(
+                *up,
+                host=lab.client,
+                title="Bob connects again: the daemon rejoins the session it left open (no transaction, no block)",
+            )
+            cli.run(
+                "down",
+                "--end",
+                host=lab.client,
+                title="Bob disconnects and ends the session: the exit settles with his last receipt",
             )
             cli.run("session", "show", "0", title="The session on chain")
             cli.run("earnings", "show", "operator", title="The operator's earnings")

@@ -64,6 +64,11 @@ def parse_duration(text: str) -> int:
     return int(text[:-1]) * _DURATION_UNITS[unit]
 
 
+def parse_keep_alive(text: str) -> int:
+    """A keep-alive: a duration (`24h`), or `0` for none."""
+    return 0 if text.strip() == "0" else parse_duration(text)
+
+
 def format_duration(seconds: int) -> str:
     """`3h 20m`, `2d 4h`, `45s`: the two largest units, for a wait a person reads."""
     seconds = max(int(seconds), 0)

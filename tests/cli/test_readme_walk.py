@@ -42,6 +42,8 @@ NEEDS_A_RUNNING_EXIT = {
     "up --exit operator",
     "-w bob up --exit auto",
     "down",
+    "down --end",
+    "session end",
     "set --no-kill-switch",
     "wg-config --exit operator -o operator.conf",
 }

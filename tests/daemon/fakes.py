@@ -15,7 +15,7 @@ from octravpn.chain.client import ChainEvent, TxResult
 from octravpn.chain.errors import ContractRevert, RpcUnreachable
 from octravpn.chain.records import ClaimRecord, Endpoint, Params, Session
 from octravpn.client.exit_api import ExitAPIError
-from octravpn.protocol import Domain, Receipt, exitwire, sign
+from octravpn.protocol import Domain, Receipt, exitwire, recover, sign
 from octravpn.wireguard.keys import Keypair, encode_key
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -202,6 +202,7 @@ class FakeExits:
         self.requests: dict[int, dict] = {}  # session -> the receipt request to serve
         self.receipts: dict[int, list[dict]] = {}
         self.left: list[int] = []
+        self.parked: list[int] = []  # sessions a device left open (`down` without --end)
 
     def call(self, base_url: str, method: str, path: str, body: dict | None, headers: dict | None = None):
         index = [f"http://{e}" for e in ENDPOINTS].index(base_url)
@@ -230,13 +231,17 @@ class FakeExits:
                 exitwire.SignedReceipt.from_json(body, session_id=session).to_json()
             )
             return {"accepted": True}
-        if path.endswith("/close"):
-            self.left.append(session)
+        if path.endswith(("/close", "/park")):
+            park = path.endswith("/park")
+            leave: type[exitwire.LeaveAsk] = exitwire.ParkAsk if park else exitwire.LeaveAsk
+            request, signature = leave.from_json(session, body)
+            assert recover(DOMAIN, request, signature) == self.chain.sessions[session].opener
+            (self.parked if park else self.left).append(session)
             last = self.requests.get(session)
             return exitwire.LeaveAnswer(
                 session_id=session,
-                state="cut",
-                reason="closed by the client",
+                state="active" if park else "cut",
+                reason=None if park else "closed by the client",
                 measured_bytes=0,
                 receipt_request=exitwire.ReceiptAsk.from_json(last, session_id=session) if last else None,
             ).to_json()

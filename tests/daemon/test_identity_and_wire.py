@@ -11,9 +11,10 @@ from octravpn.daemon.wire import (
     UpRequest,
     WireError,
     confirmation,
+    down_request,
+    end_request,
     ping_request,
     preferences,
-    settle_wait,
     wallet_address,
 )
 from octravpn.errors import ConfigError
@@ -68,6 +69,9 @@ def test_an_up_request_round_trips_and_checks_every_field():
         ({"exit": ADDRESS, "region": "eu"}, "with --exit auto"),
         ({"exit": "auto", "indexer": "ftp://x"}, "http(s)://"),
         ({"exit": "auto", "kill_switch": "yes"}, "kill_switch must be bool"),
+        ({"exit": "auto", "keep_alive": -1}, "keep_alive must be between 0 and"),
+        ({"exit": "auto", "keep_alive": 31 * 86400}, "keep_alive must be between 0 and"),
+        ({"exit": "auto", "keep_alive": "24h"}, "keep_alive must be int"),
         ({"tailnet": 1}, "exit is required"),
     ):
         with pytest.raises(WireError, match=says.replace("(", r"\(").replace(")", r"\)")):
@@ -75,12 +79,16 @@ def test_an_up_request_round_trips_and_checks_every_field():
 
 
 def test_the_small_bodies_are_checked_too():
-    assert settle_wait({}) == 60.0 and settle_wait({"settle_wait": 5}) == 5.0
+    assert down_request({}) == (60.0, False) and down_request({"settle_wait": 5, "end": True}) == (5.0, True)
+    assert end_request({}) == (None, 60.0) and end_request({"session": 4, "settle_wait": 0}) == (4, 0.0)
     assert confirmation({"session": 3, "bytes_used": 10}) == (3, 10)
     assert wallet_address({"wallet": ADDRESS.lower()}) == ADDRESS
     for call, body in (
-        (settle_wait, {"settle_wait": -1}),
-        (settle_wait, {"wait": 1}),
+        (down_request, {"settle_wait": -1}),
+        (down_request, {"wait": 1}),
+        (down_request, {"end": "yes"}),
+        (end_request, {"session": -1}),
+        (end_request, {"session": "all"}),
         (confirmation, {"session": 1}),
         (confirmation, {"session": 1, "bytes_used": -5}),
         (wallet_address, {"wallet": 7}),

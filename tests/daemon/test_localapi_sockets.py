@@ -19,7 +19,7 @@ def _daemon(released: threading.Event):
 
     return SimpleNamespace(
         mesh=SimpleNamespace(ping=ping),
-        down=lambda settle_wait: {"status": "down"},
+        down=lambda settle_wait, end: {"status": "down"},
     )
 
 

@@ -327,7 +327,7 @@ def test_down_signs_the_last_receipt_restores_the_host_and_reports_the_settlemen
     world.host.traffic(IFACE, rx=2_000_000)
     world.exits.ask(0, 1, 2_000_000)
     world.chain.settle(0, 2_000_000)  # the exit settles with that receipt as soon as it is signed
-    down = daemon.down(settle_wait=5)
+    down = daemon.down(settle_wait=5, end=True)
     assert world.exits.left == [0] and down["signed_bytes"] == 2_000_000
     assert down["settlement"]["status"] == "settled" and down["settlement"]["bytes_used"] == 2_000_000
     assert down["settlement"]["paid"]["base_units"] == 2_000_000 * 2 * 10**12 // 10**6
@@ -336,6 +336,95 @@ def test_down_signs_the_last_receipt_restores_the_host_and_reports_the_settlemen
     assert daemon.status()["status"] == "down"
     with pytest.raises(Conflict, match="not connected"):
         daemon.down(settle_wait=0)
+
+
+def test_down_leaves_the_session_open_and_up_rejoins_it_with_no_transaction(world):
+    """Pay once, connect many times: `down` signs the last receipt and leaves the session open at the exit; the
+    next `up` to that exit joins it again with a new key, its receipts numbered on, and sends no transaction."""
+    daemon = world.daemon()
+    _up(daemon)
+    world.host.traffic(IFACE, rx=2_000_000)
+    world.exits.ask(0, 1, 2_000_000)
+    _tick(world, daemon)
+    down = daemon.down(settle_wait=0)
+    assert world.exits.parked == [0] and world.exits.left == [] and down["left_open"]["keep_alive"] == 86400
+    assert world.host.interfaces == {} and world.host.tables == {}
+    status = daemon.status()
+    assert status["status"] == "down" and status["ending"] == []
+    assert [(s["session"], s["signed_bytes"]) for s in status["left_open"]] == [(0, 2_000_000)]
+    sessions = len(world.chain.sessions)
+    again = _up(daemon)
+    assert again["session"] == 0 and len(world.chain.sessions) == sessions  # no new session
+    assert again["signed_bytes"] == 2_000_000 and again["left_open"] == [] and again["keep_alive"] == 86400
+    assert len(world.exits.peers[0]) == 2  # a new key for the same session
+    world.host.traffic(IFACE, rx=1_000_000)  # the new interface counts from zero, on top of what was measured
+    world.exits.ask(0, 2, 3_000_000)
+    _tick(world, daemon)
+    assert world.exits.receipts[0][-1]["bytes_used"] == 3_000_000 and world.exits.receipts[0][-1]["seq"] == 2
+
+
+def test_a_session_left_open_outlives_a_restart_of_the_daemon(world):
+    daemon = world.daemon()
+    _up(daemon)
+    daemon.down(settle_wait=0)
+    restarted = world.daemon()
+    assert [s["session"] for s in restarted.status()["left_open"]] == [0]
+    assert _up(restarted)["session"] == 0 and len(world.chain.sessions) == 1
+
+
+def test_exit_auto_prefers_an_exit_with_a_session_left_open(world):
+    """The dearer exit, with a session paid for already, before the cheaper one with a new transaction."""
+    daemon = world.daemon()
+    _up(daemon, exit_=OPERATORS[1].address)
+    daemon.down(settle_wait=0)
+    assert _up(daemon, exit_="auto")["exit"] == OPERATORS[1].address and len(world.chain.sessions) == 1
+    daemon.down(settle_wait=0, end=True)
+    assert _up(daemon, exit_="auto")["exit"] == OPERATORS[0].address  # none left open: the best by price
+
+
+def test_a_session_left_open_ends_when_its_keep_alive_passes_or_when_the_user_says(world):
+    daemon = world.daemon()
+    _up(daemon, keep_alive=600)
+    daemon.down(settle_wait=0)
+    _tick(world, daemon, seconds=599)
+    assert daemon.status()["left_open"] and world.exits.left == []
+    _tick(world, daemon, seconds=2)
+    assert daemon.status()["left_open"] == [] and world.exits.left == [0]
+    assert daemon.status()["ending"][0]["reason"] == "keep-alive"
+    _up(daemon)  # a new session: the old one is ending
+    assert daemon.status()["session"] == 1
+    daemon.down(settle_wait=0)
+    with pytest.raises(Conflict, match="no session 7 left open"):
+        daemon.end_sessions(7, settle_wait=0)
+    ended = daemon.end_sessions(None, settle_wait=0)
+    assert [e["session"] for e in ended["ended"]] == [1] and world.exits.left == [0, 1]
+    _up(daemon, keep_alive=0)  # no keep-alive: `down` ends the session
+    assert daemon.down(settle_wait=0)["settlement"]["status"] == "open" and world.exits.left == [0, 1, 2]
+
+
+def test_up_opens_anew_when_the_session_left_open_cannot_be_rejoined(world):
+    """Ended on chain (its exit settled it), or with too little of its term left: the next `up` opens a new
+    session, and the old one is settled as left."""
+    daemon = world.daemon()
+    _up(daemon)
+    daemon.down(settle_wait=0)
+    world.chain.settle(0, 0)
+    daemon.chain_step()
+    assert daemon.status()["left_open"] == [] and "settled on chain" in daemon.status()["settled"][-1]["reason"]
+    assert _up(daemon)["session"] == 1
+    daemon.down(settle_wait=0)
+    world.chain.now += 3600 - 899  # under 15 minutes of its term left
+    assert _up(daemon)["session"] == 2
+
+
+def test_down_end_while_down_ends_the_sessions_left_open(world):
+    daemon = world.daemon()
+    _up(daemon)
+    daemon.down(settle_wait=0)
+    ended = daemon.down(settle_wait=0, end=True)
+    assert [e["session"] for e in ended["ended"]] == [0] and world.exits.left == [0]
+    with pytest.raises(Conflict, match="not connected"):
+        daemon.down(settle_wait=0, end=True)
 
 
 def test_down_with_the_exit_gone_leaves_the_session_to_the_chain_loop(world):
@@ -445,7 +534,7 @@ def test_a_daemon_stopped_in_the_middle_of_down_finishes_it_when_it_starts(world
     daemon = world.daemon()
     _up(daemon)
 
-    def killed():
+    def killed(**_):
         raise KeyboardInterrupt  # the daemon is killed while it tells the exit it leaves
 
     daemon.exit._leave_exit = killed

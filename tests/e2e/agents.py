@@ -138,7 +138,8 @@ def _status(cli, host, interface=None):
 
 
 def _down(cli, host, *extra):
-    return cli.run("down", *extra, host=host)
+    """`down --end`: disconnect and end the session (the tests of settlement); `down` alone leaves it open."""
+    return cli.run("down", "--end", *extra, host=host)
 
 
 def _carry(cli, host, interface, *, times: int) -> dict:

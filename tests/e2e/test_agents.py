@@ -187,6 +187,66 @@ def test_kill_9_of_the_exit_loses_no_receipt_bills_what_its_tunnel_carried_meanw
     assert down["settlement"]["bytes_used"] == down["signed_bytes"] >= status["signed_bytes"]
 
 
+def test_down_leaves_the_session_open_and_up_rejoins_it_with_no_transaction(world, start_exit):
+    """Pay once, connect many times: `down` leaves the session open at the exit (no peer there, its deposit still
+    locked); the next `up` joins it again with a new key and sends no transaction; its receipts number on;
+    `session end` ends it, and the exit settles it for the bytes of both connections."""
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2")
+    interface = unique("oc")
+    session_id = _up(cli, lab.client, interface)["session"]
+    _carry(cli, lab.client, interface, times=1)
+    first = cli.run("down", host=lab.client)
+    assert first["left_open"]["keep_alive"] == 86400 and chain.session(session_id).status == 0  # still open
+    assert node.db("SELECT state, parked_at IS NOT NULL FROM sessions WHERE session_id = ?", session_id) == [
+        ("active", 1)
+    ]
+    device = cli.device(lab.client)
+    sent = chain.w3.eth.get_transaction_count(device)
+    again = _up(cli, lab.client, interface)
+    assert again["session"] == session_id and chain.w3.eth.get_transaction_count(device) == sent
+    status = _carry(cli, lab.client, interface, times=1)
+    assert status["signed_bytes"] > first["signed_bytes"] and status["session"] == session_id
+    second = cli.run("down", host=lab.client)
+    ended = cli.run("session", "end", str(session_id), host=lab.client)["ended"]
+    assert [e["session"] for e in ended] == [session_id] and ended[0]["settlement"]["status"] == "settled", ended
+    (settled,) = _settled(chain, session_id)
+    assert settled.args["bytes_used"] == second["signed_bytes"] == ended[0]["settlement"]["bytes_used"]
+    assert _status(cli, lab.client)["left_open"] == []
+
+
+def test_a_session_left_open_ends_when_its_keep_alive_passes_and_the_rest_returns_to_the_tailnet(world, start_exit):
+    """The device's keep-alive passes with no connection: it ends the session at the exit, which settles with
+    the last receipt; the unused deposit goes back to the tailnet. An exit whose own keep-alive is shorter ends
+    it the same way without the device."""
+    lab, cli, registered, chain = world
+    start_exit("--receipt-every", "0.2", "--max-unsigned", "2")
+    interface = unique("oc")
+    session_id = _up(cli, lab.client, interface, "--keep-alive", "5s")["session"]
+    _carry(cli, lab.client, interface, times=1)
+    down = cli.run("down", host=lab.client)
+    assert down["left_open"]["keep_alive"] == 5
+    (settled,) = wait_for(lambda: _settled(chain, session_id), timeout=60, what="the keep-alive to end the session")
+    assert settled.args["bytes_used"] == down["signed_bytes"] and settled.args["refund"] > 0
+    outcome = wait_for(
+        lambda: next((o for o in _status(cli, lab.client)["settled"] if o["session"] == session_id), None),
+        what="the daemon to record how the session ended",
+    )
+    assert outcome["reason"] == "keep-alive" and _status(cli, lab.client)["left_open"] == []
+
+
+def test_an_exit_ends_a_session_left_open_after_its_own_keep_alive(world, start_exit):
+    lab, cli, registered, chain = world
+    start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--keep-alive", "3")
+    interface = unique("oc")
+    session_id = _up(cli, lab.client, interface)["session"]
+    _carry(cli, lab.client, interface, times=1)
+    down = cli.run("down", host=lab.client)
+    (settled,) = wait_for(lambda: _settled(chain, session_id), timeout=60, what="the exit's keep-alive")
+    assert settled.args["bytes_used"] == down["signed_bytes"]
+    wait_for(lambda: _status(cli, lab.client)["left_open"] == [], what="the daemon to see it ended on chain")
+
+
 def test_sigterm_stops_the_exit_cleanly_and_a_restart_serves_the_session_again(world, start_exit):
     lab, cli, registered, chain = world
     node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2")

@@ -22,6 +22,8 @@ def test_demo_walks_through_the_whole_story():
         "up",
         "status",
         "down",
+        "up",
+        "down",
         "session",
         "earnings",
         "tailnet",
@@ -38,7 +40,12 @@ def test_demo_walks_through_the_whole_story():
     up = next(s for s in steps if s[0] == "up")
     assert up[up.index("--exit") + 1] == "auto"
     assert "hello from the internet host, through an OctraVPN exit" in result.stdout
-    down = result.stdout.split("Bob disconnects", 1)[1]
+    left = result.stdout.split("Bob disconnects:", 1)[1]
+    left_open = json.loads(left[left.index("{") : left.index("\n}\n") + 2])
+    assert left_open["left_open"]["keep_alive"] == 86400
+    again = result.stdout.split("Bob connects again", 1)[1]
+    assert json.loads(again[again.index("{") : again.index("\n}\n") + 2])["session"] == left_open["session"]
+    down = result.stdout.split("Bob disconnects and ends the session", 1)[1]
     settlement = json.loads(down[down.index("{") : down.index("\n}\n") + 2])["settlement"]
     assert settlement["status"] == "settled" and settlement["bytes_used"] > 0 and settlement["paid"]["base_units"] > 0
     assert re.search(

@@ -11,7 +11,7 @@ from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.store import NodeStore
 from octravpn.protocol import PeerRequest, Receipt, recover, sign
-from octravpn.protocol.exitwire import LEAVE_KEY
+from octravpn.protocol.exitwire import LEAVE_KEY, PARK_KEY
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair
 from tests.fakehost import FakeHost
@@ -182,8 +182,8 @@ def test_unknown_session_and_bad_path(exit_node):
     assert response.status_code == 400 and "session_id" in response.json()["error"]
 
 
-def _leave(signer=OPENER, timestamp=NOW):
-    request = PeerRequest(session_id=7, wg_pubkey=LEAVE_KEY, timestamp=timestamp)
+def _leave(signer=OPENER, timestamp=NOW, key=LEAVE_KEY):
+    request = PeerRequest(session_id=7, wg_pubkey=key, timestamp=timestamp)
     return {"timestamp": timestamp, "signature": "0x" + sign(DOMAIN, request, signer.key).hex()}
 
 
@@ -226,6 +226,47 @@ def test_the_leave_key_is_not_a_peer(exit_node):
     client, *_ = exit_node
     response = client.post("/v1/peers", json=_body(key=LEAVE_KEY))
     assert response.status_code == 400 and "leave request" in response.json()["error"]
+    response = client.post("/v1/peers", json=_body(key=PARK_KEY))
+    assert response.status_code == 400 and "park the session" in response.json()["error"]
+
+
+def test_a_client_that_parks_keeps_its_session_open_without_a_peer_and_joins_it_again(exit_node):
+    """`down` without --end: the exit asks for what it has not asked for yet, takes the device's key away, and
+    keeps the session (its deposit, its receipts' numbering) for the next `up`, which joins with a new key."""
+    client, counters, store, meters, runner, _ = exit_node
+    counters.rx = 10 * MB
+    meters.tick()
+    client.post("/v1/sessions/7/receipts", json=_signed(1, 10 * MB))
+    counters.rx = 13 * MB
+    response = client.post("/v1/sessions/7/park", json=_leave(key=PARK_KEY))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["state"] == "active" and body["reason"] is None and body["measured_bytes"] == 13 * MB
+    assert (body["receipt_request"]["seq"], body["receipt_request"]["bytes_used"]) == (2, 13 * MB)
+    assert runner.interfaces["ovpn0"].peers == {} and store.session(7).parked_at is not None
+    assert meters.tick() == [] and runner.interfaces["ovpn0"].peers == {}  # stays without a peer
+    assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200
+    again = Keypair.from_private(b"\x56" * 32)
+    joined = client.post("/v1/peers", json=_body(key=again.public, timestamp=NOW + 1))
+    assert joined.status_code == 200, joined.text
+    assert list(runner.interfaces["ovpn0"].peers) == [again.public_b64] and store.session(7).parked_at is None
+    runner.interfaces["ovpn0"].peers[again.public_b64]["rx"] = 11 * MB  # the new key counts from zero
+    meters.tick()
+    assert store.session(7).measured_bytes == 24 * MB
+    request = client.get("/v1/sessions/7/receipt-request", headers=read_header()).json()
+    assert (request["seq"], request["bytes_used"]) == (3, 24 * MB)  # one numbering for the whole session
+
+
+def test_a_park_and_a_leave_are_signed_apart(exit_node):
+    """A signature to park cannot end the session (or a leave's keep it open): each signs its own key."""
+    client, _, store, *_ = exit_node
+    response = client.post("/v1/sessions/7/close", json=_leave(key=PARK_KEY))
+    assert response.status_code == 403 and store.session(7).state == "active"
+    response = client.post("/v1/sessions/7/park", json=_leave())
+    assert response.status_code == 403 and store.session(7).parked_at is None
+    for body, status in ((lambda: _leave(signer=STRANGER, key=PARK_KEY), 403), (lambda: {"timestamp": NOW}, 400)):
+        assert client.post("/v1/sessions/7/park", json=body()).status_code == status
+    assert store.session(7).parked_at is None and store.session(7).state == "active"
 
 
 def test_the_receipt_request_is_for_the_sessions_signers_only(exit_node):

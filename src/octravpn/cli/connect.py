@@ -21,6 +21,7 @@ from octravpn.daemon.localclient import DaemonRefused, LocalAPI
 from octravpn.daemon.paths import DEFAULT_SOCKET, read_socket
 from octravpn.daemon.wire import UpRequest
 from octravpn.errors import UsageError
+from octravpn.units import parse_keep_alive
 
 SOCKET_OPTION = typer.Option(
     DEFAULT_SOCKET,
@@ -87,9 +88,15 @@ def up(
     region: str = REGION_OPTION,
     max_price: str = MAX_PRICE_OPTION,
     indexer: str = INDEXER_OPTION,
+    keep_alive: str = typer.Option(
+        "24h",
+        "--keep-alive",
+        help="How long `down` leaves the session open for the next `up` to rejoin with no transaction (0: none).",
+    ),
     socket: Path = SOCKET_OPTION,
 ) -> None:
-    """Connect: the daemon opens or reuses a session, joins the exit and routes all traffic through it."""
+    """Connect: the daemon rejoins a session it left open with this exit (no transaction), or opens one (or uses
+    --session), joins the exit and routes all traffic through it."""
     app_ctx = get(ctx)
     request = UpRequest(
         exit=_exit(app_ctx, exit_),
@@ -104,6 +111,7 @@ def up(
         accept_dns=accept_dns,
         leeway_mb=leeway,
         loss_percent=loss,
+        keep_alive=parse_keep_alive(keep_alive),
     )
     api = LocalAPI(socket, timeout=CONTROL_TIMEOUT)
     try:
@@ -121,12 +129,16 @@ def down(
     settle_wait: float = typer.Option(
         60.0, "--settle-wait", min=0, max=3600, help="Seconds to wait for the settlement (the daemon goes on after)."
     ),
+    end: bool = typer.Option(
+        False, "--end", help="End the session too (settled now); while down, end every session left open."
+    ),
     socket: Path = SOCKET_OPTION,
 ) -> None:
-    """Leave: last receipt, network restored, settlement confirmed."""
+    """Disconnect: last receipt signed, network restored, the session left open for the next `up` (until its
+    keep-alive passes); with --end, the session ends and settles."""
     app_ctx = get(ctx)
     api = LocalAPI(socket, timeout=settle_wait + CONTROL_TIMEOUT)
-    app_ctx.out.record(api.post("/v1/down", {"settle_wait": settle_wait}), title="disconnected")
+    app_ctx.out.record(api.post("/v1/down", {"settle_wait": settle_wait, "end": end}), title="disconnected")
 
 
 def status(

@@ -121,6 +121,12 @@ def run(
         min=1,
         help="End a session that carried under 8 bytes/s over N seconds (keepalives only).",
     ),
+    keep_alive: float = typer.Option(
+        86400,
+        "--keep-alive",
+        min=1,
+        help="End a session its device left open (`down` without --end) after N seconds without a device.",
+    ),
     settle_margin: int = typer.Option(
         None, "--settle-margin", min=0, help="Settle N seconds before the session grace ends."
     ),
@@ -159,6 +165,7 @@ def run(
         max_loss_percent=max_loss,
         final_receipt_wait=final_receipt_wait,
         idle_timeout=idle_timeout,
+        keep_alive=keep_alive,
         settle_margin=settle_margin,
     )
     metrics_address = _metrics_address(metrics)

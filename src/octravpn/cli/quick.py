@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 # Global options that do not change what these commands do (they select a wallet or network the daemon does not
@@ -22,9 +23,9 @@ from pathlib import Path
 GLOBAL_WITH_VALUE = {"-w", "--wallet", "-n", "--network", "--config", "--password-file", "--timeout"}
 
 # command -> option -> (field, type); a bool type means a flag that sets the field to that value.
-QUICK: dict[str, dict[str, tuple[str, type | bool]]] = {
+QUICK: dict[str, dict[str, tuple[str, Callable | bool]]] = {
     "status": {"--socket": ("socket", str)},
-    "down": {"--socket": ("socket", str), "--settle-wait": ("settle_wait", float)},
+    "down": {"--socket": ("socket", str), "--settle-wait": ("settle_wait", float), "--end": ("end", True)},
     "up": {
         "--socket": ("socket", str),
         "--exit": ("exit", str),
@@ -42,8 +43,20 @@ QUICK: dict[str, dict[str, tuple[str, type | bool]]] = {
         "--region": ("region", str),
         "--max-price": ("max_price", str),
         "--indexer": ("indexer", str),
+        "--keep-alive": ("keep_alive", lambda text: _seconds(text)),
     },
 }
+
+
+def _seconds(text: str) -> int:
+    """A keep-alive (`24h`, `0`); a ValueError sends anything else to the full parser, which explains it."""
+    from octravpn.errors import UsageError
+    from octravpn.units import parse_keep_alive
+
+    try:
+        return parse_keep_alive(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _NotQuick(Exception):
@@ -123,7 +136,8 @@ def _answer(command: str, wallet_given: bool, options: dict) -> tuple[dict, str]
         return LocalAPI(read_socket(socket), timeout=5.0).get("/v1/status"), "status"
     if command == "down":
         wait = options.get("settle_wait", 60.0)
-        return LocalAPI(socket, timeout=wait + 180.0).post("/v1/down", {"settle_wait": wait}), "disconnected"
+        body = {"settle_wait": wait, "end": options.get("end", False)}
+        return LocalAPI(socket, timeout=wait + 180.0).post("/v1/down", body), "disconnected"
     from octravpn.daemon.wire import UpRequest
 
     options.pop("fund", None)  # only for registering, which the full command does

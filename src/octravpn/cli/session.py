@@ -234,6 +234,25 @@ def sweep(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
 
 
 @app.command()
+def end(
+    ctx: typer.Context,
+    session_id: int = typer.Argument(None, help="The session `down` left open (default: every one)."),
+    settle_wait: float = typer.Option(
+        60.0, "--settle-wait", min=0, max=3600, help="Seconds to wait for the settlements (the daemon goes on after)."
+    ),
+    socket: Path = typer.Option(
+        DEFAULT_SOCKET, "--socket", envvar="OCTRAVPN_SOCKET", help="octravpnd's control socket."
+    ),
+) -> None:
+    """End a session the daemon left open for the next `up` (its exit settles it; the rest returns to the
+    tailnet)."""
+    from octravpn.daemon.localclient import LocalAPI
+
+    body = {"session": session_id, "settle_wait": settle_wait}
+    get(ctx).out.record(LocalAPI(socket, timeout=settle_wait + 30.0).post("/v1/sessions/end", body), title="ended")
+
+
+@app.command()
 def close(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """As the tailnet's owner, end a session whose opener was removed or whose device was revoked."""
     app_ctx = get(ctx)

@@ -22,7 +22,7 @@ from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.client.exit_api import ExitAPI
 from octravpn.errors import ServiceError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign
-from octravpn.protocol.exitwire import LeaveAsk, PeerAsk, PeerGrant, WireFormatError
+from octravpn.protocol.exitwire import LeaveAsk, ParkAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.sessions import STATUS_OPEN
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.keys import Keypair, encode_key
@@ -214,7 +214,11 @@ def join(
     return joined
 
 
-def leave_request(domain: Domain, account: LocalAccount, session_id: int, *, clock: Callable[[], float]) -> dict:
-    """The signed body of the handshake API's `close`: ends the session with the exit."""
-    request = LeaveAsk.request(session_id, int(clock()))
-    return LeaveAsk(timestamp=request.timestamp, signature=sign(domain, request, account.key)).to_json()
+def leave_request(
+    domain: Domain, account: LocalAccount, session_id: int, *, clock: Callable[[], float], park: bool = False
+) -> dict:
+    """The signed body of the handshake API's `close` (ends the session with the exit) or `park` (disconnects and
+    leaves it open)."""
+    ask = ParkAsk if park else LeaveAsk
+    request = ask.request(session_id, int(clock()))
+    return ask(timestamp=request.timestamp, signature=sign(domain, request, account.key)).to_json()

@@ -127,10 +127,12 @@ def choose_exit(
     region: str | None,
     max_price: int | None,
     exclude: frozenset[str] = frozenset(),
+    prefer: frozenset[str] = frozenset(),
 ) -> tuple[str, int, int]:
     """`--exit auto`: the best exit (rule: `best_exit`) for the tailnet that pays (given, or `member`'s one
     tailnet), and the price it was chosen at (the session opens at that price or not at all). `exclude`: exits
-    found unreachable (a failover passes over them)."""
+    found unreachable (a failover passes over them); `prefer`: exits with which this device has a session it can
+    rejoin with no transaction, taken first when they pass the same filters."""
     if tailnet is None:
         tailnets = [t["id"] for t in api.tailnets_of(member)]
         if len(tailnets) != 1:
@@ -138,7 +140,7 @@ def choose_exit(
             raise UsageError(f"{member} is a member of tailnets: {listed}; choose the one that pays with --tailnet")
         tailnet = tailnets[0]
     exits = [e for e in api.exits(tailnet=tailnet, region=region, max_price=max_price) if e["address"] not in exclude]
-    chosen = best_exit(exits)
+    chosen = best_exit([e for e in exits if e["address"] in prefer]) or best_exit(exits)
     if chosen is None:
         wanted = "".join(
             [

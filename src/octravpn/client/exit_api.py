@@ -73,5 +73,7 @@ class ExitAPI:
     def submit_receipt(self, session_id: int, body: dict) -> dict:
         return self._answer("POST", exitwire.receipts_path(session_id), body)
 
-    def leave(self, session_id: int, body: dict) -> dict:
-        return self._answer("POST", exitwire.close_path(session_id), body)
+    def leave(self, session_id: int, body: dict, *, park: bool = False) -> dict:
+        """End the session at the exit (`close`), or only disconnect and leave it open (`park`)."""
+        path = exitwire.park_path(session_id) if park else exitwire.close_path(session_id)
+        return self._answer("POST", path, body)

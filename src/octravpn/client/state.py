@@ -32,6 +32,7 @@ class Connection:
     requests_refused: int = 0
     connected_at: float | None = None
     chain_status: str = "open"  # as the chain last said
+    keep_until: float | None = None  # left open by `down`: the next `up` rejoins it until then (None: connected)
 
     @property
     def api_url(self) -> str:

@@ -1,5 +1,6 @@
-"""The daemon's chain loop: the member this device acts for, the held session's status on chain, and the sessions
-this device left, until each has settled or been refunded. It backs off while the RPC is unreachable and says
+"""The daemon's chain loop: the member this device acts for, the held session's status on chain, the sessions
+`down` left open (until one ends on chain), and the sessions this device left, until each has settled or been
+refunded. It backs off while the RPC is unreachable and says
 since when; the tunnel never waits for it."""
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class ChainLoop:
                 status = self.link.client().session(session.connection.session_id).status
                 with record.lock:
                     session.connection.chain_status = STATUS_NAMES[status]
+            self.exit.left_open.follow_chain()
             for ending in list(record.state.ending):
                 if settling.step(self.link, ending):
                     settling.record_outcome(record, ending)

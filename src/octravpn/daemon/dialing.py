@@ -74,13 +74,15 @@ class Dialer:
             )
         return self.member
 
-    def target(self, request: UpRequest, *, exclude=frozenset()) -> tuple[Located, Callable[[], Terms]]:
-        """The exit a request names (or `auto` chooses, passing over `exclude`), and how to get its session: the
-        one `--session` names, checked to be this device's and open there, or a new one at the price the exit
-        was chosen at."""
+    def target(
+        self, request: UpRequest, *, exclude=frozenset(), prefer=frozenset()
+    ) -> tuple[Located, Callable[[], Terms]]:
+        """The exit a request names (or `auto` chooses, passing over `exclude`, and among those it would take,
+        one in `prefer` first), and how to get its session: the one `--session` names, checked to be this
+        device's and open there, or a new one at the price the exit was chosen at."""
         member = self.registered_member()
         connector = self.link.connector()
-        exit_addr, tailnet_id, price = self._choose(request, member, exclude)
+        exit_addr, tailnet_id, price = self._choose(request, member, exclude, prefer)
         located = connector.locate(exit_addr)
         price = located.price_per_mb if price is None else price
         max_pay = self.link.amount(request.max_pay, "max pay")
@@ -94,7 +96,7 @@ class Dialer:
 
         return located, session
 
-    def _choose(self, request: UpRequest, member: str, exclude) -> tuple[str, int | None, int | None]:
+    def _choose(self, request: UpRequest, member: str, exclude, prefer) -> tuple[str, int | None, int | None]:
         """The exit's address, the tailnet that pays (None: the one tailnet that allows it) and the price it was
         chosen at (None: as listed now)."""
         if request.exit != "auto":
@@ -111,6 +113,7 @@ class Dialer:
                 region=request.region,
                 max_price=self.link.amount(request.max_price, "max price"),
                 exclude=frozenset(exclude),
+                prefer=frozenset(prefer),
             )
         finally:
             api.close()

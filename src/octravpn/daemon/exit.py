@@ -17,15 +17,16 @@ from dataclasses import replace
 from eth_account.signers.local import LocalAccount
 
 from octravpn.chain.errors import ChainError
-from octravpn.client.connect import leave_request
+from octravpn.client.connect import Located, Terms, leave_request
 from octravpn.client.discovery import IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
-from octravpn.client.state import Connection, Ending
+from octravpn.client.state import Connection
 from octravpn.daemon import settling, snapshot
 from octravpn.daemon.backoff import Backoff
 from octravpn.daemon.chainlink import ChainLink
 from octravpn.daemon.connection import LIVE, Conflict, Event, Status, allowed
 from octravpn.daemon.dialing import Dialer, failover_request, held
+from octravpn.daemon.left_open import LeftOpen, ending_of
 from octravpn.daemon.record import Record
 from octravpn.daemon.session import Session
 from octravpn.daemon.settings import DaemonSettings
@@ -77,6 +78,7 @@ class ExitConnection:
         self.host: TunnelHost | None = None
         self.failover_backoff = Backoff(settings.failover_retry_seconds, settings.chain_backoff_max)
         self.failed_exits: dict[str, float] = {}  # exit -> when it was found unreachable
+        self.left_open = LeftOpen(record, link=link, account=account, domain=domain, clock=clock)
 
     def start(self) -> None:
         """Pick up where the last run stopped: a held session is resumed (its kill switch and routes stood while
@@ -84,7 +86,8 @@ class ExitConnection:
         with self.record.lock:
             state = self.record.state
             if state.status is Status.DISCONNECTING and state.connection is not None:
-                state.ending.append(_ending(state.connection, self.clock(), "down"))
+                # Whether that `down` meant to leave the session open, it did not get there: end it at the exit.
+                self.left_open.end(state.connection, "down")
                 state.connection = state.prefs = None
             if state.connection is not None and state.prefs is not None:
                 self.host = self._tunnel_host(self._prefs())
@@ -103,7 +106,7 @@ class ExitConnection:
             connection = self.record.state.connection
             where = f" through {connection.exit} (session {connection.session_id})" if connection else ""
             raise Conflict(f"already up ({self.record.state.status}){where}: run `octravpn down` first")
-        located, session = self.dialer.target(request)
+        located, session, resumed = self._target(request)
         host = self.host = self._tunnel_host(request)
         changes = HostChanges(interface=request.interface)
         # From here on, whatever is done to the host can be undone.
@@ -118,10 +121,29 @@ class ExitConnection:
             )
         except BaseException as exc:
             host.restore(changes)
+            if resumed is not None:  # the exit did not take it back: settle it, and the next `up` opens anew
+                self.left_open.end(resumed, f"rejoining it failed: {exc}")
             self.record.event(Event.FAILED, prefs=None, host=None, last_error=f"could not connect: {exc}")
             raise
-        self._joined(connection, request)
-        log.info("connected through %s, session %d", connection.exit, connection.session_id)
+        self._joined(_carried(resumed, connection), request)
+        how = "rejoined the session left open" if resumed else "connected"
+        log.info("%s through %s, session %d", how, connection.exit, connection.session_id)
+
+    def _target(
+        self, request: UpRequest, *, exclude: frozenset[str] = frozenset()
+    ) -> tuple[Located, Callable[[], Terms], Connection | None]:
+        """The exit, how to get its session, and the session left open being rejoined (None: a new one or the
+        one `--session` names). A session left open with the exit asked for, or with one `--exit auto` would
+        take, is preferred: no transaction."""
+        left = self.left_open.candidates(request, exclude) if request.session is None else {}
+        resumed = left.get(request.exit)
+        if resumed is None:
+            located, session = self.dialer.target(request, exclude=exclude, prefer=frozenset(left))
+            resumed = left.get(located.address)
+            if resumed is None:
+                return located, session, None
+        self.left_open.take(resumed)
+        return (*held(resumed), resumed)
 
     def _live(self) -> tuple[TunnelHost, HostChanges, Connection]:
         """What a live connection has: the host's owner, what it changed and the connection (all three are in
@@ -143,14 +165,24 @@ class ExitConnection:
         exclude = {e for e, when in self.failed_exits.items() if now - when < FAILED_EXIT_MEMORY}
         host, changes, _ = self._live()
         try:
-            located, terms = self.dialer.target(failover_request(request, old.tailnet_id), exclude=exclude)
-            host.allow(changes, old.exit_endpoint, located.endpoint)
-            connection = self.dialer.dial(
-                located,
-                terms,
-                request.interface,
-                lambda config, joined: host.switch(changes, config, located.endpoint, joined.dns),
+            located, terms, resumed = self._target(
+                failover_request(request, old.tailnet_id), exclude=frozenset(exclude)
             )
+            host.allow(changes, old.exit_endpoint, located.endpoint)
+            try:
+                connection = _carried(
+                    resumed,
+                    self.dialer.dial(
+                        located,
+                        terms,
+                        request.interface,
+                        lambda config, joined: host.switch(changes, config, located.endpoint, joined.dns),
+                    ),
+                )
+            except (OctraVPNError, CommandError) as exc:
+                if resumed is not None:
+                    self.left_open.end(resumed, f"rejoining it failed: {exc}")
+                raise
         except (OctraVPNError, CommandError) as exc:
             self.failover_backoff.failed(now)
             self.counters[failure_counter(exc)] += 1
@@ -162,7 +194,7 @@ class ExitConnection:
         self.counters["failovers"] += 1
         with self.record.lock:
             state = self.record.state
-            state.ending.append(_ending(old, now, "failover"))
+            state.ending.append(ending_of(old, now, "failover"))
             state.failovers += 1
             state.last_failover = {
                 "from": old.exit,
@@ -207,16 +239,42 @@ class ExitConnection:
         log.info("the interface was gone: rejoined session %d", connection.session_id)
 
     # ------------------------------------------------------------ leaving
-    def down(self, *, settle_wait: float) -> dict:
+    def down(self, *, settle_wait: float, end: bool = False) -> dict:
+        """Disconnect, leaving the session open for the next `up` (its keep-alive) unless `end` or the keep-alive
+        is 0; `end` while down ends the sessions left open."""
         state, connection = self.record.state, self.record.state.connection
         if not allowed(state.status, Event.DOWN) or connection is None:
             if state.host is not None:
                 self._restore_host()
+            if end and state.left_open:
+                return self.end_left_open(None, settle_wait=settle_wait)
             raise Conflict(f"not connected ({state.status}): nothing to take down")
         self.record.event(Event.DOWN)
-        leave_error = self._leave_exit()
+        keep_alive = self._prefs().keep_alive
+        left_open = not end and keep_alive > 0 and connection.chain_status == "open"
+        leave_error = self._leave_exit(park=left_open)
+        if left_open and leave_error is not None:  # the exit did not keep it: end it there
+            left_open, leave_error = False, self._leave_exit()
         self._restore_host()
-        ending = _ending(connection, self.clock(), "down")
+        if left_open:
+            with self.record.lock:
+                self.session = None
+                self.left_open.leave(connection, keep_alive)
+                self.record.event(Event.LEFT, connection=None, prefs=None, exit_unreachable_since=None, last_error=None)
+            return {
+                "session": connection.session_id,
+                "exit": connection.exit,
+                "measured_bytes": connection.measured_bytes,
+                "signed_bytes": connection.signed_bytes,
+                "receipts_signed": connection.receipts_signed,
+                "left_open": {
+                    "keep_until": connection.keep_until,
+                    "keep_alive": keep_alive,
+                    "note": "`octravpn up` to this exit rejoins it with no transaction; `octravpn session end` ends "
+                    "it, and so does the keep-alive passing without a connection",
+                },
+            }
+        ending = ending_of(connection, self.clock(), "down")
         summary = {
             "session": connection.session_id,
             "exit": connection.exit,
@@ -246,18 +304,40 @@ class ExitConnection:
             }
         return {**summary, "settlement": snapshot.shown_outcome(outcome, self.link.asset)}
 
-    def _leave_exit(self) -> str | None:
-        """Tell the exit the session ends and sign the last receipt it asks for (best effort: it may be gone);
-        what went wrong, if anything."""
+    def end_left_open(self, session_id: int | None, *, settle_wait: float) -> dict:
+        """End the session left open with that id (None: every one) and wait up to `settle_wait` for each
+        settlement."""
+        chosen = [c for c in self.record.state.left_open if session_id is None or c.session_id == session_id]
+        if not chosen:
+            left = ", ".join(str(c.session_id) for c in self.record.state.left_open) or "none"
+            which = "" if session_id is None else f" {session_id}"
+            raise Conflict(f"no session{which} left open (left open: {left}): `octravpn status` lists them")
+        ended = []
+        for connection in chosen:
+            ending = self.left_open.end(connection, "ended by the user")
+            outcome = settling.await_outcome(
+                self.link,
+                ending,
+                settle_wait / len(chosen),
+                clock=self.clock,
+                done=lambda e: settling.record_outcome(self.record, e),
+            )
+            shown = snapshot.shown_outcome(outcome, self.link.asset) if outcome else {"status": "open"}
+            ended.append({"session": connection.session_id, "exit": connection.exit, "settlement": shown})
+        return {"ended": ended}
+
+    def _leave_exit(self, *, park: bool = False) -> str | None:
+        """Tell the exit the session ends (or, `park`, that this device leaves it open) and sign the last receipt
+        it asks for (best effort: it may be gone); what went wrong, if anything."""
         session = self.session
         if session is None:
             return None  # never joined: there is no session at the exit to leave
         connection = session.connection
         try:
             session.desk.observe(sum(p.rx_bytes + p.tx_bytes for p in self._peers() or []))
-            body = leave_request(self.domain, self.account, connection.session_id, clock=self.clock)
+            body = leave_request(self.domain, self.account, connection.session_id, clock=self.clock, park=park)
             with ExitAPI(connection.api_url, timeout=5.0) as api:
-                last = LeaveAnswer.from_json(api.leave(connection.session_id, body))
+                last = LeaveAnswer.from_json(api.leave(connection.session_id, body, park=park))
             if last.receipt_request is not None:
                 session.desk.sign(last.receipt_request)
         except (ExitAPIError, ProtocolError, CommandError) as exc:
@@ -366,15 +446,14 @@ class ExitConnection:
         )
 
 
-def _ending(connection: Connection, now: float, reason: str) -> Ending:
-    return Ending(
-        session_id=connection.session_id,
-        exit=connection.exit,
-        deposit=connection.deposit,
-        figure=connection.figure,
-        left_at=now,
-        reason=reason,
-    )
+def _carried(resumed: Connection | None, connection: Connection) -> Connection:
+    """A rejoined session goes on from what it had: its figures, its receipts' numbering; the new interface
+    counts from zero."""
+    if resumed is not None:
+        for name in ("measured_bytes", "signed_seq", "signed_bytes", "receipts_signed", "requests_refused"):
+            setattr(connection, name, getattr(resumed, name))
+        connection.counter_base = resumed.measured_bytes
+    return connection
 
 
 def connection_interface(state: DaemonState) -> str:

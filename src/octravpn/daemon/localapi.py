@@ -129,8 +129,13 @@ def build_app(daemon: Daemon, *, control: bool) -> BodyGuard:
 
         @app.post("/v1/down")
         async def down(request: Request) -> dict:
-            wait = wire.settle_wait(await _body(request))
-            return await in_thread(daemon.down, settle_wait=wait)
+            wait, end = wire.down_request(await _body(request))
+            return await in_thread(daemon.down, settle_wait=wait, end=end)
+
+        @app.post("/v1/sessions/end")
+        async def end_sessions(request: Request) -> dict:
+            session, wait = wire.end_request(await _body(request))
+            return await in_thread(daemon.end_sessions, session, settle_wait=wait)
 
         @app.post("/v1/prefs")
         async def set_prefs(request: Request) -> dict:

@@ -121,9 +121,14 @@ class Daemon:
             self.exit.up(request)
         return self.status()
 
-    def down(self, *, settle_wait: float) -> dict:
+    def down(self, *, settle_wait: float, end: bool = False) -> dict:
         with self.operation:
-            return self.exit.down(settle_wait=settle_wait)
+            return self.exit.down(settle_wait=settle_wait, end=end)
+
+    def end_sessions(self, session_id: int | None, *, settle_wait: float) -> dict:
+        """End a session `down` left open (None: every one)."""
+        with self.operation:
+            return self.exit.end_left_open(session_id, settle_wait=settle_wait)
 
     def set_preferences(self, changes: dict, mesh_changes: dict | None = None) -> dict:
         """The connection's preferences (in place, and kept for a restarted daemon) and the mesh's (hostname,
@@ -151,6 +156,7 @@ class Daemon:
             return  # a request is in progress: it owns the connection
         try:
             self.exit.tick()
+            self.exit.left_open.expire()
         finally:
             self.operation.release()
 

@@ -64,6 +64,17 @@ def build(
             for e in state.ending
         ],
         "settled": [shown_outcome(o, who.asset) for o in state.settled[-5:]],
+        "left_open": [
+            {
+                "session": c.session_id,
+                "exit": c.exit,
+                "tailnet": c.tailnet_id,
+                "signed_bytes": c.signed_bytes,
+                "deposit_left": amount(max(c.deposit - c.paid_so_far, 0), who.asset),
+                "keep_until": c.keep_until,
+            }
+            for c in state.left_open
+        ],
         "kill_switch": bool(state.host and state.host.kill_switch_table),
         "updated_at": state.updated_at,
     }
@@ -87,6 +98,7 @@ def build(
             "paid_so_far": amount(c.paid_so_far, who.asset),
             "deposit_left": amount(max(c.deposit - c.paid_so_far, 0), who.asset),
             "session_status": c.chain_status,
+            "keep_alive": (state.prefs or {}).get("keep_alive"),  # what `down` leaves the session open for
             "connected_at": c.connected_at,
             "tunnel": {
                 "latest_handshake": live.latest_handshake or None,

@@ -21,6 +21,7 @@ class DaemonState:
     connection: Connection | None = None
     host: HostChanges | None = None
     ending: list[Ending] = field(default_factory=list)
+    left_open: list[Connection] = field(default_factory=list)  # sessions `down` left open, for the next `up`
     settled: list[dict] = field(default_factory=list)  # the latest outcomes, newest last
     last_error: str | None = None
     exit_unreachable_since: float | None = None
@@ -48,6 +49,7 @@ class DaemonState:
             state.connection = Connection(**raw["connection"]) if raw.get("connection") else None
             state.host = HostChanges(**_known(HostChanges, raw["host"])) if raw.get("host") else None
             state.ending = [Ending(**e) for e in raw.get("ending", [])]
+            state.left_open = [Connection(**c) for c in raw.get("left_open", [])]
         except (TypeError, AttributeError, ValueError) as exc:
             raise _damaged(path, exc) from exc
         return state

@@ -16,6 +16,7 @@ from octravpn.mesh.prefs import MeshPrefs
 
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}$")  # Linux: at most 15 bytes
 AMOUNT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+MAX_KEEP_ALIVE = 30 * 86400
 
 
 class WireError(UsageError):
@@ -47,6 +48,7 @@ class UpRequest:
     accept_dns: bool = True
     leeway_mb: float = 1.0
     loss_percent: float = 10.0
+    keep_alive: int = 86400  # seconds `down` leaves the session open for the next `up` (0: `down` ends it)
 
     def __post_init__(self) -> None:
         _kind("exit", self.exit, (str,))
@@ -75,6 +77,9 @@ class UpRequest:
             value = _kind(name, getattr(self, name), (int, float))
             if not 0 <= value <= top:
                 raise WireError(f"{name} must be between 0 and {top:g}, got {value}")
+        keep_alive = _kind("keep_alive", self.keep_alive, (int,))
+        if not 0 <= keep_alive <= MAX_KEEP_ALIVE:
+            raise WireError(f"keep_alive must be between 0 and {MAX_KEEP_ALIVE} seconds (30 days), got {keep_alive}")
         if self.exit != "auto" and (self.region or self.max_price):
             raise WireError("--region and --max-price choose among exits: use them with --exit auto")
 
@@ -147,10 +152,26 @@ def ping_request(data) -> tuple[str, int]:
     return target, count
 
 
-def settle_wait(data) -> float:
-    """`down`'s body: how long to wait for the settlement."""
-    if not isinstance(data, dict) or set(data) - {"settle_wait"}:
-        raise WireError('the body must be {"settle_wait": SECONDS}')
+def down_request(data) -> tuple[float, bool]:
+    """`down`'s body: how long to wait for a settlement, and whether to end the session (else it is left open
+    for the next `up`)."""
+    if not isinstance(data, dict) or set(data) - {"settle_wait", "end"}:
+        raise WireError('the body must be {"settle_wait": SECONDS, "end": true|false}')
+    return _settle_wait(data), _kind("end", data.get("end", False), (bool,))
+
+
+def end_request(data) -> tuple[int | None, float]:
+    """`session end`'s body: the session left open to end (null: every one), and how long to wait for each
+    settlement."""
+    if not isinstance(data, dict) or set(data) - {"session", "settle_wait"}:
+        raise WireError('the body must be {"session": ID or null, "settle_wait": SECONDS}')
+    session = _kind("session", data.get("session"), (int,), optional=True)
+    if session is not None and session < 0:
+        raise WireError(f"session must be >= 0, got {session}")
+    return session, _settle_wait(data)
+
+
+def _settle_wait(data: dict) -> float:
     value = _kind("settle_wait", data.get("settle_wait", 60.0), (int, float))
     if not 0 <= value <= 3600:
         raise WireError(f"settle_wait must be between 0 and 3600 seconds, got {value}")

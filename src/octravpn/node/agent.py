@@ -74,6 +74,7 @@ class NodeSettings:
     max_loss_percent: float = 15.0  # of what the exit measured: datagrams it sent that never arrived, left unsigned
     final_receipt_wait: float = 10.0  # after a cut, how long a last receipt may take
     idle_timeout: float = 900.0
+    keep_alive: float = 86400.0  # a session left open with no device connected ends after this
     idle_noise_per_second: float = 8.0  # WireGuard keepalives and rekeying alone carry about 3 bytes/s
     catch_up_seconds: float = 15.0  # after a start or a chain outage: time to sign before lag is judged
     settle_margin: int | None = (
@@ -337,6 +338,10 @@ class ExitAgent:
             deadline = record.settle_by if record.settle_by is not None else record.opened_at + self.grace
             if deadline - self.settle_margin <= now:
                 self.meters.end(record.session_id, "its settlement deadline is near")
+            elif record.parked_at is not None:  # no device: nothing to be idle, until the keep-alive passes
+                self.activity.forget(record.session_id)  # a device that joins again starts a fresh idle watch
+                if now - record.parked_at >= self.settings.keep_alive:
+                    self.meters.end(record.session_id, "left open without a device for the keep-alive")
             elif self.activity.idle(record.session_id, record.measured_bytes, now):
                 self.meters.end(record.session_id, "idle")
 

@@ -137,4 +137,21 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
 
             return await in_thread(leave)
 
+        @app.post(
+            exitwire.PARK,
+            openapi_extra=_body(exitwire.LEAVE_ASK),
+            responses={
+                **_answer(exitwire.LEAVE_ANSWER, "the session is left open"),
+                **_errors(401, 403, 404, 409, 503),
+            },
+        )
+        async def park(request: Request, session_id: int = session_path) -> dict:
+            body = await json_body(request)
+
+            def leave_open() -> dict:
+                handshake.check_leave(session_id, body, ask=exitwire.ParkAsk)
+                return receipts.close(session_id, park=True)
+
+            return await in_thread(leave_open)
+
     return app

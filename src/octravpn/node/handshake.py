@@ -22,7 +22,7 @@ from octravpn.chain.records import Session
 from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain, PeerRequest
-from octravpn.protocol.exitwire import LEAVE_KEY, LeaveAsk, PeerAsk, PeerGrant, WireFormatError
+from octravpn.protocol.exitwire import LEAVE_KEY, PARK_KEY, LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.handshake import (
     AcceptedPeer,
     HandshakeRefused,
@@ -147,10 +147,11 @@ class HandshakeService:
         assert session is not None  # check_peer_request refused a missing session
         return accepted, session
 
-    def check_leave(self, session_id: int, body: object) -> None:
-        """A signed leave request (a `PeerRequest` for the all-zero key) for a session served here."""
+    def check_leave(self, session_id: int, body: object, *, ask: type[LeaveAsk] = LeaveAsk) -> None:
+        """A signed leave request (a `PeerRequest` for the all-zero key; to park, `ParkAsk`'s all-ones key) for a
+        session served here."""
         try:
-            request, signature = LeaveAsk.from_json(session_id, body)
+            request, signature = ask.from_json(session_id, body)
         except WireFormatError as exc:
             raise BadRequest(str(exc)) from exc
         with self.lock:
@@ -163,6 +164,8 @@ class HandshakeService:
         ask = parse_request(body)
         if ask.request.wg_pubkey == LEAVE_KEY:
             raise BadRequest("the all-zero key is a leave request: POST it to /v1/sessions/{id}/close")
+        if ask.request.wg_pubkey == PARK_KEY:
+            raise BadRequest("the all-ones key asks to park the session: POST it to /v1/sessions/{id}/park")
         accepted, session = self._check(ask.request, ask.signature)
         with self.lock:
             # `receipts: false` (signed with the request) stops the exit waiting for receipts; it settles by claim.
@@ -193,6 +196,8 @@ class HandshakeService:
         )
         if previous != accepted.wg_pubkey:  # the opener moved the session to another key
             self.store.set_wg_pubkey(accepted.session_id, accepted.wg_pubkey)
+        if self.store.stored_session(accepted.session_id).parked_at is not None:  # a device joins it again
+            self.store.set_parked(accepted.session_id, None)
         self.peers.apply()
         return PeerGrant(
             session_id=accepted.session_id,

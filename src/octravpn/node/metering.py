@@ -110,6 +110,18 @@ class SessionMeters:
             return None
         return self._act(record, self.meter(record).end(reason))
 
+    def park(self, session_id: int, now: int) -> None:
+        """The opener left an active session open: a last reading, a request for what it has not asked for yet,
+        and the peer removed until a device joins the session again."""
+        self.tick(judge_lag=False)
+        record = self.store.session(session_id)
+        if record is None or record.state != "active":
+            return
+        self._act(record, list(self.meter(record).pause()))
+        if record.parked_at is None:
+            self.store.set_parked(session_id, now)
+            self.peers.apply()
+
     def take_cuts(self) -> list[tuple[int, Cut]]:
         """Sessions cut since the last call, however they were cut."""
         cuts, self.cut_queue = self.cut_queue, []

@@ -1,7 +1,8 @@
 """The exit's WireGuard peers, declared by its store.
 
-Every active session with a tunnel address is a peer with the client's key
-and that /32, and nothing else is. Whatever changes a session in the store (a
+Every active session with a tunnel address and a device connected (not left
+open, "parked") is a peer with the client's key and that /32, and nothing
+else is. Whatever changes a session in the store (a
 handshake, a cut, the chain ending it, a restart) then calls `apply`, which
 brings the interface to that set in one `Engine.reconfig`: a no-op when
 nothing differs, and peers that did not change keep their WireGuard sessions
@@ -36,7 +37,7 @@ class PeerSet:
         peers = tuple(
             PeerConfig(public_key=r.wg_pubkey, allowed_ips=(f"{r.tunnel_address}/32",))
             for r in self.store.sessions("active")
-            if r.tunnel_address
+            if r.tunnel_address and r.parked_at is None
         )
         return InterfaceConfig(
             name=self.interface.name,

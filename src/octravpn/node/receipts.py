@@ -76,11 +76,16 @@ class ReceiptChannel:
         receipt = Receipt(session_id=session_id, seq=request.seq, bytes_used=request.bytes_used)
         return ReceiptAsk(receipt=receipt, operator_signature=sign(self.domain, receipt, self.receipt_key)).to_json()
 
-    def close(self, session_id: int) -> dict:
-        """The opener left (its signed leave request was checked): end the session and
-        return the last request to sign, if any. Repeating it answers the same."""
+    def close(self, session_id: int, *, park: bool = False) -> dict:
+        """The opener left (its signed leave request was checked): end the session, or with `park` only take
+        its device's peer away and keep it open; return the last request to sign, if any. Repeating it answers
+        the same."""
         with self.lock:
-            cut = self.meters.end(session_id, "closed by the client")
+            if park:
+                cut = None
+                self.meters.park(session_id, int(self.clock()))
+            else:
+                cut = self.meters.end(session_id, "closed by the client")
             record = self.store.stored_session(session_id)
         last = self.pending_request(session_id)
         return LeaveAnswer(

@@ -102,6 +102,9 @@ _MIGRATIONS = [
     # How far the agent has read the chain's events: a restart goes on from there, so an event that landed while
     # it was down (a tailnet owner's close) is not missed.
     "CREATE TABLE progress (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    # When the opener left the session open with no device connected (None: connected, or never parked): the
+    # session stays active, without a peer, until a device joins it again or the keep-alive passes.
+    "ALTER TABLE sessions ADD COLUMN parked_at INTEGER;",
 ]
 
 
@@ -128,6 +131,7 @@ class SessionRecord:
     signs_receipts: bool = True
     wg_counter: int = 0  # WireGuard's rx + tx for the peer when measured_bytes was last updated
     settle_by: int | None = None  # the contract's deadline; None for sessions stored before it was kept
+    parked_at: int | None = None  # when its device left it open (no peer until one joins it again)
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,10 @@ class NodeStore:
     def set_settle_by(self, session_id: int, settle_by: int) -> None:
         """The session's deadline as the chain now has it (a tailnet owner's close brings it forward)."""
         self._update("UPDATE sessions SET settle_by = ? WHERE session_id = ?", (settle_by, session_id), session_id)
+
+    def set_parked(self, session_id: int, parked_at: int | None) -> None:
+        """The session left open without a device (`parked_at`), or joined again (None)."""
+        self._update("UPDATE sessions SET parked_at = ? WHERE session_id = ?", (parked_at, session_id), session_id)
 
     def followed_block(self) -> int | None:
         """The last block whose events the agent has handled (None: a store that never followed the chain)."""
@@ -431,4 +439,5 @@ def _session(row: tuple) -> SessionRecord:
         bool(row[10]),
         int(row[11]),
         row[12],
+        row[13],
     )

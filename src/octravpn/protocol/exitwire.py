@@ -36,7 +36,9 @@ PEERS = "/v1/peers"
 RECEIPT_REQUEST = "/v1/sessions/{session_id}/receipt-request"
 RECEIPTS = "/v1/sessions/{session_id}/receipts"
 CLOSE = "/v1/sessions/{session_id}/close"
+PARK = "/v1/sessions/{session_id}/park"
 LEAVE_KEY = bytes(32)  # a `PeerRequest` for the all-zero key asks the exit to end the session
+PARK_KEY = b"\xff" * 32  # for the all-ones key: to keep it open with no device connected, until one joins again
 
 
 def receipt_request_path(session_id: int) -> str:
@@ -49,6 +51,10 @@ def receipts_path(session_id: int) -> str:
 
 def close_path(session_id: int) -> str:
     return CLOSE.format(session_id=session_id)
+
+
+def park_path(session_id: int) -> str:
+    return PARK.format(session_id=session_id)
 
 
 class WireFormatError(RemoteProtocolError):
@@ -140,15 +146,16 @@ class PeerGrant:
 class LeaveAsk:
     """`POST /v1/sessions/{id}/close`: the opener leaves, signing a `PeerRequest` for the all-zero key."""
 
+    KEY: ClassVar[bytes] = LEAVE_KEY
     timestamp: int
     signature: bytes
 
     def to_json(self) -> dict:
         return LEAVE_ASK.dump(LEAVE_ASK.values_of(self))
 
-    @staticmethod
-    def request(session_id: int, timestamp: int) -> PeerRequest:
-        return PeerRequest(session_id=session_id, wg_pubkey=LEAVE_KEY, timestamp=timestamp)
+    @classmethod
+    def request(cls, session_id: int, timestamp: int) -> PeerRequest:
+        return PeerRequest(session_id=session_id, wg_pubkey=cls.KEY, timestamp=timestamp)
 
     @classmethod
     def from_json(cls, session_id: int, body: object) -> tuple[PeerRequest, bytes]:
@@ -158,6 +165,14 @@ class LeaveAsk:
             return cls.request(session_id, values["timestamp"]), values["signature"]
         except ProtocolError as exc:
             raise WireFormatError(str(exc)) from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParkAsk(LeaveAsk):
+    """`POST /v1/sessions/{id}/park`: the opener disconnects and leaves the session open (`down` without `--end`),
+    signing a `PeerRequest` for the all-ones key: a signature for one never serves as the other."""
+
+    KEY: ClassVar[bytes] = PARK_KEY
 
 
 @dataclass(frozen=True, kw_only=True)

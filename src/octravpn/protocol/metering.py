@@ -139,17 +139,24 @@ class ExitMeter:
             actions.append(self.cut)
         return actions
 
+    def pause(self) -> list[RequestReceipt]:
+        """The client left the session open: a request for the bytes not yet asked for, and serving goes on
+        when it joins again."""
+        if self.cut:
+            return []
+        billable = min(self.measured, self.limit)
+        if billable <= self.requested:
+            return []
+        self.seq += 1
+        self.requested = billable
+        return [RequestReceipt(self.seq, billable)]
+
     def end(self, reason: str) -> list[RequestReceipt | Cut]:
         """Stop serving (the client left, the session is idle or near its grace):
         a last request for the bytes not yet asked for, then the cut."""
         if self.cut:
             return []
-        actions: list[RequestReceipt | Cut] = []
-        billable = min(self.measured, self.limit)
-        if billable > self.requested:
-            self.seq += 1
-            self.requested = billable
-            actions.append(RequestReceipt(self.seq, billable))
+        actions: list[RequestReceipt | Cut] = [*self.pause()]
         self.cut = Cut(reason)
         return [*actions, self.cut]
 

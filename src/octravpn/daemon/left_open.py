@@ -1,0 +1,134 @@
+"""Sessions `down` left open: paid once, connected many times. The next `up` to the same exit (or to the exit
+`--exit auto` chooses, which prefers one) rejoins such a session with a new key and no transaction; its deposit
+stays locked and its receipts go on numbering. Each ends when its keep-alive passes, when the chain says it
+ended (its deposit or term ran out, the exit settled it), or when the user says so (`down --end`, `session
+end`); it is then settled like any session this device left (`daemon.settling`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from eth_account.signers.local import LocalAccount
+
+from octravpn.chain.errors import ChainError
+from octravpn.client.connect import leave_request
+from octravpn.client.exit_api import ExitAPI, ExitAPIError
+from octravpn.client.state import Connection, Ending
+from octravpn.daemon.chainlink import ChainLink
+from octravpn.daemon.record import Record
+from octravpn.daemon.wire import UpRequest
+from octravpn.protocol.eip712 import Domain
+from octravpn.protocol.errors import ProtocolError
+from octravpn.protocol.sessions import STATUS_NAMES, STATUS_OPEN
+
+log = logging.getLogger("octravpn.daemon")
+TERM_NEEDED = 900  # seconds of its term a session needs to be rejoined: the exit stops serving 10 min before
+
+
+def ending_of(connection: Connection, now: float, reason: str) -> Ending:
+    return Ending(
+        session_id=connection.session_id,
+        exit=connection.exit,
+        deposit=connection.deposit,
+        figure=connection.figure,
+        left_at=now,
+        reason=reason,
+    )
+
+
+class LeftOpen:
+    def __init__(
+        self, record: Record, *, link: ChainLink, account: LocalAccount, domain: Domain, clock: Callable[[], float]
+    ) -> None:
+        self.record, self.link, self.account, self.domain, self.clock = record, link, account, domain, clock
+
+    @property
+    def sessions(self) -> list[Connection]:
+        return self.record.state.left_open
+
+    def leave(self, connection: Connection, keep_alive: int) -> None:
+        """`down` left `connection` open (the exit took its key away and keeps the session)."""
+        connection.keep_until = self.clock() + keep_alive
+        connection.connected_at = None
+        self.sessions.append(connection)
+
+    def candidates(self, request: UpRequest, exclude: frozenset[str] = frozenset()) -> dict[str, Connection]:
+        """Exit -> the session left open with it that `request` may rejoin (the newest per exit, checked on chain)."""
+        found: dict[str, Connection] = {}
+        now = self.clock()
+        for connection in sorted(self.sessions, key=lambda c: -(c.keep_until or 0)):
+            if connection.exit in exclude or connection.exit in found or (connection.keep_until or 0) <= now:
+                continue
+            if request.tailnet is not None and connection.tailnet_id != request.tailnet:
+                continue
+            if request.exit != "auto" and connection.exit != request.exit:
+                continue
+            if self._usable(connection):
+                found[connection.exit] = connection
+        return found
+
+    def _usable(self, connection: Connection) -> bool:
+        """Still open on chain for this device at that exit, with deposit and term left (a chain that does not
+        answer leaves it to the exit, which checks the session on chain when it takes the key)."""
+        if connection.paid_so_far >= connection.deposit:
+            return False
+        try:
+            client = self.link.client()
+            session = client.session(connection.session_id)
+            now = client.clock()
+        except ChainError as exc:
+            log.info("session %d not checked on chain (%s): the exit checks it", connection.session_id, exc)
+            return True
+        return (
+            session.status == STATUS_OPEN
+            and session.exit.lower() == connection.exit.lower()
+            and session.opener.lower() == self.account.address.lower()
+            and session.settle_by - now > TERM_NEEDED
+        )
+
+    def take(self, connection: Connection) -> None:
+        """`up` rejoins it: no longer left open."""
+        with self.record.lock:
+            if connection in self.sessions:
+                self.sessions.remove(connection)
+        connection.keep_until = None
+
+    def end(self, connection: Connection, reason: str) -> Ending:
+        """Tell its exit the session ends (best effort: the exit ends it after its own keep-alive anyway), and
+        settle it like any session this device left."""
+        try:
+            body = leave_request(self.domain, self.account, connection.session_id, clock=self.clock)
+            with ExitAPI(connection.api_url, timeout=5.0) as api:
+                api.leave(connection.session_id, body)
+        except (ExitAPIError, ProtocolError) as exc:
+            log.warning(
+                "session %d: the exit did not take the end (%s); it settles as left", connection.session_id, exc
+            )
+        return self._ending(connection, reason)
+
+    def expire(self) -> None:
+        """End every session whose keep-alive passed."""
+        now = self.clock()
+        for connection in [c for c in self.sessions if (c.keep_until or 0) <= now]:
+            log.info("session %d: its keep-alive passed without a connection: ending it", connection.session_id)
+            self.end(connection, "keep-alive")
+
+    def follow_chain(self) -> None:
+        """Each session's status on chain (raises `ChainError`); one that is no longer open is settled as left."""
+        client = self.link.client()
+        for connection in list(self.sessions):
+            status = client.session(connection.session_id).status
+            if status != STATUS_OPEN:
+                connection.chain_status = STATUS_NAMES[status]
+                self._ending(connection, f"{connection.chain_status} on chain")
+
+    def _ending(self, connection: Connection, reason: str) -> Ending:
+        ending = ending_of(connection, self.clock(), reason)
+        with self.record.lock:
+            if connection in self.sessions:
+                self.sessions.remove(connection)
+            self.record.state.ending.append(ending)
+            self.record.changed()
+        return ending
