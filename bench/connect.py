@@ -35,7 +35,7 @@ def timed_ups(cli: LabCLI, host, interface: str, prober, *, down: tuple[str, ...
     times = []
     for _ in range(UPS):
         started = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process on the machine
-        up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.5", host=host)
+        up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.05", host=host)
         times.append(first_byte(prober) - started)
         cli.run("down", *down, "--settle-wait", "0", host=host)
         assert up["status"] == "connected"
@@ -78,7 +78,7 @@ def one_block_time(block_time: int) -> dict:
         prober = start_prober(lab.client)
         processes.append(prober)
         new_session = timed_ups(cli, lab.client, interface, prober, down=("--end",))
-        cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.5", host=lab.client)
+        cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.05", host=lab.client)
         cli.run("down", "--settle-wait", "0", host=lab.client)  # a session left open for the rejoins
         rejoin = timed_ups(cli, lab.client, interface, prober, down=())
         prober.stdin.close()
@@ -90,7 +90,7 @@ def one_block_time(block_time: int) -> dict:
         sessions = set()
         carried = 0
         for _ in range(CONNECTS):
-            up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.5", host=lab.client)
+            up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.05", host=lab.client)
             sessions.add(up["session"])
             page = fetch(lab.client, f"http://{WEB_ADDRESS}/piece.bin", timeout=120)
             assert page is not None and len(page) == piece, "the download did not come through"

@@ -203,6 +203,7 @@ class FakeExits:
         self.receipts: dict[int, list[dict]] = {}
         self.left: list[int] = []
         self.parked: list[int] = []  # sessions a device left open (`down` without --end)
+        self.signatures: set[bytes] = set()  # of the requests to leave, as the exit remembers them
 
     def call(self, base_url: str, method: str, path: str, body: dict | None, headers: dict | None = None):
         index = [f"http://{e}" for e in ENDPOINTS].index(base_url)
@@ -236,6 +237,9 @@ class FakeExits:
             leave: type[exitwire.LeaveAsk] = exitwire.ParkAsk if park else exitwire.LeaveAsk
             request, signature = leave.from_json(session, body)
             assert recover(DOMAIN, request, signature) == self.chain.sessions[session].opener
+            if signature in self.signatures:  # as the exit's replay guard
+                raise ExitAPIError(409, "replayed peer request: sign a new one with the current time")
+            self.signatures.add(signature)
             (self.parked if park else self.left).append(session)
             last = self.requests.get(session)
             return exitwire.LeaveAnswer(

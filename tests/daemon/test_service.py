@@ -363,6 +363,16 @@ def test_down_leaves_the_session_open_and_up_rejoins_it_with_no_transaction(worl
     assert world.exits.receipts[0][-1]["bytes_used"] == 3_000_000 and world.exits.receipts[0][-1]["seq"] == 2
 
 
+def test_down_up_down_in_one_second_leaves_the_session_open_both_times(world):
+    """Two requests to leave a session open in the same second once signed the same message, which the exit
+    refused as a replay: the second `down` then ended the session."""
+    daemon = world.daemon()
+    _up(daemon)
+    daemon.down(settle_wait=0)
+    _up(daemon)
+    assert "left_open" in daemon.down(settle_wait=0) and world.exits.parked == [0, 0] and world.exits.left == []
+
+
 def test_a_session_left_open_outlives_a_restart_of_the_daemon(world):
     daemon = world.daemon()
     _up(daemon)

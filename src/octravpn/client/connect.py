@@ -214,6 +214,20 @@ def join(
     return joined
 
 
+class Timestamps:
+    """Seconds for this device's signed requests to exits, strictly increasing: two requests in one second (a
+    `down` right after an `up`) are two requests, not a replay the exit refuses. A few seconds ahead of the clock
+    at most, well within the exit's freshness window."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.last = 0
+
+    def __call__(self) -> int:
+        self.last = max(int(self.clock()), self.last + 1)
+        return self.last
+
+
 def leave_request(
     domain: Domain, account: LocalAccount, session_id: int, *, clock: Callable[[], float], park: bool = False
 ) -> dict:

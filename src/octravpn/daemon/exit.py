@@ -17,7 +17,7 @@ from dataclasses import replace
 from eth_account.signers.local import LocalAccount
 
 from octravpn.chain.errors import ChainError
-from octravpn.client.connect import Located, Terms, leave_request
+from octravpn.client.connect import Located, Terms, Timestamps, leave_request
 from octravpn.client.discovery import IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.state import Connection
@@ -78,7 +78,8 @@ class ExitConnection:
         self.host: TunnelHost | None = None
         self.failover_backoff = Backoff(settings.failover_retry_seconds, settings.chain_backoff_max)
         self.failed_exits: dict[str, float] = {}  # exit -> when it was found unreachable
-        self.left_open = LeftOpen(record, link=link, account=account, domain=domain, clock=clock)
+        self.stamps = Timestamps(clock)  # for the requests to leave a session or leave it open
+        self.left_open = LeftOpen(record, link=link, account=account, domain=domain, clock=clock, stamps=self.stamps)
 
     def start(self) -> None:
         """Pick up where the last run stopped: a held session is resumed (its kill switch and routes stood while
@@ -335,7 +336,7 @@ class ExitConnection:
         connection = session.connection
         try:
             session.desk.observe(sum(p.rx_bytes + p.tx_bytes for p in self._peers() or []))
-            body = leave_request(self.domain, self.account, connection.session_id, clock=self.clock, park=park)
+            body = leave_request(self.domain, self.account, connection.session_id, clock=self.stamps, park=park)
             with ExitAPI(connection.api_url, timeout=5.0) as api:
                 last = LeaveAnswer.from_json(api.leave(connection.session_id, body, park=park))
             if last.receipt_request is not None:

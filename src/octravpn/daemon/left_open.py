@@ -40,9 +40,17 @@ def ending_of(connection: Connection, now: float, reason: str) -> Ending:
 
 class LeftOpen:
     def __init__(
-        self, record: Record, *, link: ChainLink, account: LocalAccount, domain: Domain, clock: Callable[[], float]
+        self,
+        record: Record,
+        *,
+        link: ChainLink,
+        account: LocalAccount,
+        domain: Domain,
+        clock: Callable[[], float],
+        stamps: Callable[[], float],
     ) -> None:
         self.record, self.link, self.account, self.domain, self.clock = record, link, account, domain, clock
+        self.stamps = stamps  # the signed requests' timestamps (`client.connect.Timestamps`)
 
     @property
     def sessions(self) -> list[Connection]:
@@ -99,7 +107,7 @@ class LeftOpen:
         """Tell its exit the session ends (best effort: the exit ends it after its own keep-alive anyway), and
         settle it like any session this device left."""
         try:
-            body = leave_request(self.domain, self.account, connection.session_id, clock=self.clock)
+            body = leave_request(self.domain, self.account, connection.session_id, clock=self.stamps)
             with ExitAPI(connection.api_url, timeout=5.0) as api:
                 api.leave(connection.session_id, body)
         except (ExitAPIError, ProtocolError) as exc:
