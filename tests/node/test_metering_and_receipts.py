@@ -182,7 +182,7 @@ def test_unknown_session_and_bad_path(exit_node):
     assert response.status_code == 400 and "session_id" in response.json()["error"]
 
 
-def _leave(signer=OPENER, timestamp=NOW, key=LEAVE_KEY):
+def _leave(signer=OPENER, timestamp=NOW + 1, key=LEAVE_KEY):  # after the join (at NOW)
     request = PeerRequest(session_id=7, wg_pubkey=key, timestamp=timestamp)
     return {"timestamp": timestamp, "signature": "0x" + sign(DOMAIN, request, signer.key).hex()}
 
@@ -202,7 +202,7 @@ def test_a_client_that_leaves_gets_a_last_request_and_the_peer_is_removed(exit_n
     assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200
     assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200  # a retry
     assert meters.meters[7].fully_signed and store.receipt_count(7) == 2
-    again = client.post("/v1/sessions/7/close", json=_leave(timestamp=NOW - 1)).json()
+    again = client.post("/v1/sessions/7/close", json=_leave(timestamp=NOW + 2)).json()
     assert again["state"] == "cut" and again["reason"] is None  # repeating it changes nothing
 
 
@@ -247,7 +247,7 @@ def test_a_client_that_parks_keeps_its_session_open_without_a_peer_and_joins_it_
     assert meters.tick() == [] and runner.interfaces["ovpn0"].peers == {}  # stays without a peer
     assert client.post("/v1/sessions/7/receipts", json=_signed(2, 13 * MB)).status_code == 200
     again = Keypair.from_private(b"\x56" * 32)
-    joined = client.post("/v1/peers", json=_body(key=again.public, timestamp=NOW + 1))
+    joined = client.post("/v1/peers", json=_body(key=again.public, timestamp=NOW + 2))
     assert joined.status_code == 200, joined.text
     assert list(runner.interfaces["ovpn0"].peers) == [again.public_b64] and store.session(7).parked_at is None
     runner.interfaces["ovpn0"].peers[again.public_b64]["rx"] = 11 * MB  # the new key counts from zero
@@ -255,6 +255,28 @@ def test_a_client_that_parks_keeps_its_session_open_without_a_peer_and_joins_it_
     assert store.session(7).measured_bytes == 24 * MB
     request = client.get("/v1/sessions/7/receipt-request", headers=read_header()).json()
     assert (request["seq"], request["bytes_used"]) == (3, 24 * MB)  # one numbering for the whole session
+
+
+def test_a_replayed_park_is_refused_also_after_the_exit_restarted(exit_node, tmp_path):
+    """A park request captured on the plain-HTTP path and sent again once the device joined anew: the replay
+    guard refuses it while it remembers; after a restart of the exit it once took the device's new key away
+    under it (the device saw an exit still answering, and a tunnel carrying nothing). The exit now takes a
+    session's requests only in the order they were signed."""
+    client, counters, store, meters, runner, _ = exit_node
+    parked = _leave(key=PARK_KEY)
+    assert client.post("/v1/sessions/7/park", json=parked).status_code == 200
+    again = Keypair.from_private(b"\x57" * 32)
+    assert client.post("/v1/peers", json=_body(key=again.public, timestamp=NOW + 2)).status_code == 200
+    handshake, restarted_meters = exit_parts(runner, store)  # a restart: a new, empty replay guard
+    channel = ReceiptChannel(
+        domain=DOMAIN, chain=FakeChain(), store=store, meters=restarted_meters, receipt_key=RECEIPT_KEY.key
+    )
+    restarted = TestClient(create_app(handshake, channel))
+    replayed = restarted.post("/v1/sessions/7/park", json=parked)
+    assert replayed.status_code == 409 and "older than one already taken" in replayed.json()["error"]
+    assert store.session(7).parked_at is None and list(runner.interfaces["ovpn0"].peers) == [again.public_b64]
+    older_join = restarted.post("/v1/peers", json=_body(timestamp=NOW + 1, key=CLIENT.public))
+    assert older_join.status_code == 409  # nor can an older join move the session back to an earlier key
 
 
 def test_a_park_and_a_leave_are_signed_apart(exit_node):

@@ -216,8 +216,8 @@ def join(
 
 class Timestamps:
     """Seconds for this device's signed requests to exits, strictly increasing: two requests in one second (a
-    `down` right after an `up`) are two requests, not a replay the exit refuses. A few seconds ahead of the clock
-    at most, well within the exit's freshness window."""
+    `down` right after an `up`) are two requests, not a replay, and an exit takes a session's requests only in
+    this order. A few seconds ahead of the clock at most, well within the exit's freshness window."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock

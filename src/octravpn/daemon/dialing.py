@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from eth_account.signers.local import LocalAccount
 
-from octravpn.client.connect import Joined, Located, Terms, join
+from octravpn.client.connect import Joined, Located, Terms, Timestamps, join
 from octravpn.client.discovery import IndexerClient, choose_exit
 from octravpn.client.state import Connection
 from octravpn.daemon.chainlink import ChainLink
@@ -53,6 +53,7 @@ class Dialer:
         clock: Callable[[], float],
     ) -> None:
         self.link, self.account, self.domain, self.indexer_url, self.clock = link, account, domain, indexer_url, clock
+        self.stamps = Timestamps(clock)  # every request this device signs for an exit: strictly increasing
         self.member: str | None = None  # the member wallet this device acts for, once the chain said
 
     def refresh_member(self) -> bool:
@@ -129,7 +130,7 @@ class Dialer:
             located.wg_pubkey,
             session_id,
             keys,
-            clock=self.clock,
+            clock=self.stamps,
             signs_receipts=signs_receipts,
         )
 

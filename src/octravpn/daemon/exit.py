@@ -17,7 +17,7 @@ from dataclasses import replace
 from eth_account.signers.local import LocalAccount
 
 from octravpn.chain.errors import ChainError
-from octravpn.client.connect import Located, Terms, Timestamps, leave_request
+from octravpn.client.connect import Located, Terms, leave_request
 from octravpn.client.discovery import IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
 from octravpn.client.state import Connection
@@ -78,7 +78,7 @@ class ExitConnection:
         self.host: TunnelHost | None = None
         self.failover_backoff = Backoff(settings.failover_retry_seconds, settings.chain_backoff_max)
         self.failed_exits: dict[str, float] = {}  # exit -> when it was found unreachable
-        self.stamps = Timestamps(clock)  # for the requests to leave a session or leave it open
+        self.stamps = dialer.stamps  # the joins' and the leaves' timestamps: one strictly increasing sequence
         self.left_open = LeftOpen(record, link=link, account=account, domain=domain, clock=clock, stamps=self.stamps)
 
     def start(self) -> None:

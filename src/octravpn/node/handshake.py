@@ -159,6 +159,21 @@ class HandshakeService:
         if known is None:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
         self._check(request, signature)
+        with self.lock:
+            self._in_order(session_id, request.timestamp)
+
+    def _in_order(self, session_id: int, timestamp: int) -> None:
+        """Take the session's requests in the order they were signed: one older than a request already taken is
+        a replay (say, of a park, captured on the plain-HTTP path, sent after a restart of this exit emptied the
+        replay guard, which would take the device's key away under it)."""
+        known = self.store.session(session_id)
+        if known is None:
+            return
+        if known.last_request_at is not None and timestamp <= known.last_request_at:
+            raise HandshakeRefused(
+                409, f"a request older than one already taken for session {session_id}: sign a new one"
+            )
+        self.store.set_last_request(session_id, timestamp)
 
     def handle(self, body: object) -> dict:
         ask = parse_request(body)
@@ -169,9 +184,10 @@ class HandshakeService:
         accepted, session = self._check(ask.request, ask.signature)
         with self.lock:
             # `receipts: false` (signed with the request) stops the exit waiting for receipts; it settles by claim.
-            return self._add(accepted, session, ask.receipts)
+            return self._add(accepted, session, ask.receipts, ask.request.timestamp)
 
-    def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool) -> dict:
+    def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool, timestamp: int) -> dict:
+        self._in_order(accepted.session_id, timestamp)
         known = self.store.session(accepted.session_id)
         if known is not None and known.state != "active":
             # Still open on chain until settled, but the exit ended it (unsigned usage
@@ -190,6 +206,8 @@ class HandshakeService:
             signs_receipts=signs_receipts,
             settle_by=session.settle_by,
         )
+        if known is None:
+            self.store.set_last_request(accepted.session_id, timestamp)
         previous = self.store.stored_session(accepted.session_id).wg_pubkey
         address = self.store.allocate_address(
             accepted.session_id, self.identity.tunnel_network, reserved=(self.identity.exit_address,)

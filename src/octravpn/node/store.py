@@ -105,6 +105,9 @@ _MIGRATIONS = [
     # When the opener left the session open with no device connected (None: connected, or never parked): the
     # session stays active, without a peer, until a device joins it again or the keep-alive passes.
     "ALTER TABLE sessions ADD COLUMN parked_at INTEGER;",
+    # The timestamp of the latest request (a join, a leave, a park) taken for the session: an older one is a
+    # replay, also after a restart emptied the replay guard's memory.
+    "ALTER TABLE sessions ADD COLUMN last_request_at INTEGER;",
 ]
 
 
@@ -132,6 +135,7 @@ class SessionRecord:
     wg_counter: int = 0  # WireGuard's rx + tx for the peer when measured_bytes was last updated
     settle_by: int | None = None  # the contract's deadline; None for sessions stored before it was kept
     parked_at: int | None = None  # when its device left it open (no peer until one joins it again)
+    last_request_at: int | None = None  # the timestamp of the latest signed request taken for it
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,11 @@ class NodeStore:
     def set_settle_by(self, session_id: int, settle_by: int) -> None:
         """The session's deadline as the chain now has it (a tailnet owner's close brings it forward)."""
         self._update("UPDATE sessions SET settle_by = ? WHERE session_id = ?", (settle_by, session_id), session_id)
+
+    def set_last_request(self, session_id: int, timestamp: int) -> None:
+        self._update(
+            "UPDATE sessions SET last_request_at = ? WHERE session_id = ?", (timestamp, session_id), session_id
+        )
 
     def set_parked(self, session_id: int, parked_at: int | None) -> None:
         """The session left open without a device (`parked_at`), or joined again (None)."""
@@ -440,4 +449,5 @@ def _session(row: tuple) -> SessionRecord:
         int(row[11]),
         row[12],
         row[13],
+        row[14],
     )
