@@ -204,6 +204,7 @@ class FakeExits:
         self.left: list[int] = []
         self.parked: list[int] = []  # sessions a device left open (`down` without --end)
         self.signatures: set[bytes] = set()  # of the requests to leave, as the exit remembers them
+        self.parked_here: set[int] = set()  # sessions the exit left open without their device (idle)
 
     def call(self, base_url: str, method: str, path: str, body: dict | None, headers: dict | None = None):
         index = [f"http://{e}" for e in ENDPOINTS].index(base_url)
@@ -212,6 +213,7 @@ class FakeExits:
         if method == "POST" and path == exitwire.PEERS:
             ask = exitwire.PeerAsk.from_json(body)
             self.peers[index].append(encode_key(ask.request.wg_pubkey))
+            self.parked_here.discard(ask.request.session_id)
             return exitwire.PeerGrant(
                 session_id=ask.request.session_id,
                 exit_public_key=EXIT_KEYS[index].public,
@@ -221,6 +223,8 @@ class FakeExits:
                 dns=("203.0.113.53",),
             ).to_json()
         session = int(path.split("/")[3])
+        if path.endswith("/receipt-request") and session in self.parked_here:
+            raise ExitAPIError(410, f"session {session} is left open with no device here: join it again")
         if path.endswith("/receipt-request"):  # for the session's signers: the device signs its read
             read = exitwire.SessionRead.from_header(
                 (headers or {}).get("Authorization"), subject=session, domain=DOMAIN, now=time.time()

@@ -236,7 +236,14 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
     assert {"0.0.0.0/1 dev ovpn0", "128.0.0.0/1 dev ovpn0"} <= world.host.routes
     assert status["last_failover"]["from"] == OPERATORS[0].address and status["last_failover"]["old_session"] == 0
     assert status["ending"] == [
-        {"session": 0, "exit": OPERATORS[0].address, "reason": "failover", "figure": 2_000_000, "confirmed": None}
+        {
+            "session": 0,
+            "exit": OPERATORS[0].address,
+            "reason": "failover",
+            "figure": 2_000_000,
+            "confirmed": None,
+            "exit_told": False,  # it was unreachable: the chain loop tells it again
+        }
     ]
     # The old exit claims more than was signed: the daemon confirms its own figure (a dispute); the exit can
     # still settle with the receipt.
@@ -363,6 +370,21 @@ def test_down_leaves_the_session_open_and_up_rejoins_it_with_no_transaction(worl
     assert world.exits.receipts[0][-1]["bytes_used"] == 3_000_000 and world.exits.receipts[0][-1]["seq"] == 2
 
 
+def test_a_device_the_exit_left_idle_joins_again_with_the_key_it_has(world):
+    """Asleep past the exit's idle timeout: the exit left the session open and took the key away. Back, the
+    device is told so when it reads its receipt request, and joins again with its interface's key: no new
+    session, nothing on the host changes."""
+    daemon = world.daemon()
+    _up(daemon)
+    interface = dict(vars(world.host.interfaces[IFACE]))
+    world.exits.parked_here.add(0)
+    _tick(world, daemon)
+    assert world.exits.peers[0] == [world.exits.peers[0][0]] * 2 and len(world.chain.sessions) == 1
+    assert daemon.counters["rejoins"] == 1 and vars(world.host.interfaces[IFACE]) == interface
+    _tick(world, daemon)
+    assert daemon.status()["status"] == "connected" and daemon.status()["last_error"] is None
+
+
 def test_down_up_down_in_one_second_leaves_the_session_open_both_times(world):
     """Two requests to leave a session open in the same second once signed the same message, which the exit
     refused as a replay: the second `down` then ended the session."""
@@ -435,6 +457,24 @@ def test_down_end_while_down_ends_the_sessions_left_open(world):
     assert [e["session"] for e in ended["ended"]] == [0] and world.exits.left == [0]
     with pytest.raises(Conflict, match="not connected"):
         daemon.down(settle_wait=0, end=True)
+
+
+def test_an_exit_that_did_not_hear_a_session_end_is_told_again_when_it_is_back(world):
+    """Gone during `down --end` (or a failover), the exit would keep the session open for its keep-alive, the
+    deposit locked meanwhile: the chain loop tells it again every 30 s until it hears it."""
+    daemon = world.daemon()
+    _up(daemon)
+    world.exits.gone.add(0)
+    daemon.down(settle_wait=0, end=True)
+    assert daemon.status()["ending"][0]["exit_told"] is False and world.exits.left == []
+    daemon.chain_step()  # still gone
+    world.exits.gone.discard(0)
+    world.clock.now += 10
+    daemon.chain_step()
+    assert world.exits.left == []  # not yet: it was tried 10 s ago
+    world.clock.now += 21
+    daemon.chain_step()
+    assert world.exits.left == [0] and daemon.status()["ending"][0]["exit_told"] is True
 
 
 def test_down_with_the_exit_gone_leaves_the_session_to_the_chain_loop(world):

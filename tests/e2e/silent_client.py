@@ -31,7 +31,9 @@ def main() -> None:
     located = connector.locate(exit_address)
     session_id = connector.open_session(located.address, None, 10**16, located.price_per_mb).session_id
     keys = Keypair.generate()
-    joined = join(connector.domain, account, located.api_url, located.wg_pubkey, session_id, keys, clock=time.time)
+    joined = join(
+        connector.domain, account, located.api_url, located.wg_pubkey, session_id, keys.public, clock=time.time
+    )
     options = TunnelOptions(interface=interface, kill_switch=False, accept_dns=False)
     scratch = tempfile.TemporaryDirectory()  # the receipts' evidence and the resolver's record (it has none to keep)
     state_dir = Path(scratch.name)

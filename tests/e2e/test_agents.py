@@ -247,6 +247,33 @@ def test_an_exit_ends_a_session_left_open_after_its_own_keep_alive(world, start_
     wait_for(lambda: _status(cli, lab.client)["left_open"] == [], what="the daemon to see it ended on chain")
 
 
+def test_a_device_idle_past_the_exits_idle_timeout_joins_its_session_again_with_no_transaction(world, start_exit):
+    """The exit leaves an idle session open without its device (a laptop asleep) instead of ending it; the
+    device, back, is told so and joins again with the key its interface has: same session, no transaction."""
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--idle-timeout", "3")
+    interface = unique("oc")
+    session_id = _up(cli, lab.client, interface)["session"]
+    device = cli.device(lab.client)
+    sent = chain.w3.eth.get_transaction_count(device)
+    parked = wait_for(
+        lambda: node.db("SELECT parked_at FROM sessions WHERE session_id = ?", session_id)[0][0],
+        what="the exit to leave the idle session open without its device",
+    )
+    wait_for(
+        lambda: (
+            (row := node.db("SELECT parked_at FROM sessions WHERE session_id = ?", session_id)[0][0]) is None
+            or row > parked
+        ),
+        what="the device to join its session again",
+    )
+    assert wait_for(lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3), what="a page again")
+    status = _status(cli, lab.client)
+    assert status["session"] == session_id and status["status"] == "connected"
+    assert chain.w3.eth.get_transaction_count(device) == sent and chain.session(session_id).status == 0
+    _down(cli, lab.client)
+
+
 def test_sigterm_stops_the_exit_cleanly_and_a_restart_serves_the_session_again(world, start_exit):
     lab, cli, registered, chain = world
     node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2")

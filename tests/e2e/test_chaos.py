@@ -156,27 +156,31 @@ table ip chaos_outage {{
         what="the restarted exit to bill what its tunnel carried meanwhile",
     )
 
-    # 4. The victim's daemon killed: its WireGuard keeps handshaking, but carries nothing: the exit ends it as
-    #    idle and settles it alone at its last receipt, while the steady client keeps browsing.
+    # 4. The victim's daemon killed: its WireGuard keeps handshaking, but carries nothing: the exit leaves the idle
+    #    session open without it (deposit and receipts kept), while the steady client keeps browsing.
+    parked_at = "SELECT parked_at FROM sessions WHERE session_id = ?"
     with Browsing(lab.clients[0], every=2.0) as steady_browsing:
-        before_kill = _status(cli, lab.clients[1], victim)
         cli.stop_daemon(lab.clients[1], kill=True)
-        (settled,) = wait_for(lambda: _settled(chain, victim_session), timeout=120, what="the idle victim's settlement")
-        ((last_receipt,),) = node.db(
-            "SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", victim_session
+        wait_for(
+            lambda: node.db(parked_at, victim_session)[0][0],
+            timeout=120,
+            what="the exit to leave the idle session open",
         )
-        assert settled.args["bytes_used"] == last_receipt >= before_kill["signed_bytes"]
-        assert [e.name for e in chain.session_events(victim_session)].count("SettledByReceipt") == 1
-    assert steady_browsing.failures == []
+    assert steady_browsing.failures == [] and _settled(chain, victim_session) == []
 
-    # Restarted, the victim's daemon finds its session settled on chain; `down` restores the network.
+    # Restarted, the victim's daemon is told its session was left open and joins it again with its interface's
+    # key; `down --end` then settles it at its last receipt, and restores the network.
     start_device(cli, lab.clients[1], cli.home)
-    ended = wait_for(
-        lambda: (s := _status(cli, lab.clients[1]))["status"] == "ended" and s, what="the daemon to see the end"
-    )
-    assert f"session {victim_session} is settled on chain" in ended["last_error"]
+    wait_for(lambda: node.db(parked_at, victim_session)[0][0] is None, what="the victim's daemon to join again")
+    assert wait_for(lambda: fetch(lab.clients[1], f"http://{WEB_ADDRESS}/index.html", timeout=3), what="a page")
     down = _down(cli, lab.clients[1])
+    (settled,) = _settled(chain, victim_session)
+    ((last_receipt,),) = node.db(
+        "SELECT MAX(CAST(bytes_used AS INTEGER)) FROM receipts WHERE session_id = ?", victim_session
+    )
     assert down["settlement"]["status"] == "settled" and down["settlement"]["bytes_used"] == settled.args["bytes_used"]
+    assert settled.args["bytes_used"] == last_receipt and down["session"] == victim_session
+    assert [e.name for e in chain.session_events(victim_session)].count("SettledByReceipt") == 1
     assert not lab.clients[1].run("ip", "link", "show", victim, check=False).returncode == 0
 
     # 5. The steady client leaves: one settlement, at its last receipt, which covers every byte the exit measured.

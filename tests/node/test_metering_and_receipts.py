@@ -257,6 +257,20 @@ def test_a_client_that_parks_keeps_its_session_open_without_a_peer_and_joins_it_
     assert (request["seq"], request["bytes_used"]) == (3, 24 * MB)  # one numbering for the whole session
 
 
+def test_a_device_that_reads_a_session_left_open_without_it_is_told_to_join_again(exit_node):
+    """An exit leaves an idle session open without its device (asleep, say): the device, back, reads its receipt
+    request and is told so (410), and only the session's signers are."""
+    client, counters, store, meters, runner, _ = exit_node
+    meters.park(7, NOW)
+    refused = client.get("/v1/sessions/7/receipt-request", headers=read_header())
+    assert refused.status_code == 410 and "join it again" in refused.json()["error"]
+    stranger = client.get("/v1/sessions/7/receipt-request", headers=read_header(reader=STRANGER))
+    assert stranger.status_code == 403
+    assert client.post("/v1/peers", json=_body(timestamp=NOW + 1)).status_code == 200  # the same key, again
+    assert client.get("/v1/sessions/7/receipt-request", headers=read_header()).status_code == 204
+    assert list(runner.interfaces["ovpn0"].peers) == [CLIENT.public_b64]
+
+
 def test_a_replayed_park_is_refused_also_after_the_exit_restarted(exit_node, tmp_path):
     """A park request captured on the plain-HTTP path and sent again once the device joined anew: the replay
     guard refuses it while it remembers; after a restart of the exit it once took the device's new key away

@@ -25,7 +25,7 @@ from octravpn.protocol.eip712 import Domain, PeerRequest, sign
 from octravpn.protocol.exitwire import LeaveAsk, ParkAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.sessions import STATUS_OPEN
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
-from octravpn.wireguard.keys import Keypair, encode_key
+from octravpn.wireguard.keys import encode_key
 
 log = logging.getLogger("octravpn.client")
 
@@ -184,14 +184,15 @@ def join(
     api_url: str,
     registered_key: bytes,
     session_id: int,
-    keys: Keypair,
+    public_key: bytes,
     *,
     clock: Callable[[], float],
     signs_receipts: bool = True,
 ) -> Joined:
-    """Ask the exit to add `keys` as the session's peer; its answer must carry the key registered on chain.
-    Needs only the exit's API, not the chain (a rejoin works while the chain is unreachable)."""
-    request = PeerRequest(session_id=session_id, wg_pubkey=keys.public, timestamp=int(clock()), receipts=signs_receipts)
+    """Ask the exit to add this device's WireGuard `public_key` as the session's peer; its answer must carry the
+    key registered on chain. Needs only the exit's API, not the chain (a rejoin works while the chain is
+    unreachable)."""
+    request = PeerRequest(session_id=session_id, wg_pubkey=public_key, timestamp=int(clock()), receipts=signs_receipts)
     ask = PeerAsk(request=request, signature=sign(domain, request, account.key))
     try:
         with ExitAPI(api_url, timeout=5.0) as api:

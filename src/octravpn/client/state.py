@@ -62,3 +62,5 @@ class Ending:
     reason: str  # "down" or "failover"
     confirmed: int | None = None
     outcome: dict | None = None
+    exit_endpoint: str = ""  # where to tell the exit the session ends
+    exit_told: bool = True  # False: the exit did not hear it (gone, unreachable): the daemon tells it again

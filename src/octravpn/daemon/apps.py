@@ -20,7 +20,7 @@ def wg_config(dialer: Dialer, request: UpRequest, *, dns_line: bool) -> dict:
     located, session = dialer.target(request)
     sid = session().session_id
     keys = Keypair.generate()
-    joined = dialer.join(located, sid, keys, signs_receipts=False)
+    joined = dialer.join(located, sid, keys.public, signs_receipts=False)
     # A WireGuard app routes IPv6 into the tunnel too (the exit drops it): nothing leaks around it.
     config = interface_config(
         "octravpn",

@@ -56,6 +56,7 @@ class ChainLoop:
                 with record.lock:
                     session.connection.chain_status = STATUS_NAMES[status]
             self.exit.left_open.follow_chain()
+            self.exit.left_open.tell_exits()
             for ending in list(record.state.ending):
                 if settling.step(self.link, ending):
                     settling.record_outcome(record, ending)

@@ -121,7 +121,7 @@ class Dialer:
         log.info("--exit auto: %s for tailnet %d (price %d per MB)", *chosen)
         return chosen
 
-    def join(self, located: Located, session_id: int, keys: Keypair, *, signs_receipts: bool = True) -> Joined:
+    def join(self, located: Located, session_id: int, public_key: bytes, *, signs_receipts: bool = True) -> Joined:
         """The exit's handshake (its API only: no chain)."""
         return join(
             self.domain,
@@ -129,7 +129,7 @@ class Dialer:
             located.api_url,
             located.wg_pubkey,
             session_id,
-            keys,
+            public_key,
             clock=self.stamps,
             signs_receipts=signs_receipts,
         )
@@ -150,7 +150,7 @@ class Dialer:
             prepared = pool.submit(prepare, keys.private) if prepare else None
             try:
                 terms = session()
-                joined = self.join(located, terms.session_id, keys)
+                joined = self.join(located, terms.session_id, keys.public)
             finally:
                 if prepared is not None:
                     prepared.result()

@@ -195,7 +195,7 @@ class ExitConnection:
         self.counters["failovers"] += 1
         with self.record.lock:
             state = self.record.state
-            state.ending.append(ending_of(old, now, "failover"))
+            state.ending.append(ending_of(old, now, "failover", exit_told=False))  # it is unreachable
             state.failovers += 1
             state.last_failover = {
                 "from": old.exit,
@@ -239,6 +239,21 @@ class ExitConnection:
         self.record.event(Event.JOINED, last_error=None, exit_unreachable_since=None)
         log.info("the interface was gone: rejoined session %d", connection.session_id)
 
+    def _join_again(self, session: Session) -> None:
+        """The exit left the session open without this device (it was idle: asleep, say) and took its key away:
+        join again with the key the interface has, so nothing on the host changes and the counters go on."""
+        connection = session.connection
+        located, _ = held(connection)
+        host, _, _ = self._live()
+        try:
+            key = host.engine.public_key(connection_interface(self.record.state))
+            self.dialer.join(located, connection.session_id, key)
+        except (OctraVPNError, CommandError) as exc:
+            log.warning("joining session %d again: %s", connection.session_id, exc)
+            return
+        self.counters["rejoins"] += 1
+        log.info("the exit had left session %d open without this device: joined it again", connection.session_id)
+
     # ------------------------------------------------------------ leaving
     def down(self, *, settle_wait: float, end: bool = False) -> dict:
         """Disconnect, leaving the session open for the next `up` (its keep-alive) unless `end` or the keep-alive
@@ -275,7 +290,7 @@ class ExitConnection:
                     "it, and so does the keep-alive passing without a connection",
                 },
             }
-        ending = ending_of(connection, self.clock(), "down")
+        ending = ending_of(connection, self.clock(), "down", exit_told=leave_error is None)
         summary = {
             "session": connection.session_id,
             "exit": connection.exit,
@@ -394,6 +409,9 @@ class ExitConnection:
             except OSError as exc:
                 log.debug("probe not sent: %s", exc)
         answered = session.answer_exit(now)
+        if answered.left_open:
+            self._join_again(session)
+            return
         if not answered.ok:
             self.counters["exit_errors"] += 1
         session.settle_live(now)

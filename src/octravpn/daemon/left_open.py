@@ -27,7 +27,10 @@ log = logging.getLogger("octravpn.daemon")
 TERM_NEEDED = 900  # seconds of its term a session needs to be rejoined: the exit stops serving 10 min before
 
 
-def ending_of(connection: Connection, now: float, reason: str) -> Ending:
+TELL_AGAIN = 30.0  # seconds between tries to tell an exit that did not hear a session end
+
+
+def ending_of(connection: Connection, now: float, reason: str, *, exit_told: bool = True) -> Ending:
     return Ending(
         session_id=connection.session_id,
         exit=connection.exit,
@@ -35,6 +38,8 @@ def ending_of(connection: Connection, now: float, reason: str) -> Ending:
         figure=connection.figure,
         left_at=now,
         reason=reason,
+        exit_endpoint=connection.exit_endpoint,
+        exit_told=exit_told,
     )
 
 
@@ -51,6 +56,7 @@ class LeftOpen:
     ) -> None:
         self.record, self.link, self.account, self.domain, self.clock = record, link, account, domain, clock
         self.stamps = stamps  # the signed requests' timestamps (`client.connect.Timestamps`)
+        self.told_at: dict[int, float] = {}  # session -> when its exit was last told it ends
 
     @property
     def sessions(self) -> list[Connection]:
@@ -104,17 +110,40 @@ class LeftOpen:
         connection.keep_until = None
 
     def end(self, connection: Connection, reason: str) -> Ending:
-        """Tell its exit the session ends (best effort: the exit ends it after its own keep-alive anyway), and
-        settle it like any session this device left."""
+        """Tell its exit the session ends (told again later if it does not hear it), and settle it like any
+        session this device left."""
+        ending = self._ending(connection, reason)
+        self._tell(ending, timeout=5.0)
+        return ending
+
+    def tell_exits(self) -> None:
+        """Tell again each exit that did not hear a session end (it was gone during a failover or a `down`), so
+        it settles now rather than after its own keep-alive."""
+        now = self.clock()
+        for ending in [e for e in self.record.state.ending if not e.exit_told and e.exit_endpoint]:
+            if now - self.told_at.get(ending.session_id, float("-inf")) >= TELL_AGAIN:
+                self._tell(ending, timeout=2.0)
+
+    def _tell(self, ending: Ending, *, timeout: float) -> None:
+        self.told_at[ending.session_id] = self.clock()
         try:
-            body = leave_request(self.domain, self.account, connection.session_id, clock=self.stamps)
-            with ExitAPI(connection.api_url, timeout=5.0) as api:
-                api.leave(connection.session_id, body)
-        except (ExitAPIError, ProtocolError) as exc:
-            log.warning(
-                "session %d: the exit did not take the end (%s); it settles as left", connection.session_id, exc
-            )
-        return self._ending(connection, reason)
+            body = leave_request(self.domain, self.account, ending.session_id, clock=self.stamps)
+            with ExitAPI(f"http://{ending.exit_endpoint}", timeout=timeout) as api:
+                api.leave(ending.session_id, body)
+        except ExitAPIError as exc:
+            if exc.status is None:  # not reached: again later
+                log.info("session %d: its exit did not hear the end (%s); telling it again", ending.session_id, exc)
+                self._told(ending, False)
+                return
+        except ProtocolError as exc:
+            log.warning("session %d: the exit's answer to the end: %s", ending.session_id, exc)
+        self._told(ending, True)  # it took it, or answered that it serves the session no more
+
+    def _told(self, ending: Ending, told: bool) -> None:
+        with self.record.lock:
+            changed, ending.exit_told = ending.exit_told != told, told
+            if changed:
+                self.record.changed()
 
     def expire(self) -> None:
         """End every session whose keep-alive passed."""

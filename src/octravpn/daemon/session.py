@@ -30,6 +30,7 @@ class Answered:
     ok: bool  # it answered as it should
     refusal: str | None = None  # it answered, with a refusal (say, for a session it ended): it is there
     failed: bool = False  # it did not answer
+    left_open: bool = False  # it keeps the session with no device (this one was idle, say asleep): join again
 
 
 @dataclass
@@ -92,7 +93,7 @@ class Session:
                 self.health.api_failed(str(exc))
                 return Answered(ok=False, failed=True)
             self.health.api_answered(now)
-            return Answered(ok=False, refusal=str(exc))
+            return Answered(ok=False, refusal=str(exc), left_open=exc.status == 410)
         except ProtocolError as exc:
             self.health.api_failed(str(exc))
             return Answered(ok=False, failed=True)

@@ -60,7 +60,14 @@ def build(
         "failovers": state.failovers,
         "last_failover": state.last_failover,
         "ending": [
-            {"session": e.session_id, "exit": e.exit, "reason": e.reason, "figure": e.figure, "confirmed": e.confirmed}
+            {
+                "session": e.session_id,
+                "exit": e.exit,
+                "reason": e.reason,
+                "figure": e.figure,
+                "confirmed": e.confirmed,
+                "exit_told": e.exit_told,
+            }
             for e in state.ending
         ],
         "settled": [shown_outcome(o, who.asset) for o in state.settled[-5:]],

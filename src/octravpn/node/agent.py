@@ -343,7 +343,11 @@ class ExitAgent:
                 if now - record.parked_at >= self.settings.keep_alive:
                     self.meters.end(record.session_id, "left open without a device for the keep-alive")
             elif self.activity.idle(record.session_id, record.measured_bytes, now):
-                self.meters.end(record.session_id, "idle")
+                if record.signs_receipts:  # its device (asleep, say) joins it again when it is back
+                    self.meters.park(record.session_id, int(now))
+                    log.info("session %d idle: left open for its device to join again", record.session_id)
+                else:  # a plain WireGuard app cannot join again: settle it
+                    self.meters.end(record.session_id, "idle")
 
     def _settle_due(self, now: float) -> None:
         with self.lock:  # due: its last receipt came, or the wait for it is over

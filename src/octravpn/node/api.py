@@ -50,6 +50,7 @@ def _errors(*statuses: int) -> dict:
         404: "unknown session",
         408: "body too slow",
         409: "replayed, settled or ended",
+        410: "left open with no device here: join it again",
         413: "body too large",
         415: "not JSON",
         503: "the exit cannot reach the chain or configure WireGuard, or is full",
@@ -109,7 +110,7 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
             responses={
                 **_answer(exitwire.RECEIPT_ASK, "the receipt to sign"),
                 204: {"description": "nothing to sign"},
-                **_errors(401, 403, 404, 503),
+                **_errors(401, 403, 404, 410, 503),
             },
         )
         async def receipt_request(request: Request, session_id: int = session_path) -> Response:

@@ -58,6 +58,12 @@ class ReceiptChannel:
         except RemoteProtocolError as exc:
             raise HandshakeRefused(401, str(exc)) from None
         self._check_signer(session_id, read.reader, "a receipt request is for the session's opener or its devices")
+        with self.lock:
+            record = self.store.session(session_id)
+        if record is not None and record.state == "active" and record.parked_at is not None:
+            raise HandshakeRefused(
+                410, f"session {session_id} is left open with no device here (it was idle, or left): join it again"
+            )
         return self.pending_request(session_id)
 
     def _check_signer(self, session_id: int, signer: str, refusal: str) -> None:

@@ -14,7 +14,7 @@ import json
 
 from octravpn.wireguard.config import InterfaceConfig, IPInterface, IPNetwork, PeerConfig
 from octravpn.wireguard.dump import PeerState, parse_dump
-from octravpn.wireguard.keys import encode_key
+from octravpn.wireguard.keys import Keypair, encode_key
 from octravpn.wireguard.runner import CommandError, CommandRunner
 
 
@@ -102,6 +102,13 @@ class Engine:
 
     def remove_peer(self, name: str, public_key: bytes) -> None:
         self.runner.run(["wg", "set", name, "peer", encode_key(public_key), "remove"])
+
+    def public_key(self, name: str) -> bytes:
+        """The interface's own WireGuard public key."""
+        interface, _ = parse_dump(self.runner.run(["wg", "show", name, "dump"]))
+        if interface.private_key is None:
+            raise CommandError(["wg", "show", name, "dump"], 0, f"{name} has no private key")
+        return Keypair.from_private(interface.private_key).public
 
     def peers(self, name: str) -> list[PeerState]:
         """Live per-peer state, with cumulative rx/tx byte counters."""
