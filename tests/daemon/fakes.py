@@ -205,6 +205,7 @@ class FakeExits:
         self.parked: list[int] = []  # sessions a device left open (`down` without --end)
         self.signatures: set[bytes] = set()  # of the requests to leave, as the exit remembers them
         self.parked_here: set[int] = set()  # sessions the exit left open without their device (idle)
+        self.refuse_peers: str | None = None  # a refusal for joins of sessions left open (the exit ended them)
 
     def call(self, base_url: str, method: str, path: str, body: dict | None, headers: dict | None = None):
         index = [f"http://{e}" for e in ENDPOINTS].index(base_url)
@@ -212,6 +213,8 @@ class FakeExits:
             raise ExitAPIError(None, f"{base_url}{path}: ConnectTimeout")
         if method == "POST" and path == exitwire.PEERS:
             ask = exitwire.PeerAsk.from_json(body)
+            if self.refuse_peers and ask.request.session_id in self.parked:
+                raise ExitAPIError(409, self.refuse_peers)
             self.peers[index].append(encode_key(ask.request.wg_pubkey))
             self.parked_here.discard(ask.request.session_id)
             return exitwire.PeerGrant(

@@ -449,6 +449,28 @@ def test_up_opens_anew_when_the_session_left_open_cannot_be_rejoined(world):
     assert _up(daemon)["session"] == 2
 
 
+def test_a_rejoin_the_exit_does_not_answer_keeps_the_session_for_the_next_up(world):
+    """Offline for a moment: the session stays left open (no new transaction next time); an exit that refuses
+    it (it ended the session) has it settled, and the next `up` opens anew."""
+    daemon = world.daemon()
+    _up(daemon)
+    daemon.down(settle_wait=0)
+    world.exits.gone.add(0)
+    with pytest.raises(exit_api.ExitAPIError, match="did not answer"):
+        _up(daemon)
+    assert [s["session"] for s in daemon.status()["left_open"]] == [0]
+    world.exits.gone.discard(0)
+    assert _up(daemon)["session"] == 0 and len(world.chain.sessions) == 1
+    daemon.down(settle_wait=0)
+    world.exits.refuse_peers = "session 0 was ended by the exit (cut): open a new session"
+    with pytest.raises(exit_api.ExitAPIError, match="ended by the exit"):
+        _up(daemon)
+    status = daemon.status()
+    assert status["left_open"] == [] and status["ending"][0]["session"] == 0
+    world.exits.refuse_peers = None
+    assert _up(daemon)["session"] == 1
+
+
 def test_down_end_while_down_ends_the_sessions_left_open(world):
     daemon = world.daemon()
     _up(daemon)

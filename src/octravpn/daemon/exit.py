@@ -122,8 +122,8 @@ class ExitConnection:
             )
         except BaseException as exc:
             host.restore(changes)
-            if resumed is not None:  # the exit did not take it back: settle it, and the next `up` opens anew
-                self.left_open.end(resumed, f"rejoining it failed: {exc}")
+            if resumed is not None:
+                self.left_open.give_back(resumed, exc)
             self.record.event(Event.FAILED, prefs=None, host=None, last_error=f"could not connect: {exc}")
             raise
         self._joined(_carried(resumed, connection), request)
@@ -182,7 +182,7 @@ class ExitConnection:
                 )
             except (OctraVPNError, CommandError) as exc:
                 if resumed is not None:
-                    self.left_open.end(resumed, f"rejoining it failed: {exc}")
+                    self.left_open.give_back(resumed, exc)
                 raise
         except (OctraVPNError, CommandError) as exc:
             self.failover_backoff.failed(now)

@@ -22,6 +22,7 @@ from octravpn.daemon.wire import UpRequest
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.errors import ProtocolError
 from octravpn.protocol.sessions import STATUS_NAMES, STATUS_OPEN
+from octravpn.wireguard.runner import CommandError
 
 log = logging.getLogger("octravpn.daemon")
 TERM_NEEDED = 900  # seconds of its term a session needs to be rejoined: the exit stops serving 10 min before
@@ -103,11 +104,20 @@ class LeftOpen:
         )
 
     def take(self, connection: Connection) -> None:
-        """`up` rejoins it: no longer left open."""
+        """`up` rejoins it: no longer left open (the connection it makes is a new record)."""
         with self.record.lock:
             if connection in self.sessions:
                 self.sessions.remove(connection)
-        connection.keep_until = None
+
+    def give_back(self, connection: Connection, why: BaseException) -> None:
+        """Rejoining it failed. An exit that did not answer, or a failure on this host, leaves it open for a later
+        `up`; an exit that refused it (it ended the session) or answered wrongly has it settled."""
+        if (isinstance(why, ExitAPIError) and why.status is None) or isinstance(why, (CommandError, KeyboardInterrupt)):
+            with self.record.lock:
+                self.sessions.append(connection)
+                self.record.changed()
+            return
+        self.end(connection, f"rejoining it failed: {why}")
 
     def end(self, connection: Connection, reason: str) -> Ending:
         """Tell its exit the session ends (told again later if it does not hear it), and settle it like any
