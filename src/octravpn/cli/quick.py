@@ -22,6 +22,18 @@ from pathlib import Path
 # use here), and `--json`.
 GLOBAL_WITH_VALUE = {"-w", "--wallet", "-n", "--network", "--config", "--password-file", "--timeout"}
 
+
+def _seconds(text: str) -> int:
+    """A keep-alive (`24h`, `0`); a ValueError sends anything else to the full parser, which explains it."""
+    from octravpn.errors import UsageError
+    from octravpn.units import parse_keep_alive
+
+    try:
+        return parse_keep_alive(text)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
 # command -> option -> (field, type); a bool type means a flag that sets the field to that value.
 QUICK: dict[str, dict[str, tuple[str, Callable | bool]]] = {
     "status": {"--socket": ("socket", str)},
@@ -43,20 +55,9 @@ QUICK: dict[str, dict[str, tuple[str, Callable | bool]]] = {
         "--region": ("region", str),
         "--max-price": ("max_price", str),
         "--indexer": ("indexer", str),
-        "--keep-alive": ("keep_alive", lambda text: _seconds(text)),
+        "--keep-alive": ("keep_alive", _seconds),
     },
 }
-
-
-def _seconds(text: str) -> int:
-    """A keep-alive (`24h`, `0`); a ValueError sends anything else to the full parser, which explains it."""
-    from octravpn.errors import UsageError
-    from octravpn.units import parse_keep_alive
-
-    try:
-        return parse_keep_alive(text)
-    except UsageError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class _NotQuick(Exception):

@@ -44,6 +44,11 @@ class Connection:
         return pay(self.signed_bytes, self.price_per_mb)
 
     @property
+    def deposit_left(self) -> int:
+        """What the deposit still covers beyond what the signed receipts commit."""
+        return max(self.deposit - self.paid_so_far, 0)
+
+    @property
     def figure(self) -> int:
         """The bytes this side confirms for the session: its last receipt, or what it measured if it signed none."""
         return self.signed_bytes if self.receipts_signed else self.measured_bytes

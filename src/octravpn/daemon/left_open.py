@@ -26,8 +26,6 @@ from octravpn.wireguard.runner import CommandError
 
 log = logging.getLogger("octravpn.daemon")
 TERM_NEEDED = 900  # seconds of its term a session needs to be rejoined: the exit stops serving 10 min before
-
-
 TELL_AGAIN = 30.0  # seconds between tries to tell an exit that did not hear a session end
 
 
@@ -87,7 +85,7 @@ class LeftOpen:
     def _usable(self, connection: Connection) -> bool:
         """Still open on chain for this device at that exit, with deposit and term left (a chain that does not
         answer leaves it to the exit, which checks the session on chain when it takes the key)."""
-        if connection.paid_so_far >= connection.deposit:
+        if not connection.deposit_left:
             return False
         try:
             client = self.link.client()

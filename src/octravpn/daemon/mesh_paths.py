@@ -147,7 +147,7 @@ class PeerPaths:
 
 def _fresh(state: PeerState | None, now: float) -> bool:
     """A recent handshake: WireGuard has a path to the peer."""
-    return bool(state is not None and state.latest_handshake and now - state.latest_handshake < paths.FRESH_SECONDS)
+    return state is not None and paths.is_fresh(state.latest_handshake, now)
 
 
 def _host(endpoint: str) -> object:

@@ -77,7 +77,7 @@ def build(
                 "exit": c.exit,
                 "tailnet": c.tailnet_id,
                 "signed_bytes": c.signed_bytes,
-                "deposit_left": amount(max(c.deposit - c.paid_so_far, 0), who.asset),
+                "deposit_left": amount(c.deposit_left, who.asset),
                 "keep_until": c.keep_until,
             }
             for c in state.left_open
@@ -103,7 +103,7 @@ def build(
             "requests_refused": c.requests_refused,
             "deposit": amount(c.deposit, who.asset),
             "paid_so_far": amount(c.paid_so_far, who.asset),
-            "deposit_left": amount(max(c.deposit - c.paid_so_far, 0), who.asset),
+            "deposit_left": amount(c.deposit_left, who.asset),
             "session_status": c.chain_status,
             "keep_alive": (state.prefs or {}).get("keep_alive"),  # what `down` leaves the session open for
             "connected_at": c.connected_at,

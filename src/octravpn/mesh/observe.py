@@ -14,7 +14,7 @@ import ipaddress
 import logging
 
 from octravpn.mesh.netmap import NetMap
-from octravpn.mesh.paths import FRESH_SECONDS
+from octravpn.mesh.paths import is_fresh
 from octravpn.mesh.peerapi import PeerService, Proposed, ask
 from octravpn.protocol.announce import parse_endpoint
 from octravpn.wireguard.dump import PeerState
@@ -64,8 +64,7 @@ class Observer:
             for state in self.live
             if state.public_key in by_key
             and by_key[state.public_key].key not in relayed
-            and state.latest_handshake
-            and now - state.latest_handshake < FRESH_SECONDS
+            and is_fresh(state.latest_handshake, now)
         }
         if not fresh:
             return

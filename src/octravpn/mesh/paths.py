@@ -25,6 +25,11 @@ class Attempt:
     options: tuple[str, ...] = ()  # the candidates it was chosen from
 
 
+def is_fresh(last_handshake: float, now: float) -> bool:
+    """A handshake recent enough that WireGuard still has a path to the peer (0: never)."""
+    return bool(last_handshake) and now - last_handshake < FRESH_SECONDS
+
+
 def candidates(announced: tuple[str, ...], local_networks: tuple) -> list[str]:
     """The peer's endpoints, those on one of this device's own networks first."""
     near: list[str] = []
@@ -49,7 +54,7 @@ def choose(
 ) -> Attempt | None:
     """The endpoint to configure for one peer now (None: it announced none)."""
     options = tuple(candidates(announced, local_networks))
-    if live_endpoint and last_handshake and now - last_handshake < FRESH_SECONDS:
+    if live_endpoint and is_fresh(last_handshake, now):
         if attempt is not None and attempt.endpoint == live_endpoint:
             return attempt
         return Attempt(live_endpoint, now, options)

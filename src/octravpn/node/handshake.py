@@ -20,7 +20,7 @@ from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.chain.records import Session
 from octravpn.node.peers import PeerSet
-from octravpn.node.store import NodeStore
+from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.protocol.eip712 import Domain, PeerRequest
 from octravpn.protocol.exitwire import LEAVE_KEY, PARK_KEY, LeaveAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.handshake import (
@@ -160,20 +160,19 @@ class HandshakeService:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
         self._check(request, signature)
         with self.lock:
-            self._in_order(session_id, request.timestamp)
+            self._in_order(self.store.session(session_id), request.timestamp)
 
-    def _in_order(self, session_id: int, timestamp: int) -> None:
+    def _in_order(self, known: SessionRecord | None, timestamp: int) -> None:
         """Take the session's requests in the order they were signed: one older than a request already taken is
         a replay (say, of a park, captured on the plain-HTTP path, sent after a restart of this exit emptied the
         replay guard, which would take the device's key away under it)."""
-        known = self.store.session(session_id)
         if known is None:
             return
         if known.last_request_at is not None and timestamp <= known.last_request_at:
             raise HandshakeRefused(
-                409, f"a request older than one already taken for session {session_id}: sign a new one"
+                409, f"a request older than one already taken for session {known.session_id}: sign a new one"
             )
-        self.store.set_last_request(session_id, timestamp)
+        self.store.set_last_request(known.session_id, timestamp)
 
     def handle(self, body: object) -> dict:
         ask = parse_request(body)
@@ -187,8 +186,8 @@ class HandshakeService:
             return self._add(accepted, session, ask.receipts, ask.request.timestamp)
 
     def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool, timestamp: int) -> dict:
-        self._in_order(accepted.session_id, timestamp)
         known = self.store.session(accepted.session_id)
+        self._in_order(known, timestamp)
         if known is not None and known.state != "active":
             # Still open on chain until settled, but the exit ended it (unsigned usage
             # or a spent deposit): a new handshake must not undo that.

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from octravpn.node.handshake import BadRequest, ChainView
 from octravpn.node.metering import SessionMeters
-from octravpn.node.store import NodeStore
+from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.protocol.eip712 import Domain, Receipt, recover, sign
 from octravpn.protocol.errors import ProtocolError, RemoteProtocolError
 from octravpn.protocol.exitwire import LeaveAnswer, ReceiptAsk, SessionRead, SignedReceipt
@@ -57,22 +57,24 @@ class ReceiptChannel:
             read = SessionRead.from_header(authorization, subject=session_id, domain=self.domain, now=self.clock())
         except RemoteProtocolError as exc:
             raise HandshakeRefused(401, str(exc)) from None
-        self._check_signer(session_id, read.reader, "a receipt request is for the session's opener or its devices")
-        with self.lock:
-            record = self.store.session(session_id)
-        if record is not None and record.state == "active" and record.parked_at is not None:
+        record = self._check_signer(
+            session_id, read.reader, "a receipt request is for the session's opener or its devices"
+        )
+        if record.state == "active" and record.parked_at is not None:
             raise HandshakeRefused(
                 410, f"session {session_id} is left open with no device here (it was idle, or left): join it again"
             )
         return self.pending_request(session_id)
 
-    def _check_signer(self, session_id: int, signer: str, refusal: str) -> None:
+    def _check_signer(self, session_id: int, signer: str, refusal: str) -> SessionRecord:
+        """The session's record, if `signer` may sign receipts for it."""
         with self.lock:
             record = self.store.session(session_id)
         if record is None:
             raise HandshakeRefused(404, f"session {session_id} is not served here")
         if signer != record.opener and not self.chain.is_receipt_signer(session_id, signer):
             raise HandshakeRefused(403, refusal)
+        return record
 
     def pending_request(self, session_id: int) -> dict | None:
         with self.lock:
