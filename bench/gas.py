@@ -14,12 +14,14 @@ from eth_account import Account
 from web3 import Web3
 
 from octravpn.chain.artifacts import EIP170_LIMIT, load
+from octravpn.chain.client import OctraVPN
 from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import Anvil, dev_private_key
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
 from octravpn.protocol.reports import report_commitment
 
 ETHER = 10**18
+BATCH = 50
 MB = 10**6
 # A policy the size of the README's example (about 1 KB), and one at the contract's limit.
 POLICY = (
@@ -53,6 +55,12 @@ def main() -> int:
         ).gasUsed
         rows.append(Row("(deploy)", "constructor", deploy_gas))
         fn = vpn.functions
+        reader = OctraVPN(w3, vpn.address)
+
+        def rec(session_id):
+            """The session's record as its events tell it: every call on a session passes it."""
+            return reader.session(session_id).as_argument()
+
         domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
 
         def run(call, sender, scenario, value=0, record=True, gas=None):
@@ -107,23 +115,58 @@ def main() -> int:
 
         # Session 0: two-transaction settlement.
         run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01")
-        run(fn.settle_claim(0, 900 * MB), operator, "exit's claim")
-        run(fn.settle_confirm(0, 900 * MB), member, "opener agrees: settles")
+        run(fn.settle_claim(0, rec(0), 900 * MB), operator, "exit's claim")
+        run(fn.settle_confirm(0, rec(0), 900 * MB), member, "opener agrees: settles")
         # Session 1: the exit settles alone with the opener's latest receipt.
         run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
         signature = sign(domain, Receipt(session_id=1, seq=37, bytes_used=1_500 * MB), member.key)
-        run(fn.settle_with_receipt(1, 37, 1_500 * MB, signature), operator, "client-signed receipt")
-        # Session 2: disputed, then resolved by receipt.
+        run(fn.settle_with_receipt(1, rec(1), 37, 1_500 * MB, signature), operator, "client-signed receipt")
+        # Session 2: a long session: checkpoints while it stays open, a top-up, then its settlement.
+        long_id = 2
         run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
-        run(fn.settle_claim(2, 800 * MB), operator, "", record=False)
-        run(fn.settle_confirm(2, 700 * MB), member, "opener disagrees: dispute")
-        # Sessions 3 and 4: nobody settles.
+        for seq, used, scenario in ((10, 400 * MB, "first: pays 400 MB"), (20, 900 * MB, "later: 500 MB more")):
+            signature = sign(domain, Receipt(session_id=long_id, seq=seq, bytes_used=used), member.key)
+            run(fn.checkpoint(long_id, rec(long_id), seq, used, signature), operator, scenario)
+        run(fn.top_up_session(long_id, rec(long_id), 10**16), member, "add 0.01, a full grace more")
+        signature = sign(domain, Receipt(session_id=long_id, seq=30, bytes_used=1_200 * MB), member.key)
+        run(fn.settle_with_receipt(long_id, rec(long_id), 30, 1_200 * MB, signature), operator, "after checkpoints")
+        # Session 3: disputed, then resolved by receipt.
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+        run(fn.settle_claim(3, rec(3), 800 * MB), operator, "", record=False)
+        run(fn.settle_confirm(3, rec(3), 700 * MB), member, "opener disagrees: dispute")
+        # Sessions 4 and 5: nobody settles.
         run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
         run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
         warp(86_400)
-        run(fn.claim_no_show(3), friend, "after grace")
+        run(fn.claim_no_show(4, rec(4)), friend, "after grace")
         warp(9 * 86_400)
-        run(fn.sweep_expired_session(4), sweeper, "after 10x grace, 1% bounty")
+        run(fn.sweep_expired_session(5, rec(5)), sweeper, "after 10x grace, 1% bounty")
+
+        # Sessions 6 to 55: one batch checkpoints all fifty, a second settles them.
+        run(fn.deposit_to_tailnet(0, ETHER), friend, "", ETHER, record=False)
+        first = fn.session_count_view().call()
+        for _ in range(BATCH):
+            run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+        for final, used in ((False, 300 * MB), (True, 700 * MB)):
+            items = [
+                (
+                    sid,
+                    rec(sid),
+                    5,
+                    used,
+                    sign(domain, Receipt(session_id=sid, seq=5, bytes_used=used), member.key),
+                    final,
+                )
+                for sid in range(first, first + BATCH)
+            ]
+            receipt = run(fn.settle_batch(items), operator, "", record=False)
+            rows.append(
+                Row(
+                    "settle_batch",
+                    f"{BATCH} {'settlements' if final else 'checkpoints'}: {receipt.gasUsed // BATCH:,} a session",
+                    receipt.gasUsed,
+                )
+            )
 
         run(fn.claim_earnings(fn.get_earnings(operator.address).call()), operator, "all earnings")
         run(fn.withdraw_from_tailnet(0, member.address, ETHER // 10), member, "owner withdraws")
@@ -158,16 +201,18 @@ def main() -> int:
             record=False,
         )
         run(fn.configure_tailnet_exit(0, cheat.address), member, "", record=False)
+        cheat_id = fn.session_count_view().call()
         run(fn.open_session(0, cheat.address, 10**16, 3 * 10**12), member, "", record=False)
-        evidence = [Receipt(session_id=5, seq=1, bytes_used=b) for b in (MB, 2 * MB)]
+        evidence = [Receipt(session_id=cheat_id, seq=1, bytes_used=b) for b in (MB, 2 * MB)]
         commitment = report_commitment(
-            reporter=sweeper.address, operator=cheat.address, session_id=5, seq=1, bytes_a=MB, bytes_b=2 * MB
+            reporter=sweeper.address, operator=cheat.address, session_id=cheat_id, seq=1, bytes_a=MB, bytes_b=2 * MB
         )
         run(fn.commit_slash_report(commitment), sweeper, "reporter's commitment")
         run(
             fn.slash_double_sign(
                 cheat.address,
-                5,
+                cheat_id,
+                rec(cheat_id),
                 1,
                 MB,
                 sign(domain, evidence[0], cheat_key.key),

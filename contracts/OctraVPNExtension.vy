@@ -87,7 +87,7 @@ exports: (
     tailnets.get_device,
     tailnets.is_device_of,
     sessions.close_session,
-    sessions.get_session,
+    sessions.get_session_hash,
     sessions.is_receipt_signer,
     sessions.session_count_view,
     sessions.get_operator_claim,

@@ -76,3 +76,22 @@ def _recover(struct_hash: bytes32, signature: Bytes[65]) -> address:
     signer: address = ecrecover(digest, v, r, s)
     assert signer != empty(address), "signature does not recover a signer"
     return signer
+
+
+@internal
+@view
+def _signer_or_empty(struct_hash: bytes32, signature: Bytes[65]) -> address:
+    """
+    @dev `_recover` for a caller that goes on past a bad signature (an item
+         of a batch): the empty address where `_recover` reverts.
+    """
+    if len(signature) != 65:
+        return empty(address)
+    digest: bytes32 = keccak256(concat(x"1901", self._domain_separator(), struct_hash))
+    v: uint256 = convert(slice(signature, 64, 1), uint256)
+    if v < 27:
+        v += 27
+    s: uint256 = convert(extract32(signature, 32), uint256)
+    if (v != 27 and v != 28) or s > _MAX_S:
+        return empty(address)
+    return ecrecover(digest, v, convert(extract32(signature, 0), uint256), s)

@@ -8,6 +8,7 @@ from eth_hash.auto import keccak
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
+from octravpn.chain.client import OctraVPN
 from octravpn.chain.devnet import Anvil, DevnetError
 from octravpn.protocol import Domain, Receipt, ReceiptSigner, sign, typed_data
 
@@ -61,18 +62,22 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
         full_message=typed_data(domain, Receipt(session_id=session_id, seq=5, bytes_used=used))
     )
     signature = bytes(Account.sign_message(signable, member.key).signature)
+    # The contract keeps a hash of the session's record; its opening event carries the record.
+    record = OctraVPN(w3, vpn.address).session(session_id)
 
     with pytest.raises(ContractLogicError, match="receipt not signed by the opener or its device"):
-        fn.settle_with_receipt(session_id, 5, used + 1, signature).transact({"from": operator.address})
+        fn.settle_with_receipt(session_id, record.as_argument(), 5, used + 1, signature).transact(
+            {"from": operator.address}
+        )
 
-    tx = send(fn.settle_with_receipt(session_id, 5, used, signature), operator)
+    tx = send(fn.settle_with_receipt(session_id, record.as_argument(), 5, used, signature), operator)
     (settled,) = vpn.events.SessionSettled().process_receipt(tx, errors=DISCARD)  # other events of the tx
     total = used * 2 * 10**12 // MB
     assert settled.args.total_paid == total
     assert settled.args.refund == 10**16 - total
     fee = total * 50 // 10_000
     assert fn.get_earnings(operator.address).call() == total - fee
-    assert fn.get_session(session_id).call()[6] == 1  # settled
+    assert OctraVPN(w3, vpn.address).session(session_id).status_name == "settled"
 
 
 def test_missing_anvil_binary_is_a_clear_error(tmp_path):

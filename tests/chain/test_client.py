@@ -9,9 +9,18 @@ from web3 import Web3
 
 from octravpn.chain.client import OctraVPN, connect, open_client
 from octravpn.chain.devnet import free_port
-from octravpn.chain.errors import ContractNotDeployed, ContractRevert, InsufficientFunds, RpcUnreachable, WrongChain
+from octravpn.chain.errors import (
+    ChainError,
+    ContractNotDeployed,
+    ContractRevert,
+    InsufficientFunds,
+    RpcUnreachable,
+    WrongChain,
+)
+from octravpn.chain.records import Settlement
 from octravpn.chain.transactions import TransactionManager
 from octravpn.config import Network
+from octravpn.errors import UsageError
 from octravpn.protocol import Domain, Receipt, sign
 from tests.support.waiting import wait_for
 
@@ -81,6 +90,60 @@ def test_full_flow_with_typed_results_and_events(network, accounts):
     assert [e.name for e in history][:1] == ["SessionOpened"]
     assert "SessionSettled" in [e.name for e in history]
     assert all(e.tx_hash.startswith("0x") for e in history)
+
+
+def test_a_long_session_checkpointed_topped_up_and_batched_reads_back_from_its_events(network, accounts):
+    """The contract keeps a hash of each session's record; the client reads the record from the events, checks
+    it against the hash, and passes it with every call."""
+    operator, member = accounts[1], accounts[2]
+    as_operator, as_member = open_client(network, operator), open_client(network, member)
+    tailnet_id, _ = as_member.create_tailnet(keccak(b"{}"), ETHER // 10)
+    as_member.configure_tailnet_exit(tailnet_id, operator.address)
+    domain = Domain(chain_id=31337, verifying_contract=network.contract)
+
+    def receipt(sid, seq, used):
+        return sign(domain, Receipt(session_id=sid, seq=seq, bytes_used=used), member.key)
+
+    first, _ = as_member.open_session(tailnet_id, operator.address, 10**16)
+    second, _ = as_member.open_session(tailnet_id, operator.address, 10**16)
+    third, _ = as_member.open_session(tailnet_id, operator.address, 10**16)
+    as_operator.checkpoint(first, 1, 300 * MB, receipt(first, 1, 300 * MB))
+    as_member.top_up_session(first, 10**16)
+    record = as_member.session(first)
+    assert (record.bytes_paid, record.deposit, record.status_name) == (300 * MB, 2 * 10**16, "open")
+    assert record.deposit_left == 2 * 10**16 - record.value_of(300 * MB)
+
+    batch = as_operator.settle_batch(
+        [
+            Settlement(first, 2, 400 * MB, receipt(first, 2, 400 * MB), final=True),
+            Settlement(second, 1, 10 * MB, receipt(second, 1, 10 * MB), final=False),
+            Settlement(third, 1, 20 * MB, b"\x00" * 65, final=True),
+        ]
+    )
+    assert [e.args["reason"] for e in batch.events if e.name == "SettlementSkipped"] == [
+        "receipt not signed by the opener or its device"
+    ]
+    assert as_member.session(first).status_name == "settled"
+    assert as_member.session(second).bytes_paid == 10 * MB
+    assert as_member.session(third).status_name == "open"
+    with pytest.raises(UsageError, match="one item per session"):
+        as_operator.settle_batch([Settlement(second, 3, 30 * MB, b"", final=False)] * 2)
+
+
+def test_a_node_that_leaves_an_event_out_is_caught(network, accounts, monkeypatch):
+    operator, member = accounts[1], accounts[2]
+    as_operator, as_member = open_client(network, operator), open_client(network, member)
+    tailnet_id, _ = as_member.create_tailnet(keccak(b"{}"), ETHER // 10)
+    as_member.configure_tailnet_exit(tailnet_id, operator.address)
+    sid, _ = as_member.open_session(tailnet_id, operator.address, 10**16)
+    domain = Domain(chain_id=31337, verifying_contract=network.contract)
+    as_operator.checkpoint(sid, 1, MB, sign(domain, Receipt(session_id=sid, seq=1, bytes_used=MB), member.key))
+    told = as_member.session_events(sid)
+    monkeypatch.setattr(
+        as_member, "session_events", lambda session_id: [e for e in told if e.name != "SessionCheckpointed"]
+    )
+    with pytest.raises(ChainError, match=f"session {sid}: its events do not add up to the record the contract holds"):
+        as_member.session(sid)
 
 
 def test_revert_found_at_estimation_is_decoded(network, accounts):

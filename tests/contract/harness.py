@@ -12,6 +12,8 @@ import boa
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from octravpn.chain.records import Session
+from octravpn.chain.sessionlog import fold
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
 from octravpn.protocol.reports import report_commitment
 from tests.contract.deployers import deploy_vpn, token_deployer
@@ -53,6 +55,83 @@ def actor(alias: str) -> Actor:
     return actor_
 
 
+class SessionsFromEvents:
+    """The contract as a client uses it: the contract keeps only a hash of each session's record, so every call
+    on a session passes the record back. This reads each record from the events of the transactions it sends
+    (the way `chain.sessionlog` reads them from a node) and passes it where a test leaves it out; a test that
+    passes one (a forged record) gets exactly what it passed. `get_session` is the record, held against the
+    contract's hash."""
+
+    def __init__(self, contract) -> None:
+        self._contract = contract
+        self.records: dict[int, Session] = {}
+        functions = [item for item in contract.abi if item["type"] == "function"]
+        self._record_at = {
+            f["name"]: [i["name"] for i in f["inputs"]].index("session")
+            for f in functions
+            if "session" in [i["name"] for i in f["inputs"]]
+        }
+        self._arity = {f["name"]: len(f["inputs"]) for f in functions}
+        self._writes = {f["name"] for f in functions if f["stateMutability"] not in ("view", "pure")}
+
+    def __getattr__(self, name: str):
+        function = getattr(self._contract, name)
+        return _Call(self, name, function) if name in self._arity else function
+
+    def _call(self, name: str, function, args: tuple, kwargs: dict):
+        if name in self._record_at and len(args) == self._arity[name] - 1:
+            at = self._record_at[name]
+            args = (*args[:at], self.record(args[at - 1]), *args[at:])
+        result = function(*args, **kwargs)
+        if name in self._writes:
+            self._observe(self._contract.get_logs())
+        return result
+
+    def _observe(self, logs) -> None:
+        for log in logs:
+            args = log._asdict() if hasattr(log, "_asdict") else {}
+            if "session_id" in args:
+                found = fold(
+                    args["session_id"], [_Logged(type(log).__name__, args)], self.records.get(args["session_id"])
+                )
+                if found is not None:
+                    self.records[args["session_id"]] = found
+
+    def record(self, session_id: int) -> tuple:
+        """The session's record as the contract takes it; for an id no event named, an empty one (which the
+        contract refuses as it refuses the id)."""
+        known = self.records.get(session_id)
+        return known.as_argument() if known else (0, ZERO, ZERO, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def get_session(self, session_id: int) -> Session:
+        on_chain = self._contract.get_session_hash(session_id)
+        record = self.records[session_id]
+        assert record.digest() == on_chain, f"session {session_id}: the events do not add up to the stored record"
+        return record
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A contract function called through `SessionsFromEvents`; its other attributes (`prepare_calldata`) are
+    the function's own."""
+
+    owner: SessionsFromEvents
+    name: str
+    function: object
+
+    def __call__(self, *args, **kwargs):
+        return self.owner._call(self.name, self.function, args, kwargs)
+
+    def __getattr__(self, attribute: str):
+        return getattr(self.function, attribute)
+
+
+@dataclass(frozen=True)
+class _Logged:
+    name: str
+    args: dict
+
+
 @dataclass
 class Operator:
     account: Actor
@@ -73,7 +152,9 @@ class Harness:
             if asset_kind == "erc20":
                 self.token = token_deployer().deploy()
                 asset = self.token.address
-            self.vpn = deploy_vpn(asset, MIN_SESSION_DEPOSIT, MIN_TAILNET_DEPOSIT, SESSION_GRACE, MIN_STAKE)
+            self.vpn = SessionsFromEvents(
+                deploy_vpn(asset, MIN_SESSION_DEPOSIT, MIN_TAILNET_DEPOSIT, SESSION_GRACE, MIN_STAKE)
+            )
 
     # ------------------------------------------------------------- money
     @property

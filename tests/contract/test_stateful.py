@@ -3,14 +3,16 @@
 Each rule predicts from the model whether the call must succeed or revert,
 then applies it to both. After every step:
 - the contract holds exactly stakes + unbonding stakes + tailnet treasuries +
-  open deposits + program treasury + unclaimed earnings + held bounties + burned stake;
+  what open sessions still hold (their deposit less the exit's share of what checkpoints paid) + program
+  treasury + unclaimed earnings + held bounties + burned stake;
 - every stake, earnings balance, treasury and session status equals the model;
 - a session leaves "open" at most once (settled or refunded, never both, never twice);
 - an event that leaves a balance behind (a treasury, a reputation, earnings) carries what the views then say.
 
 Openers are member wallets or devices registered to them; members get removed, devices revoked, and tailnet
 owners close the sessions that outlived their opener's authority, while receipts signed by device keys settle
-exactly when `is_receipt_signer` says so.
+exactly when `is_receipt_signer` says so. Exits checkpoint open sessions (alone and in batches with bad items
+among good ones), and openers top them up.
 """
 
 import os
@@ -109,6 +111,18 @@ class SessionModel:
     sweep_bounty_bps: int
     status: int = OPEN
     claim: int | None = None
+    bytes_paid: int = 0  # what checkpoints paid for
+
+    def value(self, bytes_used: int) -> int:
+        return bytes_used * self.price // MB
+
+    def net(self, amount: int) -> int:
+        """The exit's share of `amount`: the protocol fee is taken on everything paid, when the session ends."""
+        return amount - amount * self.fee_bps // BPS
+
+    def locked(self) -> int:
+        """What an open session still holds: its deposit less the exit's share of what checkpoints paid."""
+        return self.deposit - self.net(self.value(self.bytes_paid))
 
 
 class VPNMachine(RuleBasedStateMachine):
@@ -132,6 +146,7 @@ class VPNMachine(RuleBasedStateMachine):
         self.m_burned = 0
         self.fee_bps = self.vpn.get_params().protocol_fee_bps
         self.closed_events: dict[int, int] = {}
+        self.last_events: list = []  # of the last call that went through
         self.pause_set = False  # as the owner left it; a pause past MAX_PAUSE has ended by itself
         self.paused_at = 0
         self.paused_seconds = 0
@@ -147,28 +162,52 @@ class VPNMachine(RuleBasedStateMachine):
         STEPS["count"] += 1
         if ok:
             result = fn()
-            for event in self.h.events():
+            self.last_events = self.h.events()  # read before the checks below call views (boa keeps one call's logs)
+            for event in self.last_events:
                 if type(event).__name__ in ("SessionSettled", "SessionRefunded", "SessionSwept"):
                     self.closed_events[event.session_id] = self.closed_events.get(event.session_id, 0) + 1
-                self._check_carried(event)
+            self._check_carried(self.last_events)
             return result
         with boa.reverts():
             fn()
 
-    def _check_carried(self, event) -> None:
-        """An event that leaves a balance behind carries it, as the views then say (readers copy it)."""
+    def _check_carried(self, events: list) -> None:
+        """An event that leaves a balance behind carries it, as the views then say (readers copy it). In a
+        transaction that changes one balance several times (a batch), the last event to carry it holds."""
+        seen: set = set()
+        for event in reversed(events):
+            for key, carried, now in self._carried(event):
+                if key not in seen:
+                    seen.add(key)
+                    assert carried == now(), f"{type(event).__name__} carries {key} = {carried}, the views {now()}"
+
+    def _carried(self, event) -> list[tuple]:
+        """(what balance, the value the event carries, how to read it now) for each balance `event` carries."""
         name, vpn = type(event).__name__, self.vpn
-        if name in ("SessionOpened", "SessionSettled", "SessionRefunded", "SessionSwept"):
-            assert event.treasury == vpn.get_tailnet(vpn.get_session(event.session_id).tailnet_id).treasury
-        if name == "SessionSettled":
-            assert event.reputation == vpn.get_endpoint(event.exit).reputation
+        carried: list[tuple] = []
+        if name in ("SessionOpened", "SessionSettled", "SessionRefunded", "SessionSwept", "SessionToppedUp"):
+            tid = vpn.get_session(event.session_id).tailnet_id
+            carried.append((("treasury", tid), event.treasury, lambda: vpn.get_tailnet(tid).treasury))
+        if name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
+            exit_ = vpn.get_session(event.session_id).exit
+            carried.append((("reputation", exit_), event.reputation, lambda: vpn.get_endpoint(exit_).reputation))
         if name in ("EarningsCredited", "EarningsClaimed"):
-            assert event.earnings == vpn.get_earnings(event.operator)
+            carried.append((("earnings", event.operator), event.earnings, lambda: vpn.get_earnings(event.operator)))
         if name == "OperatorSlashed":
-            assert event.unbonding_left == vpn.get_endpoint_unbonding(event.addr)
-            assert event.unlock_at == vpn.get_endpoint_unlock(event.addr)
-        if name in ("SessionSettled", "OperatorSlashed", "SlashBountyReleased", "ProgramTreasuryWithdrawn"):
-            assert event.program_treasury == vpn.get_program_treasury()
+            carried.append(
+                (("unbonding", event.addr), event.unbonding_left, lambda: vpn.get_endpoint_unbonding(event.addr))
+            )
+            carried.append((("unlock", event.addr), event.unlock_at, lambda: vpn.get_endpoint_unlock(event.addr)))
+        if name in (
+            "SessionSettled",
+            "SessionRefunded",
+            "SessionSwept",
+            "OperatorSlashed",
+            "SlashBountyReleased",
+            "ProgramTreasuryWithdrawn",
+        ):
+            carried.append((("program treasury",), event.program_treasury, vpn.get_program_treasury))
+        return carried
 
     def _now(self) -> int:
         return boa.env.timestamp
@@ -226,19 +265,38 @@ class VPNMachine(RuleBasedStateMachine):
         m.slashed, m.active = True, False
         m.slashed_block, m.release_at = self._block(), self._clock() + REPORT_WINDOW
 
+    def _pay(self, sid: int, bytes_used: int) -> None:
+        """The exit's share of the value above what was paid (a checkpoint, or the settlement's last step)."""
+        s = self.m_sessions[sid]
+        self.m_ops[s.exit].earnings += s.net(s.value(bytes_used)) - s.net(s.value(s.bytes_paid))
+        s.bytes_paid = bytes_used
+
     def _settle(self, sid: int, bytes_used: int) -> None:
         s = self.m_sessions[sid]
-        total = bytes_used * s.price // MB
-        fee = total * s.fee_bps // BPS
-        self.m_ops[s.exit].earnings += total - fee
-        self.m_treasury += fee
+        self._pay(sid, bytes_used)
+        total = s.value(bytes_used)
+        self.m_treasury += total * s.fee_bps // BPS
         self.m_tailnets[s.tailnet].treasury += s.deposit - total
         s.status = SETTLED
 
     def _refund(self, sid: int, keep: int = 0) -> None:
+        """Ends the session unpaid beyond its checkpoints: their fee to the program, the rest less `keep` back."""
         s = self.m_sessions[sid]
-        self.m_tailnets[s.tailnet].treasury += s.deposit - keep
+        paid = s.value(s.bytes_paid)
+        self.m_treasury += paid * s.fee_bps // BPS
+        self.m_tailnets[s.tailnet].treasury += s.deposit - paid - keep
         s.status = REFUNDED
+
+    def _receipt_problem(self, sid: int, caller: int, signer: int, used: int, final: bool) -> bool:
+        """Whether the contract refuses this receipt for the session (beside a pause and a slashed caller)."""
+        s = self.m_sessions[sid]
+        return not (
+            s.status == OPEN
+            and s.exit == caller
+            and self._is_receipt_signer(sid, signer)
+            and (used >= s.bytes_paid if final else used > s.bytes_paid)
+            and s.value(used) <= s.deposit
+        )
 
     def _session_bytes(self, sid: int, pick: int, fraction: float) -> int:
         s = self.m_sessions[sid]
@@ -532,7 +590,7 @@ class VPNMachine(RuleBasedStateMachine):
         confirmed = s.claim if agree and s.claim is not None else (s.claim or 0) + 1
         ok = not self._paused() and s.status == OPEN and s.claim is not None
         if ok and confirmed == s.claim:
-            ok = not self.m_ops[s.exit].slashed and confirmed * s.price // MB <= s.deposit
+            ok = not self.m_ops[s.exit].slashed and s.bytes_paid <= confirmed and s.value(confirmed) <= s.deposit
         result = self._call(ok, lambda: self.vpn.settle_confirm(sid, confirmed, sender=self.keys[s.opener].address))
         if ok and confirmed == s.claim:
             assert result is True
@@ -560,14 +618,95 @@ class VPNMachine(RuleBasedStateMachine):
         signature = self.h.receipt_sig(self.keys[signer], sid, seq, used)
         ok = (
             not self._paused()
-            and s.status == OPEN
             and not self.m_ops[s.exit].slashed
-            and used * s.price // MB <= s.deposit
-            and self._is_receipt_signer(sid, signer)
+            and not self._receipt_problem(sid, s.exit, signer, used, final=True)
         )
         self._call(ok, lambda: self.vpn.settle_with_receipt(sid, seq, used, signature, sender=self.ops[s.exit].address))
         if ok:
             self._settle(sid, used)
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(
+        pick=picks,
+        fraction=st.sampled_from([0.3, 0.6, 0.01, 0.0, 1.2]),
+        seq=st.integers(0, 2**64 - 1),
+        prefer_open=st.booleans(),
+        signer=st.one_of(st.none(), keys_idx),
+    )
+    def checkpoint(self, pick, fraction, seq, prefer_open, signer=None):
+        """The exit is paid for a receipt above what it was paid, the session staying open."""
+        sid = self._pick_session(pick, prefer_open)
+        s = self.m_sessions[sid]
+        used = max(self._session_bytes(sid, pick, fraction), s.bytes_paid + pick % 2)
+        signer = s.opener if signer is None else signer
+        signature = self.h.receipt_sig(self.keys[signer], sid, seq, used)
+        ok = (
+            not self._paused()
+            and not self.m_ops[s.exit].slashed
+            and not self._receipt_problem(sid, s.exit, signer, used, final=False)
+        )
+        self._call(ok, lambda: self.vpn.checkpoint(sid, seq, used, signature, sender=self.ops[s.exit].address))
+        if ok:
+            self._pay(sid, used)
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(
+        picks_=st.lists(st.tuples(picks, fractions, st.booleans(), st.one_of(st.none(), keys_idx)), max_size=5),
+        i=ops_idx,
+    )
+    def settle_batch(self, picks_, i):
+        """Exit `i` checkpoints or settles a few sessions at once (theirs or not, good receipts or bad): each
+        item the contract would refuse alone is skipped, the rest go through in order."""
+        items, expected = [], []
+        changed: set[int] = set()
+        for pick, fraction, final, signer in picks_:
+            sid = self._pick_session(pick, prefer_open=True)
+            s = self.m_sessions[sid]
+            used = self._session_bytes(sid, pick, fraction)
+            signer = s.opener if signer is None else signer
+            signature = self.h.receipt_sig(self.keys[signer], sid, 1, used)
+            items.append((sid, self.vpn.record(sid), 1, used, signature, final))
+            # An item after another for the same session carries the record as it was before: it no longer matches.
+            skipped = sid in changed or self._receipt_problem(sid, i, signer, used, final)
+            expected.append((sid, used, final, skipped))
+            if not skipped:
+                changed.add(sid)
+        ok = not self._paused() and not self.m_ops[i].slashed
+        done = self._call(ok, lambda: self.vpn.settle_batch(items, sender=self.ops[i].address))
+        if not ok:
+            return
+        assert done == sum(not skipped for *_, skipped in expected)
+        assert [e.session_id for e in self.last_events if type(e).__name__ == "SettlementSkipped"] == [
+            sid for sid, *_, skipped in expected if skipped
+        ]
+        for sid, used, final, skipped in expected:
+            if not skipped:
+                self._settle(sid, used) if final else self._pay(sid, used)
+
+    @precondition(lambda self: self.m_sessions)
+    @rule(pick=picks, amount=st.sampled_from([10**16, 0, 10**18]), prefer_open=st.booleans(), by_opener=st.booleans())
+    def top_up(self, pick, amount, prefer_open, by_opener):
+        sid = self._pick_session(pick, prefer_open)
+        s = self.m_sessions[sid]
+        t = self.m_tailnets[s.tailnet]
+        sender = s.opener if by_opener else (s.opener + 1) % len(self.keys)
+        ok = (
+            not self._paused()
+            and s.status == OPEN
+            and sender == s.opener
+            and self._acts_for_member(s.tailnet, s.opener)
+            and s.exit in t.exits
+            and self._is_active(s.exit)
+            and self.m_ops[s.exit].price <= s.price
+            and self._spendable(t, amount)
+        )
+        self._call(ok, lambda: self.vpn.top_up_session(sid, amount, sender=self.keys[sender].address))
+        if ok:
+            params = self.vpn.get_params()
+            t.treasury -= amount
+            s.deposit += amount
+            s.settle_by = max(s.settle_by, self._clock() + params.session_grace)
+            s.sweep_after = max(s.sweep_after, self._clock() + params.session_grace * params.sweep_grace_multiplier)
 
     @precondition(lambda self: any(s.status == OPEN for s in self.m_sessions))
     @rule(
@@ -621,7 +760,7 @@ class VPNMachine(RuleBasedStateMachine):
         ok = not self._paused() and s.status == OPEN and self._clock() >= s.sweep_after
         self._call(ok, lambda: self.vpn.sweep_expired_session(sid, sender=self.users[2].address))
         if ok:
-            self._refund(sid, keep=s.deposit * s.sweep_bounty_bps // BPS)
+            self._refund(sid, keep=(s.deposit - s.value(s.bytes_paid)) * s.sweep_bounty_bps // BPS)
 
     @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, prefer_open=st.booleans(), by_owner=st.booleans(), orphan_first=st.booleans())
@@ -766,7 +905,7 @@ class VPNMachine(RuleBasedStateMachine):
         liabilities = (
             sum(m.stake + m.unbonding + m.earnings for m in self.m_ops)
             + sum(t.treasury for t in self.m_tailnets)
-            + sum(s.deposit for s in self.m_sessions if s.status == OPEN)
+            + sum(s.locked() for s in self.m_sessions if s.status == OPEN)
             + self.m_treasury
             + sum(m.held_bounty for m in self.m_ops)
             + self.m_burned
@@ -802,12 +941,14 @@ class VPNMachine(RuleBasedStateMachine):
         assert self.vpn.session_count_view() == len(self.m_sessions)
         for sid, s in enumerate(self.m_sessions):
             session = self.vpn.get_session(sid)
-            assert (session.status, session.settle_by, session.sweep_after, session.protocol_fee_bps) == (
-                s.status,
-                s.settle_by,
-                s.sweep_after,
-                s.fee_bps,
-            )
+            assert (
+                session.status,
+                session.settle_by,
+                session.sweep_after,
+                session.protocol_fee_bps,
+                session.deposit,
+                session.bytes_paid,
+            ) == (s.status, s.settle_by, s.sweep_after, s.fee_bps, s.deposit, s.bytes_paid)
             assert session.opener == self.keys[s.opener].address
 
     @invariant()

@@ -139,6 +139,7 @@ class FakeChain(_Client):
             sweep_bounty_bps=100,
             settle_by=self.now + 3600,
             sweep_after=self.now + 36000,
+            bytes_paid=0,
         )
         opened = ChainEvent(
             "SessionOpened",

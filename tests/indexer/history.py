@@ -9,6 +9,7 @@ from eth_hash.auto import keccak
 from sqlalchemy import Engine, select
 
 from octravpn.chain.client import GOV_DELAY, OctraVPN, open_client
+from octravpn.chain.records import Settlement
 from octravpn.config import Network
 from octravpn.indexer import schema
 from octravpn.protocol import Domain, Receipt, sign
@@ -95,11 +96,25 @@ class History:
         # Left open, with a claim.
         s4, _ = self.of(alice).open_session(tailnet, op_a.address, ETHER // 50)
         self.of(op_a).settle_claim(s4, 5 * MB)
-        # No-show and sweep.
+        # Paid while open: a checkpoint, a top-up, a batch that checkpoints it beside an item the contract skips.
+        s8, _ = self.of(alice).open_session(tailnet, op_a.address, ETHER // 100)
+        self.of(op_a).checkpoint(s8, 1, 100 * MB, self.receipt(alice.key, s8, 1, 100 * MB))
+        self.of(alice).top_up_session(s8, ETHER // 100)
+        self.of(op_a).settle_batch(
+            [
+                Settlement(s8, 2, 250 * MB, self.receipt(alice.key, s8, 2, 250 * MB), final=False),
+                Settlement(s0, 4, 800 * MB, self.receipt(alice.key, s0, 4, 800 * MB), final=True),  # settled already
+            ]
+        )
+        self.checkpointed = s8
+        # No-show (one of them checkpointed first) and sweep.
         s5, _ = self.of(carol).open_session(tailnet, op_b.address, ETHER // 100)
         s6, _ = self.of(carol).open_session(tailnet, op_a.address, ETHER // 100)
+        s9, _ = self.of(carol).open_session(tailnet, op_a.address, ETHER // 100)
+        self.of(op_a).checkpoint(s9, 1, 50 * MB, self.receipt(carol.key, s9, 1, 50 * MB))
         travel(self.of(owner), DAY + 1)
         self.of(bystander).claim_no_show(s5)
+        self.of(bystander).claim_no_show(s9)
         travel(self.of(owner), 30 * DAY)
         self.of(bystander).sweep_expired_session(s6)
         # A double-signing exit is slashed on evidence.
@@ -250,6 +265,7 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
             row["opened_at"],
             row["status"],
         ) == (s.tailnet_id, s.exit, s.opener, s.deposit, s.price_per_mb, s.opened_at, status[s.status]), session_id
+        assert (row["bytes_paid"] or 0) == s.bytes_paid, session_id
         claim, confirm = vpn.operator_claim(session_id), vpn.client_confirm(session_id)
         assert (row["claim_bytes"], row["claimed_at"]) == (
             (claim.bytes_used, claim.claimed_at) if claim.is_set else (None, None)

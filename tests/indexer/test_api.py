@@ -72,8 +72,8 @@ def test_tailnet_and_sessions(api, accounts, vpn):
     assert [t["id"] for t in api.get("/v1/tailnets", params={"member": bob}).json()["items"]] == [0, 1]
     assert api.get("/v1/tailnets", params={"member": carol}).json()["total"] == 0
     sessions = api.get("/v1/sessions", params={"tailnet": 0}).json()
-    assert [s["id"] for s in sessions["items"]] == [7, 6, 5, 4, 3, 2, 1, 0]
-    assert [s["id"] for s in api.get("/v1/sessions", params={"status": "open"}).json()["items"]] == [7, 4]
+    assert [s["id"] for s in sessions["items"]] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    assert [s["id"] for s in api.get("/v1/sessions", params={"status": "open"}).json()["items"]] == [9, 5, 4]
     assert [
         s["id"] for s in api.get("/v1/sessions", params={"opener": bob, "exit": accounts[1].address}).json()["items"]
     ] == [2]
@@ -87,11 +87,25 @@ def test_tailnet_and_sessions(api, accounts, vpn):
         "SessionSettled",
     ]
     assert api.get("/v1/sessions/99").status_code == 404
+    # Paid while open: two checkpoints (one in a batch) and a top-up; the batch's other item was skipped.
+    paid_while_open = api.get("/v1/sessions/5").json()
+    assert (paid_while_open["status"], paid_while_open["checkpoints"], paid_while_open["bytes_paid"]) == (
+        "open",
+        2,
+        250 * 10**6,
+    )
+    record = vpn.session(5)
+    assert paid_while_open["deposit"] == str(record.deposit) and paid_while_open["total_paid"] == str(record.paid)
+    assert "SettlementSkipped" not in [e["name"] for e in paid_while_open["events"]]
+    assert "SettlementSkipped" in [e["name"] for e in api.get("/v1/sessions/0").json()["events"]]
+    # Checkpointed, then a no-show: what the checkpoint paid stays paid.
+    refunded = api.get("/v1/sessions/8").json()
+    assert (refunded["status"], refunded["close_reason"], refunded["bytes_paid"]) == ("refunded", "no-show", 50 * 10**6)
 
 
 def test_stats_and_health(api, vpn):
     stats = api.get("/v1/stats").json()
-    assert stats["sessions"] == {"open": 2, "settled": 3, "refunded": 3}
+    assert stats["sessions"] == {"open": 3, "settled": 3, "refunded": 4}
     assert stats["exits_active"] == 1 and stats["regions"] == ["eu-central"] and stats["exits_registered"] == 4
     assert stats["program_treasury"] == str(vpn.program_treasury()) and stats["owner"] == vpn.owner()
     health = api.get("/healthz")

@@ -24,7 +24,9 @@ class FakeChain(ChainView):
     signature (`make lint`)."""
 
     def __init__(self) -> None:
-        terms = dict(protocol_fee_bps=50, sweep_bounty_bps=100, settle_by=NOW + 86_400, sweep_after=NOW + 864_000)
+        terms = dict(
+            protocol_fee_bps=50, sweep_bounty_bps=100, settle_by=NOW + 86_400, sweep_after=NOW + 864_000, bytes_paid=0
+        )
         self.sessions = {
             7: Session(
                 tailnet_id=0,

@@ -44,10 +44,12 @@ from octravpn.chain.records import (
     JoinToken,
     Params,
     Session,
+    Settlement,
     SlashRecord,
     Tailnet,
     Views,
 )
+from octravpn.chain.sessionlog import fold
 from octravpn.chain.transactions import TransactionManager, replay_reason
 from octravpn.config import Network
 from octravpn.errors import UsageError, WalletError
@@ -90,6 +92,10 @@ def _policy_document(document: bytes) -> bytes:
             "shorten it (comments and blank lines count)"
         )
     return document
+
+
+# A record of the right shape for checking other arguments against the ABI.
+NO_SESSION = (0, "0x" + "00" * 20, "0x" + "00" * 20, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,12 @@ class OctraVPN:
         sent = self.signer(name).send(self._function(name, *args), value=value, gas=gas)
         receipt = sent.receipt
         return TxResult(sent.tx_hash, receipt["blockNumber"], receipt["gasUsed"], self.decode_logs(receipt["logs"]))
+
+    def _on_session(self, name: str, session_id: int, *args, gas: int | None = None) -> TxResult:
+        """Send `name(session_id, record, *args)` with the session's record as the chain holds it, read once the
+        other arguments are known to fit the ABI (a byte count beyond uint256 is refused before any read)."""
+        self._function(name, session_id, NO_SESSION, *args)
+        return self._send(name, session_id, self.session(session_id).as_argument(), *args, gas=gas)
 
     def _pay(self, name: str, *args, amount: int) -> TxResult:
         """Call a payable function whose last argument is `amount`."""
@@ -439,10 +451,19 @@ class OctraVPN:
         return self._view("get_device", device)
 
     def is_receipt_signer(self, session_id: int, signer: str) -> bool:
-        return self._view("is_receipt_signer", session_id, signer)
+        return self._view("is_receipt_signer", session_id, self.session(session_id).as_argument(), signer)
 
     def session(self, session_id: int) -> Session:
-        return self._view("get_session", session_id)
+        """The session's record, read from its events and checked against the hash the contract keeps (a
+        `ContractRevert` "session not found" for an unknown id)."""
+        on_chain = self._view("get_session_hash", session_id)
+        record = fold(session_id, self.session_events(session_id))
+        if record is None or record.digest() != on_chain:
+            raise ChainError(
+                f"session {session_id}: its events do not add up to the record the contract holds (the node "
+                "left some out, or the chain reorganised between two reads): try again, or another RPC URL"
+            )
+        return record
 
     def session_count(self) -> int:
         return self._view("session_count_view")
@@ -577,22 +598,37 @@ class OctraVPN:
         return result.event("SessionOpened").args["session_id"], result
 
     def settle_claim(self, session_id: int, bytes_used: int) -> TxResult:
-        return self._send("settle_claim", session_id, bytes_used)
+        return self._on_session("settle_claim", session_id, bytes_used)
 
     def settle_confirm(self, session_id: int, bytes_used: int) -> TxResult:
-        return self._send("settle_confirm", session_id, bytes_used)
+        return self._on_session("settle_confirm", session_id, bytes_used)
 
     def settle_with_receipt(self, session_id: int, seq: int, bytes_used: int, signature: bytes) -> TxResult:
-        return self._send("settle_with_receipt", session_id, seq, bytes_used, signature)
+        return self._on_session("settle_with_receipt", session_id, seq, bytes_used, signature)
+
+    def checkpoint(self, session_id: int, seq: int, bytes_used: int, signature: bytes) -> TxResult:
+        return self._on_session("checkpoint", session_id, seq, bytes_used, signature)
+
+    def settle_batch(self, items: list[Settlement]) -> TxResult:
+        """Checkpoint or settle many sessions in one transaction; an item the contract would refuse on its own is
+        skipped with a `SettlementSkipped` event. One item per session: each carries its session's record as the
+        chain holds it now, which a second item for the same session would no longer match."""
+        sessions = [item.session_id for item in items]
+        if len(set(sessions)) != len(sessions):
+            raise UsageError("settle_batch: one item per session (its latest receipt covers the earlier ones)")
+        return self._send("settle_batch", [item.as_argument(self.session(item.session_id)) for item in items])
+
+    def top_up_session(self, session_id: int, amount: int) -> TxResult:
+        return self._on_session("top_up_session", session_id, amount)
 
     def claim_no_show(self, session_id: int) -> TxResult:
-        return self._send("claim_no_show", session_id)
+        return self._on_session("claim_no_show", session_id)
 
     def sweep_expired_session(self, session_id: int) -> TxResult:
-        return self._send("sweep_expired_session", session_id)
+        return self._on_session("sweep_expired_session", session_id)
 
     def close_session(self, session_id: int) -> TxResult:
-        return self._send("close_session", session_id)
+        return self._on_session("close_session", session_id)
 
     def commit_slash_report(self, commitment: bytes) -> TxResult:
         return self._send("commit_slash_report", commitment)
@@ -603,7 +639,16 @@ class OctraVPN:
         # Not estimated: nodes estimate in the latest block, which may still be the commitment's, where a
         # reveal must fail. Mined, it lands in a later block; a refusal is decoded from the mined transaction.
         return self._send(
-            "slash_double_sign", operator, session_id, seq, bytes_a, sig_a, bytes_b, sig_b, gas=SLASH_REVEAL_GAS
+            "slash_double_sign",
+            operator,
+            session_id,
+            self.session(session_id).as_argument(),
+            seq,
+            bytes_a,
+            sig_a,
+            bytes_b,
+            sig_b,
+            gas=SLASH_REVEAL_GAS,
         )
 
     def schedule_params(self, params: Params) -> TxResult:

@@ -10,14 +10,15 @@ into the wrong names.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak
 from eth_utils import function_signature_to_4byte_selector
 
 from octravpn.chain.abi import abi_type, plain
-from octravpn.protocol.sessions import STATUS_NAMES
+from octravpn.protocol.sessions import STATUS_NAMES, pay
 
 
 @dataclass(frozen=True)
@@ -45,21 +46,89 @@ class Tailnet:
 
 @dataclass(frozen=True)
 class Session:
+    """A session's record: the contract keeps only its hash (`get_session_hash`), the events carry it
+    (`chain.sessionlog` reads it back), and every call that acts on a session passes it again."""
+
     tailnet_id: int
     exit: str
     opener: str
     deposit: int
     price_per_mb: int
-    opened_at: int
-    status: int
     protocol_fee_bps: int
     sweep_bounty_bps: int
     settle_by: int  # on the contract's clock (`OctraVPN.clock()`), which stops while paused
     sweep_after: int
+    bytes_paid: int  # the receipt bytes checkpoints (or the settlement) paid for
+    status: int
+    opened_at: int  # from `SessionOpened`; not part of the hashed record
+
+    # The record's fields as the contract hashes them, in its order (a test holds them against the ABI).
+    ABI_FIELDS: ClassVar[tuple[str, ...]] = (
+        "tailnet_id",
+        "exit",
+        "opener",
+        "deposit",
+        "price_per_mb",
+        "protocol_fee_bps",
+        "sweep_bounty_bps",
+        "settle_by",
+        "sweep_after",
+        "bytes_paid",
+        "status",
+    )
+    ABI_TYPES: ClassVar[tuple[str, ...]] = (
+        "uint256",
+        "address",
+        "address",
+        "uint256",
+        "uint256",
+        "uint256",
+        "uint256",
+        "uint256",
+        "uint256",
+        "uint256",
+        "uint8",
+    )
 
     @property
     def status_name(self) -> str:
         return STATUS_NAMES[self.status]
+
+    def as_argument(self) -> tuple:
+        """The record as the contract's functions take it (a `Session` struct)."""
+        return tuple(getattr(self, name) for name in self.ABI_FIELDS)
+
+    def digest(self) -> bytes:
+        """`keccak256(abi_encode(Session))`: what the contract keeps."""
+        return keccak(abi_encode(list(self.ABI_TYPES), list(self.as_argument())))
+
+    def value_of(self, bytes_used: int) -> int:
+        """What `bytes_used` cost at the session's price (the contract's rounding: down)."""
+        return pay(bytes_used, self.price_per_mb)
+
+    @property
+    def paid(self) -> int:
+        """What checkpoints (or the settlement) paid, before the protocol fee."""
+        return self.value_of(self.bytes_paid)
+
+    @property
+    def deposit_left(self) -> int:
+        """What the session can still pay."""
+        return self.deposit - self.paid
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One item of `settle_batch`: a receipt that checkpoints its session, or with `final` settles it."""
+
+    session_id: int
+    seq: int
+    bytes_used: int
+    signature: bytes
+    final: bool
+
+    def as_argument(self, session: Session) -> tuple:
+        return (self.session_id, session.as_argument(), self.seq, self.bytes_used, self.signature, self.final)
 
 
 @dataclass(frozen=True)
@@ -109,7 +178,6 @@ class Params:
 RECORDS: dict[str, type] = {
     "get_endpoint": Endpoint,
     "get_tailnet": Tailnet,
-    "get_session": Session,
     "get_operator_claim": ClaimRecord,
     "get_client_confirm": ClaimRecord,
     "get_device": Device,

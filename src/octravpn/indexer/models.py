@@ -179,7 +179,11 @@ class Session(BaseModel):
     closed_at: int | None
     close_reason: str | None = Field(description="receipt, confirmed, no-show, operator-equivocation or swept")
     bytes_used: int | None
-    total_paid: Amount | None = Field(pattern=r"^[0-9]+$")
+    total_paid: Amount | None = Field(
+        pattern=r"^[0-9]+$", description="what it paid: at its settlement, or while open what checkpoints paid"
+    )
+    bytes_paid: int | None = Field(description="the receipt bytes checkpoints (or the settlement) paid for")
+    checkpoints: int = Field(description="how many times the exit was paid while the session stayed open")
     protocol_fee: Amount | None = Field(pattern=r"^[0-9]+$")
     refund: Amount | None = Field(pattern=r"^[0-9]+$")
     claim_bytes: int | None
@@ -201,6 +205,8 @@ class Session(BaseModel):
             close_reason=row["close_reason"],
             bytes_used=row["bytes_used"],
             total_paid=optional_amount(row["total_paid"]),
+            bytes_paid=row["bytes_paid"],
+            checkpoints=row["checkpoints"],
             protocol_fee=optional_amount(row["protocol_fee"]),
             refund=optional_amount(row["refund"]),
             claim_bytes=row["claim_bytes"],

@@ -39,6 +39,7 @@ UNTRACKED = frozenset(
         "SlashBountyClaimed",
         "SlashBountyPaid",
         "SessionClosed",
+        "SettlementSkipped",  # a batch item the contract refused: nothing changed
         "DeviceTagsSet",  # judged by each device under the policy; the events table keeps them
     }
 )
@@ -336,6 +337,8 @@ def _session_opened(c: _Context) -> None:
             "close_reason": None,
             "bytes_used": None,
             "total_paid": None,
+            "bytes_paid": None,
+            "checkpoints": 0,
             "protocol_fee": None,
             "refund": None,
             "receipt_seq": None,
@@ -377,7 +380,13 @@ def _session_settled(c: _Context) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     paid, fee, refund, used = c.args["total_paid"], c.args["protocol_fee"], c.args["refund"], c.args["bytes_used"]
     session.update(
-        status="settled", closed_at=c.time, bytes_used=used, total_paid=paid, protocol_fee=fee, refund=refund
+        status="settled",
+        closed_at=c.time,
+        bytes_used=used,
+        bytes_paid=used,
+        total_paid=paid,
+        protocol_fee=fee,
+        refund=refund,
     )
     c.rows.put("sessions", (session["id"],), session)
 
@@ -402,11 +411,37 @@ def _session_settled(c: _Context) -> None:
     c.update("protocol", PROTOCOL_KEY, account)
 
 
+def _session_topped_up(c: _Context) -> None:
+    session = c.required("sessions", (c.args["session_id"],))
+    c.rows.put("sessions", (session["id"],), {**session, "deposit": c.args["deposit"]})
+    c.update("tailnets", (session["tailnet_id"],), {"treasury": c.args["treasury"]})
+
+
+def _session_checkpointed(c: _Context) -> None:
+    session = c.required("sessions", (c.args["session_id"],))
+    session.update(bytes_paid=c.args["bytes_used"], total_paid=c.args["paid"], checkpoints=session["checkpoints"] + 1)
+    c.rows.put("sessions", (session["id"],), session)
+
+
 def _close_unpaid(c: _Context, reason: str, **extra) -> None:
+    """Ended without a settlement: what checkpoints paid stays paid (the fee on it went to the program)."""
     session = c.required("sessions", (c.args["session_id"],))
     session.update(status="refunded", closed_at=c.time, close_reason=reason, **extra)
     c.rows.put("sessions", (session["id"],), session)
-    c.update("tailnets", (session["tailnet_id"],), {"treasury": c.args["treasury"]})
+    paid = session["total_paid"] or 0
+
+    def refund_rest(tailnet: dict) -> None:
+        tailnet["treasury"] = c.args["treasury"]
+        tailnet["spent"] += paid
+
+    c.update("tailnets", (session["tailnet_id"],), refund_rest)
+
+    def account(p: dict) -> None:
+        p["program_treasury"] = c.args["program_treasury"]
+        p["volume_paid"] += paid
+
+    c.update("protocol", PROTOCOL_KEY, account)
+    c.update("operators", (session["exit"],), {"reputation": c.args["reputation"]})
 
 
 def _session_refunded(c: _Context) -> None:
@@ -443,6 +478,8 @@ HANDLERS: dict[str, Callable[[_Context], None]] = {
     "DeviceRegistered": _device_registered,
     "DeviceRevoked": _device_revoked,
     "SessionOpened": _session_opened,
+    "SessionToppedUp": _session_topped_up,
+    "SessionCheckpointed": _session_checkpointed,
     "SettleClaimed": _settle_claimed,
     "SettleDispute": _settle_dispute,
     "SettleConfirmed": _settle_confirmed,

@@ -197,7 +197,9 @@ sessions = Table(
     Column("closed_at", BigInteger),
     Column("close_reason", String(32)),
     Column("bytes_used", Uint256),
-    Column("total_paid", Uint256),
+    Column("total_paid", Uint256),  # while open: what checkpoints paid so far (None before the first)
+    Column("bytes_paid", Uint256),  # the receipt bytes checkpoints (or the settlement) paid for
+    Column("checkpoints", BigInteger, nullable=False, server_default="0"),
     Column("protocol_fee", Uint256),
     Column("refund", Uint256),
     Column("receipt_seq", BigInteger),
