@@ -177,6 +177,26 @@ def test_disputes_no_show_and_sweep(cli):
     assert swept["bounty"]["base_units"] == 10**16 // 100 and chain.session(sid2).status_name == "refunded"
 
 
+def test_top_up_adds_to_an_open_session_and_gives_it_a_full_grace(cli):
+    chain = _chain(cli)
+    policy = cli.home / "top-up-acl.json"
+    policy.write_text('{"acls": []}')
+    tid = cli.json("-w", "bob", "tailnet", "create", "--deposit", "0.2", "--acl", str(policy))["id"]
+    cli.json("-w", "bob", "tailnet", "add-exit", str(tid), "operator")
+    sid = cli.json("-w", "bob", "session", "open", "--tailnet", str(tid), "--exit", "operator", "--max-pay", "0.01")[
+        "id"
+    ]
+    before = chain.session(sid)
+    chain.w3.provider.make_request("evm_increaseTime", [3_600])
+    chain.w3.provider.make_request("evm_mine", [])
+    topped = cli.json("-w", "bob", "session", "top-up", str(sid), "0.005")
+    assert topped["deposit"]["base_units"] == 15 * 10**15 and topped["status"] == "open"
+    assert chain.session(sid).settle_by >= before.settle_by + 3_600
+    assert cli.json("-w", "bob", "session", "top-up", str(sid), "0")["deposit"]["base_units"] == 15 * 10**15
+    assert "not session opener" in cli.fails(6, "-w", "carol", "session", "top-up", str(sid), "0.001")
+    assert "must be zero or more" in cli.fails(2, "-w", "bob", "session", "top-up", str(sid), "--", "-1")
+
+
 def test_devices(cli):
     chain = _chain(cli)
     laptop = cli.json("wallet", "create", "laptop")["address"]

@@ -215,6 +215,37 @@ def test_down_leaves_the_session_open_and_up_rejoins_it_with_no_transaction(worl
     assert _status(cli, lab.client)["left_open"] == []
 
 
+def test_the_exit_is_paid_by_checkpoints_while_the_session_goes_on(world, start_exit):
+    """An exit owed more than --checkpoint-at is paid for what the device's receipts prove, while the session
+    stays open and carries on; the settlement at the end pays only the rest, and the fee once on all of it."""
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--checkpoint-at", "0.0000001")
+    interface = unique("oc")
+    earnings_before = chain.earnings(registered.exit_address)
+    session_id = _up(cli, lab.client, interface)["session"]
+    _carry(cli, lab.client, interface, times=1)
+
+    def checkpoints():
+        return [e for e in chain.session_events(session_id) if e.name == "SessionCheckpointed"]
+
+    first = wait_for(checkpoints, timeout=60, what="the exit to checkpoint the session")[0]
+    record = chain.session(session_id)
+    assert record.status_name == "open" and record.bytes_paid >= first.args["bytes_used"] > 0
+    ((stored,),) = node.db("SELECT paid_bytes FROM sessions WHERE session_id = ?", session_id)
+    assert int(stored) >= first.args["bytes_used"]
+    status = _carry(cli, lab.client, interface, times=1)  # the session goes on, same tunnel
+    assert status["status"] == "connected" and status["session"] == session_id
+    assert status["signed_bytes"] > first.args["bytes_used"]
+
+    down = _down(cli, lab.client)
+    (settled,) = _settled(chain, session_id)
+    total = settled.args["total_paid"]
+    assert settled.args["bytes_used"] == down["signed_bytes"] and total == record.value_of(down["signed_bytes"])
+    assert settled.args["protocol_fee"] == total * record.protocol_fee_bps // 10_000
+    # Paid in steps, earned once: what the checkpoints and the settlement credited adds up to the exit's share.
+    assert chain.earnings(registered.exit_address) - earnings_before == total - settled.args["protocol_fee"]
+
+
 def test_a_session_left_open_ends_when_its_keep_alive_passes_and_the_rest_returns_to_the_tailnet(world, start_exit):
     """The device's keep-alive passes with no connection: it ends the session at the exit, which settles with
     the last receipt; the unused deposit goes back to the tailnet. An exit whose own keep-alive is shorter ends

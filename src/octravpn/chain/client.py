@@ -281,6 +281,10 @@ class OctraVPN:
     def block_number(self) -> int:
         return self._rpc(lambda: self.w3.eth.block_number)
 
+    def gas_price(self) -> int:
+        """What the node says a unit of gas costs now, in wei."""
+        return self._rpc(lambda: self.w3.eth.gas_price)
+
     @property
     def network_url(self) -> str:
         return getattr(self.w3.provider, "endpoint_uri", "the RPC")

@@ -132,8 +132,8 @@ class AppContext:
         is noticed (and said) within `rpc_timeout` instead of being waited out. Call before `client()`."""
         self.rpc_timeout, self.rpc_retries = rpc_timeout, False
 
-    def amount(self, text: str, *, what: str = "amount") -> int:
-        return parse_amount(text, self.client(signer=False).asset_decimals(), what=what)
+    def amount(self, text: str, *, what: str = "amount", allow_zero: bool = False) -> int:
+        return parse_amount(text, self.client(signer=False).asset_decimals(), what=what, allow_zero=allow_zero)
 
     def show_amount(self, base_units: int) -> dict:
         """An amount of the payment asset, in the one shape every command prints."""

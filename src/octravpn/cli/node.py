@@ -130,6 +130,19 @@ def run(
     settle_margin: int = typer.Option(
         None, "--settle-margin", min=0, help="Settle N seconds before the session grace ends."
     ),
+    checkpoint_worth: float = typer.Option(
+        10.0,
+        "--checkpoint-worth",
+        min=0,
+        help="Be paid while a session stays open once what its receipts prove unpaid is worth N times the "
+        "checkpoint's fee at the current gas price (native-coin deployments; 0: never).",
+    ),
+    checkpoint_at: str = typer.Option(
+        None,
+        "--checkpoint-at",
+        help="Be paid while a session stays open once it owes at least this much, in the asset's units "
+        "(any asset; an ERC-20 exit checkpoints only with it).",
+    ),
     metrics: str = typer.Option("127.0.0.1:9464", "--metrics", help="Prometheus listener host:port, or off."),
     key_file: Path = typer.Option(
         None, "--wg-key-file", help="The exit's WireGuard private key (default: from `node keygen`)."
@@ -167,6 +180,8 @@ def run(
         idle_timeout=idle_timeout,
         keep_alive=keep_alive,
         settle_margin=settle_margin,
+        checkpoint_multiple=checkpoint_worth,
+        checkpoint_at=app_ctx.amount(checkpoint_at, what="--checkpoint-at") if checkpoint_at else None,
     )
     metrics_address = _metrics_address(metrics)
     wg_private = read_private_key(_key_file(app_ctx, key_file))

@@ -32,6 +32,8 @@ def _session_row(app_ctx, session_id: int) -> dict:
         "exit": session.exit,
         "opener": session.opener,
         "deposit": app_ctx.show_amount(session.deposit),
+        "paid": app_ctx.show_amount(session.paid),
+        "bytes_paid": session.bytes_paid,
         "price_per_mb": app_ctx.show_amount(session.price_per_mb),
         "opened_at": session.opened_at,
         "status": session.status_name,
@@ -64,6 +66,19 @@ def open_(
     app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="session opened")
 
 
+@app.command("top-up")
+def top_up(
+    ctx: typer.Context,
+    session_id: int = typer.Argument(...),
+    amount: str = typer.Argument(..., help="What to add to the deposit, in the asset's units (0: only extend)."),
+) -> None:
+    """Add to an open session's deposit from the tailnet treasury and give it a full grace from now (its
+    opener only), instead of opening another session. The session keeps its price."""
+    app_ctx = get(ctx)
+    result = app_ctx.client().top_up_session(session_id, app_ctx.amount(amount, what="top-up", allow_zero=True))
+    app_ctx.out.record({**_session_row(app_ctx, session_id), **tx_summary(result)}, title="session topped up")
+
+
 @app.command()
 def show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
     """A session with the exit's claim, the opener's confirmation, and what can happen next."""
@@ -83,7 +98,9 @@ def show(ctx: typer.Context, session_id: int = typer.Argument(...)) -> None:
 def _next_step(session_id: int, row: dict) -> str:
     """What can end an open session, in the words of the commands that do it."""
     claimed, confirmed = row["exit_claim_bytes"], row["opener_confirm_bytes"]
-    no_show = f"after settle_by, anyone may `octravpn session no-show {session_id}`: the whole deposit goes back"
+    no_show = (
+        f"after settle_by, anyone may `octravpn session no-show {session_id}`: what the exit was not paid goes back"
+    )
     if claimed is None:
         return (
             f"the exit settles with the opener's latest receipt, or claims what it served "

@@ -32,8 +32,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from fastapi import FastAPI, Request
 
-from octravpn.chain.client import OctraVPN
+from octravpn.chain.client import NATIVE, OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert, RpcUnreachable
+from octravpn.chain.records import Settlement
 from octravpn.errors import ServiceError
 from octravpn.node import egress
 from octravpn.node.api import create_app
@@ -47,7 +48,7 @@ from octravpn.node.settlement import Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.metering import BYTES_PER_MB, ActivityWatch
-from octravpn.protocol.sessions import STATUS_OPEN, STATUS_SETTLED
+from octravpn.protocol.sessions import STATUS_OPEN, STATUS_SETTLED, checkpoint_threshold, pay
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, encode_key
@@ -82,6 +83,11 @@ class NodeSettings:
     )
     tick_seconds: float = 1.0
     chain_poll_seconds: float = 2.0
+    # Checkpoint an open session once what its receipts prove unpaid is worth this many times the checkpoint's
+    # fee (a native-coin deployment), or at least `checkpoint_at` base units of the asset (any deployment; an
+    # ERC-20's worth in gas cannot be known here). None and 0: never while the session is open.
+    checkpoint_multiple: float | None = 10.0
+    checkpoint_at: int | None = None
 
 
 class ExitAgent:
@@ -271,6 +277,7 @@ class ExitAgent:
         try:
             self._follow_chain()
             self._settle_due(now)
+            self._checkpoint_due()
         except ChainError as exc:
             self._chain_failed(exc)
             return
@@ -311,6 +318,13 @@ class ExitAgent:
                 if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
                     state = "settled" if event.name == "SessionSettled" else "refunded"
                     self._ended_on_chain(event.args["session_id"], state)
+                if event.name == "SessionToppedUp" and self.store.session(event.args["session_id"]) is not None:
+                    # More deposit and a later deadline: it is served on, not cut at the old ones.
+                    self.store.set_terms(
+                        event.args["session_id"], deposit=event.args["deposit"], settle_by=event.args["settle_by"]
+                    )
+                if event.name == "SessionCheckpointed" and self.store.session(event.args["session_id"]) is not None:
+                    self.store.set_paid_bytes(event.args["session_id"], event.args["bytes_used"])
             self.store.set_followed_block(last)
         self.last_block = last
 
@@ -391,6 +405,60 @@ class ExitAgent:
                     outcome.bytes_used,
                     outcome.tx_hash,
                 )
+
+    def _checkpoint_threshold(self) -> int | None:
+        """The least a session must owe before a checkpoint; None: no checkpoints."""
+        if self.settings.checkpoint_at:
+            return self.settings.checkpoint_at
+        if not self.settings.checkpoint_multiple or self.client.asset != NATIVE:
+            return None
+        return checkpoint_threshold(gas_price=self.client.gas_price(), multiple=self.settings.checkpoint_multiple)
+
+    def _checkpoint_due(self) -> None:
+        """Be paid for what receipts prove while sessions stay open, once that is worth a checkpoint's fee: all
+        that are due in one transaction (a batch skips one the contract refuses, and says why)."""
+        with self.lock:
+            owed = []
+            for record in self.store.sessions("active"):
+                latest = self.store.latest_receipt(record.session_id)
+                if latest is not None and latest[0].bytes_used > record.paid_bytes:
+                    value = pay(latest[0].bytes_used, record.price_per_mb) - pay(record.paid_bytes, record.price_per_mb)
+                    owed.append((value, latest))
+        if not owed:
+            return
+        threshold = self._checkpoint_threshold()
+        due = [
+            Settlement(receipt.session_id, receipt.seq, receipt.bytes_used, signature, final=False)
+            for value, (receipt, signature) in owed
+            if threshold is not None and value >= threshold
+        ]
+        if not due:
+            return
+        try:
+            result = (
+                self.client.checkpoint(due[0].session_id, due[0].seq, due[0].bytes_used, due[0].signature)
+                if len(due) == 1
+                else self.client.settle_batch(due)
+            )
+        except ContractRevert as exc:
+            self.count_error("settlement")
+            log.error("a checkpoint of session %d was refused by the contract: %s", due[0].session_id, exc)
+            return
+        with self.lock:
+            for event in result.events:
+                if event.name == "SessionCheckpointed":
+                    self.store.set_paid_bytes(event.args["session_id"], event.args["bytes_used"])
+                    log.info(
+                        "session %d checkpointed: paid for %d bytes (tx %s)",
+                        event.args["session_id"],
+                        event.args["bytes_used"],
+                        result.tx_hash,
+                    )
+                if event.name == "SettlementSkipped":
+                    self.count_error("settlement")
+                    log.warning(
+                        "the checkpoint of session %d was skipped: %s", event.args["session_id"], event.args["reason"]
+                    )
 
     # -------------------------------------------------------------- API
     def app(self) -> FastAPI:

@@ -108,6 +108,8 @@ _MIGRATIONS = [
     # The timestamp of the latest request (a join, a leave, a park) taken for the session: an older one is a
     # replay, also after a restart emptied the replay guard's memory.
     "ALTER TABLE sessions ADD COLUMN last_request_at INTEGER;",
+    # The receipt bytes checkpoints paid for while the session stays open (the chain's `bytes_paid`).
+    "ALTER TABLE sessions ADD COLUMN paid_bytes TEXT NOT NULL DEFAULT '0';",
 ]
 
 
@@ -136,6 +138,7 @@ class SessionRecord:
     settle_by: int | None = None  # the contract's deadline; None for sessions stored before it was kept
     parked_at: int | None = None  # when its device left it open (no peer until one joins it again)
     last_request_at: int | None = None  # the timestamp of the latest signed request taken for it
+    paid_bytes: int = 0  # the receipt bytes checkpoints paid for
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,20 @@ class NodeStore:
     def set_settle_by(self, session_id: int, settle_by: int) -> None:
         """The session's deadline as the chain now has it (a tailnet owner's close brings it forward)."""
         self._update("UPDATE sessions SET settle_by = ? WHERE session_id = ?", (settle_by, session_id), session_id)
+
+    def set_terms(self, session_id: int, *, deposit: int, settle_by: int) -> None:
+        """A top-up: the deposit and deadline as the chain now has them."""
+        self._update(
+            "UPDATE sessions SET deposit = ?, settle_by = ? WHERE session_id = ?",
+            (str(deposit), settle_by, session_id),
+            session_id,
+        )
+
+    def set_paid_bytes(self, session_id: int, paid_bytes: int) -> None:
+        """A checkpoint: the receipt bytes the chain has paid for."""
+        self._update(
+            "UPDATE sessions SET paid_bytes = ? WHERE session_id = ?", (str(paid_bytes), session_id), session_id
+        )
 
     def set_last_request(self, session_id: int, timestamp: int) -> None:
         self._update(
@@ -450,4 +467,5 @@ def _session(row: tuple) -> SessionRecord:
         row[12],
         row[13],
         row[14],
+        int(row[15]),
     )

@@ -16,3 +16,14 @@ STATUS_NAMES = {STATUS_OPEN: "open", STATUS_SETTLED: "settled", STATUS_REFUNDED:
 def pay(bytes_used: int, price_per_mb: int) -> int:
     """What `bytes_used` costs at `price_per_mb` (asset base units per 1,000,000 bytes)."""
     return bytes_used * price_per_mb // BYTES_PER_MB
+
+
+# A checkpoint's gas (`make gas` measures 55,570), rounded up: what collecting a payment while a session stays open
+# costs the exit.
+CHECKPOINT_GAS = 60_000
+
+
+def checkpoint_threshold(*, gas_price: int, multiple: float) -> int:
+    """The least an exit should be owed (in wei: the chain's native coin) before a checkpoint is worth its fee:
+    `multiple` times the checkpoint's cost at `gas_price`."""
+    return int(multiple * CHECKPOINT_GAS * gas_price)
