@@ -114,11 +114,11 @@ def main() -> int:
         run(fn.set_device_tags(0, device.address, ["tag:db"]), member, "one tag")
 
         # Session 0: two-transaction settlement.
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01")
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01, the chain's first session")
         run(fn.settle_claim(0, rec(0), 900 * MB), operator, "exit's claim")
         run(fn.settle_confirm(0, rec(0), 900 * MB), member, "opener agrees: settles")
         # Session 1: the exit settles alone with the opener's latest receipt.
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01, any later session")
         signature = sign(domain, Receipt(session_id=1, seq=37, bytes_used=1_500 * MB), member.key)
         run(fn.settle_with_receipt(1, rec(1), 37, 1_500 * MB, signature), operator, "client-signed receipt")
         # Session 2: a long session: checkpoints while it stays open, a top-up, then its settlement.
