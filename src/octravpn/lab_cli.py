@@ -85,8 +85,9 @@ class LabCLI:
         return json.loads(done.stdout) if json_out else done.stdout
 
     # ------------------------------------------------------------ story
-    def setup(self, *, price: str = PRICE, treasury: str = "1") -> Registered:
-        """Devnet, an exit registered at the lab's exit host, a tailnet of alice with bob, allowing the exit."""
+    def setup(self, *, price: str = PRICE, treasury: str = "1", erc20: bool = False) -> Registered:
+        """Devnet, an exit registered at the lab's exit host, a tailnet of alice with bob, allowing the exit. With
+        `erc20`, everything is paid in the devnet's ERC-20 (`devnet up --erc20`)."""
         self.run(
             "devnet",
             "up",
@@ -94,6 +95,7 @@ class LabCLI:
             self.lab.chain_address,
             "--port",
             str(free_port()),
+            *(("--erc20",) if erc20 else ()),
             title="Start a local devnet: anvil, the contract, five funded wallets",
         )
         key = self.run("-w", "operator", "node", "keygen", title="The operator creates its exit's WireGuard key")

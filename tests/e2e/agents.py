@@ -19,7 +19,7 @@ BIG = 1_000_000  # bytes of /big.bin
 LEEWAY = 1_000_000  # the client's default
 
 
-def make_world(tmp_path_factory, *, clients: int = 2, exits: int = 1):
+def make_world(tmp_path_factory, *, clients: int = 2, exits: int = 1, erc20: bool = False):
     home = tmp_path_factory.mktemp("lab")
     lab = Lab.build(clients=clients, exits=exits)
     cli = LabCLI(lab, home)
@@ -28,7 +28,7 @@ def make_world(tmp_path_factory, *, clients: int = 2, exits: int = 1):
         web.mkdir()
         (web / "big.bin").write_bytes(os.urandom(BIG))
         lab.serve_web(str(web))
-        registered = cli.setup()
+        registered = cli.setup(erc20=erc20)
         for host in lab.clients:
             start_device(cli, host, home)
         chain = open_client(config.load(env=cli.env).network())

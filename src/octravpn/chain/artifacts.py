@@ -20,6 +20,7 @@ class Artifact:
     extension_runtime: str
     compiler: str
     sources: dict
+    devnet_token: dict  # the ERC-20 `devnet up --erc20` pays in: its abi and bytecode
 
     @property
     def runtime_size(self) -> int:
@@ -45,4 +46,5 @@ def load() -> Artifact:
         extension_runtime=data["extension_runtime"],
         compiler=data["compiler"],
         sources=data["sources"],
+        devnet_token=data["devnet_token"],
     )

@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 MAIN_CONTRACT = CONTRACTS_DIR / "OctraVPN.vy"
 EXTENSION_CONTRACT = CONTRACTS_DIR / "OctraVPNExtension.vy"
+DEVNET_TOKEN = CONTRACTS_DIR / "devnet" / "DevnetDollar.vy"
 
 
 def source_hashes() -> dict[str, str]:
@@ -39,6 +40,7 @@ def compile_contract() -> dict:
 
     main = compile_one(MAIN_CONTRACT, ("abi", "bytecode", "bytecode_runtime"))
     extension = compile_one(EXTENSION_CONTRACT, ("abi", "blueprint_bytecode", "bytecode_runtime"))
+    token = compile_one(DEVNET_TOKEN, ("abi", "bytecode"))
     return {
         "contract": "OctraVPN",
         "compiler": f"vyper {vyper.__long_version__}",
@@ -48,6 +50,7 @@ def compile_contract() -> dict:
         "bytecode_runtime": main["bytecode_runtime"],
         "extension_blueprint": extension["blueprint_bytecode"],
         "extension_runtime": extension["bytecode_runtime"],
+        "devnet_token": {"abi": token["abi"], "bytecode": token["bytecode"]},
     }
 
 

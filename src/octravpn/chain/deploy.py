@@ -63,3 +63,21 @@ def deploy_contracts(w3: Web3, deployer: LocalAccount, params: DeployParams, *, 
 def deploy(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Contract:
     """Deploy OctraVPN (see `deploy_contracts`); the contract."""
     return deploy_contracts(w3, deployer, params, timeout=timeout).contract
+
+
+# What `devnet up --erc20` mints to each devnet wallet, in base units (18 decimals).
+DEVNET_TOKEN_FUNDING = 1_000_000 * 10**18
+
+
+def deploy_devnet_token(w3: Web3, deployer: LocalAccount, holders: list[str], *, timeout: float = 120.0) -> str:
+    """Deploy a Devnet Dollar (an 18-decimal ERC-20 only its deployer mints) and mint `DEVNET_TOKEN_FUNDING` to
+    each of `holders`; its address. For local devnets only."""
+    token = load().devnet_token
+    sender = TransactionManager(w3, deployer, timeout=timeout)
+    address = sender.send(w3.eth.contract(abi=token["abi"], bytecode=token["bytecode"]).constructor()).receipt[
+        "contractAddress"
+    ]
+    minter = w3.eth.contract(address=address, abi=token["abi"])
+    for holder in holders:
+        sender.send(minter.functions.mint(Web3.to_checksum_address(holder), DEVNET_TOKEN_FUNDING))
+    return address

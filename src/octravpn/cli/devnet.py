@@ -44,6 +44,12 @@ def up(
     ctx: typer.Context,
     port: int = typer.Option(None, min=1, max=65535, help="Port (default 8545, or the one used before)."),
     host: str = typer.Option(None, help="Local address to listen on (default 127.0.0.1, or the one used before)."),
+    erc20: bool = typer.Option(
+        False,
+        "--erc20",
+        help="Pay in an ERC-20 (Devnet Dollar, dUSD, minted to every wallet) instead of the chain's coin. "
+        "Takes effect when the contract is deployed (a new devnet, or after `devnet reset`).",
+    ),
 ) -> None:
     """Start the devnet (or attach to it), deploy OctraVPN, create and fund local wallets.
 
@@ -66,7 +72,7 @@ def up(
     devnet = _devnet(ctx, port, host)
     started = devnet.start()
     try:
-        contract, created, deployment = _deploy_if_needed(app_ctx, devnet, known, password)
+        contract, created, deployment = _deploy_if_needed(app_ctx, devnet, known, password, erc20=erc20)
     except BaseException:
         if started:  # leave nothing running that this command started
             devnet.stop()
@@ -99,12 +105,13 @@ def up(
     )
 
 
-def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, password: str | None):
+def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, password: str | None, *, erc20: bool):
     """The contract on the devnet's chain, deployed (with wallets created and funded) if it has none; the wallets
-    created and the deployment's transaction (None when it was there already)."""
+    created and the deployment's transaction (None when it was there already). With `erc20`, it is paid in a
+    Devnet Dollar deployed first and minted to every wallet."""
     from web3 import Web3
 
-    from octravpn.chain.deploy import DeployParams, deploy_contracts
+    from octravpn.chain.deploy import NATIVE_ASSET, DeployParams, deploy_contracts, deploy_devnet_token
 
     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
     if known and known.contract and w3.eth.get_code(Web3.to_checksum_address(known.contract)):
@@ -118,8 +125,12 @@ def _deploy_if_needed(app_ctx, devnet: LocalDevnet, known: Network | None, passw
             created.append(name)
         devnet.rpc("anvil_setBalance", [app_ctx.keystore.info(name).address, hex(FUNDING_WEI)])
     owner = app_ctx.keystore.unlock("owner", password)
+    asset = NATIVE_ASSET
+    if erc20:
+        app_ctx.out.step("deploying Devnet Dollar (dUSD) …")
+        asset = deploy_devnet_token(w3, owner, [app_ctx.keystore.info(name).address for name in WALLETS])
     app_ctx.out.step("deploying OctraVPN …")
-    deployment = deploy_contracts(w3, owner, DeployParams())
+    deployment = deploy_contracts(w3, owner, DeployParams(asset=asset))
     return deployment.contract.address, created, deployment.transactions[-1]
 
 
