@@ -274,6 +274,14 @@ def test_one_batch_pays_the_exit_for_one_session_and_skips_a_revoked_devices(wor
         assert paid.tx_hash == skip.tx_hash  # one transaction, one item skipped, the other paid
         assert chain.session(kept_session).bytes_paid == paid.args["bytes_used"] > 0
         assert chain.session(laptop["session"]).bytes_paid == 0
+        # Refused once, that receipt is not sent again with the next checkpoint (each item costs gas).
+        _carry(cli, lab.client, kept, times=1)
+        wait_for(
+            lambda: len([e for e in chain.session_events(kept_session) if e.name == "SessionCheckpointed"]) == 2,
+            timeout=60,
+            what="the exit's next checkpoint",
+        )
+        assert len(skipped()) == 1
         assert _down(cli, lab.client)["settlement"]["status"] == "settled"
     finally:
         cli.run("down", "--settle-wait", "0", host=host)

@@ -118,6 +118,9 @@ class ExitAgent:
         self.errors: Counter = Counter()
         self.responses: Counter = Counter()
         self.settle_at: dict[int, float] = {}  # ended sessions -> when to settle at the latest
+        # Sessions whose checkpoint the contract refused -> the receipt seq it refused: not sent again (each try
+        # costs gas) until a newer receipt comes.
+        self.checkpoint_refused: dict[int, int] = {}
         self.activity = ActivityWatch(timeout=settings.idle_timeout, noise_per_second=settings.idle_noise_per_second)
 
     # ------------------------------------------------------------ start
@@ -335,6 +338,7 @@ class ExitAgent:
         self.store.set_state(session_id, state)
         self.peers.apply()
         self.settle_at.pop(session_id, None)
+        self.checkpoint_refused.pop(session_id, None)
         self.activity.forget(session_id)
         log.info("session %d was %s on chain: peer removed", session_id, state)
 
@@ -421,6 +425,8 @@ class ExitAgent:
             owed = []
             for record in self.store.sessions("active"):
                 latest = self.store.latest_receipt(record.session_id)
+                if latest is not None and latest[0].seq <= self.checkpoint_refused.get(record.session_id, -1):
+                    continue
                 if latest is not None and latest[0].bytes_used > record.paid_bytes:
                     value = pay(latest[0].bytes_used, record.price_per_mb) - pay(record.paid_bytes, record.price_per_mb)
                     owed.append((value, latest))
@@ -442,6 +448,7 @@ class ExitAgent:
             )
         except ContractRevert as exc:
             self.count_error("settlement")
+            self.checkpoint_refused[due[0].session_id] = due[0].seq
             log.error("a checkpoint of session %d was refused by the contract: %s", due[0].session_id, exc)
             return
         with self.lock:
@@ -456,6 +463,8 @@ class ExitAgent:
                     )
                 if event.name == "SettlementSkipped":
                     self.count_error("settlement")
+                    skipped = next(item for item in due if item.session_id == event.args["session_id"])
+                    self.checkpoint_refused[skipped.session_id] = skipped.seq
                     log.warning(
                         "the checkpoint of session %d was skipped: %s", event.args["session_id"], event.args["reason"]
                     )
