@@ -128,6 +128,8 @@ def test_a_long_session_checkpointed_topped_up_and_batched_reads_back_from_its_e
     assert as_member.session(third).status_name == "open"
     with pytest.raises(UsageError, match="one item per session"):
         as_operator.settle_batch([Settlement(second, 3, 30 * MB, b"", final=False)] * 2)
+    with pytest.raises(UsageError, match="at most 64 items, got 65"):
+        as_operator.settle_batch([Settlement(sid, 1, MB, b"", final=False) for sid in range(65)])
 
 
 def test_a_node_that_leaves_an_event_out_is_caught(network, accounts, monkeypatch):

@@ -65,3 +65,13 @@ def test_the_digest_changes_with_every_hashed_field_but_not_the_opening_time():
     for name in record.ABI_FIELDS:
         changed = "0x" + "ff" * 20 if isinstance(getattr(record, name), str) else getattr(record, name) + 1
         assert replace(record, **{name: changed}).digest() != record.digest(), name
+
+
+def test_the_batch_limit_is_the_contracts():
+    import re
+
+    from octravpn.chain.build import CONTRACTS_DIR
+    from octravpn.protocol.sessions import MAX_BATCH
+
+    source = (CONTRACTS_DIR / "modules" / "sessions.vy").read_text()
+    assert re.search(r"^MAX_BATCH: constant\(uint256\) = (\d+)$", source, re.M).group(1) == str(MAX_BATCH)

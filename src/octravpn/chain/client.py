@@ -56,6 +56,7 @@ from octravpn.errors import UsageError, WalletError
 from octravpn.names import MAX_TAGS  # the contract's MAX_TAGS
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
+from octravpn.protocol.sessions import MAX_BATCH
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
@@ -620,6 +621,8 @@ class OctraVPN:
         sessions = [item.session_id for item in items]
         if len(set(sessions)) != len(sessions):
             raise UsageError("settle_batch: one item per session (its latest receipt covers the earlier ones)")
+        if len(items) > MAX_BATCH:
+            raise UsageError(f"settle_batch: at most {MAX_BATCH} items, got {len(items)}: send the rest in another")
         return self._send("settle_batch", [item.as_argument(self.session(item.session_id)) for item in items])
 
     def top_up_session(self, session_id: int, amount: int) -> TxResult:

@@ -48,7 +48,7 @@ from octravpn.node.settlement import Settler
 from octravpn.node.store import NodeStore
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.metering import BYTES_PER_MB, ActivityWatch
-from octravpn.protocol.sessions import STATUS_OPEN, STATUS_SETTLED, checkpoint_threshold, pay
+from octravpn.protocol.sessions import MAX_BATCH, STATUS_OPEN, STATUS_SETTLED, checkpoint_threshold, pay
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.engine import Engine
 from octravpn.wireguard.keys import Keypair, encode_key
@@ -437,7 +437,7 @@ class ExitAgent:
             Settlement(receipt.session_id, receipt.seq, receipt.bytes_used, signature, final=False)
             for value, (receipt, signature) in owed
             if threshold is not None and value >= threshold
-        ]
+        ][:MAX_BATCH]  # the rest in the next pass
         if not due:
             return
         try:

@@ -18,6 +18,9 @@ def pay(bytes_used: int, price_per_mb: int) -> int:
     return bytes_used * price_per_mb // BYTES_PER_MB
 
 
+# The most items one `settle_batch` takes (the contract's MAX_BATCH).
+MAX_BATCH = 64
+
 # A checkpoint's gas (`make gas` measures 55,570), rounded up: what collecting a payment while a session stays open
 # costs the exit.
 CHECKPOINT_GAS = 60_000
