@@ -199,7 +199,7 @@ class Walk:
             return {"0x…": self.captured["device"]}
         if text.startswith("-w bob session open"):
             self.run("-w", "alice", "tailnet", "add-exit", "0", "operator")  # removed a few lines above
-        if re.match(r"(-w \w+ )?session (show|claim|confirm|no-show|sweep|close) 3", text):
+        if re.match(r"(-w \w+ )?session (show|claim|confirm|no-show|sweep|close|top-up) 3", text):
             return {" 3": f" {self._session_for(text)}"}
         if text.startswith("-w operator operator register"):
             self.run("-w", "operator", "operator", "retire")  # registered already: register anew
@@ -242,6 +242,8 @@ class Walk:
             session_id = self.open_session()
             self.run("devnet", "advance", "11d")  # past 10 x the grace
             return session_id
+        if "top-up" in text:  # an open session of bob's (the first one has settled by now)
+            return self.open_session()
         if "close" in text:
             session_id = self.open_session()
             self.run("-w", "alice", "tailnet", "remove-member", "0", "bob")  # its opener loses its authority
