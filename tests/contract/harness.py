@@ -12,6 +12,7 @@ import boa
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from octravpn.chain.client import NO_SESSION
 from octravpn.chain.records import Session
 from octravpn.chain.sessionlog import fold
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
@@ -101,7 +102,7 @@ class SessionsFromEvents:
         """The session's record as the contract takes it; for an id no event named, an empty one (which the
         contract refuses as it refuses the id)."""
         known = self.records.get(session_id)
-        return known.as_argument() if known else (0, ZERO, ZERO, 0, 0, 0, 0, 0, 0, 0, 0)
+        return known.as_argument() if known else NO_SESSION
 
     def get_session(self, session_id: int) -> Session:
         on_chain = self._contract.get_session_hash(session_id)

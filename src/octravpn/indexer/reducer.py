@@ -389,26 +389,13 @@ def _session_settled(c: _Context) -> None:
         refund=refund,
     )
     c.rows.put("sessions", (session["id"],), session)
-
-    def refund_rest(tailnet: dict) -> None:
-        tailnet["treasury"] = c.args["treasury"]
-        tailnet["spent"] += paid
-
-    c.update("tailnets", (session["tailnet_id"],), refund_rest)
+    _book_the_end(c, session, paid, settled_bytes=used)
 
     def serve(op: dict) -> None:
-        op["reputation"] = c.args["reputation"]  # the contract's rule (who earns it) stays the contract's
         op["sessions_settled"] += 1
         op["bytes_served"] += used
 
     c.update("operators", (session["exit"],), serve)
-
-    def account(p: dict) -> None:
-        p["program_treasury"] = c.args["program_treasury"]
-        p["volume_paid"] += paid
-        p["bytes_settled"] += used
-
-    c.update("protocol", PROTOCOL_KEY, account)
 
 
 def _session_topped_up(c: _Context) -> None:
@@ -428,20 +415,27 @@ def _close_unpaid(c: _Context, reason: str, **extra) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     session.update(status="refunded", closed_at=c.time, close_reason=reason, **extra)
     c.rows.put("sessions", (session["id"],), session)
-    paid = session["total_paid"] or 0
+    _book_the_end(c, session, session["total_paid"] or 0)
+
+
+def _book_the_end(c: _Context, session: dict, paid: int, *, settled_bytes: int = 0) -> None:
+    """What a session's end (settled, refunded or swept) leaves behind, copied from its event: the tailnet's
+    treasury, the exit's reputation (the contract's rule of who earns it stays the contract's) and the program
+    treasury; and what it adds to the statistics: what the tailnet spent, the volume paid, the bytes settled."""
 
     def refund_rest(tailnet: dict) -> None:
         tailnet["treasury"] = c.args["treasury"]
         tailnet["spent"] += paid
 
     c.update("tailnets", (session["tailnet_id"],), refund_rest)
+    c.update("operators", (session["exit"],), {"reputation": c.args["reputation"]})
 
     def account(p: dict) -> None:
         p["program_treasury"] = c.args["program_treasury"]
         p["volume_paid"] += paid
+        p["bytes_settled"] += settled_bytes
 
     c.update("protocol", PROTOCOL_KEY, account)
-    c.update("operators", (session["exit"],), {"reputation": c.args["reputation"]})
 
 
 def _session_refunded(c: _Context) -> None:

@@ -425,9 +425,9 @@ class ExitAgent:
             owed = []
             for record in self.store.sessions("active"):
                 latest = self.store.latest_receipt(record.session_id)
-                if latest is not None and latest[0].seq <= self.checkpoint_refused.get(record.session_id, -1):
+                if latest is None or latest[0].seq <= self.checkpoint_refused.get(record.session_id, -1):
                     continue
-                if latest is not None and latest[0].bytes_used > record.paid_bytes:
+                if latest[0].bytes_used > record.paid_bytes:
                     value = pay(latest[0].bytes_used, record.price_per_mb) - pay(record.paid_bytes, record.price_per_mb)
                     owed.append((value, latest))
         if not owed:
