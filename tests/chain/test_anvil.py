@@ -1,6 +1,8 @@
 """OctraVPN on a real Ethereum node (anvil): deployment, a paid session settled
 by the exit alone with a receipt signed by eth-account, and readable reverts."""
 
+from pathlib import Path
+
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -11,6 +13,7 @@ from web3.logs import DISCARD
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.devnet import Anvil, DevnetError
 from octravpn.protocol import Domain, Receipt, ReceiptSigner, sign, typed_data
+from tests.support.waiting import wait_for
 
 MB = 10**6
 ETHER = 10**18
@@ -97,6 +100,7 @@ def finish(*_):
     open(sys.argv[1], "w").write("done")
     sys.exit(0)
 signal.signal(signal.SIGTERM, finish)
+open(sys.argv[1] + ".ready", "w").close()
 while True:
     time.sleep(1)
 ' "{marker}" &
@@ -118,14 +122,23 @@ def test_stop_waits_for_every_process_the_anvil_command_started(tmp_path, kind):
     wrapper = tmp_path / "anvil-wrapper"
     wrapper.write_text(WRAPPER.format(anvil=find_anvil(), python=sys.executable, marker=marker))
     wrapper.chmod(0o755)
+    # The slow child must be ready to finish (its SIGTERM handler set) before the stop: on a busy machine its
+    # interpreter may still be starting when anvil already answers, and would then die at once.
+    ready = Path(f"{marker}.ready")
     if kind == "service":
         devnet = LocalDevnet(tmp_path / "devnet", port=free_port(), binary=str(wrapper))
         assert devnet.start()
         leader = devnet.pid()
-        assert devnet.stop()
+        try:
+            wait_for(ready.exists, what="the slow child to start")
+        finally:
+            assert devnet.stop()
     else:
         node = Anvil(binary=str(wrapper)).start()
         leader = node._process.pid
-        node.stop()
+        try:
+            wait_for(ready.exists, what="the slow child to start")
+        finally:
+            node.stop()
     assert marker.read_text() == "done"  # the slow child was waited for, not left behind
     assert _group_members(leader) == []
