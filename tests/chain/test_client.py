@@ -142,7 +142,9 @@ def test_a_node_that_leaves_an_event_out_is_caught(network, accounts, monkeypatc
     as_operator.checkpoint(sid, 1, MB, sign(domain, Receipt(session_id=sid, seq=1, bytes_used=MB), member.key))
     told = as_member.session_events(sid)
     monkeypatch.setattr(
-        as_member, "session_events", lambda session_id: [e for e in told if e.name != "SessionCheckpointed"]
+        as_member,
+        "session_events",
+        lambda session_id, to_block="latest": [e for e in told if e.name != "SessionCheckpointed"],
     )
     with pytest.raises(ChainError, match=f"session {sid}: its events do not add up to the record the contract holds"):
         as_member.session(sid)

@@ -183,7 +183,7 @@ class FakeChain(_Client):
         self.no_shows.append(session_id)
         return _mined("0xd0", [])
 
-    def session_events(self, session_id: int) -> list[ChainEvent]:
+    def session_events(self, session_id: int, to_block: int | str = "latest") -> list[ChainEvent]:
         paid = self.settled[session_id] * self.sessions[session_id].price_per_mb // 10**6
         settled = {"bytes_used": self.settled[session_id], "total_paid": paid}
         return [ChainEvent("SessionSettled", settled, 1, "0xee", 0)]

@@ -201,7 +201,7 @@ class OctraVPN:
                 "whole, 0 or more, and below 2**256)"
             ) from exc
 
-    def _view(self, name: str, *args) -> Any:
+    def _view(self, name: str, *args, block: int | str = "latest") -> Any:
         """A view's answer, decoded from the ABI by field name (`chain.records`)."""
         try:
             data = self.views.call_data(name, *args)
@@ -209,7 +209,7 @@ class OctraVPN:
             shown = ", ".join(str(arg) if not isinstance(arg, bytes) else "0x" + arg.hex() for arg in args)
             raise UsageError(f"{name}({shown}): an argument does not fit the contract's types") from exc
         try:
-            raw = self._rpc(self.w3.eth.call, {"to": self.address, "data": "0x" + data.hex()})
+            raw = self._rpc(self.w3.eth.call, {"to": self.address, "data": "0x" + data.hex()}, block)
         except ContractLogicError as exc:
             raise ContractRevert(name, revert_reason(exc)) from exc
         return self.views.decode(name, bytes(raw))
@@ -323,19 +323,19 @@ class OctraVPN:
             events=self.decode_logs(receipt["logs"]),
         )
 
-    def session_events(self, session_id: int) -> list[ChainEvent]:
+    def session_events(self, session_id: int, to_block: int | str = "latest") -> list[ChainEvent]:
         """The events whose first indexed argument is this session id (opened, claimed, settled, refunded...)."""
-        return self._events_about("session_id", session_id)
+        return self._events_about("session_id", session_id, to_block)
 
     def tailnet_events(self, tailnet_id: int) -> list[ChainEvent]:
         """The events whose first indexed argument is this tailnet id (members, exits, invites, deposits...)."""
         return self._events_about("tailnet_id", tailnet_id)
 
-    def _events_about(self, argument: str, value: int) -> list[ChainEvent]:
+    def _events_about(self, argument: str, value: int, to_block: int | str = "latest") -> list[ChainEvent]:
         topic = "0x" + value.to_bytes(32, "big").hex()
         logs = self._rpc(
             self.w3.eth.get_logs,
-            {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, topic]},
+            {"address": self.address, "fromBlock": 0, "toBlock": to_block, "topics": [None, topic]},
         )
         return [e for e in self.decode_logs(logs) if e.args.get(argument) == value]
 
@@ -461,8 +461,9 @@ class OctraVPN:
     def session(self, session_id: int) -> Session:
         """The session's record, read from its events and checked against the hash the contract keeps (a
         `ContractRevert` "session not found" for an unknown id)."""
-        on_chain = self._view("get_session_hash", session_id)
-        record = fold(session_id, self.session_events(session_id))
+        block = self.block_number()  # both reads at one block: a transaction mined between them is not a mismatch
+        on_chain = self._view("get_session_hash", session_id, block=block)
+        record = fold(session_id, self.session_events(session_id, to_block=block))
         if record is None or record.digest() != on_chain:
             raise ChainError(
                 f"session {session_id}: its events do not add up to the record the contract holds (the node "
