@@ -44,7 +44,6 @@ exports: (
     operators.bond_endpoint,
     operators.unbond_endpoint,
     operators.finalize_unbond,
-    operators.register_endpoint,
     operators.claim_earnings,
     operators.release_slash_bounty,
     tailnets.create_tailnet,

@@ -53,6 +53,7 @@ exports: (
     operators.schedule_slash,
     operators.execute_slash,
     operators.cancel_slash,
+    operators.register_endpoint,
     operators.update_endpoint,
     operators.rotate_keys,
     operators.retire_endpoint,

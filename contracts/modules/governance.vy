@@ -60,23 +60,40 @@ UNBOND_GRACE_MIN: constant(uint256) = GOV_DELAY + 86_400
 UNBOND_GRACE_MAX: constant(uint256) = 90 * 86_400
 SLASH_BURN_MIN_BPS: constant(uint256) = 5_000
 PROTOCOL_FEE_MAX_BPS: constant(uint256) = 200
+MASK_16: constant(uint256) = 2**16 - 1
+MASK_24: constant(uint256) = 2**24 - 1
+MASK_32: constant(uint256) = 2**32 - 1
+MASK_64: constant(uint256) = 2**64 - 1
+MASK_96: constant(uint256) = 2**96 - 1
+
+# @dev The pause, packed in one slot (`PauseState`, see `_pause`): the
+#      clock every session call reads.
+struct PauseState:
+    # @dev Whether the owner paused (see `paused()`: a pause past
+    #      `MAX_PAUSE` has ended by itself).
+    is_set: bool
+    started_at: uint256
+    # @dev All time spent paused before the current pause.
+    seconds: uint256
+    # @dev When the last pause ended (0: none yet), for `PAUSE_COOLDOWN`.
+    ended_at: uint256
 
 owner: public(address)
-# @dev Whether the owner paused (see `paused()`: a pause past `MAX_PAUSE` has
-#      ended by itself).
-pause_set: bool
 # @dev Protocol fees and the treasury share of slashed stake.
 treasury: uint256
 # @dev Stake taken by a governance slash: held for ever, paid to no one, so
 #      slashing can never enrich the owner.
 burned: uint256
-params: Params
+# @dev The parameters in force, packed in two slots because Vyper does not
+#      pack storage: `params_hot` holds what opening a session reads (and an
+#      exit's minimum stake), `params_cold` the rest (see `_pack`). Every
+#      amount fits 96 bits: the constructor refuses minimums whose tenfold
+#      does not, and no later value may leave that range.
+params_hot: uint256
+params_cold: uint256
 pending_params: Params
 pending_params_eta: uint256
-paused_at: uint256
-paused_seconds: uint256
-# @dev When the last pause ended (0: none yet), for `PAUSE_COOLDOWN`.
-pause_ended_at: uint256
+pause: uint256
 # @dev Each minimum amount stays within [deployed / 10, deployed * 10].
 deployed_minimums: immutable(uint256[3])
 
@@ -110,7 +127,7 @@ def __init__(
     session_grace: uint256,
     min_endpoint_stake: uint256,
 ):
-    assert max(max(min_session_deposit, min_tailnet_deposit), min_endpoint_stake) <= max_value(uint256) // AMOUNT_RANGE, "minimum amounts too large"
+    assert max(max(min_session_deposit, min_tailnet_deposit), min_endpoint_stake) <= convert(max_value(uint96), uint256) // AMOUNT_RANGE, "minimum amounts above (2**96 - 1) / 10"
     deployed_minimums = [min_session_deposit, min_tailnet_deposit, min_endpoint_stake]
     params: Params = Params(
         min_session_deposit=min_session_deposit,
@@ -125,7 +142,7 @@ def __init__(
         protocol_fee_bps=50,
     )
     self._check_params(params)
-    self.params = params
+    self._set_params(params)
     self.owner = msg.sender
     log OwnershipTransferred(previous_owner=empty(address), new_owner=msg.sender)
 
@@ -161,7 +178,7 @@ def execute_params():
     assert eta != 0, "no change scheduled"
     self._check_due(eta)
     new_params: Params = self.pending_params
-    self.params = new_params
+    self._set_params(new_params)
     self.pending_params_eta = 0
     log ParamsUpdated(params=new_params)
 
@@ -190,16 +207,16 @@ def set_paused(paused_: bool):
     @param paused_ True to pause, False to resume.
     """
     self._check_owner()
-    self._end_lapsed_pause()
-    assert paused_ != self.pause_set, "already in that state"
+    state: PauseState = self._lapsed(self._pause())
+    assert paused_ != state.is_set, "already in that state"
     if paused_:
-        ended: uint256 = self.pause_ended_at
-        assert ended == 0 or block.timestamp >= ended + PAUSE_COOLDOWN, "a pause may start 7 days after the last one ended"
-        self.paused_at = block.timestamp
+        assert state.ended_at == 0 or block.timestamp >= state.ended_at + PAUSE_COOLDOWN, "a pause may start 7 days after the last one ended"
+        state.started_at = block.timestamp
     else:
-        self.paused_seconds += block.timestamp - self.paused_at
-        self.pause_ended_at = block.timestamp
-    self.pause_set = paused_
+        state.seconds += block.timestamp - state.started_at
+        state.ended_at = block.timestamp
+    state.is_set = paused_
+    self._set_pause(state)
     log PauseSet(paused=paused_)
 
 
@@ -239,7 +256,7 @@ def get_params() -> Params:
     @notice All protocol parameters in force.
     @return The parameters new tailnets, exits and sessions are held to.
     """
-    return self.params
+    return self._params()
 
 
 @external
@@ -249,7 +266,7 @@ def get_min_endpoint_stake() -> uint256:
     @notice Stake an operator needs to register and keep an exit active.
     @return Base units of the asset.
     """
-    return self.params.min_endpoint_stake
+    return self._min_endpoint_stake()
 
 
 @external
@@ -259,7 +276,7 @@ def get_protocol_fee_bps() -> uint256:
     @notice Share of every payment settled by sessions opened now, in bps.
     @return Basis points of each payment.
     """
-    return self.params.protocol_fee_bps
+    return self._protocol_fee_bps()
 
 
 @external
@@ -321,27 +338,145 @@ def clock() -> uint256:
 @internal
 @view
 def _clock() -> uint256:
-    stopped: uint256 = self.paused_seconds
-    if self.pause_set:
-        stopped += min(block.timestamp, self.paused_at + MAX_PAUSE) - self.paused_at
+    state: PauseState = self._pause()
+    stopped: uint256 = state.seconds
+    if state.is_set:
+        stopped += min(block.timestamp, state.started_at + MAX_PAUSE) - state.started_at
     return block.timestamp - stopped
 
 
 @internal
 @view
 def _is_paused() -> bool:
-    return self.pause_set and block.timestamp < self.paused_at + MAX_PAUSE
+    state: PauseState = self._pause()
+    return state.is_set and block.timestamp < state.started_at + MAX_PAUSE
 
 
 @internal
-def _end_lapsed_pause():
+@view
+def _lapsed(state: PauseState) -> PauseState:
     """
-    @dev A pause that ran out ended at `paused_at + MAX_PAUSE`: book it so.
+    @dev A pause that ran out ended at `started_at + MAX_PAUSE`: book it so.
     """
-    if self.pause_set and block.timestamp >= self.paused_at + MAX_PAUSE:
-        self.paused_seconds += MAX_PAUSE
-        self.pause_ended_at = self.paused_at + MAX_PAUSE
-        self.pause_set = False
+    if not state.is_set or block.timestamp < state.started_at + MAX_PAUSE:
+        return state
+    return PauseState(
+        is_set=False,
+        started_at=state.started_at,
+        seconds=state.seconds + MAX_PAUSE,
+        ended_at=state.started_at + MAX_PAUSE,
+    )
+
+
+# Packing. Times are seconds since 1970 and fit 64 bits for 500 billion
+# years; parameters fit their widths by `_check_params` and the
+# constructor's bound on amounts.
+
+@internal
+@view
+def _pause() -> PauseState:
+    packed: uint256 = self.pause
+    return PauseState(
+        is_set=packed & 1 == 1,
+        started_at=packed >> 64 & MASK_64,
+        seconds=packed >> 128 & MASK_64,
+        ended_at=packed >> 192,
+    )
+
+
+@internal
+def _set_pause(state: PauseState):
+    self.pause = convert(state.is_set, uint256) | state.started_at << 64 | state.seconds << 128 | state.ended_at << 192
+
+
+@internal
+def _set_params(p: Params):
+    self.params_hot = (
+        p.protocol_fee_bps
+        | p.sweep_bounty_bps << 16
+        | p.sweep_grace_multiplier << 32
+        | p.session_grace << 40
+        | p.min_session_deposit << 64
+        | p.min_endpoint_stake << 160
+    )
+    self.params_cold = p.slash_bounty_bps | p.slash_burn_bps << 16 | p.unbond_grace << 32 | p.min_tailnet_deposit << 64
+
+
+@internal
+@view
+def _params() -> Params:
+    return Params(
+        min_session_deposit=self._min_session_deposit(),
+        min_tailnet_deposit=self._min_tailnet_deposit(),
+        session_grace=self._session_grace(),
+        sweep_grace_multiplier=self._sweep_grace_multiplier(),
+        sweep_bounty_bps=self._sweep_bounty_bps(),
+        min_endpoint_stake=self._min_endpoint_stake(),
+        unbond_grace=self._unbond_grace(),
+        slash_burn_bps=self._slash_burn_bps(),
+        slash_bounty_bps=self._slash_bounty_bps(),
+        protocol_fee_bps=self._protocol_fee_bps(),
+    )
+
+
+@internal
+@view
+def _protocol_fee_bps() -> uint256:
+    return self.params_hot & MASK_16
+
+
+@internal
+@view
+def _sweep_bounty_bps() -> uint256:
+    return self.params_hot >> 16 & MASK_16
+
+
+@internal
+@view
+def _sweep_grace_multiplier() -> uint256:
+    return self.params_hot >> 32 & 255
+
+
+@internal
+@view
+def _session_grace() -> uint256:
+    return self.params_hot >> 40 & MASK_24
+
+
+@internal
+@view
+def _min_session_deposit() -> uint256:
+    return self.params_hot >> 64 & MASK_96
+
+
+@internal
+@view
+def _min_endpoint_stake() -> uint256:
+    return self.params_hot >> 160
+
+
+@internal
+@view
+def _slash_bounty_bps() -> uint256:
+    return self.params_cold & MASK_16
+
+
+@internal
+@view
+def _slash_burn_bps() -> uint256:
+    return self.params_cold >> 16 & MASK_16
+
+
+@internal
+@view
+def _unbond_grace() -> uint256:
+    return self.params_cold >> 32 & MASK_32
+
+
+@internal
+@view
+def _min_tailnet_deposit() -> uint256:
+    return self.params_cold >> 64
 
 
 @internal

@@ -28,6 +28,7 @@ uses: eip712
 uses: governance
 uses: payments
 
+# @dev An exit as `get_endpoint` shows it: its `Listing` and its reputation.
 struct Endpoint:
     active: bool
     endpoint: String[128]
@@ -37,6 +38,27 @@ struct Endpoint:
     price_per_mb: uint256
     registered_at: uint256
     reputation: uint256
+
+# @dev An exit's listing, as stored.
+struct Listing:
+    active: bool
+    endpoint: String[128]
+    wg_pubkey: bytes32
+    receipt_signer: address
+    region: String[32]
+    price_per_mb: uint256
+    registered_at: uint256
+
+# @dev An operator's books: one slot (see `_books`), because every payment to
+#      an exit reads and writes them.
+struct Books:
+    # @dev Settled, unclaimed: at most 2**128 - 1 (claim to make room).
+    earnings: uint256
+    # @dev Value paid by tailnets the exit does not own; stops counting at
+    #      2**127 - 1.
+    reputation: uint256
+    # @dev Permanent.
+    slashed: bool
 
 struct SlashRecord:
     # @dev Block of the slash: a report committed at or before it may still
@@ -53,8 +75,10 @@ struct SlashRecord:
 
 RECEIPT_SIGNER_TYPEHASH: constant(bytes32) = keccak256("ReceiptSigner(address operator)")
 REPORT_WINDOW: constant(uint256) = 86_400
+MASK_127: constant(uint256) = 2**127 - 1
+MASK_128: constant(uint256) = 2**128 - 1
 
-endpoints: HashMap[address, Endpoint]
+endpoints: HashMap[address, Listing]
 endpoint_count: uint256
 endpoint_index: HashMap[uint256, address]
 # @dev A receipt key, once used, stays bound to its operator, so receipts it
@@ -65,7 +89,6 @@ stake: HashMap[address, uint256]
 unbonding_stake: HashMap[address, uint256]
 # @dev On `governance.clock()`: a pause does not shorten the unbonding grace.
 unbonding_unlock: HashMap[address, uint256]
-slashed: HashMap[address, bool]
 slash_records: HashMap[address, SlashRecord]
 # @dev Clock time from which a scheduled governance slash may execute (0: none).
 gov_slash_eta: HashMap[address, uint256]
@@ -73,7 +96,7 @@ gov_slash_eta: HashMap[address, uint256]
 #      can take, whatever is bonded later.
 gov_slash_stake: HashMap[address, uint256]
 
-earnings: HashMap[address, uint256]
+books: HashMap[address, uint256]
 
 event EndpointRegistered:
     addr: indexed(address)
@@ -146,11 +169,6 @@ event GovSlashScheduled:
 event GovSlashCancelled:
     addr: indexed(address)
 
-event EarningsCredited:
-    operator: indexed(address)
-    amount: uint256
-    earnings: uint256
-
 event EarningsClaimed:
     operator: indexed(address)
     amount: uint256
@@ -185,7 +203,7 @@ def unbond_endpoint():
     amount: uint256 = self.stake[msg.sender]
     # Bonding is refused while unbonding, so a live stake means none is unbonding.
     assert amount > 0, "no stake"
-    unlock_at: uint256 = governance._clock() + governance.params.unbond_grace
+    unlock_at: uint256 = governance._clock() + governance._unbond_grace()
     self.unbonding_stake[msg.sender] = amount
     self.unbonding_unlock[msg.sender] = unlock_at
     self.stake[msg.sender] = 0
@@ -302,7 +320,7 @@ def register_endpoint(
     """
     governance._check_not_paused()
     self._check_never_slashed(msg.sender)
-    assert self.stake[msg.sender] >= governance.params.min_endpoint_stake, "must bond_endpoint first"
+    assert self.stake[msg.sender] >= governance._min_endpoint_stake(), "must bond_endpoint first"
     assert not self.endpoints[msg.sender].active, "already registered"
     self._check_listing(endpoint, price_per_mb)
     self._check_wg_key(wg_pubkey)
@@ -316,7 +334,7 @@ def register_endpoint(
         self.endpoint_index[self.endpoint_count] = msg.sender
         self.endpoint_count += 1
     self.receipt_signer_operator[receipt_signer] = msg.sender
-    self.endpoints[msg.sender] = Endpoint(
+    self.endpoints[msg.sender] = Listing(
         active=True,
         endpoint=endpoint,
         wg_pubkey=wg_pubkey,
@@ -324,8 +342,10 @@ def register_endpoint(
         region=region,
         price_per_mb=price_per_mb,
         registered_at=block.timestamp,
-        reputation=0,
     )
+    books: Books = self._books(msg.sender)
+    books.reputation = 0
+    self._set_books(msg.sender, books)
     log EndpointRegistered(
         addr=msg.sender,
         endpoint=endpoint,
@@ -390,10 +410,12 @@ def claim_earnings(amount: uint256):
     """
     self._check_not_slashed(msg.sender)
     governance._check_amount(amount)
-    assert self.earnings[msg.sender] >= amount, "amount exceeds earnings"
-    self.earnings[msg.sender] -= amount
+    books: Books = self._books(msg.sender)
+    assert books.earnings >= amount, "amount exceeds earnings"
+    books.earnings -= amount
+    self._set_books(msg.sender, books)
     payments._push(msg.sender, amount)
-    log EarningsClaimed(operator=msg.sender, amount=amount, earnings=self.earnings[msg.sender])
+    log EarningsClaimed(operator=msg.sender, amount=amount, earnings=books.earnings)
 
 
 # ---------------------------------------------------------------- views
@@ -407,7 +429,17 @@ def get_endpoint(addr: address) -> Endpoint:
     @return Its exit: endpoint, keys, region, price, registration time,
            reputation and whether it is active.
     """
-    return self.endpoints[addr]
+    listing: Listing = self.endpoints[addr]
+    return Endpoint(
+        active=listing.active,
+        endpoint=listing.endpoint,
+        wg_pubkey=listing.wg_pubkey,
+        receipt_signer=listing.receipt_signer,
+        region=listing.region,
+        price_per_mb=listing.price_per_mb,
+        registered_at=listing.registered_at,
+        reputation=self._books(addr).reputation,
+    )
 
 
 @external
@@ -473,7 +505,7 @@ def is_endpoint_slashed(addr: address) -> bool:
     @param addr The operator.
     @return True once slashed.
     """
-    return self.slashed[addr]
+    return self._books(addr).slashed
 
 
 @external
@@ -495,7 +527,7 @@ def get_earnings(addr: address) -> uint256:
     @param addr The operator.
     @return Base units of the asset.
     """
-    return self.earnings[addr]
+    return self._books(addr).earnings
 
 
 @external
@@ -538,11 +570,9 @@ def get_receipt_signer_operator(signer: address) -> address:
 @internal
 @view
 def _is_active(addr: address) -> bool:
-    return (
-        self.endpoints[addr].active
-        and not self.slashed[addr]
-        and self.stake[addr] >= governance.params.min_endpoint_stake
-    )
+    # Not slashed, too: a slash retires the exit, and a slashed operator can
+    # never register again.
+    return self.endpoints[addr].active and self.stake[addr] >= governance._min_endpoint_stake()
 
 
 @internal
@@ -553,11 +583,35 @@ def _retire(addr: address):
 
 
 @internal
-def _credit_earnings(operator: address, amount: uint256):
-    if amount == 0:
-        return
-    self.earnings[operator] += amount
-    log EarningsCredited(operator=operator, amount=amount, earnings=self.earnings[operator])
+def _credit_earnings(operator: address, amount: uint256) -> uint256:
+    """
+    @dev Returns the operator's unclaimed earnings after the credit, for the
+         session's event to carry.
+    """
+    books: Books = self._books(operator)
+    books.earnings += amount
+    self._set_books(operator, books)
+    return books.earnings
+
+
+@internal
+def _add_reputation(operator: address, amount: uint256):
+    books: Books = self._books(operator)
+    books.reputation += min(amount, MASK_127 - books.reputation)
+    self._set_books(operator, books)
+
+
+@internal
+@view
+def _books(operator: address) -> Books:
+    packed: uint256 = self.books[operator]
+    return Books(earnings=packed & MASK_128, reputation=packed >> 128 & MASK_127, slashed=packed >> 255 == 1)
+
+
+@internal
+def _set_books(operator: address, books: Books):
+    assert books.earnings <= MASK_128, "earnings above 2**128 - 1: claim some first"
+    self.books[operator] = books.earnings | books.reputation << 128 | convert(books.slashed, uint256) << 255
 
 
 @internal
@@ -571,13 +625,14 @@ def _slash(operator: address, by_governance: bool, cap: uint256):
          earliest committed report (`_claim_held_bounty`) until
          `release_slash_bounty`.
     """
-    assert not self.slashed[operator], "already slashed"
+    books: Books = self._books(operator)
+    assert not books.slashed, "already slashed"
     held_stake: uint256 = self.stake[operator] + self.unbonding_stake[operator]
     assert held_stake > 0, "no stake to slash"
     total: uint256 = min(held_stake, cap)
     left: uint256 = held_stake - total
-    forfeited: uint256 = self.earnings[operator]
-    to_treasury: uint256 = governance._bps(total, governance.params.slash_burn_bps)
+    forfeited: uint256 = books.earnings
+    to_treasury: uint256 = governance._bps(total, governance._slash_burn_bps())
     bounty: uint256 = total - to_treasury
     burned: uint256 = 0
     if by_governance:
@@ -589,9 +644,10 @@ def _slash(operator: address, by_governance: bool, cap: uint256):
 
     self.stake[operator] = 0
     self.unbonding_stake[operator] = left
-    self.unbonding_unlock[operator] = governance._clock() + governance.params.unbond_grace if left > 0 else 0
-    self.earnings[operator] = 0
-    self.slashed[operator] = True
+    self.unbonding_unlock[operator] = governance._clock() + governance._unbond_grace() if left > 0 else 0
+    books.earnings = 0
+    books.slashed = True
+    self._set_books(operator, books)
     self.slash_records[operator] = SlashRecord(
         block=block.number,
         held_bounty=held,
@@ -645,13 +701,13 @@ def _check_registered():
 @internal
 @view
 def _check_never_slashed(addr: address):
-    assert not self.slashed[addr], "previously slashed"
+    assert not self._books(addr).slashed, "previously slashed"
 
 
 @internal
 @view
 def _check_not_slashed(addr: address):
-    assert not self.slashed[addr], "operator slashed"
+    assert not self._books(addr).slashed, "operator slashed"
 
 
 @internal

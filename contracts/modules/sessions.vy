@@ -136,7 +136,9 @@ event SessionCheckpointed:
     seq: uint64
     bytes_used: uint256
     paid: uint256
+    # @dev What the exit was credited, and its unclaimed earnings after.
     earned: uint256
+    earnings: uint256
 
 event SettleClaimed:
     session_id: indexed(uint256)
@@ -168,6 +170,10 @@ event SessionSettled:
     treasury: uint256
     reputation: uint256
     program_treasury: uint256
+    # @dev What the exit was credited by the settlement (the rest came with
+    #      checkpoints), and its unclaimed earnings after.
+    earned: uint256
+    earnings: uint256
 
 event SessionRefunded:
     session_id: indexed(uint256)
@@ -215,11 +221,10 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     @return The new session's id.
     """
     governance._check_not_paused()
-    tailnets._check_tailnet_exists(tailnet_id)
     self._check_acts_for_member(tailnet_id)
     tailnets._check_exit_configured(tailnet_id, exit_addr)
     operators._check_active(exit_addr)
-    assert max_pay >= governance.params.min_session_deposit, "deposit below min"
+    assert max_pay >= governance._min_session_deposit(), "deposit below min"
     tailnets._check_spendable(tailnet_id, max_pay)
 
     tailnets.tailnets[tailnet_id].treasury -= max_pay
@@ -236,8 +241,8 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
         opener=msg.sender,
         deposit=max_pay,
         price_per_mb=price,
-        protocol_fee_bps=governance.params.protocol_fee_bps,
-        sweep_bounty_bps=governance.params.sweep_bounty_bps,
+        protocol_fee_bps=governance._protocol_fee_bps(),
+        sweep_bounty_bps=governance._sweep_bounty_bps(),
         settle_by=settle_by,
         sweep_after=sweep_after,
         bytes_paid=0,
@@ -334,7 +339,7 @@ def settle_claim(session_id: uint256, session: Session, bytes_used: uint256) -> 
     """
     governance._check_not_paused()
     self._check_open(session_id, session)
-    self._check_exit_caller(session)
+    self._check_exit_caller(session.exit)
     previous: ClaimRecord = self.operator_claims[session_id]
     if previous.is_set:
         if previous.bytes_used == bytes_used:
@@ -452,7 +457,7 @@ def sweep_expired_session(session_id: uint256, session: Session):
     governance._check_not_paused()
     self._check_open(session_id, session)
     assert governance._clock() >= session.sweep_after, "sweep grace not elapsed"
-    paid: uint256 = self._value(session, session.bytes_paid)
+    paid: uint256 = self._value(session.bytes_paid, session.price_per_mb)
     bounty: uint256 = governance._bps(session.deposit - paid, session.sweep_bounty_bps)
     self._end(session_id, session, STATUS_REFUNDED)
     tailnets.tailnets[session.tailnet_id].treasury += session.deposit - paid - bounty
@@ -462,7 +467,7 @@ def sweep_expired_session(session_id: uint256, session: Session):
         bounty=bounty,
         treasury=tailnets.tailnets[session.tailnet_id].treasury,
         program_treasury=governance.treasury,
-        reputation=operators.endpoints[session.exit].reputation,
+        reputation=operators._books(session.exit).reputation,
     )
     payments._push(msg.sender, bounty)
 
@@ -547,7 +552,7 @@ def slash_double_sign(
         and operators.receipt_signer_operator[signer_b] == operator
     ), "both receipts must be signed by the operator's receipt key"
     self.slash_reports[commitment] = 0
-    if not operators.slashed[operator]:
+    if not operators._books(operator).slashed:
         operators._slash(operator, False, max_value(uint256))
     operators._claim_held_bounty(operator, msg.sender, committed_block, committed & convert(max_value(uint64), uint256))
 
@@ -582,7 +587,7 @@ def is_receipt_signer(session_id: uint256, session: Session, signer: address) ->
     @return True if a receipt it signed settles the session.
     """
     self._check_record(session_id, session)
-    return self._is_receipt_signer(session, signer)
+    return self._is_receipt_signer(session.opener, signer)
 
 
 @external
@@ -628,15 +633,18 @@ def _hash(session: Session) -> bytes32:
 @internal
 @view
 def _deadlines() -> (uint256, uint256):
-    grace: uint256 = governance.params.session_grace
+    grace: uint256 = governance._session_grace()
     settle_by: uint256 = governance._clock() + grace
-    return settle_by, settle_by + grace * (governance.params.sweep_grace_multiplier - 1)
+    return settle_by, settle_by + grace * (governance._sweep_grace_multiplier() - 1)
 
 
 @internal
 @view
 def _check_acts_for_member(tailnet_id: uint256):
+    # A member's tailnet exists: only a caller that is not one pays to learn
+    # whether the tailnet does.
     if not tailnets.members[tailnet_id][msg.sender]:
+        tailnets._check_tailnet_exists(tailnet_id)
         owner_wallet: address = tailnets._device_wallet(msg.sender)
         assert owner_wallet != empty(address), "not a member"
         assert tailnets.members[tailnet_id][owner_wallet], "device's owner is not a member"
@@ -644,11 +652,11 @@ def _check_acts_for_member(tailnet_id: uint256):
 
 @internal
 @view
-def _record_problem(session_id: uint256, session: Session) -> String[48]:
+def _record_problem(session_id: uint256, record_hash: bytes32) -> String[48]:
     stored: bytes32 = self.sessions[session_id]
     if stored == empty(bytes32):  # no record hashes to zero: the id was never opened
         return "session not found"
-    if self._hash(session) != stored:
+    if record_hash != stored:
         return "session record does not match its events"
     return ""
 
@@ -656,21 +664,22 @@ def _record_problem(session_id: uint256, session: Session) -> String[48]:
 @internal
 @view
 def _check_record(session_id: uint256, session: Session):
-    problem: String[48] = self._record_problem(session_id, session)
+    problem: String[48] = self._record_problem(session_id, self._hash(session))
     assert len(problem) == 0, problem
 
 
 @internal
 @view
 def _check_open(session_id: uint256, session: Session):
-    self._check_record(session_id, session)
+    problem: String[48] = self._record_problem(session_id, self._hash(session))
+    assert len(problem) == 0, problem
     assert session.status == STATUS_OPEN, "session not open"
 
 
 @internal
 @view
-def _check_exit_caller(session: Session):
-    assert msg.sender == session.exit, "not session exit"
+def _check_exit_caller(exit_addr: address):
+    assert msg.sender == exit_addr, "not session exit"
     operators._check_not_slashed(msg.sender)
 
 
@@ -680,9 +689,9 @@ def _check_receipt(
     session_id: uint256, session: Session, seq: uint64, bytes_used: uint256, client_signature: Bytes[65], final: bool
 ):
     self._check_open(session_id, session)
-    self._check_exit_caller(session)
+    self._check_exit_caller(session.exit)
     signer: address = eip712._recover(self._receipt_hash(session_id, seq, bytes_used), client_signature)
-    assert self._is_receipt_signer(session, signer), NOT_SIGNER
+    assert self._is_receipt_signer(session.opener, signer), NOT_SIGNER
     problem: String[48] = self._amount_problem(session, bytes_used, final)
     assert len(problem) == 0, problem
 
@@ -694,7 +703,7 @@ def _receipt_problem(item: Settlement) -> String[48]:
     @dev `_check_receipt` for one item of a batch: the reason it would revert,
          or "" (the caller's slashing is checked once for the batch).
     """
-    problem: String[48] = self._record_problem(item.session_id, item.session)
+    problem: String[48] = self._record_problem(item.session_id, self._hash(item.session))
     if len(problem) != 0:
         return problem
     if item.session.status != STATUS_OPEN:
@@ -704,7 +713,7 @@ def _receipt_problem(item: Settlement) -> String[48]:
     signer: address = eip712._signer_or_empty(
         self._receipt_hash(item.session_id, item.seq, item.bytes_used), item.client_signature
     )
-    if signer == empty(address) or not self._is_receipt_signer(item.session, signer):
+    if signer == empty(address) or not self._is_receipt_signer(item.session.opener, signer):
         return NOT_SIGNER
     return self._amount_problem(item.session, item.bytes_used, item.final)
 
@@ -717,19 +726,19 @@ def _amount_problem(session: Session, bytes_used: uint256, final: bool) -> Strin
         return "usage below what checkpoints paid"
     if not final and bytes_used <= session.bytes_paid:
         return "receipt adds nothing to what was paid"
-    if self._value(session, bytes_used) > session.deposit:
+    if self._value(bytes_used, session.price_per_mb) > session.deposit:
         return "usage exceeds deposit"
     return ""
 
 
 @internal
 @view
-def _is_receipt_signer(session: Session, signer: address) -> bool:
+def _is_receipt_signer(opener: address, signer: address) -> bool:
     # A revoked key signs for nothing: a stolen laptop's receipts, with a
     # colluding exit, once took a whole deposit its wallet had locked.
     if tailnets.devices[signer].revoked_at != 0:
         return False
-    return signer == session.opener or tailnets.devices[signer].wallet == session.opener
+    return signer == opener or tailnets.devices[signer].wallet == opener
 
 
 @internal
@@ -740,18 +749,18 @@ def _receipt_hash(session_id: uint256, seq: uint64, bytes_used: uint256) -> byte
 
 @internal
 @pure
-def _value(session: Session, bytes_used: uint256) -> uint256:
+def _value(bytes_used: uint256, price_per_mb: uint256) -> uint256:
     # A product that would overflow is far above any deposit: it is valued at
     # the most there is, which no deposit covers.
-    if bytes_used > max_value(uint256) // max(session.price_per_mb, 1):
+    if bytes_used > max_value(uint256) // max(price_per_mb, 1):
         return max_value(uint256)
-    return bytes_used * session.price_per_mb // BYTES_PER_MB
+    return bytes_used * price_per_mb // BYTES_PER_MB
 
 
 @internal
 @pure
-def _net(session: Session, amount: uint256) -> uint256:
-    return amount - governance._bps(amount, session.protocol_fee_bps)
+def _net(amount: uint256, protocol_fee_bps: uint256) -> uint256:
+    return amount - governance._bps(amount, protocol_fee_bps)
 
 
 @internal
@@ -762,10 +771,10 @@ def _pay(session_id: uint256, session: Session, seq: uint64, bytes_used: uint256
          a final payment takes the protocol fee on everything paid, returns
          the rest of the deposit to the tailnet and ends the session.
     """
-    before: uint256 = self._value(session, session.bytes_paid)
-    total: uint256 = self._value(session, bytes_used)
-    earned: uint256 = self._net(session, total) - self._net(session, before)
-    operators._credit_earnings(session.exit, earned)
+    before: uint256 = self._value(session.bytes_paid, session.price_per_mb)
+    total: uint256 = self._value(bytes_used, session.price_per_mb)
+    earned: uint256 = self._net(total, session.protocol_fee_bps) - self._net(before, session.protocol_fee_bps)
+    earnings: uint256 = operators._credit_earnings(session.exit, earned)
     paid: Session = session
     paid.bytes_paid = bytes_used
     if not final:
@@ -777,6 +786,7 @@ def _pay(session_id: uint256, session: Session, seq: uint64, bytes_used: uint256
             bytes_used=bytes_used,
             paid=total,
             earned=earned,
+            earnings=earnings,
         )
         return
     fee: uint256 = self._end(session_id, paid, STATUS_SETTLED)
@@ -790,8 +800,10 @@ def _pay(session_id: uint256, session: Session, seq: uint64, bytes_used: uint256
         protocol_fee=fee,
         refund=refund,
         treasury=tailnets.tailnets[session.tailnet_id].treasury,
-        reputation=operators.endpoints[session.exit].reputation,
+        reputation=operators._books(session.exit).reputation,
         program_treasury=governance.treasury,
+        earned=earned,
+        earnings=earnings,
     )
 
 
@@ -806,11 +818,11 @@ def _end(session_id: uint256, session: Session, status: uint8) -> uint256:
     ended: Session = session
     ended.status = status
     self.sessions[session_id] = self._hash(ended)
-    paid: uint256 = self._value(session, session.bytes_paid)
+    paid: uint256 = self._value(session.bytes_paid, session.price_per_mb)
     if paid == 0:
         return 0
     if tailnets.tailnets[session.tailnet_id].owner != session.exit:
-        operators.endpoints[session.exit].reputation += paid
+        operators._add_reputation(session.exit, paid)
     fee: uint256 = governance._bps(paid, session.protocol_fee_bps)
     if fee != 0:
         governance.treasury += fee
@@ -820,11 +832,11 @@ def _end(session_id: uint256, session: Session, status: uint8) -> uint256:
 @internal
 def _refund(session_id: uint256, session: Session, reason: String[32]):
     self._end(session_id, session, STATUS_REFUNDED)
-    tailnets.tailnets[session.tailnet_id].treasury += session.deposit - self._value(session, session.bytes_paid)
+    tailnets.tailnets[session.tailnet_id].treasury += session.deposit - self._value(session.bytes_paid, session.price_per_mb)
     log SessionRefunded(
         session_id=session_id,
         reason=reason,
         treasury=tailnets.tailnets[session.tailnet_id].treasury,
         program_treasury=governance.treasury,
-        reputation=operators.endpoints[session.exit].reputation,
+        reputation=operators._books(session.exit).reputation,
     )

@@ -166,7 +166,7 @@ def create_tailnet(acl_document: Bytes[MAX_POLICY_BYTES], amount: uint256) -> ui
     @return The new tailnet's id.
     """
     governance._check_not_paused()
-    assert amount >= governance.params.min_tailnet_deposit, "tailnet deposit below min"
+    assert amount >= governance._min_tailnet_deposit(), "tailnet deposit below min"
     assert len(acl_document) != 0, "acl policy required"
     payments._pull(msg.sender, amount, msg.value)
     tailnet_id: uint256 = self.tailnet_count
@@ -179,7 +179,7 @@ def create_tailnet(acl_document: Bytes[MAX_POLICY_BYTES], amount: uint256) -> ui
         acl_policy=acl_policy,
         created_at=block.timestamp,
         exit_count=0,
-        reserve=governance.params.min_tailnet_deposit,
+        reserve=governance._min_tailnet_deposit(),
     )
     log TailnetCreated(tailnet_id=tailnet_id, owner=msg.sender, acl_policy=acl_policy, deposit=amount)
     log TailnetAclUpdated(tailnet_id=tailnet_id, acl_policy=acl_policy, document=acl_document)

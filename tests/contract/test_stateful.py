@@ -191,8 +191,11 @@ class VPNMachine(RuleBasedStateMachine):
         if name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
             exit_ = vpn.get_session(event.session_id).exit
             carried.append((("reputation", exit_), event.reputation, lambda: vpn.get_endpoint(exit_).reputation))
-        if name in ("EarningsCredited", "EarningsClaimed"):
+        if name == "EarningsClaimed":
             carried.append((("earnings", event.operator), event.earnings, lambda: vpn.get_earnings(event.operator)))
+        if name in ("SessionCheckpointed", "SessionSettled"):
+            exit_ = vpn.get_session(event.session_id).exit
+            carried.append((("earnings", exit_), event.earnings, lambda: vpn.get_earnings(exit_)))
         if name == "OperatorSlashed":
             carried.append(
                 (("unbonding", event.addr), event.unbonding_left, lambda: vpn.get_endpoint_unbonding(event.addr))

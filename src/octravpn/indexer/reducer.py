@@ -220,12 +220,14 @@ def _endpoint_retired(c: _Context) -> None:
     c.update("operators", (c.args["addr"],), {"listed": False})
 
 
-def _earnings_credited(c: _Context) -> None:
+def _credit_earnings(c: _Context, exit_: str) -> None:
+    """A checkpoint's or settlement's event carries what the exit earned by it and its unclaimed earnings after."""
+
     def credit(op: dict) -> None:
         op["earnings"] = c.args["earnings"]
-        op["earned_total"] += c.args["amount"]
+        op["earned_total"] += c.args["earned"]
 
-    c.update("operators", (c.args["operator"],), credit)
+    c.update("operators", (exit_,), credit)
 
 
 def _earnings_claimed(c: _Context) -> None:
@@ -396,6 +398,7 @@ def _session_settled(c: _Context) -> None:
         op["bytes_served"] += used
 
     c.update("operators", (session["exit"],), serve)
+    _credit_earnings(c, session["exit"])
 
 
 def _session_topped_up(c: _Context) -> None:
@@ -408,6 +411,7 @@ def _session_checkpointed(c: _Context) -> None:
     session = c.required("sessions", (c.args["session_id"],))
     session.update(bytes_paid=c.args["bytes_used"], total_paid=c.args["paid"], checkpoints=session["checkpoints"] + 1)
     c.rows.put("sessions", (session["id"],), session)
+    _credit_earnings(c, session["exit"])
 
 
 def _close_unpaid(c: _Context, reason: str, **extra) -> None:
@@ -459,7 +463,6 @@ HANDLERS: dict[str, Callable[[_Context], None]] = {
     "EndpointUpdated": _endpoint_updated,
     "KeysRotated": _keys_rotated,
     "EndpointRetired": _endpoint_retired,
-    "EarningsCredited": _earnings_credited,
     "EarningsClaimed": _earnings_claimed,
     "TailnetCreated": _tailnet_created,
     "TailnetMemberAdded": _tailnet_set(MEMBERS, added=True),

@@ -175,6 +175,11 @@ def test_open_sessions_keep_the_terms_they_opened_with(h, alice):
     assert settled.protocol_fee == settled.total_paid * 50 // 10_000
 
 
+# The parameters are packed: every minimum amount, up to ten times its deployed value, fits 96 bits.
+LARGEST_MINIMUM = (2**96 - 1) // 10
+TOO_LARGE = "minimum amounts above (2**96 - 1) / 10"
+
+
 @pytest.mark.parametrize(
     "args, reason",
     [
@@ -182,7 +187,9 @@ def test_open_sessions_keep_the_terms_they_opened_with(h, alice):
         ((1, 0, 3_600, MIN_STAKE), AMOUNTS),
         ((1, 1, 3_599, MIN_STAKE), "session grace outside 1 h .. 30 d"),
         ((1, 1, 3_600, 0), AMOUNTS),
-        ((1, 1, 3_600, 2**255), "minimum amounts too large"),
+        ((1, 1, 3_600, LARGEST_MINIMUM + 1), TOO_LARGE),
+        ((LARGEST_MINIMUM + 1, 1, 3_600, MIN_STAKE), TOO_LARGE),
+        ((1, LARGEST_MINIMUM + 1, 3_600, MIN_STAKE), TOO_LARGE),
     ],
 )
 def test_constructor_rejects_bad_parameters(args, reason):
@@ -190,3 +197,19 @@ def test_constructor_rejects_bad_parameters(args, reason):
 
     with boa.reverts(reason):
         deploy_vpn(ZERO, *args)
+
+
+def test_the_largest_parameters_that_fit_their_packing_read_back_whole():
+    from tests.contract.deployers import deploy_vpn
+
+    vpn = deploy_vpn(ZERO, LARGEST_MINIMUM, LARGEST_MINIMUM, 30 * 86_400, LARGEST_MINIMUM)
+    largest = list(vpn.get_params())
+    assert largest[:3] == [LARGEST_MINIMUM, LARGEST_MINIMUM, 30 * 86_400]
+    # Each field at the top of its bounds, the amounts at ten times their deployed values.
+    largest = [LARGEST_MINIMUM * 10, LARGEST_MINIMUM * 10, 30 * 86_400, 100, 1_000, LARGEST_MINIMUM * 10]
+    largest += [90 * 86_400, 10_000, 0, 200]
+    vpn.schedule_params(tuple(largest))
+    boa.env.time_travel(seconds=2 * 86_400)
+    vpn.execute_params()
+    assert list(vpn.get_params()) == largest
+    assert vpn.get_min_endpoint_stake() == LARGEST_MINIMUM * 10 and vpn.get_protocol_fee_bps() == 200

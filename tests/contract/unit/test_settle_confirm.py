@@ -22,7 +22,7 @@ def test_matching_confirmation_settles(open_session, alice):
         fee,
         SESSION_DEPOSIT - total,
     )
-    assert s.h.event("EarningsCredited").amount == net
+    assert (settled.earned, settled.earnings) == (net, net)
     assert total == used * s.h.vpn.get_session(s.session_id).price_per_mb // 1_000_000
     assert s.h.vpn.get_session(s.session_id).status == 1
     assert s.h.vpn.get_earnings(s.op.address) == net
