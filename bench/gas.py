@@ -89,7 +89,10 @@ def main() -> int:
             operator,
             "new exit, key's consent",
         )
-        run(fn.update_endpoint("203.0.113.10:51820", "eu-west", 3 * 10**12), operator, "new price")
+        listing = reader.endpoint(operator.address).listing.as_argument()
+        run(fn.update_endpoint(listing, "203.0.113.10:51820", "eu-west", 3 * 10**12), operator, "new price")
+        listing = reader.endpoint(operator.address).listing.as_argument()
+        run(fn.rotate_keys(listing, b"\x44" * 32), operator, "new WireGuard key")
         run(fn.create_tailnet(POLICY, ETHER), member, f"1.0 deposit, {len(POLICY):,} B policy", ETHER)
         run(fn.deposit_to_tailnet(0, ETHER // 2), friend, "top-up", ETHER // 2)
         run(fn.configure_tailnet_exit(0, operator.address), member, "allow exit")

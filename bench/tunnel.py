@@ -139,7 +139,7 @@ from octravpn.wireguard.keys import Keypair
 settings = config.load(); network = settings.network()
 account = Keystore(settings.keystore_dir).unlock("bob", {PASSWORD!r})
 connector = Connector(client=open_client(network, account), account=account)
-located = connector.locate(connector.client.endpoint_at(0))
+located = connector.locate(connector.client.registered_exits()[0])
 for _ in range({count}):
     sid = connector.open_session(located.address, None, 10**15, located.price_per_mb).session_id
     join(connector.domain, account, located.api_url, located.wg_pubkey, sid, Keypair.generate(), clock=time.time)

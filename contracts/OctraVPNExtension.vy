@@ -58,8 +58,6 @@ exports: (
     operators.rotate_keys,
     operators.retire_endpoint,
     operators.get_endpoint,
-    operators.get_endpoint_at,
-    operators.endpoint_count_view,
     operators.get_endpoint_stake,
     operators.get_endpoint_unbonding,
     operators.get_endpoint_unlock,

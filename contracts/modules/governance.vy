@@ -348,8 +348,9 @@ def _clock() -> uint256:
 @internal
 @view
 def _is_paused() -> bool:
-    state: PauseState = self._pause()
-    return state.is_set and block.timestamp < state.started_at + MAX_PAUSE
+    # Read from the packed slot directly: every call on a session asks.
+    packed: uint256 = self.pause
+    return packed & 1 == 1 and block.timestamp < (packed >> 64 & MASK_64) + MAX_PAUSE
 
 
 @internal

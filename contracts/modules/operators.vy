@@ -28,26 +28,28 @@ uses: eip712
 uses: governance
 uses: payments
 
-# @dev An exit as `get_endpoint` shows it: its `Listing` and its reputation.
+# @dev What an exit tells clients about itself, which the contract never
+#      reads: the events carry it (every event that changes it carries all
+#      of it), storage keeps its hash (`keccak256(abi_encode(Listing))`), and
+#      a change passes the current listing back, as sessions do.
+struct Listing:
+    endpoint: String[128]
+    region: String[32]
+    wg_pubkey: bytes32
+    receipt_signer: address
+
+# @dev An exit as the contract keeps it (`get_endpoint`): what it checks,
+#      packed in one slot (see `_exit`), and where to find its listing.
 struct Endpoint:
     active: bool
-    endpoint: String[128]
-    wg_pubkey: bytes32
-    receipt_signer: address
-    region: String[32]
+    # @dev At most 2**120 - 1.
     price_per_mb: uint256
     registered_at: uint256
+    # @dev The block of the listing's last change: the last listing event of
+    #      the operator in that block carries it.
+    listed_in_block: uint256
+    listing_hash: bytes32
     reputation: uint256
-
-# @dev An exit's listing, as stored.
-struct Listing:
-    active: bool
-    endpoint: String[128]
-    wg_pubkey: bytes32
-    receipt_signer: address
-    region: String[32]
-    price_per_mb: uint256
-    registered_at: uint256
 
 # @dev An operator's books: one slot (see `_books`), because every payment to
 #      an exit reads and writes them.
@@ -75,12 +77,13 @@ struct SlashRecord:
 
 RECEIPT_SIGNER_TYPEHASH: constant(bytes32) = keccak256("ReceiptSigner(address operator)")
 REPORT_WINDOW: constant(uint256) = 86_400
+MASK_64: constant(uint256) = 2**64 - 1
+MASK_120: constant(uint256) = 2**120 - 1
 MASK_127: constant(uint256) = 2**127 - 1
 MASK_128: constant(uint256) = 2**128 - 1
 
-endpoints: HashMap[address, Listing]
-endpoint_count: uint256
-endpoint_index: HashMap[uint256, address]
+endpoints: HashMap[address, uint256]
+listing_hashes: HashMap[address, bytes32]
 # @dev A receipt key, once used, stays bound to its operator, so receipts it
 #      signed remain evidence after the operator re-registers with a new key.
 receipt_signer_operator: HashMap[address, address]
@@ -111,6 +114,8 @@ event EndpointUpdated:
     endpoint: String[128]
     region: String[32]
     price_per_mb: uint256
+    wg_pubkey: bytes32
+    receipt_signer: address
 
 event EndpointRetired:
     addr: indexed(address)
@@ -118,6 +123,9 @@ event EndpointRetired:
 event KeysRotated:
     addr: indexed(address)
     wg_pubkey: bytes32
+    endpoint: String[128]
+    region: String[32]
+    receipt_signer: address
 
 event StakeBonded:
     addr: indexed(address)
@@ -321,7 +329,8 @@ def register_endpoint(
     governance._check_not_paused()
     self._check_never_slashed(msg.sender)
     assert self.stake[msg.sender] >= governance._min_endpoint_stake(), "must bond_endpoint first"
-    assert not self.endpoints[msg.sender].active, "already registered"
+    exit: Endpoint = self._exit(msg.sender)
+    assert not exit.active, "already registered"
     self._check_listing(endpoint, price_per_mb)
     self._check_wg_key(wg_pubkey)
     bound_to: address = self.receipt_signer_operator[receipt_signer]
@@ -329,23 +338,17 @@ def register_endpoint(
     struct_hash: bytes32 = keccak256(abi_encode(RECEIPT_SIGNER_TYPEHASH, msg.sender))
     assert eip712._recover(struct_hash, signer_signature) == receipt_signer, "receipt signer did not sign the binding"
 
-    if self.endpoints[msg.sender].registered_at == 0:
-        # block.timestamp is never 0 on a live chain: 0 means "never registered".
-        self.endpoint_index[self.endpoint_count] = msg.sender
-        self.endpoint_count += 1
     self.receipt_signer_operator[receipt_signer] = msg.sender
-    self.endpoints[msg.sender] = Listing(
-        active=True,
-        endpoint=endpoint,
-        wg_pubkey=wg_pubkey,
-        receipt_signer=receipt_signer,
-        region=region,
-        price_per_mb=price_per_mb,
-        registered_at=block.timestamp,
+    self._list(
+        msg.sender,
+        Listing(endpoint=endpoint, region=region, wg_pubkey=wg_pubkey, receipt_signer=receipt_signer),
+        price_per_mb,
+        block.timestamp,
     )
     books: Books = self._books(msg.sender)
-    books.reputation = 0
-    self._set_books(msg.sender, books)
+    if books.reputation != 0:
+        books.reputation = 0
+        self._set_books(msg.sender, books)
     log EndpointRegistered(
         addr=msg.sender,
         endpoint=endpoint,
@@ -357,36 +360,57 @@ def register_endpoint(
 
 
 @external
-def update_endpoint(endpoint: String[128], region: String[32], price_per_mb: uint256):
+def update_endpoint(listing: Listing, endpoint: String[128], region: String[32], price_per_mb: uint256):
     """
     @notice Change the exit's address, region or price. Open sessions keep
             the price they were opened at.
+    @param listing The exit's listing now, as its events tell it.
     @param endpoint Public `host:port` clients dial.
     @param region Free-form region label, e.g. "eu-west".
     @param price_per_mb Base units of the asset per 1,000,000 bytes, for
            sessions opened from now on.
     """
     self._check_registered()
+    self._check_listing_record(msg.sender, listing)
     self._check_listing(endpoint, price_per_mb)
-    self.endpoints[msg.sender].endpoint = endpoint
-    self.endpoints[msg.sender].region = region
-    self.endpoints[msg.sender].price_per_mb = price_per_mb
-    log EndpointUpdated(addr=msg.sender, endpoint=endpoint, region=region, price_per_mb=price_per_mb)
+    updated: Listing = listing
+    updated.endpoint = endpoint
+    updated.region = region
+    self._list(msg.sender, updated, price_per_mb, self._exit(msg.sender).registered_at)
+    log EndpointUpdated(
+        addr=msg.sender,
+        endpoint=endpoint,
+        region=region,
+        price_per_mb=price_per_mb,
+        wg_pubkey=listing.wg_pubkey,
+        receipt_signer=listing.receipt_signer,
+    )
 
 
 @external
-def rotate_keys(new_wg_pubkey: bytes32):
+def rotate_keys(listing: Listing, new_wg_pubkey: bytes32):
     """
     @notice Replace the exit's WireGuard key (clients check it against this
             record). The receipt key is not rotated here: retire and
             register again, so the old key stays bound as evidence.
+    @param listing The exit's listing now, as its events tell it.
     @param new_wg_pubkey The exit's new Curve25519 WireGuard public key.
     """
     governance._check_not_paused()
     self._check_registered()
+    self._check_listing_record(msg.sender, listing)
     self._check_wg_key(new_wg_pubkey)
-    self.endpoints[msg.sender].wg_pubkey = new_wg_pubkey
-    log KeysRotated(addr=msg.sender, wg_pubkey=new_wg_pubkey)
+    rotated: Listing = listing
+    rotated.wg_pubkey = new_wg_pubkey
+    exit: Endpoint = self._exit(msg.sender)
+    self._list(msg.sender, rotated, exit.price_per_mb, exit.registered_at)
+    log KeysRotated(
+        addr=msg.sender,
+        wg_pubkey=new_wg_pubkey,
+        endpoint=listing.endpoint,
+        region=listing.region,
+        receipt_signer=listing.receipt_signer,
+    )
 
 
 @external
@@ -424,44 +448,14 @@ def claim_earnings(amount: uint256):
 @view
 def get_endpoint(addr: address) -> Endpoint:
     """
-    @notice The exit record of `addr` (all zero if it never registered).
+    @notice The exit record of `addr` (all zero if it never registered); its
+            listing (endpoint, region, keys) is in the events, found through
+            `listed_in_block` and checked against `listing_hash`.
     @param addr The operator.
-    @return Its exit: endpoint, keys, region, price, registration time,
-           reputation and whether it is active.
+    @return Whether it is active, its price, when it registered, where its
+            listing is and its hash, and its reputation.
     """
-    listing: Listing = self.endpoints[addr]
-    return Endpoint(
-        active=listing.active,
-        endpoint=listing.endpoint,
-        wg_pubkey=listing.wg_pubkey,
-        receipt_signer=listing.receipt_signer,
-        region=listing.region,
-        price_per_mb=listing.price_per_mb,
-        registered_at=listing.registered_at,
-        reputation=self._books(addr).reputation,
-    )
-
-
-@external
-@view
-def get_endpoint_at(index: uint256) -> address:
-    """
-    @notice The `index`-th operator ever registered (for enumeration);
-            the empty address past the end.
-    @param index 0 .. `endpoint_count_view() - 1`.
-    @return The operator's address (empty past the end).
-    """
-    return self.endpoint_index[index]
-
-
-@external
-@view
-def endpoint_count_view() -> uint256:
-    """
-    @notice How many distinct operators have ever registered an exit.
-    @return The number of operators that ever registered.
-    """
-    return self.endpoint_count
+    return self._exit(addr)
 
 
 @external
@@ -572,26 +566,66 @@ def get_receipt_signer_operator(signer: address) -> address:
 def _is_active(addr: address) -> bool:
     # Not slashed, too: a slash retires the exit, and a slashed operator can
     # never register again.
-    return self.endpoints[addr].active and self.stake[addr] >= governance._min_endpoint_stake()
+    return self.endpoints[addr] & 1 == 1 and self.stake[addr] >= governance._min_endpoint_stake()
 
 
 @internal
 def _retire(addr: address):
-    if self.endpoints[addr].active:
-        self.endpoints[addr].active = False
+    packed: uint256 = self.endpoints[addr]
+    if packed & 1 == 1:
+        self.endpoints[addr] = packed ^ 1
         log EndpointRetired(addr=addr)
+
+
+@internal
+def _list(addr: address, listing: Listing, price_per_mb: uint256, registered_at: uint256):
+    """
+    @dev Makes `listing` the exit's, active at `price_per_mb`, changed in
+         this block: the caller logs it. Times and block numbers fit 64 bits
+         for 500 billion years; `_check_listing` bounds the price.
+    """
+    self.listing_hashes[addr] = keccak256(abi_encode(listing))
+    self.endpoints[addr] = 1 | registered_at << 8 | block.number << 72 | price_per_mb << 136
+
+
+@internal
+@view
+def _exit(addr: address) -> Endpoint:
+    packed: uint256 = self.endpoints[addr]
+    return Endpoint(
+        active=packed & 1 == 1,
+        price_per_mb=packed >> 136,
+        registered_at=packed >> 8 & MASK_64,
+        listed_in_block=packed >> 72 & MASK_64,
+        listing_hash=self.listing_hashes[addr],
+        reputation=self._books(addr).reputation,
+    )
+
+
+@internal
+@view
+def _price(addr: address) -> uint256:
+    return self.endpoints[addr] >> 136
+
+
+@internal
+@view
+def _is_registered(addr: address) -> bool:
+    return self.endpoints[addr] != 0
 
 
 @internal
 def _credit_earnings(operator: address, amount: uint256) -> uint256:
     """
     @dev Returns the operator's unclaimed earnings after the credit, for the
-         session's event to carry.
+         session's event to carry. Earnings are the books' low bits: adding
+         to the slot adds to them, once the sum is known to fit.
     """
-    books: Books = self._books(operator)
-    books.earnings += amount
-    self._set_books(operator, books)
-    return books.earnings
+    packed: uint256 = self.books[operator]
+    earnings: uint256 = (packed & MASK_128) + amount
+    assert earnings <= MASK_128, "earnings above 2**128 - 1: claim some first"
+    self.books[operator] = packed + amount
+    return earnings
 
 
 @internal
@@ -695,7 +729,13 @@ def _check_active(addr: address):
 @internal
 @view
 def _check_registered():
-    assert self.endpoints[msg.sender].active, "not registered"
+    assert self.endpoints[msg.sender] & 1 == 1, "not registered"
+
+
+@internal
+@view
+def _check_listing_record(addr: address, listing: Listing):
+    assert keccak256(abi_encode(listing)) == self.listing_hashes[addr], "listing does not match its events"
 
 
 @internal
@@ -707,7 +747,7 @@ def _check_never_slashed(addr: address):
 @internal
 @view
 def _check_not_slashed(addr: address):
-    assert not self._books(addr).slashed, "operator slashed"
+    assert self.books[addr] >> 255 == 0, "operator slashed"
 
 
 @internal
@@ -715,6 +755,7 @@ def _check_not_slashed(addr: address):
 def _check_listing(endpoint: String[128], price_per_mb: uint256):
     assert len(endpoint) > 0, "endpoint required"
     assert price_per_mb > 0, "price > 0"
+    assert price_per_mb <= MASK_120, "price above 2**120 - 1"
 
 
 @internal

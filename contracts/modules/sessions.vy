@@ -228,7 +228,7 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     tailnets._check_spendable(tailnet_id, max_pay)
 
     tailnets.tailnets[tailnet_id].treasury -= max_pay
-    price: uint256 = operators.endpoints[exit_addr].price_per_mb
+    price: uint256 = operators._price(exit_addr)
     assert price <= max_price_per_mb, "exit price above max_price_per_mb"
     session_id: uint256 = self.session_count
     self.session_count = session_id + 1
@@ -284,7 +284,7 @@ def top_up_session(session_id: uint256, session: Session, amount: uint256):
     self._check_acts_for_member(session.tailnet_id)
     tailnets._check_exit_configured(session.tailnet_id, session.exit)
     operators._check_active(session.exit)
-    assert operators.endpoints[session.exit].price_per_mb <= session.price_per_mb, (
+    assert operators._price(session.exit) <= session.price_per_mb, (
         "exit raised its price: open a new session"
     )
     tailnets._check_spendable(session.tailnet_id, amount)
@@ -671,7 +671,7 @@ def _check_record(session_id: uint256, session: Session):
 @internal
 @view
 def _check_open(session_id: uint256, session: Session):
-    problem: String[48] = self._record_problem(session_id, self._hash(session))
+    problem: String[48] = self._record_problem(session_id, keccak256(abi_encode(session)))
     assert len(problem) == 0, problem
     assert session.status == STATUS_OPEN, "session not open"
 
@@ -758,12 +758,6 @@ def _value(bytes_used: uint256, price_per_mb: uint256) -> uint256:
 
 
 @internal
-@pure
-def _net(amount: uint256, protocol_fee_bps: uint256) -> uint256:
-    return amount - governance._bps(amount, protocol_fee_bps)
-
-
-@internal
 def _pay(session_id: uint256, session: Session, seq: uint64, bytes_used: uint256, final: bool):
     """
     @dev Pays the exit for `bytes_used` above the bytes already paid for (the
@@ -773,7 +767,10 @@ def _pay(session_id: uint256, session: Session, seq: uint64, bytes_used: uint256
     """
     before: uint256 = self._value(session.bytes_paid, session.price_per_mb)
     total: uint256 = self._value(bytes_used, session.price_per_mb)
-    earned: uint256 = self._net(total, session.protocol_fee_bps) - self._net(before, session.protocol_fee_bps)
+    # The exit's share of each payment is net of the fee on the running total, so what checkpoints credit adds
+    # up to the share of the final total, whatever the rounding.
+    fee_bps: uint256 = session.protocol_fee_bps
+    earned: uint256 = total - governance._bps(total, fee_bps) - (before - governance._bps(before, fee_bps))
     earnings: uint256 = operators._credit_earnings(session.exit, earned)
     paid: Session = session
     paid.bytes_paid = bytes_used

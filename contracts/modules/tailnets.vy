@@ -263,7 +263,7 @@ def configure_tailnet_exit(tailnet_id: uint256, exit_addr: address):
     """
     governance._check_not_paused()
     self._check_tailnet_owner(tailnet_id)
-    assert operators.endpoints[exit_addr].registered_at != 0, "exit not registered"
+    assert operators._is_registered(exit_addr), "exit not registered"
     operators._check_active(exit_addr)
     assert not self.tailnet_exits[tailnet_id][exit_addr], "already configured"
     self.tailnet_exits[tailnet_id][exit_addr] = True

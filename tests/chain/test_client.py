@@ -300,3 +300,26 @@ def test_a_dead_rpc_url_falls_over_to_the_next_one_which_stays_in_use(network, a
             ),
             rpc_retries=False,
         )
+
+
+def test_an_exits_listing_is_read_from_its_latest_event_and_held_against_its_hash(network, accounts, monkeypatch):
+    operator = accounts[1]
+    as_operator = open_client(network, operator)
+    price = as_operator.endpoint(operator.address).price_per_mb
+    as_operator.update_endpoint(endpoint="127.0.0.1:51821", region="moved", price_per_mb=price)
+    as_operator.rotate_keys(wg_pubkey=b"\x02" * 32)
+    reader = open_client(network)
+    exit_ = reader.endpoint(operator.address)
+    assert (exit_.endpoint, exit_.region, exit_.wg_pubkey, exit_.price_per_mb) == (
+        "127.0.0.1:51821",
+        "moved",
+        b"\x02" * 32,
+        price,
+    )
+    assert operator.address in reader.registered_exits()
+    stranger = reader.endpoint(Account.create().address)
+    assert stranger.registered_at == 0 and not stranger.active and stranger.endpoint == ""
+    # A node that leaves the listing's event out is caught, not believed.
+    monkeypatch.setattr(reader, "decode_logs", lambda logs: [])
+    with pytest.raises(ChainError, match=f"exit {operator.address}: the events of block \\d+ do not carry the listing"):
+        reader.endpoint(operator.address)

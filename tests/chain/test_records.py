@@ -33,3 +33,16 @@ def test_a_view_is_encoded_and_its_answer_decoded_by_name():
     device = views.decode("get_device", encode(["(address,uint256)"], [(wallet, 7)]))
     assert (device.wallet, device.revoked_at) == (wallet, 7)
     assert views.decode("tailnet_count_view", encode(["uint256"], [3])) == 3
+
+
+@pytest.mark.parametrize("function", ["update_endpoint", "rotate_keys"])
+def test_the_listing_fields_are_the_abis_and_its_events_carry_them_whole(function):
+    from octravpn.chain.records import Listing
+
+    abi = load().abi
+    (listing,) = [i for f in abi if f.get("name") == function for i in f["inputs"] if i["name"] == "listing"]
+    assert tuple(c["name"] for c in listing["components"]) == Listing.ABI_FIELDS
+    assert tuple(c["type"] for c in listing["components"]) == Listing.ABI_TYPES
+    for event in Listing.EVENTS:
+        (item,) = [e for e in abi if e["type"] == "event" and e["name"] == event]
+        assert set(Listing.ABI_FIELDS) <= {i["name"] for i in item["inputs"]}

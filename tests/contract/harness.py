@@ -13,7 +13,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from octravpn.chain.client import NO_SESSION
-from octravpn.chain.records import Session
+from octravpn.chain.records import UNLISTED, Endpoint, Exit, Listing, Session
 from octravpn.chain.sessionlog import fold
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
 from octravpn.protocol.reports import report_commitment
@@ -56,21 +56,28 @@ def actor(alias: str) -> Actor:
     return actor_
 
 
-class SessionsFromEvents:
-    """The contract as a client uses it: the contract keeps only a hash of each session's record, so every call
-    on a session passes the record back. This reads each record from the events of the transactions it sends
-    (the way `chain.sessionlog` reads them from a node) and passes it where a test leaves it out; a test that
-    passes one (a forged record) gets exactly what it passed. `get_session` is the record, held against the
-    contract's hash."""
+class RecordsFromEvents:
+    """The contract as a client uses it: the contract keeps only a hash of each session's record and of each
+    exit's listing, so every call on a session passes the record back, and every change of a listing the
+    listing. This reads both from the events of the transactions it sends (the way `chain.sessionlog` and
+    `ChainClient.endpoint` read them from a node) and passes them where a test leaves them out; a test that
+    passes one (a forged record) gets exactly what it passed. `get_session` is the record and `get_endpoint`
+    the exit with its listing, each held against the contract's hash."""
 
     def __init__(self, contract) -> None:
         self._contract = contract
         self.records: dict[int, Session] = {}
+        self.listings: dict[str, Listing] = {}
         functions = [item for item in contract.abi if item["type"] == "function"]
         self._record_at = {
             f["name"]: [i["name"] for i in f["inputs"]].index("session")
             for f in functions
             if "session" in [i["name"] for i in f["inputs"]]
+        }
+        self._listing_at = {
+            f["name"]: [i["name"] for i in f["inputs"]].index("listing")
+            for f in functions
+            if "listing" in [i["name"] for i in f["inputs"]]
         }
         self._arity = {f["name"]: len(f["inputs"]) for f in functions}
         self._writes = {f["name"] for f in functions if f["stateMutability"] not in ("view", "pure")}
@@ -83,6 +90,9 @@ class SessionsFromEvents:
         if name in self._record_at and len(args) == self._arity[name] - 1:
             at = self._record_at[name]
             args = (*args[:at], self.record(args[at - 1]), *args[at:])
+        if name in self._listing_at and len(args) == self._arity[name] - 1:
+            at = self._listing_at[name]
+            args = (*args[:at], self.listing(boa.env.eoa).as_argument(), *args[at:])
         result = function(*args, **kwargs)
         if name in self._writes:
             self._observe(self._contract.get_logs())
@@ -91,6 +101,10 @@ class SessionsFromEvents:
     def _observe(self, logs) -> None:
         for log in logs:
             args = log._asdict() if hasattr(log, "_asdict") else {}
+            if type(log).__name__ in Listing.EVENTS:
+                self.listings[str(args["addr"])] = Listing.from_event(
+                    {**args, "receipt_signer": str(args["receipt_signer"])}
+                )
             if "session_id" in args:
                 found = fold(
                     args["session_id"], [_Logged(type(log).__name__, args)], self.records.get(args["session_id"])
@@ -104,6 +118,21 @@ class SessionsFromEvents:
         known = self.records.get(session_id)
         return known.as_argument() if known else NO_SESSION
 
+    def listing(self, operator) -> Listing:
+        """The exit's listing as its events tell it (one never registered: an empty one)."""
+        return self.listings.get(str(operator), UNLISTED)
+
+    def kept_endpoint(self, operator) -> Endpoint:
+        """What the contract itself keeps of the exit."""
+        return Endpoint(*self._contract.get_endpoint(str(operator)))
+
+    def get_endpoint(self, operator) -> Exit:
+        kept = self.kept_endpoint(operator)
+        listing = self.listing(operator) if kept.registered_at else UNLISTED
+        if kept.registered_at:
+            assert listing.digest() == kept.listing_hash, f"exit {operator}: the events do not add up to its listing"
+        return Exit.of(kept, listing)
+
     def get_session(self, session_id: int) -> Session:
         on_chain = self._contract.get_session_hash(session_id)
         record = self.records[session_id]
@@ -113,10 +142,10 @@ class SessionsFromEvents:
 
 @dataclass(frozen=True)
 class _Call:
-    """A contract function called through `SessionsFromEvents`; its other attributes (`prepare_calldata`) are
+    """A contract function called through `RecordsFromEvents`; its other attributes (`prepare_calldata`) are
     the function's own."""
 
-    owner: SessionsFromEvents
+    owner: RecordsFromEvents
     name: str
     function: object
 
@@ -153,7 +182,7 @@ class Harness:
             if asset_kind == "erc20":
                 self.token = token_deployer().deploy()
                 asset = self.token.address
-            self.vpn = SessionsFromEvents(
+            self.vpn = RecordsFromEvents(
                 deploy_vpn(asset, MIN_SESSION_DEPOSIT, MIN_TAILNET_DEPOSIT, SESSION_GRACE, MIN_STAKE)
             )
 

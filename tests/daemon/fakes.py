@@ -13,7 +13,7 @@ from web3 import Web3
 
 from octravpn.chain.client import ChainEvent, TxResult
 from octravpn.chain.errors import ContractRevert, RpcUnreachable
-from octravpn.chain.records import ClaimRecord, Endpoint, Params, Session
+from octravpn.chain.records import ClaimRecord, Exit, Params, Session
 from octravpn.client.exit_api import ExitAPIError
 from octravpn.protocol import Domain, Receipt, exitwire, recover, sign
 from octravpn.wireguard.keys import Keypair, encode_key
@@ -81,10 +81,10 @@ class FakeChain(_Client):
         self._check()
         return self.devices.get(device, "0x" + "00" * 20)
 
-    def endpoint(self, addr: str) -> Endpoint:
+    def endpoint(self, addr: str) -> Exit:
         self._check()
         index = [o.address for o in OPERATORS].index(addr)
-        return Endpoint(
+        return Exit(
             active=True,
             endpoint=ENDPOINTS[index],
             wg_pubkey=EXIT_KEYS[index].public,

@@ -188,7 +188,7 @@ def compare_with_chain(engine: Engine, vpn: OctraVPN, addresses: list[str]) -> d
         devices = {r["device"]: r["wallet"] for r in all_rows(schema.devices)}
         (protocol,) = all_rows(schema.protocol)
 
-    registered = {vpn.endpoint_at(i) for i in range(vpn.endpoint_count())}
+    registered = set(vpn.registered_exits())
     assert registered == {a for a, r in operators.items() if r["registered_at"]}
     for address in set(addresses) | set(operators):
         row = operators.get(address)

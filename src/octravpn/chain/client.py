@@ -38,10 +38,13 @@ from octravpn.chain.errors import (
 )
 from octravpn.chain.events import EventDecoder
 from octravpn.chain.records import (
+    UNLISTED,
     ClaimRecord,
     Device,
     Endpoint,
+    Exit,
     JoinToken,
+    Listing,
     Params,
     Session,
     Settlement,
@@ -401,14 +404,36 @@ class OctraVPN:
     def program_treasury(self) -> int:
         return self._view("get_program_treasury")
 
-    def endpoint(self, addr: str) -> Endpoint:
-        return self._view("get_endpoint", addr)
+    def endpoint(self, addr: str) -> Exit:
+        """The exit of `addr` (never registered: `registered_at` 0, an empty listing): what the contract keeps,
+        and its listing read from the events of the block the contract names, checked against the listing's
+        hash. Both reads at one block."""
+        block = self.block_number()
+        kept: Endpoint = self._view("get_endpoint", addr, block=block)
+        if kept.registered_at == 0:
+            return Exit.of(kept, UNLISTED)
+        topics = [[self._decoder.topic(name) for name in Listing.EVENTS], "0x" + addr[2:].lower().rjust(64, "0")]
+        in_block = {"fromBlock": kept.listed_in_block, "toBlock": kept.listed_in_block}
+        logs = self._rpc(self.w3.eth.get_logs, {"address": self.address, **in_block, "topics": topics})
+        events = [
+            e for e in self.decode_logs(logs) if e.name in Listing.EVENTS and e.args["addr"].lower() == addr.lower()
+        ]
+        listing = Listing.from_event(events[-1].args) if events else None
+        if listing is None or listing.digest() != kept.listing_hash:
+            raise ChainError(
+                f"exit {addr}: the events of block {kept.listed_in_block} do not carry the listing the contract "
+                "holds (the node left them out, or the chain reorganised between two reads): try again, or another "
+                "RPC URL"
+            )
+        return Exit.of(kept, listing)
 
-    def endpoint_at(self, index: int) -> str:
-        return self._view("get_endpoint_at", index)
-
-    def endpoint_count(self) -> int:
-        return self._view("endpoint_count_view")
+    def registered_exits(self) -> list[str]:
+        """Every operator that ever registered an exit, in the order they first did (from the events)."""
+        registered = [self._decoder.topic("EndpointRegistered")]
+        logs = self._rpc(
+            self.w3.eth.get_logs, {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": registered}
+        )
+        return list(dict.fromkeys(e.args["addr"] for e in self.decode_logs(logs) if e.name == "EndpointRegistered"))
 
     def stake(self, addr: str) -> int:
         return self._view("get_endpoint_stake", addr)
@@ -524,10 +549,12 @@ class OctraVPN:
         )
 
     def update_endpoint(self, *, endpoint: str, region: str, price_per_mb: int) -> TxResult:
-        return self._send("update_endpoint", endpoint, region, price_per_mb)
+        listing = self.endpoint(self.wallet).listing
+        return self._send("update_endpoint", listing.as_argument(), endpoint, region, price_per_mb)
 
     def rotate_keys(self, *, wg_pubkey: bytes) -> TxResult:
-        return self._send("rotate_keys", wg_pubkey)
+        listing = self.endpoint(self.wallet).listing
+        return self._send("rotate_keys", listing.as_argument(), wg_pubkey)
 
     def retire_endpoint(self) -> TxResult:
         return self._send("retire_endpoint")

@@ -72,6 +72,10 @@ class EventDecoder:
     def names(self) -> set[str]:
         return {spec.name for spec in self._specs.values()}
 
+    def topic(self, name: str) -> str:
+        """The first topic of the contract's event `name` (for a log filter)."""
+        return next(topic for topic, spec in self._specs.items() if spec.name == name)
+
     def decode(self, log) -> LogEvent | None:
         """The event in a log entry (raw JSON-RPC, or as web3 returns it), or None if it is not one of the
         contract's."""

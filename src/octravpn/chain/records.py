@@ -23,14 +23,79 @@ from octravpn.protocol.sessions import STATUS_NAMES, pay
 
 @dataclass(frozen=True)
 class Endpoint:
+    """An exit as the contract keeps it (`get_endpoint`); what it tells clients, its `Listing`, is in its events."""
+
+    active: bool
+    price_per_mb: int
+    registered_at: int
+    listed_in_block: int  # the block whose last listing event of the operator carries its listing
+    listing_hash: bytes
+    reputation: int
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What an exit tells clients about itself: the contract keeps only its hash, every event that changes it
+    carries all of it, and a change passes it back (`update_endpoint`, `rotate_keys`)."""
+
+    endpoint: str
+    region: str
+    wg_pubkey: bytes
+    receipt_signer: str
+
+    # The listing's fields as the contract hashes them, in its order (a test holds them against the ABI).
+    ABI_FIELDS: ClassVar[tuple[str, ...]] = ("endpoint", "region", "wg_pubkey", "receipt_signer")
+    ABI_TYPES: ClassVar[tuple[str, ...]] = ("string", "string", "bytes32", "address")
+    # The events that set it, each carrying it whole.
+    EVENTS: ClassVar[tuple[str, ...]] = ("EndpointRegistered", "EndpointUpdated", "KeysRotated")
+
+    def as_argument(self) -> tuple:
+        """The listing as the contract's functions take it (a `Listing` struct)."""
+        return tuple(getattr(self, name) for name in self.ABI_FIELDS)
+
+    def digest(self) -> bytes:
+        """`keccak256(abi_encode(Listing))`: what the contract keeps."""
+        return keccak(abi_encode(["(" + ",".join(self.ABI_TYPES) + ")"], [self.as_argument()]))
+
+    @classmethod
+    def from_event(cls, args: dict) -> Listing:
+        return cls(**{name: args[name] for name in cls.ABI_FIELDS})
+
+
+UNLISTED = Listing(endpoint="", region="", wg_pubkey=bytes(32), receipt_signer="0x" + "00" * 20)
+
+
+@dataclass(frozen=True)
+class Exit:
+    """An exit as clients use it: what the contract keeps and the listing its events carry."""
+
     active: bool
     endpoint: str
     wg_pubkey: bytes
     receipt_signer: str
     region: str
     price_per_mb: int
-    registered_at: int
+    registered_at: int  # 0: never registered
     reputation: int
+
+    @classmethod
+    def of(cls, kept: Endpoint, listing: Listing) -> Exit:
+        return cls(
+            active=kept.active,
+            endpoint=listing.endpoint,
+            wg_pubkey=listing.wg_pubkey,
+            receipt_signer=listing.receipt_signer,
+            region=listing.region,
+            price_per_mb=kept.price_per_mb,
+            registered_at=kept.registered_at,
+            reputation=kept.reputation,
+        )
+
+    @property
+    def listing(self) -> Listing:
+        return Listing(
+            endpoint=self.endpoint, region=self.region, wg_pubkey=self.wg_pubkey, receipt_signer=self.receipt_signer
+        )
 
 
 @dataclass(frozen=True)

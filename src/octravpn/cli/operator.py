@@ -192,8 +192,8 @@ def list_(
     app_ctx = get(ctx)
     client = app_ctx.client(signer=False)
     rows = []
-    for index in range(client.endpoint_count()):
-        row = _endpoint_row(app_ctx, client.endpoint_at(index))
+    for address in client.registered_exits():
+        row = _endpoint_row(app_ctx, address)
         if active_only and not row["active"]:
             continue
         rows.append(row)

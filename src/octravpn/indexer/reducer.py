@@ -194,26 +194,29 @@ def _endpoint_registered(c: _Context) -> None:
         {
             "registered_at": c.time,
             "listed": True,
-            "endpoint": c.args["endpoint"],
-            "region": c.args["region"],
+            **_listing(c.args),
             "price_per_mb": c.args["price_per_mb"],
-            "wg_pubkey": _hex(c.args["wg_pubkey"]),
-            "receipt_signer": c.args["receipt_signer"],
             "reputation": 0,
         },
     )
 
 
+def _listing(args: dict) -> dict:
+    """The listing every event that changes it carries whole."""
+    return {
+        "endpoint": args["endpoint"],
+        "region": args["region"],
+        "wg_pubkey": _hex(args["wg_pubkey"]),
+        "receipt_signer": args["receipt_signer"],
+    }
+
+
 def _endpoint_updated(c: _Context) -> None:
-    c.update(
-        "operators",
-        (c.args["addr"],),
-        {"endpoint": c.args["endpoint"], "region": c.args["region"], "price_per_mb": c.args["price_per_mb"]},
-    )
+    c.update("operators", (c.args["addr"],), {**_listing(c.args), "price_per_mb": c.args["price_per_mb"]})
 
 
 def _keys_rotated(c: _Context) -> None:
-    c.update("operators", (c.args["addr"],), {"wg_pubkey": _hex(c.args["wg_pubkey"])})
+    c.update("operators", (c.args["addr"],), _listing(c.args))
 
 
 def _endpoint_retired(c: _Context) -> None:

@@ -43,20 +43,21 @@ def test_register_records_the_exit(hn, bonded):
     assert record.wg_pubkey == WG_KEY and record.price_per_mb == PRICE
     assert record.receipt_signer == bonded.receipt_key.address
     assert record.registered_at == boa.env.timestamp and record.reputation == 0
-    assert hn.vpn.endpoint_count_view() == 1
-    assert hn.vpn.get_endpoint_at(0) == bonded.address
+    kept = hn.vpn.kept_endpoint(bonded.address)
+    assert kept.listed_in_block == boa.env.evm.patch.block_number
+    assert kept.listing_hash == record.listing.digest()
     assert hn.vpn.get_receipt_signer_operator(bonded.receipt_key.address) == bonded.address
     assert hn.vpn.is_endpoint_active(bonded.address)
 
 
-def test_reregistration_after_retire_keeps_one_index_entry_and_binds_both_keys(hn, bonded):
+def test_reregistration_after_retire_lists_the_new_listing_and_binds_both_keys(hn, bonded):
     with hn.as_(bonded.account):
         hn.vpn.register_endpoint(*_args(hn, bonded).values())
         hn.vpn.retire_endpoint()
         new_key = actor("op-receipts-2")
         hn.vpn.register_endpoint(*_args(hn, bonded, signer=new_key, region="us-east").values())
-    assert hn.vpn.endpoint_count_view() == 1
     assert hn.vpn.get_endpoint(bonded.address).region == "us-east"
+    assert hn.vpn.get_endpoint(bonded.address).receipt_signer == new_key.address
     assert hn.vpn.get_receipt_signer_operator(bonded.receipt_key.address) == bonded.address
     assert hn.vpn.get_receipt_signer_operator(new_key.address) == bonded.address
 
@@ -66,6 +67,7 @@ def test_reregistration_after_retire_keeps_one_index_entry_and_binds_both_keys(h
     [
         (dict(endpoint=""), "endpoint required"),
         (dict(price_per_mb=0), "price > 0"),
+        (dict(price_per_mb=2**120), "price above 2**120 - 1"),
         (dict(wg_pubkey=bytes(32)), "wg pubkey required"),
         (dict(receipt_signer="0x" + "00" * 20), "receipt signer did not sign the binding"),
     ],
@@ -123,3 +125,11 @@ def test_claiming_another_operators_receipt_key_without_its_signature_reverts(hn
         with hn.as_(squatter.account), boa.reverts("receipt signer did not sign the binding"):
             hn.vpn.register_endpoint(*_args(hn, squatter, signer_signature=forged).values())
     assert hn.vpn.get_receipt_signer_operator(rival_key.address) == "0x" + "00" * 20
+
+
+def test_the_largest_price_that_fits_the_packing_reads_back_whole(hn, bonded):
+    with hn.as_(bonded.account):
+        hn.vpn.register_endpoint(*_args(hn, bonded, price_per_mb=2**120 - 1).values())
+    record = hn.vpn.get_endpoint(bonded.address)
+    assert record.price_per_mb == 2**120 - 1 and record.active
+    assert record.registered_at == boa.env.timestamp

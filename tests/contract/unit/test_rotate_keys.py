@@ -8,7 +8,14 @@ def test_rotate_replaces_the_wireguard_key(hn, alice):
     with hn.as_(op.account):
         hn.vpn.rotate_keys(new_wg)
     event = hn.event("KeysRotated")
-    assert (event.addr, event.wg_pubkey) == (op.address, new_wg)
+    # the event carries the whole listing: a reader needs no earlier one
+    assert (event.addr, event.wg_pubkey, event.endpoint, event.region, event.receipt_signer) == (
+        op.address,
+        new_wg,
+        "198.51.100.7:51820",
+        "eu-west",
+        op.receipt_key.address,
+    )
     assert hn.vpn.get_endpoint(op.address).wg_pubkey == new_wg
 
 

@@ -24,13 +24,6 @@ def test_asset_and_owner(h):
     assert h.vpn.owner() == h.owner.address
 
 
-def test_endpoint_enumeration(hn):
-    ops = [hn.operator(f"op{i}") for i in range(3)]
-    assert hn.vpn.endpoint_count_view() == 3
-    assert [hn.vpn.get_endpoint_at(i) for i in range(3)] == [op.address for op in ops]
-    assert hn.vpn.get_endpoint_at(3) == ZERO
-
-
 def test_unknown_records_read_as_empty(hn, alice):
     assert not hn.vpn.get_endpoint(alice.address).active
     assert hn.vpn.get_endpoint_stake(alice.address) == 0
