@@ -43,25 +43,31 @@ def operator_and_tailnet(w3, vpn, accounts):
 
 
 class Exit:
-    """The exit's state for one session, with counters the test moves."""
+    """The exit's state for `count` sessions of one tailnet (one client key each), with counters the test moves;
+    `session_id` is the first."""
 
-    def __init__(self, tmp_path, as_operator, as_member, tailnet_id):
-        self.session_id, _ = as_member.open_session(tailnet_id, as_operator.sender.account.address, 10**16)
-        session = as_member.session(self.session_id)
+    def __init__(self, tmp_path, as_operator, as_member, tailnet_id, count: int = 1):
+        self.session_ids = [
+            as_member.open_session(tailnet_id, as_operator.sender.account.address, 10**16)[0] for _ in range(count)
+        ]
+        self.session_id = self.session_ids[0]
+        self.clients = [CLIENT] + [Keypair.generate() for _ in range(count - 1)]
         exit_key = Keypair.from_private(b"\x44" * 32)
         self.host = FakeHost()
         self.host.interface("ovpn0", exit_key.private_b64, address="10.77.0.1/24")
         self.store = NodeStore(tmp_path / f"node-{self.session_id}.db")
-        self.store.add_session(
-            session_id=self.session_id,
-            tailnet_id=tailnet_id,
-            opener=session.opener,
-            deposit=session.deposit,
-            price_per_mb=session.price_per_mb,
-            wg_pubkey=CLIENT.public,
-            opened_at=session.opened_at,
-        )
-        self.store.allocate_address(self.session_id, ipaddress.ip_network("10.77.0.0/24"), reserved=("10.77.0.1",))
+        for session_id, client in zip(self.session_ids, self.clients, strict=True):
+            session = as_member.session(session_id)
+            self.store.add_session(
+                session_id=session_id,
+                tailnet_id=tailnet_id,
+                opener=session.opener,
+                deposit=session.deposit,
+                price_per_mb=session.price_per_mb,
+                wg_pubkey=client.public,
+                opened_at=session.opened_at,
+            )
+            self.store.allocate_address(session_id, ipaddress.ip_network("10.77.0.0/24"), reserved=("10.77.0.1",))
         self.engine = Engine(self.host)
         peers = PeerSet(
             engine=self.engine,
@@ -70,7 +76,7 @@ class Exit:
                 name="ovpn0", private_key=exit_key.private, listen_port=51820, address="10.77.0.1/24"
             ),
         )
-        peers.apply()  # the client's peer, as its handshake would have added it
+        peers.apply()  # the clients' peers, as their handshakes would have added them
         self.meters = SessionMeters(
             store=self.store,
             engine=self.engine,
@@ -81,18 +87,19 @@ class Exit:
         )
         self.chain = as_operator
 
-    def carry(self, total):
-        self.host.counters("ovpn0", CLIENT.public_b64, rx=total)
+    def carry(self, total, index: int = 0):
+        self.host.counters("ovpn0", self.clients[index].public_b64, rx=total)
         self.meters.tick()
 
     def settler(self):
         return Settler(chain=self.chain, store=self.store, meters=self.meters)
 
-    def carry_and_sign(self, as_member, member, bytes_used):
+    def carry_and_sign(self, as_member, member, bytes_used, index: int = 0):
         """Carry `bytes_used`, and accept the opener's receipt (seq 1) for it; returns the signature."""
-        self.carry(bytes_used)
-        signature = _sign(as_member, member, self.session_id, 1, bytes_used)
-        self.meters.accept_receipt(Receipt(session_id=self.session_id, seq=1, bytes_used=bytes_used), signature)
+        session_id = self.session_ids[index]
+        self.carry(bytes_used, index)
+        signature = _sign(as_member, member, session_id, 1, bytes_used)
+        self.meters.accept_receipt(Receipt(session_id=session_id, seq=1, bytes_used=bytes_used), signature)
         return signature
 
 
@@ -148,3 +155,25 @@ def test_a_crash_after_the_tx_was_mined_sends_nothing_more(tmp_path, operator_an
     (outcome,) = node.settler().resume()
     assert outcome.method == "already" and w3.eth.block_number == block
     assert node.store.pending_settlements() == [] and node.store.session(sid).state == "settled"
+
+
+def test_due_settlements_go_in_one_batch_and_a_refused_one_is_skipped_not_the_rest(tmp_path, operator_and_tailnet, w3):
+    as_operator, as_member, tailnet_id, member = operator_and_tailnet
+    node = Exit(tmp_path, as_operator, as_member, tailnet_id, count=4)
+    for index in range(3):
+        node.carry_and_sign(as_member, member, (index + 1) * 10 * MB, index)
+    node.carry(7 * MB, 3)  # no receipt: a claim, sent on its own
+    # The chain no longer takes the third session's settlement: it was settled already, out of this store's
+    # sight. The batch must skip it, not revert, and settle the others.
+    third = node.session_ids[2]
+    as_operator.settle_with_receipt(third, 1, 30 * MB, _sign(as_member, member, third, 1, 30 * MB))
+    block = w3.eth.block_number
+    results = dict(node.settler().settle_all(node.session_ids))
+    assert w3.eth.block_number == block + 2  # the batch and the claim
+    first, second = node.session_ids[:2]
+    assert (results[first].method, results[second].method) == ("receipt", "receipt")
+    assert results[first].tx_hash == results[second].tx_hash
+    assert (results[third].method, results[third].reason) == ("skipped", "session not open")
+    assert results[node.session_ids[3]].method == "claim"
+    assert [as_member.session(sid).status_name for sid in (first, second)] == ["settled", "settled"]
+    assert node.store.begun_settlement(third) is not None and not node.store.begun_settlement(third).confirmed

@@ -374,27 +374,31 @@ class ExitAgent:
                 for session_id, at in sorted(self.settle_at.items())
                 if now >= at or self.meters.meter(self.store.stored_session(session_id)).fully_signed
             ]
-        for session_id in due:
-            try:
-                outcome = self.settler.settle(session_id)
-            except ContractRevert as exc:
+        outage: RpcUnreachable | None = None
+        for session_id, outcome in self.settler.settle_all(due[:MAX_BATCH]):  # the rest in the next pass
+            if isinstance(outcome, ContractRevert):
                 # Not retried here: the store keeps it pending and the next start looks at the chain again.
                 self.count_error("settlement")
                 with self.lock:
                     self.settle_at.pop(session_id, None)
-                log.error("settling session %d was refused by the contract: %s", session_id, exc)
+                log.error("settling session %d was refused by the contract: %s", session_id, outcome)
                 continue
-            except ChainError as exc:
+            if isinstance(outcome, ChainError):
                 self.count_error("settlement")
                 with self.lock:
                     self.settle_at[session_id] = now + RETRY_SECONDS
-                if isinstance(exc, RpcUnreachable):
-                    raise  # an outage: said once by watch_chain
-                log.warning("settling session %d failed, retrying in %.0fs: %s", session_id, RETRY_SECONDS, exc)
+                if isinstance(outcome, RpcUnreachable):
+                    outage = outcome  # an outage: said once by watch_chain
+                else:
+                    log.warning("settling session %d failed, retrying in %.0fs: %s", session_id, RETRY_SECONDS, outcome)
                 continue
             with self.lock:
                 self.settle_at.pop(session_id, None)
-            if outcome.method == "claim":
+            if outcome.method == "skipped":
+                # Stays reserved, like a refused settlement: the next start looks at the chain again.
+                self.count_error("settlement")
+                log.error("the settlement of session %d was skipped by the contract: %s", session_id, outcome.reason)
+            elif outcome.method == "claim":
                 log.info(
                     "session %d: claimed %d bytes (tx %s); it settles when the opener confirms",
                     session_id,
@@ -409,6 +413,8 @@ class ExitAgent:
                     outcome.bytes_used,
                     outcome.tx_hash,
                 )
+        if outage is not None:
+            raise outage
 
     def _checkpoint_threshold(self) -> int | None:
         """The least a session must owe before a checkpoint; None: no checkpoints."""
