@@ -158,3 +158,46 @@ def _carry(cli, host, interface, *, times: int) -> dict:
 
 def _settled(chain, session_id):
     return [e for e in chain.session_events(session_id) if e.name == "SessionSettled"]
+
+
+def one_batch_pays_one_session_and_skips_a_revoked_devices(world, start_exit, tmp_path) -> None:
+    """A laptop stolen and its key revoked: the exit's next checkpoints go out as one batch; the revoked key's
+    receipts prove nothing any more, so its session is skipped with the reason, and the other session is paid
+    in the same transaction."""
+    lab, cli, registered, chain = world
+    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--checkpoint-at", "1000")  # not yet
+    host = lab.clients[1]
+    cli.stop_daemon(host)  # this machine's daemon, replaced by one with a key of its own to revoke
+    cli.start_daemon(host, "--state-dir", str(tmp_path / "stolen-laptop"), log=tmp_path / "daemon.log")
+    kept, stolen = unique("oc"), unique("oc")
+    try:
+        kept_session = _up(cli, lab.client, kept)["session"]
+        laptop = cli.run("-w", "bob", "up", "--exit", "operator", "--interface", stolen, "--max-pay", "0.01", host=host)
+        _carry(cli, lab.client, kept, times=1)
+        _carry(cli, host, stolen, times=1)
+        cli.run("-w", "bob", "device", "revoke", laptop["device"])
+        node.stop()
+        start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--checkpoint-at", "0.0000001")  # same store
+
+        def skipped():
+            return [e for e in chain.session_events(laptop["session"]) if e.name == "SettlementSkipped"]
+
+        (skip,) = wait_for(skipped, timeout=60, what="the exit's batch")
+        assert skip.args["reason"] == "receipt not signed by the opener or its device"
+        (paid,) = [e for e in chain.session_events(kept_session) if e.name == "SessionCheckpointed"]
+        assert paid.tx_hash == skip.tx_hash  # one transaction, one item skipped, the other paid
+        assert chain.session(kept_session).bytes_paid == paid.args["bytes_used"] > 0
+        assert chain.session(laptop["session"]).bytes_paid == 0
+        # Refused once, that receipt is not sent again with the next checkpoint (each item costs gas).
+        _carry(cli, lab.client, kept, times=1)
+        wait_for(
+            lambda: len([e for e in chain.session_events(kept_session) if e.name == "SessionCheckpointed"]) == 2,
+            timeout=60,
+            what="the exit's next checkpoint",
+        )
+        assert len(skipped()) == 1
+        assert _down(cli, lab.client)["settlement"]["status"] == "settled"
+    finally:
+        cli.run("down", "--settle-wait", "0", host=host)
+        cli.stop_daemon(host)
+        cli.start_daemon(host, log=tmp_path / "daemon-again.log")  # the world's own daemon, for the tests after

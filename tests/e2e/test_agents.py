@@ -14,7 +14,18 @@ import pytest
 
 from octravpn.lab import EXIT_PORT, WEB_ADDRESS, fetch, unique
 from octravpn.lab_cli import PASSWORD
-from tests.e2e.agents import BIG, LEEWAY, _carry, _down, _settled, _status, _up, exit_starter, make_world
+from tests.e2e.agents import (
+    BIG,
+    LEEWAY,
+    _carry,
+    _down,
+    _settled,
+    _status,
+    _up,
+    exit_starter,
+    make_world,
+    one_batch_pays_one_session_and_skips_a_revoked_devices,
+)
 from tests.support.waiting import wait_for
 
 
@@ -247,46 +258,7 @@ def test_the_exit_is_paid_by_checkpoints_while_the_session_goes_on(world, start_
 
 
 def test_one_batch_pays_the_exit_for_one_session_and_skips_a_revoked_devices(world, start_exit, tmp_path):
-    """A laptop stolen and its key revoked: the exit's next checkpoints go out as one batch; the revoked key's
-    receipts prove nothing any more, so its session is skipped with the reason, and the other session is paid
-    in the same transaction."""
-    lab, cli, registered, chain = world
-    node = start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--checkpoint-at", "1000")  # not yet
-    host = lab.clients[1]
-    cli.stop_daemon(host)  # this machine's daemon, replaced by one with a key of its own to revoke
-    cli.start_daemon(host, "--state-dir", str(tmp_path / "stolen-laptop"), log=tmp_path / "daemon.log")
-    kept, stolen = unique("oc"), unique("oc")
-    try:
-        kept_session = _up(cli, lab.client, kept)["session"]
-        laptop = cli.run("-w", "bob", "up", "--exit", "operator", "--interface", stolen, "--max-pay", "0.01", host=host)
-        _carry(cli, lab.client, kept, times=1)
-        _carry(cli, host, stolen, times=1)
-        cli.run("-w", "bob", "device", "revoke", laptop["device"])
-        node.stop()
-        start_exit("--receipt-every", "0.2", "--max-unsigned", "2", "--checkpoint-at", "0.0000001")  # same store
-
-        def skipped():
-            return [e for e in chain.session_events(laptop["session"]) if e.name == "SettlementSkipped"]
-
-        (skip,) = wait_for(skipped, timeout=60, what="the exit's batch")
-        assert skip.args["reason"] == "receipt not signed by the opener or its device"
-        (paid,) = [e for e in chain.session_events(kept_session) if e.name == "SessionCheckpointed"]
-        assert paid.tx_hash == skip.tx_hash  # one transaction, one item skipped, the other paid
-        assert chain.session(kept_session).bytes_paid == paid.args["bytes_used"] > 0
-        assert chain.session(laptop["session"]).bytes_paid == 0
-        # Refused once, that receipt is not sent again with the next checkpoint (each item costs gas).
-        _carry(cli, lab.client, kept, times=1)
-        wait_for(
-            lambda: len([e for e in chain.session_events(kept_session) if e.name == "SessionCheckpointed"]) == 2,
-            timeout=60,
-            what="the exit's next checkpoint",
-        )
-        assert len(skipped()) == 1
-        assert _down(cli, lab.client)["settlement"]["status"] == "settled"
-    finally:
-        cli.run("down", "--settle-wait", "0", host=host)
-        cli.stop_daemon(host)
-        cli.start_daemon(host, log=tmp_path / "daemon-again.log")  # the world's own daemon, for the tests after
+    one_batch_pays_one_session_and_skips_a_revoked_devices(world, start_exit, tmp_path)
 
 
 def test_a_session_left_open_ends_when_its_keep_alive_passes_and_the_rest_returns_to_the_tailnet(world, start_exit):

@@ -1,18 +1,28 @@
 """Paying in an ERC-20 end to end: the lab's devnet deployed with the Devnet Dollar (`devnet up --erc20`) as the
 payment asset, every stake, treasury and payment in it, with real WireGuard tunnels between namespaces. The
-exit stakes and is paid in the token, sessions outlive connections, checkpoints pay it while a session goes on,
-and a session left open past its keep-alive is settled with the rest back in the tailnet's treasury."""
+exit stakes and is paid in the token, sessions outlive connections, checkpoints pay it while a session goes on
+(in one batch that skips a revoked device's session), and a session left open past its keep-alive is settled
+with the rest back in the tailnet's treasury."""
 
 import pytest
 
 from octravpn.lab import unique
-from tests.e2e.agents import _carry, _down, _settled, _status, _up, exit_starter, make_world
+from tests.e2e.agents import (
+    _carry,
+    _down,
+    _settled,
+    _status,
+    _up,
+    exit_starter,
+    make_world,
+    one_batch_pays_one_session_and_skips_a_revoked_devices,
+)
 from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    yield from make_world(tmp_path_factory, clients=1, erc20=True)
+    yield from make_world(tmp_path_factory, clients=2, erc20=True)
 
 
 @pytest.fixture
@@ -71,3 +81,7 @@ def test_a_session_left_open_past_its_keep_alive_settles_and_refunds_the_treasur
     assert settled.args["refund"] > 0
     assert chain.tailnet(registered.tailnet_id).treasury == treasury - settled.args["total_paid"]
     wait_for(lambda: _status(cli, lab.client)["left_open"] == [], what="the daemon to see it ended")
+
+
+def test_one_batch_pays_the_exit_in_the_token_and_skips_a_revoked_devices_session(world, start_exit, tmp_path):
+    one_batch_pays_one_session_and_skips_a_revoked_devices(world, start_exit, tmp_path)
