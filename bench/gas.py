@@ -235,7 +235,9 @@ def main() -> int:
     print()
     print(
         f"Deployed runtime bytecode: `OctraVPN` {artifact.runtime_size:,} bytes, its extension "
-        f"{artifact.extension_runtime_size:,} bytes (EIP-170 limit {EIP170_LIMIT:,} each; {artifact.compiler})."
+        f"{artifact.extension_runtime_size:,} bytes, the extension's blueprint (its initcode, which is what is "
+        f"deployed for it) {artifact.extension_blueprint_size:,} bytes (EIP-170 limit {EIP170_LIMIT:,} each; "
+        f"{artifact.compiler})."
     )
     return 0
 

@@ -30,6 +30,17 @@ class Artifact:
     def extension_runtime_size(self) -> int:
         return (len(self.extension_runtime) - 2) // 2
 
+    @property
+    def extension_blueprint_size(self) -> int:
+        """The code of the blueprint contract: the extension's whole initcode (constructor and runtime) behind
+        the EIP-5202 preamble. It is what EIP-170 limits for the extension, and it is larger than the runtime.
+        The compiler's blueprint bytecode deploys it: `PUSH2 size` first, then nine bytes that return it."""
+        code = bytes.fromhex(self.extension_blueprint[2:])
+        size = int.from_bytes(code[1:3], "big")
+        if code[0] != 0x61 or size != len(code) - 10:
+            raise ValueError("the extension's blueprint bytecode does not start as the compiler writes it")
+        return size
+
 
 @cache
 def load() -> Artifact:
