@@ -329,8 +329,7 @@ def register_endpoint(
     governance._check_not_paused()
     self._check_never_slashed(msg.sender)
     assert self.stake[msg.sender] >= governance._min_endpoint_stake(), "must bond_endpoint first"
-    exit: Endpoint = self._exit(msg.sender)
-    assert not exit.active, "already registered"
+    assert not self._is_listed(msg.sender), "already registered"
     self._check_listing(endpoint, price_per_mb)
     self._check_wg_key(wg_pubkey)
     bound_to: address = self.receipt_signer_operator[receipt_signer]
@@ -499,7 +498,7 @@ def is_endpoint_slashed(addr: address) -> bool:
     @param addr The operator.
     @return True once slashed.
     """
-    return self._books(addr).slashed
+    return self._is_slashed(addr)
 
 
 @external
@@ -566,7 +565,7 @@ def get_receipt_signer_operator(signer: address) -> address:
 def _is_active(addr: address) -> bool:
     # Not slashed, too: a slash retires the exit, and a slashed operator can
     # never register again.
-    return self.endpoints[addr] & 1 == 1 and self.stake[addr] >= governance._min_endpoint_stake()
+    return self._is_listed(addr) and self.stake[addr] >= governance._min_endpoint_stake()
 
 
 @internal
@@ -600,6 +599,25 @@ def _exit(addr: address) -> Endpoint:
         listing_hash=self.listing_hashes[addr],
         reputation=self._books(addr).reputation,
     )
+
+
+@internal
+@view
+def _is_listed(addr: address) -> bool:
+    """
+    @dev Registered and not retired: the active bit of the exit's slot, read
+         without the rest of its record.
+    """
+    return self.endpoints[addr] & 1 == 1
+
+
+@internal
+@view
+def _is_slashed(addr: address) -> bool:
+    """
+    @dev The slashed bit of the operator's books, read without unpacking them.
+    """
+    return self.books[addr] >> 255 == 1
 
 
 @internal
@@ -729,7 +747,7 @@ def _check_active(addr: address):
 @internal
 @view
 def _check_registered():
-    assert self.endpoints[msg.sender] & 1 == 1, "not registered"
+    assert self._is_listed(msg.sender), "not registered"
 
 
 @internal
@@ -741,13 +759,13 @@ def _check_listing_record(addr: address, listing: Listing):
 @internal
 @view
 def _check_never_slashed(addr: address):
-    assert not self._books(addr).slashed, "previously slashed"
+    assert not self._is_slashed(addr), "previously slashed"
 
 
 @internal
 @view
 def _check_not_slashed(addr: address):
-    assert self.books[addr] >> 255 == 0, "operator slashed"
+    assert not self._is_slashed(addr), "operator slashed"
 
 
 @internal

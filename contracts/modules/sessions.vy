@@ -552,7 +552,7 @@ def slash_double_sign(
         and operators.receipt_signer_operator[signer_b] == operator
     ), "both receipts must be signed by the operator's receipt key"
     self.slash_reports[commitment] = 0
-    if not operators._books(operator).slashed:
+    if not operators._is_slashed(operator):
         operators._slash(operator, False, max_value(uint256))
     operators._claim_held_bounty(operator, msg.sender, committed_block, committed & convert(max_value(uint64), uint256))
 
