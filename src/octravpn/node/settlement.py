@@ -56,11 +56,7 @@ class Settler:
 
     def settle(self, session_id: int) -> Outcome:
         reserved = self._reserve(session_id)
-        if isinstance(reserved, Outcome):
-            return reserved
-        if reserved is None:
-            return self._finish(session_id)
-        return self._send(session_id, reserved)
+        return reserved if isinstance(reserved, Outcome) else self._complete(session_id, reserved)
 
     def settle_all(self, session_ids: list[int]) -> list[tuple[int, Outcome | ChainError]]:
         """Settle `session_ids` (at most `MAX_BATCH`): those with a receipt together in one `settle_batch`, the
@@ -88,7 +84,7 @@ class Settler:
                 results.extend((session_id, exc) for session_id, _ in batch)
         for session_id, reserved in singles:
             try:
-                outcome = self._finish(session_id) if reserved is None else self._send(session_id, reserved)
+                outcome = self._complete(session_id, reserved)
             except ChainError as exc:
                 results.append((session_id, exc))
                 continue
@@ -122,6 +118,10 @@ class Settler:
             if not self.store.begin_settlement(session_id, method=method, bytes_used=bytes_used, seq=seq):
                 return None
             return action
+
+    def _complete(self, session_id: int, reserved: SettleWithReceipt | Claim | None) -> Outcome:
+        """Send the settlement just reserved, or finish the one begun before (`reserved` None)."""
+        return self._finish(session_id) if reserved is None else self._send(session_id, reserved)
 
     def _send_batch(self, batch: list[tuple[int, SettleWithReceipt]]) -> list[Outcome]:
         result = self.chain.settle_batch(
