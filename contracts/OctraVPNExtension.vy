@@ -88,7 +88,7 @@ exports: (
     sessions.close_session,
     sessions.get_session_hash,
     sessions.is_receipt_signer,
-    sessions.session_count_view,
+    sessions.session_id,
     sessions.get_operator_claim,
     sessions.get_client_confirm,
 )

@@ -139,10 +139,11 @@ class FakeHost:
             old = interface.peers.get(key, {"rx": 0, "tx": 0, "handshake": 0})
             keepalive = re.search(r"PersistentKeepalive = (\d+)", block)
             endpoint = re.search(r"Endpoint = (\S+)", block)  # none: the peer roams (learned from its packets)
+            allowed = re.search(r"AllowedIPs = (.+)", block)  # none: the peer carries nothing
             peers[key] = {
                 **old,
                 "endpoint": endpoint.group(1) if endpoint else old.get("endpoint", "(none)"),
-                "allowed": re.search(r"AllowedIPs = (.+)", block).group(1).replace(" ", ""),
+                "allowed": allowed.group(1).replace(" ", "") if allowed else "(none)",
                 "keepalive": keepalive.group(1) if keepalive else None,
             }
         interface.peers = peers

@@ -95,8 +95,12 @@ BYTES_PER_MB: constant(uint256) = 1_000_000
 RECEIPT_TYPEHASH: constant(bytes32) = keccak256("Receipt(uint256 sessionId,uint64 seq,uint256 bytesUsed)")
 MAX_BATCH: constant(uint256) = 64
 NOT_SIGNER: constant(String[48]) = "receipt not signed by the opener or its device"
+# @dev A session's id is the opener's to know before its transaction is
+#      mined, so an exit can take the device while the open is pending: the
+#      hash of the opener and a salt it chose, cut to 53 bits so that every
+#      JSON reader and database holds it exactly.
+SESSION_ID_SHIFT: constant(uint256) = 256 - 53
 
-session_count: uint256
 # @dev keccak256(abi_encode(Session)) of each session's record.
 sessions: HashMap[uint256, bytes32]
 operator_claims: HashMap[uint256, ClaimRecord]
@@ -206,7 +210,9 @@ event SessionSwept:
 
 
 @external
-def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_price_per_mb: uint256) -> uint256:
+def open_session(
+    tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_price_per_mb: uint256, salt: uint64
+) -> uint256:
     """
     @notice Open a session through `exit_addr`, locking `max_pay` from the
             tailnet treasury. The caller (a member, or a device of one) is the
@@ -218,6 +224,9 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     @param max_price_per_mb The highest price the opener accepts: the price it
            chose the exit at. An exit that raised its price before this
            transaction executed gets no session.
+    @param salt The opener's choice (its transaction's nonce, say) that
+           makes the id: `session_id(opener, salt)`, known before the
+           transaction is mined. An id in use reverts.
     @return The new session's id.
     """
     governance._check_not_paused()
@@ -230,8 +239,8 @@ def open_session(tailnet_id: uint256, exit_addr: address, max_pay: uint256, max_
     tailnets.tailnets[tailnet_id].treasury -= max_pay
     price: uint256 = operators._price(exit_addr)
     assert price <= max_price_per_mb, "exit price above max_price_per_mb"
-    session_id: uint256 = self.session_count
-    self.session_count = session_id + 1
+    session_id: uint256 = self._session_id(msg.sender, salt)
+    assert self.sessions[session_id] == empty(bytes32), "session id in use: open with another salt"
     settle_by: uint256 = 0
     sweep_after: uint256 = 0
     settle_by, sweep_after = self._deadlines()
@@ -591,13 +600,22 @@ def is_receipt_signer(session_id: uint256, session: Session, signer: address) ->
 
 
 @external
-@view
-def session_count_view() -> uint256:
+@pure
+def session_id(opener: address, salt: uint64) -> uint256:
     """
-    @notice How many sessions exist; ids are 0 .. count - 1.
-    @return The number of sessions ever opened.
+    @notice The id `open_session` gives the session `opener` opens with
+            `salt`.
+    @param opener The session's opener.
+    @param salt The salt it opens with.
+    @return The session's id.
     """
-    return self.session_count
+    return self._session_id(opener, salt)
+
+
+@internal
+@pure
+def _session_id(opener: address, salt: uint64) -> uint256:
+    return convert(keccak256(abi_encode(opener, salt)), uint256) >> SESSION_ID_SHIFT
 
 
 @external

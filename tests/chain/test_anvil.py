@@ -57,8 +57,8 @@ def test_exit_settles_with_an_eth_account_signed_receipt(w3, vpn, accounts):
     tailnet_id = fn.tailnet_count_view().call()
     send(fn.create_tailnet(keccak(b"{}"), ETHER // 10), member, ETHER // 10)
     send(fn.configure_tailnet_exit(tailnet_id, operator.address), member)
-    session_id = fn.session_count_view().call()
-    send(fn.open_session(tailnet_id, operator.address, 10**16, 2 * 10**12), member)
+    session_id = fn.session_id(member.address, 1).call()
+    send(fn.open_session(tailnet_id, operator.address, 10**16, 2 * 10**12, 1), member)
 
     used = 750 * MB
     signable = encode_typed_data(

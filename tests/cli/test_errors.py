@@ -69,7 +69,7 @@ def test_contract_not_deployed(cli):
 
 def test_reverts_are_decoded_and_change_nothing(cli):
     chain = _chain()
-    count = chain.session_count()
+    count = len(chain.opened_sessions())
     (cli.home / "acl.json").write_text("{}")
     cli.json("-w", "alice", "tailnet", "create", "--deposit", "0.1", "--acl", str(cli.home / "acl.json"))
     cases = [
@@ -91,7 +91,7 @@ def test_reverts_are_decoded_and_change_nothing(cli):
     ]
     for args, reason in cases:
         assert cli.fails(6, *args).endswith(f"reverted: {reason}"), args
-    assert chain.session_count() == count
+    assert len(chain.opened_sessions()) == count
 
 
 def test_bad_input(cli):

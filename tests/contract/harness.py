@@ -6,6 +6,7 @@ It hides the one difference between a native-coin and an ERC-20 deployment
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import boa
@@ -80,6 +81,7 @@ class RecordsFromEvents:
             if "listing" in [i["name"] for i in f["inputs"]]
         }
         self._arity = {f["name"]: len(f["inputs"]) for f in functions}
+        self._salts = itertools.count(1)  # an opener's salt, where a test leaves it out: every session's own
         self._writes = {f["name"] for f in functions if f["stateMutability"] not in ("view", "pure")}
 
     def __getattr__(self, name: str):
@@ -87,6 +89,8 @@ class RecordsFromEvents:
         return _Call(self, name, function) if name in self._arity else function
 
     def _call(self, name: str, function, args: tuple, kwargs: dict):
+        if name == "open_session" and len(args) == self._arity[name] - 1:
+            args = (*args, next(self._salts))
         if name in self._record_at and len(args) == self._arity[name] - 1:
             at = self._record_at[name]
             args = (*args[:at], self.record(args[at - 1]), *args[at:])

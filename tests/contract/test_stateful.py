@@ -141,7 +141,7 @@ class VPNMachine(RuleBasedStateMachine):
         self.m_devices = [DeviceModel() for _ in self.devices]
         self.m_ops = [OperatorModel() for _ in self.ops]
         self.m_tailnets: list[TailnetModel] = []
-        self.m_sessions: list[SessionModel] = []
+        self.m_sessions: dict[int, SessionModel] = {}  # by id, in the order opened
         self.m_treasury = 0
         self.m_burned = 0
         self.fee_bps = self.vpn.get_params().protocol_fee_bps
@@ -328,12 +328,12 @@ class VPNMachine(RuleBasedStateMachine):
         """With `prefer_open`, an open session whose exit can still be paid."""
         wanted = [
             sid
-            for sid, s in enumerate(self.m_sessions)
+            for sid, s in self.m_sessions.items()
             if s.status == OPEN and not self.m_ops[s.exit].slashed and (s.claim is not None or not claimed)
         ]
         if prefer_open and wanted:
             return wanted[pick % len(wanted)]
-        return pick % len(self.m_sessions)
+        return list(self.m_sessions)[pick % len(self.m_sessions)]
 
     # -------------------------------------------------------------- stake
     @rule(i=ops_idx, amount=stakes)
@@ -544,23 +544,21 @@ class VPNMachine(RuleBasedStateMachine):
             ok, lambda: self.vpn.open_session(tid, self.ops[i].address, max_pay, max_price, sender=self.keys[u].address)
         )
         if ok:
-            assert sid == len(self.m_sessions)
+            assert sid not in self.m_sessions
             t.treasury -= max_pay
             params = self.vpn.get_params()
             settle_by = self._clock() + params.session_grace
-            self.m_sessions.append(
-                SessionModel(
-                    tid,
-                    i,
-                    u,
-                    self._now(),
-                    max_pay,
-                    self.m_ops[i].price,
-                    fee_bps=params.protocol_fee_bps,
-                    settle_by=settle_by,
-                    sweep_after=settle_by + params.session_grace * (params.sweep_grace_multiplier - 1),
-                    sweep_bounty_bps=params.sweep_bounty_bps,
-                )
+            self.m_sessions[sid] = SessionModel(
+                tid,
+                i,
+                u,
+                self._now(),
+                max_pay,
+                self.m_ops[i].price,
+                fee_bps=params.protocol_fee_bps,
+                settle_by=settle_by,
+                sweep_after=settle_by + params.session_grace * (params.sweep_grace_multiplier - 1),
+                sweep_bounty_bps=params.sweep_bounty_bps,
             )
 
     @precondition(lambda self: self.m_sessions)
@@ -711,7 +709,7 @@ class VPNMachine(RuleBasedStateMachine):
             s.settle_by = max(s.settle_by, self._clock() + params.session_grace)
             s.sweep_after = max(s.sweep_after, self._clock() + params.session_grace * params.sweep_grace_multiplier)
 
-    @precondition(lambda self: any(s.status == OPEN for s in self.m_sessions))
+    @precondition(lambda self: any(s.status == OPEN for s in self.m_sessions.values()))
     @rule(
         pick=picks,
         fraction=fractions,
@@ -772,7 +770,7 @@ class VPNMachine(RuleBasedStateMachine):
         `orphan_first`, its opener first loses its authority (its device revoked, or its wallet removed)."""
         closable = [
             sid
-            for sid, s in enumerate(self.m_sessions)  # its opener is not (or need not stay) a member
+            for sid, s in self.m_sessions.items()  # its opener is not (or need not stay) a member
             if s.status == OPEN and s.opener != self.m_tailnets[s.tailnet].owner
         ]
         sid = self._choose(prefer_open, closable, pick, self._pick_session(pick, prefer_open))
@@ -794,7 +792,7 @@ class VPNMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.m_sessions)
     @rule(pick=picks, seq=st.integers(0, 2**64 - 1))
     def commit_report(self, pick, seq):
-        sid = pick % len(self.m_sessions)
+        sid = list(self.m_sessions)[pick % len(self.m_sessions)]
         if any(r[:2] == (sid, seq) for r in self.reports):
             return
         commitment = self.h.report_commitment(
@@ -908,7 +906,7 @@ class VPNMachine(RuleBasedStateMachine):
         liabilities = (
             sum(m.stake + m.unbonding + m.earnings for m in self.m_ops)
             + sum(t.treasury for t in self.m_tailnets)
-            + sum(s.locked() for s in self.m_sessions if s.status == OPEN)
+            + sum(s.locked() for s in self.m_sessions.values() if s.status == OPEN)
             + self.m_treasury
             + sum(m.held_bounty for m in self.m_ops)
             + self.m_burned
@@ -941,8 +939,7 @@ class VPNMachine(RuleBasedStateMachine):
             assert all(
                 self.vpn.is_tailnet_member(tid, user.address) == (u in t.members) for u, user in enumerate(self.users)
             )
-        assert self.vpn.session_count_view() == len(self.m_sessions)
-        for sid, s in enumerate(self.m_sessions):
+        for sid, s in self.m_sessions.items():
             session = self.vpn.get_session(sid)
             assert (
                 session.status,
@@ -957,7 +954,7 @@ class VPNMachine(RuleBasedStateMachine):
     @invariant()
     def nothing_closes_twice(self):
         assert all(count == 1 for count in self.closed_events.values())
-        closed = {sid for sid, s in enumerate(self.m_sessions) if s.status != OPEN}
+        closed = {sid for sid, s in self.m_sessions.items() if s.status != OPEN}
         assert set(self.closed_events) == closed
 
 

@@ -9,11 +9,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from eth_account import Account
+from eth_utils import keccak
 from web3 import Web3
 
-from octravpn.chain.client import ChainEvent, TxResult
+from octravpn.chain.client import ChainEvent, TxOutcome, TxResult
 from octravpn.chain.errors import ContractRevert, RpcUnreachable
 from octravpn.chain.records import ClaimRecord, Exit, Params, Session
+from octravpn.chain.transactions import Signed
 from octravpn.client.exit_api import ExitAPIError
 from octravpn.protocol import Domain, Receipt, exitwire, recover, sign
 from octravpn.wireguard.keys import Keypair, encode_key
@@ -44,6 +46,8 @@ class FakeChain(_Client):
         self.address = Web3.to_checksum_address(CONTRACT)
         self.down = False
         self.sessions: dict[int, Session] = {}
+        self.unsent: dict[str, tuple] = {}  # signed opens not broadcast yet, by hash
+        self.opens: dict[str, int] = {}  # open transaction hash -> its session
         self.claims: dict[int, ClaimRecord] = {}
         self.confirmed: dict[int, int] = {}
         self.settled: dict[int, int] = {}  # session -> bytes
@@ -124,9 +128,26 @@ class FakeChain(_Client):
     def open_session(
         self, tailnet_id: int, exit_addr: str, max_pay: int, max_price_per_mb: int | None = None
     ) -> tuple[int, TxResult]:
-        self._check()
-        sid = len(self.sessions)
         price = max_price_per_mb if max_price_per_mb is not None else self.endpoint(exit_addr).price_per_mb
+        sid, signed = self.prepare_open_session(tailnet_id, exit_addr, max_pay, price)
+        self.broadcast(signed)
+        return sid, self.mined(signed)
+
+    def prepare_open_session(
+        self, tailnet_id: int, exit_addr: str, max_pay: int, max_price_per_mb: int
+    ) -> tuple[int, Signed]:
+        self._check()
+        sid = len(self.sessions) + len(self.unsent)
+        raw = sid.to_bytes(8, "big")
+        tx_hash = "0x" + keccak(raw).hex()
+        self.unsent[tx_hash] = (sid, tailnet_id, exit_addr, max_pay, max_price_per_mb)
+        self.opens[tx_hash] = sid
+        return sid, Signed(tx={}, raw=raw, tx_hash=tx_hash, name="open_session")
+
+    def broadcast(self, signed: Signed) -> None:
+        """Mined at once, as on anvil."""
+        self._check()
+        sid, tailnet_id, exit_addr, max_pay, price = self.unsent.pop(signed.tx_hash)
         self.sessions[sid] = Session(
             tailnet_id=tailnet_id,
             exit=exit_addr,
@@ -141,14 +162,24 @@ class FakeChain(_Client):
             sweep_after=self.now + 36000,
             bytes_paid=0,
         )
-        opened = ChainEvent(
-            "SessionOpened",
-            {"session_id": sid, "tailnet_id": tailnet_id, "deposit": max_pay, "price_per_mb": price},
-            1,
-            f"0x{sid:064x}",
-            0,
-        )
-        return sid, _mined(f"0x{sid:064x}", [opened])
+
+    def mined(self, signed: Signed) -> TxResult:
+        return _mined(signed.tx_hash, self._opened(self.opens[signed.tx_hash]))
+
+    def _opened(self, sid: int) -> list[ChainEvent]:
+        session = self.sessions[sid]
+        args = {
+            "session_id": sid,
+            "tailnet_id": session.tailnet_id,
+            "deposit": session.deposit,
+            "price_per_mb": session.price_per_mb,
+        }
+        return [ChainEvent("SessionOpened", args, 1, f"0x{sid:064x}", 0)]
+
+    def transaction_outcome(self, tx_hash: str) -> TxOutcome:
+        self._check()
+        sid = self.opens[tx_hash]
+        return TxOutcome("mined", function="open_session", block=1, events=self._opened(sid))
 
     def session(self, session_id: int) -> Session:
         self._check()
@@ -207,13 +238,19 @@ class FakeExits:
         self.signatures: set[bytes] = set()  # of the requests to leave, as the exit remembers them
         self.parked_here: set[int] = set()  # sessions the exit left open without their device (idle)
         self.refuse_peers: str | None = None  # a refusal for joins of sessions left open (the exit ended them)
+        self.openings: list[int] = []  # sessions joined with their open transaction
 
     def call(self, base_url: str, method: str, path: str, body: dict | None, headers: dict | None = None):
         index = [f"http://{e}" for e in ENDPOINTS].index(base_url)
         if index in self.gone:
             raise ExitAPIError(None, f"{base_url}{path}: ConnectTimeout")
-        if method == "POST" and path == exitwire.PEERS:
-            ask = exitwire.PeerAsk.from_json(body)
+        if method == "POST" and path in (exitwire.PEERS, exitwire.OPENING):
+            if path == exitwire.OPENING:  # the open is mined at once here: the exit takes it as any join
+                opening = exitwire.OpeningAsk.from_json(body)
+                ask = opening.ask
+                self.openings.append(ask.request.session_id)
+            else:
+                ask = exitwire.PeerAsk.from_json(body)
             if self.refuse_peers and ask.request.session_id in self.parked:
                 raise ExitAPIError(409, self.refuse_peers)
             self.peers[index].append(encode_key(ask.request.wg_pubkey))

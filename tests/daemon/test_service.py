@@ -4,6 +4,7 @@ failover, rejoin, restart, chain outages, leaving and settling."""
 import pytest
 
 from octravpn.client import exit_api
+from octravpn.client.exit_api import ExitAPIError
 from octravpn.config import Network
 from octravpn.daemon import dialing, exit, service, settling
 from octravpn.daemon.service import Conflict, Daemon, DaemonSettings, NotRegistered
@@ -214,7 +215,7 @@ def test_exit_auto_fails_over_opening_the_kill_switch_for_the_new_exit_before_jo
     original = world.exits.call
 
     def watch(base_url, method, path, body, headers=None):
-        if path == "/v1/peers" and base_url.endswith(ENDPOINTS[1]):
+        if path in ("/v1/peers", "/v1/peers/opening") and base_url.endswith(ENDPOINTS[1]):
             joined_at["rules"] = world.host.tables["octravpn_ks_ovpn0"]
             joined_at["routes"] = set(world.host.routes)
         return original(base_url, method, path, body, headers)
@@ -305,6 +306,36 @@ def test_a_vanished_interface_rejoins_the_same_session_with_a_new_key(world):
     world.host.traffic(IFACE, rx=500_000)  # counters start again on the new interface: the total carries on
     _tick(world, daemon)
     assert daemon.status()["measured_bytes"] == 1_500_000
+
+
+def test_a_new_session_joins_with_its_open_transaction_and_is_open_once_mined(world):
+    """`up` sends the open and joins at once, showing the exit the transaction (no block to wait for); the
+    chain loop then finds it mined and takes the chain's terms."""
+    daemon = world.daemon()
+    state = _up(daemon)
+    assert state["status"] == "connected" and world.exits.openings == [0]
+    assert daemon.status()["session_status"] == "opening"
+    daemon.chain_step()
+    assert daemon.status()["session_status"] == "open"
+    assert service.DaemonState.load(daemon.settings.state_path).connection.open_tx is None
+
+
+def test_an_exit_that_waits_for_the_block_is_joined_once_the_open_is_mined(world):
+    """An exit that takes no opening (or one from before them: a 404) gets the ordinary join after the block."""
+    daemon = world.daemon()
+    original = world.exits.call
+    asked = []
+
+    def refuse_openings(base_url, method, path, body, headers=None):
+        asked.append(path)
+        if path == "/v1/peers/opening":
+            raise ExitAPIError(409, "this exit serves no session before its open is mined: wait for the block")
+        return original(base_url, method, path, body, headers)
+
+    world.exits.call = refuse_openings
+    state = _up(daemon)
+    assert state["status"] == "connected" and asked == ["/v1/peers/opening", "/v1/peers"]
+    assert daemon.status()["session_status"] == "open"
 
 
 def test_a_chain_outage_is_said_with_its_start_retried_with_backoff_and_cleared(world):

@@ -71,13 +71,16 @@ def test_tailnet_and_sessions(api, accounts, vpn):
     assert tailnet["treasury"] == str(vpn.tailnet(0).treasury) and tailnet["acl_hash"] == "0x" + keccak(ACL).hex()
     assert [t["id"] for t in api.get("/v1/tailnets", params={"member": bob}).json()["items"]] == [0, 1]
     assert api.get("/v1/tailnets", params={"member": carol}).json()["total"] == 0
+    opened = vpn.opened_sessions()  # ids are hashes: the nth session opened is opened[n]
     sessions = api.get("/v1/sessions", params={"tailnet": 0}).json()
-    assert [s["id"] for s in sessions["items"]] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
-    assert [s["id"] for s in api.get("/v1/sessions", params={"status": "open"}).json()["items"]] == [9, 5, 4]
+    assert [s["id"] for s in sessions["items"]] == opened[::-1]  # newest first
+    assert [s["id"] for s in api.get("/v1/sessions", params={"status": "open"}).json()["items"]] == [
+        opened[i] for i in (9, 5, 4)
+    ]
     assert [
         s["id"] for s in api.get("/v1/sessions", params={"opener": bob, "exit": accounts[1].address}).json()["items"]
-    ] == [2]
-    disputed = api.get("/v1/sessions/2").json()
+    ] == [opened[2]]
+    disputed = api.get(f"/v1/sessions/{opened[2]}").json()
     assert disputed["disputed"] and disputed["close_reason"] == "receipt" and disputed["bytes_used"] == 800 * 10**6
     assert [e["name"] for e in disputed["events"]] == [
         "SessionOpened",
@@ -88,18 +91,18 @@ def test_tailnet_and_sessions(api, accounts, vpn):
     ]
     assert api.get("/v1/sessions/99").status_code == 404
     # Paid while open: two checkpoints (one in a batch) and a top-up; the batch's other item was skipped.
-    paid_while_open = api.get("/v1/sessions/5").json()
+    paid_while_open = api.get(f"/v1/sessions/{opened[5]}").json()
     assert (paid_while_open["status"], paid_while_open["checkpoints"], paid_while_open["bytes_paid"]) == (
         "open",
         2,
         250 * 10**6,
     )
-    record = vpn.session(5)
+    record = vpn.session(opened[5])
     assert paid_while_open["deposit"] == str(record.deposit) and paid_while_open["total_paid"] == str(record.paid)
     assert "SettlementSkipped" not in [e["name"] for e in paid_while_open["events"]]
-    assert "SettlementSkipped" in [e["name"] for e in api.get("/v1/sessions/0").json()["events"]]
+    assert "SettlementSkipped" in [e["name"] for e in api.get(f"/v1/sessions/{opened[0]}").json()["events"]]
     # Checkpointed, then a no-show: what the checkpoint paid stays paid.
-    refunded = api.get("/v1/sessions/8").json()
+    refunded = api.get(f"/v1/sessions/{opened[8]}").json()
     assert (refunded["status"], refunded["close_reason"], refunded["bytes_paid"]) == ("refunded", "no-show", 50 * 10**6)
 
 

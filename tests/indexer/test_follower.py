@@ -46,17 +46,18 @@ def test_rows_equal_the_contracts_views_after_a_full_history(
         stored = sorted(connection.execute(select(schema.events.c.block_number, schema.events.c.log_index)).all())
         reasons = dict(connection.execute(select(schema.sessions.c.id, schema.sessions.c.close_reason)).all())
     assert [tuple(r) for r in stored] == _chain_events(rpc, network)
+    opened = vpn.opened_sessions()  # the nth session opened
     assert reasons == {
-        0: "receipt",
-        1: "confirmed",
-        2: "receipt",
-        3: "operator-equivocation",
-        4: None,
-        5: None,  # paid while open
-        6: "no-show",
-        7: "swept",
-        8: "no-show",  # after a checkpoint
-        9: None,
+        opened[0]: "receipt",
+        opened[1]: "confirmed",
+        opened[2]: "receipt",
+        opened[3]: "operator-equivocation",
+        opened[4]: None,
+        opened[5]: None,  # paid while open
+        opened[6]: "no-show",
+        opened[7]: "swept",
+        opened[8]: "no-show",  # after a checkpoint
+        opened[9]: None,
     }
     checkpoint = read_checkpoint(engine)
     assert checkpoint.block_number == rpc.block_number() and checkpoint.start_block > 0

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from eth_account import Account
+from web3 import Web3
 
-from octravpn.chain.errors import RpcUnreachable
+from octravpn.chain.artifacts import load as load_artifact
+from octravpn.chain.errors import ContractRevert, RpcUnreachable
 from octravpn.chain.records import Session
 from octravpn.node.handshake import ChainView
+from octravpn.node.opening import OpenTransaction, decode_open
 from octravpn.protocol import Domain, PeerRequest, sign
+from octravpn.protocol.sessions import session_id_for
 from octravpn.wireguard.keys import Keypair, encode_key
 
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -61,6 +65,13 @@ class FakeChain(ChainView):
         }
         self.devices = {DEVICE.address: OPENER.address}
         self.down = False
+        self.contract = Web3().eth.contract(
+            address=Web3.to_checksum_address(DOMAIN.verifying_contract), abi=load_artifact().abi
+        )
+        self.nonces: dict[str, int] = {}  # mined nonces (0 unless set)
+        self.base = 10**9  # the latest base fee
+        self.revert: str | None = None  # what an open run now would revert with
+        self.sent: list[bytes] = []  # transactions put in the mempool
 
     def session(self, session_id: int) -> Session | None:
         if self.down:
@@ -73,6 +84,49 @@ class FakeChain(ChainView):
     def is_receipt_signer(self, session_id: int, signer: str) -> bool:
         opener = self.sessions[session_id].opener
         return signer == opener or self.devices.get(signer) == opener
+
+    def decode_open(self, raw: bytes) -> OpenTransaction:
+        return decode_open(raw, self.contract)
+
+    def mined_nonce(self, address: str) -> int:
+        return self.nonces.get(address, 0)
+
+    def base_fee(self) -> int | None:
+        return self.base
+
+    def simulate(self, call: dict) -> None:
+        if self.revert:
+            raise ContractRevert("open_session", self.revert)
+
+    def send_raw(self, raw: bytes) -> None:
+        self.sent.append(raw)
+
+
+def open_tx(
+    sender=OPENER, *, salt=5, exit=EXIT, chain_id=31337, nonce=0, max_fee=2 * 10**9, value=0, to=None, **changes
+):
+    """A signed `open_session` transaction, as a device sends it; its session's id."""
+    contract = Web3().eth.contract(address=DOMAIN.verifying_contract, abi=load_artifact().abi)
+    args = {
+        "tailnet_id": 0,
+        "exit_addr": Web3.to_checksum_address(exit),
+        "max_pay": 10**16,
+        "max_price_per_mb": 2 * 10**12,
+        "salt": salt,
+    }
+    data = contract.encode_abi("open_session", args=list({**args, **changes}.values()))
+    tx = {
+        "to": Web3.to_checksum_address(to or DOMAIN.verifying_contract),
+        "data": data,
+        "value": value,
+        "gas": 200_000,
+        "maxFeePerGas": max_fee,
+        "maxPriorityFeePerGas": 1,
+        "nonce": nonce,
+        "chainId": chain_id,
+        "type": 2,
+    }
+    return bytes(sender.sign_transaction(tx).raw_transaction), session_id_for(sender.address, salt)
 
 
 def _body(signer=OPENER, session_id=7, timestamp=NOW, key=CLIENT_KEYS.public):

@@ -24,11 +24,15 @@ def exit_host() -> FakeHost:
     return host
 
 
+OPENING_BUDGET = 16 * 10**6
+
+
 def peer_set(host: FakeHost, store: NodeStore) -> PeerSet:
     return PeerSet(
         engine=Engine(host),
         store=store,
         interface=ExitInterface(name="ovpn0", private_key=EXIT_KEYS.private, listen_port=51820, address="10.77.0.1/24"),
+        opening_budget=OPENING_BUDGET,
     )
 
 

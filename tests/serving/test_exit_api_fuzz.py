@@ -9,5 +9,5 @@ from tests.openapi_fuzz import fuzz_every_operation
 
 def test_no_input_causes_a_server_error(handshake_app):
     fuzz_every_operation(
-        handshake_app, operations=6, checks=[not_a_server_error, status_code_conformance], max_examples=150
+        handshake_app, operations=7, checks=[not_a_server_error, status_code_conformance], max_examples=150
     )

@@ -23,6 +23,7 @@ from web3.exceptions import (
     ContractLogicError,
     MismatchedABI,
     TransactionNotFound,
+    Web3RPCError,
     Web3ValidationError,
 )
 from web3.types import RPCEndpoint
@@ -53,13 +54,13 @@ from octravpn.chain.records import (
     Views,
 )
 from octravpn.chain.sessionlog import fold
-from octravpn.chain.transactions import TransactionManager, replay_reason
+from octravpn.chain.transactions import Sent, Signed, TransactionManager, replay_reason
 from octravpn.config import Network
 from octravpn.errors import UsageError, WalletError
 from octravpn.names import MAX_TAGS  # the contract's MAX_TAGS
 from octravpn.protocol import Device as DeviceConsent
 from octravpn.protocol import Domain, ReceiptSigner, sign
-from octravpn.protocol.sessions import MAX_BATCH
+from octravpn.protocol.sessions import MAX_BATCH, new_salt, session_id_for
 from octravpn.units import NATIVE_DECIMALS, NATIVE_SYMBOL
 
 NATIVE = "0x0000000000000000000000000000000000000000"
@@ -240,7 +241,9 @@ class OctraVPN:
         return self.signer().account.address
 
     def _send(self, name: str, *args, value: int = 0, gas: int | None = None) -> TxResult:
-        sent = self.signer(name).send(self._function(name, *args), value=value, gas=gas)
+        return self._result(self.signer(name).send(self._function(name, *args), value=value, gas=gas))
+
+    def _result(self, sent: Sent) -> TxResult:
         receipt = sent.receipt
         return TxResult(sent.tx_hash, receipt["blockNumber"], receipt["gasUsed"], self.decode_logs(receipt["logs"]))
 
@@ -496,8 +499,13 @@ class OctraVPN:
             )
         return record
 
-    def session_count(self) -> int:
-        return self._view("session_count_view")
+    def opened_sessions(self) -> list[int]:
+        """Every session's id, in the order they were opened (from the events)."""
+        opened = [self._decoder.topic("SessionOpened")]
+        logs = self._rpc(
+            self.w3.eth.get_logs, {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": opened}
+        )
+        return [e.args["session_id"] for e in self.decode_logs(logs) if e.name == "SessionOpened"]
 
     def operator_claim(self, session_id: int) -> ClaimRecord:
         return self._view("get_operator_claim", session_id)
@@ -627,8 +635,55 @@ class OctraVPN:
         its price as listed now, so a raise before the transaction executes reverts instead of costing more."""
         if max_price_per_mb is None:
             max_price_per_mb = self.endpoint(exit_addr).price_per_mb
-        result = self._send("open_session", tailnet_id, exit_addr, max_pay, max_price_per_mb)
+        result = self._send("open_session", tailnet_id, exit_addr, max_pay, max_price_per_mb, new_salt())
         return result.event("SessionOpened").args["session_id"], result
+
+    def prepare_open_session(
+        self, tailnet_id: int, exit_addr: str, max_pay: int, max_price_per_mb: int
+    ) -> tuple[int, Signed]:
+        """`open_session` signed and not sent, and the id the session will have (its salt is chosen here): a
+        device joins the exit while it is mined (`broadcast`, then `mined`)."""
+        salt = new_salt()
+        sender = self.signer("open_session")
+        signed = sender.prepare(self._function("open_session", tailnet_id, exit_addr, max_pay, max_price_per_mb, salt))
+        return session_id_for(sender.account.address, salt), signed
+
+    def broadcast(self, signed: Signed) -> None:
+        self.signer(signed.name).broadcast(signed)
+
+    def mined(self, signed: Signed) -> TxResult:
+        """Wait for a broadcast transaction; a revert is a `ContractRevert` with its reason."""
+        return self._result(self.signer(signed.name).wait(signed))
+
+    # The exit's checks of an open it is shown before it is mined (`node.opening`).
+    def simulate(self, call: dict) -> None:
+        """Run a transaction's call on the latest state: a `ContractRevert` with the reason if it would fail."""
+        try:
+            self._rpc(self.w3.eth.call, call, "latest")
+        except ContractLogicError as exc:
+            raise ContractRevert(self._function_name(call.get("data", b"")), revert_reason(exc)) from exc
+
+    def _function_name(self, data: bytes) -> str:
+        try:
+            return self.contract.decode_function_input(data)[0].fn_name
+        except ValueError:
+            return "transaction"
+
+    def mined_nonce(self, address: str) -> int:
+        """The nonce of `address`'s next transaction to be mined (its pending ones aside)."""
+        return self._rpc(self.w3.eth.get_transaction_count, address, "latest")
+
+    def base_fee(self) -> int | None:
+        """The latest block's base fee (None: a chain without EIP-1559)."""
+        return self._rpc(self.w3.eth.get_block, "latest").get("baseFeePerGas")
+
+    def send_raw(self, raw: bytes) -> None:
+        """Put a transaction someone else signed in the node's mempool (one it already has is fine)."""
+        try:
+            self._rpc(self.w3.eth.send_raw_transaction, raw)
+        except Web3RPCError as exc:
+            if "already known" not in str(exc).lower():
+                raise ChainError(f"the node at {self.network_url} refused the transaction: {exc}") from exc
 
     def settle_claim(self, session_id: int, bytes_used: int) -> TxResult:
         return self._on_session("settle_claim", session_id, bytes_used)

@@ -52,6 +52,17 @@ class Sent:
     receipt: dict
 
 
+@dataclass(frozen=True)
+class Signed:
+    """A transaction signed and not yet sent: `submit` sends it and waits; `broadcast` and `wait` are the two
+    halves, for a caller with something to do in between (a device joins an exit while its open is mined)."""
+
+    tx: dict
+    raw: bytes
+    tx_hash: str
+    name: str
+
+
 PLAIN_TRANSFER_GAS = 21_000
 
 
@@ -76,6 +87,12 @@ class TransactionManager:
         """`gas`: a fixed limit instead of an estimate, for a call that can only succeed in a later block than
         the latest (a revert is still decoded, from the mined transaction). A constructor deploys a contract
         (its address is the receipt's `contractAddress`)."""
+        return self.submit(self.prepare(call, value=value, gas=gas))
+
+    def prepare(
+        self, call: ContractFunction | ContractConstructor, *, value: int = 0, gas: int | None = None
+    ) -> Signed:
+        """The call as a signed transaction at the next nonce, its gas estimated (a revert decoded now)."""
         name = getattr(call, "fn_name", "contract creation")
         params = {"from": self.account.address, "value": value}
         try:
@@ -99,7 +116,7 @@ class TransactionManager:
             raise self._rpc_error(exc, name) from exc
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
-        return self._sign_and_send(dict(tx), name)
+        return self._sign(dict(tx), name)
 
     def transfer(self, to: str, value: int) -> Sent:
         """Send native coin (gas money for a device key)."""
@@ -115,20 +132,34 @@ class TransactionManager:
             }
         except RequestsConnectionError as exc:
             raise RpcUnreachable(self._url(), "connection refused") from exc
-        return self._sign_and_send(tx, "transfer")
+        return self.submit(self._sign(tx, "transfer"))
 
-    def _sign_and_send(self, tx: dict[str, Any], name: str) -> Sent:
-        raw = self.account.sign_transaction(tx).raw_transaction
-        tx_hash = HexBytes(Web3.keccak(raw)).to_0x_hex()
-        record_sent(tx_hash)  # from here on it may be on its way, whatever happens to this process
+    def submit(self, signed: Signed) -> Sent:
+        """Send and wait until mined; a revert decoded to its reason."""
+        self.broadcast(signed)
+        return self.wait(signed)
+
+    def broadcast(self, signed: Signed) -> None:
+        """Send without waiting (`wait` waits)."""
+        record_sent(signed.tx_hash)  # from here on it may be on its way, whatever happens to this process
         try:
-            self._broadcast(raw)
-            receipt = self._wait(tx_hash, raw)
+            self._broadcast(signed.raw)
         except KeyboardInterrupt:
-            raise TransactionPending(tx_hash, "was sent and then interrupted before it was mined") from None
+            raise TransactionPending(signed.tx_hash, "was sent and then interrupted before it was mined") from None
+
+    def wait(self, signed: Signed) -> Sent:
+        """Wait for a broadcast transaction to be mined (sending it again if the node dropped it)."""
+        try:
+            receipt = self._wait(signed.tx_hash, signed.raw)
+        except KeyboardInterrupt:
+            raise TransactionPending(signed.tx_hash, "was sent and then interrupted before it was mined") from None
         if receipt["status"] != 1:
-            raise ContractRevert(name, replay_reason(self.w3, tx, receipt))
-        return Sent(tx_hash=tx_hash, receipt=receipt)
+            raise ContractRevert(signed.name, replay_reason(self.w3, signed.tx, receipt))
+        return Sent(tx_hash=signed.tx_hash, receipt=receipt)
+
+    def _sign(self, tx: dict[str, Any], name: str) -> Signed:
+        raw = bytes(self.account.sign_transaction(tx).raw_transaction)
+        return Signed(tx=tx, raw=raw, tx_hash=HexBytes(Web3.keccak(raw)).to_0x_hex(), name=name)
 
     # ------------------------------------------------------------ internals
     def _fees(self) -> dict:

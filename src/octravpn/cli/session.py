@@ -129,7 +129,7 @@ def list_(
     wanted = status.value if status is not None else None
     client = app_ctx.client(signer=False)
     rows = []
-    for session_id in reversed(range(client.session_count())):
+    for session_id in reversed(client.opened_sessions()):
         row = _session_row(app_ctx, session_id)
         if (tailnet_id is None or row["tailnet"] == tailnet_id) and (wanted is None or row["status"] == wanted):
             rows.append(row)

@@ -19,10 +19,11 @@ from eth_account.signers.local import LocalAccount
 from octravpn.addresses import to_checksum_address
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
+from octravpn.chain.transactions import Signed
 from octravpn.client.exit_api import ExitAPI
 from octravpn.errors import ServiceError, UsageError
 from octravpn.protocol.eip712 import Domain, PeerRequest, sign
-from octravpn.protocol.exitwire import LeaveAsk, ParkAsk, PeerAsk, PeerGrant, WireFormatError
+from octravpn.protocol.exitwire import LeaveAsk, OpeningAsk, ParkAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.sessions import STATUS_OPEN
 from octravpn.wireguard.config import WireGuardConfigError, split_endpoint
 from octravpn.wireguard.keys import encode_key
@@ -56,12 +57,18 @@ class Located:
 
 @dataclass(frozen=True)
 class Terms:
-    """A session's terms, as the chain set them when it opened."""
+    """A session's terms, as the chain set them when it opened (`opening`: as its open transaction, sent and not
+    known to be mined, sets them at most)."""
 
     session_id: int
     tailnet_id: int
     deposit: int
     price_per_mb: int
+    opening: Signed | None = None
+
+    @property
+    def open_tx(self) -> str | None:
+        return "0x" + self.opening.raw.hex() if self.opening else None
 
 
 @dataclass(frozen=True)
@@ -132,15 +139,15 @@ class Connector:
             price_per_mb=session.price_per_mb,
         )
 
-    def open_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None, max_price: int) -> Terms:
-        """Open a session at most at `max_price` per MB (the price the exit was chosen at); its terms, from the
-        transaction's `SessionOpened` event."""
+    def begin_session(self, exit_addr: str, tailnet_id: int | None, max_pay: int | None, max_price: int) -> Terms:
+        """Send a new session's open at most at `max_price` per MB (the price the exit was chosen at), and return
+        without waiting for it to be mined: its id is known (`opened` waits)."""
         if not self.client.is_active(exit_addr):
             raise UsageError(f"exit {exit_addr} takes no new sessions (retired, slashed or under-bonded)")
         tailnet_id = self.tailnet_for(exit_addr) if tailnet_id is None else tailnet_id
         deposit = max_pay if max_pay is not None else self.client.params().min_session_deposit
         try:
-            sid, result = self.client.open_session(tailnet_id, exit_addr, deposit, max_price)
+            sid, signed = self.client.prepare_open_session(tailnet_id, exit_addr, deposit, max_price)
         except ContractRevert as exc:
             if exc.reason != "exit price above max_price_per_mb":
                 raise
@@ -149,10 +156,19 @@ class Connector:
                 f"exit {exit_addr} raised its price to {now} per MB after it was chosen at {max_price}: "
                 "no session was opened; choose the exit again"
             ) from exc
-        log.info("opened session %d on tailnet %d (deposit %d, tx %s)", sid, tailnet_id, deposit, result.tx_hash)
+        self.client.broadcast(signed)
+        log.info("opening session %d on tailnet %d (deposit %d, tx %s)", sid, tailnet_id, deposit, signed.tx_hash)
+        return Terms(session_id=sid, tailnet_id=tailnet_id, deposit=deposit, price_per_mb=max_price, opening=signed)
+
+    def opened(self, terms: Terms) -> Terms:
+        """Wait for a session's open to be mined; its terms from the transaction's `SessionOpened` event."""
+        if terms.opening is None:
+            return terms
+        result = self.client.mined(terms.opening)
         opened = result.event("SessionOpened").args
+        log.info("session %d opened (tx %s)", terms.session_id, result.tx_hash)
         return Terms(
-            session_id=sid,
+            session_id=opened["session_id"],
             tailnet_id=opened["tailnet_id"],
             deposit=opened["deposit"],
             price_per_mb=opened["price_per_mb"],
@@ -188,15 +204,21 @@ def join(
     *,
     clock: Callable[[], float],
     signs_receipts: bool = True,
+    open_tx: bytes | None = None,
 ) -> Joined:
     """Ask the exit to add this device's WireGuard `public_key` as the session's peer; its answer must carry the
     key registered on chain. Needs only the exit's API, not the chain (a rejoin works while the chain is
-    unreachable)."""
+    unreachable). `open_tx`: the session's open transaction, not mined yet (the exit may take the device
+    meanwhile, or refuse with a 409: then join once it is mined)."""
     request = PeerRequest(session_id=session_id, wg_pubkey=public_key, timestamp=int(clock()), receipts=signs_receipts)
     ask = PeerAsk(request=request, signature=sign(domain, request, account.key))
     try:
         with ExitAPI(api_url, timeout=5.0) as api:
-            grant = PeerGrant.from_json(api.add_peer(ask.to_json()))
+            if open_tx is None:
+                answer = api.add_peer(ask.to_json())
+            else:
+                answer = api.add_opening_peer(OpeningAsk(ask=ask, open_tx=open_tx).to_json())
+            grant = PeerGrant.from_json(answer)
     except WireFormatError as exc:
         raise ConnectError(str(exc)) from exc
     exit_key = grant.exit_public_key

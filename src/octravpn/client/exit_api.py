@@ -66,6 +66,10 @@ class ExitAPI:
     def add_peer(self, body: dict) -> dict:
         return self._answer("POST", exitwire.PEERS, body)
 
+    def add_opening_peer(self, body: dict) -> dict:
+        """A join for a session whose open transaction (in the body) is not mined yet."""
+        return self._answer("POST", exitwire.OPENING, body)
+
     def receipt_request(self, session_id: int, authorization: str) -> dict | None:
         """`authorization`: a signed `exitwire.SessionRead` header (the request is for the session's signers)."""
         return self._call("GET", exitwire.receipt_request_path(session_id), headers={"Authorization": authorization})

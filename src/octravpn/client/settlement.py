@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import logging
 
-from octravpn.chain.client import OctraVPN
+from eth_utils import keccak
+
+from octravpn.chain.client import OctraVPN, TxOutcome
 from octravpn.chain.errors import ContractRevert
 from octravpn.client.state import Ending
 from octravpn.protocol.sessions import STATUS_OPEN, STATUS_SETTLED
 
 log = logging.getLogger("octravpn.client")
+
+
+def open_outcome(client: OctraVPN, open_tx: str) -> TxOutcome:
+    """What became of a session's open transaction (`open_tx`, signed, as hex); one the node no longer knows (its
+    mempool dropped it) is sent again, and is pending."""
+    raw = bytes.fromhex(open_tx.removeprefix("0x"))
+    opened = client.transaction_outcome("0x" + keccak(raw).hex())
+    if opened.state == "unknown":
+        client.send_raw(raw)
+        return TxOutcome("pending", function="open_session")
+    return opened
 
 
 def outcome(client: OctraVPN, session_id: int, status: int, deposit: int) -> dict:
@@ -41,6 +54,14 @@ def outcome(client: OctraVPN, session_id: int, status: int, deposit: int) -> dic
 def step(client: OctraVPN, ending: Ending) -> bool:
     """Move `ending` on by one chain step; True once it has an outcome. Raises `ChainError` when the chain
     cannot be read or written (the caller retries later)."""
+    if ending.open_tx is not None:
+        opened = open_outcome(client, ending.open_tx)
+        if opened.state == "reverted":
+            ending.outcome = {"session": ending.session_id, "status": "not opened", "reason": opened.reason}
+            return True
+        if opened.state != "mined":
+            return False
+        ending.open_tx = None
     session = client.session(ending.session_id)
     if session.status != STATUS_OPEN:
         ending.outcome = outcome(client, ending.session_id, session.status, ending.deposit)

@@ -31,8 +31,9 @@ class Connection:
     receipts_signed: int = 0
     requests_refused: int = 0
     connected_at: float | None = None
-    chain_status: str = "open"  # as the chain last said
+    chain_status: str = "open"  # as the chain last said ("opening": its open transaction is not mined yet)
     keep_until: float | None = None  # left open by `down`: the next `up` rejoins it until then (None: connected)
+    open_tx: str | None = None  # the signed open transaction (hex) while it is not known to be mined
 
     @property
     def api_url(self) -> str:
@@ -69,3 +70,4 @@ class Ending:
     outcome: dict | None = None
     exit_endpoint: str = ""  # where to tell the exit the session ends
     exit_told: bool = True  # False: the exit did not hear it (gone, unreachable): the daemon tells it again
+    open_tx: str | None = None  # left before its open transaction was known to be mined: that comes first

@@ -18,7 +18,9 @@ from octravpn.wireguard.keys import Keypair
 def wg_config(dialer: Dialer, request: UpRequest, *, dns_line: bool) -> dict:
     """A session for a standard WireGuard app: it signs no receipts, so the exit settles by claim."""
     located, session = dialer.target(request)
-    sid = session().session_id
+    terms = session()
+    with dialer.link.transactions:  # a configuration file is written once the session is on chain
+        sid = dialer.link.connector().opened(terms).session_id
     keys = Keypair.generate()
     joined = dialer.join(located, sid, keys.public, signs_receipts=False)
     # A WireGuard app routes IPv6 into the tunnel too (the exit drops it): nothing leaks around it.

@@ -51,7 +51,9 @@ class ChainLoop:
             if self.dialer.refresh_member():
                 record.changed()
             session = self.exit.session
-            if session is not None:
+            if session is not None and session.connection.open_tx is not None:
+                settling.follow_open(self.link, record, session.connection)
+            elif session is not None:
                 status = self.link.client().session(session.connection.session_id).status
                 with record.lock:
                     session.connection.chain_status = STATUS_NAMES[status]

@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from octravpn.client.connect import Joined, Located, Terms, Timestamps, join
 from octravpn.client.discovery import IndexerClient, choose_exit
+from octravpn.client.exit_api import ExitAPIError
 from octravpn.client.state import Connection
 from octravpn.daemon.chainlink import ChainLink
 from octravpn.daemon.wire import UpRequest
@@ -93,7 +94,7 @@ class Dialer:
                 connector.reusable(located.address, request.session, required=True)
                 return connector.terms(request.session)
             with self.link.transactions:
-                return connector.open_session(located.address, tailnet_id, max_pay, price)
+                return connector.begin_session(located.address, tailnet_id, max_pay, price)
 
         return located, session
 
@@ -121,7 +122,15 @@ class Dialer:
         log.info("--exit auto: %s for tailnet %d (price %d per MB)", *chosen)
         return chosen
 
-    def join(self, located: Located, session_id: int, public_key: bytes, *, signs_receipts: bool = True) -> Joined:
+    def join(
+        self,
+        located: Located,
+        session_id: int,
+        public_key: bytes,
+        *,
+        signs_receipts: bool = True,
+        open_tx: bytes | None = None,
+    ) -> Joined:
         """The exit's handshake (its API only: no chain)."""
         return join(
             self.domain,
@@ -132,7 +141,23 @@ class Dialer:
             public_key,
             clock=self.stamps,
             signs_receipts=signs_receipts,
+            open_tx=open_tx,
         )
+
+    def _join_new(self, located: Located, terms: Terms, public_key: bytes) -> tuple[Terms, Joined]:
+        """Join, while a new session's open is mined if the exit takes that (no block to wait for), else once it
+        is mined."""
+        if terms.opening is None:
+            return terms, self.join(located, terms.session_id, public_key)
+        try:
+            return terms, self.join(located, terms.session_id, public_key, open_tx=terms.opening.raw)
+        except ExitAPIError as exc:
+            if exc.status not in (404, 409):  # 404: an exit from before openings
+                raise
+            log.info("the exit takes session %d once its open is mined (%s)", terms.session_id, exc.reason)
+        with self.link.transactions:
+            terms = self.link.connector().opened(terms)
+        return terms, self.join(located, terms.session_id, public_key)
 
     def dial(
         self,
@@ -149,8 +174,7 @@ class Dialer:
         with ThreadPoolExecutor(max_workers=1) as pool:
             prepared = pool.submit(prepare, keys.private) if prepare else None
             try:
-                terms = session()
-                joined = self.join(located, terms.session_id, keys.public)
+                terms, joined = self._join_new(located, session(), keys.public)
             finally:
                 if prepared is not None:
                     prepared.result()
@@ -174,6 +198,8 @@ def connection_of(terms: Terms, located: Located, joined: Joined) -> Connection:
         client_address=joined.client_address,
         exit_address=joined.exit_address,
         dns=list(joined.dns),
+        open_tx=terms.open_tx,
+        chain_status="open" if terms.opening is None else "opening",
     )
 
 

@@ -266,6 +266,10 @@ class ExitConnection:
                 return self.end_left_open(None, settle_wait=settle_wait)
             raise Conflict(f"not connected ({state.status}): nothing to take down")
         self.record.event(Event.DOWN)
+        try:
+            settling.follow_open(self.link, self.record, connection)  # a session whose open is mined is kept
+        except ChainError as exc:
+            log.info("whether session %d's open was mined is not known yet: %s", connection.session_id, exc)
         keep_alive = self._prefs().keep_alive
         left_open = not end and keep_alive > 0 and connection.chain_status == "open"
         leave_error = self._leave_exit(park=left_open)
@@ -430,7 +434,7 @@ class ExitConnection:
                         f"{session.health.api_error or 'no answer'}; nothing received through the tunnel)"
                     )
                 self.record.event(Event.EXIT_SILENT, last_error=error, exit_unreachable_since=down_since)
-            if connection.chain_status != "open" and self.record.state.status is not Status.ENDED:
+            if connection.chain_status not in ("open", "opening") and self.record.state.status is not Status.ENDED:
                 ended = f"session {connection.session_id} is {connection.chain_status} on chain"
                 self.record.event(Event.SESSION_ENDED, last_error=f"{ended}: run `octravpn down`, then `up` again")
         if down_since is not None and self._prefs().exit == "auto" and self.failover_backoff.due(now):

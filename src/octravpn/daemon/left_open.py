@@ -39,6 +39,7 @@ def ending_of(connection: Connection, now: float, reason: str, *, exit_told: boo
         reason=reason,
         exit_endpoint=connection.exit_endpoint,
         exit_told=exit_told,
+        open_tx=connection.open_tx,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from octravpn.chain.errors import ChainError
 from octravpn.client import settlement
-from octravpn.client.state import Ending
+from octravpn.client.state import Connection, Ending
 from octravpn.daemon.chainlink import ChainLink
 from octravpn.daemon.record import Record
 
@@ -25,6 +25,23 @@ def step(link: ChainLink, ending: Ending) -> bool:
     """One chain step for a left session; True once it has an outcome. Raises `ChainError`."""
     with link.transactions:
         return settlement.step(link.client(), ending)
+
+
+def follow_open(link: ChainLink, record: Record, connection: Connection) -> None:
+    """A held session joined while its open was mined: once it is, its terms as the chain set them (or, if it
+    failed, why). Raises `ChainError`."""
+    if connection.open_tx is None:
+        return
+    opened = settlement.open_outcome(link.client(), connection.open_tx)
+    with record.lock:
+        if opened.state == "mined":
+            event = next(e for e in opened.events if e.name == "SessionOpened")
+            connection.deposit, connection.price_per_mb = event.args["deposit"], event.args["price_per_mb"]
+            connection.open_tx, connection.chain_status = None, "open"
+            record.changed()
+        elif opened.state == "reverted":
+            connection.open_tx, connection.chain_status = None, "not opened"
+            record.event(None, last_error=f"the session's open transaction failed: {opened.reason}")
 
 
 def record_outcome(record: Record, ending: Ending) -> None:

@@ -186,8 +186,23 @@ class Queries:
             if value is not None:
                 conditions.append(column == value)
         condition = and_(true(), *conditions)
+        # Newest first: a session's id is a hash, so the place of its `SessionOpened` event says when it opened.
+        e = schema.events
+        opened = s.join(e, and_(e.c.session_id == s.c.id, e.c.name == "SessionOpened"))
         with self.engine.connect() as connection:
-            return _page(connection, s, condition, [s.c.id.desc()], limit, offset)
+            items = [
+                dict(r)
+                for r in connection.execute(
+                    select(s)
+                    .select_from(opened)
+                    .where(condition)
+                    .order_by(e.c.block_number.desc(), e.c.log_index.desc())
+                    .limit(limit)
+                    .offset(offset)
+                ).mappings()
+            ]
+            total = connection.execute(select(func.count()).select_from(s).where(condition)).scalar_one()
+            return Page(items, total, limit, offset)
 
     def session(self, session_id: int) -> dict | None:
         e = schema.events

@@ -45,7 +45,7 @@ from octravpn.node.metrics import NodeCollector
 from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.settlement import Settler
-from octravpn.node.store import NodeStore
+from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.metering import BYTES_PER_MB, ActivityWatch
 from octravpn.protocol.sessions import MAX_BATCH, STATUS_OPEN, STATUS_SETTLED, checkpoint_threshold, pay
@@ -88,6 +88,10 @@ class NodeSettings:
     # ERC-20's worth in gas cannot be known here). None and 0: never while the session is open.
     checkpoint_multiple: float | None = 10.0
     checkpoint_at: int | None = None
+    # A device whose session's open is not mined yet is served this many bytes until it is (0: none; it waits for
+    # its block); an open not mined within `opening_wait` seconds never landed (`node.opening`).
+    opening_budget: int = 16 * BYTES_PER_MB
+    opening_wait: float = 600.0
 
 
 class ExitAgent:
@@ -172,6 +176,7 @@ class ExitAgent:
                 listen_port=self.port,
                 address=f"{self.identity.exit_address}/{self.settings.tunnel_network.prefixlen}",
             ),
+            opening_budget=self.settings.opening_budget,
         )
         self.meters = SessionMeters(
             store=self.store,
@@ -190,6 +195,7 @@ class ExitAgent:
             peers=self.peers,
             clock=self.clock,
             lock=self.lock,
+            takes_openings=self.settings.opening_budget > 0,
         )
         self.receipts = ReceiptChannel(
             domain=domain,
@@ -236,6 +242,8 @@ class ExitAgent:
                 "finished a settlement begun before the restart: session %d (%s)", outcome.session_id, outcome.method
             )
         for record in self.store.sessions("active") + self.store.sessions("claimed"):
+            if record.opening:
+                continue  # not on chain yet: `_check_openings` follows it
             on_chain = self.client.session(record.session_id)
             if on_chain.status != STATUS_OPEN:
                 self.store.set_state(record.session_id, "settled" if on_chain.status == STATUS_SETTLED else "refunded")
@@ -266,8 +274,8 @@ class ExitAgent:
         the store's each time, so a peer removed or added by hand is put right within a tick."""
         now = self.clock()
         with self.lock:
-            self.peers.apply()
             self.meters.tick(judge_lag=self.signing.judging(now))
+            self.peers.apply()  # after the reading: an opening that carried its budget is held at once
             self._end_idle_and_expiring(now)
             for session_id, cut in self.meters.take_cuts():  # by the meter, an idle timer, or a client's leave
                 log.info("session %d cut: %s", session_id, cut.reason)
@@ -279,6 +287,7 @@ class ExitAgent:
         now = self.clock()
         try:
             self._follow_chain()
+            self._check_openings(now)
             self._settle_due(now)
             self._checkpoint_due()
         except ChainError as exc:
@@ -316,6 +325,8 @@ class ExitAgent:
         events = self.client.events(self.last_block + 1, last)
         with self.lock:
             for event in events:
+                if event.name == "SessionOpened":
+                    self._opened(event.args)
                 if event.name == "SessionClosed":
                     self._closed_by_owner(event.args["session_id"])
                 if event.name in ("SessionSettled", "SessionRefunded", "SessionSwept"):
@@ -330,6 +341,63 @@ class ExitAgent:
                     self.store.set_paid_bytes(event.args["session_id"], event.args["bytes_used"])
             self.store.set_followed_block(last)
         self.last_block = last
+
+    def _opened(self, opened: dict) -> None:
+        """A session taken while its open was mined is on chain: serve it on at the chain's terms."""
+        record = self.store.session(opened["session_id"])
+        if record is None or not record.opening:
+            return
+        if (
+            to_checksum_address(opened["opener"]) != record.opener
+            or to_checksum_address(opened["exit"]) != self.operator
+        ):
+            self._unopened(record, "the session the chain opened under its id is another's")
+            return
+        self.store.set_opened(
+            record.session_id,
+            deposit=opened["deposit"],
+            price_per_mb=opened["price_per_mb"],
+            opened_at=opened["opened_at"],
+            settle_by=opened["settle_by"],
+        )
+        self.meters.meters.pop(record.session_id, None)  # rebuilt from the store, at the chain's price and deposit
+        self.peers.apply()
+        log.info(
+            "session %d: its open was mined (taken %.0fs before)", record.session_id, self.clock() - record.opened_at
+        )
+
+    def _check_openings(self, now: float) -> None:
+        """Sessions taken while their open was mined: one whose transaction failed, or was not mined in
+        `opening_wait`, never landed."""
+        with self.lock:
+            openings = [r for r in self.store.sessions() if r.opening]
+        for record in openings:
+            assert record.open_tx is not None
+            outcome = self.client.transaction_outcome(record.open_tx)
+            if outcome.state == "reverted":
+                reason = f"its open transaction failed ({outcome.reason})"
+            elif outcome.state != "mined" and now - record.opened_at >= self.settings.opening_wait:
+                reason = f"its open transaction was not mined in {self.settings.opening_wait:.0f}s"
+            else:
+                continue  # mined: its event is on its way to `_follow_chain`
+            with self.lock:
+                self._unopened(self.store.stored_session(record.session_id), reason)
+
+    def _unopened(self, record: SessionRecord, reason: str) -> None:
+        self.store.set_unopened(record.session_id)
+        self.peers.apply()
+        self.meters.meters.pop(record.session_id, None)
+        self.settle_at.pop(record.session_id, None)
+        self.activity.forget(record.session_id)
+        self.handshake.refuse_openings_of(record.opener)
+        self.count_error("opening")
+        log.warning(
+            "session %d never opened: %s; it carried %d bytes unpaid, and %s's next openings wait for their block",
+            record.session_id,
+            reason,
+            record.measured_bytes,
+            record.opener,
+        )
 
     def _ended_on_chain(self, session_id: int, state: str) -> None:
         record = self.store.session(session_id)
@@ -372,7 +440,8 @@ class ExitAgent:
             due = [
                 session_id
                 for session_id, at in sorted(self.settle_at.items())
-                if now >= at or self.meters.meter(self.store.stored_session(session_id)).fully_signed
+                if not self.store.stored_session(session_id).opening  # settled once its open is mined
+                and (now >= at or self.meters.meter(self.store.stored_session(session_id)).fully_signed)
             ]
         outage: RpcUnreachable | None = None
         for session_id, outcome in self.settler.settle_all(due[:MAX_BATCH]):  # the rest in the next pass
@@ -430,6 +499,8 @@ class ExitAgent:
         with self.lock:
             owed = []
             for record in self.store.sessions("active"):
+                if record.opening:
+                    continue
                 latest = self.store.latest_receipt(record.session_id)
                 if latest is None or latest[0].seq <= self.checkpoint_refused.get(record.session_id, -1):
                     continue

@@ -103,6 +103,14 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
     async def add_peer(request: Request) -> dict:
         return await in_thread(handshake.handle, await json_body(request))
 
+    @app.post(
+        exitwire.OPENING,
+        openapi_extra=_body(exitwire.OPENING_ASK),
+        responses={**_answer(exitwire.PEER_GRANT, "the peer added"), **_errors(401, 403, 404, 409, 503)},
+    )
+    async def add_opening_peer(request: Request) -> dict:
+        return await in_thread(handshake.handle_opening, await json_body(request))
+
     if receipts is not None:
 
         @app.get(

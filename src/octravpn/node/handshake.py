@@ -19,11 +19,19 @@ from typing import Protocol
 from octravpn.chain.client import OctraVPN
 from octravpn.chain.errors import ChainError, ContractRevert
 from octravpn.chain.records import Session
+from octravpn.node.opening import (
+    REFUSAL_SECONDS,
+    OpenTransaction,
+    check_on_chain,
+    check_open,
+    decode_open,
+)
 from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.protocol.eip712 import Domain, PeerRequest
-from octravpn.protocol.exitwire import LEAVE_KEY, PARK_KEY, LeaveAsk, PeerAsk, PeerGrant, WireFormatError
+from octravpn.protocol.exitwire import LEAVE_KEY, PARK_KEY, LeaveAsk, OpeningAsk, PeerAsk, PeerGrant, WireFormatError
 from octravpn.protocol.handshake import (
+    SESSION_OPEN,
     AcceptedPeer,
     HandshakeRefused,
     ReplayGuard,
@@ -33,11 +41,16 @@ from octravpn.protocol.handshake import (
 
 
 class ChainView(Protocol):
-    """What the handshake reads from the chain."""
+    """What the handshake reads from the chain (and, of an opening, `node.opening.OpeningChain`)."""
 
     def session(self, session_id: int) -> Session | None: ...
     def device_owner(self, address: str) -> str | None: ...
     def is_receipt_signer(self, session_id: int, signer: str) -> bool: ...
+    def decode_open(self, raw: bytes) -> OpenTransaction: ...
+    def mined_nonce(self, address: str) -> int: ...
+    def base_fee(self) -> int | None: ...
+    def simulate(self, call: dict) -> None: ...
+    def send_raw(self, raw: bytes) -> None: ...
 
 
 class ContractChainView:
@@ -73,6 +86,21 @@ class ContractChainView:
         """The contract's own rule (`is_receipt_signer`): the exit accepts exactly the receipts it can settle."""
         return self._read(self.client.is_receipt_signer, session_id, signer)
 
+    def decode_open(self, raw: bytes) -> OpenTransaction:
+        return decode_open(raw, self.client.contract)
+
+    def mined_nonce(self, address: str) -> int:
+        return self._read(self.client.mined_nonce, address)
+
+    def base_fee(self) -> int | None:
+        return self._read(self.client.base_fee)
+
+    def simulate(self, call: dict) -> None:
+        self._read(self.client.simulate, call)
+
+    def send_raw(self, raw: bytes) -> None:
+        self._read(self.client.send_raw, raw)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ExitIdentity:
@@ -102,6 +130,30 @@ def parse_request(body: object) -> PeerAsk:
         raise BadRequest(str(exc)) from exc
 
 
+@dataclass(frozen=True, kw_only=True)
+class Terms:
+    """What the exit stores of a session it takes: from the chain, or from the open transaction still pending."""
+
+    tailnet_id: int
+    opener: str
+    deposit: int
+    price_per_mb: int
+    opened_at: int
+    settle_by: int | None
+    open_tx: str | None = None  # the open's hash while it is not mined
+
+    @classmethod
+    def of(cls, session: Session) -> Terms:
+        return cls(
+            tailnet_id=session.tailnet_id,
+            opener=session.opener,
+            deposit=session.deposit,
+            price_per_mb=session.price_per_mb,
+            opened_at=session.opened_at,
+            settle_by=session.settle_by,
+        )
+
+
 class HandshakeService:
     def __init__(
         self,
@@ -113,6 +165,7 @@ class HandshakeService:
         peers: PeerSet,
         clock: Callable[[], float] = time.time,
         lock: threading.RLock | None = None,
+        takes_openings: bool = True,
     ) -> None:
         self.lock = lock or threading.RLock()
         self.checking = threading.Lock()  # the replay guard's memory
@@ -123,18 +176,41 @@ class HandshakeService:
         self.peers = peers
         self.clock = clock
         self.replays = ReplayGuard()
+        self.takes_openings = takes_openings  # False: no session is served before its open is mined
+        self.refused_openers: dict[str, float] = {}  # sender -> until when its openings are refused
 
-    def _check(self, request: PeerRequest, signature: bytes) -> tuple[AcceptedPeer, Session]:
+    def _check(self, request: PeerRequest, signature: bytes) -> tuple[AcceptedPeer, Terms]:
         session = self.chain.session(request.session_id)  # no lock held: requests for other sessions go on
+        if session is not None:
+            return self._accept(request, signature, session.exit, session.opener, session.status), Terms.of(session)
+        with self.lock:
+            known = self.store.session(request.session_id)
+        if known is None or known.open_tx is None:
+            self._accept(request, signature, None, None, None)
+            raise AssertionError("check_peer_request took a session that does not exist")
+        # Its open is not mined yet: the exit took it as an opening, from its opener's key alone.
+        accepted = self._accept(request, signature, self.identity.operator, known.opener, SESSION_OPEN)
+        return accepted, Terms(
+            tailnet_id=known.tailnet_id,
+            opener=known.opener,
+            deposit=known.deposit,
+            price_per_mb=known.price_per_mb,
+            opened_at=known.opened_at,
+            settle_by=known.settle_by,
+            open_tx=known.open_tx,
+        )
+
+    def _accept(
+        self, request: PeerRequest, signature: bytes, exit: str | None, opener: str | None, status: int | None
+    ) -> AcceptedPeer:
+        """`check_peer_request` against the session's facts (None: no such session)."""
         view = (
             None
-            if session is None
-            else SessionView(
-                session_id=request.session_id, exit=session.exit, opener=session.opener, status=session.status
-            )
+            if exit is None or opener is None or status is None
+            else SessionView(session_id=request.session_id, exit=exit, opener=opener, status=status)
         )
         with self.checking:  # the replay guard remembers one request at a time
-            accepted = check_peer_request(
+            return check_peer_request(
                 domain=self.domain,
                 request=request,
                 signature=signature,
@@ -144,8 +220,6 @@ class HandshakeService:
                 now=int(self.clock()),
                 replays=self.replays,
             )
-        assert session is not None  # check_peer_request refused a missing session
-        return accepted, session
 
     def check_leave(self, session_id: int, body: object, *, ask: type[LeaveAsk] = LeaveAsk) -> None:
         """A signed leave request (a `PeerRequest` for the all-zero key; to park, `ParkAsk`'s all-ones key) for a
@@ -175,17 +249,62 @@ class HandshakeService:
         self.store.set_last_request(known.session_id, timestamp)
 
     def handle(self, body: object) -> dict:
-        ask = parse_request(body)
-        if ask.request.wg_pubkey == LEAVE_KEY:
-            raise BadRequest("the all-zero key is a leave request: POST it to /v1/sessions/{id}/close")
-        if ask.request.wg_pubkey == PARK_KEY:
-            raise BadRequest("the all-ones key asks to park the session: POST it to /v1/sessions/{id}/park")
-        accepted, session = self._check(ask.request, ask.signature)
+        return self._join(parse_request(body))
+
+    def _join(self, ask: PeerAsk) -> dict:
+        _not_a_leave(ask)
+        accepted, terms = self._check(ask.request, ask.signature)
         with self.lock:
             # `receipts: false` (signed with the request) stops the exit waiting for receipts; it settles by claim.
-            return self._add(accepted, session, ask.receipts, ask.request.timestamp)
+            return self._add(accepted, terms, ask.receipts, ask.request.timestamp)
 
-    def _add(self, accepted: AcceptedPeer, session: Session, signs_receipts: bool, timestamp: int) -> dict:
+    def handle_opening(self, body: object) -> dict:
+        """A join for a session whose open transaction is not mined yet (see `node.opening`)."""
+        try:
+            opening_ask = OpeningAsk.from_json(body)
+        except WireFormatError as exc:
+            raise BadRequest(str(exc)) from exc
+        ask, raw = opening_ask.ask, opening_ask.open_tx
+        _not_a_leave(ask)
+        if not self.takes_openings:
+            raise HandshakeRefused(
+                409, "this exit serves no session before its open is mined: wait for the block and join it then"
+            )
+        session_id = ask.request.session_id
+        if self.chain.session(session_id) is not None:  # mined meanwhile: an ordinary join
+            return self._join(ask)
+        opening = self.chain.decode_open(raw)
+        accepted = self._accept(ask.request, ask.signature, opening.exit, opening.sender, SESSION_OPEN)
+        check_open(
+            opening, domain=self.domain, session_id=session_id, signer=accepted.signer, this_exit=self.identity.operator
+        )
+        now = self.clock()
+        if self.refused_openers.get(opening.sender, 0.0) > now:
+            raise HandshakeRefused(
+                409,
+                f"an earlier opening of {opening.sender} never landed: this exit serves its sessions once their "
+                "open is mined",
+            )
+        check_on_chain(opening, raw, self.chain)  # mined since the first read: a 409, and the device joins as usual
+        terms = Terms(
+            tailnet_id=opening.tailnet_id,
+            opener=opening.sender,
+            deposit=opening.deposit,
+            price_per_mb=opening.max_price_per_mb,  # at most: the chain's own price comes with the open
+            opened_at=int(now),
+            settle_by=None,
+            open_tx=opening.tx_hash,
+        )
+        with self.lock:
+            return self._add(accepted, terms, ask.receipts, ask.request.timestamp)
+
+    def refuse_openings_of(self, sender: str) -> None:
+        """An opening of `sender` never landed: its next ones wait for their block."""
+        now = self.clock()
+        self.refused_openers = {s: t for s, t in self.refused_openers.items() if t > now}  # bounded by the live
+        self.refused_openers[sender] = now + REFUSAL_SECONDS
+
+    def _add(self, accepted: AcceptedPeer, terms: Terms, signs_receipts: bool, timestamp: int) -> dict:
         known = self.store.session(accepted.session_id)
         self._in_order(known, timestamp)
         if known is not None and known.state != "active":
@@ -196,14 +315,15 @@ class HandshakeService:
             )
         self.store.add_session(
             session_id=accepted.session_id,
-            tailnet_id=session.tailnet_id,
-            opener=session.opener,
-            deposit=session.deposit,
-            price_per_mb=session.price_per_mb,
+            tailnet_id=terms.tailnet_id,
+            opener=terms.opener,
+            deposit=terms.deposit,
+            price_per_mb=terms.price_per_mb,
             wg_pubkey=accepted.wg_pubkey,
-            opened_at=session.opened_at,
+            opened_at=terms.opened_at,
             signs_receipts=signs_receipts,
-            settle_by=session.settle_by,
+            settle_by=terms.settle_by,
+            open_tx=terms.open_tx,
         )
         if known is None:
             self.store.set_last_request(accepted.session_id, timestamp)
@@ -224,3 +344,10 @@ class HandshakeService:
             exit_address=self.identity.exit_address,
             dns=tuple(self.identity.dns),
         ).to_json()
+
+
+def _not_a_leave(ask: PeerAsk) -> None:
+    if ask.request.wg_pubkey == LEAVE_KEY:
+        raise BadRequest("the all-zero key is a leave request: POST it to /v1/sessions/{id}/close")
+    if ask.request.wg_pubkey == PARK_KEY:
+        raise BadRequest("the all-ones key asks to park the session: POST it to /v1/sessions/{id}/park")

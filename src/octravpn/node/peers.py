@@ -8,13 +8,16 @@ brings the interface to that set in one `Engine.reconfig`: a no-op when
 nothing differs, and peers that did not change keep their WireGuard sessions
 and counters (`wg syncconf`). There is no other place that adds or removes a
 peer, so the interface can never drift from the store.
+
+A session taken while its open is being mined (`node.opening`) that has carried its `opening_budget` keeps its
+peer with no allowed IPs until the open is mined: WireGuard keeps the handshake and carries nothing for it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octravpn.node.store import NodeStore
+from octravpn.node.store import NodeStore, SessionRecord
 from octravpn.wireguard.config import InterfaceConfig, PeerConfig
 from octravpn.wireguard.engine import Engine
 
@@ -28,14 +31,19 @@ class ExitInterface:
 
 
 class PeerSet:
-    def __init__(self, *, engine: Engine, store: NodeStore, interface: ExitInterface) -> None:
+    def __init__(self, *, engine: Engine, store: NodeStore, interface: ExitInterface, opening_budget: int = 0) -> None:
         self.engine = engine
         self.store = store
         self.interface = interface
+        self.opening_budget = opening_budget
+
+    def held(self, record: SessionRecord) -> bool:
+        """Whether the session carries nothing until its open is mined (it carried its budget)."""
+        return record.opening and record.measured_bytes >= self.opening_budget
 
     def desired(self) -> InterfaceConfig:
         peers = tuple(
-            PeerConfig(public_key=r.wg_pubkey, allowed_ips=(f"{r.tunnel_address}/32",))
+            PeerConfig(public_key=r.wg_pubkey, allowed_ips=() if self.held(r) else (f"{r.tunnel_address}/32",))
             for r in self.store.sessions("active")
             if r.tunnel_address and r.parked_at is None
         )

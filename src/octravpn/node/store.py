@@ -28,8 +28,9 @@ from octravpn.protocol.eip712 import Receipt
 T = TypeVar("T")
 
 # active: served; cut: the exit stopped serving it and will settle; claimed: the exit's claim is on
-# chain, waiting for the opener's confirmation (or the grace); settled, refunded: closed on chain.
-SESSION_STATES = ("active", "cut", "claimed", "settled", "refunded")
+# chain, waiting for the opener's confirmation (or the grace); settled, refunded: closed on chain; unopened: taken
+# while its open was mined, which never landed.
+SESSION_STATES = ("active", "cut", "claimed", "settled", "refunded", "unopened")
 SQLITE_MAX_INTEGER = 2**63 - 1
 _MIGRATIONS = [
     """
@@ -110,6 +111,35 @@ _MIGRATIONS = [
     "ALTER TABLE sessions ADD COLUMN last_request_at INTEGER;",
     # The receipt bytes checkpoints paid for while the session stays open (the chain's `bytes_paid`).
     "ALTER TABLE sessions ADD COLUMN paid_bytes TEXT NOT NULL DEFAULT '0';",
+    # The hash of the session's open transaction while it is not mined (the exit took the device as the open was
+    # being mined: `node.opening`); NULL once the chain holds the session. And the state 'unopened': its open
+    # never landed. The row stays, so its id is never served again (its receipt requests are kept: a second
+    # request under a seq already signed would be equivocation).
+    """
+    CREATE TABLE sessions_new (
+        session_id      INTEGER PRIMARY KEY,
+        tailnet_id      INTEGER NOT NULL,
+        opener          TEXT NOT NULL,
+        deposit         TEXT NOT NULL,
+        price_per_mb    TEXT NOT NULL,
+        wg_pubkey       BLOB NOT NULL,
+        tunnel_address  TEXT UNIQUE,
+        state           TEXT NOT NULL
+                        CHECK (state IN ('active', 'cut', 'claimed', 'settled', 'refunded', 'unopened')),
+        measured_bytes  TEXT NOT NULL DEFAULT '0',
+        opened_at       INTEGER NOT NULL,
+        signs_receipts  INTEGER NOT NULL DEFAULT 1,
+        wg_counter      TEXT NOT NULL DEFAULT '0',
+        settle_by       INTEGER,
+        parked_at       INTEGER,
+        last_request_at INTEGER,
+        paid_bytes      TEXT NOT NULL DEFAULT '0',
+        open_tx         TEXT
+    );
+    INSERT INTO sessions_new (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, tunnel_address, state, measured_bytes, opened_at, signs_receipts, wg_counter, settle_by, parked_at, last_request_at, paid_bytes) SELECT session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, tunnel_address, state, measured_bytes, opened_at, signs_receipts, wg_counter, settle_by, parked_at, last_request_at, paid_bytes FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_new RENAME TO sessions;
+    """,
 ]
 
 
@@ -139,6 +169,12 @@ class SessionRecord:
     parked_at: int | None = None  # when its device left it open (no peer until one joins it again)
     last_request_at: int | None = None  # the timestamp of the latest signed request taken for it
     paid_bytes: int = 0  # the receipt bytes checkpoints paid for
+    open_tx: str | None = None  # its open transaction's hash while that is not mined
+
+    @property
+    def opening(self) -> bool:
+        """Taken before its open was mined, which it still is not: not on chain, nothing to settle yet."""
+        return self.open_tx is not None and self.state != "unopened"
 
 
 @dataclass(frozen=True)
@@ -182,11 +218,13 @@ class NodeStore:
         opened_at: int,
         signs_receipts: bool = True,
         settle_by: int | None = None,
+        open_tx: str | None = None,
     ) -> None:
-        """Record a session the exit serves (a second call for the same id changes nothing)."""
+        """Record a session the exit serves (a second call for the same id changes nothing); `open_tx`: its open
+        transaction, not mined yet."""
         self.db.execute(
             "INSERT OR IGNORE INTO sessions (session_id, tailnet_id, opener, deposit, price_per_mb, wg_pubkey, state, "
-            "opened_at, signs_receipts, settle_by) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+            "opened_at, signs_receipts, settle_by, open_tx) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
             (
                 session_id,
                 tailnet_id,
@@ -197,8 +235,29 @@ class NodeStore:
                 opened_at,
                 int(signs_receipts),
                 settle_by,
+                open_tx,
             ),
         )
+
+    def set_opened(self, session_id: int, *, deposit: int, price_per_mb: int, opened_at: int, settle_by: int) -> None:
+        """A session taken while its open was mined is on chain now: its terms as the chain has them."""
+        self._update(
+            "UPDATE sessions SET open_tx = NULL, deposit = ?, price_per_mb = ?, opened_at = ?, settle_by = ? "
+            "WHERE session_id = ?",
+            (str(deposit), str(price_per_mb), opened_at, settle_by, session_id),
+            session_id,
+        )
+
+    def set_unopened(self, session_id: int) -> None:
+        """A session taken while its open was mined, which never landed: nothing to settle, and its id is never
+        served again."""
+        if (
+            self.db.execute(
+                "UPDATE sessions SET state = 'unopened' WHERE session_id = ? AND open_tx IS NOT NULL", (session_id,)
+            ).rowcount
+            != 1
+        ):
+            raise StoreError(f"session {session_id} is not an opening: it is on chain")
 
     def session(self, session_id: int) -> SessionRecord | None:
         if not 0 <= session_id <= SQLITE_MAX_INTEGER:
@@ -468,4 +527,5 @@ def _session(row: tuple) -> SessionRecord:
         row[13],
         row[14],
         int(row[15]),
+        row[16],
     )

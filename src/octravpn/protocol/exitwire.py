@@ -24,6 +24,7 @@ from octravpn.protocol.wire import (
     WG_KEY,
     Field,
     Message,
+    hex_bytes,
     ip_list,
     nested,
     network_list,
@@ -33,6 +34,7 @@ from octravpn.protocol.wire import (
 # The exit's API: its paths (the exit serves these; the client asks them).
 INFO = "/v1/info"
 PEERS = "/v1/peers"
+OPENING = "/v1/peers/opening"  # a join whose session's open transaction is not mined yet
 RECEIPT_REQUEST = "/v1/sessions/{session_id}/receipt-request"
 RECEIPTS = "/v1/sessions/{session_id}/receipts"
 CLOSE = "/v1/sessions/{session_id}/close"
@@ -63,6 +65,10 @@ class WireFormatError(RemoteProtocolError):
 
 # Each body and answer, once: its JSON, its checks and its schema (the exit's OpenAPI document) come from these.
 PEER_ASK = PEER_REQUEST.with_fields(Field("signature", SIGNATURE), error=WireFormatError)
+MAX_OPEN_TX = 2048  # bytes: an `open_session` transaction is about 300
+OPENING_ASK = PEER_ASK.with_fields(
+    Field("open_tx", hex_bytes(MAX_OPEN_TX)), name="peer request for a session being opened", error=WireFormatError
+)
 PEER_GRANT = Message(
     "the exit's handshake answer",
     (
@@ -118,6 +124,30 @@ class PeerAsk:
             return cls(request=PeerRequest(**values, version=writer, added=added), signature=signature)
         except ProtocolError as exc:
             raise WireFormatError(str(exc)) from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpeningAsk:
+    """`POST /v1/peers/opening`: a `PeerAsk` for a session whose `open_session` transaction (`open_tx`, signed
+    by the session's opener, which signs the request too) is not mined yet. Its id is known: the opener chose
+    the salt it is made of."""
+
+    ask: PeerAsk
+    open_tx: bytes
+
+    def to_json(self) -> dict:
+        values = {**PEER_REQUEST.values_of(self.ask.request), "signature": self.ask.signature}
+        return OPENING_ASK.dump({**values, "open_tx": self.open_tx}, version=self.ask.request.version)
+
+    @classmethod
+    def from_json(cls, body: object) -> OpeningAsk:
+        values, added, writer = OPENING_ASK.load(body)
+        signature, open_tx = values.pop("signature"), values.pop("open_tx")
+        try:
+            request = PeerRequest(**values, version=writer, added=added)
+        except ProtocolError as exc:
+            raise WireFormatError(str(exc)) from exc
+        return cls(ask=PeerAsk(request=request, signature=signature), open_tx=open_tx)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -300,6 +300,29 @@ SIGNATURE = Kind(
     {"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$"}, str, _signature_load, dump=lambda raw: "0x" + raw.hex()
 )
 IP = Kind({"type": "string", "description": "an IP address"}, str, _ip_load)
+
+
+def hex_bytes(limit: int) -> Kind:
+    """Bytes as 0x-prefixed hex, at most `limit` of them (a signed transaction)."""
+
+    def load(name: str, value: object) -> bytes:
+        if not isinstance(value, str) or not value.startswith("0x"):
+            _fail(name, "must be 0x-prefixed hex")
+        if len(value) > 2 + 2 * limit:
+            _fail(name, f"must be at most {limit} bytes")
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            _fail(name, "must be 0x-prefixed hex")
+
+    def check(name: str, value: object) -> None:
+        if not isinstance(value, bytes) or len(value) > limit:
+            _fail(name, f"must be at most {limit} bytes")
+
+    schema = {"type": "string", "pattern": "^0x([0-9a-fA-F]{2})*$", "maxLength": 2 + 2 * limit}
+    return Kind(schema, str, load, dump=lambda raw: "0x" + raw.hex(), check=check)
+
+
 IP_INTERFACE = Kind({"type": "string", "description": "an address with its prefix length"}, str, _interface_load)
 
 

@@ -1,6 +1,7 @@
 import boa
 import pytest
 
+from octravpn.protocol.sessions import SESSION_ID_BITS, session_id_for
 from tests.contract.harness import ETHER, MIN_SESSION_DEPOSIT, PRICE, SESSION_DEPOSIT, actor
 
 
@@ -16,7 +17,7 @@ def test_open_locks_deposit_and_price(h, setup, alice):
     sid = h.session(tid, alice, op, ETHER // 10)
     event = h.event("SessionOpened")
     assert (event.session_id, event.tailnet_id, event.exit, event.opener, event.deposit, event.price_per_mb) == (
-        0,
+        sid,
         tid,
         op.address,
         alice.address,
@@ -41,7 +42,6 @@ def test_open_locks_deposit_and_price(h, setup, alice):
         0,
     )
     assert h.vpn.get_tailnet(tid).treasury == ETHER - ETHER // 10
-    assert h.vpn.session_count_view() == 1
     assert h.vpn_balance() == ETHER + h.vpn.get_endpoint_stake(op.address)
 
 
@@ -126,8 +126,8 @@ def test_an_exit_that_raised_its_price_before_the_open_gets_no_session(h, setup,
         h.vpn.update_endpoint("h:1", "r", listed * 50_000)  # front-runs her transaction
     treasury = h.vpn.get_tailnet(tid).treasury
     with h.as_(alice), boa.reverts("exit price above max_price_per_mb"):
-        h.vpn.open_session(tid, op.address, ETHER // 10, listed)
-    assert h.vpn.get_tailnet(tid).treasury == treasury and h.vpn.session_count_view() == 0
+        h.vpn.open_session(tid, op.address, ETHER // 10, listed, 1)
+    assert h.vpn.get_tailnet(tid).treasury == treasury
 
 
 def test_a_price_at_or_below_the_opener_limit_is_locked(h, setup, alice):
@@ -150,3 +150,48 @@ def test_a_session_cannot_spend_the_locked_creation_deposit(h, alice):
     boa.env.time_travel(seconds=30 * 86_400)
     h.session(tid, alice, own_exit, reserve)
     assert h.vpn.get_tailnet(tid).treasury == 0
+
+
+@pytest.mark.parametrize("salt", [0, 1, 2**64 - 1])
+def test_the_id_is_the_openers_to_know_before_the_open_is_mined(h, setup, alice, salt):
+    """The id is the hash of the opener and its salt, cut to 53 bits (exact in every JSON reader): the contract's
+    view, the opening itself and `protocol.sessions` agree, for the smallest and the largest salt."""
+    op, tid = setup
+    expected = session_id_for(alice.address, salt)
+    assert h.vpn.session_id(alice.address, salt) == expected < 2**SESSION_ID_BITS
+    with h.as_(alice):
+        assert h.vpn.open_session(tid, op.address, SESSION_DEPOSIT, PRICE, salt) == expected
+    assert h.event("SessionOpened").session_id == expected
+    assert h.vpn.get_session(expected).opener == alice.address
+
+
+def test_a_salt_above_uint64_is_refused_before_anything_is_sent(h, setup, alice):
+    op, tid = setup
+    with h.as_(alice), pytest.raises(Exception, match="uint64|out of bounds|2\\*\\*64"):
+        h.vpn.open_session(tid, op.address, SESSION_DEPOSIT, PRICE, 2**64)
+    with pytest.raises(ValueError, match="salt must fit in uint64"):
+        session_id_for(alice.address, 2**64)
+
+
+def test_an_id_in_use_is_refused_and_locks_nothing(h, setup, alice):
+    """The same opener and salt make the same id: a second open (a replayed salt, or a session already settled
+    under it) reverts and takes nothing from the treasury."""
+    op, tid = setup
+    with h.as_(alice):
+        sid = h.vpn.open_session(tid, op.address, SESSION_DEPOSIT, PRICE, 7)
+    with h.as_(op.account):
+        h.vpn.settle_with_receipt(sid, 1, 0, h.receipt_sig(alice, sid, 1, 0))
+    treasury = h.vpn.get_tailnet(tid).treasury
+    with h.as_(alice), boa.reverts("session id in use: open with another salt"):
+        h.vpn.open_session(tid, op.address, SESSION_DEPOSIT, PRICE, 7)
+    assert h.vpn.get_tailnet(tid).treasury == treasury
+
+
+def test_another_opener_with_the_same_salt_gets_another_id(h, setup, alice, bob):
+    op, tid = setup
+    with h.as_(alice):
+        h.vpn.add_member(tid, bob.address)
+        first = h.vpn.open_session(tid, op.address, SESSION_DEPOSIT, PRICE, 7)
+    with h.as_(bob):
+        second = h.vpn.open_session(tid, op.address, SESSION_DEPOSIT, PRICE, 7)
+    assert first != second
