@@ -54,7 +54,7 @@ from octravpn.chain.records import (
     Views,
 )
 from octravpn.chain.sessionlog import fold
-from octravpn.chain.transactions import Sent, Signed, TransactionManager, replay_reason
+from octravpn.chain.transactions import Sent, Signed, TransactionManager, already_sent, replay_reason
 from octravpn.config import Network
 from octravpn.errors import UsageError, WalletError
 from octravpn.names import MAX_TAGS  # the contract's MAX_TAGS
@@ -682,7 +682,7 @@ class OctraVPN:
         try:
             self._rpc(self.w3.eth.send_raw_transaction, raw)
         except Web3RPCError as exc:
-            if "already known" not in str(exc).lower():
+            if not already_sent(exc):
                 raise ChainError(f"the node at {self.network_url} refused the transaction: {exc}") from exc
 
     def settle_claim(self, session_id: int, bytes_used: int) -> TxResult:

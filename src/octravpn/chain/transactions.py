@@ -174,7 +174,7 @@ class TransactionManager:
         try:
             self.w3.eth.send_raw_transaction(raw)
         except Web3RPCError as exc:
-            if "already known" in str(exc).lower():
+            if already_sent(exc):
                 return
             raise self._rpc_error(exc, "transaction") from exc
         except RequestsConnectionError as exc:
@@ -217,6 +217,13 @@ class TransactionManager:
 
     def _url(self) -> str:
         return getattr(self.w3.provider, "endpoint_uri", "the RPC")
+
+
+def already_sent(exc: Web3RPCError) -> bool:
+    """Whether a node refused a transaction because its mempool holds it already (geth: "already known",
+    anvil: "transaction already imported")."""
+    text = str(exc).lower()
+    return "already known" in text or "already imported" in text
 
 
 def replay_reason(w3: Web3, tx: dict, receipt: dict) -> str:

@@ -32,7 +32,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3.contract import Contract
 
-from octravpn.chain.errors import ContractRevert
+from octravpn.chain.errors import ChainError, ContractRevert, RpcUnreachable
 from octravpn.protocol.eip712 import Domain
 from octravpn.protocol.handshake import HandshakeRefused
 from octravpn.protocol.sessions import session_id_for
@@ -153,4 +153,9 @@ def check_on_chain(opening: OpenTransaction, raw: bytes, chain: OpeningChain) ->
         chain.simulate(opening.call)
     except ContractRevert as exc:
         raise _refuse(f"would fail: {exc.reason}", 409) from None
-    chain.send_raw(raw)
+    try:
+        chain.send_raw(raw)
+    except RpcUnreachable:
+        raise
+    except ChainError as exc:  # the node refused it (mined meanwhile, replaced): the device waits for its block
+        raise _refuse(f"was refused by the exit's node: {exc}", 409) from None
