@@ -7,6 +7,7 @@ including the 21,000 base cost and calldata. Prints a Markdown table.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from octravpn.chain.deploy import DeployParams, deploy
 from octravpn.chain.devnet import Anvil, dev_private_key
 from octravpn.protocol import Device, Domain, Join, Receipt, ReceiptSigner, sign
 from octravpn.protocol.reports import report_commitment
+from octravpn.protocol.sessions import session_id_for
 
 ETHER = 10**18
 BATCH = 50
@@ -62,6 +64,10 @@ def main() -> int:
             return reader.session(session_id).as_argument()
 
         domain = Domain(chain_id=w3.eth.chain_id, verifying_contract=vpn.address)
+        # Salts as a client draws them (64 random bits: calldata pays for eight non-zero bytes); S[n] is the nth
+        # session the member opens, whose id it knows before the open is mined.
+        salts = itertools.count(0xA5A5_A5A5_A5A5_0000)
+        S = [session_id_for(member.address, salt) for salt in range(0xA5A5_A5A5_A5A5_0000, 0xA5A5_A5A5_A5A5_0000 + 64)]
 
         def run(call, sender, scenario, value=0, record=True, gas=None):
             # `gas`: a reveal cannot be estimated in its commitment's block, so it is given a limit
@@ -117,16 +123,24 @@ def main() -> int:
         run(fn.set_device_tags(0, device.address, ["tag:db"]), member, "one tag")
 
         # Session 0: two-transaction settlement.
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01, the chain's first session")
-        run(fn.settle_claim(0, rec(0), 900 * MB), operator, "exit's claim")
-        run(fn.settle_confirm(0, rec(0), 900 * MB), member, "opener agrees: settles")
+        run(
+            fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)),
+            member,
+            "lock 0.01, the chain's first session",
+        )
+        run(fn.settle_claim(S[0], rec(S[0]), 900 * MB), operator, "exit's claim")
+        run(fn.settle_confirm(S[0], rec(S[0]), 900 * MB), member, "opener agrees: settles")
         # Session 1: the exit settles alone with the opener's latest receipt.
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "lock 0.01, any later session")
-        signature = sign(domain, Receipt(session_id=1, seq=37, bytes_used=1_500 * MB), member.key)
-        run(fn.settle_with_receipt(1, rec(1), 37, 1_500 * MB, signature), operator, "client-signed receipt")
+        run(
+            fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)),
+            member,
+            "lock 0.01, any later session",
+        )
+        signature = sign(domain, Receipt(session_id=S[1], seq=37, bytes_used=1_500 * MB), member.key)
+        run(fn.settle_with_receipt(S[1], rec(S[1]), 37, 1_500 * MB, signature), operator, "client-signed receipt")
         # Session 2: a long session: checkpoints while it stays open, a top-up, then its settlement.
-        long_id = 2
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+        long_id = S[2]
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)), member, "", record=False)
         for seq, used, scenario in ((10, 400 * MB, "first: pays 400 MB"), (20, 900 * MB, "later: 500 MB more")):
             signature = sign(domain, Receipt(session_id=long_id, seq=seq, bytes_used=used), member.key)
             run(fn.checkpoint(long_id, rec(long_id), seq, used, signature), operator, scenario)
@@ -134,22 +148,22 @@ def main() -> int:
         signature = sign(domain, Receipt(session_id=long_id, seq=30, bytes_used=1_200 * MB), member.key)
         run(fn.settle_with_receipt(long_id, rec(long_id), 30, 1_200 * MB, signature), operator, "after checkpoints")
         # Session 3: disputed, then resolved by receipt.
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
-        run(fn.settle_claim(3, rec(3), 800 * MB), operator, "", record=False)
-        run(fn.settle_confirm(3, rec(3), 700 * MB), member, "opener disagrees: dispute")
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)), member, "", record=False)
+        run(fn.settle_claim(S[3], rec(S[3]), 800 * MB), operator, "", record=False)
+        run(fn.settle_confirm(S[3], rec(S[3]), 700 * MB), member, "opener disagrees: dispute")
         # Sessions 4 and 5: nobody settles.
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
-        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)), member, "", record=False)
+        run(fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)), member, "", record=False)
         warp(86_400)
-        run(fn.claim_no_show(4, rec(4)), friend, "after grace")
+        run(fn.claim_no_show(S[4], rec(S[4])), friend, "after grace")
         warp(9 * 86_400)
-        run(fn.sweep_expired_session(5, rec(5)), sweeper, "after 10x grace, 1% bounty")
+        run(fn.sweep_expired_session(S[5], rec(S[5])), sweeper, "after 10x grace, 1% bounty")
 
         # Sessions 6 to 55: one batch checkpoints all fifty, a second settles them.
         run(fn.deposit_to_tailnet(0, ETHER), friend, "", ETHER, record=False)
-        first = fn.session_count_view().call()
+        first = 6
         for _ in range(BATCH):
-            run(fn.open_session(0, operator.address, 10**16, 3 * 10**12), member, "", record=False)
+            run(fn.open_session(0, operator.address, 10**16, 3 * 10**12, next(salts)), member, "", record=False)
         for final, used in ((False, 300 * MB), (True, 700 * MB)):
             items = [
                 (
@@ -160,7 +174,7 @@ def main() -> int:
                     sign(domain, Receipt(session_id=sid, seq=5, bytes_used=used), member.key),
                     final,
                 )
-                for sid in range(first, first + BATCH)
+                for sid in S[first : first + BATCH]
             ]
             receipt = run(fn.settle_batch(items), operator, "", record=False)
             rows.append(
@@ -204,8 +218,8 @@ def main() -> int:
             record=False,
         )
         run(fn.configure_tailnet_exit(0, cheat.address), member, "", record=False)
-        cheat_id = fn.session_count_view().call()
-        run(fn.open_session(0, cheat.address, 10**16, 3 * 10**12), member, "", record=False)
+        cheat_id = S[first + BATCH]
+        run(fn.open_session(0, cheat.address, 10**16, 3 * 10**12, next(salts)), member, "", record=False)
         evidence = [Receipt(session_id=cheat_id, seq=1, bytes_used=b) for b in (MB, 2 * MB)]
         commitment = report_commitment(
             reporter=sweeper.address, operator=cheat.address, session_id=cheat_id, seq=1, bytes_a=MB, bytes_b=2 * MB

@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+from octravpn import config
 from octravpn.daemon.localclient import DaemonUnavailable, LocalAPI
 from octravpn.daemon.paths import read_socket
 from octravpn.lab import EXIT_LINKS, WEB_ADDRESS, fetch, unique
+from octravpn.wallet import Keystore
 from tests.e2e.agents import BIG, Exit, _carry, _down, _settled, _status, make_world, start_device
 from tests.support.waiting import wait_for
 
@@ -204,3 +206,93 @@ def test_a_stalled_chain_stops_no_traffic_and_status_answers_throughout(world, s
     down = _down(cli, lab.client)
     assert down["settlement"]["status"] == "settled" and len(_settled(chain, session_id)) == 1
     assert down["settlement"]["bytes_used"] == down["signed_bytes"] > BIG
+
+
+def test_a_new_session_carries_before_its_open_is_mined_up_to_the_exits_budget(world, start_exits):
+    """With no block coming, `up` connects: the exit took the device with its signed open transaction. It serves
+    its budget (1.5 MB here), then carries nothing until the open is mined, then carries on; the session settles."""
+    lab, cli, registered, chain, second, url = world
+    exits = start_exits("--opening-budget", "1.5")
+    interface = unique("oc")
+    rpc = chain.w3.provider
+    rpc.make_request("evm_setAutomine", [False])
+    try:
+        up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
+        session_id = up["session"]
+        assert _status(cli, lab.client)["session_status"] == "opening"
+        assert exits[0].db("SELECT open_tx IS NOT NULL FROM sessions WHERE session_id = ?", session_id) == [(1,)]
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None  # within the budget
+        # Beyond it: held until the block (the peer stays, with nothing to carry).
+        wait_for(
+            lambda: fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=3) is None,
+            timeout=30,
+            what="the exit to hold the session at its budget",
+        )
+    finally:
+        rpc.make_request("evm_setAutomine", [True])
+        rpc.make_request("evm_mine", [])
+    wait_for(
+        lambda: exits[0].db("SELECT open_tx FROM sessions WHERE session_id = ?", session_id) == [(None,)],
+        timeout=30,
+        what="the exit to see the open mined",
+    )
+    wait_for(lambda: _status(cli, lab.client)["session_status"] == "open", timeout=30, what="the daemon to see it")
+    assert fetch(lab.client, f"http://{WEB_ADDRESS}/big.bin", timeout=20) is not None  # carried on
+    down = _down(cli, lab.client)
+    assert down["settlement"]["status"] == "settled" and len(_settled(chain, session_id)) == 1
+
+
+def test_an_open_that_fails_when_mined_is_served_no_more_and_its_sender_waits_for_blocks_after(world, start_exits):
+    """The tailnet's owner takes the exit off the tailnet in the block that mines the open, ahead of it: the open
+    reverts. The exit stops serving the session it took before the block and makes the sender's next openings
+    wait for their block; the daemon says why the session never opened."""
+    lab, cli, registered, chain, second, url = world
+    exits = start_exits()
+    settings = config.load(env=cli.env)
+    alice = Keystore(settings.keystore_dir).unlock("alice", cli.env["OCTRAVPN_PASSWORD"])
+    exit_address = cli.json("wallet", "show", "operator")["address"]
+    interface = unique("oc")
+    rpc = chain.w3.provider
+    rpc.make_request("evm_setAutomine", [False])
+    try:
+        up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
+        session_id = up["session"]
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=10) is not None  # served meanwhile
+        fees = chain.w3.eth.get_block("latest")["baseFeePerGas"]
+        removal = chain.contract.functions.remove_tailnet_exit(registered.tailnet_id, exit_address).build_transaction(
+            {
+                "from": alice.address,
+                "nonce": chain.w3.eth.get_transaction_count(alice.address, "pending"),
+                "gas": 200_000,
+                "maxPriorityFeePerGas": 50 * 10**9,  # ahead of the open in the block
+                "maxFeePerGas": 4 * fees + 50 * 10**9,
+                "chainId": chain.w3.eth.chain_id,
+            }
+        )
+        chain.send_raw(bytes(alice.sign_transaction(removal).raw_transaction))
+        rpc.make_request("evm_mine", [])
+    finally:
+        rpc.make_request("evm_setAutomine", [True])
+    try:
+        wait_for(
+            lambda: exits[0].db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("unopened",)],
+            timeout=30,
+            what="the exit to stop serving the session that never opened",
+        )
+        status = wait_for(
+            lambda: (s := _status(cli, lab.client))["session_status"].startswith("not opened") and s,
+            timeout=30,
+            what="the daemon to see the open fail",
+        )
+        assert status["session_status"] == "not opened (exit not configured)"
+        wait_for(lambda: "exit not configured" in (_status(cli, lab.client)["last_error"] or ""), what="it said why")
+        assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=3) is None  # no longer served
+        assert "never opened" in exits[0].log.read_text()
+    finally:
+        down = cli.run("down", host=lab.client)
+        cli.run("-w", "alice", "tailnet", "add-exit", str(registered.tailnet_id), "operator")
+    assert down["settlement"]["status"] == "not opened"  # nothing on chain to settle
+    # The sender's next open waits for its block (mined at once here) and is served as usual.
+    cli.run("up", "--exit", "operator", "--interface", unique("oc"), "--max-pay", "0.01", host=lab.client)
+    assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=10) is not None
+    _down(cli, lab.client)

@@ -68,7 +68,8 @@ class FakeChain(ChainView):
         self.contract = Web3().eth.contract(
             address=Web3.to_checksum_address(DOMAIN.verifying_contract), abi=load_artifact().abi
         )
-        self.nonces: dict[str, int] = {}  # mined nonces (0 unless set)
+        self.mined: dict[str, int] = {}  # the next nonce to be mined (0 unless set)
+        self.waiting: dict[str, int] = {}  # transactions in the mempool beyond those
         self.base = 10**9  # the latest base fee
         self.revert: str | None = None  # what an open run now would revert with
         self.sent: list[bytes] = []  # transactions put in the mempool
@@ -88,8 +89,9 @@ class FakeChain(ChainView):
     def decode_open(self, raw: bytes) -> OpenTransaction:
         return decode_open(raw, self.contract)
 
-    def mined_nonce(self, address: str) -> int:
-        return self.nonces.get(address, 0)
+    def nonces(self, address: str) -> tuple[int, int]:
+        mined = self.mined.get(address, 0)
+        return mined, mined + self.waiting.get(address, 0)
 
     def base_fee(self) -> int | None:
         return self.base

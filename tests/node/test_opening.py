@@ -98,7 +98,7 @@ def test_an_opening_mined_meanwhile_is_an_ordinary_join(setup):
         (dict(exit="0x" + "e2" * 20), 403, "is served by another exit"),
         (dict(value=1), 400, "sends value"),
         (dict(to="0x" + "11" * 20), 400, "is not a call of the contract"),
-        (dict(nonce=3), 409, "an earlier transaction of its sender is not mined yet"),
+        (dict(nonce=3), 409, "it would wait for a transaction nobody sent"),
         (dict(max_fee=10**8), 409, "below the base fee"),
     ],
 )
@@ -108,6 +108,18 @@ def test_a_transaction_that_is_not_this_sessions_open_here_is_refused(setup, tx,
     response = client.post("/v1/peers/opening", json=opening_body(raw, session_id))
     assert response.status_code == status and reason in response.json()["error"], response.text
     assert chain.sent == [] and store.session(session_id) is None and peers(runner) == {}
+
+
+def test_an_open_behind_its_senders_transactions_in_the_mempool_is_taken_and_one_mined_is_not(setup):
+    """The open of the session a device ended a moment ago may still wait for its block: the next one queues
+    behind it. One whose nonce was used already is mined or replaced."""
+    client, _, chain, store = setup
+    chain.mined[OPENER.address], chain.waiting[OPENER.address] = 4, 1
+    raw, session_id = open_tx(nonce=5)
+    assert client.post("/v1/peers/opening", json=opening_body(raw, session_id)).status_code == 200
+    old, old_id = open_tx(nonce=3, salt=6)
+    response = client.post("/v1/peers/opening", json=opening_body(old, old_id))
+    assert response.status_code == 409 and "it was mined or replaced" in response.json()["error"]
 
 
 def test_an_open_that_would_fail_is_refused_with_the_contracts_reason(setup):

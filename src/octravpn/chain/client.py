@@ -669,9 +669,10 @@ class OctraVPN:
         except ValueError:
             return "transaction"
 
-    def mined_nonce(self, address: str) -> int:
-        """The nonce of `address`'s next transaction to be mined (its pending ones aside)."""
-        return self._rpc(self.w3.eth.get_transaction_count, address, "latest")
+    def nonces(self, address: str) -> tuple[int, int]:
+        """The nonce of `address`'s next transaction to be mined, and the next after those in the node's mempool."""
+        mined = self._rpc(self.w3.eth.get_transaction_count, address, "latest")
+        return mined, max(mined, self._rpc(self.w3.eth.get_transaction_count, address, "pending"))
 
     def base_fee(self) -> int | None:
         """The latest block's base fee (None: a chain without EIP-1559)."""

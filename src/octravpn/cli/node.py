@@ -143,6 +143,16 @@ def run(
         help="Be paid while a session stays open once it owes at least this much, in the asset's units "
         "(any asset; an ERC-20 exit checkpoints only with it).",
     ),
+    opening_budget: float = typer.Option(
+        16,
+        "--opening-budget",
+        min=0,
+        help="Serve a new session N MB before its open transaction is mined (no block to wait for; 0: none, its "
+        "device waits for the block). What the exit risks on an open that never lands.",
+    ),
+    opening_wait: float = typer.Option(
+        600, "--opening-wait", min=1, help="An open not mined within N seconds never landed: stop serving it."
+    ),
     metrics: str = typer.Option("127.0.0.1:9464", "--metrics", help="Prometheus listener host:port, or off."),
     key_file: Path = typer.Option(
         None, "--wg-key-file", help="The exit's WireGuard private key (default: from `node keygen`)."
@@ -182,6 +192,8 @@ def run(
         settle_margin=settle_margin,
         checkpoint_multiple=checkpoint_worth,
         checkpoint_at=app_ctx.amount(checkpoint_at, what="--checkpoint-at") if checkpoint_at else None,
+        opening_budget=int(opening_budget * BYTES_PER_MB),
+        opening_wait=opening_wait,
     )
     metrics_address = _metrics_address(metrics)
     wg_private = read_private_key(_key_file(app_ctx, key_file))

@@ -52,7 +52,7 @@ class ChainLoop:
                 record.changed()
             session = self.exit.session
             if session is not None and session.connection.open_tx is not None:
-                settling.follow_open(self.link, record, session.connection)
+                settling.follow_open(self.link, record, session.connection)  # on chain once it is mined
             elif session is not None:
                 status = self.link.client().session(session.connection.session_id).status
                 with record.lock:

@@ -29,8 +29,8 @@ def step(link: ChainLink, ending: Ending) -> bool:
 
 def follow_open(link: ChainLink, record: Record, connection: Connection) -> None:
     """A held session joined while its open was mined: once it is, its terms as the chain set them (or, if it
-    failed, why). Raises `ChainError`."""
-    if connection.open_tx is None:
+    failed, why: its open transaction stays with it, for the ending to find the same). Raises `ChainError`."""
+    if connection.open_tx is None or connection.chain_status != "opening":
         return
     opened = settlement.open_outcome(link.client(), connection.open_tx)
     with record.lock:
@@ -40,8 +40,8 @@ def follow_open(link: ChainLink, record: Record, connection: Connection) -> None
             connection.open_tx, connection.chain_status = None, "open"
             record.changed()
         elif opened.state == "reverted":
-            connection.open_tx, connection.chain_status = None, "not opened"
-            record.event(None, last_error=f"the session's open transaction failed: {opened.reason}")
+            connection.chain_status = f"not opened ({opened.reason})"
+            record.changed()
 
 
 def record_outcome(record: Record, ending: Ending) -> None:

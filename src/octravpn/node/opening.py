@@ -7,15 +7,16 @@ transaction is what it claims to be and would succeed now:
 - it calls this contract's `open_session` on this chain, for this exit, with no value;
 - its sender signed the join too, and the session id the join names is the one its salt makes (so the receipts
   the device signs from the first byte are for the session the chain will hold);
-- it is the sender's next transaction to be mined (no earlier one it could be stuck behind) and pays at least the
-  latest base fee;
+- nothing of its sender is missing before it (each earlier transaction is mined or waiting in the node's mempool:
+  say, the open of the session the device ended a moment ago), and it pays at least the latest base fee;
 - run on the latest state it succeeds (a member or device of a tailnet that allows the exit, a deposit the
   treasury can pay, the exit's price at most the one accepted);
-then sends it itself, so the device cannot keep it back. Until the open is mined the exit serves at most
-`budget` bytes (more waits for the block: the peer stays, with no address to carry), and it signs no receipt
-request beyond them. What the exit risks is that budget: the sender can still replace the transaction (same
-nonce, higher fee) or let it fail, at the cost of that transaction's fee, and the exit then forgets the session
-and takes no more openings from that sender for `REFUSAL_SECONDS`.
+then sends it itself, so the device cannot keep it back. Until the open is mined the exit serves at most its
+opening budget (`NodeSettings.opening_budget`; more waits for the block: the peer stays, with no address to
+carry: `PeerSet.held`). What the exit risks is that budget: the sender can still replace the transaction (same
+nonce, higher fee) or have it revert, at the cost of that transaction's fee; the exit then stops serving the
+session (its record stays, so the id is never served again) and takes no openings from that sender for
+`REFUSAL_SECONDS`.
 
 `decode_open` and `check_open` decide from the transaction alone (no I/O); `OpeningChecks` asks the chain.
 """
@@ -133,7 +134,7 @@ def check_open(opening: OpenTransaction, *, domain: Domain, session_id: int, sig
 class OpeningChain(Protocol):
     """What the exit asks the chain about an opening (`ChainClient` has these)."""
 
-    def mined_nonce(self, address: str) -> int: ...
+    def nonces(self, address: str) -> tuple[int, int]: ...
     def base_fee(self) -> int | None: ...
     def simulate(self, call: dict) -> None: ...
     def send_raw(self, raw: bytes) -> None: ...
@@ -142,10 +143,15 @@ class OpeningChain(Protocol):
 def check_on_chain(opening: OpenTransaction, raw: bytes, chain: OpeningChain) -> None:
     """That the transaction would be mined next and succeed now, then send it (409 if not: the device waits for
     its block and joins as usual)."""
-    mined = chain.mined_nonce(opening.sender)
-    if opening.nonce != mined:
-        later = "an earlier transaction of its sender is not mined yet" if opening.nonce > mined else "was mined"
-        raise _refuse(f"is not its sender's next ({opening.nonce}, next {mined}): {later}", 409)
+    mined, pending = chain.nonces(opening.sender)
+    if opening.nonce < mined:
+        raise _refuse(f"has nonce {opening.nonce}, and its sender's {mined} is next: it was mined or replaced", 409)
+    if opening.nonce > pending:
+        raise _refuse(
+            f"has nonce {opening.nonce}, and its sender has nothing waiting from {pending} on: it would wait for a "
+            "transaction nobody sent",
+            409,
+        )
     base_fee = chain.base_fee()
     if base_fee is not None and opening.max_fee < base_fee:
         raise _refuse(f"pays at most {opening.max_fee} per gas, below the base fee ({base_fee})", 409)
