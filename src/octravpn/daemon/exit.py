@@ -44,6 +44,7 @@ from octravpn.wireguard.runner import CommandError, CommandRunner
 
 log = logging.getLogger("octravpn.daemon")
 FAILED_EXIT_MEMORY = 120.0  # seconds a failover passes over an exit found unreachable
+OPEN_WAIT = 60.0  # seconds a `down` right after `up` waits for the session's open to be mined, to leave it open
 
 
 def failure_counter(exc: Exception) -> str:
@@ -266,11 +267,9 @@ class ExitConnection:
                 return self.end_left_open(None, settle_wait=settle_wait)
             raise Conflict(f"not connected ({state.status}): nothing to take down")
         self.record.event(Event.DOWN)
-        try:
-            settling.follow_open(self.link, self.record, connection)  # a session whose open is mined is kept
-        except ChainError as exc:
-            log.info("whether session %d's open was mined is not known yet: %s", connection.session_id, exc)
         keep_alive = self._prefs().keep_alive
+        if not end and keep_alive > 0:  # a session is left open once the chain holds it: wait for its block
+            settling.await_open(self.link, self.record, connection, OPEN_WAIT)
         left_open = not end and keep_alive > 0 and connection.chain_status == "open"
         leave_error = self._leave_exit(park=left_open)
         if left_open and leave_error is not None:  # the exit did not keep it: end it there

@@ -44,6 +44,21 @@ def follow_open(link: ChainLink, record: Record, connection: Connection) -> None
             record.changed()
 
 
+def await_open(link: ChainLink, record: Record, connection: Connection, wait: float) -> None:
+    """`follow_open` until the open is mined or failed, for up to `wait` seconds; a chain that does not answer is
+    not waited for (the session may still be opening after)."""
+    deadline = time.monotonic() + wait
+    while connection.chain_status == "opening":
+        try:
+            follow_open(link, record, connection)
+        except ChainError as exc:
+            log.info("whether session %d's open was mined is not known: %s", connection.session_id, exc)
+            return
+        if connection.chain_status != "opening" or time.monotonic() >= deadline:
+            return
+        time.sleep(0.5)
+
+
 def record_outcome(record: Record, ending: Ending) -> None:
     """`ending` has its outcome: it leaves the sessions being settled and joins the newest SETTLED_KEPT."""
     if ending.outcome is None:
