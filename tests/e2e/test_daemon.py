@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -208,15 +209,25 @@ def test_a_stalled_chain_stops_no_traffic_and_status_answers_throughout(world, s
     assert down["settlement"]["bytes_used"] == down["signed_bytes"] > BIG
 
 
+@contextmanager
+def no_block_until_the_end(chain):
+    """Inside, no block is mined (anvil's automine off); at the end one is, with whatever was sent meanwhile."""
+    rpc = chain.w3.provider
+    rpc.make_request("evm_setAutomine", [False])
+    try:
+        yield
+    finally:
+        rpc.make_request("evm_setAutomine", [True])
+        rpc.make_request("evm_mine", [])
+
+
 def test_a_new_session_carries_before_its_open_is_mined_up_to_the_exits_budget(world, start_exits):
     """With no block coming, `up` connects: the exit took the device with its signed open transaction. It serves
     its budget (1.5 MB here), then carries nothing until the open is mined, then carries on; the session settles."""
     lab, cli, registered, chain, second, url = world
     exits = start_exits("--opening-budget", "1.5")
     interface = unique("oc")
-    rpc = chain.w3.provider
-    rpc.make_request("evm_setAutomine", [False])
-    try:
+    with no_block_until_the_end(chain):
         up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
         session_id = up["session"]
         assert _status(cli, lab.client)["session_status"] == "opening"
@@ -228,9 +239,6 @@ def test_a_new_session_carries_before_its_open_is_mined_up_to_the_exits_budget(w
             timeout=30,
             what="the exit to hold the session at its budget",
         )
-    finally:
-        rpc.make_request("evm_setAutomine", [True])
-        rpc.make_request("evm_mine", [])
     wait_for(
         lambda: exits[0].db("SELECT open_tx FROM sessions WHERE session_id = ?", session_id) == [(None,)],
         timeout=30,
@@ -252,9 +260,7 @@ def test_an_open_that_fails_when_mined_is_served_no_more_and_its_sender_waits_fo
     alice = Keystore(settings.keystore_dir).unlock("alice", cli.env["OCTRAVPN_PASSWORD"])
     exit_address = cli.json("wallet", "show", "operator")["address"]
     interface = unique("oc")
-    rpc = chain.w3.provider
-    rpc.make_request("evm_setAutomine", [False])
-    try:
+    with no_block_until_the_end(chain):
         up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
         session_id = up["session"]
         assert fetch(lab.client, f"http://{WEB_ADDRESS}/index.html", timeout=10) is not None  # served meanwhile
@@ -270,9 +276,6 @@ def test_an_open_that_fails_when_mined_is_served_no_more_and_its_sender_waits_fo
             }
         )
         chain.send_raw(bytes(alice.sign_transaction(removal).raw_transaction))
-        rpc.make_request("evm_mine", [])
-    finally:
-        rpc.make_request("evm_setAutomine", [True])
     try:
         wait_for(
             lambda: exits[0].db("SELECT state FROM sessions WHERE session_id = ?", session_id) == [("unopened",)],

@@ -40,7 +40,8 @@ def peers(host: FakeHost) -> dict[str, str]:
     return {key: peer["allowed"] for key, peer in host.interfaces["ovpn0"].peers.items()}
 
 
-def exit_api(tmp_path, tunnel_network: str = "10.77.0.0/24"):
+def exit_service(tmp_path, tunnel_network: str = "10.77.0.0/24", **options):
+    """The exit's handshake service on a fake host and chain (`options`: the service's own)."""
     runner, chain, store = exit_host(), FakeChain(), NodeStore(tmp_path / "node.db")
     identity = ExitIdentity(
         operator=EXIT,
@@ -51,8 +52,19 @@ def exit_api(tmp_path, tunnel_network: str = "10.77.0.0/24"):
         dns=("10.77.0.1",),
     )
     service = HandshakeService(
-        domain=DOMAIN, identity=identity, chain=chain, store=store, clock=lambda: NOW, peers=peer_set(runner, store)
+        domain=DOMAIN,
+        identity=identity,
+        chain=chain,
+        store=store,
+        clock=lambda: NOW,
+        peers=peer_set(runner, store),
+        **options,
     )
+    return service, runner, chain, store
+
+
+def exit_api(tmp_path, tunnel_network: str = "10.77.0.0/24"):
+    service, runner, chain, store = exit_service(tmp_path, tunnel_network)
     return TestClient(create_app(service)), runner, chain, store
 
 

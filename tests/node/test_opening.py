@@ -4,29 +4,21 @@ the open is mined. Every other transaction is refused with a 4xx that says why, 
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 from fastapi.testclient import TestClient
 
 from octravpn.node.api import create_app
-from octravpn.node.handshake import ExitIdentity, HandshakeService
-from octravpn.node.store import NodeStore
 from octravpn.protocol.exitwire import OpeningAsk, PeerAsk
 from tests.node.fakes import (
     CLIENT_KEYS,
     DEVICE,
-    DOMAIN,
-    EXIT,
-    EXIT_KEYS,
     NOW,
     OPENER,
     STRANGER,
-    FakeChain,
     _body,
     open_tx,
 )
-from tests.node.test_handshake_api import OPENING_BUDGET, exit_api, exit_host, peer_set, peers
+from tests.node.test_handshake_api import OPENING_BUDGET, exit_api, exit_service, peer_set, peers
 
 
 def opening_body(raw: bytes, session_id: int, signer=OPENER) -> dict:
@@ -211,21 +203,5 @@ def test_an_exit_that_takes_no_openings_says_wait_for_the_block(tmp_path):
 
 
 def opening_api(tmp_path, **options):
-    runner, chain, store = exit_host(), FakeChain(), NodeStore(tmp_path / "node.db")
-    identity = ExitIdentity(
-        operator=EXIT,
-        wg_public_key=EXIT_KEYS.public,
-        endpoint="198.51.100.7:51820",
-        interface="ovpn0",
-        tunnel_network=ipaddress.ip_network("10.77.0.0/24"),
-    )
-    service = HandshakeService(
-        domain=DOMAIN,
-        identity=identity,
-        chain=chain,
-        store=store,
-        clock=lambda: NOW,
-        peers=peer_set(runner, store),
-        **options,
-    )
+    service, runner, chain, store = exit_service(tmp_path, **options)
     return TestClient(create_app(service)), runner, chain, store, service
