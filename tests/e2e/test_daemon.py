@@ -258,7 +258,7 @@ def test_an_open_that_fails_when_mined_is_served_no_more_and_its_sender_waits_fo
     exits = start_exits()
     settings = config.load(env=cli.env)
     alice = Keystore(settings.keystore_dir).unlock("alice", cli.env["OCTRAVPN_PASSWORD"])
-    exit_address = cli.json("wallet", "show", "operator")["address"]
+    exit_address = cli.run("wallet", "show", "operator")["address"]
     interface = unique("oc")
     with no_block_until_the_end(chain):
         up = cli.run("up", "--exit", "operator", "--interface", interface, "--max-pay", "0.01", host=lab.client)
