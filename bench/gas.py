@@ -249,9 +249,10 @@ def main() -> int:
     print()
     print(
         f"Deployed runtime bytecode: `OctraVPN` {artifact.runtime_size:,} bytes, its extension "
-        f"{artifact.extension_runtime_size:,} bytes, the extension's blueprint (its initcode, which is what is "
-        f"deployed for it) {artifact.extension_blueprint_size:,} bytes (EIP-170 limit {EIP170_LIMIT:,} each; "
-        f"{artifact.compiler})."
+        f"{artifact.extension_runtime_size:,} bytes and its governance extension {artifact.governance_runtime_size:,} "
+        f"bytes; the extensions' blueprints (their initcode, which is what is deployed for them) "
+        f"{artifact.extension_blueprint_size:,} and {artifact.governance_blueprint_size:,} bytes (EIP-170 limit "
+        f"{EIP170_LIMIT:,} each; {artifact.compiler})."
     )
     return 0
 

@@ -6,18 +6,21 @@
 @notice Decentralized private mesh VPN: operators stake and sell WireGuard
         exit bandwidth; tailnets buy it through sessions settled on chain.
 @dev The contract is larger than one account's code may be (EIP-170), so it
-     is deployed as two: this one holds every balance and every function that
-     transfers the asset in or out; `OctraVPNExtension` holds governance,
-     administration and the views (which move amounts only between books in
-     storage: a governance slash), and runs by delegatecall in this
-     contract's storage. Both
-     initialize the same modules in the same order, so their storage layouts
-     are identical (a test compares them). Calls to any function not defined
-     here go to the extension; the extension is created here, from a
-     blueprint, with this contract's own constructor arguments.
+     is deployed as three: this one holds every balance, every function that
+     transfers the asset in or out, and the session calls an exit makes all
+     day (open, checkpoint, settle, batch); `OctraVPNExtension` holds
+     administration and the rarer session calls (claims, confirmations,
+     top-ups, refunds, equivocation reports); `OctraVPNGovernance` holds
+     governance and the views. The two extensions move amounts only between
+     books in storage (a refund, a slash) and run by delegatecall in this
+     contract's storage. All three initialize the same modules in the same
+     order, so their storage layouts are identical (a test compares them).
+     Calls to any function not defined here go to the extension, and those
+     it does not define go on to the governance extension; both are created
+     here, from blueprints, with this contract's own constructor arguments.
      With the nonreentrancy pragma every external function holds one shared
-     lock (the forwarder takes none itself: the extension's function does),
-     so a payout receiver cannot call back in.
+     lock (the forwarders take none themselves: the function that runs
+     does), so a payout receiver cannot call back in.
 """
 
 from modules import eip712
@@ -49,7 +52,6 @@ exports: (
     tailnets.create_tailnet,
     tailnets.deposit_to_tailnet,
     tailnets.withdraw_from_tailnet,
-    tailnets.redeem_join_token,
     sessions.open_session,
     sessions.top_up_session,
     sessions.checkpoint,
@@ -59,8 +61,6 @@ exports: (
     sessions.settle_with_receipt,
     sessions.claim_no_show,
     sessions.sweep_expired_session,
-    sessions.commit_slash_report,
-    sessions.slash_double_sign,
     governance.withdraw_program_treasury,
 )
 
@@ -73,6 +73,7 @@ extension: public(immutable(address))
 @deploy
 def __init__(
     extension_blueprint: address,
+    governance_blueprint: address,
     asset: address,
     min_session_deposit: uint256,
     min_tailnet_deposit: uint256,
@@ -81,6 +82,7 @@ def __init__(
 ):
     """
     @param extension_blueprint An EIP-5202 blueprint of `OctraVPNExtension`.
+    @param governance_blueprint An EIP-5202 blueprint of `OctraVPNGovernance`.
     @param asset The payment asset: an ERC-20, or the empty address for the
            chain's native coin.
     @param min_session_deposit Smallest max-pay a session may lock.
@@ -92,8 +94,17 @@ def __init__(
     payments.__init__(asset)
     eip712.__init__()
     governance.__init__(min_session_deposit, min_tailnet_deposit, session_grace, min_endpoint_stake)
+    governance_extension: address = create_from_blueprint(
+        governance_blueprint,
+        asset,
+        min_session_deposit,
+        min_tailnet_deposit,
+        session_grace,
+        min_endpoint_stake,
+    )
     extension = create_from_blueprint(
         extension_blueprint,
+        governance_extension,
         asset,
         min_session_deposit,
         min_tailnet_deposit,
@@ -108,7 +119,8 @@ def __init__(
 def __default__() -> Bytes[MAX_RETURN]:
     """
     @notice Every function this contract does not define runs in
-            `OctraVPNExtension`, by delegatecall in this contract's storage.
+            `OctraVPNExtension` (or, through it, `OctraVPNGovernance`), by
+            delegatecall in this contract's storage.
     @return Exactly what the extension's function returns (and its revert,
             if it reverts).
     """

@@ -2,15 +2,15 @@
 # pragma nonreentrancy on
 # pragma optimize codesize
 """
-@title OctraVPN extension: governance, administration and views
+@title OctraVPN extension: administration and the rarer session calls
 @notice Never used on its own: `OctraVPN` runs this code by delegatecall, in
-        its own storage, for every function it does not define itself.
+        its own storage, for every function it does not define itself; what
+        this one does not define goes on to `OctraVPNGovernance`.
 @dev Initializes the same modules in the same order as `OctraVPN`, so the
      storage layouts match. Its own storage (if anyone calls it directly)
      holds no funds and governs nothing. No function here transfers the
-     asset in or out: every transfer is in `OctraVPN`. A governance slash
-     moves amounts between the books kept in storage (stake to the burned
-     total).
+     asset in or out: every transfer is in `OctraVPN`. Refunds and slashes
+     move amounts between the books kept in storage.
 """
 
 from modules import eip712
@@ -34,39 +34,10 @@ initializes: sessions[
 ]
 
 exports: (
-    payments.asset,
-    eip712.DOMAIN_SEPARATOR,
-    governance.owner,
-    governance.paused,
-    governance.schedule_params,
-    governance.execute_params,
-    governance.cancel_params,
-    governance.set_paused,
-    governance.transfer_ownership,
-    governance.get_params,
-    governance.get_min_endpoint_stake,
-    governance.get_protocol_fee_bps,
-    governance.get_pending_params,
-    governance.get_program_treasury,
-    governance.get_burned,
-    governance.clock,
-    operators.schedule_slash,
-    operators.execute_slash,
-    operators.cancel_slash,
     operators.register_endpoint,
     operators.update_endpoint,
     operators.rotate_keys,
     operators.retire_endpoint,
-    operators.get_endpoint,
-    operators.get_endpoint_stake,
-    operators.get_endpoint_unbonding,
-    operators.get_endpoint_unlock,
-    operators.is_endpoint_slashed,
-    operators.is_endpoint_active,
-    operators.get_earnings,
-    operators.get_slash_record,
-    operators.get_gov_slash_eta,
-    operators.get_receipt_signer_operator,
     tailnets.add_member,
     tailnets.remove_member,
     tailnets.configure_tailnet_exit,
@@ -77,31 +48,42 @@ exports: (
     tailnets.revoke_join_token,
     tailnets.register_device,
     tailnets.revoke_device,
-    tailnets.get_tailnet,
-    tailnets.tailnet_count_view,
-    tailnets.is_tailnet_member,
-    tailnets.is_tailnet_exit,
-    tailnets.get_join_token,
-    tailnets.get_device_owner,
-    tailnets.get_device,
-    tailnets.is_device_of,
     sessions.close_session,
-    sessions.get_session_hash,
-    sessions.is_receipt_signer,
-    sessions.session_id,
-    sessions.get_operator_claim,
-    sessions.get_client_confirm,
+    tailnets.redeem_join_token,
+    sessions.commit_slash_report,
+    sessions.slash_double_sign,
 )
+
+# @dev Largest return of a governance extension function (a view of an exit record).
+MAX_RETURN: constant(uint256) = 1_024
+
+# @dev `OctraVPNGovernance`, created by `OctraVPN`: in its code, so it holds
+#      under delegatecall.
+governance_extension: immutable(address)
 
 
 @deploy
 def __init__(
+    governance_address: address,
     asset: address,
     min_session_deposit: uint256,
     min_tailnet_deposit: uint256,
     session_grace: uint256,
     min_endpoint_stake: uint256,
 ):
+    governance_extension = governance_address
     payments.__init__(asset)
     eip712.__init__()
     governance.__init__(min_session_deposit, min_tailnet_deposit, session_grace, min_endpoint_stake)
+
+
+@external
+@reentrant
+@raw_return
+def __default__() -> Bytes[MAX_RETURN]:
+    """
+    @notice Every function neither `OctraVPN` nor this extension defines runs
+            in `OctraVPNGovernance`, by delegatecall in `OctraVPN`'s storage.
+    @return Exactly what its function returns (and its revert, if it reverts).
+    """
+    return raw_call(governance_extension, msg.data, max_outsize=MAX_RETURN, is_delegate_call=True)

@@ -100,13 +100,13 @@ def run() -> None:
                 host=lab.client,
                 title="Bob connects again: the daemon rejoins the session it left open (no transaction, no block)",
             )
-            cli.run(
+            ended = cli.run(
                 "down",
                 "--end",
                 host=lab.client,
                 title="Bob disconnects and ends the session: the exit settles with his last receipt",
             )
-            cli.run("session", "show", "0", title="The session on chain")
+            cli.run("session", "show", str(ended["session"]), title="The session on chain")
             cli.run("earnings", "show", "operator", title="The operator's earnings")
             cli.run("tailnet", "show", str(registered.tailnet_id), title="The tailnet's treasury after the refund")
             laptop = lab.clients[1]

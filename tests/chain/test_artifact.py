@@ -19,26 +19,30 @@ def test_runtime_bytecode_fits_eip170():
     assert 0 < load().runtime_size <= EIP170_LIMIT
 
 
-def test_extension_fits_eip170_and_is_current():
+def test_the_extensions_fit_eip170_and_are_current():
+    """An extension's limit is its blueprint's: its whole initcode is the code of the blueprint contract."""
     artifact = load()
     assert 0 < artifact.extension_runtime_size < artifact.extension_blueprint_size <= EIP170_LIMIT
-    assert compile_contract()["extension_blueprint"] == artifact.extension_blueprint
+    assert 0 < artifact.governance_runtime_size < artifact.governance_blueprint_size <= EIP170_LIMIT
+    fresh = compile_contract()
+    assert fresh["extension_blueprint"] == artifact.extension_blueprint
+    assert fresh["governance_blueprint"] == artifact.governance_blueprint
 
 
-def test_both_halves_have_the_same_storage_layout():
-    """The extension runs by delegatecall in OctraVPN's storage: every slot must mean the same in both."""
+def test_all_three_parts_have_the_same_storage_layout():
+    """The extensions run by delegatecall in OctraVPN's storage: every slot must mean the same in all three."""
     from vyper.cli.vyper_compile import compile_files
 
-    from octravpn.chain.build import CONTRACTS_DIR, EXTENSION_CONTRACT, MAIN_CONTRACT
+    from octravpn.chain.build import CONTRACTS_DIR, EXTENSION_CONTRACT, GOVERNANCE_CONTRACT, MAIN_CONTRACT
 
     layouts = [
         next(iter(compile_files([str(path)], ("layout",), paths=[str(CONTRACTS_DIR)]).values()))["layout"]
-        for path in (MAIN_CONTRACT, EXTENSION_CONTRACT)
+        for path in (MAIN_CONTRACT, EXTENSION_CONTRACT, GOVERNANCE_CONTRACT)
     ]
-    main, extension = (
+    main, extension, governance = (
         {key: layout[key] for key in ("storage_layout", "transient_storage_layout")} for layout in layouts
     )
-    assert main["storage_layout"] and main == extension
+    assert main["storage_layout"] and main == extension == governance
 
 
 def _call_graph() -> dict[str, set[str]]:
@@ -73,13 +77,14 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def test_every_transfer_of_the_asset_is_in_the_main_half():
-    """The extension moves amounts between books in storage at most: nothing it exports reaches a transfer in
-    or out (`payments._push`, `payments._pull`), so the half that holds the balances holds every transfer."""
-    from octravpn.chain.build import EXTENSION_CONTRACT, MAIN_CONTRACT
+def test_every_transfer_of_the_asset_is_in_the_main_part():
+    """The extensions move amounts between books in storage at most: nothing they export reaches a transfer in
+    or out (`payments._push`, `payments._pull`), so the part that holds the balances holds every transfer."""
+    from octravpn.chain.build import EXTENSION_CONTRACT, GOVERNANCE_CONTRACT, MAIN_CONTRACT
 
     graph, transfers = _call_graph(), {"payments._push", "payments._pull"}
-    extension = {name: _reachable(graph, name) & transfers for name in _exported(EXTENSION_CONTRACT)}
-    assert {name: found for name, found in extension.items() if found} == {}
+    for path in (EXTENSION_CONTRACT, GOVERNANCE_CONTRACT):
+        extension = {name: _reachable(graph, name) & transfers for name in _exported(path)}
+        assert {name: found for name, found in extension.items() if found} == {}, path.name
     main = {name for name in _exported(MAIN_CONTRACT) if _reachable(graph, name) & transfers}
     assert {"governance.withdraw_program_treasury", "sessions.sweep_expired_session"} <= main

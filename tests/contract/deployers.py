@@ -23,46 +23,47 @@ def extension_deployer():
     return boa.load_partial(str(REPO / "contracts" / "OctraVPNExtension.vy"))
 
 
-def extension_blueprint():
-    return extension_deployer().deploy_as_blueprint()
+@cache
+def governance_deployer():
+    return boa.load_partial(str(REPO / "contracts" / "OctraVPNGovernance.vy"))
 
 
 class VPN:
-    """OctraVPN as clients see it: one address answering to both halves' ABIs.
+    """OctraVPN as clients see it: one address answering to all three parts' ABIs.
 
     Functions OctraVPN defines run on its own contract object; the rest are
-    called through the extension's ABI at OctraVPN's address, which forwards
-    them by delegatecall."""
+    called through an extension's ABI at OctraVPN's address, which forwards
+    them by delegatecall (to the extension, and on to the governance extension)."""
 
     def __init__(self, main):
         self.main = main
         with warnings.catch_warnings():
-            # boa notes that the code at the address is OctraVPN's, not the extension's: that is the point.
+            # boa notes that the code at the address is OctraVPN's, not an extension's: that is the point.
             warnings.simplefilter("ignore", UserWarning)
-            self.forwarded = extension_deployer().at(main.address)
+            self.parts = [main, extension_deployer().at(main.address), governance_deployer().at(main.address)]
         self.address = main.address
-        self.abi = merged_abi(main.abi, self.forwarded.abi)  # what the shipped artifact holds
+        self.abi = merged_abi(*(part.abi for part in self.parts))  # what the shipped artifact holds
 
         self._last_called = main
 
     def __getattr__(self, name):
-        target = self.main if hasattr(self.main, name) else self.forwarded
+        target = next((part for part in self.parts if hasattr(part, name)), self.parts[-1])
         attribute = getattr(target, name)
         return _Tracked(self, target, attribute) if callable(attribute) else attribute
 
     def get_logs(self):
-        """The events of the last call, each decoded by whichever half declares it."""
+        """The events of the last call, each decoded by whichever part declares it."""
         computation = self._last_called._computation
         entries = sorted(self._last_called._get_logs(computation, True))
         decoded = []
         for entry in (RawLogEntry(*raw) for raw in entries):
             if entry.address != self.main._address.canonical_address:
                 continue
-            for half in (self.main, self.forwarded):
+            for part in self.parts:
                 try:
-                    decoded.append(half.decode_log(entry))
+                    decoded.append(part.decode_log(entry))
                     break
-                except Exception:  # noqa: BLE001 - not this half's event: try the other
+                except Exception:  # noqa: BLE001 - not this part's event: try the next
                     continue
         return decoded
 
@@ -82,7 +83,8 @@ class _Tracked:
 
 
 def deploy_vpn(asset, *args) -> VPN:
-    return VPN(vpn_deployer().deploy(extension_blueprint().address, asset, *args))
+    blueprints = (extension_deployer().deploy_as_blueprint(), governance_deployer().deploy_as_blueprint())
+    return VPN(vpn_deployer().deploy(*(b.address for b in blueprints), asset, *args))
 
 
 @cache

@@ -1,9 +1,10 @@
 """Every payout is made to a hostile receiver that tries to call back in.
 
 The re-entering call is one that succeeds on its own (a withdrawal from the
-hostile's own tailnet, defined in OctraVPN; or an ACL update, which OctraVPN
-forwards to its extension), so a refusal can only come from the reentrancy
-lock; the test proves that by making the same call directly afterwards. On an ERC-20
+hostile's own tailnet, defined in OctraVPN; an ACL update, which OctraVPN
+forwards to its extension; a view of the parameters, which the extension
+forwards on to the governance extension), so a refusal can only come from the
+reentrancy lock; the test proves that by making the same call directly afterwards. On an ERC-20
 deployment the token calls the receiver back after each transfer (ERC-777
 style), so both assets are covered.
 """
@@ -21,6 +22,7 @@ REPORT_WINDOW = 86_400
 REENTRIES = {
     "withdraw_from_tailnet": lambda tid, hostile: (tid, hostile, 1),
     "update_acl": lambda tid, hostile: (tid, b"{}"),
+    "get_params": lambda tid, hostile: (),
 }
 
 

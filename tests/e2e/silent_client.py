@@ -29,7 +29,9 @@ def main() -> None:
     account = Keystore(settings.keystore_dir).unlock("bob", password)
     connector = Connector(client=open_client(settings.network(), account), account=account)
     located = connector.locate(exit_address)
-    session_id = connector.open_session(located.address, None, 10**16, located.price_per_mb).session_id
+    session_id = connector.opened(
+        connector.begin_session(located.address, None, 10**16, located.price_per_mb)
+    ).session_id
     keys = Keypair.generate()
     joined = join(
         connector.domain, account, located.api_url, located.wg_pubkey, session_id, keys.public, clock=time.time

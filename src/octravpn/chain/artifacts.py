@@ -1,4 +1,4 @@
-"""The compiled OctraVPN contract (and the extension it delegates to) shipped with the package."""
+"""The compiled OctraVPN contract (and the two extensions it delegates to) shipped with the package."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class Artifact:
     bytecode_runtime: str
     extension_blueprint: str
     extension_runtime: str
+    governance_blueprint: str
+    governance_runtime: str
     compiler: str
     sources: dict
     devnet_token: dict  # the ERC-20 `devnet up --erc20` pays in: its abi and bytecode
@@ -33,13 +35,26 @@ class Artifact:
     @property
     def extension_blueprint_size(self) -> int:
         """The code of the blueprint contract: the extension's whole initcode (constructor and runtime) behind
-        the EIP-5202 preamble. It is what EIP-170 limits for the extension, and it is larger than the runtime.
-        The compiler's blueprint bytecode deploys it: `PUSH2 size` first, then nine bytes that return it."""
-        code = bytes.fromhex(self.extension_blueprint[2:])
-        size = int.from_bytes(code[1:3], "big")
-        if code[0] != 0x61 or size != len(code) - 10:
-            raise ValueError("the extension's blueprint bytecode does not start as the compiler writes it")
-        return size
+        the EIP-5202 preamble. It is what EIP-170 limits for the extension, and it is larger than the runtime."""
+        return blueprint_size(self.extension_blueprint)
+
+    @property
+    def governance_runtime_size(self) -> int:
+        return (len(self.governance_runtime) - 2) // 2
+
+    @property
+    def governance_blueprint_size(self) -> int:
+        return blueprint_size(self.governance_blueprint)
+
+
+def blueprint_size(bytecode: str) -> int:
+    """The size of the contract a blueprint's deploy bytecode creates. The compiler writes `PUSH2 size` first,
+    then nine bytes that return the code behind them."""
+    code = bytes.fromhex(bytecode[2:])
+    size = int.from_bytes(code[1:3], "big")
+    if code[0] != 0x61 or size != len(code) - 10:
+        raise ValueError("a blueprint's bytecode does not start as the compiler writes it")
+    return size
 
 
 @cache
@@ -55,6 +70,8 @@ def load() -> Artifact:
         bytecode_runtime=data["bytecode_runtime"],
         extension_blueprint=data["extension_blueprint"],
         extension_runtime=data["extension_runtime"],
+        governance_blueprint=data["governance_blueprint"],
+        governance_runtime=data["governance_runtime"],
         compiler=data["compiler"],
         sources=data["sources"],
         devnet_token=data["devnet_token"],

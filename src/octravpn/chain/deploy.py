@@ -42,22 +42,25 @@ class DeployParams:
 @dataclass(frozen=True)
 class Deployment:
     contract: Contract
-    transactions: list[Sent]  # the extension's blueprint, then OctraVPN
+    transactions: list[Sent]  # the extensions' blueprints, then OctraVPN
 
 
 def deploy_contracts(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Deployment:
-    """Deploy with `deployer` (who becomes governance owner): the extension's blueprint (EIP-5202), then
-    OctraVPN, which creates the extension from it. Failures are `ChainError`s, as for every transaction."""
+    """Deploy with `deployer` (who becomes governance owner): the two extensions' blueprints (EIP-5202), then
+    OctraVPN, which creates the extensions from them. Failures are `ChainError`s, as for every transaction."""
     artifact = load()
     sender = TransactionManager(w3, deployer, timeout=timeout)
-    blueprint = sender.send(w3.eth.contract(abi=[], bytecode=artifact.extension_blueprint).constructor())
+    blueprints = [
+        sender.send(w3.eth.contract(abi=[], bytecode=code).constructor())
+        for code in (artifact.extension_blueprint, artifact.governance_blueprint)
+    ]
     core = sender.send(
         w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode).constructor(
-            blueprint.receipt["contractAddress"], *params.constructor_args()
+            *(blueprint.receipt["contractAddress"] for blueprint in blueprints), *params.constructor_args()
         )
     )
     contract = w3.eth.contract(address=core.receipt["contractAddress"], abi=artifact.abi)
-    return Deployment(contract=contract, transactions=[blueprint, core])
+    return Deployment(contract=contract, transactions=[*blueprints, core])
 
 
 def deploy(w3: Web3, deployer: LocalAccount, params: DeployParams, *, timeout: float = 120.0) -> Contract:

@@ -127,7 +127,7 @@ def deploy(
             "contract": contract.address,
             "owner": contract.functions.owner().call(),
             "asset": asset,
-            "blueprint_tx": deployment.transactions[0].tx_hash,
+            "blueprint_txs": [sent.tx_hash for sent in deployment.transactions[:-1]],
             "tx": core.tx_hash,
             "block": core.receipt["blockNumber"],
             "gas_used": sum(sent.receipt["gasUsed"] for sent in deployment.transactions),

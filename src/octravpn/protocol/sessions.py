@@ -44,7 +44,7 @@ def pay(bytes_used: int, price_per_mb: int) -> int:
 # The most items one `settle_batch` takes (the contract's MAX_BATCH).
 MAX_BATCH = 64
 
-# A checkpoint's gas (`make gas` measures 51,733), rounded up: what collecting a payment while a session stays open
+# A checkpoint's gas (`make gas` measures 49,843), rounded up: what collecting a payment while a session stays open
 # costs the exit.
 CHECKPOINT_GAS = 60_000
 
