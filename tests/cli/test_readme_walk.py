@@ -49,6 +49,7 @@ NEEDS_A_RUNNING_EXIT = {
 }
 # A mesh needs peers in network namespaces: `tests/e2e/test_mesh.py` runs these lines end to end.
 NEEDS_A_MESH = {"ping build-box", "ip"}
+EXAMPLE_SESSION = 8083014895606525  # the session id the documents' examples name
 
 
 class Walk:
@@ -199,8 +200,8 @@ class Walk:
             return {"0x…": self.captured["device"]}
         if text.startswith("-w bob session open"):
             self.run("-w", "alice", "tailnet", "add-exit", "0", "operator")  # removed a few lines above
-        if re.match(r"(-w \w+ )?session (show|claim|confirm|no-show|sweep|close|top-up) 3", text):
-            return {" 3": f" {self._session_for(text)}"}
+        if re.match(rf"(-w \w+ )?session (show|claim|confirm|no-show|sweep|close|top-up) {EXAMPLE_SESSION}", text):
+            return {f" {EXAMPLE_SESSION}": f" {self._session_for(text)}"}
         if text.startswith("-w operator operator register"):
             self.run("-w", "operator", "operator", "retire")  # registered already: register anew
             return {"KEY": NEW_WG_KEY}
@@ -229,8 +230,8 @@ class Walk:
             self.run("-w", "alice", "tailnet", "add-member", "0", "bob")  # back for the lines after
 
     def _session_for(self, text: str) -> int:
-        """The session a `session … 3` line needs, opened (and brought to where the line starts) if need be."""
-        if "confirm 3 240000000" in text:  # a fresh claim to accept within 5 %
+        """The session a `session … ID` line needs, opened (and brought to where the line starts) if need be."""
+        if f"confirm {EXAMPLE_SESSION} 240000000" in text:  # a fresh claim to accept within 5 %
             session_id = self.open_session()
             self.run("-w", "operator", "session", "claim", str(session_id), "250000000")
             return session_id
