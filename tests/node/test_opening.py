@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from octravpn.node.api import create_app
+from octravpn.node.opening import never_landed
 from octravpn.protocol.exitwire import OpeningAsk, PeerAsk
 from tests.node.fakes import (
     CLIENT_KEYS,
@@ -205,3 +206,18 @@ def test_an_exit_that_takes_no_openings_says_wait_for_the_block(tmp_path):
 def opening_api(tmp_path, **options):
     service, runner, chain, store = exit_service(tmp_path, **options)
     return TestClient(create_app(service)), runner, chain, store, service
+
+
+@pytest.mark.parametrize(
+    ("outcome", "age", "expected"),
+    [
+        ("pending", 599, None),
+        ("unknown", 599, None),  # dropped from a mempool: its device sends it again
+        ("mined", 10_000, None),  # its event is on its way
+        ("pending", 600, "its open transaction was not mined in 600s"),
+        ("unknown", 601, "its open transaction was not mined in 600s"),
+        ("reverted", 1, "its open transaction failed (exit not configured)"),
+    ],
+)
+def test_an_opening_never_landed_if_its_open_failed_or_was_not_mined_in_time(outcome, age, expected):
+    assert never_landed(outcome, "exit not configured", age=age, wait=600) == expected

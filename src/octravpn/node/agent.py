@@ -42,6 +42,7 @@ from octravpn.node.handshake import ContractChainView, ExitIdentity, HandshakeSe
 from octravpn.node.health import SigningClock
 from octravpn.node.metering import SessionMeters
 from octravpn.node.metrics import NodeCollector
+from octravpn.node.opening import never_landed
 from octravpn.node.peers import ExitInterface, PeerSet
 from octravpn.node.receipts import ReceiptChannel
 from octravpn.node.settlement import Settler
@@ -374,14 +375,12 @@ class ExitAgent:
         for record in openings:
             assert record.open_tx is not None
             outcome = self.client.transaction_outcome(record.open_tx)
-            if outcome.state == "reverted":
-                reason = f"its open transaction failed ({outcome.reason})"
-            elif outcome.state != "mined" and now - record.opened_at >= self.settings.opening_wait:
-                reason = f"its open transaction was not mined in {self.settings.opening_wait:.0f}s"
-            else:
-                continue  # mined: its event is on its way to `_follow_chain`
-            with self.lock:
-                self._unopened(self.store.stored_session(record.session_id), reason)
+            reason = never_landed(
+                outcome.state, outcome.reason, age=now - record.opened_at, wait=self.settings.opening_wait
+            )
+            if reason is not None:
+                with self.lock:
+                    self._unopened(self.store.stored_session(record.session_id), reason)
 
     def _unopened(self, record: SessionRecord, reason: str) -> None:
         self.store.set_unopened(record.session_id)

@@ -165,3 +165,14 @@ def check_on_chain(opening: OpenTransaction, raw: bytes, chain: OpeningChain) ->
         raise
     except ChainError as exc:  # the node refused it (mined meanwhile, replaced): the device waits for its block
         raise _refuse(f"was refused by the exit's node: {exc}", 409) from None
+
+
+def never_landed(outcome: str, reason: str | None, *, age: float, wait: float) -> str | None:
+    """Why an opening the exit took never landed, from what became of its transaction (`TxOutcome.state`:
+    mined, reverted, pending, unknown) and how long ago it was taken; None while it may yet land (or has:
+    its `SessionOpened` event is on its way)."""
+    if outcome == "reverted":
+        return f"its open transaction failed ({reason})"
+    if outcome != "mined" and age >= wait:
+        return f"its open transaction was not mined in {wait:.0f}s"
+    return None
