@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from web3 import Web3
 
 from octravpn.node.api import create_app
 from octravpn.node.opening import never_landed
@@ -13,6 +14,7 @@ from octravpn.protocol.exitwire import OpeningAsk, PeerAsk
 from tests.node.fakes import (
     CLIENT_KEYS,
     DEVICE,
+    EXIT,
     NOW,
     OPENER,
     STRANGER,
@@ -20,6 +22,8 @@ from tests.node.fakes import (
     open_tx,
 )
 from tests.node.test_handshake_api import OPENING_BUDGET, exit_api, exit_service, peer_set, peers
+
+EXIT_CHECKSUM = Web3.to_checksum_address(EXIT)
 
 
 def opening_body(raw: bytes, session_id: int, signer=OPENER) -> dict:
@@ -154,6 +158,28 @@ def test_bytes_that_are_no_transaction_get_a_400(setup, raw, reason):
     client, _, chain, store = setup
     response = client.post("/v1/peers/opening", json=opening_body(raw, 12))
     assert response.status_code == 400 and reason in response.json()["error"]
+
+
+@pytest.mark.parametrize("arguments", [b"", b"\x01" * 10, b"\xff" * 160], ids=["none", "cut-short", "junk-padding"])
+def test_an_open_session_call_whose_arguments_do_not_decode_gets_a_400(setup, arguments):
+    """Signed, to this contract, with open_session's selector: the arguments are still hostile bytes."""
+    client, _, chain, store = setup
+    selector = bytes.fromhex(chain.contract.encode_abi("open_session", args=[0, EXIT_CHECKSUM, 1, 1, 1])[2:10])
+    tx = {
+        "to": chain.contract.address,
+        "data": selector + arguments,
+        "value": 0,
+        "gas": 100_000,
+        "maxFeePerGas": 2 * 10**9,
+        "maxPriorityFeePerGas": 1,
+        "nonce": 0,
+        "chainId": 31337,
+        "type": 2,
+    }
+    raw = bytes(OPENER.sign_transaction(tx).raw_transaction)
+    response = client.post("/v1/peers/opening", json=opening_body(raw, 12))
+    assert response.status_code == 400 and "is not a call of open_session" in response.json()["error"]
+    assert chain.sent == [] and store.session(12) is None
 
 
 def test_another_function_of_the_contract_is_refused(setup):

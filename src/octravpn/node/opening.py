@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import rlp
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak, to_checksum_address
@@ -93,8 +94,8 @@ def decode_open(raw: bytes, contract: Contract) -> OpenTransaction:
         raise _refuse(f"is not a call of the contract {contract.address}")
     try:
         function, args = contract.decode_function_input(bytes(fields["data"]))
-    except ValueError:
-        raise _refuse("is not a call of open_session") from None
+    except (ValueError, DecodingError) as exc:  # an unknown selector; arguments cut short or padded with junk
+        raise _refuse(f"is not a call of open_session: {exc}") from None
     if function.fn_name != "open_session":
         raise _refuse(f"calls {function.fn_name}, not open_session")
     return OpenTransaction(
