@@ -560,6 +560,29 @@ def test_an_up_that_fails_halfway_leaves_nothing_behind(world):
     assert service.DaemonState.load(daemon.settings.state_path).host is None
 
 
+def test_a_session_opened_for_an_up_that_failed_is_ended_and_its_deposit_comes_back(world):
+    """The open was sent, then the exit did not answer: the session is not left locked with nobody connected.
+    It is ended like one left behind: `status` shows it, the exit is told once it answers, and after the
+    grace the daemon takes the deposit back. (Before: nothing held it, and `down` said there was nothing.)"""
+    daemon = world.daemon()
+    world.exits.gone.add(0)
+    with pytest.raises(exit_api.ExitAPIError, match="did not answer"):
+        _up(daemon)
+    status = daemon.status()
+    assert "session 0 was opened for it and is being ended" in status["last_error"]
+    assert [(e["session"], e["reason"], e["exit_told"]) for e in status["ending"]] == [(0, "up failed", False)]
+    world.exits.gone.clear()
+    world.clock.now += 60
+    daemon.chain_step()
+    assert world.exits.left == [0] and daemon.status()["ending"][0]["exit_told"]
+    world.clock.now = world.chain.sessions[0].settle_by
+    world.chain.now = world.clock.now
+    world.clock.now += 60
+    daemon.chain_step()
+    assert world.chain.no_shows == [0]
+    assert daemon.status()["settled"][-1]["status"] == "refunded" and daemon.status()["ending"] == []
+
+
 def test_status_tells_the_handshakes_age_as_of_now(world):
     daemon = world.daemon()
     _up(daemon)

@@ -20,7 +20,7 @@ from octravpn.chain.errors import ChainError
 from octravpn.client.connect import Located, Terms, leave_request
 from octravpn.client.discovery import IndexerUnavailable
 from octravpn.client.exit_api import ExitAPI, ExitAPIError
-from octravpn.client.state import Connection
+from octravpn.client.state import Connection, Ending
 from octravpn.daemon import settling, snapshot
 from octravpn.daemon.backoff import Backoff
 from octravpn.daemon.chainlink import ChainLink
@@ -111,12 +111,13 @@ class ExitConnection:
         located, session, resumed = self._target(request)
         host = self.host = self._tunnel_host(request)
         changes = HostChanges(interface=request.interface)
+        opened: list[Terms] = []
         # From here on, whatever is done to the host can be undone.
         self.record.event(Event.UP, last_error=None, prefs=request.to_json(), host=changes)
         try:
             connection = self.dialer.dial(
                 located,
-                session,
+                _noting(session, opened),
                 request.interface,
                 lambda config, joined: host.bring_up(changes, config, located.endpoint, joined.dns, self.record.save),
                 prepare=lambda key: host.prepare(request.interface, key),
@@ -125,7 +126,8 @@ class ExitConnection:
             host.restore(changes)
             if resumed is not None:
                 self.left_open.give_back(resumed, exc)
-            self.record.event(Event.FAILED, prefs=None, host=None, last_error=f"could not connect: {exc}")
+            error = f"could not connect: {exc}{self._abandon(opened, located, 'up failed')}"
+            self.record.event(Event.FAILED, prefs=None, host=None, last_error=error)
             raise
         self._joined(_carried(resumed, connection), request)
         how = "rejoined the session left open" if resumed else "connected"
@@ -146,6 +148,30 @@ class ExitConnection:
                 return located, session, None
         self.left_open.take(resumed)
         return (*held(resumed), resumed)
+
+    def _abandon(self, opened: list[Terms], located: Located, reason: str) -> str:
+        """A connect failed after it sent a new session's open (the exit did not answer, say): end that session
+        like one left behind, so its deposit comes back (the exit is told when it answers; with nothing carried
+        it settles at nothing, or after the grace the daemon takes the deposit back). What to tell the user."""
+        if not opened or opened[0].opening is None:  # no new session (one left open, or one named)
+            return ""
+        terms = opened[0]
+        ending = Ending(
+            session_id=terms.session_id,
+            exit=located.address,
+            deposit=terms.deposit,
+            figure=0,
+            left_at=self.clock(),
+            reason=reason,
+            exit_endpoint=located.endpoint,
+            exit_told=False,
+            open_tx=terms.open_tx,
+        )
+        with self.record.lock:
+            self.record.state.ending.append(ending)
+            self.record.changed()
+        log.warning("session %d was opened for a connect that failed: ending it", terms.session_id)
+        return f"; session {terms.session_id} was opened for it and is being ended (`octravpn status` shows it)"
 
     def _live(self) -> tuple[TunnelHost, HostChanges, Connection]:
         """What a live connection has: the host's owner, what it changed and the connection (all three are in
@@ -171,12 +197,13 @@ class ExitConnection:
                 failover_request(request, old.tailnet_id), exclude=frozenset(exclude)
             )
             host.allow(changes, old.exit_endpoint, located.endpoint)
+            opened: list[Terms] = []
             try:
                 connection = _carried(
                     resumed,
                     self.dialer.dial(
                         located,
-                        terms,
+                        _noting(terms, opened),
                         request.interface,
                         lambda config, joined: host.switch(changes, config, located.endpoint, joined.dns),
                     ),
@@ -184,6 +211,7 @@ class ExitConnection:
             except (OctraVPNError, CommandError) as exc:
                 if resumed is not None:
                     self.left_open.give_back(resumed, exc)
+                self._abandon(opened, located, "failover failed")
                 raise
         except (OctraVPNError, CommandError) as exc:
             self.failover_backoff.failed(now)
@@ -466,6 +494,17 @@ class ExitConnection:
         return Session.of(
             connection, request, account=self.account, domain=self.domain, settings=self.settings, now=self.clock()
         )
+
+
+def _noting(session: Callable[[], Terms], opened: list[Terms]) -> Callable[[], Terms]:
+    """`session`, keeping what it returned in `opened`."""
+
+    def noted() -> Terms:
+        terms = session()
+        opened.append(terms)
+        return terms
+
+    return noted
 
 
 def _carried(resumed: Connection | None, connection: Connection) -> Connection:
