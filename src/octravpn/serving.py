@@ -16,7 +16,11 @@ as 400 and 404 in the same envelope, and anything else as a 500 that says to rea
 `SignalSafeServer` is uvicorn without its own signal handling: uvicorn
 re-raises SIGTERM after shutting down, which kills the process before the
 service's clean-up (interfaces, firewall tables) runs. Services install
-their own handlers and set `should_exit`.
+their own handlers and set `should_exit`. `http_server` builds one the way
+every service runs it, with `TimelyH11Protocol`: uvicorn waits for ever for
+the head of a request that never ends (only its keep-alive timer, which any
+byte disarms, limits an idle connection), so a peer could hold connections
+until the file-descriptor limit; a head must arrive within `HEAD_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("octravpn.serving")
 
@@ -269,3 +274,53 @@ class SignalSafeServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self):
         yield
+
+
+HEAD_TIMEOUT = 5.0  # seconds a request's head (its line and headers) may take to arrive
+
+
+class TimelyH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose next request head does not arrive within
+    `HEAD_TIMEOUT` (from the connection's start, or the end of its last response). A body's own time is
+    `BodyGuard`'s `read_timeout`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._awaiting: object = None  # the cycle in place when the wait for a head began
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._await_head()
+
+    def _await_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._awaiting = self.cycle
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_late)
+
+    def _head_late(self) -> None:
+        if self.cycle is self._awaiting and not self.transport.is_closing():
+            self.transport.close()  # no head came: nothing to answer
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not self._awaiting and self._head_timer is not None:  # a head arrived
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        idle = self.cycle is None or self.cycle.response_complete  # not already on a pipelined request
+        if idle and not self.transport.is_closing():
+            self._await_head()  # the next request's head is held to the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+
+def http_server(app: ASGIApp, **options: Any) -> SignalSafeServer:
+    """A server for `app` as every OctraVPN service runs one (`options`: uvicorn's, e.g. host and port)."""
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, http=TimelyH11Protocol, **options
+    )
+    return SignalSafeServer(config)

@@ -29,7 +29,7 @@ from octravpn.daemon.service import Daemon, NotRegistered
 from octravpn.errors import ConfigError, OctraVPNError, ServiceError, StateError, UsageError
 from octravpn.serving import Answer, BodyGuard, BodyLimits, error_response, install_error_handlers
 
-LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=4)
+LIMITS = BodyLimits(max_bytes=8 * 1024, max_json_depth=4, read_timeout=5.0)  # a local body is small and quick
 MAX_WATCHERS = 16
 WATCH_POLL_SECONDS = 0.1
 CONTROL_WORKERS = 4

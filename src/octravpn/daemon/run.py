@@ -21,7 +21,7 @@ from octravpn.daemon.localapi import build_app
 from octravpn.daemon.paths import read_socket
 from octravpn.daemon.service import Daemon
 from octravpn.errors import ConfigError
-from octravpn.serving import SignalSafeServer
+from octravpn.serving import http_server
 
 log = logging.getLogger("octravpn.daemon")
 
@@ -96,11 +96,7 @@ def serve(
             (bind(control_path, mode=0o660, group=group), control_path),
             (bind(read_path, mode=0o666, group=None), read_path),
         ]
-        for control in (True, False):
-            config = uvicorn.Config(
-                build_app(daemon, control=control), log_level="warning", lifespan="off", access_log=False
-            )
-            servers.append(SignalSafeServer(config))
+        servers.extend(http_server(build_app(daemon, control=control)) for control in (True, False))
         loops = [
             _loop("tick", daemon.tick, daemon.settings.tick_seconds, stopping),
             _loop("chain", daemon.chain_step, 0.5, stopping),

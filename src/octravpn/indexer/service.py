@@ -16,7 +16,7 @@ from octravpn.errors import OctraVPNError, ServiceError
 from octravpn.indexer.api import ChainReader, create_app
 from octravpn.indexer.follower import Follower
 from octravpn.indexer.queries import Queries
-from octravpn.serving import SignalSafeServer
+from octravpn.serving import http_server
 
 log = logging.getLogger("octravpn.indexer")
 
@@ -67,9 +67,7 @@ def serve(
                 stopping.wait(1)
         else:
             app = create_app(queries, chain, confirmations=confirmations, max_lag=max_lag)
-            server = SignalSafeServer(
-                uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
-            )
+            server = http_server(app, host=host, port=port)
             if not stopping.is_set():
                 try:
                     server.run()

@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 
 from octravpn.node.agent import ExitAgent, NodeError
 from octravpn.node.metrics import registry_for
-from octravpn.serving import SignalSafeServer
+from octravpn.serving import http_server
 
 log = logging.getLogger("octravpn.node")
 
@@ -71,15 +71,7 @@ def serve(agent: ExitAgent, *, metrics_address: tuple[str, int] | None) -> None:
                 ) from exc
         for loop in loops:
             loop.start()
-        config = uvicorn.Config(
-            agent.app(),
-            host=agent.settings.api_host,
-            port=agent.port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        server = SignalSafeServer(config)
+        server = http_server(agent.app(), host=agent.settings.api_host, port=agent.port)
         if not stopping.is_set():
             try:
                 server.run()
