@@ -59,22 +59,28 @@ def isolated_environment(home: Path, base: Mapping[str, str] | None = None) -> d
 
 
 def write_private_file(path: Path, text: str) -> None:
-    """Create or replace a file only its owner can read (keys, WireGuard configurations)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
+    """Create or replace a file only its owner can read (keys, WireGuard configurations), durably."""
+    replace_file(path, text, private=True)
 
 
 def replace_file(path: Path, text: str, *, private: bool = False) -> None:
-    """Write `text` to `path` atomically (a temporary file beside it, then a rename): a reader, or a crash, finds
-    the old file or the new one, never half of one. `private`: only the owner may read it (mode 0600)."""
+    """Write `text` to `path` atomically and durably: a temporary file beside it, flushed to the disk, renamed
+    over `path`, and the directory flushed too. A reader, a crash or a power cut finds the old file or the new
+    one, never half of one or an empty one (a rename can reach the disk before the data it names).
+    `private`: only the owner may read it (mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def check_name(kind: str, name: str) -> str:

@@ -81,3 +81,49 @@ def test_isolated_environment_points_everything_at_the_home(tmp_path):
         "XDG_DATA_HOME": str(tmp_path / "data"),
     }
     assert load(env=env).path == tmp_path / "config" / "octravpn" / "config.toml"
+
+
+def test_a_state_file_is_written_durably_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    """A power cut once left the daemon's state empty: a rename can reach the disk before the data it names.
+    The data is flushed before the rename, and the directory after it."""
+    import os
+
+    from octravpn.config import replace_file
+
+    path = tmp_path / "state.json"
+    path.write_text('{"old": true}')
+    steps = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor):
+        steps.append(("fsync", "directory" if os.path.isdir(f"/proc/self/fd/{descriptor}") else "file"))
+        real_fsync(descriptor)
+
+    def replace(source, target):
+        steps.append(("rename", os.path.basename(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    replace_file(path, '{"new": true}')
+    assert steps == [("fsync", "file"), ("rename", "state.json"), ("fsync", "directory")]
+    assert path.read_text() == '{"new": true}' and not (tmp_path / "state.json.tmp").exists()
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_file(tmp_path, monkeypatch):
+    """A full disk mid-write (ENOSPC at the flush) leaves the file as it was: only the temporary file is lost."""
+    import errno
+    import os
+
+    from octravpn.config import replace_file
+
+    path = tmp_path / "state.json"
+    path.write_text('{"old": true}')
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        replace_file(path, '{"new": true}')
+    assert path.read_text() == '{"old": true}'
