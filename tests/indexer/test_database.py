@@ -41,3 +41,26 @@ def test_uint256_is_exact_and_ordered(engine):
 def test_unsupported_urls_are_refused(url, reason):
     with pytest.raises(DatabaseError, match=reason):
         open_engine(url)
+
+
+def _damage(path) -> None:
+    """What a disk fault or a copy cut short leaves: the file's header overwritten."""
+    with open(path, "r+b") as handle:
+        handle.write(b"\0" * 100)
+
+
+def test_a_damaged_sqlite_file_is_said_with_the_way_out_and_reset_replaces_it(tmp_path):
+    from sqlalchemy import inspect
+
+    from octravpn.indexer.database import DamagedDatabase, open_index
+
+    url = f"sqlite:///{tmp_path / 'devnet.sqlite3'}"
+    open_index(url).dispose()  # a working index
+    _damage(tmp_path / "devnet.sqlite3")
+    with pytest.raises(DamagedDatabase, match=r"is damaged \(file is not a database\): `octravpn indexer run --reset`"):
+        open_index(url)
+    engine = open_index(url, reset_damaged=True)  # what `indexer run --reset` opens it with
+    try:
+        assert "events" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -26,13 +26,11 @@ def _listen(text: str) -> tuple[str, int]:
         raise UsageError(f"--listen {text!r}: use HOST:PORT, e.g. 127.0.0.1:8787") from exc
 
 
-def _database(app_ctx: AppContext, url: str | None):
-    from octravpn.indexer.database import default_url, migrate, open_engine
+def _database(app_ctx: AppContext, url: str | None, *, reset: bool = False):
+    from octravpn.indexer.database import default_url, open_index
 
     network = app_ctx.network()
-    engine = open_engine(url or default_url(app_ctx.config.data_dir, network.name))
-    migrate(engine)
-    return engine
+    return open_index(url or default_url(app_ctx.config.data_dir, network.name), reset_damaged=reset)
 
 
 def _confirmations(given: int | None, chain_id: int) -> int:
@@ -89,7 +87,7 @@ def run(
     address = None if no_api else _listen(listen)
     network = app_ctx.network()
     contract = network.contract_address
-    engine = _database(app_ctx, db)
+    engine = _database(app_ctx, db, reset=reset)
     if reset:
         reset_index(engine)
     rpc = JsonRpc(network.rpc_url)

@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import DatabaseError as SQLDatabaseError
 
 from octravpn.errors import ConfigError
 
@@ -17,6 +18,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 class DatabaseError(ConfigError):
     pass
+
+
+class DamagedDatabase(DatabaseError):
+    """The database file is not a database any more (a disk fault, a copy cut short)."""
 
 
 def default_url(data_dir: Path, network: str) -> str:
@@ -58,11 +63,33 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (a no-op when it is there)."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
+    shown = engine.url.render_as_string(hide_password=True)
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot open the indexer database {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
-        ) from exc
+    except SQLDatabaseError as exc:
+        if engine.url.get_backend_name() == "sqlite" and "not a database" in str(exc.orig):
+            raise DamagedDatabase(
+                f"the indexer database {shown} is damaged ({exc.orig}): `octravpn indexer run --reset` replaces it "
+                "and indexes the chain again (everything in it comes from the chain)"
+            ) from exc
+        raise DatabaseError(f"cannot open the indexer database {shown}: {exc.orig}") from exc
+
+
+def open_index(url: str, *, reset_damaged: bool = False) -> Engine:
+    """The database at `url`, migrated. `reset_damaged`: a damaged SQLite file is replaced by a new one (the
+    caller indexes the chain again), instead of refused."""
+    engine = open_engine(url)
+    try:
+        migrate(engine)
+    except DamagedDatabase:
+        if not reset_damaged:
+            raise
+        engine.dispose()
+        path = Path(str(engine.url.database)).expanduser()
+        for damaged in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            damaged.unlink(missing_ok=True)
+        engine = open_engine(url)
+        migrate(engine)
+    return engine
