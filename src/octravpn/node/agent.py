@@ -275,7 +275,10 @@ class ExitAgent:
         the store's each time, so a peer removed or added by hand is put right within a tick."""
         now = self.clock()
         with self.lock:
+            failures = self.meters.store_failures
             self.meters.tick(judge_lag=self.signing.judging(now))
+            if self.meters.store_failures != failures:  # the store began failing: once per episode
+                self.count_error("store")
             self.peers.apply()  # after the reading: an opening that carried its budget is held at once
             self._end_idle_and_expiring(now)
             for session_id, cut in self.meters.take_cuts():  # by the meter, an idle timer, or a client's leave

@@ -10,6 +10,7 @@ on the event loop.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Path, Request, Response
@@ -74,6 +75,8 @@ def create_app(handshake: HandshakeService, receipts: ReceiptChannel | None = No
             # The exit's fault, not the client's: a retry redoes the same idempotent steps.
             CommandError: Answer(503, "the exit could not configure WireGuard: "),
             PoolExhausted: Answer(503, "this exit is full: "),
+            # A full disk: nothing was kept or changed; the exit serves again once it can write.
+            sqlite3.OperationalError: Answer(503, "the exit cannot write its store right now (try another exit): "),
         },
     )
 

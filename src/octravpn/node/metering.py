@@ -11,9 +11,18 @@ then, never over-count.
 Every receipt request is stored before anything can sign it, and the
 outstanding request is read back from the store, so a restart reissues the
 same (seq, bytes) and numbering continues after the highest seq ever issued.
+
+The meter and the store move together: a reading the store cannot keep (a full
+disk) changes nothing, and the session's meter is rebuilt from the store at the
+next reading. A cut decided meanwhile (a client lagging in signing, a deposit
+used up) still stops the peer at once (`PeerSet.withheld`), until the store can
+record it.
 """
 
 from __future__ import annotations
+
+import logging
+import sqlite3
 
 from octravpn.node.peers import PeerSet
 from octravpn.node.store import NodeStore, SessionRecord
@@ -21,6 +30,8 @@ from octravpn.protocol.eip712 import Receipt
 from octravpn.protocol.handshake import HandshakeRefused
 from octravpn.protocol.metering import Cut, ExitMeter, RequestReceipt
 from octravpn.wireguard.engine import Engine
+
+log = logging.getLogger("octravpn.node")
 
 
 class SessionMeters:
@@ -45,6 +56,8 @@ class SessionMeters:
         self.max_loss_percent = max_loss_percent
         self.meters: dict[int, ExitMeter] = {}
         self.cut_queue: list[tuple[int, Cut]] = []  # cut since the owner last looked, by a tick or an API call
+        self.store_error: str | None = None  # why the store could not keep the last reading (None: it could)
+        self.store_failures = 0  # times the store began failing
 
     def meter(self, record: SessionRecord) -> ExitMeter:
         """The session's meter, rebuilt from the store after a restart."""
@@ -84,6 +97,7 @@ class SessionMeters:
         """Read the counters once; returns the sessions cut by this tick."""
         counters = {peer.public_key: peer.rx_bytes + peer.tx_bytes for peer in self.engine.peers(self.interface)}
         cuts = []
+        failure: str | None = None
         for record in self.store.sessions("active"):
             total = counters.get(record.wg_pubkey)
             if total is None:
@@ -91,13 +105,36 @@ class SessionMeters:
             meter = self.meter(record)
             delta = total - record.wg_counter if total >= record.wg_counter else total
             actions = meter.observe(meter.measured + delta, judge_lag=judge_lag)
-            if meter.measured != record.measured_bytes or total != record.wg_counter:  # an idle session costs no write
-                # Before acting: a request must never cover more than the stored measurement.
-                self.store.update_measured(record.session_id, meter.measured, total)
-            cut = self._act(record, actions)
+            try:
+                if meter.measured != record.measured_bytes or total != record.wg_counter:  # idle: no write
+                    # Before acting: a request must never cover more than the stored measurement.
+                    self.store.update_measured(record.session_id, meter.measured, total)
+                cut = self._act(record, actions)
+            except sqlite3.OperationalError as exc:  # the store cannot write (a full disk)
+                failure = str(exc)
+                self._unkept(record.session_id, actions)
+                continue
+            self.peers.withheld.discard(record.session_id)
             if cut:
                 cuts.append((record.session_id, cut))
+        self._store_answered(failure)
         return cuts
+
+    def _unkept(self, session_id: int, actions: list[RequestReceipt | Cut]) -> None:
+        """A reading the store could not keep changes nothing: the meter is rebuilt from the store next time.
+        A cut it decided stops the peer now all the same; it is recorded once the store can."""
+        self.meters.pop(session_id, None)
+        if any(isinstance(action, Cut) for action in actions) and session_id not in self.peers.withheld:
+            self.peers.withheld.add(session_id)
+            self.peers.apply()
+
+    def _store_answered(self, failure: str | None) -> None:
+        if failure is not None and self.store_error is None:
+            self.store_failures += 1
+            log.error("the store cannot keep the meters' readings (%s): nothing is counted until it can", failure)
+        elif failure is None and self.store_error is not None:
+            log.info("the store keeps the meters' readings again")
+        self.store_error = failure
 
     def end(self, session_id: int, reason: str) -> Cut | None:
         """Stop serving an active session: a last reading, a last receipt request

@@ -10,7 +10,8 @@ and counters (`wg syncconf`). There is no other place that adds or removes a
 peer, so the interface can never drift from the store.
 
 A session taken while its open is being mined (`node.opening`) that has carried its `opening_budget` keeps its
-peer with no allowed IPs until the open is mined: WireGuard keeps the handshake and carries nothing for it.
+peer with no allowed IPs until the open is mined: WireGuard keeps the handshake and carries nothing for it. So
+does a session cut while the store could not record the cut (`withheld`), until it can.
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ class PeerSet:
         self.store = store
         self.interface = interface
         self.opening_budget = opening_budget
+        # Sessions cut while the store could not record it: their peers carry nothing meanwhile (and their counters
+        # stay readable, so the cut is decided again, and recorded, once the store can).
+        self.withheld: set[int] = set()
 
     def held(self, record: SessionRecord) -> bool:
-        """Whether the session carries nothing until its open is mined (it carried its budget)."""
-        return record.opening and record.measured_bytes >= self.opening_budget
+        """Whether the session's peer carries nothing: its open is not mined and it carried its budget, or it was
+        cut while the store could not record it."""
+        return record.session_id in self.withheld or (record.opening and record.measured_bytes >= self.opening_budget)
 
     def desired(self) -> InterfaceConfig:
         peers = tuple(
