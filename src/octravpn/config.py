@@ -63,6 +63,15 @@ def write_private_file(path: Path, text: str) -> None:
     replace_file(path, text, private=True)
 
 
+def sync_directory(directory: Path) -> None:
+    """Flush a directory's entries (a file just created or renamed in it) to the disk."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def replace_file(path: Path, text: str, *, private: bool = False) -> None:
     """Write `text` to `path` atomically and durably: a temporary file beside it, flushed to the disk, renamed
     over `path`, and the directory flushed too. A reader, a crash or a power cut finds the old file or the new
@@ -76,11 +85,7 @@ def replace_file(path: Path, text: str, *, private: bool = False) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    sync_directory(path.parent)
 
 
 def check_name(kind: str, name: str) -> str:
@@ -195,10 +200,7 @@ class Config:
         if self.default_wallet:
             data["default_wallet"] = self.default_wallet
         data["networks"] = {name: net.to_toml() for name, net in sorted(self.networks.items())}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".toml.tmp")
-        temporary.write_text(tomli_w.dumps(data))
-        temporary.replace(self.path)  # atomic: a crash never leaves half a file
+        replace_file(self.path, tomli_w.dumps(data))  # a crash or power cut never leaves half a file
 
 
 def load(path: Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from octravpn.addresses import to_checksum_address
-from octravpn.config import check_name
+from octravpn.config import check_name, sync_directory
 from octravpn.errors import WalletError
 
 if TYPE_CHECKING:
@@ -70,6 +70,9 @@ class Keystore:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             json.dump(keystore, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # a wallet lost to a power cut is money lost
+        sync_directory(self.directory)
         return WalletInfo(name, account.address, path)
 
     def info(self, name: str) -> WalletInfo:

@@ -572,6 +572,18 @@ def test_a_session_opened_for_an_up_that_failed_is_ended_and_its_deposit_comes_b
     assert "session 0 was opened for it and is being ended" in status["last_error"]
     assert [(e["session"], e["reason"], e["exit_told"]) for e in status["ending"]] == [(0, "up failed", False)]
     world.exits.gone.clear()
+    original = world.exits.call
+
+    def full_disk(base_url, method, path, body, headers=None):  # the exit answers, but cannot store the end
+        if path.endswith("/close"):
+            raise exit_api.ExitAPIError(503, "the exit cannot write its store right now (try another exit)")
+        return original(base_url, method, path, body, headers)
+
+    world.exits.call = full_disk
+    world.clock.now += 60
+    daemon.chain_step()
+    assert not daemon.status()["ending"][0]["exit_told"]  # a 503 is no answer: told again later
+    world.exits.call = original
     world.clock.now += 60
     daemon.chain_step()
     assert world.exits.left == [0] and daemon.status()["ending"][0]["exit_told"]

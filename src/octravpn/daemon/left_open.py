@@ -140,8 +140,8 @@ class LeftOpen:
             with ExitAPI(f"http://{ending.exit_endpoint}", timeout=timeout) as api:
                 api.leave(ending.session_id, body)
         except ExitAPIError as exc:
-            if exc.status is None:  # not reached: again later
-                log.info("session %d: its exit did not hear the end (%s); telling it again", ending.session_id, exc)
+            if exc.status is None or exc.status >= 500:  # not reached, or it could not take it now: again later
+                log.info("session %d: its exit did not take the end (%s); telling it again", ending.session_id, exc)
                 self._told(ending, False)
                 return
         except ProtocolError as exc:
