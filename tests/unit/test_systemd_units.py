@@ -74,3 +74,18 @@ def test_the_daemon_unit_keeps_the_tunnel_across_a_restart():
     assert (
         "CAP_NET_ADMIN" in service["CapabilityBoundingSet"][0] and "CAP_NET_RAW" in service["CapabilityBoundingSet"][0]
     )
+
+
+def test_the_daemon_is_not_restarted_for_ever_on_a_damaged_state(tmp_path):
+    """A damaged `state.json` (a power cut's empty file) is a `ConfigError`, exit status 3, which the unit does not
+    restart on: it once restarted every two seconds for ever, printing the same error."""
+    from octravpn.daemon.state import DaemonState
+    from octravpn.errors import ConfigError
+
+    unit = next(u for u in UNITS if u.name == "octravpnd.service")
+    assert _service(unit)["RestartPreventExitStatus"] == ["3"]
+    damaged = tmp_path / "state.json"
+    damaged.write_bytes(b"")
+    with pytest.raises(ConfigError, match="is damaged") as raised:
+        DaemonState.load(damaged)
+    assert raised.value.exit_code == 3
