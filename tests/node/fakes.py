@@ -104,19 +104,17 @@ class FakeChain(ChainView):
         self.sent.append(raw)
 
 
-def open_tx(
-    sender=OPENER, *, salt=5, exit=EXIT, chain_id=31337, nonce=0, max_fee=2 * 10**9, value=0, to=None, **changes
-):
-    """A signed `open_session` transaction, as a device sends it; its session's id."""
+def open_tx(sender=OPENER, *, salt=5, exit=EXIT, to=None, **fields):
+    """A signed `open_session` transaction, as a device sends it (`fields`: the transaction's, for
+    `signed_call`); its session's id."""
     contract = Web3().eth.contract(address=DOMAIN.verifying_contract, abi=load_artifact().abi)
-    args = {
-        "tailnet_id": 0,
-        "exit_addr": Web3.to_checksum_address(exit),
-        "max_pay": 10**16,
-        "max_price_per_mb": 2 * 10**12,
-        "salt": salt,
-    }
-    data = contract.encode_abi("open_session", args=list({**args, **changes}.values()))
+    args = [0, Web3.to_checksum_address(exit), 10**16, 2 * 10**12, salt]
+    data = contract.encode_abi("open_session", args=args)
+    return signed_call(sender, data, to=to, **fields), session_id_for(sender.address, salt)
+
+
+def signed_call(sender, data, *, to=None, chain_id=31337, nonce=0, max_fee=2 * 10**9, value=0) -> bytes:
+    """An EIP-1559 transaction of `sender` calling the contract (or `to`) with `data`, signed."""
     tx = {
         "to": Web3.to_checksum_address(to or DOMAIN.verifying_contract),
         "data": data,
@@ -128,7 +126,7 @@ def open_tx(
         "chainId": chain_id,
         "type": 2,
     }
-    return bytes(sender.sign_transaction(tx).raw_transaction), session_id_for(sender.address, salt)
+    return bytes(sender.sign_transaction(tx).raw_transaction)
 
 
 def _body(signer=OPENER, session_id=7, timestamp=NOW, key=CLIENT_KEYS.public):

@@ -44,52 +44,61 @@ def _fill(mount: Path) -> Path:
     return filler
 
 
-def test_a_reading_the_store_cannot_keep_changes_nothing_and_counts_once_when_space_is_back(small_disk):
-    host, store = FakeHost(), NodeStore(small_disk / "node.db")
-    try:
+@pytest.fixture
+def exit_on_small_disk(small_disk):
+    """An exit whose store is on the small disk, its client (session 7) joined: `start(**meter_options)` gives
+    its host, store, handshake service and meters; the store is closed after the test."""
+    stores = []
+
+    def start(**meter_options):
+        host, store = FakeHost(), NodeStore(small_disk / "node.db")
+        stores.append(store)
         host.interface("ovpn0", EXIT_KEYS.private_b64, address="10.77.0.1/24")
-        handshake, meters = exit_parts(host, store, receipt_every=100 * MB, max_unsigned=100 * MB)
+        handshake, meters = exit_parts(host, store, **meter_options)
         TestClient(create_app(handshake)).post("/v1/peers", json=_body())
-        counters = Counters(host)
-        counters.rx = 3 * MB
-        meters.tick()
-        assert store.stored_session(7).measured_bytes == 3 * MB
+        return host, store, handshake, meters
 
-        filler = _fill(small_disk)
-        for carried in (5 * MB, 9 * MB, 14 * MB):  # three readings the store cannot keep
-            counters.rx = carried
-            assert meters.tick() == []
-            assert store.stored_session(7).measured_bytes == 3 * MB and meters.store_error is not None
-        assert meters.store_failures == 1  # one episode, said once
-        # A new client is refused with the reason, and nothing is stored of it.
-        other = _body(session_id=10, key=b"\x77" * 32)
-        handshake.chain.sessions[10] = handshake.chain.sessions[7]
-        response = TestClient(create_app(handshake)).post("/v1/peers", json=other)
-        assert response.status_code == 503 and "cannot write its store" in response.json()["error"]
-
-        filler.unlink()
-        meters.tick()
-        assert store.stored_session(7).measured_bytes == 14 * MB  # counted once, not once per failed tick
-        assert meters.store_error is None
-    finally:
+    yield start
+    for store in stores:
         store.close()
 
 
-def test_a_client_lagging_in_signing_is_cut_while_the_store_cannot_record_it(small_disk):
-    host, store = FakeHost(), NodeStore(small_disk / "node.db")
-    try:
-        host.interface("ovpn0", EXIT_KEYS.private_b64, address="10.77.0.1/24")
-        handshake, meters = exit_parts(host, store, receipt_every=10 * MB, max_unsigned=25 * MB)
-        TestClient(create_app(handshake)).post("/v1/peers", json=_body())
-        counters = Counters(host)
-        filler = _fill(small_disk)
-        counters.rx = 40 * MB  # far beyond --max-unsigned, and no receipt
-        meters.tick()
-        assert host.interfaces["ovpn0"].peers[CLIENT.public_b64]["allowed"] == "(none)"  # it carries nothing now
-        assert store.stored_session(7).state == "active"  # the store could not say so yet
-        filler.unlink()
-        (cut,) = meters.tick()
-        assert cut[0] == 7 and store.stored_session(7).state == "cut"
-        assert CLIENT.public_b64 not in host.interfaces["ovpn0"].peers
-    finally:
-        store.close()
+def test_a_reading_the_store_cannot_keep_changes_nothing_and_counts_once_when_space_is_back(
+    small_disk, exit_on_small_disk
+):
+    host, store, handshake, meters = exit_on_small_disk(receipt_every=100 * MB, max_unsigned=100 * MB)
+    counters = Counters(host)
+    counters.rx = 3 * MB
+    meters.tick()
+    assert store.stored_session(7).measured_bytes == 3 * MB
+
+    filler = _fill(small_disk)
+    for carried in (5 * MB, 9 * MB, 14 * MB):  # three readings the store cannot keep
+        counters.rx = carried
+        assert meters.tick() == []
+        assert store.stored_session(7).measured_bytes == 3 * MB and meters.store_error is not None
+    assert meters.store_failures == 1  # one episode, said once
+    # A new client is refused with the reason, and nothing is stored of it.
+    other = _body(session_id=10, key=b"\x77" * 32)
+    handshake.chain.sessions[10] = handshake.chain.sessions[7]
+    response = TestClient(create_app(handshake)).post("/v1/peers", json=other)
+    assert response.status_code == 503 and "cannot write its store" in response.json()["error"]
+
+    filler.unlink()
+    meters.tick()
+    assert store.stored_session(7).measured_bytes == 14 * MB  # counted once, not once per failed tick
+    assert meters.store_error is None
+
+
+def test_a_client_lagging_in_signing_is_cut_while_the_store_cannot_record_it(small_disk, exit_on_small_disk):
+    host, store, _, meters = exit_on_small_disk(receipt_every=10 * MB, max_unsigned=25 * MB)
+    counters = Counters(host)
+    filler = _fill(small_disk)
+    counters.rx = 40 * MB  # far beyond --max-unsigned, and no receipt
+    meters.tick()
+    assert host.interfaces["ovpn0"].peers[CLIENT.public_b64]["allowed"] == "(none)"  # it carries nothing now
+    assert store.stored_session(7).state == "active"  # the store could not say so yet
+    filler.unlink()
+    (cut,) = meters.tick()
+    assert cut[0] == 7 and store.stored_session(7).state == "cut"
+    assert CLIENT.public_b64 not in host.interfaces["ovpn0"].peers

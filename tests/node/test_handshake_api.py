@@ -68,13 +68,6 @@ def exit_api(tmp_path, tunnel_network: str = "10.77.0.0/24"):
     return TestClient(create_app(service)), runner, chain, store
 
 
-@pytest.fixture
-def setup(tmp_path):
-    client, runner, chain, store = exit_api(tmp_path)
-    yield client, runner, chain, store
-    store.close()
-
-
 def test_a_full_exit_says_so_with_a_503_not_a_500(tmp_path):
     # Before: the exhausted pool was an unanswered StoreError, a bare 500.
     client, runner, chain, store = exit_api(tmp_path, "10.77.0.0/30")  # the exit's address and one client's

@@ -20,8 +20,9 @@ from tests.node.fakes import (
     STRANGER,
     _body,
     open_tx,
+    signed_call,
 )
-from tests.node.test_handshake_api import OPENING_BUDGET, exit_api, exit_service, peer_set, peers
+from tests.node.test_handshake_api import OPENING_BUDGET, exit_service, peer_set, peers
 
 EXIT_CHECKSUM = Web3.to_checksum_address(EXIT)
 
@@ -29,13 +30,6 @@ EXIT_CHECKSUM = Web3.to_checksum_address(EXIT)
 def opening_body(raw: bytes, session_id: int, signer=OPENER) -> dict:
     ask = PeerAsk.from_json(_body(signer=signer, session_id=session_id))
     return OpeningAsk(ask=ask, open_tx=raw).to_json()
-
-
-@pytest.fixture
-def setup(tmp_path):
-    client, runner, chain, store = exit_api(tmp_path)
-    yield client, runner, chain, store
-    store.close()
 
 
 def test_an_opening_is_taken_sent_and_stored_as_not_mined_yet(setup):
@@ -165,18 +159,7 @@ def test_an_open_session_call_whose_arguments_do_not_decode_gets_a_400(setup, ar
     """Signed, to this contract, with open_session's selector: the arguments are still hostile bytes."""
     client, _, chain, store = setup
     selector = bytes.fromhex(chain.contract.encode_abi("open_session", args=[0, EXIT_CHECKSUM, 1, 1, 1])[2:10])
-    tx = {
-        "to": chain.contract.address,
-        "data": selector + arguments,
-        "value": 0,
-        "gas": 100_000,
-        "maxFeePerGas": 2 * 10**9,
-        "maxPriorityFeePerGas": 1,
-        "nonce": 0,
-        "chainId": 31337,
-        "type": 2,
-    }
-    raw = bytes(OPENER.sign_transaction(tx).raw_transaction)
+    raw = signed_call(OPENER, selector + arguments)
     response = client.post("/v1/peers/opening", json=opening_body(raw, 12))
     assert response.status_code == 400 and "is not a call of open_session" in response.json()["error"]
     assert chain.sent == [] and store.session(12) is None
@@ -185,19 +168,7 @@ def test_an_open_session_call_whose_arguments_do_not_decode_gets_a_400(setup, ar
 def test_another_function_of_the_contract_is_refused(setup):
     client, _, chain, _ = setup
     raw, session_id = open_tx()
-    data = chain.contract.encode_abi("withdraw_program_treasury", args=[OPENER.address, 1])
-    tx = {
-        "to": chain.contract.address,
-        "data": data,
-        "value": 0,
-        "gas": 100_000,
-        "maxFeePerGas": 2 * 10**9,
-        "maxPriorityFeePerGas": 1,
-        "nonce": 0,
-        "chainId": 31337,
-        "type": 2,
-    }
-    other = bytes(OPENER.sign_transaction(tx).raw_transaction)
+    other = signed_call(OPENER, chain.contract.encode_abi("withdraw_program_treasury", args=[OPENER.address, 1]))
     response = client.post("/v1/peers/opening", json=opening_body(other, session_id))
     assert (
         response.status_code == 400 and "calls withdraw_program_treasury, not open_session" in response.json()["error"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from eth_abi.exceptions import EncodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 from eth_account.signers.local import LocalAccount
 from eth_typing import URI
 from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -304,10 +304,7 @@ class OctraVPN:
             return TxOutcome("unknown")
         function = "transaction"
         if tx.get("to") == self.address:
-            try:
-                function = self.contract.decode_function_input(tx["input"])[0].fn_name
-            except ValueError:
-                pass
+            function = self._function_name(tx["input"])
         elif tx.get("to") is None:
             function = "contract creation"
         if tx.get("blockNumber") is None:
@@ -432,11 +429,15 @@ class OctraVPN:
 
     def registered_exits(self) -> list[str]:
         """Every operator that ever registered an exit, in the order they first did (from the events)."""
-        registered = [self._decoder.topic("EndpointRegistered")]
+        return list(dict.fromkeys(e.args["addr"] for e in self._every("EndpointRegistered")))
+
+    def _every(self, name: str) -> list[ChainEvent]:
+        """Every `name` event the contract ever emitted, in chain order."""
+        topics = [self._decoder.topic(name)]
         logs = self._rpc(
-            self.w3.eth.get_logs, {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": registered}
+            self.w3.eth.get_logs, {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": topics}
         )
-        return list(dict.fromkeys(e.args["addr"] for e in self.decode_logs(logs) if e.name == "EndpointRegistered"))
+        return [e for e in self.decode_logs(logs) if e.name == name]
 
     def stake(self, addr: str) -> int:
         return self._view("get_endpoint_stake", addr)
@@ -501,11 +502,7 @@ class OctraVPN:
 
     def opened_sessions(self) -> list[int]:
         """Every session's id, in the order they were opened (from the events)."""
-        opened = [self._decoder.topic("SessionOpened")]
-        logs = self._rpc(
-            self.w3.eth.get_logs, {"address": self.address, "fromBlock": 0, "toBlock": "latest", "topics": opened}
-        )
-        return [e.args["session_id"] for e in self.decode_logs(logs) if e.name == "SessionOpened"]
+        return [e.args["session_id"] for e in self._every("SessionOpened")]
 
     def operator_claim(self, session_id: int) -> ClaimRecord:
         return self._view("get_operator_claim", session_id)
@@ -663,10 +660,12 @@ class OctraVPN:
         except ContractLogicError as exc:
             raise ContractRevert(self._function_name(call.get("data", b"")), revert_reason(exc)) from exc
 
-    def _function_name(self, data: bytes) -> str:
+    def _function_name(self, data: bytes | str) -> str:
+        """The contract function a call's data names ("transaction" if it names none, or its arguments do not
+        decode)."""
         try:
             return self.contract.decode_function_input(data)[0].fn_name
-        except ValueError:
+        except (ValueError, DecodingError):
             return "transaction"
 
     def nonces(self, address: str) -> tuple[int, int]:

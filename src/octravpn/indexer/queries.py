@@ -61,12 +61,18 @@ class Page:
     offset: int
 
 
-def _page(connection, table, condition, order, limit: int, offset: int) -> Page:
-    """One page of `table`'s rows matching `condition`, and how many match in all."""
+def _page(connection, table, condition, order, limit: int, offset: int, *, joined=None) -> Page:
+    """One page of `table`'s rows matching `condition`, and how many match in all. `joined`: `table` joined to what
+    `order` sorts by (each row of `table` meets one row of it)."""
     items = [
         dict(r)
         for r in connection.execute(
-            select(table).where(condition).order_by(*order).limit(limit).offset(offset)
+            select(table)
+            .select_from(table if joined is None else joined)
+            .where(condition)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
         ).mappings()
     ]
     total = connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
@@ -189,20 +195,9 @@ class Queries:
         # Newest first: a session's id is a hash, so the place of its `SessionOpened` event says when it opened.
         e = schema.events
         opened = s.join(e, and_(e.c.session_id == s.c.id, e.c.name == "SessionOpened"))
+        order = [e.c.block_number.desc(), e.c.log_index.desc()]
         with self.engine.connect() as connection:
-            items = [
-                dict(r)
-                for r in connection.execute(
-                    select(s)
-                    .select_from(opened)
-                    .where(condition)
-                    .order_by(e.c.block_number.desc(), e.c.log_index.desc())
-                    .limit(limit)
-                    .offset(offset)
-                ).mappings()
-            ]
-            total = connection.execute(select(func.count()).select_from(s).where(condition)).scalar_one()
-            return Page(items, total, limit, offset)
+            return _page(connection, s, condition, order, limit, offset, joined=opened)
 
     def session(self, session_id: int) -> dict | None:
         e = schema.events

@@ -439,12 +439,13 @@ class ExitAgent:
 
     def _settle_due(self, now: float) -> None:
         with self.lock:  # due: its last receipt came, or the wait for it is over
-            due = [
-                session_id
-                for session_id, at in sorted(self.settle_at.items())
-                if not self.store.stored_session(session_id).opening  # settled once its open is mined
-                and (now >= at or self.meters.meter(self.store.stored_session(session_id)).fully_signed)
-            ]
+            due = []
+            for session_id, at in sorted(self.settle_at.items()):
+                record = self.store.stored_session(session_id)
+                if record.opening:
+                    continue  # settled once its open is mined
+                if now >= at or self.meters.meter(record).fully_signed:
+                    due.append(session_id)
         outage: RpcUnreachable | None = None
         for session_id, outcome in self.settler.settle_all(due[:MAX_BATCH]):  # the rest in the next pass
             if isinstance(outcome, ContractRevert):
